@@ -1,0 +1,94 @@
+# gnatsd-c build. `make run` and `make test` are the two commands the README
+# shows; both install missing build packages first (apt-get, when root).
+
+CC ?= gcc
+BUILD ?= build
+WERROR ?= -Werror
+CFLAGS_BASE = -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -pthread -Isrc -MMD -MP
+OPT ?= -O2 -g
+LIBS = -lssl -lcrypto -lcrypt -lpthread -lm
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
+
+SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3 clang \
+       libclang-rt-14-dev nats-server openssl
+
+.PHONY: all run test deps clean fuzz asan tsan unit format
+
+all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd
+
+# --- the normal build -----------------------------------------------------
+OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libgnatsd.a: $(OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/gnatsd: $(BUILD)/obj/main.o $(BUILD)/libgnatsd.a
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/nats-server: $(BUILD)/gnatsd
+	ln -f $< $@
+
+$(BUILD)/obj/mkpasswd_main.o: tools/mkpasswd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/mkpasswd: $(BUILD)/obj/mkpasswd_main.o $(BUILD)/libgnatsd.a
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $^ $(LIBS)
+
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libgnatsd.a tests/unit/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< $(BUILD)/libgnatsd.a $(LIBS)
+
+NATS_TESTS := $(wildcard tests/integration/*.c)
+NATS_BIN := $(NATS_TESTS:tests/integration/%.c=$(BUILD)/itest/%)
+$(BUILD)/itest/%: tests/integration/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< -lnats $(LIBS)
+
+unit: $(UNIT_BIN)
+itest: $(NATS_BIN)
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/unit/*.d)
+
+# --- sanitizer builds: the same tree built again under another BUILD dir ---
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g $(SAN_FLAGS)" all unit
+tsan:
+	$(MAKE) BUILD=build/tsan OPT="-O1 -g $(TSAN_FLAGS)" all unit
+
+# --- fuzzing (clang + libFuzzer) -------------------------------------------
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+build/fuzz/%: tests/fuzz/%.c $(SRC)
+	@mkdir -p build/fuzz
+	clang -std=gnu11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) $(LIBS)
+fuzz: $(FUZZ_BIN)
+
+# --- the two commands ------------------------------------------------------
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing packages:$$missing (run as root or install them)"; exit 1; fi; \
+	fi
+
+run: deps all
+	./$(BUILD)/gnatsd
+
+test: deps
+	@tests/run.sh
+
+format:
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/integration/*.c tools/*.c
+
+clean:
+	rm -rf build

@@ -1,0 +1,959 @@
+/* client.c: the client protocol on one connection, and message delivery.
+ *
+ * Runs on the connection's owner worker, except deliver_*(), which runs on
+ * the publisher's worker and touches the subscriber only through its
+ * outbound buffer (conn_sendv) and atomic fields. Auto-unsubscribe can be
+ * decided by any deliverer: the winner of sub->closed takes the sub out of
+ * the sublist and bumps conn->dead_subs; the owner later drops it from its
+ * sid map and retires it (only the owner ever retires a sub, and only after
+ * it is out of the sublist). */
+#include "auth.h"
+#include "core.h"
+#include "json.h"
+#include "log.h"
+#include "qsbr.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+
+/* ---- sid map ------------------------------------------------------------ */
+
+#define SID_TOMB ((sub_t *)1)
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static sub_t *sidmap_get(sidmap_t *m, slice_t sid)
+{
+    if (!m->cap)
+        return NULL;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)hash_bytes(sid.p, sid.n) & mask;; i = (i + 1) & mask) {
+        sub_t *s = m->slots[i];
+        if (!s)
+            return NULL;
+        if (s != SID_TOMB && slice_eq(s->sid, sid))
+            return s;
+    }
+}
+
+static void sidmap_put(sidmap_t *m, sub_t *s);
+
+static void sidmap_grow(sidmap_t *m)
+{
+    sidmap_t old = *m;
+    m->cap = old.cap ? old.cap * 2 : 8;
+    if (old.n * 4 < old.cap)
+        m->cap = old.cap; /* mostly tombstones: rehash in place size */
+    m->slots = xcalloc(m->cap, sizeof(sub_t *));
+    m->n = m->tomb = 0;
+    for (uint32_t i = 0; i < old.cap; i++)
+        if (old.slots[i] && old.slots[i] != SID_TOMB)
+            sidmap_put(m, old.slots[i]);
+    free(old.slots);
+}
+
+static void sidmap_put(sidmap_t *m, sub_t *s)
+{
+    if ((m->n + m->tomb + 1) * 4 > m->cap * 3)
+        sidmap_grow(m);
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
+        if (!m->slots[i] || m->slots[i] == SID_TOMB) {
+            if (m->slots[i] == SID_TOMB)
+                m->tomb--;
+            m->slots[i] = s;
+            m->n++;
+            return;
+        }
+    }
+}
+
+static void sidmap_del(sidmap_t *m, sub_t *s)
+{
+    if (!m->cap)
+        return;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
+        if (!m->slots[i])
+            return;
+        if (m->slots[i] == s) {
+            m->slots[i] = SID_TOMB;
+            m->n--;
+            m->tomb++;
+            return;
+        }
+    }
+}
+
+void sidmap_free(sidmap_t *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- subscriptions ------------------------------------------------------ */
+
+static sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
+{
+    sub_t *s = xcalloc(1, sizeof *s + subject.n + queue.n + sid.n);
+    char *p = s->mem;
+    memcpy(p, subject.p, subject.n);
+    s->subject = (slice_t){p, subject.n};
+    p += subject.n;
+    if (queue.n)
+        memcpy(p, queue.p, queue.n);
+    s->queue = (slice_t){queue.n ? p : NULL, queue.n};
+    p += queue.n;
+    memcpy(p, sid.p, sid.n);
+    s->sid = (slice_t){p, sid.n};
+    s->conn = c;
+    s->weight = 1;
+    return s;
+}
+
+/* Owner only: drop s from the map, make sure it is out of the sublist, retire it. */
+static void sub_discard(conn_t *c, sub_t *s)
+{
+    atomic_store(&s->closed, true);
+    sublist_remove(srv->sl, s); /* idempotent: a deliverer may have removed it already */
+    sidmap_del(&c->subs, s);
+    qsbr_retire(s, free);
+}
+
+void client_sweep_dead_subs(conn_t *c)
+{
+    if (atomic_load_explicit(&c->dead_subs, memory_order_relaxed) == 0)
+        return;
+    atomic_store(&c->dead_subs, 0);
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (s && s != SID_TOMB && atomic_load(&s->closed))
+            sub_discard(c, s);
+    }
+}
+
+void client_remove_all_subs(conn_t *c)
+{
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (s && s != SID_TOMB)
+            sub_discard(c, s);
+    }
+    sidmap_free(&c->subs);
+}
+
+/* Secrets are wiped before their memory goes back to the allocator. */
+static void set_secret(char **dst, const char *s)
+{
+    if (*dst) {
+        explicit_bzero(*dst, strlen(*dst));
+        free(*dst);
+    }
+    *dst = s ? xstrdup(s) : NULL;
+}
+
+void client_free(conn_t *c)
+{
+    sidmap_free(&c->subs);
+    free(c->part);
+    free(c->name);
+    free(c->lang);
+    free(c->version);
+    free(c->user);
+    set_secret(&c->cred_user, NULL);
+    set_secret(&c->cred_pass, NULL);
+    set_secret(&c->cred_token, NULL);
+    auth_conn_free(c);
+}
+
+/* ---- sending helpers ------------------------------------------------------ */
+
+static void send_str(worker_t *w, conn_t *c, const char *s)
+{
+    conn_send(w, c, s, strlen(s));
+}
+
+static void send_ok(worker_t *w, conn_t *c)
+{
+    send_str(w, c, "+OK\r\n");
+    TRACE("%s->> [OK]", c->prefix);
+}
+
+/* -ERR 'text' (the reference's quoting). */
+void client_send_err(worker_t *w, conn_t *c, const char *text)
+{
+    char line[1024];
+    int n = snprintf(line, sizeof line, "-ERR '%s'\r\n", text);
+    if (n >= (int)sizeof line)
+        n = (int)sizeof line - 1;
+    conn_send(w, c, line, (size_t)n);
+    TRACE("%s->> [-ERR %s]", c->prefix, text);
+}
+
+static void close_with_err(worker_t *w, conn_t *c, const char *text, close_reason_t r)
+{
+    client_send_err(w, c, text);
+    c->closing = true;
+    c->reason = r;
+}
+
+static void close_silent(conn_t *c, close_reason_t r)
+{
+    c->closing = true;
+    c->reason = r;
+}
+
+/* ---- INFO ------------------------------------------------------------------ */
+
+void server_build_info(void)
+{
+    opts_t *o = srv->opts;
+    buf_t *b = &srv->info_prefix;
+    b->len = 0;
+    jw_t w;
+    jw_init(&w, b, false);
+    jw_obj_begin(&w, NULL);
+    jw_str(&w, "server_id", srv->server_id);
+    jw_str(&w, "server_name", srv->server_name);
+    jw_str(&w, "version", SERVER_VERSION);
+    jw_int(&w, "proto", 1);
+    jw_str(&w, "go", SERVER_GO_VERSION);
+    const char *host = o->host;
+    int port = srv->port;
+    char advhost[256];
+    if (o->client_advertise && *o->client_advertise) {
+        const char *ca = o->client_advertise;
+        const char *colon = strrchr(ca, ':');
+        if (colon && (ca[0] != '[' || colon > strchr(ca, ']'))) {
+            size_t hl = (size_t)(colon - ca);
+            if (hl >= sizeof advhost)
+                hl = sizeof advhost - 1;
+            memcpy(advhost, ca, hl);
+            advhost[hl] = 0;
+            port = atoi(colon + 1);
+        } else {
+            snprintf(advhost, sizeof advhost, "%s", ca);
+        }
+        if (advhost[0] == '[') {
+            size_t l = strlen(advhost);
+            memmove(advhost, advhost + 1, l);
+            if (l >= 2 && advhost[l - 2] == ']')
+                advhost[l - 2] = 0;
+        }
+        host = advhost;
+    }
+    jw_str(&w, "host", host);
+    jw_int(&w, "port", port);
+    jw_bool(&w, "headers", !o->no_header_support);
+    if (auth_required())
+        jw_bool(&w, "auth_required", true);
+    jw_int(&w, "max_payload", o->max_payload);
+    /* client_id and client_ip follow per connection: the object is left open. */
+    /* left open: the object is closed after the per-connection fields */
+}
+
+static void send_info_ext(worker_t *w, conn_t *c, bool ldm)
+{
+    buf_t *b = &w->scratch;
+    b->len = 0;
+    buf_puts(b, "INFO ");
+    buf_append(b, srv->info_prefix.p, srv->info_prefix.len);
+    buf_puts(b, ",\"client_id\":");
+    buf_put_u64(b, c->cid);
+    buf_puts(b, ",\"client_ip\":");
+    json_put_string(b, c->ip, strlen(c->ip));
+    if (ldm)
+        buf_puts(b, ",\"ldm\":true");
+    buf_puts(b, "} \r\n");
+    conn_send(w, c, b->p, b->len);
+}
+
+static void send_info(worker_t *w, conn_t *c)
+{
+    send_info_ext(w, c, false);
+}
+
+void client_send_info_ldm(worker_t *w, conn_t *c)
+{
+    if (c->protocol >= 1 && c->pong_sent && !c->closing)
+        send_info_ext(w, c, true);
+}
+
+void client_reauth(worker_t *w, conn_t *c)
+{
+    if (c->closing)
+        return;
+    if (!auth_required()) {
+        auth_conn_free(c);
+        c->auth_ok = true;
+        return;
+    }
+    if (c->user && !auth_user_exists(c->user)) {
+        close_silent(c, CR_CLIENT_CLOSED);
+        return;
+    }
+    if (!c->got_connect || !auth_check(c, c->cred_user, c->cred_pass, c->cred_token)) {
+        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return;
+    }
+    c->auth_ok = true;
+    /* Subscriptions the new permissions no longer allow are removed. */
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (!s || s == SID_TOMB || atomic_load(&s->closed))
+            continue;
+        if (auth_sub_allowed(c, s->subject, s->queue))
+            continue;
+        char text[1024];
+        snprintf(text, sizeof text, "Permissions Violation for Subscription to \"%.*s\" (sid \"%.*s\")",
+                 (int)(s->subject.n > 400 ? 400 : s->subject.n), s->subject.p,
+                 (int)(s->sid.n > 200 ? 200 : s->sid.n), s->sid.p);
+        client_send_err(w, c, text);
+        NOTICE("%sRemoved sub \"%.*s\" (sid \"%.*s\") for User \"%s\" - not authorized", c->prefix,
+               (int)s->subject.n, s->subject.p, (int)s->sid.n, s->sid.p, c->user ? c->user : "");
+        sub_discard(c, s);
+    }
+}
+
+void client_init(conn_t *c)
+{
+    worker_t *w = c->w;
+    opts_t *o = srv->opts;
+    c->verbose = true;
+    c->pedantic = true;
+    c->echo = true;
+    DEBUG("%sClient connection created", c->prefix);
+    send_info(w, c);
+    int64_t maxc = o->max_connections;
+    if (maxc > 0 && atomic_load(&srv->num_clients) > maxc) {
+        ERROR("%smaximum connections exceeded", c->prefix);
+        close_with_err(w, c, "maximum connections exceeded", CR_MAX_CONNECTIONS);
+        conn_flush(c);
+        return;
+    }
+    if (auth_required()) {
+        c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(o);
+        worker_note_deadline(w, c->auth_due_ns);
+    } else {
+        c->auth_ok = true;
+    }
+    c->ping_due_ns = w->now_ns + o->ping_interval_ns;
+    worker_note_deadline(w, c->ping_due_ns);
+    conn_flush(c);
+}
+
+/* ---- CONNECT ------------------------------------------------------------- */
+
+typedef struct connect_info {
+    conn_t *c;
+    bool bad;
+    int verbose, pedantic, echo, headers, no_responders; /* -1 = absent */
+    int64_t protocol;
+    bool has_protocol;
+    bool account;
+    char user[256], pass[1024], token[1024];
+    bool has_user, has_pass, has_token;
+    char name[256], lang[64], version[64];
+} connect_info_t;
+
+static int get_bool(slice_t raw, json_type_t t, int *out)
+{
+    if (t != JSON_BOOL)
+        return t == JSON_NULL ? 0 : -1;
+    *out = raw.p[0] == 't';
+    return 0;
+}
+
+static int get_str(slice_t raw, json_type_t t, char *out, size_t outsz, bool *has)
+{
+    if (t == JSON_NULL)
+        return 0;
+    if (t != JSON_STRING)
+        return -1;
+    if (json_unquote(raw, out, outsz) < 0) {
+        /* too long for our buffer: keep a truncated copy (names, versions) */
+        out[0] = 0;
+    }
+    if (has)
+        *has = true;
+    return 0;
+}
+
+static int connect_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    connect_info_t *ci = ctx;
+    int rc = 0;
+    if (json_key_is(key, "verbose"))
+        rc = get_bool(raw, t, &ci->verbose);
+    else if (json_key_is(key, "pedantic"))
+        rc = get_bool(raw, t, &ci->pedantic);
+    else if (json_key_is(key, "echo"))
+        rc = get_bool(raw, t, &ci->echo);
+    else if (json_key_is(key, "headers"))
+        rc = get_bool(raw, t, &ci->headers);
+    else if (json_key_is(key, "no_responders"))
+        rc = get_bool(raw, t, &ci->no_responders);
+    else if (json_key_is(key, "tls_required")) {
+        int dummy;
+        rc = get_bool(raw, t, &dummy);
+    } else if (json_key_is(key, "protocol")) {
+        if (t == JSON_NUMBER) {
+            char tmp[32];
+            size_t n = raw.n < sizeof tmp - 1 ? raw.n : sizeof tmp - 1;
+            memcpy(tmp, raw.p, n);
+            tmp[n] = 0;
+            if (strpbrk(tmp, ".eE"))
+                return -1;
+            ci->protocol = strtoll(tmp, NULL, 10);
+            ci->has_protocol = true;
+        } else if (t != JSON_NULL) {
+            rc = -1;
+        }
+    } else if (json_key_is(key, "user"))
+        rc = get_str(raw, t, ci->user, sizeof ci->user, &ci->has_user);
+    else if (json_key_is(key, "pass"))
+        rc = get_str(raw, t, ci->pass, sizeof ci->pass, &ci->has_pass);
+    else if (json_key_is(key, "auth_token"))
+        rc = get_str(raw, t, ci->token, sizeof ci->token, &ci->has_token);
+    else if (json_key_is(key, "name"))
+        rc = get_str(raw, t, ci->name, sizeof ci->name, NULL);
+    else if (json_key_is(key, "lang"))
+        rc = get_str(raw, t, ci->lang, sizeof ci->lang, NULL);
+    else if (json_key_is(key, "version"))
+        rc = get_str(raw, t, ci->version, sizeof ci->version, NULL);
+    else if (json_key_is(key, "account")) {
+        char tmp[256];
+        bool has = false;
+        rc = get_str(raw, t, tmp, sizeof tmp, &has);
+        if (has && tmp[0])
+            ci->account = true;
+    } else if (json_key_is(key, "new_account")) {
+        int v = 0;
+        rc = get_bool(raw, t, &v);
+        if (v)
+            ci->account = true;
+    } else if (json_key_is(key, "jwt") || json_key_is(key, "nkey") || json_key_is(key, "sig")) {
+        if (t != JSON_STRING && t != JSON_NULL)
+            rc = -1;
+    }
+    return rc ? 1 : 0;
+}
+
+static void set_str(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = s && *s ? xstrdup(s) : NULL;
+}
+
+static void update_prefix(conn_t *c)
+{
+    char tag[256];
+    size_t n = 0;
+    tag[0] = 0;
+    if (c->version)
+        n += (size_t)snprintf(tag + n, sizeof tag - n, "v%s", c->version);
+    if (c->lang)
+        n += (size_t)snprintf(tag + n, sizeof tag - n, "%s%s", n ? ":" : "", c->lang);
+    if (c->name && n < sizeof tag)
+        n += (size_t)snprintf(tag + n, sizeof tag - n, "%s%s", n ? ":" : "", c->name);
+    const char *ipfmt = strchr(c->ip, ':') ? "[%s]:%d - cid:%llu - " : "%s:%d - cid:%llu - ";
+    int k = snprintf(c->prefix, sizeof c->prefix, ipfmt, c->ip, c->port,
+                     (unsigned long long)c->cid);
+    if (n && k > 0 && (size_t)k < sizeof c->prefix)
+        snprintf(c->prefix + k, sizeof c->prefix - (size_t)k, "\"%s\" - ", tag);
+}
+
+static void trace_connect(conn_t *c, slice_t line)
+{
+    /* Redact any "pass..." value before tracing. */
+    buf_t b = {0};
+    const char *p = line.p, *end = line.p + line.n;
+    while (p < end) {
+        const char *q = memmem(p, (size_t)(end - p), "\"pass", 5);
+        if (!q) {
+            buf_append(&b, p, (size_t)(end - p));
+            break;
+        }
+        const char *colon = memchr(q + 1, ':', (size_t)(end - q - 1));
+        const char *kq = memchr(q + 1, '"', (size_t)(end - q - 1));
+        if (!colon || !kq || kq > colon) {
+            buf_append(&b, p, (size_t)(q + 1 - p));
+            p = q + 1;
+            continue;
+        }
+        const char *v = colon + 1;
+        while (v < end && *v == ' ')
+            v++;
+        buf_append(&b, p, (size_t)(v - p));
+        buf_puts(&b, "\"[REDACTED]\"");
+        if (v < end && *v == '"') {
+            v++;
+            while (v < end && *v != '"') {
+                if (*v == '\\')
+                    v++;
+                v++;
+            }
+            v++;
+        }
+        p = v < end ? v : end;
+    }
+    TRACE("%s<<- [CONNECT %.*s]", c->prefix, (int)b.len, b.p ? b.p : "");
+    buf_free(&b);
+}
+
+static void process_connect(worker_t *w, conn_t *c, const op_t *op)
+{
+    if (log_trace_on)
+        trace_connect(c, op->line);
+    connect_info_t ci;
+    memset(&ci, 0, sizeof ci);
+    ci.c = c;
+    ci.verbose = ci.pedantic = ci.echo = ci.headers = ci.no_responders = -1;
+    c->auth_due_ns = 0;
+    if (op->line.n == 0 || json_parse_object(op->line.p, op->line.n, connect_member, &ci) != 0) {
+        ERROR("%sclient parser error: invalid CONNECT", c->prefix);
+        close_silent(c, CR_PROTOCOL_VIOLATION);
+        return;
+    }
+    if (ci.verbose >= 0)
+        c->verbose = ci.verbose;
+    if (ci.pedantic >= 0)
+        c->pedantic = ci.pedantic;
+    if (ci.echo >= 0)
+        c->echo = ci.echo;
+    if (ci.headers >= 0)
+        c->headers = ci.headers && !srv->opts->no_header_support;
+    if (ci.no_responders >= 0)
+        c->no_responders = ci.no_responders;
+    if (ci.has_protocol)
+        c->protocol = (int)ci.protocol;
+    set_str(&c->name, ci.name);
+    set_str(&c->lang, ci.lang);
+    set_str(&c->version, ci.version);
+    update_prefix(c);
+    c->got_connect = true;
+    set_secret(&c->cred_user, ci.has_user ? ci.user : NULL);
+    set_secret(&c->cred_pass, ci.has_pass ? ci.pass : NULL);
+    set_secret(&c->cred_token, ci.has_token ? ci.token : NULL);
+    explicit_bzero(ci.pass, sizeof ci.pass);
+    explicit_bzero(ci.token, sizeof ci.token);
+    if (auth_required()) {
+        if (!auth_check(c, c->cred_user, c->cred_pass, c->cred_token)) {
+            close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            return;
+        }
+        c->auth_ok = true;
+    }
+    if (ci.account) {
+        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return;
+    }
+    if (ci.has_protocol && (ci.protocol < 0 || ci.protocol > 1)) {
+        close_with_err(w, c, "invalid client protocol", CR_BAD_PROTOCOL);
+        return;
+    }
+    if (c->no_responders && !c->headers) {
+        close_with_err(w, c, "no responders requires headers support", CR_NO_RESPONDERS_HEADERS);
+        return;
+    }
+    if (c->verbose)
+        send_ok(w, c);
+    /* First PING soon after CONNECT to measure RTT (2 s + up to 20 %). */
+    int64_t first = srv->opts->ping_interval_ns;
+    if (first > 2000000000LL)
+        first = 2000000000LL;
+    first += (int64_t)(worker_rand(w) % (uint64_t)(first / 5 + 1));
+    c->ping_due_ns = w->now_ns + first;
+    c->rtt_pending = true;
+    worker_note_deadline(w, c->ping_due_ns);
+}
+
+/* ---- delivery -------------------------------------------------------------- */
+
+typedef struct msg {
+    conn_t *from;
+    slice_t subject, reply;
+    int64_t hdr; /* -1 or header length */
+    const char *payload;
+    int64_t size;
+} msg_t;
+
+static void auto_unsub(sub_t *s)
+{
+    bool expected = false;
+    if (atomic_compare_exchange_strong(&s->closed, &expected, true)) {
+        sublist_remove(srv->sl, s);
+        atomic_fetch_add(&s->conn->dead_subs, 1);
+    }
+}
+
+/* Appends MSG/HMSG for one subscription. Returns true if handed over. */
+static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
+{
+    conn_t *c = s->conn;
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed))
+        return false;
+    int64_t max = atomic_load_explicit(&s->max, memory_order_relaxed);
+    int64_t d = atomic_fetch_add_explicit(&s->delivered, 1, memory_order_relaxed) + 1;
+    if (max && d > max)
+        return false;
+
+    char stackline[512];
+    char *line = stackline;
+    size_t need = 32 + m->subject.n + s->sid.n + m->reply.n;
+    if (need > sizeof stackline) {
+        buf_reserve(&w->scratch, need);
+        line = w->scratch.p;
+    }
+    bool hmsg = m->hdr > 0 && c->headers;
+    const char *payload = m->payload;
+    int64_t size = m->size;
+    if (m->hdr > 0 && !hmsg) { /* strip headers for a subscriber that cannot take them */
+        payload += m->hdr;
+        size -= m->hdr;
+    }
+    char *p = line;
+    if (hmsg) {
+        memcpy(p, "HMSG ", 5);
+        p += 5;
+    } else {
+        memcpy(p, "MSG ", 4);
+        p += 4;
+    }
+    memcpy(p, m->subject.p, m->subject.n);
+    p += m->subject.n;
+    *p++ = ' ';
+    memcpy(p, s->sid.p, s->sid.n);
+    p += s->sid.n;
+    *p++ = ' ';
+    if (m->reply.n) {
+        memcpy(p, m->reply.p, m->reply.n);
+        p += m->reply.n;
+        *p++ = ' ';
+    }
+    if (hmsg)
+        p += sprintf(p, "%lld ", (long long)m->hdr);
+    p += sprintf(p, "%lld\r\n", (long long)size);
+    struct iovec iov[3] = {{line, (size_t)(p - line)}, {(void *)payload, (size_t)size},
+                           {"\r\n", 2}};
+    if (!conn_sendv(w, c, iov, 3))
+        return false;
+    atomic_fetch_add_explicit(&c->out_msgs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->out_bytes, (uint64_t)size, memory_order_relaxed);
+    atomic_store_explicit(&w->out_msgs, atomic_load_explicit(&w->out_msgs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->out_bytes,
+                          atomic_load_explicit(&w->out_bytes, memory_order_relaxed) + (uint64_t)size,
+                          memory_order_relaxed);
+    if (log_trace_on)
+        log_msg(LOG_TRC, "%s->> [%.*s]", c->prefix, (int)(p - line - 2), line);
+    if (max && d == max) {
+        DEBUG("%sAuto-unsubscribe limit of %lld reached for sid '%.*s'", c->prefix,
+              (long long)max, (int)s->sid.n, s->sid.p);
+        auto_unsub(s);
+    }
+    return true;
+}
+
+static bool eligible(const sub_t *s, const msg_t *m)
+{
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed))
+        return false;
+    if (s->conn == m->from && !m->from->echo)
+        return false;
+    return true;
+}
+
+/* Delivers to every plain sub and one member per queue group; returns the count. */
+static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
+{
+    int delivered = 0;
+    for (uint32_t i = 0; i < r->nplain; i++) {
+        sub_t *s = r->plain[i];
+        if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply))
+            continue;
+        if (deliver(w, s, m))
+            delivered++;
+    }
+    for (uint32_t g = 0; g < r->nqgroups; g++) {
+        const sl_qgroup_t *q = &r->qgroups[g];
+        if (!q->n)
+            continue;
+        uint32_t start = (uint32_t)(worker_rand(w) % q->n);
+        for (uint32_t k = 0; k < q->n; k++) {
+            sub_t *s = q->subs[(start + k) % q->n];
+            if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply))
+                continue;
+            if (deliver(w, s, m)) {
+                delivered++;
+                break;
+            }
+        }
+    }
+    return delivered;
+}
+
+static void no_responders(worker_t *w, conn_t *c, slice_t reply)
+{
+    const sl_result_t *r = sublist_match(srv->sl, reply.p, reply.n);
+    for (uint32_t i = 0; i < r->nplain; i++) {
+        sub_t *s = r->plain[i];
+        if (s->conn != c || atomic_load(&s->closed))
+            continue;
+        char line[512];
+        if (reply.n + s->sid.n + 40 > sizeof line)
+            return;
+        int n = snprintf(line, sizeof line, "HMSG %.*s %.*s 16 16\r\nNATS/1.0 503\r\n\r\n\r\n",
+                         (int)reply.n, reply.p, (int)s->sid.n, s->sid.p);
+        conn_send(w, c, line, (size_t)n);
+        return;
+    }
+}
+
+static void process_pub(worker_t *w, conn_t *c, const op_t *op)
+{
+    if (log_trace_on) {
+        log_msg(LOG_TRC, "%s<<- [%s %.*s]", c->prefix, op->type == OP_HPUB ? "HPUB" : "PUB",
+                (int)op->line.n, op->line.p);
+        log_msg(LOG_TRC, "%s<<- MSG_PAYLOAD: [\"%.*s\"]", c->prefix, (int)op->size, op->payload);
+    }
+    if (op->type == OP_HPUB && !c->headers) {
+        ERROR("%smessage headers not supported", c->prefix);
+        close_silent(c, CR_PROTOCOL_VIOLATION);
+        return;
+    }
+    c->in_msgs++;
+    c->in_bytes += (uint64_t)op->size;
+    atomic_store_explicit(&w->in_msgs, atomic_load_explicit(&w->in_msgs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->in_bytes,
+                          atomic_load_explicit(&w->in_bytes, memory_order_relaxed) +
+                              (uint64_t)op->size,
+                          memory_order_relaxed);
+    if (c->pedantic && !subject_valid_literal(op->subject.p, op->subject.n))
+        client_send_err(w, c, "Invalid Publish Subject");
+    if (!auth_can_publish(w, c, op->subject))
+        return;
+    if (c->verbose)
+        send_ok(w, c);
+    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size};
+    const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
+    int n = deliver_all(w, r, &m);
+    if (n == 0 && c->no_responders && op->reply.n)
+        no_responders(w, c, op->reply);
+}
+
+static void process_sub(worker_t *w, conn_t *c, const op_t *op)
+{
+    TRACE("%s<<- [SUB %.*s]", c->prefix, (int)op->line.n, op->line.p);
+    if (!subject_valid(op->subject.p, op->subject.n)) {
+        client_send_err(w, c, "Invalid Subject");
+        return;
+    }
+    if (!auth_can_subscribe(w, c, op->subject, op->queue))
+        return;
+    client_sweep_dead_subs(c);
+    sub_t *old = sidmap_get(&c->subs, op->sid);
+    if (old) {
+        if (!atomic_load(&old->closed)) {
+            if (c->verbose)
+                send_ok(w, c);
+            return;
+        }
+        sub_discard(c, old);
+    }
+    int maxs = srv->opts->max_subscriptions;
+    if (maxs > 0 && c->subs.n >= (uint32_t)maxs) {
+        ERROR("%smaximum subscriptions exceeded", c->prefix);
+        client_send_err(w, c, "maximum subscriptions exceeded");
+        return;
+    }
+    sub_t *s = sub_new(c, op->subject, op->queue, op->sid);
+    if (sublist_insert(srv->sl, s) != 0) {
+        free(s);
+        client_send_err(w, c, "Invalid Subject");
+        return;
+    }
+    sidmap_put(&c->subs, s);
+    if (c->verbose)
+        send_ok(w, c);
+}
+
+static void process_unsub(worker_t *w, conn_t *c, const op_t *op)
+{
+    TRACE("%s<<- [UNSUB %.*s]", c->prefix, (int)op->line.n, op->line.p);
+    client_sweep_dead_subs(c);
+    sub_t *s = sidmap_get(&c->subs, op->sid);
+    if (s) {
+        int64_t max = op->max;
+        if (max > 0) {
+            atomic_store(&s->max, max);
+            if (atomic_load(&s->delivered) >= max) {
+                bool expected = false;
+                if (atomic_compare_exchange_strong(&s->closed, &expected, true))
+                    sub_discard(c, s);
+                else
+                    sub_discard(c, s);
+            }
+        } else {
+            TRACE("%s<-> [DELSUB %.*s]", c->prefix, (int)s->sid.n, s->sid.p);
+            sub_discard(c, s);
+        }
+    }
+    if (c->verbose)
+        send_ok(w, c);
+}
+
+static void parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op, const char *buf,
+                        size_t len)
+{
+    switch (rc) {
+    case PARSE_ERR_UNKNOWN_OP: {
+        size_t off = op->err_offset < len ? op->err_offset : 0;
+        size_t sn = len - off > 32 ? 32 : len - off;
+        ERROR("%sClient parser ERROR, state=%d, i=%zu: proto='\"%.*s\"...'", c->prefix,
+              op->err_state, off, (int)sn, buf + off);
+        close_with_err(w, c, "Unknown Protocol Operation", CR_PARSE_ERROR);
+        break;
+    }
+    case PARSE_ERR_CONTROL_LINE:
+        ERROR("%smaximum control line exceeded", c->prefix);
+        close_with_err(w, c, "maximum control line exceeded", CR_MAX_CONTROL_LINE);
+        break;
+    case PARSE_ERR_MAX_PAYLOAD:
+        ERROR("%smaximum payload exceeded: %lld vs %d", c->prefix, (long long)op->size,
+              srv->opts->max_payload);
+        close_with_err(w, c, "Maximum Payload Violation", CR_MAX_PAYLOAD);
+        break;
+    default: {
+        const char *what = op->type == OP_SUB     ? "processSub Parse Error"
+                           : op->type == OP_UNSUB ? "processUnsub Parse Error"
+                                                  : "processPub Parse Error";
+        ERROR("%s%s: \"%.*s\"", c->prefix, what, (int)op->line.n, op->line.p);
+        close_silent(c, CR_PROTOCOL_VIOLATION);
+    }
+    }
+}
+
+size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need)
+{
+    opts_t *o = srv->opts;
+    parse_limits_t lim = {PARSE_CLIENT, o->max_control_line, o->max_payload};
+    size_t pos = 0;
+    *need = 0;
+    client_sweep_dead_subs(c);
+    while (pos < len && !c->closing) {
+        op_t op;
+        parse_rc_t rc = parse_op(&lim, buf + pos, len - pos, &op);
+        if (rc == PARSE_NEED_MORE) {
+            *need = op.need;
+            break;
+        }
+        if (rc != PARSE_OK) {
+            parse_error(w, c, rc, &op, buf + pos, len - pos);
+            break;
+        }
+        pos += op.consumed;
+        if (!c->auth_ok && op.type != OP_CONNECT) {
+            close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            break;
+        }
+        switch (op.type) {
+        case OP_PUB:
+        case OP_HPUB:
+            process_pub(w, c, &op);
+            break;
+        case OP_SUB:
+            process_sub(w, c, &op);
+            break;
+        case OP_UNSUB:
+            process_unsub(w, c, &op);
+            break;
+        case OP_PING:
+            TRACE("%s<<- [PING]", c->prefix);
+            send_str(w, c, "PONG\r\n");
+            TRACE("%s->> [PONG]", c->prefix);
+            if (c->got_connect)
+                c->pong_sent = true;
+            break;
+        case OP_PONG:
+            TRACE("%s<<- [PONG]", c->prefix);
+            c->ping_out = 0;
+            if (c->rtt_pending && c->last_ping_sent_ns) {
+                c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
+                c->rtt_pending = false;
+            }
+            break;
+        case OP_CONNECT:
+            process_connect(w, c, &op);
+            break;
+        case OP_ERR:
+            ERROR("%sClient Error '%.*s'", c->prefix, (int)op.line.n, op.line.p);
+            close_silent(c, CR_CLIENT_ERR);
+            break;
+        default: /* INFO, +OK from a client: ignored */
+            break;
+        }
+        if (op.type == OP_PUB || op.type == OP_HPUB || op.type == OP_SUB ||
+            op.type == OP_UNSUB || op.type == OP_PING)
+            atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
+    }
+    return pos;
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+void client_timer(worker_t *w, conn_t *c)
+{
+    opts_t *o = srv->opts;
+    int64_t now = w->now_ns;
+    client_sweep_dead_subs(c);
+    if (c->auth_due_ns && now >= c->auth_due_ns && !c->auth_ok) {
+        DEBUG("%sAuthentication Timeout", c->prefix);
+        close_with_err(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
+        return;
+    }
+    if (c->ping_due_ns && now >= c->ping_due_ns) {
+        int64_t last = atomic_load_explicit(&c->last_activity_ns, memory_order_relaxed);
+        if (!c->rtt_pending && now - last < o->ping_interval_ns) {
+            DEBUG("%sDelaying PING due to client activity %lldms ago", c->prefix,
+                  (long long)((now - last) / 1000000));
+        } else if (c->ping_out + 1 > o->ping_max) {
+            DEBUG("%sStale Client Connection - Closing", c->prefix);
+            close_with_err(w, c, "Stale Connection", CR_STALE);
+            return;
+        } else {
+            DEBUG("%sClient Ping Timer", c->prefix);
+            send_str(w, c, "PING\r\n");
+            TRACE("%s->> [PING]", c->prefix);
+            c->ping_out++;
+            c->last_ping_sent_ns = now;
+        }
+        c->ping_due_ns = now + o->ping_interval_ns;
+    }
+    int64_t stall = 0;
+    pthread_mutex_lock(&c->out_lock);
+    stall = c->stall_ns;
+    size_t pend = c->out.len - c->out_off;
+    pthread_mutex_unlock(&c->out_lock);
+    if (stall && now - stall > o->write_deadline_ns) {
+        atomic_fetch_add(&srv->slow_consumers, 1);
+        NOTICE("%sSlow Consumer Detected: WriteDeadline of %.3fs exceeded with %d chunks of %zu "
+               "total bytes.",
+               c->prefix, (double)o->write_deadline_ns / 1e9, 1, pend);
+        close_silent(c, CR_SLOW_DEADLINE);
+        return;
+    }
+    worker_note_deadline(w, c->ping_due_ns);
+    if (c->auth_due_ns && !c->auth_ok)
+        worker_note_deadline(w, c->auth_due_ns);
+    if (stall)
+        worker_note_deadline(w, stall + o->write_deadline_ns + 1);
+}

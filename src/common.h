@@ -1,0 +1,45 @@
+/* common.h: tiny shared primitives (no dependencies beyond libc).
+ * slice_t is borrowed bytes: never freed through a slice. */
+#ifndef GNATSD_COMMON_H
+#define GNATSD_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct slice {
+    const char *p;
+    size_t n;
+} slice_t;
+
+static inline bool slice_eq(slice_t a, slice_t b)
+{
+    return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+static inline bool slice_eq_str(slice_t a, const char *s)
+{
+    size_t n = strlen(s);
+    return a.n == n && memcmp(a.p, s, n) == 0;
+}
+
+/* Abort-on-OOM allocators: the server never continues after a failed allocation. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t sz);
+void *xrealloc(void *p, size_t n);
+char *xstrndup(const char *s, size_t n);
+char *xstrdup(const char *s);
+
+/* Monotonic and wall clocks in nanoseconds. */
+int64_t now_mono_ns(void);
+int64_t now_wall_ns(void);
+
+#define SERVER_VERSION "2.9.10"
+#define SERVER_GO_VERSION "go1.19.8"
+
+#endif

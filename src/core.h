@@ -1,0 +1,72 @@
+/* core.h: internals shared by server.c (loops, I/O, timers) and client.c
+ * (protocol, delivery). Not for other modules. */
+#ifndef GNATSD_CORE_H
+#define GNATSD_CORE_H
+
+#include "server.h"
+
+#define RBUF_SIZE (64 * 1024)
+#define TICK_NS (20LL * 1000000LL)
+
+struct worker {
+    int id;
+    pthread_t th;
+    int epfd;
+    int evfd;
+    conn_t *conns; /* owned connections */
+    uint32_t nconns;
+    /* new connections handed over by the acceptor */
+    pthread_mutex_t inq_lock;
+    int *inq;
+    size_t inq_len, inq_cap;
+    _Atomic bool close_reqs; /* some owned conn has close_req set */
+    /* connections with outbound data to flush at the end of this batch */
+    conn_t **flushq;
+    size_t flushq_len, flushq_cap;
+    char *rbuf; /* RBUF_SIZE bytes: reads land here first */
+    buf_t scratch;
+    uint64_t rng;
+    int64_t now_ns; /* monotonic, refreshed per loop */
+    int64_t next_deadline_ns;
+    _Atomic uint32_t cmds;      /* WCMD_* requested by the control plane */
+    _Atomic int ldm_close_quota; /* lame duck: clients to close now */
+    /* counters, written only by this worker, read by the monitor */
+    _Atomic uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+};
+
+/* Commands from the control plane to every worker (bits of worker.cmds). */
+#define WCMD_LDM_INFO 1u   /* send INFO {"ldm":true} to protocol-1 clients */
+#define WCMD_REAUTH 2u     /* re-check credentials and permissions after a reload */
+#define WCMD_MAXCONN 4u    /* max_connections shrank: close the excess */
+#define WCMD_LDM_CLOSE 8u  /* lame duck: close ldm_close_quota clients */
+void worker_command(uint32_t cmd);
+void epoll_ctl_del_listener(worker_t *w, int fd);
+
+/* server.c */
+void conn_queue_flush(worker_t *w, conn_t *c);
+void conn_flush(conn_t *c);
+void conn_request_close(conn_t *c, close_reason_t r); /* from any thread */
+void conn_close(conn_t *c, close_reason_t r);         /* owner only */
+/* Appends to c's outbound buffer and queues a flush on w (the caller's worker).
+ * Returns false if c is closed or went over max_pending (then a close is requested). */
+bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n);
+bool conn_sendv(worker_t *w, conn_t *c, const struct iovec *iov, int cnt);
+void worker_note_deadline(worker_t *w, int64_t t);
+uint64_t worker_rand(worker_t *w);
+
+/* client.c */
+void client_init(conn_t *c);  /* sends INFO, arms timers */
+/* Processes bytes; returns how many were consumed. Sets c->closing on errors. */
+size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
+void client_timer(worker_t *w, conn_t *c); /* owner's tick when a deadline passed */
+void client_sweep_dead_subs(conn_t *c);
+void client_remove_all_subs(conn_t *c);
+void client_free(conn_t *c);
+void sidmap_free(sidmap_t *m);
+void server_build_info(void);
+void client_send_info_ldm(worker_t *w, conn_t *c);
+void client_reauth(worker_t *w, conn_t *c);
+void client_send_err(worker_t *w, conn_t *c, const char *text);
+
+
+#endif

@@ -1,0 +1,240 @@
+/* opts.h: the server's option set, built from defaults, then a config file,
+ * then command-line flags (flags always win, also on reload).
+ *
+ * Contract: opts_t is a plain value owned by whoever holds it; all strings
+ * and arrays inside are owned by it (opts_free releases them). Building an
+ * opts_t never touches the running server, so reload can build and validate
+ * a whole new set off the hot path and diff it (opts_diff_reload). */
+#ifndef GNATSD_OPTS_H
+#define GNATSD_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define DEFAULT_PORT 4222
+#define DEFAULT_HOST "0.0.0.0"
+#define DEFAULT_MAX_CONNECTIONS 65536
+#define DEFAULT_MAX_CONTROL_LINE 4096
+#define DEFAULT_MAX_PAYLOAD 1048576
+#define DEFAULT_MAX_PENDING 67108864
+#define DEFAULT_PING_INTERVAL_NS (120LL * 1000000000LL)
+#define DEFAULT_PING_MAX 2
+#define DEFAULT_WRITE_DEADLINE_NS (10LL * 1000000000LL)
+#define DEFAULT_AUTH_TIMEOUT_NS (2LL * 1000000000LL)
+#define DEFAULT_TLS_TIMEOUT_NS (2LL * 1000000000LL)
+#define DEFAULT_LAME_DUCK_DURATION_NS (120LL * 1000000000LL)
+#define DEFAULT_LAME_DUCK_GRACE_NS (10LL * 1000000000LL)
+
+/* A subject permission list: allow (NULL/0 = everything allowed), deny. */
+typedef struct perm_list {
+    char **allow;
+    size_t nallow;
+    /* an allow list is in force. An empty list written in the config means "no
+     * restriction" (has_allow false); has_allow with nallow == 0 only arises from
+     * allow_responses without a publish allow list, and then allows nothing. */
+    bool has_allow;
+    char **deny;
+    size_t ndeny;
+} perm_list_t;
+
+typedef struct permissions {
+    bool has_publish, has_subscribe;
+    perm_list_t publish;
+    perm_list_t subscribe;
+    bool allow_responses; /* publish_allow_responses */
+    int64_t resp_max;     /* default 1; negative = unlimited */
+    int64_t resp_expires_ns; /* default 2 minutes; negative = no expiry */
+} permissions_t;
+
+typedef struct user {
+    char *name;
+    char *password;      /* plain or bcrypt hash; "" if absent */
+    permissions_t *perms; /* NULL = no permissions of its own (default_permissions apply) */
+    /* allowed_connection_types: when restricted and STANDARD is not listed the
+     * user may not log in on the client port at all. */
+    bool restrict_conn_types;
+    bool allow_standard;
+} user_t;
+
+typedef struct tls_opts {
+    bool enabled;
+    char *cert_file, *key_file, *ca_file;
+    bool verify, verify_and_map, insecure;
+    char **cipher_suites;
+    size_t ncipher_suites;
+    char **curve_prefs;
+    size_t ncurve_prefs;
+    int64_t timeout_ns;
+    char **pinned_certs;
+    size_t npinned_certs;
+    int64_t connection_rate_limit;
+} tls_opts_t;
+
+typedef struct cluster_opts {
+    char *name;
+    char *host;
+    int port; /* 0 = clustering off, -1 = random */
+    char *advertise;
+    bool no_advertise;
+    int connect_retries;
+    char *user, *password;
+    int64_t auth_timeout_ns;
+    char **routes; /* URLs */
+    size_t nroutes;
+    permissions_t *perms; /* import/export as publish/subscribe */
+    tls_opts_t tls;
+} cluster_opts_t;
+
+typedef struct opts {
+    /* server */
+    char *config_file; /* -c, as given */
+    char *host;
+    int port;
+    char *server_name;
+    char *client_advertise;
+    char *pid_file;
+    char *ports_file_dir;
+    /* monitoring */
+    char *http_host;
+    int http_port;  /* 0 = off, -1 = random */
+    int https_port; /* 0 = off */
+    char *http_base_path;
+    /* logging */
+    bool debug, trace, logtime, syslog;
+    char *log_file;
+    char *remote_syslog;
+    int64_t log_size_limit;
+    int64_t max_traced_msg_len;
+    /* limits */
+    int max_connections; /* < 0 = unlimited */
+    int max_subscriptions; /* 0 = unlimited */
+    int max_control_line;
+    int max_payload;
+    int64_t max_pending;
+    int64_t ping_interval_ns;
+    int ping_max;
+    int64_t write_deadline_ns;
+    int max_sub_tokens;
+    bool no_header_support;
+    bool no_sys_acc;
+    bool disable_sublist_cache;
+    int64_t lame_duck_duration_ns;
+    int64_t lame_duck_grace_ns;
+    /* authorization (client port) */
+    char *username, *password; /* single user */
+    char *token;
+    int64_t auth_timeout_ns; /* 0 = default (2s, or tls timeout + 1s) */
+    user_t *users;
+    size_t nusers;
+    permissions_t *default_perms;
+    char *no_auth_user;
+    /* tls (client port) */
+    tls_opts_t tls;
+    bool allow_non_tls;
+    /* cluster */
+    cluster_opts_t cluster;
+    /* threading (gnatsd extension; 0 = one per core) */
+    int workers;
+
+    /* options outside the 1.4 feature set that still show up in reload diffs */
+    bool trace_verbose;
+    int prof_port;
+    int64_t connect_error_reports;   /* default 3600 */
+    int64_t reconnect_error_reports; /* default 1 */
+    bool tls_from_flags; /* --tls* flags built o->tls: such a server cannot reload TLS */
+
+    /* which fields a command-line flag set explicitly (they beat the file,
+     * also on reload). Indexed by opts_flag_t. */
+    uint64_t flag_set;
+
+    /* config warnings (already printed by opts_from_args), "file:line:col: ..." */
+    char **warnings;
+    size_t nwarnings;
+    /* argv[1..argc-1] as given, so opts_reload can re-apply the same flags */
+    char **cli_args;
+    int ncli_args;
+} opts_t;
+
+/* Bits of opts_t.flag_set (1ULL << OPTF_x). */
+typedef enum opts_flag {
+    OPTF_PORT,
+    OPTF_HOST,
+    OPTF_SERVER_NAME,
+    OPTF_CLIENT_ADVERTISE,
+    OPTF_PID_FILE,
+    OPTF_PORTS_FILE_DIR,
+    OPTF_HTTP_PORT,
+    OPTF_HTTPS_PORT,
+    OPTF_DEBUG,
+    OPTF_TRACE,
+    OPTF_TRACE_VERBOSE,
+    OPTF_LOGTIME,
+    OPTF_SYSLOG,
+    OPTF_LOG_FILE,
+    OPTF_REMOTE_SYSLOG,
+    OPTF_LOG_SIZE_LIMIT,
+    OPTF_MAX_TRACED_MSG_LEN,
+    OPTF_USER,
+    OPTF_PASS,
+    OPTF_AUTH,
+    OPTF_TLS,
+    OPTF_ROUTES,
+    OPTF_CLUSTER,
+    OPTF_CLUSTER_NAME,
+    OPTF_NO_ADVERTISE,
+    OPTF_CLUSTER_ADVERTISE,
+    OPTF_CONNECT_RETRIES,
+    OPTF_WORKERS,
+} opts_flag_t;
+#define OPTS_FLAG_BIT(f) (1ULL << (f))
+
+/* What main should do after parsing the command line. */
+typedef enum opts_action {
+    OPTS_RUN,          /* start the server */
+    OPTS_EXIT_OK,      /* already printed (help, version, usage after a flag error): exit 0 */
+    OPTS_EXIT_FAIL,    /* already printed the error: exit 1 */
+    OPTS_CHECK_CONFIG, /* -t: config was checked; result printed; exit code in *exit_code */
+    OPTS_SIGNAL,       /* -sl: signal_cmd / signal_pid hold the request */
+} opts_action_t;
+
+typedef struct opts_cli {
+    const char *prog; /* basename of argv[0] */
+    char *signal_cmd; /* -sl argument, as given (e.g. "reload=1234") */
+    int exit_code;
+} opts_cli_t;
+
+void opts_defaults(opts_t *o);
+void opts_free(opts_t *o);
+
+/* Parses argv with Go flag rules (cli.md §2), loads -c FILE if given and
+ * merges: defaults < file < flags. Prints errors/usage as the reference does. */
+opts_action_t opts_from_args(int argc, char **argv, opts_t *o, opts_cli_t *cli);
+
+/* Re-reads o->config_file into a fresh opts_t, re-applying the same flags
+ * (kept from opts_from_args). Returns 0 or -1 with err = "file:line:col: msg". */
+int opts_reload(const opts_t *running, opts_t *out, char *err, size_t errlen);
+
+/* Resolved auth timeout (applies TLS rule). */
+int64_t opts_auth_timeout_ns(const opts_t *o);
+
+/* opts_from_args with explicit output streams (usage/version go to `out`,
+ * everything else to `err`), for tests. */
+opts_action_t opts_from_args_io(int argc, char **argv, opts_t *o, opts_cli_t *cli, FILE *out,
+                                FILE *err);
+
+/* Start-up checks that need the merged option set (config.md §6.3): 0, or -1
+ * with err = the reference's text (print as "<prog>: <err>"). Also used by reload. */
+int opts_validate(const opts_t *o, char *err, size_t errlen);
+
+/* Go time.ParseDuration: 0 or -1 with err = "time: invalid duration \"x\"" etc. */
+int opts_parse_duration(const char *s, int64_t *ns, char *err, size_t errlen);
+/* Go time.Duration.String(): "2m0s", "500ms", "1h0m0s", "0s". */
+void opts_fmt_duration(int64_t ns, char *buf, size_t len);
+
+void opts_print_usage(FILE *out, const char *prog);
+void opts_print_tls_help(FILE *out);
+void permissions_free(permissions_t *p);
+
+#endif

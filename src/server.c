@@ -1,0 +1,717 @@
+/* server.c: listeners, worker loops, connection I/O, flushing and timers.
+ *
+ * Each worker runs: epoll_wait -> read+parse every readable connection (one
+ * batch) -> flush every connection that got data during the batch (once,
+ * whoever owns it) -> qsbr_quiescent -> timers. Sockets are registered
+ * edge-triggered for both directions, so no epoll_ctl is needed per write:
+ * a blocked flush is resumed by the owner on EPOLLOUT.
+ *
+ * Reads land in the worker's 64 KiB buffer; only the bytes of an incomplete
+ * operation are kept per connection (c->part), so an idle connection holds
+ * no read buffer. Outbound data lives in one contiguous buffer per
+ * connection (one copy of each payload, one write per flush). */
+#include "core.h"
+#include "log.h"
+#include "qsbr.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+server_t *srv;
+
+static const char *reason_str[] = {
+    [CR_NONE] = "",
+    [CR_CLIENT_CLOSED] = "Client Closed",
+    [CR_AUTH_TIMEOUT] = "Authentication Timeout",
+    [CR_AUTH_VIOLATION] = "Authentication Failure",
+    [CR_TLS_HANDSHAKE] = "TLS Handshake Failure",
+    [CR_SLOW_PENDING] = "Slow Consumer (Pending Bytes)",
+    [CR_SLOW_DEADLINE] = "Slow Consumer (Write Deadline)",
+    [CR_WRITE_ERROR] = "Write Error",
+    [CR_READ_ERROR] = "Read Error",
+    [CR_PARSE_ERROR] = "Parse Error",
+    [CR_STALE] = "Stale Connection",
+    [CR_PROTOCOL_VIOLATION] = "Protocol Violation",
+    [CR_BAD_PROTOCOL] = "Bad Client Protocol Version",
+    [CR_MAX_CONNECTIONS] = "Maximum Connections Exceeded",
+    [CR_MAX_PAYLOAD] = "Maximum Message Payload Exceeded",
+    [CR_MAX_CONTROL_LINE] = "Maximum Control Line Exceeded",
+    [CR_MAX_SUBS] = "Maximum Subscriptions Exceeded",
+    [CR_SHUTDOWN] = "Server Shutdown",
+    [CR_NO_RESPONDERS_HEADERS] = "No Responders Requires Headers",
+    [CR_AUTH_EXPIRED] = "Authentication Expired",
+    [CR_LAME_DUCK] = "Lame Duck Mode",
+    [CR_CLIENT_ERR] = "Client Closed",
+};
+
+const char *close_reason_str(close_reason_t r)
+{
+    return (unsigned)r < ARRAY_LEN(reason_str) && reason_str[r] ? reason_str[r] : "Unknown";
+}
+
+uint64_t worker_rand(worker_t *w)
+{
+    /* xorshift64*: per-worker, no shared state on the delivery path. */
+    uint64_t x = w->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+void worker_note_deadline(worker_t *w, int64_t t)
+{
+    if (t && (w->next_deadline_ns == 0 || t < w->next_deadline_ns))
+        w->next_deadline_ns = t;
+}
+
+static void wake(worker_t *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->evfd, &one, sizeof one);
+    (void)r;
+}
+
+void server_wake_all(void)
+{
+    for (int i = 0; i < srv->nworkers; i++)
+        wake(&srv->workers[i]);
+}
+
+/* ---- outbound ---------------------------------------------------------- */
+
+void conn_queue_flush(worker_t *w, conn_t *c)
+{
+    uint64_t bit = 1ULL << w->id;
+    if (atomic_fetch_or_explicit(&c->flush_mask, bit, memory_order_acq_rel) & bit)
+        return;
+    if (w->flushq_len == w->flushq_cap) {
+        w->flushq_cap = w->flushq_cap ? w->flushq_cap * 2 : 64;
+        w->flushq = xrealloc(w->flushq, w->flushq_cap * sizeof *w->flushq);
+    }
+    w->flushq[w->flushq_len++] = c;
+}
+
+void conn_request_close(conn_t *c, close_reason_t r)
+{
+    int expected = CR_NONE;
+    if (atomic_compare_exchange_strong(&c->close_req, &expected, (int)r)) {
+        atomic_store(&c->w->close_reqs, true);
+        wake(c->w);
+    }
+}
+
+/* Caller holds out_lock. Over max_pending: the slow consumer is cut. */
+static bool out_room(conn_t *c, size_t n)
+{
+    size_t pending = c->out.len - c->out_off;
+    if (unlikely((int64_t)(pending + n) > srv->opts->max_pending && c->kind == CONN_CLIENT)) {
+        return false;
+    }
+    if (c->out_off && c->out.cap - c->out.len < n) {
+        /* compact before growing */
+        memmove(c->out.p, c->out.p + c->out_off, pending);
+        c->out.len = pending;
+        c->out_off = 0;
+    }
+    return true;
+}
+
+static void slow_consumer(conn_t *c)
+{
+    atomic_fetch_add(&srv->slow_consumers, 1);
+    if (atomic_load(&c->close_req) == CR_NONE)
+        log_msg(LOG_INF, "%sSlow Consumer Detected: MaxPending of %lld Exceeded", c->prefix,
+                (long long)srv->opts->max_pending);
+    conn_request_close(c, CR_SLOW_PENDING);
+}
+
+bool conn_sendv(worker_t *w, conn_t *c, const struct iovec *iov, int cnt)
+{
+    size_t n = 0;
+    for (int i = 0; i < cnt; i++)
+        n += iov[i].iov_len;
+    pthread_mutex_lock(&c->out_lock);
+    if (unlikely(c->out_closed)) {
+        pthread_mutex_unlock(&c->out_lock);
+        return false;
+    }
+    if (unlikely(!out_room(c, n))) {
+        c->out_closed = true;
+        pthread_mutex_unlock(&c->out_lock);
+        slow_consumer(c);
+        return false;
+    }
+    buf_reserve(&c->out, n);
+    for (int i = 0; i < cnt; i++) {
+        memcpy(c->out.p + c->out.len, iov[i].iov_base, iov[i].iov_len);
+        c->out.len += iov[i].iov_len;
+    }
+    pthread_mutex_unlock(&c->out_lock);
+    conn_queue_flush(w, c);
+    return true;
+}
+
+bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n)
+{
+    struct iovec iov = {(void *)p, n};
+    return conn_sendv(w, c, &iov, 1);
+}
+
+/* Writes what is pending. Safe from any thread. */
+void conn_flush(conn_t *c)
+{
+    bool err = false;
+    pthread_mutex_lock(&c->out_lock);
+    if (!c->fd_gone) {
+        while (c->out_off < c->out.len) {
+            ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+            if (n > 0) {
+                c->out_off += (size_t)n;
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                if (!c->stall_ns)
+                    c->stall_ns = now_mono_ns();
+            } else {
+                err = true;
+            }
+            break;
+        }
+        if (c->out_off == c->out.len) {
+            c->out_off = c->out.len = 0;
+            c->stall_ns = 0;
+            if (c->out.cap > 64 * 1024)
+                buf_free(&c->out);
+        }
+    }
+    pthread_mutex_unlock(&c->out_lock);
+    if (err)
+        conn_request_close(c, CR_WRITE_ERROR);
+}
+
+/* ---- connection lifecycle ---------------------------------------------- */
+
+static void conn_free_cb(void *p)
+{
+    conn_t *c = p;
+    pthread_mutex_destroy(&c->out_lock);
+    buf_free(&c->out);
+    client_free(c);
+    free(c);
+}
+
+void conn_close(conn_t *c, close_reason_t r)
+{
+    worker_t *w = c->w;
+    if (c->fd < 0)
+        return;
+    c->closing = true;
+    if (c->reason == CR_NONE)
+        c->reason = r;
+    pthread_mutex_lock(&c->out_lock);
+    c->out_closed = true;
+    pthread_mutex_unlock(&c->out_lock);
+    client_remove_all_subs(c);
+    /* Last words (-ERR ...) go out best effort; then nobody may write to the fd. */
+    if (r != CR_SLOW_PENDING && r != CR_SLOW_DEADLINE && r != CR_WRITE_ERROR)
+        conn_flush(c);
+    pthread_mutex_lock(&c->out_lock);
+    c->fd_gone = true;
+    pthread_mutex_unlock(&c->out_lock);
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    if (c->kind == CONN_CLIENT)
+        atomic_fetch_sub(&srv->num_clients, 1);
+    DEBUG("%sClient connection closed: %s", c->prefix, close_reason_str(c->reason));
+    /* unlink from the owner's list */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    qsbr_retire(c, conn_free_cb);
+}
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void conn_adopt(worker_t *w, int fd)
+{
+    conn_t *c = xcalloc(1, sizeof *c);
+    pthread_mutex_init(&c->out_lock, NULL);
+    c->fd = fd;
+    c->w = w;
+    c->kind = CONN_CLIENT;
+    c->cid = atomic_fetch_add(&srv->next_cid, 1);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, c->ip, sizeof c->ip);
+            c->port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, c->ip, sizeof c->ip);
+            c->port = ntohs(a->sin6_port);
+        }
+    }
+    if (strchr(c->ip, ':'))
+        snprintf(c->prefix, sizeof c->prefix, "[%s]:%d - cid:%llu - ", c->ip, c->port,
+                 (unsigned long long)c->cid);
+    else
+        snprintf(c->prefix, sizeof c->prefix, "%s:%d - cid:%llu - ", c->ip, c->port,
+                 (unsigned long long)c->cid);
+    c->start_wall_ns = now_wall_ns();
+    atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    atomic_fetch_add(&srv->num_clients, 1);
+    atomic_fetch_add(&srv->total_conns, 1);
+    client_init(c);
+}
+
+/* Accepts everything pending and spreads the sockets round-robin. */
+static void do_accept(worker_t *self)
+{
+    for (;;) {
+        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                ERROR("Error accepting client connection: %s", strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        uint32_t k = atomic_fetch_add(&srv->rr, 1) % (uint32_t)srv->nworkers;
+        worker_t *w = &srv->workers[k];
+        if (w == self) {
+            conn_adopt(self, fd);
+            continue;
+        }
+        pthread_mutex_lock(&w->inq_lock);
+        if (w->inq_len == w->inq_cap) {
+            w->inq_cap = w->inq_cap ? w->inq_cap * 2 : 16;
+            w->inq = xrealloc(w->inq, w->inq_cap * sizeof *w->inq);
+        }
+        w->inq[w->inq_len++] = fd;
+        pthread_mutex_unlock(&w->inq_lock);
+        wake(w);
+    }
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static void save_partial(conn_t *c, const char *p, size_t n, size_t need)
+{
+    if (n == 0) {
+        c->part_len = 0;
+        c->part_need = 0;
+        if (c->part_cap > 4096) {
+            free(c->part);
+            c->part = NULL;
+            c->part_cap = 0;
+        }
+        return;
+    }
+    size_t want = n > need ? n : need;
+    if (c->part_cap < want) {
+        size_t cap = c->part_cap ? c->part_cap : 512;
+        while (cap < want)
+            cap *= 2;
+        char *np = xmalloc(cap);
+        memcpy(np, p, n);
+        free(c->part);
+        c->part = np;
+        c->part_cap = cap;
+    } else if (p != c->part) {
+        memmove(c->part, p, n);
+    }
+    c->part_len = n;
+    c->part_need = need;
+}
+
+/* Reads and processes until the socket is drained (edge-triggered). */
+static void conn_read(worker_t *w, conn_t *c)
+{
+    for (int rounds = 0; rounds < 16 && !c->closing; rounds++) {
+        char *buf;
+        size_t len, cap;
+        bool big = c->part_len && (c->part_need > RBUF_SIZE || c->part_len >= RBUF_SIZE);
+        if (big) {
+            size_t want = c->part_need > c->part_len ? c->part_need : c->part_len + RBUF_SIZE;
+            if (c->part_cap < want) {
+                size_t ncap = c->part_cap;
+                while (ncap < want)
+                    ncap *= 2;
+                c->part = xrealloc(c->part, ncap);
+                c->part_cap = ncap;
+            }
+            buf = c->part;
+            len = c->part_len;
+            cap = c->part_cap;
+        } else {
+            buf = w->rbuf;
+            len = c->part_len;
+            cap = RBUF_SIZE;
+            if (len)
+                memcpy(buf, c->part, len);
+        }
+        size_t room = cap - len;
+        ssize_t n = read(c->fd, buf + len, room);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                if (!big && len)
+                    save_partial(c, buf, len, c->part_need);
+                return;
+            }
+            conn_close(c, n == 0 ? CR_CLIENT_CLOSED : CR_READ_ERROR);
+            return;
+        }
+        len += (size_t)n;
+        size_t need = 0;
+        size_t used = client_process(w, c, buf, len, &need);
+        if (c->closing) {
+            conn_close(c, c->reason);
+            return;
+        }
+        save_partial(c, buf + used, len - used, need);
+        if ((size_t)n < room)
+            return; /* a short read drained the socket; the next bytes bring a new edge */
+    }
+    if (!c->closing) {
+        /* Budget spent with data possibly left: edge-triggered epoll will not tell us again. */
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                 .data.ptr = c};
+        epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    }
+}
+
+/* ---- the worker loop --------------------------------------------------- */
+
+static void flush_pending(worker_t *w)
+{
+    uint64_t bit = 1ULL << w->id;
+    /* Delivery while flushing may queue more; loop until empty. */
+    for (size_t i = 0; i < w->flushq_len; i++) {
+        conn_t *c = w->flushq[i];
+        atomic_fetch_and_explicit(&c->flush_mask, ~bit, memory_order_acq_rel);
+        conn_flush(c);
+    }
+    w->flushq_len = 0;
+}
+
+static void handle_close_reqs(worker_t *w)
+{
+    if (!atomic_exchange(&w->close_reqs, false))
+        return;
+    for (conn_t *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        int r = atomic_load(&c->close_req);
+        if (r != CR_NONE)
+            conn_close(c, (close_reason_t)r);
+    }
+}
+
+static void run_timers(worker_t *w)
+{
+    if (!w->next_deadline_ns || w->now_ns < w->next_deadline_ns)
+        return;
+    w->next_deadline_ns = 0;
+    for (conn_t *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        client_timer(w, c);
+        if (c->closing)
+            conn_close(c, c->reason);
+    }
+    /* Housekeeping (write deadlines, auto-unsubscribed subs) at least 4 times a second. */
+    if (w->conns)
+        worker_note_deadline(w, w->now_ns + 250000000LL);
+}
+
+static void drain_inq(worker_t *w)
+{
+    pthread_mutex_lock(&w->inq_lock);
+    size_t n = w->inq_len;
+    int fds[256];
+    if (n > ARRAY_LEN(fds))
+        n = ARRAY_LEN(fds);
+    memcpy(fds, w->inq, n * sizeof(int));
+    memmove(w->inq, w->inq + n, (w->inq_len - n) * sizeof(int));
+    w->inq_len -= n;
+    bool more = w->inq_len > 0;
+    pthread_mutex_unlock(&w->inq_lock);
+    for (size_t i = 0; i < n; i++)
+        conn_adopt(w, fds[i]);
+    if (more)
+        wake(w);
+}
+
+void worker_command(uint32_t cmd)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        atomic_fetch_or(&srv->workers[i].cmds, cmd);
+        wake(&srv->workers[i]);
+    }
+}
+
+static void run_commands(worker_t *w)
+{
+    uint32_t cmd = atomic_exchange(&w->cmds, 0);
+    if (!cmd)
+        return;
+    for (conn_t *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->kind != CONN_CLIENT)
+            continue;
+        if (cmd & WCMD_LDM_INFO)
+            client_send_info_ldm(w, c);
+        if (cmd & WCMD_REAUTH)
+            client_reauth(w, c);
+        if ((cmd & WCMD_MAXCONN) && !c->closing && atomic_fetch_sub(&srv->conn_excess, 1) > 0) {
+            client_send_err(w, c, "maximum connections exceeded");
+            c->closing = true;
+            c->reason = CR_MAX_CONNECTIONS;
+        }
+        if ((cmd & WCMD_LDM_CLOSE) && !c->closing && atomic_fetch_sub(&w->ldm_close_quota, 1) > 0) {
+            c->closing = true;
+            c->reason = CR_LAME_DUCK;
+        }
+        if (c->closing)
+            conn_close(c, c->reason);
+    }
+    if (cmd & WCMD_LDM_CLOSE)
+        atomic_store(&w->ldm_close_quota, 0);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    qsbr_register();
+    struct epoll_event evs[256];
+    while (!atomic_load_explicit(&srv->shutting_down, memory_order_relaxed)) {
+        int timeout = -1;
+        if (w->next_deadline_ns) {
+            int64_t d = w->next_deadline_ns - now_mono_ns();
+            timeout = d <= 0 ? 0 : (int)(d / 1000000) + 1;
+        }
+        qsbr_offline();
+        int n = epoll_wait(w->epfd, evs, ARRAY_LEN(evs), timeout);
+        qsbr_online();
+        w->now_ns = now_mono_ns();
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == NULL) { /* eventfd */
+                uint64_t v;
+                ssize_t r = read(w->evfd, &v, sizeof v);
+                (void)r;
+                drain_inq(w);
+                run_commands(w);
+                continue;
+            }
+            if (p == (void *)&srv->listen_fd) {
+                do_accept(w);
+                continue;
+            }
+            conn_t *c = p;
+            if (c->fd < 0)
+                continue;
+            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                conn_read(w, c);
+            if (c->fd >= 0 && (evs[i].events & EPOLLOUT))
+                conn_flush(c);
+        }
+        flush_pending(w);
+        handle_close_reqs(w);
+        run_timers(w);
+        flush_pending(w);
+        qsbr_quiescent();
+    }
+    for (conn_t *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        conn_close(c, CR_SHUTDOWN);
+    }
+    qsbr_unregister();
+    return NULL;
+}
+
+/* ---- startup ------------------------------------------------------------ */
+
+static void gen_server_id(char *out)
+{
+    static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    unsigned char rnd[55];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd) {
+        for (size_t i = 0; i < sizeof rnd; i++)
+            rnd[i] = (unsigned char)(rand() ^ (int)(now_mono_ns() >> (i % 16)));
+    }
+    if (f)
+        fclose(f);
+    out[0] = 'N';
+    for (int i = 0; i < 55; i++)
+        out[i + 1] = b32[rnd[i] & 31];
+    out[56] = 0;
+}
+
+int server_init(opts_t *o)
+{
+    srv = xcalloc(1, sizeof *srv);
+    srv->opts = o;
+    gen_server_id(srv->server_id);
+    srv->server_name = xstrdup(o->server_name && *o->server_name ? o->server_name : srv->server_id);
+    srv->sl = sublist_new(!o->disable_sublist_cache);
+    atomic_store(&srv->next_cid, 1);
+    srv->start_wall_ns = now_wall_ns();
+    srv->start_mono_ns = now_mono_ns();
+    atomic_store(&srv->config_load_ns, srv->start_wall_ns);
+    srv->listen_fd = srv->http_fd = -1;
+    int n = o->workers;
+    if (n <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 0 ? (int)cpus : 1;
+    }
+    if (n > MAX_WORKERS)
+        n = MAX_WORKERS;
+    srv->nworkers = n;
+    srv->workers = xcalloc((size_t)n, sizeof(worker_t));
+    return 0;
+}
+
+/* Binds host:port; port -1 picks a free one. Returns fd or -1 with err. */
+int listen_on(const char *host, int port, int *bound_port, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port < 0 ? 0 : port);
+    const char *h = host && *host ? host : NULL;
+    int rc = getaddrinfo(h, portstr, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen tcp %s:%d: %s", host ? host : "", port, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    int saved = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0)
+            break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        snprintf(err, errlen, "listen tcp %s:%d: bind: %s", host ? host : "", port,
+                 saved == EADDRINUSE ? "address already in use" : strerror(saved));
+        return -1;
+    }
+    set_nonblock(fd);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+int server_start(void)
+{
+    opts_t *o = srv->opts;
+    char err[256];
+    int port = o->port == 0 ? DEFAULT_PORT : o->port;
+    srv->listen_fd = listen_on(o->host, port, &srv->port, err, sizeof err);
+    if (srv->listen_fd < 0) {
+        log_msg(LOG_FTL, "Error listening on port: %s:%d, \"%s\"", o->host, port, err);
+        return -1;
+    }
+    server_build_info();
+    for (int i = 0; i < srv->nworkers; i++) {
+        worker_t *w = &srv->workers[i];
+        w->id = i;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        pthread_mutex_init(&w->inq_lock, NULL);
+        w->rbuf = xmalloc(RBUF_SIZE);
+        w->rng = (uint64_t)now_mono_ns() * 2654435761ULL + (uint64_t)i * 0x9E3779B97F4A7C15ULL + 1;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
+        struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                  .data.ptr = (void *)&srv->listen_fd};
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, srv->listen_fd, &lev);
+    }
+    if (o->http_port) {
+        if (monitor_start() != 0)
+            return -1;
+    }
+    NOTICE("Listening for client connections on %s:%d", o->host, srv->port);
+    for (int i = 0; i < srv->nworkers; i++)
+        pthread_create(&srv->workers[i].th, NULL, worker_main, &srv->workers[i]);
+    return 0;
+}
+
+void epoll_ctl_del_listener(worker_t *w, int fd)
+{
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+void server_shutdown(void)
+{
+    atomic_store(&srv->shutting_down, true);
+    if (srv->listen_fd >= 0) {
+        close(srv->listen_fd);
+        srv->listen_fd = -1;
+    }
+    monitor_stop();
+    server_wake_all();
+    for (int i = 0; i < srv->nworkers; i++)
+        pthread_join(srv->workers[i].th, NULL);
+    qsbr_drain_all();
+}
+
+void server_stats(server_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    for (int i = 0; i < srv->nworkers; i++) {
+        worker_t *w = &srv->workers[i];
+        st->in_msgs += atomic_load_explicit(&w->in_msgs, memory_order_relaxed);
+        st->in_bytes += atomic_load_explicit(&w->in_bytes, memory_order_relaxed);
+        st->out_msgs += atomic_load_explicit(&w->out_msgs, memory_order_relaxed);
+        st->out_bytes += atomic_load_explicit(&w->out_bytes, memory_order_relaxed);
+    }
+}

@@ -1,0 +1,151 @@
+/* server.h: the running server: workers, connections, delivery.
+ *
+ * Threads and ownership (see DESIGN.md): N workers, each with its own epoll
+ * loop; a connection belongs to one worker for life, which alone reads,
+ * parses and closes it. Any worker may append to any connection's outbound
+ * buffer (under that connection's out_lock) and flush it; the owner is told
+ * about closes requested elsewhere through an atomic flag + eventfd.
+ * Connections and subscriptions are freed through qsbr, so a pointer taken
+ * during a batch stays valid until that worker's next quiescent point.
+ * There is one server per process: `srv` is it. */
+#ifndef GNATSD_SERVER_H
+#define GNATSD_SERVER_H
+
+#include "buf.h"
+#include "common.h"
+#include "opts.h"
+#include "parser.h"
+#include "sub.h"
+#include "sublist.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <netinet/in.h>
+
+#define MAX_WORKERS 64
+
+typedef enum conn_kind { CONN_CLIENT = 0, CONN_ROUTE = 1 } conn_kind_t;
+
+/* Close reasons, with the text the reference logs / shows in connz. */
+typedef enum close_reason {
+    CR_NONE = 0,
+    CR_CLIENT_CLOSED,
+    CR_AUTH_TIMEOUT,
+    CR_AUTH_VIOLATION,
+    CR_TLS_HANDSHAKE,
+    CR_SLOW_PENDING,
+    CR_SLOW_DEADLINE,
+    CR_WRITE_ERROR,
+    CR_READ_ERROR,
+    CR_PARSE_ERROR,
+    CR_STALE,
+    CR_PROTOCOL_VIOLATION,
+    CR_BAD_PROTOCOL,
+    CR_MAX_CONNECTIONS,
+    CR_MAX_PAYLOAD,
+    CR_MAX_CONTROL_LINE,
+    CR_MAX_SUBS,
+    CR_SHUTDOWN,
+    CR_NO_RESPONDERS_HEADERS,
+    CR_AUTH_EXPIRED,
+    CR_LAME_DUCK,
+    CR_CLIENT_ERR,
+} close_reason_t;
+const char *close_reason_str(close_reason_t r);
+
+typedef struct worker worker_t;
+
+/* A sid -> sub map owned by the connection's worker. Open addressing. */
+typedef struct sidmap {
+    sub_t **slots;
+    uint32_t cap, n, tomb;
+} sidmap_t;
+
+typedef struct conn {
+    uint64_t cid;
+    int fd;
+    conn_kind_t kind;
+    worker_t *w; /* owner */
+    struct conn *next, *prev; /* owner's list */
+
+    /* --- shared: outbound, guarded by out_lock --- */
+    pthread_mutex_t out_lock;
+    buf_t out;        /* bytes to send; out_off already written */
+    size_t out_off;
+    int64_t stall_ns; /* monotonic time a flush first blocked, 0 = not blocked */
+    bool out_closed;  /* no more appends (closing or slow consumer) */
+    bool fd_gone;     /* the socket is closed: flushes do nothing */
+    _Atomic uint64_t flush_mask; /* bit w: queued on worker w's flush list */
+    _Atomic int close_req;       /* close_reason_t requested by a non-owner */
+    _Atomic int64_t dead_subs;   /* auto-unsubscribed subs the owner must sweep */
+    _Atomic uint64_t out_msgs, out_bytes;
+    _Atomic int64_t last_activity_ns;
+
+    /* --- owner only --- */
+    char *part; /* unparsed bytes of a partial op (owned) */
+    size_t part_len, part_cap, part_need;
+    sidmap_t subs;
+    uint64_t in_msgs, in_bytes;
+    bool verbose, pedantic, echo, headers, no_responders;
+    int protocol;
+    bool got_connect;
+    bool closing;
+    bool auth_ok;
+    int ping_out;   /* outstanding server PINGs */
+    bool rtt_pending;
+    int64_t ping_due_ns, auth_due_ns;
+    int64_t start_wall_ns;
+    int64_t last_ping_sent_ns, rtt_ns;
+    char *name, *lang, *version, *user; /* from CONNECT (owned) */
+    struct conn_auth *auth; /* permissions of the authenticated user; NULL = all allowed */
+    char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
+    bool pong_sent; /* answered a PING after CONNECT: may get async INFO */
+    close_reason_t reason;
+    char ip[INET6_ADDRSTRLEN];
+    int port;
+    char prefix[128]; /* "ip:port - cid:N - " for log lines */
+} conn_t;
+
+typedef struct server {
+    opts_t *opts; /* current options */
+    char server_id[57];
+    char *server_name;
+    sublist_t *sl;
+    int nworkers;
+    worker_t *workers;
+    int listen_fd;
+    int port; /* actual client port */
+    int http_fd, http_port;
+    buf_t info_prefix; /* INFO JSON up to and including max_payload */
+    _Atomic uint64_t next_cid;
+    _Atomic int64_t num_clients;
+    _Atomic uint64_t total_conns;
+    _Atomic uint64_t slow_consumers;
+    _Atomic int64_t config_load_ns;
+    int64_t start_wall_ns;
+    int64_t start_mono_ns;
+    _Atomic bool shutting_down;
+    _Atomic uint32_t rr; /* round-robin assignment of new connections */
+    _Atomic int64_t conn_excess; /* reload lowered max_connections: clients to close */
+    _Atomic bool lame_duck;
+} server_t;
+
+extern server_t *srv;
+
+/* Lifecycle, called from main. */
+int server_init(opts_t *o);
+int server_start(void);  /* binds, starts workers and the monitor */
+void server_shutdown(void); /* closes everything, joins threads */
+void server_wake_all(void);
+
+/* Stats summed over workers. */
+typedef struct server_stats {
+    uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+} server_stats_t;
+void server_stats(server_stats_t *st);
+
+/* Monitoring (monitor.c). */
+int monitor_start(void);
+void monitor_stop(void);
+
+#endif

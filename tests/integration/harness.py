@@ -1,0 +1,514 @@
+"""Black-box test harness for gnatsd-c (python3 stdlib only).
+
+Starts a NATS server binary on 127.0.0.1 and talks to it through raw sockets.
+The binary comes from $GNATSD_BIN (default: the reference /usr/sbin/nats-server)
+so the same tests gate our C server and are validated against the reference.
+
+Network rule: every socket here targets 127.0.0.1 only, and every wait loop is
+bounded by a deadline.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+HOST = "127.0.0.1"
+DEFAULT_BIN = "/usr/sbin/nats-server"
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Servers started by the current test process: the runner prints their log
+# tails when a test fails, and stops any the test forgot.
+_STARTED = []
+
+
+def server_bin():
+    """Path of the server binary under test (relative paths are taken from the repo root)."""
+    path = os.environ.get("GNATSD_BIN", DEFAULT_BIN)
+    if not os.path.isabs(path):
+        path = os.path.join(REPO_ROOT, path)
+    return path
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1.
+
+    Tries random ports in 20000-32767 first: that range sits below Linux's
+    ephemeral range, so it cannot collide with the source ports of our own
+    client sockets, and random picks keep parallel suites apart. Falls back to
+    letting the kernel choose (bind port 0).
+    """
+    for _ in range(50):
+        port = random.randint(20000, 32767)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((HOST, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def wait_port(port, timeout=10.0, proc=None):
+    """Poll-connect until something accepts on port; False on timeout or if proc died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Server:
+    """One server process.
+
+    config: text of a config file (flat keys such as `max_payload: 100`), or a
+    dict rendered as `key: value` lines. With a config, host/port are written
+    into the file (unless the text sets `port` itself) so that the config path
+    is exercised; otherwise they are passed as -a/-p.
+    """
+
+    def __init__(self, args=(), config=None, monitor=False, port=None,
+                 listen_flags=None, wait=True, log_to_file=True):
+        self.bin = server_bin()
+        self.dir = tempfile.mkdtemp(prefix="gnatsd-it-")
+        self.port = port or free_port()
+        self.mport = free_port() if monitor else None
+        self.args = list(args)
+        self.config = config
+        self.listen_flags = listen_flags
+        self.wait = wait
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.stdout_path = os.path.join(self.dir, "stdout.log")
+        self.conf_path = None
+        self.proc = None
+        self.returncode = None
+
+    # -- lifecycle ---------------------------------------------------------
+    def command(self):
+        cmd = [self.bin]
+        listen_flags = self.listen_flags
+        if self.config is not None:
+            text = self.config
+            if isinstance(text, dict):
+                text = "".join("%s: %s\n" % (k, v) for k, v in text.items())
+            if not re.search(r"^\s*\{?\s*\"?(port|listen)\b", text, re.M | re.I):
+                text += "\nhost: %s\nport: %d\n" % (HOST, self.port)
+                if listen_flags is None:
+                    listen_flags = False
+            self.conf_path = os.path.join(self.dir, "server.conf")
+            with open(self.conf_path, "w") as f:
+                f.write(text)
+            cmd += ["-c", self.conf_path]
+        if listen_flags is None or listen_flags:
+            cmd += ["-a", HOST, "-p", str(self.port)]
+        if self.mport:
+            cmd += ["-m", str(self.mport)]
+        return cmd + self.args
+
+    def start(self):
+        if not os.path.exists(self.bin):
+            raise AssertionError("server binary not found: %s" % self.bin)
+        cmd = self.command()
+        self.cmd = cmd
+        self._err = open(self.log_path, "wb")
+        self._out = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self._out, stderr=self._err,
+                                     cwd=self.dir)
+        _STARTED.append(self)
+        if self.wait:
+            if not wait_port(self.port, 10.0, self.proc):
+                tail = self.log_tail()
+                self.stop()
+                raise AssertionError("server did not accept on port %d within 10 s\ncmd: %s\nlog:\n%s"
+                                     % (self.port, " ".join(cmd), tail))
+            if self.mport and not wait_port(self.mport, 10.0, self.proc):
+                tail = self.log_tail()
+                self.stop()
+                raise AssertionError("monitor port %d not up\nlog:\n%s" % (self.mport, tail))
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=5.0):
+        """Exit status, or None if still running after timeout."""
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.returncode
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after 5 s. Returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.returncode = self.proc.returncode
+        for f in (self._err, self._out):
+            try:
+                f.close()
+            except Exception:
+                pass
+        return self.returncode
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        # keep the temp dir when the test failed so the log can be printed
+        if exc[0] is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            if self in _STARTED:
+                _STARTED.remove(self)
+        return False
+
+    # -- logs ----------------------------------------------------------------
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=30):
+        return "\n".join(self.log().splitlines()[-n:])
+
+    def wait_log(self, regex, timeout=5.0):
+        """Wait until the stderr log matches regex (multiline); returns the match."""
+        deadline = time.monotonic() + timeout
+        pat = re.compile(regex, re.M)
+        while True:
+            m = pat.search(self.log())
+            if m:
+                return m
+            if time.monotonic() >= deadline:
+                raise AssertionError("log never matched %r within %.1fs; tail:\n%s"
+                                     % (regex, timeout, self.log_tail()))
+            time.sleep(0.05)
+
+    # -- helpers -------------------------------------------------------------
+    def client(self, **kw):
+        return Client(self.port, **kw)
+
+    def varz(self):
+        return http_json(self.mport, "/varz")
+
+
+def http_get(port, path, timeout=5.0):
+    """(status, headers, body bytes) of GET http://127.0.0.1:port/path."""
+    url = "http://%s:%d%s" % (HOST, port, path)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def http_json(port, path="/varz", timeout=5.0):
+    status, _, body = http_get(port, path, timeout)
+    assert status == 200, "GET %s -> %d %r" % (path, status, body[:200])
+    return json.loads(body)
+
+
+def running_servers():
+    return list(_STARTED)
+
+
+def stop_all():
+    for s in list(_STARTED):
+        try:
+            s.stop()
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------------
+# raw protocol client
+
+_MSG_RE = re.compile(rb"^(?:MSG|msg)[ \t]+\S+[ \t]+\S+(?:[ \t]+\S+)?[ \t]+(\d+)\r?$")
+_HMSG_RE = re.compile(rb"^(?:HMSG|hmsg)[ \t]+\S+[ \t]+\S+(?:[ \t]+\S+)?[ \t]+\d+[ \t]+(\d+)\r?$")
+
+
+class Closed(Exception):
+    pass
+
+
+class Client:
+    """Raw NATS client over a socket.
+
+    Incoming bytes are split into server frames (a control line, or a MSG/HMSG
+    line plus its payload). With auto_pong (default) a server `PING\\r\\n` frame
+    is answered with PONG and dropped, because the server pings ~2 s after
+    CONNECT and that must not disturb byte-exact expectations. Everything else
+    lands in self.buf, which expect() consumes from the front.
+    """
+
+    def __init__(self, port, host=HOST, auto_pong=True, read_info=True, timeout=5.0):
+        self.auto_pong = auto_pong
+        self.raw = b""        # received, not yet framed
+        self.buf = b""        # framed, not yet consumed by expect()
+        self.closed = False
+        self.pings_seen = 0
+        self.send_timeout = 20.0
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.info = None
+        self.info_line = None
+        if read_info:
+            self.info_line = self.expect_re(rb"INFO [^\r\n]*\r\n", timeout).group(0)
+            self.info = parse_info(self.info_line)
+
+    # -- sending ---------------------------------------------------------------
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        # _recv leaves short timeouts on the socket; a big write to a busy
+        # server needs longer (still bounded)
+        self.sock.settimeout(self.send_timeout)
+        self.sock.sendall(data)
+
+    def connect(self, **opts):
+        """Send CONNECT with the given options (verbose/pedantic default to false)."""
+        o = {"verbose": False, "pedantic": False}
+        o.update(opts)
+        self.send(b"CONNECT " + json.dumps(o, separators=(",", ":")).encode() + b"\r\n")
+
+    def ping_pong(self, timeout=5.0):
+        """Round trip: everything sent before has been processed by the server."""
+        self.send(b"PING\r\n")
+        self.expect(b"PONG\r\n", timeout)
+
+    def sync(self, timeout=5.0):
+        """PING and return every byte that arrived before the PONG.
+
+        The server answers PING in order with its other output, so this
+        collects all deliveries already queued for this connection. (Payloads
+        containing "PONG\r\n" would confuse it; tests don't use such payloads.)
+        """
+        self.send(b"PING\r\n")
+        return self.expect_re(rb"(.*?)PONG\r\n", timeout).group(1)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    # -- receiving -------------------------------------------------------------
+    def _frame(self):
+        """Move complete frames from raw to buf (filtering PING if asked)."""
+        while True:
+            nl = self.raw.find(b"\n")
+            if nl < 0:
+                return
+            line = self.raw[:nl]
+            end = nl + 1
+            m = _MSG_RE.match(line) or _HMSG_RE.match(line)
+            if m:
+                end = nl + 1 + int(m.group(1)) + 2
+                if len(self.raw) < end:
+                    return
+            frame, self.raw = self.raw[:end], self.raw[end:]
+            if frame == b"PING\r\n":
+                self.pings_seen += 1
+                if self.auto_pong:
+                    try:
+                        self.sock.sendall(b"PONG\r\n")
+                    except OSError:
+                        pass
+                    continue
+            self.buf += frame
+
+    def _recv(self, deadline):
+        """Read once (until deadline). Returns False on timeout; raises Closed on EOF."""
+        if self.closed:
+            raise Closed()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        self.sock.settimeout(min(left, 0.5))
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return True
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            self.closed = True
+            # unframed remainder still counts as received bytes
+            self.buf += self.raw
+            self.raw = b""
+            raise Closed()
+        self.raw += data
+        self._frame()
+        return True
+
+    def expect(self, want, timeout=3.0):
+        """Wait for `want` at the front of the received stream and consume it.
+
+        want as bytes: exact match of the next bytes (fails fast on mismatch).
+        want as str or compiled bytes regex: re.match at the front (str is
+        compiled with DOTALL); returns the match object.
+        """
+        deadline = time.monotonic() + timeout
+        exact = isinstance(want, bytes)
+        if isinstance(want, str):
+            pat = re.compile(want.encode(), re.S)
+        elif isinstance(want, re.Pattern):
+            pat = want
+        else:
+            pat = None
+        while True:
+            if exact:
+                if self.buf.startswith(want):
+                    self.buf = self.buf[len(want):]
+                    return want
+                n = min(len(self.buf), len(want))
+                if self.buf[:n] != want[:n]:
+                    raise AssertionError("expected %r, got %r" % (want, self.buf[:len(want) + 80]))
+            else:
+                m = pat.match(self.buf)
+                if m:
+                    self.buf = self.buf[m.end():]
+                    return m
+            try:
+                if not self._recv(deadline):
+                    break
+            except Closed:
+                if exact and self.buf.startswith(want):
+                    continue
+                if not exact and pat.match(self.buf):
+                    continue
+                raise AssertionError("connection closed while expecting %r; got %r"
+                                     % (want, self.buf[:300]))
+        raise AssertionError("timeout (%.1fs) expecting %r; got %r"
+                             % (timeout, want, (self.buf + self.raw)[:300]))
+
+    def expect_re(self, regex, timeout=3.0):
+        """expect() with a bytes regex."""
+        if isinstance(regex, str):
+            regex = regex.encode()
+        return self.expect(re.compile(regex, re.S), timeout)
+
+    def expect_closed(self, timeout=3.0, allow_data=False):
+        """The server closes the connection within timeout.
+
+        Unless allow_data, nothing (other than filtered PINGs) may arrive first.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if not allow_data and self.buf:
+                raise AssertionError("expected close, got data %r" % self.buf[:300])
+            try:
+                if not self._recv(deadline):
+                    raise AssertionError("connection still open after %.1fs (pending %r)"
+                                         % (timeout, self.buf[:200]))
+            except Closed:
+                if not allow_data and self.buf:
+                    raise AssertionError("expected silent close, got %r" % self.buf[:300])
+                return self.buf
+
+    def expect_nothing(self, duration=0.5):
+        """Nothing arrives (and the connection stays open) for duration seconds."""
+        deadline = time.monotonic() + duration
+        while True:
+            if self.buf:
+                raise AssertionError("expected nothing, got %r" % self.buf[:300])
+            try:
+                if not self._recv(deadline):
+                    return
+            except Closed:
+                raise AssertionError("connection closed, expected it to stay open (got %r)"
+                                     % self.buf[:300])
+
+    def read_for(self, duration):
+        """Collect whatever arrives for duration seconds (stops early on close)."""
+        deadline = time.monotonic() + duration
+        while True:
+            try:
+                if not self._recv(deadline):
+                    break
+            except Closed:
+                break
+        out, self.buf = self.buf, b""
+        return out
+
+    def read_msgs(self, count, timeout=5.0):
+        """Consume `count` MSG/HMSG frames; returns list of (subject, sid, reply, payload)."""
+        msgs = []
+        for _ in range(count):
+            m = self.expect_re(rb"MSG (\S+) (\S+)(?: (\S+))? (\d+)\r\n", timeout)
+            n = int(m.group(4))
+            payload = self.expect_re(rb"(.{%d})\r\n" % n, timeout).group(1)
+            msgs.append((m.group(1), m.group(2), m.group(3), payload))
+        return msgs
+
+
+def parse_info(line):
+    assert line.startswith(b"INFO "), "not an INFO line: %r" % line
+    body = line[5:].rstrip(b"\r\n").strip()
+    return json.loads(body)
+
+
+def connected(server, auto_pong=True, **opts):
+    """A raw client that sent CONNECT(opts) and completed a PING/PONG."""
+    c = Client(server.port, auto_pong=auto_pong)
+    c.connect(**opts)
+    c.ping_pong()
+    return c
+
+
+def wait_until(fn, timeout=5.0, interval=0.05, what="condition"):
+    """Poll fn() until truthy; returns its value or raises AssertionError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("timeout waiting for %s" % what)
+        time.sleep(interval)

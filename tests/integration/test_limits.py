@@ -1,0 +1,259 @@
+"""Limits set through a flat config file: max_payload, max_control_line,
+max_connections, max_subscriptions, max_pending (slow consumer), ping_interval
++ ping_max (stale connection) — protocol.md §12, §13, §18."""
+
+import socket
+import threading
+import time
+
+from harness import Server, Client, connected, wait_until
+
+TIMEOUTS = {"test_slow_consumer_is_cut_others_unaffected": 60,
+            "test_stale_connection_before_connect": 40}
+
+
+# --- max_payload ----------------------------------------------------------------------
+
+def test_max_payload_violation_closes():
+    with Server(config="max_payload: 100\n") as s:
+        c = s.client()
+        assert c.info["max_payload"] == 100, c.info
+        c.connect()
+        c.send(b"PUB foo 101\r\n")        # checked on the control line, no payload sent
+        c.expect(b"-ERR 'Maximum Payload Violation'\r\n")
+        c.expect_closed()
+
+
+def test_max_payload_exact_limit_ok():
+    with Server(config="max_payload: 100\n") as s:
+        sub = connected(s)
+        sub.send(b"SUB foo 1\r\nPING\r\n")
+        sub.expect(b"PONG\r\n")
+        p = connected(s)
+        p.send(b"PUB foo 100\r\n" + b"x" * 100 + b"\r\nPING\r\n")
+        p.expect(b"PONG\r\n")
+        sub.expect(b"MSG foo 1 100\r\n" + b"x" * 100 + b"\r\n")
+
+
+def test_max_payload_applies_to_hpub_total():
+    with Server(config="max_payload: 100\n") as s:
+        c = connected(s, headers=True)
+        c.send(b"HPUB foo 12 101\r\n")
+        c.expect(b"-ERR 'Maximum Payload Violation'\r\n")
+        c.expect_closed()
+
+
+def test_max_payload_default_1mib():
+    with Server() as s:
+        c = connected(s)
+        c.send(b"PUB foo 1048577\r\n")
+        c.expect(b"-ERR 'Maximum Payload Violation'\r\n")
+        c.expect_closed()
+
+
+# --- max_control_line ---------------------------------------------------------------------
+
+def test_max_control_line_exceeded_closes():
+    with Server(config="max_control_line: 64\n") as s:
+        c = connected(s)
+        c.send(b"SUB " + b"a" * 80 + b" 1\r\n")
+        c.expect(b"-ERR 'maximum control line exceeded'\r\n")
+        c.expect_closed()
+
+
+def test_max_control_line_short_lines_ok():
+    with Server(config="max_control_line: 64\n") as s:
+        c = connected(s)
+        c.send(b"SUB " + b"a" * 40 + b" 1\r\nPUB " + b"a" * 40 + b" 1\r\nx\r\nPING\r\n")
+        c.expect(b"MSG " + b"a" * 40 + b" 1 1\r\nx\r\nPONG\r\n")
+
+
+def test_max_control_line_incomplete_line():
+    # no LF yet, but already over the limit: the server must not wait for more
+    with Server(config="max_control_line: 64\n") as s:
+        c = connected(s)
+        c.send(b"PUB " + b"b" * 200)
+        c.expect(b"-ERR 'maximum control line exceeded'\r\n")
+        c.expect_closed()
+
+
+# --- max_connections ------------------------------------------------------------------------
+
+def test_max_connections_exceeded():
+    with Server(config="max_connections: 2\n") as s:
+        a = connected(s)
+        b = connected(s)
+        c = Client(s.port, read_info=False)
+        # INFO first, then the error, then close
+        c.expect_re(rb"INFO \{.*?\} \r\n")
+        c.expect(b"-ERR 'maximum connections exceeded'\r\n")
+        c.expect_closed()
+        a.ping_pong()
+        b.ping_pong()
+        # a slot frees up once a client leaves
+        a.close()
+        def can_connect():
+            d = Client(s.port)
+            d.send(b"PING\r\n")
+            out = d.read_for(0.3)
+            d.close()
+            return out.startswith(b"PONG")
+        wait_until(can_connect, 5, 0.2, "a freed connection slot")
+
+
+# --- max_subscriptions -----------------------------------------------------------------------
+
+def test_max_subscriptions_keeps_connection():
+    # transcript of §18
+    with Server(config="max_subscriptions: 2\n") as s:
+        c = connected(s)
+        c.send(b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPING\r\n")
+        c.expect(b"-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n")
+        # connection usable, the first two subs work, the third does not exist
+        c.send(b"PUB a 1\r\nx\r\nPUB c 1\r\ny\r\nPING\r\n")
+        c.expect(b"MSG a 1 1\r\nx\r\nPONG\r\n")
+        # after an UNSUB a new SUB fits again
+        c.send(b"UNSUB 1\r\nSUB d 4\r\nPING\r\n")
+        c.expect(b"PONG\r\n")
+
+
+def test_max_subscriptions_verbose_no_ok_after_err():
+    with Server(config="max_subscriptions: 1\n") as s:
+        c = s.client()
+        c.send(b"SUB a 1\r\nSUB b 2\r\nPING\r\n")
+        c.expect(b"+OK\r\n-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n")
+
+
+# --- slow consumer ----------------------------------------------------------------------------
+
+def _count_msgs(sock, want_msgs, deadline, result):
+    """Reader thread: consume a raw MSG stream until want_msgs payloads or deadline."""
+    buf = b""
+    got = 0
+    sock.settimeout(0.5)
+    while got < want_msgs and time.monotonic() < deadline:
+        try:
+            data = sock.recv(1 << 20)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not data:
+            break
+        buf += data
+        pos = 0     # parse by index: slicing per message would be quadratic
+        while True:
+            nl = buf.find(b"\r\n", pos)
+            if nl < 0:
+                break
+            line = buf[pos:nl]
+            if line.startswith(b"MSG "):
+                size = int(line.rsplit(b" ", 1)[1])
+                end = nl + 2 + size + 2
+                if len(buf) < end:
+                    break
+                got += 1
+                pos = end
+            else:
+                if line == b"PING":
+                    sock.sendall(b"PONG\r\n")
+                pos = nl + 2
+        buf = buf[pos:]
+    result.append(got)
+
+
+def test_slow_consumer_is_cut_others_unaffected():
+    # write_deadline bounds how long the reference blocks the publisher while a
+    # flush to the (already condemned) slow socket is stuck in write()
+    cfg = 'max_pending: 262144\nmax_payload: 65536\nwrite_deadline: "2s"\n'
+    # 21 MB in big messages: far beyond kernel socket buffers, and few messages
+    # fall in the 2.9 "fast producer stall" window (pending > max_pending/2)
+    n, size = 350, 60000
+    with Server(config=cfg, monitor=True) as s:
+        # the slow one: tiny receive buffer and never reads
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", s.port))
+        slow.sendall(b'CONNECT {"verbose":false}\r\nSUB data 1\r\nPING\r\n')
+        fast = connected(s)
+        fast.send(b"SUB data 1\r\nPING\r\n")
+        fast.expect(b"PONG\r\n")
+        time.sleep(0.2)   # let the slow client's SUB be registered
+        result = []
+        reader = threading.Thread(target=_count_msgs,
+                                  args=(fast.sock, n, time.monotonic() + 40, result))
+        reader.start()
+        pub = connected(s)
+        payload = b"z" * size
+        chunk = b"".join(b"PUB data %d\r\n%s\r\n" % (size, payload) for _ in range(50))
+        for _ in range(n // 50):
+            pub.send(chunk)
+        pub.ping_pong(timeout=30)          # publisher is never disconnected
+        reader.join(45)
+        assert result and result[0] == n, "fast subscriber got %s of %d" % (result, n)
+        # the slow consumer was closed by the server: after draining what the
+        # kernel buffered, the socket hits EOF
+        slow.settimeout(0.5)
+        closed = False
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                if not slow.recv(1 << 20):
+                    closed = True
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+                break
+        assert closed, "slow consumer was not disconnected"
+        v = s.varz()
+        assert v["slow_consumers"] >= 1, "varz slow_consumers=%r" % v["slow_consumers"]
+        assert "Slow Consumer" in s.log(), "no slow consumer log line"
+        pub.ping_pong()
+
+
+# --- ping_interval / ping_max --------------------------------------------------------------------
+
+def test_stale_connection_after_connect():
+    # transcript of §18: two PINGs unanswered, then Stale Connection
+    with Server(config='ping_interval: "1s"\nping_max: 2\n') as s:
+        c = s.client(auto_pong=False)
+        c.connect()
+        t0 = time.monotonic()
+        c.expect(b"PING\r\n", 4)
+        c.expect(b"PING\r\n", 4)
+        c.expect(b"-ERR 'Stale Connection'\r\n", 4)
+        c.expect_closed(3)
+        took = time.monotonic() - t0
+        assert 1.5 < took < 8, "stale detection after %.1fs" % took
+
+
+def test_stale_connection_before_connect():
+    with Server(config='ping_interval: "1s"\nping_max: 1\n') as s:
+        c = s.client(auto_pong=False)
+        c.expect(b"PING\r\n", 4)
+        c.expect(b"-ERR 'Stale Connection'\r\n", 4)
+        c.expect_closed(3)
+
+
+def test_answered_pings_keep_connection_alive():
+    with Server(config='ping_interval: "1s"\nping_max: 1\n') as s:
+        c = s.client(auto_pong=True)
+        c.connect()
+        c.expect_nothing(3.5)          # PINGs arrive and are answered by the harness
+        assert c.pings_seen >= 2, "expected server PINGs, saw %d" % c.pings_seen
+        c.ping_pong()
+
+
+def test_first_ping_about_two_seconds_after_connect():
+    # default ping_interval is 2m, but 2.9 sends an RTT PING ~2 s after CONNECT
+    with Server() as s:
+        c = s.client(auto_pong=False)
+        c.connect()
+        t0 = time.monotonic()
+        c.expect(b"PING\r\n", 5)
+        took = time.monotonic() - t0
+        assert 1.5 < took < 3.5, "first PING after %.2fs" % took
+        c.send(b"PONG\r\n")
+        c.expect_nothing(1.0)

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Runs every test: the normal build, then the same tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer, the threaded unit tests
+# under ThreadSanitizer, and a short libFuzzer run per parser. Each stage
+# prints "N passed, N failed"; this script sums them and ends with the total.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+total_pass=0
+total_fail=0
+failed_stages=()
+
+# tally STAGE LOGFILE RC: adds the last "N passed, N failed" line of a stage.
+tally() {
+    local stage=$1 log=$2 rc=$3 line p f
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        p=0
+        f=1
+        echo "!! $stage: no result line (exit $rc)"
+        tail -n 30 "$log"
+    else
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            f=1
+            echo "!! $stage: exit status $rc although no test failed"
+        fi
+    fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    [ "$f" -eq 0 ] || failed_stages+=("$stage")
+    echo "== $stage: $p passed, $f failed"
+}
+
+run_stage() {
+    local stage=$1
+    shift
+    local log
+    log=$(mktemp /tmp/gnatsd-test.XXXXXX)
+    echo "== $stage"
+    "$@" >"$log" 2>&1
+    local rc=$?
+    grep -E '^(FAIL|!!)' "$log" | head -n 40
+    tally "$stage" "$log" "$rc"
+    rm -f "$log"
+}
+
+# unit BUILD: runs every unit test binary of a build tree.
+unit_tests() {
+    local dir=$1 p=0 f=0 t line
+    for t in "$dir"/unit/test_*; do
+        [ -x "$t" ] || continue
+        echo "-- $(basename "$t")"
+        "$t" >"$t.log" 2>&1
+        local rc=$?
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$t.log" | tail -n 1)
+        if [ -z "$line" ] || [ $rc -ne 0 ]; then
+            grep -E '^FAIL|CHECK|ERROR|Sanitizer' "$t.log" | head -n 20 | sed 's/^/FAIL /'
+        fi
+        if [ -z "$line" ]; then
+            f=$((f + 1))
+            echo "FAIL $(basename "$t") (exit $rc, no result line)"
+            tail -n 20 "$t.log"
+            continue
+        fi
+        p=$((p + $(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')))
+        local nf
+        nf=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        [ $rc -ne 0 ] && [ "$nf" -eq 0 ] && nf=1
+        f=$((f + nf))
+    done
+    echo "$p passed, $f failed"
+}
+
+integration_tests() {
+    local build=$1
+    GNATSD_BIN="$PWD/$build/gnatsd" LIBNATS_TEST_BIN="$PWD/$build/itest/libnats_test" \
+        python3 tests/integration/run.py
+}
+
+fuzz_tests() {
+    local p=0 f=0 h
+    mkdir -p build/fuzz
+    for h in build/fuzz/fuzz_*; do
+        [ -x "$h" ] || continue
+        local name corpus work
+        name=$(basename "$h" | sed 's/^fuzz_//')
+        corpus=tests/fuzz/corpus/$name
+        work=$(mktemp -d /tmp/gnatsd-fuzz.XXXXXX)
+        [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
+        local dict=()
+        [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
+        if "$h" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 "${dict[@]}" "$work" \
+            >"$work.log" 2>&1; then
+            p=$((p + 1))
+            echo "ok   fuzz $name"
+        else
+            f=$((f + 1))
+            echo "FAIL fuzz $name"
+            tail -n 30 "$work.log"
+        fi
+        rm -rf "$work" "$work.log"
+    done
+    echo "$p passed, $f failed"
+}
+
+echo "== build (normal)"
+if ! make -j"$JOBS" all unit itest >/tmp/gnatsd-build.log 2>&1; then
+    cat /tmp/gnatsd-build.log | tail -n 40
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+run_stage "unit" unit_tests build
+run_stage "integration" integration_tests build
+
+echo "== build (asan+ubsan)"
+if make -j"$JOBS" asan itest BUILD=build/asan >/tmp/gnatsd-build-asan.log 2>&1; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    run_stage "unit (asan+ubsan)" unit_tests build/asan
+    run_stage "integration (asan+ubsan)" integration_tests build/asan
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+else
+    tail -n 40 /tmp/gnatsd-build-asan.log
+    total_fail=$((total_fail + 1))
+    failed_stages+=("asan build")
+fi
+
+echo "== build (tsan)"
+if make -j"$JOBS" tsan >/tmp/gnatsd-build-tsan.log 2>&1; then
+    export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+    run_stage "unit (tsan)" unit_tests build/tsan
+    run_stage "integration (tsan)" env GNATSD_TEST_FILTER=${TSAN_FILTER:-} integration_tests build/tsan
+    unset TSAN_OPTIONS
+else
+    tail -n 40 /tmp/gnatsd-build-tsan.log
+    total_fail=$((total_fail + 1))
+    failed_stages+=("tsan build")
+fi
+
+echo "== build (fuzz)"
+if make -j"$JOBS" fuzz >/tmp/gnatsd-build-fuzz.log 2>&1; then
+    run_stage "fuzz (${FUZZ_SECONDS}s each)" fuzz_tests
+else
+    tail -n 40 /tmp/gnatsd-build-fuzz.log
+    total_fail=$((total_fail + 1))
+    failed_stages+=("fuzz build")
+fi
+
+if [ ${#failed_stages[@]} -gt 0 ]; then
+    echo "failed stages: ${failed_stages[*]}"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
