@@ -254,6 +254,11 @@ void server_build_info(void)
     jw_bool(&w, "headers", !o->no_header_support);
     if (auth_required())
         jw_bool(&w, "auth_required", true);
+    if (o->tls.enabled) {
+        jw_bool(&w, "tls_required", true);
+        if (o->tls.verify || o->tls.verify_and_map)
+            jw_bool(&w, "tls_verify", true);
+    }
     jw_int(&w, "max_payload", o->max_payload);
     /* client_id and client_ip follow per connection: the object is left open. */
     /* left open: the object is closed after the per-connection fields */
@@ -339,14 +344,25 @@ void client_init(conn_t *c)
         return;
     }
     if (auth_required()) {
-        c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(o);
-        worker_note_deadline(w, c->auth_due_ns);
+        /* With TLS the auth timer starts once the handshake is done. */
+        if (!c->ssl) {
+            c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(o);
+            worker_note_deadline(w, c->auth_due_ns);
+        }
     } else {
         c->auth_ok = true;
     }
     c->ping_due_ns = w->now_ns + o->ping_interval_ns;
     worker_note_deadline(w, c->ping_due_ns);
     conn_flush(c);
+}
+
+void client_tls_done(worker_t *w, conn_t *c)
+{
+    if (!c->auth_ok) {
+        c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(srv->opts);
+        worker_note_deadline(w, c->auth_due_ns);
+    }
 }
 
 /* ---- CONNECT ------------------------------------------------------------- */
@@ -915,6 +931,15 @@ void client_timer(worker_t *w, conn_t *c)
     opts_t *o = srv->opts;
     int64_t now = w->now_ns;
     client_sweep_dead_subs(c);
+    if (c->ssl && !c->tls_done) {
+        if (c->tls_due_ns && now >= c->tls_due_ns) {
+            ERROR("%sTLS handshake timeout", c->prefix);
+            close_with_err(w, c, "Secure Connection - TLS Required", CR_TLS_HANDSHAKE);
+            return;
+        }
+        worker_note_deadline(w, c->tls_due_ns);
+        return;
+    }
     if (c->auth_due_ns && now >= c->auth_due_ns && !c->auth_ok) {
         DEBUG("%sAuthentication Timeout", c->prefix);
         close_with_err(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);

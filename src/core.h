@@ -56,6 +56,7 @@ uint64_t worker_rand(worker_t *w);
 
 /* client.c */
 void client_init(conn_t *c);  /* sends INFO, arms timers */
+void client_tls_done(worker_t *w, conn_t *c); /* handshake finished: start the auth timer */
 /* Processes bytes; returns how many were consumed. Sets c->closing on errors. */
 size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
 void client_timer(worker_t *w, conn_t *c); /* owner's tick when a deadline passed */

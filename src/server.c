@@ -13,6 +13,9 @@
 #include "core.h"
 #include "log.h"
 #include "qsbr.h"
+#include "tls.h"
+
+#include <openssl/err.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +28,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <limits.h>
 #include <unistd.h>
 
 server_t *srv;
@@ -176,7 +180,24 @@ void conn_flush(conn_t *c)
     pthread_mutex_lock(&c->out_lock);
     if (!c->fd_gone) {
         while (c->out_off < c->out.len) {
-            ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+            size_t len = c->out.len - c->out_off;
+            if (c->ssl && c->tls_done) {
+                int n = SSL_write(c->ssl, c->out.p + c->out_off, len > INT_MAX ? INT_MAX : (int)len);
+                if (n > 0) {
+                    c->out_off += (size_t)n;
+                    continue;
+                }
+                int e = SSL_get_error(c->ssl, n);
+                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                    if (!c->stall_ns)
+                        c->stall_ns = now_mono_ns();
+                } else {
+                    ERR_clear_error();
+                    err = true;
+                }
+                break;
+            }
+            ssize_t n = send(c->fd, c->out.p + c->out_off, len, MSG_NOSIGNAL);
             if (n > 0) {
                 c->out_off += (size_t)n;
                 continue;
@@ -208,6 +229,9 @@ void conn_flush(conn_t *c)
 static void conn_free_cb(void *p)
 {
     conn_t *c = p;
+    if (c->ssl)
+        SSL_free(c->ssl);
+    tls_ctx_unref(c->tls);
     pthread_mutex_destroy(&c->out_lock);
     buf_free(&c->out);
     client_free(c);
@@ -293,7 +317,83 @@ static void conn_adopt(worker_t *w, int fd)
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
     atomic_fetch_add(&srv->num_clients, 1);
     atomic_fetch_add(&srv->total_conns, 1);
+    tls_ctx_t *t = atomic_load(&srv->tls_ctx);
+    if (t) {
+        c->tls = tls_ctx_ref(t);
+        c->ssl = SSL_new(t->ctx);
+        SSL_set_fd(c->ssl, fd);
+        SSL_set_accept_state(c->ssl);
+        c->tls_due_ns = w->now_ns + t->timeout_ns;
+        worker_note_deadline(w, c->tls_due_ns);
+    }
     client_init(c);
+}
+
+/* Drives the server side of the handshake. Returns true once application data may flow. */
+static bool tls_handshake(worker_t *w, conn_t *c)
+{
+    if (c->tls_done)
+        return true;
+    pthread_mutex_lock(&c->out_lock);
+    ERR_clear_error();
+    int rc = SSL_do_handshake(c->ssl);
+    int e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, rc);
+    char why[256] = "";
+    if (rc != 1 && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+        tls_last_error(why, sizeof why);
+    pthread_mutex_unlock(&c->out_lock);
+    if (rc != 1) {
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            return false;
+        ERROR("%sTLS handshake error: %s", c->prefix, why);
+        c->closing = true;
+        c->reason = CR_TLS_HANDSHAKE;
+        return false;
+    }
+    if (!tls_pinned_ok(c->tls, c->ssl)) {
+        ERROR("%sTLS handshake error: certificate not pinned", c->prefix);
+        c->closing = true;
+        c->reason = CR_TLS_HANDSHAKE;
+        return false;
+    }
+    pthread_mutex_lock(&c->out_lock);
+    c->tls_done = true;
+    pthread_mutex_unlock(&c->out_lock);
+    c->tls_due_ns = 0;
+    if (log_debug_on) {
+        char cipher[128];
+        tls_cipher_name(c->ssl, cipher, sizeof cipher);
+        DEBUG("%sTLS handshake complete", c->prefix);
+        DEBUG("%sTLS version %s, cipher suite %s", c->prefix, tls_version_name(c->ssl), cipher);
+    }
+    client_tls_done(w, c);
+    return true;
+}
+
+/* One read through the transport seam: >0 bytes, 0 EOF, -1 would block, -2 error. */
+static ssize_t conn_recv(conn_t *c, char *buf, size_t room)
+{
+    if (!c->ssl) {
+        ssize_t n = read(c->fd, buf, room);
+        if (n >= 0)
+            return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -1;
+        return errno == EINTR ? -1 : -2;
+    }
+    pthread_mutex_lock(&c->out_lock);
+    ERR_clear_error();
+    int n = SSL_read(c->ssl, buf, room > INT_MAX ? INT_MAX : (int)room);
+    int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
+    pthread_mutex_unlock(&c->out_lock);
+    if (n > 0)
+        return n;
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return -1;
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    ERR_clear_error();
+    return e == SSL_ERROR_SYSCALL && errno == 0 ? 0 : -2;
 }
 
 /* Accepts everything pending and spreads the sockets round-robin. */
@@ -361,7 +461,14 @@ static void save_partial(conn_t *c, const char *p, size_t n, size_t need)
 /* Reads and processes until the socket is drained (edge-triggered). */
 static void conn_read(worker_t *w, conn_t *c)
 {
-    for (int rounds = 0; rounds < 16 && !c->closing; rounds++) {
+    if (c->ssl && !tls_handshake(w, c)) {
+        if (c->closing)
+            conn_close(c, c->reason);
+        return;
+    }
+    /* TLS may hold decrypted bytes the socket no longer signals: read it until it blocks. */
+    int max_rounds = c->ssl ? 1 << 20 : 16;
+    for (int rounds = 0; rounds < max_rounds && !c->closing; rounds++) {
         char *buf;
         size_t len, cap;
         bool big = c->part_len && (c->part_need > RBUF_SIZE || c->part_len >= RBUF_SIZE);
@@ -385,11 +492,9 @@ static void conn_read(worker_t *w, conn_t *c)
                 memcpy(buf, c->part, len);
         }
         size_t room = cap - len;
-        ssize_t n = read(c->fd, buf + len, room);
+        ssize_t n = conn_recv(c, buf + len, room);
         if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (n == -1) {
                 if (!big && len)
                     save_partial(c, buf, len, c->part_need);
                 return;
@@ -405,7 +510,7 @@ static void conn_read(worker_t *w, conn_t *c)
             return;
         }
         save_partial(c, buf + used, len - used, need);
-        if ((size_t)n < room)
+        if ((size_t)n < room && !c->ssl)
             return; /* a short read drained the socket; the next bytes bring a new edge */
     }
     if (!c->closing) {
@@ -547,8 +652,12 @@ static void *worker_main(void *arg)
                 continue;
             if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 conn_read(w, c);
-            if (c->fd >= 0 && (evs[i].events & EPOLLOUT))
-                conn_flush(c);
+            if (c->fd >= 0 && (evs[i].events & EPOLLOUT)) {
+                if (c->ssl && !c->tls_done)
+                    conn_read(w, c);
+                else
+                    conn_flush(c);
+            }
         }
         flush_pending(w);
         handle_close_reqs(w);
@@ -660,6 +769,14 @@ int server_start(void)
         log_msg(LOG_FTL, "Error listening on port: %s:%d, \"%s\"", o->host, port, err);
         return -1;
     }
+    if (o->tls.enabled) {
+        tls_ctx_t *t = tls_ctx_server(&o->tls, false, err, sizeof err);
+        if (!t) {
+            log_msg(LOG_FTL, "Error configuring TLS: %s", err);
+            return -1;
+        }
+        atomic_store(&srv->tls_ctx, t);
+    }
     server_build_info();
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *w = &srv->workers[i];
@@ -680,6 +797,8 @@ int server_start(void)
             return -1;
     }
     NOTICE("Listening for client connections on %s:%d", o->host, srv->port);
+    if (o->tls.enabled)
+        NOTICE("TLS required for client connections");
     for (int i = 0; i < srv->nworkers; i++)
         pthread_create(&srv->workers[i].th, NULL, worker_main, &srv->workers[i]);
     return 0;

@@ -100,6 +100,11 @@ typedef struct conn {
     struct conn_auth *auth; /* permissions of the authenticated user; NULL = all allowed */
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
     bool pong_sent; /* answered a PING after CONNECT: may get async INFO */
+    /* TLS: ssl is used under out_lock only (reads by the owner, writes by any flusher) */
+    struct ssl_st *ssl;
+    struct tls_ctx *tls;
+    bool tls_done; /* handshake complete (written under out_lock) */
+    int64_t tls_due_ns;
     close_reason_t reason;
     char ip[INET6_ADDRSTRLEN];
     int port;
@@ -117,6 +122,7 @@ typedef struct server {
     int port; /* actual client port */
     int http_fd, http_port;
     buf_t info_prefix; /* INFO JSON up to and including max_payload */
+    struct tls_ctx *_Atomic tls_ctx; /* client TLS for new connections, NULL = plain */
     _Atomic uint64_t next_cid;
     _Atomic int64_t num_clients;
     _Atomic uint64_t total_conns;
