@@ -17,7 +17,7 @@ DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3
 
 .PHONY: all run test deps clean fuzz asan tsan unit format
 
-all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd
+all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_*.c),$(BUILD)/gnatsd-bench)
 
 # --- the normal build -----------------------------------------------------
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -41,6 +41,12 @@ $(BUILD)/obj/mkpasswd_main.o: tools/mkpasswd.c
 
 $(BUILD)/mkpasswd: $(BUILD)/obj/mkpasswd_main.o $(BUILD)/libgnatsd.a
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# the user-facing benchmark tool (bench/README.md); links only libc + libnats
+BENCH_SRC := $(wildcard bench/gb_*.c)
+$(BUILD)/gnatsd-bench: $(BENCH_SRC) $(wildcard bench/gb_*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -Ibench -o $@ $(BENCH_SRC) -lnats $(LIBS)
 
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libgnatsd.a tests/unit/test.h

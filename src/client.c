@@ -12,6 +12,7 @@
 #include "json.h"
 #include "log.h"
 #include "qsbr.h"
+#include "tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -981,4 +982,58 @@ void client_timer(worker_t *w, conn_t *c)
         worker_note_deadline(w, c->auth_due_ns);
     if (stall)
         worker_note_deadline(w, stall + o->write_deadline_ns + 1);
+}
+
+/* ---- monitoring -------------------------------------------------------------- */
+
+static char *dup_opt(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
+{
+    memset(ci, 0, sizeof *ci);
+    ci->cid = c->cid;
+    ci->kind = c->kind;
+    memcpy(ci->ip, c->ip, sizeof ci->ip);
+    ci->port = c->port;
+    ci->start_wall_ns = c->start_wall_ns;
+    int64_t last = atomic_load_explicit(&c->last_activity_ns, memory_order_relaxed);
+    ci->last_activity_wall_ns = srv->start_wall_ns + (last - srv->start_mono_ns);
+    if (ci->last_activity_wall_ns < c->start_wall_ns) ci->last_activity_wall_ns = c->start_wall_ns;
+    ci->rtt_ns = c->rtt_ns;
+    pthread_mutex_lock(&c->out_lock);
+    ci->pending_bytes = c->out.len - c->out_off;
+    pthread_mutex_unlock(&c->out_lock);
+    ci->in_msgs = c->in_msgs;
+    ci->in_bytes = c->in_bytes;
+    ci->out_msgs = atomic_load_explicit(&c->out_msgs, memory_order_relaxed);
+    ci->out_bytes = atomic_load_explicit(&c->out_bytes, memory_order_relaxed);
+    ci->name = dup_opt(c->name);
+    ci->lang = dup_opt(c->lang);
+    ci->version = dup_opt(c->version);
+    ci->user = dup_opt(c->user);
+    if (c->ssl && c->tls_done) {
+        snprintf(ci->tls_version, sizeof ci->tls_version, "%s", tls_version_name(c->ssl));
+        tls_cipher_name(c->ssl, ci->tls_cipher, sizeof ci->tls_cipher);
+    }
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (s && s != SID_TOMB && !atomic_load(&s->closed)) live++;
+    }
+    ci->num_subs = live;
+    if (!with_subs || !live) return;
+    ci->subs = xcalloc(live, sizeof *ci->subs);
+    for (uint32_t i = 0; i < c->subs.cap && ci->nsubs < live; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (!s || s == SID_TOMB || atomic_load(&s->closed)) continue;
+        sub_info_t *si = &ci->subs[ci->nsubs++];
+        si->subject = xstrndup(s->subject.p, s->subject.n);
+        si->queue = s->queue.n ? xstrndup(s->queue.p, s->queue.n) : NULL;
+        si->sid = xstrndup(s->sid.p, s->sid.n);
+        si->msgs = (uint64_t)atomic_load(&s->delivered);
+        si->max = atomic_load(&s->max);
+    }
 }

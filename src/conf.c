@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CONF_MAX_DEPTH 128        /* nested maps/arrays */
@@ -146,14 +147,29 @@ typedef struct parser {
     perr_t *err;
 } parser_t;
 
+/* Positions are asked for in nearly increasing order (a key's after its
+ * value's, at worst), so walk from the last answer rather than from the start:
+ * large files stay linear. */
 static void linecol(parser_t *p, size_t pos, int *line, int *col)
 {
+    if (pos > p->n) pos = p->n;
     if (pos < p->lc_pos) {
-        p->lc_pos = 0;
-        p->lc_line = 1;
-        p->lc_lstart = 0;
+        bool crossed = false;
+        for (size_t i = pos; i < p->lc_pos; i++) {
+            if (p->s[i] == '\n') {
+                p->lc_line--;
+                crossed = true;
+            }
+        }
+        if (crossed) {
+            size_t i = pos;
+            while (i > 0 && p->s[i - 1] != '\n')
+                i--;
+            p->lc_lstart = i;
+        }
+        p->lc_pos = pos;
     }
-    for (size_t i = p->lc_pos; i < pos && i < p->n; i++) {
+    for (size_t i = p->lc_pos; i < pos; i++) {
         if (p->s[i] == '\n') {
             p->lc_line++;
             p->lc_lstart = i + 1;
@@ -569,10 +585,18 @@ static void errno_text(int e, char *buf, size_t len)
 static char *read_file(const char *path, size_t *len, char *msg, size_t msglen)
 {
     char et[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    /* O_NONBLOCK and the type check keep `include` of a FIFO or a device
+     * (/dev/stdin, /dev/zero) from blocking or running away. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         errno_text(errno, et, sizeof(et));
         snprintf(msg, msglen, "open %s: %s", path, et);
+        return NULL;
+    }
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        snprintf(msg, msglen, "read %s: not a regular file", path);
+        close(fd);
         return NULL;
     }
     size_t n = 0, cap = 4096;
@@ -1180,8 +1204,17 @@ static bool include_file(parser_t *p, conf_val_t *m, const char *path, size_t kp
     free(text);
     free(full);
     if (!root) {
-        fail_at(p, kpos, false, "error parsing include file '%s', %s:%d:%d: %s", path,
-                sub_err.file, sub_err.line, sub_err.col, sub_err.msg);
+        /* Each level of a deep include chain wraps the message again; keep
+         * both ends (where it started, what went wrong) when it gets long. */
+        char *m = NULL;
+        int ml = asprintf(&m, "error parsing include file '%s', %s:%d:%d: %s", path, sub_err.file,
+                          sub_err.line, sub_err.col, sub_err.msg);
+        if (ml < 0) abort();
+        if ((size_t)ml >= CONF_EMSG)
+            fail_at(p, kpos, false, "%.300s ... %s", m, m + ml - (CONF_EMSG - 310));
+        else
+            fail_at(p, kpos, false, "%s", m);
+        free(m);
         return false;
     }
     /* The included keys land in this map as if written here, keeping their

@@ -30,6 +30,7 @@ struct worker {
     int64_t next_deadline_ns;
     _Atomic uint32_t cmds;      /* WCMD_* requested by the control plane */
     _Atomic int ldm_close_quota; /* lame duck: clients to close now */
+    struct snap_req *snap;       /* guarded by srv snapshot lock */
     /* counters, written only by this worker, read by the monitor */
     _Atomic uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
 };
@@ -39,6 +40,7 @@ struct worker {
 #define WCMD_REAUTH 2u     /* re-check credentials and permissions after a reload */
 #define WCMD_MAXCONN 4u    /* max_connections shrank: close the excess */
 #define WCMD_LDM_CLOSE 8u  /* lame duck: close ldm_close_quota clients */
+#define WCMD_SNAPSHOT 16u  /* run the pending snapshot request */
 void worker_command(uint32_t cmd);
 void epoll_ctl_del_listener(worker_t *w, int fd);
 
@@ -63,6 +65,7 @@ void client_timer(worker_t *w, conn_t *c); /* owner's tick when a deadline passe
 void client_sweep_dead_subs(conn_t *c);
 void client_remove_all_subs(conn_t *c);
 void client_free(conn_t *c);
+void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs);
 void sidmap_free(sidmap_t *m);
 void server_build_info(void);
 void client_send_info_ldm(worker_t *w, conn_t *c);

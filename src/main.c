@@ -58,6 +58,12 @@ int main(int argc, char **argv)
         break;
     }
 
+    char verr[512];
+    if (opts_validate(o, verr, sizeof verr) != 0) {
+        fprintf(stderr, "%s: %s\n", cli.prog, verr);
+        return 1;
+    }
+
     sigset_t set;
     sigemptyset(&set);
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};

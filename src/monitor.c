@@ -1,19 +1,27 @@
-/* monitor.c: the HTTP monitoring port (/varz, /healthz, / ...).
+/* monitor.c: the HTTP(S) monitoring port (/varz, /healthz, / ...), the
+ * route table and the query-parameter decoders the endpoints share.
  *
  * One thread with its own epoll loop: monitoring is off the message path, so
  * a slow or hostile HTTP client can only slow other HTTP clients. Every
  * connection's buffered request head is bounded (1 MiB, as the reference),
- * the number of HTTP connections is bounded, and idle ones time out. */
+ * so is the sum over all connections, the number of HTTP connections is
+ * bounded, and idle ones time out. HTTPS runs on the same loop with
+ * non-blocking OpenSSL calls (handshake, reads and writes all resume on the
+ * next epoll event). */
 #include "core.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
 #include "monitor.h"
 #include "auth.h"
+#include "tls.h"
+
+#include <openssl/err.h>
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -24,9 +32,16 @@
 #define HTTP_MAX_HEAD (1024 * 1024)
 #define HTTP_MAX_CONNS 1024
 #define HTTP_IDLE_NS (30LL * 1000000000LL)
+/* All connections together may buffer this much request data; beyond it the
+ * connection that pushed the total over is dropped, so many slow clients
+ * with huge headers cannot make the process grow without bound. */
+#define HTTP_MAX_BUFFERED (32u * 1024 * 1024)
 
 typedef struct hconn {
     int fd;
+    SSL *ssl;     /* HTTPS only */
+    bool tls_up;  /* handshake complete */
+    bool sniffed; /* first bytes checked for a plain HTTP request */
     buf_t in;
     buf_t out;
     size_t out_off;
@@ -52,16 +67,25 @@ static struct {
     /* CPU% sampling */
     int64_t last_cpu_ns, last_sample_ns;
     double cpu;
+    /* HTTPS: built from the client tls block; rebuilt when a reload swaps the
+     * server's client context (tls_src is the one it was built after). */
+    bool https;
+    tls_ctx_t *tls;
+    void *tls_src;
+    size_t buffered; /* request bytes held by all connections */
+    _Atomic int nconns_pub;
 } mon;
 
 static const struct monitor_route *find_route(slice_t path);
 
-static void count_request(const char *path)
+static void count_request(const char *path, int delta)
 {
     pthread_mutex_lock(&mon.stats_lock);
     for (int i = 0; i < mon.nreq_stats; i++) {
         if (strcmp(mon.req_stats[i].path, path) == 0) {
-            mon.req_stats[i].n++;
+            mon.req_stats[i].n += (uint64_t)(int64_t)delta;
+            if (mon.req_stats[i].n == 0) /* a path never counted is not listed */
+                mon.req_stats[i] = mon.req_stats[--mon.nreq_stats];
             pthread_mutex_unlock(&mon.stats_lock);
             return;
         }
@@ -151,6 +175,224 @@ void format_uptime(buf_t *b, int64_t ns)
         buf_printf(b, "%llds", (long long)s);
 }
 
+/* Go's fmtFrac: the fraction of v below 10^prec, trailing zeros dropped. */
+static void put_frac(buf_t *b, uint64_t frac, int prec)
+{
+    char d[16];
+    int n = 0;
+    bool print = false;
+    for (int i = 0; i < prec; i++) {
+        int digit = (int)(frac % 10);
+        print = print || digit != 0;
+        if (print)
+            d[n++] = (char)('0' + digit);
+        frac /= 10;
+    }
+    if (!print)
+        return;
+    buf_putc(b, '.');
+    while (n > 0)
+        buf_putc(b, d[--n]);
+}
+
+void format_duration(buf_t *b, int64_t ns)
+{
+    uint64_t u = ns < 0 ? (uint64_t)(-ns) : (uint64_t)ns;
+    if (ns < 0)
+        buf_putc(b, '-');
+    if (u == 0) {
+        buf_puts(b, "0s");
+    } else if (u < 1000) {
+        buf_printf(b, "%lluns", (unsigned long long)u);
+    } else if (u < 1000000) {
+        buf_printf(b, "%llu", (unsigned long long)(u / 1000));
+        put_frac(b, u % 1000, 3);
+        buf_puts(b, "\xc2\xb5s");
+    } else if (u < 1000000000) {
+        buf_printf(b, "%llu", (unsigned long long)(u / 1000000));
+        put_frac(b, u % 1000000, 6);
+        buf_puts(b, "ms");
+    } else {
+        uint64_t s = u / 1000000000ULL, m = s / 60, h = m / 60;
+        if (h)
+            buf_printf(b, "%lluh", (unsigned long long)h);
+        if (m)
+            buf_printf(b, "%llum", (unsigned long long)(m % 60));
+        buf_printf(b, "%llu", (unsigned long long)(s % 60));
+        put_frac(b, u % 1000000000ULL, 9);
+        buf_putc(b, 's');
+    }
+}
+
+void monitor_foreach_req_stat(void (*fn)(const char *path, uint64_t n, void *arg), void *arg)
+{
+    pthread_mutex_lock(&mon.stats_lock);
+    qsort(mon.req_stats, (size_t)mon.nreq_stats, sizeof mon.req_stats[0], cmp_stat);
+    for (int i = 0; i < mon.nreq_stats; i++)
+        fn(mon.req_stats[i].path, mon.req_stats[i].n, arg);
+    pthread_mutex_unlock(&mon.stats_lock);
+}
+
+/* ---- query parameters -------------------------------------------------------------- */
+
+bool mon_param(const http_req_t *req, const char *name, char *out, size_t outsz)
+{
+    slice_t v;
+    out[0] = 0;
+    if (!http_query_get(req->query, name, &v) || v.n == 0)
+        return false;
+    /* Go drops a malformed pair from url.Query(): treat it as absent. */
+    if (http_unescape(v, out, outsz) <= 0) {
+        out[0] = 0;
+        return false;
+    }
+    return true;
+}
+
+/* strconv.Quote of s (the value echoed in strconv error texts). */
+static void go_quote(buf_t *b, const char *s)
+{
+    buf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        switch (c) {
+        case '"': buf_puts(b, "\\\""); continue;
+        case '\\': buf_puts(b, "\\\\"); continue;
+        case '\a': buf_puts(b, "\\a"); continue;
+        case '\b': buf_puts(b, "\\b"); continue;
+        case '\f': buf_puts(b, "\\f"); continue;
+        case '\n': buf_puts(b, "\\n"); continue;
+        case '\r': buf_puts(b, "\\r"); continue;
+        case '\t': buf_puts(b, "\\t"); continue;
+        case '\v': buf_puts(b, "\\v"); continue;
+        default: break;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            buf_printf(b, "\\x%02x", c);
+        } else if (c < 0x80) {
+            buf_putc(b, (char)c);
+        } else {
+            /* keep a well-formed multi-byte sequence, escape a stray byte */
+            int n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+            int k = 1;
+            while (n && k < n && (p[k] & 0xc0) == 0x80)
+                k++;
+            if (n && k == n) {
+                buf_append(b, (const char *)p, (size_t)n);
+                p += n - 1;
+            } else {
+                buf_printf(b, "\\x%02x", c);
+            }
+        }
+    }
+    buf_putc(b, '"');
+}
+
+static int bad_param(buf_t *err, const char *type, const char *name, const char *fn,
+                     const char *val, const char *why)
+{
+    buf_printf(err, "Error decoding %s for '%s': %s: parsing ", type, name, fn);
+    go_quote(err, val);
+    buf_printf(err, ": %s", why);
+    return 400;
+}
+
+int mon_bool(const http_req_t *req, const char *name, bool *v, buf_t *err)
+{
+    char s[256];
+    *v = false;
+    if (!mon_param(req, name, s, sizeof s))
+        return 0;
+    static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const f[] = {"0", "f", "F", "FALSE", "false", "False"};
+    for (size_t i = 0; i < ARRAY_LEN(t); i++) {
+        if (strcmp(s, t[i]) == 0) {
+            *v = true;
+            return 0;
+        }
+        if (strcmp(s, f[i]) == 0)
+            return 0;
+    }
+    return bad_param(err, "boolean", name, "strconv.ParseBool", s, "invalid syntax");
+}
+
+/* strconv.ParseUint base 10 digits (no sign): 0 ok, -1 syntax, -2 range. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t n = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        if (n > UINT64_MAX / 10)
+            return -2;
+        uint64_t n1 = n * 10 + (uint64_t)(*s - '0');
+        if (n1 < n * 10)
+            return -2;
+        n = n1;
+    }
+    *out = n;
+    return 0;
+}
+
+int mon_int(const http_req_t *req, const char *name, int64_t *v, buf_t *err)
+{
+    char s[256];
+    *v = 0;
+    if (!mon_param(req, name, s, sizeof s))
+        return 0;
+    const char *d = s;
+    bool neg = false;
+    if (*d == '+' || *d == '-')
+        neg = *d++ == '-';
+    uint64_t u = 0;
+    int rc = parse_u64(d, &u);
+    if (rc == 0 && u > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+        rc = -2;
+    if (rc)
+        return bad_param(err, "int", name, "strconv.Atoi", s,
+                         rc == -1 ? "invalid syntax" : "value out of range");
+    *v = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return 0;
+}
+
+int mon_uint64(const http_req_t *req, const char *name, uint64_t *v, buf_t *err)
+{
+    char s[256];
+    *v = 0;
+    if (!mon_param(req, name, s, sizeof s))
+        return 0;
+    int rc = parse_u64(s, v);
+    if (rc)
+        return bad_param(err, "uint64", name, "strconv.ParseUint", s,
+                         rc == -1 ? "invalid syntax" : "value out of range");
+    return 0;
+}
+
+int mon_subs(const http_req_t *req, bool *subs, bool *detail, buf_t *err)
+{
+    char s[256];
+    *subs = *detail = false;
+    if (mon_param(req, "subs", s, sizeof s) && strcasecmp(s, "detail") == 0) {
+        *detail = true;
+        return 0;
+    }
+    return mon_bool(req, "subs", subs, err);
+}
+
+/* A route URL as the reference lists it: host:port, no scheme or user info. */
+static void jw_str_url_hostport(jw_t *w, const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *at = strrchr(p, '@');
+    if (at)
+        p = at + 1;
+    size_t n = strcspn(p, "/");
+    jw_strn(w, NULL, p, n);
+}
+
 static double secs(int64_t ns)
 {
     return (double)ns / 1e9;
@@ -179,9 +421,9 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_int(&w, "ping_interval", o->ping_interval_ns);
     jw_int(&w, "ping_max", o->ping_max);
     jw_str(&w, "http_host", o->http_host && *o->http_host ? o->http_host : o->host);
-    jw_int(&w, "http_port", srv->http_port);
+    jw_int(&w, "http_port", mon.https ? 0 : srv->http_port);
     jw_str(&w, "http_base_path", o->http_base_path ? o->http_base_path : "");
-    jw_int(&w, "https_port", o->https_port);
+    jw_int(&w, "https_port", mon.https ? srv->http_port : 0);
     jw_float(&w, "auth_timeout", secs(opts_auth_timeout_ns(o)));
     jw_int(&w, "max_control_line", o->max_control_line);
     jw_int(&w, "max_payload", o->max_payload);
@@ -189,6 +431,25 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_obj_begin(&w, "cluster");
     if (o->cluster.name && *o->cluster.name)
         jw_str(&w, "name", o->cluster.name);
+    if (o->cluster.port) {
+        if (o->cluster.host && *o->cluster.host)
+            jw_str(&w, "addr", o->cluster.host);
+        jw_int(&w, "cluster_port", srv->cluster_port ? srv->cluster_port : o->cluster.port);
+        jw_float(&w, "auth_timeout",
+                 secs(o->cluster.auth_timeout_ns ? o->cluster.auth_timeout_ns : 2000000000LL));
+        if (o->cluster.nroutes) {
+            jw_arr_begin(&w, "urls");
+            for (size_t i = 0; i < o->cluster.nroutes; i++)
+                jw_str_url_hostport(&w, o->cluster.routes[i]);
+            jw_arr_end(&w);
+        }
+        jw_float(&w, "tls_timeout", secs(o->cluster.tls.timeout_ns ? o->cluster.tls.timeout_ns
+                                                                   : DEFAULT_TLS_TIMEOUT_NS));
+        if (o->cluster.tls.enabled) {
+            jw_bool(&w, "tls_required", true);
+            jw_bool(&w, "tls_verify", true);
+        }
+    }
     jw_obj_end(&w);
     jw_obj_begin(&w, "gateway");
     jw_obj_end(&w);
@@ -235,8 +496,15 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 
 int handle_healthz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 {
-    (void)req;
     (void)rep;
+    /* JetStream-only switches: nothing to check here, but validated (and the
+     * request counted first) as the reference does. */
+    static const char *const flags[] = {"js-enabled", "js-enabled-only", "js-server-only"};
+    for (size_t i = 0; i < ARRAY_LEN(flags); i++) {
+        bool v;
+        if (mon_bool(req, flags[i], &v, body))
+            return 400;
+    }
     buf_puts(body, "{\"status\":\"ok\"}");
     return 200;
 }
@@ -292,6 +560,15 @@ static const struct monitor_route routes[] = {
     MONITOR_EXTRA_ROUTES
 };
 
+/* The http_req_stats key of a route: the first path served by its handler
+ * (/subscriptionsz counts as /subsz). */
+static const char *stat_path(const struct monitor_route *r)
+{
+    for (size_t i = 0; i < ARRAY_LEN(routes); i++)
+        if (routes[i].fn == r->fn) return routes[i].path;
+    return r->path;
+}
+
 static const struct monitor_route *find_route(slice_t path)
 {
     for (size_t i = 0; i < ARRAY_LEN(routes); i++)
@@ -305,7 +582,10 @@ static const struct monitor_route *find_route(slice_t path)
 static void hconn_close(hconn_t *h)
 {
     epoll_ctl(mon.epfd, EPOLL_CTL_DEL, h->fd, NULL);
+    if (h->ssl)
+        SSL_free(h->ssl);
     close(h->fd);
+    mon.buffered -= h->in.len;
     buf_free(&h->in);
     buf_free(&h->out);
     if (h->prev)
@@ -315,7 +595,13 @@ static void hconn_close(hconn_t *h)
     if (h->next)
         h->next->prev = h->prev;
     mon.nconns--;
+    atomic_store(&mon.nconns_pub, mon.nconns);
     free(h);
+}
+
+int monitor_num_conns(void)
+{
+    return atomic_load(&mon.nconns_pub);
 }
 
 static void http_date(char *out, size_t n)
@@ -338,10 +624,11 @@ static void respond(hconn_t *h, int status, const char *ctype, const buf_t *body
                                        : "Internal Server Error";
     char date[64];
     http_date(date, sizeof date);
-    buf_printf(&h->out,
-               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nDate: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-               status, text, ctype, date, body->len, extra_headers ? extra_headers : "",
-               h->close_after ? "Connection: close\r\n" : "");
+    buf_printf(&h->out, "HTTP/1.1 %d %s\r\n", status, text);
+    if (ctype)
+        buf_printf(&h->out, "Content-Type: %s\r\n", ctype);
+    buf_printf(&h->out, "Date: %s\r\nContent-Length: %zu\r\n%s%s\r\n", date, body->len,
+               extra_headers ? extra_headers : "", h->close_after ? "Connection: close\r\n" : "");
     if (!head)
         buf_append(&h->out, body->p, body->len);
 }
@@ -351,10 +638,66 @@ static bool valid_jsonp(slice_t cb)
     return cb.n > 0;
 }
 
+/* Go's path.Clean plus ServeMux's trailing-slash rule (cleanPath in net/http):
+ * the canonical form a non-canonical request path is redirected to. */
+static void clean_path(slice_t p, buf_t *out)
+{
+    buf_putc(out, '/');
+    size_t i = 0;
+    while (i < p.n) {
+        while (i < p.n && p.p[i] == '/')
+            i++;
+        size_t s = i;
+        while (i < p.n && p.p[i] != '/')
+            i++;
+        size_t n = i - s;
+        if (n == 0 || (n == 1 && p.p[s] == '.'))
+            continue;
+        if (n == 2 && p.p[s] == '.' && p.p[s + 1] == '.') {
+            /* drop the last element */
+            while (out->len > 1 && out->p[out->len - 1] != '/')
+                out->len--;
+            if (out->len > 1)
+                out->len--;
+            continue;
+        }
+        if (out->len > 1)
+            buf_putc(out, '/');
+        buf_append(out, p.p + s, n);
+    }
+    if (p.n && p.p[p.n - 1] == '/' && out->len > 1)
+        buf_putc(out, '/');
+}
+
 static void serve(hconn_t *h, const http_req_t *req)
 {
     buf_t body = {0};
     bool head = slice_eq_str(req->method, "HEAD");
+    if (!slice_eq_str(req->method, "CONNECT")) {
+        buf_t clean = {0};
+        clean_path(req->path, &clean);
+        if (clean.len != req->path.n || memcmp(clean.p, req->path.p, clean.len) != 0) {
+            bool get = slice_eq_str(req->method, "GET");
+            if (req->query.n) {
+                buf_putc(&clean, '?');
+                buf_append(&clean, req->query.p, req->query.n);
+            }
+            buf_t hdr = {0};
+            buf_puts(&hdr, "Location: ");
+            buf_append(&hdr, clean.p, clean.len);
+            buf_puts(&hdr, "\r\n");
+            buf_putc(&hdr, 0);
+            buf_putc(&clean, 0);
+            if (get)
+                buf_printf(&body, "<a href=\"%s\">Moved Permanently</a>.\n\n", clean.p);
+            respond(h, 301, get || head ? "text/html; charset=utf-8" : NULL, &body, head, hdr.p);
+            buf_free(&hdr);
+            buf_free(&clean);
+            buf_free(&body);
+            return;
+        }
+        buf_free(&clean);
+    }
     const char *base = srv->opts->http_base_path;
     slice_t path = req->path;
     size_t bl = base ? strlen(base) : 0;
@@ -378,11 +721,12 @@ static void serve(hconn_t *h, const http_req_t *req)
         buf_free(&body);
         return;
     }
-    char pathz[32];
-    snprintf(pathz, sizeof pathz, "%s", r->path);
-    count_request(pathz);
+    /* Counted before the handler runs: /varz shows the request it answers. */
+    count_request(stat_path(r), 1);
     monitor_reply_t rep = {.content_type = "application/json"};
     int status = r->fn(req, &body, &rep);
+    if (rep.uncounted)
+        count_request(stat_path(r), -1);
     if (status != 200 && rep.content_type && strcmp(rep.content_type, "application/json") == 0 &&
         status == 400)
         rep.content_type = "text/plain; charset=utf-8";
@@ -401,16 +745,30 @@ static void serve(hconn_t *h, const http_req_t *req)
         respond(h, status, "application/javascript", &wrapped, head, NULL);
         buf_free(&wrapped);
     } else {
-        respond(h, status, rep.content_type, &body, head,
-                status == 400 ? "X-Content-Type-Options: nosniff\r\n" : NULL);
+        respond(h, status, rep.content_type, &body, head, NULL);
     }
     buf_free(&body);
 }
 
-static void hconn_flush(hconn_t *h)
+/* Returns false if h was closed. */
+static bool hconn_flush(hconn_t *h)
 {
     while (h->out_off < h->out.len) {
-        ssize_t n = send(h->fd, h->out.p + h->out_off, h->out.len - h->out_off, MSG_NOSIGNAL);
+        size_t left = h->out.len - h->out_off;
+        if (h->ssl) {
+            ERR_clear_error();
+            int n = SSL_write(h->ssl, h->out.p + h->out_off, left > INT32_MAX ? INT32_MAX : (int)left);
+            if (n > 0) {
+                h->out_off += (size_t)n;
+                continue;
+            }
+            int e = SSL_get_error(h->ssl, n);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+                return true;
+            hconn_close(h);
+            return false;
+        }
+        ssize_t n = send(h->fd, h->out.p + h->out_off, left, MSG_NOSIGNAL);
         if (n > 0) {
             h->out_off += (size_t)n;
             continue;
@@ -418,31 +776,126 @@ static void hconn_flush(hconn_t *h)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+            return true;
         hconn_close(h);
-        return;
+        return false;
     }
     h->out.len = h->out_off = 0;
-    if (h->close_after)
+    if (h->out.cap > 256 * 1024) /* a big reply (connz) was sent: give the memory back */
+        buf_free(&h->out);
+    if (h->close_after) {
         hconn_close(h);
+        return false;
+    }
+    return true;
+}
+
+/* Go's TLS server answers a plain HTTP request with this raw reply
+ * (tlsRecordHeaderLooksLikeHTTP in net/http). */
+static bool looks_like_http(const unsigned char *b)
+{
+    static const char *const pre[] = {"GET /", "HEAD ", "POST ", "PUT /", "OPTIO"};
+    for (size_t i = 0; i < ARRAY_LEN(pre); i++)
+        if (memcmp(b, pre[i], 5) == 0)
+            return true;
+    return false;
+}
+
+/* HTTPS before the request: sniff, then drive the handshake. Returns 1 when the
+ * TLS session is up, 0 to wait for more events, -1 if h was closed. */
+static int hconn_tls_step(hconn_t *h)
+{
+    if (!h->sniffed) {
+        unsigned char b[5];
+        ssize_t n = recv(h->fd, b, sizeof b, MSG_PEEK);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            hconn_close(h);
+            return -1;
+        }
+        if (n < (ssize_t)sizeof b && b[0] != 0x16) {
+            if (n < 0)
+                return 0;
+            /* a few bytes of something that is not a TLS record: wait for 5 */
+            if (!memchr("GHPO", b[0], 4)) {
+                hconn_close(h);
+                return -1;
+            }
+            return 0;
+        }
+        if (n < 0)
+            return 0;
+        h->sniffed = true;
+        if (b[0] != 0x16 && n == (ssize_t)sizeof b && looks_like_http(b)) {
+            static const char msg[] = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP "
+                                      "request to an HTTPS server.\n";
+            ssize_t w = send(h->fd, msg, sizeof msg - 1, MSG_NOSIGNAL);
+            (void)w;
+            hconn_close(h);
+            return -1;
+        }
+    }
+    ERR_clear_error();
+    int rc = SSL_accept(h->ssl);
+    if (rc == 1) {
+        h->tls_up = true;
+        return 1;
+    }
+    int e = SSL_get_error(h->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return 0;
+    char why[256];
+    tls_last_error(why, sizeof why);
+    DEBUG("HTTPS monitor: TLS handshake error: %s", why);
+    hconn_close(h);
+    return -1;
+}
+
+/* One read from the socket or TLS session: >0 bytes, 0 would block, -1 EOF/error. */
+static ssize_t hconn_recv(hconn_t *h, char *p, size_t n)
+{
+    if (h->ssl) {
+        ERR_clear_error();
+        int r = SSL_read(h->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0)
+            return r;
+        int e = SSL_get_error(h->ssl, r);
+        return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+    }
+    for (;;) {
+        ssize_t r = recv(h->fd, p, n, 0);
+        if (r > 0)
+            return r;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return -1;
+    }
 }
 
 static void hconn_read(hconn_t *h)
 {
+    if (h->ssl && !h->tls_up) {
+        int st = hconn_tls_step(h);
+        if (st <= 0)
+            return;
+    }
     for (;;) {
         buf_reserve(&h->in, 4096);
-        ssize_t n = recv(h->fd, h->in.p + h->in.len, h->in.cap - h->in.len, 0);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        ssize_t n = hconn_recv(h, h->in.p + h->in.len, h->in.cap - h->in.len);
+        if (n < 0) {
             hconn_close(h);
             return;
         }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
+        if (n == 0)
             break;
-        }
         h->in.len += (size_t)n;
+        mon.buffered += (size_t)n;
         h->last_ns = now_mono_ns();
+        if (mon.buffered > HTTP_MAX_BUFFERED) {
+            hconn_close(h);
+            return;
+        }
         if (h->in.len > HTTP_MAX_HEAD + 4096)
             break;
     }
@@ -483,6 +936,7 @@ static void hconn_read(hconn_t *h)
     if (off) {
         memmove(h->in.p, h->in.p + off, h->in.len - off);
         h->in.len -= off;
+        mon.buffered -= off;
     }
     if (h->in.cap > 64 * 1024 && h->in.len < 4096) {
         buf_t nb = {0};
@@ -490,7 +944,30 @@ static void hconn_read(hconn_t *h)
         buf_free(&h->in);
         h->in = nb;
     }
-    hconn_flush(h);
+    if (!hconn_flush(h))
+        return;
+    /* OpenSSL may hold decrypted bytes the socket no longer signals (edge-triggered). */
+    if (h->ssl && SSL_pending(h->ssl) > 0 && !h->close_after)
+        hconn_read(h);
+}
+
+/* The HTTPS context for new connections; rebuilt after a reload changed the
+ * client TLS configuration. Monitoring never asks for a client certificate. */
+static tls_ctx_t *https_ctx(void)
+{
+    void *cur = (void *)atomic_load(&srv->tls_ctx);
+    if (mon.tls && cur == mon.tls_src)
+        return mon.tls;
+    char err[256];
+    tls_ctx_t *t = srv->opts->tls.enabled ? tls_ctx_server(&srv->opts->tls, false, err, sizeof err)
+                                          : NULL;
+    if (t) {
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
+        tls_ctx_unref(mon.tls);
+        mon.tls = t;
+    }
+    mon.tls_src = cur;
+    return mon.tls;
 }
 
 static void accept_http(void)
@@ -499,6 +976,17 @@ static void accept_http(void)
         int fd = accept4(srv->http_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
+        SSL *ssl = NULL;
+        if (mon.https) {
+            tls_ctx_t *t = https_ctx();
+            ssl = t ? SSL_new(t->ctx) : NULL;
+            if (!ssl) {
+                close(fd);
+                continue;
+            }
+            SSL_set_fd(ssl, fd);
+            SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        }
         if (mon.nconns >= HTTP_MAX_CONNS) {
             /* Drop the oldest idle connection to make room: a flood cannot lock operators out. */
             hconn_t *oldest = NULL;
@@ -510,12 +998,14 @@ static void accept_http(void)
         }
         hconn_t *h = xcalloc(1, sizeof *h);
         h->fd = fd;
+        h->ssl = ssl;
         h->last_ns = now_mono_ns();
         h->next = mon.conns;
         if (mon.conns)
             mon.conns->prev = h;
         mon.conns = h;
         mon.nconns++;
+        atomic_store(&mon.nconns_pub, mon.nconns);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                                  .data.ptr = h};
         epoll_ctl(mon.epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -540,11 +1030,24 @@ static void *monitor_main(void *arg)
                 accept_http();
                 continue;
             }
-            hconn_t *h = p;
+            /* A connection closed earlier in this batch (evicted by accept_http) may
+             * still have an event here: only touch live ones. */
+            hconn_t *h = NULL;
+            for (hconn_t *x = mon.conns; x; x = x->next)
+                if (x == p) {
+                    h = x;
+                    break;
+                }
+            if (!h)
+                continue;
             if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 hconn_read(h);
-            else if (evs[i].events & EPOLLOUT)
-                hconn_flush(h);
+            else if (evs[i].events & EPOLLOUT) {
+                if (h->ssl && !h->tls_up)
+                    hconn_read(h); /* the handshake wanted to write */
+                else
+                    hconn_flush(h);
+            }
         }
         int64_t now = now_mono_ns();
         for (hconn_t *h = mon.conns, *next; h; h = next) {
@@ -566,12 +1069,34 @@ int monitor_start(void)
     const char *host = o->http_host && *o->http_host ? o->http_host : o->host;
     char err[256];
     pthread_mutex_init(&mon.stats_lock, NULL);
-    srv->http_fd = listen_on(host, o->http_port, &srv->http_port, err, sizeof err);
+    if (o->http_port && o->https_port) {
+        log_msg(LOG_FTL, "Can't start monitoring: can't specify both HTTP (%d) and HTTPs (%d) ports",
+                o->http_port, o->https_port);
+        return -1;
+    }
+    if (!o->http_port && !o->https_port)
+        return 0;
+    mon.https = o->http_port == 0;
+    if (mon.https) {
+        if (!o->tls.enabled) {
+            log_msg(LOG_FTL, "Can't start monitoring: TLS cert and key required for HTTPS");
+            return -1;
+        }
+        mon.tls_src = (void *)atomic_load(&srv->tls_ctx);
+        mon.tls = tls_ctx_server(&o->tls, false, err, sizeof err);
+        if (!mon.tls) {
+            log_msg(LOG_FTL, "Can't start monitoring: %s", err);
+            return -1;
+        }
+        SSL_CTX_set_verify(mon.tls->ctx, SSL_VERIFY_NONE, NULL);
+    }
+    srv->http_fd = listen_on(host, mon.https ? o->https_port : o->http_port, &srv->http_port, err,
+                             sizeof err);
     if (srv->http_fd < 0) {
         log_msg(LOG_FTL, "Can't start monitoring: can't listen to the monitor port: %s", err);
         return -1;
     }
-    NOTICE("Starting http monitor on %s:%d", host, srv->http_port);
+    NOTICE("Starting %s monitor on %s:%d", mon.https ? "https" : "http", host, srv->http_port);
     mon.epfd = epoll_create1(EPOLL_CLOEXEC);
     mon.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
@@ -593,7 +1118,10 @@ void monitor_stop(void)
     (void)r;
     pthread_join(mon.th, NULL);
     close(srv->http_fd);
+    srv->http_fd = -1;
     close(mon.epfd);
     close(mon.evfd);
+    tls_ctx_unref(mon.tls);
+    mon.tls = NULL;
     mon.running = false;
 }

@@ -43,8 +43,7 @@ static void strv_free(char ***v, size_t *n)
 
 static char **strv_dup(char **v, size_t n)
 {
-    if (!n)
-        return NULL;
+    if (!n) return NULL;
     char **r = xmalloc(n * sizeof(char *));
     for (size_t i = 0; i < n; i++)
         r[i] = xstrdup(v[i]);
@@ -63,8 +62,7 @@ static char *xasprintf(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     char *s = NULL;
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
+    if (vasprintf(&s, fmt, ap) < 0) abort();
     va_end(ap);
     return s;
 }
@@ -91,8 +89,7 @@ static void go_quote(char *buf, size_t len, const char *s)
 {
     size_t o = 0;
     if (len < 3) {
-        if (len)
-            buf[0] = 0;
+        if (len) buf[0] = 0;
         return;
     }
     buf[o++] = '"';
@@ -145,8 +142,7 @@ static void perm_list_free(perm_list_t *l)
 
 void permissions_free(permissions_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     perm_list_free(&p->publish);
     perm_list_free(&p->subscribe);
     free(p);
@@ -171,8 +167,7 @@ static void perm_list_copy(perm_list_t *d, const perm_list_t *s)
 
 static permissions_t *permissions_dup(const permissions_t *s)
 {
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     permissions_t *p = xmalloc(sizeof(*p));
     *p = *s;
     perm_list_copy(&p->publish, &s->publish);
@@ -254,8 +249,7 @@ void opts_free(opts_t *o)
 
 int64_t opts_auth_timeout_ns(const opts_t *o)
 {
-    if (o->auth_timeout_ns > 0)
-        return o->auth_timeout_ns;
+    if (o->auth_timeout_ns > 0) return o->auth_timeout_ns;
     if (o->tls.enabled) {
         int64_t t = o->tls.timeout_ns > 0 ? o->tls.timeout_ns : DEFAULT_TLS_TIMEOUT_NS;
         return t + NS_PER_SEC;
@@ -280,14 +274,12 @@ int opts_parse_duration(const char *orig, int64_t *out, char *err, size_t errlen
         *out = 0;
         return 0;
     }
-    if (!*s)
-        goto invalid;
+    if (!*s) goto invalid;
     /* Accumulate in long double-free integer math like Go: whole part and a
      * scaled fraction per unit, with overflow checks on the total. */
     uint64_t total = 0;
     while (*s) {
-        if (!(*s == '.' || isdigit((unsigned char)*s)))
-            goto invalid;
+        if (!(*s == '.' || isdigit((unsigned char)*s))) goto invalid;
         uint64_t v = 0;
         const char *p = s;
         bool ovf = false;
@@ -313,10 +305,8 @@ int opts_parse_duration(const char *orig, int64_t *out, char *err, size_t errlen
             }
             post = s != fp;
         }
-        if (!pre && !post)
-            goto invalid;
-        if (ovf)
-            goto invalid;
+        if (!pre && !post) goto invalid;
+        if (ovf) goto invalid;
         const char *us = s;
         while (*s && *s != '.' && !isdigit((unsigned char)*s))
             s++;
@@ -346,17 +336,14 @@ int opts_parse_duration(const char *orig, int64_t *out, char *err, size_t errlen
             snprintf(err, errlen, "time: unknown unit %s in duration %s", uq, q);
             return -1;
         }
-        if (v > (uint64_t)INT64_MAX / unit)
-            goto invalid;
+        if (v > (uint64_t)INT64_MAX / unit) goto invalid;
         v *= unit;
         if (f) {
             v += (uint64_t)((long double)f * (long double)unit / (long double)scale);
-            if (v > (uint64_t)INT64_MAX)
-                goto invalid;
+            if (v > (uint64_t)INT64_MAX) goto invalid;
         }
         total += v;
-        if (total > (uint64_t)INT64_MAX)
-            goto invalid;
+        if (total > (uint64_t)INT64_MAX) goto invalid;
     }
     *out = neg ? -(int64_t)total : (int64_t)total;
     return 0;
@@ -396,14 +383,11 @@ void opts_fmt_duration(int64_t d, char *buf, size_t len)
         for (int i = 0; i < prec; i++) {
             int digit = (int)(u % 10);
             print = print || digit != 0;
-            if (print)
-                PUTC((char)('0' + digit));
+            if (print) PUTC((char)('0' + digit));
             u /= 10;
         }
-        if (print)
-            PUTC('.');
-        if (u == 0)
-            PUTC('0');
+        if (print) PUTC('.');
+        if (u == 0) PUTC('0');
         while (u > 0) {
             PUTC((char)('0' + u % 10));
             u /= 10;
@@ -414,16 +398,13 @@ void opts_fmt_duration(int64_t d, char *buf, size_t len)
         for (int i = 0; i < 9; i++) {
             int digit = (int)(u % 10);
             print = print || digit != 0;
-            if (print)
-                PUTC((char)('0' + digit));
+            if (print) PUTC((char)('0' + digit));
             u /= 10;
         }
-        if (print)
-            PUTC('.');
+        if (print) PUTC('.');
         uint64_t secs = u % 60;
         u /= 60;
-        if (secs == 0)
-            PUTC('0');
+        if (secs == 0) PUTC('0');
         while (secs > 0) {
             PUTC((char)('0' + secs % 10));
             secs /= 10;
@@ -432,8 +413,7 @@ void opts_fmt_duration(int64_t d, char *buf, size_t len)
             PUTC('m');
             uint64_t mins = u % 60;
             u /= 60;
-            if (mins == 0)
-                PUTC('0');
+            if (mins == 0) PUTC('0');
             while (mins > 0) {
                 PUTC((char)('0' + mins % 10));
                 mins /= 10;
@@ -447,8 +427,7 @@ void opts_fmt_duration(int64_t d, char *buf, size_t len)
             }
         }
     }
-    if (neg)
-        PUTC('-');
+    if (neg) PUTC('-');
 #undef PUTC
     snprintf(buf, len, "%s", tmp + w);
 }
@@ -500,8 +479,7 @@ static void cfg_err(cfg_ctx_t *c, pos_t p, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     char *m = NULL;
-    if (vasprintf(&m, fmt, ap) < 0)
-        abort();
+    if (vasprintf(&m, fmt, ap) < 0) abort();
     va_end(ap);
     char *pp = pos_prefix(p);
     strv_push(&c->errs, &c->nerrs, xasprintf("%s: %s", pp, m));
@@ -536,8 +514,7 @@ static void cfg_ctx_free(cfg_ctx_t *c)
 
 static void collect_files(cfg_ctx_t *c, const conf_val_t *v)
 {
-    if (!v)
-        return;
+    if (!v) return;
     const char *f = v->file;
     if (f) {
         bool seen = false;
@@ -582,15 +559,12 @@ static void collect_files(cfg_ctx_t *c, const conf_val_t *v)
 static bool used_as_variable(const cfg_ctx_t *c, const char *name)
 {
     size_t nl = strlen(name);
-    if (!nl)
-        return false;
+    if (!nl) return false;
     for (size_t t = 0; t < c->ntexts; t++) {
         for (const char *p = strchr(c->texts[t], '$'); p; p = strchr(p + 1, '$')) {
-            if (strncasecmp(p + 1, name, nl) != 0)
-                continue;
+            if (strncasecmp(p + 1, name, nl) != 0) continue;
             char e = p[1 + nl];
-            if (e == 0 || strchr(" \t\r\n;,]}#", e))
-                return true;
+            if (e == 0 || strchr(" \t\r\n;,]}#", e)) return true;
         }
     }
     return false;
@@ -600,15 +574,13 @@ static bool used_as_variable(const cfg_ctx_t *c, const char *name)
 static bool shadowed(const conf_val_t *map, size_t i)
 {
     for (size_t j = i + 1; j < map->u.map.n; j++)
-        if (strcasecmp(map->u.map.items[j].key, map->u.map.items[i].key) == 0)
-            return true;
+        if (strcasecmp(map->u.map.items[j].key, map->u.map.items[i].key) == 0) return true;
     return false;
 }
 
 static void unknown_field(cfg_ctx_t *c, const conf_kv_t *kv)
 {
-    if (!used_as_variable(c, kv->key))
-        cfg_err(c, kvpos(kv), "unknown field \"%s\"", kv->key);
+    if (!used_as_variable(c, kv->key)) cfg_err(c, kvpos(kv), "unknown field \"%s\"", kv->key);
 }
 
 static const char *tname(conf_type_t t)
@@ -619,32 +591,28 @@ static const char *tname(conf_type_t t)
 /* The reference's type errors are Go runtime panics. */
 static bool want(cfg_ctx_t *c, pos_t p, const conf_val_t *v, conf_type_t t)
 {
-    if (v->type == t)
-        return true;
+    if (v->type == t) return true;
     cfg_err(c, p, "interface conversion: interface {} is %s, not %s", tname(v->type), tname(t));
     return false;
 }
 
 static bool get_str(cfg_ctx_t *c, const conf_kv_t *kv, char **dst)
 {
-    if (!want(c, kvpos(kv), kv->val, CONF_STRING))
-        return false;
+    if (!want(c, kvpos(kv), kv->val, CONF_STRING)) return false;
     set_str(dst, kv->val->u.str.s);
     return true;
 }
 
 static bool get_bool(cfg_ctx_t *c, const conf_kv_t *kv, bool *dst)
 {
-    if (!want(c, kvpos(kv), kv->val, CONF_BOOL))
-        return false;
+    if (!want(c, kvpos(kv), kv->val, CONF_BOOL)) return false;
     *dst = kv->val->u.b;
     return true;
 }
 
 static bool get_i64(cfg_ctx_t *c, const conf_kv_t *kv, int64_t *dst)
 {
-    if (!want(c, kvpos(kv), kv->val, CONF_INT))
-        return false;
+    if (!want(c, kvpos(kv), kv->val, CONF_INT)) return false;
     *dst = kv->val->u.i;
     return true;
 }
@@ -652,8 +620,7 @@ static bool get_i64(cfg_ctx_t *c, const conf_kv_t *kv, int64_t *dst)
 static bool get_int(cfg_ctx_t *c, const conf_kv_t *kv, int *dst)
 {
     int64_t v;
-    if (!get_i64(c, kv, &v))
-        return false;
+    if (!get_i64(c, kv, &v)) return false;
     *dst = (int)v;
     return true;
 }
@@ -732,8 +699,7 @@ static bool parse_listen(cfg_ctx_t *c, pos_t p, const conf_val_t *v, char **host
 }
 
 /* ping_interval / write_deadline: duration string, or integer seconds + warning. */
-static void parse_duration_field(cfg_ctx_t *c, const conf_kv_t *kv, const char *field,
-                                 int64_t *dst)
+static void parse_duration_field(cfg_ctx_t *c, const conf_kv_t *kv, const char *field, int64_t *dst)
 {
     const conf_val_t *v = kv->val;
     if (v->type == CONF_STRING) {
@@ -746,8 +712,7 @@ static void parse_duration_field(cfg_ctx_t *c, const conf_kv_t *kv, const char *
         *dst = ns;
         return;
     }
-    if (!want(c, kvpos(kv), v, CONF_INT))
-        return;
+    if (!want(c, kvpos(kv), v, CONF_INT)) return;
     char reason[128];
     snprintf(reason, sizeof(reason), "%s should be converted to a duration", field);
     cfg_warn(c, kvpos(kv), field, reason);
@@ -760,8 +725,7 @@ static void parse_duration_field(cfg_ctx_t *c, const conf_kv_t *kv, const char *
 /* Go IsValidSubject. */
 static bool valid_subject(const char *s, size_t n)
 {
-    if (n == 0)
-        return false;
+    if (n == 0) return false;
     bool sfwc = false;
     size_t i = 0;
     while (i <= n) {
@@ -769,12 +733,10 @@ static bool valid_subject(const char *s, size_t n)
         while (j < n && s[j] != '.')
             j++;
         size_t tl = j - i;
-        if (tl == 0 || sfwc)
-            return false;
+        if (tl == 0 || sfwc) return false;
         if (tl > 1) {
             for (size_t k = i; k < j; k++)
-                if (strchr("\t\n\f\r ", s[k]))
-                    return false;
+                if (strchr("\t\n\f\r ", s[k])) return false;
         } else {
             char ch = s[i];
             if (ch == '>')
@@ -789,8 +751,7 @@ static bool valid_subject(const char *s, size_t n)
 
 static bool check_perm_subject(cfg_ctx_t *c, pos_t p, const char *s)
 {
-    if (valid_subject(s, strlen(s)))
-        return true;
+    if (valid_subject(s, strlen(s))) return true;
     /* "subject queue" pairs (strings.Fields) */
     const char *f[3];
     size_t fl[3];
@@ -798,8 +759,7 @@ static bool check_perm_subject(cfg_ctx_t *c, pos_t p, const char *s)
     for (const char *q = s; *q;) {
         while (*q && isspace((unsigned char)*q))
             q++;
-        if (!*q)
-            break;
+        if (!*q) break;
         const char *st = q;
         while (*q && !isspace((unsigned char)*q))
             q++;
@@ -867,14 +827,12 @@ static bool parse_subject_perm(cfg_ctx_t *c, pos_t p, const conf_val_t *v, perm_
     perm_list_free(out);
     *given = false;
     if (v->type != CONF_MAP) {
-        if (!parse_perm_subjects(c, p, v, &out->allow, &out->nallow))
-            return false;
+        if (!parse_perm_subjects(c, p, v, &out->allow, &out->nallow)) return false;
         out->has_allow = out->nallow > 0;
         *given = true;
         return true;
     }
-    if (v->u.map.n == 0)
-        return true;
+    if (v->u.map.n == 0) return true;
     *given = true;
     bool ok = true;
     for (size_t i = 0; i < v->u.map.n; i++) {
@@ -887,8 +845,7 @@ static bool parse_subject_perm(cfg_ctx_t *c, pos_t p, const conf_val_t *v, perm_
                 ok = false;
         } else if (KEYIS(kv->key, "deny")) {
             strv_free(&out->deny, &out->ndeny);
-            if (!parse_perm_subjects(c, kvpos(kv), kv->val, &out->deny, &out->ndeny))
-                ok = false;
+            if (!parse_perm_subjects(c, kvpos(kv), kv->val, &out->deny, &out->ndeny)) ok = false;
         } else if (!used_as_variable(c, kv->key)) {
             cfg_err(c, kvpos(kv),
                     "Unknown field name \"%s\" parsing subject permissions, only 'allow' or "
@@ -915,10 +872,8 @@ static bool parse_allow_responses(cfg_ctx_t *c, pos_t p, const conf_val_t *v, pe
         const conf_kv_t *kv = &v->u.map.items[i];
         if (KEYIS(kv->key, "max", "max_msgs", "max_messages", "max_responses")) {
             int64_t m;
-            if (!get_i64(c, kv, &m))
-                return false;
-            if (m != 0)
-                perm->resp_max = m;
+            if (!get_i64(c, kv, &m)) return false;
+            if (m != 0) perm->resp_max = m;
         } else if (KEYIS(kv->key, "expires", "expiration", "ttl")) {
             if (kv->val->type != CONF_STRING) {
                 cfg_err(c, kvpos(kv), "error parsing expires, not a duration string");
@@ -932,8 +887,7 @@ static bool parse_allow_responses(cfg_ctx_t *c, pos_t p, const conf_val_t *v, pe
                 perm->allow_responses = false;
                 return false;
             }
-            if (ns != 0)
-                perm->resp_expires_ns = ns;
+            if (ns != 0) perm->resp_expires_ns = ns;
         } else if (!used_as_variable(c, kv->key)) {
             cfg_err(c, kvpos(kv), "Unknown field \"%s\" parsing permissions", kv->key);
         }
@@ -967,8 +921,7 @@ static permissions_t *parse_permissions(cfg_ctx_t *c, pos_t p, const conf_val_t 
     /* After publish so that "turn off the blanket allow" sees the final list. */
     if (resp && parse_allow_responses(c, kvpos(resp), resp->val, perm) && perm->allow_responses) {
         perm->has_publish = true;
-        if (!perm->publish.has_allow)
-            perm->publish.has_allow = true;
+        if (!perm->publish.has_allow) perm->publish.has_allow = true;
     }
     return perm;
 }
@@ -1012,8 +965,8 @@ static bool parse_conn_types(cfg_ctx_t *c, const conf_kv_t *kv, user_t *u)
                 tname(v->type));
         return false;
     }
-    static const char *known[] = {"STANDARD", "WEBSOCKET", "LEAFNODE",
-                                  "LEAFNODE_WS", "MQTT", "MQTT_WS"};
+    static const char *known[] = {"STANDARD",    "WEBSOCKET", "LEAFNODE",
+                                  "LEAFNODE_WS", "MQTT",      "MQTT_WS"};
     char *bad = NULL;
     size_t nvalid = 0;
     bool std = false;
@@ -1037,8 +990,7 @@ static bool parse_conn_types(cfg_ctx_t *c, const conf_kv_t *kv, user_t *u)
             continue;
         }
         nvalid++;
-        if (strcasecmp(s, "STANDARD") == 0)
-            std = true;
+        if (strcasecmp(s, "STANDARD") == 0) std = true;
     }
     if (bad) {
         cfg_err(c, kvpos(kv), "invalid connection types [%s]", bad);
@@ -1099,13 +1051,14 @@ static bool parse_users(cfg_ctx_t *c, pos_t p, const conf_val_t *v, auth_block_t
             continue;
         }
         if (!u.name) {
-            cfg_err(c, valpos(e), "User entry requires a user");
+            /* the reference points at the entry's last key */
+            pos_t up = e->u.map.n ? kvpos(&e->u.map.items[e->u.map.n - 1]) : valpos(e);
+            cfg_err(c, up, "User entry requires a user");
             free(u.password);
             permissions_free(u.perms);
             return false;
         }
-        if (!u.password)
-            u.password = xstrdup("");
+        if (!u.password) u.password = xstrdup("");
         a->users = xrealloc(a->users, (a->nusers + 1) * sizeof(user_t));
         a->users[a->nusers++] = u;
     }
@@ -1117,8 +1070,7 @@ static void parse_auth_block(cfg_ctx_t *c, const conf_val_t *v, auth_block_t *a)
 {
     for (size_t i = 0; i < v->u.map.n; i++) {
         const conf_kv_t *kv = &v->u.map.items[i];
-        if (shadowed(v, i))
-            continue;
+        if (shadowed(v, i)) continue;
         if (KEYIS(kv->key, "user", "username")) {
             get_str(c, kv, &a->user);
         } else if (KEYIS(kv->key, "pass", "password")) {
@@ -1154,8 +1106,7 @@ static void parse_auth_block(cfg_ctx_t *c, const conf_val_t *v, auth_block_t *a)
 static void apply_authorization(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o)
 {
     pos_t p = kvpos(akv);
-    if (!want(c, p, akv->val, CONF_MAP))
-        return;
+    if (!want(c, p, akv->val, CONF_MAP)) return;
     auth_block_t a = {0};
     parse_auth_block(c, akv->val, &a);
 
@@ -1236,8 +1187,7 @@ static const char *const curve_names[] = {"X25519", "CurveP256", "CurveP384", "C
 static bool tls_name_list(cfg_ctx_t *c, const conf_kv_t *kv, const char *what, const char *unrec,
                           const char *const *names, size_t nnames, char ***out, size_t *nout)
 {
-    if (!want(c, kvpos(kv), kv->val, CONF_ARRAY))
-        return false;
+    if (!want(c, kvpos(kv), kv->val, CONF_ARRAY)) return false;
     const conf_val_t *v = kv->val;
     if (v->u.arr.n == 0) {
         cfg_err(c, kvpos(kv), "error parsing tls config, '%s' cannot be empty", what);
@@ -1291,8 +1241,7 @@ static bool is_hex64(const char *s)
 {
     size_t n = 0;
     for (; s[n]; n++)
-        if (!isxdigit((unsigned char)s[n]))
-            return false;
+        if (!isxdigit((unsigned char)s[n])) return false;
     return n == 64;
 }
 
@@ -1300,8 +1249,7 @@ static bool is_hex64(const char *s)
  * are only checked for presence here; loading them is the TLS layer's job. */
 static bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool client_ctx)
 {
-    if (!want(c, kvpos(tkv), tkv->val, CONF_MAP))
-        return false;
+    if (!want(c, kvpos(tkv), tkv->val, CONF_MAP)) return false;
     tls_free(t);
     t->enabled = true;
     const conf_val_t *v = tkv->val;
@@ -1322,8 +1270,7 @@ static bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool cl
         } else if (KEYIS(k, "verify_and_map")) {
             bool b = false;
             ok = tls_bool(c, kv, &b);
-            if (b)
-                t->verify = true;
+            if (b) t->verify = true;
             t->verify_and_map = b;
         } else if (KEYIS(k, "verify_cert_and_check_known_urls")) {
             bool b = false;
@@ -1333,8 +1280,7 @@ static bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool cl
                         "verify_cert_and_check_known_urls not supported in this context");
                 ok = false;
             }
-            if (b)
-                t->verify = true;
+            if (b) t->verify = true;
         } else if (KEYIS(k, "cipher_suites")) {
             ok = tls_name_list(c, kv, "cipher_suites", "unrecognized cipher", cipher_names,
                                ARRAY_LEN(cipher_names), &t->cipher_suites, &t->ncipher_suites);
@@ -1363,7 +1309,8 @@ static bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool cl
             }
         } else if (KEYIS(k, "connection_rate_limit")) {
             if (kv->val->type != CONF_INT) {
-                cfg_err(c, kvpos(kv), "error parsing tls config, 'connection_rate_limit' wrong type");
+                cfg_err(c, kvpos(kv),
+                        "error parsing tls config, 'connection_rate_limit' wrong type");
                 ok = false;
             } else {
                 t->connection_rate_limit = kv->val->u.i;
@@ -1403,8 +1350,7 @@ static bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool cl
             cfg_err(c, kvpos(kv), "error parsing tls config, unknown field [%s]", q);
             ok = false;
         }
-        if (!ok)
-            return false;
+        if (!ok) return false;
     }
     if (t->cert_file && !t->key_file) {
         cfg_err(c, kvpos(tkv), "missing 'key_file' in TLS configuration");
@@ -1424,10 +1370,8 @@ static bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool cl
 static bool url_ok(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-        if (*p == '%' && !(isxdigit(p[1]) && isxdigit(p[2])))
-            return false;
+        if (*p < 0x20 || *p == 0x7f) return false;
+        if (*p == '%' && !(isxdigit(p[1]) && isxdigit(p[2]))) return false;
     }
     const char *h = strstr(s, "://");
     if (h) {
@@ -1435,12 +1379,10 @@ static bool url_ok(const char *s)
         const char *end = h + strcspn(h, "/?#");
         const char *at = NULL;
         for (const char *q = h; q < end; q++)
-            if (*q == '@')
-                at = q;
+            if (*q == '@') at = q;
         const char *host = at ? at + 1 : h;
         for (const char *q = host; q < end; q++)
-            if (*q == ' ')
-                return false;
+            if (*q == ' ') return false;
     }
     return true;
 }
@@ -1468,8 +1410,7 @@ static void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o)
         } else if (KEYIS(k, "host", "net")) {
             get_str(c, kv, &cl->host);
         } else if (KEYIS(k, "authorization")) {
-            if (!want(c, kvpos(kv), kv->val, CONF_MAP))
-                continue;
+            if (!want(c, kvpos(kv), kv->val, CONF_MAP)) continue;
             auth_block_t a = {0};
             parse_auth_block(c, kv->val, &a);
             if (a.has_users) {
@@ -1492,8 +1433,7 @@ static void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o)
             }
             auth_block_free(&a);
         } else if (KEYIS(k, "routes")) {
-            if (!want(c, kvpos(kv), kv->val, CONF_ARRAY))
-                continue;
+            if (!want(c, kvpos(kv), kv->val, CONF_ARRAY)) continue;
             char **r = NULL;
             size_t nr = 0;
             bool ok = true;
@@ -1547,8 +1487,7 @@ static void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o)
             get_int(c, kv, &cl->connect_retries);
         } else if (KEYIS(k, "permissions")) {
             permissions_t *p = parse_permissions(c, kvpos(kv), kv->val);
-            if (!p)
-                continue;
+            if (!p) continue;
             if (p->allow_responses) {
                 cfg_err(c, kvpos(kv), "Cluster permissions do not support dynamic responses");
                 permissions_free(p);
@@ -1576,8 +1515,7 @@ static void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o)
 static void check_lame_duck(cfg_ctx_t *c, const conf_kv_t *kv, const char *field, bool grace,
                             int64_t *dst)
 {
-    if (!want(c, kvpos(kv), kv->val, CONF_STRING))
-        return;
+    if (!want(c, kvpos(kv), kv->val, CONF_STRING)) return;
     char e[300];
     int64_t ns;
     if (opts_parse_duration(kv->val->u.str.s, &ns, e, sizeof(e)) != 0) {
@@ -1619,8 +1557,7 @@ static void apply_top(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
     } else if (KEYIS(k, "trace")) {
         get_bool(c, kv, &o->trace);
     } else if (KEYIS(k, "trace_verbose")) {
-        if (get_bool(c, kv, &o->trace_verbose))
-            o->trace = o->trace_verbose;
+        if (get_bool(c, kv, &o->trace_verbose)) o->trace = o->trace_verbose;
     } else if (KEYIS(k, "logtime")) {
         get_bool(c, kv, &o->logtime);
     } else if (KEYIS(k, "disable_sublist_cache", "no_sublist_cache")) {
@@ -1652,11 +1589,9 @@ static void apply_top(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
     } else if (KEYIS(k, "ports_file_dir")) {
         get_str(c, kv, &o->ports_file_dir);
     } else if (KEYIS(k, "prof_port")) {
-        if (get_int(c, kv, &o->prof_port))
-            cfg_note(c, p, "prof_port (profiling)");
+        if (get_int(c, kv, &o->prof_port)) cfg_note(c, p, "prof_port (profiling)");
     } else if (KEYIS(k, "max_control_line", "max_payload")) {
-        if (!get_i64(c, kv, &i64))
-            return;
+        if (!get_i64(c, kv, &i64)) return;
         if (i64 > INT32_MAX) {
             cfg_err(c, p, "%s value is too big", k);
             return;
@@ -1674,8 +1609,7 @@ static void apply_top(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
     } else if (KEYIS(k, "max_subscriptions", "max_subs")) {
         get_int(c, kv, &o->max_subscriptions);
     } else if (KEYIS(k, "max_sub_tokens", "max_subscription_tokens")) {
-        if (!get_i64(c, kv, &i64))
-            return;
+        if (!get_i64(c, kv, &i64)) return;
         if (i64 > 255)
             cfg_err(c, p, "%s value is too big", k);
         else if (i64 <= 0)
@@ -1730,14 +1664,12 @@ static void apply_top(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
 static int load_config(const char *path, opts_t *o, cfg_ctx_t *c, char *perr, size_t perrlen)
 {
     conf_val_t *root = conf_parse_file(path, perr, perrlen);
-    if (!root)
-        return -1;
+    if (!root) return -1;
     set_str(&o->config_file, path);
     collect_files(c, root);
     if (root->type == CONF_MAP) {
         for (size_t i = 0; i < root->u.map.n; i++)
-            if (!shadowed(root, i))
-                apply_top(c, &root->u.map.items[i], o);
+            if (!shadowed(root, i)) apply_top(c, &root->u.map.items[i], o);
     }
     conf_free(root);
     return 0;
@@ -1913,17 +1845,14 @@ static const char *parse_go_int(const char *s, int64_t *out)
         p += 1;
         prefixed = true;
     }
-    if (!*p)
-        return "parse error";
+    if (!*p) return "parse error";
     uint64_t v = 0;
     bool range = false, last_us = prefixed, any = false;
     for (; *p; p++) {
         if (*p == '_') {
             /* underscores only between digits or after a base prefix */
-            if (last_us && !(prefixed && !any))
-                return "parse error";
-            if (p[1] == 0)
-                return "parse error";
+            if (last_us && !(prefixed && !any)) return "parse error";
+            if (p[1] == 0) return "parse error";
             last_us = true;
             continue;
         }
@@ -1934,8 +1863,7 @@ static const char *parse_go_int(const char *s, int64_t *out)
             d = tolower((unsigned char)*p) - 'a' + 10;
         else
             return "parse error";
-        if (d >= base)
-            return "parse error";
+        if (d >= base) return "parse error";
         if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
             range = true;
         else
@@ -1943,8 +1871,7 @@ static const char *parse_go_int(const char *s, int64_t *out)
         last_us = false;
         any = true;
     }
-    if (!any)
-        return "parse error";
+    if (!any) return "parse error";
     if (range || (!neg && v > (uint64_t)INT64_MAX) || (neg && v > (uint64_t)INT64_MAX + 1))
         return "value out of range";
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
@@ -1959,8 +1886,7 @@ static int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t err
     int i = 0;
     while (i < n) {
         const char *s = args[i];
-        if (strlen(s) < 2 || s[0] != '-')
-            break;
+        if (strlen(s) < 2 || s[0] != '-') break;
         int minuses = 1;
         if (s[1] == '-') {
             minuses = 2;
@@ -1997,8 +1923,7 @@ static int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t err
             }
             fv->b[fd->id] = b;
         } else {
-            if (!value && i < n)
-                value = args[i++];
+            if (!value && i < n) value = args[i++];
             if (!value) {
                 snprintf(err, errlen, "flag needs an argument: -%s", fd->name);
                 return -1;
@@ -2008,8 +1933,7 @@ static int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t err
             } else {
                 int64_t v = 0;
                 const char *e = parse_go_int(value, &v);
-                if (!e && fd->t == FT_INT && (v > INT_MAX || v < INT_MIN))
-                    e = "value out of range";
+                if (!e && fd->t == FT_INT && (v > INT_MAX || v < INT_MIN)) e = "value out of range";
                 if (e) {
                     go_quote(vq, sizeof(vq), value);
                     snprintf(err, errlen, "invalid value %s for flag -%s: %s", vq, fd->name, e);
@@ -2020,8 +1944,7 @@ static int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t err
         }
         fv->set[fd->id] = true;
     }
-    if (i < n)
-        fv->first_pos = i;
+    if (i < n) fv->first_pos = i;
     return 0;
 }
 
@@ -2061,8 +1984,7 @@ static int override_cluster(opts_t *o, const char *listen, char *err, size_t err
         userinfo = a;
         hostport = at + 1;
     }
-    if (random)
-        hostport[strlen(hostport) - 2] = 0, strcat(hostport, "0");
+    if (random) hostport[strlen(hostport) - 2] = 0, strcat(hostport, "0");
     /* net.SplitHostPort */
     char *h, *ps;
     const char *why = NULL;
@@ -2137,54 +2059,37 @@ static void set_flag_str(char **dst, const char *v)
 static int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen)
 {
 #define MARK(f) (o->flag_set |= OPTS_FLAG_BIT(f))
-    if (fv->set[F_PORT])
-        o->port = (int)fv->i[F_PORT], MARK(OPTF_PORT);
-    if (fv->set[F_NAME])
-        set_flag_str(&o->server_name, fv->s[F_NAME]), MARK(OPTF_SERVER_NAME);
-    if (fv->set[F_HOST])
-        set_flag_str(&o->host, fv->s[F_HOST]), MARK(OPTF_HOST);
+    if (fv->set[F_PORT]) o->port = (int)fv->i[F_PORT], MARK(OPTF_PORT);
+    if (fv->set[F_NAME]) set_flag_str(&o->server_name, fv->s[F_NAME]), MARK(OPTF_SERVER_NAME);
+    if (fv->set[F_HOST]) set_flag_str(&o->host, fv->s[F_HOST]), MARK(OPTF_HOST);
     if (fv->set[F_CLIENT_ADV])
         set_flag_str(&o->client_advertise, fv->s[F_CLIENT_ADV]), MARK(OPTF_CLIENT_ADVERTISE);
-    if (fv->set[F_D])
-        o->debug = fv->b[F_D], MARK(OPTF_DEBUG);
-    if (fv->set[F_V])
-        o->trace = fv->b[F_V], MARK(OPTF_TRACE);
-    if (fv->set[F_T])
-        o->logtime = fv->b[F_T], MARK(OPTF_LOGTIME);
-    if (fv->set[F_USER])
-        set_flag_str(&o->username, fv->s[F_USER]), MARK(OPTF_USER);
-    if (fv->set[F_PASS])
-        set_flag_str(&o->password, fv->s[F_PASS]), MARK(OPTF_PASS);
-    if (fv->set[F_AUTH])
-        set_flag_str(&o->token, fv->s[F_AUTH]), MARK(OPTF_AUTH);
-    if (fv->set[F_HTTP])
-        o->http_port = (int)fv->i[F_HTTP], MARK(OPTF_HTTP_PORT);
-    if (fv->set[F_HTTPS])
-        o->https_port = (int)fv->i[F_HTTPS], MARK(OPTF_HTTPS_PORT);
-    if (fv->set[F_PID])
-        set_flag_str(&o->pid_file, fv->s[F_PID]), MARK(OPTF_PID_FILE);
+    if (fv->set[F_D]) o->debug = fv->b[F_D], MARK(OPTF_DEBUG);
+    if (fv->set[F_V]) o->trace = fv->b[F_V], MARK(OPTF_TRACE);
+    if (fv->set[F_T]) o->logtime = fv->b[F_T], MARK(OPTF_LOGTIME);
+    if (fv->set[F_USER]) set_flag_str(&o->username, fv->s[F_USER]), MARK(OPTF_USER);
+    if (fv->set[F_PASS]) set_flag_str(&o->password, fv->s[F_PASS]), MARK(OPTF_PASS);
+    if (fv->set[F_AUTH]) set_flag_str(&o->token, fv->s[F_AUTH]), MARK(OPTF_AUTH);
+    if (fv->set[F_HTTP]) o->http_port = (int)fv->i[F_HTTP], MARK(OPTF_HTTP_PORT);
+    if (fv->set[F_HTTPS]) o->https_port = (int)fv->i[F_HTTPS], MARK(OPTF_HTTPS_PORT);
+    if (fv->set[F_PID]) set_flag_str(&o->pid_file, fv->s[F_PID]), MARK(OPTF_PID_FILE);
     if (fv->set[F_PORTS_DIR])
         set_flag_str(&o->ports_file_dir, fv->s[F_PORTS_DIR]), MARK(OPTF_PORTS_FILE_DIR);
-    if (fv->set[F_LOG])
-        set_flag_str(&o->log_file, fv->s[F_LOG]), MARK(OPTF_LOG_FILE);
-    if (fv->set[F_LOG_SIZE])
-        o->log_size_limit = fv->i[F_LOG_SIZE], MARK(OPTF_LOG_SIZE_LIMIT);
-    if (fv->set[F_SYSLOG])
-        o->syslog = fv->b[F_SYSLOG], MARK(OPTF_SYSLOG);
+    if (fv->set[F_LOG]) set_flag_str(&o->log_file, fv->s[F_LOG]), MARK(OPTF_LOG_FILE);
+    if (fv->set[F_LOG_SIZE]) o->log_size_limit = fv->i[F_LOG_SIZE], MARK(OPTF_LOG_SIZE_LIMIT);
+    if (fv->set[F_SYSLOG]) o->syslog = fv->b[F_SYSLOG], MARK(OPTF_SYSLOG);
     if (fv->set[F_RSYSLOG])
         set_flag_str(&o->remote_syslog, fv->s[F_RSYSLOG]), MARK(OPTF_REMOTE_SYSLOG);
     if (fv->set[F_CLUSTER_ADV])
         set_flag_str(&o->cluster.advertise, fv->s[F_CLUSTER_ADV]), MARK(OPTF_CLUSTER_ADVERTISE);
-    if (fv->set[F_NO_ADV])
-        o->cluster.no_advertise = fv->b[F_NO_ADV], MARK(OPTF_NO_ADVERTISE);
+    if (fv->set[F_NO_ADV]) o->cluster.no_advertise = fv->b[F_NO_ADV], MARK(OPTF_NO_ADVERTISE);
     if (fv->set[F_CONN_RETRIES])
         o->cluster.connect_retries = (int)fv->i[F_CONN_RETRIES], MARK(OPTF_CONNECT_RETRIES);
     if (fv->set[F_CLUSTER_NAME])
         set_flag_str(&o->cluster.name, fv->s[F_CLUSTER_NAME]), MARK(OPTF_CLUSTER_NAME);
     if (fv->set[F_MAX_TRACED])
         o->max_traced_msg_len = fv->i[F_MAX_TRACED], MARK(OPTF_MAX_TRACED_MSG_LEN);
-    if (fv->set[F_WORKERS])
-        o->workers = (int)fv->i[F_WORKERS], MARK(OPTF_WORKERS);
+    if (fv->set[F_WORKERS]) o->workers = (int)fv->i[F_WORKERS], MARK(OPTF_WORKERS);
 
     /* in the reference's Visit order (sorted names): DV, DVV, VV */
     if (fv->set[F_DV]) {
@@ -2201,8 +2106,7 @@ static int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen
     }
     if (fv->set[F_CLUSTER]) {
         MARK(OPTF_CLUSTER);
-        if (override_cluster(o, fv->s[F_CLUSTER], err, errlen) != 0)
-            return -1;
+        if (override_cluster(o, fv->s[F_CLUSTER], err, errlen) != 0) return -1;
     }
     const char *routes = fv->set[F_ROUTES] ? fv->s[F_ROUTES] : NULL;
     if (fv->set[F_ROUTES]) {
@@ -2219,17 +2123,16 @@ static int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen
                 while (l && isspace((unsigned char)b[l - 1]))
                     l--;
                 strv_push(&o->cluster.routes, &o->cluster.nroutes, xstrndup(b, l));
-                if (!c)
-                    break;
+                if (!c) break;
                 p = c + 1;
             }
         }
     }
 
     bool tls_disabled = fv->set[F_TLS] && !fv->b[F_TLS];
-    bool tls_override = !tls_disabled && (fv->set[F_TLS] || fv->set[F_TLSVERIFY] ||
-                                          fv->set[F_TLSCERT] || fv->set[F_TLSKEY] ||
-                                          fv->set[F_TLSCACERT]);
+    bool tls_override =
+        !tls_disabled && (fv->set[F_TLS] || fv->set[F_TLSVERIFY] || fv->set[F_TLSCERT] ||
+                          fv->set[F_TLSKEY] || fv->set[F_TLSCACERT]);
     if (tls_disabled) {
         MARK(OPTF_TLS);
         tls_free(&o->tls);
@@ -2269,38 +2172,23 @@ static int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen
  * setBaselineOptions). */
 static void apply_baseline(opts_t *o)
 {
-    if (o->port == 0)
-        o->port = DEFAULT_PORT;
-    if (!o->host || !*o->host)
-        set_str(&o->host, DEFAULT_HOST);
-    if (!o->http_host || !*o->http_host)
-        set_str(&o->http_host, o->host);
-    if (o->max_connections == 0)
-        o->max_connections = DEFAULT_MAX_CONNECTIONS;
-    if (o->max_control_line == 0)
-        o->max_control_line = DEFAULT_MAX_CONTROL_LINE;
-    if (o->max_payload == 0)
-        o->max_payload = DEFAULT_MAX_PAYLOAD;
-    if (o->max_pending == 0)
-        o->max_pending = DEFAULT_MAX_PENDING;
-    if (o->ping_interval_ns == 0)
-        o->ping_interval_ns = DEFAULT_PING_INTERVAL_NS;
-    if (o->ping_max == 0)
-        o->ping_max = DEFAULT_PING_MAX;
-    if (o->write_deadline_ns == 0)
-        o->write_deadline_ns = DEFAULT_WRITE_DEADLINE_NS;
-    if (o->lame_duck_duration_ns == 0)
-        o->lame_duck_duration_ns = DEFAULT_LAME_DUCK_DURATION_NS;
-    if (o->lame_duck_grace_ns == 0)
-        o->lame_duck_grace_ns = DEFAULT_LAME_DUCK_GRACE_NS;
-    if (o->tls.timeout_ns == 0)
-        o->tls.timeout_ns = DEFAULT_TLS_TIMEOUT_NS;
-    if (o->cluster.tls.timeout_ns == 0)
-        o->cluster.tls.timeout_ns = DEFAULT_TLS_TIMEOUT_NS;
+    if (o->port == 0) o->port = DEFAULT_PORT;
+    if (!o->host || !*o->host) set_str(&o->host, DEFAULT_HOST);
+    if (!o->http_host || !*o->http_host) set_str(&o->http_host, o->host);
+    if (o->max_connections == 0) o->max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (o->max_control_line == 0) o->max_control_line = DEFAULT_MAX_CONTROL_LINE;
+    if (o->max_payload == 0) o->max_payload = DEFAULT_MAX_PAYLOAD;
+    if (o->max_pending == 0) o->max_pending = DEFAULT_MAX_PENDING;
+    if (o->ping_interval_ns == 0) o->ping_interval_ns = DEFAULT_PING_INTERVAL_NS;
+    if (o->ping_max == 0) o->ping_max = DEFAULT_PING_MAX;
+    if (o->write_deadline_ns == 0) o->write_deadline_ns = DEFAULT_WRITE_DEADLINE_NS;
+    if (o->lame_duck_duration_ns == 0) o->lame_duck_duration_ns = DEFAULT_LAME_DUCK_DURATION_NS;
+    if (o->lame_duck_grace_ns == 0) o->lame_duck_grace_ns = DEFAULT_LAME_DUCK_GRACE_NS;
+    if (o->tls.timeout_ns == 0) o->tls.timeout_ns = DEFAULT_TLS_TIMEOUT_NS;
+    if (o->cluster.tls.timeout_ns == 0) o->cluster.tls.timeout_ns = DEFAULT_TLS_TIMEOUT_NS;
     if (o->cluster.port != 0 && (!o->cluster.host || !*o->cluster.host))
         set_str(&o->cluster.host, DEFAULT_HOST);
-    if (o->connect_error_reports == 0)
-        o->connect_error_reports = DEFAULT_CONNECT_ERROR_REPORTS;
+    if (o->connect_error_reports == 0) o->connect_error_reports = DEFAULT_CONNECT_ERROR_REPORTS;
     if (o->reconnect_error_reports == 0)
         o->reconnect_error_reports = DEFAULT_RECONNECT_ERROR_REPORTS;
 }
@@ -2457,8 +2345,7 @@ void opts_print_tls_help(FILE *out)
 static void print_lines(FILE *f, char **v, size_t n, const char *prog, bool *first)
 {
     for (size_t i = 0; i < n; i++) {
-        if (*first && prog)
-            fprintf(f, "%s: ", prog);
+        if (*first && prog) fprintf(f, "%s: ", prog);
         *first = false;
         fprintf(f, "%s\n", v[i]);
     }
@@ -2559,8 +2446,7 @@ opts_action_t opts_from_args_io(int argc, char **argv, opts_t *o, opts_cli_t *cl
             return OPTS_CHECK_CONFIG;
         }
     } else if (check) {
-        fprintf(err,
-                "%s: must specify [-c, --config] option to check configuration file syntax\n",
+        fprintf(err, "%s: must specify [-c, --config] option to check configuration file syntax\n",
                 prog);
         cli->exit_code = 1;
         return OPTS_CHECK_CONFIG;

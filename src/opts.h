@@ -43,14 +43,14 @@ typedef struct permissions {
     bool has_publish, has_subscribe;
     perm_list_t publish;
     perm_list_t subscribe;
-    bool allow_responses; /* publish_allow_responses */
-    int64_t resp_max;     /* default 1; negative = unlimited */
+    bool allow_responses;    /* publish_allow_responses */
+    int64_t resp_max;        /* default 1; negative = unlimited */
     int64_t resp_expires_ns; /* default 2 minutes; negative = no expiry */
 } permissions_t;
 
 typedef struct user {
     char *name;
-    char *password;      /* plain or bcrypt hash; "" if absent */
+    char *password;       /* plain or bcrypt hash; "" if absent */
     permissions_t *perms; /* NULL = no permissions of its own (default_permissions apply) */
     /* allowed_connection_types: when restricted and STANDARD is not listed the
      * user may not log in on the client port at all. */
@@ -108,7 +108,7 @@ typedef struct opts {
     int64_t log_size_limit;
     int64_t max_traced_msg_len;
     /* limits */
-    int max_connections; /* < 0 = unlimited */
+    int max_connections;   /* < 0 = unlimited */
     int max_subscriptions; /* 0 = unlimited */
     int max_control_line;
     int max_payload;

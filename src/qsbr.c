@@ -211,8 +211,10 @@ void qsbr_quiescent(void)
         return;
     }
     uint64_t g = atomic_load_explicit(&global_epoch, memory_order_acquire);
-    /* Unchanged G: our slot already says so, and nothing is waiting on us. */
-    if (atomic_load_explicit(&s->local, memory_order_relaxed) != g) announce(s);
+    uint64_t l = atomic_load_explicit(&s->local, memory_order_relaxed);
+    /* Unchanged G: our slot already says so, and nothing is waiting on us.
+     * Offline (0): stay offline; only qsbr_online() brings us back. */
+    if (l != g && l != 0) announce(s);
     if (rvec_pending(&s->rv) || atomic_load_explicit(&orphans_pending, memory_order_relaxed)) {
         try_advance();
         reclaim_local(&s->rv);

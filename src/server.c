@@ -116,12 +116,17 @@ void conn_request_close(conn_t *c, close_reason_t r)
     }
 }
 
+static bool flush_locked(conn_t *c);
+
 /* Caller holds out_lock. Over max_pending: the slow consumer is cut. */
 static bool out_room(conn_t *c, size_t n)
 {
     size_t pending = c->out.len - c->out_off;
     if (unlikely((int64_t)(pending + n) > srv->opts->max_pending && c->kind == CONN_CLIENT)) {
-        return false;
+        /* Only a consumer that cannot take the bytes now is slow: write first. */
+        flush_locked(c);
+        pending = c->out.len - c->out_off;
+        if ((int64_t)(pending + n) > srv->opts->max_pending) return false;
     }
     if (c->out_off && c->out.cap - c->out.len < n) {
         /* compact before growing */
@@ -173,58 +178,61 @@ bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n)
     return conn_sendv(w, c, &iov, 1);
 }
 
-/* Writes what is pending. Safe from any thread. */
-void conn_flush(conn_t *c)
+/* Writes what is pending; caller holds out_lock. Returns false on a write error. */
+static bool flush_locked(conn_t *c)
 {
-    bool err = false;
-    pthread_mutex_lock(&c->out_lock);
-    if (!c->fd_gone) {
-        while (c->out_off < c->out.len) {
-            size_t len = c->out.len - c->out_off;
-            if (c->ssl && c->tls_done) {
-                int n = SSL_write(c->ssl, c->out.p + c->out_off, len > INT_MAX ? INT_MAX : (int)len);
-                if (n > 0) {
-                    c->out_off += (size_t)n;
-                    continue;
-                }
-                int e = SSL_get_error(c->ssl, n);
-                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                    if (!c->stall_ns)
-                        c->stall_ns = now_mono_ns();
-                } else {
-                    ERR_clear_error();
-                    err = true;
-                }
-                break;
-            }
-            ssize_t n = send(c->fd, c->out.p + c->out_off, len, MSG_NOSIGNAL);
+    if (c->fd_gone) return true;
+    bool ok = true;
+    while (c->out_off < c->out.len) {
+        size_t len = c->out.len - c->out_off;
+        if (c->ssl && c->tls_done) {
+            int n = SSL_write(c->ssl, c->out.p + c->out_off, len > INT_MAX ? INT_MAX : (int)len);
             if (n > 0) {
                 c->out_off += (size_t)n;
                 continue;
             }
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                if (!c->stall_ns)
-                    c->stall_ns = now_mono_ns();
+            int e = SSL_get_error(c->ssl, n);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                if (!c->stall_ns) c->stall_ns = now_mono_ns();
             } else {
-                err = true;
+                ERR_clear_error();
+                ok = false;
             }
             break;
         }
-        if (c->out_off == c->out.len) {
-            c->out_off = c->out.len = 0;
-            c->stall_ns = 0;
-            if (c->out.cap > 64 * 1024)
-                buf_free(&c->out);
+        ssize_t n = send(c->fd, c->out.p + c->out_off, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            continue;
         }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->stall_ns) c->stall_ns = now_mono_ns();
+        } else {
+            ok = false;
+        }
+        break;
     }
+    if (c->out_off == c->out.len) {
+        c->out_off = c->out.len = 0;
+        c->stall_ns = 0;
+        if (c->out.cap > 64 * 1024) buf_free(&c->out);
+    }
+    return ok;
+}
+
+/* Writes what is pending. Safe from any thread. */
+void conn_flush(conn_t *c)
+{
+    pthread_mutex_lock(&c->out_lock);
+    bool ok = flush_locked(c);
     pthread_mutex_unlock(&c->out_lock);
-    if (err)
-        conn_request_close(c, CR_WRITE_ERROR);
+    if (!ok) conn_request_close(c, CR_WRITE_ERROR);
 }
 
 /* ---- connection lifecycle ---------------------------------------------- */
+
+static void remember_closed(conn_t *c);
 
 static void conn_free_cb(void *p)
 {
@@ -249,6 +257,7 @@ void conn_close(conn_t *c, close_reason_t r)
     pthread_mutex_lock(&c->out_lock);
     c->out_closed = true;
     pthread_mutex_unlock(&c->out_lock);
+    if (c->kind == CONN_CLIENT) remember_closed(c);
     client_remove_all_subs(c);
     /* Last words (-ERR ...) go out best effort; then nobody may write to the fd. */
     if (r != CR_SLOW_PENDING && r != CR_SLOW_DEADLINE && r != CR_WRITE_ERROR)
@@ -327,6 +336,7 @@ static void conn_adopt(worker_t *w, int fd)
         worker_note_deadline(w, c->tls_due_ns);
     }
     client_init(c);
+    if (c->closing) conn_close(c, c->reason);
 }
 
 /* Drives the server side of the handshake. Returns true once application data may flow. */
@@ -427,6 +437,8 @@ static void do_accept(worker_t *self)
     }
 }
 
+static void flush_pending(worker_t *w);
+
 /* ---- reading ----------------------------------------------------------- */
 
 static void save_partial(conn_t *c, const char *p, size_t n, size_t need)
@@ -510,6 +522,8 @@ static void conn_read(worker_t *w, conn_t *c)
             return;
         }
         save_partial(c, buf + used, len - used, need);
+        /* Deliver what this read produced before reading more: bounded buffers, low latency. */
+        flush_pending(w);
         if ((size_t)n < room && !c->ssl)
             return; /* a short read drained the socket; the next bytes bring a new edge */
     }
@@ -589,11 +603,13 @@ void worker_command(uint32_t cmd)
     }
 }
 
+static void run_snapshot(worker_t *w);
+
 static void run_commands(worker_t *w)
 {
     uint32_t cmd = atomic_exchange(&w->cmds, 0);
-    if (!cmd)
-        return;
+    if (!cmd) return;
+    if (cmd & WCMD_SNAPSHOT) run_snapshot(w);
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         if (c->kind != CONN_CLIENT)
@@ -833,4 +849,171 @@ void server_stats(server_stats_t *st)
         st->out_msgs += atomic_load_explicit(&w->out_msgs, memory_order_relaxed);
         st->out_bytes += atomic_load_explicit(&w->out_bytes, memory_order_relaxed);
     }
+}
+
+/* ---- monitoring snapshots ------------------------------------------------ */
+
+struct snap_req {
+    bool with_subs;
+    conn_info_t *v;
+    size_t n, cap;
+    int pending;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void snap_push(conn_info_t **v, size_t *n, size_t *cap, const conn_info_t *ci)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*n)++] = *ci;
+}
+
+static void run_snapshot(worker_t *w)
+{
+    struct snap_req *r = w->snap;
+    if (!r) return;
+    conn_info_t *v = NULL;
+    size_t n = 0, cap = 0;
+    for (conn_t *c = w->conns; c; c = c->next) {
+        if (c->kind != CONN_CLIENT || c->closing) continue;
+        conn_info_t ci;
+        client_fill_info(c, &ci, r->with_subs);
+        snap_push(&v, &n, &cap, &ci);
+    }
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < n; i++)
+        snap_push(&r->v, &r->n, &r->cap, &v[i]);
+    w->snap = NULL;
+    r->pending--;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    free(v);
+}
+
+static int cmp_cid(const void *a, const void *b)
+{
+    const conn_info_t *x = a, *y = b;
+    return x->cid < y->cid ? -1 : x->cid > y->cid;
+}
+
+size_t server_snapshot_conns(conn_info_t **out, bool with_subs)
+{
+    *out = NULL;
+    if (atomic_load(&srv->shutting_down)) return 0;
+    pthread_mutex_lock(&snap_lock);
+    struct snap_req r = {.with_subs = with_subs, .pending = srv->nworkers};
+    pthread_mutex_init(&r.mu, NULL);
+    pthread_cond_init(&r.cv, NULL);
+    for (int i = 0; i < srv->nworkers; i++)
+        srv->workers[i].snap = &r;
+    worker_command(WCMD_SNAPSHOT);
+    pthread_mutex_lock(&r.mu);
+    while (r.pending > 0 && !atomic_load(&srv->shutting_down)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r.cv, &r.mu, &ts);
+    }
+    pthread_mutex_unlock(&r.mu);
+    for (int i = 0; i < srv->nworkers; i++)
+        srv->workers[i].snap = NULL;
+    pthread_mutex_unlock(&snap_lock);
+    pthread_cond_destroy(&r.cv);
+    pthread_mutex_destroy(&r.mu);
+    if (r.n > 1) qsort(r.v, r.n, sizeof *r.v, cmp_cid);
+    *out = r.v;
+    return r.n;
+}
+
+static void conn_info_clear(conn_info_t *ci)
+{
+    free(ci->name);
+    free(ci->lang);
+    free(ci->version);
+    free(ci->user);
+    for (size_t k = 0; k < ci->nsubs; k++) {
+        free(ci->subs[k].subject);
+        free(ci->subs[k].queue);
+        free(ci->subs[k].sid);
+    }
+    free(ci->subs);
+}
+
+void conn_infos_free(conn_info_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        conn_info_clear(&v[i]);
+    free(v);
+}
+
+/* Closed connections: a ring of the last CLOSED_RING, filled by owners at close. */
+static struct {
+    pthread_mutex_t mu;
+    conn_info_t *ring;
+    size_t head, n;
+} closed = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+
+static void remember_closed(conn_t *c)
+{
+    conn_info_t ci;
+    client_fill_info(c, &ci, true);
+    ci.stop_wall_ns = now_wall_ns();
+    snprintf(ci.reason, sizeof ci.reason, "%s", close_reason_str(c->reason));
+    pthread_mutex_lock(&closed.mu);
+    if (!closed.ring) closed.ring = xcalloc(CLOSED_RING, sizeof *closed.ring);
+    size_t idx = (closed.head + closed.n) % CLOSED_RING;
+    if (closed.n == CLOSED_RING) {
+        conn_info_clear(&closed.ring[closed.head]);
+        closed.head = (closed.head + 1) % CLOSED_RING;
+    } else {
+        closed.n++;
+    }
+    closed.ring[idx] = ci;
+    pthread_mutex_unlock(&closed.mu);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+size_t server_closed_conns(conn_info_t **out, bool with_subs)
+{
+    pthread_mutex_lock(&closed.mu);
+    size_t n = closed.n;
+    conn_info_t *v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        const conn_info_t *s = &closed.ring[(closed.head + i) % CLOSED_RING];
+        conn_info_t *d = &v[i];
+        *d = *s;
+        d->name = dup_or_null(s->name);
+        d->lang = dup_or_null(s->lang);
+        d->version = dup_or_null(s->version);
+        d->user = dup_or_null(s->user);
+        d->subs = NULL;
+        d->nsubs = 0;
+        if (with_subs && s->nsubs) {
+            d->subs = xcalloc(s->nsubs, sizeof *d->subs);
+            for (size_t k = 0; k < s->nsubs; k++) {
+                d->subs[k].subject = xstrdup(s->subs[k].subject);
+                d->subs[k].queue = dup_or_null(s->subs[k].queue);
+                d->subs[k].sid = xstrdup(s->subs[k].sid);
+                d->subs[k].msgs = s->subs[k].msgs;
+                d->subs[k].max = s->subs[k].max;
+            }
+            d->nsubs = s->nsubs;
+        }
+    }
+    pthread_mutex_unlock(&closed.mu);
+    *out = v;
+    return n;
 }

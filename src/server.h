@@ -121,6 +121,7 @@ typedef struct server {
     int listen_fd;
     int port; /* actual client port */
     int http_fd, http_port;
+    int cluster_port; /* bound route port, 0 = no clustering */
     buf_t info_prefix; /* INFO JSON up to and including max_payload */
     struct tls_ctx *_Atomic tls_ctx; /* client TLS for new connections, NULL = plain */
     _Atomic uint64_t next_cid;
@@ -153,5 +154,44 @@ void server_stats(server_stats_t *st);
 /* Monitoring (monitor.c). */
 int monitor_start(void);
 void monitor_stop(void);
+
+
+/* ---- snapshots for monitoring (taken on each owner worker) ---- */
+
+typedef struct sub_info {
+    char *subject; /* owned */
+    char *queue;   /* owned, NULL if none */
+    char *sid;     /* owned */
+    uint64_t msgs;
+    int64_t max;
+} sub_info_t;
+
+typedef struct conn_info {
+    uint64_t cid;
+    conn_kind_t kind;
+    char ip[INET6_ADDRSTRLEN];
+    int port;
+    int64_t start_wall_ns;
+    int64_t last_activity_wall_ns;
+    int64_t stop_wall_ns; /* closed connections only */
+    int64_t rtt_ns;       /* 0 = not measured */
+    uint64_t pending_bytes;
+    uint64_t in_msgs, out_msgs, in_bytes, out_bytes;
+    uint32_t num_subs;
+    char *name, *lang, *version, *user; /* owned, NULL if absent */
+    char tls_version[8];                /* "" if not TLS */
+    char tls_cipher[64];
+    char reason[64]; /* closed connections only */
+    sub_info_t *subs; /* owned; only when asked for */
+    size_t nsubs;
+} conn_info_t;
+
+/* Open connections, in cid order. Returns the count; *out owned by the caller
+ * (conn_infos_free). */
+size_t server_snapshot_conns(conn_info_t **out, bool with_subs);
+/* The last closed connections (at most CLOSED_RING), oldest first. */
+#define CLOSED_RING 10000
+size_t server_closed_conns(conn_info_t **out, bool with_subs);
+void conn_infos_free(conn_info_t *v, size_t n);
 
 #endif

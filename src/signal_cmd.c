@@ -19,12 +19,11 @@ int signal_cmd_signo(const char *cmd)
         const char *name;
         int sig;
     } map[] = {
-        {"stop", SIGKILL},   {"quit", SIGINT},    {"term", SIGTERM},
+        {"stop", SIGKILL},   {"quit", SIGINT},   {"term", SIGTERM},
         {"reopen", SIGUSR1}, {"reload", SIGHUP}, {"ldm", SIGUSR2},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(cmd, map[i].name) == 0)
-            return map[i].sig;
+        if (strcmp(cmd, map[i].name) == 0) return map[i].sig;
     return -1;
 }
 
@@ -54,8 +53,7 @@ static bool pid_is_server(const char *pid)
         fclose(f);
         if (ok) {
             buf[strcspn(buf, "\n")] = 0;
-            if (is_server_name(buf))
-                return true;
+            if (is_server_name(buf)) return true;
         }
     }
     snprintf(path, sizeof(path), "/proc/%s/exe", pid);
@@ -63,11 +61,9 @@ static bool pid_is_server(const char *pid)
     if (n > 0) {
         buf[n] = 0;
         char *del = strstr(buf, " (deleted)");
-        if (del && del[10] == 0)
-            *del = 0;
+        if (del && del[10] == 0) *del = 0;
         const char *b = strrchr(buf, '/');
-        if (is_server_name(b ? b + 1 : buf))
-            return true;
+        if (is_server_name(b ? b + 1 : buf)) return true;
     }
     return false;
 }
@@ -76,20 +72,16 @@ static bool pid_is_server(const char *pid)
 static int find_servers(pid_t *pids, int cap)
 {
     DIR *d = opendir("/proc");
-    if (!d)
-        return -1;
+    if (!d) return -1;
     pid_t self = getpid();
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         const char *s = de->d_name;
-        if (!*s || strspn(s, "0123456789") != strlen(s))
-            continue;
+        if (!*s || strspn(s, "0123456789") != strlen(s)) continue;
         pid_t p = (pid_t)atol(s);
-        if (p == self || !pid_is_server(s))
-            continue;
-        if (n < cap)
-            pids[n] = p;
+        if (p == self || !pid_is_server(s)) continue;
+        if (n < cap) pids[n] = p;
         n++;
     }
     closedir(d);
@@ -111,17 +103,14 @@ static bool parse_pid(const char *s, long *out)
     while (isspace((unsigned char)*s))
         s++;
     const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    if (!isdigit((unsigned char)*p))
-        return false;
+    if (*p == '+' || *p == '-') p++;
+    if (!isdigit((unsigned char)*p)) return false;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     while (isspace((unsigned char)*end))
         end++;
-    if (*end || errno)
-        return false;
+    if (*end || errno) return false;
     *out = v;
     return true;
 }
@@ -129,8 +118,7 @@ static bool parse_pid(const char *s, long *out)
 int signal_cmd_run_io(const char *prog, const char *arg, FILE *err)
 {
     char *a = strdup(arg ? arg : "");
-    if (!a)
-        abort();
+    if (!a) abort();
     char *eq = strchr(a, '=');
     char *pidstr = NULL;
     int rc = 1;
@@ -142,8 +130,7 @@ int signal_cmd_run_io(const char *prog, const char *arg, FILE *err)
             for (char *p = eq2 + 1;;) {
                 char *n = strchr(p, '=');
                 fprintf(err, "%.*s%s", (int)(n ? n - p : (long)strlen(p)), p, n ? " " : "");
-                if (!n)
-                    break;
+                if (!n) break;
                 p = n + 1;
             }
             fprintf(err, "]\n");

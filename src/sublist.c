@@ -9,22 +9,25 @@
  * the trie. The trie is guarded by a writer-preferring rwlock: matches that
  * miss the cache are readers, insert/remove are writers.
  *
- * Cache. A direct-mapped array of CACHE_SLOTS atomic pointers indexed by the
- * subject hash. An entry is one allocation holding the subject bytes and an
- * immutable sl_result_t (arrays included). A hit is a hash, one acquire load
- * and a memcmp, with no lock and no shared write. A miss walks the trie under
- * the read lock and swaps the new entry in while still holding it, so a
- * writer (which needs the write lock) cannot run between the walk and the
- * install: every entry in the cache reflects the trie as of some point after
- * the last change that touched its subject. Displaced entries are retired
- * through qsbr, so readers that loaded them keep valid memory until their
- * next quiescent point.
+ * Cache. A fixed array of CACHE_SLOTS atomic pointers, indexed by the subject
+ * hash, 4-way set-associative (the ways are adjacent, on one cache line):
+ * direct-mapped, a few hot subjects sharing a slot evicted each other on
+ * every publish, and a miss costs 10-40x a hit. An entry is one allocation
+ * holding the subject bytes and an immutable sl_result_t (arrays included).
+ * A hit is a hash, a few acquire loads from one line and a word compare, with
+ * no lock and no shared write. A miss walks the trie under the read lock and
+ * swaps the new entry in while still holding it, so a writer (which needs the
+ * write lock) cannot run between the walk and the install: every entry in the
+ * cache reflects the trie as of some point after the last change that touched
+ * its subject. Displaced entries are retired through qsbr, so readers that
+ * loaded them keep valid memory until their next quiescent point.
  *
  * Invalidation is targeted: inserting/removing a literal subject can only
  * change the result for that exact subject (a published `*` token matches
- * literal subs only through `*`/`>` nodes), so only its one slot is checked;
- * a wildcard subject scans the array and drops entries the pattern matches.
- * Request/reply inbox churn therefore never flushes unrelated entries.
+ * literal subs only through `*`/`>` nodes), so only its set is checked; a
+ * wildcard subject visits the occupied sets (a bitmap) and drops the entries
+ * the pattern matches. Request/reply inbox churn therefore never flushes
+ * unrelated entries.
  *
  * Statistics. Match and hit counts live in per-thread stripes (one cache line
  * each, written with relaxed load+store by their owner), so the hit path does
@@ -39,6 +42,9 @@
 
 #define CACHE_SLOTS 4096u
 #define CACHE_MASK (CACHE_SLOTS - 1)
+#define CACHE_WAYS 4u /* adjacent slots, in one cache line */
+#define CACHE_SETS (CACHE_SLOTS / CACHE_WAYS)
+#define CACHE_SET(h) ((uint32_t)(h)&CACHE_MASK & ~(CACHE_WAYS - 1))
 #define NSTRIPES 64u
 #define INLINE_TOKS 32
 
@@ -52,25 +58,47 @@ static inline uint64_t mix64(uint64_t h)
     return h;
 }
 
+static inline uint64_t load8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* 1..7 bytes as one word, injective for a given n. Avoids a variable-length
+ * memcpy (a libc call) on the hot path. */
+static inline uint64_t load_short(const char *p, size_t n)
+{
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        return (uint64_t)a << 32 | b;
+    }
+    return (uint64_t)(uint8_t)p[0] << 16 | (uint64_t)(uint8_t)p[n >> 1] << 8 | (uint8_t)p[n - 1];
+}
+
 /* Word-at-a-time multiplicative hash: subjects are short, so per-byte loops
- * (FNV) would dominate the cache-hit path. */
+ * (FNV) would dominate the cache-hit path. The tail is the (overlapping) last
+ * word, so there is no byte loop at all. */
 static inline uint64_t hash_bytes(const char *p, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull);
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = (h ^ v) * 0xbf58476d1ce4e5b9ull;
+    if (n < 8) return mix64((h ^ (n ? load_short(p, n) : 0)) * 0x94d049bb133111ebull);
+    const char *end = p + n - 8;
+    for (; p < end; p += 8) {
+        h = (h ^ load8(p)) * 0xbf58476d1ce4e5b9ull;
         h ^= h >> 29;
-        p += 8;
-        n -= 8;
     }
-    if (n) {
-        uint64_t v = 0;
-        memcpy(&v, p, n);
-        h = (h ^ v) * 0x94d049bb133111ebull;
-    }
-    return mix64(h);
+    return mix64((h ^ load8(end)) * 0x94d049bb133111ebull);
+}
+
+static inline bool bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n < 8) return !n || load_short(a, n) == load_short(b, n);
+    for (size_t i = 0; i + 8 < n; i += 8)
+        if (load8(a + i) != load8(b + i)) return false;
+    return load8(a + n - 8) == load8(b + n - 8);
 }
 
 /* ---- trie ------------------------------------------------------------------ */
@@ -115,6 +143,10 @@ struct sublist {
     _Atomic uint64_t count;
     uint64_t inserts, removes; /* under the write lock */
     _Atomic(cache_entry_t *) *cache;
+    /* One bit per set that may hold entries: wildcard invalidation visits
+     * only those. Set by installers (read lock), cleared under the write
+     * lock, so a writer's scan never misses an entry. */
+    _Atomic uint64_t used[CACHE_SETS / 64];
     stripe_t stripes[NSTRIPES];
 };
 
@@ -405,21 +437,72 @@ static void cache_drop_slot(sublist_t *sl, uint32_t idx)
     qsbr_retire(old, entry_free);
 }
 
+static inline bool entry_is(const cache_entry_t *e, uint64_t h, const char *subj, size_t len)
+{
+    return e && e->hash == h && e->len == len && bytes_eq(e->subj, subj, len);
+}
+
 /* Called under the write lock, after the trie change. */
 static void cache_invalidate(sublist_t *sl, const char *subj, size_t len, bool wildcard)
 {
     if (!sl->cache_enabled) return;
     if (!wildcard) {
         uint64_t h = hash_bytes(subj, len);
-        uint32_t idx = (uint32_t)h & CACHE_MASK;
-        cache_entry_t *e = atomic_load_explicit(&sl->cache[idx], memory_order_acquire);
-        if (e && e->len == len && memcmp(e->subj, subj, len) == 0) cache_drop_slot(sl, idx);
+        uint32_t set = CACHE_SET(h);
+        /* Every way: racing misses may have cached the subject twice. */
+        for (uint32_t w = 0; w < CACHE_WAYS; w++) {
+            cache_entry_t *e = atomic_load_explicit(&sl->cache[set + w], memory_order_acquire);
+            if (entry_is(e, h, subj, len)) cache_drop_slot(sl, set + w);
+        }
         return;
     }
-    for (uint32_t i = 0; i < CACHE_SLOTS; i++) {
-        cache_entry_t *e = atomic_load_explicit(&sl->cache[i], memory_order_acquire);
-        if (e && subject_matches(subj, len, e->subj, e->len)) cache_drop_slot(sl, i);
+    for (uint32_t wd = 0; wd < CACHE_SETS / 64; wd++) {
+        uint64_t bits = atomic_load_explicit(&sl->used[wd], memory_order_relaxed);
+        while (bits) {
+            uint32_t setno = wd * 64 + (uint32_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            bool left = false;
+            for (uint32_t i = setno * CACHE_WAYS; i < (setno + 1) * CACHE_WAYS; i++) {
+                cache_entry_t *e = atomic_load_explicit(&sl->cache[i], memory_order_acquire);
+                if (e && subject_matches(subj, len, e->subj, e->len))
+                    cache_drop_slot(sl, i);
+                else if (e)
+                    left = true;
+            }
+            if (!left)
+                atomic_fetch_and_explicit(&sl->used[wd], ~(1ull << (setno % 64)),
+                                          memory_order_relaxed);
+        }
     }
+}
+
+/* Called under the read lock (see match_slow). Other readers may install
+ * into the same set concurrently, so empty ways are claimed with a CAS. */
+static void cache_install(sublist_t *sl, cache_entry_t *e)
+{
+    static __thread unsigned victim;
+    uint32_t setno = CACHE_SET(e->hash) / CACHE_WAYS;
+    _Atomic uint64_t *u = &sl->used[setno / 64];
+    uint64_t bit = 1ull << (setno % 64);
+    /* Checked first: in steady state the bit is set and the line stays shared. */
+    if (!(atomic_load_explicit(u, memory_order_relaxed) & bit))
+        atomic_fetch_or_explicit(u, bit, memory_order_relaxed);
+    _Atomic(cache_entry_t *) *set = &sl->cache[CACHE_SET(e->hash)];
+    for (uint32_t w = 0; w < CACHE_WAYS; w++) {
+        cache_entry_t *cur = atomic_load_explicit(&set[w], memory_order_acquire);
+        if (!cur && atomic_compare_exchange_strong_explicit(&set[w], &cur, e, memory_order_acq_rel,
+                                                            memory_order_acquire))
+            return;
+        if (entry_is(cur, e->hash, e->subj, e->len)) {
+            qsbr_retire(atomic_exchange_explicit(&set[w], e, memory_order_acq_rel), entry_free);
+            return;
+        }
+    }
+    /* Set full: evict round-robin, so a subject that keeps missing does not
+     * always push out the same way. */
+    cache_entry_t *old =
+        atomic_exchange_explicit(&set[victim++ & (CACHE_WAYS - 1)], e, memory_order_acq_rel);
+    qsbr_retire(old, entry_free);
 }
 
 /* ---- matching ------------------------------------------------------------- */
@@ -570,9 +653,7 @@ static const sl_result_t *match_slow(sublist_t *sl, const char *subj, size_t len
     if (sl->cache_enabled) {
         /* Installed under the read lock: no writer can change the trie
          * between our walk and this store, so the entry is never stale. */
-        cache_entry_t *old =
-            atomic_exchange_explicit(&sl->cache[h & CACHE_MASK], e, memory_order_acq_rel);
-        qsbr_retire(old, entry_free);
+        cache_install(sl, e);
     } else {
         /* Still valid for the caller until its next quiescent point. */
         qsbr_retire(e, entry_free);
@@ -592,10 +673,13 @@ const sl_result_t *sublist_match(sublist_t *sl, const char *subj, size_t len)
     stripe_t *st = stripe_of(sl);
     bump(&st->matches);
     if (likely(sl->cache_enabled)) {
-        cache_entry_t *e = atomic_load_explicit(&sl->cache[h & CACHE_MASK], memory_order_acquire);
-        if (likely(e && e->hash == h && e->len == len && memcmp(e->subj, subj, len) == 0)) {
-            bump(&st->hits);
-            return &e->res;
+        _Atomic(cache_entry_t *) *set = &sl->cache[CACHE_SET(h)];
+        for (uint32_t w = 0; w < CACHE_WAYS; w++) {
+            cache_entry_t *e = atomic_load_explicit(&set[w], memory_order_acquire);
+            if (entry_is(e, h, subj, len)) {
+                bump(&st->hits);
+                return &e->res;
+            }
         }
     }
     return match_slow(sl, subj, len, h);
@@ -617,7 +701,12 @@ sublist_t *sublist_new(bool cache_enabled)
     pthread_rwlockattr_destroy(&attr);
     sl->root = node_new(NULL, "", 0, 0);
     sl->cache_enabled = cache_enabled;
-    if (cache_enabled) sl->cache = xcalloc(CACHE_SLOTS, sizeof(*sl->cache));
+    if (cache_enabled) {
+        /* Line-aligned so that a set never straddles two cache lines. */
+        sl->cache = aligned_alloc(64, CACHE_SLOTS * sizeof(*sl->cache));
+        if (!sl->cache) abort();
+        memset(sl->cache, 0, CACHE_SLOTS * sizeof(*sl->cache));
+    }
     return sl;
 }
 

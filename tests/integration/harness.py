@@ -502,6 +502,19 @@ def connected(server, auto_pong=True, **opts):
     return c
 
 
+def connected_retry(server, timeout=3.0, **opts):
+    """connected(), retried while the server still counts the readiness probe
+    (matters for max_connections tests: the probe's close is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return connected(server, **opts)
+        except (AssertionError, OSError):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
 def wait_until(fn, timeout=5.0, interval=0.05, what="condition"):
     """Poll fn() until truthy; returns its value or raises AssertionError."""
     deadline = time.monotonic() + timeout

@@ -3,10 +3,11 @@
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 
-from harness import Server, Client, HOST, free_port, http_json, server_bin, wait_port
+from harness import Server, Client, connected_retry, free_port, http_json, server_bin, wait_port
 
 
 def _conf_file(text):
@@ -110,11 +111,11 @@ def test_config_http_host_port_string():
 
 def test_config_max_conn_alias():
     with Server(config="max_conn: 1\n") as s:
-        a = s.client()
-        a.ping_pong()
+        a = connected_retry(s)     # keep a reference: a dropped socket frees the slot
         b = Client(s.port)
         b.expect(b"-ERR 'maximum connections exceeded'\r\n")
         b.expect_closed()
+        a.ping_pong()
 
 
 def test_config_logging_keys():
@@ -180,14 +181,25 @@ def test_config_missing_file():
 
 def test_config_check_flag():
     good = _conf_file("port: %d\nmax_payload: 100\n" % free_port())
+    try:
+        _check_flag(good)
+    finally:
+        shutil.rmtree(os.path.dirname(good), ignore_errors=True)
+
+
+def _check_flag(good):
     rc, out, err = _run("-t", "-c", good)
     assert rc == 0, (rc, err)
     assert "configuration file %s is valid" % good in err, err
-    bad = _conf_file("zz: 1\n")
+    bad = os.path.join(os.path.dirname(good), "bad.conf")
+    with open(bad, "w") as f:
+        f.write("zz: 1\n")
     rc, out, err = _run("-t", "-c", bad)
     assert rc == 1, (rc, err)
     assert 'unknown field "zz"' in err, err
     # warnings are fatal with -t
-    warn = _conf_file("ping_interval: 5\n")
+    warn = os.path.join(os.path.dirname(good), "warn.conf")
+    with open(warn, "w") as f:
+        f.write("ping_interval: 5\n")
     rc, out, err = _run("-t", "-c", warn)
     assert rc == 1 and "should be converted to a duration" in err, (rc, err)

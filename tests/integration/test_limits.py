@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 
-from harness import Server, Client, connected, wait_until
+from harness import Server, Client, connected, connected_retry, wait_until
 
 TIMEOUTS = {"test_slow_consumer_is_cut_others_unaffected": 60,
             "test_stale_connection_before_connect": 40}
@@ -81,8 +81,8 @@ def test_max_control_line_incomplete_line():
 
 def test_max_connections_exceeded():
     with Server(config="max_connections: 2\n") as s:
-        a = connected(s)
-        b = connected(s)
+        a = connected_retry(s)
+        b = connected_retry(s)
         c = Client(s.port, read_info=False)
         # INFO first, then the error, then close
         c.expect_re(rb"INFO \{.*?\} \r\n")

@@ -263,8 +263,7 @@ static void stress(bool writer_registered)
     CHECK_EQ_INT(atomic_load(&stress_bad), 0);
     /* Reclamation kept up while running (not everything left for the end).
      * An unregistered writer relies on the readers' timing, so not checked. */
-    if (writer_registered)
-        CHECK(atomic_load(&nfreed) > STRESS_ITERS / 2);
+    if (writer_registered) CHECK(atomic_load(&nfreed) > STRESS_ITERS / 2);
     qsbr_drain_all();
     CHECK_EQ_INT(atomic_load(&nfreed), STRESS_ITERS);
     free(atomic_load(&shared));

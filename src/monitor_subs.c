@@ -1,0 +1,209 @@
+/* monitor_subs.c: /subsz (alias /subscriptionsz) and /routez
+ * (monitoring.md §7, §8).
+ *
+ * /subsz reads the sublist's statistics and, with subs=1, copies the local
+ * client subscriptions out under the sublist's read lock (the strings are
+ * copied so nothing is referenced after the lock is dropped); filtering,
+ * paging and the JSON are done afterwards. Its shape quirk is kept: with an
+ * empty page the document is the bare statistics object.
+ *
+ * /routez: clustering does not exist yet, so it reports the configured
+ * cluster permissions and zero routes in the reference's exact shape. */
+#include "core.h"
+#include "monitor.h"
+#include "server.h"
+
+#include <stdlib.h>
+
+#define DEFAULT_SUB_LIST 1024
+
+typedef struct sub_row {
+    char *subject, *queue, *sid;
+    int64_t msgs, max;
+    uint64_t cid;
+} sub_row_t;
+
+typedef struct sub_rows {
+    sub_row_t *v;
+    size_t n, cap;
+    const char *test; /* literal subject filter, NULL = all */
+    size_t testn;
+} sub_rows_t;
+
+static void collect_sub(sub_t *s, void *arg)
+{
+    sub_rows_t *r = arg;
+    /* only local client interest is listed (route interest is only counted) */
+    if (!s->conn || s->conn->kind != CONN_CLIENT || atomic_load(&s->closed))
+        return;
+    if (r->test && !subject_matches(s->subject.p, s->subject.n, r->test, r->testn))
+        return;
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 64;
+        r->v = xrealloc(r->v, r->cap * sizeof *r->v);
+    }
+    sub_row_t *row = &r->v[r->n++];
+    row->subject = xstrndup(s->subject.p, s->subject.n);
+    row->queue = s->queue.n ? xstrndup(s->queue.p, s->queue.n) : NULL;
+    row->sid = xstrndup(s->sid.p, s->sid.n);
+    row->msgs = atomic_load(&s->delivered);
+    row->max = atomic_load(&s->max);
+    row->cid = s->conn->cid;
+}
+
+static void write_stats(jw_t *w, const sublist_stats_t *st)
+{
+    jw_uint(w, "num_subscriptions", st->num_subs);
+    jw_uint(w, "num_cache", st->num_cache);
+    jw_uint(w, "num_inserts", st->num_inserts);
+    jw_uint(w, "num_removes", st->num_removes);
+    jw_uint(w, "num_matches", st->num_matches);
+    jw_float(w, "cache_hit_rate",
+             st->num_matches ? (double)st->cache_hits / (double)st->num_matches : 0);
+    jw_uint(w, "max_fanout", st->max_fanout);
+    jw_float(w, "avg_fanout", st->avg_fanout);
+}
+
+/* Go's IsValidLiteralSubject: non-empty tokens, no token that is exactly a
+ * wildcard (a token merely containing '*' or '>' is a literal). */
+static bool valid_literal(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n)
+        return false;
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '.')
+            continue;
+        size_t tl = i - start;
+        if (tl == 0)
+            return false;
+        if (tl == 1 && (s[start] == '*' || s[start] == '>'))
+            return false;
+        start = i + 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')
+            return false;
+    return true;
+}
+
+int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
+{
+    bool subs;
+    int64_t offset, limit;
+    char test[1024], acc[256];
+    if (mon_bool(req, "subs", &subs, body) || mon_int(req, "offset", &offset, body) ||
+        mon_int(req, "limit", &limit, body)) {
+        rep->uncounted = true;
+        return 400;
+    }
+    bool has_test = mon_param(req, "test", test, sizeof test);
+    bool has_acc = mon_param(req, "acc", acc, sizeof acc);
+    if (offset < 0)
+        offset = 0;
+    if (limit <= 0)
+        limit = DEFAULT_SUB_LIST;
+    if (has_test && !valid_literal(test)) {
+        buf_printf(body, "invalid test subject, must be valid publish subject: %s", test);
+        return 400;
+    }
+    /* Only the global account exists: another name selects nothing. */
+    bool none = has_acc && strcmp(acc, "$G") != 0;
+
+    sublist_stats_t st = {0};
+    if (!none)
+        sublist_stats(srv->sl, &st);
+    sub_rows_t rows = {.test = has_test ? test : NULL, .testn = has_test ? strlen(test) : 0};
+    if (subs && !none)
+        sublist_foreach(srv->sl, collect_sub, &rows);
+
+    size_t lo = (uint64_t)offset > rows.n ? rows.n : (size_t)offset;
+    size_t hi = (uint64_t)limit > rows.n - lo ? rows.n : lo + (size_t)limit;
+
+    jw_t w;
+    jw_init(&w, body, true);
+    jw_obj_begin(&w, NULL);
+    if (hi > lo) {
+        jw_str(&w, "server_id", srv->server_id);
+        jw_time(&w, "now", now_wall_ns());
+    }
+    write_stats(&w, &st);
+    if (hi > lo) {
+        jw_uint(&w, "total", hi - lo); /* the page size, as the reference */
+        jw_int(&w, "offset", offset);
+        jw_int(&w, "limit", limit);
+        jw_arr_begin(&w, "subscriptions_list");
+        for (size_t i = lo; i < hi; i++) {
+            const sub_row_t *r = &rows.v[i];
+            jw_obj_begin(&w, NULL);
+            jw_str(&w, "account", "$G");
+            jw_str(&w, "subject", r->subject);
+            if (r->queue)
+                jw_str(&w, "qgroup", r->queue);
+            jw_str(&w, "sid", r->sid);
+            jw_int(&w, "msgs", r->msgs);
+            if (r->max)
+                jw_int(&w, "max", r->max);
+            jw_uint(&w, "cid", r->cid);
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+    }
+    jw_obj_end(&w);
+
+    for (size_t i = 0; i < rows.n; i++) {
+        free(rows.v[i].subject);
+        free(rows.v[i].queue);
+        free(rows.v[i].sid);
+    }
+    free(rows.v);
+    return 200;
+}
+
+static void write_perm_list(jw_t *w, const perm_list_t *p)
+{
+    if (p->nallow) {
+        jw_arr_begin(w, "allow");
+        for (size_t i = 0; i < p->nallow; i++)
+            jw_str(w, NULL, p->allow[i]);
+        jw_arr_end(w);
+    }
+    if (p->ndeny) {
+        jw_arr_begin(w, "deny");
+        for (size_t i = 0; i < p->ndeny; i++)
+            jw_str(w, NULL, p->deny[i]);
+        jw_arr_end(w);
+    }
+}
+
+int handle_routez(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
+{
+    bool subs, detail;
+    if (mon_subs(req, &subs, &detail, body)) {
+        rep->uncounted = true;
+        return 400;
+    }
+    const permissions_t *p = srv->opts->cluster.perms;
+    jw_t w;
+    jw_init(&w, body, true);
+    jw_obj_begin(&w, NULL);
+    jw_str(&w, "server_id", srv->server_id);
+    jw_time(&w, "now", now_wall_ns());
+    /* cluster permissions: import = what routes may publish to us, export = subscribe */
+    if (p && p->has_publish) {
+        jw_obj_begin(&w, "import");
+        write_perm_list(&w, &p->publish);
+        jw_obj_end(&w);
+    }
+    if (p && p->has_subscribe) {
+        jw_obj_begin(&w, "export");
+        write_perm_list(&w, &p->subscribe);
+        jw_obj_end(&w);
+    }
+    jw_int(&w, "num_routes", 0);
+    jw_arr_begin(&w, "routes");
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    return 200;
+}

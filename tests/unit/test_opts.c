@@ -1,0 +1,1203 @@
+/* test_opts.c: command-line parsing (Go flag rules), config application,
+ * precedence, error/warning texts and positions, -t, reload, and -sl. */
+#include "../../src/opts.h"
+#include "../../src/signal_cmd.h"
+#include "test.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[64];
+static int nconf;
+
+/* Writes text to a fresh file in the test dir; returns its path (static buffer ring). */
+static const char *write_conf(const char *text)
+{
+    static char paths[8][128];
+    char *p = paths[nconf % 8];
+    snprintf(p, 128, "%s/c%d.conf", tmpdir, nconf++);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+typedef struct run {
+    opts_t o;
+    opts_cli_t cli;
+    opts_action_t a;
+    char *out, *err;
+} run_t;
+
+/* Runs opts_from_args_io on a NULL-terminated argument list (argv[0] = prog). */
+static void run_v(run_t *r, const char *prog, va_list ap)
+{
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = (char *)prog;
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL)
+        argv[argc++] = (char *)a;
+    argv[argc] = NULL;
+    size_t no, ne;
+    FILE *out = open_memstream(&r->out, &no);
+    FILE *err = open_memstream(&r->err, &ne);
+    r->a = opts_from_args_io(argc, argv, &r->o, &r->cli, out, err);
+    fclose(out);
+    fclose(err);
+}
+
+static void run(run_t *r, ...)
+{
+    va_list ap;
+    va_start(ap, r);
+    run_v(r, "/usr/sbin/nats-server", ap);
+    va_end(ap);
+}
+
+static void run_prog(run_t *r, const char *prog, ...)
+{
+    va_list ap;
+    va_start(ap, prog);
+    run_v(r, prog, ap);
+    va_end(ap);
+}
+
+static void done(run_t *r)
+{
+    opts_free(&r->o);
+    free(r->cli.signal_cmd);
+    free(r->out);
+    free(r->err);
+}
+
+/* Loads a config text with optional extra flags; returns the action. */
+static opts_action_t load(run_t *r, const char *text)
+{
+    run(r, "-c", write_conf(text), NULL);
+    return r->a;
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+    return hay && strstr(hay, needle) != NULL;
+}
+
+#define CHECK_CONTAINS(hay, needle)                                                                \
+    do {                                                                                           \
+        if (!contains((hay), (needle))) {                                                          \
+            fprintf(stderr, "  %s:%d: \"%s\" not found in:\n%s\n", __FILE__, __LINE__, (needle),   \
+                    (hay) ? (hay) : "(null)");                                                     \
+            test_failed_now = 1;                                                                   \
+        }                                                                                          \
+    } while (0)
+
+/* ------------------------------------------------------------------------- */
+
+TEST(defaults)
+{
+    opts_t o;
+    opts_defaults(&o);
+    CHECK_EQ_INT(o.port, 4222);
+    CHECK_EQ_STR(o.host, "0.0.0.0");
+    CHECK(o.logtime);
+    CHECK(!o.debug && !o.trace);
+    CHECK_EQ_INT(o.max_payload, 1048576);
+    CHECK_EQ_INT(o.max_control_line, 4096);
+    CHECK_EQ_INT(o.max_pending, 67108864);
+    CHECK_EQ_INT(o.max_connections, 65536);
+    CHECK_EQ_INT(o.ping_interval_ns, 120LL * 1000000000LL);
+    CHECK_EQ_INT(o.ping_max, 2);
+    CHECK_EQ_INT(o.write_deadline_ns, 10LL * 1000000000LL);
+    CHECK_EQ_INT(opts_auth_timeout_ns(&o), 2LL * 1000000000LL);
+    o.tls.enabled = true;
+    CHECK_EQ_INT(opts_auth_timeout_ns(&o), 3LL * 1000000000LL);
+    o.auth_timeout_ns = 5;
+    CHECK_EQ_INT(opts_auth_timeout_ns(&o), 5);
+    opts_free(&o);
+}
+
+TEST(flag_forms)
+{
+    run_t r;
+    run(&r, "-p", "4333", "--addr=127.0.0.1", "-D", "--trace", "-T=false", "--workers", "3", NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK_EQ_INT(r.o.port, 4333);
+    CHECK_EQ_STR(r.o.host, "127.0.0.1");
+    CHECK(r.o.debug && r.o.trace && !r.o.logtime);
+    CHECK_EQ_INT(r.o.workers, 3);
+    CHECK(r.o.flag_set & OPTS_FLAG_BIT(OPTF_PORT));
+    CHECK(r.o.flag_set & OPTS_FLAG_BIT(OPTF_LOGTIME));
+    CHECK(!(r.o.flag_set & OPTS_FLAG_BIT(OPTF_HTTP_PORT)));
+    done(&r);
+
+    run(&r, "--port=5000", "-p=5001", "-net", "::1", "-m", "8222", "-ms=8443", "-n", "srv",
+        "--client_advertise", "x:1", "-P", "/tmp/p", "--ports_file_dir", "/tmp", NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK_EQ_INT(r.o.port, 5001); /* last alias wins */
+    CHECK_EQ_STR(r.o.host, "::1");
+    CHECK_EQ_INT(r.o.http_port, 8222);
+    CHECK_EQ_INT(r.o.https_port, 8443);
+    CHECK_EQ_STR(r.o.server_name, "srv");
+    CHECK_EQ_STR(r.o.client_advertise, "x:1");
+    CHECK_EQ_STR(r.o.pid_file, "/tmp/p");
+    CHECK_EQ_STR(r.o.ports_file_dir, "/tmp");
+    done(&r);
+
+    run(&r, "-DV", NULL);
+    CHECK(r.o.debug && r.o.trace && !r.o.trace_verbose);
+    done(&r);
+    run(&r, "-VV", NULL);
+    CHECK(!r.o.debug && r.o.trace && r.o.trace_verbose);
+    done(&r);
+    run(&r, "-DVV", NULL);
+    CHECK(r.o.debug && r.o.trace && r.o.trace_verbose);
+    done(&r);
+
+    run(&r, "-l", "/tmp/x.log", "--log_size_limit", "0x100", "-s", "-r", "udp://h:514",
+        "--max_traced_msg_len", "10", "--user", "u", "--pass", "p", NULL);
+    CHECK_EQ_STR(r.o.log_file, "/tmp/x.log");
+    CHECK_EQ_INT(r.o.log_size_limit, 256);
+    CHECK(r.o.syslog);
+    CHECK_EQ_STR(r.o.remote_syslog, "udp://h:514");
+    CHECK_EQ_INT(r.o.max_traced_msg_len, 10);
+    CHECK_EQ_STR(r.o.username, "u");
+    CHECK_EQ_STR(r.o.password, "p");
+    done(&r);
+
+    run(&r, "--auth", "tok", NULL);
+    CHECK_EQ_STR(r.o.token, "tok");
+    done(&r);
+
+    /* "--" ends the flags; what follows is positional */
+    run(&r, "-D", "--", "-p", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_FAIL);
+    CHECK_EQ_STR(r.err, "nats-server: unrecognized command: \"-p\"\n");
+    done(&r);
+}
+
+TEST(flag_errors)
+{
+    run_t r;
+    run(&r, "-VD", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_OK);
+    CHECK_EQ_STR(r.err, "flag provided but not defined: -VD\n");
+    CHECK(strncmp(r.out, "\nUsage: nats-server [options]\n\nServer Options:\n", 47) == 0);
+    done(&r);
+
+    run(&r, "-p", "abc", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_OK);
+    CHECK_EQ_STR(r.err, "invalid value \"abc\" for flag -p: parse error\n");
+    CHECK_CONTAINS(r.out, "Usage:");
+    done(&r);
+
+    run(&r, "--port", "99999999999999999999", NULL);
+    CHECK_EQ_STR(r.err,
+                 "invalid value \"99999999999999999999\" for flag -port: value out of range\n");
+    done(&r);
+
+    run(&r, "-sl", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_OK);
+    CHECK_EQ_STR(r.err, "flag needs an argument: -sl\n");
+    done(&r);
+
+    run(&r, "-D=x", NULL);
+    CHECK_EQ_STR(r.err, "invalid boolean value \"x\" for -D: parse error\n");
+    done(&r);
+
+    run(&r, "---x", NULL);
+    CHECK_EQ_STR(r.err, "bad flag syntax: ---x\n");
+    done(&r);
+
+    /* bool flags take no separate value */
+    run(&r, "--no_advertise", "false", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_FAIL);
+    CHECK_EQ_STR(r.err, "nats-server: unrecognized command: \"false\"\n");
+    done(&r);
+
+    run(&r, "--no_advertise=false", NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK(!r.o.cluster.no_advertise);
+    done(&r);
+
+    /* out-of-scope 2.9 flags are unknown here */
+    run(&r, "-js", NULL);
+    CHECK_EQ_STR(r.err, "flag provided but not defined: -js\n");
+    done(&r);
+}
+
+TEST(version_help)
+{
+    run_t r;
+    run(&r, "-v", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_OK);
+    CHECK_EQ_STR(r.out, "nats-server: v2.9.10\n");
+    done(&r);
+    run_prog(&r, "./build/gnatsd", "VERSION", NULL);
+    CHECK_EQ_STR(r.out, "gnatsd: v2.9.10\n");
+    CHECK_EQ_STR(r.cli.prog, "gnatsd");
+    done(&r);
+    run(&r, "--help", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_OK);
+    CHECK_CONTAINS(r.out,
+                   "    -p, --port <port>                Use port for clients (default: 4222)\n");
+    CHECK_CONTAINS(r.out, "        --workers <n>                Worker threads");
+    CHECK_CONTAINS(r.out,
+                   "Common Options:\n    -h, --help                       Show this message\n");
+    size_t n = strlen(r.out);
+    CHECK(n > 2 && strcmp(r.out + n - 2, "\n\n") == 0);
+    done(&r);
+    run(&r, "help", NULL);
+    CHECK_CONTAINS(r.out, "Usage: nats-server [options]");
+    done(&r);
+    run(&r, "--help_tls", NULL);
+    CHECK_CONTAINS(r.out, "Available cipher suites include:\n");
+    CHECK_CONTAINS(r.out, "    CurveP521\n");
+    done(&r);
+    run(&r, "foo", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_FAIL);
+    CHECK_EQ_STR(r.err, "nats-server: unrecognized command: \"foo\"\n");
+    done(&r);
+}
+
+TEST(signal_flag)
+{
+    run_t r;
+    run(&r, "-sl", "reload=123", "-c", "/nonexistent", NULL);
+    CHECK_EQ_INT(r.a, OPTS_SIGNAL);
+    CHECK_EQ_STR(r.cli.signal_cmd, "reload=123");
+    done(&r);
+    run(&r, "--signal=ldm", NULL);
+    CHECK_EQ_INT(r.a, OPTS_SIGNAL);
+    CHECK_EQ_STR(r.cli.signal_cmd, "ldm");
+    done(&r);
+}
+
+TEST(check_config)
+{
+    run_t r;
+    run(&r, "-t", NULL);
+    CHECK_EQ_INT(r.a, OPTS_CHECK_CONFIG);
+    CHECK_EQ_INT(r.cli.exit_code, 1);
+    CHECK_EQ_STR(r.err, "nats-server: must specify [-c, --config] option to check configuration "
+                        "file syntax\n");
+    done(&r);
+
+    const char *good = write_conf("port: 4999\n");
+    run(&r, "-t", "-c", good, NULL);
+    CHECK_EQ_INT(r.a, OPTS_CHECK_CONFIG);
+    CHECK_EQ_INT(r.cli.exit_code, 0);
+    char want[1024];
+    snprintf(want, sizeof(want), "nats-server: configuration file %s is valid\n", good);
+    CHECK_EQ_STR(r.err, want);
+    done(&r);
+
+    /* warnings make -t fail; output: warnings first, then errors, blank line */
+    const char *bad = write_conf("zz: 1\nping_interval: 5\nport: \"abc\"\n");
+    run(&r, "-t", "-c", bad, NULL);
+    CHECK_EQ_INT(r.cli.exit_code, 1);
+    snprintf(want, sizeof(want),
+             "nats-server: %s:2:1: invalid use of field \"ping_interval\": ping_interval should "
+             "be converted to a duration\n%s:1:0: unknown field \"zz\"\n%s:3:1: interface "
+             "conversion: interface {} is string, not int64\n\n",
+             bad, bad, bad);
+    CHECK_EQ_STR(r.err, want);
+    done(&r);
+
+    run(&r, "-t", "-c", "/nonexistent/x.conf", NULL);
+    CHECK_EQ_INT(r.cli.exit_code, 1);
+    CHECK_EQ_STR(r.err, "nats-server: open /nonexistent/x.conf: no such file or directory\n");
+    done(&r);
+}
+
+TEST(warnings_without_t)
+{
+    run_t r;
+    const char *f = write_conf("ping_interval: 5\nwrite_deadline: 3\n");
+    run(&r, "-c", f, NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK_EQ_INT(r.o.ping_interval_ns, 5LL * 1000000000LL);
+    CHECK_EQ_INT(r.o.write_deadline_ns, 3LL * 1000000000LL);
+    CHECK_EQ_INT(r.o.nwarnings, 2);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "%s:1:0: invalid use of field \"ping_interval\": ping_interval should be converted "
+             "to a duration\n%s:2:1: invalid use of field \"write_deadline\": write_deadline "
+             "should be converted to a duration\n",
+             f, f);
+    CHECK_EQ_STR(r.err, want);
+    done(&r);
+
+    /* errors: first line prefixed, exit 1 */
+    f = write_conf("port: 1\n  bogus: 2\n");
+    run(&r, "-c", f, NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_FAIL);
+    snprintf(want, sizeof(want), "nats-server: %s:2:3: unknown field \"bogus\"\n\n", f);
+    CHECK_EQ_STR(r.err, want);
+    done(&r);
+}
+
+TEST(precedence)
+{
+    run_t r;
+    const char *f = write_conf("port: 5000\ndebug: true\nlogtime: false\nhost: 10.0.0.1\n");
+    run(&r, "-c", f, "-p", "6000", "-D=false", NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK_EQ_INT(r.o.port, 6000);
+    CHECK(!r.o.debug);   /* explicit false flag beats the file */
+    CHECK(!r.o.logtime); /* file honoured when no -T */
+    CHECK_EQ_STR(r.o.host, "10.0.0.1");
+    CHECK_EQ_STR(r.o.config_file, f);
+    done(&r);
+
+    /* flag before -c still wins */
+    run(&r, "-p", "6001", "-c", f, NULL);
+    CHECK_EQ_INT(r.o.port, 6001);
+    done(&r);
+
+    /* port 0 means default */
+    f = write_conf("port: 0\n");
+    run(&r, "-c", f, NULL);
+    CHECK_EQ_INT(r.o.port, 4222);
+    done(&r);
+}
+
+TEST(top_level_keys)
+{
+    run_t r;
+    const char *text = "listen: \"127.0.0.1:4333\"\n"
+                       "server_name: n1\n"
+                       "client_advertise: \"adv:1\"\n"
+                       "http: 8222\n"
+                       "https_port: 8443\n"
+                       "http_base_path: /mon\n"
+                       "debug: true\n"
+                       "trace_verbose: true\n"
+                       "logtime: false\n"
+                       "log_file: /tmp/l.log\n"
+                       "logfile_size_limit: 1MB\n"
+                       "syslog: true\n"
+                       "remote_syslog: \"udp://h:1\"\n"
+                       "pidfile: /tmp/p.pid\n"
+                       "ports_file_dir: /tmp\n"
+                       "max_connections: 10\n"
+                       "max_subs: 5\n"
+                       "max_control_line: 2048\n"
+                       "max_payload: 2MB\n"
+                       "max_pending: 10MB\n"
+                       "ping_interval: \"1m30s\"\n"
+                       "ping_max: 4\n"
+                       "write_deadline: \"500ms\"\n"
+                       "lame_duck_duration: \"1m\"\n"
+                       "lame_duck_grace_period: \"5s\"\n"
+                       "max_traced_msg_len: 33\n"
+                       "no_header_support: true\n"
+                       "disable_sublist_cache: true\n"
+                       "max_sub_tokens: 10\n"
+                       "no_sys_acc: true\n"
+                       "allow_non_tls: true\n"
+                       "connect_error_reports: 7\n"
+                       "reconnect_error_reports: 8\n";
+    CHECK_EQ_INT(load(&r, text), OPTS_RUN);
+    CHECK_EQ_STR(r.err, "");
+    CHECK_EQ_STR(r.o.host, "127.0.0.1");
+    CHECK_EQ_INT(r.o.port, 4333);
+    CHECK_EQ_STR(r.o.server_name, "n1");
+    CHECK_EQ_STR(r.o.client_advertise, "adv:1");
+    CHECK_EQ_INT(r.o.http_port, 8222);
+    CHECK_EQ_STR(r.o.http_host, "127.0.0.1"); /* defaults to the client host */
+    CHECK_EQ_INT(r.o.https_port, 8443);
+    CHECK_EQ_STR(r.o.http_base_path, "/mon");
+    CHECK(r.o.debug && r.o.trace && r.o.trace_verbose && !r.o.logtime);
+    CHECK_EQ_STR(r.o.log_file, "/tmp/l.log");
+    CHECK_EQ_INT(r.o.log_size_limit, 1048576);
+    CHECK(r.o.syslog);
+    CHECK_EQ_STR(r.o.remote_syslog, "udp://h:1");
+    CHECK_EQ_STR(r.o.pid_file, "/tmp/p.pid");
+    CHECK_EQ_STR(r.o.ports_file_dir, "/tmp");
+    CHECK_EQ_INT(r.o.max_connections, 10);
+    CHECK_EQ_INT(r.o.max_subscriptions, 5);
+    CHECK_EQ_INT(r.o.max_control_line, 2048);
+    CHECK_EQ_INT(r.o.max_payload, 2097152);
+    CHECK_EQ_INT(r.o.max_pending, 10485760);
+    CHECK_EQ_INT(r.o.ping_interval_ns, 90LL * 1000000000LL);
+    CHECK_EQ_INT(r.o.ping_max, 4);
+    CHECK_EQ_INT(r.o.write_deadline_ns, 500000000LL);
+    CHECK_EQ_INT(r.o.lame_duck_duration_ns, 60LL * 1000000000LL);
+    CHECK_EQ_INT(r.o.lame_duck_grace_ns, 5LL * 1000000000LL);
+    CHECK_EQ_INT(r.o.max_traced_msg_len, 33);
+    CHECK(r.o.no_header_support && r.o.disable_sublist_cache && r.o.no_sys_acc);
+    CHECK(r.o.allow_non_tls);
+    CHECK_EQ_INT(r.o.max_sub_tokens, 10);
+    CHECK_EQ_INT(r.o.connect_error_reports, 7);
+    CHECK_EQ_INT(r.o.reconnect_error_reports, 8);
+    done(&r);
+
+    /* aliases and case-insensitive keys */
+    CHECK_EQ_INT(load(&r, "NET: 1.2.3.4\nPort: 1\nmonitor_port: 9\nmax_conn: 3\nlogfile: a\n"),
+                 OPTS_RUN);
+    CHECK_EQ_STR(r.o.host, "1.2.3.4");
+    CHECK_EQ_INT(r.o.port, 1);
+    CHECK_EQ_INT(r.o.http_port, 9);
+    CHECK_EQ_INT(r.o.max_connections, 3);
+    CHECK_EQ_STR(r.o.log_file, "a");
+    done(&r);
+
+    /* repeated key: last wins */
+    CHECK_EQ_INT(load(&r, "port: 1\nport: 2\n"), OPTS_RUN);
+    CHECK_EQ_INT(r.o.port, 2);
+    done(&r);
+}
+
+TEST(listen_forms)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r, "listen: 4444\n"), OPTS_RUN);
+    CHECK_EQ_INT(r.o.port, 4444);
+    CHECK_EQ_STR(r.o.host, "0.0.0.0");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "listen: \"[::1]:4445\"\n"), OPTS_RUN);
+    CHECK_EQ_STR(r.o.host, "::1");
+    CHECK_EQ_INT(r.o.port, 4445);
+    done(&r);
+    CHECK_EQ_INT(load(&r, "http: \"127.0.0.2:8000\"\n"), OPTS_RUN);
+    CHECK_EQ_STR(r.o.http_host, "127.0.0.2");
+    CHECK_EQ_INT(r.o.http_port, 8000);
+    done(&r);
+    CHECK_EQ_INT(load(&r, "listen: localhost\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, ":1:0: could not parse address string \"localhost\"\n");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "x: 1\nlisten: \"h:abc\"\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, ":2:1: could not parse port \"abc\"");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "listen: true\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "expected port or host:port, got bool");
+    done(&r);
+}
+
+TEST(durations)
+{
+    int64_t ns;
+    char e[256], b[64];
+    CHECK_EQ_INT(opts_parse_duration("2s", &ns, e, sizeof(e)), 0);
+    CHECK_EQ_INT(ns, 2000000000LL);
+    CHECK_EQ_INT(opts_parse_duration("1m30s", &ns, e, sizeof(e)), 0);
+    CHECK_EQ_INT(ns, 90000000000LL);
+    CHECK_EQ_INT(opts_parse_duration("1.5h", &ns, e, sizeof(e)), 0);
+    CHECK_EQ_INT(ns, 5400000000000LL);
+    CHECK_EQ_INT(opts_parse_duration("500ms", &ns, e, sizeof(e)), 0);
+    CHECK_EQ_INT(ns, 500000000LL);
+    CHECK_EQ_INT(opts_parse_duration("0", &ns, e, sizeof(e)), 0);
+    CHECK_EQ_INT(ns, 0);
+    CHECK_EQ_INT(opts_parse_duration("-1s", &ns, e, sizeof(e)), 0);
+    CHECK_EQ_INT(ns, -1000000000LL);
+    CHECK_EQ_INT(opts_parse_duration("10us", &ns, e, sizeof(e)), 0);
+    CHECK_EQ_INT(ns, 10000);
+    CHECK_EQ_INT(opts_parse_duration("abc", &ns, e, sizeof(e)), -1);
+    CHECK_EQ_STR(e, "time: invalid duration \"abc\"");
+    CHECK_EQ_INT(opts_parse_duration("2x", &ns, e, sizeof(e)), -1);
+    CHECK_EQ_STR(e, "time: unknown unit \"x\" in duration \"2x\"");
+    CHECK_EQ_INT(opts_parse_duration("5", &ns, e, sizeof(e)), -1);
+    CHECK_EQ_STR(e, "time: missing unit in duration \"5\"");
+    CHECK_EQ_INT(opts_parse_duration("", &ns, e, sizeof(e)), -1);
+
+    opts_fmt_duration(120LL * 1000000000LL, b, sizeof(b));
+    CHECK_EQ_STR(b, "2m0s");
+    opts_fmt_duration(3600LL * 1000000000LL, b, sizeof(b));
+    CHECK_EQ_STR(b, "1h0m0s");
+    opts_fmt_duration(5LL * 1000000000LL, b, sizeof(b));
+    CHECK_EQ_STR(b, "5s");
+    opts_fmt_duration(1500000000LL, b, sizeof(b));
+    CHECK_EQ_STR(b, "1.5s");
+    opts_fmt_duration(500000000LL, b, sizeof(b));
+    CHECK_EQ_STR(b, "500ms");
+    opts_fmt_duration(0, b, sizeof(b));
+    CHECK_EQ_STR(b, "0s");
+    opts_fmt_duration(-90LL * 1000000000LL, b, sizeof(b));
+    CHECK_EQ_STR(b, "-1m30s");
+
+    run_t r;
+    CHECK_EQ_INT(load(&r, "lame_duck_duration: \"10s\"\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "invalid lame_duck_duration of 10s, minimum is 30 seconds");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "lame_duck_duration: \"abc\"\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "error parsing lame_duck_duration: time: invalid duration \"abc\"");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "lame_duck_grace_period: \"-1s\"\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "invalid lame_duck_grace_period, needs to be positive");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "ping_interval: \"2x\"\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "error parsing ping_interval: time: unknown unit \"x\" in duration");
+    done(&r);
+}
+
+TEST(limits_errors)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r, "max_payload: 3000000000\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "max_payload value is too big");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "max_sub_tokens: 300\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "max_sub_tokens value is too big");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "max_sub_tokens: 0\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "max_sub_tokens value can not be negative");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "server_name: 5\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, ":1:0: interface conversion: interface {} is int64, not string");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "debug: \"true\"\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "interface {} is string, not bool");
+    done(&r);
+
+    /* cross-option validation is separate (main/reload call it) */
+    CHECK_EQ_INT(load(&r, "max_payload: 100MB\n"), OPTS_RUN);
+    char e[256];
+    CHECK_EQ_INT(opts_validate(&r.o, e, sizeof(e)), -1);
+    CHECK_EQ_STR(e, "max_payload (104857600) cannot be higher than max_pending (67108864)");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"30s\"\n"),
+                 OPTS_RUN);
+    CHECK_EQ_INT(opts_validate(&r.o, e, sizeof(e)), -1);
+    CHECK_EQ_STR(e, "lame duck grace period (30s) should be strictly lower than lame duck "
+                    "duration (30s)");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "no_auth_user: bob\n"), OPTS_RUN);
+    CHECK_EQ_INT(opts_validate(&r.o, e, sizeof(e)), -1);
+    CHECK_EQ_STR(e, "no_auth_user: \"bob\" present, but users are not defined");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "no_auth_user: bob\nauthorization { users: [{user: al}] }\n"), OPTS_RUN);
+    CHECK_EQ_INT(opts_validate(&r.o, e, sizeof(e)), -1);
+    CHECK_EQ_STR(e, "no_auth_user: \"bob\" not present as user in authorization block or "
+                    "account configuration");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "no_auth_user: al\nauthorization { users: [{user: al}] }\n"), OPTS_RUN);
+    CHECK_EQ_INT(opts_validate(&r.o, e, sizeof(e)), 0);
+    done(&r);
+}
+
+TEST(auth_single_and_token)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r, "authorization {\n  user: derek\n  password: s3cr3t\n  timeout: 5\n}\n"),
+                 OPTS_RUN);
+    CHECK_EQ_STR(r.o.username, "derek");
+    CHECK_EQ_STR(r.o.password, "s3cr3t");
+    CHECK_EQ_INT(r.o.auth_timeout_ns, 5LL * 1000000000LL);
+    CHECK_EQ_INT(opts_auth_timeout_ns(&r.o), 5LL * 1000000000LL);
+    done(&r);
+
+    CHECK_EQ_INT(load(&r, "authorization { token: abc, timeout: 0.5 }\n"), OPTS_RUN);
+    CHECK_EQ_STR(r.o.token, "abc");
+    CHECK_EQ_INT(r.o.auth_timeout_ns, 500000000LL);
+    done(&r);
+
+    /* a non-number timeout silently means 1 second */
+    CHECK_EQ_INT(load(&r, "authorization { token: abc, timeout: \"5s\" }\n"), OPTS_RUN);
+    CHECK_EQ_INT(r.o.auth_timeout_ns, 1000000000LL);
+    done(&r);
+
+    /* flags override the file's single user */
+    const char *f = write_conf("authorization { user: a, pass: b }\n");
+    run(&r, "-c", f, "--user", "x", "--pass", "y", NULL);
+    CHECK_EQ_STR(r.o.username, "x");
+    CHECK_EQ_STR(r.o.password, "y");
+    done(&r);
+
+    CHECK_EQ_INT(load(&r, "authorization {\n user: a\n token: t\n}\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, ":1:0: Cannot have a user/pass and token");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "\nauthorization { user: a, users: [] }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, ":2:1: Can not have a single user/pass and a users array");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { token: a, users: [{user: b}] }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Can not have a token and a users array");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { foo: 1 }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "unknown field \"foo\"");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization: 5\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "interface {} is int64, not map[string]interface {}");
+    done(&r);
+    /* empty users array enables nothing */
+    CHECK_EQ_INT(load(&r, "authorization { users: [] }\n"), OPTS_RUN);
+    CHECK_EQ_INT(r.o.nusers, 0);
+    done(&r);
+}
+
+/* The seed README's authorization example. */
+static const char readme_conf[] = "authorization {\n"
+                                  "  ADMIN = {\n"
+                                  "    publish = \">\"\n"
+                                  "    subscribe = \">\"\n"
+                                  "  }\n"
+                                  "  REQUESTOR = {\n"
+                                  "    publish = [\"req.foo\", \"req.bar\"]\n"
+                                  "    subscribe = \"_INBOX.>\"\n"
+                                  "  }\n"
+                                  "  RESPONDER = {\n"
+                                  "    subscribe = [\"req.foo\", \"req.bar\"]\n"
+                                  "    publish = \"_INBOX.>\"\n"
+                                  "  }\n"
+                                  "  DEFAULT_PERMISSIONS = {\n"
+                                  "    publish = \"SANDBOX.*\"\n"
+                                  "    subscribe = [\"PUBLIC.>\", \"_INBOX.>\"]\n"
+                                  "  }\n"
+                                  "\n"
+                                  "  PASS: abcdefghijklmnopqrstuvwxwz0123456789\n"
+                                  "  users = [\n"
+                                  "    {user: joe,     password: foo,   permissions: $ADMIN}\n"
+                                  "    {user: alice,   password: bar,   permissions: $REQUESTOR}\n"
+                                  "    {user: bob,     password: $PASS, permissions: $RESPONDER}\n"
+                                  "    {user: charlie, password: bar}\n"
+                                  "  ]\n"
+                                  "}\n";
+
+static const user_t *find_user(const opts_t *o, const char *name)
+{
+    for (size_t i = 0; i < o->nusers; i++)
+        if (strcmp(o->users[i].name, name) == 0) return &o->users[i];
+    return NULL;
+}
+
+TEST(auth_readme_users)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r, readme_conf), OPTS_RUN);
+    CHECK_EQ_STR(r.err, "");
+    CHECK_EQ_INT(r.o.nusers, 4);
+    const user_t *joe = find_user(&r.o, "joe");
+    const user_t *alice = find_user(&r.o, "alice");
+    const user_t *bob = find_user(&r.o, "bob");
+    const user_t *charlie = find_user(&r.o, "charlie");
+    CHECK(joe && alice && bob && charlie);
+    if (!joe || !alice || !bob || !charlie) return done(&r);
+    CHECK_EQ_STR(joe->password, "foo");
+    CHECK(joe->perms && joe->perms->publish.nallow == 1);
+    CHECK_EQ_STR(joe->perms->publish.allow[0], ">");
+    CHECK(alice->perms && alice->perms->publish.nallow == 2);
+    CHECK_EQ_STR(alice->perms->publish.allow[1], "req.bar");
+    CHECK_EQ_STR(alice->perms->subscribe.allow[0], "_INBOX.>");
+    CHECK_EQ_STR(bob->password, "abcdefghijklmnopqrstuvwxwz0123456789");
+    CHECK_EQ_STR(bob->perms->publish.allow[0], "_INBOX.>");
+    /* charlie inherits default_permissions (key matched case-insensitively) */
+    CHECK(charlie->perms != NULL);
+    if (charlie->perms) {
+        CHECK_EQ_STR(charlie->perms->publish.allow[0], "SANDBOX.*");
+        CHECK_EQ_INT(charlie->perms->subscribe.nallow, 2);
+    }
+    CHECK(r.o.default_perms != NULL);
+    done(&r);
+}
+
+TEST(auth_users_errors)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a}, {user: a}] }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Duplicate user \"a\" detected");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [{password: a}] }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "User entry requires a user");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: 5 }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Expected users field to be an array, got 5");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [x] }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Expected user entry to be a map/struct, got x");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization {\n users: [\n  {user: a, foo: 1}\n ]\n}\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, ":3:13: unknown field \"foo\"");
+    done(&r);
+    /* nkey users would silently lose their access control: refuse */
+    CHECK_EQ_INT(load(&r, "authorization { users: [{nkey: UABC}] }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "nkey users are not supported by this server");
+    done(&r);
+
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, username: b, pass: c, "
+                          "allowed_connection_types: [\"STANDARD\", \"websocket\"]}, "
+                          "{user: w, clients: WEBSOCKET}] }\n"),
+                 OPTS_RUN);
+    CHECK_EQ_INT(r.o.nusers, 2);
+    CHECK_EQ_STR(r.o.users[0].name, "b");
+    CHECK_EQ_STR(r.o.users[0].password, "c");
+    CHECK(r.o.users[0].restrict_conn_types && r.o.users[0].allow_standard);
+    CHECK(r.o.users[1].restrict_conn_types && !r.o.users[1].allow_standard);
+    CHECK_EQ_STR(r.o.users[1].password, "");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, connection_types: [FOO]}] }\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "invalid connection types [\"FOO\"]");
+    done(&r);
+}
+
+TEST(permissions_forms)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r, "authorization { users: [\n"
+                          " {user: a, permissions: {publish: {allow: [\"x.>\"], deny: \"x.y\"},"
+                          " subscribe: {deny: [\"s\", \"q.* grp\"]}}}\n"
+                          " {user: b, permissions: {pub: {}, sub: []}}\n"
+                          " {user: c, permissions: {allow_responses: true}}\n"
+                          " {user: d, permissions: {publish: \"p\", allow_responses: {max: 5, "
+                          "expires: \"1m\"}}}\n"
+                          "] }\n"),
+                 OPTS_RUN);
+    CHECK_EQ_STR(r.err, "");
+    CHECK_EQ_INT(r.o.nusers, 4);
+    if (r.o.nusers != 4) return done(&r);
+    permissions_t *p = r.o.users[0].perms;
+    CHECK(p && p->has_publish && p->publish.has_allow);
+    CHECK_EQ_STR(p->publish.allow[0], "x.>");
+    CHECK_EQ_STR(p->publish.deny[0], "x.y");
+    CHECK(p->has_subscribe && !p->subscribe.has_allow);
+    CHECK_EQ_INT(p->subscribe.ndeny, 2);
+    CHECK_EQ_STR(p->subscribe.deny[1], "q.* grp");
+    p = r.o.users[1].perms;
+    CHECK(p && !p->has_publish); /* {} = no restriction */
+    CHECK(!p->subscribe.has_allow && p->subscribe.nallow == 0);
+    p = r.o.users[2].perms;
+    CHECK(p && p->allow_responses && p->resp_max == 1);
+    CHECK_EQ_INT(p->resp_expires_ns, 120LL * 1000000000LL);
+    /* responses only: the blanket publish allow is turned off */
+    CHECK(p->has_publish && p->publish.has_allow && p->publish.nallow == 0);
+    p = r.o.users[3].perms;
+    CHECK(p && p->allow_responses && p->resp_max == 5);
+    CHECK_EQ_INT(p->resp_expires_ns, 60LL * 1000000000LL);
+    CHECK_EQ_INT(p->publish.nallow, 1);
+    done(&r);
+
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, permissions: {pubx: a}}] }\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Unknown field \"pubx\" parsing permissions");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, permissions: {publish: "
+                          "{allowed: a}}}] }\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Unknown field name \"allowed\" parsing subject permissions, only "
+                          "'allow' or 'deny' are permitted");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, permissions: {publish: \"a..b\"}}] "
+                          "}\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "subject \"a..b\" is not a valid subject");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, permissions: {publish: 5}}] }\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Expected subject permissions to be a subject, or array of subjects, "
+                          "got int64");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, permissions: {publish: [true]}}] "
+                          "}\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Subject in permissions array cannot be cast to string");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, permissions: a}] }\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Expected permissions to be a map/struct, got a");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, permissions: {allow_responses: "
+                          "{expires: \"zz\"}}}] }\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "error parsing expires: time: invalid duration \"zz\"");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, permissions: {allow_responses: "
+                          "x}}] }\n"),
+                 OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "error parsing response permissions, expected a boolean or a map");
+    done(&r);
+}
+
+TEST(tls_block)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r, "tls {\n cert_file: \"c.pem\"\n key_file: \"k.pem\"\n ca_file: ca.pem\n"
+                          " verify: true\n timeout: 3\n"
+                          " cipher_suites: [\"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]\n"
+                          " curve_preferences: [\"X25519\"]\n"
+                          " pinned_certs: "
+                          "[\"ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789\"]\n"
+                          " connection_rate_limit: 7\n}\n"),
+                 OPTS_RUN);
+    CHECK_EQ_STR(r.err, "");
+    CHECK(r.o.tls.enabled && r.o.tls.verify && !r.o.tls.verify_and_map);
+    CHECK_EQ_STR(r.o.tls.cert_file, "c.pem");
+    CHECK_EQ_STR(r.o.tls.key_file, "k.pem");
+    CHECK_EQ_STR(r.o.tls.ca_file, "ca.pem");
+    CHECK_EQ_INT(r.o.tls.timeout_ns, 3LL * 1000000000LL);
+    CHECK_EQ_INT(r.o.tls.ncipher_suites, 1);
+    CHECK_EQ_INT(r.o.tls.ncurve_prefs, 1);
+    CHECK_EQ_INT(r.o.tls.npinned_certs, 1);
+    CHECK_EQ_STR(r.o.tls.pinned_certs[0],
+                 "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+    CHECK_EQ_INT(r.o.tls.connection_rate_limit, 7);
+    CHECK_EQ_INT(opts_auth_timeout_ns(&r.o), 4LL * 1000000000LL);
+    done(&r);
+
+    CHECK_EQ_INT(load(&r, "tls { cert_file: c, key_file: k, timeout: \"1.5s\", verify_and_map: "
+                          "true }\n"),
+                 OPTS_RUN);
+    CHECK_EQ_INT(r.o.tls.timeout_ns, 1500000000LL);
+    CHECK(r.o.tls.verify && r.o.tls.verify_and_map);
+    done(&r);
+
+    CHECK_EQ_INT(load(&r, "tls { foo: 1 }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "error parsing tls config, unknown field [\"foo\"]");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "tls { cert_file: 5 }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "error parsing tls config, expected 'cert_file' to be filename");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "tls { verify: yes2 }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "error parsing tls config, expected 'verify' to be a boolean");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "tls { cipher_suites: [FOO] }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "unrecognized cipher FOO");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "tls { curve_preferences: [\"P999\"] }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "unrecognized curve preference P999");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "tls { cipher_suites: [] }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "error parsing tls config, 'cipher_suites' cannot be empty");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "tls { timeout: true }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "error parsing tls config, 'timeout' wrong type");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "tls { cert_file: c }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, ":1:0: missing 'key_file' in TLS configuration");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "tls { key_file: k }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "missing 'cert_file' in TLS configuration");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "tls { verify_cert_and_check_known_urls: true }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "verify_cert_and_check_known_urls not supported in this context");
+    done(&r);
+}
+
+TEST(tls_flags)
+{
+    run_t r;
+    run(&r, "--tls", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_FAIL);
+    CHECK_EQ_STR(r.err, "nats-server: TLS Server certificate must be present and valid\n");
+    done(&r);
+    run(&r, "--tlscert", "c", NULL);
+    CHECK_EQ_STR(r.err, "nats-server: TLS Server private key must be present and valid\n");
+    done(&r);
+    run(&r, "--tlsverify", "--tlscert", "c", "--tlskey", "k", "--tlscacert", "ca", NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK(r.o.tls.enabled && r.o.tls.verify && r.o.tls_from_flags);
+    CHECK_EQ_STR(r.o.tls.ca_file, "ca");
+    done(&r);
+    /* --tls=false disables a file's tls block, even with other tls flags */
+    const char *f = write_conf("tls { cert_file: c, key_file: k }\n");
+    run(&r, "-c", f, "--tls=false", "--tlscert", "z", NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK(!r.o.tls.enabled);
+    CHECK(!r.o.tls.cert_file);
+    done(&r);
+}
+
+TEST(cluster_block)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r, "cluster {\n"
+                          "  name: c1\n"
+                          "  listen: \"127.0.0.1:6222\"\n"
+                          "  authorization { user: ru, password: rp, timeout: 3 }\n"
+                          "  routes: [\"nats-route://a:6223\", \"nats://b:6224\", "
+                          "\"nats://b:6224\"]\n"
+                          "  cluster_advertise: \"adv:6222\"\n"
+                          "  no_advertise: true\n"
+                          "  connect_retries: 4\n"
+                          "  permissions { import: \"foo.>\", export: {deny: \"bar\"} }\n"
+                          "  tls { cert_file: c, key_file: k, insecure: true }\n"
+                          "}\n"),
+                 OPTS_RUN);
+    cluster_opts_t *c = &r.o.cluster;
+    CHECK_EQ_STR(c->name, "c1");
+    CHECK_EQ_STR(c->host, "127.0.0.1");
+    CHECK_EQ_INT(c->port, 6222);
+    CHECK_EQ_STR(c->user, "ru");
+    CHECK_EQ_STR(c->password, "rp");
+    CHECK_EQ_INT(c->auth_timeout_ns, 3LL * 1000000000LL);
+    CHECK_EQ_INT(c->nroutes, 2);
+    CHECK_EQ_STR(c->advertise, "adv:6222");
+    CHECK(c->no_advertise);
+    CHECK_EQ_INT(c->connect_retries, 4);
+    CHECK(c->perms && c->perms->publish.nallow == 1 && c->perms->subscribe.ndeny == 1);
+    CHECK(c->tls.enabled && c->tls.insecure);
+    /* duplicate route: warning only */
+    CHECK_EQ_INT(r.o.nwarnings, 1);
+    CHECK_CONTAINS(r.err, "invalid use of field \"nats://b:6224\": Duplicate route entry detected");
+    done(&r);
+
+    CHECK_EQ_INT(load(&r, "cluster { port: 6222, authorization { token: x } }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Cluster authorization does not support tokens");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "cluster { authorization { users: [] } }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Cluster authorization does not allow multiple users");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "cluster { permissions { allow_responses: true } }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Cluster permissions do not support dynamic responses");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "cluster: 6222\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "Expected map to define cluster, got int64");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "cluster { routes: \"nats://a:1\" }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "interface {} is string, not []interface {}");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "cluster { zork: 1 }\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, "unknown field \"zork\"");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "cluster { authorization { user: a, password: b, permissions: "
+                          "{import: x} } }\n"),
+                 OPTS_RUN);
+    CHECK_CONTAINS(r.err, "setting \"permissions\" within cluster authorization block is "
+                          "deprecated");
+    CHECK(r.o.cluster.perms && r.o.cluster.perms->publish.nallow == 1);
+    done(&r);
+    /* port set, no host: host defaults */
+    CHECK_EQ_INT(load(&r, "cluster { port: -1 }\n"), OPTS_RUN);
+    CHECK_EQ_INT(r.o.cluster.port, -1);
+    CHECK_EQ_STR(r.o.cluster.host, "0.0.0.0");
+    done(&r);
+}
+
+TEST(cluster_flags)
+{
+    run_t r;
+    const char *f = write_conf("cluster { listen: 6222, authorization { user: a, password: b }\n"
+                               " routes: [\"nats://x:1\"] }\n");
+    run(&r, "-c", f, "--cluster", "nats://u:p%40@127.0.0.1:7000", "--routes",
+        "nats://r1:1, nats://r2:2", "--cluster_name", "cn", "--no_advertise", "--cluster_advertise",
+        "ca:1", "--connect_retries", "9", NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK_EQ_STR(r.o.cluster.host, "127.0.0.1");
+    CHECK_EQ_INT(r.o.cluster.port, 7000);
+    CHECK_EQ_STR(r.o.cluster.user, "u");
+    CHECK_EQ_STR(r.o.cluster.password, "p@");
+    CHECK_EQ_INT(r.o.cluster.nroutes, 2);
+    CHECK_EQ_STR(r.o.cluster.routes[1], "nats://r2:2");
+    CHECK_EQ_STR(r.o.cluster.name, "cn");
+    CHECK(r.o.cluster.no_advertise);
+    CHECK_EQ_STR(r.o.cluster.advertise, "ca:1");
+    CHECK_EQ_INT(r.o.cluster.connect_retries, 9);
+    done(&r);
+
+    /* --cluster without credentials clears the file's */
+    run(&r, "-c", f, "--cluster_listen", "nats://h:-1", NULL);
+    CHECK_EQ_INT(r.o.cluster.port, -1);
+    CHECK(!r.o.cluster.user && !r.o.cluster.password);
+    CHECK_EQ_INT(r.o.cluster.nroutes, 1);
+    done(&r);
+
+    /* empty --cluster turns clustering off */
+    run(&r, "-c", f, "--cluster", "", NULL);
+    CHECK_EQ_INT(r.o.cluster.port, 0);
+    done(&r);
+
+    run(&r, "--routes", "nats://a:1", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_FAIL);
+    CHECK_EQ_STR(r.err, "nats-server: solicited routes require cluster capabilities, e.g. "
+                        "--cluster\n");
+    done(&r);
+    run(&r, "--cluster", "nats://u@h:1", NULL);
+    CHECK_EQ_STR(r.err, "nats-server: expected cluster password to be set\n");
+    done(&r);
+    run(&r, "--cluster", "nats://h", NULL);
+    CHECK_EQ_STR(r.err, "nats-server: address h: missing port in address\n");
+    done(&r);
+}
+
+TEST(unsupported_and_security_blocks)
+{
+    run_t r;
+    const char *f = write_conf("gateway { name: x }\nleafnodes {}\njetstream: true\n"
+                               "websocket { port: 1 }\nmqtt {}\nserver_tags: [a]\n");
+    run(&r, "-c", f, NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK_EQ_INT(r.o.nwarnings, 6);
+    char want[256];
+    snprintf(want, sizeof(want), "%s:1:0: gateway is not supported by this server, ignoring\n", f);
+    CHECK_CONTAINS(r.err, want);
+    CHECK_CONTAINS(r.err, ":2:1: leafnodes is not supported by this server, ignoring\n");
+    done(&r);
+    /* -t still reports the file valid (the reference accepts these keys) */
+    run(&r, "-t", "-c", f, NULL);
+    CHECK_EQ_INT(r.cli.exit_code, 0);
+    CHECK_CONTAINS(r.err, "is valid\n");
+    done(&r);
+
+    const char *sec[] = {"accounts { A: {} }\n", "operator: \"op.jwt\"\n", "resolver: MEMORY\n",
+                         "trusted: [\"OABC\"]\n"};
+    for (size_t i = 0; i < sizeof(sec) / sizeof(sec[0]); i++) {
+        CHECK_EQ_INT(load(&r, sec[i]), OPTS_EXIT_FAIL);
+        CHECK_CONTAINS(r.err, "is not supported by this server");
+        done(&r);
+    }
+}
+
+TEST(variables_not_unknown)
+{
+    run_t r;
+    /* a variable used elsewhere is not an unknown field; an unused one is */
+    CHECK_EQ_INT(load(&r, "PORTV: 4555\nport: $PORTV\n"), OPTS_RUN);
+    CHECK_EQ_INT(r.o.port, 4555);
+    done(&r);
+    CHECK_EQ_INT(load(&r, "UNUSED: 1\n"), OPTS_EXIT_FAIL);
+    CHECK_CONTAINS(r.err, ":1:0: unknown field \"UNUSED\"");
+    done(&r);
+}
+
+TEST(reload)
+{
+    run_t r;
+    const char *f = write_conf("port: 5000\ndebug: false\n");
+    run(&r, "-c", f, "-D", "--cluster", "nats://127.0.0.1:7000", NULL);
+    CHECK_EQ_INT(r.a, OPTS_RUN);
+    CHECK(r.o.debug);
+
+    /* rewrite the same file */
+    FILE *fp = fopen(f, "w");
+    fputs("port: 5001\ndebug: false\ntrace: true\n", fp);
+    fclose(fp);
+    opts_t n;
+    char err[512];
+    CHECK_EQ_INT(opts_reload(&r.o, &n, err, sizeof(err)), 0);
+    CHECK_EQ_INT(n.port, 5001);
+    CHECK(n.debug); /* the flag still wins */
+    CHECK(n.trace);
+    CHECK_EQ_INT(n.cluster.port, 7000);
+    CHECK_EQ_STR(n.config_file, f);
+    opts_free(&n);
+
+    fp = fopen(f, "w");
+    fputs("port: 5001\nnope: 1\n", fp);
+    fclose(fp);
+    CHECK_EQ_INT(opts_reload(&r.o, &n, err, sizeof(err)), -1);
+    char want[256];
+    snprintf(want, sizeof(want), "%s:2:1: unknown field \"nope\"", f);
+    CHECK_EQ_STR(err, want);
+    opts_free(&n);
+    done(&r);
+
+    run(&r, "-p", "1", NULL);
+    CHECK_EQ_INT(opts_reload(&r.o, &n, err, sizeof(err)), -1);
+    CHECK_EQ_STR(err, "can only reload config when a file is provided using -c or --config");
+    opts_free(&n);
+    done(&r);
+}
+
+/* ------------------------------------------------------------------------- */
+/* -sl                                                                        */
+
+static char *sl(const char *arg, int *rc)
+{
+    char *buf = NULL;
+    size_t n;
+    FILE *e = open_memstream(&buf, &n);
+    *rc = signal_cmd_run_io("nats-server", arg, e);
+    fclose(e);
+    return buf;
+}
+
+TEST(signal_cmd_errors)
+{
+    int rc;
+    char *m = sl("reload=1=2", &rc);
+    CHECK_EQ_INT(rc, 1);
+    CHECK_EQ_STR(m, "nats-server: invalid signal parameters: [2]\n");
+    free(m);
+    m = sl("reload=abc", &rc);
+    CHECK_EQ_INT(rc, 1);
+    CHECK_EQ_STR(m, "nats-server: invalid pid: abc\n");
+    free(m);
+    m = sl("RELOAD=1", &rc);
+    CHECK_EQ_STR(m, "nats-server: unknown signal \"RELOAD\"\n");
+    free(m);
+
+    /* a pid that just exited */
+    pid_t c = fork();
+    if (c == 0) _exit(0);
+    waitpid(c, NULL, 0);
+    char arg[64];
+    snprintf(arg, sizeof(arg), "reload=%d", (int)c);
+    m = sl(arg, &rc);
+    CHECK_EQ_INT(rc, 1);
+    CHECK_EQ_STR(m, "nats-server: no such process\n");
+    free(m);
+
+    CHECK_EQ_INT(signal_cmd_signo("stop"), SIGKILL);
+    CHECK_EQ_INT(signal_cmd_signo("quit"), SIGINT);
+    CHECK_EQ_INT(signal_cmd_signo("term"), SIGTERM);
+    CHECK_EQ_INT(signal_cmd_signo("reopen"), SIGUSR1);
+    CHECK_EQ_INT(signal_cmd_signo("reload"), SIGHUP);
+    CHECK_EQ_INT(signal_cmd_signo("ldm"), SIGUSR2);
+    CHECK_EQ_INT(signal_cmd_signo("Stop"), -1);
+}
+
+TEST(signal_cmd_sends)
+{
+    /* our own child, addressed by a pid file with a trailing newline */
+    pid_t c = fork();
+    if (c == 0) {
+        for (;;)
+            pause();
+    }
+    char pf[128];
+    snprintf(pf, sizeof(pf), "%s/srv.pid", tmpdir);
+    FILE *f = fopen(pf, "w");
+    fprintf(f, "%d\n", (int)c);
+    fclose(f);
+    char arg[256];
+    snprintf(arg, sizeof(arg), "term=%s", pf);
+    int rc;
+    char *m = sl(arg, &rc);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_STR(m, "");
+    free(m);
+    int st = 0;
+    waitpid(c, &st, 0);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_opts.XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(defaults);
+    RUN(flag_forms);
+    RUN(flag_errors);
+    RUN(version_help);
+    RUN(signal_flag);
+    RUN(check_config);
+    RUN(warnings_without_t);
+    RUN(precedence);
+    RUN(top_level_keys);
+    RUN(listen_forms);
+    RUN(durations);
+    RUN(limits_errors);
+    RUN(auth_single_and_token);
+    RUN(auth_readme_users);
+    RUN(auth_users_errors);
+    RUN(permissions_forms);
+    RUN(tls_block);
+    RUN(tls_flags);
+    RUN(cluster_block);
+    RUN(cluster_flags);
+    RUN(unsupported_and_security_blocks);
+    RUN(variables_not_unknown);
+    RUN(reload);
+    RUN(signal_cmd_errors);
+    RUN(signal_cmd_sends);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+    return test_summary();
+}
