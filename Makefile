@@ -17,7 +17,7 @@ DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3
 
 .PHONY: all run test deps clean fuzz asan tsan unit format
 
-all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_*.c),$(BUILD)/gnatsd-bench)
+all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench)
 
 # --- the normal build -----------------------------------------------------
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
