@@ -4,7 +4,7 @@
 CC ?= gcc
 BUILD ?= build
 WERROR ?= -Werror
-CFLAGS_BASE = -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -pthread -Isrc -MMD -MP
+CFLAGS_BASE = -std=gnu11 -Wall -Wextra -Wno-format-truncation $(WERROR) -D_GNU_SOURCE -pthread -Isrc -MMD -MP
 OPT ?= -O2 -g
 LIBS = -lssl -lcrypto -lcrypt -lpthread -lm
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

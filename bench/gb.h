@@ -56,31 +56,33 @@ typedef struct gb_worker {
     enum gb_role role;
     const gb_cfg *cfg;
     pthread_t th;
-    _Atomic uint64_t count;  /* messages published / received / requests done */
-    _Atomic int ready;       /* subscribed and flushed */
-    _Atomic int finished;    /* thread about to exit */
-    uint64_t quota;          /* publishers: messages to send */
-    uint64_t expected;       /* subscribers: fixed expectation (fan-out); 0 = see run */
-    uint64_t bytes;          /* payload bytes moved */
-    uint64_t t_start;        /* ns: first send / first message */
-    uint64_t t_end;          /* ns: flushed / last message */
-    uint64_t *lat;           /* requesters: latency samples in ns */
-    uint64_t nlat;
-    uint64_t bad_size;       /* received payloads of the wrong size */
+    _Atomic uint64_t count; /* messages published / received / requests done */
+    _Atomic int ready;      /* subscribed and flushed */
+    _Atomic int finished;   /* thread about to exit */
+    uint64_t quota;         /* publishers: messages to send */
+    uint64_t expected;      /* subscribers: fixed expectation (fan-out); 0 = see run */
+    uint64_t bytes;         /* payload bytes moved */
+    uint64_t t_start;       /* ns: first send / first message */
+    uint64_t t_end;         /* ns: flushed / last message */
+    uint64_t *lat;          /* requesters: latency samples in ns */
+    uint64_t nlat, lat_cap;
+    char *payload;     /* libnats responders: the reply body */
+    uint64_t bad_size; /* received payloads of the wrong size */
     int err;
     char errmsg[200];
 } gb_worker;
 
 /* State shared by the workers of one run. */
 typedef struct gb_shared {
-    _Atomic int abort;          /* give up: stall, error or signal */
-    _Atomic int pubs_done;      /* every publisher has flushed */
+    _Atomic int abort;     /* give up: stall, error or signal */
+    _Atomic int pubs_done; /* every publisher has flushed */
     _Atomic int stop_responders;
-    _Atomic uint64_t expected;  /* per-subscriber (fan-out) or group (queue) total */
-    _Atomic uint64_t group_rx;  /* queue mode: messages received by the whole group */
-    bool queue;                 /* subscribers form one queue group */
-    bool random_subjects;       /* subs mode: publish to random literal subjects */
-    uint64_t deadline;          /* ns; publishers stop here (0 = none) */
+    _Atomic uint64_t expected; /* per-subscriber (fan-out) or group (queue) total */
+    _Atomic uint64_t group_rx; /* queue mode: messages received by the whole group */
+    bool queue;                /* subscribers form one queue group */
+    bool random_subjects;      /* subs mode: publish to random literal subjects */
+    uint64_t deadline;         /* ns; publishers stop here (0 = none) */
+    uint64_t subs_setup_ns;    /* subs mode: time to register all subscriptions */
 } gb_shared;
 
 extern gb_shared gb_sh;
@@ -107,8 +109,7 @@ static inline void gb_store(_Atomic uint64_t *v, uint64_t x)
 static inline bool gb_sub_done(gb_worker *w)
 {
     uint64_t exp = atomic_load(&gb_sh.expected);
-    if (gb_sh.queue)
-        return gb_load(&gb_sh.group_rx) >= exp;
+    if (gb_sh.queue) return gb_load(&gb_sh.group_rx) >= exp;
     return gb_load(&w->count) >= exp;
 }
 
@@ -119,6 +120,7 @@ void gb_fail(gb_worker *w, const char *fmt, ...) __attribute__((format(printf, 2
 int gb_subs_subject(char *out, size_t cap, const char *base, uint64_t k, bool wildcard);
 
 /* raw engine (gb_raw.c) */
+int gb_lat_push(gb_worker *w, uint64_t ns);
 void *gb_raw_pub(void *arg);
 void *gb_raw_sub(void *arg);
 void *gb_raw_req(void *arg);

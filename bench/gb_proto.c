@@ -38,8 +38,7 @@ int gb_conn_init(gb_conn *c, size_t rcap, size_t wcap)
 
 void gb_conn_free(gb_conn *c)
 {
-    if (c->fd >= 0)
-        close(c->fd);
+    if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     free(c->rbuf);
     free(c->wbuf);
@@ -50,8 +49,7 @@ static void seterr(gb_conn *c, const char *fmt, ...) __attribute__((format(print
 static void seterr(gb_conn *c, const char *fmt, ...)
 {
     va_list ap;
-    if (c->err)
-        return; /* keep the first cause */
+    if (c->err) return; /* keep the first cause */
     c->err = 1;
     va_start(ap, fmt);
     vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
@@ -117,13 +115,11 @@ static int tcp_socket(const gb_cfg *cfg, bool nonblock)
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(cfg->host, cfg->port, &hints, &res) != 0)
-        return -1;
+    if (getaddrinfo(cfg->host, cfg->port, &hints, &res) != 0) return -1;
     for (ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | (nonblock ? SOCK_NONBLOCK : 0) | SOCK_CLOEXEC,
                     ai->ai_protocol);
-        if (fd < 0)
-            continue;
+        if (fd < 0) continue;
         /* we batch ourselves; Nagle would only add latency to reqrep */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || (nonblock && errno == EINPROGRESS))
@@ -157,8 +153,7 @@ int gb_conn_open(gb_conn *c, const gb_cfg *cfg, int timeout_ms)
             seterr(c, "no INFO from server");
             return -1;
         }
-        if (gb_conn_poll(c, 100, NULL, NULL) < 0)
-            return -1;
+        if (gb_conn_poll(c, 100, NULL, NULL) < 0) return -1;
     }
     size_t n = gb_connect_line(cfg, line, sizeof(line));
     if (gb_conn_append(c, line, n) < 0 || gb_conn_append(c, "PING\r\n", 6) < 0 ||
@@ -170,8 +165,7 @@ int gb_conn_open(gb_conn *c, const gb_cfg *cfg, int timeout_ms)
             seterr(c, "no PONG after CONNECT");
             return -1;
         }
-        if (gb_conn_poll(c, 100, NULL, NULL) < 0)
-            return -1;
+        if (gb_conn_poll(c, 100, NULL, NULL) < 0) return -1;
     }
     return 0;
 }
@@ -215,13 +209,11 @@ int gb_write_all(int fd, const void *p, size_t n)
     while (n) {
         ssize_t w = write(fd, s, n);
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 /* non-blocking fd (conns mode) or send timeout: wait briefly, then give up */
                 struct pollfd pfd = {fd, POLLOUT, 0};
-                if (poll(&pfd, 1, 5000) > 0)
-                    continue;
+                if (poll(&pfd, 1, 5000) > 0) continue;
             }
             return -1;
         }
@@ -233,8 +225,7 @@ int gb_write_all(int fd, const void *p, size_t n)
 
 int gb_conn_flush(gb_conn *c)
 {
-    if (!c->wlen)
-        return 0;
+    if (!c->wlen) return 0;
     if (gb_write_all(c->fd, c->wbuf, c->wlen) < 0) {
         seterr(c, "write: %s", strerror(errno));
         return -1;
@@ -253,21 +244,18 @@ static int parse_msg(const char *p, const char *e, gb_msg *m)
     while (p < e && nt < 4) {
         while (p < e && *p == ' ')
             p++;
-        if (p >= e)
-            break;
+        if (p >= e) break;
         const char *s = p;
         while (p < e && *p != ' ')
             p++;
         tok[nt] = s;
         len[nt++] = (size_t)(p - s);
     }
-    if (nt < 3)
-        return -1;
+    if (nt < 3) return -1;
     const char *sz = tok[nt - 1];
     size_t v = 0;
     for (size_t i = 0; i < len[nt - 1]; i++) {
-        if (sz[i] < '0' || sz[i] > '9')
-            return -1;
+        if (sz[i] < '0' || sz[i] > '9') return -1;
         v = v * 10 + (size_t)(sz[i] - '0');
     }
     m->subj = tok[0];
@@ -289,12 +277,10 @@ int gb_conn_parse(gb_conn *c, gb_msg_fn fn, void *arg)
             c->skip -= k;
             avail -= k;
         }
-        if (!avail)
-            break;
+        if (!avail) break;
         char *p = c->rbuf + c->rpos;
         char *nl = memchr(p, '\n', avail);
-        if (!nl)
-            break;
+        if (!nl) break;
         size_t ll = (size_t)(nl - p) + 1;
         char *e = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
         switch (p[0]) {
@@ -308,15 +294,13 @@ int gb_conn_parse(gb_conn *c, gb_msg_fn fn, void *arg)
             c->skip = m.size + 2;
             c->msgs++;
             nmsg++;
-            if (fn)
-                fn(arg, &m);
+            if (fn) fn(arg, &m);
             break;
         }
         case 'P':
         case 'p':
             if ((e - p) >= 4 && (p[1] | 0x20) == 'i') {
-                if (gb_conn_append(c, "PONG\r\n", 6) < 0)
-                    return -1;
+                if (gb_conn_append(c, "PONG\r\n", 6) < 0) return -1;
             } else {
                 c->pongs++;
             }
@@ -333,40 +317,43 @@ int gb_conn_parse(gb_conn *c, gb_msg_fn fn, void *arg)
         }
         c->rpos += ll;
     }
-    if (c->rpos == c->rlen)
-        c->rpos = c->rlen = 0;
+    if (c->rpos == c->rlen) c->rpos = c->rlen = 0;
     return nmsg;
+}
+
+/* Make space at the end of the read buffer: compact, or grow when one
+ * partial control line (a long INFO) fills it. */
+static int room(gb_conn *c)
+{
+    if (c->rpos && (c->rlen == c->rcap || c->rpos > c->rcap / 2)) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    if (c->rlen < c->rcap) return 0;
+    if (c->rcap >= GB_MAX_LINE) {
+        seterr(c, "control line too long");
+        return -1;
+    }
+    char *nb = realloc(c->rbuf, c->rcap * 2);
+    if (!nb) {
+        seterr(c, "out of memory");
+        return -1;
+    }
+    c->rbuf = nb;
+    c->rcap *= 2;
+    return 0;
 }
 
 int gb_conn_read(gb_conn *c, gb_msg_fn fn, void *arg)
 {
     int total = 0;
     for (;;) {
-        if (c->rpos && (c->rlen == c->rcap || c->rpos > c->rcap / 2)) {
-            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-            c->rlen -= c->rpos;
-            c->rpos = 0;
-        }
-        if (c->rlen == c->rcap) {
-            /* a partial control line fills the buffer (long INFO) */
-            if (c->rcap >= GB_MAX_LINE) {
-                seterr(c, "control line too long");
-                return -1;
-            }
-            char *nb = realloc(c->rbuf, c->rcap * 2);
-            if (!nb) {
-                seterr(c, "out of memory");
-                return -1;
-            }
-            c->rbuf = nb;
-            c->rcap *= 2;
-        }
+        if (room(c) < 0) return -1;
         ssize_t r = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return total;
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return total;
             seterr(c, "read: %s", strerror(errno));
             return -1;
         }
@@ -376,14 +363,11 @@ int gb_conn_read(gb_conn *c, gb_msg_fn fn, void *arg)
         }
         c->rlen += (size_t)r;
         int n = gb_conn_parse(c, fn, arg);
-        if (n < 0)
-            return -1;
+        if (n < 0) return -1;
         total += n;
-        if (c->wlen && gb_conn_flush(c) < 0)
-            return -1;
+        if (c->wlen && gb_conn_flush(c) < 0) return -1;
         /* a short read means the socket is drained: let the caller poll */
-        if ((size_t)r < 4096)
-            return total;
+        if ((size_t)r < 4096) return total;
     }
 }
 
@@ -391,31 +375,13 @@ int gb_conn_poll(gb_conn *c, int timeout_ms, gb_msg_fn fn, void *arg)
 {
     struct pollfd pfd = {c->fd, POLLIN, 0};
     int r = poll(&pfd, 1, timeout_ms);
-    if (r < 0)
-        return errno == EINTR ? 0 : -1;
-    if (r == 0)
-        return 0;
+    if (r < 0) return errno == EINTR ? 0 : -1;
+    if (r == 0) return 0;
     /* one read per poll on blocking fds: read() must not block again */
-    if (c->rpos && (c->rlen == c->rcap || c->rpos > c->rcap / 2)) {
-        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-        c->rlen -= c->rpos;
-        c->rpos = 0;
-    }
-    if (c->rlen == c->rcap) {
-        if (c->rcap >= GB_MAX_LINE) {
-            seterr(c, "control line too long");
-            return -1;
-        }
-        char *nb = realloc(c->rbuf, c->rcap * 2);
-        if (!nb)
-            return -1;
-        c->rbuf = nb;
-        c->rcap *= 2;
-    }
+    if (room(c) < 0) return -1;
     ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
     if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN)
-            return 0;
+        if (errno == EINTR || errno == EAGAIN) return 0;
         seterr(c, "read: %s", strerror(errno));
         return -1;
     }
@@ -425,10 +391,8 @@ int gb_conn_poll(gb_conn *c, int timeout_ms, gb_msg_fn fn, void *arg)
     }
     c->rlen += (size_t)n;
     int m = gb_conn_parse(c, fn, arg);
-    if (m < 0)
-        return -1;
-    if (c->wlen && gb_conn_flush(c) < 0)
-        return -1;
+    if (m < 0) return -1;
+    if (c->wlen && gb_conn_flush(c) < 0) return -1;
     return m;
 }
 
@@ -436,15 +400,13 @@ int gb_conn_ping(gb_conn *c, int timeout_ms, gb_msg_fn fn, void *arg)
 {
     uint64_t deadline = gb_now() + (uint64_t)timeout_ms * 1000000ull;
     uint64_t want = c->pongs + 1;
-    if (gb_conn_append(c, "PING\r\n", 6) < 0 || gb_conn_flush(c) < 0)
-        return -1;
+    if (gb_conn_append(c, "PING\r\n", 6) < 0 || gb_conn_flush(c) < 0) return -1;
     while (c->pongs < want) {
         if (gb_now() > deadline) {
             seterr(c, "no PONG within %d ms", timeout_ms);
             return -1;
         }
-        if (gb_conn_poll(c, 100, fn, arg) < 0)
-            return -1;
+        if (gb_conn_poll(c, 100, fn, arg) < 0) return -1;
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "qsbr.h"
 #include "tls.h"
+#include "route.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,8 @@ static void sub_discard(conn_t *c, sub_t *s)
 {
     atomic_store(&s->closed, true);
     sublist_remove(srv->sl, s); /* idempotent: a deliverer may have removed it already */
+    if (c->kind == CONN_CLIENT)
+        route_local_sub_removed(c->w, s);
     sidmap_del(&c->subs, s);
     qsbr_retire(s, free);
 }
@@ -275,6 +278,10 @@ static void send_info_ext(worker_t *w, conn_t *c, bool ldm)
     buf_put_u64(b, c->cid);
     buf_puts(b, ",\"client_ip\":");
     json_put_string(b, c->ip, strlen(c->ip));
+    c->info_gen = atomic_load(&srv->info_gen);
+    const char *suffix = atomic_load(&srv->info_suffix);
+    if (suffix)
+        buf_puts(b, suffix);
     if (ldm)
         buf_puts(b, ",\"ldm\":true");
     buf_puts(b, "} \r\n");
@@ -284,6 +291,13 @@ static void send_info_ext(worker_t *w, conn_t *c, bool ldm)
 static void send_info(worker_t *w, conn_t *c)
 {
     send_info_ext(w, c, false);
+}
+
+void client_send_info_update(worker_t *w, conn_t *c)
+{
+    if (c->protocol >= 1 && c->pong_sent && !c->closing &&
+        c->info_gen != atomic_load(&srv->info_gen))
+        send_info_ext(w, c, false);
 }
 
 void client_send_info_ldm(worker_t *w, conn_t *c)
@@ -600,6 +614,8 @@ typedef struct msg {
     int64_t hdr; /* -1 or header length */
     const char *payload;
     int64_t size;
+    bool from_route; /* one hop: never forwarded to routes again */
+    slice_t queues;  /* routed message: the queue groups it is meant for */
 } msg_t;
 
 static void auto_unsub(sub_t *s)
@@ -689,11 +705,111 @@ static bool eligible(const sub_t *s, const msg_t *m)
 }
 
 /* Delivers to every plain sub and one member per queue group; returns the count. */
+#define MAX_FWD 64
+
+/* Routes a client's message goes to: each at most once, with the queue groups it won. */
+typedef struct fwd_set {
+    route_fwd_t *v;
+    int n;
+} fwd_set_t;
+
+static route_fwd_t *fwd_get(fwd_set_t *f, conn_t *route)
+{
+    for (int i = 0; i < f->n; i++)
+        if (f->v[i].route == route)
+            return &f->v[i];
+    if (f->n == MAX_FWD)
+        return NULL;
+    route_fwd_t *e = &f->v[f->n++];
+    e->route = route;
+    e->qlen = 0;
+    return e;
+}
+
+static void fwd_add_queue(route_fwd_t *e, slice_t q)
+{
+    if (!e || e->qlen + q.n + 1 > sizeof e->qbuf)
+        return;
+    if (e->qlen)
+        e->qbuf[e->qlen++] = ' ';
+    memcpy(e->qbuf + e->qlen, q.p, q.n);
+    e->qlen += q.n;
+}
+
+/* Is queue q one of the space-separated names in list? */
+static bool queue_listed(slice_t list, slice_t q)
+{
+    const char *p = list.p, *end = list.p + list.n;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *st = p;
+        while (p < end && *p != ' ' && *p != '\t')
+            p++;
+        if ((size_t)(p - st) == q.n && q.n && memcmp(st, q.p, q.n) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
+{
+    conn_t *rc = f->route;
+    bool hmsg = m->hdr > 0 && rc->route && route_peer_headers(rc);
+    const char *payload = m->payload;
+    int64_t size = m->size;
+    if (m->hdr > 0 && !hmsg) {
+        payload += m->hdr;
+        size -= m->hdr;
+    }
+    buf_t *b = &w->scratch;
+    b->len = 0;
+    buf_puts(b, hmsg ? "HMSG $G " : "RMSG $G ");
+    buf_append(b, m->subject.p, m->subject.n);
+    buf_putc(b, ' ');
+    if (f->qlen) {
+        if (m->reply.n) {
+            buf_puts(b, "+ ");
+            buf_append(b, m->reply.p, m->reply.n);
+            buf_putc(b, ' ');
+        } else {
+            buf_puts(b, "| ");
+        }
+        buf_append(b, f->qbuf, f->qlen);
+        buf_putc(b, ' ');
+    } else if (m->reply.n) {
+        buf_append(b, m->reply.p, m->reply.n);
+        buf_putc(b, ' ');
+    }
+    if (hmsg) {
+        buf_put_i64(b, m->hdr);
+        buf_putc(b, ' ');
+    }
+    buf_put_i64(b, size);
+    buf_puts(b, "\r\n");
+    struct iovec iov[3] = {{b->p, b->len}, {(void *)payload, (size_t)size}, {"\r\n", 2}};
+    if (log_trace_on)
+        log_msg(LOG_TRC, "%s->> [%.*s]", rc->prefix, (int)(b->len - 2), b->p);
+    if (conn_sendv(w, rc, iov, 3)) {
+        atomic_fetch_add_explicit(&rc->out_msgs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&rc->out_bytes, (uint64_t)size, memory_order_relaxed);
+    }
+}
+
+/* Delivers to every plain sub and one member per queue group, and forwards to
+ * routes (client messages only); returns how many got it. */
 static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
 {
     int delivered = 0;
+    route_fwd_t fwdv[MAX_FWD];
+    fwd_set_t fwd = {fwdv, 0};
     for (uint32_t i = 0; i < r->nplain; i++) {
         sub_t *s = r->plain[i];
+        if (unlikely(s->conn->kind == CONN_ROUTE)) {
+            if (!m->from_route && !atomic_load_explicit(&s->closed, memory_order_relaxed))
+                fwd_get(&fwd, s->conn);
+            continue;
+        }
         if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply))
             continue;
         if (deliver(w, s, m))
@@ -703,9 +819,43 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
         const sl_qgroup_t *q = &r->qgroups[g];
         if (!q->n)
             continue;
-        uint32_t start = (uint32_t)(worker_rand(w) % q->n);
+        if (m->from_route && !queue_listed(m->queues, q->queue))
+            continue;
+        /* Weighted pick: a route's entry counts its announced weight. */
+        uint64_t total = 0;
+        for (uint32_t k = 0; k < q->n; k++) {
+            sub_t *s = q->subs[k];
+            if (s->conn->kind == CONN_ROUTE) {
+                if (!m->from_route)
+                    total += (uint64_t)(s->weight > 0 ? s->weight : 1);
+            } else {
+                total++;
+            }
+        }
+        if (!total)
+            continue;
+        uint64_t pick = worker_rand(w) % total;
+        uint32_t start = 0;
+        for (uint32_t k = 0; k < q->n; k++) {
+            sub_t *s = q->subs[k];
+            uint64_t wt = s->conn->kind == CONN_ROUTE
+                              ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1))
+                              : 1;
+            if (pick < wt) {
+                start = k;
+                break;
+            }
+            pick -= wt;
+        }
         for (uint32_t k = 0; k < q->n; k++) {
             sub_t *s = q->subs[(start + k) % q->n];
+            if (s->conn->kind == CONN_ROUTE) {
+                if (m->from_route || atomic_load_explicit(&s->closed, memory_order_relaxed))
+                    continue;
+                route_fwd_t *e = fwd_get(&fwd, s->conn);
+                fwd_add_queue(e, q->queue);
+                break;
+            }
             if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply))
                 continue;
             if (deliver(w, s, m)) {
@@ -714,7 +864,48 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
             }
         }
     }
-    return delivered;
+    for (int i = 0; i < fwd.n; i++)
+        send_rmsg(w, &fwd.v[i], m);
+    return delivered + fwd.n;
+}
+
+void client_deliver_routed(worker_t *w, conn_t *c, const op_t *op)
+{
+    c->in_msgs++;
+    c->in_bytes += (uint64_t)op->size;
+    atomic_store_explicit(&w->in_msgs, atomic_load_explicit(&w->in_msgs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->in_bytes,
+                          atomic_load_explicit(&w->in_bytes, memory_order_relaxed) +
+                              (uint64_t)op->size,
+                          memory_order_relaxed);
+    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, true, op->queues};
+    const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
+    deliver_all(w, r, &m);
+}
+
+/* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
+void client_route_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
+                           int32_t weight)
+{
+    sub_t *old = sidmap_get(&c->subs, key);
+    if (!add) {
+        if (old)
+            sub_discard(c, old);
+        return;
+    }
+    if (old) {
+        if (!queue.n || old->weight == weight)
+            return;
+        sub_discard(c, old);
+    }
+    sub_t *s = sub_new(c, subject, queue, key);
+    s->weight = weight;
+    if (sublist_insert(srv->sl, s) != 0) {
+        free(s);
+        return;
+    }
+    sidmap_put(&c->subs, s);
 }
 
 static void no_responders(worker_t *w, conn_t *c, slice_t reply)
@@ -760,7 +951,7 @@ static void process_pub(worker_t *w, conn_t *c, const op_t *op)
         return;
     if (c->verbose)
         send_ok(w, c);
-    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size};
+    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}};
     const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
     int n = deliver_all(w, r, &m);
     if (n == 0 && c->no_responders && op->reply.n)
@@ -799,6 +990,7 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
         return;
     }
     sidmap_put(&c->subs, s);
+    route_local_sub_added(w, s);
     if (c->verbose)
         send_ok(w, c);
 }
@@ -897,8 +1089,10 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
             TRACE("%s<<- [PING]", c->prefix);
             send_str(w, c, "PONG\r\n");
             TRACE("%s->> [PONG]", c->prefix);
-            if (c->got_connect)
+            if (c->got_connect && !c->pong_sent) {
                 c->pong_sent = true;
+                client_send_info_update(w, c);
+            }
             break;
         case OP_PONG:
             TRACE("%s<<- [PONG]", c->prefix);

@@ -80,15 +80,13 @@ static conf_name_t *name_of(const char *s)
 
 static const char *name_ref(const char *s)
 {
-    if (s)
-        name_of(s)->refs++;
+    if (s) name_of(s)->refs++;
     return s;
 }
 
 static void name_unref(const char *s)
 {
-    if (s && --name_of(s)->refs == 0)
-        free(name_of(s));
+    if (s && --name_of(s)->refs == 0) free(name_of(s));
 }
 
 /* State shared by a parse and the nested parses of its includes and
@@ -104,8 +102,7 @@ typedef struct shared {
 static const char *intern(shared_t *sh, const char *s)
 {
     for (size_t i = 0; i < sh->nnames; i++)
-        if (strcmp(sh->names[i]->s, s) == 0)
-            return sh->names[i]->s;
+        if (strcmp(sh->names[i]->s, s) == 0) return sh->names[i]->s;
     size_t n = strlen(s);
     conf_name_t *nm = xmalloc(sizeof(*nm) + n + 1);
     nm->refs = 1;
@@ -214,15 +211,12 @@ static int32_t rune_at(const parser_t *p, size_t pos, size_t *w)
     } else {
         goto bad;
     }
-    if (left <= need)
-        goto bad;
+    if (left <= need) goto bad;
     for (size_t i = 1; i <= need; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            goto bad;
+        if ((s[i] & 0xC0) != 0x80) goto bad;
         r = r << 6 | (s[i] & 0x3F);
     }
-    if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF))
-        goto bad;
+    if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF)) goto bad;
     *w = need + 1;
     return (int32_t)r;
 bad:
@@ -264,10 +258,8 @@ static const char *show_at(const parser_t *p, size_t pos, char buf[8])
 {
     size_t w;
     int32_t r = rune_at(p, pos, &w);
-    if (r == R_EOF || r == 0)
-        return "\\x00";
-    if (r == '\n')
-        return "\\n";
+    if (r == R_EOF || r == 0) return "\\x00";
+    if (r == '\n') return "\\n";
     memcpy(buf, p->s + pos, w);
     buf[w] = 0;
     return buf;
@@ -279,8 +271,7 @@ static void *fail_at(parser_t *p, size_t pos, bool lexical, const char *fmt, ...
 static void *fail_at(parser_t *p, size_t pos, bool lexical, const char *fmt, ...)
 {
     perr_t *e = p->err;
-    if (e->set)
-        return NULL;
+    if (e->set) return NULL;
     e->set = true;
     e->lexical = lexical;
     e->file = p->file;
@@ -309,8 +300,7 @@ static void free_val(conf_val_t *v);
 
 static conf_val_t *new_val(parser_t *p, conf_type_t t, size_t pos)
 {
-    if (!charge(p, sizeof(conf_val_t), pos))
-        return NULL;
+    if (!charge(p, sizeof(conf_val_t), pos)) return NULL;
     conf_val_t *v = xcalloc(1, sizeof(*v));
     v->type = t;
     v->file = name_ref(p->file);
@@ -322,15 +312,12 @@ static conf_val_t *new_val(parser_t *p, conf_type_t t, size_t pos)
  * from 4, so it is implied by n and needs no field of its own. */
 static void *grow(void *items, size_t n, size_t sz)
 {
-    if (n == 0)
-        return xmalloc(4 * sz);
-    if (n >= 4 && (n & (n - 1)) == 0)
-        return xrealloc(items, 2 * n * sz);
+    if (n == 0) return xmalloc(4 * sz);
+    if (n >= 4 && (n & (n - 1)) == 0) return xrealloc(items, 2 * n * sz);
     return items;
 }
 
-static void map_add(conf_val_t *m, char *key, const char *file, int line, int col,
-                    conf_val_t *v)
+static void map_add(conf_val_t *m, char *key, const char *file, int line, int col, conf_val_t *v)
 {
     m->u.map.items = grow(m->u.map.items, m->u.map.n, sizeof(conf_kv_t));
     conf_kv_t *kv = &m->u.map.items[m->u.map.n++];
@@ -349,11 +336,9 @@ static void arr_add(conf_val_t *a, conf_val_t *v)
 
 static conf_val_t *new_str(parser_t *p, size_t pos, const char *s, size_t len)
 {
-    if (!charge(p, len + 1, pos))
-        return NULL;
+    if (!charge(p, len + 1, pos)) return NULL;
     conf_val_t *v = new_val(p, CONF_STRING, pos);
-    if (!v)
-        return NULL;
+    if (!v) return NULL;
     v->u.str.s = xstrndup(s, len);
     v->u.str.len = len;
     return v;
@@ -361,8 +346,7 @@ static conf_val_t *new_str(parser_t *p, size_t pos, const char *s, size_t len)
 
 static void free_val(conf_val_t *v)
 {
-    if (!v)
-        return;
+    if (!v) return;
     switch (v->type) {
     case CONF_MAP:
         for (size_t i = 0; i < v->u.map.n; i++) {
@@ -409,8 +393,7 @@ static int height(const conf_val_t *v)
 
 static conf_val_t *copy_val(parser_t *p, const conf_val_t *src, size_t pos)
 {
-    if (!charge(p, sizeof(conf_val_t), pos))
-        return NULL;
+    if (!charge(p, sizeof(conf_val_t), pos)) return NULL;
     conf_val_t *v = xmalloc(sizeof(*v));
     *v = *src;
     name_ref(v->file);
@@ -431,8 +414,8 @@ static conf_val_t *copy_val(parser_t *p, const conf_val_t *src, size_t pos)
         for (size_t i = 0; i < src->u.map.n; i++) {
             const conf_kv_t *kv = &src->u.map.items[i];
             size_t kl = strlen(kv->key);
-            conf_val_t *c = charge(p, sizeof(conf_kv_t) + kl + 1, pos) ? copy_val(p, kv->val, pos)
-                                                                       : NULL;
+            conf_val_t *c =
+                charge(p, sizeof(conf_kv_t) + kl + 1, pos) ? copy_val(p, kv->val, pos) : NULL;
             if (!c) {
                 free_val(v);
                 return NULL;
@@ -444,9 +427,8 @@ static conf_val_t *copy_val(parser_t *p, const conf_val_t *src, size_t pos)
         v->u.arr.n = 0;
         v->u.arr.items = NULL;
         for (size_t i = 0; i < src->u.arr.n; i++) {
-            conf_val_t *c = charge(p, sizeof(conf_val_t *), pos)
-                                ? copy_val(p, src->u.arr.items[i], pos)
-                                : NULL;
+            conf_val_t *c =
+                charge(p, sizeof(conf_val_t *), pos) ? copy_val(p, src->u.arr.items[i], pos) : NULL;
             if (!c) {
                 free_val(v);
                 return NULL;
@@ -507,8 +489,7 @@ static void sbuf_add(sbuf_t *b, const char *s, size_t n)
 static char *path_clean(const char *path)
 {
     size_t n = strlen(path);
-    if (n == 0)
-        return xstrdup(".");
+    if (n == 0) return xstrdup(".");
     bool rooted = path[0] == '/';
     char *out = xmalloc(n + 2);
     size_t r = 0, w = 0, dotdot = 0;
@@ -528,21 +509,18 @@ static char *path_clean(const char *path)
                 while (w > dotdot && out[w] != '/')
                     w--;
             } else if (!rooted) {
-                if (w > 0)
-                    out[w++] = '/';
+                if (w > 0) out[w++] = '/';
                 out[w++] = '.';
                 out[w++] = '.';
                 dotdot = w;
             }
         } else {
-            if ((rooted && w != 1) || (!rooted && w != 0))
-                out[w++] = '/';
+            if ((rooted && w != 1) || (!rooted && w != 0)) out[w++] = '/';
             for (; r < n && path[r] != '/'; r++)
                 out[w++] = path[r];
         }
     }
-    if (w == 0)
-        out[w++] = '.';
+    if (w == 0) out[w++] = '.';
     out[w] = 0;
     return out;
 }
@@ -550,8 +528,7 @@ static char *path_clean(const char *path)
 static char *path_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    if (!slash)
-        return xstrdup(".");
+    if (!slash) return xstrdup(".");
     char *d = xstrndup(path, (size_t)(slash - path) + 1);
     char *c = path_clean(d);
     free(d);
@@ -560,8 +537,7 @@ static char *path_dir(const char *path)
 
 static char *path_join(const char *dir, const char *rel)
 {
-    if (!*rel)
-        return path_clean(dir);
+    if (!*rel) return path_clean(dir);
     size_t dl = strlen(dir), rl = strlen(rel);
     char *j = xmalloc(dl + rl + 2);
     memcpy(j, dir, dl);
@@ -578,8 +554,7 @@ static void errno_text(int e, char *buf, size_t len)
     char tmp[128];
     const char *s = strerror_r(e, tmp, sizeof(tmp));
     snprintf(buf, len, "%s", s);
-    if (buf[0])
-        buf[0] = (char)tolower((unsigned char)buf[0]);
+    if (buf[0]) buf[0] = (char)tolower((unsigned char)buf[0]);
 }
 
 static char *read_file(const char *path, size_t *len, char *msg, size_t msglen)
@@ -612,14 +587,12 @@ static char *read_file(const char *path, size_t *len, char *msg, size_t msglen)
         }
         ssize_t r = read(fd, buf + n, cap - n);
         if (r < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             errno_text(errno, et, sizeof(et));
             snprintf(msg, msglen, "read %s: %s", path, et);
             goto fail;
         }
-        if (r == 0)
-            break;
+        if (r == 0) break;
         n += (size_t)r;
     }
     close(fd);
@@ -651,12 +624,9 @@ static bool at_comment(const parser_t *p)
 
 static int hexval(int c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -732,8 +702,7 @@ static conf_val_t *scan_unquoted(parser_t *p, size_t ts)
             seg = p->pos;
             continue;
         }
-        if (c == R_EOF || is_nl(c) || is_blank(c) || c == ';' || c == ',' || c == ']' ||
-            c == '}')
+        if (c == R_EOF || is_nl(c) || is_blank(c) || c == ';' || c == ',' || c == ']' || c == '}')
             break;
         if (c == '\'') {
             /* The reference ends the string here and drops the quote, without
@@ -760,13 +729,11 @@ static conf_val_t *scan_unquoted(parser_t *p, size_t ts)
         if ((tl == strlen(trues[i]) && strncasecmp(t, trues[i], tl) == 0) ||
             (tl == strlen(falses[i]) && strncasecmp(t, falses[i], tl) == 0)) {
             v = new_val(p, CONF_BOOL, ts);
-            if (v)
-                v->u.b = tl == strlen(trues[i]) && strncasecmp(t, trues[i], tl) == 0;
+            if (v) v->u.b = tl == strlen(trues[i]) && strncasecmp(t, trues[i], tl) == 0;
             return v;
         }
     }
-    if (tl > 0 && t[0] == '$')
-        return resolve_var(p, t + 1, tl - 1, ts);
+    if (tl > 0 && t[0] == '$') return resolve_var(p, t + 1, tl - 1, ts);
     return new_str(p, ts, t, tl);
 }
 
@@ -790,8 +757,7 @@ static conf_val_t *scan_dq(parser_t *p, size_t ts)
             seg = p->pos;
             continue;
         }
-        if (c == '"')
-            break;
+        if (c == '"') break;
         p->pos++;
     }
     sbuf_add(&b, p->s + seg, p->pos - seg);
@@ -842,8 +808,7 @@ static conf_val_t *make_int(parser_t *p, size_t ts, size_t te)
     int tl = (int)(te - ts);
     size_t k = ts;
     bool neg = p->s[k] == '-';
-    if (neg)
-        k++;
+    if (neg) k++;
     uint64_t mag = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     for (; k < te && is_digit(p->s[k]); k++) {
         unsigned d = (unsigned)(p->s[k] - '0');
@@ -853,8 +818,7 @@ static conf_val_t *make_int(parser_t *p, size_t ts, size_t te)
     }
     char suf[4] = {0};
     size_t sl = te - k;
-    if (sl > 3)
-        return fail_at(p, ts, false, "expected integer, but got '%.*s'", tl, t);
+    if (sl > 3) return fail_at(p, ts, false, "expected integer, but got '%.*s'", tl, t);
     for (size_t i = 0; i < sl; i++)
         suf[i] = (char)tolower((unsigned char)p->s[k + i]);
     static const struct {
@@ -889,13 +853,11 @@ static conf_val_t *make_int(parser_t *p, size_t ts, size_t te)
     };
     int64_t num = neg ? (int64_t)(0 - mag) : (int64_t)mag, res = 0;
     for (size_t i = 0; i < ARRAY_LEN(sufs); i++) {
-        if (strcmp(suf, sufs[i].s) != 0)
-            continue;
+        if (strcmp(suf, sufs[i].s) != 0) continue;
         if (__builtin_mul_overflow(num, sufs[i].mul, &res))
             return fail_at(p, ts, false, "integer '%.*s' is out of the range", tl, t);
         conf_val_t *v = new_val(p, CONF_INT, ts);
-        if (v)
-            v->u.i = res;
+        if (v) v->u.i = res;
         return v;
     }
     return fail_at(p, ts, false, "expected integer, but got '%.*s'", tl, t);
@@ -924,8 +886,7 @@ static conf_val_t *scan_float(parser_t *p, size_t ts)
                        show_at(p, p->pos, sh));
     while (is_digit(peekb(p)))
         p->pos++;
-    if (peekb(p) != '.')
-        return make_float(p, ts, p->pos);
+    if (peekb(p) != '.') return make_float(p, ts, p->pos);
     p->pos++;
     for (int c = peekb(p); is_digit(c) || c == '.' || c == ':' || c == '-'; c = peekb(p))
         p->pos++;
@@ -938,8 +899,7 @@ static conf_val_t *scan_size(parser_t *p, size_t ts)
     int c;
     while ((c = peekb(p)) == 'b' || c == 'B' || c == 'i' || c == 'I')
         p->pos++;
-    if (num_term(c) || is_digit(c))
-        return make_int(p, ts, p->pos);
+    if (num_term(c) || is_digit(c)) return make_int(p, ts, p->pos);
     return scan_unquoted(p, ts);
 }
 
@@ -968,13 +928,13 @@ static conf_val_t *scan_datetime(parser_t *p, size_t ts)
                            "Expected digit in ISO8601 datetime, but found '%s' instead.",
                            show_at(p, cpos, sh));
         if (*f != '0' && c != *f)
-            return fail_at(p, cpos, true, "Expected '%c' in ISO8601 datetime, but found '%s' instead.",
-                           *f, show_at(p, cpos, sh));
+            return fail_at(p, cpos, true,
+                           "Expected '%c' in ISO8601 datetime, but found '%s' instead.", *f,
+                           show_at(p, cpos, sh));
     }
     const char *t = p->s + ts;
 #define D2(i) ((t[i] - '0') * 10 + (t[i + 1] - '0'))
-    int year = D2(0) * 100 + D2(2), mon = D2(5), day = D2(8), hh = D2(11), mm = D2(14),
-        ss = D2(17);
+    int year = D2(0) * 100 + D2(2), mon = D2(5), day = D2(8), hh = D2(11), mm = D2(14), ss = D2(17);
 #undef D2
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
@@ -983,8 +943,7 @@ static conf_val_t *scan_datetime(parser_t *p, size_t ts)
         return fail_at(p, ts, false, "expected Zulu formatted DateTime, but got '%.*s'",
                        (int)(p->pos - ts), t);
     conf_val_t *v = new_val(p, CONF_DATETIME, ts);
-    if (v)
-        v->u.i = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
+    if (v) v->u.i = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
     return v;
 }
 
@@ -1000,8 +959,7 @@ static conf_val_t *scan_number(parser_t *p, size_t ts, enum ctx ctx)
         } else if (c == '-') {
             p->pos++;
             if (p->pos - ts != 5)
-                return fail_at(p, p->pos - 1, true,
-                               "All ISO8601 dates must be in full Zulu form.");
+                return fail_at(p, p->pos - 1, true, "All ISO8601 dates must be in full Zulu form.");
             return scan_datetime(p, ts);
         } else if (c == '.') {
             p->pos++;
@@ -1024,8 +982,7 @@ static conf_val_t *scan_negative(parser_t *p, size_t ts)
     char sh[8];
     int c = peekb(p);
     if (!is_digit(c)) {
-        if (c == '.')
-            return fail_at(p, p->pos, true, "Floats must start with a digit, not '.'.");
+        if (c == '.') return fail_at(p, p->pos, true, "Floats must start with a digit, not '.'.");
         return fail_at(p, p->pos, true, "Expected a digit but got '%s'.", show_at(p, p->pos, sh));
     }
     while (is_digit(peekb(p)))
@@ -1050,8 +1007,7 @@ static const conf_kv_t *scope_find(parser_t *p, const char *name, size_t nlen, b
         const conf_val_t *m = p->scopes[s];
         for (size_t i = m->u.map.n; i-- > 0;) {
             const char *k = m->u.map.items[i].key;
-            if (strlen(k) != nlen)
-                continue;
+            if (strlen(k) != nlen) continue;
             if (ci ? strncasecmp(k, name, nlen) == 0 : memcmp(k, name, nlen) == 0)
                 return &m->u.map.items[i];
         }
@@ -1098,8 +1054,8 @@ static conf_val_t *env_value(parser_t *p, const char *name, const char *env, siz
                            "Parse error on line %d: '%s'",
                            name, line, sub_err.line, sub_err.msg);
         return fail_at(p, vpos, false,
-                       "variable reference for '%s' on line %d could not be parsed: %s", name,
-                       line, sub_err.msg);
+                       "variable reference for '%s' on line %d could not be parsed: %s", name, line,
+                       sub_err.msg);
     }
     conf_val_t *v = NULL;
     for (size_t i = root->u.map.n; i-- > 0;) {
@@ -1137,12 +1093,10 @@ static conf_val_t *resolve_var(parser_t *p, const char *name, size_t nlen, size_
         const char *env = getenv(nm);
         if (env) {
             v = env_value(p, nm, env, vpos, &found);
-            if (!v && p->err->set)
-                goto out;
+            if (!v && p->err->set) goto out;
         }
     }
-    if (!found && !kv)
-        kv = scope_find(p, name, nlen, true);
+    if (!found && !kv) kv = scope_find(p, name, nlen, true);
     if (kv) {
         if (p->depth + height(kv->val) > CONF_MAX_DEPTH) {
             fail_at(p, vpos, false, "maximum nesting depth (%d) exceeded", CONF_MAX_DEPTH);
@@ -1173,8 +1127,9 @@ out:
 static bool include_file(parser_t *p, conf_val_t *m, const char *path, size_t kpos)
 {
     if (p->sh->incdepth >= CONF_MAX_INCLUDE_DEPTH) {
-        fail_at(p, kpos, false, "error parsing include file '%s', includes nested more than %d deep",
-                path, CONF_MAX_INCLUDE_DEPTH);
+        fail_at(p, kpos, false,
+                "error parsing include file '%s', includes nested more than %d deep", path,
+                CONF_MAX_INCLUDE_DEPTH);
         return false;
     }
     char msg[CONF_EMSG];
@@ -1240,8 +1195,9 @@ static bool parse_include(parser_t *p, conf_val_t *m, size_t kpos)
     if (c == '\'' || c == '"') {
         const char *q = memchr(p->s + ps + 1, c, p->n - ps - 1);
         if (!q) {
-            fail_at(p, p->n, true, c == '"' ? "Unexpected EOF in double quoted include"
-                                            : "Unexpected EOF in quoted include");
+            fail_at(p, p->n, true,
+                    c == '"' ? "Unexpected EOF in double quoted include"
+                             : "Unexpected EOF in quoted include");
             return false;
         }
         ps++;
@@ -1268,8 +1224,7 @@ static bool parse_include(parser_t *p, conf_val_t *m, size_t kpos)
                c != '\'')
             p->pos++;
         pe = p->pos;
-        if (c == '\'')
-            p->pos++;
+        if (c == '\'') p->pos++;
     }
     char *path = xstrndup(p->s + ps, pe - ps);
     bool ok = include_file(p, m, path, kpos);
@@ -1290,11 +1245,9 @@ static bool enter(parser_t *p, size_t pos)
 static conf_val_t *parse_array(parser_t *p, size_t bpos)
 {
     char sh[8];
-    if (!enter(p, bpos))
-        return NULL;
+    if (!enter(p, bpos)) return NULL;
     conf_val_t *a = new_val(p, CONF_ARRAY, bpos);
-    if (!a)
-        goto fail;
+    if (!a) goto fail;
     for (;;) {
         /* an element, or the end */
         for (;;) {
@@ -1316,11 +1269,9 @@ static conf_val_t *parse_array(parser_t *p, size_t bpos)
             p->pos++;
             break;
         }
-        if (!charge(p, sizeof(conf_val_t *), p->pos))
-            goto fail;
+        if (!charge(p, sizeof(conf_val_t *), p->pos)) goto fail;
         conf_val_t *v = parse_value(p, CTX_ARRAY);
-        if (!v)
-            goto fail;
+        if (!v) goto fail;
         arr_add(a, v);
         /* what follows an element */
         for (;;) {
@@ -1374,8 +1325,7 @@ static bool scan_bare_key(parser_t *p, bool in_map, size_t *ke, bool *kw)
             *kw = p->pos - ks == 7 && strncasecmp(p->s + ks, "include", 7) == 0;
             break;
         }
-        if (is_sep(r))
-            break;
+        if (is_sep(r)) break;
         p->pos += w;
     }
     *ke = p->pos;
@@ -1424,8 +1374,7 @@ static void push_scope(parser_t *p, conf_val_t *m)
 static conf_val_t *parse_map(parser_t *p, size_t bpos)
 {
     char sh[8];
-    if (!enter(p, bpos))
-        return NULL;
+    if (!enter(p, bpos)) return NULL;
     conf_val_t *m = new_val(p, CONF_MAP, bpos);
     if (!m) {
         p->depth--;
@@ -1469,23 +1418,19 @@ static conf_val_t *parse_map(parser_t *p, size_t bpos)
                 goto fail;
         } else {
             /* The reference drops a lone '/' and starts the key after it. */
-            if (r == '/')
-                p->pos++;
+            if (r == '/') p->pos++;
             if (p->pos >= p->n) {
                 fail_at(p, p->pos, true, "Unexpected EOF processing map key.");
                 goto fail;
             }
             ks = p->pos;
-            if (!scan_bare_key(p, true, &ke, &kw))
-                goto fail;
+            if (!scan_bare_key(p, true, &ke, &kw)) goto fail;
         }
         if (kw) {
-            if (!parse_include(p, m, ks))
-                goto fail;
+            if (!parse_include(p, m, ks)) goto fail;
         } else {
             skip_uspace(p);
-            if (is_sep(peekb(p)))
-                p->pos++;
+            if (is_sep(peekb(p))) p->pos++;
             skip_uspace(p);
             int c = peekb(p);
             if (c == ',') {
@@ -1497,8 +1442,7 @@ static conf_val_t *parse_map(parser_t *p, size_t bpos)
                 goto fail;
             }
             conf_val_t *v = parse_value(p, CTX_MAP);
-            if (!v || !add_kv(p, m, ks, ke, v))
-                goto fail;
+            if (!v || !add_kv(p, m, ks, ke, v)) goto fail;
         }
         /* what follows a value */
         for (;;) {
@@ -1564,8 +1508,7 @@ static conf_val_t *parse_value(parser_t *p, enum ctx ctx)
     case '\r':
         return fail_at(p, vs, true, "Expected value but found new line");
     }
-    if (is_digit(c))
-        return scan_number(p, vs, ctx);
+    if (is_digit(c)) return scan_number(p, vs, ctx);
     return scan_unquoted(p, vs);
 }
 
@@ -1589,22 +1532,19 @@ static bool parse_top(parser_t *p, conf_val_t *root)
             fail_at(p, p->pos, true, "Unexpected EOF.");
             return false;
         }
-        if (r == R_EOF)
-            return true;
+        if (r == R_EOF) return true;
         if (is_sep(r)) {
             fail_at(p, p->pos, true, "Unexpected key separator '%c'", (char)r);
             return false;
         }
         if (r == '"' || r == '\'') {
-            if (!scan_quoted_key(p, "Unexpected EOF.", &ks, &ke))
-                return false;
+            if (!scan_quoted_key(p, "Unexpected EOF.", &ks, &ke)) return false;
         } else {
             ks = p->pos;
             scan_bare_key(p, false, &ke, &kw);
         }
         if (kw) {
-            if (!parse_include(p, root, ks))
-                return false;
+            if (!parse_include(p, root, ks)) return false;
         } else {
             skip_uspace(p);
             if (is_sep(peekb(p)))
@@ -1612,8 +1552,7 @@ static bool parse_top(parser_t *p, conf_val_t *root)
             else if (p->pos >= p->n)
                 return true; /* a key with no value at EOF is dropped, as the reference does */
             conf_val_t *v = parse_value(p, CTX_TOP);
-            if (!v || !add_kv(p, root, ks, ke, v))
-                return false;
+            if (!v || !add_kv(p, root, ks, ke, v)) return false;
         }
         /* what follows a top-level value */
         for (;;) {
@@ -1644,8 +1583,7 @@ static conf_val_t *parse_doc(parser_t *p)
 {
     p->lc_line = 1;
     conf_val_t *root = new_val(p, CONF_MAP, 0);
-    if (!root)
-        return NULL;
+    if (!root) return NULL;
     push_scope(p, root);
     bool ok = parse_top(p, root);
     p->nscopes--;
@@ -1660,8 +1598,7 @@ static conf_val_t *parse_doc(parser_t *p)
 
 static void set_err(char *err, size_t errlen, const perr_t *e)
 {
-    if (err && errlen)
-        snprintf(err, errlen, "%s:%d:%d: %s", e->file, e->line, e->col, e->msg);
+    if (err && errlen) snprintf(err, errlen, "%s:%d:%d: %s", e->file, e->line, e->col, e->msg);
 }
 
 conf_val_t *conf_parse_string(const char *text, size_t len, const char *name, char *err,
@@ -1669,8 +1606,7 @@ conf_val_t *conf_parse_string(const char *text, size_t len, const char *name, ch
 {
     shared_t sh = {0};
     perr_t e = {0};
-    if (!name)
-        name = "<string>";
+    if (!name) name = "<string>";
     parser_t p = {
         .s = text ? text : "",
         .n = text ? len : 0,
@@ -1680,8 +1616,7 @@ conf_val_t *conf_parse_string(const char *text, size_t len, const char *name, ch
         .err = &e,
     };
     conf_val_t *root = parse_doc(&p);
-    if (!root)
-        set_err(err, errlen, &e);
+    if (!root) set_err(err, errlen, &e);
     free(p.dir);
     free(p.scopes);
     shared_release(&sh);
@@ -1694,8 +1629,7 @@ conf_val_t *conf_parse_file(const char *path, char *err, size_t errlen)
     size_t len;
     char *text = read_file(path, &len, msg, sizeof(msg));
     if (!text) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s", msg);
+        if (err && errlen) snprintf(err, errlen, "%s", msg);
         return NULL;
     }
     conf_val_t *root = conf_parse_string(text, len, path, err, errlen);
@@ -1710,11 +1644,9 @@ void conf_free(conf_val_t *v)
 
 const conf_kv_t *conf_map_find(const conf_val_t *map, const char *key)
 {
-    if (!map || map->type != CONF_MAP || !key)
-        return NULL;
+    if (!map || map->type != CONF_MAP || !key) return NULL;
     for (size_t i = map->u.map.n; i-- > 0;)
-        if (strcasecmp(map->u.map.items[i].key, key) == 0)
-            return &map->u.map.items[i];
+        if (strcasecmp(map->u.map.items[i].key, key) == 0) return &map->u.map.items[i];
     return NULL;
 }
 

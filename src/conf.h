@@ -3,9 +3,18 @@
  * Contract: pure (no server option names here). conf_parse_* returns a tree
  * the caller owns (free with conf_free) or NULL with `err` holding
  * "file:line:col: message" (the reference's wording). Includes resolve relative
- * to the including file; variables ($NAME) resolve block-scoped, then
- * case-insensitively, then from the environment. Every value remembers where
- * it came from so semantic errors can name file:line:col too. */
+ * to the including file; variables ($NAME) resolve block-scoped by exact name,
+ * then from the environment by exact name, then block-scoped case-insensitively
+ * (so anything the reference resolves resolves the same). Every value remembers
+ * where it came from so semantic errors can name file:line:col too.
+ *
+ * Positions: line counts '\n'; col is the 1-based byte column (the reference
+ * prints 0-based columns on line 1 only: subtract 1 there to match it). Keys
+ * and string values point after an opening quote, like the reference.
+ *
+ * File names are refcounted, one reference per node: conf_free() works on a
+ * whole tree or on any detached subtree, but only on nodes made by this module
+ * (never set `file` to a string of your own). */
 #ifndef GNATSD_CONF_H
 #define GNATSD_CONF_H
 
@@ -55,7 +64,9 @@ struct conf_val {
     } u;
 };
 
-/* Parse a file. NULL on error with err = "file:line:col: message". */
+/* Parse a file. NULL on error with err = "file:line:col: message", except
+ * when the file itself cannot be read: then err = "open FILE: no such file or
+ * directory" (as the reference prints it, no position). */
 conf_val_t *conf_parse_file(const char *path, char *err, size_t errlen);
 /* Parse text held in memory; `name` is used in positions and as the base for
  * relative includes (its directory). */

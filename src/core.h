@@ -8,6 +8,15 @@
 #define RBUF_SIZE (64 * 1024)
 #define TICK_NS (20LL * 1000000LL)
 
+/* A socket handed to a worker: accepted client/route, or a route we dialled. */
+typedef struct inq_item {
+    int fd;
+    conn_kind_t kind;
+    bool solicited;
+    char *url;    /* owned: the route URL we dialled */
+    void *dialer; /* the dialer to tell when this route closes */
+} inq_item_t;
+
 struct worker {
     int id;
     pthread_t th;
@@ -17,7 +26,7 @@ struct worker {
     uint32_t nconns;
     /* new connections handed over by the acceptor */
     pthread_mutex_t inq_lock;
-    int *inq;
+    struct inq_item *inq;
     size_t inq_len, inq_cap;
     _Atomic bool close_reqs; /* some owned conn has close_req set */
     /* connections with outbound data to flush at the end of this batch */
@@ -41,7 +50,10 @@ struct worker {
 #define WCMD_MAXCONN 4u    /* max_connections shrank: close the excess */
 #define WCMD_LDM_CLOSE 8u  /* lame duck: close ldm_close_quota clients */
 #define WCMD_SNAPSHOT 16u  /* run the pending snapshot request */
+#define WCMD_INFO 32u      /* connect_urls changed: async INFO to protocol-1 clients */
 void worker_command(uint32_t cmd);
+/* Hands a socket to a worker (round-robin). Takes ownership of item->url. */
+void server_hand_off(inq_item_t *item);
 void epoll_ctl_del_listener(worker_t *w, int fd);
 
 /* server.c */
@@ -66,6 +78,11 @@ void client_sweep_dead_subs(conn_t *c);
 void client_remove_all_subs(conn_t *c);
 void client_free(conn_t *c);
 void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs);
+/* Routes (route.c -> client.c): remote interest kept as subs owned by the route conn. */
+void client_route_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
+                           int32_t weight);
+void client_deliver_routed(worker_t *w, conn_t *c, const op_t *op);
+void client_send_info_update(worker_t *w, conn_t *c);
 void sidmap_free(sidmap_t *m);
 void server_build_info(void);
 void client_send_info_ldm(worker_t *w, conn_t *c);

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "opts.h"
 #include "reload.h"
+#include "route.h"
 #include "server.h"
 #include "signal_cmd.h"
 
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
         return 1;
     }
     NOTICE("Server is ready");
+    route_announce();
     ports_file_write();
 
     int exit_code = 0;

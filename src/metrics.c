@@ -95,8 +95,7 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
              (uint64_t)process_rss_bytes());
     metric_f(b, "gnatsd_cpu_percent", "gauge", "Process CPU usage in percent of one core.",
              process_cpu_percent());
-    metric_u(b, "gnatsd_cores", "gauge", "CPUs online.",
-             (uint64_t)sysconf(_SC_NPROCESSORS_ONLN));
+    metric_u(b, "gnatsd_cores", "gauge", "CPUs online.", (uint64_t)sysconf(_SC_NPROCESSORS_ONLN));
     metric_u(b, "gnatsd_workers", "gauge", "Worker threads serving connections.",
              (uint64_t)srv->nworkers);
 
@@ -138,8 +137,8 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     metric_u(b, "gnatsd_sublist_cache_entries", "gauge", "Cached match results.", ss.num_cache);
     metric_u(b, "gnatsd_sublist_max_fanout", "gauge",
              "Largest result size among cached match results.", ss.max_fanout);
-    metric_f(b, "gnatsd_sublist_avg_fanout", "gauge",
-             "Mean result size of cached match results.", ss.avg_fanout);
+    metric_f(b, "gnatsd_sublist_avg_fanout", "gauge", "Mean result size of cached match results.",
+             ss.avg_fanout);
 
     metric_u(b, "gnatsd_routes", "gauge", "Route connections.", 0);
     metric_u(b, "gnatsd_remotes", "gauge", "Distinct remote servers connected over routes.", 0);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "auth.h"
+#include "route.h"
 #include "tls.h"
 
 #include <openssl/err.h>
@@ -118,8 +119,7 @@ int64_t process_rss_bytes(void)
     FILE *f = fopen("/proc/self/statm", "r");
     long pages = 0, rss = 0;
     if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-            rss = 0;
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
         fclose(f);
     }
     return (int64_t)rss * sysconf(_SC_PAGESIZE);
@@ -184,12 +184,10 @@ static void put_frac(buf_t *b, uint64_t frac, int prec)
     for (int i = 0; i < prec; i++) {
         int digit = (int)(frac % 10);
         print = print || digit != 0;
-        if (print)
-            d[n++] = (char)('0' + digit);
+        if (print) d[n++] = (char)('0' + digit);
         frac /= 10;
     }
-    if (!print)
-        return;
+    if (!print) return;
     buf_putc(b, '.');
     while (n > 0)
         buf_putc(b, d[--n]);
@@ -198,8 +196,7 @@ static void put_frac(buf_t *b, uint64_t frac, int prec)
 void format_duration(buf_t *b, int64_t ns)
 {
     uint64_t u = ns < 0 ? (uint64_t)(-ns) : (uint64_t)ns;
-    if (ns < 0)
-        buf_putc(b, '-');
+    if (ns < 0) buf_putc(b, '-');
     if (u == 0) {
         buf_puts(b, "0s");
     } else if (u < 1000) {
@@ -214,10 +211,8 @@ void format_duration(buf_t *b, int64_t ns)
         buf_puts(b, "ms");
     } else {
         uint64_t s = u / 1000000000ULL, m = s / 60, h = m / 60;
-        if (h)
-            buf_printf(b, "%lluh", (unsigned long long)h);
-        if (m)
-            buf_printf(b, "%llum", (unsigned long long)(m % 60));
+        if (h) buf_printf(b, "%lluh", (unsigned long long)h);
+        if (m) buf_printf(b, "%llum", (unsigned long long)(m % 60));
         buf_printf(b, "%llu", (unsigned long long)(s % 60));
         put_frac(b, u % 1000000000ULL, 9);
         buf_putc(b, 's');
@@ -239,8 +234,7 @@ bool mon_param(const http_req_t *req, const char *name, char *out, size_t outsz)
 {
     slice_t v;
     out[0] = 0;
-    if (!http_query_get(req->query, name, &v) || v.n == 0)
-        return false;
+    if (!http_query_get(req->query, name, &v) || v.n == 0) return false;
     /* Go drops a malformed pair from url.Query(): treat it as absent. */
     if (http_unescape(v, out, outsz) <= 0) {
         out[0] = 0;
@@ -256,16 +250,35 @@ static void go_quote(buf_t *b, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned char c = *p;
         switch (c) {
-        case '"': buf_puts(b, "\\\""); continue;
-        case '\\': buf_puts(b, "\\\\"); continue;
-        case '\a': buf_puts(b, "\\a"); continue;
-        case '\b': buf_puts(b, "\\b"); continue;
-        case '\f': buf_puts(b, "\\f"); continue;
-        case '\n': buf_puts(b, "\\n"); continue;
-        case '\r': buf_puts(b, "\\r"); continue;
-        case '\t': buf_puts(b, "\\t"); continue;
-        case '\v': buf_puts(b, "\\v"); continue;
-        default: break;
+        case '"':
+            buf_puts(b, "\\\"");
+            continue;
+        case '\\':
+            buf_puts(b, "\\\\");
+            continue;
+        case '\a':
+            buf_puts(b, "\\a");
+            continue;
+        case '\b':
+            buf_puts(b, "\\b");
+            continue;
+        case '\f':
+            buf_puts(b, "\\f");
+            continue;
+        case '\n':
+            buf_puts(b, "\\n");
+            continue;
+        case '\r':
+            buf_puts(b, "\\r");
+            continue;
+        case '\t':
+            buf_puts(b, "\\t");
+            continue;
+        case '\v':
+            buf_puts(b, "\\v");
+            continue;
+        default:
+            break;
         }
         if (c < 0x20 || c == 0x7f) {
             buf_printf(b, "\\x%02x", c);
@@ -301,8 +314,7 @@ int mon_bool(const http_req_t *req, const char *name, bool *v, buf_t *err)
 {
     char s[256];
     *v = false;
-    if (!mon_param(req, name, s, sizeof s))
-        return 0;
+    if (!mon_param(req, name, s, sizeof s)) return 0;
     static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
     static const char *const f[] = {"0", "f", "F", "FALSE", "false", "False"};
     for (size_t i = 0; i < ARRAY_LEN(t); i++) {
@@ -310,8 +322,7 @@ int mon_bool(const http_req_t *req, const char *name, bool *v, buf_t *err)
             *v = true;
             return 0;
         }
-        if (strcmp(s, f[i]) == 0)
-            return 0;
+        if (strcmp(s, f[i]) == 0) return 0;
     }
     return bad_param(err, "boolean", name, "strconv.ParseBool", s, "invalid syntax");
 }
@@ -320,16 +331,12 @@ int mon_bool(const http_req_t *req, const char *name, bool *v, buf_t *err)
 static int parse_u64(const char *s, uint64_t *out)
 {
     uint64_t n = 0;
-    if (!*s)
-        return -1;
+    if (!*s) return -1;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        if (n > UINT64_MAX / 10)
-            return -2;
+        if (*s < '0' || *s > '9') return -1;
+        if (n > UINT64_MAX / 10) return -2;
         uint64_t n1 = n * 10 + (uint64_t)(*s - '0');
-        if (n1 < n * 10)
-            return -2;
+        if (n1 < n * 10) return -2;
         n = n1;
     }
     *out = n;
@@ -340,16 +347,13 @@ int mon_int(const http_req_t *req, const char *name, int64_t *v, buf_t *err)
 {
     char s[256];
     *v = 0;
-    if (!mon_param(req, name, s, sizeof s))
-        return 0;
+    if (!mon_param(req, name, s, sizeof s)) return 0;
     const char *d = s;
     bool neg = false;
-    if (*d == '+' || *d == '-')
-        neg = *d++ == '-';
+    if (*d == '+' || *d == '-') neg = *d++ == '-';
     uint64_t u = 0;
     int rc = parse_u64(d, &u);
-    if (rc == 0 && u > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
-        rc = -2;
+    if (rc == 0 && u > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)) rc = -2;
     if (rc)
         return bad_param(err, "int", name, "strconv.Atoi", s,
                          rc == -1 ? "invalid syntax" : "value out of range");
@@ -361,8 +365,7 @@ int mon_uint64(const http_req_t *req, const char *name, uint64_t *v, buf_t *err)
 {
     char s[256];
     *v = 0;
-    if (!mon_param(req, name, s, sizeof s))
-        return 0;
+    if (!mon_param(req, name, s, sizeof s)) return 0;
     int rc = parse_u64(s, v);
     if (rc)
         return bad_param(err, "uint64", name, "strconv.ParseUint", s,
@@ -387,8 +390,7 @@ static void jw_str_url_hostport(jw_t *w, const char *url)
     const char *p = strstr(url, "://");
     p = p ? p + 3 : url;
     const char *at = strrchr(p, '@');
-    if (at)
-        p = at + 1;
+    if (at) p = at + 1;
     size_t n = strcspn(p, "/");
     jw_strn(w, NULL, p, n);
 }
@@ -413,11 +415,9 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_str(&w, "go", SERVER_GO_VERSION);
     jw_str(&w, "host", o->host);
     jw_int(&w, "port", srv->port);
-    if (auth_required())
-        jw_bool(&w, "auth_required", true);
+    if (auth_required()) jw_bool(&w, "auth_required", true);
     jw_int(&w, "max_connections", o->max_connections);
-    if (o->max_subscriptions)
-        jw_int(&w, "max_subscriptions", o->max_subscriptions);
+    if (o->max_subscriptions) jw_int(&w, "max_subscriptions", o->max_subscriptions);
     jw_int(&w, "ping_interval", o->ping_interval_ns);
     jw_int(&w, "ping_max", o->ping_max);
     jw_str(&w, "http_host", o->http_host && *o->http_host ? o->http_host : o->host);
@@ -429,11 +429,9 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_int(&w, "max_payload", o->max_payload);
     jw_int(&w, "max_pending", o->max_pending);
     jw_obj_begin(&w, "cluster");
-    if (o->cluster.name && *o->cluster.name)
-        jw_str(&w, "name", o->cluster.name);
+    if (o->cluster.name && *o->cluster.name) jw_str(&w, "name", o->cluster.name);
     if (o->cluster.port) {
-        if (o->cluster.host && *o->cluster.host)
-            jw_str(&w, "addr", o->cluster.host);
+        if (o->cluster.host && *o->cluster.host) jw_str(&w, "addr", o->cluster.host);
         jw_int(&w, "cluster_port", srv->cluster_port ? srv->cluster_port : o->cluster.port);
         jw_float(&w, "auth_timeout",
                  secs(o->cluster.auth_timeout_ns ? o->cluster.auth_timeout_ns : 2000000000LL));
@@ -443,8 +441,9 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
                 jw_str_url_hostport(&w, o->cluster.routes[i]);
             jw_arr_end(&w);
         }
-        jw_float(&w, "tls_timeout", secs(o->cluster.tls.timeout_ns ? o->cluster.tls.timeout_ns
-                                                                   : DEFAULT_TLS_TIMEOUT_NS));
+        jw_float(
+            &w, "tls_timeout",
+            secs(o->cluster.tls.timeout_ns ? o->cluster.tls.timeout_ns : DEFAULT_TLS_TIMEOUT_NS));
         if (o->cluster.tls.enabled) {
             jw_bool(&w, "tls_required", true);
             jw_bool(&w, "tls_verify", true);
@@ -461,7 +460,8 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_obj_end(&w);
     jw_obj_begin(&w, "jetstream");
     jw_obj_end(&w);
-    jw_float(&w, "tls_timeout", secs(o->tls.timeout_ns ? o->tls.timeout_ns : DEFAULT_TLS_TIMEOUT_NS));
+    jw_float(&w, "tls_timeout",
+             secs(o->tls.timeout_ns ? o->tls.timeout_ns : DEFAULT_TLS_TIMEOUT_NS));
     jw_int(&w, "write_deadline", o->write_deadline_ns);
     jw_time(&w, "start", srv->start_wall_ns);
     int64_t now = now_wall_ns();
@@ -477,8 +477,8 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_float(&w, "cpu", process_cpu_percent());
     jw_int(&w, "connections", atomic_load(&srv->num_clients));
     jw_uint(&w, "total_connections", atomic_load(&srv->total_conns));
-    jw_int(&w, "routes", 0);
-    jw_int(&w, "remotes", 0);
+    jw_int(&w, "routes", route_count());
+    jw_int(&w, "remotes", route_remotes());
     jw_int(&w, "leafnodes", 0);
     server_stats_t st;
     server_stats(&st);
@@ -502,8 +502,7 @@ int handle_healthz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     static const char *const flags[] = {"js-enabled", "js-enabled-only", "js-server-only"};
     for (size_t i = 0; i < ARRAY_LEN(flags); i++) {
         bool v;
-        if (mon_bool(req, flags[i], &v, body))
-            return 400;
+        if (mon_bool(req, flags[i], &v, body)) return 400;
     }
     buf_puts(body, "{\"status\":\"ok\"}");
     return 200;
@@ -554,11 +553,7 @@ static int handle_root(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 }
 
 static const struct monitor_route routes[] = {
-    {"/", handle_root},
-    {"/varz", handle_varz},
-    {"/healthz", handle_healthz},
-    MONITOR_EXTRA_ROUTES
-};
+    {"/", handle_root}, {"/varz", handle_varz}, {"/healthz", handle_healthz}, MONITOR_EXTRA_ROUTES};
 
 /* The http_req_stats key of a route: the first path served by its handler
  * (/subscriptionsz counts as /subsz). */
@@ -572,8 +567,7 @@ static const char *stat_path(const struct monitor_route *r)
 static const struct monitor_route *find_route(slice_t path)
 {
     for (size_t i = 0; i < ARRAY_LEN(routes); i++)
-        if (routes[i].path && slice_eq_str(path, routes[i].path))
-            return &routes[i];
+        if (routes[i].path && slice_eq_str(path, routes[i].path)) return &routes[i];
     return NULL;
 }
 
@@ -582,8 +576,7 @@ static const struct monitor_route *find_route(slice_t path)
 static void hconn_close(hconn_t *h)
 {
     epoll_ctl(mon.epfd, EPOLL_CTL_DEL, h->fd, NULL);
-    if (h->ssl)
-        SSL_free(h->ssl);
+    if (h->ssl) SSL_free(h->ssl);
     close(h->fd);
     mon.buffered -= h->in.len;
     buf_free(&h->in);
@@ -592,8 +585,7 @@ static void hconn_close(hconn_t *h)
         h->prev->next = h->next;
     else
         mon.conns = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
+    if (h->next) h->next->prev = h->prev;
     mon.nconns--;
     atomic_store(&mon.nconns_pub, mon.nconns);
     free(h);
@@ -625,12 +617,10 @@ static void respond(hconn_t *h, int status, const char *ctype, const buf_t *body
     char date[64];
     http_date(date, sizeof date);
     buf_printf(&h->out, "HTTP/1.1 %d %s\r\n", status, text);
-    if (ctype)
-        buf_printf(&h->out, "Content-Type: %s\r\n", ctype);
+    if (ctype) buf_printf(&h->out, "Content-Type: %s\r\n", ctype);
     buf_printf(&h->out, "Date: %s\r\nContent-Length: %zu\r\n%s%s\r\n", date, body->len,
                extra_headers ? extra_headers : "", h->close_after ? "Connection: close\r\n" : "");
-    if (!head)
-        buf_append(&h->out, body->p, body->len);
+    if (!head) buf_append(&h->out, body->p, body->len);
 }
 
 static bool valid_jsonp(slice_t cb)
@@ -651,22 +641,18 @@ static void clean_path(slice_t p, buf_t *out)
         while (i < p.n && p.p[i] != '/')
             i++;
         size_t n = i - s;
-        if (n == 0 || (n == 1 && p.p[s] == '.'))
-            continue;
+        if (n == 0 || (n == 1 && p.p[s] == '.')) continue;
         if (n == 2 && p.p[s] == '.' && p.p[s + 1] == '.') {
             /* drop the last element */
             while (out->len > 1 && out->p[out->len - 1] != '/')
                 out->len--;
-            if (out->len > 1)
-                out->len--;
+            if (out->len > 1) out->len--;
             continue;
         }
-        if (out->len > 1)
-            buf_putc(out, '/');
+        if (out->len > 1) buf_putc(out, '/');
         buf_append(out, p.p + s, n);
     }
-    if (p.n && p.p[p.n - 1] == '/' && out->len > 1)
-        buf_putc(out, '/');
+    if (p.n && p.p[p.n - 1] == '/' && out->len > 1) buf_putc(out, '/');
 }
 
 static void serve(hconn_t *h, const http_req_t *req)
@@ -688,8 +674,7 @@ static void serve(hconn_t *h, const http_req_t *req)
             buf_puts(&hdr, "\r\n");
             buf_putc(&hdr, 0);
             buf_putc(&clean, 0);
-            if (get)
-                buf_printf(&body, "<a href=\"%s\">Moved Permanently</a>.\n\n", clean.p);
+            if (get) buf_printf(&body, "<a href=\"%s\">Moved Permanently</a>.\n\n", clean.p);
             respond(h, 301, get || head ? "text/html; charset=utf-8" : NULL, &body, head, hdr.p);
             buf_free(&hdr);
             buf_free(&clean);
@@ -709,8 +694,7 @@ static void serve(hconn_t *h, const http_req_t *req)
         } else {
             path.p += bl;
             path.n -= bl;
-            if (path.n == 0)
-                path = (slice_t){"/", 1};
+            if (path.n == 0) path = (slice_t){"/", 1};
         }
     }
     const struct monitor_route *r = find_route(path);
@@ -725,8 +709,7 @@ static void serve(hconn_t *h, const http_req_t *req)
     count_request(stat_path(r), 1);
     monitor_reply_t rep = {.content_type = "application/json"};
     int status = r->fn(req, &body, &rep);
-    if (rep.uncounted)
-        count_request(stat_path(r), -1);
+    if (rep.uncounted) count_request(stat_path(r), -1);
     if (status != 200 && rep.content_type && strcmp(rep.content_type, "application/json") == 0 &&
         status == 400)
         rep.content_type = "text/plain; charset=utf-8";
@@ -736,8 +719,7 @@ static void serve(hconn_t *h, const http_req_t *req)
         buf_t wrapped = {0};
         char name[256];
         long n = http_unescape(cb, name, sizeof name);
-        if (n < 0)
-            n = 0;
+        if (n < 0) n = 0;
         buf_append(&wrapped, name, (size_t)n);
         buf_putc(&wrapped, '(');
         buf_append(&wrapped, body.p, body.len);
@@ -757,14 +739,14 @@ static bool hconn_flush(hconn_t *h)
         size_t left = h->out.len - h->out_off;
         if (h->ssl) {
             ERR_clear_error();
-            int n = SSL_write(h->ssl, h->out.p + h->out_off, left > INT32_MAX ? INT32_MAX : (int)left);
+            int n =
+                SSL_write(h->ssl, h->out.p + h->out_off, left > INT32_MAX ? INT32_MAX : (int)left);
             if (n > 0) {
                 h->out_off += (size_t)n;
                 continue;
             }
             int e = SSL_get_error(h->ssl, n);
-            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
-                return true;
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return true;
             hconn_close(h);
             return false;
         }
@@ -773,10 +755,8 @@ static bool hconn_flush(hconn_t *h)
             h->out_off += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return true;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
         hconn_close(h);
         return false;
     }
@@ -796,8 +776,7 @@ static bool looks_like_http(const unsigned char *b)
 {
     static const char *const pre[] = {"GET /", "HEAD ", "POST ", "PUT /", "OPTIO"};
     for (size_t i = 0; i < ARRAY_LEN(pre); i++)
-        if (memcmp(b, pre[i], 5) == 0)
-            return true;
+        if (memcmp(b, pre[i], 5) == 0) return true;
     return false;
 }
 
@@ -813,8 +792,7 @@ static int hconn_tls_step(hconn_t *h)
             return -1;
         }
         if (n < (ssize_t)sizeof b && b[0] != 0x16) {
-            if (n < 0)
-                return 0;
+            if (n < 0) return 0;
             /* a few bytes of something that is not a TLS record: wait for 5 */
             if (!memchr("GHPO", b[0], 4)) {
                 hconn_close(h);
@@ -822,14 +800,19 @@ static int hconn_tls_step(hconn_t *h)
             }
             return 0;
         }
-        if (n < 0)
-            return 0;
+        if (n < 0) return 0;
         h->sniffed = true;
         if (b[0] != 0x16 && n == (ssize_t)sizeof b && looks_like_http(b)) {
             static const char msg[] = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP "
                                       "request to an HTTPS server.\n";
             ssize_t w = send(h->fd, msg, sizeof msg - 1, MSG_NOSIGNAL);
             (void)w;
+            /* consume the request so the close is a FIN, not a reset that could
+             * destroy the reply before the client reads it */
+            char junk[4096];
+            for (int i = 0; i < 16 && recv(h->fd, junk, sizeof junk, 0) > 0; i++)
+                ;
+            shutdown(h->fd, SHUT_WR);
             hconn_close(h);
             return -1;
         }
@@ -841,8 +824,7 @@ static int hconn_tls_step(hconn_t *h)
         return 1;
     }
     int e = SSL_get_error(h->ssl, rc);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-        return 0;
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
     char why[256];
     tls_last_error(why, sizeof why);
     DEBUG("HTTPS monitor: TLS handshake error: %s", why);
@@ -856,19 +838,15 @@ static ssize_t hconn_recv(hconn_t *h, char *p, size_t n)
     if (h->ssl) {
         ERR_clear_error();
         int r = SSL_read(h->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
-        if (r > 0)
-            return r;
+        if (r > 0) return r;
         int e = SSL_get_error(h->ssl, r);
         return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
     }
     for (;;) {
         ssize_t r = recv(h->fd, p, n, 0);
-        if (r > 0)
-            return r;
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
+        if (r > 0) return r;
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
         return -1;
     }
 }
@@ -877,8 +855,7 @@ static void hconn_read(hconn_t *h)
 {
     if (h->ssl && !h->tls_up) {
         int st = hconn_tls_step(h);
-        if (st <= 0)
-            return;
+        if (st <= 0) return;
     }
     for (;;) {
         buf_reserve(&h->in, 4096);
@@ -887,8 +864,7 @@ static void hconn_read(hconn_t *h)
             hconn_close(h);
             return;
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         h->in.len += (size_t)n;
         mon.buffered += (size_t)n;
         h->last_ns = now_mono_ns();
@@ -896,16 +872,14 @@ static void hconn_read(hconn_t *h)
             hconn_close(h);
             return;
         }
-        if (h->in.len > HTTP_MAX_HEAD + 4096)
-            break;
+        if (h->in.len > HTTP_MAX_HEAD + 4096) break;
     }
     /* Serve every complete request (pipelining). */
     size_t off = 0;
     while (off < h->in.len && !h->close_after) {
         http_req_t req;
         long n = http_parse(h->in.p + off, h->in.len - off, HTTP_MAX_HEAD, &req);
-        if (n == 0)
-            break;
+        if (n == 0) break;
         if (n < 0) {
             buf_t body = {0};
             h->close_after = true;
@@ -928,8 +902,7 @@ static void hconn_read(hconn_t *h)
             }
             break;
         }
-        if (!req.keep_alive)
-            h->close_after = true;
+        if (!req.keep_alive) h->close_after = true;
         serve(h, &req);
         off += total;
     }
@@ -944,11 +917,9 @@ static void hconn_read(hconn_t *h)
         buf_free(&h->in);
         h->in = nb;
     }
-    if (!hconn_flush(h))
-        return;
+    if (!hconn_flush(h)) return;
     /* OpenSSL may hold decrypted bytes the socket no longer signals (edge-triggered). */
-    if (h->ssl && SSL_pending(h->ssl) > 0 && !h->close_after)
-        hconn_read(h);
+    if (h->ssl && SSL_pending(h->ssl) > 0 && !h->close_after) hconn_read(h);
 }
 
 /* The HTTPS context for new connections; rebuilt after a reload changed the
@@ -956,11 +927,10 @@ static void hconn_read(hconn_t *h)
 static tls_ctx_t *https_ctx(void)
 {
     void *cur = (void *)atomic_load(&srv->tls_ctx);
-    if (mon.tls && cur == mon.tls_src)
-        return mon.tls;
+    if (mon.tls && cur == mon.tls_src) return mon.tls;
     char err[256];
-    tls_ctx_t *t = srv->opts->tls.enabled ? tls_ctx_server(&srv->opts->tls, false, err, sizeof err)
-                                          : NULL;
+    tls_ctx_t *t =
+        srv->opts->tls.enabled ? tls_ctx_server(&srv->opts->tls, false, err, sizeof err) : NULL;
     if (t) {
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
         tls_ctx_unref(mon.tls);
@@ -974,8 +944,7 @@ static void accept_http(void)
 {
     for (;;) {
         int fd = accept4(srv->http_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
+        if (fd < 0) return;
         SSL *ssl = NULL;
         if (mon.https) {
             tls_ctx_t *t = https_ctx();
@@ -991,18 +960,15 @@ static void accept_http(void)
             /* Drop the oldest idle connection to make room: a flood cannot lock operators out. */
             hconn_t *oldest = NULL;
             for (hconn_t *h = mon.conns; h; h = h->next)
-                if (!oldest || h->last_ns < oldest->last_ns)
-                    oldest = h;
-            if (oldest)
-                hconn_close(oldest);
+                if (!oldest || h->last_ns < oldest->last_ns) oldest = h;
+            if (oldest) hconn_close(oldest);
         }
         hconn_t *h = xcalloc(1, sizeof *h);
         h->fd = fd;
         h->ssl = ssl;
         h->last_ns = now_mono_ns();
         h->next = mon.conns;
-        if (mon.conns)
-            mon.conns->prev = h;
+        if (mon.conns) mon.conns->prev = h;
         mon.conns = h;
         mon.nconns++;
         atomic_store(&mon.nconns_pub, mon.nconns);
@@ -1038,8 +1004,7 @@ static void *monitor_main(void *arg)
                     h = x;
                     break;
                 }
-            if (!h)
-                continue;
+            if (!h) continue;
             if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 hconn_read(h);
             else if (evs[i].events & EPOLLOUT) {
@@ -1052,8 +1017,7 @@ static void *monitor_main(void *arg)
         int64_t now = now_mono_ns();
         for (hconn_t *h = mon.conns, *next; h; h = next) {
             next = h->next;
-            if (now - h->last_ns > HTTP_IDLE_NS)
-                hconn_close(h);
+            if (now - h->last_ns > HTTP_IDLE_NS) hconn_close(h);
         }
     }
     while (mon.conns)
@@ -1070,12 +1034,12 @@ int monitor_start(void)
     char err[256];
     pthread_mutex_init(&mon.stats_lock, NULL);
     if (o->http_port && o->https_port) {
-        log_msg(LOG_FTL, "Can't start monitoring: can't specify both HTTP (%d) and HTTPs (%d) ports",
+        log_msg(LOG_FTL,
+                "Can't start monitoring: can't specify both HTTP (%d) and HTTPs (%d) ports",
                 o->http_port, o->https_port);
         return -1;
     }
-    if (!o->http_port && !o->https_port)
-        return 0;
+    if (!o->http_port && !o->https_port) return 0;
     mon.https = o->http_port == 0;
     if (mon.https) {
         if (!o->tls.enabled) {
@@ -1090,8 +1054,8 @@ int monitor_start(void)
         }
         SSL_CTX_set_verify(mon.tls->ctx, SSL_VERIFY_NONE, NULL);
     }
-    srv->http_fd = listen_on(host, mon.https ? o->https_port : o->http_port, &srv->http_port, err,
-                             sizeof err);
+    srv->http_fd =
+        listen_on(host, mon.https ? o->https_port : o->http_port, &srv->http_port, err, sizeof err);
     if (srv->http_fd < 0) {
         log_msg(LOG_FTL, "Can't start monitoring: can't listen to the monitor port: %s", err);
         return -1;
@@ -1110,8 +1074,7 @@ int monitor_start(void)
 
 void monitor_stop(void)
 {
-    if (!mon.running)
-        return;
+    if (!mon.running) return;
     atomic_store(&mon.stop, true);
     uint64_t one = 1;
     ssize_t r = write(mon.evfd, &one, sizeof one);

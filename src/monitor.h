@@ -33,7 +33,10 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
  * http_req_stats entry (the first route with a handler names the counter). */
 #define MONITOR_EXTRA_ROUTES                                                                       \
     {"/connz", handle_connz}, {"/routez", handle_routez}, {"/subsz", handle_subsz},                \
-        {"/subscriptionsz", handle_subsz}, {"/metrics", handle_metrics}
+        {"/subscriptionsz", handle_subsz},                                                         \
+    {                                                                                              \
+        "/metrics", handle_metrics                                                                 \
+    }
 
 void format_uptime(buf_t *b, int64_t ns);
 /* Go's time.Duration.String() ("0s", "338µs", "8.596858ms", "1m0s"). */

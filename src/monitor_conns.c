@@ -37,10 +37,12 @@ static const struct {
     const char *name;
     sort_key_t key;
 } sort_names[] = {
-    {"cid", BY_CID},          {"start", BY_CID},         {"subs", BY_SUBS},
-    {"pending", BY_PENDING},  {"msgs_to", BY_MSGS_TO},   {"msgs_from", BY_MSGS_FROM},
-    {"bytes_to", BY_BYTES_TO}, {"bytes_from", BY_BYTES_FROM}, {"last", BY_LAST},
-    {"idle", BY_IDLE},        {"uptime", BY_UPTIME},     {"stop", BY_STOP},
+    {"cid", BY_CID},           {"start", BY_CID},
+    {"subs", BY_SUBS},         {"pending", BY_PENDING},
+    {"msgs_to", BY_MSGS_TO},   {"msgs_from", BY_MSGS_FROM},
+    {"bytes_to", BY_BYTES_TO}, {"bytes_from", BY_BYTES_FROM},
+    {"last", BY_LAST},         {"idle", BY_IDLE},
+    {"uptime", BY_UPTIME},     {"stop", BY_STOP},
     {"reason", BY_REASON},
 };
 
@@ -63,22 +65,43 @@ static int cmp_conn(const void *pa, const void *pb, void *arg)
     const struct sort_ctx *sc = arg;
     int r = 0;
     switch (sc->key) {
-    case BY_CID: break;
-    case BY_SUBS: r = -CMP(a->num_subs, b->num_subs); break;
-    case BY_PENDING: r = -CMP(a->pending_bytes, b->pending_bytes); break;
-    case BY_MSGS_TO: r = -CMP(a->out_msgs, b->out_msgs); break;
-    case BY_MSGS_FROM: r = -CMP(a->in_msgs, b->in_msgs); break;
-    case BY_BYTES_TO: r = -CMP(a->out_bytes, b->out_bytes); break;
-    case BY_BYTES_FROM: r = -CMP(a->in_bytes, b->in_bytes); break;
-    case BY_LAST: r = -CMP(a->last_activity_wall_ns, b->last_activity_wall_ns); break;
+    case BY_CID:
+        break;
+    case BY_SUBS:
+        r = -CMP(a->num_subs, b->num_subs);
+        break;
+    case BY_PENDING:
+        r = -CMP(a->pending_bytes, b->pending_bytes);
+        break;
+    case BY_MSGS_TO:
+        r = -CMP(a->out_msgs, b->out_msgs);
+        break;
+    case BY_MSGS_FROM:
+        r = -CMP(a->in_msgs, b->in_msgs);
+        break;
+    case BY_BYTES_TO:
+        r = -CMP(a->out_bytes, b->out_bytes);
+        break;
+    case BY_BYTES_FROM:
+        r = -CMP(a->in_bytes, b->in_bytes);
+        break;
+    case BY_LAST:
+        r = -CMP(a->last_activity_wall_ns, b->last_activity_wall_ns);
+        break;
     case BY_IDLE:
         /* the reference's byIdle compares last_activity - start (descending) */
         r = -CMP(a->last_activity_wall_ns - a->start_wall_ns,
                  b->last_activity_wall_ns - b->start_wall_ns);
         break;
-    case BY_UPTIME: r = CMP(uptime_of(a, sc->now), uptime_of(b, sc->now)); break;
-    case BY_STOP: r = -CMP(a->stop_wall_ns, b->stop_wall_ns); break;
-    case BY_REASON: r = strcmp(a->reason, b->reason); break;
+    case BY_UPTIME:
+        r = CMP(uptime_of(a, sc->now), uptime_of(b, sc->now));
+        break;
+    case BY_STOP:
+        r = -CMP(a->stop_wall_ns, b->stop_wall_ns);
+        break;
+    case BY_REASON:
+        r = strcmp(a->reason, b->reason);
+        break;
     }
     return r ? r : CMP(a->cid, b->cid);
 }
@@ -87,8 +110,7 @@ static int cmp_conn(const void *pa, const void *pb, void *arg)
  * 1 µs and 1 ms. */
 static void put_rtt(jw_t *w, int64_t rtt)
 {
-    if (rtt > 1000 && rtt < 1000000)
-        rtt -= rtt % 1000;
+    if (rtt > 1000 && rtt < 1000000) rtt -= rtt % 1000;
     buf_t b = {0};
     format_duration(&b, rtt);
     jw_strn(w, "rtt", b.p, b.len);
@@ -105,8 +127,7 @@ static void put_uptime(jw_t *w, const char *key, int64_t ns)
 
 static void put_opt_str(jw_t *w, const char *key, const char *s)
 {
-    if (s && *s)
-        jw_str(w, key, s);
+    if (s && *s) jw_str(w, key, s);
 }
 
 static void write_conn(jw_t *w, const conn_info_t *c, int64_t now, bool auth, bool subs,
@@ -140,19 +161,20 @@ static void write_conn(jw_t *w, const conn_info_t *c, int64_t now, bool auth, bo
     put_opt_str(w, "version", c->version);
     put_opt_str(w, "tls_version", c->tls_version);
     put_opt_str(w, "tls_cipher_suite", c->tls_cipher);
-    if (auth)
-        put_opt_str(w, "authorized_user", c->user);
+    if (auth) put_opt_str(w, "authorized_user", c->user);
     if (detail && c->nsubs) {
         jw_arr_begin(w, "subscriptions_list_detail");
         for (size_t i = 0; i < c->nsubs; i++) {
             const sub_info_t *s = &c->subs[i];
             jw_obj_begin(w, NULL);
+            /* the reference keeps a closed connection's subscriptions as /subsz
+             * entries, which name the account */
+            if (c->stop_wall_ns) jw_str(w, "account", "$G");
             jw_str(w, "subject", s->subject);
             put_opt_str(w, "qgroup", s->queue);
             jw_str(w, "sid", s->sid);
             jw_uint(w, "msgs", s->msgs);
-            if (s->max)
-                jw_int(w, "max", s->max);
+            if (s->max) jw_int(w, "max", s->max);
             jw_uint(w, "cid", c->cid);
             jw_obj_end(w);
         }
@@ -170,8 +192,7 @@ static int parse_state(const http_req_t *req, conn_state_t *st, buf_t *err)
 {
     char s[64];
     *st = ST_OPEN;
-    if (!mon_param(req, "state", s, sizeof s))
-        return 0;
+    if (!mon_param(req, "state", s, sizeof s)) return 0;
     if (strcasecmp(s, "open") == 0)
         *st = ST_OPEN;
     else if (strcasecmp(s, "closed") == 0)
@@ -207,18 +228,15 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     if (has_sort) {
         size_t i;
         for (i = 0; i < ARRAY_LEN(sort_names); i++)
-            if (strcmp(sortv, sort_names[i].name) == 0)
-                break;
+            if (strcmp(sortv, sort_names[i].name) == 0) break;
         if (i == ARRAY_LEN(sort_names)) {
             buf_printf(body, "invalid sorting option: %s", sortv);
             return 400;
         }
         key = sort_names[i].key;
     }
-    if (offset < 0)
-        offset = 0;
-    if (limit <= 0)
-        limit = DEFAULT_CONN_LIST;
+    if (offset < 0) offset = 0;
+    if (limit <= 0) limit = DEFAULT_CONN_LIST;
     if (key == BY_STOP && state != ST_CLOSED) {
         buf_puts(body, "sort by stop only valid on closed connections");
         return 400;
@@ -227,8 +245,7 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
         buf_puts(body, "sort by reason only valid on closed connections");
         return 400;
     }
-    if (cid > 0)
-        limit = 1;
+    if (cid > 0) limit = 1;
 
     int64_t now = now_wall_ns();
     jw_t w;
@@ -252,10 +269,8 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     bool want_subs = subs || detail;
     conn_info_t *open = NULL, *closed = NULL;
     size_t nopen = 0, nclosed = 0;
-    if (state != ST_CLOSED)
-        nopen = server_snapshot_conns(&open, want_subs);
-    if (state != ST_OPEN)
-        nclosed = server_closed_conns(&closed, want_subs);
+    if (state != ST_CLOSED) nopen = server_snapshot_conns(&open, want_subs);
+    if (state != ST_OPEN) nclosed = server_closed_conns(&closed, want_subs);
     size_t total = nopen + nclosed;
 
     const conn_info_t **sel = xcalloc(total ? total : 1, sizeof *sel);
@@ -276,16 +291,14 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
         }
     } else {
         for (size_t i = 0; i < nopen; i++)
-            if (!has_user || (open[i].user && strcmp(open[i].user, user) == 0))
-                sel[n++] = &open[i];
+            if (!has_user || (open[i].user && strcmp(open[i].user, user) == 0)) sel[n++] = &open[i];
         for (size_t i = 0; i < nclosed; i++)
             if (!has_user || (closed[i].user && strcmp(closed[i].user, user) == 0))
                 sel[n++] = &closed[i];
     }
 
     struct sort_ctx sc = {key, now};
-    if (n > 1)
-        qsort_r(sel, n, sizeof *sel, cmp_conn, &sc);
+    if (n > 1) qsort_r(sel, n, sizeof *sel, cmp_conn, &sc);
 
     size_t lo = (uint64_t)offset > n ? n : (size_t)offset;
     size_t hi = (uint64_t)limit > n - lo ? n : lo + (size_t)limit;

@@ -34,10 +34,8 @@ static void collect_sub(sub_t *s, void *arg)
 {
     sub_rows_t *r = arg;
     /* only local client interest is listed (route interest is only counted) */
-    if (!s->conn || s->conn->kind != CONN_CLIENT || atomic_load(&s->closed))
-        return;
-    if (r->test && !subject_matches(s->subject.p, s->subject.n, r->test, r->testn))
-        return;
+    if (!s->conn || s->conn->kind != CONN_CLIENT || atomic_load(&s->closed)) return;
+    if (r->test && !subject_matches(s->subject.p, s->subject.n, r->test, r->testn)) return;
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 64;
         r->v = xrealloc(r->v, r->cap * sizeof *r->v);
@@ -69,22 +67,17 @@ static void write_stats(jw_t *w, const sublist_stats_t *st)
 static bool valid_literal(const char *s)
 {
     size_t n = strlen(s);
-    if (!n)
-        return false;
+    if (!n) return false;
     size_t start = 0;
     for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.')
-            continue;
+        if (i < n && s[i] != '.') continue;
         size_t tl = i - start;
-        if (tl == 0)
-            return false;
-        if (tl == 1 && (s[start] == '*' || s[start] == '>'))
-            return false;
+        if (tl == 0) return false;
+        if (tl == 1 && (s[start] == '*' || s[start] == '>')) return false;
         start = i + 1;
     }
     for (size_t i = 0; i < n; i++)
-        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')
-            return false;
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') return false;
     return true;
 }
 
@@ -93,17 +86,14 @@ int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     bool subs;
     int64_t offset, limit;
     char test[1024], acc[256];
+    (void)rep; /* counted even when the parameters are bad, as the reference */
     if (mon_bool(req, "subs", &subs, body) || mon_int(req, "offset", &offset, body) ||
-        mon_int(req, "limit", &limit, body)) {
-        rep->uncounted = true;
+        mon_int(req, "limit", &limit, body))
         return 400;
-    }
     bool has_test = mon_param(req, "test", test, sizeof test);
     bool has_acc = mon_param(req, "acc", acc, sizeof acc);
-    if (offset < 0)
-        offset = 0;
-    if (limit <= 0)
-        limit = DEFAULT_SUB_LIST;
+    if (offset < 0) offset = 0;
+    if (limit <= 0) limit = DEFAULT_SUB_LIST;
     if (has_test && !valid_literal(test)) {
         buf_printf(body, "invalid test subject, must be valid publish subject: %s", test);
         return 400;
@@ -112,11 +102,9 @@ int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     bool none = has_acc && strcmp(acc, "$G") != 0;
 
     sublist_stats_t st = {0};
-    if (!none)
-        sublist_stats(srv->sl, &st);
+    if (!none) sublist_stats(srv->sl, &st);
     sub_rows_t rows = {.test = has_test ? test : NULL, .testn = has_test ? strlen(test) : 0};
-    if (subs && !none)
-        sublist_foreach(srv->sl, collect_sub, &rows);
+    if (subs && !none) sublist_foreach(srv->sl, collect_sub, &rows);
 
     size_t lo = (uint64_t)offset > rows.n ? rows.n : (size_t)offset;
     size_t hi = (uint64_t)limit > rows.n - lo ? rows.n : lo + (size_t)limit;
@@ -139,12 +127,10 @@ int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
             jw_obj_begin(&w, NULL);
             jw_str(&w, "account", "$G");
             jw_str(&w, "subject", r->subject);
-            if (r->queue)
-                jw_str(&w, "qgroup", r->queue);
+            if (r->queue) jw_str(&w, "qgroup", r->queue);
             jw_str(&w, "sid", r->sid);
             jw_int(&w, "msgs", r->msgs);
-            if (r->max)
-                jw_int(&w, "max", r->max);
+            if (r->max) jw_int(&w, "max", r->max);
             jw_uint(&w, "cid", r->cid);
             jw_obj_end(&w);
         }

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "qsbr.h"
 #include "tls.h"
+#include "route.h"
 
 #include <openssl/err.h>
 
@@ -56,6 +57,10 @@ static const char *reason_str[] = {
     [CR_AUTH_EXPIRED] = "Authentication Expired",
     [CR_LAME_DUCK] = "Lame Duck Mode",
     [CR_CLIENT_ERR] = "Client Closed",
+    [CR_DUPLICATE_ROUTE] = "Duplicate Route",
+    [CR_CLUSTER_NAME_CONFLICT] = "Cluster Name Conflict",
+    [CR_DUPLICATE_SERVER_NAME] = "Duplicate Server Name",
+    [CR_ROUTE_REMOVED] = "Route Removed",
 };
 
 const char *close_reason_str(close_reason_t r)
@@ -243,6 +248,7 @@ static void conn_free_cb(void *p)
     pthread_mutex_destroy(&c->out_lock);
     buf_free(&c->out);
     client_free(c);
+    route_conn_free(c);
     free(c);
 }
 
@@ -258,6 +264,8 @@ void conn_close(conn_t *c, close_reason_t r)
     c->out_closed = true;
     pthread_mutex_unlock(&c->out_lock);
     if (c->kind == CONN_CLIENT) remember_closed(c);
+    if (c->kind == CONN_ROUTE)
+        route_conn_closed(c);
     client_remove_all_subs(c);
     /* Last words (-ERR ...) go out best effort; then nobody may write to the fd. */
     if (r != CR_SLOW_PENDING && r != CR_SLOW_DEADLINE && r != CR_WRITE_ERROR)
@@ -268,9 +276,12 @@ void conn_close(conn_t *c, close_reason_t r)
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
-    if (c->kind == CONN_CLIENT)
+    if (c->kind == CONN_CLIENT) {
         atomic_fetch_sub(&srv->num_clients, 1);
-    DEBUG("%sClient connection closed: %s", c->prefix, close_reason_str(c->reason));
+        DEBUG("%sClient connection closed: %s", c->prefix, close_reason_str(c->reason));
+    } else {
+        NOTICE("%sRouter connection closed: %s", c->prefix, close_reason_str(c->reason));
+    }
     /* unlink from the owner's list */
     if (c->prev)
         c->prev->next = c->next;
@@ -288,13 +299,14 @@ static void set_nonblock(int fd)
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static void conn_adopt(worker_t *w, int fd)
+static void conn_adopt(worker_t *w, inq_item_t *it)
 {
+    int fd = it->fd;
     conn_t *c = xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->out_lock, NULL);
     c->fd = fd;
     c->w = w;
-    c->kind = CONN_CLIENT;
+    c->kind = it->kind;
     c->cid = atomic_fetch_add(&srv->next_cid, 1);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -309,11 +321,12 @@ static void conn_adopt(worker_t *w, int fd)
             c->port = ntohs(a->sin6_port);
         }
     }
+    const char *tag = c->kind == CONN_ROUTE ? "rid" : "cid";
     if (strchr(c->ip, ':'))
-        snprintf(c->prefix, sizeof c->prefix, "[%s]:%d - cid:%llu - ", c->ip, c->port,
+        snprintf(c->prefix, sizeof c->prefix, "[%s]:%d - %s:%llu - ", c->ip, c->port, tag,
                  (unsigned long long)c->cid);
     else
-        snprintf(c->prefix, sizeof c->prefix, "%s:%d - cid:%llu - ", c->ip, c->port,
+        snprintf(c->prefix, sizeof c->prefix, "%s:%d - %s:%llu - ", c->ip, c->port, tag,
                  (unsigned long long)c->cid);
     c->start_wall_ns = now_wall_ns();
     atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
@@ -324,6 +337,12 @@ static void conn_adopt(worker_t *w, int fd)
     w->nconns++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (c->kind == CONN_ROUTE) {
+        route_conn_init(w, c, it->solicited, it->url, it->dialer);
+        if (c->closing)
+            conn_close(c, c->reason);
+        return;
+    }
     atomic_fetch_add(&srv->num_clients, 1);
     atomic_fetch_add(&srv->total_conns, 1);
     tls_ctx_t *t = atomic_load(&srv->tls_ctx);
@@ -406,6 +425,43 @@ static ssize_t conn_recv(conn_t *c, char *buf, size_t room)
     return e == SSL_ERROR_SYSCALL && errno == 0 ? 0 : -2;
 }
 
+static void hand_to(worker_t *self, worker_t *w, inq_item_t *it)
+{
+    if (w == self) {
+        conn_adopt(self, it);
+        free(it->url);
+        return;
+    }
+    pthread_mutex_lock(&w->inq_lock);
+    if (w->inq_len == w->inq_cap) {
+        w->inq_cap = w->inq_cap ? w->inq_cap * 2 : 16;
+        w->inq = xrealloc(w->inq, w->inq_cap * sizeof *w->inq);
+    }
+    w->inq[w->inq_len++] = *it;
+    pthread_mutex_unlock(&w->inq_lock);
+    wake(w);
+}
+
+void server_hand_off(inq_item_t *it)
+{
+    uint32_t k = atomic_fetch_add(&srv->rr, 1) % (uint32_t)srv->nworkers;
+    hand_to(NULL, &srv->workers[k], it);
+}
+
+static void do_accept_routes(worker_t *self)
+{
+    for (;;) {
+        int fd = accept4(route_listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        inq_item_t it = {.fd = fd, .kind = CONN_ROUTE};
+        uint32_t k = atomic_fetch_add(&srv->rr, 1) % (uint32_t)srv->nworkers;
+        hand_to(self, &srv->workers[k], &it);
+    }
+}
+
 /* Accepts everything pending and spreads the sockets round-robin. */
 static void do_accept(worker_t *self)
 {
@@ -421,19 +477,8 @@ static void do_accept(worker_t *self)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         uint32_t k = atomic_fetch_add(&srv->rr, 1) % (uint32_t)srv->nworkers;
-        worker_t *w = &srv->workers[k];
-        if (w == self) {
-            conn_adopt(self, fd);
-            continue;
-        }
-        pthread_mutex_lock(&w->inq_lock);
-        if (w->inq_len == w->inq_cap) {
-            w->inq_cap = w->inq_cap ? w->inq_cap * 2 : 16;
-            w->inq = xrealloc(w->inq, w->inq_cap * sizeof *w->inq);
-        }
-        w->inq[w->inq_len++] = fd;
-        pthread_mutex_unlock(&w->inq_lock);
-        wake(w);
+        inq_item_t it = {.fd = fd, .kind = CONN_CLIENT};
+        hand_to(self, &srv->workers[k], &it);
     }
 }
 
@@ -516,7 +561,8 @@ static void conn_read(worker_t *w, conn_t *c)
         }
         len += (size_t)n;
         size_t need = 0;
-        size_t used = client_process(w, c, buf, len, &need);
+        size_t used = c->kind == CONN_ROUTE ? route_process(w, c, buf, len, &need)
+                                            : client_process(w, c, buf, len, &need);
         if (c->closing) {
             conn_close(c, c->reason);
             return;
@@ -568,7 +614,10 @@ static void run_timers(worker_t *w)
     w->next_deadline_ns = 0;
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
-        client_timer(w, c);
+        if (c->kind == CONN_ROUTE)
+            route_timer(w, c);
+        else
+            client_timer(w, c);
         if (c->closing)
             conn_close(c, c->reason);
     }
@@ -581,16 +630,18 @@ static void drain_inq(worker_t *w)
 {
     pthread_mutex_lock(&w->inq_lock);
     size_t n = w->inq_len;
-    int fds[256];
-    if (n > ARRAY_LEN(fds))
-        n = ARRAY_LEN(fds);
-    memcpy(fds, w->inq, n * sizeof(int));
-    memmove(w->inq, w->inq + n, (w->inq_len - n) * sizeof(int));
+    inq_item_t items[64];
+    if (n > ARRAY_LEN(items))
+        n = ARRAY_LEN(items);
+    memcpy(items, w->inq, n * sizeof *items);
+    memmove(w->inq, w->inq + n, (w->inq_len - n) * sizeof *items);
     w->inq_len -= n;
     bool more = w->inq_len > 0;
     pthread_mutex_unlock(&w->inq_lock);
-    for (size_t i = 0; i < n; i++)
-        conn_adopt(w, fds[i]);
+    for (size_t i = 0; i < n; i++) {
+        conn_adopt(w, &items[i]);
+        free(items[i].url);
+    }
     if (more)
         wake(w);
 }
@@ -616,6 +667,8 @@ static void run_commands(worker_t *w)
             continue;
         if (cmd & WCMD_LDM_INFO)
             client_send_info_ldm(w, c);
+        if (cmd & WCMD_INFO)
+            client_send_info_update(w, c);
         if (cmd & WCMD_REAUTH)
             client_reauth(w, c);
         if ((cmd & WCMD_MAXCONN) && !c->closing && atomic_fetch_sub(&srv->conn_excess, 1) > 0) {
@@ -661,6 +714,10 @@ static void *worker_main(void *arg)
             }
             if (p == (void *)&srv->listen_fd) {
                 do_accept(w);
+                continue;
+            }
+            if (p == (void *)&route_listen_fd) {
+                do_accept_routes(w);
                 continue;
             }
             conn_t *c = p;
@@ -793,6 +850,8 @@ int server_start(void)
         }
         atomic_store(&srv->tls_ctx, t);
     }
+    if (route_start() != 0)
+        return -1;
     server_build_info();
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *w = &srv->workers[i];
@@ -807,6 +866,11 @@ int server_start(void)
         struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
                                   .data.ptr = (void *)&srv->listen_fd};
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, srv->listen_fd, &lev);
+        if (route_listen_fd >= 0) {
+            struct epoll_event rev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                      .data.ptr = (void *)&route_listen_fd};
+            epoll_ctl(w->epfd, EPOLL_CTL_ADD, route_listen_fd, &rev);
+        }
     }
     if (o->http_port) {
         if (monitor_start() != 0)
@@ -836,6 +900,7 @@ void server_shutdown(void)
     server_wake_all();
     for (int i = 0; i < srv->nworkers; i++)
         pthread_join(srv->workers[i].th, NULL);
+    route_shutdown();
     qsbr_drain_all();
 }
 

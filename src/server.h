@@ -50,6 +50,10 @@ typedef enum close_reason {
     CR_AUTH_EXPIRED,
     CR_LAME_DUCK,
     CR_CLIENT_ERR,
+    CR_DUPLICATE_ROUTE,
+    CR_CLUSTER_NAME_CONFLICT,
+    CR_DUPLICATE_SERVER_NAME,
+    CR_ROUTE_REMOVED,
 } close_reason_t;
 const char *close_reason_str(close_reason_t r);
 
@@ -100,6 +104,8 @@ typedef struct conn {
     struct conn_auth *auth; /* permissions of the authenticated user; NULL = all allowed */
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
     bool pong_sent; /* answered a PING after CONNECT: may get async INFO */
+    struct route_info *route; /* CONN_ROUTE only (owned) */
+    uint64_t info_gen; /* info_suffix generation this client last saw */
     /* TLS: ssl is used under out_lock only (reads by the owner, writes by any flusher) */
     struct ssl_st *ssl;
     struct tls_ctx *tls;
@@ -124,6 +130,8 @@ typedef struct server {
     int cluster_port; /* bound route port, 0 = no clustering */
     buf_t info_prefix; /* INFO JSON up to and including max_payload */
     struct tls_ctx *_Atomic tls_ctx; /* client TLS for new connections, NULL = plain */
+    char *_Atomic info_suffix; /* ",\"cluster\":..,\"connect_urls\":[..]" for client INFO (qsbr) */
+    _Atomic uint64_t info_gen; /* bumped when info_suffix changes */
     _Atomic uint64_t next_cid;
     _Atomic int64_t num_clients;
     _Atomic uint64_t total_conns;

@@ -77,6 +77,58 @@ def wait_port(port, timeout=10.0, proc=None):
     return False
 
 
+def _listen_inodes(port):
+    """Socket inodes of TCP sockets in LISTEN state on `port` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(parts[9])
+        except OSError:
+            continue
+    return inodes
+
+
+def owns_listener(pid, port):
+    """True if process pid holds a listening socket on port.
+
+    Needed because a bare connect() can succeed against somebody else's
+    server that grabbed the same port (parallel suites on one machine).
+    """
+    inodes = _listen_inodes(port)
+    if not inodes:
+        return False
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
+def wait_own_port(proc, port, timeout=10.0):
+    """Wait until proc listens on port and a connect succeeds; False if it died or timed out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if owns_listener(proc.pid, port) and wait_port(port, 0.5, proc):
+            return True
+        time.sleep(0.03)
+    return False
+
+
 class Server:
     """One server process.
 
@@ -90,6 +142,7 @@ class Server:
                  listen_flags=None, wait=True, log_to_file=True):
         self.bin = server_bin()
         self.dir = tempfile.mkdtemp(prefix="gnatsd-it-")
+        self.auto_ports = port is None
         self.port = port or free_port()
         self.mport = free_port() if monitor else None
         self.args = list(args)
@@ -101,6 +154,10 @@ class Server:
         self.conf_path = None
         self.proc = None
         self.returncode = None
+        self._err = self._out = None
+        # registered at once so the runner cleans the temp dir even if the
+        # server is never started
+        _STARTED.append(self)
 
     # -- lifecycle ---------------------------------------------------------
     def command(self):
@@ -127,6 +184,28 @@ class Server:
     def start(self):
         if not os.path.exists(self.bin):
             raise AssertionError("server binary not found: %s" % self.bin)
+        # ports we picked ourselves may be taken between the pick and the
+        # server's bind (other tests/suites): then retry with fresh ports
+        for attempt in range(3):
+            if self._start_once():
+                return self
+            if not (self.auto_ports and self.proc.poll() is not None and attempt < 2):
+                break
+            self._close_files()
+            self.port = free_port()
+            if self.mport:
+                self.mport = free_port()
+        tail = self.log_tail()
+        self.stop()
+        raise AssertionError("server not listening on port %d (monitor %s) within 10 s\ncmd: %s\nlog:\n%s"
+                             % (self.port, self.mport, " ".join(self.cmd), tail))
+
+    def _close_files(self):
+        for f in (self._err, self._out):
+            if f is not None:
+                f.close()
+
+    def _start_once(self):
         cmd = self.command()
         self.cmd = cmd
         self._err = open(self.log_path, "wb")
@@ -134,18 +213,13 @@ class Server:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=self._err,
                                      cwd=self.dir)
-        _STARTED.append(self)
-        if self.wait:
-            if not wait_port(self.port, 10.0, self.proc):
-                tail = self.log_tail()
-                self.stop()
-                raise AssertionError("server did not accept on port %d within 10 s\ncmd: %s\nlog:\n%s"
-                                     % (self.port, " ".join(cmd), tail))
-            if self.mport and not wait_port(self.mport, 10.0, self.proc):
-                tail = self.log_tail()
-                self.stop()
-                raise AssertionError("monitor port %d not up\nlog:\n%s" % (self.mport, tail))
-        return self
+        if not self.wait:
+            return True
+        if not wait_own_port(self.proc, self.port, 10.0):
+            return False
+        if self.mport and not wait_own_port(self.proc, self.mport, 10.0):
+            return False
+        return True
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -176,11 +250,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.returncode = self.proc.returncode
-        for f in (self._err, self._out):
-            try:
-                f.close()
-            except Exception:
-                pass
+        self._close_files()
         return self.returncode
 
     def cleanup(self):

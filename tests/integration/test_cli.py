@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 
-from harness import Server, Client, server_bin, HOST, free_port, wait_port
+from harness import Server, Client, server_bin, HOST, free_port, wait_own_port
 
 # [pid] date time.micro [LVL] message  (cli.md §8.2)
 LOG_LINE = re.compile(r"^\[(\d+)\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6} \[(INF|WRN|ERR|FTL|DBG|TRC)\] ")
@@ -85,7 +85,7 @@ def test_random_port():
         m = s.wait_log(r"Listening for client connections on 127\.0\.0\.1:(\d+)$")
         port = int(m.group(1))
         assert port > 0
-        assert wait_port(port, 5)
+        assert wait_own_port(s.proc, port, 5)
         c = Client(port)
         assert c.info["port"] == port, "INFO must carry the resolved port"
 

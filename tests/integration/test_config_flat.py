@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import Server, Client, connected_retry, free_port, http_json, server_bin, wait_port
+from harness import Server, Client, connected_retry, free_port, http_json, server_bin, wait_port, wait_own_port
 
 
 def _conf_file(text):
@@ -97,7 +97,7 @@ def test_config_http_keys():
     for key in ("http", "http_port", "monitor_port"):
         mport = free_port()
         with Server(config="%s: %d\n" % (key, mport)) as s:
-            assert wait_port(mport, 5, s.proc), "%s: monitor port not up" % key
+            assert wait_own_port(s.proc, mport, 5), "%s: monitor port not up" % key
             v = http_json(mport, "/varz")
             assert v["http_port"] == mport and v["port"] == s.port, (key, v["http_port"])
 
@@ -105,7 +105,7 @@ def test_config_http_keys():
 def test_config_http_host_port_string():
     mport = free_port()
     with Server(config='http: "127.0.0.1:%d"\n' % mport) as s:
-        assert wait_port(mport, 5, s.proc)
+        assert wait_own_port(s.proc, mport, 5)
         assert http_json(mport, "/varz")["http_host"] == "127.0.0.1"
 
 

@@ -254,6 +254,6 @@ def test_first_ping_about_two_seconds_after_connect():
         t0 = time.monotonic()
         c.expect(b"PING\r\n", 5)
         took = time.monotonic() - t0
-        assert 1.5 < took < 3.5, "first PING after %.2fs" % took
+        assert 1.5 < took < 4.5, "first PING after %.2fs" % took
         c.send(b"PONG\r\n")
         c.expect_nothing(1.0)

@@ -417,3 +417,38 @@ def test_no_responders_echo_false_self_only():
         c = connected(s, headers=True, no_responders=True, echo=False)
         c.send(b"SUB inbox 1\r\nSUB foo 2\r\nPUB foo inbox 2\r\nhi\r\n")
         c.expect(b"HMSG inbox 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\n")
+
+
+def test_unsub_zero_or_invalid_max_is_immediate():
+    with Server() as s:
+        for arg in (b"0", b"abc", b"1234567890"):
+            c = connected(s)
+            c.send(b"SUB foo 1\r\nUNSUB 1 " + arg + b"\r\nPUB foo 1\r\nx\r\nPING\r\n")
+            c.expect(b"PONG\r\n")
+            c.expect_nothing(0.1)
+
+
+def test_queue_names_are_literal():
+    # queue names are not subjects: "q.*" and ">" are just names
+    with Server() as s:
+        c = connected(s)
+        c.send(b"SUB foo q.* 1\r\nSUB foo > 2\r\nPUB foo 1\r\nx\r\nPING\r\n")
+        got = sorted(m[1] for m in c.read_msgs(2))
+        assert got == [b"1", b"2"], "two distinct groups expected: %r" % got
+        c.expect(b"PONG\r\n")
+
+
+def test_queue_sub_invalid_subject():
+    with Server() as s:
+        c = connected(s)
+        c.send(b"SUB foo..x q 1\r\nPING\r\n")
+        c.expect(b"-ERR 'Invalid Subject'\r\nPONG\r\n")
+
+
+def test_queue_sub_verbose_ok_and_reply():
+    with Server() as s:
+        c = s.client()
+        c.send(b"SUB svc workers 1\r\n")
+        c.expect(b"+OK\r\n")
+        c.send(b"PUB svc inbox.1 3\r\nabc\r\n")
+        c.expect(b"+OK\r\nMSG svc 1 inbox.1 3\r\nabc\r\n")

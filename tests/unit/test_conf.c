@@ -15,8 +15,7 @@ static conf_val_t *P(const char *text)
 {
     errbuf[0] = 0;
     conf_val_t *v = conf_parse_string(text, strlen(text), "t.conf", errbuf, sizeof(errbuf));
-    if (!v)
-        fprintf(stderr, "  unexpected error: %s\n", errbuf);
+    if (!v) fprintf(stderr, "  unexpected error: %s\n", errbuf);
     return v;
 }
 
@@ -51,16 +50,14 @@ static int64_t I(const conf_val_t *m, const char *key)
 static const char *S(const conf_val_t *m, const char *key)
 {
     const conf_val_t *v = G(m, key);
-    if (!v || v->type != CONF_STRING)
-        return NULL;
+    if (!v || v->type != CONF_STRING) return NULL;
     return v->u.str.s;
 }
 
 static int B(const conf_val_t *m, const char *key)
 {
     const conf_val_t *v = G(m, key);
-    if (!v || v->type != CONF_BOOL)
-        return -1;
+    if (!v || v->type != CONF_BOOL) return -1;
     return v->u.b;
 }
 
@@ -241,7 +238,8 @@ TEST(size_suffixes)
 
 TEST(booleans)
 {
-    conf_val_t *r = P("a=true\nb=TRUE\nc=yes\nd=On\ne=false\nf=No\ng=off\nh=OFF\ni=\"true\"\nj='no'\n");
+    conf_val_t *r =
+        P("a=true\nb=TRUE\nc=yes\nd=On\ne=false\nf=No\ng=off\nh=OFF\ni=\"true\"\nj='no'\n");
     CHECK(r);
     CHECK_EQ_INT(B(r, "a"), 1);
     CHECK_EQ_INT(B(r, "b"), 1);
@@ -258,7 +256,8 @@ TEST(booleans)
 
 TEST(datetime)
 {
-    conf_val_t *r = P("a = 2020-01-02T03:04:05Z\nb = 1970-01-01T00:00:00Z\nc = 2000-02-29T23:59:59Z\n");
+    conf_val_t *r =
+        P("a = 2020-01-02T03:04:05Z\nb = 1970-01-01T00:00:00Z\nc = 2000-02-29T23:59:59Z\n");
     CHECK(r);
     const conf_val_t *d = G(r, "a");
     CHECK(d && d->type == CONF_DATETIME && d->u.i == 1577934245);
@@ -279,8 +278,9 @@ TEST(datetime)
 
 TEST(arrays)
 {
-    conf_val_t *r = P("a = [1, 2 ]\nb = [\n  x\n  y,\n  z,\n]\nc = []\nd = [[1.5], [\"s\"], {k: v}]\n"
-                      "e = [true,abc,'q']\nf = [1,2]\ng = [2k]\nh = [-1]\n");
+    conf_val_t *r =
+        P("a = [1, 2 ]\nb = [\n  x\n  y,\n  z,\n]\nc = []\nd = [[1.5], [\"s\"], {k: v}]\n"
+          "e = [true,abc,'q']\nf = [1,2]\ng = [2k]\nh = [-1]\n");
     CHECK(r);
     const conf_val_t *a = G(r, "a");
     CHECK(a && a->type == CONF_ARRAY && a->u.arr.n == 2 && a->u.arr.items[1]->u.i == 2);
@@ -343,9 +343,10 @@ TEST(maps)
 
 TEST(whole_json_object)
 {
-    conf_val_t *r = P("{\n  \"port\": 4222,\n  \"debug\": true,\n  \"cluster\": {\"name\": \"c1\", "
-                      "\"port\": 6222},\n  \"routes\": [\"nats://a:6222\", \"nats://b:6222\"],\n"
-                      "  \"users\": [{\"user\": \"a\", \"password\": \"b\"}],\n  \"ratio\": 0.5\n}\n");
+    conf_val_t *r =
+        P("{\n  \"port\": 4222,\n  \"debug\": true,\n  \"cluster\": {\"name\": \"c1\", "
+          "\"port\": 6222},\n  \"routes\": [\"nats://a:6222\", \"nats://b:6222\"],\n"
+          "  \"users\": [{\"user\": \"a\", \"password\": \"b\"}],\n  \"ratio\": 0.5\n}\n");
     CHECK(r);
     CHECK_EQ_INT(I(r, "port"), 4222);
     CHECK_EQ_INT(B(r, "debug"), 1);
@@ -430,7 +431,7 @@ TEST(positions)
     CHECK_EQ_STR(kv->file, "t.conf");
     CHECK_EQ_STR(kv->val->file, "t.conf");
     kv = conf_map_find(r, "quoted");
-    CHECK(kv && kv->line == 2 && kv->col == 4);          /* after the quote */
+    CHECK(kv && kv->line == 2 && kv->col == 4);            /* after the quote */
     CHECK(kv && kv->val->line == 2 && kv->val->col == 15); /* after the quote */
     kv = conf_map_find(r, "m");
     CHECK(kv && kv->line == 3 && kv->col == 1 && kv->val->line == 3 && kv->val->col == 3);
@@ -505,9 +506,10 @@ TEST(variables_scoping)
 
 TEST(variables_copy_values)
 {
-    conf_val_t *r = P("ADMIN = { publish = \">\", subscribe = [\"a\", \"b\"] }\n"
-                      "users = [ {user: joe, permissions: $ADMIN}, {user: bob, permissions: $ADMIN} ]\n"
-                      "S = \"str\"\nF = 1.5\nT = on\nx = [$S, $F, $T]\n");
+    conf_val_t *r =
+        P("ADMIN = { publish = \">\", subscribe = [\"a\", \"b\"] }\n"
+          "users = [ {user: joe, permissions: $ADMIN}, {user: bob, permissions: $ADMIN} ]\n"
+          "S = \"str\"\nF = 1.5\nT = on\nx = [$S, $F, $T]\n");
     CHECK(r);
     const conf_val_t *u = G(r, "users");
     CHECK(u && u->u.arr.n == 2);
@@ -590,9 +592,9 @@ TEST(variables_environment)
     setenv("GNATSD_T_A", "$GNATSD_T_B", 1);
     setenv("GNATSD_T_B", "[$GNATSD_T_A]", 1);
     CHECK(strstr(E("x = $GNATSD_T_A\n"), "could not be parsed") != NULL);
-    const char *names[] = {"GNATSD_T_INT", "GNATSD_T_SIZE", "GNATSD_T_BOOL", "GNATSD_T_QSTR",
-                           "GNATSD_T_MAP", "GNATSD_T_EMPTY", "GNATSD_T_STR", "GNATSD_T_NEST",
-                           "GNATSD_T_BAD", "GNATSD_T_LOOP", "GNATSD_T_A", "GNATSD_T_B"};
+    const char *names[] = {"GNATSD_T_INT", "GNATSD_T_SIZE",  "GNATSD_T_BOOL", "GNATSD_T_QSTR",
+                           "GNATSD_T_MAP", "GNATSD_T_EMPTY", "GNATSD_T_STR",  "GNATSD_T_NEST",
+                           "GNATSD_T_BAD", "GNATSD_T_LOOP",  "GNATSD_T_A",    "GNATSD_T_B"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         unsetenv(names[i]);
 }
@@ -735,11 +737,15 @@ TEST(include_errors)
              tmpdir);
     CHECK(strncmp(errbuf, want, strlen(want)) == 0);
 
-    CHECK_EQ_STR(E("include [x]\n"), "t.conf:1:9: Expected include value but found start of an array");
+    CHECK_EQ_STR(E("include [x]\n"),
+                 "t.conf:1:9: Expected include value but found start of an array");
     CHECK_EQ_STR(E("include {x}\n"), "t.conf:1:9: Expected include value but found start of a map");
-    CHECK_EQ_STR(E("include (x)\n"), "t.conf:1:9: Expected include value but found start of a block");
-    CHECK_EQ_STR(E("include 5\n"), "t.conf:1:9: Expected include value but found start of a number");
-    CHECK_EQ_STR(E("include \\x\n"), "t.conf:1:9: Expected include value but found escape sequence");
+    CHECK_EQ_STR(E("include (x)\n"),
+                 "t.conf:1:9: Expected include value but found start of a block");
+    CHECK_EQ_STR(E("include 5\n"),
+                 "t.conf:1:9: Expected include value but found start of a number");
+    CHECK_EQ_STR(E("include \\x\n"),
+                 "t.conf:1:9: Expected include value but found escape sequence");
     CHECK_EQ_STR(E("include\nx"), "t.conf:1:8: Expected include value but found new line");
     CHECK_EQ_STR(E("include 'x"), "t.conf:1:11: Unexpected EOF in quoted include");
     CHECK_EQ_STR(E("include \"x"), "t.conf:1:11: Unexpected EOF in double quoted include");
@@ -771,28 +777,27 @@ TEST(include_paths_are_relative)
 
 TEST(readme_server_example)
 {
-    conf_val_t *r = P(
-        "listen: localhost:4242 # host/port to listen for client connections\n\n"
-        "http: localhost:8222 # HTTP monitoring port\n\n"
-        "# Authorization for client connections\nauthorization {\n  user:     derek\n"
-        "  # ./util/mkpasswd -p T0pS3cr3t\n"
-        "  password: $2a$11$W2zko751KUvVy59mUTWmpOdWjpEm5qhcCZRd05GjI/sSOT.xtiHyG\n"
-        "  timeout:  1\n}\n\n# Cluster definition\n\ncluster {\n\n"
-        "  listen: localhost:4244 # host/port for inbound route connections\n\n"
-        "  # Authorization for route connections\n  authorization {\n    user: route_user\n"
-        "    # ./util/mkpasswd -p T0pS3cr3tT00!\n"
-        "    password: $2a$11$xH8dkGrty1cBNtZjhPeWJewu/YPbSU.rXJWmS6SFilOBXzmZoMk9m\n"
-        "    timeout: 0.5\n  }\n\n"
-        "  # Routes are actively solicited and connected to from this server.\n"
-        "  routes = [\n    nats-route://user1:pass1@127.0.0.1:4245\n"
-        "    nats-route://user2:pass2@127.0.0.1:4246\n  ]\n}\n\n"
-        "# logging options\ndebug:   false\ntrace:   true\nlogtime: false\n"
-        "log_file: \"/tmp/nats-server.log\"\n\n# pid file\npid_file: \"/tmp/nats-server.pid\"\n\n"
-        "max_connections: 100\nmax_subscriptions: 1000\nmax_control_line: 512\n"
-        "max_payload: 65536\nwrite_deadline: \"2s\"\n");
+    conf_val_t *r =
+        P("listen: localhost:4242 # host/port to listen for client connections\n\n"
+          "http: localhost:8222 # HTTP monitoring port\n\n"
+          "# Authorization for client connections\nauthorization {\n  user:     derek\n"
+          "  # ./util/mkpasswd -p T0pS3cr3t\n"
+          "  password: $2a$11$W2zko751KUvVy59mUTWmpOdWjpEm5qhcCZRd05GjI/sSOT.xtiHyG\n"
+          "  timeout:  1\n}\n\n# Cluster definition\n\ncluster {\n\n"
+          "  listen: localhost:4244 # host/port for inbound route connections\n\n"
+          "  # Authorization for route connections\n  authorization {\n    user: route_user\n"
+          "    # ./util/mkpasswd -p T0pS3cr3tT00!\n"
+          "    password: $2a$11$xH8dkGrty1cBNtZjhPeWJewu/YPbSU.rXJWmS6SFilOBXzmZoMk9m\n"
+          "    timeout: 0.5\n  }\n\n"
+          "  # Routes are actively solicited and connected to from this server.\n"
+          "  routes = [\n    nats-route://user1:pass1@127.0.0.1:4245\n"
+          "    nats-route://user2:pass2@127.0.0.1:4246\n  ]\n}\n\n"
+          "# logging options\ndebug:   false\ntrace:   true\nlogtime: false\n"
+          "log_file: \"/tmp/nats-server.log\"\n\n# pid file\npid_file: \"/tmp/nats-server.pid\"\n\n"
+          "max_connections: 100\nmax_subscriptions: 1000\nmax_control_line: 512\n"
+          "max_payload: 65536\nwrite_deadline: \"2s\"\n");
     CHECK(r);
-    if (!r)
-        return;
+    if (!r) return;
     CHECK_EQ_STR(S(r, "listen"), "localhost:4242");
     CHECK_EQ_STR(S(r, "http"), "localhost:8222");
     const conf_val_t *a = G(r, "authorization");
@@ -816,29 +821,29 @@ TEST(readme_server_example)
 TEST(readme_permissions_example)
 {
     unsetenv("RESPONDER");
-    conf_val_t *r = P("authorization {\n  ADMIN = {\n    publish = \">\"\n    subscribe = \">\"\n  }\n"
-                      "  REQUESTOR = {\n    publish = [\"req.foo\", \"req.bar\"]\n"
-                      "    subscribe = \"_INBOX.>\"\n  }\n  RESPONDER = {\n"
-                      "    subscribe = [\"req.foo\", \"req.bar\"]\n    publish = \"_INBOX.>\"\n  }\n"
-                      "  DEFAULT_PERMISSIONS = {\n    publish = \"SANDBOX.*\"\n"
-                      "    subscribe = [\"PUBLIC.>\", \"_INBOX.>\"]\n  }\n"
-                      "  PASS: abcdefghijklmnopqrstuvwxwz0123456789\n  users = [\n"
-                      "    {user: joe,     password: foo,   permissions: $ADMIN}\n"
-                      "    {user: alice,   password: bar,   permissions: $REQUESTOR}\n"
-                      "    {user: bob,     password: $PASS, permissions: $RESPONDER}\n"
-                      "    {user: charlie, password: bar}\n  ]\n}\n"
-                      "cluster {\n  listen: 4244\n  authorization {\n    user: ruser\n"
-                      "    password: $2a$11$UaoHwUEqHaMwqo6L4kM2buOBnGFnSCWxNXY87hl.kCERqKK8WAXM.\n"
-                      "    timeout: 3\n  }\n  permissions {\n"
-                      "    import:[\"_INBOX.>\", \"global.>\"]\n"
-                      "    export:[\"_INBOX.>\", \"global.>\", \"sensors.>\"]\n  }\n"
-                      "  routes = [\n    nats-route://ruser:top_secret@cloudserver:4244\n  ]\n}\n"
-                      "myUserPerms = {\n  publish = {\n    allow = \"*.*\"\n"
-                      "    deny = [\"SYS.*\", \"bar.baz\", \"foo.*\"]\n  }\n}\n"
-                      "u = [ {user: myUser, password: pwd, permissions: $myUserPerms} ]\n");
+    conf_val_t *r =
+        P("authorization {\n  ADMIN = {\n    publish = \">\"\n    subscribe = \">\"\n  }\n"
+          "  REQUESTOR = {\n    publish = [\"req.foo\", \"req.bar\"]\n"
+          "    subscribe = \"_INBOX.>\"\n  }\n  RESPONDER = {\n"
+          "    subscribe = [\"req.foo\", \"req.bar\"]\n    publish = \"_INBOX.>\"\n  }\n"
+          "  DEFAULT_PERMISSIONS = {\n    publish = \"SANDBOX.*\"\n"
+          "    subscribe = [\"PUBLIC.>\", \"_INBOX.>\"]\n  }\n"
+          "  PASS: abcdefghijklmnopqrstuvwxwz0123456789\n  users = [\n"
+          "    {user: joe,     password: foo,   permissions: $ADMIN}\n"
+          "    {user: alice,   password: bar,   permissions: $REQUESTOR}\n"
+          "    {user: bob,     password: $PASS, permissions: $RESPONDER}\n"
+          "    {user: charlie, password: bar}\n  ]\n}\n"
+          "cluster {\n  listen: 4244\n  authorization {\n    user: ruser\n"
+          "    password: $2a$11$UaoHwUEqHaMwqo6L4kM2buOBnGFnSCWxNXY87hl.kCERqKK8WAXM.\n"
+          "    timeout: 3\n  }\n  permissions {\n"
+          "    import:[\"_INBOX.>\", \"global.>\"]\n"
+          "    export:[\"_INBOX.>\", \"global.>\", \"sensors.>\"]\n  }\n"
+          "  routes = [\n    nats-route://ruser:top_secret@cloudserver:4244\n  ]\n}\n"
+          "myUserPerms = {\n  publish = {\n    allow = \"*.*\"\n"
+          "    deny = [\"SYS.*\", \"bar.baz\", \"foo.*\"]\n  }\n}\n"
+          "u = [ {user: myUser, password: pwd, permissions: $myUserPerms} ]\n");
     CHECK(r);
-    if (!r)
-        return;
+    if (!r) return;
     const conf_val_t *users = G(G(r, "authorization"), "users");
     CHECK(users && users->u.arr.n == 4);
     const conf_val_t *bob = users->u.arr.items[2];
@@ -907,7 +912,6 @@ int main(void)
     RUN(null_and_odd_inputs);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     return test_summary();
 }
