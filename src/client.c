@@ -722,18 +722,17 @@ static route_fwd_t *fwd_get(fwd_set_t *f, conn_t *route)
         return NULL;
     route_fwd_t *e = &f->v[f->n++];
     e->route = route;
-    e->qlen = 0;
+    e->queues = (buf_t){0};
     return e;
 }
 
 static void fwd_add_queue(route_fwd_t *e, slice_t q)
 {
-    if (!e || e->qlen + q.n + 1 > sizeof e->qbuf)
+    if (!e)
         return;
-    if (e->qlen)
-        e->qbuf[e->qlen++] = ' ';
-    memcpy(e->qbuf + e->qlen, q.p, q.n);
-    e->qlen += q.n;
+    if (e->queues.len)
+        buf_putc(&e->queues, ' ');
+    buf_append(&e->queues, q.p, q.n);
 }
 
 /* Is queue q one of the space-separated names in list? */
@@ -767,7 +766,7 @@ static void send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
     buf_puts(b, hmsg ? "HMSG $G " : "RMSG $G ");
     buf_append(b, m->subject.p, m->subject.n);
     buf_putc(b, ' ');
-    if (f->qlen) {
+    if (f->queues.len) {
         if (m->reply.n) {
             buf_puts(b, "+ ");
             buf_append(b, m->reply.p, m->reply.n);
@@ -775,7 +774,7 @@ static void send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
         } else {
             buf_puts(b, "| ");
         }
-        buf_append(b, f->qbuf, f->qlen);
+        buf_append(b, f->queues.p, f->queues.len);
         buf_putc(b, ' ');
     } else if (m->reply.n) {
         buf_append(b, m->reply.p, m->reply.n);
@@ -864,8 +863,10 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
             }
         }
     }
-    for (int i = 0; i < fwd.n; i++)
+    for (int i = 0; i < fwd.n; i++) {
         send_rmsg(w, &fwd.v[i], m);
+        buf_free(&fwd.v[i].queues);
+    }
     return delivered + fwd.n;
 }
 
@@ -925,6 +926,14 @@ static void no_responders(worker_t *w, conn_t *c, slice_t reply)
     }
 }
 
+/* Reply subjects the reference reserves for its own internal use. */
+static bool reserved_reply(slice_t r)
+{
+    return (r.n >= 4 && memcmp(r.p, "_R_.", 4) == 0) ||
+           (r.n >= 8 && memcmp(r.p, "$JS.ACK.", 8) == 0) ||
+           (r.n >= 5 && memcmp(r.p, "_GR_.", 5) == 0);
+}
+
 static void process_pub(worker_t *w, conn_t *c, const op_t *op)
 {
     if (log_trace_on) {
@@ -947,6 +956,16 @@ static void process_pub(worker_t *w, conn_t *c, const op_t *op)
                           memory_order_relaxed);
     if (c->pedantic && !subject_valid_literal(op->subject.p, op->subject.n))
         client_send_err(w, c, "Invalid Publish Subject");
+    if (unlikely(op->reply.n && (op->reply.p[0] == '_' || op->reply.p[0] == '$')) &&
+        reserved_reply(op->reply)) {
+        char text[1024];
+        snprintf(text, sizeof text, "Permissions Violation for Publish with Reply of \"%.*s\"",
+                 (int)(op->reply.n > 900 ? 900 : op->reply.n), op->reply.p);
+        ERROR("%sPublish Violation - User \"%s\", Reply \"%.*s\"", c->prefix,
+              c->user ? c->user : "N/A", (int)op->reply.n, op->reply.p);
+        client_send_err(w, c, text);
+        return;
+    }
     if (!auth_can_publish(w, c, op->subject))
         return;
     if (c->verbose)

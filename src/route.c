@@ -314,6 +314,11 @@ static void rebuild_client_info_locked(void)
         free(u);
     }
     buf_putc(&b, 0);
+    char *cur = atomic_load(&srv->info_suffix);
+    if (cur && strcmp(cur, b.p) == 0) {
+        buf_free(&b); /* unchanged: clients must not get a spurious INFO */
+        return;
+    }
     char *old = atomic_exchange(&srv->info_suffix, b.p);
     atomic_fetch_add(&srv->info_gen, 1);
     if (old)
@@ -547,6 +552,9 @@ static void route_info_json(buf_t *b, bool ldm)
         jw_bool(&w, "tls_verify", true);
     }
     jw_int(&w, "max_payload", o->max_payload);
+    char nonce[16];
+    gen_name(nonce, sizeof nonce);
+    jw_str(&w, "nonce", nonce);
     if (advhost[0]) {
         char ip[300];
         snprintf(ip, sizeof ip, "nats-route://%s:%d/", advhost, advport);

@@ -49,8 +49,7 @@ void route_write_routez(struct jw *w, bool subs);
 /* Forwarding (client.c): rmsg line for route r; queues may be NULL. */
 typedef struct route_fwd {
     conn_t *route;
-    char qbuf[512]; /* chosen queue names, space separated */
-    size_t qlen;
+    buf_t queues; /* chosen queue names, space separated (heap only when used) */
 } route_fwd_t;
 
 #endif
