@@ -1231,6 +1231,8 @@ void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
         snprintf(ci->tls_version, sizeof ci->tls_version, "%s", tls_version_name(c->ssl));
         tls_cipher_name(c->ssl, ci->tls_cipher, sizeof ci->tls_cipher);
     }
+    if (c->kind == CONN_ROUTE)
+        route_fill_info(c, ci);
     uint32_t live = 0;
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];

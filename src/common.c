@@ -60,3 +60,5 @@ int64_t now_wall_ns(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
+const char *gnatsd_prog = "nats-server";

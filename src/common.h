@@ -39,6 +39,9 @@ char *xstrdup(const char *s);
 int64_t now_mono_ns(void);
 int64_t now_wall_ns(void);
 
+/* Basename of argv[0] (for syslog tags and the ports file name). */
+extern const char *gnatsd_prog;
+
 #define SERVER_VERSION "2.9.10"
 #define SERVER_GO_VERSION "go1.19.8"
 

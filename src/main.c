@@ -37,8 +37,6 @@ static void write_pid_file(const char *path)
     close(fd);
 }
 
-const char *gnatsd_prog = "nats-server";
-
 int main(int argc, char **argv)
 {
     opts_t *o = xcalloc(1, sizeof *o);

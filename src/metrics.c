@@ -5,10 +5,12 @@
  * statistics and the monitor's own counters: a scrape never stops the
  * workers (unlike /connz, which snapshots every connection), so it is cheap
  * enough to be polled every few seconds under load. Per-route families are
- * declared (HELP/TYPE) but have no samples until clustering exists. */
+ * declared (HELP/TYPE) but have no samples yet: route.c exposes no per-route
+ * counters to this thread. */
 #include "core.h"
 #include "auth.h"
 #include "monitor.h"
+#include "route.h"
 #include "server.h"
 
 #include <unistd.h>
@@ -140,10 +142,11 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     metric_f(b, "gnatsd_sublist_avg_fanout", "gauge", "Mean result size of cached match results.",
              ss.avg_fanout);
 
-    metric_u(b, "gnatsd_routes", "gauge", "Route connections.", 0);
-    metric_u(b, "gnatsd_remotes", "gauge", "Distinct remote servers connected over routes.", 0);
-    /* Per-route families: one sample per route, labelled rid and remote_id. There
-     * are no routes yet, so only the declarations are emitted. */
+    metric_u(b, "gnatsd_routes", "gauge", "Route connections.", (uint64_t)route_count());
+    metric_u(b, "gnatsd_remotes", "gauge", "Distinct remote servers connected over routes.",
+             (uint64_t)route_remotes());
+    /* Per-route families: one sample per route, labelled rid and remote_id, once
+     * route.c exposes per-route counters; until then only the declarations. */
     family(b, "gnatsd_route_pending_bytes", "gauge", "Bytes queued to a route.");
     family(b, "gnatsd_route_subscriptions", "gauge", "Interest registered by a route's peer.");
     family(b, "gnatsd_route_in_msgs", "gauge", "Messages received from a route.");

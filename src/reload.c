@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 static char *ports_path;
-extern const char *gnatsd_prog;
 
 static bool str_eq(const char *a, const char *b)
 {

@@ -872,7 +872,7 @@ int server_start(void)
             epoll_ctl(w->epfd, EPOLL_CTL_ADD, route_listen_fd, &rev);
         }
     }
-    if (o->http_port) {
+    if (o->http_port || o->https_port) {
         if (monitor_start() != 0)
             return -1;
     }
@@ -920,6 +920,7 @@ void server_stats(server_stats_t *st)
 
 struct snap_req {
     bool with_subs;
+    conn_kind_t kind;
     conn_info_t *v;
     size_t n, cap;
     int pending;
@@ -966,12 +967,12 @@ static int cmp_cid(const void *a, const void *b)
     return x->cid < y->cid ? -1 : x->cid > y->cid;
 }
 
-size_t server_snapshot_conns(conn_info_t **out, bool with_subs)
+static size_t snapshot_kind(conn_info_t **out, bool with_subs, conn_kind_t kind)
 {
     *out = NULL;
     if (atomic_load(&srv->shutting_down)) return 0;
     pthread_mutex_lock(&snap_lock);
-    struct snap_req r = {.with_subs = with_subs, .pending = srv->nworkers};
+    struct snap_req r = {.with_subs = with_subs, .kind = kind, .pending = srv->nworkers};
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
     for (int i = 0; i < srv->nworkers; i++)
@@ -997,6 +998,16 @@ size_t server_snapshot_conns(conn_info_t **out, bool with_subs)
     if (r.n > 1) qsort(r.v, r.n, sizeof *r.v, cmp_cid);
     *out = r.v;
     return r.n;
+}
+
+size_t server_snapshot_conns(conn_info_t **out, bool with_subs)
+{
+    return snapshot_kind(out, with_subs, CONN_CLIENT);
+}
+
+size_t server_snapshot_routes(conn_info_t **out, bool with_subs)
+{
+    return snapshot_kind(out, with_subs, CONN_ROUTE);
 }
 
 static void conn_info_clear(conn_info_t *ci)

@@ -190,6 +190,8 @@ typedef struct conn_info {
     char tls_version[8];                /* "" if not TLS */
     char tls_cipher[64];
     char reason[64]; /* closed connections only */
+    char remote_id[64]; /* routes: the peer's server id */
+    bool did_solicit, is_configured;
     sub_info_t *subs; /* owned; only when asked for */
     size_t nsubs;
 } conn_info_t;
@@ -197,6 +199,8 @@ typedef struct conn_info {
 /* Open connections, in cid order. Returns the count; *out owned by the caller
  * (conn_infos_free). */
 size_t server_snapshot_conns(conn_info_t **out, bool with_subs);
+/* The same for route connections. */
+size_t server_snapshot_routes(conn_info_t **out, bool with_subs);
 /* The last closed connections (at most CLOSED_RING), oldest first. */
 #define CLOSED_RING 10000
 size_t server_closed_conns(conn_info_t **out, bool with_subs);
