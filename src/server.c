@@ -946,7 +946,7 @@ static void run_snapshot(worker_t *w)
     conn_info_t *v = NULL;
     size_t n = 0, cap = 0;
     for (conn_t *c = w->conns; c; c = c->next) {
-        if (c->kind != CONN_CLIENT || c->closing) continue;
+        if (c->kind != r->kind || c->closing) continue;
         conn_info_t ci;
         client_fill_info(c, &ci, r->with_subs);
         snap_push(&v, &n, &cap, &ci);
