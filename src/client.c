@@ -1125,7 +1125,7 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
             process_connect(w, c, &op);
             break;
         case OP_ERR:
-            ERROR("%sClient Error '%.*s'", c->prefix, (int)op.line.n, op.line.p);
+            ERROR("%sClient Error %.*s", c->prefix, (int)op.line.n, op.line.p);
             close_silent(c, CR_CLIENT_ERR);
             break;
         default: /* INFO, +OK from a client: ignored */

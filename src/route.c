@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -141,6 +142,38 @@ static void gen_name(char *out, size_t n)
     out[k] = 0;
 }
 
+/* URL userinfo is percent-encoded ("T0PS3cr3T%21"). */
+static void pct_decode(const char *in, char *out, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i] && o + 1 < n; i++) {
+        if (in[i] == '%' && isxdigit((unsigned char)in[i + 1]) &&
+            isxdigit((unsigned char)in[i + 2])) {
+            char h[3] = {in[i + 1], in[i + 2], 0};
+            out[o++] = (char)strtol(h, NULL, 16);
+            i += 2;
+        } else {
+            out[o++] = in[i];
+        }
+    }
+    if (n)
+        out[o] = 0;
+}
+
+/* The URL for log lines: a password shows as xxxxx. */
+static void url_redacted(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    const char *start = p ? p + 3 : url;
+    const char *at = strchr(start, '@');
+    const char *colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
+    if (!colon) {
+        snprintf(out, n, "%s", url);
+        return;
+    }
+    snprintf(out, n, "%.*s:xxxxx%s", (int)(colon - url), url, at);
+}
+
 /* host and port of a URL like nats-route://user:pass@host:port/ */
 static int url_split(const char *url, char *host, size_t hn, int *port, char *user, size_t un,
                      char *pass, size_t pn)
@@ -166,9 +199,9 @@ static int url_split(const char *url, char *host, size_t hn, int *port, char *us
         if (colon)
             *colon = 0;
         if (user)
-            snprintf(user, un, "%s", hostport);
+            pct_decode(hostport, user, un);
         if (pass && colon)
-            snprintf(pass, pn, "%s", colon + 1);
+            pct_decode(colon + 1, pass, pn);
         hp = at + 1;
     }
     char *colon = strrchr(hp, ':');
@@ -705,23 +738,22 @@ void route_conn_closed(conn_t *c)
             if (strcmp(R.routes[i]->route->remote_id, ri->remote_id) == 0)
                 still_connected = true;
     }
+    bool solicited = ri->solicited;
+    dialer_t *dialer = ri->dialer;
     pthread_mutex_unlock(&R.mu);
     if (changed)
         worker_command(WCMD_INFO);
     size_t nsubs = c->subs.n;
     if (nsubs)
         DEBUG("%sRemoving %zu subscriptions for account \"$G\"", c->prefix, nsubs);
-    if (ri->solicited && ri->dialer) {
+    if (solicited && dialer) {
         bool self = c->reason == CR_DUPLICATE_ROUTE && strcmp(ri->remote_id, srv->server_id) == 0;
         if (still_connected)
             DEBUG("%sNot attempting reconnect for solicited route, already connected to \"%s\"",
                   c->prefix, ri->remote_id);
         bool shutdown = atomic_load(&srv->shutting_down) || c->reason == CR_SHUTDOWN;
-        dialer_notify_closed(ri->dialer, self || shutdown || (still_connected && ri->dialer->implicit),
+        dialer_notify_closed(dialer, self || shutdown || (still_connected && dialer->implicit),
                              still_connected);
-        if (still_connected && !ri->dialer->implicit) {
-            /* keep the dialer idle until the other connection drops: it watches R */
-        }
     }
 }
 
@@ -1008,9 +1040,22 @@ static void register_route(worker_t *w, conn_t *c, rinfo_t *info, slice_t raw_in
 
     bool dup = false, urls_changed = false;
     pthread_mutex_lock(&R.mu);
-    for (size_t i = 0; i < R.nroutes; i++)
-        if (strcmp(R.routes[i]->route->remote_id, info->id) == 0)
-            dup = true;
+    for (size_t i = 0; i < R.nroutes; i++) {
+        route_info_t *e = R.routes[i]->route;
+        if (strcmp(e->remote_id, info->id) != 0)
+            continue;
+        dup = true;
+        /* Keep the registered connection, but it inherits "we dialled this URL" so it is
+         * redialled if it drops (and reported as configured). */
+        if (ri->solicited && !e->solicited) {
+            e->solicited = true;
+            e->dialer = ri->dialer;
+            free(e->url);
+            e->url = ri->url ? xstrdup(ri->url) : NULL;
+            ri->dialer = NULL;
+            ri->solicited = false;
+        }
+    }
     if (!dup) {
         DEBUG("%sRegistering remote route \"%s\"", c->prefix, info->id);
         send_interest_dump_locked(w, c);
@@ -1167,7 +1212,7 @@ size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t
                 client_deliver_routed(w, c, &op);
             break;
         case OP_ERR:
-            ERROR("%sRoute Error '%.*s'", c->prefix, (int)op.line.n, op.line.p);
+            ERROR("%sRoute Error %.*s", c->prefix, (int)op.line.n, op.line.p);
             close_route(c, CR_CLIENT_ERR);
             break;
         default: /* +OK, LS+/LS-/LMSG: not advertised, ignored */
@@ -1292,10 +1337,13 @@ static void *dialer_main(void *arg)
             int64_t jitter = (int64_t)(now_mono_ns() % 100000000LL);
             if (sleep_or_stop(d, (quick || d->implicit ? 0 : 1000000000LL) + jitter))
                 break;
-            DEBUG("Attempting reconnect for solicited route \"%s\"", d->url);
+            char shown[600];
+            url_redacted(d->url, shown, sizeof shown);
+            DEBUG("Attempting reconnect for solicited route \"%s\"", shown);
         }
-        char err[300];
-        DEBUG("Trying to connect to route on %s", d->url);
+        char err[300], shown[600];
+        url_redacted(d->url, shown, sizeof shown);
+        DEBUG("Trying to connect to route on %s", shown);
         int fd = dial(d->url, err, sizeof err);
         if (fd < 0) {
             attempt++;
@@ -1468,9 +1516,11 @@ void route_fill_info(conn_t *c, conn_info_t *ci)
     route_info_t *ri = c->route;
     if (!ri)
         return;
+    pthread_mutex_lock(&R.mu); /* solicited/dialer may be handed over by a duplicate */
     snprintf(ci->remote_id, sizeof ci->remote_id, "%s", ri->remote_id);
     ci->did_solicit = ri->solicited;
     ci->is_configured = ri->solicited && ri->dialer && !ri->dialer->implicit;
+    pthread_mutex_unlock(&R.mu);
 }
 
 /* num_routes and the routes array of /routez. */
