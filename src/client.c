@@ -618,6 +618,20 @@ typedef struct msg {
     slice_t queues;  /* routed message: the queue groups it is meant for */
 } msg_t;
 
+/* Decimal digits of v at p; returns the end. (printf is a tenth of a delivery's cost.) */
+static inline char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
 static void auto_unsub(sub_t *s)
 {
     bool expected = false;
@@ -634,9 +648,17 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
     if (atomic_load_explicit(&s->closed, memory_order_relaxed))
         return false;
     int64_t max = atomic_load_explicit(&s->max, memory_order_relaxed);
-    int64_t d = atomic_fetch_add_explicit(&s->delivered, 1, memory_order_relaxed) + 1;
-    if (max && d > max)
-        return false;
+    int64_t d;
+    if (unlikely(max)) {
+        d = atomic_fetch_add_explicit(&s->delivered, 1, memory_order_relaxed) + 1;
+        if (d > max)
+            return false;
+    } else {
+        /* Only statistics without a limit: a plain increment (may undercount when two
+         * workers deliver to one sub at the same instant). */
+        d = atomic_load_explicit(&s->delivered, memory_order_relaxed) + 1;
+        atomic_store_explicit(&s->delivered, d, memory_order_relaxed);
+    }
 
     char stackline[512];
     char *line = stackline;
@@ -671,15 +693,17 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
         p += m->reply.n;
         *p++ = ' ';
     }
-    if (hmsg)
-        p += sprintf(p, "%lld ", (long long)m->hdr);
-    p += sprintf(p, "%lld\r\n", (long long)size);
+    if (hmsg) {
+        p = put_u64(p, (uint64_t)m->hdr);
+        *p++ = ' ';
+    }
+    p = put_u64(p, (uint64_t)size);
+    *p++ = '\r';
+    *p++ = '\n';
     struct iovec iov[3] = {{line, (size_t)(p - line)}, {(void *)payload, (size_t)size},
                            {"\r\n", 2}};
-    if (!conn_sendv(w, c, iov, 3))
+    if (!conn_send_msg(w, c, iov, 3, (uint64_t)size))
         return false;
-    atomic_fetch_add_explicit(&c->out_msgs, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->out_bytes, (uint64_t)size, memory_order_relaxed);
     atomic_store_explicit(&w->out_msgs, atomic_load_explicit(&w->out_msgs, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     atomic_store_explicit(&w->out_bytes,
@@ -789,10 +813,7 @@ static void send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
     struct iovec iov[3] = {{b->p, b->len}, {(void *)payload, (size_t)size}, {"\r\n", 2}};
     if (log_trace_on)
         log_msg(LOG_TRC, "%s->> [%.*s]", rc->prefix, (int)(b->len - 2), b->p);
-    if (conn_sendv(w, rc, iov, 3)) {
-        atomic_fetch_add_explicit(&rc->out_msgs, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&rc->out_bytes, (uint64_t)size, memory_order_relaxed);
-    }
+    conn_send_msg(w, rc, iov, 3, (uint64_t)size);
 }
 
 /* Delivers to every plain sub and one member per queue group, and forwards to
@@ -1178,10 +1199,10 @@ void client_timer(worker_t *w, conn_t *c)
         c->ping_due_ns = now + o->ping_interval_ns;
     }
     int64_t stall = 0;
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     stall = c->stall_ns;
     size_t pend = c->out.len - c->out_off;
-    pthread_mutex_unlock(&c->out_lock);
+    spin_unlock(&c->out_lock);
     if (stall && now - stall > o->write_deadline_ns) {
         atomic_fetch_add(&srv->slow_consumers, 1);
         NOTICE("%sSlow Consumer Detected: WriteDeadline of %.3fs exceeded with %d chunks of %zu "
@@ -1216,13 +1237,13 @@ void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
     ci->last_activity_wall_ns = srv->start_wall_ns + (last - srv->start_mono_ns);
     if (ci->last_activity_wall_ns < c->start_wall_ns) ci->last_activity_wall_ns = c->start_wall_ns;
     ci->rtt_ns = c->rtt_ns;
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     ci->pending_bytes = c->out.len - c->out_off;
-    pthread_mutex_unlock(&c->out_lock);
+    ci->out_msgs = c->out_msgs;
+    ci->out_bytes = c->out_bytes;
+    spin_unlock(&c->out_lock);
     ci->in_msgs = c->in_msgs;
     ci->in_bytes = c->in_bytes;
-    ci->out_msgs = atomic_load_explicit(&c->out_msgs, memory_order_relaxed);
-    ci->out_bytes = atomic_load_explicit(&c->out_bytes, memory_order_relaxed);
     ci->name = dup_opt(c->name);
     ci->lang = dup_opt(c->lang);
     ci->version = dup_opt(c->version);

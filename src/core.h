@@ -32,6 +32,7 @@ struct worker {
     /* connections with outbound data to flush at the end of this batch */
     conn_t **flushq;
     size_t flushq_len, flushq_cap;
+    conn_t *flushq_last; /* last conn queued: skips the atomic for message streams */
     char *rbuf; /* RBUF_SIZE bytes: reads land here first */
     buf_t scratch;
     uint64_t rng;
@@ -65,6 +66,8 @@ void conn_close(conn_t *c, close_reason_t r);         /* owner only */
  * Returns false if c is closed or went over max_pending (then a close is requested). */
 bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n);
 bool conn_sendv(worker_t *w, conn_t *c, const struct iovec *iov, int cnt);
+/* The same for one delivered message: also counts it (msgs/bytes) under the lock. */
+bool conn_send_msg(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size);
 void worker_note_deadline(worker_t *w, int64_t t);
 uint64_t worker_rand(worker_t *w);
 

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *prog_name(const char *argv0)
@@ -28,12 +29,10 @@ static const char *prog_name(const char *argv0)
 static void write_pid_file(const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
-    if (fd < 0)
-        log_fatal("Could not write pidfile: open %s: %s", path, strerror(errno));
+    if (fd < 0) log_fatal("Could not write pidfile: open %s: %s", path, strerror(errno));
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "%d", (int)getpid());
-    if (write(fd, tmp, (size_t)n) != n)
-        log_fatal("Could not write pidfile: %s", strerror(errno));
+    if (write(fd, tmp, (size_t)n) != n) log_fatal("Could not write pidfile: %s", strerror(errno));
     close(fd);
 }
 
@@ -81,7 +80,13 @@ int main(int argc, char **argv)
                        .remote_syslog = o->remote_syslog,
                        .tag = cli.prog};
     if (log_configure(&lc, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
+        /* Go's default logger format, as the reference prints it */
+        char ts[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        strftime(ts, sizeof ts, "%Y/%m/%d %H:%M:%S", &tm);
+        fprintf(stderr, "%s %s\n", ts, err);
         return 1;
     }
     server_init(o);
@@ -92,10 +97,8 @@ int main(int argc, char **argv)
     NOTICE("  Name:     %s", srv->server_name);
     NOTICE("  ID:       %s", srv->server_id);
     reload_warn_plaintext(o);
-    if (o->config_file)
-        NOTICE("Using configuration file: %s", o->config_file);
-    if (o->pid_file && *o->pid_file)
-        write_pid_file(o->pid_file);
+    if (o->config_file) NOTICE("Using configuration file: %s", o->config_file);
+    if (o->pid_file && *o->pid_file) write_pid_file(o->pid_file);
     if (server_start() != 0) {
         log_close();
         return 1;
@@ -108,8 +111,7 @@ int main(int argc, char **argv)
     for (;;) {
         siginfo_t si;
         int sig = sigwaitinfo(&set, &si);
-        if (sig < 0)
-            continue;
+        if (sig < 0) continue;
         if (sig == SIGINT || sig == SIGTERM) {
             DEBUG("Trapped \"%s\" signal", sig == SIGINT ? "interrupt" : "terminated");
             NOTICE("Initiating Shutdown...");
@@ -129,8 +131,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (sig == SIGUSR2) {
-            if (server_lame_duck())
-                break;
+            if (server_lame_duck()) break;
             continue;
         }
     }

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,14 +39,12 @@ static void opts_free_cb(void *p)
 void reload_warn_plaintext(const opts_t *o)
 {
     bool plain = false;
-    if (o->password && *o->password && strncmp(o->password, "$2", 2) != 0)
-        plain = true;
+    if (o->password && *o->password && strncmp(o->password, "$2", 2) != 0) plain = true;
     for (size_t i = 0; i < o->nusers; i++)
         if (o->users[i].password && *o->users[i].password &&
             strncmp(o->users[i].password, "$2", 2) != 0)
             plain = true;
-    if (plain)
-        WARN("Plaintext passwords detected, use nkeys or bcrypt");
+    if (plain) WARN("Plaintext passwords detected, use nkeys or bcrypt");
 }
 
 /* Returns a refusal text, or NULL when every change can be applied live. */
@@ -97,7 +96,8 @@ static const char *refusal(const opts_t *a, const opts_t *b, char *buf, size_t n
     REFUSE_INT(max_sub_tokens, "MaxSubTokens");
     REFUSE_BOOL(no_header_support, "NoHeaderSupport");
     REFUSE_BOOL(disable_sublist_cache, "NoSublistCache");
-    if (!str_eq(a->cluster.host, b->cluster.host) || (a->cluster.port == 0) != (b->cluster.port == 0)) {
+    if (!str_eq(a->cluster.host, b->cluster.host) ||
+        (a->cluster.port == 0) != (b->cluster.port == 0)) {
         snprintf(buf, n, "config reload not supported for cluster host: old=%s, new=%s",
                  a->cluster.host ? a->cluster.host : "", b->cluster.host ? b->cluster.host : "");
         return buf;
@@ -137,12 +137,10 @@ void server_reload(void)
         free(no);
         return;
     }
-    if (no->port == 0)
-        no->port = cur->port;
+    if (no->port == 0) no->port = cur->port;
     char rbuf[512];
     const char *why = refusal(cur, no, rbuf, sizeof rbuf);
-    if (!why && opts_validate(no, err, sizeof err) != 0)
-        why = err;
+    if (!why && opts_validate(no, err, sizeof err) != 0) why = err;
     if (why) {
         ERROR("Failed to reload server configuration: %s", why);
         opts_free(no);
@@ -152,17 +150,14 @@ void server_reload(void)
     char d[32];
     if (!str_eq(cur->client_advertise, no->client_advertise))
         NOTICE("Reload: client_advertise = %s", no->client_advertise ? no->client_advertise : "");
-    if (cur->trace != no->trace)
-        NOTICE("Reloaded: trace = %s", no->trace ? "true" : "false");
-    if (cur->debug != no->debug)
-        NOTICE("Reloaded: debug = %s", no->debug ? "true" : "false");
+    if (cur->trace != no->trace) NOTICE("Reloaded: trace = %s", no->trace ? "true" : "false");
+    if (cur->debug != no->debug) NOTICE("Reloaded: debug = %s", no->debug ? "true" : "false");
     if (cur->logtime != no->logtime)
         NOTICE("Reloaded: logtime = %s", no->logtime ? "true" : "false");
     bool maxconn_shrank = false;
     if (cur->max_connections != no->max_connections) {
-        int64_t excess = no->max_connections > 0
-                             ? atomic_load(&srv->num_clients) - no->max_connections
-                             : 0;
+        int64_t excess =
+            no->max_connections > 0 ? atomic_load(&srv->num_clients) - no->max_connections : 0;
         if (excess > 0) {
             NOTICE("Closed %lld connections to fall within max_connections", (long long)excess);
             atomic_store(&srv->conn_excess, excess);
@@ -170,21 +165,16 @@ void server_reload(void)
         }
         NOTICE("Reloaded: max_connections = %d", no->max_connections);
     }
-    if (users_changed(cur, no))
-        NOTICE("Reloaded: authorization users");
+    if (users_changed(cur, no)) NOTICE("Reloaded: authorization users");
     NOTICE("Reloaded: accounts");
-    if (!str_eq(cur->username, no->username))
-        NOTICE("Reloaded: authorization username");
-    if (!str_eq(cur->password, no->password))
-        NOTICE("Reloaded: authorization password");
-    if (!str_eq(cur->token, no->token))
-        NOTICE("Reloaded: authorization token");
+    if (!str_eq(cur->username, no->username)) NOTICE("Reloaded: authorization username");
+    if (!str_eq(cur->password, no->password)) NOTICE("Reloaded: authorization password");
+    if (!str_eq(cur->token, no->token)) NOTICE("Reloaded: authorization token");
     if (cur->ping_interval_ns != no->ping_interval_ns) {
         opts_fmt_duration(no->ping_interval_ns, d, sizeof d);
         NOTICE("Reloaded: ping_interval = %s", d);
     }
-    if (cur->ping_max != no->ping_max)
-        NOTICE("Reloaded: ping_max = %d", no->ping_max);
+    if (cur->ping_max != no->ping_max) NOTICE("Reloaded: ping_max = %d", no->ping_max);
     if (cur->auth_timeout_ns != no->auth_timeout_ns) {
         buf_t b = {0};
         json_put_float(&b, (double)opts_auth_timeout_ns(no) / 1e9);
@@ -193,8 +183,7 @@ void server_reload(void)
     }
     if (cur->max_control_line != no->max_control_line)
         NOTICE("Reloaded: max_control_line = %d", no->max_control_line);
-    if (cur->max_payload != no->max_payload)
-        NOTICE("Reloaded: max_payload = %d", no->max_payload);
+    if (cur->max_payload != no->max_payload) NOTICE("Reloaded: max_payload = %d", no->max_payload);
     if (!str_eq(cur->pid_file, no->pid_file) && no->pid_file && *no->pid_file) {
         NOTICE("Reloaded: pid_file = %s", no->pid_file);
         int fd = open(no->pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
@@ -213,8 +202,7 @@ void server_reload(void)
         NOTICE("Reloaded: ports_file_dir = %s", no->ports_file_dir ? no->ports_file_dir : "");
     if (!str_eq(cur->log_file, no->log_file))
         NOTICE("Reloaded: log_file = %s", no->log_file ? no->log_file : "");
-    if (cur->syslog != no->syslog)
-        NOTICE("Reloaded: syslog = %s", no->syslog ? "true" : "false");
+    if (cur->syslog != no->syslog) NOTICE("Reloaded: syslog = %s", no->syslog ? "true" : "false");
     if (!str_eq(cur->remote_syslog, no->remote_syslog))
         NOTICE("Reloaded: remote_syslog = %s", no->remote_syslog ? no->remote_syslog : "");
     if (cur->write_deadline_ns != no->write_deadline_ns) {
@@ -232,15 +220,12 @@ void server_reload(void)
                        .syslog = no->syslog,
                        .remote_syslog = no->remote_syslog,
                        .tag = gnatsd_prog};
-    if (log_configure(&lc, err, sizeof err) != 0)
-        ERROR("%s", err);
-    if (ports_changed)
-        ports_file_remove();
+    if (log_configure(&lc, err, sizeof err) != 0) ERROR("%s", err);
+    if (ports_changed) ports_file_remove();
     srv->opts = no;
     server_build_info();
     qsbr_retire(cur, opts_free_cb);
-    if (ports_changed)
-        ports_file_write();
+    if (ports_changed) ports_file_write();
     worker_command(WCMD_REAUTH | (maxconn_shrank ? WCMD_MAXCONN : 0));
     atomic_store(&srv->config_load_ns, now_wall_ns());
     NOTICE("Reloaded server configuration");
@@ -250,8 +235,7 @@ void server_reload(void)
 
 bool server_lame_duck(void)
 {
-    if (atomic_exchange(&srv->lame_duck, true))
-        return false;
+    if (atomic_exchange(&srv->lame_duck, true)) return false;
     opts_t *o = srv->opts;
     NOTICE("Entering lame duck mode, stop accepting new clients");
     int lfd = srv->listen_fd;
@@ -261,8 +245,7 @@ bool server_lame_duck(void)
             epoll_ctl_del_listener(&srv->workers[i], lfd);
         close(lfd);
     }
-    if (atomic_load(&srv->num_clients) == 0)
-        return true;
+    if (atomic_load(&srv->num_clients) == 0) return true;
     worker_command(WCMD_LDM_INFO);
     int64_t grace = o->lame_duck_grace_ns;
     struct timespec ts = {(time_t)(grace / 1000000000LL), (long)(grace % 1000000000LL)};
@@ -271,14 +254,12 @@ bool server_lame_duck(void)
     int64_t n = atomic_load(&srv->num_clients);
     int64_t span = o->lame_duck_duration_ns - grace;
     int64_t pause = n > 0 ? span / n : 0;
-    if (pause > 1000000000LL)
-        pause = 1000000000LL;
+    if (pause > 1000000000LL) pause = 1000000000LL;
     uint64_t rnd = (uint64_t)now_mono_ns();
     for (int guard = 0; atomic_load(&srv->num_clients) > 0 && guard < 1000000; guard++) {
         for (int i = 0; i < srv->nworkers; i++) {
             worker_t *w = &srv->workers[i];
-            if (w->nconns == 0)
-                continue;
+            if (w->nconns == 0) continue;
             atomic_store(&w->ldm_close_quota, 1);
             atomic_fetch_or(&w->cmds, WCMD_LDM_CLOSE);
             uint64_t one = 1;
@@ -288,8 +269,7 @@ bool server_lame_duck(void)
         }
         rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
         int64_t p = pause / 2 + (pause > 1 ? (int64_t)(rnd % (uint64_t)(pause / 2 + 1)) : 0);
-        if (p < 1000000)
-            p = 1000000;
+        if (p < 1000000) p = 1000000;
         struct timespec pt = {(time_t)(p / 1000000000LL), (long)(p % 1000000000LL)};
         nanosleep(&pt, NULL);
     }
@@ -301,38 +281,46 @@ bool server_lame_duck(void)
 static void add_urls(buf_t *b, const char *key, const char *scheme, const char *host, int port,
                      bool *first_key)
 {
-    if (port <= 0)
-        return;
+    if (port <= 0) return;
     buf_puts(b, *first_key ? "\"" : ",\"");
     *first_key = false;
     buf_puts(b, key);
     buf_puts(b, "\":[");
-    bool first = true;
     bool wildcard = !host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
     if (!wildcard) {
         buf_printf(b, strchr(host, ':') ? "\"%s://[%s]:%d\"" : "\"%s://%s:%d\"", scheme, host,
                    port);
     } else {
+        /* Go lists addresses per interface (by index), IPv4 before IPv6 */
         struct ifaddrs *ifa = NULL;
         if (getifaddrs(&ifa) == 0) {
-            for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-                if (!i->ifa_addr)
-                    continue;
-                char ip[INET6_ADDRSTRLEN];
-                if (i->ifa_addr->sa_family == AF_INET)
-                    inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip,
-                              sizeof ip);
-                else if (i->ifa_addr->sa_family == AF_INET6 && strcmp(host, "0.0.0.0") != 0)
-                    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, ip,
-                              sizeof ip);
-                else if (i->ifa_addr->sa_family == AF_INET6)
-                    inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, ip,
-                              sizeof ip);
-                else
-                    continue;
-                buf_printf(b, strchr(ip, ':') ? "%s\"%s://[%s]:%d\"" : "%s\"%s://%s:%d\"",
-                           first ? "" : ",", scheme, ip, port);
-                first = false;
+            bool first = true;
+            unsigned maxidx = 0;
+            for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
+                if (i->ifa_addr &&
+                    (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6)) {
+                    unsigned idx = if_nametoindex(i->ifa_name);
+                    if (idx > maxidx) maxidx = idx;
+                }
+            for (unsigned idx = 0; idx <= maxidx; idx++) {
+                for (int fam = 0; fam < 2; fam++) {
+                    int want = fam == 0 ? AF_INET : AF_INET6;
+                    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+                        if (!i->ifa_addr || i->ifa_addr->sa_family != want ||
+                            if_nametoindex(i->ifa_name) != idx)
+                            continue;
+                        char ip[INET6_ADDRSTRLEN];
+                        if (want == AF_INET)
+                            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip,
+                                      sizeof ip);
+                        else
+                            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+                                      ip, sizeof ip);
+                        buf_printf(b, strchr(ip, ':') ? "%s\"%s://[%s]:%d\"" : "%s\"%s://%s:%d\"",
+                                   first ? "" : ",", scheme, ip, port);
+                        first = false;
+                    }
+                }
             }
             freeifaddrs(ifa);
         }
@@ -343,15 +331,17 @@ static void add_urls(buf_t *b, const char *key, const char *scheme, const char *
 void ports_file_write(void)
 {
     opts_t *o = srv->opts;
-    if (!o->ports_file_dir || !*o->ports_file_dir)
-        return;
+    if (!o->ports_file_dir || !*o->ports_file_dir) return;
     buf_t b = {0};
     bool first = true;
     buf_putc(&b, '{');
     add_urls(&b, "nats", o->tls.enabled ? "tls" : "nats", o->host, srv->port, &first);
     if (srv->http_fd >= 0)
-        add_urls(&b, "monitoring", "http",
+        add_urls(&b, "monitoring", o->https_port ? "https" : "http",
                  o->http_host && *o->http_host ? o->http_host : o->host, srv->http_port, &first);
+    if (srv->cluster_port > 0)
+        add_urls(&b, "cluster", o->cluster.tls.enabled ? "tls" : "nats", o->cluster.host,
+                 srv->cluster_port, &first);
     buf_putc(&b, '}');
     char path[4096];
     snprintf(path, sizeof path, "%s/%s_%d.ports", o->ports_file_dir, gnatsd_prog, (int)getpid());
@@ -370,8 +360,7 @@ void ports_file_write(void)
 
 void ports_file_remove(void)
 {
-    if (!ports_path)
-        return;
+    if (!ports_path) return;
     if (unlink(ports_path) != 0)
         ERROR("Error cleaning up ports file %s: %s", ports_path, strerror(errno));
     free(ports_path);

@@ -225,13 +225,13 @@ static bool r_send(worker_t *w, conn_t *c, const char *p, size_t n)
 {
     if (w)
         return conn_send(w, c, p, n);
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     if (c->out_closed) {
-        pthread_mutex_unlock(&c->out_lock);
+        spin_unlock(&c->out_lock);
         return false;
     }
     buf_append(&c->out, p, n);
-    pthread_mutex_unlock(&c->out_lock);
+    spin_unlock(&c->out_lock);
     conn_flush(c);
     return true;
 }

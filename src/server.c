@@ -102,6 +102,9 @@ void server_wake_all(void)
 
 void conn_queue_flush(worker_t *w, conn_t *c)
 {
+    if (w->flushq_last == c)
+        return;
+    w->flushq_last = c;
     uint64_t bit = 1ULL << w->id;
     if (atomic_fetch_or_explicit(&c->flush_mask, bit, memory_order_acq_rel) & bit)
         return;
@@ -151,19 +154,33 @@ static void slow_consumer(conn_t *c)
     conn_request_close(c, CR_SLOW_PENDING);
 }
 
+static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
+                        bool count);
+
 bool conn_sendv(worker_t *w, conn_t *c, const struct iovec *iov, int cnt)
+{
+    return sendv_count(w, c, iov, cnt, 0, false);
+}
+
+bool conn_send_msg(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size)
+{
+    return sendv_count(w, c, iov, cnt, size, true);
+}
+
+static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
+                        bool count)
 {
     size_t n = 0;
     for (int i = 0; i < cnt; i++)
         n += iov[i].iov_len;
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     if (unlikely(c->out_closed)) {
-        pthread_mutex_unlock(&c->out_lock);
+        spin_unlock(&c->out_lock);
         return false;
     }
     if (unlikely(!out_room(c, n))) {
         c->out_closed = true;
-        pthread_mutex_unlock(&c->out_lock);
+        spin_unlock(&c->out_lock);
         slow_consumer(c);
         return false;
     }
@@ -172,7 +189,11 @@ bool conn_sendv(worker_t *w, conn_t *c, const struct iovec *iov, int cnt)
         memcpy(c->out.p + c->out.len, iov[i].iov_base, iov[i].iov_len);
         c->out.len += iov[i].iov_len;
     }
-    pthread_mutex_unlock(&c->out_lock);
+    if (count) {
+        c->out_msgs++;
+        c->out_bytes += size;
+    }
+    spin_unlock(&c->out_lock);
     conn_queue_flush(w, c);
     return true;
 }
@@ -229,9 +250,9 @@ static bool flush_locked(conn_t *c)
 /* Writes what is pending. Safe from any thread. */
 void conn_flush(conn_t *c)
 {
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     bool ok = flush_locked(c);
-    pthread_mutex_unlock(&c->out_lock);
+    spin_unlock(&c->out_lock);
     if (!ok) conn_request_close(c, CR_WRITE_ERROR);
 }
 
@@ -245,7 +266,6 @@ static void conn_free_cb(void *p)
     if (c->ssl)
         SSL_free(c->ssl);
     tls_ctx_unref(c->tls);
-    pthread_mutex_destroy(&c->out_lock);
     buf_free(&c->out);
     client_free(c);
     route_conn_free(c);
@@ -260,9 +280,9 @@ void conn_close(conn_t *c, close_reason_t r)
     c->closing = true;
     if (c->reason == CR_NONE)
         c->reason = r;
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     c->out_closed = true;
-    pthread_mutex_unlock(&c->out_lock);
+    spin_unlock(&c->out_lock);
     if (c->kind == CONN_CLIENT) remember_closed(c);
     if (c->kind == CONN_ROUTE)
         route_conn_closed(c);
@@ -270,9 +290,9 @@ void conn_close(conn_t *c, close_reason_t r)
     /* Last words (-ERR ...) go out best effort; then nobody may write to the fd. */
     if (r != CR_SLOW_PENDING && r != CR_SLOW_DEADLINE && r != CR_WRITE_ERROR)
         conn_flush(c);
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     c->fd_gone = true;
-    pthread_mutex_unlock(&c->out_lock);
+    spin_unlock(&c->out_lock);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -303,7 +323,7 @@ static void conn_adopt(worker_t *w, inq_item_t *it)
 {
     int fd = it->fd;
     conn_t *c = xcalloc(1, sizeof *c);
-    pthread_mutex_init(&c->out_lock, NULL);
+    spin_init(&c->out_lock);
     c->fd = fd;
     c->w = w;
     c->kind = it->kind;
@@ -363,14 +383,14 @@ static bool tls_handshake(worker_t *w, conn_t *c)
 {
     if (c->tls_done)
         return true;
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     ERR_clear_error();
     int rc = SSL_do_handshake(c->ssl);
     int e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, rc);
     char why[256] = "";
     if (rc != 1 && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
         tls_last_error(why, sizeof why);
-    pthread_mutex_unlock(&c->out_lock);
+    spin_unlock(&c->out_lock);
     if (rc != 1) {
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             return false;
@@ -385,9 +405,9 @@ static bool tls_handshake(worker_t *w, conn_t *c)
         c->reason = CR_TLS_HANDSHAKE;
         return false;
     }
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     c->tls_done = true;
-    pthread_mutex_unlock(&c->out_lock);
+    spin_unlock(&c->out_lock);
     c->tls_due_ns = 0;
     if (log_debug_on) {
         char cipher[128];
@@ -410,11 +430,11 @@ static ssize_t conn_recv(conn_t *c, char *buf, size_t room)
             return -1;
         return errno == EINTR ? -1 : -2;
     }
-    pthread_mutex_lock(&c->out_lock);
+    spin_lock(&c->out_lock);
     ERR_clear_error();
     int n = SSL_read(c->ssl, buf, room > INT_MAX ? INT_MAX : (int)room);
     int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
-    pthread_mutex_unlock(&c->out_lock);
+    spin_unlock(&c->out_lock);
     if (n > 0)
         return n;
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
@@ -593,6 +613,7 @@ static void flush_pending(worker_t *w)
         conn_flush(c);
     }
     w->flushq_len = 0;
+    w->flushq_last = NULL;
 }
 
 static void handle_close_reqs(worker_t *w)

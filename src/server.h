@@ -17,6 +17,7 @@
 #include "parser.h"
 #include "sub.h"
 #include "sublist.h"
+#include "spinlock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -73,7 +74,7 @@ typedef struct conn {
     struct conn *next, *prev; /* owner's list */
 
     /* --- shared: outbound, guarded by out_lock --- */
-    pthread_mutex_t out_lock;
+    spinlock_t out_lock;
     buf_t out;        /* bytes to send; out_off already written */
     size_t out_off;
     int64_t stall_ns; /* monotonic time a flush first blocked, 0 = not blocked */
@@ -82,7 +83,7 @@ typedef struct conn {
     _Atomic uint64_t flush_mask; /* bit w: queued on worker w's flush list */
     _Atomic int close_req;       /* close_reason_t requested by a non-owner */
     _Atomic int64_t dead_subs;   /* auto-unsubscribed subs the owner must sweep */
-    _Atomic uint64_t out_msgs, out_bytes;
+    uint64_t out_msgs, out_bytes; /* under out_lock */
     _Atomic int64_t last_activity_ns;
 
     /* --- owner only --- */
