@@ -133,13 +133,23 @@ void auth_conn_free(conn_t *c)
     c->auth = NULL;
 }
 
+void auth_violation_log(const conn_t *c, const char *user)
+{
+    /* The reference (client.authViolation) names the CONNECT user only when a
+     * users list is configured; never the secret. */
+    if (srv->opts->nusers > 0)
+        ERROR("%sauthentication error - User \"%s\"", c->prefix, user ? user : "");
+    else
+        ERROR("%sauthentication error", c->prefix);
+}
+
 bool auth_check(conn_t *c, const char *user, const char *pass, const char *token)
 {
     opts_t *o = srv->opts;
     if (o->token && *o->token) {
         if (token && secret_ok(o->token, token))
             return true;
-        ERROR("%sauthentication error", c->prefix);
+        auth_violation_log(c, user);
         return false;
     }
     if (o->nusers > 0) {
@@ -149,13 +159,16 @@ bool auth_check(conn_t *c, const char *user, const char *pass, const char *token
                 continue;
             if (!secret_ok(u->password, pass))
                 break;
+            /* allowed_connection_types without STANDARD: not on the client port */
+            if (u->restrict_conn_types && !u->allow_standard)
+                break;
             free(c->user);
             c->user = xstrdup(u->name);
             auth_conn_free(c);
             c->auth = compile_perms(u->perms ? u->perms : o->default_perms);
             return true;
         }
-        ERROR("%sauthentication error - User \"%s\"", c->prefix, user ? user : "");
+        auth_violation_log(c, user);
         return false;
     }
     if (o->username && *o->username) {
@@ -164,7 +177,7 @@ bool auth_check(conn_t *c, const char *user, const char *pass, const char *token
             c->user = xstrdup(user);
             return true;
         }
-        ERROR("%sauthentication error", c->prefix);
+        auth_violation_log(c, user);
         return false;
     }
     return true;
@@ -182,8 +195,8 @@ static bool sub_covered(const char *pat, const char *sub, size_t subn)
         if (pl == 1 && p[0] == '>')
             return true; /* covers one or more remaining tokens, wildcards included */
         if (pl == 1 && p[0] == '*') {
-            if (tl == 1 && s[0] == '>')
-                return false;
+            /* any one token, a literal `*` or `>` of the subscription included
+             * (the reference matches the SUB subject through its sublist) */
         } else if (pl != tl || memcmp(p, s, pl) != 0) {
             return false;
         }
@@ -301,28 +314,37 @@ bool auth_sub_allowed(const conn_t *c, slice_t subject, slice_t queue)
     return ok;
 }
 
-bool auth_can_subscribe(worker_t *w, conn_t *c, slice_t subject, slice_t queue)
+bool auth_can_subscribe_sid(worker_t *w, conn_t *c, slice_t subject, slice_t queue, slice_t sid)
 {
     bool ok = auth_sub_allowed(c, subject, queue);
     if (!ok) {
-        char text[1024];
+        char text[1024], sidtxt[256];
+        /* reference log: ..., Subject "foo"[, Queue: "q"], SID 6 */
+        sidtxt[0] = 0;
+        if (sid.n)
+            snprintf(sidtxt, sizeof sidtxt, ", SID %.*s", (int)(sid.n > 200 ? 200 : sid.n), sid.p);
         if (queue.n) {
             snprintf(text, sizeof text,
                      "Permissions Violation for Subscription to \"%.*s\" using queue \"%.*s\"",
                      (int)(subject.n > 400 ? 400 : subject.n), subject.p,
                      (int)(queue.n > 400 ? 400 : queue.n), queue.p);
-            ERROR("%sSubscription Violation - User \"%s\", Subject \"%.*s\", Queue: \"%.*s\"",
+            ERROR("%sSubscription Violation - User \"%s\", Subject \"%.*s\", Queue: \"%.*s\"%s",
                   c->prefix, c->user ? c->user : "N/A", (int)subject.n, subject.p, (int)queue.n,
-                  queue.p);
+                  queue.p, sidtxt);
         } else {
             snprintf(text, sizeof text, "Permissions Violation for Subscription to \"%.*s\"",
                      (int)(subject.n > 900 ? 900 : subject.n), subject.p);
-            ERROR("%sSubscription Violation - User \"%s\", Subject \"%.*s\"", c->prefix,
-                  c->user ? c->user : "N/A", (int)subject.n, subject.p);
+            ERROR("%sSubscription Violation - User \"%s\", Subject \"%.*s\"%s", c->prefix,
+                  c->user ? c->user : "N/A", (int)subject.n, subject.p, sidtxt);
         }
         client_send_err(w, c, text);
     }
     return ok;
+}
+
+bool auth_can_subscribe(worker_t *w, conn_t *c, slice_t subject, slice_t queue)
+{
+    return auth_can_subscribe_sid(w, c, subject, queue, (slice_t){NULL, 0});
 }
 
 bool auth_deliver_slow(conn_t *c, slice_t subject, slice_t reply)
@@ -349,14 +371,15 @@ bool auth_deliver_slow(conn_t *c, slice_t subject, slice_t reply)
 
 bool auth_user_exists(const char *name)
 {
+    /* Only a users list can "lose" a user (closed silently on reload, as the
+     * reference does). A single user whose name or password changed is an
+     * authentication failure instead (security.md §6): the caller's re-check
+     * sends -ERR 'Authorization Violation'. */
     opts_t *o = srv->opts;
-    if (!name)
-        return false;
-    if (o->nusers > 0) {
-        for (size_t i = 0; i < o->nusers; i++)
-            if (strcmp(o->users[i].name, name) == 0)
-                return true;
-        return false;
-    }
-    return o->username && strcmp(o->username, name) == 0;
+    if (!name || o->nusers == 0)
+        return true;
+    for (size_t i = 0; i < o->nusers; i++)
+        if (strcmp(o->users[i].name, name) == 0)
+            return true;
+    return false;
 }

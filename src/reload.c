@@ -121,6 +121,50 @@ static bool users_changed(const opts_t *a, const opts_t *b)
     return true; /* the reference re-runs the authorization pass on every reload */
 }
 
+static bool strv_eq(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb) return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_eq(a[i], b[i])) return false;
+    return true;
+}
+
+static bool plist_eq(const perm_list_t *a, const perm_list_t *b)
+{
+    return a->has_allow == b->has_allow && strv_eq(a->allow, a->nallow, b->allow, b->nallow) &&
+           strv_eq(a->deny, a->ndeny, b->deny, b->ndeny);
+}
+
+static bool perms_eq(const permissions_t *a, const permissions_t *b)
+{
+    if (!a || !b) return a == b;
+    return a->has_publish == b->has_publish && a->has_subscribe == b->has_subscribe &&
+           plist_eq(&a->publish, &b->publish) && plist_eq(&a->subscribe, &b->subscribe) &&
+           a->allow_responses == b->allow_responses && a->resp_max == b->resp_max &&
+           a->resp_expires_ns == b->resp_expires_ns;
+}
+
+static bool tls_eq(const tls_opts_t *a, const tls_opts_t *b)
+{
+    return a->enabled == b->enabled && str_eq(a->cert_file, b->cert_file) &&
+           str_eq(a->key_file, b->key_file) && str_eq(a->ca_file, b->ca_file) &&
+           a->verify == b->verify && a->insecure == b->insecure && a->timeout_ns == b->timeout_ns &&
+           strv_eq(a->cipher_suites, a->ncipher_suites, b->cipher_suites, b->ncipher_suites) &&
+           strv_eq(a->curve_prefs, a->ncurve_prefs, b->curve_prefs, b->ncurve_prefs) &&
+           strv_eq(a->pinned_certs, a->npinned_certs, b->pinned_certs, b->npinned_certs);
+}
+
+/* Cluster options other than the address and the route list: route.c reads
+ * them from srv->opts, so new and re-authenticating routes see them. */
+static bool cluster_changed(const cluster_opts_t *a, const cluster_opts_t *b)
+{
+    return !str_eq(a->name, b->name) || !str_eq(a->advertise, b->advertise) ||
+           a->no_advertise != b->no_advertise || a->connect_retries != b->connect_retries ||
+           !str_eq(a->user, b->user) || !str_eq(a->password, b->password) ||
+           a->auth_timeout_ns != b->auth_timeout_ns || !perms_eq(a->perms, b->perms) ||
+           !tls_eq(&a->tls, &b->tls);
+}
+
 void server_reload(void)
 {
     opts_t *cur = srv->opts;
@@ -152,6 +196,8 @@ void server_reload(void)
         NOTICE("Reload: client_advertise = %s", no->client_advertise ? no->client_advertise : "");
     if (cur->trace != no->trace) NOTICE("Reloaded: trace = %s", no->trace ? "true" : "false");
     if (cur->debug != no->debug) NOTICE("Reloaded: debug = %s", no->debug ? "true" : "false");
+    if (cur->trace_verbose != no->trace_verbose)
+        NOTICE("Reloaded: trace_verbose = %s", no->trace_verbose ? "true" : "false");
     if (cur->logtime != no->logtime)
         NOTICE("Reloaded: logtime = %s", no->logtime ? "true" : "false");
     bool maxconn_shrank = false;
@@ -184,6 +230,8 @@ void server_reload(void)
     if (cur->max_control_line != no->max_control_line)
         NOTICE("Reloaded: max_control_line = %d", no->max_control_line);
     if (cur->max_payload != no->max_payload) NOTICE("Reloaded: max_payload = %d", no->max_payload);
+    if (cur->cluster.port && cluster_changed(&cur->cluster, &no->cluster))
+        NOTICE("Reloaded: cluster");
     if (!str_eq(cur->pid_file, no->pid_file) && no->pid_file && *no->pid_file) {
         NOTICE("Reloaded: pid_file = %s", no->pid_file);
         int fd = open(no->pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
@@ -211,6 +259,10 @@ void server_reload(void)
     }
     if (cur->max_traced_msg_len != no->max_traced_msg_len)
         NOTICE("Reloaded: max_traced_msg_len = %lld", (long long)no->max_traced_msg_len);
+    if (cur->connect_error_reports != no->connect_error_reports)
+        NOTICE("Reloaded: connect_error_reports = %lld", (long long)no->connect_error_reports);
+    if (cur->reconnect_error_reports != no->reconnect_error_reports)
+        NOTICE("Reloaded: reconnect_error_reports = %lld", (long long)no->reconnect_error_reports);
 
     log_config_t lc = {.debug = no->debug,
                        .trace = no->trace,
