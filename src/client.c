@@ -319,7 +319,12 @@ void client_reauth(worker_t *w, conn_t *c)
         close_silent(c, CR_CLIENT_CLOSED);
         return;
     }
-    if (!c->got_connect || !auth_check(c, c->cred_user, c->cred_pass, c->cred_token)) {
+    if (!c->got_connect) {
+        auth_violation_log(c, NULL);
+        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return;
+    }
+    if (!auth_check(c, c->cred_user, c->cred_pass, c->cred_token)) {
         close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         return;
     }
@@ -336,7 +341,7 @@ void client_reauth(worker_t *w, conn_t *c)
                  (int)(s->subject.n > 400 ? 400 : s->subject.n), s->subject.p,
                  (int)(s->sid.n > 200 ? 200 : s->sid.n), s->sid.p);
         client_send_err(w, c, text);
-        NOTICE("%sRemoved sub \"%.*s\" (sid \"%.*s\") for User \"%s\" - not authorized", c->prefix,
+        NOTICE("Removed sub \"%.*s\" (sid \"%.*s\") for User \"%s\" - not authorized",
                (int)s->subject.n, s->subject.p, (int)s->sid.n, s->sid.p, c->user ? c->user : "");
         sub_discard(c, s);
     }
@@ -508,6 +513,9 @@ static void trace_connect(conn_t *c, slice_t line)
     const char *p = line.p, *end = line.p + line.n;
     while (p < end) {
         const char *q = memmem(p, (size_t)(end - p), "\"pass", 5);
+        const char *t = memmem(p, (size_t)(end - p), "\"auth_token", 11);
+        if (t && (!q || t < q))
+            q = t;
         if (!q) {
             buf_append(&b, p, (size_t)(end - p));
             break;
@@ -1005,7 +1013,7 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
         client_send_err(w, c, "Invalid Subject");
         return;
     }
-    if (!auth_can_subscribe(w, c, op->subject, op->queue))
+    if (!auth_can_subscribe_sid(w, c, op->subject, op->queue, op->sid))
         return;
     client_sweep_dead_subs(c);
     sub_t *old = sidmap_get(&c->subs, op->sid);
@@ -1111,6 +1119,7 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
         }
         pos += op.consumed;
         if (!c->auth_ok && op.type != OP_CONNECT) {
+            auth_violation_log(c, NULL);
             close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             break;
         }

@@ -8,6 +8,7 @@
 #define RBUF_SIZE (256 * 1024)
 #define TICK_NS (20LL * 1000000LL)
 #define SPIN_NS (SPIN_US * 1000LL)
+#define STALL_NS (5LL * 1000000LL)
 #ifndef SPIN_US
 #define SPIN_US 20
 #endif
@@ -37,6 +38,9 @@ struct worker {
     conn_t **flushq;
     size_t flushq_len, flushq_cap;
     conn_t *flushq_last; /* last conn queued: skips the atomic for message streams */
+    bool stall_hit;      /* a delivery of the current read left a consumer far behind */
+    conn_t **stalled;    /* producers paused until their stall_until_ns */
+    size_t nstalled, capstalled;
     char *rbuf; /* RBUF_SIZE bytes: reads land here first */
     buf_t scratch;
     uint64_t rng;

@@ -193,7 +193,12 @@ static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt
         c->out_msgs++;
         c->out_bytes += size;
     }
+    size_t pending = c->out.len - c->out_off;
     spin_unlock(&c->out_lock);
+    /* A consumer falling behind slows its producers down (their reads pause) before it
+     * would have to be cut as a slow consumer. */
+    if (unlikely((int64_t)pending > srv->opts->max_pending / 4) && c->kind == CONN_CLIENT)
+        w->stall_hit = true;
     conn_queue_flush(w, c);
     return true;
 }
@@ -272,6 +277,8 @@ static void conn_free_cb(void *p)
     free(c);
 }
 
+static void unstall(worker_t *w, conn_t *c);
+
 void conn_close(conn_t *c, close_reason_t r)
 {
     worker_t *w = c->w;
@@ -280,6 +287,8 @@ void conn_close(conn_t *c, close_reason_t r)
     c->closing = true;
     if (c->reason == CR_NONE)
         c->reason = r;
+    if (c->stall_until_ns)
+        unstall(w, c);
     spin_lock(&c->out_lock);
     c->out_closed = true;
     spin_unlock(&c->out_lock);
@@ -504,6 +513,31 @@ static void do_accept(worker_t *self)
 
 static void flush_pending(worker_t *w);
 
+/* Pauses reading c for STALL_NS: its subscribers are behind. Resumed by run_stalled. */
+static void stall_conn(worker_t *w, conn_t *c)
+{
+    if (c->stall_until_ns)
+        return;
+    c->stall_until_ns = w->now_ns + STALL_NS;
+    if (w->nstalled == w->capstalled) {
+        w->capstalled = w->capstalled ? w->capstalled * 2 : 8;
+        w->stalled = xrealloc(w->stalled, w->capstalled * sizeof *w->stalled);
+    }
+    w->stalled[w->nstalled++] = c;
+    worker_note_deadline(w, c->stall_until_ns);
+}
+
+static void unstall(worker_t *w, conn_t *c)
+{
+    for (size_t i = 0; i < w->nstalled; i++) {
+        if (w->stalled[i] == c) {
+            w->stalled[i] = w->stalled[--w->nstalled];
+            break;
+        }
+    }
+    c->stall_until_ns = 0;
+}
+
 /* ---- reading ----------------------------------------------------------- */
 
 static void save_partial(conn_t *c, const char *p, size_t n, size_t need)
@@ -590,6 +624,13 @@ static void conn_read(worker_t *w, conn_t *c)
         save_partial(c, buf + used, len - used, need);
         /* Deliver what this read produced before reading more: bounded buffers, low latency. */
         flush_pending(w);
+        if (unlikely(w->stall_hit)) {
+            w->stall_hit = false;
+            if (c->kind == CONN_CLIENT) {
+                stall_conn(w, c);
+                return;
+            }
+        }
         if ((size_t)n < room && !c->ssl)
             return; /* a short read drained the socket; the next bytes bring a new edge */
     }
@@ -625,6 +666,24 @@ static void handle_close_reqs(worker_t *w)
         int r = atomic_load(&c->close_req);
         if (r != CR_NONE)
             conn_close(c, (close_reason_t)r);
+    }
+}
+
+static void conn_read(worker_t *w, conn_t *c);
+
+/* Producers whose pause is over read again (their socket may hold data already). */
+static void run_stalled(worker_t *w)
+{
+    for (size_t i = 0; i < w->nstalled;) {
+        conn_t *c = w->stalled[i];
+        if (c->stall_until_ns > w->now_ns) {
+            worker_note_deadline(w, c->stall_until_ns);
+            i++;
+            continue;
+        }
+        unstall(w, c);
+        conn_read(w, c);
+        i = 0; /* the list may have changed */
     }
 }
 
@@ -765,7 +824,8 @@ static void *worker_main(void *arg)
             conn_t *c = p;
             if (c->fd < 0)
                 continue;
-            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            if ((evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+                !c->stall_until_ns)
                 conn_read(w, c);
             if (c->fd >= 0 && (evs[i].events & EPOLLOUT)) {
                 if (c->ssl && !c->tls_done)
@@ -776,6 +836,8 @@ static void *worker_main(void *arg)
         }
         flush_pending(w);
         handle_close_reqs(w);
+        if (w->nstalled)
+            run_stalled(w);
         run_timers(w);
         flush_pending(w);
         qsbr_quiescent();

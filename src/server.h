@@ -105,6 +105,7 @@ typedef struct conn {
     struct conn_auth *auth; /* permissions of the authenticated user; NULL = all allowed */
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
     bool pong_sent; /* answered a PING after CONNECT: may get async INFO */
+    int64_t stall_until_ns; /* owner: reading paused (a consumer is behind), 0 = not */
     struct route_info *route; /* CONN_ROUTE only (owned) */
     uint64_t info_gen; /* info_suffix generation this client last saw */
     /* TLS: ssl is used under out_lock only (reads by the owner, writes by any flusher) */

@@ -72,7 +72,7 @@ static volatile sig_atomic_t echo_off;
 static void restore_echo(void)
 {
     if (echo_off) {
-        tcsetattr(0, TCSAFLUSH, &saved_tio);
+        tcsetattr(0, TCSANOW, &saved_tio);
         echo_off = 0;
     }
 }
@@ -103,7 +103,11 @@ static int read_line(char *buf, size_t cap)
     return (int)n;
 }
 
-static int read_password_tty(char *buf, size_t cap)
+/* Prints the prompt once echo is off, then reads a line. Echo is switched
+ * with TCSANOW, not TCSAFLUSH: a password typed (or pasted) right after the
+ * prompt appeared must not be discarded (Go's term.ReadPassword does the
+ * same). */
+static int read_password_tty(const char *prompt, char *buf, size_t cap)
 {
     struct termios t;
     if (tcgetattr(0, &saved_tio) != 0) return -1;
@@ -111,10 +115,12 @@ static int read_password_tty(char *buf, size_t cap)
     t.c_lflag &= ~(tcflag_t)ECHO;
     t.c_lflag |= ICANON;
     echo_off = 1;
-    if (tcsetattr(0, TCSAFLUSH, &t) != 0) {
+    if (tcsetattr(0, TCSANOW, &t) != 0) {
         echo_off = 0;
         return -1;
     }
+    fputs(prompt, stdout);
+    fflush(stdout);
     int n = read_line(buf, cap);
     restore_echo();
     return n;
@@ -191,12 +197,8 @@ int main(int argc, char **argv)
             signal(SIGINT, on_signal);
             signal(SIGTERM, on_signal);
             signal(SIGQUIT, on_signal);
-            printf("Enter Password: ");
-            fflush(stdout);
-            int n1 = read_password_tty(pw, sizeof pw);
-            printf("\nReenter Password: ");
-            fflush(stdout);
-            int n2 = read_password_tty(pw2, sizeof pw2);
+            int n1 = read_password_tty("Enter Password: ", pw, sizeof pw);
+            int n2 = n1 < 0 ? -1 : read_password_tty("\nReenter Password: ", pw2, sizeof pw2);
             if (n1 < 0 || n2 < 0) {
                 fprintf(stderr, "Error reading password: %s\n", strerror(errno));
                 return 1;
