@@ -7,11 +7,7 @@
 
 #define RBUF_SIZE (256 * 1024)
 #define TICK_NS (20LL * 1000000LL)
-#define SPIN_NS (SPIN_US * 1000LL)
 #define STALL_NS (5LL * 1000000LL)
-#ifndef SPIN_US
-#define SPIN_US 20
-#endif
 
 /* A socket handed to a worker: accepted client/route, or a route we dialled. */
 typedef struct inq_item {
@@ -46,7 +42,6 @@ struct worker {
     uint64_t rng;
     int64_t now_ns; /* monotonic, refreshed per loop */
     int64_t next_deadline_ns;
-    int64_t busy_until_ns; /* poll without sleeping until then (recently busy) */
     _Atomic uint32_t cmds;      /* WCMD_* requested by the control plane */
     _Atomic int ldm_close_quota; /* lame duck: clients to close now */
     struct snap_req *snap;       /* guarded by srv snapshot lock */
