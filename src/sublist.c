@@ -110,10 +110,17 @@ typedef struct qgroup {
     char *name;
 } qgroup_t;
 
+/* A slot of a node's children table: the token hash sits beside the pointer so a
+ * probe touches the child only when the hash matches (one cache miss per level). */
+struct kid {
+    uint64_t hash;
+    struct node *n;
+};
+
 typedef struct node {
     struct node *parent;
     struct node *pwc, *fwc;
-    struct node **kids; /* open addressing on literal tokens; kcap is 0 or a power of 2 */
+    struct kid *kids; /* open addressing on literal tokens; kcap is 0 or a power of 2 */
     uint32_t kcap, nkids;
     sub_t **plain;
     uint32_t nplain, pcap;
@@ -200,7 +207,7 @@ static void node_free_rec(node_t *n)
 {
     if (!n) return;
     for (uint32_t i = 0; i < n->kcap; i++)
-        if (n->kids[i]) node_free_rec(n->kids[i]);
+        if (n->kids[i].n) node_free_rec(n->kids[i].n);
     node_free_rec(n->pwc);
     node_free_rec(n->fwc);
     node_free(n);
@@ -211,27 +218,28 @@ static node_t *kids_find(const node_t *n, const char *tok, size_t len, uint64_t 
     if (!n->nkids) return NULL;
     uint32_t mask = n->kcap - 1;
     for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
-        node_t *c = n->kids[i];
-        if (!c) return NULL;
-        if (c->hash == h && c->toklen == len && memcmp(c->tok, tok, len) == 0) return c;
+        const struct kid *k = &n->kids[i];
+        if (!k->n) return NULL;
+        if (k->hash == h && k->n->toklen == len && memcmp(k->n->tok, tok, len) == 0) return k->n;
     }
 }
 
-static void kids_put_raw(node_t **kids, uint32_t mask, node_t *c)
+static void kids_put_raw(struct kid *kids, uint32_t mask, node_t *c)
 {
     uint32_t i = (uint32_t)c->hash & mask;
-    while (kids[i])
+    while (kids[i].n)
         i = (i + 1) & mask;
-    kids[i] = c;
+    kids[i].hash = c->hash;
+    kids[i].n = c;
 }
 
 static void kids_add(node_t *n, node_t *c)
 {
     if ((n->nkids + 1) * 2 > n->kcap) {
         uint32_t ncap = n->kcap ? n->kcap * 2 : 4;
-        node_t **nk = xcalloc(ncap, sizeof(*nk));
+        struct kid *nk = xcalloc(ncap, sizeof(*nk));
         for (uint32_t i = 0; i < n->kcap; i++)
-            if (n->kids[i]) kids_put_raw(nk, ncap - 1, n->kids[i]);
+            if (n->kids[i].n) kids_put_raw(nk, ncap - 1, n->kids[i].n);
         free(n->kids);
         n->kids = nk;
         n->kcap = ncap;
@@ -244,9 +252,9 @@ static void kids_del(node_t *n, node_t *c)
 {
     uint32_t mask = n->kcap - 1;
     uint32_t i = (uint32_t)c->hash & mask;
-    while (n->kids[i] != c)
+    while (n->kids[i].n != c)
         i = (i + 1) & mask;
-    n->kids[i] = NULL;
+    n->kids[i].n = NULL;
     n->nkids--;
     if (!n->nkids) {
         free(n->kids);
@@ -256,11 +264,11 @@ static void kids_del(node_t *n, node_t *c)
     }
     /* Backward shift: pull later members of the probe run into the hole when
      * their home slot is not inside (hole, j]. */
-    for (uint32_t j = (i + 1) & mask; n->kids[j]; j = (j + 1) & mask) {
-        uint32_t home = (uint32_t)n->kids[j]->hash & mask;
+    for (uint32_t j = (i + 1) & mask; n->kids[j].n; j = (j + 1) & mask) {
+        uint32_t home = (uint32_t)n->kids[j].hash & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
             n->kids[i] = n->kids[j];
-            n->kids[j] = NULL;
+            n->kids[j].n = NULL;
             i = j;
         }
     }
@@ -865,7 +873,7 @@ static void foreach_rec(const node_t *n, void (*fn)(sub_t *s, void *arg), void *
         for (uint32_t j = 0; j < n->qgs[i].n; j++)
             fn(n->qgs[i].subs[j], arg);
     for (uint32_t i = 0; i < n->kcap; i++)
-        if (n->kids[i]) foreach_rec(n->kids[i], fn, arg);
+        if (n->kids[i].n) foreach_rec(n->kids[i].n, fn, arg);
     if (n->pwc) foreach_rec(n->pwc, fn, arg);
     if (n->fwc) foreach_rec(n->fwc, fn, arg);
 }
@@ -881,7 +889,7 @@ static uint64_t nodes_rec(const node_t *n)
 {
     uint64_t c = 1;
     for (uint32_t i = 0; i < n->kcap; i++)
-        if (n->kids[i]) c += nodes_rec(n->kids[i]);
+        if (n->kids[i].n) c += nodes_rec(n->kids[i].n);
     if (n->pwc) c += nodes_rec(n->pwc);
     if (n->fwc) c += nodes_rec(n->fwc);
     return c;
