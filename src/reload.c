@@ -10,6 +10,7 @@
 #include "core.h"
 #include "log.h"
 #include "qsbr.h"
+#include "route.h"
 #include "json.h"
 #include <time.h>
 
@@ -276,6 +277,7 @@ void server_reload(void)
     if (ports_changed) ports_file_remove();
     srv->opts = no;
     server_build_info();
+    route_reload(cur, no);
     qsbr_retire(cur, opts_free_cb);
     if (ports_changed) ports_file_write();
     worker_command(WCMD_REAUTH | (maxconn_shrank ? WCMD_MAXCONN : 0));

@@ -1589,3 +1589,63 @@ void route_write_routez(jw_t *w, bool subs, bool detail)
     jw_arr_end(w);
     conn_infos_free(v, n);
 }
+
+/* ---- reload ---------------------------------------------------------------------- */
+
+static bool url_listed(const char *url, char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], url) == 0)
+            return true;
+    return false;
+}
+
+void route_reload(const opts_t *old, const opts_t *no)
+{
+    if (route_listen_fd < 0)
+        return;
+    const char *oname = old->cluster.name ? old->cluster.name : "";
+    const char *nname = no->cluster.name ? no->cluster.name : "";
+    if (strcmp(oname, nname) != 0 && *nname) {
+        pthread_mutex_lock(&R.mu);
+        snprintf(R.name, sizeof R.name, "%s", nname);
+        R.dynamic = false;
+        rebuild_client_info_locked();
+        pthread_mutex_unlock(&R.mu);
+        NOTICE("Cluster name updated to %s", nname);
+        worker_command(WCMD_INFO);
+    }
+    bool changed = false;
+    for (size_t i = 0; i < old->cluster.nroutes; i++) {
+        const char *url = old->cluster.routes[i];
+        if (url_listed(url, no->cluster.routes, no->cluster.nroutes))
+            continue;
+        changed = true;
+        char shown[600];
+        url_redacted(url, shown, sizeof shown);
+        NOTICE("Removed route %s", shown);
+        pthread_mutex_lock(&R.mu);
+        for (dialer_t *d = R.dialers; d; d = d->next) {
+            if (d->implicit || strcmp(d->url, url) != 0)
+                continue;
+            pthread_mutex_lock(&d->mu);
+            d->stop = true;
+            pthread_cond_broadcast(&d->cv);
+            pthread_mutex_unlock(&d->mu);
+        }
+        for (size_t k = 0; k < R.nroutes; k++) {
+            route_info_t *ri = R.routes[k]->route;
+            if (ri->solicited && ri->url && strcmp(ri->url, url) == 0)
+                conn_request_close(R.routes[k], CR_ROUTE_REMOVED);
+        }
+        pthread_mutex_unlock(&R.mu);
+    }
+    for (size_t i = 0; i < no->cluster.nroutes; i++) {
+        if (url_listed(no->cluster.routes[i], old->cluster.routes, old->cluster.nroutes))
+            continue;
+        changed = true;
+        start_dialer(no->cluster.routes[i], false, 0);
+    }
+    if (changed)
+        NOTICE("Reloaded: cluster routes");
+}

@@ -31,7 +31,9 @@ void route_conn_free(conn_t *c);
 void route_local_sub_added(worker_t *w, const sub_t *s);
 void route_local_sub_removed(worker_t *w, const sub_t *s);
 bool route_peer_headers(const conn_t *c);
-void route_announce(void); /* after "Server is ready": log lines, start dialling */
+void route_announce(void);
+/* Applies a reloaded cluster block: new name, added and removed routes. */
+void route_reload(const opts_t *old, const opts_t *no); /* after "Server is ready": log lines, start dialling */
 
 /* The cluster accept socket (for the workers' epoll). */
 extern int route_listen_fd;
