@@ -363,9 +363,17 @@ TEST(colors_on_terminal)
     dup2(saved, 2);
     close(saved);
     close(slave);
+    /* A pty hands lines over one read at a time: collect until quiet. */
     char buf[256];
-    ssize_t n = read(master, buf, sizeof buf - 1);
-    buf[n > 0 ? n : 0] = 0;
+    size_t got = 0;
+    struct pollfd pfd = {master, POLLIN, 0};
+    while (got < sizeof buf - 1 && poll(&pfd, 1, 200) == 1) {
+        ssize_t n = read(master, buf + got, sizeof buf - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = 0;
     char want[128];
     snprintf(want, sizeof want, "[%d] [\x1b[32mINF\x1b[0m] hi\n[%d] [\x1b[0;93mWRN\x1b[0m] w\n",
              (int)getpid(), (int)getpid());
