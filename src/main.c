@@ -43,23 +43,33 @@ int main(int argc, char **argv)
     cli.prog = prog_name(argv[0]);
     gnatsd_prog = cli.prog;
     opts_action_t act = opts_from_args(argc, argv, o, &cli);
+    int rc = -1;
     switch (act) {
     case OPTS_EXIT_OK:
-        return 0;
+        rc = 0;
+        break;
     case OPTS_EXIT_FAIL:
-        return 1;
+        rc = 1;
+        break;
     case OPTS_CHECK_CONFIG:
-        return cli.exit_code;
+        rc = cli.exit_code;
+        break;
     case OPTS_SIGNAL:
-        return signal_cmd_run(cli.prog, cli.signal_cmd);
+        rc = signal_cmd_run(cli.prog, cli.signal_cmd);
+        break;
     case OPTS_RUN:
         break;
     }
-
     char verr[512];
-    if (opts_validate(o, verr, sizeof verr) != 0) {
+    if (rc < 0 && opts_validate(o, verr, sizeof verr) != 0) {
         fprintf(stderr, "%s: %s\n", cli.prog, verr);
-        return 1;
+        rc = 1;
+    }
+    if (rc >= 0) {
+        free(cli.signal_cmd);
+        opts_free(o);
+        free(o);
+        return rc;
     }
 
     sigset_t set;
@@ -87,6 +97,8 @@ int main(int argc, char **argv)
         localtime_r(&now, &tm);
         strftime(ts, sizeof ts, "%Y/%m/%d %H:%M:%S", &tm);
         fprintf(stderr, "%s %s\n", ts, err);
+        opts_free(o);
+        free(o);
         return 1;
     }
     server_init(o);
@@ -139,5 +151,6 @@ int main(int argc, char **argv)
     ports_file_remove();
     NOTICE("Server Exiting..");
     log_close();
+    server_free(); /* also frees the options */
     return exit_code;
 }

@@ -1649,3 +1649,31 @@ void route_reload(const opts_t *old, const opts_t *no)
     if (changed)
         NOTICE("Reloaded: cluster routes");
 }
+
+void route_free_all(void)
+{
+    pthread_mutex_lock(&R.mu);
+    free(R.routes);
+    R.routes = NULL;
+    R.nroutes = R.caproutes = 0;
+    for (size_t i = 0; i < R.ibcap; i++) {
+        for (ikey_t *k = R.ibuckets[i], *next; k; k = next) {
+            next = k->next;
+            free(k);
+        }
+    }
+    free(R.ibuckets);
+    R.ibuckets = NULL;
+    R.ibcap = R.icount = 0;
+    for (curl_t *u = R.curls, *next; u; u = next) {
+        next = u->next;
+        free(u);
+    }
+    R.curls = NULL;
+    for (size_t i = 0; i < R.nown; i++)
+        free(R.own_urls[i]);
+    free(R.own_urls);
+    R.own_urls = NULL;
+    R.nown = 0;
+    pthread_mutex_unlock(&R.mu);
+}

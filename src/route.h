@@ -18,6 +18,7 @@ typedef struct route_info route_info_t;
 
 int route_start(void);     /* cluster listener + dialers; 0 if clustering is off */
 void route_shutdown(void); /* stops dialers */
+void route_free_all(void);  /* after shutdown: the module's memory */
 bool route_enabled(void);
 
 /* Connection lifecycle, on the owner worker. */

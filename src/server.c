@@ -710,6 +710,10 @@ static void drain_inq(worker_t *w)
 {
     pthread_mutex_lock(&w->inq_lock);
     size_t n = w->inq_len;
+    if (n == 0) {
+        pthread_mutex_unlock(&w->inq_lock);
+        return;
+    }
     inq_item_t items[64];
     if (n > ARRAY_LEN(items))
         n = ARRAY_LEN(items);
@@ -1178,4 +1182,48 @@ size_t server_closed_conns(conn_info_t **out, bool with_subs)
     pthread_mutex_unlock(&closed.mu);
     *out = v;
     return n;
+}
+
+/* Releases everything the server holds after server_shutdown (leak checkers
+ * run the whole test suite against the binary). */
+void server_free(void)
+{
+    route_free_all();
+    for (int i = 0; i < srv->nworkers; i++) {
+        worker_t *w = &srv->workers[i];
+        if (w->epfd > 0)
+            close(w->epfd);
+        if (w->evfd > 0)
+            close(w->evfd);
+        for (size_t k = 0; k < w->inq_len; k++) {
+            close(w->inq[k].fd);
+            free(w->inq[k].url);
+        }
+        free(w->inq);
+        free(w->flushq);
+        free(w->stalled);
+        free(w->rbuf);
+        buf_free(&w->scratch);
+        pthread_mutex_destroy(&w->inq_lock);
+    }
+    free(srv->workers);
+    pthread_mutex_lock(&closed.mu);
+    if (closed.ring) {
+        for (size_t i = 0; i < closed.n; i++)
+            conn_info_clear(&closed.ring[(closed.head + i) % CLOSED_RING]);
+        free(closed.ring);
+        closed.ring = NULL;
+        closed.n = closed.head = 0;
+    }
+    pthread_mutex_unlock(&closed.mu);
+    qsbr_drain_all();
+    sublist_free(srv->sl);
+    buf_free(&srv->info_prefix);
+    free(atomic_load(&srv->info_suffix));
+    tls_ctx_unref(atomic_load(&srv->tls_ctx));
+    free(srv->server_name);
+    opts_free(srv->opts);
+    free(srv->opts);
+    free(srv);
+    srv = NULL;
 }

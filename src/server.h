@@ -153,6 +153,7 @@ extern server_t *srv;
 int server_init(opts_t *o);
 int server_start(void);  /* binds, starts workers and the monitor */
 void server_shutdown(void); /* closes everything, joins threads */
+void server_free(void);     /* after shutdown: releases all memory, the options included */
 void server_wake_all(void);
 
 /* Stats summed over workers. */
