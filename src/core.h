@@ -24,7 +24,7 @@ struct worker {
     int epfd;
     int evfd;
     conn_t *conns; /* owned connections */
-    uint32_t nconns;
+    _Atomic uint32_t nconns; /* read by the lame duck pacer on the main thread */
     /* new connections handed over by the acceptor */
     pthread_mutex_t inq_lock;
     struct inq_item *inq;

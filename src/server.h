@@ -126,7 +126,7 @@ typedef struct server {
     sublist_t *sl;
     int nworkers;
     worker_t *workers;
-    int listen_fd;
+    _Atomic int listen_fd; /* closed by the control plane while workers accept on it */
     int port; /* actual client port */
     int http_fd, http_port;
     int cluster_port; /* bound route port, 0 = no clustering */
