@@ -259,9 +259,12 @@ void server_build_info(void)
     if (auth_required())
         jw_bool(&w, "auth_required", true);
     if (o->tls.enabled) {
-        jw_bool(&w, "tls_required", true);
+        if (!o->allow_non_tls)
+            jw_bool(&w, "tls_required", true);
         if (o->tls.verify || o->tls.verify_and_map)
             jw_bool(&w, "tls_verify", true);
+        if (o->allow_non_tls)
+            jw_bool(&w, "tls_available", true);
     }
     jw_int(&w, "max_payload", o->max_payload);
     /* client_id and client_ip follow per connection: the object is left open. */

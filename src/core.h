@@ -64,6 +64,8 @@ void epoll_ctl_del_listener(worker_t *w, int fd);
 /* server.c */
 void conn_queue_flush(worker_t *w, conn_t *c);
 void conn_flush(conn_t *c);
+/* Drives a TLS handshake forward (the dialing side speaks first). */
+void conn_flush_handshake(worker_t *w, conn_t *c);
 void conn_request_close(conn_t *c, close_reason_t r); /* from any thread */
 void conn_close(conn_t *c, close_reason_t r);         /* owner only */
 /* Appends to c's outbound buffer and queues a flush on w (the caller's worker).

@@ -12,6 +12,9 @@
 #include "json.h"
 #include "log.h"
 #include "qsbr.h"
+#include "tls.h"
+
+#include <openssl/ssl.h>
 #include "monitor.h"
 
 #include <arpa/inet.h>
@@ -94,6 +97,7 @@ static struct {
     char **own_urls; /* our client URLs */
     size_t nown;
     _Atomic int nregistered;
+    tls_ctx_t *tls_accept, *tls_dial; /* cluster TLS: both directions verify the peer */
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 bool route_enabled(void)
@@ -674,6 +678,40 @@ void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, vo
     c->echo = true;
     c->headers = true;
     c->start_wall_ns = ri->start_wall_ns;
+    if (R.tls_accept) {
+        /* Route TLS comes first on the connection: nothing is sent in plaintext. */
+        tls_ctx_t *t = solicited ? R.tls_dial : R.tls_accept;
+        c->tls = tls_ctx_ref(t);
+        c->ssl = SSL_new(t->ctx);
+        SSL_set_fd(c->ssl, c->fd);
+        if (solicited) {
+            char host[256];
+            int port;
+            url_split(ri->url ? ri->url : "", host, sizeof host, &port, NULL, 0, NULL, 0);
+            SSL_set_connect_state(c->ssl);
+            if (!isdigit((unsigned char)host[0]) && !strchr(host, ':'))
+                SSL_set_tlsext_host_name(c->ssl, host);
+            if (!srv->opts->cluster.tls.insecure)
+                SSL_set1_host(c->ssl, host);
+        } else {
+            SSL_set_accept_state(c->ssl);
+        }
+        DEBUG("%sStarting TLS route %s handshake", c->prefix, solicited ? "client" : "server");
+        c->tls_due_ns = w->now_ns + t->timeout_ns;
+        worker_note_deadline(w, c->tls_due_ns);
+        /* the client side speaks first */
+        if (solicited)
+            conn_flush_handshake(w, c);
+        return;
+    }
+    route_start_protocol(w, c);
+}
+
+/* After the TCP (and TLS) set-up: INFO/CONNECT, auth timer, first PING. */
+void route_start_protocol(worker_t *w, conn_t *c)
+{
+    route_info_t *ri = c->route;
+    bool solicited = ri->solicited;
     NOTICE("%sRoute connection created", c->prefix);
     if (solicited) {
         send_connect(w, c);
@@ -1226,6 +1264,15 @@ void route_timer(worker_t *w, conn_t *c)
 {
     opts_t *o = srv->opts;
     int64_t now = w->now_ns;
+    if (c->ssl && !c->tls_done) {
+        if (c->tls_due_ns && now >= c->tls_due_ns) {
+            ERROR("%sTLS route handshake error: timeout", c->prefix);
+            close_route(c, CR_TLS_HANDSHAKE);
+            return;
+        }
+        worker_note_deadline(w, c->tls_due_ns);
+        return;
+    }
     if (c->auth_due_ns && !c->auth_ok && now >= c->auth_due_ns) {
         route_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
         return;
@@ -1444,6 +1491,17 @@ int route_start(void)
         return 0;
     const char *host = o->cluster.host && *o->cluster.host ? o->cluster.host : "0.0.0.0";
     char err[300];
+    if (o->cluster.tls.enabled) {
+        R.tls_accept = tls_ctx_server(&o->cluster.tls, true, err, sizeof err);
+        R.tls_dial = R.tls_accept ? tls_ctx_client(&o->cluster.tls, err, sizeof err) : NULL;
+        if (!R.tls_accept || !R.tls_dial) {
+            log_msg(LOG_FTL, "Error configuring route TLS: %s", err);
+            return -1;
+        }
+        if (o->cluster.tls.insecure)
+            WARN("TLS certificate chain and hostname of solicited routes will not be verified. "
+                 "DO NOT USE IN PRODUCTION!");
+    }
     route_listen_fd = listen_on(host, o->cluster.port, &srv->cluster_port, err, sizeof err);
     if (route_listen_fd < 0) {
         log_msg(LOG_FTL, "Error listening on router port: %d - %s", o->cluster.port, err);
@@ -1652,6 +1710,9 @@ void route_reload(const opts_t *old, const opts_t *no)
 
 void route_free_all(void)
 {
+    tls_ctx_unref(R.tls_accept);
+    tls_ctx_unref(R.tls_dial);
+    R.tls_accept = R.tls_dial = NULL;
     pthread_mutex_lock(&R.mu);
     free(R.routes);
     R.routes = NULL;

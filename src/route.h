@@ -23,6 +23,8 @@ bool route_enabled(void);
 
 /* Connection lifecycle, on the owner worker. */
 void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, void *dialer);
+/* Starts the route protocol once the connection (and its TLS) is up. */
+void route_start_protocol(worker_t *w, conn_t *c);
 size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
 void route_timer(worker_t *w, conn_t *c);
 void route_conn_closed(conn_t *c);

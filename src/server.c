@@ -381,6 +381,7 @@ static void conn_adopt(worker_t *w, inq_item_t *it)
         SSL_set_fd(c->ssl, fd);
         SSL_set_accept_state(c->ssl);
         c->tls_due_ns = w->now_ns + t->timeout_ns;
+        c->tls_optional = srv->opts->allow_non_tls;
         worker_note_deadline(w, c->tls_due_ns);
     }
     client_init(c);
@@ -392,6 +393,25 @@ static bool tls_handshake(worker_t *w, conn_t *c)
 {
     if (c->tls_done)
         return true;
+    if (c->tls_optional) {
+        /* allow_non_tls: a TLS ClientHello starts with 0x16, anything else is plaintext. */
+        unsigned char first;
+        ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false;
+        c->tls_optional = false;
+        if (n == 1 && first != 0x16) {
+            spin_lock(&c->out_lock);
+            SSL_free(c->ssl);
+            c->ssl = NULL;
+            spin_unlock(&c->out_lock);
+            tls_ctx_unref(c->tls);
+            c->tls = NULL;
+            c->tls_due_ns = 0;
+            client_tls_done(w, c);
+            return true;
+        }
+    }
     spin_lock(&c->out_lock);
     ERR_clear_error();
     int rc = SSL_do_handshake(c->ssl);
@@ -403,7 +423,16 @@ static bool tls_handshake(worker_t *w, conn_t *c)
     if (rc != 1) {
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             return false;
-        ERROR("%sTLS handshake error: %s", c->prefix, why);
+        ERROR("%sTLS %shandshake error: %s", c->prefix, c->kind == CONN_ROUTE ? "route " : "",
+              why);
+        c->closing = true;
+        c->reason = CR_TLS_HANDSHAKE;
+        return false;
+    }
+    if (c->tls_due_ns && now_mono_ns() > c->tls_due_ns) {
+        /* Finished after its deadline: a timeout, as with a socket deadline. */
+        ERROR("%sTLS %shandshake error: i/o timeout", c->prefix,
+              c->kind == CONN_ROUTE ? "route " : "");
         c->closing = true;
         c->reason = CR_TLS_HANDSHAKE;
         return false;
@@ -424,8 +453,16 @@ static bool tls_handshake(worker_t *w, conn_t *c)
         DEBUG("%sTLS handshake complete", c->prefix);
         DEBUG("%sTLS version %s, cipher suite %s", c->prefix, tls_version_name(c->ssl), cipher);
     }
-    client_tls_done(w, c);
+    if (c->kind == CONN_ROUTE)
+        route_start_protocol(w, c);
+    else
+        client_tls_done(w, c);
     return true;
+}
+
+void conn_flush_handshake(worker_t *w, conn_t *c)
+{
+    tls_handshake(w, c);
 }
 
 /* One read through the transport seam: >0 bytes, 0 EOF, -1 would block, -2 error. */

@@ -112,6 +112,7 @@ typedef struct conn {
     struct ssl_st *ssl;
     struct tls_ctx *tls;
     bool tls_done; /* handshake complete (written under out_lock) */
+    bool tls_optional; /* allow_non_tls: the first byte decides TLS or plaintext */
     int64_t tls_due_ns;
     close_reason_t reason;
     char ip[INET6_ADDRSTRLEN];
