@@ -462,8 +462,10 @@ static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, si
     size_t total = ctl + (size_t)size + 2;
     if (total > len || buf[total - 2] != '\r' || buf[total - 1] != '\n')
         return false;
+    /* Every field, as the general path leaves them (callers and tests compare ops). */
     op->type = OP_PUB;
     op->line = (slice_t){buf + 4, argn};
+    op->account = op->queue = op->queues = op->sid = op->origin = (slice_t){NULL, 0};
     op->subject = (slice_t){t[0], tl[0]};
     op->reply = nt == 3 ? (slice_t){t[1], tl[1]} : (slice_t){NULL, 0};
     op->hdr = -1;
@@ -472,6 +474,8 @@ static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, si
     op->payload = buf + ctl;
     op->consumed = total;
     op->need = 0;
+    op->err_state = 0;
+    op->err_offset = 0;
     return true;
 }
 
