@@ -216,6 +216,15 @@ static void close_silent(conn_t *c, close_reason_t r)
 
 /* ---- INFO ------------------------------------------------------------------ */
 
+void info_identity(jw_t *w, int proto)
+{
+    jw_str(w, "server_id", srv->server_id);
+    jw_str(w, "server_name", srv->server_name);
+    jw_str(w, "version", SERVER_VERSION);
+    jw_int(w, "proto", proto);
+    jw_str(w, "go", SERVER_GO_VERSION);
+}
+
 void server_build_info(void)
 {
     opts_t *o = srv->opts;
@@ -224,11 +233,7 @@ void server_build_info(void)
     jw_t w;
     jw_init(&w, b, false);
     jw_obj_begin(&w, NULL);
-    jw_str(&w, "server_id", srv->server_id);
-    jw_str(&w, "server_name", srv->server_name);
-    jw_str(&w, "version", SERVER_VERSION);
-    jw_int(&w, "proto", 1);
-    jw_str(&w, "go", SERVER_GO_VERSION);
+    info_identity(&w, 1);
     const char *host = o->host;
     int port = srv->port;
     char advhost[256];
@@ -643,6 +648,14 @@ static inline char *put_u64(char *p, uint64_t v)
     return p;
 }
 
+static inline void count_in(worker_t *w, conn_t *c, int64_t size)
+{
+    c->in_msgs++;
+    c->in_bytes += (uint64_t)size;
+    stat_add(&w->in_msgs, 1);
+    stat_add(&w->in_bytes, (uint64_t)size);
+}
+
 static void auto_unsub(sub_t *s)
 {
     bool expected = false;
@@ -715,11 +728,8 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
                            {"\r\n", 2}};
     if (!conn_send_msg(w, c, iov, 3, (uint64_t)size))
         return false;
-    atomic_store_explicit(&w->out_msgs, atomic_load_explicit(&w->out_msgs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&w->out_bytes,
-                          atomic_load_explicit(&w->out_bytes, memory_order_relaxed) + (uint64_t)size,
-                          memory_order_relaxed);
+    stat_add(&w->out_msgs, 1);
+    stat_add(&w->out_bytes, (uint64_t)size);
     if (log_trace_on)
         log_msg(LOG_TRC, "%s->> [%.*s]", c->prefix, (int)(p - line - 2), line);
     if (max && d == max) {
@@ -904,14 +914,7 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
 
 void client_deliver_routed(worker_t *w, conn_t *c, const op_t *op)
 {
-    c->in_msgs++;
-    c->in_bytes += (uint64_t)op->size;
-    atomic_store_explicit(&w->in_msgs, atomic_load_explicit(&w->in_msgs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&w->in_bytes,
-                          atomic_load_explicit(&w->in_bytes, memory_order_relaxed) +
-                              (uint64_t)op->size,
-                          memory_order_relaxed);
+    count_in(w, c, op->size);
     msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, true, op->queues};
     const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
     deliver_all(w, r, &m);
@@ -978,14 +981,7 @@ static void process_pub(worker_t *w, conn_t *c, const op_t *op)
         close_silent(c, CR_PROTOCOL_VIOLATION);
         return;
     }
-    c->in_msgs++;
-    c->in_bytes += (uint64_t)op->size;
-    atomic_store_explicit(&w->in_msgs, atomic_load_explicit(&w->in_msgs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&w->in_bytes,
-                          atomic_load_explicit(&w->in_bytes, memory_order_relaxed) +
-                              (uint64_t)op->size,
-                          memory_order_relaxed);
+    count_in(w, c, op->size);
     if (c->pedantic && !subject_valid_literal(op->subject.p, op->subject.n))
         client_send_err(w, c, "Invalid Publish Subject");
     if (unlikely(op->reply.n && (op->reply.p[0] == '_' || op->reply.p[0] == '$')) &&

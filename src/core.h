@@ -61,6 +61,18 @@ void worker_command(uint32_t cmd);
 void server_hand_off(inq_item_t *item);
 void epoll_ctl_del_listener(worker_t *w, int fd);
 
+/* Per-worker counters: only the owning worker writes them, so a relaxed load+store
+ * (no locked instruction) is exact; the monitor reads them racily but atomically. */
+static inline void stat_add(_Atomic uint64_t *ctr, uint64_t v)
+{
+    atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+/* The identity fields every INFO starts with (client and route INFO). */
+struct jw;
+void info_identity(struct jw *w, int proto);
+
 /* server.c */
 void conn_queue_flush(worker_t *w, conn_t *c);
 void conn_flush(conn_t *c);

@@ -567,11 +567,7 @@ static void route_info_json(buf_t *b, bool ldm)
     jw_t w;
     jw_init(&w, b, false);
     jw_obj_begin(&w, NULL);
-    jw_str(&w, "server_id", srv->server_id);
-    jw_str(&w, "server_name", srv->server_name);
-    jw_str(&w, "version", SERVER_VERSION);
-    jw_int(&w, "proto", 2);
-    jw_str(&w, "go", SERVER_GO_VERSION);
+    info_identity(&w, 2);
     char advhost[256] = "";
     int advport = srv->cluster_port;
     if (o->cluster.advertise && *o->cluster.advertise) {
