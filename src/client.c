@@ -228,8 +228,8 @@ void info_identity(jw_t *w, int proto)
 void server_build_info(void)
 {
     opts_t *o = srv->opts;
-    buf_t *b = &srv->info_prefix;
-    b->len = 0;
+    buf_t prefix = {0};
+    buf_t *b = &prefix;
     jw_t w;
     jw_init(&w, b, false);
     jw_obj_begin(&w, NULL);
@@ -273,7 +273,10 @@ void server_build_info(void)
     }
     jw_int(&w, "max_payload", o->max_payload);
     /* client_id and client_ip follow per connection: the object is left open. */
-    /* left open: the object is closed after the per-connection fields */
+    buf_putc(b, 0);
+    char *old = atomic_exchange(&srv->info_prefix, prefix.p);
+    if (old)
+        qsbr_retire(old, free);
 }
 
 static void send_info_ext(worker_t *w, conn_t *c, bool ldm)
@@ -281,7 +284,7 @@ static void send_info_ext(worker_t *w, conn_t *c, bool ldm)
     buf_t *b = &w->scratch;
     b->len = 0;
     buf_puts(b, "INFO ");
-    buf_append(b, srv->info_prefix.p, srv->info_prefix.len);
+    buf_puts(b, atomic_load(&srv->info_prefix));
     buf_puts(b, ",\"client_id\":");
     buf_put_u64(b, c->cid);
     buf_puts(b, ",\"client_ip\":");

@@ -30,7 +30,7 @@ enum sink { SINK_STDERR, SINK_FILE, SINK_SYSLOG, SINK_REMOTE };
 #define TAG_MAX 128
 #define STACK_LINE 8192
 
-volatile bool log_debug_on, log_trace_on;
+_Atomic bool log_debug_on, log_trace_on;
 
 static pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
 

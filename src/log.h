@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 typedef enum log_level { LOG_FTL, LOG_ERR, LOG_WRN, LOG_INF, LOG_DBG, LOG_TRC } log_level_t;
@@ -35,7 +36,7 @@ int log_reopen(void);
 void log_close(void);
 
 /* Cheap checks so callers skip formatting trace lines. */
-extern volatile bool log_debug_on, log_trace_on;
+extern _Atomic bool log_debug_on, log_trace_on; /* flipped by reload while workers read */
 
 void log_msg(log_level_t lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(log_level_t lvl, const char *fmt, va_list ap);

@@ -1255,7 +1255,7 @@ void server_free(void)
     pthread_mutex_unlock(&closed.mu);
     qsbr_drain_all();
     sublist_free(srv->sl);
-    buf_free(&srv->info_prefix);
+    free(atomic_load(&srv->info_prefix));
     free(atomic_load(&srv->info_suffix));
     tls_ctx_unref(atomic_load(&srv->tls_ctx));
     free(srv->server_name);

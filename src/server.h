@@ -121,7 +121,7 @@ typedef struct conn {
 } conn_t;
 
 typedef struct server {
-    opts_t *opts; /* current options */
+    opts_t *_Atomic opts; /* current options: swapped by reload, old set retired through qsbr */
     char server_id[57];
     char *server_name;
     sublist_t *sl;
@@ -131,7 +131,9 @@ typedef struct server {
     int port; /* actual client port */
     int http_fd, http_port;
     int cluster_port; /* bound route port, 0 = no clustering */
-    buf_t info_prefix; /* INFO JSON up to and including max_payload */
+    /* INFO JSON up to and including max_payload, NUL-terminated; rebuilt by reload and
+     * swapped whole (old copy retired through qsbr) while workers read it. */
+    char *_Atomic info_prefix;
     struct tls_ctx *_Atomic tls_ctx; /* client TLS for new connections, NULL = plain */
     char *_Atomic info_suffix; /* ",\"cluster\":..,\"connect_urls\":[..]" for client INFO (qsbr) */
     _Atomic uint64_t info_gen; /* bumped when info_suffix changes */
