@@ -13,6 +13,7 @@
 #include "json.h"
 #include "log.h"
 #include "monitor.h"
+#include "qsbr.h"
 #include "auth.h"
 #include "route.h"
 #include "tls.h"
@@ -982,8 +983,14 @@ static void *monitor_main(void *arg)
 {
     (void)arg;
     struct epoll_event evs[64];
+    /* Handlers read the options and sublist results, which reload and the workers
+     * retire through qsbr: this thread takes part like a worker. */
+    qsbr_register();
     while (!atomic_load(&mon.stop)) {
+        qsbr_quiescent();
+        qsbr_offline();
         int n = epoll_wait(mon.epfd, evs, ARRAY_LEN(evs), 1000);
+        qsbr_online();
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == NULL) {
@@ -1022,6 +1029,7 @@ static void *monitor_main(void *arg)
     }
     while (mon.conns)
         hconn_close(mon.conns);
+    qsbr_unregister();
     return NULL;
 }
 
