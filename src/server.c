@@ -328,6 +328,8 @@ static void set_nonblock(int fd)
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+static bool tls_rate_ok(void);
+
 static void conn_adopt(worker_t *w, inq_item_t *it)
 {
     int fd = it->fd;
@@ -375,6 +377,15 @@ static void conn_adopt(worker_t *w, inq_item_t *it)
     atomic_fetch_add(&srv->num_clients, 1);
     atomic_fetch_add(&srv->total_conns, 1);
     tls_ctx_t *t = atomic_load(&srv->tls_ctx);
+    if (t && !tls_rate_ok()) {
+        /* connection_rate_limit: handshakes beyond the per-second budget are refused */
+        client_send_err(w, c, "Connection throttling is active. Please try again later.");
+        conn_flush(c);
+        c->closing = true;
+        c->reason = CR_TLS_HANDSHAKE;
+        conn_close(c, c->reason);
+        return;
+    }
     if (t) {
         c->tls = tls_ctx_ref(t);
         c->ssl = SSL_new(t->ctx);
@@ -386,6 +397,20 @@ static void conn_adopt(worker_t *w, inq_item_t *it)
     }
     client_init(c);
     if (c->closing) conn_close(c, c->reason);
+}
+
+/* TLS connection_rate_limit: a budget of new TLS connections per second. */
+static bool tls_rate_ok(void)
+{
+    static _Atomic int64_t window_s, count;
+    int64_t limit = srv->opts->tls.connection_rate_limit;
+    if (limit <= 0)
+        return true;
+    int64_t now_s = now_mono_ns() / 1000000000LL;
+    int64_t w = atomic_load(&window_s);
+    if (w != now_s && atomic_compare_exchange_strong(&window_s, &w, now_s))
+        atomic_store(&count, 0);
+    return atomic_fetch_add(&count, 1) < limit;
 }
 
 /* Drives the server side of the handshake. Returns true once application data may flow. */

@@ -1,0 +1,112 @@
+"""TLS on the client port: handshake after the plaintext INFO, verify, the
+allow_non_tls sniffing, connection_rate_limit, and refusing what is not
+implemented (verify_and_map) instead of running with less protection."""
+
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+
+from harness import Server, parse_info, wait_until
+
+_CERTS = None
+
+
+def certs():
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI)."""
+    global _CERTS
+    if _CERTS:
+        return _CERTS
+    d = tempfile.mkdtemp(prefix="gnatsd-tls-")
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=test-ca")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "srv.csr",
+        "-subj", "/CN=localhost")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+        "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf")
+    _CERTS = d
+    return d
+
+
+def tls_conf(extra=""):
+    d = certs()
+    return ('tls {\n  cert_file: "%s/cert.pem"\n  key_file: "%s/key.pem"\n  ca_file: "%s/ca.pem"\n%s}\n'
+            % (d, d, d, extra))
+
+
+def tls_client(port):
+    """Reads the plaintext INFO, then upgrades; returns (info, ssl socket)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    line = b""
+    while not line.endswith(b"\r\n"):
+        line += raw.recv(1)
+    ctx = ssl.create_default_context(cafile=os.path.join(certs(), "ca.pem"))
+    return parse_info(line), ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_tls_required_and_pubsub_over_tls():
+    with Server(config=tls_conf()) as s:
+        info, c = tls_client(s.port)
+        assert info.get("tls_required") is True, info
+        c.sendall(b'CONNECT {"verbose":false}\r\nSUB a 1\r\nPUB a 2\r\nhi\r\nPING\r\n')
+        buf = b""
+        while b"PONG\r\n" not in buf:
+            buf += c.recv(4096)
+        assert b"MSG a 1 2\r\nhi\r\n" in buf, buf
+
+
+def test_plaintext_client_on_tls_port_is_closed():
+    with Server(config=tls_conf()) as s:
+        raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        raw.recv(4096)  # INFO
+        raw.sendall(b"CONNECT {}\r\nPING\r\n")
+        data = b""
+        try:
+            while True:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        assert b"PONG" not in data, data
+        s.wait_log(r"TLS handshake error")
+
+
+def test_allow_non_tls_accepts_both():
+    with Server(config=tls_conf() + "allow_non_tls: true\n") as s:
+        info, c = tls_client(s.port)
+        assert info.get("tls_available") is True and "tls_required" not in info, info
+        c.sendall(b"PING\r\n")
+        assert c.recv(100).startswith(b"PONG"), "TLS client"
+        raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        raw.recv(4096)
+        raw.sendall(b"PING\r\n")
+        assert raw.recv(100).startswith(b"PONG"), "plaintext client"
+
+
+def test_connection_rate_limit():
+    with Server(config=tls_conf("  connection_rate_limit: 2\n")) as s:
+        refused = 0
+        for _ in range(6):
+            raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            data = raw.recv(4096)
+            if b"Connection throttling is active" in data:
+                refused += 1
+            raw.close()
+        assert refused >= 3, refused
+
+
+def test_verify_and_map_refuses_to_start():
+    s = Server(config=tls_conf("  verify_and_map: true\n"), wait=False)
+    s.start()
+    wait_until(lambda: s.proc.poll() is not None, 5, what="server exit")
+    assert s.proc.returncode == 1, s.proc.returncode
+    assert "verify_and_map is not supported" in s.log(), s.log()
+    s.stop()
