@@ -2391,7 +2391,7 @@ opts_action_t opts_from_args_io(int argc, char **argv, opts_t *o, opts_cli_t *cl
         return OPTS_EXIT_OK;
     }
     if (fv.b[F_VERSION]) {
-        fprintf(out, "%s: v%s\n", prog, SERVER_VERSION);
+        fprintf(out, "nats-server: v%s\n", SERVER_VERSION); /* the form tools parse */
         return OPTS_EXIT_OK;
     }
     if (fv.b[F_HELP]) {
@@ -2405,7 +2405,7 @@ opts_action_t opts_from_args_io(int argc, char **argv, opts_t *o, opts_cli_t *cl
     if (fv.first_pos >= 0) {
         const char *a = o->cli_args[fv.first_pos];
         if (strcasecmp(a, "version") == 0) {
-            fprintf(out, "%s: v%s\n", prog, SERVER_VERSION);
+            fprintf(out, "nats-server: v%s\n", SERVER_VERSION);
             return OPTS_EXIT_OK;
         }
         if (strcasecmp(a, "help") == 0) {
