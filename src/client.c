@@ -331,6 +331,16 @@ void client_reauth(worker_t *w, conn_t *c)
         return;
     }
     if (!c->got_connect) {
+        /* Not authenticated yet (accepted under auth, CONNECT still to come): its CONNECT
+         * is checked against the new options when it arrives, within its auth timeout. */
+        if (!c->auth_ok) {
+            if (!c->auth_due_ns) {
+                c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(srv->opts);
+                worker_note_deadline(w, c->auth_due_ns);
+            }
+            return;
+        }
+        /* Auth was just turned on for a client that never needed to authenticate. */
         auth_violation_log(c, NULL);
         close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         return;

@@ -616,3 +616,14 @@ def test_reload_password_libnats():
         lines = out.strip().splitlines()
         assert lines and lines[-1] == "4 passed, 0 failed" and p.returncode == 0, \
             "exit %s:\n%s\n%s" % (p.returncode, out, err.decode())
+
+
+def test_reload_keeps_client_that_has_not_sent_connect_yet():
+    """A client accepted under auth that has not sent CONNECT when a reload
+    re-checks everyone must still be able to log in (it was wrongly closed)."""
+    with Server(config="authorization { token: t1, timeout: 5 }\n") as s:
+        c = Client(s.port)  # INFO read, no CONNECT yet
+        rewrite_and_reload(s, "authorization { token: t2, timeout: 5 }\n")
+        c.expect_nothing(0.3)
+        c.connect(auth_token="t2")
+        c.ping_pong()
