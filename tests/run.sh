@@ -42,7 +42,8 @@ run_stage() {
     echo "== $stage"
     "$@" >"$log" 2>&1
     local rc=$?
-    grep -E '^(FAIL|!!)' "$log" | head -n 40
+    # failures with their context (traceback, server log tail) so a CI log explains itself
+    grep -E -A 30 '^(FAIL|!!)' "$log" | head -n 300
     tally "$stage" "$log" "$rc"
     rm -f "$log"
 }
