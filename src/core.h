@@ -56,6 +56,7 @@ struct worker {
 #define WCMD_LDM_CLOSE 8u  /* lame duck: close ldm_close_quota clients */
 #define WCMD_SNAPSHOT 16u  /* run the pending snapshot request */
 #define WCMD_INFO 32u      /* connect_urls changed: async INFO to protocol-1 clients */
+#define WCMD_PINNED 64u    /* pinned_certs changed: close TLS clients whose key is not pinned */
 void worker_command(uint32_t cmd);
 /* Hands a socket to a worker (round-robin). Takes ownership of item->url. */
 void server_hand_off(inq_item_t *item);

@@ -10,6 +10,7 @@
 #include "core.h"
 #include "log.h"
 #include "qsbr.h"
+#include "tls.h"
 #include "route.h"
 #include "json.h"
 #include <time.h>
@@ -25,6 +26,11 @@
 #include <unistd.h>
 
 static char *ports_path;
+
+static void tls_unref_cb(void *p)
+{
+    tls_ctx_unref(p);
+}
 
 static bool str_eq(const char *a, const char *b)
 {
@@ -186,6 +192,13 @@ void server_reload(void)
     char rbuf[512];
     const char *why = refusal(cur, no, rbuf, sizeof rbuf);
     if (!why && opts_validate(no, err, sizeof err) != 0) why = err;
+    /* A changed client tls block is loaded now, so a bad certificate refuses the reload. */
+    bool tls_changed = !tls_eq(&cur->tls, &no->tls);
+    tls_ctx_t *new_tls = NULL;
+    if (!why && tls_changed && no->tls.enabled) {
+        new_tls = tls_ctx_server(&no->tls, false, err, sizeof err);
+        if (!new_tls) why = err;
+    }
     if (why) {
         ERROR("Failed to reload server configuration: %s", why);
         opts_free(no);
@@ -278,9 +291,16 @@ void server_reload(void)
     srv->opts = no;
     server_build_info();
     route_reload(cur, no);
+    if (tls_changed) {
+        tls_ctx_t *old = atomic_exchange(&srv->tls_ctx, new_tls);
+        if (old) qsbr_retire(old, tls_unref_cb);
+        NOTICE("Reloaded: tls = %s", no->tls.enabled ? "enabled" : "disabled");
+        if (no->tls.npinned_certs) NOTICE("Reloaded: %zu pinned_certs", no->tls.npinned_certs);
+    }
     qsbr_retire(cur, opts_free_cb);
     if (ports_changed) ports_file_write();
-    worker_command(WCMD_REAUTH | (maxconn_shrank ? WCMD_MAXCONN : 0));
+    worker_command(WCMD_REAUTH | (maxconn_shrank ? WCMD_MAXCONN : 0) |
+                   (tls_changed && no->tls.npinned_certs ? WCMD_PINNED : 0));
     atomic_store(&srv->config_load_ns, now_wall_ns());
     NOTICE("Reloaded server configuration");
 }

@@ -674,10 +674,12 @@ void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, vo
     c->echo = true;
     c->headers = true;
     c->start_wall_ns = ri->start_wall_ns;
-    if (R.tls_accept) {
+    pthread_mutex_lock(&R.mu); /* reload may swap the contexts */
+    tls_ctx_t *t = tls_ctx_ref(solicited ? R.tls_dial : R.tls_accept);
+    pthread_mutex_unlock(&R.mu);
+    if (t) {
         /* Route TLS comes first on the connection: nothing is sent in plaintext. */
-        tls_ctx_t *t = solicited ? R.tls_dial : R.tls_accept;
-        c->tls = tls_ctx_ref(t);
+        c->tls = t;
         c->ssl = SSL_new(t->ctx);
         SSL_set_fd(c->ssl, c->fd);
         if (solicited) {
@@ -1646,6 +1648,11 @@ void route_write_routez(jw_t *w, bool subs, bool detail)
 
 /* ---- reload ---------------------------------------------------------------------- */
 
+static void ctx_unref_cb(void *p)
+{
+    tls_ctx_unref(p);
+}
+
 static bool url_listed(const char *url, char **list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -1668,6 +1675,39 @@ void route_reload(const opts_t *old, const opts_t *no)
         pthread_mutex_unlock(&R.mu);
         NOTICE("Cluster name updated to %s", nname);
         worker_command(WCMD_INFO);
+    }
+    const tls_opts_t *ot = &old->cluster.tls, *nt = &no->cluster.tls;
+    bool tls_changed = ot->enabled != nt->enabled || ot->npinned_certs != nt->npinned_certs;
+    for (size_t i = 0; !tls_changed && i < nt->npinned_certs; i++)
+        tls_changed = strcmp(ot->pinned_certs[i], nt->pinned_certs[i]) != 0;
+    pthread_mutex_lock(&R.mu);
+    bool have_tls = R.tls_accept != NULL;
+    pthread_mutex_unlock(&R.mu);
+    if (tls_changed && nt->enabled && have_tls) {
+        /* New contexts for new routes; routes whose peer key is no longer pinned go. */
+        char err[300];
+        tls_ctx_t *acc = tls_ctx_server(nt, true, err, sizeof err);
+        tls_ctx_t *dial = acc ? tls_ctx_client(nt, err, sizeof err) : NULL;
+        if (!acc || !dial) {
+            ERROR("Route TLS not reloaded: %s", err);
+            tls_ctx_unref(acc);
+        } else {
+            pthread_mutex_lock(&R.mu);
+            tls_ctx_t *oa = R.tls_accept, *od = R.tls_dial;
+            R.tls_accept = acc;
+            R.tls_dial = dial;
+            for (size_t k = 0; k < R.nroutes; k++) {
+                conn_t *rc = R.routes[k];
+                spin_lock(&rc->out_lock);
+                bool ok = !rc->ssl || !rc->tls_done || tls_pinned_ok(acc, rc->ssl);
+                spin_unlock(&rc->out_lock);
+                if (!ok)
+                    conn_request_close(rc, CR_TLS_HANDSHAKE);
+            }
+            pthread_mutex_unlock(&R.mu);
+            qsbr_retire(oa, ctx_unref_cb);
+            qsbr_retire(od, ctx_unref_cb);
+        }
     }
     bool changed = false;
     for (size_t i = 0; i < old->cluster.nroutes; i++) {

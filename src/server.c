@@ -815,6 +815,14 @@ static void run_commands(worker_t *w)
             client_send_info_ldm(w, c);
         if (cmd & WCMD_INFO)
             client_send_info_update(w, c);
+        if ((cmd & WCMD_PINNED) && c->ssl && c->tls_done && !c->closing) {
+            tls_ctx_t *t = atomic_load(&srv->tls_ctx);
+            if (t && !tls_pinned_ok(t, c->ssl)) {
+                NOTICE("%sDisconnect client due to pinned certs reload", c->prefix);
+                c->closing = true;
+                c->reason = CR_TLS_HANDSHAKE;
+            }
+        }
         if (cmd & WCMD_REAUTH)
             client_reauth(w, c);
         if ((cmd & WCMD_MAXCONN) && !c->closing && atomic_fetch_sub(&srv->conn_excess, 1) > 0) {
