@@ -13,9 +13,9 @@ TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3 clang \
-       libclang-rt-14-dev nats-server openssl python3-prometheus-client
+       libclang-rt-14-dev nats-server openssl python3-prometheus-client nodejs
 
-.PHONY: all run test deps clean fuzz asan tsan unit format
+.PHONY: all run test deps clean fuzz asan tsan unit format natsjs
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench)
 
@@ -87,10 +87,15 @@ deps:
 	  else echo "missing packages:$$missing (run as root or install them)"; exit 1; fi; \
 	fi
 
+# nats.js for the client-compatibility test (npm registry; node ships with the machine)
+natsjs: tests/integration/js/node_modules/nats/package.json
+tests/integration/js/node_modules/nats/package.json: tests/integration/js/package.json
+	cd tests/integration/js && npm install --no-audit --no-fund --loglevel=error
+
 run: deps all
 	./$(BUILD)/gnatsd
 
-test: deps
+test: deps natsjs
 	@tests/run.sh
 
 format:
