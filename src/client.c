@@ -1064,13 +1064,8 @@ static void process_unsub(worker_t *w, conn_t *c, const op_t *op)
         int64_t max = op->max;
         if (max > 0) {
             atomic_store(&s->max, max);
-            if (atomic_load(&s->delivered) >= max) {
-                bool expected = false;
-                if (atomic_compare_exchange_strong(&s->closed, &expected, true))
-                    sub_discard(c, s);
-                else
-                    sub_discard(c, s);
-            }
+            if (atomic_load(&s->delivered) >= max)
+                sub_discard(c, s); /* the limit is already reached: remove now */
         } else {
             TRACE("%s<-> [DELSUB %.*s]", c->prefix, (int)s->sid.n, s->sid.p);
             sub_discard(c, s);

@@ -440,42 +440,31 @@ static void ikey_grow(void)
     R.ibcap = ncap;
 }
 
+/* Does a cluster permission list (allow, then deny) let subj through? */
+static bool list_permits(bool has, const perm_list_t *l, const char *subj, size_t n)
+{
+    if (!has)
+        return true;
+    bool ok = !(l->has_allow && l->nallow);
+    for (size_t i = 0; !ok && i < l->nallow; i++)
+        ok = subject_matches(l->allow[i], strlen(l->allow[i]), subj, n);
+    for (size_t i = 0; ok && i < l->ndeny; i++)
+        ok = !subject_matches(l->deny[i], strlen(l->deny[i]), subj, n);
+    return ok;
+}
+
 /* Our import permission: may we ask peers for this subject? */
 static bool import_ok(const char *subj, size_t n)
 {
     permissions_t *p = srv->opts->cluster.perms;
-    if (!p || !p->has_publish)
-        return true;
-    bool ok = true;
-    if (p->publish.has_allow && p->publish.nallow) {
-        ok = false;
-        for (size_t i = 0; i < p->publish.nallow; i++)
-            if (subject_matches(p->publish.allow[i], strlen(p->publish.allow[i]), subj, n))
-                ok = true;
-    }
-    for (size_t i = 0; ok && i < p->publish.ndeny; i++)
-        if (subject_matches(p->publish.deny[i], strlen(p->publish.deny[i]), subj, n))
-            ok = false;
-    return ok;
+    return !p || list_permits(p->has_publish, &p->publish, subj, n);
 }
 
 /* Their subscription may take our messages: our export permission. */
 static bool export_ok(const char *subj, size_t n)
 {
     permissions_t *p = srv->opts->cluster.perms;
-    if (!p || !p->has_subscribe)
-        return true;
-    bool ok = true;
-    if (p->subscribe.has_allow && p->subscribe.nallow) {
-        ok = false;
-        for (size_t i = 0; i < p->subscribe.nallow; i++)
-            if (subject_matches(p->subscribe.allow[i], strlen(p->subscribe.allow[i]), subj, n))
-                ok = true;
-    }
-    for (size_t i = 0; ok && i < p->subscribe.ndeny; i++)
-        if (subject_matches(p->subscribe.deny[i], strlen(p->subscribe.deny[i]), subj, n))
-            ok = false;
-    return ok;
+    return !p || list_permits(p->has_subscribe, &p->subscribe, subj, n);
 }
 
 static size_t interest_line(char *out, size_t cap, const ikey_t *k, bool add)
