@@ -381,7 +381,6 @@ void client_init(conn_t *c)
     if (maxc > 0 && atomic_load(&srv->num_clients) > maxc) {
         ERROR("%smaximum connections exceeded", c->prefix);
         close_with_err(w, c, "maximum connections exceeded", CR_MAX_CONNECTIONS);
-        conn_flush(c);
         return;
     }
     if (auth_required()) {
@@ -395,7 +394,7 @@ void client_init(conn_t *c)
     }
     c->ping_due_ns = w->now_ns + o->ping_interval_ns;
     worker_note_deadline(w, c->ping_due_ns);
-    conn_flush(c);
+    conn_flush_owned(w, c);
 }
 
 void client_tls_done(worker_t *w, conn_t *c)
@@ -1217,7 +1216,7 @@ void client_timer(worker_t *w, conn_t *c)
     int64_t stall = 0;
     spin_lock(&c->out_lock);
     stall = c->stall_ns;
-    size_t pend = c->out.len - c->out_off;
+    size_t pend = conn_out_pending(c);
     spin_unlock(&c->out_lock);
     if (stall && now - stall > o->write_deadline_ns) {
         atomic_fetch_add(&srv->slow_consumers, 1);
@@ -1254,7 +1253,7 @@ void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
     if (ci->last_activity_wall_ns < c->start_wall_ns) ci->last_activity_wall_ns = c->start_wall_ns;
     ci->rtt_ns = c->rtt_ns;
     spin_lock(&c->out_lock);
-    ci->pending_bytes = c->out.len - c->out_off;
+    ci->pending_bytes = conn_out_pending(c);
     ci->out_msgs = c->out_msgs;
     ci->out_bytes = c->out_bytes;
     spin_unlock(&c->out_lock);

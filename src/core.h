@@ -9,6 +9,16 @@
 #define TICK_NS (20LL * 1000000LL)
 #define STALL_NS (5LL * 1000000LL)
 
+#define NSTAGE 64
+
+/* Bytes a worker queued for one connection during its current batch. */
+typedef struct stage {
+    conn_t *conn; /* NULL = free */
+    buf_t buf;    /* owned; kept between batches (swapped with the connection's buffer) */
+    uint64_t msgs, bytes;
+    bool used; /* since the last trim */
+} stage_t;
+
 /* A socket handed to a worker: accepted client/route, or a route we dialled. */
 typedef struct inq_item {
     int fd;
@@ -34,6 +44,16 @@ struct worker {
     conn_t **flushq;
     size_t flushq_len, flushq_cap;
     conn_t *flushq_last; /* last conn queued: skips the atomic for message streams */
+    /* Bytes for other connections produced during the current batch, one stage per
+     * destination (direct-mapped by connection): appended to the connection's outbound
+     * buffer under its lock once per batch instead of once per message. */
+    struct stage *stages;      /* NSTAGE */
+    uint8_t staged[NSTAGE];    /* indexes of stages taken since the last commit */
+    int nstaged;
+    /* connections other workers filled in bulk, for this (their owner) worker to write */
+    spinlock_t kick_lock;
+    conn_t **kickq, **kickq_spare;
+    size_t kick_len, kick_cap, kick_spare_cap;
     bool stall_hit;      /* a delivery of the current read left a consumer far behind */
     conn_t **stalled;    /* producers paused until their stall_until_ns */
     size_t nstalled, capstalled;
@@ -76,13 +96,17 @@ void info_identity(struct jw *w, int proto);
 
 /* server.c */
 void conn_queue_flush(worker_t *w, conn_t *c);
-void conn_flush(conn_t *c);
+void conn_flush(conn_t *c); /* any thread: writes what is in c's outbound buffer */
+/* c's owner w: also what w staged for c in this batch */
+void conn_flush_owned(worker_t *w, conn_t *c);
 /* Drives a TLS handshake forward (the dialing side speaks first). */
 void conn_flush_handshake(worker_t *w, conn_t *c);
 void conn_request_close(conn_t *c, close_reason_t r); /* from any thread */
 void conn_close(conn_t *c, close_reason_t r);         /* owner only */
-/* Appends to c's outbound buffer and queues a flush on w (the caller's worker).
- * Returns false if c is closed or went over max_pending (then a close is requested). */
+/* Stages bytes for c on w (the caller's worker); they reach c's outbound buffer, in
+ * order, when w commits (before it flushes or closes c, at the latest at the end of
+ * its batch). Returns false if c is closed (a max_pending overrun is found at commit
+ * and then closes c as a slow consumer). */
 bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n);
 bool conn_sendv(worker_t *w, conn_t *c, const struct iovec *iov, int cnt);
 /* The same for one delivered message: also counts it (msgs/bytes) under the lock. */

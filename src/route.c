@@ -719,7 +719,7 @@ void route_start_protocol(worker_t *w, conn_t *c)
     c->ping_due_ns = w->now_ns + 1000000000LL + (int64_t)(worker_rand(w) % 200000000ULL);
     c->rtt_pending = true;
     worker_note_deadline(w, c->ping_due_ns);
-    conn_flush(c);
+    conn_flush_owned(w, c);
 }
 
 static void dialer_notify_closed(dialer_t *d, bool stop, bool quick)

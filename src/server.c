@@ -106,6 +106,9 @@ void conn_queue_flush(worker_t *w, conn_t *c)
         return;
     w->flushq_last = c;
     uint64_t bit = 1ULL << w->id;
+    /* Fan-out alternates between connections: a plain load skips the locked RMW. */
+    if (atomic_load_explicit(&c->flush_mask, memory_order_relaxed) & bit)
+        return;
     if (atomic_fetch_or_explicit(&c->flush_mask, bit, memory_order_acq_rel) & bit)
         return;
     if (w->flushq_len == w->flushq_cap) {
@@ -124,25 +127,19 @@ void conn_request_close(conn_t *c, close_reason_t r)
     }
 }
 
-static bool flush_locked(conn_t *c);
+static bool flush_run(conn_t *c, bool unlocked);
 
 /* Caller holds out_lock. Over max_pending: the slow consumer is cut. */
 static bool out_room(conn_t *c, size_t n)
 {
-    size_t pending = c->out.len - c->out_off;
-    if (unlikely((int64_t)(pending + n) > srv->opts->max_pending && c->kind == CONN_CLIENT)) {
-        /* Only a consumer that cannot take the bytes now is slow: write first. */
-        flush_locked(c);
-        pending = c->out.len - c->out_off;
-        if ((int64_t)(pending + n) > srv->opts->max_pending) return false;
-    }
-    if (c->out_off && c->out.cap - c->out.len < n) {
-        /* compact before growing */
-        memmove(c->out.p, c->out.p + c->out_off, pending);
-        c->out.len = pending;
-        c->out_off = 0;
-    }
-    return true;
+    if (likely((int64_t)(conn_out_pending(c) + n) <= srv->opts->max_pending) ||
+        c->kind != CONN_CLIENT)
+        return true;
+    /* Only a consumer that cannot take the bytes now is slow: write first (unless a
+     * flusher is at it already). */
+    if (!c->flushing)
+        flush_run(c, false);
+    return (int64_t)(conn_out_pending(c) + n) <= srv->opts->max_pending;
 }
 
 static void slow_consumer(conn_t *c)
@@ -167,39 +164,113 @@ bool conn_send_msg(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uin
     return sendv_count(w, c, iov, cnt, size, true);
 }
 
-static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
-                        bool count)
+/* Moves a stage's bytes into its connection's outbound buffer (one lock for a whole
+ * batch) and queues the connection for a flush. The stage stays assigned. */
+static void stage_commit(worker_t *w, stage_t *s)
 {
-    size_t n = 0;
-    for (int i = 0; i < cnt; i++)
-        n += iov[i].iov_len;
+    conn_t *c = s->conn;
+    size_t n = s->buf.len;
+    if (n == 0)
+        return;
     spin_lock(&c->out_lock);
     if (unlikely(c->out_closed)) {
         spin_unlock(&c->out_lock);
-        return false;
+        goto done;
     }
     if (unlikely(!out_room(c, n))) {
         c->out_closed = true;
         spin_unlock(&c->out_lock);
         slow_consumer(c);
-        return false;
+        goto done;
     }
-    buf_reserve(&c->out, n);
-    for (int i = 0; i < cnt; i++) {
-        memcpy(c->out.p + c->out.len, iov[i].iov_base, iov[i].iov_len);
-        c->out.len += iov[i].iov_len;
+    if (c->out.len == 0) { /* usual case: hand the whole buffer over, no copy */
+        buf_t t = c->out;
+        c->out = s->buf;
+        s->buf = t;
+    } else {
+        buf_append(&c->out, s->buf.p, n);
     }
-    if (count) {
-        c->out_msgs++;
-        c->out_bytes += size;
-    }
-    size_t pending = c->out.len - c->out_off;
+    c->out_total += n;
+    c->out_msgs += s->msgs;
+    c->out_bytes += s->bytes;
+    size_t pending = conn_out_pending(c);
     spin_unlock(&c->out_lock);
     /* A consumer falling behind slows its producers down (their reads pause) before it
      * would have to be cut as a slow consumer. */
     if (unlikely((int64_t)pending > srv->opts->max_pending / 4) && c->kind == CONN_CLIENT)
         w->stall_hit = true;
     conn_queue_flush(w, c);
+done:
+    s->buf.len = 0;
+    s->msgs = s->bytes = 0;
+}
+
+static inline stage_t *stage_slot(worker_t *w, const conn_t *c)
+{
+    return &w->stages[((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> 58];
+}
+
+static stage_t *stage_for(worker_t *w, conn_t *c)
+{
+    stage_t *s = stage_slot(w, c);
+    if (likely(s->conn == c))
+        return s;
+    if (s->conn)
+        stage_commit(w, s); /* collision: the other connection's bytes go now */
+    else
+        w->staged[w->nstaged++] = (uint8_t)(s - w->stages);
+    s->conn = c;
+    s->used = true;
+    return s;
+}
+
+/* Commits every stage and frees the slots: before any flush, and before a quiescent
+ * point (a stage must not keep a connection pointer across it). */
+static void stages_commit_all(worker_t *w)
+{
+    for (int i = 0; i < w->nstaged; i++) {
+        stage_t *s = &w->stages[w->staged[i]];
+        if (s->conn) {
+            stage_commit(w, s);
+            s->conn = NULL;
+        }
+    }
+    w->nstaged = 0;
+}
+
+/* Commits w's stage for c, if any (c is about to be flushed or closed). */
+static void stage_commit_conn(worker_t *w, conn_t *c)
+{
+    stage_t *s = stage_slot(w, c);
+    if (s->conn == c) {
+        stage_commit(w, s);
+        s->conn = NULL;
+    }
+}
+
+#define STAGE_MAX (1024 * 1024)
+static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
+                        bool count)
+{
+    if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed)))
+        return false;
+    size_t n = 0;
+    for (int i = 0; i < cnt; i++)
+        n += iov[i].iov_len;
+    stage_t *s = stage_for(w, c);
+    buf_reserve(&s->buf, n);
+    char *p = s->buf.p + s->buf.len;
+    for (int i = 0; i < cnt; i++) {
+        memcpy(p, iov[i].iov_base, iov[i].iov_len);
+        p += iov[i].iov_len;
+    }
+    s->buf.len += n;
+    if (count) {
+        s->msgs++;
+        s->bytes += size;
+    }
+    if (unlikely(s->buf.len >= STAGE_MAX))
+        stage_commit(w, s);
     return true;
 }
 
@@ -209,17 +280,34 @@ bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n)
     return conn_sendv(w, c, &iov, 1);
 }
 
-/* Writes what is pending; caller holds out_lock. Returns false on a write error. */
-static bool flush_locked(conn_t *c)
+/* Writes what is pending until done or the socket is full. Caller holds out_lock and
+ * no flusher is active; with unlocked (plain sockets only: an SSL object must not be
+ * used by two threads, and the owner reads through it) the lock is released around
+ * each send so producers keep appending meanwhile. Returns false on a write error. */
+static bool flush_run(conn_t *c, bool unlocked)
 {
-    if (c->fd_gone) return true;
+    if (c->fd_gone)
+        return true;
     bool ok = true;
-    while (c->out_off < c->out.len) {
-        size_t len = c->out.len - c->out_off;
+    c->flushing = true;
+    for (;;) {
+        c->flush_again = false;
+        if (c->wpos == c->wbuf.len) {
+            c->wpos = c->wbuf.len = 0;
+            if (c->out.len == 0) {
+                c->stall_ns = 0;
+                break;
+            }
+            buf_t t = c->wbuf;
+            c->wbuf = c->out;
+            c->out = t;
+        }
+        const char *p = c->wbuf.p + c->wpos;
+        size_t len = c->wbuf.len - c->wpos;
         if (c->ssl && c->tls_done) {
-            int n = SSL_write(c->ssl, c->out.p + c->out_off, len > INT_MAX ? INT_MAX : (int)len);
+            int n = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
             if (n > 0) {
-                c->out_off += (size_t)n;
+                c->wpos += (size_t)n;
                 continue;
             }
             int e = SSL_get_error(c->ssl, n);
@@ -231,34 +319,126 @@ static bool flush_locked(conn_t *c)
             }
             break;
         }
-        ssize_t n = send(c->fd, c->out.p + c->out_off, len, MSG_NOSIGNAL);
+        /* Plain socket, or the plaintext INFO before a TLS handshake. */
+        if (unlocked) spin_unlock(&c->out_lock);
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        int err = errno;
+        if (unlocked) spin_lock(&c->out_lock);
         if (n > 0) {
-            c->out_off += (size_t)n;
+            c->wpos += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (n < 0 && err == EINTR) continue;
+        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
             if (!c->stall_ns) c->stall_ns = now_mono_ns();
+            /* Someone asked while we were writing (perhaps the owner on EPOLLOUT, which
+             * will not come again): one more try. */
+            if (c->flush_again) continue;
         } else {
             ok = false;
         }
         break;
     }
-    if (c->out_off == c->out.len) {
-        c->out_off = c->out.len = 0;
-        c->stall_ns = 0;
-        if (c->out.cap > 64 * 1024) buf_free(&c->out);
-    }
+    c->flushing = false;
     return ok;
 }
 
-/* Writes what is pending. Safe from any thread. */
-void conn_flush(conn_t *c)
+/* Flushes c from worker w (NULL: any thread). A bulk of bytes for a connection of
+ * another worker is left to that worker (kicked), so the writes of a fan-out run on
+ * all workers instead of the publisher's alone; a few bytes are written here, as one
+ * more wake-up would cost more latency than the write. */
+#define KICK_MIN (32 * 1024)
+static void kick(conn_t *c);
+static void flush_from(worker_t *w, conn_t *c)
 {
     spin_lock(&c->out_lock);
-    bool ok = flush_locked(c);
+    if (c->flushing) {
+        c->flush_again = true;
+        spin_unlock(&c->out_lock);
+        return;
+    }
+    if (w && c->w != w && !c->ssl && c->out.len >= KICK_MIN) {
+        spin_unlock(&c->out_lock);
+        kick(c);
+        return;
+    }
+    bool ok = flush_run(c, c->ssl == NULL);
     spin_unlock(&c->out_lock);
     if (!ok) conn_request_close(c, CR_WRITE_ERROR);
+}
+
+void conn_flush(conn_t *c)
+{
+    flush_from(NULL, c);
+}
+
+void conn_flush_owned(worker_t *w, conn_t *c)
+{
+    stage_commit_conn(w, c);
+    flush_from(NULL, c);
+}
+
+/* Puts c on its owner's kick list; the owner writes it at its next pass. */
+static void kick(conn_t *c)
+{
+    worker_t *o = c->w;
+    spin_lock(&o->kick_lock);
+    if (c->kicked || c->no_kick) {
+        spin_unlock(&o->kick_lock);
+        return;
+    }
+    c->kicked = true;
+    if (o->kick_len == o->kick_cap) {
+        o->kick_cap = o->kick_cap ? o->kick_cap * 2 : 64;
+        o->kickq = xrealloc(o->kickq, o->kick_cap * sizeof *o->kickq);
+    }
+    o->kickq[o->kick_len++] = c;
+    bool first = o->kick_len == 1;
+    spin_unlock(&o->kick_lock);
+    if (first)
+        wake(o);
+}
+
+/* Owner: writes the connections other workers kicked. */
+static void run_kicks(worker_t *w)
+{
+    spin_lock(&w->kick_lock);
+    size_t n = w->kick_len;
+    if (n == 0) {
+        spin_unlock(&w->kick_lock);
+        return;
+    }
+    conn_t **q = w->kickq;
+    size_t cap = w->kick_cap;
+    w->kickq = w->kickq_spare;
+    w->kick_cap = w->kick_spare_cap;
+    w->kickq_spare = q;
+    w->kick_spare_cap = cap;
+    w->kick_len = 0;
+    for (size_t i = 0; i < n; i++)
+        q[i]->kicked = false;
+    spin_unlock(&w->kick_lock);
+    /* Only this worker closes these connections, so they are all still open or fd_gone. */
+    for (size_t i = 0; i < n; i++)
+        flush_from(NULL, q[i]);
+}
+
+/* Owner, closing c: no kick may refer to it any more. */
+static void unkick(conn_t *c)
+{
+    worker_t *w = c->w;
+    spin_lock(&w->kick_lock);
+    c->no_kick = true;
+    if (c->kicked) {
+        for (size_t i = 0; i < w->kick_len; i++) {
+            if (w->kickq[i] == c) {
+                w->kickq[i] = w->kickq[--w->kick_len];
+                break;
+            }
+        }
+        c->kicked = false;
+    }
+    spin_unlock(&w->kick_lock);
 }
 
 /* ---- connection lifecycle ---------------------------------------------- */
@@ -272,6 +452,7 @@ static void conn_free_cb(void *p)
         SSL_free(c->ssl);
     tls_ctx_unref(c->tls);
     buf_free(&c->out);
+    buf_free(&c->wbuf);
     client_free(c);
     route_conn_free(c);
     free(c);
@@ -289,17 +470,25 @@ void conn_close(conn_t *c, close_reason_t r)
         c->reason = r;
     if (c->stall_until_ns)
         unstall(w, c);
+    stage_commit_conn(w, c); /* last words (-ERR ...) */
     spin_lock(&c->out_lock);
     c->out_closed = true;
     spin_unlock(&c->out_lock);
+    unkick(c);
     if (c->kind == CONN_CLIENT) remember_closed(c);
     if (c->kind == CONN_ROUTE)
         route_conn_closed(c);
     client_remove_all_subs(c);
-    /* Last words (-ERR ...) go out best effort; then nobody may write to the fd. */
-    if (r != CR_SLOW_PENDING && r != CR_SLOW_DEADLINE && r != CR_WRITE_ERROR)
-        conn_flush(c);
+    /* Last words (-ERR ...) go out best effort; then nobody may write to the fd. Another
+     * worker may be in send() on it right now: wait for that to end before closing it. */
     spin_lock(&c->out_lock);
+    while (c->flushing) {
+        spin_unlock(&c->out_lock);
+        sched_yield();
+        spin_lock(&c->out_lock);
+    }
+    if (r != CR_SLOW_PENDING && r != CR_SLOW_DEADLINE && r != CR_WRITE_ERROR)
+        flush_run(c, false);
     c->fd_gone = true;
     spin_unlock(&c->out_lock);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -380,7 +569,6 @@ static void conn_adopt(worker_t *w, inq_item_t *it)
     if (t && !tls_rate_ok()) {
         /* connection_rate_limit: handshakes beyond the per-second budget are refused */
         client_send_err(w, c, "Connection throttling is active. Please try again later.");
-        conn_flush(c);
         c->closing = true;
         c->reason = CR_TLS_HANDSHAKE;
         conn_close(c, c->reason);
@@ -708,12 +896,13 @@ static void conn_read(worker_t *w, conn_t *c)
 
 static void flush_pending(worker_t *w)
 {
+    stages_commit_all(w);
     uint64_t bit = 1ULL << w->id;
     /* Delivery while flushing may queue more; loop until empty. */
     for (size_t i = 0; i < w->flushq_len; i++) {
         conn_t *c = w->flushq[i];
         atomic_fetch_and_explicit(&c->flush_mask, ~bit, memory_order_acq_rel);
-        conn_flush(c);
+        flush_from(w, c);
     }
     w->flushq_len = 0;
     w->flushq_last = NULL;
@@ -749,6 +938,26 @@ static void run_stalled(worker_t *w)
     }
 }
 
+/* A large outbound buffer is kept while the connection is busy (freeing it after each
+ * flush cost a page fault per 4 KiB at every refill) and released once a whole
+ * housekeeping tick passed without new bytes. */
+#define OUT_KEEP (64 * 1024)
+static void trim_out(conn_t *c)
+{
+    spin_lock(&c->out_lock);
+    if ((c->out.cap > OUT_KEEP || c->wbuf.cap > OUT_KEEP) && !c->flushing &&
+        conn_out_pending(c) == 0) {
+        if (c->out_total == c->trim_mark) {
+            buf_free(&c->out);
+            buf_free(&c->wbuf);
+            c->wpos = 0;
+        } else {
+            c->trim_mark = c->out_total;
+        }
+    }
+    spin_unlock(&c->out_lock);
+}
+
 static void run_timers(worker_t *w)
 {
     if (!w->next_deadline_ns || w->now_ns < w->next_deadline_ns)
@@ -760,8 +969,16 @@ static void run_timers(worker_t *w)
             route_timer(w, c);
         else
             client_timer(w, c);
+        trim_out(c);
         if (c->closing)
             conn_close(c, c->reason);
+    }
+    /* Stage buffers not used for a whole tick go back too. */
+    for (int k = 0; k < NSTAGE; k++) {
+        stage_t *st = &w->stages[k];
+        if (!st->used && !st->conn && st->buf.cap > OUT_KEEP)
+            buf_free(&st->buf);
+        st->used = false;
     }
     /* Housekeeping (write deadlines, auto-unsubscribed subs) at least 4 times a second. */
     if (w->conns)
@@ -867,6 +1084,7 @@ static void *worker_main(void *arg)
                 (void)r;
                 drain_inq(w);
                 run_commands(w);
+                run_kicks(w);
                 continue;
             }
             if (p == (void *)&srv->listen_fd) {
@@ -1019,6 +1237,8 @@ int server_start(void)
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         pthread_mutex_init(&w->inq_lock, NULL);
+        spin_init(&w->kick_lock);
+        w->stages = xcalloc(NSTAGE, sizeof *w->stages);
         w->rbuf = xmalloc(RBUF_SIZE);
         w->rng = (uint64_t)now_mono_ns() * 2654435761ULL + (uint64_t)i * 0x9E3779B97F4A7C15ULL + 1;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
@@ -1271,6 +1491,11 @@ void server_free(void)
         }
         free(w->inq);
         free(w->flushq);
+        free(w->kickq);
+        free(w->kickq_spare);
+        for (int k = 0; w->stages && k < NSTAGE; k++)
+            buf_free(&w->stages[k].buf);
+        free(w->stages);
         free(w->stalled);
         free(w->rbuf);
         buf_free(&w->scratch);

@@ -73,17 +73,26 @@ typedef struct conn {
     worker_t *w; /* owner */
     struct conn *next, *prev; /* owner's list */
 
-    /* --- shared: outbound, guarded by out_lock --- */
+    /* --- shared: outbound, guarded by out_lock ---
+     * Two buffers: producers append to out while one flusher (flushing) writes wbuf
+     * without holding the lock; when wbuf is sent the flusher swaps the two. */
     spinlock_t out_lock;
-    buf_t out;        /* bytes to send; out_off already written */
-    size_t out_off;
+    buf_t out;        /* bytes queued by producers (owned) */
+    buf_t wbuf;       /* bytes being written; the first wpos already are (owned) */
+    size_t wpos;
+    bool flushing;    /* a flusher is writing wbuf: only it touches wbuf and wpos */
+    bool flush_again; /* a flush was asked for meanwhile: the flusher tries once more */
     int64_t stall_ns; /* monotonic time a flush first blocked, 0 = not blocked */
-    bool out_closed;  /* no more appends (closing or slow consumer) */
+    _Atomic bool out_closed; /* no more appends (closing or slow consumer); set under out_lock,
+                              * also read without it to skip staging for a dead connection */
     bool fd_gone;     /* the socket is closed: flushes do nothing */
     _Atomic uint64_t flush_mask; /* bit w: queued on worker w's flush list */
+    bool kicked, no_kick; /* on the owner's kick list / must not be put there (closing);
+                           * under the owner's kick_lock */
     _Atomic int close_req;       /* close_reason_t requested by a non-owner */
     _Atomic int64_t dead_subs;   /* auto-unsubscribed subs the owner must sweep */
     uint64_t out_msgs, out_bytes; /* under out_lock */
+    uint64_t out_total, trim_mark; /* bytes ever queued; its value at the last trim check */
     _Atomic int64_t last_activity_ns;
 
     /* --- owner only --- */
@@ -151,6 +160,12 @@ typedef struct server {
 } server_t;
 
 extern server_t *srv;
+
+/* Bytes queued and not yet written; caller holds c->out_lock. */
+static inline size_t conn_out_pending(const conn_t *c)
+{
+    return c->out.len + (c->wbuf.len - c->wpos);
+}
 
 /* Lifecycle, called from main. */
 int server_init(opts_t *o);
