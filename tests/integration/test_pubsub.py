@@ -2,8 +2,11 @@
 headers (HPUB/HMSG), no responders (protocol.md §3-10, §18)."""
 
 import collections
+import re
+import socket
+import threading
 
-from harness import Server, connected
+from harness import Server, connected, wait_until
 
 
 def _subscribe(s, *subs, **opts):
@@ -452,3 +455,60 @@ def test_queue_sub_verbose_ok_and_reply():
         c.expect(b"+OK\r\n")
         c.send(b"PUB svc inbox.1 3\r\nabc\r\n")
         c.expect(b"+OK\r\nMSG svc 1 inbox.1 3\r\nabc\r\n")
+
+
+def _raw_reader(sock, sink, stop):
+    """Appends everything sock receives to sink (a list) until EOF or stop is set."""
+    sock.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            b = sock.recv(1 << 20)
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+        if not b:
+            return
+        sink.append(b)
+
+
+def test_fanout_across_workers_in_order_while_a_subscriber_leaves():
+    """Two workers: subscribers owned by the publisher's worker and by the other one
+    (whose bulk writes that worker does itself). Every remaining subscriber gets every
+    message once and in order while another one disconnects mid-stream."""
+    n, size = 30000, 128
+    with Server(args=["--workers", "2"]) as s:
+        subs, sinks, threads = [], [], []
+        stop = threading.Event()
+        for i in range(4):
+            c = connected(s)
+            c.send(b"SUB fan %d\r\n" % i)
+            c.ping_pong()
+            subs.append(c)
+        for c in subs:
+            sink = []
+            t = threading.Thread(target=_raw_reader, args=(c.sock, sink, stop), daemon=True)
+            t.start()
+            sinks.append(sink)
+            threads.append(t)
+        pub = connected(s)
+        body = b"".join(b"PUB fan %d\r\n%s\r\n" % (size, (b"%08d" % k).ljust(size, b"x"))
+                        for k in range(n))
+        half = len(body) // 2
+        pub.send(body[:half])
+        subs[2].close()  # leaves while deliveries to it may be in flight
+        pub.send(body[half:])
+        pub.ping_pong(timeout=20)
+        msg = re.compile(rb"MSG fan (\d) %d\r\n(\d{8})x*\r\n" % size)
+        for i in (0, 1, 3):
+            want = n * (len("MSG fan 0 128\r\n") + size + 2)
+            wait_until(lambda: sum(map(len, sinks[i])) >= want, timeout=20,
+                       what="subscriber %d got every message" % i)
+            got = b"".join(sinks[i])
+            seqs = [int(m.group(2)) for m in msg.finditer(got)]
+            assert len(got) == want, "subscriber %d: %d bytes, want %d" % (i, len(got), want)
+            assert seqs == list(range(n)), "subscriber %d: lost or reordered" % i
+        stop.set()
+        for t in threads:
+            t.join(2)
+        assert s.alive()
