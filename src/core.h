@@ -50,12 +50,15 @@ struct worker {
     struct stage *stages;      /* NSTAGE */
     uint8_t staged[NSTAGE];    /* indexes of stages taken since the last commit */
     int nstaged;
+    size_t round_bytes; /* committed since the last flush round */
     /* connections other workers filled in bulk, for this (their owner) worker to write */
     spinlock_t kick_lock;
     conn_t **kickq, **kickq_spare;
     size_t kick_len, kick_cap, kick_spare_cap;
     bool stall_hit;      /* a delivery of the current read left a consumer far behind */
     conn_t **stalled;    /* producers paused until their stall_until_ns */
+    _Atomic bool has_stalled;   /* nstalled > 0, for flushers deciding whom to wake */
+    _Atomic bool stall_release; /* a consumer caught up: resume the paused producers now */
     size_t nstalled, capstalled;
     char *rbuf; /* RBUF_SIZE bytes: reads land here first */
     buf_t scratch;

@@ -129,6 +129,23 @@ void conn_request_close(conn_t *c, close_reason_t r)
 
 static bool flush_run(conn_t *c, bool unlocked);
 
+static inline int64_t stall_threshold(void)
+{
+    return srv->opts->max_pending / 4;
+}
+
+/* A consumer that stalled producers caught up: every worker with paused producers lets
+ * them read again now rather than at the end of their pause. */
+static void stall_release(void)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        worker_t *o = &srv->workers[i];
+        if (atomic_load_explicit(&o->has_stalled, memory_order_relaxed) &&
+            !atomic_exchange(&o->stall_release, true))
+            wake(o);
+    }
+}
+
 /* Caller holds out_lock. Over max_pending: the slow consumer is cut. */
 static bool out_room(conn_t *c, size_t n)
 {
@@ -191,14 +208,16 @@ static void stage_commit(worker_t *w, stage_t *s)
         buf_append(&c->out, s->buf.p, n);
     }
     c->out_total += n;
+    w->round_bytes += n;
     c->out_msgs += s->msgs;
     c->out_bytes += s->bytes;
-    size_t pending = conn_out_pending(c);
-    spin_unlock(&c->out_lock);
-    /* A consumer falling behind slows its producers down (their reads pause) before it
-     * would have to be cut as a slow consumer. */
-    if (unlikely((int64_t)pending > srv->opts->max_pending / 4) && c->kind == CONN_CLIENT)
+    /* A consumer falling behind slows its producers down (their reads pause until it
+     * catches up) before it would have to be cut as a slow consumer. */
+    if (unlikely((int64_t)conn_out_pending(c) > stall_threshold()) && c->kind == CONN_CLIENT) {
+        c->over_stall = true;
         w->stall_hit = true;
+    }
+    spin_unlock(&c->out_lock);
     conn_queue_flush(w, c);
 done:
     s->buf.len = 0;
@@ -339,6 +358,10 @@ static bool flush_run(conn_t *c, bool unlocked)
         }
         break;
     }
+    if (unlikely(c->over_stall) && (int64_t)conn_out_pending(c) <= stall_threshold() / 2) {
+        c->over_stall = false;
+        stall_release();
+    }
     c->flushing = false;
     return ok;
 }
@@ -348,6 +371,7 @@ static bool flush_run(conn_t *c, bool unlocked)
  * all workers instead of the publisher's alone; a few bytes are written here, as one
  * more wake-up would cost more latency than the write. */
 #define KICK_MIN (32 * 1024)
+#define KICK_ROUND (512 * 1024)
 static void kick(conn_t *c);
 static void flush_from(worker_t *w, conn_t *c)
 {
@@ -357,7 +381,7 @@ static void flush_from(worker_t *w, conn_t *c)
         spin_unlock(&c->out_lock);
         return;
     }
-    if (w && c->w != w && !c->ssl && c->out.len >= KICK_MIN) {
+    if (w && c->w != w && !c->ssl && c->out.len >= KICK_MIN && w->round_bytes >= KICK_ROUND) {
         spin_unlock(&c->out_lock);
         kick(c);
         return;
@@ -774,6 +798,7 @@ static void stall_conn(worker_t *w, conn_t *c)
         w->stalled = xrealloc(w->stalled, w->capstalled * sizeof *w->stalled);
     }
     w->stalled[w->nstalled++] = c;
+    atomic_store_explicit(&w->has_stalled, true, memory_order_relaxed);
     worker_note_deadline(w, c->stall_until_ns);
 }
 
@@ -786,6 +811,8 @@ static void unstall(worker_t *w, conn_t *c)
         }
     }
     c->stall_until_ns = 0;
+    if (!w->nstalled)
+        atomic_store_explicit(&w->has_stalled, false, memory_order_relaxed);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -906,6 +933,7 @@ static void flush_pending(worker_t *w)
     }
     w->flushq_len = 0;
     w->flushq_last = NULL;
+    w->round_bytes = 0;
 }
 
 static void handle_close_reqs(worker_t *w)
@@ -925,6 +953,9 @@ static void conn_read(worker_t *w, conn_t *c);
 /* Producers whose pause is over read again (their socket may hold data already). */
 static void run_stalled(worker_t *w)
 {
+    if (atomic_exchange(&w->stall_release, false))
+        for (size_t i = 0; i < w->nstalled; i++)
+            w->stalled[i]->stall_until_ns = w->now_ns;
     for (size_t i = 0; i < w->nstalled;) {
         conn_t *c = w->stalled[i];
         if (c->stall_until_ns > w->now_ns) {
