@@ -33,7 +33,7 @@ struct worker {
     pthread_t th;
     int epfd;
     int evfd;
-    conn_t *conns; /* owned connections */
+    conn_t *conns;           /* owned connections */
     _Atomic uint32_t nconns; /* read by the lame duck pacer on the main thread */
     /* new connections handed over by the acceptor */
     pthread_mutex_t inq_lock;
@@ -47,16 +47,16 @@ struct worker {
     /* Bytes for other connections produced during the current batch, one stage per
      * destination (direct-mapped by connection): appended to the connection's outbound
      * buffer under its lock once per batch instead of once per message. */
-    struct stage *stages;      /* NSTAGE */
-    uint8_t staged[NSTAGE];    /* indexes of stages taken since the last commit */
+    struct stage *stages;   /* NSTAGE */
+    uint8_t staged[NSTAGE]; /* indexes of stages taken since the last commit */
     int nstaged;
     size_t round_bytes; /* committed since the last flush round */
     /* connections other workers filled in bulk, for this (their owner) worker to write */
     spinlock_t kick_lock;
     conn_t **kickq, **kickq_spare;
     size_t kick_len, kick_cap, kick_spare_cap;
-    bool stall_hit;      /* a delivery of the current read left a consumer far behind */
-    conn_t **stalled;    /* producers paused until their stall_until_ns */
+    bool stall_hit;             /* a delivery of the current read left a consumer far behind */
+    conn_t **stalled;           /* producers paused until their stall_until_ns */
     _Atomic bool has_stalled;   /* nstalled > 0, for flushers deciding whom to wake */
     _Atomic bool stall_release; /* a consumer caught up: resume the paused producers now */
     size_t nstalled, capstalled;
@@ -65,7 +65,7 @@ struct worker {
     uint64_t rng;
     int64_t now_ns; /* monotonic, refreshed per loop */
     int64_t next_deadline_ns;
-    _Atomic uint32_t cmds;      /* WCMD_* requested by the control plane */
+    _Atomic uint32_t cmds;       /* WCMD_* requested by the control plane */
     _Atomic int ldm_close_quota; /* lame duck: clients to close now */
     struct snap_req *snap;       /* guarded by srv snapshot lock */
     /* counters, written only by this worker, read by the monitor */
@@ -73,13 +73,13 @@ struct worker {
 };
 
 /* Commands from the control plane to every worker (bits of worker.cmds). */
-#define WCMD_LDM_INFO 1u   /* send INFO {"ldm":true} to protocol-1 clients */
-#define WCMD_REAUTH 2u     /* re-check credentials and permissions after a reload */
-#define WCMD_MAXCONN 4u    /* max_connections shrank: close the excess */
-#define WCMD_LDM_CLOSE 8u  /* lame duck: close ldm_close_quota clients */
-#define WCMD_SNAPSHOT 16u  /* run the pending snapshot request */
-#define WCMD_INFO 32u      /* connect_urls changed: async INFO to protocol-1 clients */
-#define WCMD_PINNED 64u    /* pinned_certs changed: close TLS clients whose key is not pinned */
+#define WCMD_LDM_INFO 1u  /* send INFO {"ldm":true} to protocol-1 clients */
+#define WCMD_REAUTH 2u    /* re-check credentials and permissions after a reload */
+#define WCMD_MAXCONN 4u   /* max_connections shrank: close the excess */
+#define WCMD_LDM_CLOSE 8u /* lame duck: close ldm_close_quota clients */
+#define WCMD_SNAPSHOT 16u /* run the pending snapshot request */
+#define WCMD_INFO 32u     /* connect_urls changed: async INFO to protocol-1 clients */
+#define WCMD_PINNED 64u   /* pinned_certs changed: close TLS clients whose key is not pinned */
 void worker_command(uint32_t cmd);
 /* Hands a socket to a worker (round-robin). Takes ownership of item->url. */
 void server_hand_off(inq_item_t *item);
@@ -118,7 +118,7 @@ void worker_note_deadline(worker_t *w, int64_t t);
 uint64_t worker_rand(worker_t *w);
 
 /* client.c */
-void client_init(conn_t *c);  /* sends INFO, arms timers */
+void client_init(conn_t *c);                  /* sends INFO, arms timers */
 void client_tls_done(worker_t *w, conn_t *c); /* handshake finished: start the auth timer */
 /* Processes bytes; returns how many were consumed. Sets c->closing on errors. */
 size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
@@ -137,6 +137,5 @@ void server_build_info(void);
 void client_send_info_ldm(worker_t *w, conn_t *c);
 void client_reauth(worker_t *w, conn_t *c);
 void client_send_err(worker_t *w, conn_t *c, const char *text);
-
 
 #endif

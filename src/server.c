@@ -1,15 +1,25 @@
 /* server.c: listeners, worker loops, connection I/O, flushing and timers.
  *
- * Each worker runs: epoll_wait -> read+parse every readable connection (one
- * batch) -> flush every connection that got data during the batch (once,
- * whoever owns it) -> qsbr_quiescent -> timers. Sockets are registered
- * edge-triggered for both directions, so no epoll_ctl is needed per write:
- * a blocked flush is resumed by the owner on EPOLLOUT.
+ * Each worker runs: epoll_wait -> read+parse every readable connection, one
+ * read (up to 256 KiB) at a time -> after each read, commit and flush what it
+ * produced -> qsbr_quiescent -> timers. Sockets are registered edge-triggered
+ * for both directions, so no epoll_ctl is needed per write: a blocked flush is
+ * resumed by the owner on EPOLLOUT.
  *
- * Reads land in the worker's 64 KiB buffer; only the bytes of an incomplete
- * operation are kept per connection (c->part), so an idle connection holds
- * no read buffer. Outbound data lives in one contiguous buffer per
- * connection (one copy of each payload, one write per flush). */
+ * Reads land in the worker's buffer; only the bytes of an incomplete operation
+ * are kept per connection (c->part), so an idle connection holds no read
+ * buffer. Outbound, three steps:
+ *  - stage: a delivery is copied into the producing worker's stage for that
+ *    destination (direct-mapped table, no lock, no atomics);
+ *  - commit: once per read, each stage goes into the destination's `out`
+ *    under its spinlock (the whole buffer is handed over when `out` is empty);
+ *  - flush: one flusher at a time swaps `out` into `wbuf` and writes it
+ *    without the lock, so producers keep appending meanwhile. Bulk output for a
+ *    connection of another worker, when this worker has a lot to write, is
+ *    left to that worker ("kick"): the writes of a fan-out run on every core.
+ * A consumer over max_pending/4 pauses its producers' reads until it drained
+ * to half of that (or 5 ms passed); over max_pending it is cut. Big buffers are
+ * kept while a connection is busy and released after an idle tick. */
 #include "core.h"
 #include "log.h"
 #include "qsbr.h"
@@ -81,8 +91,7 @@ uint64_t worker_rand(worker_t *w)
 
 void worker_note_deadline(worker_t *w, int64_t t)
 {
-    if (t && (w->next_deadline_ns == 0 || t < w->next_deadline_ns))
-        w->next_deadline_ns = t;
+    if (t && (w->next_deadline_ns == 0 || t < w->next_deadline_ns)) w->next_deadline_ns = t;
 }
 
 static void wake(worker_t *w)
@@ -102,15 +111,12 @@ void server_wake_all(void)
 
 void conn_queue_flush(worker_t *w, conn_t *c)
 {
-    if (w->flushq_last == c)
-        return;
+    if (w->flushq_last == c) return;
     w->flushq_last = c;
     uint64_t bit = 1ULL << w->id;
     /* Fan-out alternates between connections: a plain load skips the locked RMW. */
-    if (atomic_load_explicit(&c->flush_mask, memory_order_relaxed) & bit)
-        return;
-    if (atomic_fetch_or_explicit(&c->flush_mask, bit, memory_order_acq_rel) & bit)
-        return;
+    if (atomic_load_explicit(&c->flush_mask, memory_order_relaxed) & bit) return;
+    if (atomic_fetch_or_explicit(&c->flush_mask, bit, memory_order_acq_rel) & bit) return;
     if (w->flushq_len == w->flushq_cap) {
         w->flushq_cap = w->flushq_cap ? w->flushq_cap * 2 : 64;
         w->flushq = xrealloc(w->flushq, w->flushq_cap * sizeof *w->flushq);
@@ -154,8 +160,7 @@ static bool out_room(conn_t *c, size_t n)
         return true;
     /* Only a consumer that cannot take the bytes now is slow: write first (unless a
      * flusher is at it already). */
-    if (!c->flushing)
-        flush_run(c, false);
+    if (!c->flushing) flush_run(c, false);
     return (int64_t)(conn_out_pending(c) + n) <= srv->opts->max_pending;
 }
 
@@ -187,8 +192,7 @@ static void stage_commit(worker_t *w, stage_t *s)
 {
     conn_t *c = s->conn;
     size_t n = s->buf.len;
-    if (n == 0)
-        return;
+    if (n == 0) return;
     spin_lock(&c->out_lock);
     if (unlikely(c->out_closed)) {
         spin_unlock(&c->out_lock);
@@ -232,8 +236,7 @@ static inline stage_t *stage_slot(worker_t *w, const conn_t *c)
 static stage_t *stage_for(worker_t *w, conn_t *c)
 {
     stage_t *s = stage_slot(w, c);
-    if (likely(s->conn == c))
-        return s;
+    if (likely(s->conn == c)) return s;
     if (s->conn)
         stage_commit(w, s); /* collision: the other connection's bytes go now */
     else
@@ -271,8 +274,7 @@ static void stage_commit_conn(worker_t *w, conn_t *c)
 static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
                         bool count)
 {
-    if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed)))
-        return false;
+    if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed))) return false;
     size_t n = 0;
     for (int i = 0; i < cnt; i++)
         n += iov[i].iov_len;
@@ -288,8 +290,7 @@ static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt
         s->msgs++;
         s->bytes += size;
     }
-    if (unlikely(s->buf.len >= STAGE_MAX))
-        stage_commit(w, s);
+    if (unlikely(s->buf.len >= STAGE_MAX)) stage_commit(w, s);
     return true;
 }
 
@@ -305,8 +306,7 @@ bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n)
  * each send so producers keep appending meanwhile. Returns false on a write error. */
 static bool flush_run(conn_t *c, bool unlocked)
 {
-    if (c->fd_gone)
-        return true;
+    if (c->fd_gone) return true;
     bool ok = true;
     c->flushing = true;
     for (;;) {
@@ -419,8 +419,7 @@ static void kick(conn_t *c)
     o->kickq[o->kick_len++] = c;
     bool first = o->kick_len == 1;
     spin_unlock(&o->kick_lock);
-    if (first)
-        wake(o);
+    if (first) wake(o);
 }
 
 /* Owner: writes the connections other workers kicked. */
@@ -472,8 +471,7 @@ static void remember_closed(conn_t *c);
 static void conn_free_cb(void *p)
 {
     conn_t *c = p;
-    if (c->ssl)
-        SSL_free(c->ssl);
+    if (c->ssl) SSL_free(c->ssl);
     tls_ctx_unref(c->tls);
     buf_free(&c->out);
     buf_free(&c->wbuf);
@@ -487,21 +485,17 @@ static void unstall(worker_t *w, conn_t *c);
 void conn_close(conn_t *c, close_reason_t r)
 {
     worker_t *w = c->w;
-    if (c->fd < 0)
-        return;
+    if (c->fd < 0) return;
     c->closing = true;
-    if (c->reason == CR_NONE)
-        c->reason = r;
-    if (c->stall_until_ns)
-        unstall(w, c);
+    if (c->reason == CR_NONE) c->reason = r;
+    if (c->stall_until_ns) unstall(w, c);
     stage_commit_conn(w, c); /* last words (-ERR ...) */
     spin_lock(&c->out_lock);
     c->out_closed = true;
     spin_unlock(&c->out_lock);
     unkick(c);
     if (c->kind == CONN_CLIENT) remember_closed(c);
-    if (c->kind == CONN_ROUTE)
-        route_conn_closed(c);
+    if (c->kind == CONN_ROUTE) route_conn_closed(c);
     client_remove_all_subs(c);
     /* Last words (-ERR ...) go out best effort; then nobody may write to the fd. Another
      * worker may be in send() on it right now: wait for that to end before closing it. */
@@ -511,8 +505,7 @@ void conn_close(conn_t *c, close_reason_t r)
         sched_yield();
         spin_lock(&c->out_lock);
     }
-    if (r != CR_SLOW_PENDING && r != CR_SLOW_DEADLINE && r != CR_WRITE_ERROR)
-        flush_run(c, false);
+    if (r != CR_SLOW_PENDING && r != CR_SLOW_DEADLINE && r != CR_WRITE_ERROR) flush_run(c, false);
     c->fd_gone = true;
     spin_unlock(&c->out_lock);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -529,8 +522,7 @@ void conn_close(conn_t *c, close_reason_t r)
         c->prev->next = c->next;
     else
         w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    if (c->next) c->next->prev = c->prev;
     w->nconns--;
     qsbr_retire(c, conn_free_cb);
 }
@@ -575,16 +567,14 @@ static void conn_adopt(worker_t *w, inq_item_t *it)
     c->start_wall_ns = now_wall_ns();
     atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
     c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
+    if (w->conns) w->conns->prev = c;
     w->conns = c;
     w->nconns++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
     if (c->kind == CONN_ROUTE) {
         route_conn_init(w, c, it->solicited, it->url, it->dialer);
-        if (c->closing)
-            conn_close(c, c->reason);
+        if (c->closing) conn_close(c, c->reason);
         return;
     }
     atomic_fetch_add(&srv->num_clients, 1);
@@ -616,26 +606,22 @@ static bool tls_rate_ok(void)
 {
     static _Atomic int64_t window_s, count;
     int64_t limit = srv->opts->tls.connection_rate_limit;
-    if (limit <= 0)
-        return true;
+    if (limit <= 0) return true;
     int64_t now_s = now_mono_ns() / 1000000000LL;
     int64_t w = atomic_load(&window_s);
-    if (w != now_s && atomic_compare_exchange_strong(&window_s, &w, now_s))
-        atomic_store(&count, 0);
+    if (w != now_s && atomic_compare_exchange_strong(&window_s, &w, now_s)) atomic_store(&count, 0);
     return atomic_fetch_add(&count, 1) < limit;
 }
 
 /* Drives the server side of the handshake. Returns true once application data may flow. */
 static bool tls_handshake(worker_t *w, conn_t *c)
 {
-    if (c->tls_done)
-        return true;
+    if (c->tls_done) return true;
     if (c->tls_optional) {
         /* allow_non_tls: a TLS ClientHello starts with 0x16, anything else is plaintext. */
         unsigned char first;
         ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return false;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
         c->tls_optional = false;
         if (n == 1 && first != 0x16) {
             spin_lock(&c->out_lock);
@@ -658,10 +644,8 @@ static bool tls_handshake(worker_t *w, conn_t *c)
         tls_last_error(why, sizeof why);
     spin_unlock(&c->out_lock);
     if (rc != 1) {
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            return false;
-        ERROR("%sTLS %shandshake error: %s", c->prefix, c->kind == CONN_ROUTE ? "route " : "",
-              why);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
+        ERROR("%sTLS %shandshake error: %s", c->prefix, c->kind == CONN_ROUTE ? "route " : "", why);
         c->closing = true;
         c->reason = CR_TLS_HANDSHAKE;
         return false;
@@ -707,10 +691,8 @@ static ssize_t conn_recv(conn_t *c, char *buf, size_t room)
 {
     if (!c->ssl) {
         ssize_t n = read(c->fd, buf, room);
-        if (n >= 0)
-            return n;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return -1;
+        if (n >= 0) return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
         return errno == EINTR ? -1 : -2;
     }
     spin_lock(&c->out_lock);
@@ -718,12 +700,9 @@ static ssize_t conn_recv(conn_t *c, char *buf, size_t room)
     int n = SSL_read(c->ssl, buf, room > INT_MAX ? INT_MAX : (int)room);
     int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
     spin_unlock(&c->out_lock);
-    if (n > 0)
-        return n;
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-        return -1;
-    if (e == SSL_ERROR_ZERO_RETURN)
-        return 0;
+    if (n > 0) return n;
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -1;
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
     ERR_clear_error();
     return e == SSL_ERROR_SYSCALL && errno == 0 ? 0 : -2;
 }
@@ -755,8 +734,7 @@ static void do_accept_routes(worker_t *self)
 {
     for (;;) {
         int fd = accept4(route_listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
+        if (fd < 0) return;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         inq_item_t it = {.fd = fd, .kind = CONN_ROUTE};
@@ -771,8 +749,7 @@ static void do_accept(worker_t *self)
     for (;;) {
         int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 ERROR("Error accepting client connection: %s", strerror(errno));
             return;
@@ -790,8 +767,7 @@ static void flush_pending(worker_t *w);
 /* Pauses reading c for STALL_NS: its subscribers are behind. Resumed by run_stalled. */
 static void stall_conn(worker_t *w, conn_t *c)
 {
-    if (c->stall_until_ns)
-        return;
+    if (c->stall_until_ns) return;
     c->stall_until_ns = w->now_ns + STALL_NS;
     if (w->nstalled == w->capstalled) {
         w->capstalled = w->capstalled ? w->capstalled * 2 : 8;
@@ -811,8 +787,7 @@ static void unstall(worker_t *w, conn_t *c)
         }
     }
     c->stall_until_ns = 0;
-    if (!w->nstalled)
-        atomic_store_explicit(&w->has_stalled, false, memory_order_relaxed);
+    if (!w->nstalled) atomic_store_explicit(&w->has_stalled, false, memory_order_relaxed);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -850,8 +825,7 @@ static void save_partial(conn_t *c, const char *p, size_t n, size_t need)
 static void conn_read(worker_t *w, conn_t *c)
 {
     if (c->ssl && !tls_handshake(w, c)) {
-        if (c->closing)
-            conn_close(c, c->reason);
+        if (c->closing) conn_close(c, c->reason);
         return;
     }
     /* TLS may hold decrypted bytes the socket no longer signals: read it until it blocks. */
@@ -876,15 +850,13 @@ static void conn_read(worker_t *w, conn_t *c)
             buf = w->rbuf;
             len = c->part_len;
             cap = RBUF_SIZE;
-            if (len)
-                memcpy(buf, c->part, len);
+            if (len) memcpy(buf, c->part, len);
         }
         size_t room = cap - len;
         ssize_t n = conn_recv(c, buf + len, room);
         if (n <= 0) {
             if (n == -1) {
-                if (!big && len)
-                    save_partial(c, buf, len, c->part_need);
+                if (!big && len) save_partial(c, buf, len, c->part_need);
                 return;
             }
             conn_close(c, n == 0 ? CR_CLIENT_CLOSED : CR_READ_ERROR);
@@ -938,13 +910,11 @@ static void flush_pending(worker_t *w)
 
 static void handle_close_reqs(worker_t *w)
 {
-    if (!atomic_exchange(&w->close_reqs, false))
-        return;
+    if (!atomic_exchange(&w->close_reqs, false)) return;
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         int r = atomic_load(&c->close_req);
-        if (r != CR_NONE)
-            conn_close(c, (close_reason_t)r);
+        if (r != CR_NONE) conn_close(c, (close_reason_t)r);
     }
 }
 
@@ -991,8 +961,7 @@ static void trim_out(conn_t *c)
 
 static void run_timers(worker_t *w)
 {
-    if (!w->next_deadline_ns || w->now_ns < w->next_deadline_ns)
-        return;
+    if (!w->next_deadline_ns || w->now_ns < w->next_deadline_ns) return;
     w->next_deadline_ns = 0;
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
@@ -1001,19 +970,16 @@ static void run_timers(worker_t *w)
         else
             client_timer(w, c);
         trim_out(c);
-        if (c->closing)
-            conn_close(c, c->reason);
+        if (c->closing) conn_close(c, c->reason);
     }
     /* Stage buffers not used for a whole tick go back too. */
     for (int k = 0; k < NSTAGE; k++) {
         stage_t *st = &w->stages[k];
-        if (!st->used && !st->conn && st->buf.cap > OUT_KEEP)
-            buf_free(&st->buf);
+        if (!st->used && !st->conn && st->buf.cap > OUT_KEEP) buf_free(&st->buf);
         st->used = false;
     }
     /* Housekeeping (write deadlines, auto-unsubscribed subs) at least 4 times a second. */
-    if (w->conns)
-        worker_note_deadline(w, w->now_ns + 250000000LL);
+    if (w->conns) worker_note_deadline(w, w->now_ns + 250000000LL);
 }
 
 static void drain_inq(worker_t *w)
@@ -1025,8 +991,7 @@ static void drain_inq(worker_t *w)
         return;
     }
     inq_item_t items[64];
-    if (n > ARRAY_LEN(items))
-        n = ARRAY_LEN(items);
+    if (n > ARRAY_LEN(items)) n = ARRAY_LEN(items);
     memcpy(items, w->inq, n * sizeof *items);
     memmove(w->inq, w->inq + n, (w->inq_len - n) * sizeof *items);
     w->inq_len -= n;
@@ -1036,8 +1001,7 @@ static void drain_inq(worker_t *w)
         conn_adopt(w, &items[i]);
         free(items[i].url);
     }
-    if (more)
-        wake(w);
+    if (more) wake(w);
 }
 
 void worker_command(uint32_t cmd)
@@ -1057,12 +1021,9 @@ static void run_commands(worker_t *w)
     if (cmd & WCMD_SNAPSHOT) run_snapshot(w);
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
-        if (c->kind != CONN_CLIENT)
-            continue;
-        if (cmd & WCMD_LDM_INFO)
-            client_send_info_ldm(w, c);
-        if (cmd & WCMD_INFO)
-            client_send_info_update(w, c);
+        if (c->kind != CONN_CLIENT) continue;
+        if (cmd & WCMD_LDM_INFO) client_send_info_ldm(w, c);
+        if (cmd & WCMD_INFO) client_send_info_update(w, c);
         if ((cmd & WCMD_PINNED) && c->ssl && c->tls_done && !c->closing) {
             tls_ctx_t *t = atomic_load(&srv->tls_ctx);
             if (t && !tls_pinned_ok(t, c->ssl)) {
@@ -1071,8 +1032,7 @@ static void run_commands(worker_t *w)
                 c->reason = CR_TLS_HANDSHAKE;
             }
         }
-        if (cmd & WCMD_REAUTH)
-            client_reauth(w, c);
+        if (cmd & WCMD_REAUTH) client_reauth(w, c);
         if ((cmd & WCMD_MAXCONN) && !c->closing && atomic_fetch_sub(&srv->conn_excess, 1) > 0) {
             client_send_err(w, c, "maximum connections exceeded");
             c->closing = true;
@@ -1082,11 +1042,9 @@ static void run_commands(worker_t *w)
             c->closing = true;
             c->reason = CR_LAME_DUCK;
         }
-        if (c->closing)
-            conn_close(c, c->reason);
+        if (c->closing) conn_close(c, c->reason);
     }
-    if (cmd & WCMD_LDM_CLOSE)
-        atomic_store(&w->ldm_close_quota, 0);
+    if (cmd & WCMD_LDM_CLOSE) atomic_store(&w->ldm_close_quota, 0);
 }
 
 static void *worker_main(void *arg)
@@ -1127,8 +1085,7 @@ static void *worker_main(void *arg)
                 continue;
             }
             conn_t *c = p;
-            if (c->fd < 0)
-                continue;
+            if (c->fd < 0) continue;
             if ((evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
                 !c->stall_until_ns)
                 conn_read(w, c);
@@ -1141,8 +1098,7 @@ static void *worker_main(void *arg)
         }
         flush_pending(w);
         handle_close_reqs(w);
-        if (w->nstalled)
-            run_stalled(w);
+        if (w->nstalled) run_stalled(w);
         run_timers(w);
         flush_pending(w);
         qsbr_quiescent();
@@ -1166,8 +1122,7 @@ static void gen_server_id(char *out)
         for (size_t i = 0; i < sizeof rnd; i++)
             rnd[i] = (unsigned char)(rand() ^ (int)(now_mono_ns() >> (i % 16)));
     }
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     out[0] = 'N';
     for (int i = 0; i < 55; i++)
         out[i + 1] = b32[rnd[i] & 31];
@@ -1191,8 +1146,7 @@ int server_init(opts_t *o)
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         n = cpus > 0 ? (int)cpus : 1;
     }
-    if (n > MAX_WORKERS)
-        n = MAX_WORKERS;
+    if (n > MAX_WORKERS) n = MAX_WORKERS;
     srv->nworkers = n;
     srv->workers = xcalloc((size_t)n, sizeof(worker_t));
     return 0;
@@ -1201,7 +1155,8 @@ int server_init(opts_t *o)
 /* Binds host:port; port -1 picks a free one. Returns fd or -1 with err. */
 int listen_on(const char *host, int port, int *bound_port, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char portstr[16];
@@ -1216,12 +1171,10 @@ int listen_on(const char *host, int port, int *bound_port, char *err, size_t err
     int saved = 0;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
+        if (fd < 0) continue;
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0)
-            break;
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) break;
         saved = errno;
         close(fd);
         fd = -1;
@@ -1259,8 +1212,7 @@ int server_start(void)
         }
         atomic_store(&srv->tls_ctx, t);
     }
-    if (route_start() != 0)
-        return -1;
+    if (route_start() != 0) return -1;
     server_build_info();
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *w = &srv->workers[i];
@@ -1284,12 +1236,10 @@ int server_start(void)
         }
     }
     if (o->http_port || o->https_port) {
-        if (monitor_start() != 0)
-            return -1;
+        if (monitor_start() != 0) return -1;
     }
     NOTICE("Listening for client connections on %s:%d", o->host, srv->port);
-    if (o->tls.enabled)
-        NOTICE("TLS required for client connections");
+    if (o->tls.enabled) NOTICE("TLS required for client connections");
     for (int i = 0; i < srv->nworkers; i++)
         pthread_create(&srv->workers[i].th, NULL, worker_main, &srv->workers[i]);
     return 0;
@@ -1512,10 +1462,8 @@ void server_free(void)
     route_free_all();
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *w = &srv->workers[i];
-        if (w->epfd > 0)
-            close(w->epfd);
-        if (w->evfd > 0)
-            close(w->evfd);
+        if (w->epfd > 0) close(w->epfd);
+        if (w->evfd > 0) close(w->evfd);
         for (size_t k = 0; k < w->inq_len; k++) {
             close(w->inq[k].fd);
             free(w->inq[k].url);

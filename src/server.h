@@ -3,8 +3,9 @@
  * Threads and ownership (see DESIGN.md): N workers, each with its own epoll
  * loop; a connection belongs to one worker for life, which alone reads,
  * parses and closes it. Any worker may append to any connection's outbound
- * buffer (under that connection's out_lock) and flush it; the owner is told
- * about closes requested elsewhere through an atomic flag + eventfd.
+ * buffer (staged per batch, committed under that connection's out_lock) and
+ * flush it; the owner is told about closes requested elsewhere, and about bulk
+ * output left for it to write, through an atomic flag or list + eventfd.
  * Connections and subscriptions are freed through qsbr, so a pointer taken
  * during a batch stays valid until that worker's next quiescent point.
  * There is one server per process: `srv` is it. */
@@ -70,28 +71,28 @@ typedef struct conn {
     uint64_t cid;
     int fd;
     conn_kind_t kind;
-    worker_t *w; /* owner */
+    worker_t *w;              /* owner */
     struct conn *next, *prev; /* owner's list */
 
     /* --- shared: outbound, guarded by out_lock ---
      * Two buffers: producers append to out while one flusher (flushing) writes wbuf
      * without holding the lock; when wbuf is sent the flusher swaps the two. */
     spinlock_t out_lock;
-    buf_t out;        /* bytes queued by producers (owned) */
-    buf_t wbuf;       /* bytes being written; the first wpos already are (owned) */
+    buf_t out;  /* bytes queued by producers (owned) */
+    buf_t wbuf; /* bytes being written; the first wpos already are (owned) */
     size_t wpos;
-    bool flushing;    /* a flusher is writing wbuf: only it touches wbuf and wpos */
-    bool flush_again; /* a flush was asked for meanwhile: the flusher tries once more */
-    bool over_stall;  /* pending went over the stall threshold: producers are paused */
-    int64_t stall_ns; /* monotonic time a flush first blocked, 0 = not blocked */
-    _Atomic bool out_closed; /* no more appends (closing or slow consumer); set under out_lock,
-                              * also read without it to skip staging for a dead connection */
-    bool fd_gone;     /* the socket is closed: flushes do nothing */
-    _Atomic uint64_t flush_mask; /* bit w: queued on worker w's flush list */
-    bool kicked, no_kick; /* on the owner's kick list / must not be put there (closing);
-                           * under the owner's kick_lock */
-    _Atomic int close_req;       /* close_reason_t requested by a non-owner */
-    _Atomic int64_t dead_subs;   /* auto-unsubscribed subs the owner must sweep */
+    bool flushing;                /* a flusher is writing wbuf: only it touches wbuf and wpos */
+    bool flush_again;             /* a flush was asked for meanwhile: the flusher tries once more */
+    bool over_stall;              /* pending went over the stall threshold: producers are paused */
+    int64_t stall_ns;             /* monotonic time a flush first blocked, 0 = not blocked */
+    _Atomic bool out_closed;      /* no more appends (closing or slow consumer); set under out_lock,
+                                   * also read without it to skip staging for a dead connection */
+    bool fd_gone;                 /* the socket is closed: flushes do nothing */
+    _Atomic uint64_t flush_mask;  /* bit w: queued on worker w's flush list */
+    bool kicked, no_kick;         /* on the owner's kick list / must not be put there (closing);
+                                   * under the owner's kick_lock */
+    _Atomic int close_req;        /* close_reason_t requested by a non-owner */
+    _Atomic int64_t dead_subs;    /* auto-unsubscribed subs the owner must sweep */
     uint64_t out_msgs, out_bytes; /* under out_lock */
     uint64_t out_total, trim_mark; /* bytes ever queued; its value at the last trim check */
     _Atomic int64_t last_activity_ns;
@@ -106,7 +107,7 @@ typedef struct conn {
     bool got_connect;
     bool closing;
     bool auth_ok;
-    int ping_out;   /* outstanding server PINGs */
+    int ping_out; /* outstanding server PINGs */
     bool rtt_pending;
     int64_t ping_due_ns, auth_due_ns;
     int64_t start_wall_ns;
@@ -114,14 +115,14 @@ typedef struct conn {
     char *name, *lang, *version, *user; /* from CONNECT (owned) */
     struct conn_auth *auth; /* permissions of the authenticated user; NULL = all allowed */
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
-    bool pong_sent; /* answered a PING after CONNECT: may get async INFO */
-    int64_t stall_until_ns; /* owner: reading paused (a consumer is behind), 0 = not */
+    bool pong_sent;           /* answered a PING after CONNECT: may get async INFO */
+    int64_t stall_until_ns;   /* owner: reading paused (a consumer is behind), 0 = not */
     struct route_info *route; /* CONN_ROUTE only (owned) */
-    uint64_t info_gen; /* info_suffix generation this client last saw */
+    uint64_t info_gen;        /* info_suffix generation this client last saw */
     /* TLS: ssl is used under out_lock only (reads by the owner, writes by any flusher) */
     struct ssl_st *ssl;
     struct tls_ctx *tls;
-    bool tls_done; /* handshake complete (written under out_lock) */
+    bool tls_done;     /* handshake complete (written under out_lock) */
     bool tls_optional; /* allow_non_tls: the first byte decides TLS or plaintext */
     int64_t tls_due_ns;
     close_reason_t reason;
@@ -138,7 +139,7 @@ typedef struct server {
     int nworkers;
     worker_t *workers;
     _Atomic int listen_fd; /* closed by the control plane while workers accept on it */
-    int port; /* actual client port */
+    int port;              /* actual client port */
     int http_fd, http_port;
     int cluster_port; /* bound route port, 0 = no clustering */
     /* INFO JSON up to and including max_payload, NUL-terminated; rebuilt by reload and
@@ -155,7 +156,7 @@ typedef struct server {
     int64_t start_wall_ns;
     int64_t start_mono_ns;
     _Atomic bool shutting_down;
-    _Atomic uint32_t rr; /* round-robin assignment of new connections */
+    _Atomic uint32_t rr;         /* round-robin assignment of new connections */
     _Atomic int64_t conn_excess; /* reload lowered max_connections: clients to close */
     _Atomic bool lame_duck;
 } server_t;
@@ -170,7 +171,7 @@ static inline size_t conn_out_pending(const conn_t *c)
 
 /* Lifecycle, called from main. */
 int server_init(opts_t *o);
-int server_start(void);  /* binds, starts workers and the monitor */
+int server_start(void);     /* binds, starts workers and the monitor */
 void server_shutdown(void); /* closes everything, joins threads */
 void server_free(void);     /* after shutdown: releases all memory, the options included */
 void server_wake_all(void);
@@ -184,7 +185,6 @@ void server_stats(server_stats_t *st);
 /* Monitoring (monitor.c). */
 int monitor_start(void);
 void monitor_stop(void);
-
 
 /* ---- snapshots for monitoring (taken on each owner worker) ---- */
 
@@ -211,7 +211,7 @@ typedef struct conn_info {
     char *name, *lang, *version, *user; /* owned, NULL if absent */
     char tls_version[8];                /* "" if not TLS */
     char tls_cipher[64];
-    char reason[64]; /* closed connections only */
+    char reason[64];    /* closed connections only */
     char remote_id[64]; /* routes: the peer's server id */
     bool did_solicit, is_configured;
     sub_info_t *subs; /* owned; only when asked for */
