@@ -135,9 +135,15 @@ void conn_request_close(conn_t *c, close_reason_t r)
 
 static bool flush_run(conn_t *c, bool unlocked);
 
+/* Pending bytes at which a consumer pauses its producers: a quarter of max_pending, at
+ * most 4 MiB. Producers resume as soon as it drained to half of that, so a few MiB
+ * are enough to keep it busy; more only held memory (measured: 50 -> 18 MB RSS on
+ * pubsub_16 with nats.go, same throughput). */
+#define STALL_MAX (4LL * 1024 * 1024)
 static inline int64_t stall_threshold(void)
 {
-    return srv->opts->max_pending / 4;
+    int64_t t = srv->opts->max_pending / 4;
+    return t < STALL_MAX ? t : STALL_MAX;
 }
 
 /* A consumer that stalled producers caught up: every worker with paused producers lets
