@@ -257,3 +257,34 @@ def test_first_ping_about_two_seconds_after_connect():
         assert 1.5 < took < 4.5, "first PING after %.2fs" % took
         c.send(b"PONG\r\n")
         c.expect_nothing(1.0)
+
+
+def test_slow_but_live_consumer_pauses_the_producer_instead_of_being_cut():
+    """A consumer slower than its producer is not a slow consumer while it keeps
+    reading: past a quarter of max_pending the producer's reads pause (TCP slows it)
+    until the consumer caught up. 24 MB through an 8 MiB max_pending, nothing lost."""
+    cfg = "max_pending: 8388608\nmax_payload: 65536\n"
+    n, size = 400, 60000
+    with Server(config=cfg, monitor=True) as s:
+        sub = connected(s)
+        sub.send(b"SUB data 1\r\nPING\r\n")
+        sub.expect(b"PONG\r\n")
+        pub = connected(s)
+        payload = b"y" * size
+        chunk = b"".join(b"PUB data %d\r\n%s\r\n" % (size, payload) for _ in range(50))
+        sender = threading.Thread(target=lambda: [pub.send(chunk) for _ in range(n // 50)])
+        sender.start()
+        want = n * (len(b"MSG data 1 60000\r\n") + size + 2)
+        got = 0
+        sub.sock.settimeout(5)
+        deadline = time.monotonic() + 30
+        while got < want and time.monotonic() < deadline:
+            b = sub.sock.recv(65536)  # about 30 MB/s: slower than the publisher
+            assert b, "consumer was disconnected after %d of %d bytes" % (got, want)
+            got += len(b)
+            time.sleep(0.002)
+        sender.join(30)
+        assert got == want, "consumer got %d of %d bytes" % (got, want)
+        pub.ping_pong(timeout=10)
+        assert s.varz()["slow_consumers"] == 0
+        assert "Slow Consumer" not in s.log()
