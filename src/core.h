@@ -6,6 +6,7 @@
 #include "server.h"
 
 #define RBUF_SIZE (256 * 1024)
+#define QUIET_READ (64 * 1024) /* read size for a connection whose last read sent nothing */
 #define TICK_NS (20LL * 1000000LL)
 #define STALL_NS (5LL * 1000000LL)
 
@@ -50,7 +51,8 @@ struct worker {
     struct stage *stages;   /* NSTAGE */
     uint8_t staged[NSTAGE]; /* indexes of stages taken since the last commit */
     int nstaged;
-    size_t round_bytes; /* committed since the last flush round */
+    size_t round_bytes;    /* committed since the last flush round */
+    uint64_t staged_total; /* bytes ever staged (a read that stages none is quiet) */
     /* connections other workers filled in bulk, for this (their owner) worker to write */
     spinlock_t kick_lock;
     conn_t **kickq, **kickq_spare;

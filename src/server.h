@@ -105,6 +105,7 @@ typedef struct conn {
     bool verbose, pedantic, echo, headers, no_responders;
     int protocol;
     bool got_connect;
+    bool quiet_reads; /* the last read produced no output: read smaller pieces */
     bool closing;
     bool auth_ok;
     int ping_out; /* outstanding server PINGs */
