@@ -1,10 +1,11 @@
 /* server.c: listeners, worker loops, connection I/O, flushing and timers.
  *
  * Each worker runs: epoll_wait -> read+parse every readable connection, one
- * read (up to 256 KiB) at a time -> after each read, commit and flush what it
- * produced -> qsbr_quiescent -> timers. Sockets are registered edge-triggered
- * for both directions, so no epoll_ctl is needed per write: a blocked flush is
- * resumed by the owner on EPOLLOUT.
+ * read (up to 256 KiB; 64 KiB while a connection's reads deliver nothing) at
+ * a time -> after each read, commit and flush what it produced ->
+ * qsbr_quiescent -> timers. Sockets are registered edge-triggered for both
+ * directions, so no epoll_ctl is needed per write: a blocked flush is resumed
+ * by the owner on EPOLLOUT.
  *
  * Reads land in the worker's buffer; only the bytes of an incomplete operation
  * are kept per connection (c->part), so an idle connection holds no read
