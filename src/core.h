@@ -44,7 +44,6 @@ struct worker {
     /* connections with outbound data to flush at the end of this batch */
     conn_t **flushq;
     size_t flushq_len, flushq_cap;
-    conn_t *flushq_last; /* last conn queued: skips the atomic for message streams */
     /* Bytes for other connections produced during the current batch, one stage per
      * destination (direct-mapped by connection): appended to the connection's outbound
      * buffer under its lock once per batch instead of once per message. */
@@ -100,7 +99,6 @@ struct jw;
 void info_identity(struct jw *w, int proto);
 
 /* server.c */
-void conn_queue_flush(worker_t *w, conn_t *c);
 void conn_flush(conn_t *c); /* any thread: writes what is in c's outbound buffer */
 /* c's owner w: also what w staged for c in this batch */
 void conn_flush_owned(worker_t *w, conn_t *c);

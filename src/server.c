@@ -110,13 +110,10 @@ void server_wake_all(void)
 
 /* ---- outbound ---------------------------------------------------------- */
 
-void conn_queue_flush(worker_t *w, conn_t *c)
+/* Queues c for w's next flush round, once (called per commit, not per message). */
+static void conn_queue_flush(worker_t *w, conn_t *c)
 {
-    if (w->flushq_last == c) return;
-    w->flushq_last = c;
     uint64_t bit = 1ULL << w->id;
-    /* Fan-out alternates between connections: a plain load skips the locked RMW. */
-    if (atomic_load_explicit(&c->flush_mask, memory_order_relaxed) & bit) return;
     if (atomic_fetch_or_explicit(&c->flush_mask, bit, memory_order_acq_rel) & bit) return;
     if (w->flushq_len == w->flushq_cap) {
         w->flushq_cap = w->flushq_cap ? w->flushq_cap * 2 : 64;
@@ -918,7 +915,6 @@ static void flush_pending(worker_t *w)
         flush_from(w, c);
     }
     w->flushq_len = 0;
-    w->flushq_last = NULL;
     w->round_bytes = 0;
 }
 
