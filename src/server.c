@@ -268,10 +268,11 @@ static void stages_commit_all(worker_t *w)
 static void stage_commit_conn(worker_t *w, conn_t *c)
 {
     stage_t *s = stage_slot(w, c);
-    if (s->conn == c) {
-        stage_commit(w, s);
-        s->conn = NULL;
-    }
+    /* The slot stays taken (and listed once in w->staged) until stages_commit_all:
+     * freeing it here let a later connection list it again, past NSTAGE entries.
+     * A closed connection stages nothing more (out_closed), and the pointer is
+     * dropped before the quiescent point like every other. */
+    if (s->conn == c) stage_commit(w, s);
 }
 
 #define STAGE_MAX (1024 * 1024)

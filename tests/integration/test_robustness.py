@@ -146,3 +146,26 @@ def test_garbage_does_not_hurt_others():
         p = connected(s)
         p.send(b"PUB keep 5\r\nalive\r\n")
         good.expect(b"MSG keep 1 5\r\nalive\r\n")
+
+
+def test_burst_of_connections_all_served():
+    """Hundreds of connections arriving in one batch of a worker each get INFO and
+    PONG (a worker's per-batch output table was overrun by more than 64 of them)."""
+    n = 300
+    with Server() as s:
+        socks = []
+        for _ in range(n):
+            k = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            k.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+            socks.append(k)
+        for i, k in enumerate(socks):
+            got = b""
+            while b"PONG\r\n" not in got:
+                b = k.recv(4096)
+                assert b, "connection %d closed before PONG: %r" % (i, got)
+                got += b
+            assert got.startswith(b"INFO "), got
+        for k in socks:
+            k.close()
+        assert s.alive()
+        assert "runtime error" not in s.log(), s.log()[-2000:]
