@@ -5,6 +5,7 @@
 #include "sublist.h"
 
 #include <pthread.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -608,6 +609,10 @@ static void *ct_writer(void *arg)
         }
         if (registered) qsbr_quiescent();
     }
+    /* Readers must have matched against a live window at least once (under load the
+     * writer could finish before they were scheduled); bounded wait. */
+    for (int ms = 0; ms < 10000 && atomic_load(&ct_checks) == 0; ms++)
+        usleep(1000);
     for (int k = CT_SUBS - CT_WINDOW + 1; k <= CT_SUBS; k++) {
         atomic_store_explicit(&ct_removing, k, memory_order_release);
         sublist_remove(ct_sl, subs[k]);
