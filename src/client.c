@@ -117,6 +117,7 @@ static sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
     s->sid = (slice_t){p, sid.n};
     s->conn = c;
     s->weight = 1;
+    s->remote = c->kind == CONN_ROUTE;
     return s;
 }
 
@@ -858,7 +859,7 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
     fwd_set_t fwd = {fwdv, 0};
     for (uint32_t i = 0; i < r->nplain; i++) {
         sub_t *s = r->plain[i];
-        if (unlikely(s->conn->kind == CONN_ROUTE)) {
+        if (unlikely(s->remote)) {
             if (!m->from_route && !atomic_load_explicit(&s->closed, memory_order_relaxed))
                 fwd_get(&fwd, s->conn);
             continue;
@@ -874,35 +875,39 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
             continue;
         if (m->from_route && !queue_listed(m->queues, q->queue))
             continue;
-        /* Weighted pick: a route's entry counts its announced weight. */
-        uint64_t total = 0;
-        for (uint32_t k = 0; k < q->n; k++) {
-            sub_t *s = q->subs[k];
-            if (s->conn->kind == CONN_ROUTE) {
-                if (!m->from_route)
-                    total += (uint64_t)(s->weight > 0 ? s->weight : 1);
-            } else {
-                total++;
-            }
-        }
-        if (!total)
-            continue;
-        uint64_t pick = worker_rand(w) % total;
         uint32_t start = 0;
-        for (uint32_t k = 0; k < q->n; k++) {
-            sub_t *s = q->subs[k];
-            uint64_t wt = s->conn->kind == CONN_ROUTE
-                              ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1))
-                              : 1;
-            if (pick < wt) {
-                start = k;
-                break;
+        if (likely(!q->nremote)) {
+            /* All local: a uniform pick, scaled without a division. */
+            start = (uint32_t)(((worker_rand(w) >> 32) * q->n) >> 32);
+        } else {
+            /* Weighted pick: a route's entry counts its announced weight. */
+            uint64_t total = 0;
+            for (uint32_t k = 0; k < q->n; k++) {
+                sub_t *s = q->subs[k];
+                if (s->remote) {
+                    if (!m->from_route)
+                        total += (uint64_t)(s->weight > 0 ? s->weight : 1);
+                } else {
+                    total++;
+                }
             }
-            pick -= wt;
+            if (!total)
+                continue;
+            uint64_t pick = worker_rand(w) % total;
+            for (uint32_t k = 0; k < q->n; k++) {
+                sub_t *s = q->subs[k];
+                uint64_t wt =
+                    s->remote ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1)) : 1;
+                if (pick < wt) {
+                    start = k;
+                    break;
+                }
+                pick -= wt;
+            }
         }
-        for (uint32_t k = 0; k < q->n; k++) {
-            sub_t *s = q->subs[(start + k) % q->n];
-            if (s->conn->kind == CONN_ROUTE) {
+        for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
+            sub_t *s = q->subs[i];
+            if (s->remote) {
                 if (m->from_route || atomic_load_explicit(&s->closed, memory_order_relaxed))
                     continue;
                 route_fwd_t *e = fwd_get(&fwd, s->conn);

@@ -624,9 +624,12 @@ static cache_entry_t *build_entry(collect_t *c, const char *subj, size_t len, ui
             cur->queue = (slice_t){chars, g->namelen};
             chars += g->namelen;
             cur->n = 0;
+            cur->nremote = 0;
             cur->subs = qs;
         }
         memcpy(qs, g->subs, g->n * sizeof(*qs));
+        for (size_t k = 0; k < g->n; k++)
+            cur->nremote += g->subs[k]->remote;
         qs += g->n;
         cur->n += g->n;
     }

@@ -20,6 +20,7 @@ typedef struct sublist sublist_t;
 typedef struct sl_qgroup {
     slice_t queue;
     uint32_t n;
+    uint32_t nremote; /* members with sub_t.remote: 0 lets a pick skip weights */
     sub_t **subs;
 } sl_qgroup_t;
 

@@ -312,6 +312,41 @@ TEST(queue_groups)
         free(all[i]);
 }
 
+/* A group counts its route-owned members, cached or not, so a local-only
+ * group can be picked without weights. */
+TEST(queue_remote_members)
+{
+    for (int cache = 0; cache < 2; cache++) {
+        sublist_t *sl = sublist_new(cache);
+        sub_t *a = mksub("foo", "q"), *b = mksub("foo.>", "q"), *r1 = mksub("foo", "q");
+        sub_t *r2 = mksub("*", "q"), *other = mksub("foo", "w");
+        r1->remote = r2->remote = true;
+        r2->weight = 5;
+        sub_t *all[] = {a, b, r1, r2, other};
+        for (size_t i = 0; i < ARRAY_LEN(all); i++)
+            CHECK_EQ_INT(sublist_insert(sl, all[i]), 0);
+        const sl_qgroup_t *g = find_group(M(sl, "foo"), "q");
+        CHECK(g && g->n == 3 && g->nremote == 2);
+        g = find_group(M(sl, "foo"), "w");
+        CHECK(g && g->n == 1 && g->nremote == 0);
+        g = find_group(M(sl, "foo.x"), "q");
+        CHECK(g && g->n == 1 && g->nremote == 0);
+        CHECK_EQ_INT(sublist_remove(sl, r1), 0);
+        g = find_group(M(sl, "foo"), "q");
+        CHECK(g && g->n == 2 && g->nremote == 1);
+        CHECK_EQ_INT(sublist_remove(sl, r2), 0);
+        g = find_group(M(sl, "foo"), "q");
+        CHECK(g && g->n == 1 && g->nremote == 0);
+        CHECK_EQ_INT(sublist_remove(sl, a), 0);
+        CHECK_EQ_INT(sublist_remove(sl, b), 0);
+        CHECK_EQ_INT(sublist_remove(sl, other), 0);
+        sublist_free(sl);
+        qsbr_drain_all();
+        for (size_t i = 0; i < ARRAY_LEN(all); i++)
+            free(all[i]);
+    }
+}
+
 TEST(cache_invalidation)
 {
     sublist_t *sl = sublist_new(true);
@@ -674,6 +709,7 @@ int main(void)
     RUN(invalid_insert);
     RUN(duplicate_subjects);
     RUN(queue_groups);
+    RUN(queue_remote_members);
     RUN(cache_invalidation);
     RUN(cache_churn_random);
     RUN(many_subs);
