@@ -17,7 +17,8 @@ DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3
 
 .PHONY: all run test deps clean fuzz asan tsan unit format natsjs
 
-all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench)
+all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
+     $(BUILD)/floor-relay
 
 # --- the normal build -----------------------------------------------------
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -47,6 +48,11 @@ BENCH_SRC := $(wildcard bench/gb_*.c)
 $(BUILD)/gnatsd-bench: $(BENCH_SRC) $(wildcard bench/gb_*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -Ibench -o $@ $(BENCH_SRC) -lnats $(LIBS)
+
+# the latency floor of the machine (docs/performance.md): a do-nothing relay
+$(BUILD)/floor-relay: bench/floor_relay.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $<
 
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libgnatsd.a tests/unit/test.h

@@ -13,7 +13,7 @@ import select
 import subprocess
 import time
 
-from harness import REPO_ROOT, Server
+from harness import REPO_ROOT, Server, free_port, wait_own_port
 
 COMMON_KEYS = {"mode", "role", "client", "server", "clients", "msg_size", "msgs", "expected",
                "lost", "extra", "errors", "seconds", "msgs_per_sec", "mb_per_sec"}
@@ -172,3 +172,23 @@ def test_bench_loss_is_reported():
         assert p.returncode == 1, (p.returncode, p.stderr)
         r = json.loads(p.stdout.decode().splitlines()[0])
         assert r["lost"] == 100 and r["msgs"] == 0, r
+
+
+def test_floor_relay_answers_requests():
+    """build/floor-relay (the latency floor in docs/performance.md) must carry
+    a request/reply round trip, sleeping and spinning, or its numbers mean
+    nothing."""
+    tool = _path("FLOOR_RELAY", "build/floor-relay")
+    for extra in ([], ["--spin"]):
+        port = free_port()
+        p = subprocess.Popen([tool, "-a", "127.0.0.1", "-p", str(port)] + extra,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_own_port(p, port)
+            s = type("S", (), {"port": port})()
+            r = _bench(s, "reqrep", "-m", "500", "-z", "16", "-n", "1")
+            _no_loss(r["req"], 500)
+            assert r["req"]["latency_us"]["p50"] > 0, r
+        finally:
+            p.kill()
+            p.wait()
