@@ -697,13 +697,6 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
         atomic_store_explicit(&s->delivered, d, memory_order_relaxed);
     }
 
-    char stackline[512];
-    char *line = stackline;
-    size_t need = 32 + m->subject.n + s->sid.n + m->reply.n;
-    if (need > sizeof stackline) {
-        buf_reserve(&w->scratch, need);
-        line = w->scratch.p;
-    }
     bool hmsg = m->hdr > 0 && c->headers;
     const char *payload = m->payload;
     int64_t size = m->size;
@@ -711,6 +704,11 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
         payload += m->hdr;
         size -= m->hdr;
     }
+    /* Written straight into the stage: "HMSG " + 4 blanks + 2 numbers + CRLF < 64. */
+    size_t room = 64 + m->subject.n + s->sid.n + m->reply.n + (size_t)size + 2;
+    char *line = conn_msg_room(w, c, room);
+    if (!line)
+        return false;
     char *p = line;
     if (hmsg) {
         memcpy(p, "HMSG ", 5);
@@ -735,16 +733,17 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
         *p++ = ' ';
     }
     p = put_u64(p, (uint64_t)size);
+    if (log_trace_on)
+        log_msg(LOG_TRC, "%s->> [%.*s]", c->prefix, (int)(p - line), line);
     *p++ = '\r';
     *p++ = '\n';
-    struct iovec iov[3] = {{line, (size_t)(p - line)}, {(void *)payload, (size_t)size},
-                           {"\r\n", 2}};
-    if (!conn_send_msg(w, c, iov, 3, (uint64_t)size))
-        return false;
+    memcpy(p, payload, (size_t)size);
+    p += size;
+    *p++ = '\r';
+    *p++ = '\n';
+    conn_msg_put(w, c, (size_t)(p - line), (uint64_t)size);
     stat_add(&w->out_msgs, 1);
     stat_add(&w->out_bytes, (uint64_t)size);
-    if (log_trace_on)
-        log_msg(LOG_TRC, "%s->> [%.*s]", c->prefix, (int)(p - line - 2), line);
     if (max && d == max) {
         DEBUG("%sAuto-unsubscribe limit of %lld reached for sid '%.*s'", c->prefix,
               (long long)max, (int)s->sid.n, s->sid.p);

@@ -114,6 +114,11 @@ bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n);
 bool conn_sendv(worker_t *w, conn_t *c, const struct iovec *iov, int cnt);
 /* The same for one delivered message: also counts it (msgs/bytes) under the lock. */
 bool conn_send_msg(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size);
+/* The same without a copy: room for max bytes at the end of w's stage for c (NULL if c
+ * is closed); the caller writes the whole message there and then calls conn_msg_put
+ * with its length and payload size, before staging anything else. */
+char *conn_msg_room(worker_t *w, conn_t *c, size_t max);
+void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size);
 void worker_note_deadline(worker_t *w, int64_t t);
 uint64_t worker_rand(worker_t *w);
 

@@ -300,6 +300,24 @@ static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt
     return true;
 }
 
+char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
+{
+    if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed))) return NULL;
+    stage_t *s = stage_for(w, c);
+    buf_reserve(&s->buf, max);
+    return s->buf.p + s->buf.len;
+}
+
+void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size)
+{
+    stage_t *s = stage_slot(w, c); /* conn_msg_room made it c's */
+    s->buf.len += n;
+    w->staged_total += n;
+    s->msgs++;
+    s->bytes += size;
+    if (unlikely(s->buf.len >= STAGE_MAX)) stage_commit(w, s);
+}
+
 bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n)
 {
     struct iovec iov = {(void *)p, n};
