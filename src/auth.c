@@ -47,12 +47,9 @@ bool auth_required(void)
 
 static bool secret_ok(const char *configured, const char *given)
 {
-    if (!configured)
-        configured = "";
-    if (!given)
-        given = "";
-    if (bcrypt_is_hash(configured))
-        return bcrypt_check(configured, given, strlen(given));
+    if (!configured) configured = "";
+    if (!given) given = "";
+    if (bcrypt_is_hash(configured)) return bcrypt_check(configured, given, strlen(given));
     return secret_equal(configured, strlen(configured), given, strlen(given));
 }
 
@@ -99,21 +96,17 @@ static void free_list(plist_t *l)
 
 static struct conn_auth *compile_perms(const permissions_t *p)
 {
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     struct conn_auth *a = xcalloc(1, sizeof *a);
     pthread_mutex_init(&a->resp_lock, NULL);
-    if (p->has_publish)
-        compile_list(&p->publish, &a->pub);
-    if (p->has_subscribe)
-        compile_list(&p->subscribe, &a->sub);
+    if (p->has_publish) compile_list(&p->publish, &a->pub);
+    if (p->has_subscribe) compile_list(&p->subscribe, &a->sub);
     if (p->allow_responses) {
         a->allow_responses = true;
         a->resp_max = p->resp_max == 0 ? 1 : p->resp_max;
         a->resp_expires_ns = p->resp_expires_ns == 0 ? 120LL * 1000000000LL : p->resp_expires_ns;
         /* Responses-only: with no publish allow list, nothing else may be published. */
-        if (!a->pub.has_allow)
-            a->pub.has_allow = true;
+        if (!a->pub.has_allow) a->pub.has_allow = true;
     }
     return a;
 }
@@ -121,8 +114,7 @@ static struct conn_auth *compile_perms(const permissions_t *p)
 void auth_conn_free(conn_t *c)
 {
     struct conn_auth *a = c->auth;
-    if (!a)
-        return;
+    if (!a) return;
     free_list(&a->pub);
     free_list(&a->sub);
     for (size_t i = 0; i < a->nresp; i++)
@@ -147,21 +139,17 @@ bool auth_check(conn_t *c, const char *user, const char *pass, const char *token
 {
     opts_t *o = srv->opts;
     if (o->token && *o->token) {
-        if (token && secret_ok(o->token, token))
-            return true;
+        if (token && secret_ok(o->token, token)) return true;
         auth_violation_log(c, user);
         return false;
     }
     if (o->nusers > 0) {
         for (size_t i = 0; i < o->nusers; i++) {
             user_t *u = &o->users[i];
-            if (!user || strcmp(u->name, user) != 0)
-                continue;
-            if (!secret_ok(u->password, pass))
-                break;
+            if (!user || strcmp(u->name, user) != 0) continue;
+            if (!secret_ok(u->password, pass)) break;
             /* allowed_connection_types without STANDARD: not on the client port */
-            if (u->restrict_conn_types && !u->allow_standard)
-                break;
+            if (u->restrict_conn_types && !u->allow_standard) break;
             free(c->user);
             c->user = xstrdup(u->name);
             auth_conn_free(c);
@@ -200,10 +188,8 @@ static bool sub_covered(const char *pat, const char *sub, size_t subn)
         } else if (pl != tl || memcmp(p, s, pl) != 0) {
             return false;
         }
-        if (!pe && !te)
-            return true;
-        if (!pe || !te)
-            return false;
+        if (!pe && !te) return true;
+        if (!pe || !te) return false;
         p = pe + 1;
         s = te + 1;
     }
@@ -212,8 +198,7 @@ static bool sub_covered(const char *pat, const char *sub, size_t subn)
 static bool pub_match(const pattern_t *ps, size_t n, slice_t subj)
 {
     for (size_t i = 0; i < n; i++)
-        if (subject_matches(ps[i].subject, strlen(ps[i].subject), subj.p, subj.n))
-            return true;
+        if (subject_matches(ps[i].subject, strlen(ps[i].subject), subj.p, subj.n)) return true;
     return false;
 }
 
@@ -250,15 +235,11 @@ static bool resp_allowed(struct conn_auth *a, slice_t subj, int64_t now)
 bool auth_can_publish(worker_t *w, conn_t *c, slice_t subject)
 {
     struct conn_auth *a = c->auth;
-    if (!a)
-        return true;
+    if (!a) return true;
     bool ok = true;
-    if (a->pub.has_allow)
-        ok = pub_match(a->pub.allow, a->pub.nallow, subject);
-    if (ok && a->pub.ndeny)
-        ok = !pub_match(a->pub.deny, a->pub.ndeny, subject);
-    if (!ok && a->allow_responses)
-        ok = resp_allowed(a, subject, now_mono_ns());
+    if (a->pub.has_allow) ok = pub_match(a->pub.allow, a->pub.nallow, subject);
+    if (ok && a->pub.ndeny) ok = !pub_match(a->pub.deny, a->pub.ndeny, subject);
+    if (!ok && a->allow_responses) ok = resp_allowed(a, subject, now_mono_ns());
     if (!ok) {
         char text[1024];
         snprintf(text, sizeof text, "Permissions Violation for Publish to \"%.*s\"",
@@ -272,22 +253,18 @@ bool auth_can_publish(worker_t *w, conn_t *c, slice_t subject)
 
 bool auth_sub_allowed(const conn_t *c, slice_t subject, slice_t queue)
 {
-    if (queue.n == 5 && memcmp(queue.p, "_sys_", 5) == 0)
-        return false;
+    if (queue.n == 5 && memcmp(queue.p, "_sys_", 5) == 0) return false;
     struct conn_auth *a = c->auth;
-    if (!a)
-        return true;
+    if (!a) return true;
     bool ok = true;
     if (a->sub.has_allow) {
         bool qmatched = false, qok = false, plain = false;
         for (size_t i = 0; i < a->sub.nallow; i++) {
             pattern_t *p = &a->sub.allow[i];
-            if (!sub_covered(p->subject, subject.p, subject.n))
-                continue;
+            if (!sub_covered(p->subject, subject.p, subject.n)) continue;
             if (p->queue) {
                 qmatched = true;
-                if (queue.n && queue_match(p->queue, queue))
-                    qok = true;
+                if (queue.n && queue_match(p->queue, queue)) qok = true;
             } else {
                 plain = true;
             }
@@ -298,18 +275,15 @@ bool auth_sub_allowed(const conn_t *c, slice_t subject, slice_t queue)
         bool qdeny_matched = false, qdenied = false;
         for (size_t i = 0; i < a->sub.ndeny; i++) {
             pattern_t *p = &a->sub.deny[i];
-            if (!sub_covered(p->subject, subject.p, subject.n))
-                continue;
+            if (!sub_covered(p->subject, subject.p, subject.n)) continue;
             if (p->queue) {
                 qdeny_matched = true;
-                if (queue.n && queue_match(p->queue, queue))
-                    qdenied = true;
+                if (queue.n && queue_match(p->queue, queue)) qdenied = true;
             } else {
                 ok = false;
             }
         }
-        if (queue.n && qdeny_matched)
-            ok = !qdenied;
+        if (queue.n && qdeny_matched) ok = !qdenied;
     }
     return ok;
 }
@@ -376,10 +350,8 @@ bool auth_user_exists(const char *name)
      * authentication failure instead (security.md §6): the caller's re-check
      * sends -ERR 'Authorization Violation'. */
     opts_t *o = srv->opts;
-    if (!name || o->nusers == 0)
-        return true;
+    if (!name || o->nusers == 0) return true;
     for (size_t i = 0; i < o->nusers; i++)
-        if (strcmp(o->users[i].name, name) == 0)
-            return true;
+        if (strcmp(o->users[i].name, name) == 0) return true;
     return false;
 }

@@ -6,8 +6,7 @@
 void buf_reserve(buf_t *b, size_t extra)
 {
     size_t need = b->len + extra;
-    if (need <= b->cap)
-        return;
+    if (need <= b->cap) return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
@@ -29,8 +28,7 @@ void buf_printf(buf_t *b, const char *fmt, ...)
     char tmp[256];
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
+    if (n < 0) return;
     if ((size_t)n < sizeof tmp) {
         buf_append(b, tmp, (size_t)n);
         return;

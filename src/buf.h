@@ -17,10 +17,8 @@ void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2,
 
 static inline void buf_append(buf_t *b, const void *p, size_t n)
 {
-    if (unlikely(n == 0))
-        return;
-    if (unlikely(b->cap - b->len < n))
-        buf_reserve(b, n);
+    if (unlikely(n == 0)) return;
+    if (unlikely(b->cap - b->len < n)) buf_reserve(b, n);
     memcpy(b->p + b->len, p, n);
     b->len += n;
 }
@@ -32,8 +30,7 @@ static inline void buf_puts(buf_t *b, const char *s)
 
 static inline void buf_putc(buf_t *b, char c)
 {
-    if (unlikely(b->cap == b->len))
-        buf_reserve(b, 1);
+    if (unlikely(b->cap == b->len)) buf_reserve(b, 1);
     b->p[b->len++] = c;
 }
 

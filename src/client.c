@@ -33,15 +33,12 @@ static uint64_t hash_bytes(const char *p, size_t n)
 
 static sub_t *sidmap_get(sidmap_t *m, slice_t sid)
 {
-    if (!m->cap)
-        return NULL;
+    if (!m->cap) return NULL;
     uint32_t mask = m->cap - 1;
     for (uint32_t i = (uint32_t)hash_bytes(sid.p, sid.n) & mask;; i = (i + 1) & mask) {
         sub_t *s = m->slots[i];
-        if (!s)
-            return NULL;
-        if (s != SID_TOMB && slice_eq(s->sid, sid))
-            return s;
+        if (!s) return NULL;
+        if (s != SID_TOMB && slice_eq(s->sid, sid)) return s;
     }
 }
 
@@ -51,25 +48,21 @@ static void sidmap_grow(sidmap_t *m)
 {
     sidmap_t old = *m;
     m->cap = old.cap ? old.cap * 2 : 8;
-    if (old.n * 4 < old.cap)
-        m->cap = old.cap; /* mostly tombstones: rehash in place size */
+    if (old.n * 4 < old.cap) m->cap = old.cap; /* mostly tombstones: rehash in place size */
     m->slots = xcalloc(m->cap, sizeof(sub_t *));
     m->n = m->tomb = 0;
     for (uint32_t i = 0; i < old.cap; i++)
-        if (old.slots[i] && old.slots[i] != SID_TOMB)
-            sidmap_put(m, old.slots[i]);
+        if (old.slots[i] && old.slots[i] != SID_TOMB) sidmap_put(m, old.slots[i]);
     free(old.slots);
 }
 
 static void sidmap_put(sidmap_t *m, sub_t *s)
 {
-    if ((m->n + m->tomb + 1) * 4 > m->cap * 3)
-        sidmap_grow(m);
+    if ((m->n + m->tomb + 1) * 4 > m->cap * 3) sidmap_grow(m);
     uint32_t mask = m->cap - 1;
     for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
         if (!m->slots[i] || m->slots[i] == SID_TOMB) {
-            if (m->slots[i] == SID_TOMB)
-                m->tomb--;
+            if (m->slots[i] == SID_TOMB) m->tomb--;
             m->slots[i] = s;
             m->n++;
             return;
@@ -79,12 +72,10 @@ static void sidmap_put(sidmap_t *m, sub_t *s)
 
 static void sidmap_del(sidmap_t *m, sub_t *s)
 {
-    if (!m->cap)
-        return;
+    if (!m->cap) return;
     uint32_t mask = m->cap - 1;
     for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
-        if (!m->slots[i])
-            return;
+        if (!m->slots[i]) return;
         if (m->slots[i] == s) {
             m->slots[i] = SID_TOMB;
             m->n--;
@@ -109,8 +100,7 @@ static sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
     memcpy(p, subject.p, subject.n);
     s->subject = (slice_t){p, subject.n};
     p += subject.n;
-    if (queue.n)
-        memcpy(p, queue.p, queue.n);
+    if (queue.n) memcpy(p, queue.p, queue.n);
     s->queue = (slice_t){queue.n ? p : NULL, queue.n};
     p += queue.n;
     memcpy(p, sid.p, sid.n);
@@ -126,21 +116,18 @@ static void sub_discard(conn_t *c, sub_t *s)
 {
     atomic_store(&s->closed, true);
     sublist_remove(srv->sl, s); /* idempotent: a deliverer may have removed it already */
-    if (c->kind == CONN_CLIENT)
-        route_local_sub_removed(c->w, s);
+    if (c->kind == CONN_CLIENT) route_local_sub_removed(c->w, s);
     sidmap_del(&c->subs, s);
     qsbr_retire(s, free);
 }
 
 void client_sweep_dead_subs(conn_t *c)
 {
-    if (atomic_load_explicit(&c->dead_subs, memory_order_relaxed) == 0)
-        return;
+    if (atomic_load_explicit(&c->dead_subs, memory_order_relaxed) == 0) return;
     atomic_store(&c->dead_subs, 0);
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];
-        if (s && s != SID_TOMB && atomic_load(&s->closed))
-            sub_discard(c, s);
+        if (s && s != SID_TOMB && atomic_load(&s->closed)) sub_discard(c, s);
     }
 }
 
@@ -148,8 +135,7 @@ void client_remove_all_subs(conn_t *c)
 {
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];
-        if (s && s != SID_TOMB)
-            sub_discard(c, s);
+        if (s && s != SID_TOMB) sub_discard(c, s);
     }
     sidmap_free(&c->subs);
 }
@@ -196,8 +182,7 @@ void client_send_err(worker_t *w, conn_t *c, const char *text)
 {
     char line[1024];
     int n = snprintf(line, sizeof line, "-ERR '%s'\r\n", text);
-    if (n >= (int)sizeof line)
-        n = (int)sizeof line - 1;
+    if (n >= (int)sizeof line) n = (int)sizeof line - 1;
     conn_send(w, c, line, (size_t)n);
     TRACE("%s->> [-ERR %s]", c->prefix, text);
 }
@@ -243,8 +228,7 @@ void server_build_info(void)
         const char *colon = strrchr(ca, ':');
         if (colon && (ca[0] != '[' || colon > strchr(ca, ']'))) {
             size_t hl = (size_t)(colon - ca);
-            if (hl >= sizeof advhost)
-                hl = sizeof advhost - 1;
+            if (hl >= sizeof advhost) hl = sizeof advhost - 1;
             memcpy(advhost, ca, hl);
             advhost[hl] = 0;
             port = atoi(colon + 1);
@@ -254,30 +238,24 @@ void server_build_info(void)
         if (advhost[0] == '[') {
             size_t l = strlen(advhost);
             memmove(advhost, advhost + 1, l);
-            if (l >= 2 && advhost[l - 2] == ']')
-                advhost[l - 2] = 0;
+            if (l >= 2 && advhost[l - 2] == ']') advhost[l - 2] = 0;
         }
         host = advhost;
     }
     jw_str(&w, "host", host);
     jw_int(&w, "port", port);
     jw_bool(&w, "headers", !o->no_header_support);
-    if (auth_required())
-        jw_bool(&w, "auth_required", true);
+    if (auth_required()) jw_bool(&w, "auth_required", true);
     if (o->tls.enabled) {
-        if (!o->allow_non_tls)
-            jw_bool(&w, "tls_required", true);
-        if (o->tls.verify || o->tls.verify_and_map)
-            jw_bool(&w, "tls_verify", true);
-        if (o->allow_non_tls)
-            jw_bool(&w, "tls_available", true);
+        if (!o->allow_non_tls) jw_bool(&w, "tls_required", true);
+        if (o->tls.verify || o->tls.verify_and_map) jw_bool(&w, "tls_verify", true);
+        if (o->allow_non_tls) jw_bool(&w, "tls_available", true);
     }
     jw_int(&w, "max_payload", o->max_payload);
     /* client_id and client_ip follow per connection: the object is left open. */
     buf_putc(b, 0);
     char *old = atomic_exchange(&srv->info_prefix, prefix.p);
-    if (old)
-        qsbr_retire(old, free);
+    if (old) qsbr_retire(old, free);
 }
 
 static void send_info_ext(worker_t *w, conn_t *c, bool ldm)
@@ -292,10 +270,8 @@ static void send_info_ext(worker_t *w, conn_t *c, bool ldm)
     json_put_string(b, c->ip, strlen(c->ip));
     c->info_gen = atomic_load(&srv->info_gen);
     const char *suffix = atomic_load(&srv->info_suffix);
-    if (suffix)
-        buf_puts(b, suffix);
-    if (ldm)
-        buf_puts(b, ",\"ldm\":true");
+    if (suffix) buf_puts(b, suffix);
+    if (ldm) buf_puts(b, ",\"ldm\":true");
     buf_puts(b, "} \r\n");
     conn_send(w, c, b->p, b->len);
 }
@@ -314,14 +290,12 @@ void client_send_info_update(worker_t *w, conn_t *c)
 
 void client_send_info_ldm(worker_t *w, conn_t *c)
 {
-    if (c->protocol >= 1 && c->pong_sent && !c->closing)
-        send_info_ext(w, c, true);
+    if (c->protocol >= 1 && c->pong_sent && !c->closing) send_info_ext(w, c, true);
 }
 
 void client_reauth(worker_t *w, conn_t *c)
 {
-    if (c->closing)
-        return;
+    if (c->closing) return;
     if (!auth_required()) {
         auth_conn_free(c);
         c->auth_ok = true;
@@ -354,12 +328,11 @@ void client_reauth(worker_t *w, conn_t *c)
     /* Subscriptions the new permissions no longer allow are removed. */
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];
-        if (!s || s == SID_TOMB || atomic_load(&s->closed))
-            continue;
-        if (auth_sub_allowed(c, s->subject, s->queue))
-            continue;
+        if (!s || s == SID_TOMB || atomic_load(&s->closed)) continue;
+        if (auth_sub_allowed(c, s->subject, s->queue)) continue;
         char text[1024];
-        snprintf(text, sizeof text, "Permissions Violation for Subscription to \"%.*s\" (sid \"%.*s\")",
+        snprintf(text, sizeof text,
+                 "Permissions Violation for Subscription to \"%.*s\" (sid \"%.*s\")",
                  (int)(s->subject.n > 400 ? 400 : s->subject.n), s->subject.p,
                  (int)(s->sid.n > 200 ? 200 : s->sid.n), s->sid.p);
         client_send_err(w, c, text);
@@ -422,24 +395,20 @@ typedef struct connect_info {
 
 static int get_bool(slice_t raw, json_type_t t, int *out)
 {
-    if (t != JSON_BOOL)
-        return t == JSON_NULL ? 0 : -1;
+    if (t != JSON_BOOL) return t == JSON_NULL ? 0 : -1;
     *out = raw.p[0] == 't';
     return 0;
 }
 
 static int get_str(slice_t raw, json_type_t t, char *out, size_t outsz, bool *has)
 {
-    if (t == JSON_NULL)
-        return 0;
-    if (t != JSON_STRING)
-        return -1;
+    if (t == JSON_NULL) return 0;
+    if (t != JSON_STRING) return -1;
     if (json_unquote(raw, out, outsz) < 0) {
         /* too long for our buffer: keep a truncated copy (names, versions) */
         out[0] = 0;
     }
-    if (has)
-        *has = true;
+    if (has) *has = true;
     return 0;
 }
 
@@ -466,8 +435,7 @@ static int connect_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
             size_t n = raw.n < sizeof tmp - 1 ? raw.n : sizeof tmp - 1;
             memcpy(tmp, raw.p, n);
             tmp[n] = 0;
-            if (strpbrk(tmp, ".eE"))
-                return -1;
+            if (strpbrk(tmp, ".eE")) return -1;
             ci->protocol = strtoll(tmp, NULL, 10);
             ci->has_protocol = true;
         } else if (t != JSON_NULL) {
@@ -489,16 +457,13 @@ static int connect_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
         char tmp[256];
         bool has = false;
         rc = get_str(raw, t, tmp, sizeof tmp, &has);
-        if (has && tmp[0])
-            ci->account = true;
+        if (has && tmp[0]) ci->account = true;
     } else if (json_key_is(key, "new_account")) {
         int v = 0;
         rc = get_bool(raw, t, &v);
-        if (v)
-            ci->account = true;
+        if (v) ci->account = true;
     } else if (json_key_is(key, "jwt") || json_key_is(key, "nkey") || json_key_is(key, "sig")) {
-        if (t != JSON_STRING && t != JSON_NULL)
-            rc = -1;
+        if (t != JSON_STRING && t != JSON_NULL) rc = -1;
     }
     return rc ? 1 : 0;
 }
@@ -514,15 +479,13 @@ static void update_prefix(conn_t *c)
     char tag[256];
     size_t n = 0;
     tag[0] = 0;
-    if (c->version)
-        n += (size_t)snprintf(tag + n, sizeof tag - n, "v%s", c->version);
-    if (c->lang)
-        n += (size_t)snprintf(tag + n, sizeof tag - n, "%s%s", n ? ":" : "", c->lang);
+    if (c->version) n += (size_t)snprintf(tag + n, sizeof tag - n, "v%s", c->version);
+    if (c->lang) n += (size_t)snprintf(tag + n, sizeof tag - n, "%s%s", n ? ":" : "", c->lang);
     if (c->name && n < sizeof tag)
         n += (size_t)snprintf(tag + n, sizeof tag - n, "%s%s", n ? ":" : "", c->name);
     const char *ipfmt = strchr(c->ip, ':') ? "[%s]:%d - cid:%llu - " : "%s:%d - cid:%llu - ";
-    int k = snprintf(c->prefix, sizeof c->prefix, ipfmt, c->ip, c->port,
-                     (unsigned long long)c->cid);
+    int k =
+        snprintf(c->prefix, sizeof c->prefix, ipfmt, c->ip, c->port, (unsigned long long)c->cid);
     if (n && k > 0 && (size_t)k < sizeof c->prefix)
         snprintf(c->prefix + k, sizeof c->prefix - (size_t)k, "\"%s\" - ", tag);
 }
@@ -535,8 +498,7 @@ static void trace_connect(conn_t *c, slice_t line)
     while (p < end) {
         const char *q = memmem(p, (size_t)(end - p), "\"pass", 5);
         const char *t = memmem(p, (size_t)(end - p), "\"auth_token", 11);
-        if (t && (!q || t < q))
-            q = t;
+        if (t && (!q || t < q)) q = t;
         if (!q) {
             buf_append(&b, p, (size_t)(end - p));
             break;
@@ -556,8 +518,7 @@ static void trace_connect(conn_t *c, slice_t line)
         if (v < end && *v == '"') {
             v++;
             while (v < end && *v != '"') {
-                if (*v == '\\')
-                    v++;
+                if (*v == '\\') v++;
                 v++;
             }
             v++;
@@ -570,8 +531,7 @@ static void trace_connect(conn_t *c, slice_t line)
 
 static void process_connect(worker_t *w, conn_t *c, const op_t *op)
 {
-    if (log_trace_on)
-        trace_connect(c, op->line);
+    if (log_trace_on) trace_connect(c, op->line);
     connect_info_t ci;
     memset(&ci, 0, sizeof ci);
     ci.c = c;
@@ -582,18 +542,12 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
         close_silent(c, CR_PROTOCOL_VIOLATION);
         return;
     }
-    if (ci.verbose >= 0)
-        c->verbose = ci.verbose;
-    if (ci.pedantic >= 0)
-        c->pedantic = ci.pedantic;
-    if (ci.echo >= 0)
-        c->echo = ci.echo;
-    if (ci.headers >= 0)
-        c->headers = ci.headers && !srv->opts->no_header_support;
-    if (ci.no_responders >= 0)
-        c->no_responders = ci.no_responders;
-    if (ci.has_protocol)
-        c->protocol = (int)ci.protocol;
+    if (ci.verbose >= 0) c->verbose = ci.verbose;
+    if (ci.pedantic >= 0) c->pedantic = ci.pedantic;
+    if (ci.echo >= 0) c->echo = ci.echo;
+    if (ci.headers >= 0) c->headers = ci.headers && !srv->opts->no_header_support;
+    if (ci.no_responders >= 0) c->no_responders = ci.no_responders;
+    if (ci.has_protocol) c->protocol = (int)ci.protocol;
     set_str(&c->name, ci.name);
     set_str(&c->lang, ci.lang);
     set_str(&c->version, ci.version);
@@ -623,12 +577,10 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
         close_with_err(w, c, "no responders requires headers support", CR_NO_RESPONDERS_HEADERS);
         return;
     }
-    if (c->verbose)
-        send_ok(w, c);
+    if (c->verbose) send_ok(w, c);
     /* First PING soon after CONNECT to measure RTT (2 s + up to 20 %). */
     int64_t first = srv->opts->ping_interval_ns;
-    if (first > 2000000000LL)
-        first = 2000000000LL;
+    if (first > 2000000000LL) first = 2000000000LL;
     first += (int64_t)(worker_rand(w) % (uint64_t)(first / 5 + 1));
     c->ping_due_ns = w->now_ns + first;
     c->rtt_pending = true;
@@ -682,14 +634,12 @@ static void auto_unsub(sub_t *s)
 static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
 {
     conn_t *c = s->conn;
-    if (atomic_load_explicit(&s->closed, memory_order_relaxed))
-        return false;
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
     int64_t max = atomic_load_explicit(&s->max, memory_order_relaxed);
     int64_t d;
     if (unlikely(max)) {
         d = atomic_fetch_add_explicit(&s->delivered, 1, memory_order_relaxed) + 1;
-        if (d > max)
-            return false;
+        if (d > max) return false;
     } else {
         /* Only statistics without a limit: a plain increment (may undercount when two
          * workers deliver to one sub at the same instant). */
@@ -707,8 +657,7 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
     /* Written straight into the stage: "HMSG " + 4 blanks + 2 numbers + CRLF < 64. */
     size_t room = 64 + m->subject.n + s->sid.n + m->reply.n + (size_t)size + 2;
     char *line = conn_msg_room(w, c, room);
-    if (!line)
-        return false;
+    if (!line) return false;
     char *p = line;
     if (hmsg) {
         memcpy(p, "HMSG ", 5);
@@ -733,8 +682,7 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
         *p++ = ' ';
     }
     p = put_u64(p, (uint64_t)size);
-    if (log_trace_on)
-        log_msg(LOG_TRC, "%s->> [%.*s]", c->prefix, (int)(p - line), line);
+    if (log_trace_on) log_msg(LOG_TRC, "%s->> [%.*s]", c->prefix, (int)(p - line), line);
     *p++ = '\r';
     *p++ = '\n';
     memcpy(p, payload, (size_t)size);
@@ -745,8 +693,8 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
     stat_add(&w->out_msgs, 1);
     stat_add(&w->out_bytes, (uint64_t)size);
     if (max && d == max) {
-        DEBUG("%sAuto-unsubscribe limit of %lld reached for sid '%.*s'", c->prefix,
-              (long long)max, (int)s->sid.n, s->sid.p);
+        DEBUG("%sAuto-unsubscribe limit of %lld reached for sid '%.*s'", c->prefix, (long long)max,
+              (int)s->sid.n, s->sid.p);
         auto_unsub(s);
     }
     return true;
@@ -754,10 +702,8 @@ static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
 
 static bool eligible(const sub_t *s, const msg_t *m)
 {
-    if (atomic_load_explicit(&s->closed, memory_order_relaxed))
-        return false;
-    if (s->conn == m->from && !m->from->echo)
-        return false;
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
+    if (s->conn == m->from && !m->from->echo) return false;
     return true;
 }
 
@@ -773,10 +719,8 @@ typedef struct fwd_set {
 static route_fwd_t *fwd_get(fwd_set_t *f, conn_t *route)
 {
     for (int i = 0; i < f->n; i++)
-        if (f->v[i].route == route)
-            return &f->v[i];
-    if (f->n == MAX_FWD)
-        return NULL;
+        if (f->v[i].route == route) return &f->v[i];
+    if (f->n == MAX_FWD) return NULL;
     route_fwd_t *e = &f->v[f->n++];
     e->route = route;
     e->queues = (buf_t){0};
@@ -785,10 +729,8 @@ static route_fwd_t *fwd_get(fwd_set_t *f, conn_t *route)
 
 static void fwd_add_queue(route_fwd_t *e, slice_t q)
 {
-    if (!e)
-        return;
-    if (e->queues.len)
-        buf_putc(&e->queues, ' ');
+    if (!e) return;
+    if (e->queues.len) buf_putc(&e->queues, ' ');
     buf_append(&e->queues, q.p, q.n);
 }
 
@@ -802,8 +744,7 @@ static bool queue_listed(slice_t list, slice_t q)
         const char *st = p;
         while (p < end && *p != ' ' && *p != '\t')
             p++;
-        if ((size_t)(p - st) == q.n && q.n && memcmp(st, q.p, q.n) == 0)
-            return true;
+        if ((size_t)(p - st) == q.n && q.n && memcmp(st, q.p, q.n) == 0) return true;
     }
     return false;
 }
@@ -844,8 +785,7 @@ static void send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
     buf_put_i64(b, size);
     buf_puts(b, "\r\n");
     struct iovec iov[3] = {{b->p, b->len}, {(void *)payload, (size_t)size}, {"\r\n", 2}};
-    if (log_trace_on)
-        log_msg(LOG_TRC, "%s->> [%.*s]", rc->prefix, (int)(b->len - 2), b->p);
+    if (log_trace_on) log_msg(LOG_TRC, "%s->> [%.*s]", rc->prefix, (int)(b->len - 2), b->p);
     conn_send_msg(w, rc, iov, 3, (uint64_t)size);
 }
 
@@ -863,17 +803,13 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 fwd_get(&fwd, s->conn);
             continue;
         }
-        if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply))
-            continue;
-        if (deliver(w, s, m))
-            delivered++;
+        if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
+        if (deliver(w, s, m)) delivered++;
     }
     for (uint32_t g = 0; g < r->nqgroups; g++) {
         const sl_qgroup_t *q = &r->qgroups[g];
-        if (!q->n)
-            continue;
-        if (m->from_route && !queue_listed(m->queues, q->queue))
-            continue;
+        if (!q->n) continue;
+        if (m->from_route && !queue_listed(m->queues, q->queue)) continue;
         uint32_t start = 0;
         if (likely(!q->nremote)) {
             /* All local: a uniform pick, scaled without a division. */
@@ -884,14 +820,12 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
             for (uint32_t k = 0; k < q->n; k++) {
                 sub_t *s = q->subs[k];
                 if (s->remote) {
-                    if (!m->from_route)
-                        total += (uint64_t)(s->weight > 0 ? s->weight : 1);
+                    if (!m->from_route) total += (uint64_t)(s->weight > 0 ? s->weight : 1);
                 } else {
                     total++;
                 }
             }
-            if (!total)
-                continue;
+            if (!total) continue;
             uint64_t pick = worker_rand(w) % total;
             for (uint32_t k = 0; k < q->n; k++) {
                 sub_t *s = q->subs[k];
@@ -913,8 +847,7 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 fwd_add_queue(e, q->queue);
                 break;
             }
-            if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply))
-                continue;
+            if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
             if (deliver(w, s, m)) {
                 delivered++;
                 break;
@@ -942,13 +875,11 @@ void client_route_interest(conn_t *c, slice_t key, slice_t subject, slice_t queu
 {
     sub_t *old = sidmap_get(&c->subs, key);
     if (!add) {
-        if (old)
-            sub_discard(c, old);
+        if (old) sub_discard(c, old);
         return;
     }
     if (old) {
-        if (!queue.n || old->weight == weight)
-            return;
+        if (!queue.n || old->weight == weight) return;
         sub_discard(c, old);
     }
     sub_t *s = sub_new(c, subject, queue, key);
@@ -965,11 +896,9 @@ static void no_responders(worker_t *w, conn_t *c, slice_t reply)
     const sl_result_t *r = sublist_match(srv->sl, reply.p, reply.n);
     for (uint32_t i = 0; i < r->nplain; i++) {
         sub_t *s = r->plain[i];
-        if (s->conn != c || atomic_load(&s->closed))
-            continue;
+        if (s->conn != c || atomic_load(&s->closed)) continue;
         char line[512];
-        if (reply.n + s->sid.n + 40 > sizeof line)
-            return;
+        if (reply.n + s->sid.n + 40 > sizeof line) return;
         int n = snprintf(line, sizeof line, "HMSG %.*s %.*s 16 16\r\nNATS/1.0 503\r\n\r\n\r\n",
                          (int)reply.n, reply.p, (int)s->sid.n, s->sid.p);
         conn_send(w, c, line, (size_t)n);
@@ -1010,15 +939,12 @@ static void process_pub(worker_t *w, conn_t *c, const op_t *op)
         client_send_err(w, c, text);
         return;
     }
-    if (!auth_can_publish(w, c, op->subject))
-        return;
-    if (c->verbose)
-        send_ok(w, c);
+    if (!auth_can_publish(w, c, op->subject)) return;
+    if (c->verbose) send_ok(w, c);
     msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}};
     const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
     int n = deliver_all(w, r, &m);
-    if (n == 0 && c->no_responders && op->reply.n)
-        no_responders(w, c, op->reply);
+    if (n == 0 && c->no_responders && op->reply.n) no_responders(w, c, op->reply);
 }
 
 static void process_sub(worker_t *w, conn_t *c, const op_t *op)
@@ -1028,14 +954,12 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
         client_send_err(w, c, "Invalid Subject");
         return;
     }
-    if (!auth_can_subscribe_sid(w, c, op->subject, op->queue, op->sid))
-        return;
+    if (!auth_can_subscribe_sid(w, c, op->subject, op->queue, op->sid)) return;
     client_sweep_dead_subs(c);
     sub_t *old = sidmap_get(&c->subs, op->sid);
     if (old) {
         if (!atomic_load(&old->closed)) {
-            if (c->verbose)
-                send_ok(w, c);
+            if (c->verbose) send_ok(w, c);
             return;
         }
         sub_discard(c, old);
@@ -1054,8 +978,7 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
     }
     sidmap_put(&c->subs, s);
     route_local_sub_added(w, s);
-    if (c->verbose)
-        send_ok(w, c);
+    if (c->verbose) send_ok(w, c);
 }
 
 static void process_unsub(worker_t *w, conn_t *c, const op_t *op)
@@ -1074,8 +997,7 @@ static void process_unsub(worker_t *w, conn_t *c, const op_t *op)
             sub_discard(c, s);
         }
     }
-    if (c->verbose)
-        send_ok(w, c);
+    if (c->verbose) send_ok(w, c);
 }
 
 static void parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op, const char *buf,
@@ -1171,8 +1093,8 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
         default: /* INFO, +OK from a client: ignored */
             break;
         }
-        if (op.type == OP_PUB || op.type == OP_HPUB || op.type == OP_SUB ||
-            op.type == OP_UNSUB || op.type == OP_PING)
+        if (op.type == OP_PUB || op.type == OP_HPUB || op.type == OP_SUB || op.type == OP_UNSUB ||
+            op.type == OP_PING)
             atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
     }
     return pos;
@@ -1231,10 +1153,8 @@ void client_timer(worker_t *w, conn_t *c)
         return;
     }
     worker_note_deadline(w, c->ping_due_ns);
-    if (c->auth_due_ns && !c->auth_ok)
-        worker_note_deadline(w, c->auth_due_ns);
-    if (stall)
-        worker_note_deadline(w, stall + o->write_deadline_ns + 1);
+    if (c->auth_due_ns && !c->auth_ok) worker_note_deadline(w, c->auth_due_ns);
+    if (stall) worker_note_deadline(w, stall + o->write_deadline_ns + 1);
 }
 
 /* ---- monitoring -------------------------------------------------------------- */
@@ -1271,8 +1191,7 @@ void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
         snprintf(ci->tls_version, sizeof ci->tls_version, "%s", tls_version_name(c->ssl));
         tls_cipher_name(c->ssl, ci->tls_cipher, sizeof ci->tls_cipher);
     }
-    if (c->kind == CONN_ROUTE)
-        route_fill_info(c, ci);
+    if (c->kind == CONN_ROUTE) route_fill_info(c, ci);
     uint32_t live = 0;
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];

@@ -35,10 +35,10 @@ typedef enum conf_type {
 typedef struct conf_val conf_val_t;
 
 typedef struct conf_kv {
-    char *key; /* owned; as written in the file */
+    char *key;        /* owned; as written in the file */
     const char *file; /* interned, lives as long as the tree */
-    int line, col; /* position of the key */
-    conf_val_t *val; /* owned */
+    int line, col;    /* position of the key */
+    conf_val_t *val;  /* owned */
 } conf_kv_t;
 
 struct conf_val {
@@ -77,6 +77,7 @@ void conf_free(conf_val_t *v);
 /* Case-insensitive lookup of a key in a map (last occurrence wins); NULL if
  * absent or if `map` is not a map. Returns the kv so callers get the key position. */
 const conf_kv_t *conf_map_find(const conf_val_t *map, const char *key);
-const char *conf_type_name(conf_type_t t); /* "string", "int64", "bool", ... as the reference prints */
+const char *
+conf_type_name(conf_type_t t); /* "string", "int64", "bool", ... as the reference prints */
 
 #endif

@@ -10,10 +10,8 @@ static const char *find_head_end(const char *buf, size_t len)
 {
     for (size_t i = 0; i + 1 < len; i++) {
         if (buf[i] == '\n') {
-            if (buf[i + 1] == '\n')
-                return buf + i + 2;
-            if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
-                return buf + i + 3;
+            if (buf[i + 1] == '\n') return buf + i + 2;
+            if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n') return buf + i + 3;
         }
     }
     return NULL;
@@ -23,35 +21,28 @@ long http_parse(const char *buf, size_t len, size_t max_head, http_req_t *req)
 {
     memset(req, 0, sizeof *req);
     const char *end = find_head_end(buf, len < max_head ? len : max_head);
-    if (!end)
-        return len >= max_head ? -2 : 0;
+    if (!end) return len >= max_head ? -2 : 0;
     const char *p = buf, *le = memchr(buf, '\n', (size_t)(end - buf));
     const char *lend = le > buf && le[-1] == '\r' ? le - 1 : le;
     const char *sp1 = memchr(p, ' ', (size_t)(lend - p));
-    if (!sp1 || sp1 == p)
-        return -1;
+    if (!sp1 || sp1 == p) return -1;
     req->method = (slice_t){p, (size_t)(sp1 - p)};
     const char *u = sp1 + 1;
     const char *sp2 = memchr(u, ' ', (size_t)(lend - u));
-    if (!sp2 || sp2 == u)
-        return -1;
+    if (!sp2 || sp2 == u) return -1;
     const char *q = memchr(u, '?', (size_t)(sp2 - u));
     req->path = (slice_t){u, (size_t)((q ? q : sp2) - u)};
-    if (q)
-        req->query = (slice_t){q + 1, (size_t)(sp2 - q - 1)};
+    if (q) req->query = (slice_t){q + 1, (size_t)(sp2 - q - 1)};
     req->version = (slice_t){sp2 + 1, (size_t)(lend - sp2 - 1)};
-    if (req->version.n < 8 || memcmp(req->version.p, "HTTP/1.", 7) != 0)
-        return -1;
+    if (req->version.n < 8 || memcmp(req->version.p, "HTTP/1.", 7) != 0) return -1;
     for (size_t i = 0; i < req->method.n; i++)
-        if (!isupper((unsigned char)req->method.p[i]))
-            return -1;
+        if (!isupper((unsigned char)req->method.p[i])) return -1;
     req->keep_alive = req->version.p[7] == '1';
     /* headers */
     p = le + 1;
     while (p < end) {
         const char *e = memchr(p, '\n', (size_t)(end - p));
-        if (!e)
-            break;
+        if (!e) break;
         const char *he = e > p && e[-1] == '\r' ? e - 1 : e;
         const char *colon = memchr(p, ':', (size_t)(he - p));
         if (colon) {
@@ -104,19 +95,15 @@ long http_unescape(slice_t in, char *out, size_t outsz)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            if (i + 2 >= in.n)
-                return -1;
+            if (i + 2 >= in.n) return -1;
             char h[3] = {in.p[i + 1], in.p[i + 2], 0};
-            if (!isxdigit((unsigned char)h[0]) || !isxdigit((unsigned char)h[1]))
-                return -1;
+            if (!isxdigit((unsigned char)h[0]) || !isxdigit((unsigned char)h[1])) return -1;
             c = (char)strtol(h, NULL, 16);
             i += 2;
         }
-        if (o + 1 >= outsz)
-            return -1;
+        if (o + 1 >= outsz) return -1;
         out[o++] = c;
     }
-    if (outsz)
-        out[o] = 0;
+    if (outsz) out[o] = 0;
     return (long)o;
 }

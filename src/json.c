@@ -26,17 +26,14 @@ static void jw_indent(jw_t *w)
 static void jw_member(jw_t *w, const char *key)
 {
     if (w->depth > 0) {
-        if (w->nonempty[w->depth])
-            buf_putc(w->b, ',');
+        if (w->nonempty[w->depth]) buf_putc(w->b, ',');
         w->nonempty[w->depth] = true;
-        if (w->pretty)
-            jw_indent(w);
+        if (w->pretty) jw_indent(w);
     }
     if (key) {
         json_put_string(w->b, key, strlen(key));
         buf_putc(w->b, ':');
-        if (w->pretty)
-            buf_putc(w->b, ' ');
+        if (w->pretty) buf_putc(w->b, ' ');
     }
 }
 
@@ -44,18 +41,15 @@ static void jw_open(jw_t *w, const char *key, char c)
 {
     jw_member(w, key);
     buf_putc(w->b, c);
-    if (w->depth + 1 < JW_MAX_DEPTH)
-        w->depth++;
+    if (w->depth + 1 < JW_MAX_DEPTH) w->depth++;
     w->nonempty[w->depth] = false;
 }
 
 static void jw_close(jw_t *w, char c)
 {
     bool had = w->nonempty[w->depth];
-    if (w->depth > 0)
-        w->depth--;
-    if (had && w->pretty)
-        jw_indent(w);
+    if (w->depth > 0) w->depth--;
+    if (had && w->pretty) jw_indent(w);
     buf_putc(w->b, c);
 }
 
@@ -147,8 +141,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     unsigned c = s[0];
     size_t len;
     uint32_t cp;
-    if (c < 0xC2)
-        return 0;
+    if (c < 0xC2) return 0;
     if (c < 0xE0) {
         len = 2;
         cp = c & 0x1F;
@@ -161,11 +154,9 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     } else {
         return 0;
     }
-    if (n < len)
-        return 0;
+    if (n < len) return 0;
     for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
+        if ((s[i] & 0xC0) != 0x80) return 0;
         cp = (cp << 6) | (s[i] & 0x3F);
     }
     if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
@@ -244,8 +235,7 @@ void json_put_float(buf_t *b, double v)
     int prec;
     for (prec = 1; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-        if (strtod(tmp, NULL) == v)
-            break;
+        if (strtod(tmp, NULL) == v) break;
     }
     char *e = strchr(tmp, 'e');
     int exp = e ? atoi(e + 1) : 0;
@@ -257,8 +247,7 @@ void json_put_float(buf_t *b, double v)
         return;
     }
     int decimals = prec - 1 - exp;
-    if (decimals < 0)
-        decimals = 0;
+    if (decimals < 0) decimals = 0;
     snprintf(tmp, sizeof tmp, "%.*f", decimals, v);
     buf_puts(b, tmp);
 }
@@ -275,8 +264,7 @@ static void jr_ws(jr_t *r)
 {
     while (r->i < r->n) {
         char c = r->s[r->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            break;
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
         r->i++;
     }
 }
@@ -285,22 +273,17 @@ static int jr_value(jr_t *r, json_type_t *t);
 
 static int jr_string(jr_t *r)
 {
-    if (r->i >= r->n || r->s[r->i] != '"')
-        return -1;
+    if (r->i >= r->n || r->s[r->i] != '"') return -1;
     r->i++;
     while (r->i < r->n) {
         unsigned char c = (unsigned char)r->s[r->i++];
-        if (c == '"')
-            return 0;
-        if (c < 0x20)
-            return -1;
+        if (c == '"') return 0;
+        if (c < 0x20) return -1;
         if (c == '\\') {
-            if (r->i >= r->n)
-                return -1;
+            if (r->i >= r->n) return -1;
             char e = r->s[r->i++];
             if (e == 'u') {
-                if (r->n - r->i < 4)
-                    return -1;
+                if (r->n - r->i < 4) return -1;
                 for (int k = 0; k < 4; k++) {
                     char h = r->s[r->i++];
                     if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') ||
@@ -318,10 +301,8 @@ static int jr_string(jr_t *r)
 static int jr_number(jr_t *r)
 {
     size_t st = r->i;
-    if (r->i < r->n && r->s[r->i] == '-')
-        r->i++;
-    if (r->i >= r->n)
-        return -1;
+    if (r->i < r->n && r->s[r->i] == '-') r->i++;
+    if (r->i >= r->n) return -1;
     if (r->s[r->i] == '0') {
         r->i++;
     } else if (r->s[r->i] >= '1' && r->s[r->i] <= '9') {
@@ -335,18 +316,15 @@ static int jr_number(jr_t *r)
         size_t d = r->i;
         while (r->i < r->n && r->s[r->i] >= '0' && r->s[r->i] <= '9')
             r->i++;
-        if (r->i == d)
-            return -1;
+        if (r->i == d) return -1;
     }
     if (r->i < r->n && (r->s[r->i] == 'e' || r->s[r->i] == 'E')) {
         r->i++;
-        if (r->i < r->n && (r->s[r->i] == '+' || r->s[r->i] == '-'))
-            r->i++;
+        if (r->i < r->n && (r->s[r->i] == '+' || r->s[r->i] == '-')) r->i++;
         size_t d = r->i;
         while (r->i < r->n && r->s[r->i] >= '0' && r->s[r->i] <= '9')
             r->i++;
-        if (r->i == d)
-            return -1;
+        if (r->i == d) return -1;
     }
     return r->i > st ? 0 : -1;
 }
@@ -354,16 +332,14 @@ static int jr_number(jr_t *r)
 static int jr_lit(jr_t *r, const char *lit)
 {
     size_t l = strlen(lit);
-    if (r->n - r->i < l || memcmp(r->s + r->i, lit, l) != 0)
-        return -1;
+    if (r->n - r->i < l || memcmp(r->s + r->i, lit, l) != 0) return -1;
     r->i += l;
     return 0;
 }
 
 static int jr_container(jr_t *r, char close, bool obj)
 {
-    if (++r->depth > 64)
-        return -1;
+    if (++r->depth > 64) return -1;
     r->i++;
     jr_ws(r);
     if (r->i < r->n && r->s[r->i] == close) {
@@ -375,24 +351,18 @@ static int jr_container(jr_t *r, char close, bool obj)
         json_type_t t;
         jr_ws(r);
         if (obj) {
-            if (jr_string(r))
-                return -1;
+            if (jr_string(r)) return -1;
             jr_ws(r);
-            if (r->i >= r->n || r->s[r->i] != ':')
-                return -1;
+            if (r->i >= r->n || r->s[r->i] != ':') return -1;
             r->i++;
             jr_ws(r);
         }
-        if (jr_value(r, &t))
-            return -1;
+        if (jr_value(r, &t)) return -1;
         jr_ws(r);
-        if (r->i >= r->n)
-            return -1;
+        if (r->i >= r->n) return -1;
         char c = r->s[r->i++];
-        if (c == close)
-            break;
-        if (c != ',')
-            return -1;
+        if (c == close) break;
+        if (c != ',') return -1;
     }
     r->depth--;
     return 0;
@@ -400,8 +370,7 @@ static int jr_container(jr_t *r, char close, bool obj)
 
 static int jr_value(jr_t *r, json_type_t *t)
 {
-    if (r->i >= r->n)
-        return -1;
+    if (r->i >= r->n) return -1;
     switch (r->s[r->i]) {
     case '"':
         *t = JSON_STRING;
@@ -431,8 +400,7 @@ int json_parse_object(const char *s, size_t n, json_member_fn fn, void *ctx)
 {
     jr_t r = {s, n, 0, 0};
     jr_ws(&r);
-    if (r.i >= n || s[r.i] != '{')
-        return -1;
+    if (r.i >= n || s[r.i] != '{') return -1;
     r.i++;
     jr_ws(&r);
     if (r.i < n && s[r.i] == '}') {
@@ -441,30 +409,23 @@ int json_parse_object(const char *s, size_t n, json_member_fn fn, void *ctx)
         for (;;) {
             jr_ws(&r);
             size_t ks = r.i;
-            if (jr_string(&r))
-                return -1;
+            if (jr_string(&r)) return -1;
             slice_t key = {s + ks, r.i - ks};
             jr_ws(&r);
-            if (r.i >= n || s[r.i] != ':')
-                return -1;
+            if (r.i >= n || s[r.i] != ':') return -1;
             r.i++;
             jr_ws(&r);
             size_t vs = r.i;
             json_type_t t;
-            if (jr_value(&r, &t))
-                return -1;
+            if (jr_value(&r, &t)) return -1;
             slice_t val = {s + vs, r.i - vs};
             int rc = fn ? fn(ctx, key, t, val) : 0;
-            if (rc)
-                return rc;
+            if (rc) return rc;
             jr_ws(&r);
-            if (r.i >= n)
-                return -1;
+            if (r.i >= n) return -1;
             char c = s[r.i++];
-            if (c == '}')
-                break;
-            if (c != ',')
-                return -1;
+            if (c == '}') break;
+            if (c != ',') return -1;
         }
     }
     jr_ws(&r);
@@ -473,12 +434,9 @@ int json_parse_object(const char *s, size_t n, json_member_fn fn, void *ctx)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -508,8 +466,7 @@ static size_t put_utf8(char *o, uint32_t cp)
 
 long json_unquote(slice_t raw, char *out, size_t outsz)
 {
-    if (raw.n < 2 || raw.p[0] != '"' || raw.p[raw.n - 1] != '"' || outsz == 0)
-        return -1;
+    if (raw.n < 2 || raw.p[0] != '"' || raw.p[raw.n - 1] != '"' || outsz == 0) return -1;
     size_t o = 0;
     for (size_t i = 1; i + 1 < raw.n;) {
         char c = raw.p[i++];
@@ -535,13 +492,11 @@ long json_unquote(slice_t raw, char *out, size_t outsz)
                 tmp[0] = '\f';
                 break;
             case 'u': {
-                if (i + 4 > raw.n - 1)
-                    return -1;
+                if (i + 4 > raw.n - 1) return -1;
                 uint32_t cp = 0;
                 for (int k = 0; k < 4; k++) {
                     int h = hexval(raw.p[i++]);
-                    if (h < 0)
-                        return -1;
+                    if (h < 0) return -1;
                     cp = cp << 4 | (uint32_t)h;
                 }
                 if (cp >= 0xD800 && cp < 0xDC00 && i + 6 <= raw.n - 1 && raw.p[i] == '\\' &&
@@ -550,8 +505,7 @@ long json_unquote(slice_t raw, char *out, size_t outsz)
                     bool ok = true;
                     for (int k = 0; k < 4; k++) {
                         int h = hexval(raw.p[i + 2 + k]);
-                        if (h < 0)
-                            ok = false;
+                        if (h < 0) ok = false;
                         lo = lo << 4 | (uint32_t)(h < 0 ? 0 : h);
                     }
                     if (ok && lo >= 0xDC00 && lo < 0xE000) {
@@ -559,8 +513,7 @@ long json_unquote(slice_t raw, char *out, size_t outsz)
                         i += 6;
                     }
                 }
-                if (cp >= 0xD800 && cp < 0xE000)
-                    cp = 0xFFFD;
+                if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD;
                 tl = put_utf8(tmp, cp);
                 break;
             }
@@ -568,8 +521,7 @@ long json_unquote(slice_t raw, char *out, size_t outsz)
                 tmp[0] = e;
             }
         }
-        if (o + tl >= outsz)
-            return -1;
+        if (o + tl >= outsz) return -1;
         memcpy(out + o, tmp, tl);
         o += tl;
     }

@@ -42,7 +42,14 @@ void json_put_string(buf_t *b, const char *s, size_t n);
 /* Go's shortest float formatting ('f' style unless exponent < -6 or >= 21). */
 void json_put_float(buf_t *b, double v);
 
-typedef enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_OBJECT, JSON_ARRAY } json_type_t;
+typedef enum json_type {
+    JSON_NULL,
+    JSON_BOOL,
+    JSON_NUMBER,
+    JSON_STRING,
+    JSON_OBJECT,
+    JSON_ARRAY
+} json_type_t;
 
 /* raw: the value's text (for strings: including the quotes). Return non-zero to stop (the
  * parse then fails with that value). */

@@ -2213,8 +2213,9 @@ int opts_validate(const opts_t *o, char *err, size_t errlen)
     /* Certificate-mapped identities are not implemented: running without them would
      * accept the mapped users without their certificates. */
     if (o->tls.enabled && o->tls.verify_and_map) {
-        snprintf(err, errlen, "tls verify_and_map is not supported by this server (refusing to run "
-                              "without the certificate identity checks it configures)");
+        snprintf(err, errlen,
+                 "tls verify_and_map is not supported by this server (refusing to run "
+                 "without the certificate identity checks it configures)");
         return -1;
     }
     if (o->no_auth_user && *o->no_auth_user) {

@@ -414,8 +414,7 @@ static const opdef_t *match_op(parse_mode_t mode, const char *buf, size_t len, p
 /* The hot path: a complete, canonically spaced client "PUB subj [reply] n\r\n" with its
  * payload in the buffer. Anything unusual (tabs, extra blanks, LF without CR, incomplete,
  * errors, limits) returns false and takes the general path, which has the full rules. */
-static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, size_t len,
-                                  op_t *op)
+static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, size_t len, op_t *op)
 {
     if (len < 10 || (buf[0] | 0x20) != 'p' || (buf[1] | 0x20) != 'u' || (buf[2] | 0x20) != 'b' ||
         buf[3] != ' ')
@@ -426,42 +425,34 @@ static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, si
     int nt = 0;
     for (;;) {
         const char *st = p;
-        while (p < end && *p > ' ')
+        while (p<end && * p> ' ')
             p++;
-        if (p == st || p == end || nt == 3)
-            return false;
+        if (p == st || p == end || nt == 3) return false;
         t[nt] = st;
         tl[nt++] = (size_t)(p - st);
         if (*p == ' ') {
             p++;
             continue;
         }
-        if (*p != '\r' || p + 1 >= end || p[1] != '\n')
-            return false;
+        if (*p != '\r' || p + 1 >= end || p[1] != '\n') return false;
         break;
     }
-    if (nt < 2)
-        return false;
+    if (nt < 2) return false;
     const char *sz = t[nt - 1];
     size_t szn = tl[nt - 1];
-    if (szn > MAX_SIZE_DIGITS)
-        return false;
+    if (szn > MAX_SIZE_DIGITS) return false;
     int64_t size = 0;
     for (size_t i = 0; i < szn; i++) {
         unsigned dg = (unsigned char)sz[i] - '0';
-        if (dg > 9)
-            return false;
+        if (dg > 9) return false;
         size = size * 10 + dg;
     }
     size_t argn = (size_t)(p - (buf + 4));
-    if (lim->max_control_line > 0 && (int64_t)argn > lim->max_control_line)
-        return false;
-    if (lim->max_payload > 0 && size > lim->max_payload)
-        return false;
+    if (lim->max_control_line > 0 && (int64_t)argn > lim->max_control_line) return false;
+    if (lim->max_payload > 0 && size > lim->max_payload) return false;
     size_t ctl = (size_t)(p + 2 - buf);
     size_t total = ctl + (size_t)size + 2;
-    if (total > len || buf[total - 2] != '\r' || buf[total - 1] != '\n')
-        return false;
+    if (total > len || buf[total - 2] != '\r' || buf[total - 1] != '\n') return false;
     /* Every field, as the general path leaves them (callers and tests compare ops). */
     op->type = OP_PUB;
     op->line = (slice_t){buf + 4, argn};
@@ -481,8 +472,7 @@ static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, si
 
 parse_rc_t parse_op(const parse_limits_t *lim, const char *buf, size_t len, op_t *op)
 {
-    if (lim->mode == PARSE_CLIENT && parse_pub_fast(lim, buf, len, op))
-        return PARSE_OK;
+    if (lim->mode == PARSE_CLIENT && parse_pub_fast(lim, buf, len, op)) return PARSE_OK;
     static const op_t blank_op = {.hdr = -1, .max = -1};
     *op = blank_op;
     if (len == 0) return PARSE_NEED_MORE;

@@ -50,12 +50,14 @@ typedef enum parse_mode { PARSE_CLIENT, PARSE_ROUTE } parse_mode_t;
 typedef enum parse_rc {
     PARSE_OK = 0,
     PARSE_NEED_MORE,
-    PARSE_ERR_UNKNOWN_OP,   /* -ERR 'Unknown Protocol Operation' + close (also: bad payload terminator,
-                               empty line, leading whitespace, missing SP after PUB/SUB/...) */
+    PARSE_ERR_UNKNOWN_OP,   /* -ERR 'Unknown Protocol Operation' + close (also: bad payload
+                               terminator,   empty line, leading whitespace, missing SP after
+                               PUB/SUB/...) */
     PARSE_ERR_CONTROL_LINE, /* -ERR 'maximum control line exceeded' + close */
-    PARSE_ERR_MAX_PAYLOAD,  /* -ERR 'Maximum Payload Violation' + close (checked on the control line) */
-    PARSE_ERR_ARGS,         /* silent close: wrong arg count, bad size, hdr > total... (op->type set,
-                               op->line = the argument text for the log line) */
+    PARSE_ERR_MAX_PAYLOAD, /* -ERR 'Maximum Payload Violation' + close (checked on the control line)
+                            */
+    PARSE_ERR_ARGS,        /* silent close: wrong arg count, bad size, hdr > total... (op->type set,
+                              op->line = the argument text for the log line) */
 } parse_rc_t;
 
 typedef struct parse_limits {
@@ -70,13 +72,13 @@ typedef struct op {
                         CR/LF, trailing blanks trimmed. CONNECT/INFO JSON, -ERR text, trace. */
     slice_t account; /* route ops */
     slice_t subject;
-    slice_t reply;   /* empty (n == 0) if none */
-    slice_t queue;   /* SUB, RS+/RS- queue; empty if none */
-    slice_t queues;  /* RMSG with '+'/'|': the raw text holding the queue names (space separated) */
-    slice_t sid;     /* SUB, UNSUB */
-    int64_t hdr;     /* header bytes for HPUB/HMSG/LMSG, -1 if none */
-    int64_t size;    /* total payload bytes (headers included) */
-    int64_t max;     /* UNSUB max msgs; RS+ queue weight; -1 if absent */
+    slice_t reply;  /* empty (n == 0) if none */
+    slice_t queue;  /* SUB, RS+/RS- queue; empty if none */
+    slice_t queues; /* RMSG with '+'/'|': the raw text holding the queue names (space separated) */
+    slice_t sid;    /* SUB, UNSUB */
+    int64_t hdr;    /* header bytes for HPUB/HMSG/LMSG, -1 if none */
+    int64_t size;   /* total payload bytes (headers included) */
+    int64_t max;    /* UNSUB max msgs; RS+ queue weight; -1 if absent */
     const char *payload; /* `size` bytes, followed by CRLF in the buffer */
     size_t consumed;     /* whole op length incl. payload and its CRLF */
     size_t need;         /* NEED_MORE hint (see above) */

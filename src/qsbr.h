@@ -17,7 +17,7 @@
 
 #define QSBR_MAX_THREADS 64
 
-int qsbr_register(void);   /* returns this thread's slot; idempotent per thread */
+int qsbr_register(void); /* returns this thread's slot; idempotent per thread */
 void qsbr_unregister(void);
 void qsbr_quiescent(void); /* announce a quiescent state, and free what is safe */
 void qsbr_offline(void);   /* before blocking (epoll_wait) */

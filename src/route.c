@@ -138,8 +138,7 @@ static void gen_name(char *out, size_t n)
     if (!f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd)
         for (size_t i = 0; i < sizeof rnd; i++)
             rnd[i] = (unsigned char)(now_mono_ns() >> (i % 8));
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     size_t k = 0;
     for (; k < sizeof rnd && k + 1 < n; k++)
         out[k] = alpha[rnd[k] % (sizeof alpha - 1)];
@@ -160,8 +159,7 @@ static void pct_decode(const char *in, char *out, size_t n)
             out[o++] = in[i];
         }
     }
-    if (n)
-        out[o] = 0;
+    if (n) out[o] = 0;
 }
 
 /* The URL for log lines: a password shows as xxxxx. */
@@ -187,38 +185,30 @@ static int url_split(const char *url, char *host, size_t hn, int *port, char *us
     const char *slash = strchr(p, '/');
     size_t len = slash ? (size_t)(slash - p) : strlen(p);
     char hostport[512];
-    if (len >= sizeof hostport)
-        return -1;
+    if (len >= sizeof hostport) return -1;
     memcpy(hostport, p, len);
     hostport[len] = 0;
-    if (user)
-        user[0] = 0;
-    if (pass)
-        pass[0] = 0;
+    if (user) user[0] = 0;
+    if (pass) pass[0] = 0;
     char *hp = hostport;
     char *at = strrchr(hostport, '@');
     if (at) {
         *at = 0;
         char *colon = strchr(hostport, ':');
-        if (colon)
-            *colon = 0;
-        if (user)
-            pct_decode(hostport, user, un);
-        if (pass && colon)
-            pct_decode(colon + 1, pass, pn);
+        if (colon) *colon = 0;
+        if (user) pct_decode(hostport, user, un);
+        if (pass && colon) pct_decode(colon + 1, pass, pn);
         hp = at + 1;
     }
     char *colon = strrchr(hp, ':');
     if (hp[0] == '[') {
         char *rb = strchr(hp, ']');
-        if (!rb)
-            return -1;
+        if (!rb) return -1;
         *rb = 0;
         snprintf(host, hn, "%s", hp + 1);
         colon = rb[1] == ':' ? rb + 1 : NULL;
     } else {
-        if (colon)
-            *colon = 0;
+        if (colon) *colon = 0;
         snprintf(host, hn, "%s", hp);
     }
     *port = colon ? atoi(colon + 1) : 4222;
@@ -227,8 +217,7 @@ static int url_split(const char *url, char *host, size_t hn, int *port, char *us
 
 static bool r_send(worker_t *w, conn_t *c, const char *p, size_t n)
 {
-    if (w)
-        return conn_send(w, c, p, n);
+    if (w) return conn_send(w, c, p, n);
     spin_lock(&c->out_lock);
     if (c->out_closed) {
         spin_unlock(&c->out_lock);
@@ -270,20 +259,17 @@ static void compute_own_urls(void)
         return;
     }
     struct ifaddrs *ifa = NULL;
-    if (getifaddrs(&ifa) != 0)
-        return;
+    if (getifaddrs(&ifa) != 0) return;
     size_t cap = 0;
     for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-        if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
-            continue;
+        if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK)) continue;
         char ip[INET6_ADDRSTRLEN];
         if (i->ifa_addr->sa_family == AF_INET) {
             inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip, sizeof ip);
             snprintf(buf, sizeof buf, "%s:%d", ip, srv->port);
         } else if (i->ifa_addr->sa_family == AF_INET6) {
             struct in6_addr *a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
-            if (IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_LOOPBACK(a))
-                continue;
+            if (IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_LOOPBACK(a)) continue;
             inet_ntop(AF_INET6, a, ip, sizeof ip);
             snprintf(buf, sizeof buf, "[%s]:%d", ip, srv->port);
         } else {
@@ -301,26 +287,21 @@ static void compute_own_urls(void)
 /* Caller holds R.mu. */
 static char *urls_json_locked(void)
 {
-    if (!R.urls_active)
-        return NULL;
+    if (!R.urls_active) return NULL;
     buf_t b = {0};
     buf_putc(&b, '[');
     bool first = true;
     for (size_t i = 0; i < R.nown; i++) {
-        if (!first)
-            buf_putc(&b, ',');
+        if (!first) buf_putc(&b, ',');
         first = false;
         json_put_string(&b, R.own_urls[i], strlen(R.own_urls[i]));
     }
     for (curl_t *u = R.curls; u; u = u->next) {
         bool dup = false;
         for (size_t i = 0; i < R.nown; i++)
-            if (strcmp(R.own_urls[i], u->url) == 0)
-                dup = true;
-        if (dup)
-            continue;
-        if (!first)
-            buf_putc(&b, ',');
+            if (strcmp(R.own_urls[i], u->url) == 0) dup = true;
+        if (dup) continue;
+        if (!first) buf_putc(&b, ',');
         first = false;
         json_put_string(&b, u->url, strlen(u->url));
     }
@@ -359,21 +340,18 @@ static void rebuild_client_info_locked(void)
     }
     char *old = atomic_exchange(&srv->info_suffix, b.p);
     atomic_fetch_add(&srv->info_gen, 1);
-    if (old)
-        qsbr_retire(old, free);
+    if (old) qsbr_retire(old, free);
 }
 
 static void add_curls_locked(route_info_t *ri)
 {
     opts_t *o = srv->opts;
-    if (o->cluster.no_advertise || ri->curls_counted || ri->ncurls == 0)
-        return;
+    if (o->cluster.no_advertise || ri->curls_counted || ri->ncurls == 0) return;
     ri->curls_counted = true;
     for (size_t i = 0; i < ri->ncurls; i++) {
         curl_t *u;
         for (u = R.curls; u; u = u->next)
-            if (strcmp(u->url, ri->curls[i]) == 0)
-                break;
+            if (strcmp(u->url, ri->curls[i]) == 0) break;
         if (!u) {
             size_t l = strlen(ri->curls[i]);
             u = xcalloc(1, sizeof *u + l + 1);
@@ -388,8 +366,7 @@ static void add_curls_locked(route_info_t *ri)
 
 static void drop_curls_locked(route_info_t *ri)
 {
-    if (!ri->curls_counted)
-        return;
+    if (!ri->curls_counted) return;
     ri->curls_counted = false;
     for (size_t i = 0; i < ri->ncurls; i++) {
         for (curl_t **pp = &R.curls; *pp; pp = &(*pp)->next) {
@@ -409,18 +386,15 @@ static void drop_curls_locked(route_info_t *ri)
 
 static ikey_t *ikey_find(const char *k, size_t n, uint64_t h, ikey_t ***slot)
 {
-    if (!R.ibcap)
-        return NULL;
+    if (!R.ibcap) return NULL;
     ikey_t **pp = &R.ibuckets[h & (R.ibcap - 1)];
     for (; *pp; pp = &(*pp)->next) {
         if ((*pp)->h == h && (*pp)->len == n && memcmp((*pp)->key, k, n) == 0) {
-            if (slot)
-                *slot = pp;
+            if (slot) *slot = pp;
             return *pp;
         }
     }
-    if (slot)
-        *slot = pp;
+    if (slot) *slot = pp;
     return NULL;
 }
 
@@ -443,8 +417,7 @@ static void ikey_grow(void)
 /* Does a cluster permission list (allow, then deny) let subj through? */
 static bool list_permits(bool has, const perm_list_t *l, const char *subj, size_t n)
 {
-    if (!has)
-        return true;
+    if (!has) return true;
     bool ok = !(l->has_allow && l->nallow);
     for (size_t i = 0; !ok && i < l->nallow; i++)
         ok = subject_matches(l->allow[i], strlen(l->allow[i]), subj, n);
@@ -482,8 +455,7 @@ static void broadcast_locked(worker_t *w, const char *line, size_t n)
 {
     for (size_t i = 0; i < R.nroutes; i++)
         r_send(w, R.routes[i], line, n);
-    if (log_trace_on && R.nroutes)
-        TRACE("->> [%.*s] to %zu routes", (int)(n - 2), line, R.nroutes);
+    if (log_trace_on && R.nroutes) TRACE("->> [%.*s] to %zu routes", (int)(n - 2), line, R.nroutes);
 }
 
 static void interest_change(worker_t *w, const sub_t *s, int delta)
@@ -501,8 +473,7 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
     ikey_t **slot = NULL;
     ikey_t *e = ikey_find(k, n, h, &slot);
     if (!e && delta > 0) {
-        if (R.icount + 1 > R.ibcap)
-            ikey_grow(), ikey_find(k, n, h, &slot);
+        if (R.icount + 1 > R.ibcap) ikey_grow(), ikey_find(k, n, h, &slot);
         e = xcalloc(1, sizeof *e + n + 1);
         e->h = h;
         e->len = (uint32_t)n;
@@ -521,8 +492,7 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
             char *lp = e->len + 64 < sizeof line ? line : xmalloc(e->len + 64);
             size_t ln = interest_line(lp, e->len + 64, e, e->count > 0);
             broadcast_locked(w, lp, ln);
-            if (lp != line)
-                free(lp);
+            if (lp != line) free(lp);
         }
         if (e->count <= 0) {
             ikey_find(k, n, h, &slot);
@@ -532,20 +502,17 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
         }
     }
     pthread_mutex_unlock(&R.mu);
-    if (k != stack)
-        free(k);
+    if (k != stack) free(k);
 }
 
 void route_local_sub_added(worker_t *w, const sub_t *s)
 {
-    if (route_listen_fd >= 0)
-        interest_change(w, s, 1);
+    if (route_listen_fd >= 0) interest_change(w, s, 1);
 }
 
 void route_local_sub_removed(worker_t *w, const sub_t *s)
 {
-    if (route_listen_fd >= 0)
-        interest_change(w, s, -1);
+    if (route_listen_fd >= 0) interest_change(w, s, -1);
 }
 
 /* ---- INFO / CONNECT we send ------------------------------------------------------- */
@@ -562,14 +529,12 @@ static void route_info_json(buf_t *b, bool ldm)
     if (o->cluster.advertise && *o->cluster.advertise) {
         int p = 0;
         url_split(o->cluster.advertise, advhost, sizeof advhost, &p, NULL, 0, NULL, 0);
-        if (strchr(o->cluster.advertise, ':'))
-            advport = p;
+        if (strchr(o->cluster.advertise, ':')) advport = p;
     }
     jw_str(&w, "host", advhost[0] ? advhost : (o->cluster.host ? o->cluster.host : "0.0.0.0"));
     jw_int(&w, "port", advport);
     jw_bool(&w, "headers", true);
-    if (o->cluster.user && *o->cluster.user)
-        jw_bool(&w, "auth_required", true);
+    if (o->cluster.user && *o->cluster.user) jw_bool(&w, "auth_required", true);
     if (o->cluster.tls.enabled) {
         jw_bool(&w, "tls_required", true);
         jw_bool(&w, "tls_verify", true);
@@ -584,16 +549,14 @@ static void route_info_json(buf_t *b, bool ldm)
         jw_str(&w, "ip", ip);
     }
     jw_str(&w, "cluster", R.name);
-    if (R.dynamic)
-        jw_bool(&w, "cluster_dynamic", true);
+    if (R.dynamic) jw_bool(&w, "cluster_dynamic", true);
     if (!o->cluster.no_advertise && R.nown) {
         jw_arr_begin(&w, "connect_urls");
         for (size_t i = 0; i < R.nown; i++)
             jw_str(&w, NULL, R.own_urls[i]);
         jw_arr_end(&w);
     }
-    if (ldm)
-        jw_bool(&w, "ldm", true);
+    if (ldm) jw_bool(&w, "ldm", true);
     jw_obj_end(&w);
 }
 
@@ -638,8 +601,7 @@ static void send_connect(worker_t *w, conn_t *c)
     jw_str(&j, "name", srv->server_id);
     pthread_mutex_lock(&R.mu);
     jw_str(&j, "cluster", R.name);
-    if (R.dynamic)
-        jw_bool(&j, "cluster_dynamic", true);
+    if (R.dynamic) jw_bool(&j, "cluster_dynamic", true);
     pthread_mutex_unlock(&R.mu);
     jw_obj_end(&j);
     buf_puts(&b, "\r\n");
@@ -678,8 +640,7 @@ void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, vo
             SSL_set_connect_state(c->ssl);
             if (!isdigit((unsigned char)host[0]) && !strchr(host, ':'))
                 SSL_set_tlsext_host_name(c->ssl, host);
-            if (!srv->opts->cluster.tls.insecure)
-                SSL_set1_host(c->ssl, host);
+            if (!srv->opts->cluster.tls.insecure) SSL_set1_host(c->ssl, host);
         } else {
             SSL_set_accept_state(c->ssl);
         }
@@ -687,8 +648,7 @@ void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, vo
         c->tls_due_ns = w->now_ns + t->timeout_ns;
         worker_note_deadline(w, c->tls_due_ns);
         /* the client side speaks first */
-        if (solicited)
-            conn_flush_handshake(w, c);
+        if (solicited) conn_flush_handshake(w, c);
         return;
     }
     route_start_protocol(w, c);
@@ -724,12 +684,10 @@ void route_start_protocol(worker_t *w, conn_t *c)
 
 static void dialer_notify_closed(dialer_t *d, bool stop, bool quick)
 {
-    if (!d)
-        return;
+    if (!d) return;
     pthread_mutex_lock(&d->mu);
     d->connected = false;
-    if (stop)
-        d->stop = true;
+    if (stop) d->stop = true;
     d->quick = quick;
     pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
@@ -738,8 +696,7 @@ static void dialer_notify_closed(dialer_t *d, bool stop, bool quick)
 void route_conn_closed(conn_t *c)
 {
     route_info_t *ri = c->route;
-    if (!ri)
-        return;
+    if (!ri) return;
     bool still_connected = false;
     bool changed = false;
     pthread_mutex_lock(&R.mu);
@@ -760,17 +717,14 @@ void route_conn_closed(conn_t *c)
     }
     if (ri->remote_id[0]) {
         for (size_t i = 0; i < R.nroutes; i++)
-            if (strcmp(R.routes[i]->route->remote_id, ri->remote_id) == 0)
-                still_connected = true;
+            if (strcmp(R.routes[i]->route->remote_id, ri->remote_id) == 0) still_connected = true;
     }
     bool solicited = ri->solicited;
     dialer_t *dialer = ri->dialer;
     pthread_mutex_unlock(&R.mu);
-    if (changed)
-        worker_command(WCMD_INFO);
+    if (changed) worker_command(WCMD_INFO);
     size_t nsubs = c->subs.n;
-    if (nsubs)
-        DEBUG("%sRemoving %zu subscriptions for account \"$G\"", c->prefix, nsubs);
+    if (nsubs) DEBUG("%sRemoving %zu subscriptions for account \"$G\"", c->prefix, nsubs);
     if (solicited && dialer) {
         bool self = c->reason == CR_DUPLICATE_ROUTE && strcmp(ri->remote_id, srv->server_id) == 0;
         if (still_connected)
@@ -785,8 +739,7 @@ void route_conn_closed(conn_t *c)
 void route_conn_free(conn_t *c)
 {
     route_info_t *ri = c->route;
-    if (!ri)
-        return;
+    if (!ri) return;
     free(ri->url);
     free(ri->remote_host);
     free(ri->remote_ip_url);
@@ -823,12 +776,10 @@ static int collect_urls(rinfo_t *r, slice_t raw)
     while (p < e) {
         while (p < e && (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t' || *p == '\r'))
             p++;
-        if (p >= e || *p != '"')
-            break;
+        if (p >= e || *p != '"') break;
         const char *q = p + 1;
         while (q < e && *q != '"') {
-            if (*q == '\\')
-                q++;
+            if (*q == '\\') q++;
             q++;
         }
         char tmp[512];
@@ -846,8 +797,7 @@ static int rinfo_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     rinfo_t *r = ctx;
 #define STR(name, field)                                                                           \
     if (json_key_is(key, name)) {                                                                  \
-        if (t == JSON_STRING && json_unquote(raw, r->field, sizeof r->field) < 0)                  \
-            r->field[0] = 0;                                                                       \
+        if (t == JSON_STRING && json_unquote(raw, r->field, sizeof r->field) < 0) r->field[0] = 0; \
         return 0;                                                                                  \
     }
 #define BOOL(name, field)                                                                          \
@@ -881,8 +831,7 @@ static int rinfo_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
         r->port = strtoll(raw.p, NULL, 10);
         return 0;
     }
-    if (json_key_is(key, "connect_urls") && t == JSON_ARRAY)
-        return collect_urls(r, raw);
+    if (json_key_is(key, "connect_urls") && t == JSON_ARRAY) return collect_urls(r, raw);
     return 0;
 #undef STR
 #undef BOOL
@@ -915,8 +864,7 @@ static bool cluster_name_ok(worker_t *w, conn_t *c, const rinfo_t *ri, bool acce
         R.dynamic = ri->dynamic;
         adopted = true;
         for (size_t i = 0; i < R.nroutes; i++)
-            if (R.routes[i] != c)
-                conn_request_close(R.routes[i], CR_CLUSTER_NAME_CONFLICT);
+            if (R.routes[i] != c) conn_request_close(R.routes[i], CR_CLUSTER_NAME_CONFLICT);
         rebuild_client_info_locked();
     }
     char ours[64];
@@ -928,8 +876,9 @@ static bool cluster_name_ok(worker_t *w, conn_t *c, const rinfo_t *ri, bool acce
     }
     if (accept_side) {
         char text[400];
-        snprintf(text, sizeof text, "Rejecting connection, cluster name \"%s\" does not match \"%s\"",
-                 ri->cluster, ours);
+        snprintf(text, sizeof text,
+                 "Rejecting connection, cluster name \"%s\" does not match \"%s\"", ri->cluster,
+                 ours);
         ERROR("%s%s", c->prefix, text);
         route_err_close(w, c, text, CR_CLUSTER_NAME_CONFLICT);
     } else {
@@ -991,8 +940,7 @@ static void send_interest_dump_locked(worker_t *w, conn_t *c)
     buf_t b = {0};
     for (size_t i = 0; i < R.ibcap; i++) {
         for (ikey_t *k = R.ibuckets[i]; k; k = k->next) {
-            if (k->count <= 0 || !import_ok(k->key, k->subj_len))
-                continue;
+            if (k->count <= 0 || !import_ok(k->key, k->subj_len)) continue;
             buf_reserve(&b, k->len + 64);
             b.len += interest_line(b.p + b.len, k->len + 64, k, true);
             if (b.len > 60000) {
@@ -1001,8 +949,7 @@ static void send_interest_dump_locked(worker_t *w, conn_t *c)
             }
         }
     }
-    if (b.len)
-        r_send(w, c, b.p, b.len);
+    if (b.len) r_send(w, c, b.p, b.len);
     buf_free(&b);
 }
 
@@ -1013,14 +960,12 @@ static void register_route(worker_t *w, conn_t *c, rinfo_t *info, slice_t raw_in
     route_info_t *ri = c->route;
     opts_t *o = srv->opts;
     if (strcmp(info->id, srv->server_id) == 0) {
-        if (ri->url)
-            DEBUG("Detected route to self, ignoring \"%s\"", ri->url);
+        if (ri->url) DEBUG("Detected route to self, ignoring \"%s\"", ri->url);
         close_route(c, CR_DUPLICATE_ROUTE);
         snprintf(ri->remote_id, sizeof ri->remote_id, "%s", info->id);
         return;
     }
-    if (ri->solicited && info->has_cluster && !cluster_name_ok(w, c, info, false))
-        return;
+    if (ri->solicited && info->has_cluster && !cluster_name_ok(w, c, info, false)) return;
     if (!ri->solicited && info->name[0] && strcmp(info->name, srv->server_name) == 0) {
         ERROR("%sRemote server has a duplicate name: \"%s\"", c->prefix, info->name);
         close_route(c, CR_DUPLICATE_SERVER_NAME);
@@ -1031,8 +976,7 @@ static void register_route(worker_t *w, conn_t *c, rinfo_t *info, slice_t raw_in
     free(ri->remote_host);
     ri->remote_host = xstrdup(info->host);
     ri->remote_port = (int)info->port;
-    if (info->ip[0])
-        ri->remote_ip_url = xstrdup(info->ip);
+    if (info->ip[0]) ri->remote_ip_url = xstrdup(info->ip);
     ri->headers = info->headers;
     ri->curls = info->urls;
     ri->ncurls = info->nurls;
@@ -1048,9 +992,9 @@ static void register_route(worker_t *w, conn_t *c, rinfo_t *info, slice_t raw_in
     if (info->ip[0])
         snprintf(ipurl, sizeof ipurl, "%s", info->ip);
     else
-        snprintf(ipurl, sizeof ipurl, strchr(c->ip, ':') ? "nats-route://[%s]:%d/"
-                                                          : "nats-route://%s:%d/",
-                 c->ip, ri->remote_port);
+        snprintf(ipurl, sizeof ipurl,
+                 strchr(c->ip, ':') ? "nats-route://[%s]:%d/" : "nats-route://%s:%d/", c->ip,
+                 ri->remote_port);
     buf_t g = {0};
     buf_puts(&g, "INFO ");
     if (!info->ip[0] && raw_info.n > 1) {
@@ -1067,8 +1011,7 @@ static void register_route(worker_t *w, conn_t *c, rinfo_t *info, slice_t raw_in
     pthread_mutex_lock(&R.mu);
     for (size_t i = 0; i < R.nroutes; i++) {
         route_info_t *e = R.routes[i]->route;
-        if (strcmp(e->remote_id, info->id) != 0)
-            continue;
+        if (strcmp(e->remote_id, info->id) != 0) continue;
         dup = true;
         /* Keep the registered connection, but it inherits "we dialled this URL" so it is
          * redialled if it drops (and reported as configured). */
@@ -1107,8 +1050,7 @@ static void register_route(worker_t *w, conn_t *c, rinfo_t *info, slice_t raw_in
         close_route(c, CR_DUPLICATE_ROUTE);
         return;
     }
-    if (urls_changed)
-        worker_command(WCMD_INFO);
+    if (urls_changed) worker_command(WCMD_INFO);
 }
 
 static void process_info(worker_t *w, conn_t *c, const op_t *op)
@@ -1132,8 +1074,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
             drop_curls_locked(ri);
             rebuild_client_info_locked();
             pthread_mutex_unlock(&R.mu);
-            if (had)
-                worker_command(WCMD_INFO);
+            if (had) worker_command(WCMD_INFO);
         }
     } else {
         gossip_dial(&info, c->ip);
@@ -1144,11 +1085,9 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
 static void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
 {
     (void)w;
-    if (!slice_eq_str(op->account, "$G"))
-        return;
+    if (!slice_eq_str(op->account, "$G")) return;
     if (!subject_valid(op->subject.p, op->subject.n)) {
-        if (add)
-            client_send_err(w, c, "Invalid Subscription");
+        if (add) client_send_err(w, c, "Invalid Subscription");
         return;
     }
     /* The key is "subject[ queue]"; kept as the sid of the remote sub. */
@@ -1168,8 +1107,7 @@ static void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
         client_route_interest(c, key, op->subject, op->queue, add,
                               op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
     }
-    if (k != stack)
-        free(k);
+    if (k != stack) free(k);
 }
 
 size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need)
@@ -1202,8 +1140,7 @@ size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t
         atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
         switch (op.type) {
         case OP_CONNECT:
-            if (log_trace_on)
-                TRACE("%s<<- [CONNECT ...]", c->prefix);
+            if (log_trace_on) TRACE("%s<<- [CONNECT ...]", c->prefix);
             process_connect(w, c, &op);
             break;
         case OP_INFO:
@@ -1217,8 +1154,7 @@ size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t
             TRACE("%s<<- [PONG]", c->prefix);
             c->ping_out = 0;
             c->rtt_pending = false;
-            if (c->last_ping_sent_ns && !c->rtt_ns)
-                c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
+            if (c->last_ping_sent_ns && !c->rtt_ns) c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
             break;
         case OP_RSUB:
             TRACE("%s<<- [RS+ %.*s]", c->prefix, (int)op.line.n, op.line.p);
@@ -1233,8 +1169,7 @@ size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t
                 TRACE("%s<<- [RMSG %.*s]", c->prefix, (int)op.line.n, op.line.p);
                 TRACE("%s<<- MSG_PAYLOAD: [\"%.*s\"]", c->prefix, (int)op.size, op.payload);
             }
-            if (slice_eq_str(op.account, "$G"))
-                client_deliver_routed(w, c, &op);
+            if (slice_eq_str(op.account, "$G")) client_deliver_routed(w, c, &op);
             break;
         case OP_ERR:
             ERROR("%sRoute Error %.*s", c->prefix, (int)op.line.n, op.line.p);
@@ -1280,8 +1215,7 @@ void route_timer(worker_t *w, conn_t *c)
         c->ping_due_ns = now + o->ping_interval_ns;
     }
     worker_note_deadline(w, c->ping_due_ns);
-    if (c->auth_due_ns && !c->auth_ok)
-        worker_note_deadline(w, c->auth_due_ns);
+    if (c->auth_due_ns && !c->auth_ok) worker_note_deadline(w, c->auth_due_ns);
 }
 
 /* ---- dialling ----------------------------------------------------------------------- */
@@ -1306,8 +1240,7 @@ static int dial(const char *url, char *err, size_t errlen)
     int fd = -1;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-            continue;
+        if (fd < 0) continue;
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
             snprintf(err, errlen, "dial tcp %s:%d: connect: %s", host, port, strerror(errno));
             close(fd);
@@ -1345,8 +1278,7 @@ static bool sleep_or_stop(dialer_t *d, int64_t ns)
     }
     pthread_mutex_lock(&d->mu);
     while (!d->stop && !atomic_load(&srv->shutting_down))
-        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT)
-            break;
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT) break;
     bool stop = d->stop || atomic_load(&srv->shutting_down);
     pthread_mutex_unlock(&d->mu);
     return stop;
@@ -1365,12 +1297,10 @@ static void *dialer_main(void *arg)
         bool quick = d->quick;
         d->quick = false;
         pthread_mutex_unlock(&d->mu);
-        if (stop)
-            break;
+        if (stop) break;
         if (reconnect) {
             int64_t jitter = (int64_t)(now_mono_ns() % 100000000LL);
-            if (sleep_or_stop(d, (quick || d->implicit ? 0 : 1000000000LL) + jitter))
-                break;
+            if (sleep_or_stop(d, (quick || d->implicit ? 0 : 1000000000LL) + jitter)) break;
             char shown[600];
             url_redacted(d->url, shown, sizeof shown);
             DEBUG("Attempting reconnect for solicited route \"%s\"", shown);
@@ -1385,18 +1315,16 @@ static void *dialer_main(void *arg)
                 ERROR("Error trying to connect to route (attempt %d): %s", attempt, err);
             else
                 DEBUG("Error trying to connect to route (attempt %d): %s", attempt, err);
-            if (d->implicit && attempt > d->retries)
-                break;
-            if (sleep_or_stop(d, 1000000000LL))
-                break;
+            if (d->implicit && attempt > d->retries) break;
+            if (sleep_or_stop(d, 1000000000LL)) break;
             continue;
         }
         attempt = 0;
         pthread_mutex_lock(&d->mu);
         d->connected = true;
         pthread_mutex_unlock(&d->mu);
-        inq_item_t it = {.fd = fd, .kind = CONN_ROUTE, .solicited = true,
-                         .url = xstrdup(d->url), .dialer = d};
+        inq_item_t it = {
+            .fd = fd, .kind = CONN_ROUTE, .solicited = true, .url = xstrdup(d->url), .dialer = d};
         server_hand_off(&it);
         reconnect = true;
     }
@@ -1427,8 +1355,7 @@ static void start_dialer(const char *url, bool implicit, int retries)
 
 static void gossip_dial(const rinfo_t *ri, const char *remote_ip)
 {
-    if (strcmp(ri->id, srv->server_id) == 0)
-        return;
+    if (strcmp(ri->id, srv->server_id) == 0) return;
     char url[400];
     if (ri->ip[0])
         snprintf(url, sizeof url, "%s", ri->ip);
@@ -1437,19 +1364,17 @@ static void gossip_dial(const rinfo_t *ri, const char *remote_ip)
                  (long long)ri->port);
     char h[256];
     int p;
-    if (url_split(url, h, sizeof h, &p, NULL, 0, NULL, 0) != 0)
-        return;
+    if (url_split(url, h, sizeof h, &p, NULL, 0, NULL, 0) != 0) return;
     pthread_mutex_lock(&R.mu);
     bool known = false;
     for (size_t i = 0; i < R.nroutes; i++)
-        if (strcmp(R.routes[i]->route->remote_id, ri->id) == 0)
-            known = true;
+        if (strcmp(R.routes[i]->route->remote_id, ri->id) == 0) known = true;
     opts_t *o = srv->opts;
     for (size_t i = 0; !known && i < o->cluster.nroutes; i++) {
         char h2[256];
         int p2;
-        if (url_split(o->cluster.routes[i], h2, sizeof h2, &p2, NULL, 0, NULL, 0) == 0 &&
-            p2 == p && strcasecmp(h2, h) == 0)
+        if (url_split(o->cluster.routes[i], h2, sizeof h2, &p2, NULL, 0, NULL, 0) == 0 && p2 == p &&
+            strcasecmp(h2, h) == 0)
             known = true;
     }
     for (dialer_t *d = R.dialers; !known && d; d = d->next) {
@@ -1463,8 +1388,7 @@ static void gossip_dial(const rinfo_t *ri, const char *remote_ip)
             known = true;
     }
     pthread_mutex_unlock(&R.mu);
-    if (!known)
-        start_dialer(url, true, srv->opts->cluster.connect_retries);
+    if (!known) start_dialer(url, true, srv->opts->cluster.connect_retries);
 }
 
 /* ---- start / stop ----------------------------------------------------------------- */
@@ -1474,8 +1398,7 @@ int listen_on(const char *host, int port, int *bound_port, char *err, size_t err
 int route_start(void)
 {
     opts_t *o = srv->opts;
-    if (!o->cluster.port)
-        return 0;
+    if (!o->cluster.port) return 0;
     const char *host = o->cluster.host && *o->cluster.host ? o->cluster.host : "0.0.0.0";
     char err[300];
     if (o->cluster.tls.enabled) {
@@ -1510,12 +1433,10 @@ int route_start(void)
 /* After "Server is ready": the reference logs these and starts dialling then. */
 void route_announce(void)
 {
-    if (route_listen_fd < 0)
-        return;
+    if (route_listen_fd < 0) return;
     opts_t *o = srv->opts;
     NOTICE("Cluster name is %s", R.name);
-    if (R.dynamic)
-        WARN("Cluster name was dynamically generated, consider setting one");
+    if (R.dynamic) WARN("Cluster name was dynamically generated, consider setting one");
     NOTICE("Listening for route connections on %s:%d",
            o->cluster.host && *o->cluster.host ? o->cluster.host : "0.0.0.0", srv->cluster_port);
     for (size_t i = 0; i < o->cluster.nroutes; i++)
@@ -1536,8 +1457,7 @@ void route_shutdown(void)
     }
     for (dialer_t *d = list, *next; d; d = next) {
         next = d->next;
-        if (d->started)
-            pthread_join(d->th, NULL);
+        if (d->started) pthread_join(d->th, NULL);
         pthread_mutex_destroy(&d->mu);
         pthread_cond_destroy(&d->cv);
         free(d->url);
@@ -1559,8 +1479,7 @@ bool route_peer_headers(const conn_t *c)
 void route_fill_info(conn_t *c, conn_info_t *ci)
 {
     route_info_t *ri = c->route;
-    if (!ri)
-        return;
+    if (!ri) return;
     pthread_mutex_lock(&R.mu); /* solicited/dialer may be handed over by a duplicate */
     snprintf(ci->remote_id, sizeof ci->remote_id, "%s", ri->remote_id);
     ci->did_solicit = ri->solicited;
@@ -1618,8 +1537,7 @@ void route_write_routez(jw_t *w, bool subs, bool detail)
                 sub_info_t *si = &ci->subs[k];
                 jw_obj_begin(w, NULL);
                 jw_str(w, "subject", si->subject);
-                if (si->queue)
-                    jw_str(w, "qgroup", si->queue);
+                if (si->queue) jw_str(w, "qgroup", si->queue);
                 char sid[1024];
                 snprintf(sid, sizeof sid, "$G %s", si->sid);
                 jw_str(w, "sid", sid);
@@ -1645,15 +1563,13 @@ static void ctx_unref_cb(void *p)
 static bool url_listed(const char *url, char **list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i], url) == 0)
-            return true;
+        if (strcmp(list[i], url) == 0) return true;
     return false;
 }
 
 void route_reload(const opts_t *old, const opts_t *no)
 {
-    if (route_listen_fd < 0)
-        return;
+    if (route_listen_fd < 0) return;
     const char *oname = old->cluster.name ? old->cluster.name : "";
     const char *nname = no->cluster.name ? no->cluster.name : "";
     if (strcmp(oname, nname) != 0 && *nname) {
@@ -1690,8 +1606,7 @@ void route_reload(const opts_t *old, const opts_t *no)
                 spin_lock(&rc->out_lock);
                 bool ok = !rc->ssl || !rc->tls_done || tls_pinned_ok(acc, rc->ssl);
                 spin_unlock(&rc->out_lock);
-                if (!ok)
-                    conn_request_close(rc, CR_TLS_HANDSHAKE);
+                if (!ok) conn_request_close(rc, CR_TLS_HANDSHAKE);
             }
             pthread_mutex_unlock(&R.mu);
             qsbr_retire(oa, ctx_unref_cb);
@@ -1701,16 +1616,14 @@ void route_reload(const opts_t *old, const opts_t *no)
     bool changed = false;
     for (size_t i = 0; i < old->cluster.nroutes; i++) {
         const char *url = old->cluster.routes[i];
-        if (url_listed(url, no->cluster.routes, no->cluster.nroutes))
-            continue;
+        if (url_listed(url, no->cluster.routes, no->cluster.nroutes)) continue;
         changed = true;
         char shown[600];
         url_redacted(url, shown, sizeof shown);
         NOTICE("Removed route %s", shown);
         pthread_mutex_lock(&R.mu);
         for (dialer_t *d = R.dialers; d; d = d->next) {
-            if (d->implicit || strcmp(d->url, url) != 0)
-                continue;
+            if (d->implicit || strcmp(d->url, url) != 0) continue;
             pthread_mutex_lock(&d->mu);
             d->stop = true;
             pthread_cond_broadcast(&d->cv);
@@ -1724,13 +1637,11 @@ void route_reload(const opts_t *old, const opts_t *no)
         pthread_mutex_unlock(&R.mu);
     }
     for (size_t i = 0; i < no->cluster.nroutes; i++) {
-        if (url_listed(no->cluster.routes[i], old->cluster.routes, old->cluster.nroutes))
-            continue;
+        if (url_listed(no->cluster.routes[i], old->cluster.routes, old->cluster.nroutes)) continue;
         changed = true;
         start_dialer(no->cluster.routes[i], false, 0);
     }
-    if (changed)
-        NOTICE("Reloaded: cluster routes");
+    if (changed) NOTICE("Reloaded: cluster routes");
 }
 
 void route_free_all(void)

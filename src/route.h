@@ -18,7 +18,7 @@ typedef struct route_info route_info_t;
 
 int route_start(void);     /* cluster listener + dialers; 0 if clustering is off */
 void route_shutdown(void); /* stops dialers */
-void route_free_all(void);  /* after shutdown: the module's memory */
+void route_free_all(void); /* after shutdown: the module's memory */
 bool route_enabled(void);
 
 /* Connection lifecycle, on the owner worker. */
@@ -36,7 +36,8 @@ void route_local_sub_removed(worker_t *w, const sub_t *s);
 bool route_peer_headers(const conn_t *c);
 void route_announce(void);
 /* Applies a reloaded cluster block: new name, added and removed routes. */
-void route_reload(const opts_t *old, const opts_t *no); /* after "Server is ready": log lines, start dialling */
+void route_reload(const opts_t *old,
+                  const opts_t *no); /* after "Server is ready": log lines, start dialling */
 
 /* The cluster accept socket (for the workers' epoll). */
 extern int route_listen_fd;

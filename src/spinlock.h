@@ -22,8 +22,7 @@ static inline void spin_init(spinlock_t *l)
 static inline void spin_lock(spinlock_t *l)
 {
     for (unsigned spins = 0;; spins++) {
-        if (!atomic_exchange_explicit(&l->held, true, memory_order_acquire))
-            return;
+        if (!atomic_exchange_explicit(&l->held, true, memory_order_acquire)) return;
         while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
             if (++spins > 64)
                 sched_yield();

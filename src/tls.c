@@ -59,8 +59,7 @@ void tls_last_error(char *out, size_t n)
 
 static int set_ciphers(SSL_CTX *ctx, const tls_opts_t *o, char *err, size_t errlen)
 {
-    if (o->ncipher_suites == 0)
-        return SSL_CTX_set_cipher_list(ctx, default_ciphers) == 1 ? 0 : -1;
+    if (o->ncipher_suites == 0) return SSL_CTX_set_cipher_list(ctx, default_ciphers) == 1 ? 0 : -1;
     char list[2048] = "";
     size_t len = 0;
     for (size_t i = 0; i < o->ncipher_suites; i++) {
@@ -77,11 +76,9 @@ static int set_ciphers(SSL_CTX *ctx, const tls_opts_t *o, char *err, size_t errl
             snprintf(err, errlen, "unrecognized cipher %s", o->cipher_suites[i]);
             return -1;
         }
-        if (m)
-            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ":" : "", m);
+        if (m) len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ":" : "", m);
     }
-    if (!len)
-        return SSL_CTX_set_cipher_list(ctx, default_ciphers) == 1 ? 0 : -1;
+    if (!len) return SSL_CTX_set_cipher_list(ctx, default_ciphers) == 1 ? 0 : -1;
     /* Old suites (RC4, 3DES, ...) may be compiled out of OpenSSL: keep what exists. */
     ERR_clear_error();
     if (SSL_CTX_set_cipher_list(ctx, list) != 1) {
@@ -129,8 +126,7 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
     /* Our outbound buffer may move between retries of a partial write. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
-    if (set_ciphers(ctx, o, err, errlen) != 0 || set_curves(ctx, o, err, errlen) != 0)
-        goto fail;
+    if (set_ciphers(ctx, o, err, errlen) != 0 || set_curves(ctx, o, err, errlen) != 0) goto fail;
     if (o->cert_file && *o->cert_file) {
         if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
             snprintf(err, errlen, "error parsing X509 certificate/key pair: open %s: %s",
@@ -163,8 +159,7 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
     bool verify = require_peer || o->verify || o->verify_and_map;
     if (server && verify)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-    if (!server)
-        SSL_CTX_set_verify(ctx, o->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+    if (!server) SSL_CTX_set_verify(ctx, o->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
     ERR_clear_error();
     tls_ctx_t *t = xcalloc(1, sizeof *t);
     t->ctx = ctx;
@@ -176,8 +171,7 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
         for (size_t i = 0; i < o->npinned_certs; i++) {
             t->pinned[i] = xstrdup(o->pinned_certs[i]);
             for (char *p = t->pinned[i]; *p; p++)
-                if (*p >= 'A' && *p <= 'F')
-                    *p = (char)(*p - 'A' + 'a');
+                if (*p >= 'A' && *p <= 'F') *p = (char)(*p - 'A' + 'a');
         }
         t->npinned = o->npinned_certs;
     }
@@ -200,15 +194,13 @@ tls_ctx_t *tls_ctx_client(const tls_opts_t *o, char *err, size_t errlen)
 
 tls_ctx_t *tls_ctx_ref(tls_ctx_t *t)
 {
-    if (t)
-        atomic_fetch_add(&t->refs, 1);
+    if (t) atomic_fetch_add(&t->refs, 1);
     return t;
 }
 
 void tls_ctx_unref(tls_ctx_t *t)
 {
-    if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
-        return;
+    if (!t || atomic_fetch_sub(&t->refs, 1) != 1) return;
     SSL_CTX_free(t->ctx);
     for (size_t i = 0; i < t->npinned; i++)
         free(t->pinned[i]);
@@ -218,16 +210,13 @@ void tls_ctx_unref(tls_ctx_t *t)
 
 bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl)
 {
-    if (!t->npinned)
-        return true;
+    if (!t->npinned) return true;
     X509 *cert = SSL_get1_peer_certificate(ssl);
-    if (!cert)
-        return false;
+    if (!cert) return false;
     unsigned char *der = NULL;
     int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
     X509_free(cert);
-    if (len <= 0)
-        return false;
+    if (len <= 0) return false;
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL);
@@ -236,8 +225,7 @@ bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl)
     for (int i = 0; i < 32; i++)
         snprintf(hex + i * 2, 3, "%02x", md[i]);
     for (size_t i = 0; i < t->npinned; i++)
-        if (strcmp(t->pinned[i], hex) == 0)
-            return true;
+        if (strcmp(t->pinned[i], hex) == 0) return true;
     return false;
 }
 
@@ -268,6 +256,5 @@ void tls_cipher_name(const SSL *ssl, char *out, size_t n)
     /* Go names CHACHA20 suites without the _SHA256 suffix (TLS 1.2). */
     snprintf(out, n, "%s", std);
     char *p = strstr(out, "_CHACHA20_POLY1305_SHA256");
-    if (p && strncmp(out, "TLS_ECDHE", 9) == 0)
-        p[strlen("_CHACHA20_POLY1305")] = 0;
+    if (p && strncmp(out, "TLS_ECDHE", 9) == 0) p[strlen("_CHACHA20_POLY1305")] = 0;
 }

@@ -30,7 +30,7 @@ tls_ctx_t *tls_ctx_ref(tls_ctx_t *t);
 void tls_ctx_unref(tls_ctx_t *t);
 
 bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl);
-const char *tls_version_name(const SSL *ssl); /* "1.2", "1.3" */
+const char *tls_version_name(const SSL *ssl);              /* "1.2", "1.3" */
 void tls_cipher_name(const SSL *ssl, char *out, size_t n); /* IANA name */
 /* The reason of the last OpenSSL error (or errno), for "TLS handshake error: ..." */
 void tls_last_error(char *out, size_t n);

@@ -48,10 +48,21 @@ static bool fail(const char *fmt, ...)
     return false;
 }
 
-#define CHECK(cond, ...) do { if (!(cond)) { fail(__VA_ARGS__); goto out; } } while (0)
-#define CHECK_S(call) do { natsStatus s_ = (call); \
-        if (s_ != NATS_OK) { fail("%s -> %s: %s (line %d)", #call, natsStatus_GetText(s_), \
-                                  nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "", __LINE__); goto out; } \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fail(__VA_ARGS__);                                                                     \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+#define CHECK_S(call)                                                                              \
+    do {                                                                                           \
+        natsStatus s_ = (call);                                                                    \
+        if (s_ != NATS_OK) {                                                                       \
+            fail("%s -> %s: %s (line %d)", #call, natsStatus_GetText(s_),                          \
+                 nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "", __LINE__);                \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static void run(const char *name, bool (*fn)(void))
@@ -91,8 +102,7 @@ static void state_init(state_t *s)
 static state_t *state_new(void)
 {
     state_t *s = malloc(sizeof *s);
-    if (!s)
-        abort();
+    if (!s) abort();
     state_init(s);
     return s;
 }
@@ -155,8 +165,7 @@ static bool wait_closed(state_t *s, int ms)
         pthread_mutex_lock(&s->mu);
         c = s->closed;
         pthread_mutex_unlock(&s->mu);
-        if (c || nats_Now() >= deadline)
-            return c;
+        if (c || nats_Now() >= deadline) return c;
         nats_Sleep(10);
     }
 }
@@ -207,8 +216,7 @@ out:
 
 static bool expect_auth_fail(natsStatus s, const char *what)
 {
-    if (s == NATS_OK)
-        return fail("%s: connected, expected an authorization failure", what);
+    if (s == NATS_OK) return fail("%s: connected, expected an authorization failure", what);
     const char *txt = nats_GetLastError(NULL);
     /* libnats maps -ERR 'Authorization Violation' to NATS_CONNECTION_AUTH_FAILED
      * (older versions: NATS_NOT_PERMITTED / NATS_ERR with the text) */
@@ -445,7 +453,10 @@ out:
     return ok;
 }
 
-static bool t_seed_admin(void) { return allowed_pubsub("joe", "foo", ">", "any.thing.at.all"); }
+static bool t_seed_admin(void)
+{
+    return allowed_pubsub("joe", "foo", ">", "any.thing.at.all");
+}
 
 /* `from` publishes pubsubj, `to` (subscribed to subsubj) receives it. */
 static bool cross(const char *to, const char *topass, const char *subsubj, const char *from,
@@ -508,8 +519,7 @@ static bool t_seed_wrong_password(void)
     /* charlie's password is bar; bob's is the variable $PASS */
     natsStatus s = dial(&nc, g_url, "bob", "bar", NULL, NULL);
     natsConnection_Destroy(nc);
-    if (!expect_auth_fail(s, "bob with bar"))
-        return false;
+    if (!expect_auth_fail(s, "bob with bar")) return false;
     s = dial(&nc, g_url, "dave", "bar", NULL, NULL);
     natsConnection_Destroy(nc);
     return expect_auth_fail(s, "unknown user dave");
@@ -589,8 +599,8 @@ static int mode_reload(void)
         printf("ok reload_other_client_kept\n");
         g_pass++;
     } else {
-        printf("FAIL reload_other_client_kept: closed=%d msgs=%d\n",
-               natsConnection_IsClosed(keep), sk->msgs);
+        printf("FAIL reload_other_client_kept: closed=%d msgs=%d\n", natsConnection_IsClosed(keep),
+               sk->msgs);
         g_fail++;
     }
 out:
@@ -608,21 +618,22 @@ static void on_alarm(int sig)
 {
     (void)sig;
     static const char msg[] = "FAIL watchdog: run took too long\n";
-    if (write(1, msg, sizeof msg - 1) < 0) {}
+    if (write(1, msg, sizeof msg - 1) < 0) {
+    }
     _exit(1);
 }
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: libnats_auth_test URL userpass USER PASS | token TOKEN | none | seed |\n"
-                    "       reload USER OLDPASS NEWPASS KEEPUSER KEEPPASS\n");
+    fprintf(stderr,
+            "usage: libnats_auth_test URL userpass USER PASS | token TOKEN | none | seed |\n"
+            "       reload USER OLDPASS NEWPASS KEEPUSER KEEPPASS\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 3)
-        usage();
+    if (argc < 3) usage();
     g_url = argv[1];
     const char *mode = argv[2];
     signal(SIGALRM, on_alarm);

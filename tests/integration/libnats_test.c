@@ -36,9 +36,20 @@ static bool fail(const char *fmt, ...)
     return false;
 }
 
-#define CHECK(cond, ...) do { if (!(cond)) { fail(__VA_ARGS__); goto out; } } while (0)
-#define CHECK_S(call) do { natsStatus s_ = (call); \
-        if (s_ != NATS_OK) { fail("%s -> %s (line %d)", #call, natsStatus_GetText(s_), __LINE__); goto out; } \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fail(__VA_ARGS__);                                                                     \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+#define CHECK_S(call)                                                                              \
+    do {                                                                                           \
+        natsStatus s_ = (call);                                                                    \
+        if (s_ != NATS_OK) {                                                                       \
+            fail("%s -> %s (line %d)", #call, natsStatus_GetText(s_), __LINE__);                   \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 
 /* Messages seen by an async handler, guarded so tests can wait on them. */
@@ -48,7 +59,7 @@ typedef struct {
     int count;
     int64_t last_seq;
     bool in_order;
-    int sleep_us;      /* slow handler, to give drain something to wait for */
+    int sleep_us; /* slow handler, to give drain something to wait for */
 } counter_t;
 
 static void counter_init(counter_t *c)
@@ -71,12 +82,10 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     (void)nc;
     (void)sub;
     counter_t *c = closure;
-    if (c->sleep_us)
-        usleep(c->sleep_us);
+    if (c->sleep_us) usleep(c->sleep_us);
     long seq = strtol(natsMsg_GetData(msg), NULL, 10);
     pthread_mutex_lock(&c->mu);
-    if (seq <= c->last_seq)
-        c->in_order = false;
+    if (seq <= c->last_seq) c->in_order = false;
     c->last_seq = seq;
     c->count++;
     pthread_cond_broadcast(&c->cond);
@@ -300,11 +309,10 @@ static bool t_queue_subs(void)
         total = 0;
         for (int i = 0; i < MEMBERS; i++)
             total += counter_get(&c[i]);
-        if (total >= N)
-            break;
+        if (total >= N) break;
         nats_Sleep(10);
     } while (nats_Now() < deadline);
-    nats_Sleep(100);   /* a duplicate delivery would show up as total > N */
+    nats_Sleep(100); /* a duplicate delivery would show up as total > N */
     total = 0;
     for (int i = 0; i < MEMBERS; i++) {
         int n = counter_get(&c[i]);
@@ -338,8 +346,16 @@ static bool t_queue_sync(void)
     CHECK_S(publish_seq(nc, "lib.qsync", 40));
     CHECK_S(natsConnection_FlushTimeout(nc, 2000));
     nats_Sleep(100);
-    while (natsSubscription_NextMsg(&m, a, 100) == NATS_OK) { got++; natsMsg_Destroy(m); m = NULL; }
-    while (natsSubscription_NextMsg(&m, b, 100) == NATS_OK) { got++; natsMsg_Destroy(m); m = NULL; }
+    while (natsSubscription_NextMsg(&m, a, 100) == NATS_OK) {
+        got++;
+        natsMsg_Destroy(m);
+        m = NULL;
+    }
+    while (natsSubscription_NextMsg(&m, b, 100) == NATS_OK) {
+        got++;
+        natsMsg_Destroy(m);
+        m = NULL;
+    }
     CHECK(got == 40, "two sync queue members got %d, want 40", got);
     ok = true;
 out:
@@ -539,7 +555,8 @@ static bool t_no_echo(void)
     CHECK_S(natsSubscription_NextMsg(&m, theirs, 2000));
     natsMsg_Destroy(m);
     m = NULL;
-    CHECK(natsSubscription_NextMsg(&m, mine, 300) == NATS_TIMEOUT, "no-echo connection got its own message");
+    CHECK(natsSubscription_NextMsg(&m, mine, 300) == NATS_TIMEOUT,
+          "no-echo connection got its own message");
     ok = true;
 out:
     natsMsg_Destroy(m);
@@ -581,13 +598,17 @@ static void watchdog(int sig)
 {
     (void)sig;
     static const char msg[] = "FAIL watchdog: libnats_test ran too long\n0 passed, 1 failed\n";
-    if (write(1, msg, sizeof msg - 1) < 0) { /* nothing else to do */ }
+    if (write(1, msg, sizeof msg - 1) < 0) { /* nothing else to do */
+    }
     _exit(1);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct { const char *name; bool (*fn)(void); } tests[] = {
+    static const struct {
+        const char *name;
+        bool (*fn)(void);
+    } tests[] = {
         {"connect", t_connect},
         {"sync_pubsub", t_sync_pubsub},
         {"async_pubsub", t_async_pubsub},
@@ -615,8 +636,7 @@ int main(int argc, char **argv)
 
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        if (argc > 2 && strcmp(argv[2], tests[i].name) != 0)
-            continue;
+        if (argc > 2 && strcmp(argv[2], tests[i].name) != 0) continue;
         g_why[0] = '\0';
         if (tests[i].fn()) {
             passed++;

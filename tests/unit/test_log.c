@@ -369,8 +369,7 @@ TEST(colors_on_terminal)
     struct pollfd pfd = {master, POLLIN, 0};
     while (got < sizeof buf - 1 && poll(&pfd, 1, 200) == 1) {
         ssize_t n = read(master, buf + got, sizeof buf - 1 - got);
-        if (n <= 0)
-            break;
+        if (n <= 0) break;
         got += (size_t)n;
     }
     buf[got] = 0;
