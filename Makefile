@@ -13,7 +13,7 @@ TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3 clang \
-       libclang-rt-14-dev nats-server openssl python3-prometheus-client nodejs
+       libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs
 
 .PHONY: all run test deps clean fuzz asan tsan unit format natsjs
 
@@ -105,7 +105,8 @@ test: deps natsjs
 	@tests/run.sh
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/integration/*.c tools/*.c
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/integration/*.c tools/*.c \
+	    bench/*.c bench/*.h
 
 clean:
 	rm -rf build
