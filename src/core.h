@@ -11,6 +11,7 @@
 #define STALL_NS (5LL * 1000000LL)
 
 #define NSTAGE 64
+#define NOVER 8 /* consumers a read may find behind before it stops listing them */
 
 /* Bytes a worker queued for one connection during its current batch. */
 typedef struct stage {
@@ -56,7 +57,10 @@ struct worker {
     spinlock_t kick_lock;
     conn_t **kickq, **kickq_spare;
     size_t kick_len, kick_cap, kick_spare_cap;
-    bool stall_hit;             /* a delivery of the current read left a consumer far behind */
+    bool stall_hit;      /* a delivery of the current read left a consumer far behind */
+    conn_t *over[NOVER]; /* those consumers (valid in this batch); more: over_lost */
+    int nover;
+    bool over_lost;
     conn_t **stalled;           /* producers paused until their stall_until_ns */
     _Atomic bool has_stalled;   /* nstalled > 0, for flushers deciding whom to wake */
     _Atomic bool stall_release; /* a consumer caught up: resume the paused producers now */

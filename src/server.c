@@ -134,10 +134,10 @@ void conn_request_close(conn_t *c, close_reason_t r)
 static bool flush_run(conn_t *c, bool unlocked);
 
 /* Pending bytes at which a consumer pauses its producers: a quarter of max_pending, at
- * most 4 MiB. Producers resume as soon as it drained to half of that, so a few MiB
- * are enough to keep it busy; more only held memory (measured: 50 -> 18 MB RSS on
- * pubsub_16 with nats.go, same throughput). */
-#define STALL_MAX (4LL * 1024 * 1024)
+ * most 1 MiB. Producers resume as soon as it drained to half of that, so 1 MiB keeps
+ * it busy; more only held memory (measured: fan-out 40 -> 14 MB RSS, queue_16
+ * 30 -> 13 MB, same throughput; 16 MiB -> 4 MiB earlier: pubsub_16 50 -> 18 MB). */
+#define STALL_MAX (1LL * 1024 * 1024)
 static inline int64_t stall_threshold(void)
 {
     int64_t t = srv->opts->max_pending / 4;
@@ -150,9 +150,7 @@ static void stall_release(void)
 {
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *o = &srv->workers[i];
-        if (atomic_load_explicit(&o->has_stalled, memory_order_relaxed) &&
-            !atomic_exchange(&o->stall_release, true))
-            wake(o);
+        if (atomic_load(&o->has_stalled) && !atomic_exchange(&o->stall_release, true)) wake(o);
     }
 }
 
@@ -222,8 +220,12 @@ static void stage_commit(worker_t *w, stage_t *s)
     /* A consumer falling behind slows its producers down (their reads pause until it
      * catches up) before it would have to be cut as a slow consumer. */
     if (unlikely((int64_t)conn_out_pending(c) > stall_threshold()) && c->kind == CONN_CLIENT) {
-        c->over_stall = true;
+        atomic_store(&c->over_stall, true);
         w->stall_hit = true;
+        if (w->nover < NOVER)
+            w->over[w->nover++] = c;
+        else
+            w->over_lost = true;
     }
     spin_unlock(&c->out_lock);
     conn_queue_flush(w, c);
@@ -382,8 +384,12 @@ static bool flush_run(conn_t *c, bool unlocked)
         }
         break;
     }
-    if (unlikely(c->over_stall) && (int64_t)conn_out_pending(c) <= stall_threshold() / 2) {
-        c->over_stall = false;
+    if (unlikely(atomic_load_explicit(&c->over_stall, memory_order_relaxed)) &&
+        (int64_t)conn_out_pending(c) <= stall_threshold() / 2) {
+        /* seq_cst store, then stall_release's seq_cst loads of has_stalled: pairs with
+         * pause_if_behind (has_stalled stored, then over_stall loaded), so one of the two
+         * sees the other and no producer waits out its pause for nothing. */
+        atomic_store(&c->over_stall, false);
         stall_release();
     }
     c->flushing = false;
@@ -798,8 +804,32 @@ static void stall_conn(worker_t *w, conn_t *c)
         w->stalled = xrealloc(w->stalled, w->capstalled * sizeof *w->stalled);
     }
     w->stalled[w->nstalled++] = c;
-    atomic_store_explicit(&w->has_stalled, true, memory_order_relaxed);
+    atomic_store(&w->has_stalled, true);
     worker_note_deadline(w, c->stall_until_ns);
+}
+
+static void unstall(worker_t *w, conn_t *c);
+
+/* After a read whose deliveries left consumers behind: pauses c, unless every one of
+ * them has caught up meanwhile (often during this very batch's flush); a consumer that
+ * catches up later releases c through stall_release. Returns whether c is paused. */
+static bool pause_if_behind(worker_t *w, conn_t *c)
+{
+    bool behind = w->over_lost; /* unlisted consumers: assume the worst */
+    int n = w->nover;
+    w->stall_hit = w->over_lost = false;
+    w->nover = 0;
+    if (c->kind != CONN_CLIENT) return false;
+    stall_conn(w, c); /* first: a consumer catching up from now on sees has_stalled */
+    for (int i = 0; i < n && !behind; i++)
+        behind = atomic_load(&w->over[i]->over_stall);
+    if (!behind) {
+        unstall(w, c);
+        return false;
+    }
+    DEBUG("%sReading paused: a subscriber is more than %lld bytes behind", c->prefix,
+          (long long)stall_threshold());
+    return true;
 }
 
 static void unstall(worker_t *w, conn_t *c)
@@ -903,13 +933,7 @@ static void conn_read(worker_t *w, conn_t *c)
         c->quiet_reads = w->staged_total == staged_before;
         /* Deliver what this read produced before reading more: bounded buffers, low latency. */
         flush_pending(w);
-        if (unlikely(w->stall_hit)) {
-            w->stall_hit = false;
-            if (c->kind == CONN_CLIENT) {
-                stall_conn(w, c);
-                return;
-            }
-        }
+        if (unlikely(w->stall_hit) && pause_if_behind(w, c)) return;
         if ((size_t)n < room && !c->ssl)
             return; /* a short read drained the socket; the next bytes bring a new edge */
     }
@@ -1130,6 +1154,10 @@ static void *worker_main(void *arg)
         if (w->nstalled) run_stalled(w);
         run_timers(w);
         flush_pending(w);
+        if (w->nover) { /* the pointers end here; the next read pauses without checking */
+            w->over_lost = true;
+            w->nover = 0;
+        }
         qsbr_quiescent();
     }
     for (conn_t *c = w->conns, *next; c; c = next) {

@@ -83,7 +83,8 @@ typedef struct conn {
     size_t wpos;
     bool flushing;                /* a flusher is writing wbuf: only it touches wbuf and wpos */
     bool flush_again;             /* a flush was asked for meanwhile: the flusher tries once more */
-    bool over_stall;              /* pending went over the stall threshold: producers are paused */
+    _Atomic bool over_stall;      /* pending went over the stall threshold: producers are paused;
+                                   * written under out_lock, read without it by a pausing producer */
     int64_t stall_ns;             /* monotonic time a flush first blocked, 0 = not blocked */
     _Atomic bool out_closed;      /* no more appends (closing or slow consumer); set under out_lock,
                                    * also read without it to skip staging for a dead connection */

@@ -288,3 +288,53 @@ def test_slow_but_live_consumer_pauses_the_producer_instead_of_being_cut():
         pub.ping_pong(timeout=10)
         assert s.varz()["slow_consumers"] == 0
         assert "Slow Consumer" not in s.log()
+
+
+def test_producer_not_paused_once_its_consumer_caught_up():
+    """A read that leaves a consumer past the pause threshold (1 MiB by default)
+    pauses its producer only if the consumer is still behind after that read's own
+    flush. Here every burst (128 KiB fanned out 8 times to one fast reader with a
+    big receive buffer) goes over the threshold but is taken at once: the producer
+    must not be paused for it. Before the fix every burst paused it for 5 ms (the
+    consumer's release came before the pause and was lost): 29 of 30."""
+    bursts = 30
+    with Server(args=["-D"]) as s:
+        sub = socket.socket()
+        sub.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # before connect: window
+        sub.settimeout(10)
+        sub.connect(("127.0.0.1", s.port))
+        sub.sendall(b'CONNECT {"verbose":false}\r\n' +
+                    b"".join(b"SUB foo %d\r\n" % i for i in range(8)) + b"PING\r\n")
+        seen = b""
+        while b"PONG\r\n" not in seen:
+            d = sub.recv(4096)
+            assert d, "closed before PONG: %r" % seen
+            seen += d
+        got = [0]
+        stop = threading.Event()
+
+        def reader():
+            tail = b""
+            while not stop.is_set():
+                d = sub.recv(1 << 20)
+                if not d:
+                    break
+                d = tail + d
+                got[0] += d.count(b"MSG ")
+                tail = d[-3:]  # a "MSG " split across reads is counted once
+                got[0] -= tail.count(b"MSG ")
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        pub = connected(s)
+        msg = b"PUB foo 100\r\n" + b"x" * 100 + b"\r\n"
+        burst = msg * (128 * 1024 // len(msg))
+        for _ in range(bursts):
+            pub.send(burst)
+            time.sleep(0.02)
+        pub.ping_pong(timeout=10)
+        want = bursts * burst.count(b"PUB ") * 8
+        wait_until(lambda: got[0] >= want, timeout=20, what="all deliveries")
+        stop.set()
+        assert got[0] == want, (got[0], want)
+        pauses = s.log().count("Reading paused")
+        assert pauses <= bursts // 3, "producer paused %d times in %d bursts" % (pauses, bursts)
