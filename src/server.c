@@ -827,8 +827,6 @@ static bool pause_if_behind(worker_t *w, conn_t *c)
         unstall(w, c);
         return false;
     }
-    DEBUG("%sReading paused: a subscriber is more than %lld bytes behind", c->prefix,
-          (long long)stall_threshold());
     return true;
 }
 
@@ -986,6 +984,9 @@ static void run_stalled(worker_t *w)
             i++;
             continue;
         }
+        if (c->stall_until_ns < w->now_ns) /* not released: the pause ran out */
+            DEBUG("%sTimed out of fast producer stall (%lldms)", c->prefix,
+                  (long long)(STALL_NS / 1000000));
         unstall(w, c);
         conn_read(w, c);
         i = 0; /* the list may have changed */
