@@ -61,7 +61,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libgnatsd.a tests/unit/test.h
 
 NATS_TESTS := $(wildcard tests/integration/*.c)
 NATS_BIN := $(NATS_TESTS:tests/integration/%.c=$(BUILD)/itest/%)
-$(BUILD)/itest/%: tests/integration/%.c
+$(BUILD)/itest/%: tests/integration/%.c $(wildcard tests/integration/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< -lnats $(LIBS)
 
@@ -105,7 +105,8 @@ test: deps natsjs
 	@tests/run.sh
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/integration/*.c tools/*.c \
+	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/integration/*.c \
+	    tests/integration/*.h tools/*.c \
 	    bench/*.c bench/*.h
 
 clean:

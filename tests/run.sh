@@ -158,7 +158,7 @@ fi
 # The tree stays as .clang-format wants it (`make format` fixes it): one check.
 format_check() {
     local bad=() file
-    for file in src/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/integration/*.c tools/*.c \
+    for file in src/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/integration/*.[ch] tools/*.c \
         bench/*.[ch]; do
         clang-format --dry-run --Werror "$file" >/dev/null 2>&1 || bad+=("$file")
     done

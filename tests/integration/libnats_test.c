@@ -21,36 +21,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "libnats_check.h"
+
 static const char *g_url;
-static char g_why[512];
-
-/* Record the first failure reason of the running test and return false. */
-static bool fail(const char *fmt, ...)
-{
-    if (g_why[0] == '\0') {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(g_why, sizeof g_why, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fail(__VA_ARGS__);                                                                     \
-            goto out;                                                                              \
-        }                                                                                          \
-    } while (0)
-#define CHECK_S(call)                                                                              \
-    do {                                                                                           \
-        natsStatus s_ = (call);                                                                    \
-        if (s_ != NATS_OK) {                                                                       \
-            fail("%s -> %s (line %d)", #call, natsStatus_GetText(s_), __LINE__);                   \
-            goto out;                                                                              \
-        }                                                                                          \
-    } while (0)
 
 /* Messages seen by an async handler, guarded so tests can wait on them. */
 typedef struct {
