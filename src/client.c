@@ -1190,6 +1190,7 @@ void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
     if (c->ssl && c->tls_done) {
         snprintf(ci->tls_version, sizeof ci->tls_version, "%s", tls_version_name(c->ssl));
         tls_cipher_name(c->ssl, ci->tls_cipher, sizeof ci->tls_cipher);
+        if (c->kind == CONN_CLIENT) ci->ncerts = tls_peer_certs(c->ssl, &ci->certs);
     }
     if (c->kind == CONN_ROUTE) route_fill_info(c, ci);
     uint32_t live = 0;

@@ -10,6 +10,7 @@
 #include "core.h"
 #include "monitor.h"
 #include "server.h"
+#include "tls.h"
 
 #include <stdlib.h>
 #include <strings.h>
@@ -161,6 +162,17 @@ static void write_conn(jw_t *w, const conn_info_t *c, int64_t now, bool auth, bo
     put_opt_str(w, "version", c->version);
     put_opt_str(w, "tls_version", c->tls_version);
     put_opt_str(w, "tls_cipher_suite", c->tls_cipher);
+    if (auth && c->ncerts) {
+        jw_arr_begin(w, "tls_peer_certs");
+        for (size_t i = 0; i < c->ncerts; i++) {
+            jw_obj_begin(w, NULL);
+            put_opt_str(w, "subject", c->certs[i].subject);
+            jw_str(w, "spki_sha256", c->certs[i].spki_sha256);
+            jw_str(w, "cert_sha256", c->certs[i].cert_sha256);
+            jw_obj_end(w);
+        }
+        jw_arr_end(w);
+    }
     if (auth) put_opt_str(w, "authorized_user", c->user);
     if (detail && c->nsubs) {
         jw_arr_begin(w, "subscriptions_list_detail");

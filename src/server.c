@@ -1435,6 +1435,7 @@ static void conn_info_clear(conn_info_t *ci)
     free(ci->lang);
     free(ci->version);
     free(ci->user);
+    tls_peer_certs_free(ci->certs, ci->ncerts);
     for (size_t k = 0; k < ci->nsubs; k++) {
         free(ci->subs[k].subject);
         free(ci->subs[k].queue);

@@ -213,6 +213,8 @@ typedef struct conn_info {
     char *name, *lang, *version, *user; /* owned, NULL if absent */
     char tls_version[8];                /* "" if not TLS */
     char tls_cipher[64];
+    struct tls_peer_cert *certs; /* owned (tls_peer_certs_free): client certificates */
+    size_t ncerts;
     char reason[64];    /* closed connections only */
     char remote_id[64]; /* routes: the peer's server id */
     bool did_solicit, is_configured;

@@ -3,7 +3,9 @@
  * X25519, P-256, P-384, P-521. */
 #include "tls.h"
 #include "common.h"
+#include "buf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -208,25 +210,182 @@ void tls_ctx_unref(tls_ctx_t *t)
     free(t);
 }
 
+/* Lower-case hex SHA-256 of der (65 bytes with the NUL). */
+static void sha256_hex(const unsigned char *der, int len, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + i * 2, 3, "%02x", md[i]);
+}
+
+/* Hex SHA-256 of x's SubjectPublicKeyInfo (or of the whole certificate); false if it
+ * cannot be encoded. */
+static bool cert_sha256(X509 *x, bool spki, char hex[65])
+{
+    unsigned char *der = NULL;
+    int len = spki ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : i2d_X509(x, &der);
+    if (len <= 0) return false;
+    sha256_hex(der, len, hex);
+    OPENSSL_free(der);
+    return true;
+}
+
 bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl)
 {
     if (!t->npinned) return true;
     X509 *cert = SSL_get1_peer_certificate(ssl);
     if (!cert) return false;
-    unsigned char *der = NULL;
-    int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
-    X509_free(cert);
-    if (len <= 0) return false;
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL);
-    OPENSSL_free(der);
     char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + i * 2, 3, "%02x", md[i]);
+    bool ok = cert_sha256(cert, true, hex);
+    X509_free(cert);
+    if (!ok) return false;
     for (size_t i = 0; i < t->npinned; i++)
         if (strcmp(t->pinned[i], hex) == 0) return true;
     return false;
+}
+
+/* Go's pkix.Name.String(): its nine named attributes in a fixed order (each type one
+ * RDN, values joined by '+'; CN and SERIALNUMBER only the last value), any other
+ * attribute first as OID=#hex of its value re-encoded as Go's asn1.Marshal does (a
+ * PrintableString if it can be, else a UTF8String); the sequence is then printed
+ * last to first, with Go's escaping. */
+static const struct {
+    int nid;
+    const char *name;
+    bool last_only;
+} GO_NAMES[] = {
+    {NID_countryName, "C", false},
+    {NID_stateOrProvinceName, "ST", false},
+    {NID_localityName, "L", false},
+    {NID_streetAddress, "STREET", false},
+    {NID_postalCode, "POSTALCODE", false},
+    {NID_organizationName, "O", false},
+    {NID_organizationalUnitName, "OU", false},
+    {NID_commonName, "CN", true},
+    {NID_serialNumber, "SERIALNUMBER", true},
+};
+
+static void go_escape(buf_t *b, const char *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        char c = v[k];
+        bool esc = strchr(",+\"\\<>;", c) != NULL && c != 0;
+        if (c == ' ') esc = k == 0 || k == n - 1;
+        if (c == '#') esc = k == 0;
+        if (esc) buf_putc(b, '\\');
+        buf_putc(b, c);
+    }
+}
+
+static bool go_printable(const unsigned char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = v[i];
+        if (!(isalnum(c) || strchr(" '()+,-./:=?", c)) || c == 0) return false;
+    }
+    return true;
+}
+
+static void go_rdn_other(buf_t *b, const X509_NAME_ENTRY *e)
+{
+    char oid[128];
+    OBJ_obj2txt(oid, sizeof oid, X509_NAME_ENTRY_get_object(e), 1);
+    unsigned char *u = NULL;
+    int n = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e));
+    if (n < 0) return;
+    buf_printf(b, "%s=#%02x", oid, go_printable(u, (size_t)n) ? 0x13 : 0x0c);
+    if (n < 128)
+        buf_printf(b, "%02x", n);
+    else if (n < 256)
+        buf_printf(b, "81%02x", n);
+    else
+        buf_printf(b, "82%02x%02x", n >> 8, n & 0xff);
+    for (int i = 0; i < n; i++)
+        buf_printf(b, "%02x", u[i]);
+    OPENSSL_free(u);
+}
+
+static char *go_name_string(const X509_NAME *name)
+{
+    buf_t b = {0};
+    int count = X509_NAME_entry_count(name);
+    bool first = true;
+    /* printed last to first: the named attributes from the end of the list... */
+    for (int t = (int)ARRAY_LEN(GO_NAMES) - 1; t >= 0; t--) {
+        int last = -1, nvals = 0;
+        for (int i = 0; i < count; i++)
+            if (OBJ_obj2nid(X509_NAME_ENTRY_get_object(X509_NAME_get_entry(name, i))) ==
+                GO_NAMES[t].nid) {
+                last = i;
+                nvals++;
+            }
+        if (last < 0) continue;
+        if (!first) buf_putc(&b, ',');
+        first = false;
+        bool firstval = true;
+        for (int i = GO_NAMES[t].last_only ? last : 0; i < count; i++) {
+            const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+            if (OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) != GO_NAMES[t].nid) continue;
+            unsigned char *u = NULL;
+            int n = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e));
+            if (n < 0) continue;
+            if (!firstval) buf_putc(&b, '+');
+            firstval = false;
+            buf_printf(&b, "%s=", GO_NAMES[t].name);
+            go_escape(&b, (const char *)u, (size_t)n);
+            OPENSSL_free(u);
+        }
+    }
+    /* ...then the others, last first */
+    for (int i = count - 1; i >= 0; i--) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+        int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+        bool named = false;
+        for (size_t t = 0; t < ARRAY_LEN(GO_NAMES) && !named; t++)
+            named = GO_NAMES[t].nid == nid;
+        if (named) continue;
+        if (!first) buf_putc(&b, ',');
+        first = false;
+        go_rdn_other(&b, e);
+    }
+    buf_putc(&b, 0);
+    return b.p;
+}
+
+static void peer_cert_add(tls_peer_cert_t **v, size_t *n, X509 *x)
+{
+    tls_peer_cert_t pc = {0};
+    if (!cert_sha256(x, true, pc.spki_sha256) || !cert_sha256(x, false, pc.cert_sha256)) return;
+    pc.subject = go_name_string(X509_get_subject_name(x));
+    *v = xrealloc(*v, (*n + 1) * sizeof **v);
+    (*v)[(*n)++] = pc;
+}
+
+size_t tls_peer_certs(SSL *ssl, tls_peer_cert_t **out)
+{
+    tls_peer_cert_t *v = NULL;
+    size_t n = 0;
+    X509 *leaf = SSL_get0_peer_certificate(ssl);
+    if (leaf) {
+        peer_cert_add(&v, &n, leaf);
+        /* on the accepting side the chain the peer sent excludes its leaf */
+        STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+        for (int i = 0; chain && i < sk_X509_num(chain); i++) {
+            X509 *x = sk_X509_value(chain, i);
+            if (X509_cmp(x, leaf) != 0) peer_cert_add(&v, &n, x);
+        }
+    }
+    *out = v;
+    return n;
+}
+
+void tls_peer_certs_free(tls_peer_cert_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].subject);
+    free(v);
 }
 
 const char *tls_version_name(const SSL *ssl)

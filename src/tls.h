@@ -32,6 +32,15 @@ void tls_ctx_unref(tls_ctx_t *t);
 bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl);
 const char *tls_version_name(const SSL *ssl);              /* "1.2", "1.3" */
 void tls_cipher_name(const SSL *ssl, char *out, size_t n); /* IANA name */
+/* A certificate the peer sent, as the reference's /connz shows it (auth=true). */
+typedef struct tls_peer_cert {
+    char *subject;        /* owned; Go's pkix.Name form: "CN=x,O=y,C=z" */
+    char spki_sha256[65]; /* hex SHA-256 of the SubjectPublicKeyInfo */
+    char cert_sha256[65]; /* hex SHA-256 of the whole certificate */
+} tls_peer_cert_t;
+/* The peer's certificates, leaf first; count returned, *out owned by the caller. */
+size_t tls_peer_certs(SSL *ssl, tls_peer_cert_t **out);
+void tls_peer_certs_free(tls_peer_cert_t *v, size_t n);
 /* The reason of the last OpenSSL error (or errno), for "TLS handshake error: ..." */
 void tls_last_error(char *out, size_t n);
 

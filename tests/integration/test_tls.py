@@ -2,13 +2,14 @@
 allow_non_tls sniffing, connection_rate_limit, and refusing what is not
 implemented (verify_and_map) instead of running with less protection."""
 
+import json
 import os
 import socket
 import ssl
 import subprocess
 import tempfile
 
-from harness import Server, parse_info, wait_until
+from harness import Server, http_json, parse_info, server_bin, wait_until
 
 _CERTS = None
 
@@ -110,3 +111,69 @@ def test_verify_and_map_refuses_to_start():
     assert s.proc.returncode == 1, s.proc.returncode
     assert "verify_and_map is not supported" in s.log(), s.log()
     s.stop()
+
+
+REFERENCE = "/usr/sbin/nats-server"
+
+
+def _client_chain_certs():
+    """A client certificate with every kind of subject attribute Go names, one it
+    does not (emailAddress), values needing escapes, a multi-valued RDN, issued by
+    an intermediate CA that the client sends along."""
+    d = certs()
+    if os.path.exists(os.path.join(d, "cli-chain.pem")):
+        return d
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("basicConstraints=critical,CA:true\nkeyUsage=keyCertSign,cRLSign\n")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "int-key.pem", "-out", "int.csr",
+        "-subj", "/CN=Inter CA/O=Acme, Inc.")
+    run("x509", "-req", "-in", "int.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+        "-CAcreateserial", "-out", "int.pem", "-days", "2", "-extfile", "ca.cnf")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "cli-key.pem", "-out", "cli.csr",
+        "-subj", "/C=US/ST=CA/L=Los Angeles/street=1 Main St/postalCode=90001/O=Synadia"
+        "/OU=nats.io/OU=eng+OU=ops/CN=#alice /CN=Alice;<B>/emailAddress=alice@example.com"
+        "/serialNumber=42")
+    run("x509", "-req", "-in", "cli.csr", "-CA", "int.pem", "-CAkey", "int-key.pem",
+        "-CAcreateserial", "-out", "cli.pem", "-days", "2")
+    with open(os.path.join(d, "cli-chain.pem"), "w") as out:
+        for name in ("cli.pem", "int.pem"):
+            with open(os.path.join(d, name)) as f:
+                out.write(f.read())
+    return d
+
+
+def _peer_certs_of(binary):
+    """tls_peer_certs of the one client in /connz?auth=true, and in /connz."""
+    d = _client_chain_certs()
+    s = Server(config=tls_conf("  verify: true\n"), monitor=True)
+    s.bin = binary
+    with s:
+        raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        line = b""
+        while not line.endswith(b"\r\n"):
+            line += raw.recv(1)
+        ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+        ctx.load_cert_chain(os.path.join(d, "cli-chain.pem"), os.path.join(d, "cli-key.pem"))
+        c = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        buf = b""
+        while b"PONG\r\n" not in buf:
+            buf += c.recv(4096)
+        with_auth = http_json(s.mport, "/connz?auth=true")["connections"][0].get("tls_peer_certs")
+        plain = http_json(s.mport, "/connz")["connections"][0].get("tls_peer_certs")
+        c.close()
+    return with_auth, plain
+
+
+def test_connz_tls_peer_certs_as_the_reference_shows_them():
+    if not os.path.exists(REFERENCE):
+        raise AssertionError("reference nats-server not installed at %s" % REFERENCE)
+    ours, ours_plain = _peer_certs_of(server_bin())
+    ref, ref_plain = _peer_certs_of(REFERENCE)
+    assert ours_plain is None and ref_plain is None, (ours_plain, ref_plain)
+    assert ref and len(ref) == 2, ref  # leaf, then the intermediate the client sent
+    assert ours == ref, "ours:\n%s\nreference:\n%s" % (json.dumps(ours, indent=1),
+                                                        json.dumps(ref, indent=1))
