@@ -57,8 +57,7 @@ struct worker {
     spinlock_t kick_lock;
     conn_t **kickq, **kickq_spare;
     size_t kick_len, kick_cap, kick_spare_cap;
-    bool stall_hit;      /* a delivery of the current read left a consumer far behind */
-    conn_t *over[NOVER]; /* those consumers (valid in this batch); more: over_lost */
+    conn_t *over[NOVER]; /* consumers left far behind (this batch only); more: over_lost */
     int nover;
     bool over_lost;
     conn_t **stalled;           /* producers paused until their stall_until_ns */

@@ -18,9 +18,10 @@
  *    without the lock, so producers keep appending meanwhile. Bulk output for a
  *    connection of another worker, when this worker has a lot to write, is
  *    left to that worker ("kick"): the writes of a fan-out run on every core.
- * A consumer over max_pending/4 pauses its producers' reads until it drained
- * to half of that (or 5 ms passed); over max_pending it is cut. Big buffers are
- * kept while a connection is busy and released after an idle tick. */
+ * A consumer over max_pending/4 (at most 1 MiB) after a read's flush pauses its
+ * producers' reads until it drained to half of that (or 5 ms passed); over
+ * max_pending it is cut. Big buffers are kept while a connection is busy and
+ * released after an idle tick. */
 #include "core.h"
 #include "log.h"
 #include "qsbr.h"
@@ -221,7 +222,6 @@ static void stage_commit(worker_t *w, stage_t *s)
      * catches up) before it would have to be cut as a slow consumer. */
     if (unlikely((int64_t)conn_out_pending(c) > stall_threshold()) && c->kind == CONN_CLIENT) {
         atomic_store(&c->over_stall, true);
-        w->stall_hit = true;
         if (w->nover < NOVER)
             w->over[w->nover++] = c;
         else
@@ -817,7 +817,7 @@ static bool pause_if_behind(worker_t *w, conn_t *c)
 {
     bool behind = w->over_lost; /* unlisted consumers: assume the worst */
     int n = w->nover;
-    w->stall_hit = w->over_lost = false;
+    w->over_lost = false;
     w->nover = 0;
     if (c->kind != CONN_CLIENT) return false;
     stall_conn(w, c); /* first: a consumer catching up from now on sees has_stalled */
@@ -931,7 +931,7 @@ static void conn_read(worker_t *w, conn_t *c)
         c->quiet_reads = w->staged_total == staged_before;
         /* Deliver what this read produced before reading more: bounded buffers, low latency. */
         flush_pending(w);
-        if (unlikely(w->stall_hit) && pause_if_behind(w, c)) return;
+        if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
         if ((size_t)n < room && !c->ssl)
             return; /* a short read drained the socket; the next bytes bring a new edge */
     }
