@@ -278,30 +278,6 @@ static void stage_commit_conn(worker_t *w, conn_t *c)
 }
 
 #define STAGE_MAX (1024 * 1024)
-static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
-                        bool count)
-{
-    if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed))) return false;
-    size_t n = 0;
-    for (int i = 0; i < cnt; i++)
-        n += iov[i].iov_len;
-    stage_t *s = stage_for(w, c);
-    buf_reserve(&s->buf, n);
-    char *p = s->buf.p + s->buf.len;
-    for (int i = 0; i < cnt; i++) {
-        memcpy(p, iov[i].iov_base, iov[i].iov_len);
-        p += iov[i].iov_len;
-    }
-    s->buf.len += n;
-    w->staged_total += n;
-    if (count) {
-        s->msgs++;
-        s->bytes += size;
-    }
-    if (unlikely(s->buf.len >= STAGE_MAX)) stage_commit(w, s);
-    return true;
-}
-
 char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
 {
     if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed))) return NULL;
@@ -310,14 +286,36 @@ char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
     return s->buf.p + s->buf.len;
 }
 
-void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size)
+/* n bytes written at conn_msg_room's pointer; msgs counts delivered messages (0 or 1). */
+static void stage_put(worker_t *w, conn_t *c, size_t n, uint64_t msgs, uint64_t size)
 {
     stage_t *s = stage_slot(w, c); /* conn_msg_room made it c's */
     s->buf.len += n;
     w->staged_total += n;
-    s->msgs++;
+    s->msgs += msgs;
     s->bytes += size;
     if (unlikely(s->buf.len >= STAGE_MAX)) stage_commit(w, s);
+}
+
+void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size)
+{
+    stage_put(w, c, n, 1, size);
+}
+
+static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
+                        bool count)
+{
+    size_t n = 0;
+    for (int i = 0; i < cnt; i++)
+        n += iov[i].iov_len;
+    char *p = conn_msg_room(w, c, n);
+    if (!p) return false;
+    for (int i = 0; i < cnt; i++) {
+        memcpy(p, iov[i].iov_base, iov[i].iov_len);
+        p += iov[i].iov_len;
+    }
+    stage_put(w, c, n, count, count ? size : 0);
+    return true;
 }
 
 bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n)
