@@ -787,13 +787,17 @@ static int hconn_tls_step(hconn_t *h)
 {
     if (!h->sniffed) {
         unsigned char b[5];
-        ssize_t n = recv(h->fd, b, sizeof b, MSG_PEEK);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        ssize_t n;
+        do
+            n = recv(h->fd, b, sizeof b, MSG_PEEK);
+        while (n < 0 && errno == EINTR);
+        /* b holds nothing unless recv returned bytes: decide on n first */
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (n <= 0) {
             hconn_close(h);
             return -1;
         }
         if (n < (ssize_t)sizeof b && b[0] != 0x16) {
-            if (n < 0) return 0;
             /* a few bytes of something that is not a TLS record: wait for 5 */
             if (!memchr("GHPO", b[0], 4)) {
                 hconn_close(h);
@@ -801,7 +805,6 @@ static int hconn_tls_step(hconn_t *h)
             }
             return 0;
         }
-        if (n < 0) return 0;
         h->sniffed = true;
         if (b[0] != 0x16 && n == (ssize_t)sizeof b && looks_like_http(b)) {
             static const char msg[] = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP "
