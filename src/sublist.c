@@ -7,7 +7,10 @@
  * subs in per-queue-name arrays. Removing the last sub of a node prunes the
  * node and every emptied ancestor, so `_INBOX.<unique>` churn does not grow
  * the trie. The trie is guarded by a writer-preferring rwlock: matches that
- * miss the cache are readers, insert/remove are writers.
+ * miss the cache are readers, insert/remove are writers. No walk of the trie
+ * recurses (match, free, foreach use explicit heap stacks): the depth is the
+ * token count of a subject a peer sent, and a route line has no length bound
+ * in the reference, so a recursive walk would let a peer exhaust the stack.
  *
  * Cache. A fixed array of CACHE_SLOTS atomic pointers, indexed by the subject
  * hash, 4-way set-associative (the ways are adjacent, on one cache line):
@@ -203,14 +206,66 @@ static void node_free(node_t *n)
     free(n);
 }
 
-static void node_free_rec(node_t *n)
+/* A growable pointer array with inline room: match results, and the explicit
+ * stacks of every trie walk. Walks never recurse: a subject may have as many
+ * tokens as a control line has room for (a route line has no length limit in
+ * the reference), so recursion depth would be the peer's choice. */
+typedef struct ptrvec {
+    void **v;
+    size_t n, cap;
+    void *inl[64];
+} ptrvec_t;
+
+static void pv_init(ptrvec_t *pv)
 {
-    if (!n) return;
-    for (uint32_t i = 0; i < n->kcap; i++)
-        if (n->kids[i].n) node_free_rec(n->kids[i].n);
-    node_free_rec(n->pwc);
-    node_free_rec(n->fwc);
-    node_free(n);
+    pv->v = pv->inl;
+    pv->n = 0;
+    pv->cap = ARRAY_LEN(pv->inl);
+}
+
+static void pv_push(ptrvec_t *pv, void *p)
+{
+    if (pv->n == pv->cap) {
+        size_t ncap = pv->cap * 2;
+        void **nv = xmalloc(ncap * sizeof(*nv));
+        memcpy(nv, pv->v, pv->n * sizeof(*nv));
+        if (pv->v != pv->inl) free(pv->v);
+        pv->v = nv;
+        pv->cap = ncap;
+    }
+    pv->v[pv->n++] = p;
+}
+
+static void pv_done(ptrvec_t *pv)
+{
+    if (pv->v != pv->inl) free(pv->v);
+}
+
+static void *pv_pop(ptrvec_t *pv)
+{
+    return pv->n ? pv->v[--pv->n] : NULL;
+}
+
+/* Pushes n's children so that popping visits literal kids (in slot order),
+ * then `*`, then `>`: the order of a recursive pre-order walk. */
+static void push_children(ptrvec_t *st, const node_t *n)
+{
+    if (n->fwc) pv_push(st, n->fwc);
+    if (n->pwc) pv_push(st, n->pwc);
+    for (uint32_t i = n->kcap; i-- > 0;)
+        if (n->kids[i].n) pv_push(st, n->kids[i].n);
+}
+
+static void node_free_all(node_t *root)
+{
+    ptrvec_t st;
+    pv_init(&st);
+    pv_push(&st, root);
+    for (node_t *n; (n = pv_pop(&st));) {
+        push_children(&st, n);
+        node_free(n);
+    }
+    pv_done(&st);
 }
 
 static node_t *kids_find(const node_t *n, const char *tok, size_t len, uint64_t h)
@@ -515,37 +570,6 @@ static void cache_install(sublist_t *sl, cache_entry_t *e)
 
 /* ---- matching ------------------------------------------------------------- */
 
-typedef struct ptrvec {
-    void **v;
-    size_t n, cap;
-    void *inl[64];
-} ptrvec_t;
-
-static void pv_init(ptrvec_t *pv)
-{
-    pv->v = pv->inl;
-    pv->n = 0;
-    pv->cap = ARRAY_LEN(pv->inl);
-}
-
-static void pv_push(ptrvec_t *pv, void *p)
-{
-    if (pv->n == pv->cap) {
-        size_t ncap = pv->cap * 2;
-        void **nv = xmalloc(ncap * sizeof(*nv));
-        memcpy(nv, pv->v, pv->n * sizeof(*nv));
-        if (pv->v != pv->inl) free(pv->v);
-        pv->v = nv;
-        pv->cap = ncap;
-    }
-    pv->v[pv->n++] = p;
-}
-
-static void pv_done(ptrvec_t *pv)
-{
-    if (pv->v != pv->inl) free(pv->v);
-}
-
 typedef struct collect {
     ptrvec_t plain;  /* sub_t * */
     ptrvec_t groups; /* qgroup_t * (per node; merged by name later) */
@@ -562,20 +586,42 @@ static void collect_node(const node_t *n, collect_t *c)
     }
 }
 
-static void match_rec(const node_t *n, const slice_t *t, const uint64_t *th, size_t i, size_t nt,
-                      collect_t *c)
+/* Depth-first over the nodes the subject reaches; at each level the `*`
+ * branch is taken first and the literal branch is resumed from an explicit
+ * stack of (node, token index) pairs, so results come in the same order as a
+ * recursive walk and the C stack stays flat whatever the token count. The
+ * stack holds at most one entry per token. */
+static void match_walk(const node_t *root, const slice_t *t, const uint64_t *th, size_t nt,
+                       collect_t *c)
 {
+    ptrvec_t st; /* pairs: node, then index (as a pointer-sized integer) */
+    pv_init(&st);
+    const node_t *n = root;
+    size_t i = 0;
     for (;;) {
-        if (i == nt) {
-            collect_node(n, c);
-            return;
+        while (n) {
+            if (i == nt) {
+                collect_node(n, c);
+                break;
+            }
+            if (n->fwc) collect_node(n->fwc, c);
+            const node_t *lit = kids_find(n, t[i].p, t[i].n, th[i]);
+            if (n->pwc) {
+                if (lit) {
+                    pv_push(&st, (void *)lit);
+                    pv_push(&st, (void *)(uintptr_t)(i + 1));
+                }
+                n = n->pwc;
+            } else {
+                n = lit;
+            }
+            i++;
         }
-        if (n->fwc) collect_node(n->fwc, c);
-        if (n->pwc) match_rec(n->pwc, t, th, i + 1, nt, c);
-        n = kids_find(n, t[i].p, t[i].n, th[i]);
-        if (!n) return;
-        i++;
+        if (!st.n) break;
+        i = (size_t)(uintptr_t)pv_pop(&st);
+        n = pv_pop(&st);
     }
+    pv_done(&st);
 }
 
 static int qg_cmp(const void *a, const void *b)
@@ -659,7 +705,7 @@ static const sl_result_t *match_slow(sublist_t *sl, const char *subj, size_t len
     c.nqsubs = 0;
 
     pthread_rwlock_rdlock(&sl->lock);
-    match_rec(sl->root, tk.t, th, 0, tk.n, &c);
+    match_walk(sl->root, tk.t, th, tk.n, &c);
     cache_entry_t *e = build_entry(&c, subj, len, h);
     if (sl->cache_enabled) {
         /* Installed under the read lock: no writer can change the trie
@@ -730,7 +776,7 @@ void sublist_free(sublist_t *sl)
             qsbr_retire(atomic_load_explicit(&sl->cache[i], memory_order_acquire), entry_free);
         free(sl->cache);
     }
-    node_free_rec(sl->root);
+    node_free_all(sl->root);
     pthread_rwlock_destroy(&sl->lock);
     free(sl);
 }
@@ -868,40 +914,34 @@ void sublist_stats(sublist_t *sl, sublist_stats_t *st)
     }
 }
 
-static void foreach_rec(const node_t *n, void (*fn)(sub_t *s, void *arg), void *arg)
-{
-    for (uint32_t i = 0; i < n->nplain; i++)
-        fn(n->plain[i], arg);
-    for (uint32_t i = 0; i < n->nqg; i++)
-        for (uint32_t j = 0; j < n->qgs[i].n; j++)
-            fn(n->qgs[i].subs[j], arg);
-    for (uint32_t i = 0; i < n->kcap; i++)
-        if (n->kids[i].n) foreach_rec(n->kids[i].n, fn, arg);
-    if (n->pwc) foreach_rec(n->pwc, fn, arg);
-    if (n->fwc) foreach_rec(n->fwc, fn, arg);
-}
-
 void sublist_foreach(sublist_t *sl, void (*fn)(sub_t *s, void *arg), void *arg)
 {
+    ptrvec_t st;
+    pv_init(&st);
     pthread_rwlock_rdlock(&sl->lock);
-    foreach_rec(sl->root, fn, arg);
+    pv_push(&st, sl->root);
+    for (const node_t *n; (n = pv_pop(&st));) {
+        for (uint32_t i = 0; i < n->nplain; i++)
+            fn(n->plain[i], arg);
+        for (uint32_t i = 0; i < n->nqg; i++)
+            for (uint32_t j = 0; j < n->qgs[i].n; j++)
+                fn(n->qgs[i].subs[j], arg);
+        push_children(&st, n);
+    }
     pthread_rwlock_unlock(&sl->lock);
-}
-
-static uint64_t nodes_rec(const node_t *n)
-{
-    uint64_t c = 1;
-    for (uint32_t i = 0; i < n->kcap; i++)
-        if (n->kids[i].n) c += nodes_rec(n->kids[i].n);
-    if (n->pwc) c += nodes_rec(n->pwc);
-    if (n->fwc) c += nodes_rec(n->fwc);
-    return c;
+    pv_done(&st);
 }
 
 uint64_t sublist_num_nodes(sublist_t *sl)
 {
+    ptrvec_t st;
+    pv_init(&st);
+    uint64_t c = 0;
     pthread_rwlock_rdlock(&sl->lock);
-    uint64_t c = nodes_rec(sl->root);
+    pv_push(&st, sl->root);
+    for (const node_t *n; (n = pv_pop(&st)); c++)
+        push_children(&st, n);
     pthread_rwlock_unlock(&sl->lock);
+    pv_done(&st);
     return c;
 }

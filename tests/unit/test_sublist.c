@@ -684,6 +684,57 @@ static void concurrent(bool cache, bool writer_registered)
     qsbr_drain_all();
 }
 
+/* A subject as deep as a peer can send (issue #11 finding 2: 400,000 `*`
+ * tokens from a route crashed the server): insert, match, foreach, count
+ * and free must not recurse per token. 1,000,000 tokens is far past what an
+ * 8 MiB stack survives with one frame per level. */
+static char *deep_subject(size_t ntok, char tok, char last)
+{
+    char *p = malloc(ntok * 2);
+    for (size_t i = 0; i < ntok; i++) {
+        p[2 * i] = i + 1 == ntok && last ? last : tok;
+        p[2 * i + 1] = i + 1 == ntok ? 0 : '.';
+    }
+    return p;
+}
+
+TEST(deep_subjects)
+{
+    enum { N = 1000000 };
+    for (int cached = 0; cached < 2; cached++) {
+        sublist_t *sl = sublist_new(cached);
+        char *stars = deep_subject(N, '*', 0), *lit = deep_subject(N, 'a', 0);
+        char *fwc = deep_subject(N / 2, '*', '>'), *mixed = deep_subject(N, 'a', '*');
+        sub_t *s1 = mksub(stars, NULL), *s2 = mksub(lit, "q"), *s3 = mksub(fwc, NULL);
+        sub_t *s4 = mksub(mixed, NULL);
+        CHECK_EQ_INT(sublist_insert(sl, s1), 0);
+        CHECK_EQ_INT(sublist_insert(sl, s2), 0);
+        CHECK_EQ_INT(sublist_insert(sl, s3), 0);
+        CHECK_EQ_INT(sublist_insert(sl, s4), 0);
+        const sl_result_t *r = M(sl, lit);
+        CHECK_EQ_INT(r->nplain, 3); /* stars, fwc, mixed; lit is a queue sub */
+        CHECK(has_plain(r, s1) && has_plain(r, s3) && has_plain(r, s4));
+        CHECK(group_has(find_group(r, "q"), s2));
+        /* the `*` branch first at every level, as a recursive walk would */
+        CHECK(r->nplain == 3 && r->plain[0] == s3 && r->plain[1] == s1 && r->plain[2] == s4);
+        r = M(sl, stars); /* published `*` tokens are literals: only the wildcard subs */
+        CHECK_EQ_INT(r->nplain, 2);
+        CHECK_EQ_INT(r->nqgroups, 0);
+        uint64_t cnt = 0;
+        sublist_foreach(sl, count_cb, &cnt);
+        CHECK_EQ_INT(cnt, 4);
+        CHECK(sublist_num_nodes(sl) > 2 * (uint64_t)N);
+        CHECK_EQ_INT(sublist_remove(sl, s4), 0);
+        r = M(sl, lit);
+        CHECK_EQ_INT(r->nplain, 2);
+        settle();
+        sublist_free(sl); /* with deep nodes still in the trie */
+        qsbr_drain_all();
+        free(stars), free(lit), free(fwc), free(mixed);
+        free(s1), free(s2), free(s3), free(s4);
+    }
+}
+
 TEST(concurrent_cached)
 {
     concurrent(true, true);
@@ -713,6 +764,7 @@ int main(void)
     RUN(cache_invalidation);
     RUN(cache_churn_random);
     RUN(many_subs);
+    RUN(deep_subjects);
     RUN(concurrent_cached);
     RUN(concurrent_uncached);
     RUN(concurrent_unregistered_writer);
