@@ -318,9 +318,14 @@ char *route_client_urls_json(void)
     return s;
 }
 
-/* The per-connection INFO suffix for clients: cluster name and connect_urls. */
+/* The per-connection INFO suffix for clients: cluster name and connect_urls.
+ * Frozen once shutting down, as in the reference (no INFO updates then): the
+ * routes may close before the clients, and a last INFO without the other
+ * members makes clients that honour connect_urls (libnats) forget the servers
+ * they should fail over to. */
 static void rebuild_client_info_locked(void)
 {
+    if (atomic_load(&srv->shutting_down)) return;
     buf_t b = {0};
     if (R.name[0]) {
         buf_puts(&b, ",\"cluster\":");
@@ -722,7 +727,7 @@ void route_conn_closed(conn_t *c)
     bool solicited = ri->solicited;
     dialer_t *dialer = ri->dialer;
     pthread_mutex_unlock(&R.mu);
-    if (changed) worker_command(WCMD_INFO);
+    if (changed && !atomic_load(&srv->shutting_down)) worker_command(WCMD_INFO);
     size_t nsubs = c->subs.n;
     if (nsubs) DEBUG("%sRemoving %zu subscriptions for account \"$G\"", c->prefix, nsubs);
     if (solicited && dialer) {

@@ -3,11 +3,13 @@ gossiped INFO and a shutdown can make the server do. One test per finding,
 test_fN_<what>; each failed against the server before its fix."""
 
 import json
+import os
 import signal
 import socket
 import time
 
-from harness import Client, Server, connected, free_port, http_get, wait_until
+from harness import (Client, Server, connected, free_port, http_get, http_json, server_bin,
+                     wait_until)
 
 TIMEOUTS = {"test_f2_deep_subject_from_route_and_client": 60}
 
@@ -72,3 +74,50 @@ def test_f2_deep_subject_from_route_and_client():
         s.signal(signal.SIGINT)  # exit 0 (SIGTERM exits 1, as in the reference)
         rc = s.wait_exit(10)
         assert rc == 0, "exit status %r after SIGINT with a deep subscription" % rc
+
+
+# ---- finding 19: the last INFO before shutdown must not drop the other members --------
+
+def _cluster_conf(cport, routes=(), extra=""):
+    r = ", ".join('"nats://127.0.0.1:%d"' % p for p in routes)
+    return "cluster {\n  listen: 127.0.0.1:%d\n  name: c1\n  routes: [%s]\n}\n%s" % (cport, r, extra)
+
+
+def _is_reference():
+    return os.path.basename(server_bin()) == "nats-server"
+
+
+def test_f19_no_info_update_while_shutting_down():
+    """Clients (protocol 1) of A see B in connect_urls; A gets SIGTERM. Every
+    INFO a client receives until its connection closes must still list B
+    (the reference sends no INFO once shutting down). Before the fix, routes
+    closing before the clients sent each client an INFO without B, and
+    libnats then dropped B from its pool and never reconnected. Many workers
+    and clients make the route-first close order near certain."""
+    workers = [] if _is_reference() else ["--workers", "8"]
+    for _ in range(2):
+        ca, cb = free_port(), free_port()
+        a = Server(config=_cluster_conf(ca), args=workers)
+        b = Server(config=_cluster_conf(cb, routes=[ca]), monitor=True)
+        with a, b:
+            wait_until(lambda: http_json(b.mport, "/varz")["routes"] == 1, 10, what="route up")
+            burl = "127.0.0.1:%d" % b.port
+            clients = []
+            for _ in range(16):
+                c = Client(a.port)
+                c.connect(protocol=1)
+                c.send(b"PING\r\n")
+                clients.append(c)
+            for c in clients:
+                c.expect(b"PONG\r\n")
+                assert burl in c.info.get("connect_urls", []), c.info
+            a.signal(signal.SIGTERM)
+            for c in clients:
+                got = c.read_for(10)  # until the server closes it
+                assert c.closed, "client still connected 10 s after SIGTERM"
+                for line in got.split(b"\r\n"):
+                    if line.startswith(b"INFO "):
+                        urls = json.loads(line[5:]).get("connect_urls", [])
+                        assert burl in urls, "INFO during shutdown dropped B: %r" % line
+                c.close()
+            assert a.wait_exit(10) is not None
