@@ -15,7 +15,10 @@
 #ifndef GNATSD_QSBR_H
 #define GNATSD_QSBR_H
 
-#define QSBR_MAX_THREADS 64
+/* Registered threads at most: the workers (MAX_WORKERS in server.h) plus the monitor, with
+ * room to spare (server.c checks that at compile time). A slot is 64 bytes and only
+ * claimed slots are scanned, so a generous bound costs nothing. */
+#define QSBR_MAX_THREADS 256
 
 int qsbr_register(void); /* returns this thread's slot; idempotent per thread */
 void qsbr_unregister(void);

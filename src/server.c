@@ -46,6 +46,10 @@
 
 server_t *srv;
 
+/* Every worker registers with qsbr, and so does the monitor thread: a full worker
+ * complement must leave slots for them (it aborted at 64 workers with -m). */
+_Static_assert(MAX_WORKERS + 16 <= QSBR_MAX_THREADS, "qsbr slots for every worker and helper");
+
 static const char *reason_str[] = {
     [CR_NONE] = "",
     [CR_CLIENT_CLOSED] = "Client Closed",
@@ -1202,6 +1206,8 @@ int server_init(opts_t *o)
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         n = cpus > 0 ? (int)cpus : 1;
     }
+    /* One bit per worker in each connection's flush_mask: a host with more cores gets
+     * MAX_WORKERS workers (server_start says so when --workers asked for more). */
     if (n > MAX_WORKERS) n = MAX_WORKERS;
     srv->nworkers = n;
     srv->workers = xcalloc((size_t)n, sizeof(worker_t));
@@ -1254,6 +1260,12 @@ int server_start(void)
 {
     opts_t *o = srv->opts;
     char err[256];
+    if (o->workers > MAX_WORKERS)
+        WARN("--workers %d is more than the maximum of %d: using %d", o->workers, MAX_WORKERS,
+             srv->nworkers);
+    else if (o->workers < 0)
+        WARN("--workers %d is not a valid count: using one per core (%d)", o->workers,
+             srv->nworkers);
     int port = o->port == 0 ? DEFAULT_PORT : o->port;
     srv->listen_fd = listen_on(o->host, port, &srv->port, err, sizeof err);
     if (srv->listen_fd < 0) {

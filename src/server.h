@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <netinet/in.h>
 
+/* Workers at most: each connection keeps one bit per worker (flush_mask, 64 bits). */
 #define MAX_WORKERS 64
 
 typedef enum conn_kind { CONN_CLIENT = 0, CONN_ROUTE = 1 } conn_kind_t;
