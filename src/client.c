@@ -1108,6 +1108,12 @@ void client_timer(worker_t *w, conn_t *c)
     int64_t now = w->now_ns;
     client_sweep_dead_subs(c);
     if (c->ssl && !c->tls_done) {
+        if (c->tls_due_ns && now >= c->tls_due_ns && c->tls_optional) {
+            /* allow_non_tls and not a byte within the TLS timeout: the reference
+             * takes such a client as plaintext (its auth timer starts now). */
+            conn_tls_plain(w, c);
+            return;
+        }
         if (c->tls_due_ns && now >= c->tls_due_ns) {
             ERROR("%sTLS handshake timeout", c->prefix);
             close_with_err(w, c, "Secure Connection - TLS Required", CR_TLS_HANDSHAKE);

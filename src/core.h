@@ -107,6 +107,8 @@ void conn_flush(conn_t *c); /* any thread: writes what is in c's outbound buffer
 void conn_flush_owned(worker_t *w, conn_t *c);
 /* Drives a TLS handshake forward (the dialing side speaks first). */
 void conn_flush_handshake(worker_t *w, conn_t *c);
+/* allow_non_tls: the client sent no TLS record; drop its TLS state and go on in plaintext. */
+void conn_tls_plain(worker_t *w, conn_t *c);
 void conn_request_close(conn_t *c, close_reason_t r); /* from any thread */
 void conn_close(conn_t *c, close_reason_t r);         /* owner only */
 /* Stages bytes for c on w (the caller's worker); they reach c's outbound buffer, in

@@ -645,27 +645,35 @@ static bool tls_rate_ok(void)
     return atomic_fetch_add(&count, 1) < limit;
 }
 
+void conn_tls_plain(worker_t *w, conn_t *c)
+{
+    c->tls_optional = false;
+    spin_lock(&c->out_lock);
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    spin_unlock(&c->out_lock);
+    tls_ctx_unref(c->tls);
+    c->tls = NULL;
+    c->tls_due_ns = 0;
+    client_tls_done(w, c);
+}
+
 /* Drives the server side of the handshake. Returns true once application data may flow. */
 static bool tls_handshake(worker_t *w, conn_t *c)
 {
     if (c->tls_done) return true;
     if (c->tls_optional) {
-        /* allow_non_tls: a TLS ClientHello starts with 0x16, anything else is plaintext. */
+        /* allow_non_tls: a TLS ClientHello starts with 0x16, anything else is
+         * plaintext; so is a client that closes (or fails) before its first
+         * byte, whose end the plaintext path then reports as the reference does. */
         unsigned char first;
         ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
-        c->tls_optional = false;
-        if (n == 1 && first != 0x16) {
-            spin_lock(&c->out_lock);
-            SSL_free(c->ssl);
-            c->ssl = NULL;
-            spin_unlock(&c->out_lock);
-            tls_ctx_unref(c->tls);
-            c->tls = NULL;
-            c->tls_due_ns = 0;
-            client_tls_done(w, c);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+        if (n != 1 || first != 0x16) {
+            conn_tls_plain(w, c);
             return true;
         }
+        c->tls_optional = false;
     }
     spin_lock(&c->out_lock);
     ERR_clear_error();

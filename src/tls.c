@@ -59,11 +59,27 @@ void tls_last_error(char *out, size_t n)
     }
 }
 
+/* Appends name to a ':'-separated OpenSSL list unless it is already there: a
+ * config may repeat entries (the reference accepts that) and OpenSSL refuses a
+ * groups list that names a group twice. The list grows with the config, so no
+ * number of entries can overflow it. */
+static void list_add(buf_t *l, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = l->p, *end = l->p + l->len; p && p < end;) {
+        const char *c = memchr(p, ':', (size_t)(end - p));
+        if (!c) c = end;
+        if ((size_t)(c - p) == n && memcmp(p, name, n) == 0) return;
+        p = c + 1;
+    }
+    if (l->len) buf_putc(l, ':');
+    buf_append(l, name, n);
+}
+
 static int set_ciphers(SSL_CTX *ctx, const tls_opts_t *o, char *err, size_t errlen)
 {
     if (o->ncipher_suites == 0) return SSL_CTX_set_cipher_list(ctx, default_ciphers) == 1 ? 0 : -1;
-    char list[2048] = "";
-    size_t len = 0;
+    buf_t list = {0};
     for (size_t i = 0; i < o->ncipher_suites; i++) {
         const char *m = NULL;
         bool known = false;
@@ -76,26 +92,32 @@ static int set_ciphers(SSL_CTX *ctx, const tls_opts_t *o, char *err, size_t errl
         }
         if (!known) {
             snprintf(err, errlen, "unrecognized cipher %s", o->cipher_suites[i]);
+            buf_free(&list);
             return -1;
         }
-        if (m) len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ":" : "", m);
+        if (m) list_add(&list, m); /* TLS 1.3 suites are not configurable, as in Go */
     }
-    if (!len) return SSL_CTX_set_cipher_list(ctx, default_ciphers) == 1 ? 0 : -1;
-    /* Old suites (RC4, 3DES, ...) may be compiled out of OpenSSL: keep what exists. */
-    ERR_clear_error();
-    if (SSL_CTX_set_cipher_list(ctx, list) != 1) {
-        snprintf(err, errlen, "error parsing tls config, no usable cipher suites");
-        return -1;
+    int rc = 0;
+    if (!list.len) {
+        rc = SSL_CTX_set_cipher_list(ctx, default_ciphers) == 1 ? 0 : -1;
+    } else {
+        buf_putc(&list, 0);
+        /* Old suites (RC4, 3DES, ...) may be compiled out of OpenSSL: keep what exists. */
+        ERR_clear_error();
+        if (SSL_CTX_set_cipher_list(ctx, list.p) != 1) {
+            snprintf(err, errlen, "error parsing tls config, no usable cipher suites");
+            rc = -1;
+        }
     }
-    return 0;
+    buf_free(&list);
+    return rc;
 }
 
 static int set_curves(SSL_CTX *ctx, const tls_opts_t *o, char *err, size_t errlen)
 {
     if (o->ncurve_prefs == 0)
         return SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384:P-521") == 1 ? 0 : -1;
-    char list[256] = "";
-    size_t len = 0;
+    buf_t list = {0};
     for (size_t i = 0; i < o->ncurve_prefs; i++) {
         const char *c = o->curve_prefs[i], *m = NULL;
         if (strcmp(c, "X25519") == 0)
@@ -108,11 +130,17 @@ static int set_curves(SSL_CTX *ctx, const tls_opts_t *o, char *err, size_t errle
             m = "P-521";
         if (!m) {
             snprintf(err, errlen, "unrecognized curve preference %s", c);
+            buf_free(&list);
             return -1;
         }
-        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ":" : "", m);
+        list_add(&list, m);
     }
-    return SSL_CTX_set1_groups_list(ctx, list) == 1 ? 0 : -1;
+    buf_putc(&list, 0);
+    int rc = SSL_CTX_set1_groups_list(ctx, list.p) == 1 ? 0 : -1;
+    if (rc)
+        snprintf(err, errlen, "error parsing tls config, unusable curve preferences %s", list.p);
+    buf_free(&list);
+    return rc;
 }
 
 static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, char *err,
@@ -123,11 +151,15 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
         snprintf(err, errlen, "unable to create TLS context");
         return NULL;
     }
+    if (errlen) err[0] = 0;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
-    /* Our outbound buffer may move between retries of a partial write. */
+    /* Our outbound buffer may move between retries of a partial write.
+     * NO_AUTO_CHAIN: the handshake carries exactly what cert_file holds, as the
+     * reference's does; otherwise OpenSSL completes the chain from the trust
+     * store (ca_file), and a peer then sees the CA itself in the chain. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+                              SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     if (set_ciphers(ctx, o, err, errlen) != 0 || set_curves(ctx, o, err, errlen) != 0) goto fail;
     if (o->cert_file && *o->cert_file) {
         if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
@@ -155,6 +187,11 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
             snprintf(err, errlen, "failed to parse root ca certificate");
             goto fail;
         }
+        /* A certificate request names the acceptable CAs, as Go's does from ClientCAs. */
+        if (server) {
+            STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->ca_file);
+            if (names) SSL_CTX_set_client_CA_list(ctx, names);
+        }
     } else {
         SSL_CTX_set_default_verify_paths(ctx);
     }
@@ -179,6 +216,11 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
     }
     return t;
 fail:
+    if (errlen && !err[0]) {
+        char why[200];
+        tls_last_error(why, sizeof why);
+        snprintf(err, errlen, "error configuring TLS: %s", why);
+    }
     ERR_clear_error();
     SSL_CTX_free(ctx);
     return NULL;
