@@ -30,6 +30,23 @@ long http_parse(const char *buf, size_t len, size_t max_head, http_req_t *req)
     const char *u = sp1 + 1;
     const char *sp2 = memchr(u, ' ', (size_t)(lend - u));
     if (!sp2 || sp2 == u) return -1;
+    /* Go refuses control bytes anywhere in the request target (400): they
+     * would otherwise reach a redirect's Location header. */
+    for (const char *c = u; c < sp2; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) return -1;
+    if (!(sp2 - u == 1 && *u == '*') && *u != '/') {
+        /* absolute form (scheme://authority/path): the path is what follows the
+         * authority; any other target that does not start with '/' is refused */
+        const char *c = u;
+        if (!isalpha((unsigned char)*c)) return -1;
+        while (c < sp2 && (isalnum((unsigned char)*c) || *c == '+' || *c == '-' || *c == '.'))
+            c++;
+        if (sp2 - c < 3 || memcmp(c, "://", 3) != 0) return -1;
+        c += 3;
+        while (c < sp2 && *c != '/' && *c != '?')
+            c++;
+        u = c;
+    }
     const char *q = memchr(u, '?', (size_t)(sp2 - u));
     req->path = (slice_t){u, (size_t)((q ? q : sp2) - u)};
     if (q) req->query = (slice_t){q + 1, (size_t)(sp2 - q - 1)};
@@ -99,6 +116,33 @@ long http_unescape(slice_t in, char *out, size_t outsz)
             char h[3] = {in.p[i + 1], in.p[i + 2], 0};
             if (!isxdigit((unsigned char)h[0]) || !isxdigit((unsigned char)h[1])) return -1;
             c = (char)strtol(h, NULL, 16);
+            i += 2;
+        }
+        if (o + 1 >= outsz) return -1;
+        out[o++] = c;
+    }
+    if (outsz) out[o] = 0;
+    return (long)o;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+long http_unescape_path(slice_t in, char *out, size_t outsz)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < in.n; i++) {
+        char c = in.p[i];
+        if (c == '%') {
+            int hi = i + 2 < in.n ? hexval(in.p[i + 1]) : -1;
+            int lo = i + 2 < in.n ? hexval(in.p[i + 2]) : -1;
+            if (hi < 0 || lo < 0) return -1;
+            c = (char)(hi << 4 | lo);
             i += 2;
         }
         if (o + 1 >= outsz) return -1;

@@ -396,6 +396,24 @@ static void jw_str_url_hostport(jw_t *w, const char *url)
     jw_strn(w, NULL, p, n);
 }
 
+/* Writes key: [...] from a JSON array of strings as route.c renders it (the
+ * clients' connect_urls), re-indented like the rest of the document. */
+static void jw_str_array_json(jw_t *w, const char *key, const char *arr)
+{
+    jw_arr_begin(w, key);
+    for (const char *p = arr; (p = strchr(p, '"')) != NULL;) {
+        const char *e = p + 1;
+        while (*e && *e != '"')
+            e += *e == '\\' && e[1] ? 2 : 1;
+        if (!*e) break;
+        char v[1024];
+        long n = json_unquote((slice_t){p, (size_t)(e - p + 1)}, v, sizeof v);
+        if (n >= 0) jw_strn(w, NULL, v, (size_t)n);
+        p = e + 1;
+    }
+    jw_arr_end(w);
+}
+
 static double secs(int64_t ns)
 {
     return (double)ns / 1e9;
@@ -417,6 +435,14 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_str(&w, "host", o->host);
     jw_int(&w, "port", srv->port);
     if (auth_required()) jw_bool(&w, "auth_required", true);
+    /* as the client INFO says (the reference copies its INFO's fields) */
+    if (o->tls.enabled && !o->allow_non_tls) jw_bool(&w, "tls_required", true);
+    if (o->tls.enabled && (o->tls.verify || o->tls.verify_and_map)) jw_bool(&w, "tls_verify", true);
+    char *curls = route_client_urls_json();
+    if (curls) {
+        jw_str_array_json(&w, "connect_urls", curls);
+        free(curls);
+    }
     jw_int(&w, "max_connections", o->max_connections);
     if (o->max_subscriptions) jw_int(&w, "max_subscriptions", o->max_subscriptions);
     jw_int(&w, "ping_interval", o->ping_interval_ns);
@@ -656,36 +682,129 @@ static void clean_path(slice_t p, buf_t *out)
     if (p.n && p.p[p.n - 1] == '/' && out->len > 1) buf_putc(out, '/');
 }
 
+/* Go's answer to a request it cannot parse: fixed bytes, then close. */
+static void bad_request(hconn_t *h, const char *status)
+{
+    buf_printf(&h->out,
+               "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: "
+               "close\r\n\r\n%s",
+               status, status);
+    h->close_after = true;
+}
+
+/* url.PathEscape-style escaping of a decoded path (Go's shouldEscape with
+ * encodePath): unreserved characters and $&+,/:;=@ stay, the rest is %XX. */
+static void put_path_escaped(buf_t *b, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            (c != 0 && strchr("-_.~$&+,/:;=@", c) != NULL))
+            buf_putc(b, (char)c);
+        else
+            buf_printf(b, "%%%02X", c);
+    }
+}
+
+/* Location header value: bytes >= 0x80 as %xx (Go's hexEscapeNonASCII); the
+ * parser already refused control bytes, so nothing can end the header line. */
+static void put_non_ascii_escaped(buf_t *b, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c >= 0x80)
+            buf_printf(b, "%%%02x", c);
+        else
+            buf_putc(b, (char)c);
+    }
+}
+
+/* The redirect body's href: Go's htmlEscape. */
+static void put_html_escaped(buf_t *b, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        switch (p[i]) {
+        case '&':
+            buf_puts(b, "&amp;");
+            break;
+        case '<':
+            buf_puts(b, "&lt;");
+            break;
+        case '>':
+            buf_puts(b, "&gt;");
+            break;
+        case '"':
+            buf_puts(b, "&#34;");
+            break;
+        case '\'':
+            buf_puts(b, "&#39;");
+            break;
+        default:
+            buf_putc(b, p[i]);
+        }
+    }
+}
+
+/* 301 to the canonical form of the request path, as Go's ServeMux: the
+ * cleaned decoded path escaped again, the raw query kept. Whatever the client
+ * sent reaches the header and the HTML only escaped. */
+static void redirect(hconn_t *h, const http_req_t *req, const buf_t *clean, bool head)
+{
+    bool get = slice_eq_str(req->method, "GET");
+    buf_t url = {0}, hdr = {0}, body = {0};
+    put_path_escaped(&url, clean->p, clean->len);
+    if (req->query.n) {
+        buf_putc(&url, '?');
+        buf_append(&url, req->query.p, req->query.n);
+    }
+    buf_puts(&hdr, "Location: ");
+    put_non_ascii_escaped(&hdr, url.p, url.len);
+    buf_puts(&hdr, "\r\n");
+    buf_putc(&hdr, 0);
+    if (get) {
+        buf_puts(&body, "<a href=\"");
+        put_html_escaped(&body, url.p, url.len);
+        buf_puts(&body, "\">Moved Permanently</a>.\n\n");
+    }
+    respond(h, 301, get || head ? "text/html; charset=utf-8" : NULL, &body, head, hdr.p);
+    buf_free(&url);
+    buf_free(&hdr);
+    buf_free(&body);
+}
+
 static void serve(hconn_t *h, const http_req_t *req)
 {
     buf_t body = {0};
     bool head = slice_eq_str(req->method, "HEAD");
+    /* Routing sees the decoded path (Go's r.URL.Path); a bad escape is a 400. */
+    char *dp = xmalloc(req->path.n + 1);
+    long dn = http_unescape_path(req->path, dp, req->path.n + 1);
+    if (dn < 0) {
+        free(dp);
+        bad_request(h, "400 Bad Request");
+        return;
+    }
+    slice_t path = {dp, (size_t)dn};
+    if (slice_eq_str(path, "*")) {
+        /* Go: OPTIONS * is answered empty, anything else on * is a 400 */
+        bool opt = slice_eq_str(req->method, "OPTIONS");
+        if (!opt) h->close_after = true;
+        respond(h, opt ? 200 : 400, NULL, &body, head, NULL);
+        free(dp);
+        return;
+    }
     if (!slice_eq_str(req->method, "CONNECT")) {
         buf_t clean = {0};
-        clean_path(req->path, &clean);
-        if (clean.len != req->path.n || memcmp(clean.p, req->path.p, clean.len) != 0) {
-            bool get = slice_eq_str(req->method, "GET");
-            if (req->query.n) {
-                buf_putc(&clean, '?');
-                buf_append(&clean, req->query.p, req->query.n);
-            }
-            buf_t hdr = {0};
-            buf_puts(&hdr, "Location: ");
-            buf_append(&hdr, clean.p, clean.len);
-            buf_puts(&hdr, "\r\n");
-            buf_putc(&hdr, 0);
-            buf_putc(&clean, 0);
-            if (get) buf_printf(&body, "<a href=\"%s\">Moved Permanently</a>.\n\n", clean.p);
-            respond(h, 301, get || head ? "text/html; charset=utf-8" : NULL, &body, head, hdr.p);
-            buf_free(&hdr);
+        clean_path(path, &clean);
+        if (clean.len != path.n || memcmp(clean.p, path.p, clean.len) != 0) {
+            redirect(h, req, &clean, head);
             buf_free(&clean);
-            buf_free(&body);
+            free(dp);
             return;
         }
         buf_free(&clean);
     }
     const char *base = srv->opts->http_base_path;
-    slice_t path = req->path;
     size_t bl = base ? strlen(base) : 0;
     while (bl && base[bl - 1] == '/')
         bl--;
@@ -704,6 +823,7 @@ static void serve(hconn_t *h, const http_req_t *req)
         respond(h, 404, "text/plain; charset=utf-8", &body, head,
                 "X-Content-Type-Options: nosniff\r\n");
         buf_free(&body);
+        free(dp);
         return;
     }
     /* Counted before the handler runs: /varz shows the request it answers. */
@@ -731,6 +851,7 @@ static void serve(hconn_t *h, const http_req_t *req)
         respond(h, status, rep.content_type, &body, head, NULL);
     }
     buf_free(&body);
+    free(dp);
 }
 
 /* Returns false if h was closed. */
@@ -885,16 +1006,7 @@ static void hconn_read(hconn_t *h)
         long n = http_parse(h->in.p + off, h->in.len - off, HTTP_MAX_HEAD, &req);
         if (n == 0) break;
         if (n < 0) {
-            buf_t body = {0};
-            h->close_after = true;
-            if (n == -2) {
-                buf_puts(&body, "431 Request Header Fields Too Large");
-                respond(h, 431, "text/plain; charset=utf-8", &body, false, NULL);
-            } else {
-                buf_puts(&body, "400 Bad Request");
-                respond(h, 400, "text/plain; charset=utf-8", &body, false, NULL);
-            }
-            buf_free(&body);
+            bad_request(h, n == -2 ? "431 Request Header Fields Too Large" : "400 Bad Request");
             off = h->in.len;
             break;
         }

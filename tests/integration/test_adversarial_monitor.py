@@ -125,3 +125,193 @@ def test_f4_https_recv_failure_reads_no_uninitialized_byte():
         assert "ERROR SUMMARY: 0 errors" in log, log[-4000:]
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# finding 8c: the 301 to the canonical path echoed the raw path and query into
+# the Location header and the HTML body. The reference (Go's ServeMux) cleans
+# the decoded path, escapes it again, keeps the query, hex-escapes non-ASCII in
+# the header and HTML-escapes the body; control bytes are a 400.
+
+def _raw_http(port, req, timeout=5.0):
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(req)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                x = s.recv(65536)
+            except OSError:
+                break
+            if not x:
+                break
+            data += x
+    return data
+
+
+def _head_body(resp):
+    head, _, body = resp.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    hdrs = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(b":")
+        hdrs[k.strip().lower()] = v.strip()
+    return lines[0], hdrs, body
+
+
+def test_f8_redirect_escaped():
+    with Server(monitor=True) as s:
+        get = lambda target: _head_body(_raw_http(
+            s.mport, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        st, h, body = get(b'/"><script>alert(1)</script>/..?q=<b>"\'&z=\xff')
+        assert st == b"HTTP/1.1 301 Moved Permanently", st
+        assert h[b"location"] == b"/%22%3E%3Cscript%3Ealert%281%29%3C?q=<b>\"'&z=%ff", h
+        assert body == (b'<a href="/%22%3E%3Cscript%3Ealert%281%29%3C?q=&lt;b&gt;&#34;&#39;&amp;z=\xff">'
+                        b"Moved Permanently</a>.\n\n"), body
+        # the decoded path is what is cleaned and routed
+        st, h, body = get(b"/a/%2e%2e/healthz?x")
+        assert st == b"HTTP/1.1 301 Moved Permanently" and h[b"location"] == b"/healthz?x", (st, h)
+        st, h, body = get(b"/%68ealthz")
+        assert st == b"HTTP/1.1 200 OK" and body == b'{"status":"ok"}', (st, body)
+        # a control byte in the target (a CR would split the Location header) is a 400
+        for target in (b"/a/..?x=\ry", b"/a/..?\x01", b"/a\x7f/..", b"/%zz"):
+            st, h, body = get(target)
+            assert st == b"HTTP/1.1 400 Bad Request", (target, st, h, body)
+            assert body == b"400 Bad Request", body
+        # the server still answers
+        assert http_json(s.mport, "/healthz") == {"status": "ok"}
+
+
+# ---------------------------------------------------------------------------
+# finding 20: /varz lacked connect_urls (tools wait on it to see a cluster
+# form) and tls_required / tls_verify with client TLS on. Compared with the
+# reference field by field: the same keys in the same order, the same values
+# where they do not depend on ports and ids.
+
+def _bin_env(binp):
+    old = os.environ.get("GNATSD_BIN")
+    os.environ["GNATSD_BIN"] = binp
+
+    def restore():
+        if old is None:
+            os.environ.pop("GNATSD_BIN", None)
+        else:
+            os.environ["GNATSD_BIN"] = old
+    return restore
+
+
+def _varz_pairs(port, path="/varz"):
+    st, _, body = http_get(port, path)
+    assert st == 200, (st, body[:200])
+    return json.loads(body, object_pairs_hook=lambda p: p)
+
+
+def _keys(pairs):
+    # system_account: the reference's internal $SYS account, which we do not have
+    return [k for k, _ in pairs if k != "system_account"]
+
+
+def _cluster_varz(binp):
+    """/varz of both nodes of a 2-node cluster once the route is up."""
+    restore = _bin_env(binp)
+    try:
+        ca, cb = free_port(), free_port()
+        conf = lambda cp, routes: ("cluster {\n listen: %s:%d\n name: c1\n routes: [%s]\n}\n"
+                                   % (HOST, cp, ",".join("nats-route://%s:%d" % (HOST, p)
+                                                         for p in routes)))
+        with Server(config=conf(ca, ()), monitor=True) as a, \
+                Server(config=conf(cb, (ca,)), monitor=True) as b:
+            out = []
+            for s, other in ((a, b), (b, a)):
+                want = ["%s:%d" % (HOST, s.port), "%s:%d" % (HOST, other.port)]
+                wait_until(lambda: dict(_varz_pairs(s.mport)).get("connect_urls") == want,
+                           timeout=15, what="connect_urls %s in /varz of %s" % (want, binp))
+                out.append(_varz_pairs(s.mport))
+            return out
+    finally:
+        restore()
+
+
+def _tls_varz(binp, conf):
+    restore = _bin_env(binp)
+    try:
+        with Server(config=conf, monitor=True) as s:
+            return _varz_pairs(s.mport)
+    finally:
+        restore()
+
+
+def test_f20_varz_connect_urls_and_tls_like_reference():
+    if not os.path.exists(REF_BIN):
+        return
+    ours = _cluster_varz(server_bin())
+    ref = _cluster_varz(REF_BIN)
+    for o, r in zip(ours, ref):
+        assert _keys(o) == _keys(r), (_keys(o), _keys(r))
+    if not shutil.which("openssl"):
+        return
+    d = tempfile.mkdtemp(prefix="gnatsd-f20-")
+    try:
+        cert, key = _make_cert(d)
+        base = 'cert_file: "%s"\n key_file: "%s"\n' % (cert, key)
+        for extra, top, want in (
+                ("", "", {"tls_required": True}),
+                ('ca_file: "%s"\n verify: true\n' % cert, "", {"tls_required": True, "tls_verify": True}),
+                ("", "allow_non_tls: true\n", {})):
+            conf = "%stls {\n %s %s}\n" % (top, base, extra)
+            o, r = _tls_varz(server_bin(), conf), _tls_varz(REF_BIN, conf)
+            assert _keys(o) == _keys(r), (conf, _keys(o), _keys(r))
+            got = {k: v for k, v in o if k in ("tls_required", "tls_verify")}
+            assert got == want, (conf, got)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# finding 22: /metrics declared the per-route families and never gave them a
+# sample; docs/monitoring.md said clustering did not exist.
+
+def test_f22_metrics_route_families_have_samples():
+    if is_reference():
+        return  # /metrics is our extension
+    from harness import REPO_ROOT
+    from test_monitoring_endpoints import parse_prometheus
+    with open(os.path.join(REPO_ROOT, "docs", "monitoring.md")) as f:
+        doc = f.read()
+    assert not re.search(r"until\s+clustering\s+exists", doc), "docs/monitoring.md: stale"
+    ca, cb = free_port(), free_port()
+    conf = lambda cp, routes: ("cluster {\n listen: %s:%d\n name: c1\n routes: [%s]\n}\n"
+                               % (HOST, cp, ",".join("nats-route://%s:%d" % (HOST, p)
+                                                     for p in routes)))
+    with Server(config=conf(ca, ()), monitor=True) as a, \
+            Server(config=conf(cb, (ca,)), monitor=True) as b:
+        wait_until(lambda: http_json(a.mport, "/routez")["num_routes"] == 1, timeout=15,
+                   what="route up")
+        # interest from b and a message across the route
+        sub = connected(b)
+        sub.send("SUB foo 1\r\n")
+        sub.ping_pong()
+        wait_until(lambda: http_json(a.mport, "/routez")["routes"][0]["subscriptions"] == 1,
+                   timeout=10, what="interest over the route")
+        pub = connected(a)
+        pub.send("PUB foo 2\r\nhi\r\n")
+        pub.ping_pong()
+        sub.read_msgs(1)
+        routez = http_json(a.mport, "/routez")["routes"][0]
+        st, _, body = http_get(a.mport, "/metrics")
+        assert st == 200
+        fams = parse_prometheus(body.decode())
+        empty = [n for n, f in fams.items() if not f["samples"]]
+        assert not empty, "families declared without a sample: %s" % empty
+        for name, want in (("gnatsd_route_subscriptions", 1), ("gnatsd_route_out_msgs", 1),
+                           ("gnatsd_route_out_bytes", 2), ("gnatsd_route_pending_bytes", None),
+                           ("gnatsd_route_in_msgs", None), ("gnatsd_route_in_bytes", None)):
+            assert name in fams, (name, sorted(fams))
+            samples = fams[name]["samples"]
+            assert len(samples) == 1, (name, samples)
+            _, labels, value = samples[0]
+            assert labels == {"rid": str(routez["rid"]), "remote_id": routez["remote_id"]}, labels
+            if want is not None:
+                assert value == want, (name, value)
+        sub.close()
+        pub.close()
