@@ -1,12 +1,12 @@
 /* metrics.c: /metrics, the server's counters and gauges in the Prometheus
  * text exposition format 0.0.4 (names documented in docs/monitoring.md).
  *
- * Not in the reference. Everything here is read from atomics, the sublist
- * statistics and the monitor's own counters: a scrape never stops the
- * workers (unlike /connz, which snapshots every connection), so it is cheap
- * enough to be polled every few seconds under load. Per-route families are
- * declared (HELP/TYPE) but have no samples yet: route.c exposes no per-route
- * counters to this thread. */
+ * Not in the reference. The server-wide values are read from atomics, the
+ * sublist statistics and the monitor's own counters, so a scrape is cheap
+ * enough to be polled every few seconds under load. The per-route families
+ * come from the same snapshot /routez uses (each worker describes its routes
+ * between two batches); it is taken only while routes exist, and a family is
+ * declared only when it has a sample. */
 #include "core.h"
 #include "auth.h"
 #include "monitor.h"
@@ -67,6 +67,63 @@ static void req_stat(const char *path, uint64_t n, void *arg)
     buf_puts(b, "gnatsd_http_requests_total{path=");
     put_label_value(b, path);
     buf_printf(b, "} %llu\n", (unsigned long long)n);
+}
+
+typedef struct route_family {
+    const char *name, *help;
+} route_family_t;
+
+static const route_family_t route_fams[] = {
+    {"gnatsd_route_pending_bytes", "Bytes queued to a route."},
+    {"gnatsd_route_subscriptions", "Interest registered by a route's peer."},
+    {"gnatsd_route_in_msgs", "Messages received from a route."},
+    {"gnatsd_route_out_msgs", "Messages sent to a route."},
+    {"gnatsd_route_in_bytes", "Payload bytes received from a route."},
+    {"gnatsd_route_out_bytes", "Payload bytes sent to a route."},
+    {"gnatsd_route_rtt_seconds", "Last measured round-trip time of a route."},
+};
+
+/* Value of family f for route ci (the RTT in ns); false when it has none
+ * (RTT not measured yet). */
+static bool route_value(size_t f, const conn_info_t *ci, uint64_t *v)
+{
+    const uint64_t vals[] = {ci->pending_bytes,
+                             ci->num_subs,
+                             ci->in_msgs,
+                             ci->out_msgs,
+                             ci->in_bytes,
+                             ci->out_bytes,
+                             (uint64_t)(ci->rtt_ns > 0 ? ci->rtt_ns : 0)};
+    *v = vals[f];
+    return f + 1 < ARRAY_LEN(vals) || ci->rtt_ns > 0;
+}
+
+/* One sample per route, labelled rid and remote_id, under each family that
+ * has at least one. */
+static void route_families(buf_t *b)
+{
+    if (route_count() <= 0) return;
+    conn_info_t *v = NULL;
+    size_t n = server_snapshot_routes(&v, false);
+    for (size_t f = 0; f < ARRAY_LEN(route_fams); f++) {
+        bool declared = false;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x;
+            if (!route_value(f, &v[i], &x)) continue;
+            if (!declared) family(b, route_fams[f].name, "gauge", route_fams[f].help);
+            declared = true;
+            buf_printf(b, "%s{rid=\"%llu\",remote_id=", route_fams[f].name,
+                       (unsigned long long)v[i].cid);
+            put_label_value(b, v[i].remote_id);
+            buf_puts(b, "} ");
+            if (f == ARRAY_LEN(route_fams) - 1) /* seconds */
+                json_put_float(b, (double)x / 1e9);
+            else
+                buf_printf(b, "%llu", (unsigned long long)x);
+            buf_putc(b, '\n');
+        }
+    }
+    conn_infos_free(v, n);
 }
 
 int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
@@ -145,15 +202,7 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     metric_u(b, "gnatsd_routes", "gauge", "Route connections.", (uint64_t)route_count());
     metric_u(b, "gnatsd_remotes", "gauge", "Distinct remote servers connected over routes.",
              (uint64_t)route_remotes());
-    /* Per-route families: one sample per route, labelled rid and remote_id, once
-     * route.c exposes per-route counters; until then only the declarations. */
-    family(b, "gnatsd_route_pending_bytes", "gauge", "Bytes queued to a route.");
-    family(b, "gnatsd_route_subscriptions", "gauge", "Interest registered by a route's peer.");
-    family(b, "gnatsd_route_in_msgs", "gauge", "Messages received from a route.");
-    family(b, "gnatsd_route_out_msgs", "gauge", "Messages sent to a route.");
-    family(b, "gnatsd_route_in_bytes", "gauge", "Payload bytes received from a route.");
-    family(b, "gnatsd_route_out_bytes", "gauge", "Payload bytes sent to a route.");
-    family(b, "gnatsd_route_rtt_seconds", "gauge", "Last measured round-trip time of a route.");
+    route_families(b);
 
     /* the scrape in progress is counted once it is answered */
     family(b, "gnatsd_http_requests_total", "counter", "Monitoring requests by endpoint path.");
