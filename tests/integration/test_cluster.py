@@ -108,9 +108,18 @@ def test_mixed_cluster_with_reference():
         for i in range(n):
             pub_a.send(b"PUB q.x 1\r\nz\r\n")
         pub_a.ping_pong()
-        time.sleep(0.5)
-        got_ref = len(ref_sub.read_for(0.5).split(b"MSG ")) - 1
-        got_us = len(our_sub.read_for(0.5).split(b"MSG ")) - 1
+        # count until all n arrived (bounded), then a little longer for duplicates
+        got = {"ref": b"", "us": b""}
+        deadline = time.monotonic() + 10
+
+        def count(k):
+            return got[k].count(b"MSG ")
+        while count("ref") + count("us") < n and time.monotonic() < deadline:
+            got["ref"] += ref_sub.read_for(0.1)
+            got["us"] += our_sub.read_for(0.1)
+        got["ref"] += ref_sub.read_for(0.2)
+        got["us"] += our_sub.read_for(0.2)
+        got_ref, got_us = count("ref"), count("us")
         assert got_ref + got_us == n, (got_ref, got_us)
         assert got_ref > 0 and got_us > 0, (got_ref, got_us)
         # headers cross the route as HMSG

@@ -327,7 +327,11 @@ for _ in range(100):
         time.sleep(0.05)
 print("one:" + sl("reload"))
 srv2 = subprocess.Popen([bin, "-a", "127.0.0.1", "-p", str(port + 1)], stderr=subprocess.DEVNULL)
-time.sleep(0.5)
+for _ in range(200):
+    try:
+        socket.create_connection(("127.0.0.1", port + 1), 0.2).close(); break
+    except OSError:
+        time.sleep(0.05)
 print("many:" + sl("reopen") + ":%d:%d" % (srv.pid, srv2.pid))
 srv2.kill(); srv2.wait()
 print("quit:" + sl("quit"))
