@@ -15,7 +15,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3 clang \
        libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs
 
-.PHONY: all run test deps clean fuzz asan tsan unit format natsjs
+.PHONY: all run test deps clean fuzz asan tsan unit format natsjs soak
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
      $(BUILD)/floor-relay
@@ -75,6 +75,11 @@ asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g $(SAN_FLAGS)" all unit
 tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g $(TSAN_FLAGS)" all unit
+
+# --- soak: two ASan gnatsd + the reference in one cluster, under load with
+# failures injected (tests/soak/soak.py); SOAK_SECONDS (default 300) ---------
+soak: asan
+	python3 tests/soak/soak.py
 
 # --- fuzzing (clang + libFuzzer) -------------------------------------------
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
