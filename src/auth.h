@@ -1,11 +1,30 @@
 /* auth.h: client authentication (user/password, token, users list; plain or
  * bcrypt) and authorization (publish/subscribe allow/deny, allow_responses).
  *
- * At CONNECT the authenticated user's permissions are compiled into a
- * per-connection conn_auth (owned by the conn, freed by auth_conn_free), so
- * a reload that changes the options never leaves a connection pointing at
- * freed option memory. Connections with no permissions have c->auth NULL and
- * pay nothing on the delivery path. */
+ * Permissions: at CONNECT (and after a reload) the authenticated user's
+ * permissions are compiled into an immutable auth_perms_t and published in
+ * c->perms with one atomic store; the set it replaces is retired through
+ * qsbr, because deliverers on other workers read c->perms without a lock
+ * during their batch. Connections with no permissions have c->perms NULL and
+ * pay one load on the delivery path.
+ *
+ * Reply permissions (allow_responses): every reply subject delivered to such
+ * a connection is remembered in a per-connection map (c->resp, created once by
+ * the owner and freed with the connection) that the connection may then
+ * publish to, max times (default 1) within expires (default 2 min). The map
+ * is bounded: at most RESP_MAX_ENTRIES subjects and RESP_MAX_BYTES of subject
+ * text; beyond that the oldest entry is forgotten first. Lookups and inserts
+ * are O(1) (keyed hash) under the map's mutex.
+ *
+ * Password checks: bcrypt is slow on purpose (~0.1 s at cost 11), so it never
+ * runs on a worker. auth_check answers AUTH_PENDING and queues the check on a
+ * small pool of auth threads (AUTH_THREADS, at most AUTH_QUEUE_MAX waiting);
+ * the verdict comes back to the connection's owner worker (WCMD_AUTH), which
+ * calls client_auth_verdict (connect: a CONNECT waits, else a reload's re-check
+ * does); the same auth_check then finds the verdict
+ * cached on the connection. A connection remembers the bcrypt hash its
+ * credentials were verified against, so a reload that keeps the hash does not
+ * check again. */
 #ifndef GNATSD_AUTH_H
 #define GNATSD_AUTH_H
 
@@ -13,21 +32,45 @@
 
 struct worker;
 
+#define RESP_MAX_ENTRIES 4096    /* reply subjects remembered per connection */
+#define RESP_MAX_BYTES (1 << 20) /* their total length */
+#define AUTH_THREADS_MAX 4       /* password-check threads: min(this, cores/2), at least 1 */
+#define AUTH_QUEUE_MAX 1024      /* checks waiting for a thread; more are refused */
+
+typedef struct auth_perms auth_perms_t;
+
+typedef enum auth_rc { AUTH_OK = 0, AUTH_FAIL, AUTH_PENDING, AUTH_BUSY } auth_rc_t;
+
 bool auth_required(void);
-/* Checks CONNECT credentials against the current options; on success sets
- * c->user and c->auth. Logs failures without the secret. */
-bool auth_check(conn_t *c, const char *user, const char *pass, const char *token);
+/* Checks credentials against the current options; on success sets c->user and
+ * c->perms. Logs failures without the secret. AUTH_PENDING: a password check
+ * runs on the auth pool, client_auth_verdict is called on the owner when it
+ * is done (call auth_check again then). AUTH_BUSY: the pool's queue is full
+ * (logged; treat as a failure). Owner only. */
+auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *token,
+                     bool connect);
+/* Owner: the connection closes; a check in flight is abandoned. */
+void auth_conn_closed(conn_t *c);
+/* Freeing the connection (no reader left): permissions, reply map, cache. */
 void auth_conn_free(conn_t *c);
+/* Owner: drop the permissions (auth turned off by a reload). */
+void auth_conn_clear(conn_t *c);
+/* Reply subjects remembered for c (tests, monitoring). */
+size_t auth_resp_count(conn_t *c);
+/* Owner worker: verdicts the auth pool sent back (WCMD_AUTH). */
+void auth_run_verdicts(struct worker *w);
 /* Logs an authentication failure as the reference does:
  * "authentication error" or, with a users list,
  * "authentication error - User \"name\"" (name from CONNECT, "" if none). */
 void auth_violation_log(const conn_t *c, const char *user);
 
-/* Deny-filter at delivery time (and allow_responses bookkeeping). Any thread. */
-bool auth_deliver_slow(conn_t *c, slice_t subject, slice_t reply);
+/* Deny-filter at delivery time (and allow_responses bookkeeping). Any thread,
+ * during a batch (p is c->perms as loaded by the caller). */
+bool auth_deliver_slow(conn_t *c, const auth_perms_t *p, slice_t subject, slice_t reply);
 static inline bool auth_can_deliver(conn_t *c, slice_t subject, slice_t reply)
 {
-    return c->auth == NULL || auth_deliver_slow(c, subject, reply);
+    const auth_perms_t *p = atomic_load_explicit(&c->perms, memory_order_acquire);
+    return p == NULL || auth_deliver_slow(c, p, subject, reply);
 }
 /* Owner only: check and, when denied, send the -ERR and log. */
 bool auth_can_publish(struct worker *w, conn_t *c, slice_t subject);
@@ -44,5 +87,7 @@ bool auth_user_exists(const char *name);
 
 /* -ERR helper from client.c */
 void client_send_err(struct worker *w, conn_t *c, const char *text);
+/* client.c: the owner's continuation once a password check finished. */
+void client_auth_verdict(struct worker *w, conn_t *c, bool for_connect, bool for_reauth);
 
 #endif

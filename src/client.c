@@ -23,13 +23,7 @@
 
 #define SID_TOMB ((sub_t *)1)
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h;
-}
+/* Slots by hash_bytes (common.h): keyed, so a client cannot choose colliding sids. */
 
 static sub_t *sidmap_get(sidmap_t *m, slice_t sid)
 {
@@ -131,8 +125,9 @@ void client_sweep_dead_subs(conn_t *c)
     }
 }
 
-void client_remove_all_subs(conn_t *c)
+void client_conn_closed(conn_t *c)
 {
+    auth_conn_closed(c);
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];
         if (s && s != SID_TOMB) sub_discard(c, s);
@@ -295,9 +290,11 @@ void client_send_info_ldm(worker_t *w, conn_t *c)
 
 void client_reauth(worker_t *w, conn_t *c)
 {
-    if (c->closing) return;
+    /* A CONNECT waiting for its password check is checked against the options
+     * current when the verdict is back. */
+    if (c->closing || c->auth_wait) return;
     if (!auth_required()) {
-        auth_conn_free(c);
+        auth_conn_clear(c);
         c->auth_ok = true;
         return;
     }
@@ -320,7 +317,9 @@ void client_reauth(worker_t *w, conn_t *c)
         close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         return;
     }
-    if (!auth_check(c, c->cred_user, c->cred_pass, c->cred_token)) {
+    auth_rc_t rc = auth_check(c, c->cred_user, c->cred_pass, c->cred_token, false);
+    if (rc == AUTH_PENDING) return; /* the old permissions hold until the verdict */
+    if (rc != AUTH_OK) {
         close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         return;
     }
@@ -529,6 +528,8 @@ static void trace_connect(conn_t *c, slice_t line)
     buf_free(&b);
 }
 
+static void connect_finish(worker_t *w, conn_t *c);
+
 static void process_connect(worker_t *w, conn_t *c, const op_t *op)
 {
     if (log_trace_on) trace_connect(c, op->line);
@@ -547,7 +548,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     if (ci.echo >= 0) c->echo = ci.echo;
     if (ci.headers >= 0) c->headers = ci.headers && !srv->opts->no_header_support;
     if (ci.no_responders >= 0) c->no_responders = ci.no_responders;
-    if (ci.has_protocol) c->protocol = (int)ci.protocol;
+    if (ci.has_protocol) c->protocol = ci.protocol < 0 || ci.protocol > 1 ? -1 : (int)ci.protocol;
     set_str(&c->name, ci.name);
     set_str(&c->lang, ci.lang);
     set_str(&c->version, ci.version);
@@ -558,18 +559,33 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     set_secret(&c->cred_token, ci.has_token ? ci.token : NULL);
     explicit_bzero(ci.pass, sizeof ci.pass);
     explicit_bzero(ci.token, sizeof ci.token);
+    if (ci.account) {
+        /* Refused whatever the credentials (the reference checks them first, with
+         * the same answer and log line either way). */
+        if (auth_required()) auth_violation_log(c, c->cred_user);
+        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return;
+    }
+    connect_finish(w, c);
+}
+
+/* The rest of CONNECT, once the credentials are known: again after a password
+ * check's verdict (the connection reads nothing meanwhile). */
+static void connect_finish(worker_t *w, conn_t *c)
+{
     if (auth_required()) {
-        if (!auth_check(c, c->cred_user, c->cred_pass, c->cred_token)) {
+        auth_rc_t rc = auth_check(c, c->cred_user, c->cred_pass, c->cred_token, true);
+        if (rc == AUTH_PENDING) {
+            c->auth_wait = true;
+            return;
+        }
+        if (rc != AUTH_OK) {
             close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             return;
         }
         c->auth_ok = true;
     }
-    if (ci.account) {
-        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
-        return;
-    }
-    if (ci.has_protocol && (ci.protocol < 0 || ci.protocol > 1)) {
+    if (c->protocol < 0) {
         close_with_err(w, c, "invalid client protocol", CR_BAD_PROTOCOL);
         return;
     }
@@ -585,6 +601,24 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     c->ping_due_ns = w->now_ns + first;
     c->rtt_pending = true;
     worker_note_deadline(w, c->ping_due_ns);
+}
+
+void client_auth_verdict(worker_t *w, conn_t *c, bool for_connect, bool for_reauth)
+{
+    if (for_connect && c->auth_wait) {
+        c->auth_wait = false;
+        connect_finish(w, c);
+        if (c->closing) {
+            conn_close(c, c->reason);
+            return;
+        }
+        if (!c->auth_wait) conn_resume(w, c); /* what the client sent after CONNECT */
+        return;
+    }
+    if (for_reauth) {
+        client_reauth(w, c);
+        if (c->closing) conn_close(c, c->reason);
+    }
 }
 
 /* ---- delivery -------------------------------------------------------------- */
@@ -1038,8 +1072,15 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
     size_t pos = 0;
     *need = 0;
     client_sweep_dead_subs(c);
-    while (pos < len && !c->closing) {
+    while (pos < len && !c->closing && !c->auth_wait) {
         op_t op;
+        if (unlikely(!c->auth_ok) && buf[pos] != 'C' && buf[pos] != 'c') {
+            /* Before CONNECT only CONNECT may come: judged on its first byte, as the
+             * reference does, so nothing else is parsed or buffered first. */
+            auth_violation_log(c, NULL);
+            close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            break;
+        }
         parse_rc_t rc = parse_op(&lim, buf + pos, len - pos, &op);
         if (rc == PARSE_NEED_MORE) {
             *need = op.need;
@@ -1050,7 +1091,7 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
             break;
         }
         pos += op.consumed;
-        if (!c->auth_ok && op.type != OP_CONNECT) {
+        if (unlikely(!c->auth_ok) && op.type != OP_CONNECT) { /* "CONTINUE", "CONNECTX" */
             auth_violation_log(c, NULL);
             close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             break;

@@ -84,7 +84,9 @@ struct worker {
 #define WCMD_SNAPSHOT 16u /* run the pending snapshot request */
 #define WCMD_INFO 32u     /* connect_urls changed: async INFO to protocol-1 clients */
 #define WCMD_PINNED 64u   /* pinned_certs changed: close TLS clients whose key is not pinned */
+#define WCMD_AUTH 128u    /* password-check verdicts are back (auth_run_verdicts) */
 void worker_command(uint32_t cmd);
+void worker_command_one(worker_t *w, uint32_t cmd); /* any thread */
 /* Hands a socket to a worker (round-robin). Takes ownership of item->url. */
 void server_hand_off(inq_item_t *item);
 void epoll_ctl_del_listener(worker_t *w, int fd);
@@ -105,6 +107,9 @@ void info_identity(struct jw *w, int proto);
 void conn_flush(conn_t *c); /* any thread: writes what is in c's outbound buffer */
 /* c's owner w: also what w staged for c in this batch */
 void conn_flush_owned(worker_t *w, conn_t *c);
+/* Owner: reading resumes after a password check (c->auth_wait cleared): the bytes
+ * already read are processed first. */
+void conn_resume(worker_t *w, conn_t *c);
 /* Drives a TLS handshake forward (the dialing side speaks first). */
 void conn_flush_handshake(worker_t *w, conn_t *c);
 /* allow_non_tls: the client sent no TLS record; drop its TLS state and go on in plaintext. */
@@ -134,7 +139,7 @@ void client_tls_done(worker_t *w, conn_t *c); /* handshake finished: start the a
 size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
 void client_timer(worker_t *w, conn_t *c); /* owner's tick when a deadline passed */
 void client_sweep_dead_subs(conn_t *c);
-void client_remove_all_subs(conn_t *c);
+void client_conn_closed(conn_t *c); /* owner, closing: subs removed, auth check abandoned */
 void client_free(conn_t *c);
 void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs);
 /* Routes (route.c -> client.c): remote interest kept as subs owned by the route conn. */

@@ -22,6 +22,7 @@
  * producers' reads until it drained to half of that (or 5 ms passed); over
  * max_pending it is cut. Big buffers are kept while a connection is busy and
  * released after an idle tick. */
+#include "auth.h"
 #include "core.h"
 #include "log.h"
 #include "qsbr.h"
@@ -528,7 +529,7 @@ void conn_close(conn_t *c, close_reason_t r)
     unkick(c);
     if (c->kind == CONN_CLIENT) remember_closed(c);
     if (c->kind == CONN_ROUTE) route_conn_closed(c);
-    client_remove_all_subs(c);
+    client_conn_closed(c);
     /* Last words (-ERR ...) go out best effort; then nobody may write to the fd. Another
      * worker may be in send() on it right now: wait for that to end before closing it. */
     spin_lock(&c->out_lock);
@@ -886,6 +887,7 @@ static void save_partial(conn_t *c, const char *p, size_t n, size_t need)
 /* Reads and processes until the socket is drained (edge-triggered). */
 static void conn_read(worker_t *w, conn_t *c)
 {
+    if (c->auth_wait) return; /* conn_resume reads once the password check is done */
     if (c->ssl && !tls_handshake(w, c)) {
         if (c->closing) conn_close(c, c->reason);
         return;
@@ -942,6 +944,7 @@ static void conn_read(worker_t *w, conn_t *c)
         /* Deliver what this read produced before reading more: bounded buffers, low latency. */
         flush_pending(w);
         if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
+        if (c->auth_wait) return;
         if ((size_t)n < room && !c->ssl)
             return; /* a short read drained the socket; the next bytes bring a new edge */
     }
@@ -951,6 +954,23 @@ static void conn_read(worker_t *w, conn_t *c)
                                  .data.ptr = c};
         epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
     }
+}
+
+void conn_resume(worker_t *w, conn_t *c)
+{
+    if (c->part_len) {
+        size_t need = 0;
+        size_t used = client_process(w, c, c->part, c->part_len, &need);
+        if (c->closing) {
+            conn_close(c, c->reason);
+            return;
+        }
+        save_partial(c, c->part + used, c->part_len - used, need);
+        flush_pending(w);
+        if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
+        if (c->auth_wait) return;
+    }
+    conn_read(w, c); /* edges that came meanwhile were skipped: read until the socket blocks */
 }
 
 /* ---- the worker loop --------------------------------------------------- */
@@ -1068,6 +1088,12 @@ static void drain_inq(worker_t *w)
     if (more) wake(w);
 }
 
+void worker_command_one(worker_t *w, uint32_t cmd)
+{
+    atomic_fetch_or(&w->cmds, cmd);
+    wake(w);
+}
+
 void worker_command(uint32_t cmd)
 {
     for (int i = 0; i < srv->nworkers; i++) {
@@ -1081,6 +1107,8 @@ static void run_snapshot(worker_t *w);
 static void run_commands(worker_t *w)
 {
     uint32_t cmd = atomic_exchange(&w->cmds, 0);
+    if (cmd & WCMD_AUTH) auth_run_verdicts(w); /* touches only the connections concerned */
+    cmd &= ~WCMD_AUTH;
     if (!cmd) return;
     if (cmd & WCMD_SNAPSHOT) run_snapshot(w);
     for (conn_t *c = w->conns, *next; c; c = next) {
@@ -1151,7 +1179,7 @@ static void *worker_main(void *arg)
             conn_t *c = p;
             if (c->fd < 0) continue;
             if ((evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-                !c->stall_until_ns)
+                !c->stall_until_ns && !c->auth_wait)
                 conn_read(w, c);
             if (c->fd >= 0 && (evs[i].events & EPOLLOUT)) {
                 if (c->ssl && !c->tls_done)

@@ -116,7 +116,12 @@ typedef struct conn {
     int64_t start_wall_ns;
     int64_t last_ping_sent_ns, rtt_ns;
     char *name, *lang, *version, *user; /* from CONNECT (owned) */
-    struct conn_auth *auth; /* permissions of the authenticated user; NULL = all allowed */
+    /* Permissions of the authenticated user (auth.h), NULL = all allowed: replaced by the
+     * owner with one atomic store, read by deliverers on any worker; old sets go through qsbr. */
+    struct auth_perms *_Atomic perms;
+    struct resp_map *_Atomic resp; /* allow_responses reply map: set once by the owner */
+    struct auth_job *auth_job;     /* owner: password check in flight, or its cached verdict */
+    bool auth_wait;                /* owner: reading paused until a password check's verdict */
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
     bool pong_sent;           /* answered a PING after CONNECT: may get async INFO */
     int64_t stall_until_ns;   /* owner: reading paused (a consumer is behind), 0 = not */

@@ -51,57 +51,14 @@
 #define NSTRIPES 64u
 #define INLINE_TOKS 32
 
-/* ---- hashing -------------------------------------------------------------- */
-
-static inline uint64_t mix64(uint64_t h)
-{
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ull;
-    h ^= h >> 32;
-    return h;
-}
-
-static inline uint64_t load8(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-/* 1..7 bytes as one word, injective for a given n. Avoids a variable-length
- * memcpy (a libc call) on the hot path. */
-static inline uint64_t load_short(const char *p, size_t n)
-{
-    if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        return (uint64_t)a << 32 | b;
-    }
-    return (uint64_t)(uint8_t)p[0] << 16 | (uint64_t)(uint8_t)p[n >> 1] << 8 | (uint8_t)p[n - 1];
-}
-
-/* Word-at-a-time multiplicative hash: subjects are short, so per-byte loops
- * (FNV) would dominate the cache-hit path. The tail is the (overlapping) last
- * word, so there is no byte loop at all. */
-static inline uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull);
-    if (n < 8) return mix64((h ^ (n ? load_short(p, n) : 0)) * 0x94d049bb133111ebull);
-    const char *end = p + n - 8;
-    for (; p < end; p += 8) {
-        h = (h ^ load8(p)) * 0xbf58476d1ce4e5b9ull;
-        h ^= h >> 29;
-    }
-    return mix64((h ^ load8(end)) * 0x94d049bb133111ebull);
-}
+/* ---- hashing: hash_bytes (common.h, keyed by the per-process seed) ---------- */
 
 static inline bool bytes_eq(const char *a, const char *b, size_t n)
 {
-    if (n < 8) return !n || load_short(a, n) == load_short(b, n);
+    if (n < 8) return !n || hash_load_short(a, n) == hash_load_short(b, n);
     for (size_t i = 0; i + 8 < n; i += 8)
-        if (load8(a + i) != load8(b + i)) return false;
-    return load8(a + n - 8) == load8(b + n - 8);
+        if (hash_load8(a + i) != hash_load8(b + i)) return false;
+    return hash_load8(a + n - 8) == hash_load8(b + n - 8);
 }
 
 /* ---- trie ------------------------------------------------------------------ */

@@ -1,0 +1,160 @@
+"""Adversarial tests for the client connection (issue #11, findings owned by
+the client protocol: permission sets under traffic, password checks off the
+I/O threads, before-auth commands, reply-permission bounds, keyed hashes, log
+quoting, accepted-but-ignored keys). One test per finding, test_fN_<what>;
+each fails against the server before its fix."""
+
+import json
+import os
+import re
+import socket
+import threading
+import time
+
+from harness import Server, Client, HOST, wait_until
+from test_auth import REF_HASH, REF_PASS, AUTH_VIOLATION
+
+TIMEOUTS = {"test_f1_perms_swap_under_delivery": 60, "test_f7_bcrypt_off_io_thread": 60}
+
+
+def _users(extra=""):
+    return ("authorization {\n users = [\n"
+            "  {user: a, password: a, permissions: {publish: \">\", subscribe: {allow: [\">\"], deny: [\"bar\"]}}}\n"
+            "  {user: b, password: b}\n ]\n}\n" + extra)
+
+
+SANITIZER = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|WARNING: ThreadSanitizer")
+
+
+def _stop_clean(s):
+    """Stops the server; a sanitizer build must have reported nothing."""
+    s.stop()
+    m = SANITIZER.search(s.log())
+    assert not m, "sanitizer report:\n" + s.log_tail(60)
+
+
+def _drain(sock, stop):
+    """Reads and discards until stop or EOF (so the server never blocks on us)."""
+    try:
+        while not stop.is_set():
+            if not sock.recv(1 << 20):
+                return
+    except OSError:
+        return
+
+
+def test_f1_perms_swap_under_delivery():
+    """A permissioned subscriber re-sends CONNECT in a loop (its permission set
+    is replaced each time) while another worker delivers to it: the old set
+    must not be freed under the deliverer. A config reload that changes the
+    permissions takes the same path. The server must stay up."""
+    with Server(args=("--workers", "2"), config=_users()) as s:
+        stop = threading.Event()
+        errors = []
+
+        def reconnector():
+            try:
+                c = Client(s.port)
+                c.connect(user="a", **{"pass": "a"})
+                c.send("SUB foo 1\r\n")
+                c.ping_pong()
+                line = ('CONNECT {"verbose":false,"pedantic":false,"user":"a","pass":"a"}\r\n').encode()
+                sock = c.sock
+                sock.settimeout(10)
+                threading.Thread(target=_drain, args=(sock, stop), daemon=True).start()
+                while not stop.is_set():
+                    sock.sendall(line * 64)
+            except Exception as e:  # the server died
+                errors.append(e)
+
+        def publisher():
+            try:
+                c = Client(s.port)
+                c.connect(user="b", **{"pass": "b"})
+                data = b"PUB foo 2\r\nhi\r\n" * 256
+                c.sock.settimeout(10)
+                threading.Thread(target=_drain, args=(c.sock, stop), daemon=True).start()
+                while not stop.is_set():
+                    c.sock.sendall(data)
+            except Exception as e:
+                errors.append(e)
+
+        ths = [threading.Thread(target=reconnector), threading.Thread(target=reconnector),
+               threading.Thread(target=publisher)]
+        for t in ths:
+            t.start()
+        deadline = time.time() + 6
+        while time.time() < deadline and s.alive() and not errors:
+            time.sleep(0.1)
+        # a reload that changes the permissions, under the same traffic
+        if s.alive() and not errors:
+            with open(s.conf_path, "w") as f:
+                f.write(_users().replace('"bar"', '"baz"') + "\nhost: %s\nport: %d\n" % (HOST, s.port))
+            for _ in range(10):
+                if not s.alive():
+                    break
+                s.signal(1)
+                time.sleep(0.2)
+        stop.set()
+        for t in ths:
+            t.join(10)
+        assert s.alive(), "server died:\n" + s.log_tail()
+        assert not errors, "client error %r:\n%s" % (errors[0], s.log_tail())
+        c = Client(s.port)
+        c.connect(user="b", **{"pass": "b"})
+        c.ping_pong()
+        _stop_clean(s)
+
+
+def _rtt(c):
+    t = time.monotonic()
+    c.ping_pong(timeout=10)
+    return time.monotonic() - t
+
+
+def test_f7_bcrypt_off_io_thread():
+    """Wrong-password CONNECTs against a cost-11 bcrypt hash must not stall the
+    other connections of their worker (one worker here): a bystander's PING
+    round trip stays short while they are checked. Bytes a client pipelines
+    after its CONNECT are processed, in order, once the verdict is back."""
+    conf = ("authorization {\n users = [\n  {user: u, password: \"%s\"}\n ]\n}\n" % REF_HASH)
+    with Server(args=("--workers", "1"), config=conf) as s:
+        by = Client(s.port)
+        by.connect(user="u", **{"pass": REF_PASS})
+        by.ping_pong(timeout=10)
+        # pipelined after CONNECT: processed after the (slow) verdict, in order
+        p = Client(s.port)
+        p.send('CONNECT {"verbose":false,"pedantic":false,"user":"u","pass":"%s"}\r\n'
+               'SUB x 1\r\nPUB x 2\r\nhi\r\nPING\r\n' % REF_PASS)
+        p.expect(b"MSG x 1 2\r\nhi\r\nPONG\r\n", timeout=10)
+        worst = 0.0
+        for _ in range(3):
+            bad = [Client(s.port) for _ in range(6)]
+            for b in bad:
+                b.send('CONNECT {"verbose":false,"pedantic":false,"user":"u","pass":"wrong"}\r\nPING\r\n')
+            time.sleep(0.02)  # their CONNECTs are read first
+            worst = max(worst, _rtt(by))
+            for b in bad:
+                b.expect(AUTH_VIOLATION, timeout=15)
+                b.expect_closed(timeout=5)
+        assert worst < 0.25, "bystander PING RTT %.3fs while passwords were checked" % worst
+        assert s.alive()
+        _stop_clean(s)
+
+
+def test_f11_before_auth_first_byte():
+    """Before CONNECT (auth required) anything else is refused on its first
+    byte, as the reference does: `PUB foo 1048576` gets -ERR 'Authorization
+    Violation' and the close at once, without the server waiting for (and
+    buffering) the megabyte."""
+    with Server(args=("--user", "a", "--pass", "b")) as s:
+        for first in (b"PUB foo 1048576\r\n", b"HPUB foo 10 1048576\r\n", b"xyz", b"\r\nCONNECT {}\r\n"):
+            c = Client(s.port)
+            c.send(first)
+            c.expect(AUTH_VIOLATION, timeout=3)
+            c.expect_closed(timeout=3)
+        c = Client(s.port)
+        c.send('connect {"user":"a","pass":"b"}\r\nPING\r\n')
+        c.expect(b"+OK\r\nPONG\r\n")
+        assert s.log().count("authentication error") == 4, s.log_tail()
+        _stop_clean(s)
