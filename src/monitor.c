@@ -5,9 +5,10 @@
  * a slow or hostile HTTP client can only slow other HTTP clients. Every
  * connection's buffered request head is bounded (1 MiB, as the reference),
  * so is the sum over all connections, the number of HTTP connections is
- * bounded, and idle ones time out. HTTPS runs on the same loop with
- * non-blocking OpenSSL calls (handshake, reads and writes all resume on the
- * next epoll event). */
+ * bounded, and idle ones time out. Unsent answers are bounded per connection
+ * and in total by backpressure (HTTP_OUT_PAUSE, HTTP_MAX_OUT_TOTAL). HTTPS
+ * runs on the same loop with non-blocking OpenSSL calls (handshake, reads and
+ * writes all resume on the next epoll event). */
 #include "core.h"
 #include "http.h"
 #include "json.h"
@@ -38,6 +39,16 @@
  * connection that pushed the total over is dropped, so many slow clients
  * with huge headers cannot make the process grow without bound. */
 #define HTTP_MAX_BUFFERED (32u * 1024 * 1024)
+/* Output backpressure. Go's net/http answers one request at a time per
+ * connection and blocks writing it, so what it holds per connection is about
+ * one response. Here a connection stops taking requests (and reading the
+ * socket) while more than HTTP_OUT_PAUSE of its answers are unsent, and
+ * resumes once they drained below it: a client that pipelines requests and
+ * never reads holds at most that plus one response. All connections together
+ * stop taking requests while HTTP_MAX_OUT_TOTAL is unsent. A connection that
+ * makes no progress either way for HTTP_IDLE_NS is closed. */
+#define HTTP_OUT_PAUSE (64u * 1024)
+#define HTTP_MAX_OUT_TOTAL (64u * 1024 * 1024)
 
 typedef struct hconn {
     int fd;
@@ -49,6 +60,8 @@ typedef struct hconn {
     size_t out_off;
     int64_t last_ns;
     bool close_after;
+    bool stalled; /* stopped taking requests until its output drains */
+    bool eof;     /* the client finished sending: answer what it sent, then close */
     struct hconn *next, *prev;
 } hconn_t;
 
@@ -75,6 +88,8 @@ static struct {
     tls_ctx_t *tls;
     void *tls_src;
     size_t buffered; /* request bytes held by all connections */
+    size_t unsent;   /* response bytes not yet written, all connections */
+    bool any_stalled;
     _Atomic int nconns_pub;
 } mon;
 
@@ -606,6 +621,7 @@ static void hconn_close(hconn_t *h)
     if (h->ssl) SSL_free(h->ssl);
     close(h->fd);
     mon.buffered -= h->in.len;
+    mon.unsent -= h->out.len - h->out_off;
     buf_free(&h->in);
     buf_free(&h->out);
     if (h->prev)
@@ -865,6 +881,8 @@ static bool hconn_flush(hconn_t *h)
                 SSL_write(h->ssl, h->out.p + h->out_off, left > INT32_MAX ? INT32_MAX : (int)left);
             if (n > 0) {
                 h->out_off += (size_t)n;
+                mon.unsent -= (size_t)n;
+                h->last_ns = now_mono_ns();
                 continue;
             }
             int e = SSL_get_error(h->ssl, n);
@@ -875,6 +893,8 @@ static bool hconn_flush(hconn_t *h)
         ssize_t n = send(h->fd, h->out.p + h->out_off, left, MSG_NOSIGNAL);
         if (n > 0) {
             h->out_off += (size_t)n;
+            mon.unsent -= (size_t)n;
+            h->last_ns = now_mono_ns();
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -957,7 +977,8 @@ static int hconn_tls_step(hconn_t *h)
     return -1;
 }
 
-/* One read from the socket or TLS session: >0 bytes, 0 would block, -1 EOF/error. */
+/* One read from the socket or TLS session: >0 bytes, 0 would block, -1
+ * error, -2 orderly end of the client's data. */
 static ssize_t hconn_recv(hconn_t *h, char *p, size_t n)
 {
     if (h->ssl) {
@@ -965,43 +986,66 @@ static ssize_t hconn_recv(hconn_t *h, char *p, size_t n)
         int r = SSL_read(h->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
         if (r > 0) return r;
         int e = SSL_get_error(h->ssl, r);
-        return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+        return e == SSL_ERROR_ZERO_RETURN ? -2 : -1;
     }
     for (;;) {
         ssize_t r = recv(h->fd, p, n, 0);
         if (r > 0) return r;
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (r == 0) return -2;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
         return -1;
     }
 }
 
-static void hconn_read(hconn_t *h)
+/* True while h may not take another request: too much of its own output,
+ * or of everybody's, is unsent. */
+static bool out_blocked(const hconn_t *h)
 {
-    if (h->ssl && !h->tls_up) {
-        int st = hconn_tls_step(h);
-        if (st <= 0) return;
-    }
+    return h->out.len - h->out_off >= HTTP_OUT_PAUSE || mon.unsent >= HTTP_MAX_OUT_TOTAL;
+}
+
+/* Reads what the socket has (edge-triggered: until it would block, or until
+ * a request head's worth is buffered). Returns -1 if h was closed, else 1 if
+ * the socket was drained, 0 if bytes may be left in it. */
+static int hconn_fill(hconn_t *h)
+{
     for (;;) {
         buf_reserve(&h->in, 4096);
         ssize_t n = hconn_recv(h, h->in.p + h->in.len, h->in.cap - h->in.len);
-        if (n < 0) {
+        if (n == -1) {
             hconn_close(h);
-            return;
+            return -1;
         }
-        if (n == 0) break;
+        if (n == 0) return 1;
+        if (n == -2) {
+            h->eof = true;
+            return 1;
+        }
         h->in.len += (size_t)n;
         mon.buffered += (size_t)n;
         h->last_ns = now_mono_ns();
         if (mon.buffered > HTTP_MAX_BUFFERED) {
             hconn_close(h);
-            return;
+            return -1;
         }
-        if (h->in.len > HTTP_MAX_HEAD + 4096) break;
+        if (h->in.len > HTTP_MAX_HEAD + 4096) return 0;
     }
-    /* Serve every complete request (pipelining). */
+}
+
+/* Answers the complete requests in h->in (pipelining) until the output
+ * bound is reached; returns true if it stopped for that bound. */
+static bool hconn_serve_buffered(hconn_t *h)
+{
     size_t off = 0;
+    bool blocked = false;
+    size_t out0 = h->out.len; /* the answers appended here are counted once, below */
     while (off < h->in.len && !h->close_after) {
+        if (out_blocked(h)) {
+            blocked = true;
+            break;
+        }
         http_req_t req;
         long n = http_parse(h->in.p + off, h->in.len - off, HTTP_MAX_HEAD, &req);
         if (n == 0) break;
@@ -1022,6 +1066,7 @@ static void hconn_read(hconn_t *h)
         serve(h, &req);
         off += total;
     }
+    mon.unsent += h->out.len - out0;
     if (off) {
         memmove(h->in.p, h->in.p + off, h->in.len - off);
         h->in.len -= off;
@@ -1033,9 +1078,40 @@ static void hconn_read(hconn_t *h)
         buf_free(&h->in);
         h->in = nb;
     }
-    if (!hconn_flush(h)) return;
-    /* OpenSSL may hold decrypted bytes the socket no longer signals (edge-triggered). */
-    if (h->ssl && SSL_pending(h->ssl) > 0 && !h->close_after) hconn_read(h);
+    return blocked;
+}
+
+/* Reads, answers and writes until h would block on the socket or on the
+ * output bound. A stalled connection reads nothing more (the client's
+ * further requests wait in the kernel, which pushes back on it); it is
+ * resumed when its output drains (EPOLLOUT) or, if the total bound stalled
+ * it, when the total drains (monitor_main). */
+static void hconn_read(hconn_t *h)
+{
+    if (h->ssl && !h->tls_up) {
+        int st = hconn_tls_step(h);
+        if (st <= 0) return;
+    }
+    for (;;) {
+        if (!hconn_flush(h)) return;
+        if (out_blocked(h)) {
+            h->stalled = true;
+            mon.any_stalled = true;
+            return;
+        }
+        h->stalled = false;
+        int drained = h->close_after || h->eof ? 1 : hconn_fill(h);
+        if (drained < 0) return;
+        bool blocked = hconn_serve_buffered(h);
+        if (h->eof && !blocked) h->close_after = true; /* all it sent is answered */
+        if (!hconn_flush(h)) return;
+        if (h->close_after) return; /* the flush closes it once everything is out */
+        /* Go on while something is left that no event will announce: requests
+         * held back by the bound (the loop's top stalls h if it still holds),
+         * bytes left in the socket, or decrypted bytes OpenSSL holds
+         * (edge-triggered epoll). */
+        if (!blocked && drained && !(h->ssl && SSL_pending(h->ssl) > 0)) return;
+    }
 }
 
 /* The HTTPS context for new connections; rebuilt after a reload changed the
@@ -1132,8 +1208,16 @@ static void *monitor_main(void *arg)
             else if (evs[i].events & EPOLLOUT) {
                 if (h->ssl && !h->tls_up)
                     hconn_read(h); /* the handshake wanted to write */
-                else
-                    hconn_flush(h);
+                else if (hconn_flush(h) && h->stalled && !out_blocked(h))
+                    hconn_read(h); /* its output drained: take requests again */
+            }
+        }
+        if (mon.any_stalled && mon.unsent < HTTP_MAX_OUT_TOTAL) {
+            /* the total bound released: resume who it held back */
+            mon.any_stalled = false;
+            for (hconn_t *h = mon.conns, *next; h; h = next) {
+                next = h->next;
+                if (h->stalled && !out_blocked(h)) hconn_read(h);
             }
         }
         int64_t now = now_mono_ns();

@@ -315,3 +315,65 @@ def test_f22_metrics_route_families_have_samples():
                 assert value == want, (name, value)
         sub.close()
         pub.close()
+
+
+# ---------------------------------------------------------------------------
+# finding 8a: pipelined requests were all answered into one output buffer
+# while the client read nothing (500 KiB of `GET /varz` -> +20 MB). Now a
+# connection stops taking requests while 64 KiB of its answers are unsent and
+# resumes when they drain, so the client still gets every answer once it reads.
+
+def _rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_f8_pipelined_output_bounded():
+    with Server(monitor=True) as s:
+        http_json(s.mport, "/varz")  # warm up: first answer, buffers allocated
+        base = _rss_kb(s.proc.pid)
+        req = b"GET /varz HTTP/1.1\r\nHost: x\r\n\r\n"
+        n = (500 * 1024) // len(req)
+        data = req * n
+        k = socket.create_connection((HOST, s.mport), timeout=10)
+        k.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 10
+        peak = base
+        # send while the server takes it; it stops taking once its answers back up
+        while sent < len(data) and time.monotonic() < deadline:
+            try:
+                sent += k.send(data[sent:sent + 65536])
+            except BlockingIOError:
+                time.sleep(0.01)
+            peak = max(peak, _rss_kb(s.proc.pid))
+        # the monitor thread has served whatever it was going to serve once it
+        # answers another connection (one thread, events in order)
+        assert http_json(s.mport, "/healthz") == {"status": "ok"}
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            peak = max(peak, _rss_kb(s.proc.pid))
+            time.sleep(0.02)
+        grown = peak - base
+        assert grown < 6 * 1024, "RSS grew by %d KiB for %d pipelined requests" % (grown, n)
+        # reading resumes the connection: every request is answered
+        k.setblocking(True)
+        k.settimeout(10)
+        rest = data[sent:]
+        sender = threading.Thread(target=lambda: k.sendall(rest), daemon=True)
+        sender.start()
+        mark = b"HTTP/1.1 200 OK\r\n"
+        tail, count = b"", 0
+        deadline = time.monotonic() + 40
+        while count < n and time.monotonic() < deadline:
+            x = k.recv(1 << 20)
+            assert x, "closed after %d of %d answers" % (count, n)
+            buf = tail + x
+            count += buf.count(mark)
+            tail = buf[-(len(mark) - 1):]
+        assert count == n, "%d of %d answers" % (count, n)
+        sender.join(10)
+        k.close()
