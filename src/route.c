@@ -36,17 +36,36 @@
 
 int route_listen_fd = -1;
 
+/* Gossip (an INFO naming a server we have no route to) starts an implicit
+ * dialer; the reference starts a goroutine per such INFO with no bound. Here
+ * there is at most one dialer per host:port, and at most this many implicit
+ * ones alive at a time (each is a thread that stays while its route is up, to
+ * redial it): more than the full mesh of any cluster the route protocol is
+ * meant for, few enough that a peer gossiping made-up URLs cannot exhaust
+ * threads. Gossip beyond it is dropped with a warning (the gossiped server
+ * may still dial us, as it hears of us too). */
+#define MAX_IMPLICIT_DIALERS 256
+#define DIALER_STACK (512 * 1024)
+
+/* Freed (by reap_dialers_locked) once its thread has ended and been joined and
+ * no connection refers to it: a connection's route_info_t holds a reference
+ * from the hand-off until route_conn_closed. */
 typedef struct dialer {
     char *url;
+    char key[300]; /* lower-case host:port, for the one-dialer-per-URL rule */
     bool implicit;
+    bool auth;   /* implicit: the gossiped INFO had auth_required (send the cluster user) */
     int retries; /* implicit routes: attempts left */
     pthread_t th;
     bool started;
+    bool joined; /* R.mu */
+    int refs;    /* R.mu: connections (and hand-offs in flight) using it */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool connected; /* a connection from this dialer is alive */
     bool stop;      /* give up (self route, shutdown) */
     bool quick;     /* redial after a short jitter only */
+    bool done;      /* d->mu: the thread has left its loop */
     struct dialer *next;
 } dialer_t;
 
@@ -94,10 +113,14 @@ static struct {
     char name[64];
     bool dynamic;
     dialer_t *dialers;
-    char **own_urls; /* our client URLs */
+    bool dialer_cap_warned; /* MAX_IMPLICIT_DIALERS reached and logged */
+    char **own_urls;        /* our client URLs */
     size_t nown;
     _Atomic int nregistered;
     tls_ctx_t *tls_accept, *tls_dial; /* cluster TLS: both directions verify the peer */
+    /* connect_error_reports / reconnect_error_reports, copied here at start and reload:
+     * dialer threads are not qsbr readers and may not hold srv->opts. */
+    _Atomic int64_t connect_reports, reconnect_reports;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 bool route_enabled(void)
@@ -585,8 +608,14 @@ static void send_connect(worker_t *w, conn_t *c)
     url_split(ri->url ? ri->url : "", host, sizeof host, &port, user, sizeof user, pass,
               sizeof pass);
     opts_t *o = srv->opts;
-    if (!user[0] && ri->dialer && ri->dialer->implicit && o->cluster.user) {
-        snprintf(user, sizeof user, "%s", o->cluster.user);
+    /* As the reference: an explicit route sends the user info of its configured URL; an
+     * implicit one the cluster authorization's credentials, and only when the gossiped
+     * INFO said that server requires auth (the gossip comes from an authorized peer). */
+    pthread_mutex_lock(&R.mu); /* ri->dialer may be handed over by a duplicate */
+    bool implicit_auth = ri->dialer && ri->dialer->implicit && ri->dialer->auth;
+    pthread_mutex_unlock(&R.mu);
+    if (implicit_auth) {
+        snprintf(user, sizeof user, "%s", o->cluster.user ? o->cluster.user : "");
         snprintf(pass, sizeof pass, "%s", o->cluster.password ? o->cluster.password : "");
     }
     buf_t b = {0};
@@ -687,6 +716,8 @@ void route_start_protocol(worker_t *w, conn_t *c)
     conn_flush_owned(w, c);
 }
 
+static void reap_dialers_locked(void);
+
 static void dialer_notify_closed(dialer_t *d, bool stop, bool quick)
 {
     if (!d) return;
@@ -726,10 +757,7 @@ void route_conn_closed(conn_t *c)
     }
     bool solicited = ri->solicited;
     dialer_t *dialer = ri->dialer;
-    pthread_mutex_unlock(&R.mu);
-    if (changed && !atomic_load(&srv->shutting_down)) worker_command(WCMD_INFO);
-    size_t nsubs = c->subs.n;
-    if (nsubs) DEBUG("%sRemoving %zu subscriptions for account \"$G\"", c->prefix, nsubs);
+    ri->dialer = NULL; /* nothing reads it after this: the reference is dropped below */
     if (solicited && dialer) {
         bool self = c->reason == CR_DUPLICATE_ROUTE && strcmp(ri->remote_id, srv->server_id) == 0;
         if (still_connected)
@@ -739,6 +767,14 @@ void route_conn_closed(conn_t *c)
         dialer_notify_closed(dialer, self || shutdown || (still_connected && dialer->implicit),
                              still_connected);
     }
+    if (dialer) {
+        dialer->refs--;
+        reap_dialers_locked();
+    }
+    pthread_mutex_unlock(&R.mu);
+    if (changed && !atomic_load(&srv->shutting_down)) worker_command(WCMD_INFO);
+    size_t nsubs = c->subs.n;
+    if (nsubs) DEBUG("%sRemoving %zu subscriptions for account \"$G\"", c->prefix, nsubs);
 }
 
 void route_conn_free(conn_t *c)
@@ -1316,7 +1352,10 @@ static void *dialer_main(void *arg)
         int fd = dial(d->url, err, sizeof err);
         if (fd < 0) {
             attempt++;
-            if (attempt == 1 || reconnect || attempt % 3600 == 0)
+            /* As the reference: the first failure, then every Nth (connect_error_reports
+             * before the route was ever up, reconnect_error_reports after) at error level. */
+            int64_t every = atomic_load(reconnect ? &R.reconnect_reports : &R.connect_reports);
+            if (attempt == 1 || (every > 0 && attempt % every == 0))
                 ERROR("Error trying to connect to route (attempt %d): %s", attempt, err);
             else
                 DEBUG("Error trying to connect to route (attempt %d): %s", attempt, err);
@@ -1328,34 +1367,104 @@ static void *dialer_main(void *arg)
         pthread_mutex_lock(&d->mu);
         d->connected = true;
         pthread_mutex_unlock(&d->mu);
+        pthread_mutex_lock(&R.mu);
+        d->refs++; /* the connection's, from here until route_conn_closed */
+        pthread_mutex_unlock(&R.mu);
         inq_item_t it = {
             .fd = fd, .kind = CONN_ROUTE, .solicited = true, .url = xstrdup(d->url), .dialer = d};
         server_hand_off(&it);
         reconnect = true;
     }
     pthread_mutex_lock(&d->mu);
-    d->stop = true; /* finished: a later gossip about this URL may start a new dialer */
+    d->stop = true;
+    d->done = true; /* joined and freed by the next reap; no R.mu from here on */
     pthread_mutex_unlock(&d->mu);
     return NULL;
 }
 
-static void start_dialer(const char *url, bool implicit, int retries)
+/* The key of the one-dialer-per-URL rule: lower-case host:port. False for a URL
+ * that cannot be dialled, or holds blanks or control bytes (a gossiped URL shows
+ * in log lines). */
+static bool dialer_key(const char *url, char *key, size_t n)
+{
+    for (const char *q = url; *q; q++)
+        if ((unsigned char)*q <= ' ' || *q == 0x7f) return false;
+    char h[256];
+    int p;
+    if (url_split(url, h, sizeof h, &p, NULL, 0, NULL, 0) != 0) return false;
+    for (char *q = h; *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    snprintf(key, n, "%s:%d", h, p);
+    return true;
+}
+
+static bool dialer_done(dialer_t *d)
+{
+    pthread_mutex_lock(&d->mu);
+    bool done = d->done;
+    pthread_mutex_unlock(&d->mu);
+    return done;
+}
+
+/* Joins dialer threads that have ended (quick: they take no R.mu after setting done),
+ * and frees those no connection refers to. Caller holds R.mu. */
+static void reap_dialers_locked(void)
+{
+    for (dialer_t **pp = &R.dialers; *pp;) {
+        dialer_t *d = *pp;
+        if (!d->joined && (!d->started || dialer_done(d))) {
+            if (d->started) pthread_join(d->th, NULL);
+            d->joined = true;
+        }
+        if (d->joined && d->refs == 0) {
+            *pp = d->next;
+            pthread_mutex_destroy(&d->mu);
+            pthread_cond_destroy(&d->cv);
+            free(d->url);
+            free(d);
+            continue;
+        }
+        pp = &d->next;
+    }
+}
+
+/* Caller holds R.mu (so a check for an existing dialer and the start are one step). */
+static void start_dialer_locked(const char *url, const char *key, bool implicit, bool auth,
+                                int retries)
 {
     dialer_t *d = xcalloc(1, sizeof *d);
     d->url = xstrdup(url);
+    snprintf(d->key, sizeof d->key, "%s", key);
     d->implicit = implicit;
+    d->auth = auth;
     d->retries = retries;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
-    pthread_mutex_lock(&R.mu);
     d->next = R.dialers;
     R.dialers = d;
-    pthread_mutex_unlock(&R.mu);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    d->started = pthread_create(&d->th, NULL, dialer_main, d) == 0;
+    /* A dialer only resolves, connects and waits: a small stack keeps up to
+     * MAX_IMPLICIT_DIALERS of them cheap in address space too. */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, DIALER_STACK);
+    d->started = pthread_create(&d->th, &attr, dialer_main, d) == 0;
+    pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!d->started) ERROR("Error starting a route dialer for %s", key);
+}
+
+/* Explicit (configured) routes: one dialer each, however many the config lists. */
+static void start_dialer(const char *url)
+{
+    char key[300];
+    if (!dialer_key(url, key, sizeof key)) snprintf(key, sizeof key, "%s", url);
+    pthread_mutex_lock(&R.mu);
+    reap_dialers_locked();
+    start_dialer_locked(url, key, false, false, 0);
+    pthread_mutex_unlock(&R.mu);
 }
 
 static void gossip_dial(const rinfo_t *ri, const char *remote_ip)
@@ -1367,33 +1476,35 @@ static void gossip_dial(const rinfo_t *ri, const char *remote_ip)
     else
         snprintf(url, sizeof url, "nats-route://%s:%lld/", ri->host[0] ? ri->host : remote_ip,
                  (long long)ri->port);
-    char h[256];
-    int p;
-    if (url_split(url, h, sizeof h, &p, NULL, 0, NULL, 0) != 0) return;
+    char key[300];
+    if (!dialer_key(url, key, sizeof key)) return;
+    opts_t *o = srv->opts;
     pthread_mutex_lock(&R.mu);
+    reap_dialers_locked();
     bool known = false;
     for (size_t i = 0; i < R.nroutes; i++)
         if (strcmp(R.routes[i]->route->remote_id, ri->id) == 0) known = true;
-    opts_t *o = srv->opts;
     for (size_t i = 0; !known && i < o->cluster.nroutes; i++) {
-        char h2[256];
-        int p2;
-        if (url_split(o->cluster.routes[i], h2, sizeof h2, &p2, NULL, 0, NULL, 0) == 0 && p2 == p &&
-            strcasecmp(h2, h) == 0)
-            known = true;
+        char k2[300];
+        known = dialer_key(o->cluster.routes[i], k2, sizeof k2) && strcmp(k2, key) == 0;
     }
-    for (dialer_t *d = R.dialers; !known && d; d = d->next) {
-        char h2[256];
-        int p2;
-        pthread_mutex_lock(&d->mu);
-        bool live = !d->stop;
-        pthread_mutex_unlock(&d->mu);
-        if (live && url_split(d->url, h2, sizeof h2, &p2, NULL, 0, NULL, 0) == 0 && p2 == p &&
-            strcasecmp(h2, h) == 0)
-            known = true;
+    size_t nimplicit = 0;
+    for (dialer_t *d = R.dialers; d; d = d->next) {
+        if (d->joined) continue; /* ended: the URL may be dialled again */
+        if (strcmp(d->key, key) == 0) known = true;
+        if (d->implicit) nimplicit++;
     }
+    if (!known && nimplicit >= MAX_IMPLICIT_DIALERS) {
+        if (!R.dialer_cap_warned)
+            WARN("Not connecting to gossiped route %s: %d implicit route dialers already running",
+                 key, MAX_IMPLICIT_DIALERS);
+        R.dialer_cap_warned = true;
+        known = true;
+    } else if (nimplicit < MAX_IMPLICIT_DIALERS / 2) {
+        R.dialer_cap_warned = false; /* warn again on the next crossing */
+    }
+    if (!known) start_dialer_locked(url, key, true, ri->auth_required, o->cluster.connect_retries);
     pthread_mutex_unlock(&R.mu);
-    if (!known) start_dialer(url, true, srv->opts->cluster.connect_retries);
 }
 
 /* ---- start / stop ----------------------------------------------------------------- */
@@ -1432,6 +1543,8 @@ int route_start(void)
     compute_own_urls();
     rebuild_client_info_locked();
     pthread_mutex_unlock(&R.mu);
+    atomic_store(&R.connect_reports, o->connect_error_reports);
+    atomic_store(&R.reconnect_reports, o->reconnect_error_reports);
     return 0;
 }
 
@@ -1445,7 +1558,7 @@ void route_announce(void)
     NOTICE("Listening for route connections on %s:%d",
            o->cluster.host && *o->cluster.host ? o->cluster.host : "0.0.0.0", srv->cluster_port);
     for (size_t i = 0; i < o->cluster.nroutes; i++)
-        start_dialer(o->cluster.routes[i], false, 0);
+        start_dialer(o->cluster.routes[i]);
 }
 
 void route_shutdown(void)
@@ -1462,7 +1575,7 @@ void route_shutdown(void)
     }
     for (dialer_t *d = list, *next; d; d = next) {
         next = d->next;
-        if (d->started) pthread_join(d->th, NULL);
+        if (d->started && !d->joined) pthread_join(d->th, NULL);
         pthread_mutex_destroy(&d->mu);
         pthread_cond_destroy(&d->cv);
         free(d->url);
@@ -1575,6 +1688,8 @@ static bool url_listed(const char *url, char **list, size_t n)
 void route_reload(const opts_t *old, const opts_t *no)
 {
     if (route_listen_fd < 0) return;
+    atomic_store(&R.connect_reports, no->connect_error_reports);
+    atomic_store(&R.reconnect_reports, no->reconnect_error_reports);
     const char *oname = old->cluster.name ? old->cluster.name : "";
     const char *nname = no->cluster.name ? no->cluster.name : "";
     if (strcmp(oname, nname) != 0 && *nname) {
@@ -1644,7 +1759,7 @@ void route_reload(const opts_t *old, const opts_t *no)
     for (size_t i = 0; i < no->cluster.nroutes; i++) {
         if (url_listed(no->cluster.routes[i], old->cluster.routes, old->cluster.nroutes)) continue;
         changed = true;
-        start_dialer(no->cluster.routes[i], false, 0);
+        start_dialer(no->cluster.routes[i]);
     }
     if (changed) NOTICE("Reloaded: cluster routes");
 }

@@ -4,6 +4,7 @@ test_fN_<what>; each failed against the server before its fix."""
 
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -11,7 +12,8 @@ import time
 from harness import (Client, Server, connected, free_port, http_get, http_json, server_bin,
                      wait_until)
 
-TIMEOUTS = {"test_f2_deep_subject_from_route_and_client": 60}
+TIMEOUTS = {"test_f2_deep_subject_from_route_and_client": 60,
+            "test_f10_gossip_dialer_reaped_and_one_per_url": 60}
 
 
 def _route_conn(cport, name="XXXXXXXXXXXXXXXXXXXXXX", cluster="c1"):
@@ -121,3 +123,164 @@ def test_f19_no_info_update_while_shutting_down():
                         assert burl in urls, "INFO during shutdown dropped B: %r" % line
                 c.close()
             assert a.wait_exit(10) is not None
+
+
+# ---- finding 10: gossip starts dialers ------------------------------------------------
+
+def _proc_status(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (key, pid))
+
+
+def _gossip(r, sid, port, extra=b""):
+    """An INFO about another server (not the peer itself): gossip for an implicit route."""
+    r.send(b'INFO {"server_id":"%s","host":"127.0.0.1","port":%d,'
+           b'"ip":"nats-route://127.0.0.1:%d/","cluster":"c1"%s}\r\n'
+           % (sid.encode(), port, port, extra))
+
+
+def _sync(r, timeout=20):
+    r.send(b"PING\r\n")
+    r.expect_re(rb".*?PONG\r\n", timeout)
+
+
+def test_f10_gossip_dialers_bounded():
+    """A route peer gossips 600 servers at closed ports. Each used to start a
+    thread (alive for connect_retries seconds, joined only at shutdown): 600
+    threads. Now at most MAX_IMPLICIT_DIALERS (256) implicit dialers run, and a
+    warning says gossip was dropped."""
+    cport = free_port()
+    conf = "cluster { listen: 127.0.0.1:%d\n name: c1\n connect_retries: 30 }\n" % cport
+    with Server(config=conf) as s:
+        r = _route_conn(cport, name="NPEERF10")
+        _route_info(r, "NPEERF10")
+        _sync(r)
+        before = _proc_status(s.proc.pid, "Threads:")
+        ports = set()
+        while len(ports) < 600:
+            ports.add(free_port())
+        for i, p in enumerate(sorted(ports)):
+            _gossip(r, "NGOSSIP%d" % i, p)
+        _sync(r)
+        grown = _proc_status(s.proc.pid, "Threads:") - before
+        assert grown <= 256, "%d threads started for 600 gossiped URLs" % grown
+        s.wait_log(r"\[WRN\] Not connecting to gossiped route .*: 256 implicit route dialers")
+        assert s.alive()
+
+
+def test_f10_gossip_dialer_reaped_and_one_per_url():
+    """The same unreachable URL gossiped again after its dialer gave up (and
+    gossiped twice while one is running): one dialer at a time, and ended
+    dialers are reaped (their stacks used to stay mapped until shutdown)."""
+    cport = free_port()
+    conf = "cluster { listen: 127.0.0.1:%d\n name: c1 }\n" % cport
+    with Server(config=conf) as s:
+        r = _route_conn(cport, name="NPEERF10B")
+        _route_info(r, "NPEERF10B")
+        _sync(r)
+        vm0 = _proc_status(s.proc.pid, "VmSize:")
+        p = free_port()
+        for i in range(60):
+            _gossip(r, "NGOSSIP", p)
+            _gossip(r, "NGOSSIP", p)  # same URL again while its dialer runs: no second one
+            wait_until(lambda: s.log().count("Error trying to connect to route") > i, 10,
+                       what="dial attempt %d" % (i + 1))
+        _sync(r)
+        # connect_retries 0: one attempt per dialer, one dialer per gossip round
+        assert s.log().count("Error trying to connect to route") <= 60 + 1
+        grown_mb = (_proc_status(s.proc.pid, "VmSize:") - vm0) / 1024
+        assert grown_mb < 200, "address space grew %d MiB over 60 finished dialers" % grown_mb
+
+
+class _FakeRoute:
+    """A listener standing in for a gossiped server: returns the CONNECT it is sent."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+
+    def connect_json(self, timeout=10):
+        self.sock.settimeout(timeout)
+        conn, _ = self.sock.accept()
+        conn.settimeout(timeout)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while b"\r\n" not in data and time.monotonic() < deadline:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        conn.close()
+        line = data.split(b"\r\n")[0]
+        assert line.startswith(b"CONNECT "), "not a CONNECT: %r" % data[:200]
+        return json.loads(line[8:])
+
+    def close(self):
+        self.sock.close()
+
+
+def test_f10_implicit_route_credentials_only_when_auth_required():
+    """As the reference (route.go processImplicitRoute): an implicit route
+    carries the cluster authorization's user/password only when the gossiped
+    INFO says auth_required; otherwise no credentials go to the gossiped URL."""
+    cport = free_port()
+    conf = ("cluster { listen: 127.0.0.1:%d\n name: c1\n"
+            " authorization { user: ruser, password: rsecret } }\n" % cport)
+    with Server(config=conf) as s:
+        r = Client(cport)
+        r.send(b"CONNECT " + json.dumps({
+            "echo": True, "verbose": False, "pedantic": False, "tls_required": False,
+            "headers": True, "name": "NPEERF10C", "cluster": "c1", "user": "ruser",
+            "pass": "rsecret"}).encode() + b"\r\n")
+        _route_info(r, "NPEERF10C")
+        _sync(r)
+        open_l, auth_l = _FakeRoute(), _FakeRoute()
+        try:
+            _gossip(r, "NOPEN", open_l.port)
+            got = open_l.connect_json()
+            assert "user" not in got and "pass" not in got, \
+                "credentials sent to a gossiped URL that did not ask: %r" % got
+            _gossip(r, "NAUTH", auth_l.port, b',"auth_required":true')
+            got = auth_l.connect_json()
+            assert got.get("user") == "ruser" and got.get("pass") == "rsecret", got
+        finally:
+            open_l.close()
+            auth_l.close()
+        assert s.alive()
+
+
+# ---- finding 18 (part): connect_error_reports / reconnect_error_reports ------------------
+
+def test_f18_connect_and_reconnect_error_reports():
+    """With connect_error_reports: 2 a route that never came up logs attempts 1, 2, 4 at
+    error level and 3 at debug; after a route was up and dropped,
+    reconnect_error_reports: 2 does the same for the reconnect attempts (the
+    default 1 logs every one). These were hard-coded to 3600 and 1."""
+    dead = free_port()
+    conf = ("debug: true\nconnect_error_reports: 2\n"
+            "cluster { listen: 127.0.0.1:%d\n name: c1\n routes: [\"nats://127.0.0.1:%d\"] }\n"
+            % (free_port(), dead))
+    with Server(config=conf) as s:
+        s.wait_log(r"Error trying to connect to route \(attempt 4\)", timeout=15)
+        log = s.log()
+        for n, lvl in ((1, "ERR"), (2, "ERR"), (3, "DBG"), (4, "ERR")):
+            assert re.search(r"\[%s\] Error trying to connect to route \(attempt %d\)" % (lvl, n),
+                             log), "attempt %d not at %s:\n%s" % (n, lvl, s.log_tail(12))
+    cb = free_port()
+    b = Server(config=_cluster_conf(cb))
+    a = Server(config=_cluster_conf(free_port(), routes=[cb],
+                                    extra="debug: true\nreconnect_error_reports: 2\n"),
+               monitor=True)
+    with b, a:
+        wait_until(lambda: http_json(a.mport, "/varz")["routes"] == 1, 10, what="route up")
+        b.stop()
+        a.wait_log(r"Error trying to connect to route \(attempt 3\)", timeout=15)
+        log = a.log()
+        for n, lvl in ((1, "ERR"), (2, "ERR"), (3, "DBG")):
+            assert re.search(r"\[%s\] Error trying to connect to route \(attempt %d\)" % (lvl, n),
+                             log), "reconnect attempt %d not at %s:\n%s" % (n, lvl, a.log_tail(12))
