@@ -487,10 +487,13 @@ void auth_violation_log(const conn_t *c, const char *user)
 {
     /* The reference (client.authViolation) names the CONNECT user only when a
      * users list is configured; never the secret. */
-    if (srv->opts->nusers > 0)
-        ERROR("%sauthentication error - User \"%s\"", c->prefix, user ? user : "");
-    else
+    if (srv->opts->nusers > 0) {
+        char q[600]; /* the name is the client's: quoted as the reference's %q */
+        quote_go(q, sizeof q, user ? user : "", user ? strlen(user) : 0);
+        ERROR("%sauthentication error - User %s", c->prefix, q);
+    } else {
         ERROR("%sauthentication error", c->prefix);
+    }
 }
 
 auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *token, bool connect)

@@ -485,8 +485,13 @@ static void update_prefix(conn_t *c)
     const char *ipfmt = strchr(c->ip, ':') ? "[%s]:%d - cid:%llu - " : "%s:%d - cid:%llu - ";
     int k =
         snprintf(c->prefix, sizeof c->prefix, ipfmt, c->ip, c->port, (unsigned long long)c->cid);
-    if (n && k > 0 && (size_t)k < sizeof c->prefix)
-        snprintf(c->prefix + k, sizeof c->prefix - (size_t)k, "\"%s\" - ", tag);
+    /* The reference's "%s - %q": the client's own strings are escaped, so a newline in
+     * a name cannot start a forged log line. */
+    if (n > sizeof tag - 1) n = sizeof tag - 1;
+    if (n && k > 0 && (size_t)k + 6 < sizeof c->prefix) {
+        size_t q = quote_go(c->prefix + k, sizeof c->prefix - (size_t)k - 3, tag, n);
+        memcpy(c->prefix + k + q, " - ", 4);
+    }
 }
 
 static void trace_connect(conn_t *c, slice_t line)

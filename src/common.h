@@ -35,6 +35,13 @@ void *xrealloc(void *p, size_t n);
 char *xstrndup(const char *s, size_t n);
 char *xstrdup(const char *s);
 
+/* Go's %q (strconv.Quote) of n bytes into out (cap >= 3): quotes, backslash escapes,
+ * \xNN for invalid UTF-8 and control bytes, \uNNNN for non-printable runes. Used for
+ * peer-chosen text in log lines, so a newline cannot forge a line. Content that does
+ * not fit is cut at a character boundary; the closing quote is always there.
+ * Returns the length written (without the NUL). */
+size_t quote_go(char *out, size_t cap, const char *s, size_t n);
+
 /* Monotonic and wall clocks in nanoseconds. */
 int64_t now_mono_ns(void);
 int64_t now_wall_ns(void);

@@ -158,3 +158,68 @@ def test_f11_before_auth_first_byte():
         c.expect(b"+OK\r\nPONG\r\n")
         assert s.log().count("authentication error") == 4, s.log_tail()
         _stop_clean(s)
+
+
+def test_f13_reply_permissions_bounded():
+    """allow_responses remembers each delivered reply subject; a requester
+    that never gets answers must not grow that without bound. At most 4096
+    subjects are kept per connection, the oldest forgotten first: after 70,000
+    unanswered requests the responder may answer the newest (the old server
+    stopped remembering at 65,536 and refused it) and not the first."""
+    conf = ("authorization {\n users = [\n  {user: q, password: q}\n"
+            "  {user: r, password: r, permissions: {subscribe: \"req\", allow_responses: true}}\n ]\n}\n")
+    n = 70000
+    with Server(config=conf) as s:
+        r = Client(s.port)
+        r.connect(user="r", **{"pass": "r"})
+        r.send("SUB req 1\r\n")
+        r.ping_pong()
+        q = Client(s.port)
+        q.connect(user="q", **{"pass": "q"})
+        stop = threading.Event()
+        got = [0]
+
+        def count():
+            buf = b""
+            r.sock.settimeout(20)
+            while got[0] < n and not stop.is_set():
+                d = r.sock.recv(1 << 20)
+                if not d:
+                    return
+                buf += d
+                got[0] += buf.count(b"\r\nx\r\n")
+                buf = buf[-8:] if len(buf) > 8 else buf
+        t = threading.Thread(target=count)
+        t.start()
+        q.sock.sendall(b"".join(b"PUB req i.%d 1\r\nx\r\n" % i for i in range(n)))
+        q.ping_pong(timeout=20)
+        t.join(30)
+        stop.set()
+        assert got[0] >= n, "responder got %d of %d requests" % (got[0], n)
+        r.buf = b""
+        r.send("PUB i.%d 1\r\nx\r\n" % (n - 1))
+        assert r.sync(timeout=10) == b"", "newest reply refused"
+        r.send("PUB i.0 1\r\nx\r\n")
+        assert r.sync(timeout=10) == b"-ERR 'Permissions Violation for Publish to \"i.0\"'\r\n"
+        _stop_clean(s)
+
+
+def test_f16_connect_strings_quoted_in_log():
+    """CONNECT name/lang/version (and, with a users list, the user name of a
+    failed login) reach log lines quoted as Go's %q, as the reference writes
+    them: a newline in a name cannot forge a log line."""
+    conf = "authorization {\n users = [\n  {user: a, password: b}\n ]\n}\n"
+    with Server(config=conf) as s:
+        c = Client(s.port)
+        name = 'x"\nFORGED [ERR] evil\\ \x01\u00e9'
+        c.send("CONNECT %s\r\n" % json.dumps({"name": name, "lang": "go\r", "version": "1\t",
+                                              "user": "u\nFORGED2", "pass": "c", "verbose": False}))
+        c.expect(AUTH_VIOLATION)
+        c.expect_closed()
+        s.wait_log(r"authentication error")
+        log = s.log()
+        assert "\nFORGED" not in log, log
+        want = ('"v1\\t:go\\r:x\\"\\nFORGED [ERR] evil\\\\ \\x01\u00e9" - authentication error'
+                ' - User "u\\nFORGED2"')
+        assert want in log, "want %r in:\n%s" % (want, s.log_tail())
+        _stop_clean(s)
