@@ -120,6 +120,7 @@ DURATION = _env_float("SOAK_SECONDS", 300.0)
 RATE = _env_float("SOAK_RATE", 0.7)
 SLACK = _env_float("SOAK_SLACK", 3.0)
 RELOAD_EVERY = _env_float("SOAK_RELOAD_SECONDS", 5.0)
+RECONNECT_EVERY = _env_float("SOAK_RECONNECT_SECONDS", 0.05)
 EVENT_EVERY = _env_float("SOAK_EVENT_SECONDS", max(20.0, min(45.0, DURATION / 8)))
 MAX_PENDING = int(_env_float("SOAK_MAX_PENDING", 8 << 20))
 SEED = int(_env_float("SOAK_SEED", time.time()))
@@ -268,7 +269,8 @@ class Conn:
         opts = {"verbose": False, "pedantic": False, "user": user, "pass": user + "pw",
                 "name": name, "lang": "python-soak", "version": "1", "protocol": 1,
                 "headers": headers, "no_responders": False}
-        self.send(b"CONNECT " + json.dumps(opts).encode() + b"\r\n")
+        self.connect_line = b"CONNECT " + json.dumps(opts).encode() + b"\r\n"
+        self.send(self.connect_line)
         soak.register(self)
         if start_reader:
             self.thread = threading.Thread(target=self._reader, daemon=True)
@@ -971,6 +973,7 @@ class Soak:
         p = Conn(self, node, "perm-sub-%s" % node.name, user="perm", headers=False)
         p.kind = "anchor"
         self.subscribe(p, [("plain", b"soak.d.*")])
+        node.perm_sub = p
         for _ in range(2):
             Responder(self, node)
 
@@ -1120,6 +1123,15 @@ class Soak:
                     break
                 time.sleep(0.2)
 
+    def reconnect_once(self):
+        """The `perm` subscriber sends CONNECT again while it receives: each one
+        re-applies its permissions under delivery (the path of issue #11 #1)."""
+        for n in self.nodes:
+            c = getattr(n, "perm_sub", None)
+            if n.ready and not n.dying and c is not None and not c.closed:
+                c.send(c.connect_line)
+                BOOK.add("reconnects")
+
     def slow_once(self):
         node = self.b
         if not node.ready or node.dying:
@@ -1207,6 +1219,7 @@ class Soak:
         self.loop(self.churn_once, 0.4)
         self.loop(self.reload_once, RELOAD_EVERY)
         self.loop(self.slow_once, 1.0)
+        self.loop(self.reconnect_once, RECONNECT_EVERY)
         self.loop(self.sample_rss, 2.0)
         self.loop(self.watch_crash, 0.5)
         self.loop(self.progress, 30.0)
@@ -1442,8 +1455,9 @@ class Soak:
             "%.0fs %s (ready after %s)" % (e["kill"], e["how"],
                                            "%.1fs" % (e["ready"] - e["kill"]) if e["ready"] else "never")
             for e in self.events)))
-        out.append("  permission reloads %d (SIGHUP to every node), checks that saw the new permission: %d"
-                   % (self.reloads, self.reload_checks))
+        out.append("  permission reloads %d (SIGHUP to every node), checks that saw the new permission: %d;"
+                   " repeated CONNECTs of the perm subscribers: %d"
+                   % (self.reloads, self.reload_checks, c["reconnects"]))
         for n in self.nodes:
             out.append("  %s instances: %s" % (n.name, ", ".join(
                 "#%d exit %s%s, %s s up, %s s CPU" % (
