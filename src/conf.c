@@ -19,8 +19,10 @@
  *
  * Limits, so that no input can hang or exhaust the process: nesting depth,
  * include depth (include cycles), environment-variable recursion (FOO='$FOO'),
- * and a byte budget for the whole tree (variable copies grow exponentially
- * with `b = [$a, $a]; c = [$b, $b] ...`).
+ * a byte budget for the whole tree (variable copies grow exponentially
+ * with `b = [$a, $a]; c = [$b, $b] ...`), and one for the text read: the file
+ * and everything it includes, each file counting at least 4 KiB (a cycle of
+ * large files, or a fan-out of empty ones).
  *
  * Positions: lines count '\n' only (as the reference); columns are 1-based
  * byte offsets. String values point after their opening quote, as the
@@ -58,8 +60,15 @@
 #define CONF_MAX_DEPTH 128        /* nested maps/arrays */
 #define CONF_MAX_INCLUDE_DEPTH 16 /* stops include cycles */
 #define CONF_MAX_ENV_DEPTH 8      /* environment values referring to variables */
+/* The tree's byte budget; the fuzz build sets a smaller one so that an input
+ * that expands to the limit stays a fast unit under the sanitizers. */
+#ifndef CONF_MAX_BYTES
 #define CONF_MAX_BYTES ((size_t)64 << 20)
+#endif
+/* Text read for one parse: the file and all it includes, each file counting at
+ * least CONF_FILE_COST (so an include fan-out of empty files is bounded too). */
 #define CONF_MAX_FILE ((size_t)64 << 20)
+#define CONF_FILE_COST ((size_t)4096)
 #define CONF_EMSG 1024
 
 #define R_EOF (-1)
@@ -96,6 +105,7 @@ typedef struct shared {
     conf_name_t **names;
     size_t nnames;
     size_t used; /* bytes charged against CONF_MAX_BYTES */
+    size_t read; /* bytes of text charged against CONF_MAX_FILE */
     int incdepth, envdepth;
 } shared_t;
 
@@ -557,7 +567,8 @@ static void errno_text(int e, char *buf, size_t len)
     if (buf[0]) buf[0] = (char)tolower((unsigned char)buf[0]);
 }
 
-static char *read_file(const char *path, size_t *len, char *msg, size_t msglen)
+/* Reads at most max bytes (more is an error). */
+static char *read_file(const char *path, size_t max, size_t *len, char *msg, size_t msglen)
 {
     char et[128];
     struct stat st;
@@ -577,12 +588,15 @@ static char *read_file(const char *path, size_t *len, char *msg, size_t msglen)
     size_t n = 0, cap = 4096;
     char *buf = xmalloc(cap);
     for (;;) {
+        if (n > max) {
+            snprintf(msg, msglen,
+                     "read %s: the configuration and its includes exceed %zu MiB (each file counts "
+                     "at least 4 KiB)",
+                     path, CONF_MAX_FILE >> 20);
+            goto fail;
+        }
         if (n == cap) {
-            if (cap >= CONF_MAX_FILE) {
-                snprintf(msg, msglen, "read %s: file too large", path);
-                goto fail;
-            }
-            cap *= 2;
+            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
             buf = xrealloc(buf, cap);
         }
         ssize_t r = read(fd, buf + n, cap - n);
@@ -1135,12 +1149,21 @@ static bool include_file(parser_t *p, conf_val_t *m, const char *path, size_t kp
     char msg[CONF_EMSG];
     char *full = path_join(p->dir, path);
     size_t len;
-    char *text = read_file(full, &len, msg, sizeof(msg));
+    size_t left = CONF_MAX_FILE - p->sh->read; /* read <= CONF_MAX_FILE always */
+    char *text = NULL;
+    if (left < CONF_FILE_COST)
+        snprintf(msg, sizeof(msg),
+                 "read %s: the configuration and its includes exceed %zu MiB (each file counts at "
+                 "least 4 KiB)",
+                 full, CONF_MAX_FILE >> 20);
+    else
+        text = read_file(full, left, &len, msg, sizeof(msg));
     if (!text) {
         fail_at(p, kpos, false, "error parsing include file '%s', %s", path, msg);
         free(full);
         return false;
     }
+    p->sh->read += len > CONF_FILE_COST ? len : CONF_FILE_COST;
     perr_t sub_err = {0};
     parser_t sub = {
         .s = text,
@@ -1607,6 +1630,8 @@ conf_val_t *conf_parse_string(const char *text, size_t len, const char *name, ch
     shared_t sh = {0};
     perr_t e = {0};
     if (!name) name = "<string>";
+    /* The text itself counts against what its includes may add. */
+    sh.read = len < CONF_FILE_COST ? CONF_FILE_COST : len > CONF_MAX_FILE ? CONF_MAX_FILE : len;
     parser_t p = {
         .s = text ? text : "",
         .n = text ? len : 0,
@@ -1627,7 +1652,7 @@ conf_val_t *conf_parse_file(const char *path, char *err, size_t errlen)
 {
     char msg[CONF_EMSG];
     size_t len;
-    char *text = read_file(path, &len, msg, sizeof(msg));
+    char *text = read_file(path, CONF_MAX_FILE, &len, msg, sizeof(msg));
     if (!text) {
         if (err && errlen) snprintf(err, errlen, "%s", msg);
         return NULL;

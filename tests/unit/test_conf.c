@@ -757,6 +757,41 @@ TEST(include_errors)
     CHECK_EQ_STR(errbuf, want);
 }
 
+TEST(include_text_bounded)
+{
+    /* A cycle through a large file: each level holds its own copy of the text,
+     * so the depth limit alone let 16 x 64 MiB be read; the text budget stops it. */
+    char path[256];
+    snprintf(path, sizeof(path), "%s/big_cycle.conf", tmpdir);
+    FILE *f = fopen(path, "w");
+    CHECK(f);
+    if (!f) return;
+    fputs("# ", f);
+    for (int i = 0; i < (6 << 20) / 64; i++)
+        fputs("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", f);
+    fputs("\ninclude big_cycle.conf\n", f);
+    fclose(f);
+    CHECK(!PF("big_cycle.conf"));
+    CHECK(strstr(errbuf, "the configuration and its includes exceed 64 MiB") != NULL);
+    CHECK(strstr(errbuf, "includes nested more than") == NULL);
+    /* a fan-out of empty files: each counts 4 KiB, so at most 16 Ki of them */
+    write_file("empty.conf", "");
+    size_t n = 20000, len = strlen("include empty.conf\n");
+    char *fan = malloc(n * len + 1);
+    for (size_t i = 0; i < n; i++)
+        memcpy(fan + i * len, "include empty.conf\n", len);
+    fan[n * len] = 0;
+    write_file("fan.conf", fan);
+    free(fan);
+    CHECK(!PF("fan.conf"));
+    CHECK(strstr(errbuf, "the configuration and its includes exceed 64 MiB") != NULL);
+    /* a few are fine */
+    write_file("fan_ok.conf", "include empty.conf\ninclude empty.conf\nport = 1\n");
+    conf_val_t *r = PF("fan_ok.conf");
+    CHECK(r);
+    conf_free(r);
+}
+
 TEST(include_paths_are_relative)
 {
     /* Even "/x" is joined onto the including file's directory, and ".."
@@ -906,6 +941,7 @@ int main(void)
     RUN(include_basic);
     RUN(include_scoping);
     RUN(include_errors);
+    RUN(include_text_bounded);
     RUN(include_paths_are_relative);
     RUN(readme_server_example);
     RUN(readme_permissions_example);
