@@ -1142,6 +1142,8 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
         if (op.type == OP_PUB || op.type == OP_HPUB || op.type == OP_SUB || op.type == OP_UNSUB ||
             op.type == OP_PING)
             atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
+        /* A consumer fell behind: conn_read delivers, and pauses us if it still is. */
+        if (unlikely(w->nover || w->over_lost)) break;
     }
     return pos;
 }

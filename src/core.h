@@ -8,7 +8,12 @@
 #define RBUF_SIZE (256 * 1024)
 #define QUIET_READ (64 * 1024) /* read size for a connection whose last read sent nothing */
 #define TICK_NS (20LL * 1000000LL)
+/* A paused producer waits at most from STALL_NS (its consumers just over the stall
+ * threshold) up to STALL_MAX_NS (a consumer about to reach max_pending), unless a
+ * consumer catching up releases it first: the closer a consumer is to being cut, the
+ * more time it gets to drain (the reference waits 100 ms to 1 s per message). */
 #define STALL_NS (5LL * 1000000LL)
+#define STALL_MAX_NS (1000LL * 1000000LL)
 
 #define NSTAGE 64
 #define NOVER 8 /* consumers a read may find behind before it stops listing them */
@@ -18,7 +23,9 @@ typedef struct stage {
     conn_t *conn; /* NULL = free */
     buf_t buf;    /* owned; kept between batches (swapped with the connection's buffer) */
     uint64_t msgs, bytes;
-    bool used; /* since the last trim */
+    size_t limit; /* committed once it holds this much: what the connection can take before
+                   * it passes the stall threshold (0: it is past it already) */
+    bool used;    /* since the last trim */
 } stage_t;
 
 /* A socket handed to a worker: accepted client/route, or a route we dialled. */
@@ -60,6 +67,8 @@ struct worker {
     conn_t *over[NOVER]; /* consumers left far behind (this batch only); more: over_lost */
     int nover;
     bool over_lost;
+    int64_t over_max;           /* the most bytes pending at one of them: sets the pause's length */
+    size_t stage_limit;         /* the stall threshold (at most STAGE_MAX), per loop iteration */
     conn_t **stalled;           /* producers paused until their stall_until_ns */
     _Atomic bool has_stalled;   /* nstalled > 0, for flushers deciding whom to wake */
     _Atomic bool stall_release; /* a consumer caught up: resume the paused producers now */

@@ -28,8 +28,8 @@
 /* PING/PONG/+OK ignore everything up to LF and the blanks before an argument
  * are not counted by the reference. Neither is bounded by max_control_line,
  * so a peer could make us buffer forever; cap the whole control line at
- * max_control_line + this slack (never reached by a sane peer). */
-#define LINE_SLACK 1024
+ * max_control_line + PARSE_LINE_SLACK (never reached by a sane peer). */
+#define LINE_SLACK PARSE_LINE_SLACK
 
 /* err_state values: where in the op the bad byte was found. */
 enum {

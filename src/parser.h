@@ -60,6 +60,10 @@ typedef enum parse_rc {
                               op->line = the argument text for the log line) */
 } parse_rc_t;
 
+/* Bytes a control line may hold beyond max_control_line (blanks, PING junk): the
+ * parser's limit for clients, and part of the read path's bound for every kind. */
+#define PARSE_LINE_SLACK 1024
+
 typedef struct parse_limits {
     parse_mode_t mode;
     int64_t max_control_line; /* <= 0: unlimited (routes) */

@@ -701,13 +701,13 @@ void route_start_protocol(worker_t *w, conn_t *c)
     } else {
         send_info(w, c);
         opts_t *o = srv->opts;
-        if (o->cluster.user && *o->cluster.user) {
-            int64_t t = o->cluster.auth_timeout_ns ? o->cluster.auth_timeout_ns : 2000000000LL;
-            c->auth_due_ns = w->now_ns + t;
-            worker_note_deadline(w, c->auth_due_ns);
-        } else {
-            c->auth_ok = true;
-        }
+        /* A peer must send CONNECT within the auth timeout, with cluster authorization or
+         * without (the reference times out only the former; a silent socket would be
+         * kept until its PINGs went stale, minutes later). */
+        int64_t t = o->cluster.auth_timeout_ns ? o->cluster.auth_timeout_ns : 2000000000LL;
+        c->auth_due_ns = w->now_ns + t;
+        worker_note_deadline(w, c->auth_due_ns);
+        if (!o->cluster.user || !*o->cluster.user) c->auth_ok = true;
     }
     /* First PING about a second after the route is up. */
     c->ping_due_ns = w->now_ns + 1000000000LL + (int64_t)(worker_rand(w) % 200000000ULL);
@@ -1236,7 +1236,7 @@ void route_timer(worker_t *w, conn_t *c)
         worker_note_deadline(w, c->tls_due_ns);
         return;
     }
-    if (c->auth_due_ns && !c->auth_ok && now >= c->auth_due_ns) {
+    if (c->auth_due_ns && now >= c->auth_due_ns) { /* CONNECT clears it */
         route_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
         return;
     }
@@ -1256,7 +1256,7 @@ void route_timer(worker_t *w, conn_t *c)
         c->ping_due_ns = now + o->ping_interval_ns;
     }
     worker_note_deadline(w, c->ping_due_ns);
-    if (c->auth_due_ns && !c->auth_ok) worker_note_deadline(w, c->auth_due_ns);
+    worker_note_deadline(w, c->auth_due_ns);
 }
 
 /* ---- dialling ----------------------------------------------------------------------- */

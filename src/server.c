@@ -150,6 +150,14 @@ static inline int64_t stall_threshold(void)
     return t < STALL_MAX ? t : STALL_MAX;
 }
 
+/* A stage is committed (and its connection checked) once it holds this much. */
+#define STAGE_MAX (1024 * 1024)
+static size_t stage_limit(void)
+{
+    int64_t t = stall_threshold();
+    return t < STAGE_MAX ? (size_t)t : STAGE_MAX;
+}
+
 /* A consumer that stalled producers caught up: every worker with paused producers lets
  * them read again now rather than at the end of their pause. */
 static void stall_release(void)
@@ -225,13 +233,20 @@ static void stage_commit(worker_t *w, stage_t *s)
     c->out_bytes += s->bytes;
     /* A consumer falling behind slows its producers down (their reads pause until it
      * catches up) before it would have to be cut as a slow consumer. */
-    if (unlikely((int64_t)conn_out_pending(c) > stall_threshold()) && c->kind == CONN_CLIENT) {
+    int64_t pend = (int64_t)conn_out_pending(c), t = stall_threshold();
+    if (unlikely(pend > t) && c->kind == CONN_CLIENT) {
         atomic_store(&c->over_stall, true);
         if (w->nover < NOVER)
             w->over[w->nover++] = c;
         else
             w->over_lost = true;
+        if (pend > w->over_max) w->over_max = pend;
     }
+    /* The stage takes what still fits under the threshold, then commits again: the
+     * producer's read stops at the operation that put c behind (client_process). */
+    s->limit = pend >= t                             ? 0
+               : (size_t)(t - pend) < w->stage_limit ? (size_t)(t - pend)
+                                                     : w->stage_limit;
     spin_unlock(&c->out_lock);
     conn_queue_flush(w, c);
 done:
@@ -254,6 +269,9 @@ static stage_t *stage_for(worker_t *w, conn_t *c)
         w->staged[w->nstaged++] = (uint8_t)(s - w->stages);
     s->conn = c;
     s->used = true;
+    /* A consumer still behind takes one operation's bytes before the commit that pauses
+     * the producer; otherwise up to the threshold (stage_commit refines it). */
+    s->limit = atomic_load_explicit(&c->over_stall, memory_order_relaxed) ? 0 : w->stage_limit;
     return s;
 }
 
@@ -282,7 +300,6 @@ static void stage_commit_conn(worker_t *w, conn_t *c)
     if (s->conn == c) stage_commit(w, s);
 }
 
-#define STAGE_MAX (1024 * 1024)
 char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
 {
     if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed))) return NULL;
@@ -299,7 +316,7 @@ static void stage_put(worker_t *w, conn_t *c, size_t n, uint64_t msgs, uint64_t 
     w->staged_total += n;
     s->msgs += msgs;
     s->bytes += size;
-    if (unlikely(s->buf.len >= STAGE_MAX)) stage_commit(w, s);
+    if (unlikely(s->buf.len >= s->limit)) stage_commit(w, s);
 }
 
 void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size)
@@ -805,11 +822,25 @@ static void do_accept(worker_t *self)
 
 static void flush_pending(worker_t *w);
 
-/* Pauses reading c for STALL_NS: its subscribers are behind. Resumed by run_stalled. */
-static void stall_conn(worker_t *w, conn_t *c)
+/* How long a producer waits for consumers of which the furthest behind has `pending`
+ * bytes queued: STALL_NS at the stall threshold, growing to STALL_MAX_NS at max_pending,
+ * so a consumer that is busy for a moment (a loaded machine) is given time before it is
+ * cut; one that catches up releases the producer at once (stall_release). */
+static int64_t stall_duration(int64_t pending)
+{
+    int64_t t = stall_threshold(), mp = srv->opts->max_pending;
+    if (pending <= t || mp <= t) return STALL_NS;
+    if (pending >= mp) return STALL_MAX_NS;
+    return STALL_NS +
+           (int64_t)((double)(STALL_MAX_NS - STALL_NS) * (double)(pending - t) / (double)(mp - t));
+}
+
+/* Pauses reading c for d ns: its subscribers are behind. Resumed by run_stalled. */
+static void stall_conn(worker_t *w, conn_t *c, int64_t d)
 {
     if (c->stall_until_ns) return;
-    c->stall_until_ns = w->now_ns + STALL_NS;
+    c->stall_len_ns = d;
+    c->stall_until_ns = w->now_ns + d;
     if (w->nstalled == w->capstalled) {
         w->capstalled = w->capstalled ? w->capstalled * 2 : 8;
         w->stalled = xrealloc(w->stalled, w->capstalled * sizeof *w->stalled);
@@ -828,10 +859,13 @@ static bool pause_if_behind(worker_t *w, conn_t *c)
 {
     bool behind = w->over_lost; /* unlisted consumers: assume the worst */
     int n = w->nover;
+    int64_t most = w->over_max;
     w->over_lost = false;
     w->nover = 0;
+    w->over_max = 0;
     if (c->kind != CONN_CLIENT) return false;
-    stall_conn(w, c); /* first: a consumer catching up from now on sees has_stalled */
+    /* first: a consumer catching up from now on sees has_stalled */
+    stall_conn(w, c, stall_duration(most));
     for (int i = 0; i < n && !behind; i++)
         behind = atomic_load(&w->over[i]->over_stall);
     if (!behind) {
@@ -884,6 +918,19 @@ static void save_partial(conn_t *c, const char *p, size_t n, size_t need)
     c->part_need = need;
 }
 
+/* The longest incomplete control line a connection may leave buffered, for every kind:
+ * max_control_line plus the parser's slack. The client parser enforces the same bound
+ * first, with the exact count the reference uses; routes, whose lines the reference does
+ * not bound at all (an INFO lists every client URL of the cluster, an RMSG every queue
+ * group that won), get at least ROUTE_LINE_MIN. */
+#define ROUTE_LINE_MIN (64 * 1024)
+static size_t conn_line_max(const conn_t *c)
+{
+    int64_t mcl = srv->opts->max_control_line;
+    if (c->kind == CONN_ROUTE && mcl < ROUTE_LINE_MIN) mcl = ROUTE_LINE_MIN;
+    return (size_t)mcl + PARSE_LINE_SLACK + 16; /* + the op name and CR */
+}
+
 /* Reads and processes until the socket is drained (edge-triggered). */
 static void conn_read(worker_t *w, conn_t *c)
 {
@@ -922,21 +969,47 @@ static void conn_read(worker_t *w, conn_t *c)
          * differently); output-producing streams keep big batches. */
         if (c->quiet_reads && room > QUIET_READ) room = QUIET_READ;
         size_t staged_before = w->staged_total;
-        ssize_t n = conn_recv(c, buf + len, room);
-        if (n <= 0) {
-            if (n == -1) {
-                if (!big && len) save_partial(c, buf, len, c->part_need);
+        /* Operations left from a read cut short go first: no new edge announces them. */
+        bool more = c->part_more;
+        c->part_more = false;
+        ssize_t n = 0;
+        if (!more) {
+            n = conn_recv(c, buf + len, room);
+            if (n <= 0) {
+                if (n == -1) {
+                    if (!big && len) save_partial(c, buf, len, c->part_need);
+                    return;
+                }
+                conn_close(c, n == 0 ? CR_CLIENT_CLOSED : CR_READ_ERROR);
                 return;
             }
-            conn_close(c, n == 0 ? CR_CLIENT_CLOSED : CR_READ_ERROR);
-            return;
+            len += (size_t)n;
         }
-        len += (size_t)n;
-        size_t need = 0;
-        size_t used = c->kind == CONN_ROUTE ? route_process(w, c, buf, len, &need)
-                                            : client_process(w, c, buf, len, &need);
-        if (c->closing) {
-            conn_close(c, c->reason);
+        size_t used = 0, need = 0;
+        for (;;) {
+            used += c->kind == CONN_ROUTE ? route_process(w, c, buf + used, len - used, &need)
+                                          : client_process(w, c, buf + used, len - used, &need);
+            if (c->closing) {
+                conn_close(c, c->reason);
+                return;
+            }
+            /* A consumer passed the stall threshold in the middle of the read (the client
+             * parser stops there): deliver, and pause here if it is still behind, so one
+             * read cannot push a consumer that keeps up past max_pending. */
+            if (used == len || !(w->nover || w->over_lost)) break;
+            flush_pending(w);
+            if (pause_if_behind(w, c)) {
+                save_partial(c, buf + used, len - used, 0);
+                c->part_more = true;
+                return;
+            }
+        }
+        if (need == 0 && !c->auth_wait && len - used > conn_line_max(c)) {
+            /* An operation whose control line never ends: no more buffering. */
+            ERROR("%smaximum control line exceeded: max_control_line %d, buffer len %zu", c->prefix,
+                  srv->opts->max_control_line, len - used);
+            client_send_err(w, c, "maximum control line exceeded");
+            conn_close(c, CR_MAX_CONTROL_LINE);
             return;
         }
         save_partial(c, buf + used, len - used, need);
@@ -944,7 +1017,8 @@ static void conn_read(worker_t *w, conn_t *c)
         /* Deliver what this read produced before reading more: bounded buffers, low latency. */
         flush_pending(w);
         if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
-        if (c->auth_wait) return;
+        if (c->auth_wait) return; /* a password check runs: conn_resume goes on */
+        if (more) continue;       /* the socket was not read: it may hold more */
         if ((size_t)n < room && !c->ssl)
             return; /* a short read drained the socket; the next bytes bring a new edge */
     }
@@ -958,19 +1032,11 @@ static void conn_read(worker_t *w, conn_t *c)
 
 void conn_resume(worker_t *w, conn_t *c)
 {
-    if (c->part_len) {
-        size_t need = 0;
-        size_t used = client_process(w, c, c->part, c->part_len, &need);
-        if (c->closing) {
-            conn_close(c, c->reason);
-            return;
-        }
-        save_partial(c, c->part + used, c->part_len - used, need);
-        flush_pending(w);
-        if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
-        if (c->auth_wait) return;
-    }
-    conn_read(w, c); /* edges that came meanwhile were skipped: read until the socket blocks */
+    /* What the client sent after CONNECT waits in part: conn_read takes it before the
+     * socket (edges that came meanwhile were skipped), and keeps it if a consumer makes
+     * us pause. */
+    if (c->part_len) c->part_more = true;
+    conn_read(w, c);
 }
 
 /* ---- the worker loop --------------------------------------------------- */
@@ -1016,7 +1082,7 @@ static void run_stalled(worker_t *w)
         }
         if (c->stall_until_ns < w->now_ns) /* not released: the pause ran out */
             DEBUG("%sTimed out of fast producer stall (%lldms)", c->prefix,
-                  (long long)(STALL_NS / 1000000));
+                  (long long)(c->stall_len_ns / 1000000));
         unstall(w, c);
         conn_read(w, c);
         i = 0; /* the list may have changed */
@@ -1143,6 +1209,7 @@ static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     qsbr_register();
+    w->stage_limit = stage_limit();
     struct epoll_event evs[256];
     while (!atomic_load_explicit(&srv->shutting_down, memory_order_relaxed)) {
         int timeout = -1;
@@ -1190,6 +1257,7 @@ static void *worker_main(void *arg)
         }
         flush_pending(w);
         handle_close_reqs(w);
+        w->stage_limit = stage_limit();
         if (w->nstalled) run_stalled(w);
         run_timers(w);
         flush_pending(w);

@@ -102,6 +102,8 @@ typedef struct conn {
     /* --- owner only --- */
     char *part; /* unparsed bytes of a partial op (owned) */
     size_t part_len, part_cap, part_need;
+    bool part_more; /* part holds operations not processed yet (a consumer fell behind
+                     * in the middle of a read): process them before reading more */
     sidmap_t subs;
     uint64_t in_msgs, in_bytes;
     bool verbose, pedantic, echo, headers, no_responders;
@@ -125,6 +127,7 @@ typedef struct conn {
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
     bool pong_sent;           /* answered a PING after CONNECT: may get async INFO */
     int64_t stall_until_ns;   /* owner: reading paused (a consumer is behind), 0 = not */
+    int64_t stall_len_ns;     /* owner: how long that pause was set to last */
     struct route_info *route; /* CONN_ROUTE only (owned) */
     uint64_t info_gen;        /* info_suffix generation this client last saw */
     /* TLS: ssl is used under out_lock only (reads by the owner, writes by any flusher) */

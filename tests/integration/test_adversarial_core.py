@@ -8,7 +8,7 @@ import time
 
 from harness import Server, connected, http_json, wait_until
 
-TIMEOUTS = {}
+TIMEOUTS = {"test_f15_consumer_that_keeps_up_is_not_cut": 90, "test_f5_route_control_line_is_bounded": 60}
 
 
 # --- #12: the qsbr registry holds every worker plus the monitor ---------------------------
@@ -27,3 +27,178 @@ def test_f12_max_workers_with_monitor_starts():
         assert s.varz()["gomaxprocs"] == 64
         connected(s).ping_pong()
         assert "more than the maximum" in s.log()
+
+
+# --- #15: a consumer that keeps up is never cut as a slow consumer ------------------------
+
+def _drain_msgs(sock, want, deadline, result, hiccup_every=0, hiccup=0.0):
+    """Reader thread: count MSG payloads until `want` or the deadline. With hiccup_every,
+    it stops reading for `hiccup` seconds after each hiccup_every bytes: a consumer that
+    keeps up on average but is descheduled now and then, as on a loaded machine."""
+    buf = b""
+    got = 0
+    since = 0
+    sock.settimeout(0.5)
+    while got < want and time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not data:
+            break
+        since += len(data)
+        if hiccup_every and since >= hiccup_every:
+            since = 0
+            time.sleep(hiccup)
+        buf += data
+        pos = 0
+        while True:
+            nl = buf.find(b"\r\n", pos)
+            if nl < 0:
+                break
+            line = buf[pos:nl]
+            if line.startswith(b"MSG "):
+                end = nl + 2 + int(line.rsplit(b" ", 1)[1]) + 2
+                if len(buf) < end:
+                    break
+                got += 1
+                pos = end
+            else:
+                if line == b"PING":
+                    sock.sendall(b"PONG\r\n")
+                pos = nl + 2
+        buf = buf[pos:]
+    result.append(got)
+
+
+def test_f15_consumer_that_keeps_up_is_not_cut():
+    # max_pending (256 KiB) is below one read's worth of deliveries (the server reads
+    # 256 KiB at a time): a consumer whose socket happened to be full when the read was
+    # committed was cut, though it drains everything it is given. The fast reader
+    # here pauses 30 ms every 256 KiB (a descheduled thread); the slow one never reads.
+    import threading
+    cfg = 'max_pending: 262144\nmax_payload: 65536\nwrite_deadline: "3s"\n'
+    n, size = 300, 60000
+    with Server(config=cfg, monitor=True) as s:
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", s.port))
+        slow.settimeout(5)
+        slow.sendall(b'CONNECT {"verbose":false}\r\nSUB data 1\r\nPING\r\n')
+        got = b""
+        while b"PONG\r\n" not in got:          # the SUB is registered; never read again
+            d = slow.recv(4096)
+            assert d, "slow consumer closed early"
+            got += d
+        fast = connected(s)
+        fast.send(b"SUB data 1\r\nPING\r\n")
+        fast.expect(b"PONG\r\n")
+        result = []
+        reader = threading.Thread(target=_drain_msgs,
+                                  args=(fast.sock, n, time.monotonic() + 60, result,
+                                        256 * 1024, 0.03))
+        reader.start()
+        pub = connected(s)
+        chunk = b"".join(b"PUB data %d\r\n%s\r\n" % (size, b"z" * size) for _ in range(50))
+        for _ in range(n // 50):
+            pub.send(chunk)
+        pub.ping_pong(timeout=60)
+        reader.join(65)
+        assert result and result[0] == n, "fast subscriber got %s of %d; log:\n%s" % (
+            result, n, s.log_tail(10))
+        cut = s.log().count("Slow Consumer Detected")
+        assert cut == 1, "%d slow consumer lines (the fast one was cut too?):\n%s" % (
+            cut, s.log_tail(10))
+        wait_until(lambda: s.varz()["slow_consumers"] == 1, 10, what="slow_consumers == 1")
+        pub.ping_pong()
+
+
+# --- #5: one bound on an incomplete control line, for every connection kind ---------------
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _flood_no_newline(port, first, limit, seconds):
+    """Sends `first` then bytes without a newline until the server closes the socket
+    (returns the bytes sent) or `limit` bytes / `seconds` passed (returns None)."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(1.0)
+    sent = 0
+    chunk = b"x" * 65536
+    end = time.monotonic() + seconds
+    try:
+        s.sendall(first)
+        while sent < limit and time.monotonic() < end:
+            try:
+                sent += s.send(chunk)
+            except socket.timeout:
+                continue
+    except OSError:
+        return sent
+    finally:
+        s.close()
+    return None
+
+
+def _cluster_server(extra=""):
+    from harness import free_port
+    cport = free_port()
+    s = Server(config="cluster {\n  listen: 127.0.0.1:%d\n  name: c1\n}\n%s" % (cport, extra),
+               monitor=True)
+    s.cport = cport
+    return s
+
+
+def test_f5_route_control_line_is_bounded():
+    # Before CONNECT, with no cluster authorization (no auth timer): CONNECT and then
+    # bytes without a newline grew the server's memory without bound (58 MiB in 1.2 s).
+    with _cluster_server() as s:
+        rss0 = _rss_kib(s.proc.pid)
+        sent = _flood_no_newline(s.cport, b"CONNECT ", 256 << 20, 15)
+        assert sent is not None, "route port took 256 MiB of one control line"
+        assert sent < 64 << 20, "closed only after %d bytes" % sent
+        grew = _rss_kib(s.proc.pid) - rss0
+        assert grew < 32 * 1024, "server grew %d KiB" % grew
+        s.wait_log(r"rid:\d+ - maximum control line exceeded", 5)
+        # the same after CONNECT, for an RS+ line
+        sent = _flood_no_newline(
+            s.cport, b'CONNECT {"verbose":false,"pedantic":false,"name":"x"}\r\nRS+ $G ',
+            256 << 20, 15)
+        assert sent is not None and sent < 64 << 20, sent
+        # a client gets the reference's error for its CONNECT line
+        c = s.client()
+        c.send(b"CONNECT " + b"x" * 10000)
+        c.expect(b"-ERR 'maximum control line exceeded'\r\n")
+        c.expect_closed()
+        connected(s).ping_pong()
+
+
+def test_f5_silent_route_is_timed_out():
+    # An inbound route that never sends CONNECT is closed after the (cluster) auth
+    # timeout even without cluster authorization; it was kept until its PINGs went stale.
+    with _cluster_server() as s:
+        r = socket.create_connection(("127.0.0.1", s.cport))
+        r.settimeout(10)
+        t0 = time.monotonic()
+        data = b""
+        while True:
+            try:
+                d = r.recv(65536)
+            except OSError:
+                break
+            if not d:
+                break
+            data += d
+            if time.monotonic() - t0 > 9:
+                break
+        took = time.monotonic() - t0
+        assert b"-ERR 'Authentication Timeout'" in data, data[-200:]
+        assert took < 8, "closed after %.1f s" % took
+        r.close()
