@@ -496,10 +496,36 @@ void auth_violation_log(const conn_t *c, const char *user)
     }
 }
 
+static const user_t *no_auth_user(void)
+{
+    opts_t *o = srv->opts;
+    if (!o->no_auth_user || !*o->no_auth_user) return NULL;
+    for (size_t i = 0; i < o->nusers; i++)
+        if (strcmp(o->users[i].name, o->no_auth_user) == 0) return &o->users[i];
+    return NULL;
+}
+
+bool auth_login_no_auth_user(conn_t *c)
+{
+    const user_t *u = no_auth_user();
+    if (!u || (u->restrict_conn_types && !u->allow_standard)) return false;
+    free(c->user);
+    c->user = xstrdup(u->name);
+    set_perms(c, compile_perms(u->perms ? u->perms : srv->opts->default_perms));
+    return true;
+}
+
 auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *token, bool connect)
 {
     opts_t *o = srv->opts;
     auth_rc_t rc;
+    if ((!user || !*user) && (!pass || !*pass) && (!token || !*token)) {
+        const user_t *u = no_auth_user();
+        if (u) {
+            user = u->name;
+            pass = u->password;
+        }
+    }
     if (o->token && *o->token) {
         rc = token ? secret_check(c, o->token, token, connect) : AUTH_FAIL;
         if (rc == AUTH_FAIL) auth_violation_log(c, user);

@@ -43,12 +43,16 @@ typedef enum auth_rc { AUTH_OK = 0, AUTH_FAIL, AUTH_PENDING, AUTH_BUSY } auth_rc
 
 bool auth_required(void);
 /* Checks credentials against the current options; on success sets c->user and
- * c->perms. Logs failures without the secret. AUTH_PENDING: a password check
- * runs on the auth pool, client_auth_verdict is called on the owner when it
- * is done (call auth_check again then). AUTH_BUSY: the pool's queue is full
+ * c->perms. No user, password or token at all means the no_auth_user, if any
+ * (with its configured password, as the reference substitutes it). Logs failures without the
+ * secret. AUTH_PENDING: a password check runs on the auth pool, client_auth_verdict is called on
+ * the owner when it is done (call auth_check again then). AUTH_BUSY: the pool's queue is full
  * (logged; treat as a failure). Owner only. */
 auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *token,
                      bool connect);
+/* Owner, before any CONNECT: logs c in as the no_auth_user (no password, as the
+ * reference does), if one is configured and exists. False otherwise. */
+bool auth_login_no_auth_user(conn_t *c);
 /* Owner: the connection closes; a check in flight is abandoned. */
 void auth_conn_closed(conn_t *c);
 /* Freeing the connection (no reader left): permissions, reply map, cache. */

@@ -958,7 +958,7 @@ static void process_pub(worker_t *w, conn_t *c, const op_t *op)
     if (log_trace_on) {
         log_msg(LOG_TRC, "%s<<- [%s %.*s]", c->prefix, op->type == OP_HPUB ? "HPUB" : "PUB",
                 (int)op->line.n, op->line.p);
-        log_msg(LOG_TRC, "%s<<- MSG_PAYLOAD: [\"%.*s\"]", c->prefix, (int)op->size, op->payload);
+        log_trace_payload(c->prefix, op->payload, (size_t)op->size, srv->opts->max_traced_msg_len);
     }
     if (op->type == OP_HPUB && !c->headers) {
         ERROR("%smessage headers not supported", c->prefix);
@@ -986,6 +986,34 @@ static void process_pub(worker_t *w, conn_t *c, const op_t *op)
     if (n == 0 && c->no_responders && op->reply.n) no_responders(w, c, op->reply);
 }
 
+static bool too_many_tokens(slice_t subj, int max)
+{
+    int n = 1;
+    for (const char *p = subj.p, *e = subj.p + subj.n; (p = memchr(p, '.', (size_t)(e - p))); p++)
+        if (++n > max) return true;
+    return false;
+}
+
+/* max_sub_tokens: the reference's texts; the subscription is refused, the connection stays. */
+static void sub_tokens_violation(worker_t *w, conn_t *c, const op_t *op)
+{
+    size_t sn = op->subject.n > 400 ? 400 : op->subject.n;
+    char subj[900], user[600], text[1000];
+    quote_go(subj, sizeof subj, op->subject.p, sn);
+    const char *name = c->user && *c->user ? c->user : c->cred_user;
+    if (name && *name) {
+        memcpy(user, "User ", 5);
+        quote_go(user + 5, sizeof user - 5, name, strlen(name));
+    } else {
+        snprintf(user, sizeof user, "User \"N/A\"");
+    }
+    snprintf(text, sizeof text, "Permissions Violation for Subscription to %s, too many tokens",
+             subj);
+    client_send_err(w, c, text);
+    ERROR("%sSubscription Violation Too Many Tokens - %s, Subject %s, SID %.*s", c->prefix, user,
+          subj, (int)(op->sid.n > 200 ? 200 : op->sid.n), op->sid.p);
+}
+
 static void process_sub(worker_t *w, conn_t *c, const op_t *op)
 {
     TRACE("%s<<- [SUB %.*s]", c->prefix, (int)op->line.n, op->line.p);
@@ -994,6 +1022,11 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
         return;
     }
     if (!auth_can_subscribe_sid(w, c, op->subject, op->queue, op->sid)) return;
+    int maxt = srv->opts->max_sub_tokens;
+    if (maxt > 0 && too_many_tokens(op->subject, maxt)) {
+        sub_tokens_violation(w, c, op);
+        return;
+    }
     client_sweep_dead_subs(c);
     sub_t *old = sidmap_get(&c->subs, op->sid);
     if (old) {
@@ -1081,10 +1114,17 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
         op_t op;
         if (unlikely(!c->auth_ok) && buf[pos] != 'C' && buf[pos] != 'c') {
             /* Before CONNECT only CONNECT may come: judged on its first byte, as the
-             * reference does, so nothing else is parsed or buffered first. */
-            auth_violation_log(c, NULL);
-            close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
-            break;
+             * reference does, so nothing else is parsed or buffered first. With a
+             * no_auth_user the client is that user from here on (the reference's
+             * telnet-friendly path). */
+            if (!auth_login_no_auth_user(c)) {
+                auth_violation_log(c, NULL);
+                close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+                break;
+            }
+            c->auth_ok = true;
+            c->got_connect = true;
+            c->auth_due_ns = 0;
         }
         parse_rc_t rc = parse_op(&lim, buf + pos, len - pos, &op);
         if (rc == PARSE_NEED_MORE) {

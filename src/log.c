@@ -502,3 +502,20 @@ void log_close(void)
     log_debug_on = log_trace_on = false;
     pthread_mutex_unlock(&lk);
 }
+
+void log_trace_payload(const char *prefix, const char *p, size_t n, int64_t max)
+{
+    bool cut = max > 0 && n > (size_t)max;
+    size_t in = cut ? (size_t)max : n;
+    size_t cap = 4 * in + 3; /* \xNN per byte at worst, quotes, NUL */
+    char *q = xmalloc(cap);
+    size_t qn = quote_go(q, cap, p, in);
+    if (cut) {
+        /* the reference slices its quoted text: [1, max+1) */
+        size_t k = (size_t)max < qn - 1 ? (size_t)max : qn - 1;
+        log_msg(LOG_TRC, "%s<<- MSG_PAYLOAD: [\"%.*s...\"]", prefix, (int)k, q + 1);
+    } else {
+        log_msg(LOG_TRC, "%s<<- MSG_PAYLOAD: [%s]", prefix, q);
+    }
+    free(q);
+}

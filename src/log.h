@@ -41,6 +41,10 @@ extern _Atomic bool log_debug_on, log_trace_on; /* flipped by reload while worke
 void log_msg(log_level_t lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(log_level_t lvl, const char *fmt, va_list ap);
 /* FTL: logs then exit(1). */
+/* Traces a message payload as the reference does: "<<- MSG_PAYLOAD: [%q]", or with
+ * max > 0 and a longer payload the first max characters of that quoted form and
+ * "...". Quoted, so payload bytes cannot forge log lines. */
+void log_trace_payload(const char *prefix, const char *p, size_t n, int64_t max);
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #define NOTICE(...) log_msg(LOG_INF, __VA_ARGS__)

@@ -1643,16 +1643,23 @@ static void apply_top(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
     } else if (KEYIS(k, "accounts", "operator", "operators", "root", "roots", "root_operator",
                      "root_operators", "resolver", "account_resolver", "accounts_resolver",
                      "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "trusted",
-                     "trusted_keys")) {
-        /* Each of these restricts who may do what; silently ignoring one
-         * would run the server more open than its configuration says. */
-        cfg_err(c, p,
-                "%s is not supported by this server (refusing to run without the access "
-                "restrictions it configures)",
-                k);
+                     "trusted_keys", "mappings", "maps")) {
+        /* Each of these restricts who may do what, or (mappings) changes where
+         * messages go; silently ignoring one would run the server more open, or
+         * deliver elsewhere, than its configuration says. */
+        if (KEYIS(k, "mappings", "maps"))
+            cfg_err(c, p,
+                    "%s is not supported by this server (refusing to run without the subject "
+                    "mappings it configures)",
+                    k);
+        else
+            cfg_err(c, p,
+                    "%s is not supported by this server (refusing to run without the access "
+                    "restrictions it configures)",
+                    k);
     } else if (KEYIS(k, "jetstream", "store_dir", "storedir", "gateway", "leaf", "leafnodes",
-                     "websocket", "ws", "mqtt", "mappings", "maps", "server_tags",
-                     "default_js_domain", "ocsp", "system_account", "system")) {
+                     "websocket", "ws", "mqtt", "server_tags", "default_js_domain", "ocsp",
+                     "system_account", "system")) {
         cfg_note(c, p, k);
     } else {
         unknown_field(c, kv);

@@ -223,3 +223,39 @@ def test_f16_connect_strings_quoted_in_log():
                 ' - User "u\\nFORGED2"')
         assert want in log, "want %r in:\n%s" % (want, s.log_tail())
         _stop_clean(s)
+
+
+def test_f18_keys_no_longer_ignored():
+    """Keys that were accepted and then ignored now act as in the reference:
+    no_auth_user logs a client without credentials in as that user (CONNECT
+    without credentials, or no CONNECT at all); max_sub_tokens refuses deeper
+    subscriptions with the reference's texts; max_traced_msg_len cuts traced
+    payloads (quoted); `mappings`, which would change where messages go, stops
+    the server with file:line:col instead of a warning."""
+    conf = ("max_sub_tokens: 3\nmax_traced_msg_len: 5\n"
+            "authorization { users = [ {user: a, password: b, permissions: {publish: \"foo.>\", subscribe: \">\"}} ] }\n"
+            "no_auth_user: a\n")
+    with Server(args=("-V",), config=conf) as s:
+        c = Client(s.port)
+        c.send('CONNECT {"verbose":false}\r\nSUB a.b.c.d 1\r\nSUB a.b.c 2\r\n'
+               'PUB foo.x 12\r\nhello\n world\r\nPUB bar 1\r\nx\r\n')
+        got = c.sync()
+        assert got == (b"-ERR 'Permissions Violation for Subscription to \"a.b.c.d\", too many tokens'\r\n"
+                       b"-ERR 'Permissions Violation for Publish to \"bar\"'\r\n"), got
+        c2 = Client(s.port)  # no CONNECT at all
+        c2.send("SUB foo.y 1\r\nPUB foo.y 3\r\nabc\r\n")
+        assert c2.sync() == b"+OK\r\n+OK\r\nMSG foo.y 1 3\r\nabc\r\n"
+        s.wait_log(r'Subscription Violation Too Many Tokens - User "a", Subject "a\.b\.c\.d", SID 1')
+        s.wait_log(r'<<- MSG_PAYLOAD: \["hello\.\.\."\]')
+        s.wait_log(r'Publish Violation - User "a", Subject "bar"')
+        c3 = Client(s.port)  # wrong password: no fallback to no_auth_user
+        c3.send('CONNECT {"verbose":false,"user":"a","pass":"x"}\r\n')
+        c3.expect(AUTH_VIOLATION)
+        _stop_clean(s)
+    s = Server(config="mappings: {\n  foo: bar\n}\n", wait=False)
+    s.start()
+    try:
+        assert s.wait_exit(10) not in (None, 0), "started with mappings"
+        assert re.search(r"server\.conf:1:\d+: mappings is not supported", s.log()), s.log()
+    finally:
+        s.cleanup()
