@@ -1,11 +1,13 @@
 /* monitor_subs.c: /subsz (alias /subscriptionsz) and /routez
  * (monitoring.md §7, §8).
  *
- * /subsz reads the sublist's statistics and, with subs=1, copies the local
- * client subscriptions out under the sublist's read lock (the strings are
- * copied so nothing is referenced after the lock is dropped); filtering,
- * paging and the JSON are done afterwards. Its shape quirk is kept: with an
- * empty page the document is the bare statistics object.
+ * /subsz reads the sublist's statistics and, with subs=1, walks the sublist
+ * under its read lock (SUB/UNSUB and publishes that miss the cache wait
+ * behind it) only until the requested page is complete, taking pointers;
+ * copying the page and the JSON are done after the lock is dropped, the subs'
+ * memory being kept by qsbr. The page is the first offset+limit listed subs
+ * in walk order, as the reference (which does not sort them either). Its shape quirk is kept: with
+ * an empty page the document is the bare statistics object.
  *
  * /routez: the configured cluster permissions, then the routes as route.c
  * describes them (none until it implements route_write_routez). */
@@ -29,28 +31,53 @@ typedef struct sub_row {
 
 typedef struct sub_rows {
     sub_row_t *v;
+    size_t n;
+} sub_rows_t;
+
+typedef struct sub_ptrs {
+    sub_t **v;
     size_t n, cap;
     const char *test; /* literal subject filter, NULL = all */
     size_t testn;
-} sub_rows_t;
+    size_t seen, lo, hi; /* listed subs seen so far; the page is [lo, hi) of them */
+} sub_ptrs_t;
 
-static void collect_sub(sub_t *s, void *arg)
+/* Runs under the sublist's read lock, which SUB/UNSUB (writers) and publishes
+ * that miss the match cache wait behind: it only filters and takes the page's
+ * pointers, and stops the walk once the page is full. The subs and their
+ * connections are retired through qsbr, so their memory stays valid after
+ * the lock is dropped until this (registered) thread's next quiescent point;
+ * the strings are copied then. */
+static bool collect_ptr(sub_t *s, void *arg)
 {
-    sub_rows_t *r = arg;
+    sub_ptrs_t *p = arg;
     /* only local client interest is listed (route interest is only counted) */
-    if (!s->conn || s->conn->kind != CONN_CLIENT || atomic_load(&s->closed)) return;
-    if (r->test && !subject_matches(s->subject.p, s->subject.n, r->test, r->testn)) return;
-    if (r->n == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 64;
-        r->v = xrealloc(r->v, r->cap * sizeof *r->v);
+    if (!s->conn || s->conn->kind != CONN_CLIENT || atomic_load(&s->closed)) return false;
+    if (p->test && !subject_matches(s->subject.p, s->subject.n, p->test, p->testn)) return false;
+    size_t k = p->seen++;
+    if (k < p->lo) return false;
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 64;
+        p->v = xrealloc(p->v, p->cap * sizeof *p->v);
     }
-    sub_row_t *row = &r->v[r->n++];
-    row->subject = xstrndup(s->subject.p, s->subject.n);
-    row->queue = s->queue.n ? xstrndup(s->queue.p, s->queue.n) : NULL;
-    row->sid = xstrndup(s->sid.p, s->sid.n);
-    row->msgs = atomic_load(&s->delivered);
-    row->max = atomic_load(&s->max);
-    row->cid = s->conn->cid;
+    p->v[p->n++] = s;
+    return p->seen >= p->hi;
+}
+
+/* Outside the lock: the page's rows. */
+static void collect_rows(const sub_ptrs_t *p, sub_rows_t *r)
+{
+    r->v = p->n ? xcalloc(p->n, sizeof *r->v) : NULL;
+    for (size_t i = 0; i < p->n; i++) {
+        const sub_t *s = p->v[i];
+        sub_row_t *row = &r->v[r->n++];
+        row->subject = xstrndup(s->subject.p, s->subject.n);
+        row->queue = s->queue.n ? xstrndup(s->queue.p, s->queue.n) : NULL;
+        row->sid = xstrndup(s->sid.p, s->sid.n);
+        row->msgs = atomic_load(&s->delivered);
+        row->max = atomic_load(&s->max);
+        row->cid = s->conn->cid;
+    }
 }
 
 static void write_stats(jw_t *w, const sublist_stats_t *st)
@@ -107,11 +134,20 @@ int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 
     sublist_stats_t st = {0};
     if (!none) sublist_stats(srv->sl, &st);
-    sub_rows_t rows = {.test = has_test ? test : NULL, .testn = has_test ? strlen(test) : 0};
-    if (subs && !none) sublist_foreach(srv->sl, collect_sub, &rows);
-
-    size_t lo = (uint64_t)offset > rows.n ? rows.n : (size_t)offset;
-    size_t hi = (uint64_t)limit > rows.n - lo ? rows.n : lo + (size_t)limit;
+    sub_rows_t rows = {0};
+    if (subs && !none) {
+        size_t from = (size_t)offset;
+        sub_ptrs_t ptrs = {.test = has_test ? test : NULL,
+                           .testn = has_test ? strlen(test) : 0,
+                           .lo = from,
+                           .hi =
+                               (uint64_t)limit > SIZE_MAX - from ? SIZE_MAX : from + (size_t)limit};
+        sublist_foreach_until(srv->sl, collect_ptr, &ptrs);
+        collect_rows(&ptrs, &rows);
+        free(ptrs.v);
+    }
+    /* rows holds exactly the page */
+    size_t lo = 0, hi = rows.n;
 
     jw_t w;
     jw_init(&w, body, true);

@@ -871,7 +871,7 @@ void sublist_stats(sublist_t *sl, sublist_stats_t *st)
     }
 }
 
-void sublist_foreach(sublist_t *sl, void (*fn)(sub_t *s, void *arg), void *arg)
+void sublist_foreach_until(sublist_t *sl, bool (*fn)(sub_t *s, void *arg), void *arg)
 {
     ptrvec_t st;
     pv_init(&st);
@@ -879,14 +879,33 @@ void sublist_foreach(sublist_t *sl, void (*fn)(sub_t *s, void *arg), void *arg)
     pv_push(&st, sl->root);
     for (const node_t *n; (n = pv_pop(&st));) {
         for (uint32_t i = 0; i < n->nplain; i++)
-            fn(n->plain[i], arg);
+            if (fn(n->plain[i], arg)) goto done;
         for (uint32_t i = 0; i < n->nqg; i++)
             for (uint32_t j = 0; j < n->qgs[i].n; j++)
-                fn(n->qgs[i].subs[j], arg);
+                if (fn(n->qgs[i].subs[j], arg)) goto done;
         push_children(&st, n);
     }
+done:
     pthread_rwlock_unlock(&sl->lock);
     pv_done(&st);
+}
+
+typedef struct foreach_all {
+    void (*fn)(sub_t *s, void *arg);
+    void *arg;
+} foreach_all_t;
+
+static bool foreach_all_cb(sub_t *s, void *arg)
+{
+    foreach_all_t *f = arg;
+    f->fn(s, f->arg);
+    return false;
+}
+
+void sublist_foreach(sublist_t *sl, void (*fn)(sub_t *s, void *arg), void *arg)
+{
+    foreach_all_t f = {fn, arg};
+    sublist_foreach_until(sl, foreach_all_cb, &f);
 }
 
 uint64_t sublist_num_nodes(sublist_t *sl)

@@ -58,6 +58,9 @@ void sublist_stats(sublist_t *sl, sublist_stats_t *st);
 /* Calls fn for every subscription (under the read lock: fn must not modify
  * the sublist). */
 void sublist_foreach(sublist_t *sl, void (*fn)(sub_t *s, void *arg), void *arg);
+/* The same, stopping as soon as fn returns true: a caller that needs only the
+ * first N of some kind holds the lock for those, not for the whole trie. */
+void sublist_foreach_until(sublist_t *sl, bool (*fn)(sub_t *s, void *arg), void *arg);
 /* Trie nodes currently allocated, root included (tests: pruning under churn). */
 uint64_t sublist_num_nodes(sublist_t *sl);
 
