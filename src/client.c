@@ -776,6 +776,7 @@ static void fwd_add_queue(route_fwd_t *e, slice_t q)
 /* Is queue q one of the space-separated names in list? */
 static bool queue_listed(slice_t list, slice_t q)
 {
+    if (!list.n) return false; /* list.p may be NULL: no arithmetic on it */
     const char *p = list.p, *end = list.p + list.n;
     while (p < end) {
         while (p < end && (*p == ' ' || *p == '\t'))

@@ -1019,8 +1019,9 @@ static void conn_read(worker_t *w, conn_t *c)
         if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
         if (c->auth_wait) return; /* a password check runs: conn_resume goes on */
         if (more) continue;       /* the socket was not read: it may hold more */
-        if ((size_t)n < room && !c->ssl)
-            return; /* a short read drained the socket; the next bytes bring a new edge */
+        /* A short read drained the socket; the next bytes bring a new edge. Not after the
+         * peer's FIN: its edge came with these bytes, and only reading on sees the EOF. */
+        if ((size_t)n < room && !c->ssl && !c->peer_hup) return;
     }
     if (!c->closing) {
         /* Budget spent with data possibly left: edge-triggered epoll will not tell us again. */
@@ -1245,6 +1246,7 @@ static void *worker_main(void *arg)
             }
             conn_t *c = p;
             if (c->fd < 0) continue;
+            if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->peer_hup = true;
             if ((evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
                 !c->stall_until_ns && !c->auth_wait)
                 conn_read(w, c);

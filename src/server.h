@@ -110,6 +110,7 @@ typedef struct conn {
     int protocol;
     bool got_connect;
     bool quiet_reads; /* the last read produced no output: read smaller pieces */
+    bool peer_hup;    /* epoll reported the peer's FIN/HUP: read on to the EOF */
     bool closing;
     bool auth_ok;
     int ping_out; /* outstanding server PINGs */

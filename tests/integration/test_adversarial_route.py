@@ -5,6 +5,7 @@ test_fN_<what>; each failed against the server before its fix."""
 import json
 import os
 import re
+import select
 import signal
 import socket
 import time
@@ -284,3 +285,53 @@ def test_f18_connect_and_reconnect_error_reports():
         for n, lvl in ((1, "ERR"), (2, "ERR"), (3, "DBG")):
             assert re.search(r"\[%s\] Error trying to connect to route \(attempt %d\)" % (lvl, n),
                              log), "reconnect attempt %d not at %s:\n%s" % (n, lvl, a.log_tail(12))
+
+
+# ---- found by tests/fuzz/fuzz_route.c: a FIN that arrives with the last bytes -----------
+
+def _not_closed_by_server(socks, timeout):
+    """Names of the sockets the server has not closed within one shared deadline."""
+    pending = dict(socks)
+    for sk in pending.values():
+        sk.setblocking(False)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        ready, _, _ = select.select(list(pending.values()), [], [], 0.2)
+        for sk in ready:
+            try:
+                data = sk.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                pending = {k: v for k, v in pending.items() if v is not sk}
+    return sorted(pending)
+
+
+def test_fuzz_route_eof_with_last_bytes_closes():
+    """A peer that sends its last bytes and shuts down its write side: the
+    server must close the connection (as the reference does). When the FIN
+    came in the same epoll edge as the data, a short read ended the read and
+    no new edge ever came, so the connection stayed open until the ping
+    timer. Routes (where the fuzzer found it) and clients share the path."""
+    cport = free_port()
+    with Server(config="cluster { listen: 127.0.0.1:%d\n name: c1 }\n" % cport) as s:
+        socks = []
+        for i in range(40):
+            c = socket.create_connection(("127.0.0.1", s.port))
+            c.recv(4096)  # INFO
+            c.sendall(b'CONNECT {"verbose":false}\r\nPUB foo 2\r\nhi\r\n'
+                      if i % 2 else b'CONNECT {"verbose":false}\r\n')
+            c.shutdown(socket.SHUT_WR)
+            socks.append(("client %d" % i, c))
+        for i in range(40):
+            r = socket.create_connection(("127.0.0.1", cport))
+            r.sendall(b'CONNECT {"echo":true,"verbose":false,"pedantic":false,"headers":true,'
+                      b'"name":"NEOF%d","cluster":"c1"}\r\nRS- $G foo\r\nPONG\r\n' % i)
+            r.shutdown(socket.SHUT_WR)
+            socks.append(("route %d" % i, r))
+        open_ = _not_closed_by_server(socks, 5)
+        for _, sk in socks:
+            sk.close()
+        assert not open_, "still open 5 s after the peer's FIN: %s" % ", ".join(open_)
