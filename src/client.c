@@ -1234,22 +1234,9 @@ void client_timer(worker_t *w, conn_t *c)
         }
         c->ping_due_ns = now + o->ping_interval_ns;
     }
-    int64_t stall = 0;
-    spin_lock(&c->out_lock);
-    stall = c->stall_ns;
-    size_t pend = conn_out_pending(c);
-    spin_unlock(&c->out_lock);
-    if (stall && now - stall > o->write_deadline_ns) {
-        atomic_fetch_add(&srv->slow_consumers, 1);
-        NOTICE("%sSlow Consumer Detected: WriteDeadline of %.3fs exceeded with %d chunks of %zu "
-               "total bytes.",
-               c->prefix, (double)o->write_deadline_ns / 1e9, 1, pend);
-        close_silent(c, CR_SLOW_DEADLINE);
-        return;
-    }
+    /* write_deadline: server.c checks it for every connection kind */
     worker_note_deadline(w, c->ping_due_ns);
     if (c->auth_due_ns && !c->auth_ok) worker_note_deadline(w, c->auth_due_ns);
-    if (stall) worker_note_deadline(w, stall + o->write_deadline_ns + 1);
 }
 
 /* ---- monitoring -------------------------------------------------------------- */

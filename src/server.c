@@ -168,12 +168,12 @@ static void stall_release(void)
     }
 }
 
-/* Caller holds out_lock. Over max_pending: the slow consumer is cut. */
+/* Caller holds out_lock. Over max_pending: the slow consumer is cut, whatever its kind (the
+ * reference bounds routes only by write_deadline; a route peer that does not read made us
+ * buffer everything published). */
 static bool out_room(conn_t *c, size_t n)
 {
-    if (likely((int64_t)(conn_out_pending(c) + n) <= srv->opts->max_pending) ||
-        c->kind != CONN_CLIENT)
-        return true;
+    if (likely((int64_t)(conn_out_pending(c) + n) <= srv->opts->max_pending)) return true;
     /* Only a consumer that cannot take the bytes now is slow: write first (unless a
      * flusher is at it already). */
     if (!c->flushing) flush_run(c, false);
@@ -234,7 +234,7 @@ static void stage_commit(worker_t *w, stage_t *s)
     /* A consumer falling behind slows its producers down (their reads pause until it
      * catches up) before it would have to be cut as a slow consumer. */
     int64_t pend = (int64_t)conn_out_pending(c), t = stall_threshold();
-    if (unlikely(pend > t) && c->kind == CONN_CLIENT) {
+    if (unlikely(pend > t)) { /* routes too: client producers wait for them, as in the reference */
         atomic_store(&c->over_stall, true);
         if (w->nover < NOVER)
             w->over[w->nover++] = c;
@@ -373,6 +373,7 @@ static bool flush_run(conn_t *c, bool unlocked)
             int n = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
             if (n > 0) {
                 c->wpos += (size_t)n;
+                if (c->kind != CONN_CLIENT) c->stall_ns = 0; /* see conn_write_deadline */
                 continue;
             }
             int e = SSL_get_error(c->ssl, n);
@@ -391,6 +392,7 @@ static bool flush_run(conn_t *c, bool unlocked)
         if (unlocked) spin_lock(&c->out_lock);
         if (n > 0) {
             c->wpos += (size_t)n;
+            if (c->kind != CONN_CLIENT) c->stall_ns = 0; /* see conn_write_deadline */
             continue;
         }
         if (n < 0 && err == EINTR) continue;
@@ -1110,6 +1112,32 @@ static void trim_out(conn_t *c)
     spin_unlock(&c->out_lock);
 }
 
+/* write_deadline, for every kind: writes blocked that long make a slow consumer. A client
+ * is measured from its first blocked write until everything was written; a route from
+ * its last write that made progress, as the reference closes a route only when a write
+ * timed out having sent nothing. */
+static void conn_write_deadline(worker_t *w, conn_t *c)
+{
+    int64_t wd = srv->opts->write_deadline_ns;
+    spin_lock(&c->out_lock);
+    int64_t stall = c->stall_ns;
+    size_t pend = conn_out_pending(c);
+    spin_unlock(&c->out_lock);
+    if (!stall) return;
+    if (w->now_ns - stall <= wd) {
+        worker_note_deadline(w, stall + wd + 1);
+        return;
+    }
+    char d[40];
+    opts_fmt_duration(wd, d, sizeof d);
+    atomic_fetch_add(&srv->slow_consumers, 1);
+    NOTICE("%sSlow Consumer Detected: WriteDeadline of %s exceeded with %d chunks of %zu total "
+           "bytes.",
+           c->prefix, d, 1, pend);
+    c->closing = true;
+    c->reason = CR_SLOW_DEADLINE;
+}
+
 static void run_timers(worker_t *w)
 {
     if (!w->next_deadline_ns || w->now_ns < w->next_deadline_ns) return;
@@ -1120,6 +1148,7 @@ static void run_timers(worker_t *w)
             route_timer(w, c);
         else
             client_timer(w, c);
+        if (!c->closing) conn_write_deadline(w, c);
         trim_out(c);
         if (c->closing) conn_close(c, c->reason);
     }

@@ -3,6 +3,7 @@
 thread registry do. Each test failed against the server before its fix."""
 
 import os
+import re
 import socket
 import time
 
@@ -201,4 +202,51 @@ def test_f5_silent_route_is_timed_out():
         took = time.monotonic() - t0
         assert b"-ERR 'Authentication Timeout'" in data, data[-200:]
         assert took < 8, "closed after %.1f s" % took
+        r.close()
+
+
+# --- #6: routes have an output bound (max_pending, write_deadline, producer stall) --------
+
+def _fake_route(cport):
+    """A route peer that registers, asks for everything (RS+ $G >) and never reads."""
+    r = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    r.connect(("127.0.0.1", cport))
+    r.settimeout(5)
+    assert r.recv(4096).startswith(b"INFO ")
+    r.sendall(b'CONNECT {"echo":false,"verbose":false,"pedantic":false,"tls_required":false,'
+              b'"name":"FAKE","cluster":"c1","dynamic":false,"headers":true}\r\n'
+              b'INFO {"server_id":"NFAKEROUTEPEER","name":"FAKE","host":"127.0.0.1","port":1,'
+              b'"cluster":"c1","headers":true,"proto":1}\r\n'
+              b'RS+ $G >\r\n')
+    return r
+
+
+def test_f6_route_that_does_not_read_is_cut():
+    # A route peer that never reads made the server buffer everything published to it
+    # (2.2 GB in 20 s): no max_pending, no write deadline, no producer stall for routes.
+    with _cluster_server('write_deadline: "2s"\n') as s:
+        r = _fake_route(s.cport)
+        wait_until(lambda: http_json(s.mport, "/routez")["num_routes"] == 1, 5,
+                   what="the fake route registered")
+        rss0 = _rss_kib(s.proc.pid)
+        pub = connected(s)
+        pub.sock.settimeout(0.2)
+        chunk = b"".join(b"PUB data 60000\r\n%s\r\n" % (b"z" * 60000) for _ in range(20))
+        view, off = memoryview(chunk), 0
+        sent, end = 0, time.monotonic() + 15
+        closed = re.compile(r"rid:\d+ - Router connection closed: Slow Consumer")
+        while time.monotonic() < end and sent < (400 << 20) and not closed.search(s.log()):
+            try:
+                k = pub.sock.send(view[off:])
+                off, sent = (off + k) % len(chunk), sent + k
+            except socket.timeout:
+                pass       # paused producer: the server stopped reading us
+        grew = _rss_kib(s.proc.pid) - rss0
+        pub.sock.settimeout(10)
+        pub.sock.sendall(view[off:] if off else b"")  # no half message left behind
+        s.wait_log(r"rid:\d+ - Slow Consumer Detected: WriteDeadline of 2s exceeded", 10)
+        s.wait_log(r"rid:\d+ - Router connection closed: Slow Consumer \(Write Deadline\)", 5)
+        assert grew < 100 * 1024, "server grew %d KiB for a route that does not read" % grew
+        pub.ping_pong(timeout=20)      # the publisher is served again
         r.close()
