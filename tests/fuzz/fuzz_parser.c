@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
     for (size_t i = 0; i < n; i++)
@@ -27,15 +27,15 @@ static uint64_t hash_slice(uint64_t h, const char *base, slice_t s)
     /* Position relative to the op start plus content: equal for equal ops
      * wherever the buffer lives. */
     uint64_t off = s.n ? (uint64_t)(s.p - base) : 0;
-    h = hash_bytes(h, &off, sizeof(off));
-    h = hash_bytes(h, &s.n, sizeof(s.n));
-    return s.n ? hash_bytes(h, s.p, s.n) : h;
+    h = fnv_bytes(h, &off, sizeof(off));
+    h = fnv_bytes(h, &s.n, sizeof(s.n));
+    return s.n ? fnv_bytes(h, s.p, s.n) : h;
 }
 
 static uint64_t hash_op(const char *base, const op_t *op)
 {
     uint64_t h = 1469598103934665603ULL;
-    h = hash_bytes(h, &op->type, sizeof(op->type));
+    h = fnv_bytes(h, &op->type, sizeof(op->type));
     h = hash_slice(h, base, op->line);
     h = hash_slice(h, base, op->origin);
     h = hash_slice(h, base, op->account);
@@ -44,11 +44,11 @@ static uint64_t hash_op(const char *base, const op_t *op)
     h = hash_slice(h, base, op->queue);
     h = hash_slice(h, base, op->queues);
     h = hash_slice(h, base, op->sid);
-    h = hash_bytes(h, &op->hdr, sizeof(op->hdr));
-    h = hash_bytes(h, &op->size, sizeof(op->size));
-    h = hash_bytes(h, &op->max, sizeof(op->max));
-    h = hash_bytes(h, &op->consumed, sizeof(op->consumed));
-    if (op->payload) h = hash_bytes(h, op->payload, (size_t)op->size);
+    h = fnv_bytes(h, &op->hdr, sizeof(op->hdr));
+    h = fnv_bytes(h, &op->size, sizeof(op->size));
+    h = fnv_bytes(h, &op->max, sizeof(op->max));
+    h = fnv_bytes(h, &op->consumed, sizeof(op->consumed));
+    if (op->payload) h = fnv_bytes(h, op->payload, (size_t)op->size);
     return h;
 }
 
@@ -79,7 +79,7 @@ typedef struct result {
 
 static void mix(result_t *r, uint64_t v)
 {
-    r->h = hash_bytes(r->h, &v, sizeof(v));
+    r->h = fnv_bytes(r->h, &v, sizeof(v));
 }
 
 /* Parses data whole; also checks prefixes of every op. */
