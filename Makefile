@@ -15,7 +15,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3 clang \
        libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs
 
-.PHONY: all run test deps clean fuzz asan tsan unit format natsjs soak
+.PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
      $(BUILD)/floor-relay
@@ -86,8 +86,14 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 build/fuzz/%: tests/fuzz/%.c $(SRC)
 	@mkdir -p build/fuzz
-	clang -std=gnu11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC) $(LIBS)
+	clang -std=gnu11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -D'CONF_MAX_BYTES=((size_t)8 << 20)' -o $@ $< $(SRC) $(LIBS)
 fuzz: $(FUZZ_BIN)
+# every harness for FUZZ_LONG_SECONDS each, one after another; new coverage is merged
+# into tests/fuzz/corpus/<name>/; a finding stops it with status 1 (tests/fuzz/run_long.sh)
+FUZZ_LONG_SECONDS ?= 600
+fuzz-long: fuzz
+	FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) tests/fuzz/run_long.sh
 
 # --- the two commands ------------------------------------------------------
 deps:
