@@ -6,9 +6,10 @@
 #
 # Per harness: the seeds are tests/fuzz/corpus/<name>/ (created if missing), the
 # dictionary tests/fuzz/<name>.dict if there is one. New inputs go to a scratch
-# directory; afterwards `-merge=1` copies into the corpus only those that add
-# coverage, and when the corpus passes FUZZ_CORPUS_MAX files (default 300) it is
-# minimized from scratch, so the committed corpus stays small.
+# directory; afterwards `-set_cover_merge=1` copies into the corpus a smallest set of
+# those that add coverage, and when the corpus passes FUZZ_CORPUS_MAX files (default
+# 300) the fuzzer's own inputs in it are minimized again, so the committed corpus
+# stays small (hand-written seeds, any name but a SHA-1, always stay).
 #
 # A crash, leak, timeout (FUZZ_TIMEOUT seconds per input, default 60) or memory
 # blow-up (FUZZ_RSS_MB, default 2048) stops the run with status 1 and prints the
@@ -24,6 +25,23 @@ CORPUS_MAX=${FUZZ_CORPUS_MAX:-300}
 ONLY=${FUZZ_HARNESSES:-}
 
 count() { find "$1" -maxdepth 1 -type f | wc -l; }
+
+# minimize BIN CORPUS: the smallest set of the fuzzer's own inputs (named by their
+# SHA-1) that keeps the corpus's coverage, next to every hand-written seed, kept as is.
+minimize() {
+    local bin=$1 corpus=$2 min found f
+    min=$(mktemp -d /tmp/gnatsd-fuzz-min.XXXXXX)
+    found=$(mktemp -d /tmp/gnatsd-fuzz-found.XXXXXX)
+    for f in "$corpus"/*; do
+        [ -f "$f" ] || continue
+        if [[ $(basename "$f") =~ ^[0-9a-f]{40}$ ]]; then cp "$f" "$found"/; else cp "$f" "$min"/; fi
+    done
+    if "$bin" -set_cover_merge=1 -timeout="$PER_INPUT" -rss_limit_mb="$RSS_MB" "$min" "$found"; then
+        find "$corpus" -maxdepth 1 -type f -delete
+        cp "$min"/* "$corpus"/
+    fi
+    rm -rf "$min" "$found"
+}
 
 ran=0
 for src in tests/fuzz/fuzz_*.c; do
@@ -51,17 +69,11 @@ for src in tests/fuzz/fuzz_*.c; do
     # Keep what the run learned even when it ended in a finding: the corpus
     # gets only the inputs that add coverage (crashing ones are skipped).
     if [ "$(count "$work")" -gt 0 ]; then
-        "$bin" -merge=1 -timeout="$PER_INPUT" -rss_limit_mb="$RSS_MB" "${dict[@]}" \
+        "$bin" -set_cover_merge=1 -timeout="$PER_INPUT" -rss_limit_mb="$RSS_MB" "${dict[@]}" \
             "$corpus" "$work" >>"$log" 2>&1
     fi
     if [ "$(count "$corpus")" -gt "$CORPUS_MAX" ]; then
-        min=$(mktemp -d "/tmp/gnatsd-fuzz-$name-min.XXXXXX")
-        if "$bin" -merge=1 -timeout="$PER_INPUT" -rss_limit_mb="$RSS_MB" "${dict[@]}" \
-            "$min" "$corpus" >>"$log" 2>&1 && [ "$(count "$min")" -gt 0 ]; then
-            find "$corpus" -maxdepth 1 -type f -delete
-            cp "$min"/* "$corpus"/
-        fi
-        rm -rf "$min"
+        minimize "$bin" "$corpus" >>"$log" 2>&1
     fi
     rm -rf "$work"
     grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units)' "$log" | tail -n 1
