@@ -430,6 +430,7 @@ class Node:
         self.ctl = None
         self.instances = []  # dicts: n, log, start, end, rc, rss [(t, kB)], how
         self.sighups = []    # times SIGHUP was sent
+        self.render_lock = threading.Lock()
         self.peers = []
 
     def render(self, version):
@@ -458,10 +459,11 @@ cluster {
 """ % (self.name, version, self.name, self.port, self.mport,
             "max_pending: %d" % self.max_pending if self.max_pending else "",
             "," + pub_deny if pub_deny else "", sub_deny, self.cport, routes)
-        tmp = self.conf + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.rename(tmp, self.conf)
+        with self.render_lock:  # the reload thread and a restart both write it
+            tmp = self.conf + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.rename(tmp, self.conf)
 
     def log_path(self, n=None):
         return os.path.join(self.soak.dir, "%s.%d.log" % (self.name, n or self.instance))
@@ -1499,9 +1501,9 @@ class Soak:
             "%.0fs %s (ready after %s)" % (e["kill"], e["how"],
                                            "%.1fs" % (e["ready"] - e["kill"]) if e["ready"] else "never")
             for e in self.events)))
-        out.append("  permission reloads %d (SIGHUP to " + ",".join(RELOAD_NODES) + "), checks that saw the new permission: %d;"
+        out.append("  permission reloads %d (SIGHUP to %s), checks that saw the new permission: %d;"
                    " repeated CONNECTs of the perm subscribers: %d"
-                   % (self.reloads, self.reload_checks, c["reconnects"]))
+                   % (self.reloads, ",".join(RELOAD_NODES), self.reload_checks, c["reconnects"]))
         out.append("  connections refused by a reload during their handshake: %s"
                    % (", ".join("%s %d" % (n.name, c["reload-auth-race." + n.name]) for n in self.nodes)))
         for n in self.nodes:
