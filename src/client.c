@@ -494,10 +494,11 @@ static void update_prefix(conn_t *c)
     }
 }
 
-static void trace_connect(conn_t *c, slice_t line)
+/* The CONNECT line with every "pass..." and "auth_token" string value replaced by
+ * "[REDACTED]" (a text scan: it must also work on a line that is not valid JSON). */
+static void connect_redact(slice_t line, buf_t *out)
 {
-    /* Redact any "pass..." value before tracing. */
-    buf_t b = {0};
+    buf_t b = *out;
     const char *p = line.p, *end = line.p + line.n;
     while (p < end) {
         const char *q = memmem(p, (size_t)(end - p), "\"pass", 5);
@@ -507,30 +508,87 @@ static void trace_connect(conn_t *c, slice_t line)
             buf_append(&b, p, (size_t)(end - p));
             break;
         }
-        const char *colon = memchr(q + 1, ':', (size_t)(end - q - 1));
-        const char *kq = memchr(q + 1, '"', (size_t)(end - q - 1));
-        if (!colon || !kq || kq > colon) {
+        /* the key's closing quote (escapes skipped), then blanks, ':' and blanks */
+        const char *v = q + 1;
+        while (v < end && *v != '"')
+            v += *v == '\\' && v + 1 < end ? 2 : 1;
+        if (v < end) v++;
+        while (v < end && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
+            v++;
+        if (v >= end || *v != ':') {
             buf_append(&b, p, (size_t)(q + 1 - p));
             p = q + 1;
             continue;
         }
-        const char *v = colon + 1;
-        while (v < end && *v == ' ')
+        v++;
+        while (v < end && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
             v++;
         buf_append(&b, p, (size_t)(v - p));
-        buf_puts(&b, "\"[REDACTED]\"");
-        if (v < end && *v == '"') {
+        if (v < end && *v == '"') { /* a secret is a string: anything else stays */
+            buf_puts(&b, "\"[REDACTED]\"");
             v++;
-            while (v < end && *v != '"') {
-                if (*v == '\\') v++;
-                v++;
-            }
+            while (v < end && *v != '"')
+                v += *v == '\\' && v + 1 < end ? 2 : 1;
             v++;
         }
         p = v < end ? v : end;
     }
+    *out = b;
+}
+
+static void trace_connect(conn_t *c, slice_t line)
+{
+    buf_t b = {0};
+    connect_redact(line, &b);
     TRACE("%s<<- [CONNECT %.*s]", c->prefix, (int)b.len, b.p ? b.p : "");
     buf_free(&b);
+}
+
+static int connect_member_ok(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    (void)ctx, (void)key, (void)t, (void)raw;
+    return 0;
+}
+
+static int redacted_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    bool *leak = ctx;
+    bool secret = (key.n >= 5 && memcmp(key.p, "\"pass", 5) == 0) ||
+                  (key.n >= 11 && memcmp(key.p, "\"auth_token", 11) == 0);
+    if (secret && t == JSON_STRING && !slice_eq_str(raw, "\"[REDACTED]\"")) *leak = true;
+    return 0;
+}
+
+bool client_fuzz_connect(const char *p, size_t n, char *prefix, size_t prefix_cap, buf_t *redacted)
+{
+    conn_t c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.ip, sizeof c.ip, "%s", n && (p[0] & 1) ? "::1" : "127.0.0.1");
+    c.port = 4222;
+    c.cid = 1;
+    connect_info_t ci;
+    memset(&ci, 0, sizeof ci);
+    ci.c = &c;
+    ci.verbose = ci.pedantic = ci.echo = ci.headers = ci.no_responders = -1;
+    update_prefix(&c);
+    if (json_parse_object(p, n, connect_member, &ci) == 0) {
+        set_str(&c.name, ci.name);
+        set_str(&c.lang, ci.lang);
+        set_str(&c.version, ci.version);
+        update_prefix(&c);
+    }
+    size_t from = redacted->len;
+    connect_redact((slice_t){p, n}, redacted);
+    snprintf(prefix, prefix_cap, "%s", c.prefix);
+    free(c.name);
+    free(c.lang);
+    free(c.version);
+    /* A valid CONNECT stays valid once redacted, and no secret string survives. */
+    bool leak = false;
+    if (json_parse_object(p, n, connect_member_ok, NULL) == 0 &&
+        json_parse_object(redacted->p + from, redacted->len - from, redacted_member, &leak) == 0)
+        return !leak;
+    return true;
 }
 
 static void connect_finish(worker_t *w, conn_t *c);

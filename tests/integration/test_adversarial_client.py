@@ -259,3 +259,18 @@ def test_f18_keys_no_longer_ignored():
         assert re.search(r"server\.conf:1:\d+: mappings is not supported", s.log()), s.log()
     finally:
         s.cleanup()
+
+
+def test_f16_trace_redacts_secrets_after_any_blank():
+    """Found by fuzz_connect: the trace redaction skipped only spaces after
+    "pass": and so printed a password preceded by a tab or newline (valid
+    JSON) in clear."""
+    with Server(args=("-V", "--user", "a", "--pass", "SECRETX1")) as s:
+        for before, after in (("", "\t"), (" ", "\t "), ("\t", " ")):
+            c = Client(s.port)
+            c.send('CONNECT {"verbose":false,"user":"a","pass"%s:%s"SECRETX1"}\r\nPING\r\n'
+                   % (before, after))
+            c.expect(b"PONG\r\n")
+        s.wait_log(r'CONNECT .*\[REDACTED\]')
+        assert "SECRETX1" not in s.log(), s.log_tail()
+        _stop_clean(s)
