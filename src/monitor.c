@@ -21,6 +21,8 @@
 
 #include <openssl/err.h>
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +92,10 @@ static struct {
     size_t buffered; /* request bytes held by all connections */
     size_t unsent;   /* response bytes not yet written, all connections */
     bool any_stalled;
+    /* Accept back-off after a temporary error (out of descriptors or memory):
+     * the level-triggered listener leaves the epoll set until accept_resume_ns
+     * instead of waking the loop again at once. */
+    int64_t accept_delay_ns, accept_resume_ns;
     _Atomic int nconns_pub;
 } mon;
 
@@ -1081,6 +1087,27 @@ static bool hconn_serve_buffered(hconn_t *h)
     return blocked;
 }
 
+size_t monitor_answer_buffer(const char *in, size_t len, buf_t *out, bool *close_after)
+{
+    hconn_t h = {.fd = -1};
+    buf_append(&h.in, in, len);
+    mon.buffered += len;
+    for (;;) {
+        bool blocked = hconn_serve_buffered(&h);
+        /* what a socket would have taken */
+        buf_append(out, h.out.p + h.out_off, h.out.len - h.out_off);
+        mon.unsent -= h.out.len - h.out_off;
+        h.out.len = h.out_off = 0;
+        if (!blocked) break;
+    }
+    size_t left = h.in.len;
+    mon.buffered -= left;
+    buf_free(&h.in);
+    buf_free(&h.out);
+    *close_after = h.close_after;
+    return len - left;
+}
+
 /* Reads, answers and writes until h would block on the socket or on the
  * output bound. A stalled connection reads nothing more (the client's
  * further requests wait in the kernel, which pushes back on it); it is
@@ -1132,11 +1159,60 @@ static tls_ctx_t *https_ctx(void)
     return mon.tls;
 }
 
+/* Go's net/http after a temporary accept error: 5 ms, doubling up to 1 s while
+ * the errors last, one log line per pause, in its words. Open connections are
+ * served meanwhile. */
+static void accept_pause(int err)
+{
+    int64_t d = mon.accept_delay_ns ? mon.accept_delay_ns * 2 : 5000000LL;
+    if (d > 1000000000LL) d = 1000000000LL;
+    mon.accept_delay_ns = d;
+    mon.accept_resume_ns = now_mono_ns() + d;
+    epoll_ctl(mon.epfd, EPOLL_CTL_DEL, srv->http_fd, NULL);
+    char addr[INET6_ADDRSTRLEN + 8] = "";
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(srv->http_fd, (struct sockaddr *)&ss, &sl) == 0) {
+        char ip[INET6_ADDRSTRLEN] = "";
+        if (ss.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip);
+            snprintf(addr, sizeof addr, "[%s]:%d", ip,
+                     ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+        } else {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
+            snprintf(addr, sizeof addr, "%s:%d", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+        }
+    }
+    char why[128];
+    snprintf(why, sizeof why, "%s", strerror(err));
+    why[0] = (char)tolower((unsigned char)why[0]); /* Go's error text */
+    buf_t dur = {0};
+    format_duration(&dur, d);
+    buf_putc(&dur, 0);
+    log_msg(LOG_ERR, "monitoring: Accept error: accept tcp %s: accept4: %s; retrying in %s", addr,
+            why, dur.p);
+    buf_free(&dur);
+}
+
+/* The pause is over: the listener goes back into the epoll set. */
+static void accept_resume(void)
+{
+    mon.accept_resume_ns = 0;
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = (void *)&srv->http_fd};
+    epoll_ctl(mon.epfd, EPOLL_CTL_ADD, srv->http_fd, &lev);
+}
+
 static void accept_http(void)
 {
     for (;;) {
         int fd = accept4(srv->http_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
+        if (fd < 0) {
+            int e = errno;
+            if (e == EINTR || e == ECONNABORTED) continue;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) accept_pause(e);
+            return;
+        }
+        mon.accept_delay_ns = 0;
         SSL *ssl = NULL;
         if (mon.https) {
             tls_ctx_t *t = https_ctx();
@@ -1179,9 +1255,15 @@ static void *monitor_main(void *arg)
     qsbr_register();
     while (!atomic_load(&mon.stop)) {
         qsbr_quiescent();
+        int timeout_ms = 1000;
+        if (mon.accept_resume_ns) {
+            int64_t left = mon.accept_resume_ns - now_mono_ns();
+            timeout_ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+        }
         qsbr_offline();
-        int n = epoll_wait(mon.epfd, evs, ARRAY_LEN(evs), 1000);
+        int n = epoll_wait(mon.epfd, evs, ARRAY_LEN(evs), timeout_ms);
         qsbr_online();
+        if (mon.accept_resume_ns && now_mono_ns() >= mon.accept_resume_ns) accept_resume();
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == NULL) {

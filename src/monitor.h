@@ -46,6 +46,11 @@ double process_cpu_percent(void);
 void monitor_write_req_stats(jw_t *w);
 /* Calls fn for every http_req_stats entry (under the stats lock). */
 void monitor_foreach_req_stat(void (*fn)(const char *path, uint64_t n, void *arg), void *arg);
+/* Fuzzing: answers the complete requests in in[0..len) as a connection of
+ * the monitoring port would (pipelining, output bound, errors), appending the
+ * response bytes to out, without a socket. Returns the bytes consumed; sets
+ * *close_after if the connection would be closed after the answers. */
+size_t monitor_answer_buffer(const char *in, size_t len, buf_t *out, bool *close_after);
 /* Live HTTP(S) connections of the monitoring port. */
 int monitor_num_conns(void);
 

@@ -430,3 +430,79 @@ def test_f8_subsz_does_not_block_subscribes():
                                      "%d takes %.0f ms)" % (worst * 1000, n, full * 1000))
         c.close()
         d.close()
+
+
+# ---------------------------------------------------------------------------
+# finding 9, for the monitoring port: out of file descriptors, the
+# level-triggered HTTP listener woke the monitor loop again at once (a core
+# spinning). Now it pauses accepting as Go's net/http does (5 ms doubling to
+# 1 s, one log line per pause) and keeps serving the open connections.
+
+class _LimitedServer(Server):
+    def __init__(self, nofile, **kw):
+        Server.__init__(self, **kw)
+        self.nofile = nofile
+
+    def command(self):
+        return ["prlimit", "--nofile=%d:%d" % (self.nofile, self.nofile)] + Server.command(self)
+
+
+def _runnable_seconds(pid):
+    """Time the process's threads ran or waited to run (schedstat): a spinning
+    thread is runnable all the time even when a loaded machine gives it
+    little CPU, a sleeping one is not."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                run, wait = f.read().split()[:2]
+            total += int(run) + int(wait)
+        except OSError:
+            continue
+    return total / 1e9
+
+
+def test_f9_http_listener_backs_off_when_out_of_fds():
+    if not shutil.which("prlimit"):
+        return
+    with _LimitedServer(64, monitor=True) as s:
+        keep = socket.create_connection((HOST, s.mport), timeout=5)
+        keep.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b'{"status":"ok"}' in keep.recv(4096)
+        # use up the server's descriptors with idle HTTP connections
+        held = []
+        try:
+            for _ in range(80):
+                held.append(socket.create_connection((HOST, s.mport), timeout=5))
+            # the server is out of descriptors once it tried to accept them all:
+            # the healthz on `keep` is answered after those accept attempts
+            keep.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b'{"status":"ok"}' in keep.recv(4096)
+            # no spinning, a log line per pause only
+            lines0 = s.log().count("Accept error")
+            busy0, t0 = _runnable_seconds(s.proc.pid), time.monotonic()
+            time.sleep(1.0)
+            busy = (_runnable_seconds(s.proc.pid) - busy0) / (time.monotonic() - t0)
+            lines = s.log().count("Accept error") - lines0
+            assert busy < 0.5, "server threads runnable %.0f%% of the time while out of " \
+                "descriptors (spinning)" % (busy * 100)
+            assert lines <= 12, "%d accept error lines in 1 s" % lines
+            # the reference's line (Go's net/http, prefixed by the server)
+            s.wait_log(r"\[ERR\] monitoring: Accept error: accept tcp 127\.0\.0\.1:%d: "
+                       r"accept4: too many open files; retrying in 5ms" % s.mport, timeout=5)
+            # the open connection is still served
+            keep.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b'{"status":"ok"}' in keep.recv(4096)
+        finally:
+            for h in held:
+                h.close()
+        # descriptors back: new connections are accepted again
+        wait_until(lambda: _https_ok_plain(s.mport), timeout=10, what="monitor accepts again")
+        keep.close()
+
+
+def _https_ok_plain(port):
+    try:
+        return http_get(port, "/healthz", timeout=2)[0] == 200
+    except OSError:
+        return False
