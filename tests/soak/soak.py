@@ -62,10 +62,11 @@ Invariants (exact definitions; any violation makes the exit status 1):
      crosses it, so a gap inside a pair is never excused.) Payloads and headers
      are verified byte for byte.
   I2 (start) let lower = (P's last assigned seq when S's SUB was confirmed by
-     PONG) + 1; for the anchors of a node that just (re)started, when the probe
-     proved the other nodes have their interest. If S received any seq >= lower from P, it received lower:
-     nothing is missed once the subscription is in place (interest for every
-     subject already spans the cluster through the anchors).
+     PONG) + 1 (for the anchors of a node that just (re)started: when the
+     probe proved the other nodes have their interest). If S received any
+     seq >= lower from P, it received lower: nothing is missed once the
+     subscription is in place (interest for every subject already spans the
+     cluster through the anchors).
   I3 (end) S received up to hi, where
        hi = P's seq confirmed by P's own PING/PONG when S started to leave, if S
             left by UNSUB + drain and S, P are on the same node;
@@ -100,6 +101,10 @@ Invariants (exact definitions; any violation makes the exit status 1):
  whose CONNECT it has not processed yet, and refuses it; a connection created
  at most 2 s before a SIGHUP to its node and refused with Authorization
  Violation is counted per node in the summary, not a violation.
+ Liveness: every publisher's and requester's PING gets its PONG within 60 s,
+ and no server exits except when the run stops it. Routes are covered by the
+ slow-consumer rule: a route cut (max_pending or write deadline) logs "Slow
+ Consumer Detected" with its rid.
  Sanitizers: no AddressSanitizer/LeakSanitizer/UndefinedBehaviorSanitizer
  report in any gnatsd log, and each gnatsd instance stopped by SIGTERM exits
  with status 0 or 1 (ASAN_OPTIONS=detect_leaks=1:abort_on_error=1, so a leak
