@@ -820,6 +820,10 @@ class Requester:
             pass
         if self.soak.stopping and not self.conn.closed:
             self.ended = "end"
+        elif not self.conn.closed:
+            BOOK.fail("stall", "requester %d on %s: no PONG for 60 s" % (self.rid, self.node.name))
+            self.ended = "lost"
+            self.conn.close()
 
 
 # ---------------------------------------------------------------------------
