@@ -701,7 +701,7 @@ static bool tls_handshake(worker_t *w, conn_t *c)
     int e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, rc);
     char why[256] = "";
     if (rc != 1 && e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-        tls_last_error(why, sizeof why);
+        tls_handshake_error(c->ssl, why, sizeof why);
     spin_unlock(&c->out_lock);
     if (rc != 1) {
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;

@@ -76,6 +76,48 @@ static void list_add(buf_t *l, const char *name)
     buf_append(l, name, n);
 }
 
+/* Go's crypto/tls words the usual handshake failures differently from OpenSSL;
+ * the reference's log lines are the spec, so the common ones are translated. */
+void tls_handshake_error(const SSL *ssl, char *out, size_t n)
+{
+    unsigned long e = ERR_peek_error();
+    int reason = e ? ERR_GET_REASON(e) : 0;
+    const char *go = NULL;
+    switch (reason) {
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+        go = "tls: first record does not look like a TLS handshake";
+        break;
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+        go = "EOF";
+        break;
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+        go = "tls: client didn't provide a certificate";
+        break;
+    case SSL_R_CERTIFICATE_VERIFY_FAILED: {
+        long v = SSL_get_verify_result(ssl);
+        const char *x = X509_verify_cert_error_string(v);
+        if (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+            v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+            v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+            v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+            v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+            x = "certificate signed by unknown authority";
+        snprintf(out, n, "%sx509: %s",
+                 SSL_is_server(ssl) ? "tls: failed to verify client certificate: " : "", x);
+        ERR_clear_error();
+        return;
+    }
+    }
+    if (go) {
+        snprintf(out, n, "%s", go);
+        ERR_clear_error();
+        return;
+    }
+    tls_last_error(out, n);
+}
+
 static int set_ciphers(SSL_CTX *ctx, const tls_opts_t *o, char *err, size_t errlen)
 {
     if (o->ncipher_suites == 0) return SSL_CTX_set_cipher_list(ctx, default_ciphers) == 1 ? 0 : -1;
@@ -160,6 +202,9 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
      * store (ca_file), and a peer then sees the CA itself in the chain. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
+    /* TLS 1.3 suites are not configurable; Go (on AES hardware) prefers AES-128. */
+    SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                  "TLS_CHACHA20_POLY1305_SHA256");
     if (set_ciphers(ctx, o, err, errlen) != 0 || set_curves(ctx, o, err, errlen) != 0) goto fail;
     if (o->cert_file && *o->cert_file) {
         if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {

@@ -43,5 +43,7 @@ size_t tls_peer_certs(SSL *ssl, tls_peer_cert_t **out);
 void tls_peer_certs_free(tls_peer_cert_t *v, size_t n);
 /* The reason of the last OpenSSL error (or errno), for "TLS handshake error: ..." */
 void tls_last_error(char *out, size_t n);
+/* The same for a failed handshake on ssl, in the reference's words where they differ. */
+void tls_handshake_error(const SSL *ssl, char *out, size_t n);
 
 #endif

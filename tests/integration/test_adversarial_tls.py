@@ -216,6 +216,44 @@ def test_f17_allow_non_tls_and_verify_as_the_reference():
         s.wait_log(r"TLS handshake error")
 
 
+
+def test_f17_handshake_errors_logged_as_the_reference():
+    """The usual handshake failures are logged in the reference's words (they
+    were OpenSSL's: 'wrong version number', 'http request', 'unexpected eof
+    while reading', 'peer did not return a certificate', 'certificate verify
+    failed'), and TLS 1.3 settles on the suite the reference picks."""
+    with Server(config=tls_block(ca=False, extra="  verify: true\n")) as s:
+        for data in (b"PING\r\n", b"GET / HTTP/1.0\r\n\r\n", b""):
+            raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            read_until(raw, b"\r\n")
+            raw.sendall(data)
+            if not data:
+                raw.shutdown(socket.SHUT_WR)
+            try:
+                read_until(raw, b"never", timeout=3)
+            except OSError:
+                pass
+            raw.close()
+        for cert in (False, True):
+            try:
+                _, c = tls_client(s.port, client_cert=cert)
+                c.sendall(b"PING\r\n")
+                read_until(c, b"PONG", timeout=3)
+            except (ssl.SSLError, OSError):
+                pass
+        want = [r"TLS handshake error: tls: first record does not look like a TLS handshake",
+                r"TLS handshake error: EOF$",
+                r"TLS handshake error: tls: client didn't provide a certificate",
+                r"TLS handshake error: tls: failed to verify client certificate: x509: "
+                r"certificate signed by unknown authority"]
+        for w in want:
+            s.wait_log(w)
+        assert len(re.findall(want[0], s.log())) == 2, s.log_tail()
+    with Server(config=tls_block()) as s:
+        _, c = tls_client(s.port)
+        assert c.version() == "TLSv1.3" and c.cipher()[0] == "TLS_AES_128_GCM_SHA256", c.cipher()
+        c.close()
+
 # --- finding 21 --------------------------------------------------------------
 
 def test_f21_handshake_sends_only_the_certificate_file():
