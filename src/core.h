@@ -69,6 +69,7 @@ struct worker {
     bool over_lost;
     int64_t over_max;           /* the most bytes pending at one of them: sets the pause's length */
     size_t stage_limit;         /* the stall threshold (at most STAGE_MAX), per loop iteration */
+    bool listener_paused;       /* this worker puts a listener back after its accept back-off */
     conn_t **stalled;           /* producers paused until their stall_until_ns */
     _Atomic bool has_stalled;   /* nstalled > 0, for flushers deciding whom to wake */
     _Atomic bool stall_release; /* a consumer caught up: resume the paused producers now */
@@ -123,8 +124,9 @@ void conn_resume(worker_t *w, conn_t *c);
 void conn_flush_handshake(worker_t *w, conn_t *c);
 /* allow_non_tls: the client sent no TLS record; drop its TLS state and go on in plaintext. */
 void conn_tls_plain(worker_t *w, conn_t *c);
-void conn_request_close(conn_t *c, close_reason_t r); /* from any thread */
-void conn_close(conn_t *c, close_reason_t r);         /* owner only */
+/* From any thread; false if a close was requested already (the first reason stands). */
+bool conn_request_close(conn_t *c, close_reason_t r);
+void conn_close(conn_t *c, close_reason_t r); /* owner only */
 /* Stages bytes for c on w (the caller's worker); they reach c's outbound buffer, in
  * order, when w commits (before it flushes or closes c, at the latest at the end of
  * its batch). Returns false if c is closed (a max_pending overrun is found at commit

@@ -32,6 +32,7 @@
 #include <openssl/err.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -128,13 +129,13 @@ static void conn_queue_flush(worker_t *w, conn_t *c)
     w->flushq[w->flushq_len++] = c;
 }
 
-void conn_request_close(conn_t *c, close_reason_t r)
+bool conn_request_close(conn_t *c, close_reason_t r)
 {
     int expected = CR_NONE;
-    if (atomic_compare_exchange_strong(&c->close_req, &expected, (int)r)) {
-        atomic_store(&c->w->close_reqs, true);
-        wake(c->w);
-    }
+    if (!atomic_compare_exchange_strong(&c->close_req, &expected, (int)r)) return false;
+    atomic_store(&c->w->close_reqs, true);
+    wake(c->w);
+    return true;
 }
 
 static bool flush_run(conn_t *c, bool unlocked);
@@ -182,11 +183,10 @@ static bool out_room(conn_t *c, size_t n)
 
 static void slow_consumer(conn_t *c)
 {
+    if (!conn_request_close(c, CR_SLOW_PENDING)) return; /* condemned already: one verdict */
     atomic_fetch_add(&srv->slow_consumers, 1);
-    if (atomic_load(&c->close_req) == CR_NONE)
-        log_msg(LOG_INF, "%sSlow Consumer Detected: MaxPending of %lld Exceeded", c->prefix,
-                (long long)srv->opts->max_pending);
-    conn_request_close(c, CR_SLOW_PENDING);
+    log_msg(LOG_INF, "%sSlow Consumer Detected: MaxPending of %lld Exceeded", c->prefix,
+            (long long)srv->opts->max_pending);
 }
 
 static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
@@ -790,34 +790,128 @@ void server_hand_off(inq_item_t *it)
     hand_to(NULL, &srv->workers[k], it);
 }
 
-static void do_accept_routes(worker_t *self)
+/* ---- accepting ------------------------------------------------------------ */
+
+bool accept_error_temporary(int err)
 {
-    for (;;) {
-        int fd = accept4(route_listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        inq_item_t it = {.fd = fd, .kind = CONN_ROUTE};
-        uint32_t k = atomic_fetch_add(&srv->rr, 1) % (uint32_t)srv->nworkers;
-        hand_to(self, &srv->workers[k], &it);
-    }
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
-/* Accepts everything pending and spreads the sockets round-robin. */
-static void do_accept(worker_t *self)
+int64_t accept_backoff_begin(accept_backoff_t *b, const char *name, int lfd, int err,
+                             int64_t now_ns)
 {
+    int64_t idle = 0, d = atomic_load(&b->delay_ns);
+    if (d < ACCEPT_MIN_SLEEP_NS) d = ACCEPT_MIN_SLEEP_NS;
+    /* One back-off at a time: the thread that starts it logs it and resumes the listener. */
+    if (!atomic_compare_exchange_strong(&b->resume_ns, &idle, now_ns + d)) return 0;
+    atomic_store(&b->delay_ns, d * 2 < ACCEPT_MAX_SLEEP_NS ? d * 2 : ACCEPT_MAX_SLEEP_NS);
+    char addr[INET6_ADDRSTRLEN + 8] = "";
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0) {
+        char ip[INET6_ADDRSTRLEN] = "";
+        int port = 0;
+        if (ss.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+            snprintf(addr, sizeof addr, "[%s]:%d", ip, port);
+        } else {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            snprintf(addr, sizeof addr, "%s:%d", ip, port);
+        }
+    }
+    /* The reference's line, Go's error text (lower-case strerror) included. */
+    char why[128];
+    snprintf(why, sizeof why, "%s", strerror(err));
+    why[0] = (char)tolower((unsigned char)why[0]);
+    ERROR("Temporary %s Accept Error(accept tcp %s: accept4: %s), sleeping %lldms", name, addr, why,
+          (long long)(d / 1000000));
+    return d;
+}
+
+void accept_backoff_ok(accept_backoff_t *b)
+{
+    if (unlikely(atomic_load_explicit(&b->delay_ns, memory_order_relaxed)))
+        atomic_store_explicit(&b->delay_ns, 0, memory_order_relaxed);
+}
+
+/* The worker listeners: the client port and the route port. */
+static struct listener {
+    accept_backoff_t bo;
+    _Atomic int owner; /* the worker that puts it back, -1 = none */
+    int fd;            /* the listener out of the epoll sets (its variable may be reset) */
+    void *tag;         /* its epoll data.ptr */
+} listeners[2] = {{.owner = -1}, {.owner = -1}};
+
+/* A temporary accept error (out of descriptors or memory) on a level-triggered listener
+ * would wake every worker again at once (137,000 log lines a second): the listener leaves
+ * every worker's epoll set for the back-off, connections already open are served
+ * meanwhile, and the worker that paused it puts it back (run_listeners). */
+static void listener_pause(worker_t *self, struct listener *l, const char *name, int lfd, void *tag,
+                           int err)
+{
+    int64_t d = accept_backoff_begin(&l->bo, name, lfd, err, self->now_ns);
+    if (!d) return;
+    l->fd = lfd;
+    l->tag = tag;
+    atomic_store(&l->owner, self->id);
+    for (int i = 0; i < srv->nworkers; i++)
+        epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_DEL, lfd, NULL);
+    self->listener_paused = true;
+    worker_note_deadline(self, self->now_ns + d);
+}
+
+/* Owner of a paused listener: back in every epoll set once its back-off is over. */
+static void run_listeners(worker_t *w)
+{
+    bool left = false;
+    for (size_t k = 0; k < ARRAY_LEN(listeners); k++) {
+        struct listener *l = &listeners[k];
+        if (atomic_load(&l->owner) != w->id) continue;
+        int64_t due = atomic_load(&l->bo.resume_ns);
+        if (w->now_ns < due) {
+            worker_note_deadline(w, due);
+            left = true;
+            continue;
+        }
+        int cur = l->tag == (void *)&srv->listen_fd ? srv->listen_fd : route_listen_fd;
+        if (cur == l->fd) { /* not closed meanwhile (lame duck, shutdown) */
+            for (int i = 0; i < srv->nworkers; i++) {
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l->tag};
+                epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_ADD, l->fd, &ev);
+            }
+        }
+        atomic_store(&l->owner, -1);
+        atomic_store(&l->bo.resume_ns, 0);
+    }
+    w->listener_paused = left;
+}
+
+/* Accepts everything pending on lfd and spreads the sockets round-robin. */
+static void do_accept(worker_t *self, int lfd, conn_kind_t kind)
+{
+    struct listener *l = &listeners[kind == CONN_ROUTE];
+    void *tag = kind == CONN_ROUTE ? (void *)&route_listen_fd : (void *)&srv->listen_fd;
     for (;;) {
-        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                ERROR("Error accepting client connection: %s", strerror(errno));
+            int e = errno;
+            if (e == EINTR || e == ECONNABORTED) continue;
+            if (e == EAGAIN || e == EWOULDBLOCK) return;
+            if (accept_error_temporary(e)) {
+                listener_pause(self, l, kind == CONN_ROUTE ? "Route" : "Client", lfd, tag, e);
+            } else if (lfd >= 0) {
+                ERROR("Error accepting %s connection: %s", kind == CONN_ROUTE ? "route" : "client",
+                      strerror(e));
+            }
             return;
         }
+        accept_backoff_ok(&l->bo);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         uint32_t k = atomic_fetch_add(&srv->rr, 1) % (uint32_t)srv->nworkers;
-        inq_item_t it = {.fd = fd, .kind = CONN_CLIENT};
+        inq_item_t it = {.fd = fd, .kind = kind};
         hand_to(self, &srv->workers[k], &it);
     }
 }
@@ -1128,14 +1222,14 @@ static void conn_write_deadline(worker_t *w, conn_t *c)
         worker_note_deadline(w, stall + wd + 1);
         return;
     }
+    /* Already condemned (cut at max_pending by a producer): one verdict, one log line. */
+    if (!conn_request_close(c, CR_SLOW_DEADLINE)) return;
     char d[40];
     opts_fmt_duration(wd, d, sizeof d);
     atomic_fetch_add(&srv->slow_consumers, 1);
     NOTICE("%sSlow Consumer Detected: WriteDeadline of %s exceeded with %d chunks of %zu total "
            "bytes.",
            c->prefix, d, 1, pend);
-    c->closing = true;
-    c->reason = CR_SLOW_DEADLINE;
 }
 
 static void run_timers(worker_t *w)
@@ -1266,11 +1360,11 @@ static void *worker_main(void *arg)
                 continue;
             }
             if (p == (void *)&srv->listen_fd) {
-                do_accept(w);
+                do_accept(w, srv->listen_fd, CONN_CLIENT);
                 continue;
             }
             if (p == (void *)&route_listen_fd) {
-                do_accept_routes(w);
+                do_accept(w, route_listen_fd, CONN_ROUTE);
                 continue;
             }
             conn_t *c = p;
@@ -1291,6 +1385,7 @@ static void *worker_main(void *arg)
         w->stage_limit = stage_limit();
         if (w->nstalled) run_stalled(w);
         run_timers(w);
+        if (unlikely(w->listener_paused)) run_listeners(w); /* after: run_timers resets deadlines */
         flush_pending(w);
         if (w->nover) { /* the pointers end here; the next read pauses without checking */
             w->over_lost = true;

@@ -181,6 +181,24 @@ static inline size_t conn_out_pending(const conn_t *c)
     return c->out.len + (c->wbuf.len - c->wpos);
 }
 
+/* Accept back-off, for every listener (the workers' client and route ports, the monitor's
+ * HTTP port): on a temporary error (out of descriptors or memory) a level-triggered
+ * listener stops accepting for 10 ms, doubling up to 1 s while the errors last, as the
+ * reference sleeps; one log line per back-off, the reference's. */
+#define ACCEPT_MIN_SLEEP_NS (10LL * 1000000LL)
+#define ACCEPT_MAX_SLEEP_NS (1000LL * 1000000LL)
+typedef struct accept_backoff {
+    _Atomic int64_t delay_ns;  /* the next back-off (0: the minimum) */
+    _Atomic int64_t resume_ns; /* monotonic time the current back-off ends, 0 = none */
+} accept_backoff_t;
+bool accept_error_temporary(int err); /* EMFILE, ENFILE, ENOBUFS, ENOMEM */
+/* Starts a back-off after err on listener lfd ("Client", "Route", "HTTP"...): logs and
+ * returns its length in ns, or 0 if one is running already (its starter resumes). The
+ * caller stops polling lfd for that long, then clears resume_ns and polls again. */
+int64_t accept_backoff_begin(accept_backoff_t *b, const char *name, int lfd, int err,
+                             int64_t now_ns);
+void accept_backoff_ok(accept_backoff_t *b); /* after a successful accept: back to 10 ms */
+
 /* Lifecycle, called from main. */
 int server_init(opts_t *o);
 int server_start(void);     /* binds, starts workers and the monitor */

@@ -250,3 +250,39 @@ def test_f6_route_that_does_not_read_is_cut():
         assert grew < 100 * 1024, "server grew %d KiB for a route that does not read" % grew
         pub.ping_pong(timeout=20)      # the publisher is served again
         r.close()
+
+
+# --- #9: out of file descriptors, the listeners back off ----------------------------------
+
+def test_f9_accept_backs_off_when_out_of_descriptors():
+    # At EMFILE the level-triggered listener woke the workers again at once: 137,000
+    # "Too many open files" lines a second. Now it sleeps 10 ms doubling to 1 s (one line
+    # per back-off, as the reference) and existing clients are served meanwhile.
+    with Server(wait=False) as s:
+        wrapper = os.path.join(s.dir, "lowfd.sh")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nulimit -n 64 || exit 1\nexec "%s" "$@"\n' % s.bin)
+        os.chmod(wrapper, 0o755)
+        s.bin = wrapper
+        s.wait = True
+        s.start()
+        c = connected(s)
+        flood = []
+        try:
+            for _ in range(100):
+                flood.append(socket.create_connection(("127.0.0.1", s.port), timeout=2))
+            s.wait_log(r"Temporary Client Accept Error\(accept tcp 127\.0\.0\.1:%d: accept4: "
+                       r"too many open files\), sleeping 10ms" % s.port, 5)
+            n0 = s.log().count("Accept Error")
+            t0 = time.monotonic()
+            c.ping_pong(timeout=2)             # served while the listener backs off
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+            n = s.log().count("Accept Error") - n0
+            assert n <= 20, "%d accept error lines in a second" % n
+        finally:
+            for f in flood:
+                f.close()
+        # descriptors back: the listener accepts again after its back-off (<= 1 s)
+        d = s.client(timeout=5)
+        d.connect()
+        d.ping_pong()
