@@ -17,6 +17,7 @@
 #include "qsbr.h"
 #include "auth.h"
 #include "route.h"
+#include "server.h"
 #include "tls.h"
 
 #include <openssl/err.h>
@@ -1161,7 +1162,9 @@ static tls_ctx_t *https_ctx(void)
 
 /* Go's net/http after a temporary accept error: 5 ms, doubling up to 1 s while
  * the errors last, one log line per pause, in its words. Open connections are
- * served meanwhile. */
+ * served meanwhile. The workers' listeners share accept_backoff_begin(), which
+ * writes the reference's line for the client and route ports; the reference's
+ * monitor port logs net/http's line and schedule instead, hence this one. */
 static void accept_pause(int err)
 {
     int64_t d = mon.accept_delay_ns ? mon.accept_delay_ns * 2 : 5000000LL;
@@ -1209,7 +1212,7 @@ static void accept_http(void)
         if (fd < 0) {
             int e = errno;
             if (e == EINTR || e == ECONNABORTED) continue;
-            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) accept_pause(e);
+            if (accept_error_temporary(e)) accept_pause(e);
             return;
         }
         mon.accept_delay_ns = 0;
