@@ -204,17 +204,6 @@ static bool resp_use(struct resp_map *m, slice_t subj, int64_t max, int64_t expi
     return ok;
 }
 
-/* For tests: entries currently remembered. */
-size_t auth_resp_count(conn_t *c)
-{
-    struct resp_map *m = atomic_load(&c->resp);
-    if (!m) return 0;
-    pthread_mutex_lock(&m->lock);
-    size_t n = m->n;
-    pthread_mutex_unlock(&m->lock);
-    return n;
-}
-
 bool auth_required(void)
 {
     opts_t *o = srv->opts;

@@ -59,8 +59,6 @@ void auth_conn_closed(conn_t *c);
 void auth_conn_free(conn_t *c);
 /* Owner: drop the permissions (auth turned off by a reload). */
 void auth_conn_clear(conn_t *c);
-/* Reply subjects remembered for c (tests, monitoring). */
-size_t auth_resp_count(conn_t *c);
 /* Owner worker: verdicts the auth pool sent back (WCMD_AUTH). */
 void auth_run_verdicts(struct worker *w);
 /* Logs an authentication failure as the reference does:

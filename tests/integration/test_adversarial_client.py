@@ -58,7 +58,8 @@ def test_f1_perms_swap_under_delivery():
                 c.connect(user="a", **{"pass": "a"})
                 c.send("SUB foo 1\r\n")
                 c.ping_pong()
-                line = ('CONNECT {"verbose":false,"pedantic":false,"user":"a","pass":"a"}\r\n').encode()
+                line = ('CONNECT {"verbose":false,"pedantic":false,"headers":true,"echo":true,'
+                        '"user":"a","pass":"a"}\r\n').encode()
                 sock = c.sock
                 sock.settimeout(10)
                 threading.Thread(target=_drain, args=(sock, stop), daemon=True).start()
