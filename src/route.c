@@ -3,7 +3,9 @@
  * Threads: route connections live on workers like clients. Dialling is done
  * by one small thread per route URL (blocking connect with a timeout, then
  * the socket is handed to a worker), which sleeps while its connection is
- * up and redials when it drops. Shared state (registered routes, the local
+ * up and redials when it drops: at most one per host:port, at most
+ * MAX_IMPLICIT_DIALERS started by gossip, joined and freed after they end
+ * (reap_dialers_locked). Shared state (registered routes, the local
  * interest map, learnt connect_urls, the cluster name) sits under R.mu; lock
  * order is R.mu before any connection's out_lock. */
 #include "route.h"
@@ -121,7 +123,15 @@ static struct {
     /* connect_error_reports / reconnect_error_reports, copied here at start and reload:
      * dialer threads are not qsbr readers and may not hold srv->opts. */
     _Atomic int64_t connect_reports, reconnect_reports;
+    bool no_dialing; /* route_set_dialing(false): fuzzing */
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void route_set_dialing(bool on)
+{
+    pthread_mutex_lock(&R.mu);
+    R.no_dialing = !on;
+    pthread_mutex_unlock(&R.mu);
+}
 
 bool route_enabled(void)
 {
@@ -1442,6 +1452,7 @@ static void start_dialer_locked(const char *url, const char *key, bool implicit,
     pthread_cond_init(&d->cv, NULL);
     d->next = R.dialers;
     R.dialers = d;
+    if (R.no_dialing) return; /* never started: reaped as ended */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);

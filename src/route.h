@@ -39,6 +39,10 @@ void route_announce(void);
 void route_reload(const opts_t *old,
                   const opts_t *no); /* after "Server is ready": log lines, start dialling */
 
+/* Test seam (tests/fuzz/fuzz_route.c): with dialing off, gossip still records its
+ * dialers (one per URL, the cap, reaping) but none connects anywhere. On by default. */
+void route_set_dialing(bool on);
+
 /* The cluster accept socket (for the workers' epoll). */
 extern int route_listen_fd;
 

@@ -13,8 +13,12 @@ import time
 from harness import (Client, Server, connected, free_port, http_get, http_json, server_bin,
                      wait_until)
 
-TIMEOUTS = {"test_f2_deep_subject_from_route_and_client": 60,
-            "test_f10_gossip_dialer_reaped_and_one_per_url": 60}
+# generous: the sanitizer builds run these too, on loaded machines
+TIMEOUTS = {"test_f2_deep_subject_from_route_and_client": 90,
+            "test_f10_gossip_dialers_bounded": 90,
+            "test_f10_gossip_dialer_reaped_and_one_per_url": 90,
+            "test_f18_connect_and_reconnect_error_reports": 60,
+            "test_f19_no_info_update_while_shutting_down": 60}
 
 
 def _route_conn(cport, name="XXXXXXXXXXXXXXXXXXXXXX", cluster="c1"):
