@@ -9,7 +9,8 @@
  *
  * Reads land in the worker's buffer; only the bytes of an incomplete operation
  * are kept per connection (c->part), so an idle connection holds no read
- * buffer. Outbound, three steps:
+ * buffer; an incomplete control line is bounded for every connection kind
+ * (conn_line_max). Outbound, three steps:
  *  - stage: a delivery is copied into the producing worker's stage for that
  *    destination (direct-mapped table, no lock, no atomics);
  *  - commit: once per read, each stage goes into the destination's `out`
@@ -18,10 +19,13 @@
  *    without the lock, so producers keep appending meanwhile. Bulk output for a
  *    connection of another worker, when this worker has a lot to write, is
  *    left to that worker ("kick"): the writes of a fan-out run on every core.
- * A consumer over max_pending/4 (at most 1 MiB) after a read's flush pauses its
- * producers' reads until it drained to half of that (or 5 ms passed); over
- * max_pending it is cut. Big buffers are kept while a connection is busy and
- * released after an idle tick. */
+ * A consumer (client or route) over max_pending/4 (at most 1 MiB) stops its
+ * producer's read at that operation and, if still behind after the flush,
+ * pauses the producer until it drained to half of that (or 5 ms to 1 s passed,
+ * the longer the closer it is to max_pending); over max_pending, or with writes
+ * blocked for write_deadline, it is cut. Listeners back off on temporary accept
+ * errors. Big buffers are kept while a connection is busy and released after an
+ * idle tick. */
 #include "auth.h"
 #include "core.h"
 #include "log.h"
