@@ -12,6 +12,12 @@
  * prints 0-based columns on line 1 only: subtract 1 there to match it). Keys
  * and string values point after an opening quote, like the reference.
  *
+ * Limits (no input can hang or exhaust the process; each is an error naming
+ * file:line:col): maps/arrays nested 128 deep, includes 16 deep, environment
+ * values referring to variables 8 deep, 64 MiB for the tree after variable
+ * expansion, 64 MiB of text read (the file and all it includes, each file
+ * counting at least 4 KiB).
+ *
  * File names are refcounted, one reference per node: conf_free() works on a
  * whole tree or on any detached subtree, but only on nodes made by this module
  * (never set `file` to a string of your own). */

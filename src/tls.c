@@ -66,13 +66,15 @@ void tls_last_error(char *out, size_t n)
 static void list_add(buf_t *l, const char *name)
 {
     size_t n = strlen(name);
-    for (const char *p = l->p, *end = l->p + l->len; p && p < end;) {
-        const char *c = memchr(p, ':', (size_t)(end - p));
-        if (!c) c = end;
-        if ((size_t)(c - p) == n && memcmp(p, name, n) == 0) return;
-        p = c + 1;
+    if (l->len) {
+        for (const char *p = l->p, *end = l->p + l->len; p < end;) {
+            const char *c = memchr(p, ':', (size_t)(end - p));
+            if (!c) c = end;
+            if ((size_t)(c - p) == n && memcmp(p, name, n) == 0) return;
+            p = c + 1;
+        }
+        buf_putc(l, ':');
     }
-    if (l->len) buf_putc(l, ':');
     buf_append(l, name, n);
 }
 
