@@ -84,33 +84,14 @@ static bool streq_any(const char *k, ...)
 }
 #define KEYIS(k, ...) streq_any((k), __VA_ARGS__, (const char *)NULL)
 
-/* Go's %q for the strings we echo back in messages. */
+/* Go's %q for the strings we echo back in messages (quote_go, common.c). */
 static void go_quote(char *buf, size_t len, const char *s)
 {
-    size_t o = 0;
     if (len < 3) {
         if (len) buf[0] = 0;
         return;
     }
-    buf[o++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p && o + 6 < len; p++) {
-        if (*p == '"' || *p == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)*p;
-        } else if (*p == '\n') {
-            buf[o++] = '\\';
-            buf[o++] = 'n';
-        } else if (*p == '\t') {
-            buf[o++] = '\\';
-            buf[o++] = 't';
-        } else if (*p < 0x20 || *p == 0x7f) {
-            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *p);
-        } else {
-            buf[o++] = (char)*p;
-        }
-    }
-    buf[o++] = '"';
-    buf[o] = 0;
+    quote_go(buf, len, s, strlen(s));
 }
 
 /* ------------------------------------------------------------------------- */

@@ -456,10 +456,40 @@ TEST(long_line)
     free(payload);
 }
 
+/* quote_go: Go's strconv.Quote, what the reference's %q writes (values checked with Go). */
+TEST(quote_go_matches_go)
+{
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *want;
+    } cases[] = {
+        {"plain", 5, "\"plain\""},
+        {"a\"b\\", 4, "\"a\\\"b\\\\\""},
+        {"\n\r\t\a\b\f\v", 7, "\"\\n\\r\\t\\a\\b\\f\\v\""},
+        {"\x01\x7f\x00z", 4, "\"\\x01\\x7f\\x00z\""},
+        {"\xff\xc3", 2, "\"\\xff\\xc3\""},
+        {"\xc3\xa9\xe2\x80\xa8\xc2\xad", 7, "\"\xc3\xa9\\u2028\\u00ad\""},
+        {"\xf0\x9f\x98\x80", 4, "\"\xf0\x9f\x98\x80\""},
+        {"\xed\xa0\x80", 3, "\"\\xed\\xa0\\x80\""}, /* a surrogate is invalid UTF-8 */
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        char out[64];
+        size_t n = quote_go(out, sizeof out, cases[i].in, cases[i].n);
+        CHECK_EQ_STR(out, cases[i].want);
+        CHECK_EQ_INT(n, strlen(cases[i].want));
+    }
+    /* too long: cut between characters, closing quote kept */
+    char small[8];
+    quote_go(small, sizeof small, "ab\ncdef", 7);
+    CHECK_EQ_STR(small, "\"ab\\nc\"");
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_log.XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
+    RUN(quote_go_matches_go);
     umask(022);
     RUN(default_stderr_format);
     RUN(no_logtime_format);
