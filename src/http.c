@@ -87,6 +87,7 @@ long http_parse(const char *buf, size_t len, size_t max_head, http_req_t *req)
 
 bool http_query_get(slice_t query, const char *name, slice_t *val)
 {
+    if (!query.p) return false; /* no query: NULL, and NULL + 0 is undefined */
     size_t nl = strlen(name);
     const char *p = query.p, *end = query.p + query.n;
     bool found = false;

@@ -1095,8 +1095,8 @@ size_t monitor_answer_buffer(const char *in, size_t len, buf_t *out, bool *close
     mon.buffered += len;
     for (;;) {
         bool blocked = hconn_serve_buffered(&h);
-        /* what a socket would have taken */
-        buf_append(out, h.out.p + h.out_off, h.out.len - h.out_off);
+        /* what a socket would have taken (none: h.out.p may be NULL) */
+        if (h.out.len > h.out_off) buf_append(out, h.out.p + h.out_off, h.out.len - h.out_off);
         mon.unsent -= h.out.len - h.out_off;
         h.out.len = h.out_off = 0;
         if (!blocked) break;
