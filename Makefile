@@ -13,7 +13,7 @@ TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3 clang \
-       libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs
+       libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs valgrind
 
 .PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak
 
