@@ -1104,6 +1104,17 @@ static void conn_read(worker_t *w, conn_t *c)
                 return;
             }
         }
+        if (unlikely(need > conn_line_max(c) + (size_t)srv->opts->max_pending)) {
+            /* One operation bigger than max_pending (which max_payload may not exceed)
+             * could only cut every consumer: not buffered. The client parser refuses
+             * max_payload first; this bounds what a route peer may announce (the
+             * reference takes any size a route sends). */
+            ERROR("%smaximum payload exceeded: %zu vs max_pending %lld", c->prefix, need,
+                  (long long)srv->opts->max_pending);
+            client_send_err(w, c, "Maximum Payload Violation");
+            conn_close(c, CR_MAX_PAYLOAD);
+            return;
+        }
         if (need == 0 && !c->auth_wait && len - used > conn_line_max(c)) {
             /* An operation whose control line never ends: no more buffering. */
             ERROR("%smaximum control line exceeded: max_control_line %d, buffer len %zu", c->prefix,

@@ -9,7 +9,8 @@ import time
 
 from harness import Server, connected, http_json, wait_until
 
-TIMEOUTS = {"test_f15_consumer_that_keeps_up_is_not_cut": 90, "test_f5_route_control_line_is_bounded": 60}
+TIMEOUTS = {"test_f15_consumer_that_keeps_up_is_not_cut": 90, "test_f5_route_control_line_is_bounded": 60,
+            "test_f5_route_operation_size_is_bounded": 40}
 
 
 # --- #12: the qsbr registry holds every worker plus the monitor ---------------------------
@@ -170,9 +171,11 @@ def test_f5_route_control_line_is_bounded():
         s.wait_log(r"rid:\d+ - maximum control line exceeded", 5)
         # the same after CONNECT, for an RS+ line
         sent = _flood_no_newline(
-            s.cport, b'CONNECT {"verbose":false,"pedantic":false,"name":"x"}\r\nRS+ $G ',
+            s.cport, b'CONNECT {"verbose":false,"pedantic":false,"name":"x","cluster":"c1"}\r\nRS+ $G ',
             256 << 20, 15)
         assert sent is not None and sent < 64 << 20, sent
+        wait_until(lambda: s.log().count("maximum control line exceeded") >= 2, 5,
+                   what="the RS+ line refused too")
         # a client gets the reference's error for its CONNECT line
         c = s.client()
         c.send(b"CONNECT " + b"x" * 10000)
@@ -286,3 +289,19 @@ def test_f9_accept_backs_off_when_out_of_descriptors():
         d = s.client(timeout=5)
         d.connect()
         d.ping_pong()
+
+
+def test_f5_route_operation_size_is_bounded():
+    # The same read path bounds a whole operation: an RMSG announcing 500 MB was
+    # buffered as it came (the reference takes any size from a route, but nothing
+    # larger than max_pending could be delivered to anyone).
+    with _cluster_server() as s:
+        rss0 = _rss_kib(s.proc.pid)
+        sent = _flood_no_newline(
+            s.cport, b'CONNECT {"verbose":false,"pedantic":false,"name":"x","cluster":"c1"}\r\n'
+                     b"RMSG $G foo 500000000\r\n", 256 << 20, 15)
+        assert sent is not None, "route port took 256 MiB of one announced message"
+        assert sent < 64 << 20, "closed only after %d bytes" % sent
+        assert _rss_kib(s.proc.pid) - rss0 < 32 * 1024
+        s.wait_log(r"rid:\d+ - maximum payload exceeded: \d+ vs max_pending 67108864", 5)
+        connected(s).ping_pong()
