@@ -26,6 +26,32 @@
 /* ------------------------------------------------------------------------- */
 /* small helpers                                                             */
 
+/* Durations from a config are kept within +-DUR_MAX_NS (about 73 years): a
+ * deadline is "now + duration", and a huge value must mean "practically never",
+ * not a signed overflow (undefined in C; found by fuzz_opts). */
+#define DUR_MAX_NS (INT64_MAX / 4)
+
+static int64_t dur_clamp(int64_t ns)
+{
+    return ns > DUR_MAX_NS ? DUR_MAX_NS : ns < -DUR_MAX_NS ? -DUR_MAX_NS : ns;
+}
+
+static int64_t secs_to_ns(int64_t s)
+{
+    int64_t ns;
+    if (__builtin_mul_overflow(s, NS_PER_SEC, &ns)) return s < 0 ? -DUR_MAX_NS : DUR_MAX_NS;
+    return dur_clamp(ns);
+}
+
+static int64_t fsecs_to_ns(double s)
+{
+    double ns = s * (double)NS_PER_SEC;
+    if (ns != ns) return 0; /* NaN: the config language cannot write one */
+    if (ns >= (double)DUR_MAX_NS) return DUR_MAX_NS;
+    if (ns <= -(double)DUR_MAX_NS) return -DUR_MAX_NS;
+    return (int64_t)ns;
+}
+
 static void strv_push(char ***v, size_t *n, char *s)
 {
     *v = xrealloc(*v, (*n + 1) * sizeof(char *));
@@ -690,14 +716,14 @@ static void parse_duration_field(cfg_ctx_t *c, const conf_kv_t *kv, const char *
             cfg_err(c, kvpos(kv), "error parsing %s: %s", field, e);
             return;
         }
-        *dst = ns;
+        *dst = dur_clamp(ns);
         return;
     }
     if (!want(c, kvpos(kv), v, CONF_INT)) return;
     char reason[128];
     snprintf(reason, sizeof(reason), "%s should be converted to a duration", field);
     cfg_warn(c, kvpos(kv), field, reason);
-    *dst = v->u.i * NS_PER_SEC;
+    *dst = secs_to_ns(v->u.i);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -868,7 +894,7 @@ static bool parse_allow_responses(cfg_ctx_t *c, pos_t p, const conf_val_t *v, pe
                 perm->allow_responses = false;
                 return false;
             }
-            if (ns != 0) perm->resp_expires_ns = ns;
+            if (ns != 0) perm->resp_expires_ns = dur_clamp(ns);
         } else if (!used_as_variable(c, kv->key)) {
             cfg_err(c, kvpos(kv), "Unknown field \"%s\" parsing permissions", kv->key);
         }
@@ -1060,12 +1086,9 @@ static void parse_auth_block(cfg_ctx_t *c, const conf_val_t *v, auth_block_t *a)
             get_str(c, kv, &a->token);
         } else if (KEYIS(kv->key, "timeout")) {
             /* reference: any non-number silently means 1 second */
-            double t = 1;
-            if (kv->val->type == CONF_INT)
-                t = (double)kv->val->u.i;
-            else if (kv->val->type == CONF_FLOAT)
-                t = kv->val->u.f;
-            a->timeout_ns = (int64_t)(t * (double)NS_PER_SEC);
+            a->timeout_ns = kv->val->type == CONF_INT     ? secs_to_ns(kv->val->u.i)
+                            : kv->val->type == CONF_FLOAT ? fsecs_to_ns(kv->val->u.f)
+                                                          : NS_PER_SEC;
         } else if (KEYIS(kv->key, "users")) {
             users_free(a->users, a->nusers);
             a->users = NULL;
@@ -1272,9 +1295,9 @@ static bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool cl
         } else if (KEYIS(k, "timeout")) {
             const conf_val_t *tv = kv->val;
             if (tv->type == CONF_INT) {
-                t->timeout_ns = tv->u.i * NS_PER_SEC;
+                t->timeout_ns = secs_to_ns(tv->u.i);
             } else if (tv->type == CONF_FLOAT) {
-                t->timeout_ns = (int64_t)(tv->u.f * (double)NS_PER_SEC);
+                t->timeout_ns = fsecs_to_ns(tv->u.f);
             } else if (tv->type == CONF_STRING) {
                 char e[300];
                 int64_t ns;
@@ -1282,7 +1305,7 @@ static bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool cl
                     cfg_err(c, kvpos(kv), "error parsing tls config, 'timeout' %s", e);
                     ok = false;
                 } else {
-                    t->timeout_ns = ns;
+                    t->timeout_ns = dur_clamp(ns);
                 }
             } else {
                 cfg_err(c, kvpos(kv), "error parsing tls config, 'timeout' wrong type");
@@ -1513,7 +1536,7 @@ static void check_lame_duck(cfg_ctx_t *c, const conf_kv_t *kv, const char *field
         cfg_err(c, kvpos(kv), "invalid lame_duck_duration of %s, minimum is 30 seconds", d);
         return;
     }
-    *dst = ns;
+    *dst = dur_clamp(ns);
 }
 
 static void apply_top(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)

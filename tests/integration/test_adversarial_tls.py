@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 
-from harness import Server, parse_info, wait_until
+from harness import Server, parse_info, server_bin
 
 _CERTS = None
 
@@ -152,6 +152,25 @@ def test_f3_many_cipher_suites_and_curve_preferences():
             c.close()
             assert s.alive(), s.log_tail()
 
+
+
+def test_f3_huge_timeouts_do_not_overflow():
+    """Seconds from the config times 10^9 overflowed int64 (undefined behaviour,
+    found by fuzz_opts): tls timeout 9223372036854775807 wrapped negative and every
+    handshake timed out at once. Huge values now saturate (about 73 years).
+    The reference fails this too (its float-to-int conversion overflows: 'i/o
+    timeout'), a deliberate difference, so it is not run against the reference."""
+    if server_bin() == "/usr/sbin/nats-server":
+        return
+    conf = (tls_block(extra="  timeout: 9223372036854775807\n") +
+            "ping_interval: \"2562047h\"\nwrite_deadline: \"2562047h\"\n"
+            "authorization { timeout: 999999999999999999999999999999.5 }\n")
+    with Server(config=conf) as s:
+        _, c = tls_client(s.port)
+        c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        assert b"PONG\r\n" in read_until(c, b"PONG\r\n"), s.log_tail()
+        c.close()
+        assert "timeout" not in s.log(), s.log_tail()
 
 # --- finding 17 --------------------------------------------------------------
 
