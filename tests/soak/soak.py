@@ -671,7 +671,8 @@ class Sub:
 
     def on_msg(self, subject, reply, hdr, payload):
         if self.unsub_done:
-            BOOK.fail("after-unsub", "%s: message after confirmed UNSUB" % self.conn.name)
+            BOOK.fail("after-unsub", "%s on %s: message on %r for sid %s after its UNSUB's PONG"
+                      % (self.conn.name, self.node.name, subject, self.sid.decode()))
             return
         d = decode(self.cls, hdr, payload)
         if d is None:
@@ -736,7 +737,8 @@ class QueueMember:
 
     def on_msg(self, subject, reply, hdr, payload):
         if self.unsub_done:
-            BOOK.fail("after-unsub", "%s: queue message after confirmed UNSUB" % self.conn.name)
+            BOOK.fail("after-unsub", "%s on %s: queue message on %r after its UNSUB's PONG"
+                      % (self.conn.name, self.node.name, subject))
             return
         d = decode("queue", hdr, payload)
         if d is None:
