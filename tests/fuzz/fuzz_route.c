@@ -18,7 +18,8 @@
  * interest is gone). Crashes and memory errors are ASan's. Gossip never dials
  * (route_set_dialing(false)): the fuzzer must not reach the network.
  *
- * Byte 0: bit 0 = solicited; bits 1-3 pick the write chunk size. */
+ * Byte 0: bit 0 = solicited; bits 1-3 pick the write chunk size.
+ * FUZZ_ROUTE_LOG=path: the server logs there, at debug level. */
 #include "common.h"
 #include "core.h"
 #include "log.h"
@@ -112,7 +113,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (opts_from_args(5, args, o, &cli) != OPTS_RUN) abort();
     unlink(path);
     char err[512];
-    log_config_t lc = {.file = o->log_file, .tag = "fuzz_route"};
+    /* FUZZ_ROUTE_LOG=path keeps the server's log (with -D) to see why a finding happened. */
+    const char *dbg = getenv("FUZZ_ROUTE_LOG");
+    log_config_t lc = {.file = dbg ? dbg : o->log_file, .debug = dbg != NULL, .tag = "fuzz_route"};
     if (log_configure(&lc, err, sizeof err) != 0) abort();
     server_init(o);
     if (server_start() != 0) abort();
@@ -190,6 +193,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sublist_count(srv->sl) != LOCAL_SUBS) {
         fprintf(stderr, "%llu subscriptions after close, want %d\n",
                 (unsigned long long)sublist_count(srv->sl), LOCAL_SUBS);
+        conn_info_t *v = NULL; /* the local client closed? say why */
+        size_t n = server_closed_conns(&v, false);
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "closed client cid %llu: %s\n", (unsigned long long)v[i].cid,
+                    v[i].reason);
+        conn_infos_free(v, n);
         abort();
     }
     return 0;
