@@ -6,6 +6,7 @@
 #include "core.h"
 #include "log.h"
 #include "qsbr.h"
+#include "route.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -327,10 +328,25 @@ void auth_run_verdicts(worker_t *w)
             continue;
         }
         j->done = true;
+        conn_t *c = j->conn;
         bool fc = j->for_connect, fr = j->for_reauth;
         j->for_connect = j->for_reauth = false;
-        /* may consume j, replace it, or close the connection (which frees it) */
-        client_auth_verdict(w, j->conn, fc, fr);
+        /* The continuations may consume j, replace it, or close the connection (which
+         * frees it). One pause/resume for every kind; only the CONNECT's rest differs. */
+        if (fc && c->auth_wait) {
+            c->auth_wait = false;
+            if (c->kind == CONN_ROUTE)
+                route_connect_verdict(w, c);
+            else
+                client_connect_verdict(w, c);
+            if (c->closing)
+                conn_close(c, c->reason);
+            else if (!c->auth_wait)
+                conn_resume(w, c); /* what the peer sent after CONNECT, in order */
+        } else if (fr) {
+            client_reauth(w, c);
+            if (c->closing) conn_close(c, c->reason);
+        }
     }
 }
 
@@ -347,7 +363,7 @@ void auth_conn_closed(conn_t *c)
 
 /* Configured secret against the given one. bcrypt goes to the pool: PENDING until
  * the verdict for exactly this hash and secret is back, then that verdict. */
-static auth_rc_t secret_check(conn_t *c, const char *configured, const char *given, bool connect)
+auth_rc_t auth_secret_check(conn_t *c, const char *configured, const char *given, bool connect)
 {
     if (!configured) configured = "";
     if (!given) given = "";
@@ -516,7 +532,7 @@ auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *
         }
     }
     if (o->token && *o->token) {
-        rc = token ? secret_check(c, o->token, token, connect) : AUTH_FAIL;
+        rc = token ? auth_secret_check(c, o->token, token, connect) : AUTH_FAIL;
         if (rc == AUTH_FAIL) auth_violation_log(c, user);
         return rc;
     }
@@ -524,7 +540,7 @@ auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *
         for (size_t i = 0; i < o->nusers; i++) {
             user_t *u = &o->users[i];
             if (!user || strcmp(u->name, user) != 0) continue;
-            rc = secret_check(c, u->password, pass, connect);
+            rc = auth_secret_check(c, u->password, pass, connect);
             if (rc == AUTH_PENDING || rc == AUTH_BUSY) return rc;
             if (rc != AUTH_OK) break;
             /* allowed_connection_types without STANDARD: not on the client port */
@@ -538,8 +554,9 @@ auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *
         return AUTH_FAIL;
     }
     if (o->username && *o->username) {
-        rc = user && strcmp(user, o->username) == 0 ? secret_check(c, o->password, pass, connect)
-                                                    : AUTH_FAIL;
+        rc = user && strcmp(user, o->username) == 0
+                 ? auth_secret_check(c, o->password, pass, connect)
+                 : AUTH_FAIL;
         if (rc == AUTH_OK) {
             free(c->user);
             c->user = xstrdup(user);

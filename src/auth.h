@@ -19,12 +19,13 @@
  * Password checks: bcrypt is slow on purpose (~0.1 s at cost 11), so it never
  * runs on a worker. auth_check answers AUTH_PENDING and queues the check on a
  * small pool of auth threads (AUTH_THREADS, at most AUTH_QUEUE_MAX waiting);
- * the verdict comes back to the connection's owner worker (WCMD_AUTH), which
- * calls client_auth_verdict (connect: a CONNECT waits, else a reload's re-check
- * does); the same auth_check then finds the verdict
- * cached on the connection. A connection remembers the bcrypt hash its
- * credentials were verified against, so a reload that keeps the hash does not
- * check again. */
+ * the verdict comes back to the connection's owner worker (WCMD_AUTH). A CONNECT
+ * that waits (client or route: c->auth_wait, the connection reads nothing meanwhile)
+ * goes on in client_connect_verdict or route_connect_verdict, then the bytes the peer
+ * sent after it are processed (conn_resume); else a reload's re-check does
+ * (client_reauth). The same check then finds the verdict cached on the connection. A connection
+ * remembers the bcrypt hash its credentials were verified against, so a reload that keeps the hash
+ * does not check again. */
 #ifndef GNATSD_AUTH_H
 #define GNATSD_AUTH_H
 
@@ -45,14 +46,19 @@ bool auth_required(void);
 /* Checks credentials against the current options; on success sets c->user and
  * c->perms. No user, password or token at all means the no_auth_user, if any
  * (with its configured password, as the reference substitutes it). Logs failures without the
- * secret. AUTH_PENDING: a password check runs on the auth pool, client_auth_verdict is called on
- * the owner when it is done (call auth_check again then). AUTH_BUSY: the pool's queue is full
- * (logged; treat as a failure). Owner only. */
+ * secret. AUTH_PENDING: a password check runs on the auth pool, the CONNECT's continuation is
+ * called on the owner when it is done (call auth_check again then). AUTH_BUSY: the pool's queue is
+ * full (logged; treat as a failure). Owner only. */
 auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *token,
                      bool connect);
 /* Owner, before any CONNECT: logs c in as the no_auth_user (no password, as the
  * reference does), if one is configured and exists. False otherwise. */
 bool auth_login_no_auth_user(conn_t *c);
+/* The one password comparison, for every connection kind: plain texts compared in
+ * constant time, a bcrypt hash on the pool (AUTH_PENDING until its verdict for exactly
+ * this hash and secret is back; `connect`: a CONNECT waits for it, else a reload's
+ * re-check). AUTH_BUSY: the pool's queue is full (logged). Owner only. */
+auth_rc_t auth_secret_check(conn_t *c, const char *configured, const char *given, bool connect);
 /* Owner: the connection closes; a check in flight is abandoned. */
 void auth_conn_closed(conn_t *c);
 /* Freeing the connection (no reader left): permissions, reply map, cache. */
@@ -89,7 +95,9 @@ bool auth_user_exists(const char *name);
 
 /* -ERR helper from client.c */
 void client_send_err(struct worker *w, conn_t *c, const char *text);
-/* client.c: the owner's continuation once a password check finished. */
-void client_auth_verdict(struct worker *w, conn_t *c, bool for_connect, bool for_reauth);
+/* The rest of a CONNECT once its password check's verdict is back (owner; the caller
+ * clears c->auth_wait before, closes or resumes reading after). */
+void client_connect_verdict(struct worker *w, conn_t *c);
+void route_connect_verdict(struct worker *w, conn_t *c);
 
 #endif

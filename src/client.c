@@ -175,10 +175,15 @@ static void send_ok(worker_t *w, conn_t *c)
 /* -ERR 'text' (the reference's quoting). */
 void client_send_err(worker_t *w, conn_t *c, const char *text)
 {
-    char line[1024];
-    int n = snprintf(line, sizeof line, "-ERR '%s'\r\n", text);
-    if (n >= (int)sizeof line) n = (int)sizeof line - 1;
-    conn_send(w, c, line, (size_t)n);
+    /* Any length, whole: one conn_send, so the line is never cut or split. */
+    size_t tn = strlen(text), n = tn + 9;
+    char stack[1024];
+    char *line = n <= sizeof stack ? stack : xmalloc(n);
+    memcpy(line, "-ERR '", 6);
+    memcpy(line + 6, text, tn);
+    memcpy(line + 6 + tn, "'\r\n", 3);
+    conn_send(w, c, line, n);
+    if (line != stack) free(line);
     TRACE("%s->> [-ERR %s]", c->prefix, text);
 }
 
@@ -666,22 +671,9 @@ static void connect_finish(worker_t *w, conn_t *c)
     worker_note_deadline(w, c->ping_due_ns);
 }
 
-void client_auth_verdict(worker_t *w, conn_t *c, bool for_connect, bool for_reauth)
+void client_connect_verdict(worker_t *w, conn_t *c)
 {
-    if (for_connect && c->auth_wait) {
-        c->auth_wait = false;
-        connect_finish(w, c);
-        if (c->closing) {
-            conn_close(c, c->reason);
-            return;
-        }
-        if (!c->auth_wait) conn_resume(w, c); /* what the client sent after CONNECT */
-        return;
-    }
-    if (for_reauth) {
-        client_reauth(w, c);
-        if (c->closing) conn_close(c, c->reason);
-    }
+    connect_finish(w, c);
 }
 
 /* ---- delivery -------------------------------------------------------------- */

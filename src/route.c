@@ -10,7 +10,6 @@
  * order is R.mu before any connection's out_lock. */
 #include "route.h"
 #include "auth.h"
-#include "bcrypt.h"
 #include "json.h"
 #include "log.h"
 #include "qsbr.h"
@@ -86,6 +85,8 @@ struct route_info {
     bool curls_counted; /* added to the client URL pool */
     char *info_json;    /* the peer's INFO, for gossip (owned) */
     int64_t start_wall_ns;
+    char *connect_line; /* the CONNECT waiting for its password check (owned, wiped) */
+    size_t connect_len;
 };
 
 /* Local interest key: subject or "subject queue", with a count (the weight). */
@@ -787,6 +788,16 @@ void route_conn_closed(conn_t *c)
     if (nsubs) DEBUG("%sRemoving %zu subscriptions for account \"$G\"", c->prefix, nsubs);
 }
 
+/* The kept CONNECT holds the peer's password. */
+static void wipe_connect_line(route_info_t *ri)
+{
+    if (!ri->connect_line) return;
+    explicit_bzero(ri->connect_line, ri->connect_len);
+    free(ri->connect_line);
+    ri->connect_line = NULL;
+    ri->connect_len = 0;
+}
+
 void route_conn_free(conn_t *c)
 {
     route_info_t *ri = c->route;
@@ -798,6 +809,7 @@ void route_conn_free(conn_t *c)
         free(ri->curls[i]);
     free(ri->curls);
     free(ri->info_json);
+    wipe_connect_line(ri);
     free(ri);
     c->route = NULL;
 }
@@ -949,13 +961,24 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     opts_t *o = srv->opts;
     c->auth_due_ns = 0;
     if (o->cluster.user && *o->cluster.user && !c->route->solicited) {
-        bool ok = strcmp(ri.user, o->cluster.user) == 0;
-        const char *pw = o->cluster.password ? o->cluster.password : "";
-        if (ok)
-            ok = bcrypt_is_hash(pw) ? bcrypt_check(pw, ri.pass, strlen(ri.pass))
-                                    : secret_equal(pw, strlen(pw), ri.pass, strlen(ri.pass));
-        if (!ok) {
-            ERROR("%sauthentication error", c->prefix);
+        /* A bcrypt password is checked on the auth pool, never here (it would stall every
+         * connection of this worker): the route reads nothing until the verdict, then
+         * route_connect_verdict runs this CONNECT again and finds the verdict cached. */
+        auth_rc_t rc = strcmp(ri.user, o->cluster.user) == 0
+                           ? auth_secret_check(c, o->cluster.password, ri.pass, true)
+                           : AUTH_FAIL;
+        explicit_bzero(ri.pass, sizeof ri.pass);
+        if (rc == AUTH_PENDING) {
+            if (!c->route->connect_line) {
+                c->route->connect_line = xstrndup(op->line.p, op->line.n);
+                c->route->connect_len = op->line.n;
+            }
+            c->auth_wait = true;
+            rinfo_free(&ri);
+            return;
+        }
+        if (rc != AUTH_OK) {
+            if (rc == AUTH_FAIL) ERROR("%sauthentication error", c->prefix); /* BUSY: logged */
             route_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             rinfo_free(&ri);
             return;
@@ -984,6 +1007,20 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     if (ri.id[0] && !c->route->remote_id[0])
         snprintf(c->route->remote_id, sizeof c->route->remote_id, "%s", ri.id);
     rinfo_free(&ri);
+}
+
+void route_connect_verdict(worker_t *w, conn_t *c)
+{
+    route_info_t *ri = c->route;
+    char *line = ri->connect_line;
+    size_t n = ri->connect_len;
+    if (!line) return;
+    ri->connect_line = NULL; /* kept again if a reload changed the hash meanwhile */
+    ri->connect_len = 0;
+    op_t op = {.type = OP_CONNECT, .line = {line, n}};
+    process_connect(w, c, &op);
+    explicit_bzero(line, n);
+    free(line);
 }
 
 static void send_interest_dump_locked(worker_t *w, conn_t *c)
@@ -1166,7 +1203,7 @@ size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t
     parse_limits_t lim = {PARSE_ROUTE, 0, 0};
     size_t pos = 0;
     *need = 0;
-    while (pos < len && !c->closing) {
+    while (pos < len && !c->closing && !c->auth_wait) {
         op_t op;
         parse_rc_t rc = parse_op(&lim, buf + pos, len - pos, &op);
         if (rc == PARSE_NEED_MORE) {
