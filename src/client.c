@@ -1110,6 +1110,9 @@ static void process_unsub(worker_t *w, conn_t *c, const op_t *op)
     client_sweep_dead_subs(c);
     sub_t *s = sidmap_get(&c->subs, op->sid);
     if (s) {
+        /* A worker may still hold deliveries staged for s: the next PING waits for them
+         * (one worker commits its own before reading us). */
+        if (srv->nworkers > 1) c->unsub_grace = true;
         int64_t max = op->max;
         if (max > 0) {
             atomic_store(&s->max, max);
@@ -1161,7 +1164,7 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
     size_t pos = 0;
     *need = 0;
     client_sweep_dead_subs(c);
-    while (pos < len && !c->closing && !c->auth_wait) {
+    while (pos < len && !c->closing && !c->auth_wait && !c->unsub_wait) {
         op_t op;
         if (unlikely(!c->auth_ok) && buf[pos] != 'C' && buf[pos] != 'c') {
             /* Before CONNECT only CONNECT may come: judged on its first byte, as the
@@ -1204,6 +1207,11 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
             process_unsub(w, c, &op);
             break;
         case OP_PING:
+            if (unlikely(c->unsub_grace)) { /* read again once the grace period is over */
+                pos -= op.consumed;
+                conn_unsub_wait(w, c);
+                break;
+            }
             TRACE("%s<<- [PING]", c->prefix);
             send_str(w, c, "PONG\r\n");
             TRACE("%s->> [PONG]", c->prefix);

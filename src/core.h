@@ -82,6 +82,10 @@ struct worker {
     _Atomic uint32_t cmds;       /* WCMD_* requested by the control plane */
     _Atomic int ldm_close_quota; /* lame duck: clients to close now */
     struct snap_req *snap;       /* guarded by srv snapshot lock */
+    /* connections paused at a PING after an UNSUB (conn_unsub_wait): grace periods in
+     * flight, and the ones qsbr reported over, resumed after this worker's quiescent point */
+    int unsub_waits, unsub_spins;
+    struct unsub_token *unsub_ready;
     /* counters, written only by this worker, read by the monitor */
     _Atomic uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
 };
@@ -120,6 +124,11 @@ void conn_flush_owned(worker_t *w, conn_t *c);
 /* Owner: reading resumes after a password check (c->auth_wait cleared): the bytes
  * already read are processed first. */
 void conn_resume(worker_t *w, conn_t *c);
+/* Owner, at a PING that follows an UNSUB: pauses reading (c->unsub_wait) until every
+ * worker passed a quiescent point, i.e. committed every delivery it staged for c while
+ * the subscription was open; then the PING (left unread) is processed, and its PONG
+ * follows them, as the reference's does. */
+void conn_unsub_wait(worker_t *w, conn_t *c);
 /* Drives a TLS handshake forward (the dialing side speaks first). */
 void conn_flush_handshake(worker_t *w, conn_t *c);
 /* allow_non_tls: the client sent no TLS record; drop its TLS state and go on in plaintext. */

@@ -536,6 +536,13 @@ static void conn_free_cb(void *p)
     free(c);
 }
 
+/* A grace period after an UNSUB (conn_unsub_wait below). */
+struct unsub_token {
+    conn_t *c; /* owner only: NULL once the connection closed */
+    worker_t *w;
+    struct unsub_token *next;
+};
+
 static void unstall(worker_t *w, conn_t *c);
 
 void conn_close(conn_t *c, close_reason_t r)
@@ -545,6 +552,11 @@ void conn_close(conn_t *c, close_reason_t r)
     c->closing = true;
     if (c->reason == CR_NONE) c->reason = r;
     if (c->stall_until_ns) unstall(w, c);
+    if (c->unsub_wait) { /* the token outlives us: its callback finds no connection */
+        c->unsub_wait->c = NULL;
+        c->unsub_wait = NULL;
+        w->unsub_waits--;
+    }
     stage_commit_conn(w, c); /* last words (-ERR ...) */
     spin_lock(&c->out_lock);
     c->out_closed = true;
@@ -1034,7 +1046,8 @@ static size_t conn_line_max(const conn_t *c)
 /* Reads and processes until the socket is drained (edge-triggered). */
 static void conn_read(worker_t *w, conn_t *c)
 {
-    if (c->auth_wait) return; /* conn_resume reads once the password check is done */
+    /* conn_resume reads once the password check (or the UNSUB's grace period) is done */
+    if (c->auth_wait || c->unsub_wait) return;
     if (c->ssl && !tls_handshake(w, c)) {
         if (c->closing) conn_close(c, c->reason);
         return;
@@ -1115,7 +1128,7 @@ static void conn_read(worker_t *w, conn_t *c)
             conn_close(c, CR_MAX_PAYLOAD);
             return;
         }
-        if (need == 0 && !c->auth_wait && len - used > conn_line_max(c)) {
+        if (need == 0 && !c->auth_wait && !c->unsub_wait && len - used > conn_line_max(c)) {
             /* An operation whose control line never ends: no more buffering. */
             ERROR("%smaximum control line exceeded: max_control_line %d, buffer len %zu", c->prefix,
                   srv->opts->max_control_line, len - used);
@@ -1128,8 +1141,8 @@ static void conn_read(worker_t *w, conn_t *c)
         /* Deliver what this read produced before reading more: bounded buffers, low latency. */
         flush_pending(w);
         if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
-        if (c->auth_wait) return; /* a password check runs: conn_resume goes on */
-        if (more) continue;       /* the socket was not read: it may hold more */
+        if (c->auth_wait || c->unsub_wait) return; /* paused: conn_resume goes on */
+        if (more) continue;                        /* the socket was not read: it may hold more */
         /* A short read drained the socket; the next bytes bring a new edge. Not after the
          * peer's FIN: its edge came with these bytes, and only reading on sees the EOF. */
         if ((size_t)n < room && !c->ssl && !c->peer_hup) return;
@@ -1149,6 +1162,57 @@ void conn_resume(worker_t *w, conn_t *c)
      * us pause. */
     if (c->part_len) c->part_more = true;
     conn_read(w, c);
+}
+
+/* ---- the UNSUB's grace period ------------------------------------------------------- *
+ * A publisher's worker stages deliveries and commits them to the subscriber's buffer at
+ * the end of its read, always before its next quiescent point. So once every worker passed
+ * one after an UNSUB, all that was staged while the subscription was open is in the
+ * buffer: a qsbr retirement's callback is that signal. It runs on the owner worker (the
+ * retirement is in its slot) inside qsbr_quiescent, where it only queues the token; the
+ * worker loop resumes the connection right after. At shutdown (qsbr_drain_all, on another
+ * thread) the connection is closed already and the token just freed. */
+
+static void unsub_token_cb(void *p)
+{
+    struct unsub_token *t = p;
+    if (!t->c) {
+        free(t);
+        return;
+    }
+    t->next = t->w->unsub_ready;
+    t->w->unsub_ready = t;
+}
+
+void conn_unsub_wait(worker_t *w, conn_t *c)
+{
+    struct unsub_token *t = xcalloc(1, sizeof *t);
+    t->c = c;
+    t->w = w;
+    c->unsub_grace = false;
+    c->unsub_wait = t;
+    w->unsub_waits++;
+    qsbr_retire(t, unsub_token_cb);
+}
+
+static void run_unsub_ready(worker_t *w)
+{
+    struct unsub_token *list = w->unsub_ready;
+    w->unsub_ready = NULL;
+    while (list) {
+        struct unsub_token *t = list;
+        list = t->next;
+        conn_t *c = t->c;
+        free(t);
+        if (!c) continue;
+        c->unsub_wait = NULL;
+        w->unsub_waits--;
+        if (!c->stall_until_ns)
+            conn_resume(w, c); /* the PING first, then what followed it */
+        else if (c->part_len)
+            c->part_more = true; /* run_stalled reads it when the stall ends */
+    }
+    if (!w->unsub_waits) w->unsub_spins = 0;
 }
 
 /* ---- the worker loop --------------------------------------------------- */
@@ -1356,6 +1420,11 @@ static void *worker_main(void *arg)
             int64_t d = w->next_deadline_ns - now_mono_ns();
             timeout = d <= 0 ? 0 : (int)(d / 1000000) + 1;
         }
+        if (unlikely(w->unsub_waits)) {
+            /* Only our quiescent points move the grace period on (the others' are
+             * passive): poll a few rounds, then tick every millisecond. */
+            timeout = w->unsub_spins++ < 8 ? 0 : 1;
+        }
         int n = 0;
         /* Measured: polling without sleeping after busy passes won 20% at 16 KiB publishes
          * but lost as much on pub/sub and latency, where the clients need both cores. */
@@ -1386,7 +1455,7 @@ static void *worker_main(void *arg)
             if (c->fd < 0) continue;
             if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->peer_hup = true;
             if ((evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-                !c->stall_until_ns && !c->auth_wait)
+                !c->stall_until_ns && !c->auth_wait && !c->unsub_wait)
                 conn_read(w, c);
             if (c->fd >= 0 && (evs[i].events & EPOLLOUT)) {
                 if (c->ssl && !c->tls_done)
@@ -1407,6 +1476,7 @@ static void *worker_main(void *arg)
             w->nover = 0;
         }
         qsbr_quiescent();
+        if (unlikely(w->unsub_ready)) run_unsub_ready(w);
     }
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;

@@ -125,6 +125,10 @@ typedef struct conn {
     struct resp_map *_Atomic resp; /* allow_responses reply map: set once by the owner */
     struct auth_job *auth_job;     /* owner: password check in flight, or its cached verdict */
     bool auth_wait;                /* owner: reading paused until a password check's verdict */
+    /* owner: an UNSUB since the last PING; the next PING waits for a grace period
+     * (conn_unsub_wait) so no delivery staged before the UNSUB follows its PONG */
+    bool unsub_grace;
+    struct unsub_token *unsub_wait; /* owner: reading paused until that grace period ends */
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
     bool pong_sent;           /* answered a PING after CONNECT: may get async INFO */
     int64_t stall_until_ns;   /* owner: reading paused (a consumer is behind), 0 = not */
