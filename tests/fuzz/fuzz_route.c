@@ -63,15 +63,21 @@ static int hand_socket(conn_kind_t kind, bool solicited)
 
 /* The local client's output is read and dropped, so it is never a slow consumer, and
  * the server's PINGs are answered, so it never goes stale (a PING split across reads
- * is seen through the kept tail; a PONG too many is harmless). */
+ * is seen through the kept tail). Payloads may hold "PING\r\n" too: at most one PONG a
+ * second, sent without blocking, because a reader blocked in a write (the server
+ * pauses reading a client that is behind as a consumer) would stop draining and be cut
+ * at the write deadline. */
 static void *drain_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     char buf[8 + 65536];
     size_t keep = 0;
+    time_t last_pong = 0;
     for (ssize_t n; (n = read(fd, buf + keep, sizeof buf - keep)) > 0;) {
         size_t len = keep + (size_t)n;
-        if (memmem(buf, len, "PING\r\n", 6) && write(fd, "PONG\r\n", 6) != 6) break;
+        if (time(NULL) != last_pong && memmem(buf, len, "PING\r\n", 6) &&
+            send(fd, "PONG\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL) == 6)
+            last_pong = time(NULL);
         keep = len < 5 ? len : 5;
         memmove(buf, buf + len - keep, keep);
     }
