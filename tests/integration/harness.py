@@ -37,6 +37,65 @@ def server_bin():
     return path
 
 
+def is_reference():
+    """True when the binary under test is the reference nats-server: the suite runs
+    against both, and skips what only gnatsd does or only gnatsd can be asked."""
+    return os.path.realpath(server_bin()) == os.path.realpath(DEFAULT_BIN)
+
+
+def make_self_signed_cert(d):
+    """A self-signed certificate for 127.0.0.1/localhost in directory d: (cert, key) paths."""
+    key, cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    return cert, key
+
+
+def count_msgs(sock, want, deadline, result, hiccup_every=0, hiccup=0.0):
+    """Reader thread over a raw CONNECTed socket: counts MSG frames until `want` or the
+    deadline, answers the server's PINGs, appends the count to `result`. With
+    hiccup_every it stops reading for `hiccup` seconds after each hiccup_every bytes: a
+    consumer that keeps up on average but is descheduled now and then."""
+    buf = b""
+    got = 0
+    since = 0
+    sock.settimeout(0.5)
+    while got < want and time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536 if hiccup_every else 1 << 20)
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        if not data:
+            break
+        since += len(data)
+        if hiccup_every and since >= hiccup_every:
+            since = 0
+            time.sleep(hiccup)
+        buf += data
+        pos = 0  # parse by index: slicing per message would be quadratic
+        while True:
+            nl = buf.find(b"\r\n", pos)
+            if nl < 0:
+                break
+            line = buf[pos:nl]
+            if line.startswith(b"MSG "):
+                end = nl + 2 + int(line.rsplit(b" ", 1)[1]) + 2
+                if len(buf) < end:
+                    break
+                got += 1
+                pos = end
+            else:
+                if line == b"PING":
+                    sock.sendall(b"PONG\r\n")
+                pos = nl + 2
+        buf = buf[pos:]
+    result.append(got)
+
+
 def free_port():
     """A free TCP port on 127.0.0.1.
 

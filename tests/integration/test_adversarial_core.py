@@ -7,7 +7,7 @@ import re
 import socket
 import time
 
-from harness import Server, connected, http_json, wait_until
+from harness import Server, connected, count_msgs, http_json, wait_until
 
 TIMEOUTS = {"test_f15_consumer_that_keeps_up_is_not_cut": 90, "test_f5_route_control_line_is_bounded": 60,
             "test_f5_route_operation_size_is_bounded": 40}
@@ -33,46 +33,6 @@ def test_f12_max_workers_with_monitor_starts():
 
 # --- #15: a consumer that keeps up is never cut as a slow consumer ------------------------
 
-def _drain_msgs(sock, want, deadline, result, hiccup_every=0, hiccup=0.0):
-    """Reader thread: count MSG payloads until `want` or the deadline. With hiccup_every,
-    it stops reading for `hiccup` seconds after each hiccup_every bytes: a consumer that
-    keeps up on average but is descheduled now and then, as on a loaded machine."""
-    buf = b""
-    got = 0
-    since = 0
-    sock.settimeout(0.5)
-    while got < want and time.monotonic() < deadline:
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            continue
-        except OSError:
-            break
-        if not data:
-            break
-        since += len(data)
-        if hiccup_every and since >= hiccup_every:
-            since = 0
-            time.sleep(hiccup)
-        buf += data
-        pos = 0
-        while True:
-            nl = buf.find(b"\r\n", pos)
-            if nl < 0:
-                break
-            line = buf[pos:nl]
-            if line.startswith(b"MSG "):
-                end = nl + 2 + int(line.rsplit(b" ", 1)[1]) + 2
-                if len(buf) < end:
-                    break
-                got += 1
-                pos = end
-            else:
-                if line == b"PING":
-                    sock.sendall(b"PONG\r\n")
-                pos = nl + 2
-        buf = buf[pos:]
-    result.append(got)
 
 
 def test_f15_consumer_that_keeps_up_is_not_cut():
@@ -98,7 +58,7 @@ def test_f15_consumer_that_keeps_up_is_not_cut():
         fast.send(b"SUB data 1\r\nPING\r\n")
         fast.expect(b"PONG\r\n")
         result = []
-        reader = threading.Thread(target=_drain_msgs,
+        reader = threading.Thread(target=count_msgs,
                                   args=(fast.sock, n, time.monotonic() + 60, result,
                                         256 * 1024, 0.03))
         reader.start()

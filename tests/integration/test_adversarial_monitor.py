@@ -18,9 +18,9 @@ import tempfile
 import threading
 import time
 
-from harness import HOST, Server, connected, free_port, http_get, http_json, server_bin, wait_until
+from harness import (DEFAULT_BIN, HOST, Server, connected, free_port, http_get, http_json,
+                     is_reference, make_self_signed_cert, server_bin, wait_until)
 
-REF_BIN = "/usr/sbin/nats-server"
 
 TIMEOUTS = {
     "test_f4_https_recv_failure_reads_no_uninitialized_byte": 120,
@@ -30,17 +30,8 @@ TIMEOUTS = {
 }
 
 
-def is_reference():
-    return os.path.realpath(server_bin()) == os.path.realpath(REF_BIN)
 
 
-def _make_cert(d):
-    key, cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-    return cert, key
 
 
 def _rst(sock):
@@ -94,7 +85,7 @@ def test_f4_https_recv_failure_reads_no_uninitialized_byte():
         return
     d = tempfile.mkdtemp(prefix="gnatsd-f4-")
     try:
-        cert, key = _make_cert(d)
+        cert, key = make_self_signed_cert(d)
         hp = free_port()
         vg_log = os.path.join(d, "vg.log")
         conf = 'https: %s:%d\ntls {\n cert_file: "%s"\n key_file: "%s"\n}\n' % (HOST, hp, cert, key)
@@ -242,24 +233,24 @@ def _tls_varz(binp, conf):
 
 
 def test_f20_varz_connect_urls_and_tls_like_reference():
-    if not os.path.exists(REF_BIN):
+    if not os.path.exists(DEFAULT_BIN):
         return
     ours = _cluster_varz(server_bin())
-    ref = _cluster_varz(REF_BIN)
+    ref = _cluster_varz(DEFAULT_BIN)
     for o, r in zip(ours, ref):
         assert _keys(o) == _keys(r), (_keys(o), _keys(r))
     if not shutil.which("openssl"):
         return
     d = tempfile.mkdtemp(prefix="gnatsd-f20-")
     try:
-        cert, key = _make_cert(d)
+        cert, key = make_self_signed_cert(d)
         base = 'cert_file: "%s"\n key_file: "%s"\n' % (cert, key)
         for extra, top, want in (
                 ("", "", {"tls_required": True}),
                 ('ca_file: "%s"\n verify: true\n' % cert, "", {"tls_required": True, "tls_verify": True}),
                 ("", "allow_non_tls: true\n", {})):
             conf = "%stls {\n %s %s}\n" % (top, base, extra)
-            o, r = _tls_varz(server_bin(), conf), _tls_varz(REF_BIN, conf)
+            o, r = _tls_varz(server_bin(), conf), _tls_varz(DEFAULT_BIN, conf)
             assert _keys(o) == _keys(r), (conf, _keys(o), _keys(r))
             got = {k: v for k, v in o if k in ("tls_required", "tls_verify")}
             assert got == want, (conf, got)

@@ -10,8 +10,8 @@ import signal
 import socket
 import time
 
-from harness import (Client, Server, connected, free_port, http_get, http_json, server_bin,
-                     wait_until)
+from harness import (Client, Server, connected, free_port, http_get, http_json, is_reference,
+                     server_bin, wait_until)
 
 # generous: the sanitizer builds run these too, on loaded machines
 TIMEOUTS = {"test_f2_deep_subject_from_route_and_client": 90,
@@ -90,8 +90,6 @@ def _cluster_conf(cport, routes=(), extra=""):
     return "cluster {\n  listen: 127.0.0.1:%d\n  name: c1\n  routes: [%s]\n}\n%s" % (cport, r, extra)
 
 
-def _is_reference():
-    return os.path.basename(server_bin()) == "nats-server"
 
 
 def test_f19_no_info_update_while_shutting_down():
@@ -101,7 +99,7 @@ def test_f19_no_info_update_while_shutting_down():
     closing before the clients sent each client an INFO without B, and
     libnats then dropped B from its pool and never reconnected. Many workers
     and clients make the route-first close order near certain."""
-    workers = [] if _is_reference() else ["--workers", "8"]
+    workers = [] if is_reference() else ["--workers", "8"]
     for _ in range(2):
         ca, cb = free_port(), free_port()
         a = Server(config=_cluster_conf(ca), args=workers)

@@ -7,13 +7,11 @@ import re
 import subprocess
 import tempfile
 
-from harness import Server, connected, server_bin, DEFAULT_BIN
+from harness import Server, connected, is_reference, server_bin
 
 TIMEOUTS = {"test_flags_override_file": 40}
 
 
-def _is_reference():
-    return os.path.basename(server_bin()) == os.path.basename(DEFAULT_BIN)
 
 
 def _write(d, name, text):
@@ -222,7 +220,7 @@ authorization {
 
 def test_variable_names_case_insensitive():
     conf = "password_var = 4444\nmax_payload: $PASSWORD_VAR\n"
-    if _is_reference():
+    if is_reference():
         # 2.9 matches exactly; the seed (and gnatsd-c) does not
         assert "can not be found" in _start_fails(conf)
         return
@@ -274,7 +272,7 @@ server_name: s1
     for conf, keys in confs:
         with Server(config=conf + "max_payload: 3333\n") as s:
             assert _info(s)["max_payload"] == 3333
-            if _is_reference():
+            if is_reference():
                 continue
             # one warning line per ignored block, naming it, before the banner
             lines = [l for l in s.log().splitlines() if "ignor" in l]
@@ -284,7 +282,7 @@ server_name: s1
 
 
 def test_security_blocks_refuse_to_start():
-    if _is_reference():
+    if is_reference():
         return  # the reference implements them
     for conf in ["accounts { A { users = [ {user: a, password: a} ] } }\n",
                  "operator: \"/nonexistent/op.jwt\"\n",

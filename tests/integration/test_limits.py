@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from harness import Server, Client, connected, connected_retry, server_bin, wait_until
+from harness import Server, Client, connected, connected_retry, count_msgs, server_bin, wait_until
 
 TIMEOUTS = {"test_slow_consumer_is_cut_others_unaffected": 60,
             "test_stale_connection_before_connect": 40}
@@ -127,40 +127,6 @@ def test_max_subscriptions_verbose_no_ok_after_err():
 
 # --- slow consumer ----------------------------------------------------------------------------
 
-def _count_msgs(sock, want_msgs, deadline, result):
-    """Reader thread: consume a raw MSG stream until want_msgs payloads or deadline."""
-    buf = b""
-    got = 0
-    sock.settimeout(0.5)
-    while got < want_msgs and time.monotonic() < deadline:
-        try:
-            data = sock.recv(1 << 20)
-        except socket.timeout:
-            continue
-        except OSError:
-            break
-        if not data:
-            break
-        buf += data
-        pos = 0     # parse by index: slicing per message would be quadratic
-        while True:
-            nl = buf.find(b"\r\n", pos)
-            if nl < 0:
-                break
-            line = buf[pos:nl]
-            if line.startswith(b"MSG "):
-                size = int(line.rsplit(b" ", 1)[1])
-                end = nl + 2 + size + 2
-                if len(buf) < end:
-                    break
-                got += 1
-                pos = end
-            else:
-                if line == b"PING":
-                    sock.sendall(b"PONG\r\n")
-                pos = nl + 2
-        buf = buf[pos:]
-    result.append(got)
 
 
 def test_slow_consumer_is_cut_others_unaffected():
@@ -181,7 +147,7 @@ def test_slow_consumer_is_cut_others_unaffected():
         fast.expect(b"PONG\r\n")
         time.sleep(0.2)   # let the slow client's SUB be registered
         result = []
-        reader = threading.Thread(target=_count_msgs,
+        reader = threading.Thread(target=count_msgs,
                                   args=(fast.sock, n, time.monotonic() + 40, result))
         reader.start()
         pub = connected(s)

@@ -25,9 +25,9 @@ import tempfile
 import threading
 import time
 
-from harness import Server, connected, http_get, owns_listener, server_bin, wait_until, HOST
+from harness import (DEFAULT_BIN, HOST, Server, connected, http_get, is_reference,
+                     make_self_signed_cert, owns_listener, server_bin, wait_until)
 
-REF_BIN = "/usr/sbin/nats-server"
 
 TIMEOUTS = {
     "test_monitoring_under_heavy_traffic": 60,
@@ -35,10 +35,6 @@ TIMEOUTS = {
     "test_https_monitoring": 40,
 }
 
-def under_test_is_reference():
-    """The suite also runs against the reference: skip what only we implement
-    (/metrics) and what depends on the reference's internal $SYS account."""
-    return os.path.realpath(server_bin()) == os.path.realpath(REF_BIN)
 
 
 # values that differ between two runs (times, ports, ids, measured RTT)
@@ -71,7 +67,7 @@ class QuietServer(Server):
 def servers_pair():
     """(reference, ours) servers, not started."""
     ref = QuietServer()
-    ref.bin = REF_BIN
+    ref.bin = DEFAULT_BIN
     return ref, QuietServer()
 
 
@@ -315,7 +311,7 @@ def test_subsz_matches_reference():
                 lb = sort_sub_lists([("subscriptions_list", obj(b)["subscriptions_list"])])
                 assert masked(renumber_cids(la, cr)) == masked(renumber_cids(lb, co)), (q, la, lb)
                 assert obj(a)["total"] == obj(b)["total"]
-            if under_test_is_reference():
+            if is_reference():
                 return
             # our own statistics are exact: 3 live subscriptions, 5 inserted, 2 removed
             d = obj(get_json(ours.mport, "/subsz?subs=1&limit=2&offset=1"))
@@ -452,7 +448,7 @@ def _prometheus_client():
 
 
 def test_metrics_prometheus_format():
-    if under_test_is_reference():
+    if is_reference():
         return  # /metrics is our extension
     with QuietServer() as s:
         c = connected(s)
@@ -494,7 +490,7 @@ def test_metrics_prometheus_format():
 
 def _poll_monitor(port, stop, counts, errors):
     paths = ["/varz", "/connz?subs=1", "/subsz?subs=1", "/routez", "/connz?state=all"]
-    if not under_test_is_reference():
+    if not is_reference():
         paths.append("/metrics")
     i = 0
     deadline = time.monotonic() + 30
@@ -646,13 +642,6 @@ def test_hostile_http_clients():
 # ---------------------------------------------------------------------------
 # HTTPS
 
-def _make_cert(d):
-    key, cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-    return cert, key
 
 
 def test_https_monitoring():
@@ -660,7 +649,7 @@ def test_https_monitoring():
         return
     d = tempfile.mkdtemp(prefix="gnatsd-https-")
     try:
-        cert, key = _make_cert(d)
+        cert, key = make_self_signed_cert(d)
         tls = 'tls {\n cert_file: "%s"\n key_file: "%s"\n}\n' % (cert, key)
         from harness import free_port
         hp = free_port()
