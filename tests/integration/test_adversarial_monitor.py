@@ -353,7 +353,9 @@ def test_f8_pipelined_output_bounded():
             peak = max(peak, _rss_kb(s.proc.pid))
             time.sleep(0.02)
         grown = peak - base
-        assert grown < 6 * 1024, "RSS grew by %d KiB for %d pipelined requests" % (grown, n)
+        # unbounded: +22 MB on the release build; bounded: under 1 MB there, a few MB
+        # more under the sanitizers' own allocators on a loaded machine
+        assert grown < 12 * 1024, "RSS grew by %d KiB for %d pipelined requests" % (grown, n)
         # reading resumes the connection: every request is answered
         k.setblocking(True)
         k.settimeout(10)
@@ -421,7 +423,9 @@ def test_f8_subsz_does_not_block_subscribes():
         assert not errors, errors
         assert len(done) == 10, done
         worst = max(lat)
-        assert worst < 0.08 * full, ("a SUB waited %.0f ms behind /subsz?subs=1 (listing all "
+        # holding the lock for the whole walk made a SUB wait 0.6-0.7 of the listing time;
+        # a loaded machine's scheduling alone adds up to ~0.1 (seen under ASan)
+        assert worst < 0.3 * full, ("a SUB waited %.0f ms behind /subsz?subs=1 (listing all "
                                      "%d takes %.0f ms)" % (worst * 1000, n, full * 1000))
         c.close()
         d.close()

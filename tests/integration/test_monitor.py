@@ -138,5 +138,7 @@ def test_varz_cluster_name():
 def test_monitor_startup_log_line():
     with Server(monitor=True) as s:
         s.wait_log(r"\[INF\] Starting http monitor on 127\.0\.0\.1:%d$" % s.mport)
+        # the port accepts before its log line is written: wait for the line, not the port
+        s.wait_log(r"\[INF\] Listening for client connections on ")
         log = s.log()
         assert log.index("Starting http monitor") < log.index("Listening for client connections")
