@@ -112,7 +112,10 @@ def test_remote_syslog_udp():
     with Server(args=["-r", "udp://%s:%d" % (HOST, port), "-DV"]) as s:
         c = connected(s)
         c.close()
-        got = _collect_udp(u, lambda o: any("<<- [PING]" in x for x in o))
+        # the main thread logs "Server is ready" while a worker may already trace the
+        # client: wait for both lines, in whichever order they come
+        got = _collect_udp(u, lambda o: any("<<- [PING]" in x for x in o) and
+                           any("Server is ready" in x for x in o))
         ready = [x for x in got if "Server is ready" in x]
         assert ready, got
         m = _remote_line_re(5, "Server is ready").match(ready[0])
