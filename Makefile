@@ -10,7 +10,8 @@ LIBS = -lssl -lcrypto -lcrypt -lpthread -lm
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 
-SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+# src/<layer>/*.c, layers lowest first (docs/internals.md "Layers"; tools/layers.py checks them)
+SRC := $(filter-out src/app/main.c,$(wildcard src/*/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3 clang \
        libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs valgrind
@@ -30,7 +31,7 @@ $(BUILD)/libgnatsd.a: $(OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/gnatsd: $(BUILD)/obj/main.o $(BUILD)/libgnatsd.a
+$(BUILD)/gnatsd: $(BUILD)/obj/app/main.o $(BUILD)/libgnatsd.a
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/nats-server: $(BUILD)/gnatsd
@@ -68,7 +69,7 @@ $(BUILD)/itest/%: tests/integration/%.c $(wildcard tests/integration/*.h)
 unit: $(UNIT_BIN)
 itest: $(NATS_BIN)
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/unit/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/*/*.d $(BUILD)/unit/*.d)
 
 # --- sanitizer builds: the same tree built again under another BUILD dir ---
 asan:
@@ -116,7 +117,7 @@ test: deps natsjs
 	@tests/run.sh
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/integration/*.c \
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/integration/*.c \
 	    tests/integration/*.h tools/*.c \
 	    bench/*.c bench/*.h
 

@@ -1,10 +1,10 @@
 /* sublist_bench.c: ns per sublist_match on cache hits (1 and 2 threads), on
  * misses (cache off), and per insert+match+remove of an _INBOX subject.
  * Build: gcc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o /tmp/slb
- *        bench/sublist_bench.c src/sublist.c src/qsbr.c src/common.c */
-#include "common.h"
-#include "qsbr.h"
-#include "sublist.h"
+ *        bench/sublist_bench.c src/index/sublist.c src/base/qsbr.c src/base/common.c */
+#include "base/common.h"
+#include "base/qsbr.h"
+#include "index/sublist.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -158,7 +158,7 @@ fi
 # The tree stays as .clang-format wants it (`make format` fixes it): one check.
 format_check() {
     local bad=() file
-    for file in src/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/integration/*.[ch] tools/*.c \
+    for file in src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/integration/*.[ch] tools/*.c \
         bench/*.[ch]; do
         clang-format --dry-run --Werror "$file" >/dev/null 2>&1 || bad+=("$file")
     done
@@ -174,6 +174,17 @@ if command -v clang-format >/dev/null; then
 else
     echo "== format: skipped (no clang-format)"
 fi
+
+# Layers point one way and modules include no circle (tools/layers.py).
+layers_check() {
+    if python3 tools/layers.py src; then
+        echo "1 passed, 0 failed"
+    else
+        echo "FAIL layer check (tools/layers.py)"
+        echo "0 passed, 1 failed"
+    fi
+}
+run_stage "layers" layers_check
 
 if [ ${#failed_stages[@]} -gt 0 ]; then
     echo "failed stages: ${failed_stages[*]}"

@@ -10,7 +10,7 @@
  *
  * Flags follow Go's flag package (-c 12, -c=12, --c 12, -p=false; parsing
  * stops at the first non-flag argument) since the reference is a Go tool. */
-#include "bcrypt.h"
+#include "base/bcrypt.h"
 
 #include <errno.h>
 #include <signal.h>

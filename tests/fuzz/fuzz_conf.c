@@ -3,7 +3,7 @@
  * Any input must parse or fail cleanly: no crash, no leak, no hang. Includes
  * resolve against a directory that does not exist, and ".." is defused, so a
  * fuzzed `include` can never reach a real file. */
-#include "conf.h"
+#include "conf/conf.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -12,11 +12,11 @@
  * headers without control bytes (a request must never be able to inject a
  * header line or split a response), then exactly Content-Length body bytes;
  * only the fixed error answer, which closes the connection, has no length. */
-#include "http.h"
-#include "monitor.h"
-#include "opts.h"
-#include "server.h"
-#include "sublist.h"
+#include "proto/http.h"
+#include "monitor/monitor.h"
+#include "conf/opts.h"
+#include "core/server.h"
+#include "index/sublist.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * Any input must be accepted or refused cleanly: no crash, no leak, no hang. The
  * input is written to a private temporary directory holding nothing else and ".."
  * is defused, so a fuzzed `include` (or cert_file) can only reach that one file. */
-#include "opts.h"
+#include "conf/opts.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  *   3. feed the stream through a connection-buffer driver with fixed and
  *      pseudo-random chunk sizes and require the same op sequence and final
  *      outcome as the whole parse. */
-#include "parser.h"
+#include "proto/parser.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -20,13 +20,13 @@
  *
  * Byte 0: bit 0 = solicited; bits 1-3 pick the write chunk size.
  * FUZZ_ROUTE_LOG=path: the server logs there, at debug level. */
-#include "common.h"
-#include "core.h"
-#include "log.h"
-#include "opts.h"
-#include "route.h"
-#include "server.h"
-#include "sublist.h"
+#include "base/common.h"
+#include "core/core.h"
+#include "base/log.h"
+#include "conf/opts.h"
+#include "nats/route.h"
+#include "core/server.h"
+#include "index/sublist.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,9 +13,9 @@
  * queue choice above) plus operand bytes. A subject operand starts with a
  * byte: high bit clear = 1-4 tokens, one byte each; set = deep: the token
  * count from it and the next byte, then a pattern of 1-8 token bytes. */
-#include "common.h"
-#include "qsbr.h"
-#include "sublist.h"
+#include "base/common.h"
+#include "base/qsbr.h"
+#include "index/sublist.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * produced by the reference Go mkpasswd, the classic crypt_blowfish ones),
  * hashing round trips, cost handling, secret_equal. */
 #include "test.h"
-#include "bcrypt.h"
+#include "base/bcrypt.h"
 
 #include <errno.h>
 #include <pthread.h>

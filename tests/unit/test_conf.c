@@ -1,5 +1,5 @@
 /* test_conf.c: the configuration language (src/conf.c) against config.md §2-§6. */
-#include "conf.h"
+#include "conf/conf.h"
 #include "test.h"
 
 #include <stdint.h>

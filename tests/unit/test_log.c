@@ -2,8 +2,8 @@
  * concurrency. The logger is process-global, so tests run in sequence and
  * each one configures what it needs. */
 #include "test.h"
-#include "log.h"
-#include "common.h"
+#include "base/log.h"
+#include "base/common.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -3,7 +3,7 @@
  * streams in every chunk size 1..64 and random splits and checks that the op
  * sequence is identical to parsing the stream whole. */
 #include "test.h"
-#include "parser.h"
+#include "proto/parser.h"
 
 #include <stdio.h>
 #include <stdlib.h>

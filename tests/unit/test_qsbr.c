@@ -2,8 +2,8 @@
  * that retire more objects, drain at shutdown, and a lock-free pointer swap
  * stress test that ASan/TSan would flag if an object were freed too early. */
 #include "test.h"
-#include "common.h"
-#include "qsbr.h"
+#include "base/common.h"
+#include "base/qsbr.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

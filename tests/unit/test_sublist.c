@@ -1,8 +1,8 @@
 /* test_sublist.c: subject rules, trie matching, queue grouping, cache
  * invalidation, pruning under churn, and concurrent match vs insert/remove. */
 #include "test.h"
-#include "qsbr.h"
-#include "sublist.h"
+#include "base/qsbr.h"
+#include "index/sublist.h"
 
 #include <pthread.h>
 #include <unistd.h>

@@ -1,0 +1,436 @@
+/* reload.c: see reload.h.
+ *
+ * Reload builds a whole new opts_t off the hot path (opts_reload), refuses
+ * it if a non-reloadable option changed, then publishes it with one pointer
+ * swap; the old set is retired through qsbr because workers read options
+ * without locks. Per-connection consequences (re-auth, max_connections) are
+ * handed to the owning workers as commands. */
+#include "app/reload.h"
+#include "nats/auth.h"
+#include "core/core.h"
+#include "base/log.h"
+#include "base/qsbr.h"
+#include "core/tls.h"
+#include "nats/route.h"
+#include "base/json.h"
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static char *ports_path;
+
+static void tls_unref_cb(void *p)
+{
+    tls_ctx_unref(p);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static void opts_free_cb(void *p)
+{
+    opts_free(p);
+    free(p);
+}
+
+void reload_warn_plaintext(const opts_t *o)
+{
+    bool plain = false;
+    if (o->password && *o->password && strncmp(o->password, "$2", 2) != 0) plain = true;
+    for (size_t i = 0; i < o->nusers; i++)
+        if (o->users[i].password && *o->users[i].password &&
+            strncmp(o->users[i].password, "$2", 2) != 0)
+            plain = true;
+    if (plain) WARN("Plaintext passwords detected, use nkeys or bcrypt");
+}
+
+/* Returns a refusal text, or NULL when every change can be applied live. */
+static const char *refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
+{
+    char da[32], db[32];
+#define REFUSE_STR(field, name)                                                                    \
+    if (!str_eq(a->field, b->field)) {                                                             \
+        snprintf(buf, n, "config reload not supported for %s: old=%s, new=%s", name,               \
+                 a->field ? a->field : "", b->field ? b->field : "");                              \
+        return buf;                                                                                \
+    }
+#define REFUSE_INT(field, name)                                                                    \
+    if (a->field != b->field) {                                                                    \
+        snprintf(buf, n, "config reload not supported for %s: old=%lld, new=%lld", name,           \
+                 (long long)a->field, (long long)b->field);                                        \
+        return buf;                                                                                \
+    }
+#define REFUSE_DUR(field, name)                                                                    \
+    if (a->field != b->field) {                                                                    \
+        opts_fmt_duration(a->field, da, sizeof da);                                                \
+        opts_fmt_duration(b->field, db, sizeof db);                                                \
+        snprintf(buf, n, "config reload not supported for %s: old=%s, new=%s", name, da, db);      \
+        return buf;                                                                                \
+    }
+#define REFUSE_BOOL(field, name)                                                                   \
+    if (a->field != b->field) {                                                                    \
+        snprintf(buf, n, "config reload not supported for %s: old=%s, new=%s", name,               \
+                 a->field ? "true" : "false", b->field ? "true" : "false");                        \
+        return buf;                                                                                \
+    }
+    REFUSE_STR(host, "Host");
+    REFUSE_INT(port, "Port");
+    REFUSE_STR(server_name, "ServerName");
+    REFUSE_STR(http_host, "HTTPHost");
+    REFUSE_INT(http_port, "HTTPPort");
+    REFUSE_INT(https_port, "HTTPSPort");
+    REFUSE_STR(http_base_path, "HTTPBasePath");
+    REFUSE_INT(max_subscriptions, "MaxSubs");
+    REFUSE_INT(max_pending, "MaxPending");
+    REFUSE_INT(log_size_limit, "LogSizeLimit");
+    REFUSE_DUR(lame_duck_duration_ns, "LameDuckDuration");
+    REFUSE_DUR(lame_duck_grace_ns, "LameDuckGracePeriod");
+    REFUSE_STR(no_auth_user, "NoAuthUser");
+    REFUSE_BOOL(allow_non_tls, "AllowNonTLS");
+    REFUSE_BOOL(tls.verify_and_map, "TLSMap");
+    REFUSE_INT(tls.connection_rate_limit, "TLSRateLimit");
+    REFUSE_INT(prof_port, "ProfPort");
+    REFUSE_INT(max_sub_tokens, "MaxSubTokens");
+    REFUSE_BOOL(no_header_support, "NoHeaderSupport");
+    REFUSE_BOOL(disable_sublist_cache, "NoSublistCache");
+    if (!str_eq(a->cluster.host, b->cluster.host) ||
+        (a->cluster.port == 0) != (b->cluster.port == 0)) {
+        snprintf(buf, n, "config reload not supported for cluster host: old=%s, new=%s",
+                 a->cluster.host ? a->cluster.host : "", b->cluster.host ? b->cluster.host : "");
+        return buf;
+    }
+    if (a->cluster.port != b->cluster.port) {
+        snprintf(buf, n, "config reload not supported for cluster port: old=%d, new=%d",
+                 a->cluster.port, b->cluster.port);
+        return buf;
+    }
+    return NULL;
+#undef REFUSE_STR
+#undef REFUSE_INT
+#undef REFUSE_DUR
+#undef REFUSE_BOOL
+}
+
+static bool strv_eq(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb) return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_eq(a[i], b[i])) return false;
+    return true;
+}
+
+static bool plist_eq(const perm_list_t *a, const perm_list_t *b)
+{
+    return a->has_allow == b->has_allow && strv_eq(a->allow, a->nallow, b->allow, b->nallow) &&
+           strv_eq(a->deny, a->ndeny, b->deny, b->ndeny);
+}
+
+static bool perms_eq(const permissions_t *a, const permissions_t *b)
+{
+    if (!a || !b) return a == b;
+    return a->has_publish == b->has_publish && a->has_subscribe == b->has_subscribe &&
+           plist_eq(&a->publish, &b->publish) && plist_eq(&a->subscribe, &b->subscribe) &&
+           a->allow_responses == b->allow_responses && a->resp_max == b->resp_max &&
+           a->resp_expires_ns == b->resp_expires_ns;
+}
+
+static bool tls_eq(const tls_opts_t *a, const tls_opts_t *b)
+{
+    return a->enabled == b->enabled && str_eq(a->cert_file, b->cert_file) &&
+           str_eq(a->key_file, b->key_file) && str_eq(a->ca_file, b->ca_file) &&
+           a->verify == b->verify && a->insecure == b->insecure && a->timeout_ns == b->timeout_ns &&
+           strv_eq(a->cipher_suites, a->ncipher_suites, b->cipher_suites, b->ncipher_suites) &&
+           strv_eq(a->curve_prefs, a->ncurve_prefs, b->curve_prefs, b->ncurve_prefs) &&
+           strv_eq(a->pinned_certs, a->npinned_certs, b->pinned_certs, b->npinned_certs);
+}
+
+/* Cluster options other than the address and the route list: route.c reads
+ * them from srv->opts, so new and re-authenticating routes see them. */
+static bool cluster_changed(const cluster_opts_t *a, const cluster_opts_t *b)
+{
+    return !str_eq(a->name, b->name) || !str_eq(a->advertise, b->advertise) ||
+           a->no_advertise != b->no_advertise || a->connect_retries != b->connect_retries ||
+           !str_eq(a->user, b->user) || !str_eq(a->password, b->password) ||
+           a->auth_timeout_ns != b->auth_timeout_ns || !perms_eq(a->perms, b->perms) ||
+           !tls_eq(&a->tls, &b->tls);
+}
+
+void server_reload(void)
+{
+    opts_t *cur = srv->opts;
+    if (!cur->config_file) {
+        ERROR("Failed to reload server configuration: can only reload config when a file is "
+              "provided using -c or --config");
+        return;
+    }
+    opts_t *no = xcalloc(1, sizeof *no);
+    char err[1024];
+    if (opts_reload(cur, no, err, sizeof err) != 0) {
+        ERROR("Failed to reload server configuration: %s", err);
+        opts_free(no);
+        free(no);
+        return;
+    }
+    if (no->port == 0) no->port = cur->port;
+    char rbuf[512];
+    const char *why = refusal(cur, no, rbuf, sizeof rbuf);
+    if (!why && opts_validate(no, err, sizeof err) != 0) why = err;
+    /* A changed client tls block is loaded now, so a bad certificate refuses the reload. */
+    bool tls_changed = !tls_eq(&cur->tls, &no->tls);
+    tls_ctx_t *new_tls = NULL;
+    if (!why && tls_changed && no->tls.enabled) {
+        new_tls = tls_ctx_server(&no->tls, false, err, sizeof err);
+        if (!new_tls) why = err;
+    }
+    if (why) {
+        ERROR("Failed to reload server configuration: %s", why);
+        opts_free(no);
+        free(no);
+        return;
+    }
+    char d[32];
+    if (!str_eq(cur->client_advertise, no->client_advertise))
+        NOTICE("Reload: client_advertise = %s", no->client_advertise ? no->client_advertise : "");
+    if (cur->trace != no->trace) NOTICE("Reloaded: trace = %s", no->trace ? "true" : "false");
+    if (cur->debug != no->debug) NOTICE("Reloaded: debug = %s", no->debug ? "true" : "false");
+    if (cur->trace_verbose != no->trace_verbose)
+        NOTICE("Reloaded: trace_verbose = %s", no->trace_verbose ? "true" : "false");
+    if (cur->logtime != no->logtime)
+        NOTICE("Reloaded: logtime = %s", no->logtime ? "true" : "false");
+    bool maxconn_shrank = false;
+    if (cur->max_connections != no->max_connections) {
+        int64_t excess =
+            no->max_connections > 0 ? atomic_load(&srv->num_clients) - no->max_connections : 0;
+        if (excess > 0) {
+            NOTICE("Closed %lld connections to fall within max_connections", (long long)excess);
+            atomic_store(&srv->conn_excess, excess);
+            maxconn_shrank = true;
+        }
+        NOTICE("Reloaded: max_connections = %d", no->max_connections);
+    }
+    /* The reference logs these two and re-runs the authorization pass on every reload. */
+    NOTICE("Reloaded: authorization users");
+    NOTICE("Reloaded: accounts");
+    if (!str_eq(cur->username, no->username)) NOTICE("Reloaded: authorization username");
+    if (!str_eq(cur->password, no->password)) NOTICE("Reloaded: authorization password");
+    if (!str_eq(cur->token, no->token)) NOTICE("Reloaded: authorization token");
+    if (cur->ping_interval_ns != no->ping_interval_ns) {
+        opts_fmt_duration(no->ping_interval_ns, d, sizeof d);
+        NOTICE("Reloaded: ping_interval = %s", d);
+    }
+    if (cur->ping_max != no->ping_max) NOTICE("Reloaded: ping_max = %d", no->ping_max);
+    if (cur->auth_timeout_ns != no->auth_timeout_ns) {
+        buf_t b = {0};
+        json_put_float(&b, (double)opts_auth_timeout_ns(no) / 1e9);
+        NOTICE("Reloaded: authorization timeout = %.*s", (int)b.len, b.p);
+        buf_free(&b);
+    }
+    if (cur->max_control_line != no->max_control_line)
+        NOTICE("Reloaded: max_control_line = %d", no->max_control_line);
+    if (cur->max_payload != no->max_payload) NOTICE("Reloaded: max_payload = %d", no->max_payload);
+    if (cur->cluster.port && cluster_changed(&cur->cluster, &no->cluster))
+        NOTICE("Reloaded: cluster");
+    if (!str_eq(cur->pid_file, no->pid_file) && no->pid_file && *no->pid_file) {
+        NOTICE("Reloaded: pid_file = %s", no->pid_file);
+        int fd = open(no->pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+        if (fd < 0) {
+            ERROR("Failed to write pidfile: open %s: %s", no->pid_file, strerror(errno));
+        } else {
+            char tmp[32];
+            int n = snprintf(tmp, sizeof tmp, "%d", (int)getpid());
+            if (write(fd, tmp, (size_t)n) != n)
+                ERROR("Failed to write pidfile: %s", strerror(errno));
+            close(fd);
+        }
+    }
+    bool ports_changed = !str_eq(cur->ports_file_dir, no->ports_file_dir);
+    if (ports_changed)
+        NOTICE("Reloaded: ports_file_dir = %s", no->ports_file_dir ? no->ports_file_dir : "");
+    if (!str_eq(cur->log_file, no->log_file))
+        NOTICE("Reloaded: log_file = %s", no->log_file ? no->log_file : "");
+    if (cur->syslog != no->syslog) NOTICE("Reloaded: syslog = %s", no->syslog ? "true" : "false");
+    if (!str_eq(cur->remote_syslog, no->remote_syslog))
+        NOTICE("Reloaded: remote_syslog = %s", no->remote_syslog ? no->remote_syslog : "");
+    if (cur->write_deadline_ns != no->write_deadline_ns) {
+        opts_fmt_duration(no->write_deadline_ns, d, sizeof d);
+        NOTICE("Reloaded: write_deadline = %s", d);
+    }
+    if (cur->max_traced_msg_len != no->max_traced_msg_len)
+        NOTICE("Reloaded: max_traced_msg_len = %lld", (long long)no->max_traced_msg_len);
+    if (cur->connect_error_reports != no->connect_error_reports)
+        NOTICE("Reloaded: connect_error_reports = %lld", (long long)no->connect_error_reports);
+    if (cur->reconnect_error_reports != no->reconnect_error_reports)
+        NOTICE("Reloaded: reconnect_error_reports = %lld", (long long)no->reconnect_error_reports);
+
+    log_config_t lc = {.debug = no->debug,
+                       .trace = no->trace,
+                       .logtime = no->logtime,
+                       .file = no->log_file,
+                       .size_limit = no->log_size_limit,
+                       .syslog = no->syslog,
+                       .remote_syslog = no->remote_syslog,
+                       .tag = gnatsd_prog};
+    if (log_configure(&lc, err, sizeof err) != 0) ERROR("%s", err);
+    if (ports_changed) ports_file_remove();
+    srv->opts = no;
+    server_build_info();
+    route_reload(cur, no);
+    if (tls_changed) {
+        tls_ctx_t *old = atomic_exchange(&srv->tls_ctx, new_tls);
+        if (old) qsbr_retire(old, tls_unref_cb);
+        NOTICE("Reloaded: tls = %s", no->tls.enabled ? "enabled" : "disabled");
+        if (no->tls.npinned_certs) NOTICE("Reloaded: %zu pinned_certs", no->tls.npinned_certs);
+    }
+    qsbr_retire(cur, opts_free_cb);
+    if (ports_changed) ports_file_write();
+    worker_command(WCMD_REAUTH | (maxconn_shrank ? WCMD_MAXCONN : 0) |
+                   (tls_changed && no->tls.npinned_certs ? WCMD_PINNED : 0));
+    atomic_store(&srv->config_load_ns, now_wall_ns());
+    NOTICE("Reloaded server configuration");
+}
+
+/* ---- lame duck ------------------------------------------------------------ */
+
+bool server_lame_duck(void)
+{
+    if (atomic_exchange(&srv->lame_duck, true)) return false;
+    opts_t *o = srv->opts;
+    NOTICE("Entering lame duck mode, stop accepting new clients");
+    int lfd = srv->listen_fd;
+    srv->listen_fd = -1;
+    if (lfd >= 0) {
+        for (int i = 0; i < srv->nworkers; i++)
+            epoll_ctl_del_listener(&srv->workers[i], lfd);
+        close(lfd);
+    }
+    if (atomic_load(&srv->num_clients) == 0) return true;
+    worker_command(WCMD_LDM_INFO);
+    int64_t grace = o->lame_duck_grace_ns;
+    struct timespec ts = {(time_t)(grace / 1000000000LL), (long)(grace % 1000000000LL)};
+    nanosleep(&ts, NULL);
+    NOTICE("Closing existing clients");
+    int64_t n = atomic_load(&srv->num_clients);
+    int64_t span = o->lame_duck_duration_ns - grace;
+    int64_t pause = n > 0 ? span / n : 0;
+    if (pause > 1000000000LL) pause = 1000000000LL;
+    uint64_t rnd = (uint64_t)now_mono_ns();
+    for (int guard = 0; atomic_load(&srv->num_clients) > 0 && guard < 1000000; guard++) {
+        for (int i = 0; i < srv->nworkers; i++) {
+            worker_t *w = &srv->workers[i];
+            if (w->nconns == 0) continue;
+            atomic_store(&w->ldm_close_quota, 1);
+            atomic_fetch_or(&w->cmds, WCMD_LDM_CLOSE);
+            uint64_t one = 1;
+            ssize_t r = write(w->evfd, &one, sizeof one);
+            (void)r;
+            break;
+        }
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+        int64_t p = pause / 2 + (pause > 1 ? (int64_t)(rnd % (uint64_t)(pause / 2 + 1)) : 0);
+        if (p < 1000000) p = 1000000;
+        struct timespec pt = {(time_t)(p / 1000000000LL), (long)(p % 1000000000LL)};
+        nanosleep(&pt, NULL);
+    }
+    return true;
+}
+
+/* ---- ports file ------------------------------------------------------------- */
+
+static void add_urls(buf_t *b, const char *key, const char *scheme, const char *host, int port,
+                     bool *first_key)
+{
+    if (port <= 0) return;
+    buf_puts(b, *first_key ? "\"" : ",\"");
+    *first_key = false;
+    buf_puts(b, key);
+    buf_puts(b, "\":[");
+    bool wildcard = !host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    if (!wildcard) {
+        buf_printf(b, strchr(host, ':') ? "\"%s://[%s]:%d\"" : "\"%s://%s:%d\"", scheme, host,
+                   port);
+    } else {
+        /* Go lists addresses per interface (by index), IPv4 before IPv6 */
+        struct ifaddrs *ifa = NULL;
+        if (getifaddrs(&ifa) == 0) {
+            bool first = true;
+            unsigned maxidx = 0;
+            for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
+                if (i->ifa_addr &&
+                    (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6)) {
+                    unsigned idx = if_nametoindex(i->ifa_name);
+                    if (idx > maxidx) maxidx = idx;
+                }
+            for (unsigned idx = 0; idx <= maxidx; idx++) {
+                for (int fam = 0; fam < 2; fam++) {
+                    int want = fam == 0 ? AF_INET : AF_INET6;
+                    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+                        if (!i->ifa_addr || i->ifa_addr->sa_family != want ||
+                            if_nametoindex(i->ifa_name) != idx)
+                            continue;
+                        char ip[INET6_ADDRSTRLEN];
+                        if (want == AF_INET)
+                            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip,
+                                      sizeof ip);
+                        else
+                            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+                                      ip, sizeof ip);
+                        buf_printf(b, strchr(ip, ':') ? "%s\"%s://[%s]:%d\"" : "%s\"%s://%s:%d\"",
+                                   first ? "" : ",", scheme, ip, port);
+                        first = false;
+                    }
+                }
+            }
+            freeifaddrs(ifa);
+        }
+    }
+    buf_putc(b, ']');
+}
+
+void ports_file_write(void)
+{
+    opts_t *o = srv->opts;
+    if (!o->ports_file_dir || !*o->ports_file_dir) return;
+    buf_t b = {0};
+    bool first = true;
+    buf_putc(&b, '{');
+    add_urls(&b, "nats", o->tls.enabled ? "tls" : "nats", o->host, srv->port, &first);
+    if (srv->http_fd >= 0)
+        add_urls(&b, "monitoring", o->https_port ? "https" : "http",
+                 o->http_host && *o->http_host ? o->http_host : o->host, srv->http_port, &first);
+    if (srv->cluster_port > 0)
+        add_urls(&b, "cluster", o->cluster.tls.enabled ? "tls" : "nats", o->cluster.host,
+                 srv->cluster_port, &first);
+    buf_putc(&b, '}');
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s_%d.ports", o->ports_file_dir, gnatsd_prog, (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        ERROR("Error writing ports file (%s): %s", path, strerror(errno));
+    } else {
+        if (write(fd, b.p, b.len) != (ssize_t)b.len)
+            ERROR("Error writing ports file (%s): %s", path, strerror(errno));
+        close(fd);
+        free(ports_path);
+        ports_path = xstrdup(path);
+    }
+    buf_free(&b);
+}
+
+void ports_file_remove(void)
+{
+    if (!ports_path) return;
+    if (unlink(ports_path) != 0)
+        ERROR("Error cleaning up ports file %s: %s", ports_path, strerror(errno));
+    free(ports_path);
+    ports_path = NULL;
+}

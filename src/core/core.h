@@ -1,0 +1,180 @@
+/* core.h: internals shared by server.c (loops, I/O, timers) and client.c
+ * (protocol, delivery). Not for other modules. */
+#ifndef GNATSD_CORE_H
+#define GNATSD_CORE_H
+
+#include "core/server.h"
+
+#define RBUF_SIZE (256 * 1024)
+#define QUIET_READ (64 * 1024) /* read size for a connection whose last read sent nothing */
+#define TICK_NS (20LL * 1000000LL)
+/* A paused producer waits at most from STALL_NS (its consumers just over the stall
+ * threshold) up to STALL_MAX_NS (a consumer about to reach max_pending), unless a
+ * consumer catching up releases it first: the closer a consumer is to being cut, the
+ * more time it gets to drain (the reference waits 100 ms to 1 s per message). */
+#define STALL_NS (5LL * 1000000LL)
+#define STALL_MAX_NS (1000LL * 1000000LL)
+
+#define NSTAGE 64
+#define NOVER 8 /* consumers a read may find behind before it stops listing them */
+
+/* Bytes a worker queued for one connection during its current batch. */
+typedef struct stage {
+    conn_t *conn; /* NULL = free */
+    buf_t buf;    /* owned; kept between batches (swapped with the connection's buffer) */
+    uint64_t msgs, bytes;
+    size_t limit; /* committed once it holds this much: what the connection can take before
+                   * it passes the stall threshold (0: it is past it already) */
+    bool used;    /* since the last trim */
+} stage_t;
+
+/* A socket handed to a worker: accepted client/route, or a route we dialled. */
+typedef struct inq_item {
+    int fd;
+    conn_kind_t kind;
+    bool solicited;
+    char *url;    /* owned: the route URL we dialled */
+    void *dialer; /* the dialer to tell when this route closes */
+} inq_item_t;
+
+struct worker {
+    int id;
+    pthread_t th;
+    int epfd;
+    int evfd;
+    conn_t *conns;           /* owned connections */
+    _Atomic uint32_t nconns; /* read by the lame duck pacer on the main thread */
+    /* new connections handed over by the acceptor */
+    pthread_mutex_t inq_lock;
+    struct inq_item *inq;
+    size_t inq_len, inq_cap;
+    _Atomic bool close_reqs; /* some owned conn has close_req set */
+    /* connections with outbound data to flush at the end of this batch */
+    conn_t **flushq;
+    size_t flushq_len, flushq_cap;
+    /* Bytes for other connections produced during the current batch, one stage per
+     * destination (direct-mapped by connection): appended to the connection's outbound
+     * buffer under its lock once per batch instead of once per message. */
+    struct stage *stages;   /* NSTAGE */
+    uint8_t staged[NSTAGE]; /* indexes of stages taken since the last commit */
+    int nstaged;
+    size_t round_bytes;    /* committed since the last flush round */
+    uint64_t staged_total; /* bytes ever staged (a read that stages none is quiet) */
+    /* connections other workers filled in bulk, for this (their owner) worker to write */
+    spinlock_t kick_lock;
+    conn_t **kickq, **kickq_spare;
+    size_t kick_len, kick_cap, kick_spare_cap;
+    conn_t *over[NOVER]; /* consumers left far behind (this batch only); more: over_lost */
+    int nover;
+    bool over_lost;
+    int64_t over_max;           /* the most bytes pending at one of them: sets the pause's length */
+    size_t stage_limit;         /* the stall threshold (at most STAGE_MAX), per loop iteration */
+    bool listener_paused;       /* this worker puts a listener back after its accept back-off */
+    conn_t **stalled;           /* producers paused until their stall_until_ns */
+    _Atomic bool has_stalled;   /* nstalled > 0, for flushers deciding whom to wake */
+    _Atomic bool stall_release; /* a consumer caught up: resume the paused producers now */
+    size_t nstalled, capstalled;
+    char *rbuf; /* RBUF_SIZE bytes: reads land here first */
+    buf_t scratch;
+    uint64_t rng;
+    int64_t now_ns; /* monotonic, refreshed per loop */
+    int64_t next_deadline_ns;
+    _Atomic uint32_t cmds;       /* WCMD_* requested by the control plane */
+    _Atomic int ldm_close_quota; /* lame duck: clients to close now */
+    struct snap_req *snap;       /* guarded by srv snapshot lock */
+    /* connections paused at a PING after an UNSUB (conn_unsub_wait): grace periods in
+     * flight, and the ones qsbr reported over, resumed after this worker's quiescent point */
+    int unsub_waits, unsub_spins;
+    struct unsub_token *unsub_ready;
+    /* counters, written only by this worker, read by the monitor */
+    _Atomic uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+};
+
+/* Commands from the control plane to every worker (bits of worker.cmds). */
+#define WCMD_LDM_INFO 1u  /* send INFO {"ldm":true} to protocol-1 clients */
+#define WCMD_REAUTH 2u    /* re-check credentials and permissions after a reload */
+#define WCMD_MAXCONN 4u   /* max_connections shrank: close the excess */
+#define WCMD_LDM_CLOSE 8u /* lame duck: close ldm_close_quota clients */
+#define WCMD_SNAPSHOT 16u /* run the pending snapshot request */
+#define WCMD_INFO 32u     /* connect_urls changed: async INFO to protocol-1 clients */
+#define WCMD_PINNED 64u   /* pinned_certs changed: close TLS clients whose key is not pinned */
+#define WCMD_AUTH 128u    /* password-check verdicts are back (auth_run_verdicts) */
+void worker_command(uint32_t cmd);
+void worker_command_one(worker_t *w, uint32_t cmd); /* any thread */
+/* Hands a socket to a worker (round-robin). Takes ownership of item->url. */
+void server_hand_off(inq_item_t *item);
+void epoll_ctl_del_listener(worker_t *w, int fd);
+
+/* Per-worker counters: only the owning worker writes them, so a relaxed load+store
+ * (no locked instruction) is exact; the monitor reads them racily but atomically. */
+static inline void stat_add(_Atomic uint64_t *ctr, uint64_t v)
+{
+    atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+
+/* The identity fields every INFO starts with (client and route INFO). */
+struct jw;
+void info_identity(struct jw *w, int proto);
+
+/* server.c */
+void conn_flush(conn_t *c); /* any thread: writes what is in c's outbound buffer */
+/* c's owner w: also what w staged for c in this batch */
+void conn_flush_owned(worker_t *w, conn_t *c);
+/* Owner: reading resumes after a password check (c->auth_wait cleared): the bytes
+ * already read are processed first. */
+void conn_resume(worker_t *w, conn_t *c);
+/* Owner, at a PING that follows an UNSUB: pauses reading (c->unsub_wait) until every
+ * worker passed a quiescent point, i.e. committed every delivery it staged for c while
+ * the subscription was open; then the PING (left unread) is processed, and its PONG
+ * follows them, as the reference's does. */
+void conn_unsub_wait(worker_t *w, conn_t *c);
+/* Drives a TLS handshake forward (the dialing side speaks first). */
+void conn_flush_handshake(worker_t *w, conn_t *c);
+/* allow_non_tls: the client sent no TLS record; drop its TLS state and go on in plaintext. */
+void conn_tls_plain(worker_t *w, conn_t *c);
+/* From any thread; false if a close was requested already (the first reason stands). */
+bool conn_request_close(conn_t *c, close_reason_t r);
+void conn_close(conn_t *c, close_reason_t r); /* owner only */
+/* Stages bytes for c on w (the caller's worker); they reach c's outbound buffer, in
+ * order, when w commits (before it flushes or closes c, at the latest at the end of
+ * its batch). Returns false if c is closed (a max_pending overrun is found at commit
+ * and then closes c as a slow consumer). */
+bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n);
+bool conn_sendv(worker_t *w, conn_t *c, const struct iovec *iov, int cnt);
+/* The same for one delivered message: also counts it (msgs/bytes) under the lock. */
+bool conn_send_msg(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size);
+/* The same without a copy: room for max bytes at the end of w's stage for c (NULL if c
+ * is closed); the caller writes the whole message there and then calls conn_msg_put
+ * with its length and payload size, before staging anything else. */
+char *conn_msg_room(worker_t *w, conn_t *c, size_t max);
+void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size);
+void worker_note_deadline(worker_t *w, int64_t t);
+uint64_t worker_rand(worker_t *w);
+
+/* client.c */
+void client_init(conn_t *c);                  /* sends INFO, arms timers */
+void client_tls_done(worker_t *w, conn_t *c); /* handshake finished: start the auth timer */
+/* Processes bytes; returns how many were consumed. Sets c->closing on errors. */
+size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
+void client_timer(worker_t *w, conn_t *c); /* owner's tick when a deadline passed */
+void client_sweep_dead_subs(conn_t *c);
+void client_conn_closed(conn_t *c); /* owner, closing: subs removed, auth check abandoned */
+void client_free(conn_t *c);
+void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs);
+/* Routes (route.c -> client.c): remote interest kept as subs owned by the route conn. */
+void client_route_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
+                           int32_t weight);
+void client_deliver_routed(worker_t *w, conn_t *c, const op_t *op);
+void client_send_info_update(worker_t *w, conn_t *c);
+void sidmap_free(sidmap_t *m);
+void server_build_info(void);
+void client_send_info_ldm(worker_t *w, conn_t *c);
+void client_reauth(worker_t *w, conn_t *c);
+void client_send_err(worker_t *w, conn_t *c, const char *text);
+/* tests/fuzz/fuzz_connect.c: CONNECT JSON through the real member parsing, the log
+ * prefix built from it, and the trace redaction (appended to *redacted). False if a
+ * valid CONNECT's redacted form still shows a secret. */
+bool client_fuzz_connect(const char *p, size_t n, char *prefix, size_t prefix_cap, buf_t *redacted);
+
+#endif

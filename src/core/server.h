@@ -1,0 +1,267 @@
+/* server.h: the running server: workers, connections, delivery.
+ *
+ * Threads and ownership (see DESIGN.md): N workers, each with its own epoll
+ * loop; a connection belongs to one worker for life, which alone reads,
+ * parses and closes it. Any worker may append to any connection's outbound
+ * buffer (staged per batch, committed under that connection's out_lock) and
+ * flush it; the owner is told about closes requested elsewhere, and about bulk
+ * output left for it to write, through an atomic flag or list + eventfd.
+ * Connections and subscriptions are freed through qsbr, so a pointer taken
+ * during a batch stays valid until that worker's next quiescent point.
+ * There is one server per process: `srv` is it. */
+#ifndef GNATSD_SERVER_H
+#define GNATSD_SERVER_H
+
+#include "base/buf.h"
+#include "base/common.h"
+#include "conf/opts.h"
+#include "proto/parser.h"
+#include "index/sub.h"
+#include "index/sublist.h"
+#include "base/spinlock.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <netinet/in.h>
+
+/* Workers at most: each connection keeps one bit per worker (flush_mask, 64 bits). */
+#define MAX_WORKERS 64
+
+typedef enum conn_kind { CONN_CLIENT = 0, CONN_ROUTE = 1 } conn_kind_t;
+
+/* Close reasons, with the text the reference logs / shows in connz. */
+typedef enum close_reason {
+    CR_NONE = 0,
+    CR_CLIENT_CLOSED,
+    CR_AUTH_TIMEOUT,
+    CR_AUTH_VIOLATION,
+    CR_TLS_HANDSHAKE,
+    CR_SLOW_PENDING,
+    CR_SLOW_DEADLINE,
+    CR_WRITE_ERROR,
+    CR_READ_ERROR,
+    CR_PARSE_ERROR,
+    CR_STALE,
+    CR_PROTOCOL_VIOLATION,
+    CR_BAD_PROTOCOL,
+    CR_MAX_CONNECTIONS,
+    CR_MAX_PAYLOAD,
+    CR_MAX_CONTROL_LINE,
+    CR_MAX_SUBS,
+    CR_SHUTDOWN,
+    CR_NO_RESPONDERS_HEADERS,
+    CR_AUTH_EXPIRED,
+    CR_LAME_DUCK,
+    CR_CLIENT_ERR,
+    CR_DUPLICATE_ROUTE,
+    CR_CLUSTER_NAME_CONFLICT,
+    CR_DUPLICATE_SERVER_NAME,
+    CR_ROUTE_REMOVED,
+} close_reason_t;
+const char *close_reason_str(close_reason_t r);
+
+typedef struct worker worker_t;
+
+/* A sid -> sub map owned by the connection's worker. Open addressing. */
+typedef struct sidmap {
+    sub_t **slots;
+    uint32_t cap, n, tomb;
+} sidmap_t;
+
+typedef struct conn {
+    uint64_t cid;
+    int fd;
+    conn_kind_t kind;
+    worker_t *w;              /* owner */
+    struct conn *next, *prev; /* owner's list */
+
+    /* --- shared: outbound, guarded by out_lock ---
+     * Two buffers: producers append to out while one flusher (flushing) writes wbuf
+     * without holding the lock; when wbuf is sent the flusher swaps the two. */
+    spinlock_t out_lock;
+    buf_t out;  /* bytes queued by producers (owned) */
+    buf_t wbuf; /* bytes being written; the first wpos already are (owned) */
+    size_t wpos;
+    bool flushing;                /* a flusher is writing wbuf: only it touches wbuf and wpos */
+    bool flush_again;             /* a flush was asked for meanwhile: the flusher tries once more */
+    _Atomic bool over_stall;      /* pending went over the stall threshold: producers are paused;
+                                   * written under out_lock, read without it by a pausing producer */
+    int64_t stall_ns;             /* monotonic time a flush first blocked, 0 = not blocked */
+    _Atomic bool out_closed;      /* no more appends (closing or slow consumer); set under out_lock,
+                                   * also read without it to skip staging for a dead connection */
+    bool fd_gone;                 /* the socket is closed: flushes do nothing */
+    _Atomic uint64_t flush_mask;  /* bit w: queued on worker w's flush list */
+    bool kicked, no_kick;         /* on the owner's kick list / must not be put there (closing);
+                                   * under the owner's kick_lock */
+    _Atomic int close_req;        /* close_reason_t requested by a non-owner */
+    _Atomic int64_t dead_subs;    /* auto-unsubscribed subs the owner must sweep */
+    uint64_t out_msgs, out_bytes; /* under out_lock */
+    uint64_t out_total, trim_mark; /* bytes ever queued; its value at the last trim check */
+    _Atomic int64_t last_activity_ns;
+
+    /* --- owner only --- */
+    char *part; /* unparsed bytes of a partial op (owned) */
+    size_t part_len, part_cap, part_need;
+    bool part_more; /* part holds operations not processed yet (a consumer fell behind
+                     * in the middle of a read): process them before reading more */
+    sidmap_t subs;
+    uint64_t in_msgs, in_bytes;
+    bool verbose, pedantic, echo, headers, no_responders;
+    int protocol;
+    bool got_connect;
+    bool quiet_reads; /* the last read produced no output: read smaller pieces */
+    bool peer_hup;    /* epoll reported the peer's FIN/HUP: read on to the EOF */
+    bool closing;
+    bool auth_ok;
+    int ping_out; /* outstanding server PINGs */
+    bool rtt_pending;
+    int64_t ping_due_ns, auth_due_ns;
+    int64_t start_wall_ns;
+    int64_t last_ping_sent_ns, rtt_ns;
+    char *name, *lang, *version, *user; /* from CONNECT (owned) */
+    /* Permissions of the authenticated user (auth.h), NULL = all allowed: replaced by the
+     * owner with one atomic store, read by deliverers on any worker; old sets go through qsbr. */
+    struct auth_perms *_Atomic perms;
+    struct resp_map *_Atomic resp; /* allow_responses reply map: set once by the owner */
+    struct auth_job *auth_job;     /* owner: password check in flight, or its cached verdict */
+    bool auth_wait;                /* owner: reading paused until a password check's verdict */
+    /* owner: an UNSUB since the last PING; the next PING waits for a grace period
+     * (conn_unsub_wait) so no delivery staged before the UNSUB follows its PONG */
+    bool unsub_grace;
+    struct unsub_token *unsub_wait; /* owner: reading paused until that grace period ends */
+    char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
+    bool pong_sent;           /* answered a PING after CONNECT: may get async INFO */
+    int64_t stall_until_ns;   /* owner: reading paused (a consumer is behind), 0 = not */
+    int64_t stall_len_ns;     /* owner: how long that pause was set to last */
+    struct route_info *route; /* CONN_ROUTE only (owned) */
+    uint64_t info_gen;        /* info_suffix generation this client last saw */
+    /* TLS: ssl is used under out_lock only (reads by the owner, writes by any flusher) */
+    struct ssl_st *ssl;
+    struct tls_ctx *tls;
+    bool tls_done;     /* handshake complete (written under out_lock) */
+    bool tls_optional; /* allow_non_tls: the first byte decides TLS or plaintext */
+    int64_t tls_due_ns;
+    close_reason_t reason;
+    char ip[INET6_ADDRSTRLEN];
+    int port;
+    char prefix[128]; /* "ip:port - cid:N - " for log lines */
+} conn_t;
+
+typedef struct server {
+    opts_t *_Atomic opts; /* current options: swapped by reload, old set retired through qsbr */
+    char server_id[57];
+    char *server_name;
+    sublist_t *sl;
+    int nworkers;
+    worker_t *workers;
+    _Atomic int listen_fd; /* closed by the control plane while workers accept on it */
+    int port;              /* actual client port */
+    int http_fd, http_port;
+    int cluster_port; /* bound route port, 0 = no clustering */
+    /* INFO JSON up to and including max_payload, NUL-terminated; rebuilt by reload and
+     * swapped whole (old copy retired through qsbr) while workers read it. */
+    char *_Atomic info_prefix;
+    struct tls_ctx *_Atomic tls_ctx; /* client TLS for new connections, NULL = plain */
+    char *_Atomic info_suffix; /* ",\"cluster\":..,\"connect_urls\":[..]" for client INFO (qsbr) */
+    _Atomic uint64_t info_gen; /* bumped when info_suffix changes */
+    _Atomic uint64_t next_cid;
+    _Atomic int64_t num_clients;
+    _Atomic uint64_t total_conns;
+    _Atomic uint64_t slow_consumers;
+    _Atomic int64_t config_load_ns;
+    int64_t start_wall_ns;
+    int64_t start_mono_ns;
+    _Atomic bool shutting_down;
+    _Atomic uint32_t rr;         /* round-robin assignment of new connections */
+    _Atomic int64_t conn_excess; /* reload lowered max_connections: clients to close */
+    _Atomic bool lame_duck;
+} server_t;
+
+extern server_t *srv;
+
+/* Bytes queued and not yet written; caller holds c->out_lock. */
+static inline size_t conn_out_pending(const conn_t *c)
+{
+    return c->out.len + (c->wbuf.len - c->wpos);
+}
+
+/* Accept back-off, for every listener (the workers' client and route ports, the monitor's
+ * HTTP port): on a temporary error (out of descriptors or memory) a level-triggered
+ * listener stops accepting for 10 ms, doubling up to 1 s while the errors last, as the
+ * reference sleeps; one log line per back-off, the reference's. */
+#define ACCEPT_MIN_SLEEP_NS (10LL * 1000000LL)
+#define ACCEPT_MAX_SLEEP_NS (1000LL * 1000000LL)
+typedef struct accept_backoff {
+    _Atomic int64_t delay_ns;  /* the next back-off (0: the minimum) */
+    _Atomic int64_t resume_ns; /* monotonic time the current back-off ends, 0 = none */
+} accept_backoff_t;
+bool accept_error_temporary(int err); /* EMFILE, ENFILE, ENOBUFS, ENOMEM */
+/* Starts a back-off after err on listener lfd ("Client", "Route", "HTTP"...): logs and
+ * returns its length in ns, or 0 if one is running already (its starter resumes). The
+ * caller stops polling lfd for that long, then clears resume_ns and polls again. */
+int64_t accept_backoff_begin(accept_backoff_t *b, const char *name, int lfd, int err,
+                             int64_t now_ns);
+void accept_backoff_ok(accept_backoff_t *b); /* after a successful accept: back to 10 ms */
+
+/* Lifecycle, called from main. */
+int server_init(opts_t *o);
+int server_start(void);     /* binds, starts workers and the monitor */
+void server_shutdown(void); /* closes everything, joins threads */
+void server_free(void);     /* after shutdown: releases all memory, the options included */
+void server_wake_all(void);
+
+/* Stats summed over workers. */
+typedef struct server_stats {
+    uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+} server_stats_t;
+void server_stats(server_stats_t *st);
+
+/* Monitoring (monitor.c). */
+int monitor_start(void);
+void monitor_stop(void);
+
+/* ---- snapshots for monitoring (taken on each owner worker) ---- */
+
+typedef struct sub_info {
+    char *subject; /* owned */
+    char *queue;   /* owned, NULL if none */
+    char *sid;     /* owned */
+    uint64_t msgs;
+    int64_t max;
+} sub_info_t;
+
+typedef struct conn_info {
+    uint64_t cid;
+    conn_kind_t kind;
+    char ip[INET6_ADDRSTRLEN];
+    int port;
+    int64_t start_wall_ns;
+    int64_t last_activity_wall_ns;
+    int64_t stop_wall_ns; /* closed connections only */
+    int64_t rtt_ns;       /* 0 = not measured */
+    uint64_t pending_bytes;
+    uint64_t in_msgs, out_msgs, in_bytes, out_bytes;
+    uint32_t num_subs;
+    char *name, *lang, *version, *user; /* owned, NULL if absent */
+    char tls_version[8];                /* "" if not TLS */
+    char tls_cipher[64];
+    struct tls_peer_cert *certs; /* owned (tls_peer_certs_free): client certificates */
+    size_t ncerts;
+    char reason[64];    /* closed connections only */
+    char remote_id[64]; /* routes: the peer's server id */
+    bool did_solicit, is_configured;
+    sub_info_t *subs; /* owned; only when asked for */
+    size_t nsubs;
+} conn_info_t;
+
+/* Open connections, in cid order. Returns the count; *out owned by the caller
+ * (conn_infos_free). */
+size_t server_snapshot_conns(conn_info_t **out, bool with_subs);
+/* The same for route connections. */
+size_t server_snapshot_routes(conn_info_t **out, bool with_subs);
+/* The last closed connections (at most CLOSED_RING), oldest first. */
+#define CLOSED_RING 10000
+size_t server_closed_conns(conn_info_t **out, bool with_subs);
+void conn_infos_free(conn_info_t *v, size_t n);
+
+#endif

@@ -1,0 +1,49 @@
+/* tls.h: OpenSSL contexts built from tls_opts_t, and the few helpers the
+ * connection layer needs (pinned certificate check, names for log lines).
+ *
+ * A tls_ctx_t is reference counted: the server holds one for new
+ * connections, every TLS connection holds one for its lifetime, so a reload
+ * can swap the server's context while old connections keep theirs. */
+#ifndef GNATSD_TLS_H
+#define GNATSD_TLS_H
+
+#include "conf/opts.h"
+
+#include <openssl/ssl.h>
+#include <stdatomic.h>
+
+typedef struct tls_ctx {
+    SSL_CTX *ctx;
+    _Atomic int refs;
+    char **pinned; /* lower-case hex SHA-256 of SubjectPublicKeyInfo; owned */
+    size_t npinned;
+    int64_t timeout_ns;
+    bool verify;
+} tls_ctx_t;
+
+/* Server side (client port, accepted routes, HTTPS). require_peer forces
+ * client-certificate verification (routes). NULL with err on failure. */
+tls_ctx_t *tls_ctx_server(const tls_opts_t *o, bool require_peer, char *err, size_t errlen);
+/* Dialing side (solicited routes). */
+tls_ctx_t *tls_ctx_client(const tls_opts_t *o, char *err, size_t errlen);
+tls_ctx_t *tls_ctx_ref(tls_ctx_t *t);
+void tls_ctx_unref(tls_ctx_t *t);
+
+bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl);
+const char *tls_version_name(const SSL *ssl);              /* "1.2", "1.3" */
+void tls_cipher_name(const SSL *ssl, char *out, size_t n); /* IANA name */
+/* A certificate the peer sent, as the reference's /connz shows it (auth=true). */
+typedef struct tls_peer_cert {
+    char *subject;        /* owned; Go's pkix.Name form: "CN=x,O=y,C=z" */
+    char spki_sha256[65]; /* hex SHA-256 of the SubjectPublicKeyInfo */
+    char cert_sha256[65]; /* hex SHA-256 of the whole certificate */
+} tls_peer_cert_t;
+/* The peer's certificates, leaf first; count returned, *out owned by the caller. */
+size_t tls_peer_certs(SSL *ssl, tls_peer_cert_t **out);
+void tls_peer_certs_free(tls_peer_cert_t *v, size_t n);
+/* The reason of the last OpenSSL error (or errno), for "TLS handshake error: ..." */
+void tls_last_error(char *out, size_t n);
+/* The same for a failed handshake on ssl, in the reference's words where they differ. */
+void tls_handshake_error(const SSL *ssl, char *out, size_t n);
+
+#endif

@@ -1,0 +1,28 @@
+/* sub.h: a subscription, shared between its owner and the subject index.
+ *
+ * Owned by the connection that created it (client or route). The sublist
+ * holds borrowed pointers and reads only subject/queue/weight. After
+ * sublist_remove() the owner retires it with qsbr_retire (other workers may
+ * still be delivering to it). */
+#ifndef GNATSD_SUB_H
+#define GNATSD_SUB_H
+
+#include "base/common.h"
+#include <stdatomic.h>
+
+struct conn;
+
+typedef struct sub {
+    slice_t subject;   /* points into mem */
+    slice_t queue;     /* n == 0: plain subscription */
+    slice_t sid;       /* points into mem; for routes: unused */
+    struct conn *conn; /* owner (client or route) */
+    int32_t weight;    /* remote queue interest weight (routes); 1 for local */
+    bool remote;       /* owned by a route: picked by weight, forwarded */
+    _Atomic int64_t delivered;
+    _Atomic int64_t max; /* auto-unsubscribe limit, 0 = none */
+    _Atomic bool closed; /* removed; deliveries skip it */
+    char mem[];          /* subject, queue, sid bytes */
+} sub_t;
+
+#endif

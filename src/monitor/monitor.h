@@ -1,0 +1,68 @@
+/* monitor.h: endpoint handlers of the monitoring port. A handler appends
+ * its body to `body` and returns the HTTP status; it may set a content type
+ * (default application/json) and opt out of JSONP wrapping. */
+#ifndef GNATSD_MONITOR_H
+#define GNATSD_MONITOR_H
+
+#include "base/buf.h"
+#include "proto/http.h"
+#include "base/json.h"
+
+typedef struct monitor_reply {
+    const char *content_type;
+    bool no_jsonp;
+    /* The reference counts a request in http_req_stats only once its query
+     * parameters decoded; a handler sets this when it rejects them. */
+    bool uncounted;
+} monitor_reply_t;
+
+typedef int (*monitor_fn)(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+
+struct monitor_route {
+    const char *path;
+    monitor_fn fn;
+};
+
+/* Endpoints of monitor_conns.c, monitor_subs.c and metrics.c. */
+int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+int handle_routez(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+
+/* /subscriptionsz shares /subsz's handler and, as in the reference, its
+ * http_req_stats entry (the first route with a handler names the counter). */
+#define MONITOR_EXTRA_ROUTES                                                                       \
+    {"/connz", handle_connz}, {"/routez", handle_routez}, {"/subsz", handle_subsz},                \
+        {"/subscriptionsz", handle_subsz},                                                         \
+    {                                                                                              \
+        "/metrics", handle_metrics                                                                 \
+    }
+
+void format_uptime(buf_t *b, int64_t ns);
+/* Go's time.Duration.String() ("0s", "338µs", "8.596858ms", "1m0s"). */
+void format_duration(buf_t *b, int64_t ns);
+int64_t process_rss_bytes(void);
+double process_cpu_percent(void);
+void monitor_write_req_stats(jw_t *w);
+/* Calls fn for every http_req_stats entry (under the stats lock). */
+void monitor_foreach_req_stat(void (*fn)(const char *path, uint64_t n, void *arg), void *arg);
+/* Fuzzing: answers the complete requests in in[0..len) as a connection of
+ * the monitoring port would (pipelining, output bound, errors), appending the
+ * response bytes to out, without a socket. Returns the bytes consumed; sets
+ * *close_after if the connection would be closed after the answers. */
+size_t monitor_answer_buffer(const char *in, size_t len, buf_t *out, bool *close_after);
+/* Live HTTP(S) connections of the monitoring port. */
+int monitor_num_conns(void);
+
+/* ---- query parameters, decoded like Go's url.Query().Get + strconv ---------------------
+ * The mon_* decoders return 0 on success (absent or empty = zero value) or 400
+ * with the reference's error text in err. */
+/* Decoded value of parameter `name` into out; false if absent or empty. */
+bool mon_param(const http_req_t *req, const char *name, char *out, size_t outsz);
+int mon_bool(const http_req_t *req, const char *name, bool *v, buf_t *err);
+int mon_int(const http_req_t *req, const char *name, int64_t *v, buf_t *err);
+int mon_uint64(const http_req_t *req, const char *name, uint64_t *v, buf_t *err);
+/* subs=detail (case-insensitive) or a boolean. */
+int mon_subs(const http_req_t *req, bool *subs, bool *detail, buf_t *err);
+
+#endif

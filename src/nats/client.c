@@ -1,0 +1,1354 @@
+/* client.c: the client protocol on one connection, and message delivery.
+ *
+ * Runs on the connection's owner worker, except deliver_*(), which runs on
+ * the publisher's worker and touches the subscriber only through its
+ * outbound buffer (conn_sendv) and atomic fields. Auto-unsubscribe can be
+ * decided by any deliverer: the winner of sub->closed takes the sub out of
+ * the sublist and bumps conn->dead_subs; the owner later drops it from its
+ * sid map and retires it (only the owner ever retires a sub, and only after
+ * it is out of the sublist). */
+#include "nats/auth.h"
+#include "core/core.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/qsbr.h"
+#include "core/tls.h"
+#include "nats/route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+
+/* ---- sid map ------------------------------------------------------------ */
+
+#define SID_TOMB ((sub_t *)1)
+
+/* Slots by hash_bytes (common.h): keyed, so a client cannot choose colliding sids. */
+
+static sub_t *sidmap_get(sidmap_t *m, slice_t sid)
+{
+    if (!m->cap) return NULL;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)hash_bytes(sid.p, sid.n) & mask;; i = (i + 1) & mask) {
+        sub_t *s = m->slots[i];
+        if (!s) return NULL;
+        if (s != SID_TOMB && slice_eq(s->sid, sid)) return s;
+    }
+}
+
+static void sidmap_put(sidmap_t *m, sub_t *s);
+
+static void sidmap_grow(sidmap_t *m)
+{
+    sidmap_t old = *m;
+    m->cap = old.cap ? old.cap * 2 : 8;
+    if (old.n * 4 < old.cap) m->cap = old.cap; /* mostly tombstones: rehash in place size */
+    m->slots = xcalloc(m->cap, sizeof(sub_t *));
+    m->n = m->tomb = 0;
+    for (uint32_t i = 0; i < old.cap; i++)
+        if (old.slots[i] && old.slots[i] != SID_TOMB) sidmap_put(m, old.slots[i]);
+    free(old.slots);
+}
+
+static void sidmap_put(sidmap_t *m, sub_t *s)
+{
+    if ((m->n + m->tomb + 1) * 4 > m->cap * 3) sidmap_grow(m);
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
+        if (!m->slots[i] || m->slots[i] == SID_TOMB) {
+            if (m->slots[i] == SID_TOMB) m->tomb--;
+            m->slots[i] = s;
+            m->n++;
+            return;
+        }
+    }
+}
+
+static void sidmap_del(sidmap_t *m, sub_t *s)
+{
+    if (!m->cap) return;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
+        if (!m->slots[i]) return;
+        if (m->slots[i] == s) {
+            m->slots[i] = SID_TOMB;
+            m->n--;
+            m->tomb++;
+            return;
+        }
+    }
+}
+
+void sidmap_free(sidmap_t *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- subscriptions ------------------------------------------------------ */
+
+static sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
+{
+    sub_t *s = xcalloc(1, sizeof *s + subject.n + queue.n + sid.n);
+    char *p = s->mem;
+    memcpy(p, subject.p, subject.n);
+    s->subject = (slice_t){p, subject.n};
+    p += subject.n;
+    if (queue.n) memcpy(p, queue.p, queue.n);
+    s->queue = (slice_t){queue.n ? p : NULL, queue.n};
+    p += queue.n;
+    memcpy(p, sid.p, sid.n);
+    s->sid = (slice_t){p, sid.n};
+    s->conn = c;
+    s->weight = 1;
+    s->remote = c->kind == CONN_ROUTE;
+    return s;
+}
+
+/* Owner only: drop s from the map, make sure it is out of the sublist, retire it. */
+static void sub_discard(conn_t *c, sub_t *s)
+{
+    atomic_store(&s->closed, true);
+    sublist_remove(srv->sl, s); /* idempotent: a deliverer may have removed it already */
+    if (c->kind == CONN_CLIENT) route_local_sub_removed(c->w, s);
+    sidmap_del(&c->subs, s);
+    qsbr_retire(s, free);
+}
+
+void client_sweep_dead_subs(conn_t *c)
+{
+    if (atomic_load_explicit(&c->dead_subs, memory_order_relaxed) == 0) return;
+    atomic_store(&c->dead_subs, 0);
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (s && s != SID_TOMB && atomic_load(&s->closed)) sub_discard(c, s);
+    }
+}
+
+void client_conn_closed(conn_t *c)
+{
+    auth_conn_closed(c);
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (s && s != SID_TOMB) sub_discard(c, s);
+    }
+    sidmap_free(&c->subs);
+}
+
+/* Secrets are wiped before their memory goes back to the allocator. */
+static void set_secret(char **dst, const char *s)
+{
+    if (*dst) {
+        explicit_bzero(*dst, strlen(*dst));
+        free(*dst);
+    }
+    *dst = s ? xstrdup(s) : NULL;
+}
+
+void client_free(conn_t *c)
+{
+    sidmap_free(&c->subs);
+    free(c->part);
+    free(c->name);
+    free(c->lang);
+    free(c->version);
+    free(c->user);
+    set_secret(&c->cred_user, NULL);
+    set_secret(&c->cred_pass, NULL);
+    set_secret(&c->cred_token, NULL);
+    auth_conn_free(c);
+}
+
+/* ---- sending helpers ------------------------------------------------------ */
+
+static void send_str(worker_t *w, conn_t *c, const char *s)
+{
+    conn_send(w, c, s, strlen(s));
+}
+
+static void send_ok(worker_t *w, conn_t *c)
+{
+    send_str(w, c, "+OK\r\n");
+    TRACE("%s->> [OK]", c->prefix);
+}
+
+/* -ERR 'text' (the reference's quoting). */
+void client_send_err(worker_t *w, conn_t *c, const char *text)
+{
+    /* Any length, whole: one conn_send, so the line is never cut or split. */
+    size_t tn = strlen(text), n = tn + 9;
+    char stack[1024];
+    char *line = n <= sizeof stack ? stack : xmalloc(n);
+    memcpy(line, "-ERR '", 6);
+    memcpy(line + 6, text, tn);
+    memcpy(line + 6 + tn, "'\r\n", 3);
+    conn_send(w, c, line, n);
+    if (line != stack) free(line);
+    TRACE("%s->> [-ERR %s]", c->prefix, text);
+}
+
+static void close_with_err(worker_t *w, conn_t *c, const char *text, close_reason_t r)
+{
+    client_send_err(w, c, text);
+    c->closing = true;
+    c->reason = r;
+}
+
+static void close_silent(conn_t *c, close_reason_t r)
+{
+    c->closing = true;
+    c->reason = r;
+}
+
+/* ---- INFO ------------------------------------------------------------------ */
+
+void info_identity(jw_t *w, int proto)
+{
+    jw_str(w, "server_id", srv->server_id);
+    jw_str(w, "server_name", srv->server_name);
+    jw_str(w, "version", SERVER_VERSION);
+    jw_int(w, "proto", proto);
+    jw_str(w, "go", SERVER_GO_VERSION);
+}
+
+void server_build_info(void)
+{
+    opts_t *o = srv->opts;
+    buf_t prefix = {0};
+    buf_t *b = &prefix;
+    jw_t w;
+    jw_init(&w, b, false);
+    jw_obj_begin(&w, NULL);
+    info_identity(&w, 1);
+    const char *host = o->host;
+    int port = srv->port;
+    char advhost[256];
+    if (o->client_advertise && *o->client_advertise) {
+        const char *ca = o->client_advertise;
+        const char *colon = strrchr(ca, ':');
+        if (colon && (ca[0] != '[' || colon > strchr(ca, ']'))) {
+            size_t hl = (size_t)(colon - ca);
+            if (hl >= sizeof advhost) hl = sizeof advhost - 1;
+            memcpy(advhost, ca, hl);
+            advhost[hl] = 0;
+            port = atoi(colon + 1);
+        } else {
+            snprintf(advhost, sizeof advhost, "%s", ca);
+        }
+        if (advhost[0] == '[') {
+            size_t l = strlen(advhost);
+            memmove(advhost, advhost + 1, l);
+            if (l >= 2 && advhost[l - 2] == ']') advhost[l - 2] = 0;
+        }
+        host = advhost;
+    }
+    jw_str(&w, "host", host);
+    jw_int(&w, "port", port);
+    jw_bool(&w, "headers", !o->no_header_support);
+    if (auth_required()) jw_bool(&w, "auth_required", true);
+    if (o->tls.enabled) {
+        if (!o->allow_non_tls) jw_bool(&w, "tls_required", true);
+        if (o->tls.verify || o->tls.verify_and_map) jw_bool(&w, "tls_verify", true);
+        if (o->allow_non_tls) jw_bool(&w, "tls_available", true);
+    }
+    jw_int(&w, "max_payload", o->max_payload);
+    /* client_id and client_ip follow per connection: the object is left open. */
+    buf_putc(b, 0);
+    char *old = atomic_exchange(&srv->info_prefix, prefix.p);
+    if (old) qsbr_retire(old, free);
+}
+
+static void send_info_ext(worker_t *w, conn_t *c, bool ldm)
+{
+    buf_t *b = &w->scratch;
+    b->len = 0;
+    buf_puts(b, "INFO ");
+    buf_puts(b, atomic_load(&srv->info_prefix));
+    buf_puts(b, ",\"client_id\":");
+    buf_put_u64(b, c->cid);
+    buf_puts(b, ",\"client_ip\":");
+    json_put_string(b, c->ip, strlen(c->ip));
+    c->info_gen = atomic_load(&srv->info_gen);
+    const char *suffix = atomic_load(&srv->info_suffix);
+    if (suffix) buf_puts(b, suffix);
+    if (ldm) buf_puts(b, ",\"ldm\":true");
+    buf_puts(b, "} \r\n");
+    conn_send(w, c, b->p, b->len);
+}
+
+static void send_info(worker_t *w, conn_t *c)
+{
+    send_info_ext(w, c, false);
+}
+
+void client_send_info_update(worker_t *w, conn_t *c)
+{
+    if (c->protocol >= 1 && c->pong_sent && !c->closing &&
+        c->info_gen != atomic_load(&srv->info_gen))
+        send_info_ext(w, c, false);
+}
+
+void client_send_info_ldm(worker_t *w, conn_t *c)
+{
+    if (c->protocol >= 1 && c->pong_sent && !c->closing) send_info_ext(w, c, true);
+}
+
+void client_reauth(worker_t *w, conn_t *c)
+{
+    /* A CONNECT waiting for its password check is checked against the options
+     * current when the verdict is back. */
+    if (c->closing || c->auth_wait) return;
+    if (!auth_required()) {
+        auth_conn_clear(c);
+        c->auth_ok = true;
+        return;
+    }
+    if (c->user && !auth_user_exists(c->user)) {
+        close_silent(c, CR_CLIENT_CLOSED);
+        return;
+    }
+    if (!c->got_connect) {
+        /* Not authenticated yet (accepted under auth, CONNECT still to come): its CONNECT
+         * is checked against the new options when it arrives, within its auth timeout. */
+        if (!c->auth_ok) {
+            if (!c->auth_due_ns) {
+                c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(srv->opts);
+                worker_note_deadline(w, c->auth_due_ns);
+            }
+            return;
+        }
+        /* Auth was just turned on for a client that never needed to authenticate. */
+        auth_violation_log(c, NULL);
+        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return;
+    }
+    auth_rc_t rc = auth_check(c, c->cred_user, c->cred_pass, c->cred_token, false);
+    if (rc == AUTH_PENDING) return; /* the old permissions hold until the verdict */
+    if (rc != AUTH_OK) {
+        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return;
+    }
+    c->auth_ok = true;
+    /* Subscriptions the new permissions no longer allow are removed. */
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (!s || s == SID_TOMB || atomic_load(&s->closed)) continue;
+        if (auth_sub_allowed(c, s->subject, s->queue)) continue;
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "Permissions Violation for Subscription to \"%.*s\" (sid \"%.*s\")",
+                 (int)(s->subject.n > 400 ? 400 : s->subject.n), s->subject.p,
+                 (int)(s->sid.n > 200 ? 200 : s->sid.n), s->sid.p);
+        client_send_err(w, c, text);
+        NOTICE("Removed sub \"%.*s\" (sid \"%.*s\") for User \"%s\" - not authorized",
+               (int)s->subject.n, s->subject.p, (int)s->sid.n, s->sid.p, c->user ? c->user : "");
+        sub_discard(c, s);
+    }
+}
+
+void client_init(conn_t *c)
+{
+    worker_t *w = c->w;
+    opts_t *o = srv->opts;
+    c->verbose = true;
+    c->pedantic = true;
+    c->echo = true;
+    DEBUG("%sClient connection created", c->prefix);
+    send_info(w, c);
+    int64_t maxc = o->max_connections;
+    if (maxc > 0 && atomic_load(&srv->num_clients) > maxc) {
+        ERROR("%smaximum connections exceeded", c->prefix);
+        close_with_err(w, c, "maximum connections exceeded", CR_MAX_CONNECTIONS);
+        return;
+    }
+    if (auth_required()) {
+        /* With TLS the auth timer starts once the handshake is done. */
+        if (!c->ssl) {
+            c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(o);
+            worker_note_deadline(w, c->auth_due_ns);
+        }
+    } else {
+        c->auth_ok = true;
+    }
+    c->ping_due_ns = w->now_ns + o->ping_interval_ns;
+    worker_note_deadline(w, c->ping_due_ns);
+    conn_flush_owned(w, c);
+}
+
+void client_tls_done(worker_t *w, conn_t *c)
+{
+    if (!c->auth_ok) {
+        c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(srv->opts);
+        worker_note_deadline(w, c->auth_due_ns);
+    }
+}
+
+/* ---- CONNECT ------------------------------------------------------------- */
+
+typedef struct connect_info {
+    conn_t *c;
+    bool bad;
+    int verbose, pedantic, echo, headers, no_responders; /* -1 = absent */
+    int64_t protocol;
+    bool has_protocol;
+    bool account;
+    char user[256], pass[1024], token[1024];
+    bool has_user, has_pass, has_token;
+    char name[256], lang[64], version[64];
+} connect_info_t;
+
+static int get_bool(slice_t raw, json_type_t t, int *out)
+{
+    if (t != JSON_BOOL) return t == JSON_NULL ? 0 : -1;
+    *out = raw.p[0] == 't';
+    return 0;
+}
+
+static int get_str(slice_t raw, json_type_t t, char *out, size_t outsz, bool *has)
+{
+    if (t == JSON_NULL) return 0;
+    if (t != JSON_STRING) return -1;
+    if (json_unquote(raw, out, outsz) < 0) {
+        /* too long for our buffer: keep a truncated copy (names, versions) */
+        out[0] = 0;
+    }
+    if (has) *has = true;
+    return 0;
+}
+
+static int connect_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    connect_info_t *ci = ctx;
+    int rc = 0;
+    if (json_key_is(key, "verbose"))
+        rc = get_bool(raw, t, &ci->verbose);
+    else if (json_key_is(key, "pedantic"))
+        rc = get_bool(raw, t, &ci->pedantic);
+    else if (json_key_is(key, "echo"))
+        rc = get_bool(raw, t, &ci->echo);
+    else if (json_key_is(key, "headers"))
+        rc = get_bool(raw, t, &ci->headers);
+    else if (json_key_is(key, "no_responders"))
+        rc = get_bool(raw, t, &ci->no_responders);
+    else if (json_key_is(key, "tls_required")) {
+        int dummy;
+        rc = get_bool(raw, t, &dummy);
+    } else if (json_key_is(key, "protocol")) {
+        if (t == JSON_NUMBER) {
+            char tmp[32];
+            size_t n = raw.n < sizeof tmp - 1 ? raw.n : sizeof tmp - 1;
+            memcpy(tmp, raw.p, n);
+            tmp[n] = 0;
+            if (strpbrk(tmp, ".eE")) return -1;
+            ci->protocol = strtoll(tmp, NULL, 10);
+            ci->has_protocol = true;
+        } else if (t != JSON_NULL) {
+            rc = -1;
+        }
+    } else if (json_key_is(key, "user"))
+        rc = get_str(raw, t, ci->user, sizeof ci->user, &ci->has_user);
+    else if (json_key_is(key, "pass"))
+        rc = get_str(raw, t, ci->pass, sizeof ci->pass, &ci->has_pass);
+    else if (json_key_is(key, "auth_token"))
+        rc = get_str(raw, t, ci->token, sizeof ci->token, &ci->has_token);
+    else if (json_key_is(key, "name"))
+        rc = get_str(raw, t, ci->name, sizeof ci->name, NULL);
+    else if (json_key_is(key, "lang"))
+        rc = get_str(raw, t, ci->lang, sizeof ci->lang, NULL);
+    else if (json_key_is(key, "version"))
+        rc = get_str(raw, t, ci->version, sizeof ci->version, NULL);
+    else if (json_key_is(key, "account")) {
+        char tmp[256];
+        bool has = false;
+        rc = get_str(raw, t, tmp, sizeof tmp, &has);
+        if (has && tmp[0]) ci->account = true;
+    } else if (json_key_is(key, "new_account")) {
+        int v = 0;
+        rc = get_bool(raw, t, &v);
+        if (v) ci->account = true;
+    } else if (json_key_is(key, "jwt") || json_key_is(key, "nkey") || json_key_is(key, "sig")) {
+        if (t != JSON_STRING && t != JSON_NULL) rc = -1;
+    }
+    return rc ? 1 : 0;
+}
+
+static void set_str(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = s && *s ? xstrdup(s) : NULL;
+}
+
+static void update_prefix(conn_t *c)
+{
+    char tag[256];
+    size_t n = 0;
+    tag[0] = 0;
+    if (c->version) n += (size_t)snprintf(tag + n, sizeof tag - n, "v%s", c->version);
+    if (c->lang) n += (size_t)snprintf(tag + n, sizeof tag - n, "%s%s", n ? ":" : "", c->lang);
+    if (c->name && n < sizeof tag)
+        n += (size_t)snprintf(tag + n, sizeof tag - n, "%s%s", n ? ":" : "", c->name);
+    const char *ipfmt = strchr(c->ip, ':') ? "[%s]:%d - cid:%llu - " : "%s:%d - cid:%llu - ";
+    int k =
+        snprintf(c->prefix, sizeof c->prefix, ipfmt, c->ip, c->port, (unsigned long long)c->cid);
+    /* The reference's "%s - %q": the client's own strings are escaped, so a newline in
+     * a name cannot start a forged log line. */
+    if (n > sizeof tag - 1) n = sizeof tag - 1;
+    if (n && k > 0 && (size_t)k + 6 < sizeof c->prefix) {
+        size_t q = quote_go(c->prefix + k, sizeof c->prefix - (size_t)k - 3, tag, n);
+        memcpy(c->prefix + k + q, " - ", 4);
+    }
+}
+
+/* The CONNECT line with every "pass..." and "auth_token" string value replaced by
+ * "[REDACTED]" (a text scan: it must also work on a line that is not valid JSON). */
+static void connect_redact(slice_t line, buf_t *out)
+{
+    buf_t b = *out;
+    const char *p = line.p, *end = line.p + line.n;
+    while (p < end) {
+        const char *q = memmem(p, (size_t)(end - p), "\"pass", 5);
+        const char *t = memmem(p, (size_t)(end - p), "\"auth_token", 11);
+        if (t && (!q || t < q)) q = t;
+        if (!q) {
+            buf_append(&b, p, (size_t)(end - p));
+            break;
+        }
+        /* the key's closing quote (escapes skipped), then blanks, ':' and blanks */
+        const char *v = q + 1;
+        while (v < end && *v != '"')
+            v += *v == '\\' && v + 1 < end ? 2 : 1;
+        if (v < end) v++;
+        while (v < end && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
+            v++;
+        if (v >= end || *v != ':') {
+            buf_append(&b, p, (size_t)(q + 1 - p));
+            p = q + 1;
+            continue;
+        }
+        v++;
+        while (v < end && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
+            v++;
+        buf_append(&b, p, (size_t)(v - p));
+        if (v < end && *v == '"') { /* a secret is a string: anything else stays */
+            buf_puts(&b, "\"[REDACTED]\"");
+            v++;
+            while (v < end && *v != '"')
+                v += *v == '\\' && v + 1 < end ? 2 : 1;
+            v++;
+        }
+        p = v < end ? v : end;
+    }
+    *out = b;
+}
+
+static void trace_connect(conn_t *c, slice_t line)
+{
+    buf_t b = {0};
+    connect_redact(line, &b);
+    TRACE("%s<<- [CONNECT %.*s]", c->prefix, (int)b.len, b.p ? b.p : "");
+    buf_free(&b);
+}
+
+static int connect_member_ok(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    (void)ctx, (void)key, (void)t, (void)raw;
+    return 0;
+}
+
+static int redacted_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    bool *leak = ctx;
+    bool secret = (key.n >= 5 && memcmp(key.p, "\"pass", 5) == 0) ||
+                  (key.n >= 11 && memcmp(key.p, "\"auth_token", 11) == 0);
+    if (secret && t == JSON_STRING && !slice_eq_str(raw, "\"[REDACTED]\"")) *leak = true;
+    return 0;
+}
+
+bool client_fuzz_connect(const char *p, size_t n, char *prefix, size_t prefix_cap, buf_t *redacted)
+{
+    conn_t c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.ip, sizeof c.ip, "%s", n && (p[0] & 1) ? "::1" : "127.0.0.1");
+    c.port = 4222;
+    c.cid = 1;
+    connect_info_t ci;
+    memset(&ci, 0, sizeof ci);
+    ci.c = &c;
+    ci.verbose = ci.pedantic = ci.echo = ci.headers = ci.no_responders = -1;
+    update_prefix(&c);
+    if (json_parse_object(p, n, connect_member, &ci) == 0) {
+        set_str(&c.name, ci.name);
+        set_str(&c.lang, ci.lang);
+        set_str(&c.version, ci.version);
+        update_prefix(&c);
+    }
+    size_t from = redacted->len;
+    connect_redact((slice_t){p, n}, redacted);
+    snprintf(prefix, prefix_cap, "%s", c.prefix);
+    free(c.name);
+    free(c.lang);
+    free(c.version);
+    /* A valid CONNECT stays valid once redacted, and no secret string survives. */
+    bool leak = false;
+    if (json_parse_object(p, n, connect_member_ok, NULL) == 0 &&
+        json_parse_object(redacted->p + from, redacted->len - from, redacted_member, &leak) == 0)
+        return !leak;
+    return true;
+}
+
+static void connect_finish(worker_t *w, conn_t *c);
+
+static void process_connect(worker_t *w, conn_t *c, const op_t *op)
+{
+    if (log_trace_on) trace_connect(c, op->line);
+    connect_info_t ci;
+    memset(&ci, 0, sizeof ci);
+    ci.c = c;
+    ci.verbose = ci.pedantic = ci.echo = ci.headers = ci.no_responders = -1;
+    c->auth_due_ns = 0;
+    if (op->line.n == 0 || json_parse_object(op->line.p, op->line.n, connect_member, &ci) != 0) {
+        ERROR("%sclient parser error: invalid CONNECT", c->prefix);
+        close_silent(c, CR_PROTOCOL_VIOLATION);
+        return;
+    }
+    if (ci.verbose >= 0) c->verbose = ci.verbose;
+    if (ci.pedantic >= 0) c->pedantic = ci.pedantic;
+    if (ci.echo >= 0) c->echo = ci.echo;
+    if (ci.headers >= 0) c->headers = ci.headers && !srv->opts->no_header_support;
+    if (ci.no_responders >= 0) c->no_responders = ci.no_responders;
+    if (ci.has_protocol) c->protocol = ci.protocol < 0 || ci.protocol > 1 ? -1 : (int)ci.protocol;
+    set_str(&c->name, ci.name);
+    set_str(&c->lang, ci.lang);
+    set_str(&c->version, ci.version);
+    update_prefix(c);
+    c->got_connect = true;
+    set_secret(&c->cred_user, ci.has_user ? ci.user : NULL);
+    set_secret(&c->cred_pass, ci.has_pass ? ci.pass : NULL);
+    set_secret(&c->cred_token, ci.has_token ? ci.token : NULL);
+    explicit_bzero(ci.pass, sizeof ci.pass);
+    explicit_bzero(ci.token, sizeof ci.token);
+    if (ci.account) {
+        /* Refused whatever the credentials (the reference checks them first, with
+         * the same answer and log line either way). */
+        if (auth_required()) auth_violation_log(c, c->cred_user);
+        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return;
+    }
+    connect_finish(w, c);
+}
+
+/* The rest of CONNECT, once the credentials are known: again after a password
+ * check's verdict (the connection reads nothing meanwhile). */
+static void connect_finish(worker_t *w, conn_t *c)
+{
+    if (auth_required()) {
+        auth_rc_t rc = auth_check(c, c->cred_user, c->cred_pass, c->cred_token, true);
+        if (rc == AUTH_PENDING) {
+            c->auth_wait = true;
+            return;
+        }
+        if (rc != AUTH_OK) {
+            close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            return;
+        }
+        c->auth_ok = true;
+    }
+    if (c->protocol < 0) {
+        close_with_err(w, c, "invalid client protocol", CR_BAD_PROTOCOL);
+        return;
+    }
+    if (c->no_responders && !c->headers) {
+        close_with_err(w, c, "no responders requires headers support", CR_NO_RESPONDERS_HEADERS);
+        return;
+    }
+    if (c->verbose) send_ok(w, c);
+    /* First PING soon after CONNECT to measure RTT (2 s + up to 20 %). */
+    int64_t first = srv->opts->ping_interval_ns;
+    if (first > 2000000000LL) first = 2000000000LL;
+    first += (int64_t)(worker_rand(w) % (uint64_t)(first / 5 + 1));
+    c->ping_due_ns = w->now_ns + first;
+    c->rtt_pending = true;
+    worker_note_deadline(w, c->ping_due_ns);
+}
+
+void client_connect_verdict(worker_t *w, conn_t *c)
+{
+    connect_finish(w, c);
+}
+
+/* ---- delivery -------------------------------------------------------------- */
+
+typedef struct msg {
+    conn_t *from;
+    slice_t subject, reply;
+    int64_t hdr; /* -1 or header length */
+    const char *payload;
+    int64_t size;
+    bool from_route; /* one hop: never forwarded to routes again */
+    slice_t queues;  /* routed message: the queue groups it is meant for */
+} msg_t;
+
+/* Decimal digits of v at p; returns the end. (printf is a tenth of a delivery's cost.) */
+static inline char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static inline void count_in(worker_t *w, conn_t *c, int64_t size)
+{
+    c->in_msgs++;
+    c->in_bytes += (uint64_t)size;
+    stat_add(&w->in_msgs, 1);
+    stat_add(&w->in_bytes, (uint64_t)size);
+}
+
+static void auto_unsub(sub_t *s)
+{
+    bool expected = false;
+    if (atomic_compare_exchange_strong(&s->closed, &expected, true)) {
+        sublist_remove(srv->sl, s);
+        atomic_fetch_add(&s->conn->dead_subs, 1);
+    }
+}
+
+/* Appends MSG/HMSG for one subscription. Returns true if handed over. */
+static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
+{
+    conn_t *c = s->conn;
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
+    int64_t max = atomic_load_explicit(&s->max, memory_order_relaxed);
+    int64_t d;
+    if (unlikely(max)) {
+        d = atomic_fetch_add_explicit(&s->delivered, 1, memory_order_relaxed) + 1;
+        if (d > max) return false;
+    } else {
+        /* Only statistics without a limit: a plain increment (may undercount when two
+         * workers deliver to one sub at the same instant). */
+        d = atomic_load_explicit(&s->delivered, memory_order_relaxed) + 1;
+        atomic_store_explicit(&s->delivered, d, memory_order_relaxed);
+    }
+
+    bool hmsg = m->hdr > 0 && c->headers;
+    const char *payload = m->payload;
+    int64_t size = m->size;
+    if (m->hdr > 0 && !hmsg) { /* strip headers for a subscriber that cannot take them */
+        payload += m->hdr;
+        size -= m->hdr;
+    }
+    /* Written straight into the stage: "HMSG " + 4 blanks + 2 numbers + CRLF < 64. */
+    size_t room = 64 + m->subject.n + s->sid.n + m->reply.n + (size_t)size + 2;
+    char *line = conn_msg_room(w, c, room);
+    if (!line) return false;
+    char *p = line;
+    if (hmsg) {
+        memcpy(p, "HMSG ", 5);
+        p += 5;
+    } else {
+        memcpy(p, "MSG ", 4);
+        p += 4;
+    }
+    memcpy(p, m->subject.p, m->subject.n);
+    p += m->subject.n;
+    *p++ = ' ';
+    memcpy(p, s->sid.p, s->sid.n);
+    p += s->sid.n;
+    *p++ = ' ';
+    if (m->reply.n) {
+        memcpy(p, m->reply.p, m->reply.n);
+        p += m->reply.n;
+        *p++ = ' ';
+    }
+    if (hmsg) {
+        p = put_u64(p, (uint64_t)m->hdr);
+        *p++ = ' ';
+    }
+    p = put_u64(p, (uint64_t)size);
+    if (log_trace_on) log_msg(LOG_TRC, "%s->> [%.*s]", c->prefix, (int)(p - line), line);
+    *p++ = '\r';
+    *p++ = '\n';
+    memcpy(p, payload, (size_t)size);
+    p += size;
+    *p++ = '\r';
+    *p++ = '\n';
+    conn_msg_put(w, c, (size_t)(p - line), (uint64_t)size);
+    stat_add(&w->out_msgs, 1);
+    stat_add(&w->out_bytes, (uint64_t)size);
+    if (max && d == max) {
+        DEBUG("%sAuto-unsubscribe limit of %lld reached for sid '%.*s'", c->prefix, (long long)max,
+              (int)s->sid.n, s->sid.p);
+        auto_unsub(s);
+    }
+    return true;
+}
+
+static bool eligible(const sub_t *s, const msg_t *m)
+{
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
+    if (s->conn == m->from && !m->from->echo) return false;
+    return true;
+}
+
+/* Delivers to every plain sub and one member per queue group; returns the count. */
+#define MAX_FWD 64
+
+/* Routes a client's message goes to: each at most once, with the queue groups it won. */
+typedef struct fwd_set {
+    route_fwd_t *v;
+    int n;
+} fwd_set_t;
+
+static route_fwd_t *fwd_get(fwd_set_t *f, conn_t *route)
+{
+    for (int i = 0; i < f->n; i++)
+        if (f->v[i].route == route) return &f->v[i];
+    if (f->n == MAX_FWD) return NULL;
+    route_fwd_t *e = &f->v[f->n++];
+    e->route = route;
+    e->queues = (buf_t){0};
+    return e;
+}
+
+static void fwd_add_queue(route_fwd_t *e, slice_t q)
+{
+    if (!e) return;
+    if (e->queues.len) buf_putc(&e->queues, ' ');
+    buf_append(&e->queues, q.p, q.n);
+}
+
+/* Is queue q one of the space-separated names in list? */
+static bool queue_listed(slice_t list, slice_t q)
+{
+    if (!list.n) return false; /* list.p may be NULL: no arithmetic on it */
+    const char *p = list.p, *end = list.p + list.n;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *st = p;
+        while (p < end && *p != ' ' && *p != '\t')
+            p++;
+        if ((size_t)(p - st) == q.n && q.n && memcmp(st, q.p, q.n) == 0) return true;
+    }
+    return false;
+}
+
+static void send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
+{
+    conn_t *rc = f->route;
+    bool hmsg = m->hdr > 0 && rc->route && route_peer_headers(rc);
+    const char *payload = m->payload;
+    int64_t size = m->size;
+    if (m->hdr > 0 && !hmsg) {
+        payload += m->hdr;
+        size -= m->hdr;
+    }
+    buf_t *b = &w->scratch;
+    b->len = 0;
+    buf_puts(b, hmsg ? "HMSG $G " : "RMSG $G ");
+    buf_append(b, m->subject.p, m->subject.n);
+    buf_putc(b, ' ');
+    if (f->queues.len) {
+        if (m->reply.n) {
+            buf_puts(b, "+ ");
+            buf_append(b, m->reply.p, m->reply.n);
+            buf_putc(b, ' ');
+        } else {
+            buf_puts(b, "| ");
+        }
+        buf_append(b, f->queues.p, f->queues.len);
+        buf_putc(b, ' ');
+    } else if (m->reply.n) {
+        buf_append(b, m->reply.p, m->reply.n);
+        buf_putc(b, ' ');
+    }
+    if (hmsg) {
+        buf_put_i64(b, m->hdr);
+        buf_putc(b, ' ');
+    }
+    buf_put_i64(b, size);
+    buf_puts(b, "\r\n");
+    struct iovec iov[3] = {{b->p, b->len}, {(void *)payload, (size_t)size}, {"\r\n", 2}};
+    if (log_trace_on) log_msg(LOG_TRC, "%s->> [%.*s]", rc->prefix, (int)(b->len - 2), b->p);
+    conn_send_msg(w, rc, iov, 3, (uint64_t)size);
+}
+
+/* Delivers to every plain sub and one member per queue group, and forwards to
+ * routes (client messages only); returns how many got it. */
+static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
+{
+    int delivered = 0;
+    route_fwd_t fwdv[MAX_FWD];
+    fwd_set_t fwd = {fwdv, 0};
+    for (uint32_t i = 0; i < r->nplain; i++) {
+        sub_t *s = r->plain[i];
+        if (unlikely(s->remote)) {
+            if (!m->from_route && !atomic_load_explicit(&s->closed, memory_order_relaxed))
+                fwd_get(&fwd, s->conn);
+            continue;
+        }
+        if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
+        if (deliver(w, s, m)) delivered++;
+    }
+    for (uint32_t g = 0; g < r->nqgroups; g++) {
+        const sl_qgroup_t *q = &r->qgroups[g];
+        if (!q->n) continue;
+        if (m->from_route && !queue_listed(m->queues, q->queue)) continue;
+        uint32_t start = 0;
+        if (likely(!q->nremote)) {
+            /* All local: a uniform pick, scaled without a division. */
+            start = (uint32_t)(((worker_rand(w) >> 32) * q->n) >> 32);
+        } else {
+            /* Weighted pick: a route's entry counts its announced weight. */
+            uint64_t total = 0;
+            for (uint32_t k = 0; k < q->n; k++) {
+                sub_t *s = q->subs[k];
+                if (s->remote) {
+                    if (!m->from_route) total += (uint64_t)(s->weight > 0 ? s->weight : 1);
+                } else {
+                    total++;
+                }
+            }
+            if (!total) continue;
+            uint64_t pick = worker_rand(w) % total;
+            for (uint32_t k = 0; k < q->n; k++) {
+                sub_t *s = q->subs[k];
+                uint64_t wt =
+                    s->remote ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1)) : 1;
+                if (pick < wt) {
+                    start = k;
+                    break;
+                }
+                pick -= wt;
+            }
+        }
+        for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
+            sub_t *s = q->subs[i];
+            if (s->remote) {
+                if (m->from_route || atomic_load_explicit(&s->closed, memory_order_relaxed))
+                    continue;
+                route_fwd_t *e = fwd_get(&fwd, s->conn);
+                fwd_add_queue(e, q->queue);
+                break;
+            }
+            if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
+            if (deliver(w, s, m)) {
+                delivered++;
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < fwd.n; i++) {
+        send_rmsg(w, &fwd.v[i], m);
+        buf_free(&fwd.v[i].queues);
+    }
+    return delivered + fwd.n;
+}
+
+void client_deliver_routed(worker_t *w, conn_t *c, const op_t *op)
+{
+    count_in(w, c, op->size);
+    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, true, op->queues};
+    const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
+    deliver_all(w, r, &m);
+}
+
+/* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
+void client_route_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
+                           int32_t weight)
+{
+    sub_t *old = sidmap_get(&c->subs, key);
+    if (!add) {
+        if (old) sub_discard(c, old);
+        return;
+    }
+    if (old) {
+        if (!queue.n || old->weight == weight) return;
+        sub_discard(c, old);
+    }
+    sub_t *s = sub_new(c, subject, queue, key);
+    s->weight = weight;
+    if (sublist_insert(srv->sl, s) != 0) {
+        free(s);
+        return;
+    }
+    sidmap_put(&c->subs, s);
+}
+
+static void no_responders(worker_t *w, conn_t *c, slice_t reply)
+{
+    const sl_result_t *r = sublist_match(srv->sl, reply.p, reply.n);
+    for (uint32_t i = 0; i < r->nplain; i++) {
+        sub_t *s = r->plain[i];
+        if (s->conn != c || atomic_load(&s->closed)) continue;
+        char line[512];
+        if (reply.n + s->sid.n + 40 > sizeof line) return;
+        int n = snprintf(line, sizeof line, "HMSG %.*s %.*s 16 16\r\nNATS/1.0 503\r\n\r\n\r\n",
+                         (int)reply.n, reply.p, (int)s->sid.n, s->sid.p);
+        conn_send(w, c, line, (size_t)n);
+        return;
+    }
+}
+
+/* Reply subjects the reference reserves for its own internal use. */
+static bool reserved_reply(slice_t r)
+{
+    return (r.n >= 4 && memcmp(r.p, "_R_.", 4) == 0) ||
+           (r.n >= 8 && memcmp(r.p, "$JS.ACK.", 8) == 0) ||
+           (r.n >= 5 && memcmp(r.p, "_GR_.", 5) == 0);
+}
+
+static void process_pub(worker_t *w, conn_t *c, const op_t *op)
+{
+    if (log_trace_on) {
+        log_msg(LOG_TRC, "%s<<- [%s %.*s]", c->prefix, op->type == OP_HPUB ? "HPUB" : "PUB",
+                (int)op->line.n, op->line.p);
+        log_trace_payload(c->prefix, op->payload, (size_t)op->size, srv->opts->max_traced_msg_len);
+    }
+    if (op->type == OP_HPUB && !c->headers) {
+        ERROR("%smessage headers not supported", c->prefix);
+        close_silent(c, CR_PROTOCOL_VIOLATION);
+        return;
+    }
+    count_in(w, c, op->size);
+    if (c->pedantic && !subject_valid_literal(op->subject.p, op->subject.n))
+        client_send_err(w, c, "Invalid Publish Subject");
+    if (unlikely(op->reply.n && (op->reply.p[0] == '_' || op->reply.p[0] == '$')) &&
+        reserved_reply(op->reply)) {
+        char text[1024];
+        snprintf(text, sizeof text, "Permissions Violation for Publish with Reply of \"%.*s\"",
+                 (int)(op->reply.n > 900 ? 900 : op->reply.n), op->reply.p);
+        ERROR("%sPublish Violation - User \"%s\", Reply \"%.*s\"", c->prefix,
+              c->user ? c->user : "N/A", (int)op->reply.n, op->reply.p);
+        client_send_err(w, c, text);
+        return;
+    }
+    if (!auth_can_publish(w, c, op->subject)) return;
+    if (c->verbose) send_ok(w, c);
+    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}};
+    const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
+    int n = deliver_all(w, r, &m);
+    if (n == 0 && c->no_responders && op->reply.n) no_responders(w, c, op->reply);
+}
+
+static bool too_many_tokens(slice_t subj, int max)
+{
+    int n = 1;
+    for (const char *p = subj.p, *e = subj.p + subj.n; (p = memchr(p, '.', (size_t)(e - p))); p++)
+        if (++n > max) return true;
+    return false;
+}
+
+/* max_sub_tokens: the reference's texts; the subscription is refused, the connection stays. */
+static void sub_tokens_violation(worker_t *w, conn_t *c, const op_t *op)
+{
+    size_t sn = op->subject.n > 400 ? 400 : op->subject.n;
+    char subj[900], user[600], text[1000];
+    quote_go(subj, sizeof subj, op->subject.p, sn);
+    const char *name = c->user && *c->user ? c->user : c->cred_user;
+    if (name && *name) {
+        memcpy(user, "User ", 5);
+        quote_go(user + 5, sizeof user - 5, name, strlen(name));
+    } else {
+        snprintf(user, sizeof user, "User \"N/A\"");
+    }
+    snprintf(text, sizeof text, "Permissions Violation for Subscription to %s, too many tokens",
+             subj);
+    client_send_err(w, c, text);
+    ERROR("%sSubscription Violation Too Many Tokens - %s, Subject %s, SID %.*s", c->prefix, user,
+          subj, (int)(op->sid.n > 200 ? 200 : op->sid.n), op->sid.p);
+}
+
+static void process_sub(worker_t *w, conn_t *c, const op_t *op)
+{
+    TRACE("%s<<- [SUB %.*s]", c->prefix, (int)op->line.n, op->line.p);
+    if (!subject_valid(op->subject.p, op->subject.n)) {
+        client_send_err(w, c, "Invalid Subject");
+        return;
+    }
+    if (!auth_can_subscribe_sid(w, c, op->subject, op->queue, op->sid)) return;
+    int maxt = srv->opts->max_sub_tokens;
+    if (maxt > 0 && too_many_tokens(op->subject, maxt)) {
+        sub_tokens_violation(w, c, op);
+        return;
+    }
+    client_sweep_dead_subs(c);
+    sub_t *old = sidmap_get(&c->subs, op->sid);
+    if (old) {
+        if (!atomic_load(&old->closed)) {
+            if (c->verbose) send_ok(w, c);
+            return;
+        }
+        sub_discard(c, old);
+    }
+    int maxs = srv->opts->max_subscriptions;
+    if (maxs > 0 && c->subs.n >= (uint32_t)maxs) {
+        ERROR("%smaximum subscriptions exceeded", c->prefix);
+        client_send_err(w, c, "maximum subscriptions exceeded");
+        return;
+    }
+    sub_t *s = sub_new(c, op->subject, op->queue, op->sid);
+    if (sublist_insert(srv->sl, s) != 0) {
+        free(s);
+        client_send_err(w, c, "Invalid Subject");
+        return;
+    }
+    sidmap_put(&c->subs, s);
+    route_local_sub_added(w, s);
+    if (c->verbose) send_ok(w, c);
+}
+
+static void process_unsub(worker_t *w, conn_t *c, const op_t *op)
+{
+    TRACE("%s<<- [UNSUB %.*s]", c->prefix, (int)op->line.n, op->line.p);
+    client_sweep_dead_subs(c);
+    sub_t *s = sidmap_get(&c->subs, op->sid);
+    if (s) {
+        /* A worker may still hold deliveries staged for s: the next PING waits for them
+         * (one worker commits its own before reading us). */
+        if (srv->nworkers > 1) c->unsub_grace = true;
+        int64_t max = op->max;
+        if (max > 0) {
+            atomic_store(&s->max, max);
+            if (atomic_load(&s->delivered) >= max)
+                sub_discard(c, s); /* the limit is already reached: remove now */
+        } else {
+            TRACE("%s<-> [DELSUB %.*s]", c->prefix, (int)s->sid.n, s->sid.p);
+            sub_discard(c, s);
+        }
+    }
+    if (c->verbose) send_ok(w, c);
+}
+
+static void parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op, const char *buf,
+                        size_t len)
+{
+    switch (rc) {
+    case PARSE_ERR_UNKNOWN_OP: {
+        size_t off = op->err_offset < len ? op->err_offset : 0;
+        size_t sn = len - off > 32 ? 32 : len - off;
+        ERROR("%sClient parser ERROR, state=%d, i=%zu: proto='\"%.*s\"...'", c->prefix,
+              op->err_state, off, (int)sn, buf + off);
+        close_with_err(w, c, "Unknown Protocol Operation", CR_PARSE_ERROR);
+        break;
+    }
+    case PARSE_ERR_CONTROL_LINE:
+        ERROR("%smaximum control line exceeded", c->prefix);
+        close_with_err(w, c, "maximum control line exceeded", CR_MAX_CONTROL_LINE);
+        break;
+    case PARSE_ERR_MAX_PAYLOAD:
+        ERROR("%smaximum payload exceeded: %lld vs %d", c->prefix, (long long)op->size,
+              srv->opts->max_payload);
+        close_with_err(w, c, "Maximum Payload Violation", CR_MAX_PAYLOAD);
+        break;
+    default: {
+        const char *what = op->type == OP_SUB     ? "processSub Parse Error"
+                           : op->type == OP_UNSUB ? "processUnsub Parse Error"
+                                                  : "processPub Parse Error";
+        ERROR("%s%s: \"%.*s\"", c->prefix, what, (int)op->line.n, op->line.p);
+        close_silent(c, CR_PROTOCOL_VIOLATION);
+    }
+    }
+}
+
+size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need)
+{
+    opts_t *o = srv->opts;
+    parse_limits_t lim = {PARSE_CLIENT, o->max_control_line, o->max_payload};
+    size_t pos = 0;
+    *need = 0;
+    client_sweep_dead_subs(c);
+    while (pos < len && !c->closing && !c->auth_wait && !c->unsub_wait) {
+        op_t op;
+        if (unlikely(!c->auth_ok) && buf[pos] != 'C' && buf[pos] != 'c') {
+            /* Before CONNECT only CONNECT may come: judged on its first byte, as the
+             * reference does, so nothing else is parsed or buffered first. With a
+             * no_auth_user the client is that user from here on (the reference's
+             * telnet-friendly path). */
+            if (!auth_login_no_auth_user(c)) {
+                auth_violation_log(c, NULL);
+                close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+                break;
+            }
+            c->auth_ok = true;
+            c->got_connect = true;
+            c->auth_due_ns = 0;
+        }
+        parse_rc_t rc = parse_op(&lim, buf + pos, len - pos, &op);
+        if (rc == PARSE_NEED_MORE) {
+            *need = op.need;
+            break;
+        }
+        if (rc != PARSE_OK) {
+            parse_error(w, c, rc, &op, buf + pos, len - pos);
+            break;
+        }
+        pos += op.consumed;
+        if (unlikely(!c->auth_ok) && op.type != OP_CONNECT) { /* "CONTINUE", "CONNECTX" */
+            auth_violation_log(c, NULL);
+            close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            break;
+        }
+        switch (op.type) {
+        case OP_PUB:
+        case OP_HPUB:
+            process_pub(w, c, &op);
+            break;
+        case OP_SUB:
+            process_sub(w, c, &op);
+            break;
+        case OP_UNSUB:
+            process_unsub(w, c, &op);
+            break;
+        case OP_PING:
+            if (unlikely(c->unsub_grace)) { /* read again once the grace period is over */
+                pos -= op.consumed;
+                conn_unsub_wait(w, c);
+                break;
+            }
+            TRACE("%s<<- [PING]", c->prefix);
+            send_str(w, c, "PONG\r\n");
+            TRACE("%s->> [PONG]", c->prefix);
+            if (c->got_connect && !c->pong_sent) {
+                c->pong_sent = true;
+                client_send_info_update(w, c);
+            }
+            break;
+        case OP_PONG:
+            TRACE("%s<<- [PONG]", c->prefix);
+            c->ping_out = 0;
+            if (c->rtt_pending && c->last_ping_sent_ns) {
+                c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
+                c->rtt_pending = false;
+            }
+            break;
+        case OP_CONNECT:
+            process_connect(w, c, &op);
+            break;
+        case OP_ERR:
+            ERROR("%sClient Error %.*s", c->prefix, (int)op.line.n, op.line.p);
+            close_silent(c, CR_CLIENT_ERR);
+            break;
+        default: /* INFO, +OK from a client: ignored */
+            break;
+        }
+        if (op.type == OP_PUB || op.type == OP_HPUB || op.type == OP_SUB || op.type == OP_UNSUB ||
+            op.type == OP_PING)
+            atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
+        /* A consumer fell behind: conn_read delivers, and pauses us if it still is. */
+        if (unlikely(w->nover || w->over_lost)) break;
+    }
+    return pos;
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+void client_timer(worker_t *w, conn_t *c)
+{
+    opts_t *o = srv->opts;
+    int64_t now = w->now_ns;
+    client_sweep_dead_subs(c);
+    if (c->ssl && !c->tls_done) {
+        if (c->tls_due_ns && now >= c->tls_due_ns && c->tls_optional) {
+            /* allow_non_tls and not a byte within the TLS timeout: the reference
+             * takes such a client as plaintext (its auth timer starts now). */
+            conn_tls_plain(w, c);
+            return;
+        }
+        if (c->tls_due_ns && now >= c->tls_due_ns) {
+            ERROR("%sTLS handshake timeout", c->prefix);
+            close_with_err(w, c, "Secure Connection - TLS Required", CR_TLS_HANDSHAKE);
+            return;
+        }
+        worker_note_deadline(w, c->tls_due_ns);
+        return;
+    }
+    if (c->auth_due_ns && now >= c->auth_due_ns && !c->auth_ok) {
+        DEBUG("%sAuthentication Timeout", c->prefix);
+        close_with_err(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
+        return;
+    }
+    if (c->ping_due_ns && now >= c->ping_due_ns) {
+        int64_t last = atomic_load_explicit(&c->last_activity_ns, memory_order_relaxed);
+        if (!c->rtt_pending && now - last < o->ping_interval_ns) {
+            DEBUG("%sDelaying PING due to client activity %lldms ago", c->prefix,
+                  (long long)((now - last) / 1000000));
+        } else if (c->ping_out + 1 > o->ping_max) {
+            DEBUG("%sStale Client Connection - Closing", c->prefix);
+            close_with_err(w, c, "Stale Connection", CR_STALE);
+            return;
+        } else {
+            DEBUG("%sClient Ping Timer", c->prefix);
+            send_str(w, c, "PING\r\n");
+            TRACE("%s->> [PING]", c->prefix);
+            c->ping_out++;
+            c->last_ping_sent_ns = now;
+        }
+        c->ping_due_ns = now + o->ping_interval_ns;
+    }
+    /* write_deadline: server.c checks it for every connection kind */
+    worker_note_deadline(w, c->ping_due_ns);
+    if (c->auth_due_ns && !c->auth_ok) worker_note_deadline(w, c->auth_due_ns);
+}
+
+/* ---- monitoring -------------------------------------------------------------- */
+
+static char *dup_opt(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
+{
+    memset(ci, 0, sizeof *ci);
+    ci->cid = c->cid;
+    ci->kind = c->kind;
+    memcpy(ci->ip, c->ip, sizeof ci->ip);
+    ci->port = c->port;
+    ci->start_wall_ns = c->start_wall_ns;
+    int64_t last = atomic_load_explicit(&c->last_activity_ns, memory_order_relaxed);
+    ci->last_activity_wall_ns = srv->start_wall_ns + (last - srv->start_mono_ns);
+    if (ci->last_activity_wall_ns < c->start_wall_ns) ci->last_activity_wall_ns = c->start_wall_ns;
+    ci->rtt_ns = c->rtt_ns;
+    spin_lock(&c->out_lock);
+    ci->pending_bytes = conn_out_pending(c);
+    ci->out_msgs = c->out_msgs;
+    ci->out_bytes = c->out_bytes;
+    spin_unlock(&c->out_lock);
+    ci->in_msgs = c->in_msgs;
+    ci->in_bytes = c->in_bytes;
+    ci->name = dup_opt(c->name);
+    ci->lang = dup_opt(c->lang);
+    ci->version = dup_opt(c->version);
+    ci->user = dup_opt(c->user);
+    if (c->ssl && c->tls_done) {
+        snprintf(ci->tls_version, sizeof ci->tls_version, "%s", tls_version_name(c->ssl));
+        tls_cipher_name(c->ssl, ci->tls_cipher, sizeof ci->tls_cipher);
+        if (c->kind == CONN_CLIENT) ci->ncerts = tls_peer_certs(c->ssl, &ci->certs);
+    }
+    if (c->kind == CONN_ROUTE) route_fill_info(c, ci);
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (s && s != SID_TOMB && !atomic_load(&s->closed)) live++;
+    }
+    ci->num_subs = live;
+    if (!with_subs || !live) return;
+    ci->subs = xcalloc(live, sizeof *ci->subs);
+    for (uint32_t i = 0; i < c->subs.cap && ci->nsubs < live; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (!s || s == SID_TOMB || atomic_load(&s->closed)) continue;
+        sub_info_t *si = &ci->subs[ci->nsubs++];
+        si->subject = xstrndup(s->subject.p, s->subject.n);
+        si->queue = s->queue.n ? xstrndup(s->queue.p, s->queue.n) : NULL;
+        si->sid = xstrndup(s->sid.p, s->sid.n);
+        si->msgs = (uint64_t)atomic_load(&s->delivered);
+        si->max = atomic_load(&s->max);
+    }
+}

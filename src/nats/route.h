@@ -1,0 +1,66 @@
+/* route.h: cluster routes (the 2.x route protocol, global account $G only).
+ *
+ * A route is a conn_t of kind CONN_ROUTE owned by a worker like any client.
+ * Remote interest (RS+) becomes sub_t entries in the one sublist, owned by the
+ * route connection, with the queue weight the peer announced; delivery
+ * (client.c) sends each published message at most once per route (RMSG with
+ * the queue groups that route was picked for) and never forwards a message
+ * that came from a route (one hop). Local interest is counted per
+ * subject/queue key here, and every count transition is sent to every
+ * registered route under one lock, so a route registering concurrently sees
+ * either the initial dump or the update, never neither. */
+#ifndef GNATSD_ROUTE_H
+#define GNATSD_ROUTE_H
+
+#include "core/core.h"
+
+typedef struct route_info route_info_t;
+
+int route_start(void);     /* cluster listener + dialers; 0 if clustering is off */
+void route_shutdown(void); /* stops dialers */
+void route_free_all(void); /* after shutdown: the module's memory */
+bool route_enabled(void);
+
+/* Connection lifecycle, on the owner worker. */
+void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, void *dialer);
+/* Starts the route protocol once the connection (and its TLS) is up. */
+void route_start_protocol(worker_t *w, conn_t *c);
+size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
+void route_timer(worker_t *w, conn_t *c);
+void route_conn_closed(conn_t *c);
+void route_conn_free(conn_t *c);
+
+/* Local (client) interest changes: call after sublist insert / before remove. */
+void route_local_sub_added(worker_t *w, const sub_t *s);
+void route_local_sub_removed(worker_t *w, const sub_t *s);
+bool route_peer_headers(const conn_t *c);
+void route_announce(void);
+/* Applies a reloaded cluster block: new name, added and removed routes. */
+void route_reload(const opts_t *old,
+                  const opts_t *no); /* after "Server is ready": log lines, start dialling */
+
+/* Test seam (tests/fuzz/fuzz_route.c): with dialing off, gossip still records its
+ * dialers (one per URL, the cap, reaping) but none connects anywhere. On by default. */
+void route_set_dialing(bool on);
+
+/* The cluster accept socket (for the workers' epoll). */
+extern int route_listen_fd;
+
+/* connect_urls for clients (NULL-terminated copy under the caller's lock-free read is not
+ * possible: returns a malloc'ed JSON array text or NULL when none). */
+char *route_client_urls_json(void);
+int route_count(void);
+int route_remotes(void);
+const char *route_cluster_name(void);
+/* Appends the routes' descriptions for /routez (JSON objects) to w. */
+struct jw;
+void route_write_routez(struct jw *w, bool subs, bool detail);
+void route_fill_info(conn_t *c, conn_info_t *ci); /* owner worker: route fields */
+
+/* Forwarding (client.c): rmsg line for route r; queues may be NULL. */
+typedef struct route_fwd {
+    conn_t *route;
+    buf_t queues; /* chosen queue names, space separated (heap only when used) */
+} route_fwd_t;
+
+#endif
