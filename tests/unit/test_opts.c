@@ -1,7 +1,7 @@
 /* test_opts.c: command-line parsing (Go flag rules), config application,
  * precedence, error/warning texts and positions, -t, reload, and -sl. */
-#include "../../src/opts.h"
-#include "../../src/signal_cmd.h"
+#include "conf/opts.h"
+#include "app/signal_cmd.h"
 #include "test.h"
 
 #include <signal.h>
