@@ -1047,7 +1047,7 @@ static size_t conn_line_max(const conn_t *c)
 static void conn_read(worker_t *w, conn_t *c)
 {
     /* conn_resume reads once the password check (or the UNSUB's grace period) is done */
-    if (c->auth_wait || c->unsub_wait) return;
+    if (conn_read_paused(c)) return;
     if (c->ssl && !tls_handshake(w, c)) {
         if (c->closing) conn_close(c, c->reason);
         return;
@@ -1128,7 +1128,7 @@ static void conn_read(worker_t *w, conn_t *c)
             conn_close(c, CR_MAX_PAYLOAD);
             return;
         }
-        if (need == 0 && !c->auth_wait && !c->unsub_wait && len - used > conn_line_max(c)) {
+        if (need == 0 && !conn_read_paused(c) && len - used > conn_line_max(c)) {
             /* An operation whose control line never ends: no more buffering. */
             ERROR("%smaximum control line exceeded: max_control_line %d, buffer len %zu", c->prefix,
                   srv->opts->max_control_line, len - used);
@@ -1141,8 +1141,8 @@ static void conn_read(worker_t *w, conn_t *c)
         /* Deliver what this read produced before reading more: bounded buffers, low latency. */
         flush_pending(w);
         if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
-        if (c->auth_wait || c->unsub_wait) return; /* paused: conn_resume goes on */
-        if (more) continue;                        /* the socket was not read: it may hold more */
+        if (conn_read_paused(c)) return; /* paused: conn_resume goes on */
+        if (more) continue;              /* the socket was not read: it may hold more */
         /* A short read drained the socket; the next bytes bring a new edge. Not after the
          * peer's FIN: its edge came with these bytes, and only reading on sees the EOF. */
         if ((size_t)n < room && !c->ssl && !c->peer_hup) return;
@@ -1455,7 +1455,7 @@ static void *worker_main(void *arg)
             if (c->fd < 0) continue;
             if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->peer_hup = true;
             if ((evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-                !c->stall_until_ns && !c->auth_wait && !c->unsub_wait)
+                !c->stall_until_ns && !conn_read_paused(c))
                 conn_read(w, c);
             if (c->fd >= 0 && (evs[i].events & EPOLLOUT)) {
                 if (c->ssl && !c->tls_done)

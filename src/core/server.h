@@ -179,6 +179,13 @@ typedef struct server {
 
 extern server_t *srv;
 
+/* Owner: reading is paused until an event elsewhere resumes it (conn_resume): a password
+ * check's verdict (auth_wait) or the grace period after an UNSUB (unsub_wait). */
+static inline bool conn_read_paused(const conn_t *c)
+{
+    return c->auth_wait || c->unsub_wait != NULL;
+}
+
 /* Bytes queued and not yet written; caller holds c->out_lock. */
 static inline size_t conn_out_pending(const conn_t *c)
 {

@@ -1164,7 +1164,7 @@ size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_
     size_t pos = 0;
     *need = 0;
     client_sweep_dead_subs(c);
-    while (pos < len && !c->closing && !c->auth_wait && !c->unsub_wait) {
+    while (pos < len && !c->closing && !conn_read_paused(c)) {
         op_t op;
         if (unlikely(!c->auth_ok) && buf[pos] != 'C' && buf[pos] != 'c') {
             /* Before CONNECT only CONNECT may come: judged on its first byte, as the

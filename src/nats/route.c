@@ -1203,7 +1203,7 @@ size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t
     parse_limits_t lim = {PARSE_ROUTE, 0, 0};
     size_t pos = 0;
     *need = 0;
-    while (pos < len && !c->closing && !c->auth_wait) {
+    while (pos < len && !c->closing && !conn_read_paused(c)) {
         op_t op;
         parse_rc_t rc = parse_op(&lim, buf + pos, len - pos, &op);
         if (rc == PARSE_NEED_MORE) {
