@@ -53,6 +53,61 @@ def make_self_signed_cert(d):
     return cert, key
 
 
+def openssl(d, *args):
+    """Runs the openssl CLI in directory d (quietly; raises on failure)."""
+    subprocess.run(["openssl"] + list(args), cwd=d, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=30)
+
+
+def make_test_ca(prefix, ca_cn, leaves):
+    """A throw-away CA (ca.pem, ca-key.pem, CN ca_cn) in a new temporary directory and,
+    for each (name, cn, server) in leaves, name.pem and name-key.pem signed by it
+    (server certificates name IP 127.0.0.1 and DNS localhost). Returns the directory."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    openssl(d, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out",
+            "ca.pem", "-days", "2", "-subj", "/CN=" + ca_cn)
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, cn, server in leaves:
+        openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + "-key.pem", "-out",
+                name + ".csr", "-subj", "/CN=" + cn)
+        openssl(d, "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                "-CAcreateserial", "-out", name + ".pem", "-days", "2",
+                *(["-extfile", "ext.cnf"] if server else []))
+    return d
+
+
+def recv_until_close(sock, timeout=5.0):
+    """Everything sock receives until the peer closes, an error, or timeout seconds."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            x = sock.recv(65536)
+        except OSError:
+            break
+        if not x:
+            break
+        data += x
+    return data
+
+
+def stuck_subscriber(port, subject):
+    """A raw client with a tiny receive buffer that subscribes to subject and, once
+    its PONG shows the SUB registered, never reads again: a slow consumer."""
+    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", port))
+    slow.settimeout(5)
+    slow.sendall(b'CONNECT {"verbose":false}\r\nSUB %s 1\r\nPING\r\n' % subject.encode())
+    got = b""
+    while b"PONG\r\n" not in got:
+        d = slow.recv(4096)
+        assert d, "slow consumer closed before its PONG"
+        got += d
+    return slow
+
+
 def count_msgs(sock, want, deadline, result, hiccup_every=0, hiccup=0.0):
     """Reader thread over a raw CONNECTed socket: counts MSG frames until `want` or the
     deadline, answers the server's PINGs, appends the count to `result`. With

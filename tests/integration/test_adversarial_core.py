@@ -7,7 +7,7 @@ import re
 import socket
 import time
 
-from harness import Server, connected, count_msgs, http_json, wait_until
+from harness import Server, connected, count_msgs, http_json, stuck_subscriber, wait_until
 
 TIMEOUTS = {"test_f15_consumer_that_keeps_up_is_not_cut": 90, "test_f5_route_control_line_is_bounded": 60,
             "test_f5_route_operation_size_is_bounded": 40}
@@ -44,16 +44,7 @@ def test_f15_consumer_that_keeps_up_is_not_cut():
     cfg = 'max_pending: 262144\nmax_payload: 65536\nwrite_deadline: "3s"\n'
     n, size = 300, 60000
     with Server(config=cfg, monitor=True) as s:
-        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.connect(("127.0.0.1", s.port))
-        slow.settimeout(5)
-        slow.sendall(b'CONNECT {"verbose":false}\r\nSUB data 1\r\nPING\r\n')
-        got = b""
-        while b"PONG\r\n" not in got:          # the SUB is registered; never read again
-            d = slow.recv(4096)
-            assert d, "slow consumer closed early"
-            got += d
+        slow = stuck_subscriber(s.port, "data")
         fast = connected(s)
         fast.send(b"SUB data 1\r\nPING\r\n")
         fast.expect(b"PONG\r\n")

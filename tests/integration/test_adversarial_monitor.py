@@ -19,7 +19,8 @@ import threading
 import time
 
 from harness import (DEFAULT_BIN, HOST, Server, connected, free_port, http_get, http_json,
-                     is_reference, make_self_signed_cert, server_bin, wait_until)
+                     is_reference, make_self_signed_cert, recv_until_close, server_bin,
+                     wait_until)
 
 
 TIMEOUTS = {
@@ -127,17 +128,7 @@ def test_f4_https_recv_failure_reads_no_uninitialized_byte():
 def _raw_http(port, req, timeout=5.0):
     with socket.create_connection((HOST, port), timeout=timeout) as s:
         s.sendall(req)
-        data = b""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                x = s.recv(65536)
-            except OSError:
-                break
-            if not x:
-                break
-            data += x
-    return data
+        return recv_until_close(s, timeout)
 
 
 def _head_body(resp):
@@ -202,16 +193,19 @@ def _keys(pairs):
     return [k for k, _ in pairs if k != "system_account"]
 
 
+def _cluster_conf(cport, routes):
+    """A cluster block listening on cport with explicit routes to the given ports."""
+    return ("cluster {\n listen: %s:%d\n name: c1\n routes: [%s]\n}\n"
+            % (HOST, cport, ",".join("nats-route://%s:%d" % (HOST, p) for p in routes)))
+
+
 def _cluster_varz(binp):
     """/varz of both nodes of a 2-node cluster once the route is up."""
     restore = _bin_env(binp)
     try:
         ca, cb = free_port(), free_port()
-        conf = lambda cp, routes: ("cluster {\n listen: %s:%d\n name: c1\n routes: [%s]\n}\n"
-                                   % (HOST, cp, ",".join("nats-route://%s:%d" % (HOST, p)
-                                                         for p in routes)))
-        with Server(config=conf(ca, ()), monitor=True) as a, \
-                Server(config=conf(cb, (ca,)), monitor=True) as b:
+        with Server(config=_cluster_conf(ca, ()), monitor=True) as a, \
+                Server(config=_cluster_conf(cb, (ca,)), monitor=True) as b:
             out = []
             for s, other in ((a, b), (b, a)):
                 want = ["%s:%d" % (HOST, s.port), "%s:%d" % (HOST, other.port)]
@@ -271,11 +265,8 @@ def test_f22_metrics_route_families_have_samples():
         doc = f.read()
     assert not re.search(r"until\s+clustering\s+exists", doc), "docs/monitoring.md: stale"
     ca, cb = free_port(), free_port()
-    conf = lambda cp, routes: ("cluster {\n listen: %s:%d\n name: c1\n routes: [%s]\n}\n"
-                               % (HOST, cp, ",".join("nats-route://%s:%d" % (HOST, p)
-                                                     for p in routes)))
-    with Server(config=conf(ca, ()), monitor=True) as a, \
-            Server(config=conf(cb, (ca,)), monitor=True) as b:
+    with Server(config=_cluster_conf(ca, ()), monitor=True) as a, \
+            Server(config=_cluster_conf(cb, (ca,)), monitor=True) as b:
         wait_until(lambda: http_json(a.mport, "/routez")["num_routes"] == 1, timeout=15,
                    what="route up")
         # interest from b and a message across the route

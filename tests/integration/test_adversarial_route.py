@@ -2,6 +2,7 @@
 gossiped INFO and a shutdown can make the server do. One test per finding,
 test_fN_<what>; each failed against the server before its fix."""
 
+import contextlib
 import json
 import os
 import re
@@ -150,17 +151,25 @@ def _sync(r, timeout=20):
     r.expect_re(rb".*?PONG\r\n", timeout)
 
 
+@contextlib.contextmanager
+def _gossip_peer(name, cluster_extra=""):
+    """A server with a cluster port and a raw route peer `name` connected to it
+    (INFO exchanged, synced): (server, peer)."""
+    cport = free_port()
+    conf = "cluster { listen: 127.0.0.1:%d\n name: c1\n %s }\n" % (cport, cluster_extra)
+    with Server(config=conf) as s:
+        r = _route_conn(cport, name=name)
+        _route_info(r, name)
+        _sync(r)
+        yield s, r
+
+
 def test_f10_gossip_dialers_bounded():
     """A route peer gossips 600 servers at closed ports. Each used to start a
     thread (alive for connect_retries seconds, joined only at shutdown): 600
     threads. Now at most MAX_IMPLICIT_DIALERS (256) implicit dialers run, and a
     warning says gossip was dropped."""
-    cport = free_port()
-    conf = "cluster { listen: 127.0.0.1:%d\n name: c1\n connect_retries: 30 }\n" % cport
-    with Server(config=conf) as s:
-        r = _route_conn(cport, name="NPEERF10")
-        _route_info(r, "NPEERF10")
-        _sync(r)
+    with _gossip_peer("NPEERF10", "connect_retries: 30") as (s, r):
         before = _proc_status(s.proc.pid, "Threads:")
         ports = set()
         while len(ports) < 600:
@@ -178,12 +187,7 @@ def test_f10_gossip_dialer_reaped_and_one_per_url():
     """The same unreachable URL gossiped again after its dialer gave up (and
     gossiped twice while one is running): one dialer at a time, and ended
     dialers are reaped (their stacks used to stay mapped until shutdown)."""
-    cport = free_port()
-    conf = "cluster { listen: 127.0.0.1:%d\n name: c1 }\n" % cport
-    with Server(config=conf) as s:
-        r = _route_conn(cport, name="NPEERF10B")
-        _route_info(r, "NPEERF10B")
-        _sync(r)
+    with _gossip_peer("NPEERF10B") as (s, r):
         vm0 = _proc_status(s.proc.pid, "VmSize:")
         p = free_port()
         def dials():

@@ -12,11 +12,10 @@ import re
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 
-from harness import Server, parse_info, server_bin
+from harness import Server, make_test_ca, parse_info, server_bin
 
 _CERTS = None
 
@@ -24,25 +23,10 @@ _CERTS = None
 def certs():
     """A throw-away CA, a server certificate (127.0.0.1) and a client certificate."""
     global _CERTS
-    if _CERTS:
-        return _CERTS
-    d = tempfile.mkdtemp(prefix="gnatsd-advtls-")
-
-    def run(*args):
-        subprocess.run(["openssl"] + list(args), cwd=d, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out",
-        "ca.pem", "-days", "2", "-subj", "/CN=adv-test-ca")
-    with open(os.path.join(d, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name, cn, ext in (("srv", "localhost", True), ("cli", "adv-client", False)):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + "-key.pem", "-out",
-            name + ".csr", "-subj", "/CN=" + cn)
-        run("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
-            "-CAcreateserial", "-out", name + ".pem", "-days", "2",
-            *(["-extfile", "ext.cnf"] if ext else []))
-    _CERTS = d
-    return d
+    if not _CERTS:
+        _CERTS = make_test_ca("gnatsd-advtls-", "adv-test-ca",
+                              [("srv", "localhost", True), ("cli", "adv-client", False)])
+    return _CERTS
 
 
 def tls_block(ca=True, extra=""):
@@ -174,6 +158,19 @@ def test_f3_huge_timeouts_do_not_overflow():
 
 # --- finding 17 --------------------------------------------------------------
 
+def _expect_handshake_refused(s, client_cert):
+    """A TLS client (with or without its certificate) gets no PONG: its handshake
+    fails, and the server logs a TLS handshake error."""
+    try:
+        _, c = tls_client(s.port, client_cert=client_cert)
+        c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        got = read_until(c, b"PONG\r\n")
+        assert b"PONG" not in got, got
+    except (ssl.SSLError, OSError):
+        pass
+    s.wait_log(r"TLS handshake error")
+
+
 def test_f17_allow_non_tls_and_verify_as_the_reference():
     """allow_non_tls with verify: the reference takes a client that sends no TLS
     record as plaintext, unverified, even one silent past the TLS timeout (we
@@ -209,14 +206,7 @@ def test_f17_allow_non_tls_and_verify_as_the_reference():
         c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
         assert b"PONG\r\n" in read_until(c, b"PONG\r\n")
         c.close()
-        try:
-            _, c = tls_client(s.port)
-            c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
-            got = read_until(c, b"PONG\r\n")
-            assert b"PONG" not in got, got
-        except (ssl.SSLError, OSError):
-            pass
-        s.wait_log(r"TLS handshake error")
+        _expect_handshake_refused(s, client_cert=False)
         # the certificate request names the CA of ca_file, as Go's does
         out = s_client(s.port)
         m = re.search(r"Acceptable client certificate CA names\n(.*)\n", out)
@@ -225,14 +215,7 @@ def test_f17_allow_non_tls_and_verify_as_the_reference():
     # system roots, as the reference (Go with nil ClientCAs) does, so one signed
     # by a private CA is refused, with a TLS handshake error logged.
     with Server(config=tls_block(ca=False, extra="  verify: true\n")) as s:
-        try:
-            _, c = tls_client(s.port, client_cert=True)
-            c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
-            got = read_until(c, b"PONG\r\n")
-            assert b"PONG" not in got, got
-        except (ssl.SSLError, OSError):
-            pass
-        s.wait_log(r"TLS handshake error")
+        _expect_handshake_refused(s, client_cert=True)
 
 
 

@@ -7,7 +7,8 @@ import socket
 import threading
 import time
 
-from harness import Server, Client, connected, connected_retry, count_msgs, server_bin, wait_until
+from harness import (Server, Client, connected, connected_retry, count_msgs, server_bin,
+                     stuck_subscriber, wait_until)
 
 TIMEOUTS = {"test_slow_consumer_is_cut_others_unaffected": 60,
             "test_stale_connection_before_connect": 40}
@@ -138,14 +139,10 @@ def test_slow_consumer_is_cut_others_unaffected():
     n, size = 350, 60000
     with Server(config=cfg, monitor=True) as s:
         # the slow one: tiny receive buffer and never reads
-        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.connect(("127.0.0.1", s.port))
-        slow.sendall(b'CONNECT {"verbose":false}\r\nSUB data 1\r\nPING\r\n')
+        slow = stuck_subscriber(s.port, "data")
         fast = connected(s)
         fast.send(b"SUB data 1\r\nPING\r\n")
         fast.expect(b"PONG\r\n")
-        time.sleep(0.2)   # let the slow client's SUB be registered
         result = []
         reader = threading.Thread(target=count_msgs,
                                   args=(fast.sock, n, time.monotonic() + 40, result))

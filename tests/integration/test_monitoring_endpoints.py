@@ -26,7 +26,8 @@ import threading
 import time
 
 from harness import (DEFAULT_BIN, HOST, Server, connected, http_get, is_reference,
-                     make_self_signed_cert, owns_listener, server_bin, wait_until)
+                     make_self_signed_cert, owns_listener, recv_until_close, server_bin,
+                     wait_until)
 
 
 TIMEOUTS = {
@@ -677,16 +678,7 @@ def test_https_monitoring():
             # plain HTTP to the HTTPS port: Go's raw reply
             with socket.create_connection((HOST, hp), timeout=5) as k:
                 k.sendall(b"GET /varz HTTP/1.1\r\nHost: x\r\n\r\n")
-                data = b""
-                deadline = time.monotonic() + 5
-                while time.monotonic() < deadline:
-                    try:
-                        x = k.recv(4096)
-                    except OSError:
-                        break
-                    if not x:
-                        break
-                    data += x
+                data = recv_until_close(k, 5)
             assert data == (b"HTTP/1.0 400 Bad Request\r\n\r\n"
                             b"Client sent an HTTP request to an HTTPS server.\n"), data
         # misconfigurations are fatal at start

@@ -6,10 +6,9 @@ import json
 import os
 import socket
 import ssl
-import subprocess
-import tempfile
 
-from harness import Server, http_json, parse_info, server_bin, wait_until
+from harness import (Server, http_json, make_test_ca, openssl, parse_info, server_bin,
+                     wait_until)
 
 _CERTS = None
 
@@ -17,27 +16,14 @@ _CERTS = None
 def certs():
     """A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI)."""
     global _CERTS
-    if _CERTS:
-        return _CERTS
-    d = tempfile.mkdtemp(prefix="gnatsd-tls-")
-    def run(*args):
-        subprocess.run(["openssl"] + list(args), cwd=d, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=test-ca")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "srv.csr",
-        "-subj", "/CN=localhost")
-    with open(os.path.join(d, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
-        "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf")
-    _CERTS = d
-    return d
+    if not _CERTS:
+        _CERTS = make_test_ca("gnatsd-tls-", "test-ca", [("srv", "localhost", True)])
+    return _CERTS
 
 
 def tls_conf(extra=""):
     d = certs()
-    return ('tls {\n  cert_file: "%s/cert.pem"\n  key_file: "%s/key.pem"\n  ca_file: "%s/ca.pem"\n%s}\n'
+    return ('tls {\n  cert_file: "%s/srv.pem"\n  key_file: "%s/srv-key.pem"\n  ca_file: "%s/ca.pem"\n%s}\n'
             % (d, d, d, extra))
 
 
@@ -124,8 +110,7 @@ def _client_chain_certs():
     if os.path.exists(os.path.join(d, "cli-chain.pem")):
         return d
     def run(*args):
-        subprocess.run(["openssl"] + list(args), cwd=d, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        openssl(d, *args)
     with open(os.path.join(d, "ca.cnf"), "w") as f:
         f.write("basicConstraints=critical,CA:true\nkeyUsage=keyCertSign,cRLSign\n")
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "int-key.pem", "-out", "int.csr",

@@ -927,25 +927,27 @@ class Soak:
             return
         BOOK.fail("err", "%s on %s got %s" % (conn.name, conn.node.name, line.decode("utf-8", "replace")))
 
+    @staticmethod
+    def mark_ended(conn, role, how):
+        """The connection's publisher/requester and subscriptions ended for an
+        expected reason (how), not by a server fault."""
+        if isinstance(role, (Publisher, Requester)) and role.ended is None:
+            role.ended = how
+        for s in getattr(conn, "subs", ()):
+            if s.left is None:
+                s.left = how
+
     def on_close(self, conn, why):
         role = getattr(conn, "role", None)
         if conn.expected_close:
             return
         if self.killed(conn):
-            if isinstance(role, (Publisher, Requester)) and role.ended is None:
-                role.ended = "killed"
-            for s in getattr(conn, "subs", ()):
-                if s.left is None:
-                    s.left = "killed"
+            self.mark_ended(conn, role, "killed")
             return
         if self.stopping and conn.node.dying:
             return
         if self.reload_race(conn):
-            if isinstance(role, (Publisher, Requester)) and role.ended is None:
-                role.ended = "lost"
-            for s in getattr(conn, "subs", ()):
-                if s.left is None:
-                    s.left = "lost"
+            self.mark_ended(conn, role, "lost")
             return
         BOOK.fail("unexpected-close", "%s (cid %s) on %s closed by the server: %s; errs %r"
                   % (conn.name, conn.cid, conn.node.name, why, conn.errs[-2:]))
