@@ -38,6 +38,9 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
         "/metrics", handle_metrics                                                                 \
     }
 
+/* routez.c: num_routes and the routes array of /routez, appended to w. */
+void routez_write_routes(jw_t *w, bool subs, bool detail);
+
 void format_uptime(buf_t *b, int64_t ns);
 /* Go's time.Duration.String() ("0s", "338µs", "8.596858ms", "1m0s"). */
 void format_duration(buf_t *b, int64_t ns);

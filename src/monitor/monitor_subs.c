@@ -9,8 +9,7 @@
  * in walk order, as the reference (which does not sort them either). Its shape quirk is kept: with
  * an empty page the document is the bare statistics object.
  *
- * /routez: the configured cluster permissions, then the routes as route.c
- * describes them (none until it implements route_write_routez). */
+ * /routez: the configured cluster permissions, then the routes (routez.c). */
 #include "core/core.h"
 #include "monitor/monitor.h"
 #include "nats/route.h"
@@ -19,9 +18,6 @@
 #include <stdlib.h>
 
 #define DEFAULT_SUB_LIST 1024
-
-/* Weak: this file links (and /routez answers with no routes) before route.c
- * defines it. */
 
 typedef struct sub_row {
     char *subject, *queue, *sid;
@@ -227,7 +223,7 @@ int handle_routez(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
         write_perm_list(&w, &p->subscribe);
         jw_obj_end(&w);
     }
-    route_write_routez(&w, subs, detail);
+    routez_write_routes(&w, subs, detail);
     jw_obj_end(&w);
     return 200;
 }

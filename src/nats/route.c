@@ -16,7 +16,6 @@
 #include "core/tls.h"
 
 #include <openssl/ssl.h>
-#include "monitor/monitor.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1651,72 +1650,6 @@ void route_fill_info(conn_t *c, conn_info_t *ci)
     ci->did_solicit = ri->solicited;
     ci->is_configured = ri->solicited && ri->dialer && !ri->dialer->implicit;
     pthread_mutex_unlock(&R.mu);
-}
-
-/* num_routes and the routes array of /routez. */
-void route_write_routez(jw_t *w, bool subs, bool detail)
-{
-    conn_info_t *v = NULL;
-    size_t n = server_snapshot_routes(&v, subs || detail);
-    int64_t now = now_wall_ns();
-    jw_int(w, "num_routes", (int64_t)n);
-    jw_arr_begin(w, "routes");
-    for (size_t i = 0; i < n; i++) {
-        conn_info_t *ci = &v[i];
-        jw_obj_begin(w, NULL);
-        jw_uint(w, "rid", ci->cid);
-        jw_str(w, "remote_id", ci->remote_id);
-        jw_bool(w, "did_solicit", ci->did_solicit);
-        jw_bool(w, "is_configured", ci->is_configured);
-        jw_str(w, "ip", ci->ip);
-        jw_int(w, "port", ci->port);
-        jw_time(w, "start", ci->start_wall_ns);
-        jw_time(w, "last_activity", ci->last_activity_wall_ns);
-        if (ci->rtt_ns) {
-            buf_t d = {0};
-            format_duration(&d, ci->rtt_ns);
-            jw_strn(w, "rtt", d.p, d.len);
-            buf_free(&d);
-        }
-        buf_t t = {0};
-        format_uptime(&t, now - ci->start_wall_ns);
-        jw_strn(w, "uptime", t.p, t.len);
-        t.len = 0;
-        format_uptime(&t, now - ci->last_activity_wall_ns);
-        jw_strn(w, "idle", t.p, t.len);
-        buf_free(&t);
-        jw_uint(w, "pending_size", ci->pending_bytes);
-        jw_uint(w, "in_msgs", ci->in_msgs);
-        jw_uint(w, "out_msgs", ci->out_msgs);
-        jw_uint(w, "in_bytes", ci->in_bytes);
-        jw_uint(w, "out_bytes", ci->out_bytes);
-        jw_uint(w, "subscriptions", ci->num_subs);
-        if (subs && !detail && ci->nsubs) {
-            jw_arr_begin(w, "subscriptions_list");
-            for (size_t k = 0; k < ci->nsubs; k++)
-                jw_str(w, NULL, ci->subs[k].subject);
-            jw_arr_end(w);
-        }
-        if (detail && ci->nsubs) {
-            jw_arr_begin(w, "subscriptions_list_detail");
-            for (size_t k = 0; k < ci->nsubs; k++) {
-                sub_info_t *si = &ci->subs[k];
-                jw_obj_begin(w, NULL);
-                jw_str(w, "subject", si->subject);
-                if (si->queue) jw_str(w, "qgroup", si->queue);
-                char sid[1024];
-                snprintf(sid, sizeof sid, "$G %s", si->sid);
-                jw_str(w, "sid", sid);
-                jw_uint(w, "msgs", si->msgs);
-                jw_uint(w, "cid", ci->cid);
-                jw_obj_end(w);
-            }
-            jw_arr_end(w);
-        }
-        jw_obj_end(w);
-    }
-    jw_arr_end(w);
-    conn_infos_free(v, n);
 }
 
 /* ---- reload ---------------------------------------------------------------------- */

@@ -52,10 +52,8 @@ char *route_client_urls_json(void);
 int route_count(void);
 int route_remotes(void);
 const char *route_cluster_name(void);
-/* Appends the routes' descriptions for /routez (JSON objects) to w. */
-struct jw;
-void route_write_routez(struct jw *w, bool subs, bool detail);
-void route_fill_info(conn_t *c, conn_info_t *ci); /* owner worker: route fields */
+/* Owner worker: the route fields of a connection snapshot (/routez, /connz). */
+void route_fill_info(conn_t *c, conn_info_t *ci);
 
 /* Forwarding (client.c): rmsg line for route r; queues may be NULL. */
 typedef struct route_fwd {
