@@ -133,16 +133,6 @@ void route_set_dialing(bool on)
     pthread_mutex_unlock(&R.mu);
 }
 
-bool route_enabled(void)
-{
-    return route_listen_fd >= 0;
-}
-
-const char *route_cluster_name(void)
-{
-    return R.name[0] ? R.name : NULL;
-}
-
 int route_count(void)
 {
     return atomic_load(&R.nregistered);

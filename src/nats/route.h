@@ -19,7 +19,6 @@ typedef struct route_info route_info_t;
 int route_start(void);     /* cluster listener + dialers; 0 if clustering is off */
 void route_shutdown(void); /* stops dialers */
 void route_free_all(void); /* after shutdown: the module's memory */
-bool route_enabled(void);
 
 /* Connection lifecycle, on the owner worker. */
 void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, void *dialer);
@@ -34,10 +33,10 @@ void route_conn_free(conn_t *c);
 void route_local_sub_added(worker_t *w, const sub_t *s);
 void route_local_sub_removed(worker_t *w, const sub_t *s);
 bool route_peer_headers(const conn_t *c);
+/* After "Server is ready": the cluster log lines, then the configured routes are dialled. */
 void route_announce(void);
-/* Applies a reloaded cluster block: new name, added and removed routes. */
-void route_reload(const opts_t *old,
-                  const opts_t *no); /* after "Server is ready": log lines, start dialling */
+/* Applies a reloaded cluster block: new name, TLS pins, added and removed routes. */
+void route_reload(const opts_t *old, const opts_t *no);
 
 /* Test seam (tests/fuzz/fuzz_route.c): with dialing off, gossip still records its
  * dialers (one per URL, the cap, reaping) but none connects anywhere. On by default. */
@@ -46,12 +45,11 @@ void route_set_dialing(bool on);
 /* The cluster accept socket (for the workers' epoll). */
 extern int route_listen_fd;
 
-/* connect_urls for clients (NULL-terminated copy under the caller's lock-free read is not
- * possible: returns a malloc'ed JSON array text or NULL when none). */
+/* The connect_urls clients are told of, as a JSON array text (malloc'ed, the caller
+ * frees it), or NULL while no route brought any. */
 char *route_client_urls_json(void);
 int route_count(void);
 int route_remotes(void);
-const char *route_cluster_name(void);
 /* Owner worker: the route fields of a connection snapshot (/routez, /connz). */
 void route_fill_info(conn_t *c, conn_info_t *ci);
 
