@@ -162,10 +162,6 @@ void client_sweep_dead_subs(conn_t *c);
 void client_conn_closed(conn_t *c); /* owner, closing: subs removed, auth check abandoned */
 void client_free(conn_t *c);
 void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs);
-/* Routes (route.c -> client.c): remote interest kept as subs owned by the route conn. */
-void client_route_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
-                           int32_t weight);
-void client_deliver_routed(worker_t *w, conn_t *c, const op_t *op);
 void client_send_info_update(worker_t *w, conn_t *c);
 void sidmap_free(sidmap_t *m);
 void server_build_info(void);

@@ -14,6 +14,8 @@
 #include "base/qsbr.h"
 #include "core/tls.h"
 #include "nats/route.h"
+#include "nats/route_fwd.h"
+#include "nats/subs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,7 @@
 
 /* Slots by hash_bytes (common.h): keyed, so a client cannot choose colliding sids. */
 
-static sub_t *sidmap_get(sidmap_t *m, slice_t sid)
+sub_t *sidmap_get(sidmap_t *m, slice_t sid)
 {
     if (!m->cap) return NULL;
     uint32_t mask = m->cap - 1;
@@ -35,8 +37,6 @@ static sub_t *sidmap_get(sidmap_t *m, slice_t sid)
         if (s != SID_TOMB && slice_eq(s->sid, sid)) return s;
     }
 }
-
-static void sidmap_put(sidmap_t *m, sub_t *s);
 
 static void sidmap_grow(sidmap_t *m)
 {
@@ -50,7 +50,7 @@ static void sidmap_grow(sidmap_t *m)
     free(old.slots);
 }
 
-static void sidmap_put(sidmap_t *m, sub_t *s)
+void sidmap_put(sidmap_t *m, sub_t *s)
 {
     if ((m->n + m->tomb + 1) * 4 > m->cap * 3) sidmap_grow(m);
     uint32_t mask = m->cap - 1;
@@ -87,7 +87,7 @@ void sidmap_free(sidmap_t *m)
 
 /* ---- subscriptions ------------------------------------------------------ */
 
-static sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
+sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
 {
     sub_t *s = xcalloc(1, sizeof *s + subject.n + queue.n + sid.n);
     char *p = s->mem;
@@ -106,7 +106,7 @@ static sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
 }
 
 /* Owner only: drop s from the map, make sure it is out of the sublist, retire it. */
-static void sub_discard(conn_t *c, sub_t *s)
+void sub_discard(conn_t *c, sub_t *s)
 {
     atomic_store(&s->closed, true);
     sublist_remove(srv->sl, s); /* idempotent: a deliverer may have removed it already */
@@ -678,16 +678,6 @@ void client_connect_verdict(worker_t *w, conn_t *c)
 
 /* ---- delivery -------------------------------------------------------------- */
 
-typedef struct msg {
-    conn_t *from;
-    slice_t subject, reply;
-    int64_t hdr; /* -1 or header length */
-    const char *payload;
-    int64_t size;
-    bool from_route; /* one hop: never forwarded to routes again */
-    slice_t queues;  /* routed message: the queue groups it is meant for */
-} msg_t;
-
 /* Decimal digits of v at p; returns the end. (printf is a tenth of a delivery's cost.) */
 static inline char *put_u64(char *p, uint64_t v)
 {
@@ -700,14 +690,6 @@ static inline char *put_u64(char *p, uint64_t v)
     while (n)
         *p++ = tmp[--n];
     return p;
-}
-
-static inline void count_in(worker_t *w, conn_t *c, int64_t size)
-{
-    c->in_msgs++;
-    c->in_bytes += (uint64_t)size;
-    stat_add(&w->in_msgs, 1);
-    stat_add(&w->in_bytes, (uint64_t)size);
 }
 
 static void auto_unsub(sub_t *s)
@@ -796,101 +778,18 @@ static bool eligible(const sub_t *s, const msg_t *m)
     return true;
 }
 
-/* Delivers to every plain sub and one member per queue group; returns the count. */
-#define MAX_FWD 64
-
-/* Routes a client's message goes to: each at most once, with the queue groups it won. */
-typedef struct fwd_set {
-    route_fwd_t *v;
-    int n;
-} fwd_set_t;
-
-static route_fwd_t *fwd_get(fwd_set_t *f, conn_t *route)
-{
-    for (int i = 0; i < f->n; i++)
-        if (f->v[i].route == route) return &f->v[i];
-    if (f->n == MAX_FWD) return NULL;
-    route_fwd_t *e = &f->v[f->n++];
-    e->route = route;
-    e->queues = (buf_t){0};
-    return e;
-}
-
-static void fwd_add_queue(route_fwd_t *e, slice_t q)
-{
-    if (!e) return;
-    if (e->queues.len) buf_putc(&e->queues, ' ');
-    buf_append(&e->queues, q.p, q.n);
-}
-
-/* Is queue q one of the space-separated names in list? */
-static bool queue_listed(slice_t list, slice_t q)
-{
-    if (!list.n) return false; /* list.p may be NULL: no arithmetic on it */
-    const char *p = list.p, *end = list.p + list.n;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        const char *st = p;
-        while (p < end && *p != ' ' && *p != '\t')
-            p++;
-        if ((size_t)(p - st) == q.n && q.n && memcmp(st, q.p, q.n) == 0) return true;
-    }
-    return false;
-}
-
-static void send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
-{
-    conn_t *rc = f->route;
-    bool hmsg = m->hdr > 0 && rc->route && route_peer_headers(rc);
-    const char *payload = m->payload;
-    int64_t size = m->size;
-    if (m->hdr > 0 && !hmsg) {
-        payload += m->hdr;
-        size -= m->hdr;
-    }
-    buf_t *b = &w->scratch;
-    b->len = 0;
-    buf_puts(b, hmsg ? "HMSG $G " : "RMSG $G ");
-    buf_append(b, m->subject.p, m->subject.n);
-    buf_putc(b, ' ');
-    if (f->queues.len) {
-        if (m->reply.n) {
-            buf_puts(b, "+ ");
-            buf_append(b, m->reply.p, m->reply.n);
-            buf_putc(b, ' ');
-        } else {
-            buf_puts(b, "| ");
-        }
-        buf_append(b, f->queues.p, f->queues.len);
-        buf_putc(b, ' ');
-    } else if (m->reply.n) {
-        buf_append(b, m->reply.p, m->reply.n);
-        buf_putc(b, ' ');
-    }
-    if (hmsg) {
-        buf_put_i64(b, m->hdr);
-        buf_putc(b, ' ');
-    }
-    buf_put_i64(b, size);
-    buf_puts(b, "\r\n");
-    struct iovec iov[3] = {{b->p, b->len}, {(void *)payload, (size_t)size}, {"\r\n", 2}};
-    if (log_trace_on) log_msg(LOG_TRC, "%s->> [%.*s]", rc->prefix, (int)(b->len - 2), b->p);
-    conn_send_msg(w, rc, iov, 3, (uint64_t)size);
-}
-
 /* Delivers to every plain sub and one member per queue group, and forwards to
  * routes (client messages only); returns how many got it. */
-static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
+int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
 {
     int delivered = 0;
-    route_fwd_t fwdv[MAX_FWD];
-    fwd_set_t fwd = {fwdv, 0};
+    route_fwd_t fwdv[ROUTE_MAX_FWD];
+    route_fwd_set_t fwd = {fwdv, 0};
     for (uint32_t i = 0; i < r->nplain; i++) {
         sub_t *s = r->plain[i];
         if (unlikely(s->remote)) {
             if (!m->from_route && !atomic_load_explicit(&s->closed, memory_order_relaxed))
-                fwd_get(&fwd, s->conn);
+                route_fwd_get(&fwd, s->conn);
             continue;
         }
         if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
@@ -899,7 +798,7 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
     for (uint32_t g = 0; g < r->nqgroups; g++) {
         const sl_qgroup_t *q = &r->qgroups[g];
         if (!q->n) continue;
-        if (m->from_route && !queue_listed(m->queues, q->queue)) continue;
+        if (m->from_route && !route_queue_listed(m->queues, q->queue)) continue;
         uint32_t start = 0;
         if (likely(!q->nremote)) {
             /* All local: a uniform pick, scaled without a division. */
@@ -933,8 +832,8 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
             if (s->remote) {
                 if (m->from_route || atomic_load_explicit(&s->closed, memory_order_relaxed))
                     continue;
-                route_fwd_t *e = fwd_get(&fwd, s->conn);
-                fwd_add_queue(e, q->queue);
+                route_fwd_t *e = route_fwd_get(&fwd, s->conn);
+                route_fwd_add_queue(e, q->queue);
                 break;
             }
             if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
@@ -945,40 +844,10 @@ static int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
         }
     }
     for (int i = 0; i < fwd.n; i++) {
-        send_rmsg(w, &fwd.v[i], m);
+        route_send_rmsg(w, &fwd.v[i], m);
         buf_free(&fwd.v[i].queues);
     }
     return delivered + fwd.n;
-}
-
-void client_deliver_routed(worker_t *w, conn_t *c, const op_t *op)
-{
-    count_in(w, c, op->size);
-    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, true, op->queues};
-    const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
-    deliver_all(w, r, &m);
-}
-
-/* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
-void client_route_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
-                           int32_t weight)
-{
-    sub_t *old = sidmap_get(&c->subs, key);
-    if (!add) {
-        if (old) sub_discard(c, old);
-        return;
-    }
-    if (old) {
-        if (!queue.n || old->weight == weight) return;
-        sub_discard(c, old);
-    }
-    sub_t *s = sub_new(c, subject, queue, key);
-    s->weight = weight;
-    if (sublist_insert(srv->sl, s) != 0) {
-        free(s);
-        return;
-    }
-    sidmap_put(&c->subs, s);
 }
 
 static void no_responders(worker_t *w, conn_t *c, slice_t reply)

@@ -9,7 +9,9 @@
  * interest map, learnt connect_urls, the cluster name) sits under R.mu; lock
  * order is R.mu before any connection's out_lock. */
 #include "nats/route.h"
+#include "nats/route_int.h"
 #include "nats/auth.h"
+#include "nats/deliver.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/qsbr.h"
@@ -1181,10 +1183,19 @@ static void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
         DEBUG("%sCan not export \"%.*s\", ignoring remote subscription request", c->prefix,
               (int)op->subject.n, op->subject.p);
     } else {
-        client_route_interest(c, key, op->subject, op->queue, add,
+        route_remote_interest(c, key, op->subject, op->queue, add,
                               op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
     }
     if (k != stack) free(k);
+}
+
+/* RMSG: delivered to local subscribers and the queue groups it names, never forwarded. */
+static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
+{
+    count_in(w, c, op->size);
+    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, true, op->queues};
+    const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
+    deliver_all(w, r, &m);
 }
 
 size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need)
@@ -1246,7 +1257,7 @@ size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t
                 TRACE("%s<<- [RMSG %.*s]", c->prefix, (int)op.line.n, op.line.p);
                 TRACE("%s<<- MSG_PAYLOAD: [\"%.*s\"]", c->prefix, (int)op.size, op.payload);
             }
-            if (slice_eq_str(op.account, "$G")) client_deliver_routed(w, c, &op);
+            if (slice_eq_str(op.account, "$G")) deliver_routed(w, c, &op);
             break;
         case OP_ERR:
             ERROR("%sRoute Error %.*s", c->prefix, (int)op.line.n, op.line.p);

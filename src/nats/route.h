@@ -53,10 +53,4 @@ int route_remotes(void);
 /* Owner worker: the route fields of a connection snapshot (/routez, /connz). */
 void route_fill_info(conn_t *c, conn_info_t *ci);
 
-/* Forwarding (client.c): rmsg line for route r; queues may be NULL. */
-typedef struct route_fwd {
-    conn_t *route;
-    buf_t queues; /* chosen queue names, space separated (heap only when used) */
-} route_fwd_t;
-
 #endif

@@ -1,0 +1,36 @@
+/* deliver.h: message delivery (client.c), shared by the two ways a message
+ * comes in: a client's PUB/HPUB and a route's RMSG (route.c).
+ *
+ * deliver_all runs on the publisher's worker: it hands the message to every
+ * plain subscription and one member of each queue group among the matches,
+ * and (for a client's message only: one hop) forwards it at most once to
+ * each route with interest (route_fwd.h). A routed message (from_route)
+ * reaches only the queue groups its RMSG lists. */
+#ifndef GNATSD_DELIVER_H
+#define GNATSD_DELIVER_H
+
+#include "core/core.h"
+
+typedef struct msg {
+    conn_t *from;
+    slice_t subject, reply;
+    int64_t hdr; /* -1 or header length */
+    const char *payload;
+    int64_t size;
+    bool from_route; /* one hop: never forwarded to routes again */
+    slice_t queues;  /* routed message: the queue groups it is meant for */
+} msg_t;
+
+/* Returns how many subscriptions and routes got m. */
+int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m);
+
+/* c's inbound counters, and its worker's, for one message of size bytes. */
+static inline void count_in(worker_t *w, conn_t *c, int64_t size)
+{
+    c->in_msgs++;
+    c->in_bytes += (uint64_t)size;
+    stat_add(&w->in_msgs, 1);
+    stat_add(&w->in_bytes, (uint64_t)size);
+}
+
+#endif

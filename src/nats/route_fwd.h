@@ -1,0 +1,110 @@
+/* route_fwd.h: forwarding a client's message to the routes (RMSG), for delivery
+ * (client.c deliver_all) to use inline: the whole message path stays in one
+ * function, with no call per route beyond the ones that stage the bytes.
+ *
+ * While a client's message is delivered, each route with matching interest
+ * gets one entry in a forward set (at most once per message), with the names
+ * of the queue groups whose weighted pick it won; after the local deliveries,
+ * one RMSG per entry is sent. A routed message is never forwarded again (one
+ * hop); its RMSG's queue names say which local queue groups it is meant for. */
+#ifndef GNATSD_ROUTE_FWD_H
+#define GNATSD_ROUTE_FWD_H
+
+#include "base/log.h"
+#include "nats/deliver.h"
+#include "nats/route.h"
+
+#include <sys/uio.h>
+
+/* Routes one message may be forwarded to; more are not forwarded to. */
+#define ROUTE_MAX_FWD 64
+
+/* One route a client's message goes to, with the queue groups it was picked for. */
+typedef struct route_fwd {
+    conn_t *route;
+    buf_t queues; /* chosen queue names, space separated (heap only when used) */
+} route_fwd_t;
+
+/* Routes a client's message goes to: each at most once, with the queue groups it won. */
+typedef struct route_fwd_set {
+    route_fwd_t *v; /* ROUTE_MAX_FWD entries, on the deliverer's stack */
+    int n;
+} route_fwd_set_t;
+
+static inline route_fwd_t *route_fwd_get(route_fwd_set_t *f, conn_t *route)
+{
+    for (int i = 0; i < f->n; i++)
+        if (f->v[i].route == route) return &f->v[i];
+    if (f->n == ROUTE_MAX_FWD) return NULL;
+    route_fwd_t *e = &f->v[f->n++];
+    e->route = route;
+    e->queues = (buf_t){0};
+    return e;
+}
+
+static inline void route_fwd_add_queue(route_fwd_t *e, slice_t q)
+{
+    if (!e) return;
+    if (e->queues.len) buf_putc(&e->queues, ' ');
+    buf_append(&e->queues, q.p, q.n);
+}
+
+/* Is queue q one of the space-separated names in list? */
+static inline bool route_queue_listed(slice_t list, slice_t q)
+{
+    if (!list.n) return false; /* list.p may be NULL: no arithmetic on it */
+    const char *p = list.p, *end = list.p + list.n;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *st = p;
+        while (p < end && *p != ' ' && *p != '\t')
+            p++;
+        if ((size_t)(p - st) == q.n && q.n && memcmp(st, q.p, q.n) == 0) return true;
+    }
+    return false;
+}
+
+/* The RMSG (HMSG to a peer that takes headers) for one route: the queue groups it won
+ * follow the reply ('+' reply queues... or '| queues...'). */
+static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
+{
+    conn_t *rc = f->route;
+    bool hmsg = m->hdr > 0 && rc->route && route_peer_headers(rc);
+    const char *payload = m->payload;
+    int64_t size = m->size;
+    if (m->hdr > 0 && !hmsg) {
+        payload += m->hdr;
+        size -= m->hdr;
+    }
+    buf_t *b = &w->scratch;
+    b->len = 0;
+    buf_puts(b, hmsg ? "HMSG $G " : "RMSG $G ");
+    buf_append(b, m->subject.p, m->subject.n);
+    buf_putc(b, ' ');
+    if (f->queues.len) {
+        if (m->reply.n) {
+            buf_puts(b, "+ ");
+            buf_append(b, m->reply.p, m->reply.n);
+            buf_putc(b, ' ');
+        } else {
+            buf_puts(b, "| ");
+        }
+        buf_append(b, f->queues.p, f->queues.len);
+        buf_putc(b, ' ');
+    } else if (m->reply.n) {
+        buf_append(b, m->reply.p, m->reply.n);
+        buf_putc(b, ' ');
+    }
+    if (hmsg) {
+        buf_put_i64(b, m->hdr);
+        buf_putc(b, ' ');
+    }
+    buf_put_i64(b, size);
+    buf_puts(b, "\r\n");
+    struct iovec iov[3] = {{b->p, b->len}, {(void *)payload, (size_t)size}, {"\r\n", 2}};
+    if (log_trace_on) log_msg(LOG_TRC, "%s->> [%.*s]", rc->prefix, (int)(b->len - 2), b->p);
+    conn_send_msg(w, rc, iov, 3, (uint64_t)size);
+}
+
+#endif

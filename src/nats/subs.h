@@ -1,0 +1,19 @@
+/* subs.h: a connection's subscriptions by sid (client.c), for the client
+ * protocol (SUB/UNSUB) and a route's remote interest (route_interest.c, where
+ * the sid is the "subject[ queue]" key of the RS+).
+ *
+ * Owner worker only. sub_new makes a sub for c (remote if c is a route);
+ * the caller inserts it into the sublist, then into the map with sidmap_put.
+ * sub_discard takes a sub out of both (a deliverer may have taken it out of
+ * the sublist already, at its auto-unsubscribe limit) and retires it. */
+#ifndef GNATSD_SUBS_H
+#define GNATSD_SUBS_H
+
+#include "core/core.h"
+
+sub_t *sidmap_get(sidmap_t *m, slice_t sid);
+void sidmap_put(sidmap_t *m, sub_t *s);
+sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid);
+void sub_discard(conn_t *c, sub_t *s);
+
+#endif
