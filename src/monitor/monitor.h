@@ -1,6 +1,9 @@
-/* monitor.h: endpoint handlers of the monitoring port. A handler appends
- * its body to `body` and returns the HTTP status; it may set a content type
- * (default application/json) and opt out of JSONP wrapping. */
+/* monitor.h: what the files of the monitoring layer give each other. The
+ * server (monitor.c) reads requests and hands them to the router (router.c),
+ * which calls an endpoint handler. A handler appends its body to `body` and
+ * returns the HTTP status; it may set a content type (default
+ * application/json) and opt out of JSONP wrapping. Handlers decode their
+ * query parameters with the mon_* decoders (params.c). */
 #ifndef GNATSD_MONITOR_H
 #define GNATSD_MONITOR_H
 
@@ -23,7 +26,10 @@ struct monitor_route {
     monitor_fn fn;
 };
 
-/* Endpoints of monitor_conns.c, monitor_subs.c and metrics.c. */
+/* Endpoints: varz.c, monitor_conns.c, monitor_subs.c and metrics.c. */
+int handle_root(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+int handle_healthz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_routez(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
@@ -41,14 +47,7 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 /* routez.c: num_routes and the routes array of /routez, appended to w. */
 void routez_write_routes(jw_t *w, bool subs, bool detail);
 
-void format_uptime(buf_t *b, int64_t ns);
-/* Go's time.Duration.String() ("0s", "338µs", "8.596858ms", "1m0s"). */
-void format_duration(buf_t *b, int64_t ns);
-int64_t process_rss_bytes(void);
-double process_cpu_percent(void);
-void monitor_write_req_stats(jw_t *w);
-/* Calls fn for every http_req_stats entry (under the stats lock). */
-void monitor_foreach_req_stat(void (*fn)(const char *path, uint64_t n, void *arg), void *arg);
+/* ---- the HTTP(S) server (monitor.c) ---- */
 /* Fuzzing: answers the complete requests in in[0..len) as a connection of
  * the monitoring port would (pipelining, output bound, errors), appending the
  * response bytes to out, without a socket. Returns the bytes consumed; sets
@@ -56,8 +55,33 @@ void monitor_foreach_req_stat(void (*fn)(const char *path, uint64_t n, void *arg
 size_t monitor_answer_buffer(const char *in, size_t len, buf_t *out, bool *close_after);
 /* Live HTTP(S) connections of the monitoring port. */
 int monitor_num_conns(void);
+/* The port serves HTTPS (https_port was set). */
+bool monitor_https(void);
 
-/* ---- query parameters, decoded like Go's url.Query().Get + strconv ---------------------
+/* ---- the request router (router.c) ---- */
+/* Appends the complete response to req (status line, headers, body) to out;
+ * sets *close_after if the connection closes once it is sent. */
+void monitor_serve(const http_req_t *req, buf_t *out, bool *close_after);
+/* Go's fixed answer to a request it cannot parse ("400 Bad Request", "431
+ * ..."): no length, the connection closes after it (*close_after is set). */
+void monitor_bad_request(buf_t *out, bool *close_after, const char *status);
+/* http_req_stats: the request count per endpoint, sorted by path. */
+void monitor_write_req_stats(jw_t *w);
+/* Calls fn for every http_req_stats entry (under the stats lock). */
+void monitor_foreach_req_stat(void (*fn)(const char *path, uint64_t n, void *arg), void *arg);
+
+/* ---- process statistics (procstat.c) ---- */
+int64_t process_rss_bytes(void);
+/* CPU use in percent of one core, one decimal. */
+double process_cpu_percent(void);
+
+/* ---- durations (durations.c) ---- */
+/* /varz's uptime: "4s", "1m4s", ... "1y2d3h4m5s". */
+void format_uptime(buf_t *b, int64_t ns);
+/* Go's time.Duration.String() ("0s", "338µs", "8.596858ms", "1m0s"). */
+void format_duration(buf_t *b, int64_t ns);
+
+/* ---- query parameters (params.c), decoded like Go's url.Query().Get + strconv ----
  * The mon_* decoders return 0 on success (absent or empty = zero value) or 400
  * with the reference's error text in err. */
 /* Decoded value of parameter `name` into out; false if absent or empty. */

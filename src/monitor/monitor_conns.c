@@ -218,6 +218,38 @@ static int parse_state(const http_req_t *req, conn_state_t *st, buf_t *err)
     return 0;
 }
 
+/* The connections a /connz request lists, into sel (room for all): the one
+ * with that cid (closed ones searched unless state=open: the reference's
+ * quirk), else those of user (NULL: all), open ones first. Returns how many. */
+static size_t select_conns(const conn_info_t **sel, conn_info_t *open, size_t nopen,
+                           conn_info_t *closed, size_t nclosed, uint64_t cid, conn_state_t state,
+                           const char *user)
+{
+    size_t n = 0;
+    if (cid > 0) {
+        if (state != ST_OPEN) {
+            for (size_t i = 0; i < nclosed; i++)
+                if (closed[i].cid == cid) {
+                    sel[n++] = &closed[i];
+                    break;
+                }
+        } else {
+            for (size_t i = 0; i < nopen; i++)
+                if (open[i].cid == cid) {
+                    sel[n++] = &open[i];
+                    break;
+                }
+        }
+    } else {
+        for (size_t i = 0; i < nopen; i++)
+            if (!user || (open[i].user && strcmp(open[i].user, user) == 0)) sel[n++] = &open[i];
+        for (size_t i = 0; i < nclosed; i++)
+            if (!user || (closed[i].user && strcmp(closed[i].user, user) == 0))
+                sel[n++] = &closed[i];
+    }
+    return n;
+}
+
 int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 {
     char sortv[64], user[256], acc[256];
@@ -286,28 +318,7 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     size_t total = nopen + nclosed;
 
     const conn_info_t **sel = xcalloc(total ? total : 1, sizeof *sel);
-    size_t n = 0;
-    if (cid > 0) {
-        if (state != ST_OPEN) {
-            for (size_t i = 0; i < nclosed; i++)
-                if (closed[i].cid == cid) {
-                    sel[n++] = &closed[i];
-                    break;
-                }
-        } else {
-            for (size_t i = 0; i < nopen; i++)
-                if (open[i].cid == cid) {
-                    sel[n++] = &open[i];
-                    break;
-                }
-        }
-    } else {
-        for (size_t i = 0; i < nopen; i++)
-            if (!has_user || (open[i].user && strcmp(open[i].user, user) == 0)) sel[n++] = &open[i];
-        for (size_t i = 0; i < nclosed; i++)
-            if (!has_user || (closed[i].user && strcmp(closed[i].user, user) == 0))
-                sel[n++] = &closed[i];
-    }
+    size_t n = select_conns(sel, open, nopen, closed, nclosed, cid, state, has_user ? user : NULL);
 
     struct sort_ctx sc = {key, now};
     if (n > 1) qsort_r(sel, n, sizeof *sel, cmp_conn, &sc);

@@ -1,0 +1,163 @@
+/* params.c: the query-parameter decoders the endpoints share (mon_*).
+ * A value is percent-decoded like Go's url.Query().Get, then parsed like
+ * strconv's ParseBool / Atoi / ParseUint; a bad value is a 400 whose text is
+ * the reference's, byte for byte ("Error decoding boolean for 'subs':
+ * strconv.ParseBool: parsing \"x\": invalid syntax"). */
+#include "monitor/monitor.h"
+#include "proto/http.h"
+
+#include <strings.h>
+
+bool mon_param(const http_req_t *req, const char *name, char *out, size_t outsz)
+{
+    slice_t v;
+    out[0] = 0;
+    if (!http_query_get(req->query, name, &v) || v.n == 0) return false;
+    /* Go drops a malformed pair from url.Query(): treat it as absent. */
+    if (http_unescape(v, out, outsz) <= 0) {
+        out[0] = 0;
+        return false;
+    }
+    return true;
+}
+
+/* strconv.Quote of s (the value echoed in strconv error texts). */
+static void go_quote(buf_t *b, const char *s)
+{
+    buf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        switch (c) {
+        case '"':
+            buf_puts(b, "\\\"");
+            continue;
+        case '\\':
+            buf_puts(b, "\\\\");
+            continue;
+        case '\a':
+            buf_puts(b, "\\a");
+            continue;
+        case '\b':
+            buf_puts(b, "\\b");
+            continue;
+        case '\f':
+            buf_puts(b, "\\f");
+            continue;
+        case '\n':
+            buf_puts(b, "\\n");
+            continue;
+        case '\r':
+            buf_puts(b, "\\r");
+            continue;
+        case '\t':
+            buf_puts(b, "\\t");
+            continue;
+        case '\v':
+            buf_puts(b, "\\v");
+            continue;
+        default:
+            break;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            buf_printf(b, "\\x%02x", c);
+        } else if (c < 0x80) {
+            buf_putc(b, (char)c);
+        } else {
+            /* keep a well-formed multi-byte sequence, escape a stray byte */
+            int n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+            int k = 1;
+            while (n && k < n && (p[k] & 0xc0) == 0x80)
+                k++;
+            if (n && k == n) {
+                buf_append(b, (const char *)p, (size_t)n);
+                p += n - 1;
+            } else {
+                buf_printf(b, "\\x%02x", c);
+            }
+        }
+    }
+    buf_putc(b, '"');
+}
+
+static int bad_param(buf_t *err, const char *type, const char *name, const char *fn,
+                     const char *val, const char *why)
+{
+    buf_printf(err, "Error decoding %s for '%s': %s: parsing ", type, name, fn);
+    go_quote(err, val);
+    buf_printf(err, ": %s", why);
+    return 400;
+}
+
+int mon_bool(const http_req_t *req, const char *name, bool *v, buf_t *err)
+{
+    char s[256];
+    *v = false;
+    if (!mon_param(req, name, s, sizeof s)) return 0;
+    static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const f[] = {"0", "f", "F", "FALSE", "false", "False"};
+    for (size_t i = 0; i < ARRAY_LEN(t); i++) {
+        if (strcmp(s, t[i]) == 0) {
+            *v = true;
+            return 0;
+        }
+        if (strcmp(s, f[i]) == 0) return 0;
+    }
+    return bad_param(err, "boolean", name, "strconv.ParseBool", s, "invalid syntax");
+}
+
+/* strconv.ParseUint base 10 digits (no sign): 0 ok, -1 syntax, -2 range. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t n = 0;
+    if (!*s) return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        if (n > UINT64_MAX / 10) return -2;
+        uint64_t n1 = n * 10 + (uint64_t)(*s - '0');
+        if (n1 < n * 10) return -2;
+        n = n1;
+    }
+    *out = n;
+    return 0;
+}
+
+int mon_int(const http_req_t *req, const char *name, int64_t *v, buf_t *err)
+{
+    char s[256];
+    *v = 0;
+    if (!mon_param(req, name, s, sizeof s)) return 0;
+    const char *d = s;
+    bool neg = false;
+    if (*d == '+' || *d == '-') neg = *d++ == '-';
+    uint64_t u = 0;
+    int rc = parse_u64(d, &u);
+    if (rc == 0 && u > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)) rc = -2;
+    if (rc)
+        return bad_param(err, "int", name, "strconv.Atoi", s,
+                         rc == -1 ? "invalid syntax" : "value out of range");
+    *v = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return 0;
+}
+
+int mon_uint64(const http_req_t *req, const char *name, uint64_t *v, buf_t *err)
+{
+    char s[256];
+    *v = 0;
+    if (!mon_param(req, name, s, sizeof s)) return 0;
+    int rc = parse_u64(s, v);
+    if (rc)
+        return bad_param(err, "uint64", name, "strconv.ParseUint", s,
+                         rc == -1 ? "invalid syntax" : "value out of range");
+    return 0;
+}
+
+int mon_subs(const http_req_t *req, bool *subs, bool *detail, buf_t *err)
+{
+    char s[256];
+    *subs = *detail = false;
+    if (mon_param(req, "subs", s, sizeof s) && strcasecmp(s, "detail") == 0) {
+        *detail = true;
+        return 0;
+    }
+    return mon_bool(req, "subs", subs, err);
+}

@@ -1,0 +1,212 @@
+/* varz.c: /varz (the server's configuration and counters), /healthz and
+ * the HTML index page at /. /varz writes its fields in the reference's order
+ * and with its rules for what is shown (a field the reference omits when
+ * empty is omitted here too). */
+#include "base/json.h"
+#include "core/server.h"
+#include "monitor/monitor.h"
+#include "nats/auth.h"
+#include "nats/route.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+/* A route URL as the reference lists it: host:port, no scheme or user info. */
+static void jw_str_url_hostport(jw_t *w, const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *at = strrchr(p, '@');
+    if (at) p = at + 1;
+    size_t n = strcspn(p, "/");
+    jw_strn(w, NULL, p, n);
+}
+
+/* Writes key: [...] from a JSON array of strings as route.c renders it (the
+ * clients' connect_urls), re-indented like the rest of the document. */
+static void jw_str_array_json(jw_t *w, const char *key, const char *arr)
+{
+    jw_arr_begin(w, key);
+    for (const char *p = arr; (p = strchr(p, '"')) != NULL;) {
+        const char *e = p + 1;
+        while (*e && *e != '"')
+            e += *e == '\\' && e[1] ? 2 : 1;
+        if (!*e) break;
+        char v[1024];
+        long n = json_unquote((slice_t){p, (size_t)(e - p + 1)}, v, sizeof v);
+        if (n >= 0) jw_strn(w, NULL, v, (size_t)n);
+        p = e + 1;
+    }
+    jw_arr_end(w);
+}
+
+static double secs(int64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+/* The "cluster" object: the cluster block as configured and its listener. */
+static void write_cluster(jw_t *w, const opts_t *o)
+{
+    jw_obj_begin(w, "cluster");
+    if (o->cluster.name && *o->cluster.name) jw_str(w, "name", o->cluster.name);
+    if (o->cluster.port) {
+        if (o->cluster.host && *o->cluster.host) jw_str(w, "addr", o->cluster.host);
+        jw_int(w, "cluster_port", srv->cluster_port ? srv->cluster_port : o->cluster.port);
+        jw_float(w, "auth_timeout",
+                 secs(o->cluster.auth_timeout_ns ? o->cluster.auth_timeout_ns : 2000000000LL));
+        if (o->cluster.nroutes) {
+            jw_arr_begin(w, "urls");
+            for (size_t i = 0; i < o->cluster.nroutes; i++)
+                jw_str_url_hostport(w, o->cluster.routes[i]);
+            jw_arr_end(w);
+        }
+        jw_float(
+            w, "tls_timeout",
+            secs(o->cluster.tls.timeout_ns ? o->cluster.tls.timeout_ns : DEFAULT_TLS_TIMEOUT_NS));
+        if (o->cluster.tls.enabled) {
+            jw_bool(w, "tls_required", true);
+            jw_bool(w, "tls_verify", true);
+        }
+    }
+    jw_obj_end(w);
+}
+
+int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
+{
+    (void)req;
+    (void)rep;
+    opts_t *o = srv->opts;
+    jw_t w;
+    jw_init(&w, body, true);
+    jw_obj_begin(&w, NULL);
+    jw_str(&w, "server_id", srv->server_id);
+    jw_str(&w, "server_name", srv->server_name);
+    jw_str(&w, "version", SERVER_VERSION);
+    jw_int(&w, "proto", 1);
+    jw_str(&w, "go", SERVER_GO_VERSION);
+    jw_str(&w, "host", o->host);
+    jw_int(&w, "port", srv->port);
+    if (auth_required()) jw_bool(&w, "auth_required", true);
+    /* as the client INFO says (the reference copies its INFO's fields) */
+    if (o->tls.enabled && !o->allow_non_tls) jw_bool(&w, "tls_required", true);
+    if (o->tls.enabled && (o->tls.verify || o->tls.verify_and_map)) jw_bool(&w, "tls_verify", true);
+    char *curls = route_client_urls_json();
+    if (curls) {
+        jw_str_array_json(&w, "connect_urls", curls);
+        free(curls);
+    }
+    jw_int(&w, "max_connections", o->max_connections);
+    if (o->max_subscriptions) jw_int(&w, "max_subscriptions", o->max_subscriptions);
+    jw_int(&w, "ping_interval", o->ping_interval_ns);
+    jw_int(&w, "ping_max", o->ping_max);
+    jw_str(&w, "http_host", o->http_host && *o->http_host ? o->http_host : o->host);
+    jw_int(&w, "http_port", monitor_https() ? 0 : srv->http_port);
+    jw_str(&w, "http_base_path", o->http_base_path ? o->http_base_path : "");
+    jw_int(&w, "https_port", monitor_https() ? srv->http_port : 0);
+    jw_float(&w, "auth_timeout", secs(opts_auth_timeout_ns(o)));
+    jw_int(&w, "max_control_line", o->max_control_line);
+    jw_int(&w, "max_payload", o->max_payload);
+    jw_int(&w, "max_pending", o->max_pending);
+    write_cluster(&w, o);
+    jw_obj_begin(&w, "gateway");
+    jw_obj_end(&w);
+    jw_obj_begin(&w, "leaf");
+    jw_obj_end(&w);
+    jw_obj_begin(&w, "mqtt");
+    jw_obj_end(&w);
+    jw_obj_begin(&w, "websocket");
+    jw_obj_end(&w);
+    jw_obj_begin(&w, "jetstream");
+    jw_obj_end(&w);
+    jw_float(&w, "tls_timeout",
+             secs(o->tls.timeout_ns ? o->tls.timeout_ns : DEFAULT_TLS_TIMEOUT_NS));
+    jw_int(&w, "write_deadline", o->write_deadline_ns);
+    jw_time(&w, "start", srv->start_wall_ns);
+    int64_t now = now_wall_ns();
+    jw_time(&w, "now", now);
+    buf_t up = {0};
+    format_uptime(&up, now_mono_ns() - srv->start_mono_ns);
+    jw_strn(&w, "uptime", up.p, up.len);
+    buf_free(&up);
+    jw_int(&w, "mem", process_rss_bytes());
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    jw_int(&w, "cores", cores);
+    jw_int(&w, "gomaxprocs", srv->nworkers);
+    jw_float(&w, "cpu", process_cpu_percent());
+    jw_int(&w, "connections", atomic_load(&srv->num_clients));
+    jw_uint(&w, "total_connections", atomic_load(&srv->total_conns));
+    jw_int(&w, "routes", route_count());
+    jw_int(&w, "remotes", route_remotes());
+    jw_int(&w, "leafnodes", 0);
+    server_stats_t st;
+    server_stats(&st);
+    jw_uint(&w, "in_msgs", st.in_msgs);
+    jw_uint(&w, "out_msgs", st.out_msgs);
+    jw_uint(&w, "in_bytes", st.in_bytes);
+    jw_uint(&w, "out_bytes", st.out_bytes);
+    jw_uint(&w, "slow_consumers", atomic_load(&srv->slow_consumers));
+    jw_uint(&w, "subscriptions", sublist_count(srv->sl));
+    monitor_write_req_stats(&w);
+    jw_time(&w, "config_load_time", atomic_load(&srv->config_load_ns));
+    jw_obj_end(&w);
+    return 200;
+}
+
+int handle_healthz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
+{
+    (void)rep;
+    /* JetStream-only switches: nothing to check here, but validated (and the
+     * request counted first) as the reference does. */
+    static const char *const flags[] = {"js-enabled", "js-enabled-only", "js-server-only"};
+    for (size_t i = 0; i < ARRAY_LEN(flags); i++) {
+        bool v;
+        if (mon_bool(req, flags[i], &v, body)) return 400;
+    }
+    buf_puts(body, "{\"status\":\"ok\"}");
+    return 200;
+}
+
+static const char root_html[] =
+    "<html lang=\"en\">\n"
+    "   <head>\n"
+    "    <link rel=\"shortcut icon\" href=\"https://nats.io/favicon.ico\">\n"
+    "    <style type=\"text/css\">\n"
+    "      body { font-family: ui-sans-serif,system-ui,-apple-system,sans-serif; font-size: 18; "
+    "font-weight: light-bold; margin-left: 32px }\n"
+    "      a { display:block; margin-left: 7px; padding-bottom: 6px; color: rgb(72 72 92); "
+    "text-decoration: none }\n"
+    "      a:hover { font-weight: 600; color: rgb(59 50 202) }\n"
+    "      a.help { display:inline; font-weight: 600; color: rgb(59 50 202); font-size: 20}\n"
+    "      a.last { padding-bottom: 16px }\n"
+    "      a.version { font-size: 14; font-weight: 400; width: 312px; text-align: right; "
+    "margin-top: -2rem }\n"
+    "    </style>\n"
+    "  </head>\n"
+    "  <body>\n"
+    "    <h1>NATS</h1>\n"
+    "    <a href=https://github.com/nats-io/nats-server class='version'>v" SERVER_VERSION "</a>\n"
+    "\n"
+    "    <a href=./varz>General</a>\n"
+    "    <a href=./jsz>JetStream</a>\n"
+    "    <a href=./connz>Connections</a>\n"
+    "    <a href=./accountz>Accounts</a>\n"
+    "    <a href=./accstatz>Account Stats</a>\n"
+    "    <a href=./subsz>Subscriptions</a>\n"
+    "    <a href=./routez>Routes</a>\n"
+    "    <a href=./leafz>LeafNodes</a>\n"
+    "    <a href=./gatewayz>Gateways</a>\n"
+    "    <a href=./healthz class=last>Health Probe</a>\n"
+    "    <a href=https://docs.nats.io/running-a-nats-service/nats_admin/monitoring "
+    "class=\"help\">Help</a>\n"
+    "  </body>\n"
+    "</html>\n";
+
+int handle_root(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
+{
+    (void)req;
+    rep->content_type = "text/html; charset=utf-8";
+    rep->no_jsonp = true;
+    buf_append(body, root_html, sizeof root_html - 1);
+    return 200;
+}
