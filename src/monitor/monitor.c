@@ -113,37 +113,58 @@ bool monitor_https(void)
     return mon.https;
 }
 
+/* The connection's transport, plain or TLS, with core's convention (conn_recv):
+ * hconn_recv returns >0 bytes read, 0 at the orderly end of the client's data,
+ * -1 if it would block, -2 on an error; hconn_send >0 bytes written, -1 if it
+ * would block, -2 on an error. errno is the failed call's. */
+static ssize_t hconn_recv(hconn_t *h, char *p, size_t n)
+{
+    if (h->ssl) {
+        ERR_clear_error();
+        int r = SSL_read(h->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0) return r;
+        int e = SSL_get_error(h->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -1;
+        return e == SSL_ERROR_ZERO_RETURN ? 0 : -2;
+    }
+    for (;;) {
+        ssize_t r = recv(h->fd, p, n, 0);
+        if (r >= 0) return r;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
+    }
+}
+
+static ssize_t hconn_send(hconn_t *h, const char *p, size_t n)
+{
+    if (h->ssl) {
+        ERR_clear_error();
+        int r = SSL_write(h->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0) return r;
+        int e = SSL_get_error(h->ssl, r);
+        return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? -1 : -2;
+    }
+    for (;;) {
+        ssize_t r = send(h->fd, p, n, MSG_NOSIGNAL);
+        if (r > 0) return r;
+        if (r < 0 && errno == EINTR) continue;
+        return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+    }
+}
+
 /* Returns false if h was closed. */
 static bool hconn_flush(hconn_t *h)
 {
     while (h->out_off < h->out.len) {
-        size_t left = h->out.len - h->out_off;
-        if (h->ssl) {
-            ERR_clear_error();
-            int n =
-                SSL_write(h->ssl, h->out.p + h->out_off, left > INT32_MAX ? INT32_MAX : (int)left);
-            if (n > 0) {
-                h->out_off += (size_t)n;
-                mon.unsent -= (size_t)n;
-                h->last_ns = now_mono_ns();
-                continue;
-            }
-            int e = SSL_get_error(h->ssl, n);
-            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return true;
+        ssize_t n = hconn_send(h, h->out.p + h->out_off, h->out.len - h->out_off);
+        if (n == -1) return true;
+        if (n < 0) {
             hconn_close(h);
             return false;
         }
-        ssize_t n = send(h->fd, h->out.p + h->out_off, left, MSG_NOSIGNAL);
-        if (n > 0) {
-            h->out_off += (size_t)n;
-            mon.unsent -= (size_t)n;
-            h->last_ns = now_mono_ns();
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-        hconn_close(h);
-        return false;
+        h->out_off += (size_t)n;
+        mon.unsent -= (size_t)n;
+        h->last_ns = now_mono_ns();
     }
     h->out.len = h->out_off = 0;
     if (h->out.cap > 256 * 1024) /* a big reply (connz) was sent: give the memory back */
@@ -220,28 +241,6 @@ static int hconn_tls_step(hconn_t *h)
     return -1;
 }
 
-/* One read from the socket or TLS session: >0 bytes, 0 would block, -1
- * error, -2 orderly end of the client's data. */
-static ssize_t hconn_recv(hconn_t *h, char *p, size_t n)
-{
-    if (h->ssl) {
-        ERR_clear_error();
-        int r = SSL_read(h->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
-        if (r > 0) return r;
-        int e = SSL_get_error(h->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
-        return e == SSL_ERROR_ZERO_RETURN ? -2 : -1;
-    }
-    for (;;) {
-        ssize_t r = recv(h->fd, p, n, 0);
-        if (r > 0) return r;
-        if (r == 0) return -2;
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-        return -1;
-    }
-}
-
 /* True while h may not take another request: too much of its own output,
  * or of everybody's, is unsent. */
 static bool out_blocked(const hconn_t *h)
@@ -257,12 +256,12 @@ static int hconn_fill(hconn_t *h)
     for (;;) {
         buf_reserve(&h->in, 4096);
         ssize_t n = hconn_recv(h, h->in.p + h->in.len, h->in.cap - h->in.len);
-        if (n == -1) {
+        if (n == -2) {
             hconn_close(h);
             return -1;
         }
-        if (n == 0) return 1;
-        if (n == -2) {
+        if (n == -1) return 1;
+        if (n == 0) {
             h->eof = true;
             return 1;
         }
