@@ -817,7 +817,8 @@ int64_t accept_backoff_begin(accept_backoff_t *b, const char *name, int lfd, int
                              int64_t now_ns)
 {
     int64_t idle = 0, d = atomic_load(&b->delay_ns);
-    if (d < ACCEPT_MIN_SLEEP_NS) d = ACCEPT_MIN_SLEEP_NS;
+    int64_t min = b->min_ns ? b->min_ns : ACCEPT_MIN_SLEEP_NS;
+    if (d < min) d = min;
     /* One back-off at a time: the thread that starts it logs it and resumes the listener. */
     if (!atomic_compare_exchange_strong(&b->resume_ns, &idle, now_ns + d)) return 0;
     atomic_store(&b->delay_ns, d * 2 < ACCEPT_MAX_SLEEP_NS ? d * 2 : ACCEPT_MAX_SLEEP_NS);
@@ -841,8 +842,11 @@ int64_t accept_backoff_begin(accept_backoff_t *b, const char *name, int lfd, int
     char why[128];
     snprintf(why, sizeof why, "%s", strerror(err));
     why[0] = (char)tolower((unsigned char)why[0]);
-    ERROR("Temporary %s Accept Error(accept tcp %s: accept4: %s), sleeping %lldms", name, addr, why,
-          (long long)(d / 1000000));
+    if (b->log)
+        b->log(addr, why, d);
+    else
+        ERROR("Temporary %s Accept Error(accept tcp %s: accept4: %s), sleeping %lldms", name, addr,
+              why, (long long)(d / 1000000));
     return d;
 }
 

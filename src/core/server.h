@@ -201,6 +201,11 @@ static inline size_t conn_out_pending(const conn_t *c)
 typedef struct accept_backoff {
     _Atomic int64_t delay_ns;  /* the next back-off (0: the minimum) */
     _Atomic int64_t resume_ns; /* monotonic time the current back-off ends, 0 = none */
+    /* For a listener the reference treats otherwise (its monitor port follows Go's
+     * net/http: from 5 ms, its own line): the first back-off (0: ACCEPT_MIN_SLEEP_NS)
+     * and the line (NULL: the reference's "Temporary <name> Accept Error" line). */
+    int64_t min_ns;
+    void (*log)(const char *addr, const char *why, int64_t pause_ns);
 } accept_backoff_t;
 bool accept_error_temporary(int err); /* EMFILE, ENFILE, ENOBUFS, ENOMEM */
 /* Starts a back-off after err on listener lfd ("Client", "Route", "HTTP"...): logs and

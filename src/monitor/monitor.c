@@ -19,8 +19,6 @@
 
 #include <openssl/err.h>
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +60,8 @@ typedef struct hconn {
     struct hconn *next, *prev;
 } hconn_t;
 
+static void log_accept_pause(const char *addr, const char *why, int64_t d);
+
 static struct {
     pthread_t th;
     int epfd, evfd;
@@ -77,12 +77,10 @@ static struct {
     size_t buffered; /* request bytes held by all connections */
     size_t unsent;   /* response bytes not yet written, all connections */
     bool any_stalled;
-    /* Accept back-off after a temporary error (out of descriptors or memory):
-     * the level-triggered listener leaves the epoll set until accept_resume_ns
-     * instead of waking the loop again at once. */
-    int64_t accept_delay_ns, accept_resume_ns;
+    /* Accept back-off after a temporary error (out of descriptors or memory). */
+    accept_backoff_t bo;
     _Atomic int nconns_pub;
-} mon;
+} mon = {.bo = {.min_ns = 5000000LL, .log = log_accept_pause}};
 
 static void hconn_close(hconn_t *h)
 {
@@ -398,34 +396,10 @@ static tls_ctx_t *https_ctx(void)
 }
 
 /* Go's net/http after a temporary accept error: 5 ms, doubling up to 1 s while
- * the errors last, one log line per pause, in its words. Open connections are
- * served meanwhile. The workers' listeners share accept_backoff_begin(), which
- * writes the reference's line for the client and route ports; the reference's
- * monitor port logs net/http's line and schedule instead, hence this one. */
-static void accept_pause(int err)
+ * the errors last, one log line per pause, in its words (core's back-off with
+ * this schedule and line). Open connections are served meanwhile. */
+static void log_accept_pause(const char *addr, const char *why, int64_t d)
 {
-    int64_t d = mon.accept_delay_ns ? mon.accept_delay_ns * 2 : 5000000LL;
-    if (d > 1000000000LL) d = 1000000000LL;
-    mon.accept_delay_ns = d;
-    mon.accept_resume_ns = now_mono_ns() + d;
-    epoll_ctl(mon.epfd, EPOLL_CTL_DEL, srv->http_fd, NULL);
-    char addr[INET6_ADDRSTRLEN + 8] = "";
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(srv->http_fd, (struct sockaddr *)&ss, &sl) == 0) {
-        char ip[INET6_ADDRSTRLEN] = "";
-        if (ss.ss_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip);
-            snprintf(addr, sizeof addr, "[%s]:%d", ip,
-                     ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-        } else {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
-            snprintf(addr, sizeof addr, "%s:%d", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
-        }
-    }
-    char why[128];
-    snprintf(why, sizeof why, "%s", strerror(err));
-    why[0] = (char)tolower((unsigned char)why[0]); /* Go's error text */
     buf_t dur = {0};
     format_duration(&dur, d);
     buf_putc(&dur, 0);
@@ -434,10 +408,18 @@ static void accept_pause(int err)
     buf_free(&dur);
 }
 
+/* The level-triggered listener leaves the epoll set for the back-off instead of
+ * waking the loop again at once. */
+static void accept_pause(int err)
+{
+    if (accept_backoff_begin(&mon.bo, "HTTP", srv->http_fd, err, now_mono_ns()))
+        epoll_ctl(mon.epfd, EPOLL_CTL_DEL, srv->http_fd, NULL);
+}
+
 /* The pause is over: the listener goes back into the epoll set. */
 static void accept_resume(void)
 {
-    mon.accept_resume_ns = 0;
+    atomic_store(&mon.bo.resume_ns, 0);
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = (void *)&srv->http_fd};
     epoll_ctl(mon.epfd, EPOLL_CTL_ADD, srv->http_fd, &lev);
 }
@@ -452,7 +434,7 @@ static void accept_http(void)
             if (accept_error_temporary(e)) accept_pause(e);
             return;
         }
-        mon.accept_delay_ns = 0;
+        accept_backoff_ok(&mon.bo);
         SSL *ssl = NULL;
         if (mon.https) {
             tls_ctx_t *t = https_ctx();
@@ -496,14 +478,15 @@ static void *monitor_main(void *arg)
     while (!atomic_load(&mon.stop)) {
         qsbr_quiescent();
         int timeout_ms = 1000;
-        if (mon.accept_resume_ns) {
-            int64_t left = mon.accept_resume_ns - now_mono_ns();
+        int64_t resume = atomic_load(&mon.bo.resume_ns);
+        if (resume) {
+            int64_t left = resume - now_mono_ns();
             timeout_ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
         }
         qsbr_offline();
         int n = epoll_wait(mon.epfd, evs, ARRAY_LEN(evs), timeout_ms);
         qsbr_online();
-        if (mon.accept_resume_ns && now_mono_ns() >= mon.accept_resume_ns) accept_resume();
+        if (resume && now_mono_ns() >= resume) accept_resume();
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == NULL) {
