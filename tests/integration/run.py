@@ -30,6 +30,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_TIMEOUT = 30.0
 
 
+def timeout_scale():
+    """Sanitizer builds run the server several times slower (TSan most): a test's
+    outer deadline grows with them, so a loaded machine running `make test` fails a
+    test only when it is stuck, not when it is slow. ITEST_TIMEOUT_SCALE overrides."""
+    if os.environ.get("ITEST_TIMEOUT_SCALE"):
+        return float(os.environ["ITEST_TIMEOUT_SCALE"])
+    binary = os.environ.get("GNATSD_BIN", "")
+    return 3.0 if "/tsan/" in binary else 2.0 if "/asan/" in binary else 1.0
+
+
 def discover(selector=None):
     """[(file, test_name, timeout)] in file order, then definition order."""
     sys.path.insert(0, HERE)
@@ -46,7 +56,7 @@ def discover(selector=None):
             ident = "%s::%s" % (fname, name)
             if selector and selector not in ident:
                 continue
-            out.append((fname, name, float(timeouts.get(name, DEFAULT_TIMEOUT))))
+            out.append((fname, name, float(timeouts.get(name, DEFAULT_TIMEOUT)) * timeout_scale()))
     return out
 
 
