@@ -1,5 +1,5 @@
 /* deliver.h: message delivery (client.c), shared by the two ways a message
- * comes in: a client's PUB/HPUB and a route's RMSG (route.c).
+ * comes in: a client's PUB/HPUB and a route's RMSG (route_proto.c).
  *
  * deliver_all runs on the publisher's worker: it hands the message to every
  * plain subscription and one member of each queue group among the matches,

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "nats/deliver.h"
 #include "nats/route.h"
+#include "proto/route_parse.h"
 
 #include <sys/uio.h>
 
@@ -47,22 +48,6 @@ static inline void route_fwd_add_queue(route_fwd_t *e, slice_t q)
     if (!e) return;
     if (e->queues.len) buf_putc(&e->queues, ' ');
     buf_append(&e->queues, q.p, q.n);
-}
-
-/* Is queue q one of the space-separated names in list? */
-static inline bool route_queue_listed(slice_t list, slice_t q)
-{
-    if (!list.n) return false; /* list.p may be NULL: no arithmetic on it */
-    const char *p = list.p, *end = list.p + list.n;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        const char *st = p;
-        while (p < end && *p != ' ' && *p != '\t')
-            p++;
-        if ((size_t)(p - st) == q.n && q.n && memcmp(st, q.p, q.n) == 0) return true;
-    }
-    return false;
 }
 
 /* The RMSG (HMSG to a peer that takes headers) for one route: the queue groups it won

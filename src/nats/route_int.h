@@ -1,11 +1,128 @@
-/* route_int.h: what the route*.c files share; not for other modules. */
+/* route_int.h: what the route*.c files share; not for other modules.
+ *
+ * The files: route.c (module state, connection lifecycle, start and stop),
+ * route_proto.c (the protocol on one route: INFO/CONNECT both ways, RS+/RS-,
+ * RMSG, PING, timers), route_interest.c (local interest announced to peers,
+ * remote interest kept as subs), route_urls.c (the connect_urls clients are
+ * told of), route_dial.c (dialer threads, gossip), route_reload.c (a
+ * reloaded cluster block). Text parsing without state is proto/route_parse.c.
+ *
+ * Shared state (registered routes, the local interest map, learnt
+ * connect_urls, the cluster name, the dialers) is R, under R.mu; lock order
+ * is R.mu before any connection's out_lock. Functions named *_locked expect
+ * R.mu held. */
 #ifndef GNATSD_ROUTE_INT_H
 #define GNATSD_ROUTE_INT_H
 
 #include "nats/route.h"
+#include "core/tls.h"
+#include "proto/route_parse.h"
 
-/* RS+ (add) / RS- for the interest key "subject[ queue]" (route_interest.c). */
-void route_remote_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
-                           int32_t weight);
+#include <pthread.h>
+
+/* Freed (by reap_dialers_locked) once its thread has ended and been joined and
+ * no connection refers to it: a connection's route_info_t holds a reference
+ * from the hand-off until route_conn_closed. */
+typedef struct dialer {
+    char *url;
+    char key[300]; /* lower-case host:port, for the one-dialer-per-URL rule */
+    bool implicit;
+    bool auth;   /* implicit: the gossiped INFO had auth_required (send the cluster user) */
+    int retries; /* implicit routes: attempts left */
+    pthread_t th;
+    bool started;
+    bool joined; /* R.mu */
+    int refs;    /* R.mu: connections (and hand-offs in flight) using it */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool connected; /* a connection from this dialer is alive */
+    bool stop;      /* give up (self route, shutdown) */
+    bool quick;     /* redial after a short jitter only */
+    bool done;      /* d->mu: the thread has left its loop */
+    struct dialer *next;
+} dialer_t;
+
+struct route_info {
+    bool solicited, registered, got_connect;
+    char *url; /* owned */
+    dialer_t *dialer;
+    char remote_id[64];
+    char remote_name[128];
+    char *remote_host; /* INFO host, owned */
+    int remote_port;
+    char *remote_ip_url; /* INFO ip (advertise), owned */
+    bool headers;
+    char **curls; /* connect_urls the peer announced (owned) */
+    size_t ncurls;
+    bool curls_counted; /* added to the client URL pool */
+    char *info_json;    /* the peer's INFO, for gossip (owned) */
+    int64_t start_wall_ns;
+    char *connect_line; /* the CONNECT waiting for its password check (owned, wiped) */
+    size_t connect_len;
+};
+
+/* Local interest key: subject or "subject queue", with a count (the weight). */
+typedef struct ikey {
+    struct ikey *next;
+    uint64_t h;
+    int64_t count;
+    uint32_t subj_len, len;
+    char key[]; /* subject [SP queue] */
+} ikey_t;
+
+/* A learnt client URL with the number of routes that announced it. */
+typedef struct curl {
+    struct curl *next;
+    int refs;
+    char url[];
+} curl_t;
+
+typedef struct route_state {
+    pthread_mutex_t mu;
+    conn_t **routes; /* registered */
+    size_t nroutes, caproutes;
+    ikey_t **ibuckets;
+    size_t ibcap, icount;
+    curl_t *curls;
+    bool urls_active; /* some route brought connect_urls: clients see the list */
+    char name[64];
+    bool dynamic;
+    dialer_t *dialers;
+    bool dialer_cap_warned; /* MAX_IMPLICIT_DIALERS reached and logged */
+    char **own_urls;        /* our client URLs */
+    size_t nown;
+    _Atomic int nregistered;
+    tls_ctx_t *tls_accept, *tls_dial; /* cluster TLS: both directions verify the peer */
+    /* connect_error_reports / reconnect_error_reports, copied here at start and reload:
+     * dialer threads are not qsbr readers and may not hold srv->opts. */
+    _Atomic int64_t connect_reports, reconnect_reports;
+    bool no_dialing; /* route_set_dialing(false): fuzzing */
+} route_state_t;
+
+extern route_state_t R;
+
+/* route.c */
+void gen_name(char *out, size_t n); /* random alphanumerics: cluster name, nonce */
+/* Queues bytes for c: staged on w (c's owner or not), or written under c's lock
+ * when w is NULL (a thread that is no worker). */
+bool r_send(worker_t *w, conn_t *c, const char *p, size_t n);
+
+/* route_urls.c */
+void compute_own_urls(void);
+void rebuild_client_info_locked(void);
+void add_curls_locked(route_info_t *ri);
+void drop_curls_locked(route_info_t *ri);
+
+/* route_interest.c */
+void send_interest_dump_locked(worker_t *w, conn_t *c);
+void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add); /* RS+ (add) / RS- */
+
+/* route_dial.c */
+void dialer_notify_closed(dialer_t *d, bool stop, bool quick);
+void reap_dialers_locked(void);
+void start_dialer(const char *url);
+/* INFO naming a server we have no route to: dial it (bounded, one dialer per URL). */
+void gossip_dial(const route_info_msg_t *ri, const char *remote_ip);
+void dialers_stop_all(void); /* shutdown: stops, joins and frees every dialer */
 
 #endif

@@ -1,17 +1,178 @@
-/* route_interest.c: a route's remote interest as subscriptions.
+/* route_interest.c: interest across the cluster, both ways.
  *
- * Each RS+ from a peer becomes (or re-weights) a sub owned by the route
- * connection, keyed in its sid map by "subject[ queue]", with the queue
- * weight the peer announced; RS- removes it. Delivery then finds routes and
- * local subscribers in the one sublist. Owner worker of the route only. */
+ * Local interest: every client subscription is counted per "subject[ queue]"
+ * key, and a count transition (a plain subject's first and last sub; every
+ * change of a queue key, whose count is the weight) is sent to every
+ * registered route as RS+/RS- under R.mu, which also guards registration: a
+ * route registering concurrently gets either the initial dump or the update,
+ * never neither. Our cluster import permission filters what we ask for.
+ *
+ * Remote interest: each RS+ from a peer becomes (or re-weights) a sub owned by
+ * the route connection, keyed in its sid map by "subject[ queue]", with the
+ * queue weight the peer announced; RS- removes it. Delivery then finds routes
+ * and local subscribers in the one sublist. Our export permission filters what
+ * peers may ask for. Owner worker of the route only. */
 #include "nats/route_int.h"
 #include "nats/subs.h"
+#include "base/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
+static uint64_t fnv(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static ikey_t *ikey_find(const char *k, size_t n, uint64_t h, ikey_t ***slot)
+{
+    if (!R.ibcap) return NULL;
+    ikey_t **pp = &R.ibuckets[h & (R.ibcap - 1)];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->h == h && (*pp)->len == n && memcmp((*pp)->key, k, n) == 0) {
+            if (slot) *slot = pp;
+            return *pp;
+        }
+    }
+    if (slot) *slot = pp;
+    return NULL;
+}
+
+static void ikey_grow(void)
+{
+    size_t ncap = R.ibcap ? R.ibcap * 2 : 1024;
+    ikey_t **nb = xcalloc(ncap, sizeof *nb);
+    for (size_t i = 0; i < R.ibcap; i++) {
+        for (ikey_t *k = R.ibuckets[i], *next; k; k = next) {
+            next = k->next;
+            k->next = nb[k->h & (ncap - 1)];
+            nb[k->h & (ncap - 1)] = k;
+        }
+    }
+    free(R.ibuckets);
+    R.ibuckets = nb;
+    R.ibcap = ncap;
+}
+
+/* Does a cluster permission list (allow, then deny) let subj through? */
+static bool list_permits(bool has, const perm_list_t *l, const char *subj, size_t n)
+{
+    if (!has) return true;
+    bool ok = !(l->has_allow && l->nallow);
+    for (size_t i = 0; !ok && i < l->nallow; i++)
+        ok = subject_matches(l->allow[i], strlen(l->allow[i]), subj, n);
+    for (size_t i = 0; ok && i < l->ndeny; i++)
+        ok = !subject_matches(l->deny[i], strlen(l->deny[i]), subj, n);
+    return ok;
+}
+
+/* Our import permission: may we ask peers for this subject? */
+static bool import_ok(const char *subj, size_t n)
+{
+    permissions_t *p = srv->opts->cluster.perms;
+    return !p || list_permits(p->has_publish, &p->publish, subj, n);
+}
+
+/* Their subscription may take our messages: our export permission. */
+static bool export_ok(const char *subj, size_t n)
+{
+    permissions_t *p = srv->opts->cluster.perms;
+    return !p || list_permits(p->has_subscribe, &p->subscribe, subj, n);
+}
+
+static size_t interest_line(char *out, size_t cap, const ikey_t *k, bool add)
+{
+    return route_interest_line(out, cap, k->key, k->len, k->subj_len, k->count, add);
+}
+
+static void broadcast_locked(worker_t *w, const char *line, size_t n)
+{
+    for (size_t i = 0; i < R.nroutes; i++)
+        r_send(w, R.routes[i], line, n);
+    if (log_trace_on && R.nroutes) TRACE("->> [%.*s] to %zu routes", (int)(n - 2), line, R.nroutes);
+}
+
+static void interest_change(worker_t *w, const sub_t *s, int delta)
+{
+    size_t n = s->subject.n + (s->queue.n ? 1 + s->queue.n : 0);
+    char stack[512];
+    char *k = n < sizeof stack ? stack : xmalloc(n + 1);
+    memcpy(k, s->subject.p, s->subject.n);
+    if (s->queue.n) {
+        k[s->subject.n] = ' ';
+        memcpy(k + s->subject.n + 1, s->queue.p, s->queue.n);
+    }
+    uint64_t h = fnv(k, n);
+    pthread_mutex_lock(&R.mu);
+    ikey_t **slot = NULL;
+    ikey_t *e = ikey_find(k, n, h, &slot);
+    if (!e && delta > 0) {
+        if (R.icount + 1 > R.ibcap) ikey_grow(), ikey_find(k, n, h, &slot);
+        e = xcalloc(1, sizeof *e + n + 1);
+        e->h = h;
+        e->len = (uint32_t)n;
+        e->subj_len = (uint32_t)s->subject.n;
+        memcpy(e->key, k, n);
+        *slot = e;
+        R.icount++;
+    }
+    if (e) {
+        int64_t before = e->count;
+        e->count += delta;
+        bool queue = e->len != e->subj_len;
+        bool send = queue ? true : (before == 0 && e->count > 0) || (before > 0 && e->count <= 0);
+        if (send && R.nroutes && import_ok(s->subject.p, s->subject.n)) {
+            char line[1100];
+            char *lp = e->len + 64 < sizeof line ? line : xmalloc(e->len + 64);
+            size_t ln = interest_line(lp, e->len + 64, e, e->count > 0);
+            broadcast_locked(w, lp, ln);
+            if (lp != line) free(lp);
+        }
+        if (e->count <= 0) {
+            ikey_find(k, n, h, &slot);
+            *slot = e->next;
+            free(e);
+            R.icount--;
+        }
+    }
+    pthread_mutex_unlock(&R.mu);
+    if (k != stack) free(k);
+}
+
+void route_local_sub_added(worker_t *w, const sub_t *s)
+{
+    if (route_listen_fd >= 0) interest_change(w, s, 1);
+}
+
+void route_local_sub_removed(worker_t *w, const sub_t *s)
+{
+    if (route_listen_fd >= 0) interest_change(w, s, -1);
+}
+
+void send_interest_dump_locked(worker_t *w, conn_t *c)
+{
+    buf_t b = {0};
+    for (size_t i = 0; i < R.ibcap; i++) {
+        for (ikey_t *k = R.ibuckets[i]; k; k = k->next) {
+            if (k->count <= 0 || !import_ok(k->key, k->subj_len)) continue;
+            buf_reserve(&b, k->len + 64);
+            b.len += interest_line(b.p + b.len, k->len + 64, k, true);
+            if (b.len > 60000) {
+                r_send(w, c, b.p, b.len);
+                b.len = 0;
+            }
+        }
+    }
+    if (b.len) r_send(w, c, b.p, b.len);
+    buf_free(&b);
+}
+
 /* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
-void route_remote_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
-                           int32_t weight)
+static void route_remote_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
+                                  int32_t weight)
 {
     sub_t *old = sidmap_get(&c->subs, key);
     if (!add) {
@@ -29,4 +190,32 @@ void route_remote_interest(conn_t *c, slice_t key, slice_t subject, slice_t queu
         return;
     }
     sidmap_put(&c->subs, s);
+}
+
+void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
+{
+    (void)w;
+    if (!slice_eq_str(op->account, "$G")) return;
+    if (!subject_valid(op->subject.p, op->subject.n)) {
+        if (add) client_send_err(w, c, "Invalid Subscription");
+        return;
+    }
+    /* The key is "subject[ queue]"; kept as the sid of the remote sub. */
+    size_t kn = op->subject.n + (op->queue.n ? 1 + op->queue.n : 0);
+    char stack[512];
+    char *k = kn < sizeof stack ? stack : xmalloc(kn);
+    memcpy(k, op->subject.p, op->subject.n);
+    if (op->queue.n) {
+        k[op->subject.n] = ' ';
+        memcpy(k + op->subject.n + 1, op->queue.p, op->queue.n);
+    }
+    slice_t key = {k, kn};
+    if (add && !export_ok(op->subject.p, op->subject.n)) {
+        DEBUG("%sCan not export \"%.*s\", ignoring remote subscription request", c->prefix,
+              (int)op->subject.n, op->subject.p);
+    } else {
+        route_remote_interest(c, key, op->subject, op->queue, add,
+                              op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
+    }
+    if (k != stack) free(k);
 }

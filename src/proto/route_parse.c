@@ -1,0 +1,167 @@
+/* route_parse.c: see route_parse.h. */
+#include "proto/route_parse.h"
+#include "base/json.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* URL userinfo is percent-encoded ("T0PS3cr3T%21"). */
+static void pct_decode(const char *in, char *out, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i] && o + 1 < n; i++) {
+        if (in[i] == '%' && isxdigit((unsigned char)in[i + 1]) &&
+            isxdigit((unsigned char)in[i + 2])) {
+            char h[3] = {in[i + 1], in[i + 2], 0};
+            out[o++] = (char)strtol(h, NULL, 16);
+            i += 2;
+        } else {
+            out[o++] = in[i];
+        }
+    }
+    if (n) out[o] = 0;
+}
+
+/* The URL for log lines: a password shows as xxxxx. */
+void route_url_redacted(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    const char *start = p ? p + 3 : url;
+    const char *at = strchr(start, '@');
+    const char *colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
+    if (!colon) {
+        snprintf(out, n, "%s", url);
+        return;
+    }
+    snprintf(out, n, "%.*s:xxxxx%s", (int)(colon - url), url, at);
+}
+
+/* host and port of a URL like nats-route://user:pass@host:port/ */
+int route_url_split(const char *url, char *host, size_t hn, int *port, char *user, size_t un,
+                    char *pass, size_t pn)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    const char *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    char hostport[512];
+    if (len >= sizeof hostport) return -1;
+    memcpy(hostport, p, len);
+    hostport[len] = 0;
+    if (user) user[0] = 0;
+    if (pass) pass[0] = 0;
+    char *hp = hostport;
+    char *at = strrchr(hostport, '@');
+    if (at) {
+        *at = 0;
+        char *colon = strchr(hostport, ':');
+        if (colon) *colon = 0;
+        if (user) pct_decode(hostport, user, un);
+        if (pass && colon) pct_decode(colon + 1, pass, pn);
+        hp = at + 1;
+    }
+    char *colon = strrchr(hp, ':');
+    if (hp[0] == '[') {
+        char *rb = strchr(hp, ']');
+        if (!rb) return -1;
+        *rb = 0;
+        snprintf(host, hn, "%s", hp + 1);
+        colon = rb[1] == ':' ? rb + 1 : NULL;
+    } else {
+        if (colon) *colon = 0;
+        snprintf(host, hn, "%s", hp);
+    }
+    *port = colon ? atoi(colon + 1) : 4222;
+    return 0;
+}
+
+void route_info_msg_free(route_info_msg_t *r)
+{
+    for (size_t i = 0; i < r->nurls; i++)
+        free(r->urls[i]);
+    free(r->urls);
+}
+
+static int collect_urls(route_info_msg_t *r, slice_t raw)
+{
+    /* raw is a JSON array of strings */
+    const char *p = raw.p + 1, *e = raw.p + raw.n - 1;
+    while (p < e) {
+        while (p < e && (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t' || *p == '\r'))
+            p++;
+        if (p >= e || *p != '"') break;
+        const char *q = p + 1;
+        while (q < e && *q != '"') {
+            if (*q == '\\') q++;
+            q++;
+        }
+        char tmp[512];
+        if (json_unquote((slice_t){p, (size_t)(q + 1 - p)}, tmp, sizeof tmp) >= 0) {
+            r->urls = xrealloc(r->urls, (r->nurls + 1) * sizeof(char *));
+            r->urls[r->nurls++] = xstrdup(tmp);
+        }
+        p = q + 1;
+    }
+    return 0;
+}
+
+static int rinfo_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    route_info_msg_t *r = ctx;
+#define STR(name, field)                                                                           \
+    if (json_key_is(key, name)) {                                                                  \
+        if (t == JSON_STRING && json_unquote(raw, r->field, sizeof r->field) < 0) r->field[0] = 0; \
+        return 0;                                                                                  \
+    }
+#define BOOL(name, field)                                                                          \
+    if (json_key_is(key, name)) {                                                                  \
+        r->field = t == JSON_BOOL && raw.p[0] == 't';                                              \
+        return 0;                                                                                  \
+    }
+    STR("server_id", id);
+    STR("name", id); /* CONNECT carries the id as name */
+    STR("server_name", name);
+    STR("host", host);
+    STR("ip", ip);
+    STR("user", user);
+    STR("pass", pass);
+    STR("lang", lang);
+    BOOL("headers", headers);
+    BOOL("cluster_dynamic", dynamic);
+    BOOL("ldm", ldm);
+    BOOL("auth_required", auth_required);
+    if (json_key_is(key, "cluster")) {
+        r->has_cluster = true;
+        if (t == JSON_STRING && json_unquote(raw, r->cluster, sizeof r->cluster) < 0)
+            r->cluster[0] = 0;
+        return 0;
+    }
+    if (json_key_is(key, "gateway")) {
+        r->gateway = t != JSON_NULL;
+        return 0;
+    }
+    if (json_key_is(key, "port") && t == JSON_NUMBER) {
+        r->port = strtoll(raw.p, NULL, 10);
+        return 0;
+    }
+    if (json_key_is(key, "connect_urls") && t == JSON_ARRAY) return collect_urls(r, raw);
+    return 0;
+#undef STR
+#undef BOOL
+}
+
+int route_info_parse(const char *json, size_t n, route_info_msg_t *out)
+{
+    return json_parse_object(json, n, rinfo_member, out);
+}
+
+size_t route_interest_line(char *out, size_t cap, const char *key, size_t len, size_t subj_len,
+                           int64_t weight, bool add)
+{
+    if (len == subj_len)
+        return (size_t)snprintf(out, cap, "%s $G %.*s\r\n", add ? "RS+" : "RS-", (int)len, key);
+    if (add)
+        return (size_t)snprintf(out, cap, "RS+ $G %.*s %lld\r\n", (int)len, key, (long long)weight);
+    return (size_t)snprintf(out, cap, "RS- $G %.*s\r\n", (int)len, key);
+}
