@@ -8,6 +8,7 @@
 #include "app/reload.h"
 #include "nats/auth.h"
 #include "core/core.h"
+#include "base/gofmt.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/tls.h"
@@ -72,8 +73,8 @@ static const char *refusal(const opts_t *a, const opts_t *b, char *buf, size_t n
     }
 #define REFUSE_DUR(field, name)                                                                    \
     if (a->field != b->field) {                                                                    \
-        opts_fmt_duration(a->field, da, sizeof da);                                                \
-        opts_fmt_duration(b->field, db, sizeof db);                                                \
+        go_duration(da, sizeof da, a->field);                                                      \
+        go_duration(db, sizeof db, b->field);                                                      \
         snprintf(buf, n, "config reload not supported for %s: old=%s, new=%s", name, da, db);      \
         return buf;                                                                                \
     }
@@ -225,7 +226,7 @@ void server_reload(void)
     if (!str_eq(cur->password, no->password)) NOTICE("Reloaded: authorization password");
     if (!str_eq(cur->token, no->token)) NOTICE("Reloaded: authorization token");
     if (cur->ping_interval_ns != no->ping_interval_ns) {
-        opts_fmt_duration(no->ping_interval_ns, d, sizeof d);
+        go_duration(d, sizeof d, no->ping_interval_ns);
         NOTICE("Reloaded: ping_interval = %s", d);
     }
     if (cur->ping_max != no->ping_max) NOTICE("Reloaded: ping_max = %d", no->ping_max);
@@ -262,7 +263,7 @@ void server_reload(void)
     if (!str_eq(cur->remote_syslog, no->remote_syslog))
         NOTICE("Reloaded: remote_syslog = %s", no->remote_syslog ? no->remote_syslog : "");
     if (cur->write_deadline_ns != no->write_deadline_ns) {
-        opts_fmt_duration(no->write_deadline_ns, d, sizeof d);
+        go_duration(d, sizeof d, no->write_deadline_ns);
         NOTICE("Reloaded: write_deadline = %s", d);
     }
     if (cur->max_traced_msg_len != no->max_traced_msg_len)

@@ -8,6 +8,7 @@
  * and the common case allocates nothing (stack buffer; heap only for long
  * lines). */
 #include "base/log.h"
+#include "base/gofmt.h"
 #include "base/common.h"
 
 #include <errno.h>

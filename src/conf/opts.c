@@ -8,6 +8,8 @@
 #include "conf/opts.h"
 
 #include "base/common.h"
+#include "base/gofmt.h"
+#include "base/pct.h"
 #include "conf/conf.h"
 
 #include <ctype.h>
@@ -76,12 +78,6 @@ static char **strv_dup(char **v, size_t n)
     return r;
 }
 
-static void set_str(char **dst, const char *src)
-{
-    free(*dst);
-    *dst = src ? xstrdup(src) : NULL;
-}
-
 static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *xasprintf(const char *fmt, ...)
 {
@@ -109,16 +105,6 @@ static bool streq_any(const char *k, ...)
     return r;
 }
 #define KEYIS(k, ...) streq_any((k), __VA_ARGS__, (const char *)NULL)
-
-/* Go's %q for the strings we echo back in messages (quote_go, common.c). */
-static void go_quote(char *buf, size_t len, const char *s)
-{
-    if (len < 3) {
-        if (len) buf[0] = 0;
-        return;
-    }
-    quote_go(buf, len, s, strlen(s));
-}
 
 /* ------------------------------------------------------------------------- */
 /* defaults / free                                                           */
@@ -270,7 +256,7 @@ int64_t opts_auth_timeout_ns(const opts_t *o)
 int opts_parse_duration(const char *orig, int64_t *out, char *err, size_t errlen)
 {
     char q[256];
-    go_quote(q, sizeof(q), orig);
+    quote_go_str(q, sizeof(q), orig);
     const char *s = orig;
     bool neg = false;
     if (*s == '-' || *s == '+') {
@@ -339,7 +325,7 @@ int opts_parse_duration(const char *orig, int64_t *out, char *err, size_t errlen
         else {
             char uq[128], ub[64];
             snprintf(ub, sizeof(ub), "%.*s", (int)(ul < 60 ? ul : 60), us);
-            go_quote(uq, sizeof(uq), ub);
+            quote_go_str(uq, sizeof(uq), ub);
             snprintf(err, errlen, "time: unknown unit %s in duration %s", uq, q);
             return -1;
         }
@@ -357,86 +343,6 @@ int opts_parse_duration(const char *orig, int64_t *out, char *err, size_t errlen
 invalid:
     snprintf(err, errlen, "time: invalid duration %s", q);
     return -1;
-}
-
-/* Go's Duration.String(). */
-void opts_fmt_duration(int64_t d, char *buf, size_t len)
-{
-    char tmp[40];
-    int w = (int)sizeof(tmp) - 1;
-    tmp[w] = 0;
-    uint64_t u = d < 0 ? (uint64_t)(-(d + 1)) + 1 : (uint64_t)d;
-    bool neg = d < 0;
-#define PUTC(c) (tmp[--w] = (c))
-    if (u < (uint64_t)NS_PER_SEC) {
-        int prec = 0;
-        const char *unit;
-        if (u == 0) {
-            snprintf(buf, len, "0s");
-            return;
-        } else if (u < 1000) {
-            unit = "ns";
-        } else if (u < 1000000) {
-            prec = 3;
-            unit = "\xc2\xb5s";
-        } else {
-            prec = 6;
-            unit = "ms";
-        }
-        for (int i = (int)strlen(unit) - 1; i >= 0; i--)
-            PUTC(unit[i]);
-        /* fractional part */
-        bool print = false;
-        for (int i = 0; i < prec; i++) {
-            int digit = (int)(u % 10);
-            print = print || digit != 0;
-            if (print) PUTC((char)('0' + digit));
-            u /= 10;
-        }
-        if (print) PUTC('.');
-        if (u == 0) PUTC('0');
-        while (u > 0) {
-            PUTC((char)('0' + u % 10));
-            u /= 10;
-        }
-    } else {
-        PUTC('s');
-        bool print = false;
-        for (int i = 0; i < 9; i++) {
-            int digit = (int)(u % 10);
-            print = print || digit != 0;
-            if (print) PUTC((char)('0' + digit));
-            u /= 10;
-        }
-        if (print) PUTC('.');
-        uint64_t secs = u % 60;
-        u /= 60;
-        if (secs == 0) PUTC('0');
-        while (secs > 0) {
-            PUTC((char)('0' + secs % 10));
-            secs /= 10;
-        }
-        if (u > 0) {
-            PUTC('m');
-            uint64_t mins = u % 60;
-            u /= 60;
-            if (mins == 0) PUTC('0');
-            while (mins > 0) {
-                PUTC((char)('0' + mins % 10));
-                mins /= 10;
-            }
-            if (u > 0) {
-                PUTC('h');
-                while (u > 0) {
-                    PUTC((char)('0' + u % 10));
-                    u /= 10;
-                }
-            }
-        }
-    }
-    if (neg) PUTC('-');
-#undef PUTC
-    snprintf(buf, len, "%s", tmp + w);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -669,7 +575,7 @@ static bool parse_listen(cfg_ctx_t *c, pos_t p, const conf_val_t *v, char **host
     }
     const char *s = v->u.str.s;
     char hq[300];
-    go_quote(hq, sizeof(hq), s);
+    quote_go_str(hq, sizeof(hq), s);
     const char *h, *hend, *ps;
     if (s[0] == '[') {
         const char *rb = strchr(s, ']');
@@ -695,7 +601,7 @@ static bool parse_listen(cfg_ctx_t *c, pos_t p, const conf_val_t *v, char **host
     long pv = strtol(ps, &end, 10);
     if (!*ps || *end || errno || isspace((unsigned char)*ps) || pv > INT_MAX || pv < INT_MIN) {
         char pq[300];
-        go_quote(pq, sizeof(pq), ps);
+        quote_go_str(pq, sizeof(pq), ps);
         cfg_err(c, p, "could not parse port %s", pq);
         return false;
     }
@@ -778,13 +684,13 @@ static bool check_perm_subject(cfg_ctx_t *c, pos_t p, const char *s)
     }
     char qb[600];
     if (nf != 2) {
-        go_quote(qb, sizeof(qb), s);
+        quote_go_str(qb, sizeof(qb), s);
         cfg_err(c, p, "subject %s is not a valid subject", qb);
         return false;
     }
     if (!valid_subject(f[0], fl[0])) {
         char *t = xstrndup(f[0], fl[0]);
-        go_quote(qb, sizeof(qb), t);
+        quote_go_str(qb, sizeof(qb), t);
         free(t);
         cfg_err(c, p, "subject %s is not a valid subject", qb);
         return false;
@@ -990,7 +896,7 @@ static bool parse_conn_types(cfg_ctx_t *c, const conf_kv_t *kv, user_t *u)
             ok = ok || strcasecmp(s, known[k]) == 0;
         if (!ok) {
             char q[300];
-            go_quote(q, sizeof(q), s);
+            quote_go_str(q, sizeof(q), s);
             char *nb = xasprintf("%s%s%s", bad ? bad : "", bad ? " " : "", q);
             free(bad);
             bad = nb;
@@ -1135,7 +1041,7 @@ static void apply_authorization(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o)
             for (size_t j = 0; j < i; j++) {
                 if (strcmp(a.users[i].name, a.users[j].name) == 0) {
                     char q[300];
-                    go_quote(q, sizeof(q), a.users[i].name);
+                    quote_go_str(q, sizeof(q), a.users[i].name);
                     cfg_err(c, p, "Duplicate user %s detected", q);
                     goto out;
                 }
@@ -1350,7 +1256,7 @@ static bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool cl
             }
         } else {
             char q[300];
-            go_quote(q, sizeof(q), k);
+            quote_go_str(q, sizeof(q), k);
             cfg_err(c, kvpos(kv), "error parsing tls config, unknown field [%s]", q);
             ok = false;
         }
@@ -1465,7 +1371,7 @@ static void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o)
                 char *t = xstrndup(b, l);
                 if (!url_ok(t)) {
                     char q[600];
-                    go_quote(q, sizeof(q), t);
+                    quote_go_str(q, sizeof(q), t);
                     cfg_err(c, valpos(e), "error parsing route url [%s]", q);
                     free(t);
                     ok = false;
@@ -1532,7 +1438,7 @@ static void check_lame_duck(cfg_ctx_t *c, const conf_kv_t *kv, const char *field
     }
     if (!grace && ns < 30 * NS_PER_SEC) {
         char d[64];
-        opts_fmt_duration(ns, d, sizeof(d));
+        go_duration(d, sizeof(d), ns);
         cfg_err(c, kvpos(kv), "invalid lame_duck_duration of %s, minimum is 30 seconds", d);
         return;
     }
@@ -1927,7 +1833,7 @@ static int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t err
         if (fd->t == FT_BOOL) {
             bool b = true;
             if (value && !parse_go_bool(value, &b)) {
-                go_quote(vq, sizeof(vq), value);
+                quote_go_str(vq, sizeof(vq), value);
                 snprintf(err, errlen, "invalid boolean value %s for -%s: parse error", vq,
                          fd->name);
                 return -1;
@@ -1946,7 +1852,7 @@ static int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t err
                 const char *e = parse_go_int(value, &v);
                 if (!e && fd->t == FT_INT && (v > INT_MAX || v < INT_MIN)) e = "value out of range";
                 if (e) {
-                    go_quote(vq, sizeof(vq), value);
+                    quote_go_str(vq, sizeof(vq), value);
                     snprintf(err, errlen, "invalid value %s for flag -%s: %s", vq, fd->name, e);
                     return -1;
                 }
@@ -1957,21 +1863,6 @@ static int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t err
     }
     if (i < n) fv->first_pos = i;
     return 0;
-}
-
-static void pct_decode(char *s)
-{
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
-            char h[3] = {p[1], p[2], 0};
-            *o++ = (char)strtol(h, NULL, 16);
-            p += 2;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = 0;
 }
 
 /* --cluster nats://[user:pass@]host:port (Go overrideCluster). */
@@ -2048,8 +1939,9 @@ static int override_cluster(opts_t *o, const char *listen, char *err, size_t err
             return -1;
         }
         *colon = 0;
-        pct_decode(userinfo);
-        pct_decode(colon + 1);
+        /* decoded in place, a bad escape kept as written */
+        pct_decode((slice_t){userinfo, strlen(userinfo)}, userinfo, strlen(userinfo) + 1, 0);
+        pct_decode((slice_t){colon + 1, strlen(colon + 1)}, colon + 1, strlen(colon + 1) + 1, 0);
         set_str(&cl->user, userinfo);
         set_str(&cl->password, colon + 1);
     } else {
@@ -2060,44 +1952,39 @@ static int override_cluster(opts_t *o, const char *listen, char *err, size_t err
     return 0;
 }
 
-static void set_flag_str(char **dst, const char *v)
-{
-    set_str(dst, v && *v ? v : NULL);
-}
-
 /* Second pass of the reference: explicitly given flags overwrite whatever
  * the file said, then the flags with side effects are post-processed. */
 static int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen)
 {
 #define MARK(f) (o->flag_set |= OPTS_FLAG_BIT(f))
     if (fv->set[F_PORT]) o->port = (int)fv->i[F_PORT], MARK(OPTF_PORT);
-    if (fv->set[F_NAME]) set_flag_str(&o->server_name, fv->s[F_NAME]), MARK(OPTF_SERVER_NAME);
-    if (fv->set[F_HOST]) set_flag_str(&o->host, fv->s[F_HOST]), MARK(OPTF_HOST);
+    if (fv->set[F_NAME]) set_str_nonempty(&o->server_name, fv->s[F_NAME]), MARK(OPTF_SERVER_NAME);
+    if (fv->set[F_HOST]) set_str_nonempty(&o->host, fv->s[F_HOST]), MARK(OPTF_HOST);
     if (fv->set[F_CLIENT_ADV])
-        set_flag_str(&o->client_advertise, fv->s[F_CLIENT_ADV]), MARK(OPTF_CLIENT_ADVERTISE);
+        set_str_nonempty(&o->client_advertise, fv->s[F_CLIENT_ADV]), MARK(OPTF_CLIENT_ADVERTISE);
     if (fv->set[F_D]) o->debug = fv->b[F_D], MARK(OPTF_DEBUG);
     if (fv->set[F_V]) o->trace = fv->b[F_V], MARK(OPTF_TRACE);
     if (fv->set[F_T]) o->logtime = fv->b[F_T], MARK(OPTF_LOGTIME);
-    if (fv->set[F_USER]) set_flag_str(&o->username, fv->s[F_USER]), MARK(OPTF_USER);
-    if (fv->set[F_PASS]) set_flag_str(&o->password, fv->s[F_PASS]), MARK(OPTF_PASS);
-    if (fv->set[F_AUTH]) set_flag_str(&o->token, fv->s[F_AUTH]), MARK(OPTF_AUTH);
+    if (fv->set[F_USER]) set_str_nonempty(&o->username, fv->s[F_USER]), MARK(OPTF_USER);
+    if (fv->set[F_PASS]) set_str_nonempty(&o->password, fv->s[F_PASS]), MARK(OPTF_PASS);
+    if (fv->set[F_AUTH]) set_str_nonempty(&o->token, fv->s[F_AUTH]), MARK(OPTF_AUTH);
     if (fv->set[F_HTTP]) o->http_port = (int)fv->i[F_HTTP], MARK(OPTF_HTTP_PORT);
     if (fv->set[F_HTTPS]) o->https_port = (int)fv->i[F_HTTPS], MARK(OPTF_HTTPS_PORT);
-    if (fv->set[F_PID]) set_flag_str(&o->pid_file, fv->s[F_PID]), MARK(OPTF_PID_FILE);
+    if (fv->set[F_PID]) set_str_nonempty(&o->pid_file, fv->s[F_PID]), MARK(OPTF_PID_FILE);
     if (fv->set[F_PORTS_DIR])
-        set_flag_str(&o->ports_file_dir, fv->s[F_PORTS_DIR]), MARK(OPTF_PORTS_FILE_DIR);
-    if (fv->set[F_LOG]) set_flag_str(&o->log_file, fv->s[F_LOG]), MARK(OPTF_LOG_FILE);
+        set_str_nonempty(&o->ports_file_dir, fv->s[F_PORTS_DIR]), MARK(OPTF_PORTS_FILE_DIR);
+    if (fv->set[F_LOG]) set_str_nonempty(&o->log_file, fv->s[F_LOG]), MARK(OPTF_LOG_FILE);
     if (fv->set[F_LOG_SIZE]) o->log_size_limit = fv->i[F_LOG_SIZE], MARK(OPTF_LOG_SIZE_LIMIT);
     if (fv->set[F_SYSLOG]) o->syslog = fv->b[F_SYSLOG], MARK(OPTF_SYSLOG);
     if (fv->set[F_RSYSLOG])
-        set_flag_str(&o->remote_syslog, fv->s[F_RSYSLOG]), MARK(OPTF_REMOTE_SYSLOG);
+        set_str_nonempty(&o->remote_syslog, fv->s[F_RSYSLOG]), MARK(OPTF_REMOTE_SYSLOG);
     if (fv->set[F_CLUSTER_ADV])
-        set_flag_str(&o->cluster.advertise, fv->s[F_CLUSTER_ADV]), MARK(OPTF_CLUSTER_ADVERTISE);
+        set_str_nonempty(&o->cluster.advertise, fv->s[F_CLUSTER_ADV]), MARK(OPTF_CLUSTER_ADVERTISE);
     if (fv->set[F_NO_ADV]) o->cluster.no_advertise = fv->b[F_NO_ADV], MARK(OPTF_NO_ADVERTISE);
     if (fv->set[F_CONN_RETRIES])
         o->cluster.connect_retries = (int)fv->i[F_CONN_RETRIES], MARK(OPTF_CONNECT_RETRIES);
     if (fv->set[F_CLUSTER_NAME])
-        set_flag_str(&o->cluster.name, fv->s[F_CLUSTER_NAME]), MARK(OPTF_CLUSTER_NAME);
+        set_str_nonempty(&o->cluster.name, fv->s[F_CLUSTER_NAME]), MARK(OPTF_CLUSTER_NAME);
     if (fv->set[F_MAX_TRACED])
         o->max_traced_msg_len = fv->i[F_MAX_TRACED], MARK(OPTF_MAX_TRACED_MSG_LEN);
     if (fv->set[F_WORKERS]) o->workers = (int)fv->i[F_WORKERS], MARK(OPTF_WORKERS);
@@ -2165,7 +2052,7 @@ static int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen
         o->tls.timeout_ns = timeout;
         o->tls.cert_file = xstrdup(cert);
         o->tls.key_file = xstrdup(key);
-        set_flag_str(&o->tls.ca_file, fv->s[F_TLSCACERT]);
+        set_str_nonempty(&o->tls.ca_file, fv->s[F_TLSCACERT]);
         o->tls.verify = fv->set[F_TLSVERIFY] && fv->b[F_TLSVERIFY];
         o->tls_from_flags = true;
     }
@@ -2208,8 +2095,8 @@ int opts_validate(const opts_t *o, char *err, size_t errlen)
 {
     if (o->lame_duck_duration_ns > 0 && o->lame_duck_grace_ns >= o->lame_duck_duration_ns) {
         char a[64], b[64];
-        opts_fmt_duration(o->lame_duck_grace_ns, a, sizeof(a));
-        opts_fmt_duration(o->lame_duck_duration_ns, b, sizeof(b));
+        go_duration(a, sizeof(a), o->lame_duck_grace_ns);
+        go_duration(b, sizeof(b), o->lame_duck_duration_ns);
         snprintf(err, errlen,
                  "lame duck grace period (%s) should be strictly lower than lame duck duration "
                  "(%s)",
@@ -2231,7 +2118,7 @@ int opts_validate(const opts_t *o, char *err, size_t errlen)
     }
     if (o->no_auth_user && *o->no_auth_user) {
         char q[300];
-        go_quote(q, sizeof(q), o->no_auth_user);
+        quote_go_str(q, sizeof(q), o->no_auth_user);
         if (o->nusers == 0) {
             snprintf(err, errlen, "no_auth_user: %s present, but users are not defined", q);
             return -1;
@@ -2425,7 +2312,7 @@ opts_action_t opts_from_args_io(int argc, char **argv, opts_t *o, opts_cli_t *cl
             return OPTS_EXIT_OK;
         }
         char q[600];
-        go_quote(q, sizeof(q), a);
+        quote_go_str(q, sizeof(q), a);
         fprintf(err, "%s: unrecognized command: %s\n", prog, q);
         return OPTS_EXIT_FAIL;
     }

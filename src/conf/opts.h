@@ -230,8 +230,6 @@ int opts_validate(const opts_t *o, char *err, size_t errlen);
 
 /* Go time.ParseDuration: 0 or -1 with err = "time: invalid duration \"x\"" etc. */
 int opts_parse_duration(const char *s, int64_t *ns, char *err, size_t errlen);
-/* Go time.Duration.String(): "2m0s", "500ms", "1h0m0s", "0s". */
-void opts_fmt_duration(int64_t ns, char *buf, size_t len);
 
 void opts_print_usage(FILE *out, const char *prog);
 void opts_print_tls_help(FILE *out);

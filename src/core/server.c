@@ -28,6 +28,7 @@
  * idle tick. */
 #include "nats/auth.h"
 #include "core/core.h"
+#include "base/gofmt.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/tls.h"
@@ -1308,7 +1309,7 @@ static void conn_write_deadline(worker_t *w, conn_t *c)
     /* Already condemned (cut at max_pending by a producer): one verdict, one log line. */
     if (!conn_request_close(c, CR_SLOW_DEADLINE)) return;
     char d[40];
-    opts_fmt_duration(wd, d, sizeof d);
+    go_duration(d, sizeof d, wd);
     atomic_fetch_add(&srv->slow_consumers, 1);
     NOTICE("%sSlow Consumer Detected: WriteDeadline of %s exceeded with %d chunks of %zu total "
            "bytes.",

@@ -37,6 +37,7 @@
  * not bounce a shared line between workers. Two threads sharing a stripe may
  * lose an increment; these are monitoring numbers. */
 #include "index/sublist.h"
+#include "base/hash.h"
 #include "base/qsbr.h"
 
 #include <pthread.h>

@@ -10,6 +10,7 @@
  * and in total by backpressure (HTTP_OUT_PAUSE, HTTP_MAX_OUT_TOTAL). HTTPS
  * runs on the same loop with non-blocking OpenSSL calls (handshake, reads and
  * writes all resume on the next epoll event). */
+#include "base/gofmt.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/server.h"
@@ -400,12 +401,10 @@ static tls_ctx_t *https_ctx(void)
  * this schedule and line). Open connections are served meanwhile. */
 static void log_accept_pause(const char *addr, const char *why, int64_t d)
 {
-    buf_t dur = {0};
-    format_duration(&dur, d);
-    buf_putc(&dur, 0);
+    char dur[GO_DURATION_MAX];
+    go_duration(dur, sizeof dur, d);
     log_msg(LOG_ERR, "monitoring: Accept error: accept tcp %s: accept4: %s; retrying in %s", addr,
-            why, dur.p);
-    buf_free(&dur);
+            why, dur);
 }
 
 /* The level-triggered listener leaves the epoll set for the back-off instead of

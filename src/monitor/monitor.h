@@ -75,11 +75,7 @@ int64_t process_rss_bytes(void);
 /* CPU use in percent of one core, one decimal. */
 double process_cpu_percent(void);
 
-/* ---- durations (durations.c) ---- */
-/* /varz's uptime: "4s", "1m4s", ... "1y2d3h4m5s". */
-void format_uptime(buf_t *b, int64_t ns);
-/* Go's time.Duration.String() ("0s", "338µs", "8.596858ms", "1m0s"). */
-void format_duration(buf_t *b, int64_t ns);
+/* Durations and uptimes are written with base/gofmt.h (go_duration, go_uptime). */
 
 /* ---- query parameters (params.c), decoded like Go's url.Query().Get + strconv ----
  * The mon_* decoders return 0 on success (absent or empty = zero value) or 400

@@ -7,6 +7,7 @@
  * state=all searches closed connections only; `total` counts before the
  * user/cid filters; an unknown account yields an empty document with a null
  * list). */
+#include "base/gofmt.h"
 #include "core/core.h"
 #include "monitor/monitor.h"
 #include "core/server.h"
@@ -112,18 +113,16 @@ static int cmp_conn(const void *pa, const void *pb, void *arg)
 static void put_rtt(jw_t *w, int64_t rtt)
 {
     if (rtt > 1000 && rtt < 1000000) rtt -= rtt % 1000;
-    buf_t b = {0};
-    format_duration(&b, rtt);
-    jw_strn(w, "rtt", b.p, b.len);
-    buf_free(&b);
+    char d[GO_DURATION_MAX];
+    size_t n = go_duration(d, sizeof d, rtt);
+    jw_strn(w, "rtt", d, n);
 }
 
 static void put_uptime(jw_t *w, const char *key, int64_t ns)
 {
-    buf_t b = {0};
-    format_uptime(&b, ns < 0 ? 0 : ns);
-    jw_strn(w, key, b.p, b.len);
-    buf_free(&b);
+    char u[GO_UPTIME_MAX];
+    size_t n = go_uptime(u, sizeof u, ns < 0 ? 0 : ns);
+    jw_strn(w, key, u, n);
 }
 
 static void put_opt_str(jw_t *w, const char *key, const char *s)

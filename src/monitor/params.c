@@ -3,6 +3,8 @@
  * strconv's ParseBool / Atoi / ParseUint; a bad value is a 400 whose text is
  * the reference's, byte for byte ("Error decoding boolean for 'subs':
  * strconv.ParseBool: parsing \"x\": invalid syntax"). */
+#include "base/gofmt.h"
+#include "base/pct.h"
 #include "monitor/monitor.h"
 #include "proto/http.h"
 
@@ -14,77 +16,19 @@ bool mon_param(const http_req_t *req, const char *name, char *out, size_t outsz)
     out[0] = 0;
     if (!http_query_get(req->query, name, &v) || v.n == 0) return false;
     /* Go drops a malformed pair from url.Query(): treat it as absent. */
-    if (http_unescape(v, out, outsz) <= 0) {
+    if (pct_decode(v, out, outsz, PCT_PLUS | PCT_STRICT) <= 0) {
         out[0] = 0;
         return false;
     }
     return true;
 }
 
-/* strconv.Quote of s (the value echoed in strconv error texts). */
-static void go_quote(buf_t *b, const char *s)
-{
-    buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        switch (c) {
-        case '"':
-            buf_puts(b, "\\\"");
-            continue;
-        case '\\':
-            buf_puts(b, "\\\\");
-            continue;
-        case '\a':
-            buf_puts(b, "\\a");
-            continue;
-        case '\b':
-            buf_puts(b, "\\b");
-            continue;
-        case '\f':
-            buf_puts(b, "\\f");
-            continue;
-        case '\n':
-            buf_puts(b, "\\n");
-            continue;
-        case '\r':
-            buf_puts(b, "\\r");
-            continue;
-        case '\t':
-            buf_puts(b, "\\t");
-            continue;
-        case '\v':
-            buf_puts(b, "\\v");
-            continue;
-        default:
-            break;
-        }
-        if (c < 0x20 || c == 0x7f) {
-            buf_printf(b, "\\x%02x", c);
-        } else if (c < 0x80) {
-            buf_putc(b, (char)c);
-        } else {
-            /* keep a well-formed multi-byte sequence, escape a stray byte */
-            int n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-            int k = 1;
-            while (n && k < n && (p[k] & 0xc0) == 0x80)
-                k++;
-            if (n && k == n) {
-                buf_append(b, (const char *)p, (size_t)n);
-                p += n - 1;
-            } else {
-                buf_printf(b, "\\x%02x", c);
-            }
-        }
-    }
-    buf_putc(b, '"');
-}
-
 static int bad_param(buf_t *err, const char *type, const char *name, const char *fn,
                      const char *val, const char *why)
 {
-    buf_printf(err, "Error decoding %s for '%s': %s: parsing ", type, name, fn);
-    go_quote(err, val);
-    buf_printf(err, ": %s", why);
+    char q[4 * 256 + 3]; /* the callers' values fit in 256 bytes */
+    quote_go_str(q, sizeof q, val);
+    buf_printf(err, "Error decoding %s for '%s': %s: parsing %s: %s", type, name, fn, q, why);
     return 400;
 }
 

@@ -6,6 +6,7 @@
  * /metrics). It never touches a socket: monitor.c feeds it requests and sends
  * what it appends. */
 #include "base/json.h"
+#include "base/pct.h"
 #include "core/server.h"
 #include "monitor/monitor.h"
 #include "proto/http.h"
@@ -245,7 +246,7 @@ void monitor_serve(const http_req_t *req, buf_t *out, bool *close_after)
     bool head = slice_eq_str(req->method, "HEAD");
     /* Routing sees the decoded path (Go's r.URL.Path); a bad escape is a 400. */
     char *dp = xmalloc(req->path.n + 1);
-    long dn = http_unescape_path(req->path, dp, req->path.n + 1);
+    long dn = pct_decode(req->path, dp, req->path.n + 1, PCT_STRICT);
     if (dn < 0) {
         free(dp);
         monitor_bad_request(out, close_after, "400 Bad Request");
@@ -306,7 +307,7 @@ void monitor_serve(const http_req_t *req, buf_t *out, bool *close_after)
         valid_jsonp(cb)) {
         buf_t wrapped = {0};
         char name[256];
-        long n = http_unescape(cb, name, sizeof name);
+        long n = pct_decode(cb, name, sizeof name, PCT_PLUS | PCT_STRICT);
         if (n < 0) n = 0;
         buf_append(&wrapped, name, (size_t)n);
         buf_putc(&wrapped, '(');

@@ -3,6 +3,7 @@
  * worker copies its routes' counters, and route.c their route fields), so this thread
  * never touches a live connection. The rest of the document (server id, cluster
  * permissions) is handle_routez's. */
+#include "base/gofmt.h"
 #include "monitor/monitor.h"
 #include "core/server.h"
 
@@ -28,18 +29,15 @@ void routez_write_routes(jw_t *w, bool subs, bool detail)
         jw_time(w, "start", ci->start_wall_ns);
         jw_time(w, "last_activity", ci->last_activity_wall_ns);
         if (ci->rtt_ns) {
-            buf_t d = {0};
-            format_duration(&d, ci->rtt_ns);
-            jw_strn(w, "rtt", d.p, d.len);
-            buf_free(&d);
+            char d[GO_DURATION_MAX];
+            size_t dn = go_duration(d, sizeof d, ci->rtt_ns);
+            jw_strn(w, "rtt", d, dn);
         }
-        buf_t t = {0};
-        format_uptime(&t, now - ci->start_wall_ns);
-        jw_strn(w, "uptime", t.p, t.len);
-        t.len = 0;
-        format_uptime(&t, now - ci->last_activity_wall_ns);
-        jw_strn(w, "idle", t.p, t.len);
-        buf_free(&t);
+        char t[GO_UPTIME_MAX];
+        size_t tn = go_uptime(t, sizeof t, now - ci->start_wall_ns);
+        jw_strn(w, "uptime", t, tn);
+        tn = go_uptime(t, sizeof t, now - ci->last_activity_wall_ns);
+        jw_strn(w, "idle", t, tn);
         jw_uint(w, "pending_size", ci->pending_bytes);
         jw_uint(w, "in_msgs", ci->in_msgs);
         jw_uint(w, "out_msgs", ci->out_msgs);

@@ -2,6 +2,7 @@
  * the HTML index page at /. /varz writes its fields in the reference's order
  * and with its rules for what is shown (a field the reference omits when
  * empty is omitted here too). */
+#include "base/gofmt.h"
 #include "base/json.h"
 #include "core/server.h"
 #include "monitor/monitor.h"
@@ -125,10 +126,9 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_time(&w, "start", srv->start_wall_ns);
     int64_t now = now_wall_ns();
     jw_time(&w, "now", now);
-    buf_t up = {0};
-    format_uptime(&up, now_mono_ns() - srv->start_mono_ns);
-    jw_strn(&w, "uptime", up.p, up.len);
-    buf_free(&up);
+    char up[GO_UPTIME_MAX];
+    size_t upn = go_uptime(up, sizeof up, now_mono_ns() - srv->start_mono_ns);
+    jw_strn(&w, "uptime", up, upn);
     jw_int(&w, "mem", process_rss_bytes());
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     jw_int(&w, "cores", cores);

@@ -3,6 +3,8 @@
  * (subscribe, security.md §5.1). */
 #include "nats/auth.h"
 #include "base/bcrypt.h"
+#include "base/gofmt.h"
+#include "base/hash.h"
 #include "core/core.h"
 #include "base/log.h"
 #include "base/qsbr.h"

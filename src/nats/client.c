@@ -10,6 +10,8 @@
 #include "nats/auth.h"
 #include "core/core.h"
 #include "base/json.h"
+#include "base/gofmt.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/tls.h"
@@ -472,12 +474,6 @@ static int connect_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     return rc ? 1 : 0;
 }
 
-static void set_str(char **dst, const char *s)
-{
-    free(*dst);
-    *dst = s && *s ? xstrdup(s) : NULL;
-}
-
 static void update_prefix(conn_t *c)
 {
     char tag[256];
@@ -577,9 +573,9 @@ bool client_fuzz_connect(const char *p, size_t n, char *prefix, size_t prefix_ca
     ci.verbose = ci.pedantic = ci.echo = ci.headers = ci.no_responders = -1;
     update_prefix(&c);
     if (json_parse_object(p, n, connect_member, &ci) == 0) {
-        set_str(&c.name, ci.name);
-        set_str(&c.lang, ci.lang);
-        set_str(&c.version, ci.version);
+        set_str_nonempty(&c.name, ci.name);
+        set_str_nonempty(&c.lang, ci.lang);
+        set_str_nonempty(&c.version, ci.version);
         update_prefix(&c);
     }
     size_t from = redacted->len;
@@ -617,9 +613,9 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     if (ci.headers >= 0) c->headers = ci.headers && !srv->opts->no_header_support;
     if (ci.no_responders >= 0) c->no_responders = ci.no_responders;
     if (ci.has_protocol) c->protocol = ci.protocol < 0 || ci.protocol > 1 ? -1 : (int)ci.protocol;
-    set_str(&c->name, ci.name);
-    set_str(&c->lang, ci.lang);
-    set_str(&c->version, ci.version);
+    set_str_nonempty(&c->name, ci.name);
+    set_str_nonempty(&c->lang, ci.lang);
+    set_str_nonempty(&c->version, ci.version);
     update_prefix(c);
     c->got_connect = true;
     set_secret(&c->cred_user, ci.has_user ? ci.user : NULL);

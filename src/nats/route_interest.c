@@ -14,18 +14,11 @@
  * peers may ask for. Owner worker of the route only. */
 #include "nats/route_int.h"
 #include "nats/subs.h"
+#include "base/hash.h"
 #include "base/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-
-static uint64_t fnv(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    return h;
-}
 
 static ikey_t *ikey_find(const char *k, size_t n, uint64_t h, ikey_t ***slot)
 {
@@ -105,7 +98,7 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
         k[s->subject.n] = ' ';
         memcpy(k + s->subject.n + 1, s->queue.p, s->queue.n);
     }
-    uint64_t h = fnv(k, n);
+    uint64_t h = hash_bytes(k, n);
     pthread_mutex_lock(&R.mu);
     ikey_t **slot = NULL;
     ikey_t *e = ikey_find(k, n, h, &slot);

@@ -18,11 +18,8 @@ typedef struct http_req {
 long http_parse(const char *buf, size_t len, size_t max_head, http_req_t *req);
 /* Finds query parameter `name`; returns true and sets *val (raw, not decoded). */
 bool http_query_get(slice_t query, const char *name, slice_t *val);
-/* Percent-decodes a query value ('+' is a space) into out (NUL-terminated);
- * returns length or -1. */
-long http_unescape(slice_t in, char *out, size_t outsz);
-/* Percent-decodes a path ('+' stays): Go's r.URL.Path. out needs in.n + 1
- * bytes; returns the length or -1 for a malformed escape. */
-long http_unescape_path(slice_t in, char *out, size_t outsz);
+/* Query values and paths are decoded with pct_decode (base/pct.h): a query value
+ * with PCT_PLUS | PCT_STRICT (Go's url.QueryUnescape), a path with PCT_STRICT
+ * (Go's r.URL.Path). */
 
 #endif

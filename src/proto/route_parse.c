@@ -1,27 +1,11 @@
 /* route_parse.c: see route_parse.h. */
 #include "proto/route_parse.h"
 #include "base/json.h"
+#include "base/pct.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-/* URL userinfo is percent-encoded ("T0PS3cr3T%21"). */
-static void pct_decode(const char *in, char *out, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; in[i] && o + 1 < n; i++) {
-        if (in[i] == '%' && isxdigit((unsigned char)in[i + 1]) &&
-            isxdigit((unsigned char)in[i + 2])) {
-            char h[3] = {in[i + 1], in[i + 2], 0};
-            out[o++] = (char)strtol(h, NULL, 16);
-            i += 2;
-        } else {
-            out[o++] = in[i];
-        }
-    }
-    if (n) out[o] = 0;
-}
 
 /* The URL for log lines: a password shows as xxxxx. */
 void route_url_redacted(const char *url, char *out, size_t n)
@@ -57,8 +41,9 @@ int route_url_split(const char *url, char *host, size_t hn, int *port, char *use
         *at = 0;
         char *colon = strchr(hostport, ':');
         if (colon) *colon = 0;
-        if (user) pct_decode(hostport, user, un);
-        if (pass && colon) pct_decode(colon + 1, pass, pn);
+        /* percent-encoded ("T0PS3cr3T%21"); a bad escape is kept as written */
+        if (user) pct_decode((slice_t){hostport, strlen(hostport)}, user, un, 0);
+        if (pass && colon) pct_decode((slice_t){colon + 1, strlen(colon + 1)}, pass, pn, 0);
         hp = at + 1;
     }
     char *colon = strrchr(hp, ':');

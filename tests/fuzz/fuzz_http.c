@@ -14,6 +14,7 @@
  * only the fixed error answer, which closes the connection, has no length. */
 #include "proto/http.h"
 #include "monitor/monitor.h"
+#include "base/pct.h"
 #include "conf/opts.h"
 #include "core/server.h"
 #include "index/sublist.h"
@@ -93,10 +94,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     slice_t in = {(const char *)data, size};
     char *dec = malloc(size + 1);
     if (dec) {
-        long n = http_unescape_path(in, dec, size + 1);
+        long n = pct_decode(in, dec, size + 1, PCT_STRICT);
         if (n > (long)size) abort();
-        n = http_unescape(in, dec, size + 1);
+        n = pct_decode(in, dec, size + 1, PCT_PLUS | PCT_STRICT);
         if (n > (long)size) abort();
+        n = pct_decode(in, dec, size + 1, 0);
+        if (n < 0 || n > (long)size) abort(); /* lenient: never fails when out is big enough */
         free(dec);
     }
     slice_t v;

@@ -1,6 +1,6 @@
 /* test_hash.c: the keyed hash (common.h) that the sid map, the subject index
  * and the reply-permission map use (issue #11 finding 14). */
-#include "base/common.h"
+#include "base/hash.h"
 #include "test.h"
 
 #include <stdio.h>

@@ -5,6 +5,7 @@
  * percent-decoding of paths (Go's r.URL.Path) and query values (Go's
  * url.Query().Get). */
 #include "test.h"
+#include "base/pct.h"
 #include "proto/http.h"
 
 #include <stdlib.h>
@@ -269,12 +270,12 @@ TEST(query_get)
 
 static long unesc(const char *in, char *out, size_t outsz)
 {
-    return http_unescape((slice_t){in, strlen(in)}, out, outsz);
+    return pct_decode((slice_t){in, strlen(in)}, out, outsz, PCT_PLUS | PCT_STRICT);
 }
 
 static long unesc_path(const char *in, char *out, size_t outsz)
 {
-    return http_unescape_path((slice_t){in, strlen(in)}, out, outsz);
+    return pct_decode((slice_t){in, strlen(in)}, out, outsz, PCT_STRICT);
 }
 
 TEST(unescape_query)

@@ -3,6 +3,7 @@
  * each one configures what it needs. */
 #include "test.h"
 #include "base/log.h"
+#include "base/gofmt.h"
 #include "base/common.h"
 
 #include <arpa/inet.h>

@@ -2,6 +2,7 @@
  * precedence, error/warning texts and positions, -t, reload, and -sl. */
 #include "conf/opts.h"
 #include "app/signal_cmd.h"
+#include "base/gofmt.h"
 #include "test.h"
 
 #include <signal.h>
@@ -504,19 +505,19 @@ TEST(durations)
     CHECK_EQ_STR(e, "time: missing unit in duration \"5\"");
     CHECK_EQ_INT(opts_parse_duration("", &ns, e, sizeof(e)), -1);
 
-    opts_fmt_duration(120LL * 1000000000LL, b, sizeof(b));
+    go_duration(b, sizeof(b), 120LL * 1000000000LL);
     CHECK_EQ_STR(b, "2m0s");
-    opts_fmt_duration(3600LL * 1000000000LL, b, sizeof(b));
+    go_duration(b, sizeof(b), 3600LL * 1000000000LL);
     CHECK_EQ_STR(b, "1h0m0s");
-    opts_fmt_duration(5LL * 1000000000LL, b, sizeof(b));
+    go_duration(b, sizeof(b), 5LL * 1000000000LL);
     CHECK_EQ_STR(b, "5s");
-    opts_fmt_duration(1500000000LL, b, sizeof(b));
+    go_duration(b, sizeof(b), 1500000000LL);
     CHECK_EQ_STR(b, "1.5s");
-    opts_fmt_duration(500000000LL, b, sizeof(b));
+    go_duration(b, sizeof(b), 500000000LL);
     CHECK_EQ_STR(b, "500ms");
-    opts_fmt_duration(0, b, sizeof(b));
+    go_duration(b, sizeof(b), 0);
     CHECK_EQ_STR(b, "0s");
-    opts_fmt_duration(-90LL * 1000000000LL, b, sizeof(b));
+    go_duration(b, sizeof(b), -90LL * 1000000000LL);
     CHECK_EQ_STR(b, "-1m30s");
 
     run_t r;

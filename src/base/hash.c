@@ -1,0 +1,21 @@
+#include "base/hash.h"
+
+#include <sys/random.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t hash_seed = 0x9e3779b97f4a7c15ull;
+
+/* Before main and before any thread: the seed never changes afterwards. */
+__attribute__((constructor)) static void hash_seed_init(void)
+{
+    uint64_t v;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec ^
+            ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&v;
+    }
+    hash_seed = v;
+}
