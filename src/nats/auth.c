@@ -691,11 +691,6 @@ bool auth_can_subscribe_sid(worker_t *w, conn_t *c, slice_t subject, slice_t que
     return ok;
 }
 
-bool auth_can_subscribe(worker_t *w, conn_t *c, slice_t subject, slice_t queue)
-{
-    return auth_can_subscribe_sid(w, c, subject, queue, (slice_t){NULL, 0});
-}
-
 bool auth_deliver_slow(conn_t *c, const auth_perms_t *a, slice_t subject, slice_t reply)
 {
     for (size_t i = 0; i < a->sub.ndeny; i++) {

@@ -82,8 +82,7 @@ static inline bool auth_can_deliver(conn_t *c, slice_t subject, slice_t reply)
 }
 /* Owner only: check and, when denied, send the -ERR and log. */
 bool auth_can_publish(struct worker *w, conn_t *c, slice_t subject);
-bool auth_can_subscribe(struct worker *w, conn_t *c, slice_t subject, slice_t queue);
-/* The same, with the SUB's sid in the log line as the reference writes it
+/* The same for a SUB, with its sid in the log line as the reference writes it
  * ("Subscription Violation - User \"u\", Subject \"foo\", SID 6"). */
 bool auth_can_subscribe_sid(struct worker *w, conn_t *c, slice_t subject, slice_t queue,
                             slice_t sid);
