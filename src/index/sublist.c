@@ -52,7 +52,7 @@
 #define NSTRIPES 64u
 #define INLINE_TOKS 32
 
-/* ---- hashing: hash_bytes (common.h, keyed by the per-process seed) ---------- */
+/* ---- hashing: hash_bytes (base/hash.h, keyed by the per-process seed) ---------- */
 
 static inline bool bytes_eq(const char *a, const char *b, size_t n)
 {

@@ -27,7 +27,7 @@
 
 #define SID_TOMB ((sub_t *)1)
 
-/* Slots by hash_bytes (common.h): keyed, so a client cannot choose colliding sids. */
+/* Slots by hash_bytes (base/hash.h): keyed, so a client cannot choose colliding sids. */
 
 sub_t *sidmap_get(sidmap_t *m, slice_t sid)
 {
