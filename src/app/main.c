@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "conf/opts.h"
 #include "app/reload.h"
+#include "app/start.h"
 #include "nats/route.h"
 #include "core/server.h"
 #include "app/signal_cmd.h"
@@ -111,7 +112,7 @@ int main(int argc, char **argv)
     reload_warn_plaintext(o);
     if (o->config_file) NOTICE("Using configuration file: %s", o->config_file);
     if (o->pid_file && *o->pid_file) write_pid_file(o->pid_file);
-    if (server_start() != 0) {
+    if (app_start() != 0) {
         log_close();
         return 1;
     }
@@ -147,10 +148,10 @@ int main(int argc, char **argv)
             continue;
         }
     }
-    server_shutdown();
+    app_shutdown();
     ports_file_remove();
     NOTICE("Server Exiting..");
     log_close();
-    server_free(); /* also frees the options */
+    app_free(); /* also frees the options */
     return exit_code;
 }

@@ -7,6 +7,7 @@
  * handed to the owning workers as commands. */
 #include "app/reload.h"
 #include "nats/auth.h"
+#include "nats/client.h"
 #include "core/core.h"
 #include "base/gofmt.h"
 #include "base/log.h"
@@ -309,11 +310,7 @@ bool server_lame_duck(void)
     NOTICE("Entering lame duck mode, stop accepting new clients");
     int lfd = srv->listen_fd;
     srv->listen_fd = -1;
-    if (lfd >= 0) {
-        for (int i = 0; i < srv->nworkers; i++)
-            epoll_ctl_del_listener(&srv->workers[i], lfd);
-        close(lfd);
-    }
+    if (lfd >= 0) listener_remove(lfd); /* out of every worker's epoll set, closed */
     if (atomic_load(&srv->num_clients) == 0) return true;
     worker_command(WCMD_LDM_INFO);
     int64_t grace = o->lame_duck_grace_ns;

@@ -1,5 +1,8 @@
-/* core.h: internals shared by server.c (loops, I/O, timers) and client.c
- * (protocol, delivery). Not for other modules. */
+/* core.h: the core layer's interface to the protocols above it: workers, the
+ * outbound pipeline, connection lifecycle, and the handler table (conn_ops_t)
+ * through which the worker loop drives every connection kind without knowing
+ * it. The nats/ layer (client.c, route.c, auth.c) fills the tables and calls
+ * these; monitor/ and app/ use the worker commands and listeners. */
 #ifndef GNATSD_CORE_H
 #define GNATSD_CORE_H
 
@@ -28,14 +31,46 @@ typedef struct stage {
     bool used;    /* since the last trim */
 } stage_t;
 
-/* A socket handed to a worker: accepted client/route, or a route we dialled. */
+/* A socket handed to a worker: accepted on a listener, or one we dialled. */
 typedef struct inq_item {
     int fd;
-    conn_kind_t kind;
+    const struct conn_ops *ops; /* its kind */
     bool solicited;
-    char *url;    /* owned: the route URL we dialled */
-    void *dialer; /* the dialer to tell when this route closes */
+    char *url;    /* owned: the URL we dialled */
+    void *dialer; /* the dialer to tell when this connection closes */
 } inq_item_t;
+
+/* A connection kind, as the core sees it: a table of operations chosen when the
+ * connection is accepted (the listener's table) or dialled (the dialer's), called by
+ * the worker loop on the connection's owner. One const row per kind, defined at the end
+ * of the kind's own file (nats/client.c, nats/route.c); docs/internals.md lists what a
+ * new kind needs. */
+typedef struct conn_ops {
+    conn_kind_t kind;     /* data only (ci->kind, what /connz and /routez filter on) */
+    const char *name;     /* "client": "Error accepting client connection" */
+    const char *tag;      /* "cid": the log prefix "ip:port - cid:N - " */
+    const char *tls_word; /* "route ": "TLS route handshake error: ..." ("" for clients) */
+    int64_t line_min;     /* floor of the incomplete control line bound (conn_line_max) */
+    /* write_deadline counts from the last write that made progress (routes: the reference
+     * closes one only when a write timed out having sent nothing), not from the first
+     * write that blocked (clients). */
+    bool deadline_from_progress;
+    bool pausable; /* its reads pause while the consumers it fed are behind */
+    /* Owner, just adopted (socket registered, prefix set): start the protocol (INFO,
+     * TLS, timers). Sets c->closing to have it closed. */
+    void (*init)(worker_t *w, conn_t *c, const inq_item_t *it);
+    /* Processes bytes; returns how many were consumed. Sets c->closing on errors. */
+    size_t (*process)(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
+    void (*timer)(worker_t *w, conn_t *c);    /* owner's tick when a deadline passed */
+    void (*tls_done)(worker_t *w, conn_t *c); /* handshake finished (or plaintext chosen) */
+    void (*send_err)(worker_t *w, conn_t *c, const char *text); /* -ERR before a close */
+    void (*closed)(conn_t *c); /* owner, closing, before the last flush: subs, registries */
+    void (*gone)(conn_t *c);   /* owner, socket closed: counters, the log line */
+    void (*free)(conn_t *c);   /* qsbr: no reader left; the kind's state */
+    void (*fill_info)(conn_t *c, conn_info_t *ci, bool with_subs); /* monitoring */
+    /* Owner: the control plane's WCMD_* bits for one connection; NULL: not concerned. */
+    void (*command)(worker_t *w, conn_t *c, uint32_t cmd);
+} conn_ops_t;
 
 struct worker {
     int id;
@@ -101,9 +136,22 @@ struct worker {
 #define WCMD_AUTH 128u    /* password-check verdicts are back (auth_run_verdicts) */
 void worker_command(uint32_t cmd);
 void worker_command_one(worker_t *w, uint32_t cmd); /* any thread */
+/* A command run once per worker (not per connection), e.g. WCMD_AUTH ->
+ * auth_run_verdicts; registered before server_start. */
+void worker_on_command(uint32_t cmd, void (*fn)(worker_t *w));
 /* Hands a socket to a worker (round-robin). Takes ownership of item->url. */
 void server_hand_off(inq_item_t *item);
-void epoll_ctl_del_listener(worker_t *w, int fd);
+
+/* Listeners the workers accept on (level-triggered, EPOLLEXCLUSIVE), one row each:
+ * registered by the layer that owns the port, after server_prepare. name is the
+ * reference's word in its accept-error line ("Client", "Route"); accepted sockets get
+ * ops. */
+#define MAX_LISTENERS 4
+void listener_add(int fd, const char *name, const conn_ops_t *ops);
+/* Any thread: the listener leaves every worker's epoll set and is closed. */
+void listener_remove(int fd);
+/* Binds host:port; port -1 picks a free one. Returns fd or -1 with err. */
+int listen_on(const char *host, int port, int *bound_port, char *err, size_t errlen);
 
 /* Per-worker counters: only the owning worker writes them, so a relaxed load+store
  * (no locked instruction) is exact; the monitor reads them racily but atomically. */
@@ -113,11 +161,6 @@ static inline void stat_add(_Atomic uint64_t *ctr, uint64_t v)
                           memory_order_relaxed);
 }
 
-/* The identity fields every INFO starts with (client and route INFO). */
-struct jw;
-void info_identity(struct jw *w, int proto);
-
-/* server.c */
 void conn_flush(conn_t *c); /* any thread: writes what is in c's outbound buffer */
 /* c's owner w: also what w staged for c in this batch */
 void conn_flush_owned(worker_t *w, conn_t *c);
@@ -131,11 +174,22 @@ void conn_resume(worker_t *w, conn_t *c);
 void conn_unsub_wait(worker_t *w, conn_t *c);
 /* Drives a TLS handshake forward (the dialing side speaks first). */
 void conn_flush_handshake(worker_t *w, conn_t *c);
+/* Owner, in init: c is the server side of a TLS handshake with t (due within t's
+ * timeout); optional (allow_non_tls): a first byte that is no TLS record means plaintext. */
+void conn_tls_accept(worker_t *w, conn_t *c, struct tls_ctx *t, bool optional);
+/* TLS connection_rate_limit: false once this second's budget of new TLS connections is
+ * spent. */
+bool conn_tls_rate_ok(void);
 /* allow_non_tls: the client sent no TLS record; drop its TLS state and go on in plaintext. */
 void conn_tls_plain(worker_t *w, conn_t *c);
 /* From any thread; false if a close was requested already (the first reason stands). */
 bool conn_request_close(conn_t *c, close_reason_t r);
 void conn_close(conn_t *c, close_reason_t r); /* owner only */
+/* Owner, closing (a kind's closed hook): c goes to the ring /connz?state=closed shows. */
+void conn_remember_closed(conn_t *c);
+/* Open connections of one kind (table), in cid order. Returns the count; *out owned by
+ * the caller (conn_infos_free). */
+size_t conn_snapshot(const conn_ops_t *ops, conn_info_t **out, bool with_subs);
 /* Stages bytes for c on w (the caller's worker); they reach c's outbound buffer, in
  * order, when w commits (before it flushes or closes c, at the latest at the end of
  * its batch). Returns false if c is closed (a max_pending overrun is found at commit
@@ -151,26 +205,5 @@ char *conn_msg_room(worker_t *w, conn_t *c, size_t max);
 void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size);
 void worker_note_deadline(worker_t *w, int64_t t);
 uint64_t worker_rand(worker_t *w);
-
-/* client.c */
-void client_init(conn_t *c);                  /* sends INFO, arms timers */
-void client_tls_done(worker_t *w, conn_t *c); /* handshake finished: start the auth timer */
-/* Processes bytes; returns how many were consumed. Sets c->closing on errors. */
-size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
-void client_timer(worker_t *w, conn_t *c); /* owner's tick when a deadline passed */
-void client_sweep_dead_subs(conn_t *c);
-void client_conn_closed(conn_t *c); /* owner, closing: subs removed, auth check abandoned */
-void client_free(conn_t *c);
-void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs);
-void client_send_info_update(worker_t *w, conn_t *c);
-void sidmap_free(sidmap_t *m);
-void server_build_info(void);
-void client_send_info_ldm(worker_t *w, conn_t *c);
-void client_reauth(worker_t *w, conn_t *c);
-void client_send_err(worker_t *w, conn_t *c, const char *text);
-/* tests/fuzz/fuzz_connect.c: CONNECT JSON through the real member parsing, the log
- * prefix built from it, and the trace redaction (appended to *redacted). False if a
- * valid CONNECT's redacted form still shows a secret. */
-bool client_fuzz_connect(const char *p, size_t n, char *prefix, size_t prefix_cap, buf_t *redacted);
 
 #endif

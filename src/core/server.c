@@ -26,13 +26,11 @@
  * blocked for write_deadline, it is cut. Listeners back off on temporary accept
  * errors. Big buffers are kept while a connection is busy and released after an
  * idle tick. */
-#include "nats/auth.h"
 #include "core/core.h"
 #include "base/gofmt.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/tls.h"
-#include "nats/route.h"
 
 #include <openssl/err.h>
 
@@ -378,7 +376,7 @@ static bool flush_run(conn_t *c, bool unlocked)
             int n = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
             if (n > 0) {
                 c->wpos += (size_t)n;
-                if (c->kind != CONN_CLIENT) c->stall_ns = 0; /* see conn_write_deadline */
+                if (c->ops->deadline_from_progress) c->stall_ns = 0; /* conn_write_deadline */
                 continue;
             }
             int e = SSL_get_error(c->ssl, n);
@@ -397,7 +395,7 @@ static bool flush_run(conn_t *c, bool unlocked)
         if (unlocked) spin_lock(&c->out_lock);
         if (n > 0) {
             c->wpos += (size_t)n;
-            if (c->kind != CONN_CLIENT) c->stall_ns = 0; /* see conn_write_deadline */
+            if (c->ops->deadline_from_progress) c->stall_ns = 0; /* conn_write_deadline */
             continue;
         }
         if (n < 0 && err == EINTR) continue;
@@ -523,8 +521,6 @@ static void unkick(conn_t *c)
 
 /* ---- connection lifecycle ---------------------------------------------- */
 
-static void remember_closed(conn_t *c);
-
 static void conn_free_cb(void *p)
 {
     conn_t *c = p;
@@ -532,8 +528,7 @@ static void conn_free_cb(void *p)
     tls_ctx_unref(c->tls);
     buf_free(&c->out);
     buf_free(&c->wbuf);
-    client_free(c);
-    route_conn_free(c);
+    c->ops->free(c);
     free(c);
 }
 
@@ -563,9 +558,7 @@ void conn_close(conn_t *c, close_reason_t r)
     c->out_closed = true;
     spin_unlock(&c->out_lock);
     unkick(c);
-    if (c->kind == CONN_CLIENT) remember_closed(c);
-    if (c->kind == CONN_ROUTE) route_conn_closed(c);
-    client_conn_closed(c);
+    c->ops->closed(c);
     /* Last words (-ERR ...) go out best effort; then nobody may write to the fd. Another
      * worker may be in send() on it right now: wait for that to end before closing it. */
     spin_lock(&c->out_lock);
@@ -580,12 +573,7 @@ void conn_close(conn_t *c, close_reason_t r)
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
-    if (c->kind == CONN_CLIENT) {
-        atomic_fetch_sub(&srv->num_clients, 1);
-        DEBUG("%sClient connection closed: %s", c->prefix, close_reason_str(c->reason));
-    } else {
-        NOTICE("%sRouter connection closed: %s", c->prefix, close_reason_str(c->reason));
-    }
+    c->ops->gone(c);
     /* unlink from the owner's list */
     if (c->prev)
         c->prev->next = c->next;
@@ -602,8 +590,6 @@ static void set_nonblock(int fd)
     fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static bool tls_rate_ok(void);
-
 static void conn_adopt(worker_t *w, inq_item_t *it)
 {
     int fd = it->fd;
@@ -611,7 +597,8 @@ static void conn_adopt(worker_t *w, inq_item_t *it)
     spin_init(&c->out_lock);
     c->fd = fd;
     c->w = w;
-    c->kind = it->kind;
+    c->ops = it->ops;
+    c->kind = it->ops->kind;
     c->cid = atomic_fetch_add(&srv->next_cid, 1);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -626,7 +613,7 @@ static void conn_adopt(worker_t *w, inq_item_t *it)
             c->port = ntohs(a->sin6_port);
         }
     }
-    const char *tag = c->kind == CONN_ROUTE ? "rid" : "cid";
+    const char *tag = c->ops->tag;
     if (strchr(c->ip, ':'))
         snprintf(c->prefix, sizeof c->prefix, "[%s]:%d - %s:%llu - ", c->ip, c->port, tag,
                  (unsigned long long)c->cid);
@@ -641,37 +628,23 @@ static void conn_adopt(worker_t *w, inq_item_t *it)
     w->nconns++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
-    if (c->kind == CONN_ROUTE) {
-        route_conn_init(w, c, it->solicited, it->url, it->dialer);
-        if (c->closing) conn_close(c, c->reason);
-        return;
-    }
-    atomic_fetch_add(&srv->num_clients, 1);
-    atomic_fetch_add(&srv->total_conns, 1);
-    tls_ctx_t *t = atomic_load(&srv->tls_ctx);
-    if (t && !tls_rate_ok()) {
-        /* connection_rate_limit: handshakes beyond the per-second budget are refused */
-        client_send_err(w, c, "Connection throttling is active. Please try again later.");
-        c->closing = true;
-        c->reason = CR_TLS_HANDSHAKE;
-        conn_close(c, c->reason);
-        return;
-    }
-    if (t) {
-        c->tls = tls_ctx_ref(t);
-        c->ssl = SSL_new(t->ctx);
-        SSL_set_fd(c->ssl, fd);
-        SSL_set_accept_state(c->ssl);
-        c->tls_due_ns = w->now_ns + t->timeout_ns;
-        c->tls_optional = srv->opts->allow_non_tls;
-        worker_note_deadline(w, c->tls_due_ns);
-    }
-    client_init(c);
+    c->ops->init(w, c, it);
     if (c->closing) conn_close(c, c->reason);
 }
 
+void conn_tls_accept(worker_t *w, conn_t *c, tls_ctx_t *t, bool optional)
+{
+    c->tls = tls_ctx_ref(t);
+    c->ssl = SSL_new(t->ctx);
+    SSL_set_fd(c->ssl, c->fd);
+    SSL_set_accept_state(c->ssl);
+    c->tls_due_ns = w->now_ns + t->timeout_ns;
+    c->tls_optional = optional;
+    worker_note_deadline(w, c->tls_due_ns);
+}
+
 /* TLS connection_rate_limit: a budget of new TLS connections per second. */
-static bool tls_rate_ok(void)
+bool conn_tls_rate_ok(void)
 {
     static _Atomic int64_t window_s, count;
     int64_t limit = srv->opts->tls.connection_rate_limit;
@@ -692,7 +665,7 @@ void conn_tls_plain(worker_t *w, conn_t *c)
     tls_ctx_unref(c->tls);
     c->tls = NULL;
     c->tls_due_ns = 0;
-    client_tls_done(w, c);
+    c->ops->tls_done(w, c);
 }
 
 /* Drives the server side of the handshake. Returns true once application data may flow. */
@@ -722,15 +695,14 @@ static bool tls_handshake(worker_t *w, conn_t *c)
     spin_unlock(&c->out_lock);
     if (rc != 1) {
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
-        ERROR("%sTLS %shandshake error: %s", c->prefix, c->kind == CONN_ROUTE ? "route " : "", why);
+        ERROR("%sTLS %shandshake error: %s", c->prefix, c->ops->tls_word, why);
         c->closing = true;
         c->reason = CR_TLS_HANDSHAKE;
         return false;
     }
     if (c->tls_due_ns && now_mono_ns() > c->tls_due_ns) {
         /* Finished after its deadline: a timeout, as with a socket deadline. */
-        ERROR("%sTLS %shandshake error: i/o timeout", c->prefix,
-              c->kind == CONN_ROUTE ? "route " : "");
+        ERROR("%sTLS %shandshake error: i/o timeout", c->prefix, c->ops->tls_word);
         c->closing = true;
         c->reason = CR_TLS_HANDSHAKE;
         return false;
@@ -751,10 +723,7 @@ static bool tls_handshake(worker_t *w, conn_t *c)
         DEBUG("%sTLS handshake complete", c->prefix);
         DEBUG("%sTLS version %s, cipher suite %s", c->prefix, tls_version_name(c->ssl), cipher);
     }
-    if (c->kind == CONN_ROUTE)
-        route_start_protocol(w, c);
-    else
-        client_tls_done(w, c);
+    c->ops->tls_done(w, c);
     return true;
 }
 
@@ -857,25 +826,58 @@ void accept_backoff_ok(accept_backoff_t *b)
         atomic_store_explicit(&b->delay_ns, 0, memory_order_relaxed);
 }
 
-/* The worker listeners: the client port and the route port. */
+/* The worker listeners (the client port, the route port...): one row each, registered
+ * before the workers start (listener_add); their epoll data.ptr is the row. */
 static struct listener {
+    _Atomic int fd;        /* -1 once removed (lame duck, shutdown) */
+    const char *name;      /* "Client": the reference's accept-error line */
+    const conn_ops_t *ops; /* of the connections it accepts */
     accept_backoff_t bo;
     _Atomic int owner; /* the worker that puts it back, -1 = none */
-    int fd;            /* the listener out of the epoll sets (its variable may be reset) */
-    void *tag;         /* its epoll data.ptr */
-} listeners[2] = {{.owner = -1}, {.owner = -1}};
+    int paused_fd;     /* the listener out of the epoll sets (fd may be reset meanwhile) */
+} listeners[MAX_LISTENERS];
+static int nlisteners;
+
+static bool is_listener(const void *p)
+{
+    return (uintptr_t)p >= (uintptr_t)listeners &&
+           (uintptr_t)p < (uintptr_t)(listeners + MAX_LISTENERS);
+}
+
+void listener_add(int fd, const char *name, const conn_ops_t *ops)
+{
+    if (nlisteners == MAX_LISTENERS) abort();
+    struct listener *l = &listeners[nlisteners++];
+    atomic_store(&l->fd, fd);
+    l->name = name;
+    l->ops = ops;
+    atomic_store(&l->owner, -1);
+    for (int i = 0; i < srv->nworkers; i++) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l};
+        epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_ADD, fd, &ev);
+    }
+}
+
+void listener_remove(int fd)
+{
+    for (int k = 0; k < nlisteners; k++) {
+        int cur = fd;
+        if (fd >= 0 && atomic_compare_exchange_strong(&listeners[k].fd, &cur, -1)) break;
+    }
+    for (int i = 0; i < srv->nworkers; i++)
+        epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_DEL, fd, NULL);
+    close(fd);
+}
 
 /* A temporary accept error (out of descriptors or memory) on a level-triggered listener
  * would wake every worker again at once (137,000 log lines a second): the listener leaves
  * every worker's epoll set for the back-off, connections already open are served
  * meanwhile, and the worker that paused it puts it back (run_listeners). */
-static void listener_pause(worker_t *self, struct listener *l, const char *name, int lfd, void *tag,
-                           int err)
+static void listener_pause(worker_t *self, struct listener *l, int lfd, int err)
 {
-    int64_t d = accept_backoff_begin(&l->bo, name, lfd, err, self->now_ns);
+    int64_t d = accept_backoff_begin(&l->bo, l->name, lfd, err, self->now_ns);
     if (!d) return;
-    l->fd = lfd;
-    l->tag = tag;
+    l->paused_fd = lfd;
     atomic_store(&l->owner, self->id);
     for (int i = 0; i < srv->nworkers; i++)
         epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_DEL, lfd, NULL);
@@ -887,7 +889,7 @@ static void listener_pause(worker_t *self, struct listener *l, const char *name,
 static void run_listeners(worker_t *w)
 {
     bool left = false;
-    for (size_t k = 0; k < ARRAY_LEN(listeners); k++) {
+    for (int k = 0; k < nlisteners; k++) {
         struct listener *l = &listeners[k];
         if (atomic_load(&l->owner) != w->id) continue;
         int64_t due = atomic_load(&l->bo.resume_ns);
@@ -896,11 +898,10 @@ static void run_listeners(worker_t *w)
             left = true;
             continue;
         }
-        int cur = l->tag == (void *)&srv->listen_fd ? srv->listen_fd : route_listen_fd;
-        if (cur == l->fd) { /* not closed meanwhile (lame duck, shutdown) */
+        if (atomic_load(&l->fd) == l->paused_fd) { /* not closed meanwhile (lame duck, shutdown) */
             for (int i = 0; i < srv->nworkers; i++) {
-                struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l->tag};
-                epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_ADD, l->fd, &ev);
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l};
+                epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_ADD, l->paused_fd, &ev);
             }
         }
         atomic_store(&l->owner, -1);
@@ -909,11 +910,10 @@ static void run_listeners(worker_t *w)
     w->listener_paused = left;
 }
 
-/* Accepts everything pending on lfd and spreads the sockets round-robin. */
-static void do_accept(worker_t *self, int lfd, conn_kind_t kind)
+/* Accepts everything pending on l and spreads the sockets round-robin. */
+static void do_accept(worker_t *self, struct listener *l)
 {
-    struct listener *l = &listeners[kind == CONN_ROUTE];
-    void *tag = kind == CONN_ROUTE ? (void *)&route_listen_fd : (void *)&srv->listen_fd;
+    int lfd = atomic_load(&l->fd);
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -921,10 +921,9 @@ static void do_accept(worker_t *self, int lfd, conn_kind_t kind)
             if (e == EINTR || e == ECONNABORTED) continue;
             if (e == EAGAIN || e == EWOULDBLOCK) return;
             if (accept_error_temporary(e)) {
-                listener_pause(self, l, kind == CONN_ROUTE ? "Route" : "Client", lfd, tag, e);
+                listener_pause(self, l, lfd, e);
             } else if (lfd >= 0) {
-                ERROR("Error accepting %s connection: %s", kind == CONN_ROUTE ? "route" : "client",
-                      strerror(e));
+                ERROR("Error accepting %s connection: %s", l->ops->name, strerror(e));
             }
             return;
         }
@@ -932,7 +931,7 @@ static void do_accept(worker_t *self, int lfd, conn_kind_t kind)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         uint32_t k = atomic_fetch_add(&srv->rr, 1) % (uint32_t)srv->nworkers;
-        inq_item_t it = {.fd = fd, .kind = kind};
+        inq_item_t it = {.fd = fd, .ops = l->ops};
         hand_to(self, &srv->workers[k], &it);
     }
 }
@@ -980,7 +979,7 @@ static bool pause_if_behind(worker_t *w, conn_t *c)
     w->over_lost = false;
     w->nover = 0;
     w->over_max = 0;
-    if (c->kind != CONN_CLIENT) return false;
+    if (!c->ops->pausable) return false;
     /* first: a consumer catching up from now on sees has_stalled */
     stall_conn(w, c, stall_duration(most));
     for (int i = 0; i < n && !behind; i++)
@@ -1039,12 +1038,11 @@ static void save_partial(conn_t *c, const char *p, size_t n, size_t need)
  * max_control_line plus the parser's slack. The client parser enforces the same bound
  * first, with the exact count the reference uses; routes, whose lines the reference does
  * not bound at all (an INFO lists every client URL of the cluster, an RMSG every queue
- * group that won), get at least ROUTE_LINE_MIN. */
-#define ROUTE_LINE_MIN (64 * 1024)
+ * group that won), get at least their table's line_min (64 KiB). */
 static size_t conn_line_max(const conn_t *c)
 {
     int64_t mcl = srv->opts->max_control_line;
-    if (c->kind == CONN_ROUTE && mcl < ROUTE_LINE_MIN) mcl = ROUTE_LINE_MIN;
+    if (mcl < c->ops->line_min) mcl = c->ops->line_min;
     return (size_t)mcl + PARSE_LINE_SLACK + 16; /* + the op name and CR */
 }
 
@@ -1105,8 +1103,7 @@ static void conn_read(worker_t *w, conn_t *c)
         }
         size_t used = 0, need = 0;
         for (;;) {
-            used += c->kind == CONN_ROUTE ? route_process(w, c, buf + used, len - used, &need)
-                                          : client_process(w, c, buf + used, len - used, &need);
+            used += c->ops->process(w, c, buf + used, len - used, &need);
             if (c->closing) {
                 conn_close(c, c->reason);
                 return;
@@ -1129,7 +1126,7 @@ static void conn_read(worker_t *w, conn_t *c)
              * reference takes any size a route sends). */
             ERROR("%smaximum payload exceeded: %zu vs max_pending %lld", c->prefix, need,
                   (long long)srv->opts->max_pending);
-            client_send_err(w, c, "Maximum Payload Violation");
+            c->ops->send_err(w, c, "Maximum Payload Violation");
             conn_close(c, CR_MAX_PAYLOAD);
             return;
         }
@@ -1137,7 +1134,7 @@ static void conn_read(worker_t *w, conn_t *c)
             /* An operation whose control line never ends: no more buffering. */
             ERROR("%smaximum control line exceeded: max_control_line %d, buffer len %zu", c->prefix,
                   srv->opts->max_control_line, len - used);
-            client_send_err(w, c, "maximum control line exceeded");
+            c->ops->send_err(w, c, "maximum control line exceeded");
             conn_close(c, CR_MAX_CONTROL_LINE);
             return;
         }
@@ -1322,10 +1319,7 @@ static void run_timers(worker_t *w)
     w->next_deadline_ns = 0;
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
-        if (c->kind == CONN_ROUTE)
-            route_timer(w, c);
-        else
-            client_timer(w, c);
+        c->ops->timer(w, c);
         if (!c->closing) conn_write_deadline(w, c);
         trim_out(c);
         if (c->closing) conn_close(c, c->reason);
@@ -1378,36 +1372,30 @@ void worker_command(uint32_t cmd)
 
 static void run_snapshot(worker_t *w);
 
+/* Commands run once per worker (worker_on_command), by bit. */
+static void (*worker_cmd_fns[32])(worker_t *w);
+static uint32_t worker_cmd_hooked;
+
+void worker_on_command(uint32_t cmd, void (*fn)(worker_t *w))
+{
+    for (int b = 0; b < 32; b++)
+        if (cmd & (1u << b)) worker_cmd_fns[b] = fn;
+    worker_cmd_hooked |= cmd;
+}
+
 static void run_commands(worker_t *w)
 {
     uint32_t cmd = atomic_exchange(&w->cmds, 0);
-    if (cmd & WCMD_AUTH) auth_run_verdicts(w); /* touches only the connections concerned */
-    cmd &= ~WCMD_AUTH;
+    /* e.g. password-check verdicts: touch only the connections concerned */
+    for (uint32_t m = cmd & worker_cmd_hooked; m; m &= m - 1)
+        worker_cmd_fns[__builtin_ctz(m)](w);
+    cmd &= ~worker_cmd_hooked;
     if (!cmd) return;
     if (cmd & WCMD_SNAPSHOT) run_snapshot(w);
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
-        if (c->kind != CONN_CLIENT) continue;
-        if (cmd & WCMD_LDM_INFO) client_send_info_ldm(w, c);
-        if (cmd & WCMD_INFO) client_send_info_update(w, c);
-        if ((cmd & WCMD_PINNED) && c->ssl && c->tls_done && !c->closing) {
-            tls_ctx_t *t = atomic_load(&srv->tls_ctx);
-            if (t && !tls_pinned_ok(t, c->ssl)) {
-                NOTICE("%sDisconnect client due to pinned certs reload", c->prefix);
-                c->closing = true;
-                c->reason = CR_TLS_HANDSHAKE;
-            }
-        }
-        if (cmd & WCMD_REAUTH) client_reauth(w, c);
-        if ((cmd & WCMD_MAXCONN) && !c->closing && atomic_fetch_sub(&srv->conn_excess, 1) > 0) {
-            client_send_err(w, c, "maximum connections exceeded");
-            c->closing = true;
-            c->reason = CR_MAX_CONNECTIONS;
-        }
-        if ((cmd & WCMD_LDM_CLOSE) && !c->closing && atomic_fetch_sub(&w->ldm_close_quota, 1) > 0) {
-            c->closing = true;
-            c->reason = CR_LAME_DUCK;
-        }
+        if (!c->ops->command) continue;
+        c->ops->command(w, c, cmd);
         if (c->closing) conn_close(c, c->reason);
     }
     if (cmd & WCMD_LDM_CLOSE) atomic_store(&w->ldm_close_quota, 0);
@@ -1448,12 +1436,8 @@ static void *worker_main(void *arg)
                 run_kicks(w);
                 continue;
             }
-            if (p == (void *)&srv->listen_fd) {
-                do_accept(w, srv->listen_fd, CONN_CLIENT);
-                continue;
-            }
-            if (p == (void *)&route_listen_fd) {
-                do_accept(w, route_listen_fd, CONN_ROUTE);
+            if (is_listener(p)) {
+                do_accept(w, p);
                 continue;
             }
             conn_t *c = p;
@@ -1576,32 +1560,15 @@ int listen_on(const char *host, int port, int *bound_port, char *err, size_t err
     return fd;
 }
 
-int server_start(void)
+void server_prepare(void)
 {
     opts_t *o = srv->opts;
-    char err[256];
     if (o->workers > MAX_WORKERS)
         WARN("--workers %d is more than the maximum of %d: using %d", o->workers, MAX_WORKERS,
              srv->nworkers);
     else if (o->workers < 0)
         WARN("--workers %d is not a valid count: using one per core (%d)", o->workers,
              srv->nworkers);
-    int port = o->port == 0 ? DEFAULT_PORT : o->port;
-    srv->listen_fd = listen_on(o->host, port, &srv->port, err, sizeof err);
-    if (srv->listen_fd < 0) {
-        log_msg(LOG_FTL, "Error listening on port: %s:%d, \"%s\"", o->host, port, err);
-        return -1;
-    }
-    if (o->tls.enabled) {
-        tls_ctx_t *t = tls_ctx_server(&o->tls, false, err, sizeof err);
-        if (!t) {
-            log_msg(LOG_FTL, "Error configuring TLS: %s", err);
-            return -1;
-        }
-        atomic_store(&srv->tls_ctx, t);
-    }
-    if (route_start() != 0) return -1;
-    server_build_info();
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *w = &srv->workers[i];
         w->id = i;
@@ -1614,43 +1581,20 @@ int server_start(void)
         w->rng = (uint64_t)now_mono_ns() * 2654435761ULL + (uint64_t)i * 0x9E3779B97F4A7C15ULL + 1;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
-        struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
-                                  .data.ptr = (void *)&srv->listen_fd};
-        epoll_ctl(w->epfd, EPOLL_CTL_ADD, srv->listen_fd, &lev);
-        if (route_listen_fd >= 0) {
-            struct epoll_event rev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
-                                      .data.ptr = (void *)&route_listen_fd};
-            epoll_ctl(w->epfd, EPOLL_CTL_ADD, route_listen_fd, &rev);
-        }
     }
-    if (o->http_port || o->https_port) {
-        if (monitor_start() != 0) return -1;
-    }
-    NOTICE("Listening for client connections on %s:%d", o->host, srv->port);
-    if (o->tls.enabled) NOTICE("TLS required for client connections");
+}
+
+void server_start(void)
+{
     for (int i = 0; i < srv->nworkers; i++)
         pthread_create(&srv->workers[i].th, NULL, worker_main, &srv->workers[i]);
-    return 0;
 }
 
-void epoll_ctl_del_listener(worker_t *w, int fd)
+void server_join(void)
 {
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-void server_shutdown(void)
-{
-    atomic_store(&srv->shutting_down, true);
-    if (srv->listen_fd >= 0) {
-        close(srv->listen_fd);
-        srv->listen_fd = -1;
-    }
-    monitor_stop();
     server_wake_all();
     for (int i = 0; i < srv->nworkers; i++)
         pthread_join(srv->workers[i].th, NULL);
-    route_shutdown();
-    qsbr_drain_all();
 }
 
 void server_stats(server_stats_t *st)
@@ -1669,7 +1613,7 @@ void server_stats(server_stats_t *st)
 
 struct snap_req {
     bool with_subs;
-    conn_kind_t kind;
+    const conn_ops_t *ops; /* the kind asked for */
     conn_info_t *v;
     size_t n, cap;
     int pending;
@@ -1695,9 +1639,9 @@ static void run_snapshot(worker_t *w)
     conn_info_t *v = NULL;
     size_t n = 0, cap = 0;
     for (conn_t *c = w->conns; c; c = c->next) {
-        if (c->kind != r->kind || c->closing) continue;
+        if (c->ops != r->ops || c->closing) continue;
         conn_info_t ci;
-        client_fill_info(c, &ci, r->with_subs);
+        c->ops->fill_info(c, &ci, r->with_subs);
         snap_push(&v, &n, &cap, &ci);
     }
     pthread_mutex_lock(&r->mu);
@@ -1716,12 +1660,12 @@ static int cmp_cid(const void *a, const void *b)
     return x->cid < y->cid ? -1 : x->cid > y->cid;
 }
 
-static size_t snapshot_kind(conn_info_t **out, bool with_subs, conn_kind_t kind)
+size_t conn_snapshot(const conn_ops_t *ops, conn_info_t **out, bool with_subs)
 {
     *out = NULL;
     if (atomic_load(&srv->shutting_down)) return 0;
     pthread_mutex_lock(&snap_lock);
-    struct snap_req r = {.with_subs = with_subs, .kind = kind, .pending = srv->nworkers};
+    struct snap_req r = {.with_subs = with_subs, .ops = ops, .pending = srv->nworkers};
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
     for (int i = 0; i < srv->nworkers; i++)
@@ -1747,16 +1691,6 @@ static size_t snapshot_kind(conn_info_t **out, bool with_subs, conn_kind_t kind)
     if (r.n > 1) qsort(r.v, r.n, sizeof *r.v, cmp_cid);
     *out = r.v;
     return r.n;
-}
-
-size_t server_snapshot_conns(conn_info_t **out, bool with_subs)
-{
-    return snapshot_kind(out, with_subs, CONN_CLIENT);
-}
-
-size_t server_snapshot_routes(conn_info_t **out, bool with_subs)
-{
-    return snapshot_kind(out, with_subs, CONN_ROUTE);
 }
 
 static void conn_info_clear(conn_info_t *ci)
@@ -1788,10 +1722,10 @@ static struct {
     size_t head, n;
 } closed = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
 
-static void remember_closed(conn_t *c)
+void conn_remember_closed(conn_t *c)
 {
     conn_info_t ci;
-    client_fill_info(c, &ci, true);
+    c->ops->fill_info(c, &ci, true);
     ci.stop_wall_ns = now_wall_ns();
     snprintf(ci.reason, sizeof ci.reason, "%s", close_reason_str(c->reason));
     pthread_mutex_lock(&closed.mu);
@@ -1844,11 +1778,10 @@ size_t server_closed_conns(conn_info_t **out, bool with_subs)
     return n;
 }
 
-/* Releases everything the server holds after server_shutdown (leak checkers
+/* Releases everything the server holds after server_join (leak checkers
  * run the whole test suite against the binary). */
 void server_free(void)
 {
-    route_free_all();
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *w = &srv->workers[i];
         if (w->epfd > 0) close(w->epfd);

@@ -72,8 +72,9 @@ typedef struct conn {
     uint64_t cid;
     int fd;
     conn_kind_t kind;
-    worker_t *w;              /* owner */
-    struct conn *next, *prev; /* owner's list */
+    const struct conn_ops *ops; /* its kind's handlers (core.h), set at adoption */
+    worker_t *w;                /* owner */
+    struct conn *next, *prev;   /* owner's list */
 
     /* --- shared: outbound, guarded by out_lock ---
      * Two buffers: producers append to out while one flusher (flushing) writes wbuf
@@ -215,11 +216,16 @@ int64_t accept_backoff_begin(accept_backoff_t *b, const char *name, int lfd, int
                              int64_t now_ns);
 void accept_backoff_ok(accept_backoff_t *b); /* after a successful accept: back to 10 ms */
 
-/* Lifecycle, called from main. */
+/* Lifecycle: app/start.c orders the modules around these. */
 int server_init(opts_t *o);
-int server_start(void);     /* binds, starts workers and the monitor */
-void server_shutdown(void); /* closes everything, joins threads */
-void server_free(void);     /* after shutdown: releases all memory, the options included */
+/* After init: logs how the worker count was adjusted, sets up the workers' event loops;
+ * listeners may be added from here on (listener_add, core.h). */
+void server_prepare(void);
+void server_start(void); /* starts the workers */
+/* After srv->shutting_down was set: wakes the workers and waits until they closed their
+ * connections and exited. */
+void server_join(void);
+void server_free(void); /* after shutdown: releases all memory, the options included */
 void server_wake_all(void);
 
 /* Stats summed over workers. */
@@ -227,10 +233,6 @@ typedef struct server_stats {
     uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
 } server_stats_t;
 void server_stats(server_stats_t *st);
-
-/* Monitoring (monitor.c). */
-int monitor_start(void);
-void monitor_stop(void);
 
 /* ---- snapshots for monitoring (taken on each owner worker) ---- */
 
@@ -266,12 +268,8 @@ typedef struct conn_info {
     size_t nsubs;
 } conn_info_t;
 
-/* Open connections, in cid order. Returns the count; *out owned by the caller
- * (conn_infos_free). */
-size_t server_snapshot_conns(conn_info_t **out, bool with_subs);
-/* The same for route connections. */
-size_t server_snapshot_routes(conn_info_t **out, bool with_subs);
-/* The last closed connections (at most CLOSED_RING), oldest first. */
+/* Open connections of one kind: conn_snapshot (core.h), through the kind's own module.
+ * The last closed connections (at most CLOSED_RING), oldest first. */
 #define CLOSED_RING 10000
 size_t server_closed_conns(conn_info_t **out, bool with_subs);
 void conn_infos_free(conn_info_t *v, size_t n);

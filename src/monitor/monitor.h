@@ -57,6 +57,9 @@ size_t monitor_answer_buffer(const char *in, size_t len, buf_t *out, bool *close
 int monitor_num_conns(void);
 /* The port serves HTTPS (https_port was set). */
 bool monitor_https(void);
+/* The monitoring port (app/start.c): binds it and starts its thread; stops it. */
+int monitor_start(void);
+void monitor_stop(void);
 
 /* ---- the request router (router.c) ---- */
 /* Appends the complete response to req (status line, headers, body) to out;

@@ -9,6 +9,7 @@
  * list). */
 #include "base/gofmt.h"
 #include "core/core.h"
+#include "nats/client.h"
 #include "monitor/monitor.h"
 #include "core/server.h"
 #include "core/tls.h"

@@ -6,6 +6,7 @@
 #include "base/gofmt.h"
 #include "monitor/monitor.h"
 #include "core/server.h"
+#include "nats/route.h"
 
 #include <stdio.h>
 

@@ -2,6 +2,7 @@
  * scan with subject_matches (publish) or a token-literal cover test
  * (subscribe, security.md §5.1). */
 #include "nats/auth.h"
+#include "nats/client.h"
 #include "base/bcrypt.h"
 #include "base/gofmt.h"
 #include "base/hash.h"

@@ -92,11 +92,9 @@ bool auth_sub_allowed(const conn_t *c, slice_t subject, slice_t queue);
  * reload pass then closes the client silently). */
 bool auth_user_exists(const char *name);
 
-/* -ERR helper from client.c */
-void client_send_err(struct worker *w, conn_t *c, const char *text);
-/* The rest of a CONNECT once its password check's verdict is back (owner; the caller
- * clears c->auth_wait before, closes or resumes reading after). */
-void client_connect_verdict(struct worker *w, conn_t *c);
+/* The rest of a route's CONNECT once its password check's verdict is back (owner; the
+ * caller clears c->auth_wait before, closes or resumes reading after). The client's is
+ * client_connect_verdict (client.h). */
 void route_connect_verdict(struct worker *w, conn_t *c);
 
 #endif

@@ -7,6 +7,7 @@
  * the sublist and bumps conn->dead_subs; the owner later drops it from its
  * sid map and retires it (only the owner ever retires a sub, and only after
  * it is out of the sublist). */
+#include "nats/client.h"
 #include "nats/auth.h"
 #include "core/core.h"
 #include "base/json.h"
@@ -1216,4 +1217,87 @@ void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
         si->msgs = (uint64_t)atomic_load(&s->delivered);
         si->max = atomic_load(&s->max);
     }
+}
+
+/* ---- the client connection kind ------------------------------------------------ */
+
+/* Accepted on the client port: counted, TLS set up (throttled by connection_rate_limit),
+ * INFO sent. */
+static void client_accept(worker_t *w, conn_t *c, const inq_item_t *it)
+{
+    (void)it;
+    atomic_fetch_add(&srv->num_clients, 1);
+    atomic_fetch_add(&srv->total_conns, 1);
+    tls_ctx_t *t = atomic_load(&srv->tls_ctx);
+    if (t && !conn_tls_rate_ok()) {
+        /* connection_rate_limit: handshakes beyond the per-second budget are refused */
+        client_send_err(w, c, "Connection throttling is active. Please try again later.");
+        c->closing = true;
+        c->reason = CR_TLS_HANDSHAKE;
+        return;
+    }
+    if (t) conn_tls_accept(w, c, t, srv->opts->allow_non_tls);
+    client_init(c);
+}
+
+static void client_closed(conn_t *c)
+{
+    conn_remember_closed(c);
+    client_conn_closed(c);
+}
+
+static void client_gone(conn_t *c)
+{
+    atomic_fetch_sub(&srv->num_clients, 1);
+    DEBUG("%sClient connection closed: %s", c->prefix, close_reason_str(c->reason));
+}
+
+/* The control plane's commands (worker_command), in this order. */
+static void client_command(worker_t *w, conn_t *c, uint32_t cmd)
+{
+    if (cmd & WCMD_LDM_INFO) client_send_info_ldm(w, c);
+    if (cmd & WCMD_INFO) client_send_info_update(w, c);
+    if ((cmd & WCMD_PINNED) && c->ssl && c->tls_done && !c->closing) {
+        tls_ctx_t *t = atomic_load(&srv->tls_ctx);
+        if (t && !tls_pinned_ok(t, c->ssl)) {
+            NOTICE("%sDisconnect client due to pinned certs reload", c->prefix);
+            c->closing = true;
+            c->reason = CR_TLS_HANDSHAKE;
+        }
+    }
+    if (cmd & WCMD_REAUTH) client_reauth(w, c);
+    if ((cmd & WCMD_MAXCONN) && !c->closing && atomic_fetch_sub(&srv->conn_excess, 1) > 0) {
+        client_send_err(w, c, "maximum connections exceeded");
+        c->closing = true;
+        c->reason = CR_MAX_CONNECTIONS;
+    }
+    if ((cmd & WCMD_LDM_CLOSE) && !c->closing && atomic_fetch_sub(&w->ldm_close_quota, 1) > 0) {
+        c->closing = true;
+        c->reason = CR_LAME_DUCK;
+    }
+}
+
+const conn_ops_t client_conn_ops = {
+    .kind = CONN_CLIENT,
+    .name = "client",
+    .tag = "cid",
+    .tls_word = "",
+    .line_min = 0,
+    .deadline_from_progress = false,
+    .pausable = true,
+    .init = client_accept,
+    .process = client_process,
+    .timer = client_timer,
+    .tls_done = client_tls_done,
+    .send_err = client_send_err,
+    .closed = client_closed,
+    .gone = client_gone,
+    .free = client_free,
+    .fill_info = client_fill_info,
+    .command = client_command,
+};
+
+size_t server_snapshot_conns(conn_info_t **out, bool with_subs)
+{
+    return conn_snapshot(&client_conn_ops, out, with_subs);
 }

@@ -191,8 +191,6 @@ void route_conn_free(conn_t *c)
 
 /* ---- start / stop ----------------------------------------------------------------- */
 
-int listen_on(const char *host, int port, int *bound_port, char *err, size_t errlen);
-
 int route_start(void)
 {
     opts_t *o = srv->opts;
@@ -215,6 +213,7 @@ int route_start(void)
         log_msg(LOG_FTL, "Error listening on router port: %d - %s", o->cluster.port, err);
         return -1;
     }
+    listener_add(route_listen_fd, "Route", &route_conn_ops);
     pthread_mutex_lock(&R.mu);
     if (o->cluster.name && *o->cluster.name) {
         snprintf(R.name, sizeof R.name, "%s", o->cluster.name);
@@ -299,4 +298,56 @@ void route_free_all(void)
     R.own_urls = NULL;
     R.nown = 0;
     pthread_mutex_unlock(&R.mu);
+}
+
+/* ---- the route connection kind --------------------------------------------------- */
+
+static void route_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
+{
+    route_conn_init(w, c, it->solicited, it->url, it->dialer);
+}
+
+static void route_closed_op(conn_t *c)
+{
+    route_conn_closed(c);
+    client_conn_closed(c); /* the remote interest (subs) it held */
+}
+
+static void route_gone_op(conn_t *c)
+{
+    NOTICE("%sRouter connection closed: %s", c->prefix, close_reason_str(c->reason));
+}
+
+static void route_free_op(conn_t *c)
+{
+    client_free(c);
+    route_conn_free(c);
+}
+
+/* Accepted on the cluster port or dialled. Its lines are bounded at 64 KiB at least: the
+ * reference does not bound them (an INFO lists every client URL of the cluster, an RMSG
+ * every queue group that won). */
+const conn_ops_t route_conn_ops = {
+    .kind = CONN_ROUTE,
+    .name = "route",
+    .tag = "rid",
+    .tls_word = "route ",
+    .line_min = 64 * 1024,
+    .deadline_from_progress = true,
+    .pausable = false,
+    .init = route_init_op,
+    .process = route_process,
+    .timer = route_timer,
+    .tls_done = route_start_protocol,
+    .send_err = client_send_err,
+    .closed = route_closed_op,
+    .gone = route_gone_op,
+    .free = route_free_op,
+    .fill_info = client_fill_info,
+    .command = NULL,
+};
+
+size_t server_snapshot_routes(conn_info_t **out, bool with_subs)
+{
+    return conn_snapshot(&route_conn_ops, out, with_subs);
 }

@@ -42,8 +42,13 @@ void route_reload(const opts_t *old, const opts_t *no);
  * dialers (one per URL, the cap, reaping) but none connects anywhere. On by default. */
 void route_set_dialing(bool on);
 
-/* The cluster accept socket (for the workers' epoll). */
+/* The cluster accept socket (a listener row, core.h). */
 extern int route_listen_fd;
+
+/* The route connection kind (accepted on the cluster port, or dialled). */
+extern const conn_ops_t route_conn_ops;
+/* Open route connections, in cid order (conn_snapshot). */
+size_t server_snapshot_routes(conn_info_t **out, bool with_subs);
 
 /* The connect_urls clients are told of, as a JSON array text (malloc'ed, the caller
  * frees it), or NULL while no route brought any. */

@@ -152,8 +152,11 @@ static void *dialer_main(void *arg)
         pthread_mutex_lock(&R.mu);
         d->refs++; /* the connection's, from here until route_conn_closed */
         pthread_mutex_unlock(&R.mu);
-        inq_item_t it = {
-            .fd = fd, .kind = CONN_ROUTE, .solicited = true, .url = xstrdup(d->url), .dialer = d};
+        inq_item_t it = {.fd = fd,
+                         .ops = &route_conn_ops,
+                         .solicited = true,
+                         .url = xstrdup(d->url),
+                         .dialer = d};
         server_hand_off(&it);
         reconnect = true;
     }

@@ -15,6 +15,7 @@
 #define GNATSD_ROUTE_INT_H
 
 #include "nats/route.h"
+#include "nats/client.h"
 #include "core/tls.h"
 #include "proto/route_parse.h"
 

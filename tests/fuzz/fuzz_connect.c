@@ -5,7 +5,7 @@
  *     and is NUL-terminated within its buffer;
  *   - a valid CONNECT stays valid JSON once redacted, and every "pass..." or
  *     "auth_token..." string value in it reads "[REDACTED]". */
-#include "core/core.h"
+#include "nats/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -22,7 +22,9 @@
  * Byte 0: bit 0 = solicited; bits 1-3 pick the write chunk size.
  * FUZZ_ROUTE_LOG=path: the server logs there, at debug level. */
 #include "base/common.h"
+#include "app/start.h"
 #include "core/core.h"
+#include "nats/client.h"
 #include "base/log.h"
 #include "conf/opts.h"
 #include "nats/route.h"
@@ -48,14 +50,15 @@ static void set_nonblock(int fd)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
 }
 
-/* Hands one end of a new socketpair to the server as kind; returns our end. */
-static int hand_socket(conn_kind_t kind, bool solicited)
+/* Hands one end of a new socketpair to the server as a connection of that kind (handler
+ * table); returns our end. */
+static int hand_socket(const conn_ops_t *ops, bool solicited)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) abort();
     set_nonblock(sv[0]);
     inq_item_t it = {.fd = sv[0],
-                     .kind = kind,
+                     .ops = ops,
                      .solicited = solicited,
                      .url = solicited ? xstrdup("nats-route://127.0.0.1:4248/") : NULL};
     server_hand_off(&it);
@@ -125,11 +128,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     log_config_t lc = {.file = dbg ? dbg : o->log_file, .debug = dbg != NULL, .tag = "fuzz_route"};
     if (log_configure(&lc, err, sizeof err) != 0) abort();
     server_init(o);
-    if (server_start() != 0) abort();
+    if (app_start() != 0) abort();
     route_set_dialing(false);
     route_announce();
 
-    int cfd = hand_socket(CONN_CLIENT, false);
+    int cfd = hand_socket(&client_conn_ops, false);
     static const char hello[] = "CONNECT {\"verbose\":false,\"protocol\":1}\r\n"
                                 "SUB > 1\r\nSUB foo.* q 2\r\nPING\r\n";
     write_all(cfd, hello, sizeof hello - 1);
@@ -158,7 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *p = (const char *)data + 1;
     size_t left = size - 1;
 
-    int fd = hand_socket(CONN_ROUTE, solicited);
+    int fd = hand_socket(&route_conn_ops, solicited);
     set_nonblock(fd);
     char buf[65536];
     bool wr_open = true, eof = false;
