@@ -1,0 +1,75 @@
+/* loop.h: internals shared by the core's own files (worker.c, conn.c, outbound.c,
+ * listen.c, snapshot.c) and by no other layer: the calls the worker loop makes into
+ * the outbound pipeline, connection lifecycle, listeners and snapshots. Hot per-message
+ * paths stay static inside outbound.c; what crosses files here runs per read, per
+ * batch or per event. */
+#ifndef GNATSD_LOOP_H
+#define GNATSD_LOOP_H
+
+#include "core/core.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* worker.c */
+void wake(worker_t *w); /* any thread: the worker's eventfd */
+/* Hands a socket to worker w (adopted at once when w is self). */
+void hand_to(worker_t *self, worker_t *w, inq_item_t *it);
+
+/* outbound.c */
+/* Writes what is pending until done or the socket is full. Caller holds out_lock and
+ * no flusher is active. Returns false on a write error. */
+bool flush_run(conn_t *c, bool unlocked);
+void stage_commit_conn(worker_t *w, conn_t *c); /* w's stage for c, if any, committed */
+void unkick(conn_t *c);                         /* owner, closing c: off the kick list */
+void unstall(worker_t *w, conn_t *c);           /* owner: c reads again */
+void flush_pending(worker_t *w); /* commits every stage and flushes what they filled */
+/* After a read whose deliveries left consumers behind: pauses c unless they caught up. */
+bool pause_if_behind(worker_t *w, conn_t *c);
+void run_kicks(worker_t *w); /* owner: writes the connections other workers kicked */
+size_t stage_limit(void);    /* the stall threshold for stages, per loop iteration */
+void trim_out(conn_t *c);    /* releases big idle outbound buffers */
+void conn_write_deadline(worker_t *w, conn_t *c);
+/* A large outbound buffer is kept while the connection is busy (freeing it after each
+ * flush cost a page fault per 4 KiB at every refill) and released once a whole
+ * housekeeping tick passed without new bytes. */
+#define OUT_KEEP (64 * 1024)
+
+/* conn.c */
+void conn_adopt(worker_t *w, inq_item_t *it); /* owner: a new connection of it->ops' kind */
+/* Drives the server side of the handshake. Returns true once application data may flow. */
+bool tls_handshake(worker_t *w, conn_t *c);
+/* One read through the transport seam: >0 bytes, 0 EOF, -1 would block, -2 error. */
+ssize_t conn_recv(conn_t *c, char *buf, size_t room);
+/* A grace period after an UNSUB (conn_unsub_wait, worker.c). */
+struct unsub_token {
+    conn_t *c; /* owner only: NULL once the connection closed */
+    worker_t *w;
+    struct unsub_token *next;
+};
+
+/* listen.c */
+/* The worker listeners (the client port, the route port...): one row each, registered
+ * before the workers start (listener_add); their epoll data.ptr is the row. */
+struct listener {
+    _Atomic int fd;        /* -1 once removed (lame duck, shutdown) */
+    const char *name;      /* "Client": the reference's accept-error line */
+    const conn_ops_t *ops; /* of the connections it accepts */
+    accept_backoff_t bo;
+    _Atomic int owner; /* the worker that puts it back, -1 = none */
+    int paused_fd;     /* the listener out of the epoll sets (fd may be reset meanwhile) */
+};
+extern struct listener listeners[MAX_LISTENERS];
+static inline bool is_listener(const void *p) /* an epoll event's data.ptr */
+{
+    return (uintptr_t)p >= (uintptr_t)listeners &&
+           (uintptr_t)p < (uintptr_t)(listeners + MAX_LISTENERS);
+}
+void do_accept(worker_t *self, struct listener *l); /* everything pending, round-robin */
+void run_listeners(worker_t *w); /* owner of a paused listener: back after its back-off */
+
+/* snapshot.c */
+void run_snapshot(worker_t *w); /* WCMD_SNAPSHOT: this worker's part */
+void closed_ring_free(void);    /* server_free */
+
+#endif

@@ -1,0 +1,546 @@
+/* outbound.c: the outbound pipeline, for every connection kind, on any worker.
+ *  - stage: a delivery is copied into the producing worker's stage for that
+ *    destination (direct-mapped table, no lock, no atomics);
+ *  - commit: once per read, each stage goes into the destination's `out`
+ *    under its spinlock (the whole buffer is handed over when `out` is empty);
+ *  - flush: one flusher at a time swaps `out` into `wbuf` and writes it
+ *    without the lock, so producers keep appending meanwhile. Bulk output for a
+ *    connection of another worker, when this worker has a lot to write, is
+ *    left to that worker ("kick"): the writes of a fan-out run on every core.
+ * A consumer (client or route) over max_pending/4 (at most 1 MiB) stops its
+ * producer's read at that operation and, if still behind after the flush,
+ * pauses the producer until it drained to half of that (or 5 ms to 1 s passed,
+ * the longer the closer it is to max_pending); over max_pending, or with writes
+ * blocked for write_deadline, it is cut. Big buffers are kept while a connection
+ * is busy and released after an idle tick. The per-message path (conn_msg_room,
+ * conn_msg_put, stage_for, stage_commit) stays in this one file. */
+#include "core/loop.h"
+#include "base/gofmt.h"
+#include "base/log.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* ---- outbound ---------------------------------------------------------- */
+
+/* Queues c for w's next flush round, once (called per commit, not per message). */
+static void conn_queue_flush(worker_t *w, conn_t *c)
+{
+    uint64_t bit = 1ULL << w->id;
+    if (atomic_fetch_or_explicit(&c->flush_mask, bit, memory_order_acq_rel) & bit) return;
+    if (w->flushq_len == w->flushq_cap) {
+        w->flushq_cap = w->flushq_cap ? w->flushq_cap * 2 : 64;
+        w->flushq = xrealloc(w->flushq, w->flushq_cap * sizeof *w->flushq);
+    }
+    w->flushq[w->flushq_len++] = c;
+}
+
+bool conn_request_close(conn_t *c, close_reason_t r)
+{
+    int expected = CR_NONE;
+    if (!atomic_compare_exchange_strong(&c->close_req, &expected, (int)r)) return false;
+    atomic_store(&c->w->close_reqs, true);
+    wake(c->w);
+    return true;
+}
+
+/* Pending bytes at which a consumer pauses its producers: a quarter of max_pending, at
+ * most 1 MiB. Producers resume as soon as it drained to half of that, so 1 MiB keeps
+ * it busy; more only held memory (measured: fan-out 40 -> 14 MB RSS, queue_16
+ * 30 -> 13 MB, same throughput; 16 MiB -> 4 MiB earlier: pubsub_16 50 -> 18 MB). */
+#define STALL_MAX (1LL * 1024 * 1024)
+static inline int64_t stall_threshold(void)
+{
+    int64_t t = srv->opts->max_pending / 4;
+    return t < STALL_MAX ? t : STALL_MAX;
+}
+
+/* A stage is committed (and its connection checked) once it holds this much. */
+#define STAGE_MAX (1024 * 1024)
+size_t stage_limit(void)
+{
+    int64_t t = stall_threshold();
+    return t < STAGE_MAX ? (size_t)t : STAGE_MAX;
+}
+
+/* A consumer that stalled producers caught up: every worker with paused producers lets
+ * them read again now rather than at the end of their pause. */
+static void stall_release(void)
+{
+    for (int i = 0; i < srv->nworkers; i++) {
+        worker_t *o = &srv->workers[i];
+        if (atomic_load(&o->has_stalled) && !atomic_exchange(&o->stall_release, true)) wake(o);
+    }
+}
+
+/* Caller holds out_lock. Over max_pending: the slow consumer is cut, whatever its kind (the
+ * reference bounds routes only by write_deadline; a route peer that does not read made us
+ * buffer everything published). */
+static bool out_room(conn_t *c, size_t n)
+{
+    if (likely((int64_t)(conn_out_pending(c) + n) <= srv->opts->max_pending)) return true;
+    /* Only a consumer that cannot take the bytes now is slow: write first (unless a
+     * flusher is at it already). */
+    if (!c->flushing) flush_run(c, false);
+    return (int64_t)(conn_out_pending(c) + n) <= srv->opts->max_pending;
+}
+
+static void slow_consumer(conn_t *c)
+{
+    if (!conn_request_close(c, CR_SLOW_PENDING)) return; /* condemned already: one verdict */
+    atomic_fetch_add(&srv->slow_consumers, 1);
+    log_msg(LOG_INF, "%sSlow Consumer Detected: MaxPending of %lld Exceeded", c->prefix,
+            (long long)srv->opts->max_pending);
+}
+
+static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
+                        bool count);
+
+bool conn_sendv(worker_t *w, conn_t *c, const struct iovec *iov, int cnt)
+{
+    return sendv_count(w, c, iov, cnt, 0, false);
+}
+
+bool conn_send_msg(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size)
+{
+    return sendv_count(w, c, iov, cnt, size, true);
+}
+
+/* Moves a stage's bytes into its connection's outbound buffer (one lock for a whole
+ * batch) and queues the connection for a flush. The stage stays assigned. */
+static void stage_commit(worker_t *w, stage_t *s)
+{
+    conn_t *c = s->conn;
+    size_t n = s->buf.len;
+    if (n == 0) return;
+    spin_lock(&c->out_lock);
+    if (unlikely(c->out_closed)) {
+        spin_unlock(&c->out_lock);
+        goto done;
+    }
+    if (unlikely(!out_room(c, n))) {
+        c->out_closed = true;
+        spin_unlock(&c->out_lock);
+        slow_consumer(c);
+        goto done;
+    }
+    if (c->out.len == 0) { /* usual case: hand the whole buffer over, no copy */
+        buf_t t = c->out;
+        c->out = s->buf;
+        s->buf = t;
+    } else {
+        buf_append(&c->out, s->buf.p, n);
+    }
+    c->out_total += n;
+    w->round_bytes += n;
+    c->out_msgs += s->msgs;
+    c->out_bytes += s->bytes;
+    /* A consumer falling behind slows its producers down (their reads pause until it
+     * catches up) before it would have to be cut as a slow consumer. */
+    int64_t pend = (int64_t)conn_out_pending(c), t = stall_threshold();
+    if (unlikely(pend > t)) { /* routes too: client producers wait for them, as in the reference */
+        atomic_store(&c->over_stall, true);
+        if (w->nover < NOVER)
+            w->over[w->nover++] = c;
+        else
+            w->over_lost = true;
+        if (pend > w->over_max) w->over_max = pend;
+    }
+    /* The stage takes what still fits under the threshold, then commits again: the
+     * producer's read stops at the operation that put c behind (client_process). */
+    s->limit = pend >= t                             ? 0
+               : (size_t)(t - pend) < w->stage_limit ? (size_t)(t - pend)
+                                                     : w->stage_limit;
+    spin_unlock(&c->out_lock);
+    conn_queue_flush(w, c);
+done:
+    s->buf.len = 0;
+    s->msgs = s->bytes = 0;
+}
+
+static inline stage_t *stage_slot(worker_t *w, const conn_t *c)
+{
+    return &w->stages[((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> 58];
+}
+
+static stage_t *stage_for(worker_t *w, conn_t *c)
+{
+    stage_t *s = stage_slot(w, c);
+    if (likely(s->conn == c)) return s;
+    if (s->conn)
+        stage_commit(w, s); /* collision: the other connection's bytes go now */
+    else
+        w->staged[w->nstaged++] = (uint8_t)(s - w->stages);
+    s->conn = c;
+    s->used = true;
+    /* A consumer still behind takes one operation's bytes before the commit that pauses
+     * the producer; otherwise up to the threshold (stage_commit refines it). */
+    s->limit = atomic_load_explicit(&c->over_stall, memory_order_relaxed) ? 0 : w->stage_limit;
+    return s;
+}
+
+/* Commits every stage and frees the slots: before any flush, and before a quiescent
+ * point (a stage must not keep a connection pointer across it). */
+static void stages_commit_all(worker_t *w)
+{
+    for (int i = 0; i < w->nstaged; i++) {
+        stage_t *s = &w->stages[w->staged[i]];
+        if (s->conn) {
+            stage_commit(w, s);
+            s->conn = NULL;
+        }
+    }
+    w->nstaged = 0;
+}
+
+/* Commits w's stage for c, if any (c is about to be flushed or closed). */
+void stage_commit_conn(worker_t *w, conn_t *c)
+{
+    stage_t *s = stage_slot(w, c);
+    /* The slot stays taken (and listed once in w->staged) until stages_commit_all:
+     * freeing it here let a later connection list it again, past NSTAGE entries.
+     * A closed connection stages nothing more (out_closed), and the pointer is
+     * dropped before the quiescent point like every other. */
+    if (s->conn == c) stage_commit(w, s);
+}
+
+char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
+{
+    if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed))) return NULL;
+    stage_t *s = stage_for(w, c);
+    buf_reserve(&s->buf, max);
+    return s->buf.p + s->buf.len;
+}
+
+/* n bytes written at conn_msg_room's pointer; msgs counts delivered messages (0 or 1). */
+static void stage_put(worker_t *w, conn_t *c, size_t n, uint64_t msgs, uint64_t size)
+{
+    stage_t *s = stage_slot(w, c); /* conn_msg_room made it c's */
+    s->buf.len += n;
+    w->staged_total += n;
+    s->msgs += msgs;
+    s->bytes += size;
+    if (unlikely(s->buf.len >= s->limit)) stage_commit(w, s);
+}
+
+void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size)
+{
+    stage_put(w, c, n, 1, size);
+}
+
+static bool sendv_count(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uint64_t size,
+                        bool count)
+{
+    size_t n = 0;
+    for (int i = 0; i < cnt; i++)
+        n += iov[i].iov_len;
+    char *p = conn_msg_room(w, c, n);
+    if (!p) return false;
+    for (int i = 0; i < cnt; i++) {
+        memcpy(p, iov[i].iov_base, iov[i].iov_len);
+        p += iov[i].iov_len;
+    }
+    stage_put(w, c, n, count, count ? size : 0);
+    return true;
+}
+
+bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n)
+{
+    struct iovec iov = {(void *)p, n};
+    return conn_sendv(w, c, &iov, 1);
+}
+
+/* Writes what is pending until done or the socket is full. Caller holds out_lock and
+ * no flusher is active; with unlocked (plain sockets only: an SSL object must not be
+ * used by two threads, and the owner reads through it) the lock is released around
+ * each send so producers keep appending meanwhile. Returns false on a write error. */
+bool flush_run(conn_t *c, bool unlocked)
+{
+    if (c->fd_gone) return true;
+    bool ok = true;
+    c->flushing = true;
+    for (;;) {
+        c->flush_again = false;
+        if (c->wpos == c->wbuf.len) {
+            c->wpos = c->wbuf.len = 0;
+            if (c->out.len == 0) {
+                c->stall_ns = 0;
+                break;
+            }
+            buf_t t = c->wbuf;
+            c->wbuf = c->out;
+            c->out = t;
+        }
+        const char *p = c->wbuf.p + c->wpos;
+        size_t len = c->wbuf.len - c->wpos;
+        if (c->ssl && c->tls_done) {
+            int n = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
+            if (n > 0) {
+                c->wpos += (size_t)n;
+                if (c->ops->deadline_from_progress) c->stall_ns = 0; /* conn_write_deadline */
+                continue;
+            }
+            int e = SSL_get_error(c->ssl, n);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                if (!c->stall_ns) c->stall_ns = now_mono_ns();
+            } else {
+                ERR_clear_error();
+                ok = false;
+            }
+            break;
+        }
+        /* Plain socket, or the plaintext INFO before a TLS handshake. */
+        if (unlocked) spin_unlock(&c->out_lock);
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        int err = errno;
+        if (unlocked) spin_lock(&c->out_lock);
+        if (n > 0) {
+            c->wpos += (size_t)n;
+            if (c->ops->deadline_from_progress) c->stall_ns = 0; /* conn_write_deadline */
+            continue;
+        }
+        if (n < 0 && err == EINTR) continue;
+        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
+            if (!c->stall_ns) c->stall_ns = now_mono_ns();
+            /* Someone asked while we were writing (perhaps the owner on EPOLLOUT, which
+             * will not come again): one more try. */
+            if (c->flush_again) continue;
+        } else {
+            ok = false;
+        }
+        break;
+    }
+    if (unlikely(atomic_load_explicit(&c->over_stall, memory_order_relaxed)) &&
+        (int64_t)conn_out_pending(c) <= stall_threshold() / 2) {
+        /* seq_cst store, then stall_release's seq_cst loads of has_stalled: pairs with
+         * pause_if_behind (has_stalled stored, then over_stall loaded), so one of the two
+         * sees the other and no producer waits out its pause for nothing. */
+        atomic_store(&c->over_stall, false);
+        stall_release();
+    }
+    c->flushing = false;
+    return ok;
+}
+
+/* Flushes c from worker w (NULL: any thread). A bulk of bytes for a connection of
+ * another worker is left to that worker (kicked), so the writes of a fan-out run on
+ * all workers instead of the publisher's alone; a few bytes are written here, as one
+ * more wake-up would cost more latency than the write. */
+#define KICK_MIN (32 * 1024)
+#define KICK_ROUND (512 * 1024)
+static void kick(conn_t *c);
+static void flush_from(worker_t *w, conn_t *c)
+{
+    spin_lock(&c->out_lock);
+    if (c->flushing) {
+        c->flush_again = true;
+        spin_unlock(&c->out_lock);
+        return;
+    }
+    if (w && c->w != w && !c->ssl && c->out.len >= KICK_MIN && w->round_bytes >= KICK_ROUND) {
+        spin_unlock(&c->out_lock);
+        kick(c);
+        return;
+    }
+    bool ok = flush_run(c, c->ssl == NULL);
+    spin_unlock(&c->out_lock);
+    if (!ok) conn_request_close(c, CR_WRITE_ERROR);
+}
+
+void conn_flush(conn_t *c)
+{
+    flush_from(NULL, c);
+}
+
+void conn_flush_owned(worker_t *w, conn_t *c)
+{
+    stage_commit_conn(w, c);
+    flush_from(NULL, c);
+}
+
+/* Puts c on its owner's kick list; the owner writes it at its next pass. */
+static void kick(conn_t *c)
+{
+    worker_t *o = c->w;
+    spin_lock(&o->kick_lock);
+    if (c->kicked || c->no_kick) {
+        spin_unlock(&o->kick_lock);
+        return;
+    }
+    c->kicked = true;
+    if (o->kick_len == o->kick_cap) {
+        o->kick_cap = o->kick_cap ? o->kick_cap * 2 : 64;
+        o->kickq = xrealloc(o->kickq, o->kick_cap * sizeof *o->kickq);
+    }
+    o->kickq[o->kick_len++] = c;
+    bool first = o->kick_len == 1;
+    spin_unlock(&o->kick_lock);
+    if (first) wake(o);
+}
+
+/* Owner: writes the connections other workers kicked. */
+void run_kicks(worker_t *w)
+{
+    spin_lock(&w->kick_lock);
+    size_t n = w->kick_len;
+    if (n == 0) {
+        spin_unlock(&w->kick_lock);
+        return;
+    }
+    conn_t **q = w->kickq;
+    size_t cap = w->kick_cap;
+    w->kickq = w->kickq_spare;
+    w->kick_cap = w->kick_spare_cap;
+    w->kickq_spare = q;
+    w->kick_spare_cap = cap;
+    w->kick_len = 0;
+    for (size_t i = 0; i < n; i++)
+        q[i]->kicked = false;
+    spin_unlock(&w->kick_lock);
+    /* Only this worker closes these connections, so they are all still open or fd_gone. */
+    for (size_t i = 0; i < n; i++)
+        flush_from(NULL, q[i]);
+}
+
+/* Owner, closing c: no kick may refer to it any more. */
+void unkick(conn_t *c)
+{
+    worker_t *w = c->w;
+    spin_lock(&w->kick_lock);
+    c->no_kick = true;
+    if (c->kicked) {
+        for (size_t i = 0; i < w->kick_len; i++) {
+            if (w->kickq[i] == c) {
+                w->kickq[i] = w->kickq[--w->kick_len];
+                break;
+            }
+        }
+        c->kicked = false;
+    }
+    spin_unlock(&w->kick_lock);
+}
+
+/* How long a producer waits for consumers of which the furthest behind has `pending`
+ * bytes queued: STALL_NS at the stall threshold, growing to STALL_MAX_NS at max_pending,
+ * so a consumer that is busy for a moment (a loaded machine) is given time before it is
+ * cut; one that catches up releases the producer at once (stall_release). */
+static int64_t stall_duration(int64_t pending)
+{
+    int64_t t = stall_threshold(), mp = srv->opts->max_pending;
+    if (pending <= t || mp <= t) return STALL_NS;
+    if (pending >= mp) return STALL_MAX_NS;
+    return STALL_NS +
+           (int64_t)((double)(STALL_MAX_NS - STALL_NS) * (double)(pending - t) / (double)(mp - t));
+}
+
+/* Pauses reading c for d ns: its subscribers are behind. Resumed by run_stalled. */
+static void stall_conn(worker_t *w, conn_t *c, int64_t d)
+{
+    if (c->stall_until_ns) return;
+    c->stall_len_ns = d;
+    c->stall_until_ns = w->now_ns + d;
+    if (w->nstalled == w->capstalled) {
+        w->capstalled = w->capstalled ? w->capstalled * 2 : 8;
+        w->stalled = xrealloc(w->stalled, w->capstalled * sizeof *w->stalled);
+    }
+    w->stalled[w->nstalled++] = c;
+    atomic_store(&w->has_stalled, true);
+    worker_note_deadline(w, c->stall_until_ns);
+}
+
+/* After a read whose deliveries left consumers behind: pauses c, unless every one of
+ * them has caught up meanwhile (often during this very batch's flush); a consumer that
+ * catches up later releases c through stall_release. Returns whether c is paused. */
+bool pause_if_behind(worker_t *w, conn_t *c)
+{
+    bool behind = w->over_lost; /* unlisted consumers: assume the worst */
+    int n = w->nover;
+    int64_t most = w->over_max;
+    w->over_lost = false;
+    w->nover = 0;
+    w->over_max = 0;
+    if (!c->ops->pausable) return false;
+    /* first: a consumer catching up from now on sees has_stalled */
+    stall_conn(w, c, stall_duration(most));
+    for (int i = 0; i < n && !behind; i++)
+        behind = atomic_load(&w->over[i]->over_stall);
+    if (!behind) {
+        unstall(w, c);
+        return false;
+    }
+    return true;
+}
+
+void unstall(worker_t *w, conn_t *c)
+{
+    for (size_t i = 0; i < w->nstalled; i++) {
+        if (w->stalled[i] == c) {
+            w->stalled[i] = w->stalled[--w->nstalled];
+            break;
+        }
+    }
+    c->stall_until_ns = 0;
+    if (!w->nstalled) atomic_store_explicit(&w->has_stalled, false, memory_order_relaxed);
+}
+
+/* ---- the worker loop --------------------------------------------------- */
+
+void flush_pending(worker_t *w)
+{
+    stages_commit_all(w);
+    uint64_t bit = 1ULL << w->id;
+    /* Delivery while flushing may queue more; loop until empty. */
+    for (size_t i = 0; i < w->flushq_len; i++) {
+        conn_t *c = w->flushq[i];
+        atomic_fetch_and_explicit(&c->flush_mask, ~bit, memory_order_acq_rel);
+        flush_from(w, c);
+    }
+    w->flushq_len = 0;
+    w->round_bytes = 0;
+}
+void trim_out(conn_t *c)
+{
+    spin_lock(&c->out_lock);
+    if ((c->out.cap > OUT_KEEP || c->wbuf.cap > OUT_KEEP) && !c->flushing &&
+        conn_out_pending(c) == 0) {
+        if (c->out_total == c->trim_mark) {
+            buf_free(&c->out);
+            buf_free(&c->wbuf);
+            c->wpos = 0;
+        } else {
+            c->trim_mark = c->out_total;
+        }
+    }
+    spin_unlock(&c->out_lock);
+}
+
+/* write_deadline, for every kind: writes blocked that long make a slow consumer. A client
+ * is measured from its first blocked write until everything was written; a route from
+ * its last write that made progress, as the reference closes a route only when a write
+ * timed out having sent nothing. */
+void conn_write_deadline(worker_t *w, conn_t *c)
+{
+    int64_t wd = srv->opts->write_deadline_ns;
+    spin_lock(&c->out_lock);
+    int64_t stall = c->stall_ns;
+    size_t pend = conn_out_pending(c);
+    spin_unlock(&c->out_lock);
+    if (!stall) return;
+    if (w->now_ns - stall <= wd) {
+        worker_note_deadline(w, stall + wd + 1);
+        return;
+    }
+    /* Already condemned (cut at max_pending by a producer): one verdict, one log line. */
+    if (!conn_request_close(c, CR_SLOW_DEADLINE)) return;
+    char d[40];
+    go_duration(d, sizeof d, wd);
+    atomic_fetch_add(&srv->slow_consumers, 1);
+    NOTICE("%sSlow Consumer Detected: WriteDeadline of %s exceeded with %d chunks of %zu total "
+           "bytes.",
+           c->prefix, d, 1, pend);
+}
