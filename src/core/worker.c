@@ -125,6 +125,32 @@ static size_t conn_line_max(const conn_t *c)
     return (size_t)mcl + PARSE_LINE_SLACK + 16; /* + the op name and CR */
 }
 
+/* After a read's operations were processed: what the connection leaves buffered (left
+ * bytes, need for the next operation) must stay bounded, else it is closed (false). */
+static bool conn_bounds_ok(worker_t *w, conn_t *c, size_t need, size_t left)
+{
+    if (unlikely(need > conn_line_max(c) + (size_t)srv->opts->max_pending)) {
+        /* One operation bigger than max_pending (which max_payload may not exceed)
+         * could only cut every consumer: not buffered. The client parser refuses
+         * max_payload first; this bounds what a route peer may announce (the
+         * reference takes any size a route sends). */
+        ERROR("%smaximum payload exceeded: %zu vs max_pending %lld", c->prefix, need,
+              (long long)srv->opts->max_pending);
+        c->ops->send_err(w, c, "Maximum Payload Violation");
+        conn_close(c, CR_MAX_PAYLOAD);
+        return false;
+    }
+    if (need == 0 && !conn_read_paused(c) && left > conn_line_max(c)) {
+        /* An operation whose control line never ends: no more buffering. */
+        ERROR("%smaximum control line exceeded: max_control_line %d, buffer len %zu", c->prefix,
+              srv->opts->max_control_line, left);
+        c->ops->send_err(w, c, "maximum control line exceeded");
+        conn_close(c, CR_MAX_CONTROL_LINE);
+        return false;
+    }
+    return true;
+}
+
 /* Reads and processes until the socket is drained (edge-triggered). */
 static void conn_read(worker_t *w, conn_t *c)
 {
@@ -198,25 +224,7 @@ static void conn_read(worker_t *w, conn_t *c)
                 return;
             }
         }
-        if (unlikely(need > conn_line_max(c) + (size_t)srv->opts->max_pending)) {
-            /* One operation bigger than max_pending (which max_payload may not exceed)
-             * could only cut every consumer: not buffered. The client parser refuses
-             * max_payload first; this bounds what a route peer may announce (the
-             * reference takes any size a route sends). */
-            ERROR("%smaximum payload exceeded: %zu vs max_pending %lld", c->prefix, need,
-                  (long long)srv->opts->max_pending);
-            c->ops->send_err(w, c, "Maximum Payload Violation");
-            conn_close(c, CR_MAX_PAYLOAD);
-            return;
-        }
-        if (need == 0 && !conn_read_paused(c) && len - used > conn_line_max(c)) {
-            /* An operation whose control line never ends: no more buffering. */
-            ERROR("%smaximum control line exceeded: max_control_line %d, buffer len %zu", c->prefix,
-                  srv->opts->max_control_line, len - used);
-            c->ops->send_err(w, c, "maximum control line exceeded");
-            conn_close(c, CR_MAX_CONTROL_LINE);
-            return;
-        }
+        if (unlikely(!conn_bounds_ok(w, c, need, len - used))) return;
         save_partial(c, buf + used, len - used, need);
         c->quiet_reads = w->staged_total == staged_before;
         /* Deliver what this read produced before reading more: bounded buffers, low latency. */
