@@ -21,12 +21,8 @@ typedef struct monitor_reply {
 
 typedef int (*monitor_fn)(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 
-struct monitor_route {
-    const char *path;
-    monitor_fn fn;
-};
-
-/* Endpoints: varz.c, monitor_conns.c, monitor_subs.c and metrics.c. */
+/* Endpoints (router.c's table names each): varz.c, monitor_conns.c,
+ * monitor_subs.c, routez.c and metrics.c. */
 int handle_root(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_healthz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
@@ -34,15 +30,6 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_routez(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
-
-/* /subscriptionsz shares /subsz's handler and, as in the reference, its
- * http_req_stats entry (the first route with a handler names the counter). */
-#define MONITOR_EXTRA_ROUTES                                                                       \
-    {"/connz", handle_connz}, {"/routez", handle_routez}, {"/subsz", handle_subsz},                \
-        {"/subscriptionsz", handle_subsz},                                                         \
-    {                                                                                              \
-        "/metrics", handle_metrics                                                                 \
-    }
 
 /* routez.c: num_routes and the routes array of /routez, appended to w. */
 void routez_write_routes(jw_t *w, bool subs, bool detail);

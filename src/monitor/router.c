@@ -71,8 +71,22 @@ void monitor_foreach_req_stat(void (*fn)(const char *path, uint64_t n, void *arg
     pthread_mutex_unlock(&rs.lock);
 }
 
-static const struct monitor_route routes[] = {
-    {"/", handle_root}, {"/varz", handle_varz}, {"/healthz", handle_healthz}, MONITOR_EXTRA_ROUTES};
+/* The endpoints: adding one is a row here and its handler. /subscriptionsz
+ * shares /subsz's handler and, as in the reference, its http_req_stats entry
+ * (the first row with a handler names the counter). */
+static const struct monitor_route {
+    const char *path;
+    monitor_fn fn;
+} routes[] = {
+    {"/", handle_root},
+    {"/varz", handle_varz},
+    {"/healthz", handle_healthz},
+    {"/connz", handle_connz},
+    {"/routez", handle_routez},
+    {"/subsz", handle_subsz},
+    {"/subscriptionsz", handle_subsz},
+    {"/metrics", handle_metrics},
+};
 
 /* The http_req_stats key of a route: the first path served by its handler
  * (/subscriptionsz counts as /subsz). */
