@@ -1,0 +1,239 @@
+/* opts_impl.h: private to the conf/opts*.c files (the option set's parsers),
+ * never included elsewhere: the shared helpers, the context that collects a
+ * config file's errors/warnings/notes, and the parsers one file calls in another.
+ *
+ * Errors are collected, not returned: every parser reports into cfg_ctx_t with
+ * the key's "file:line:col" and carries on, so one run lists every problem in
+ * the reference's order (warnings, then errors). */
+#ifndef GNATSD_OPTS_IMPL_H
+#define GNATSD_OPTS_IMPL_H
+
+#include "base/common.h"
+#include "base/gofmt.h"
+#include "base/pct.h"
+#include "conf/conf.h"
+#include "conf/opts.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define NS_PER_SEC 1000000000LL
+#define DEFAULT_CONNECT_ERROR_REPORTS 3600
+#define DEFAULT_RECONNECT_ERROR_REPORTS 1
+#define DEFAULT_RESP_EXPIRES_NS (2 * 60 * NS_PER_SEC)
+
+/* ------------------------------------------------------------------------- */
+/* small helpers                                                             */
+
+/* Durations from a config are kept within +-DUR_MAX_NS (about 73 years): a
+ * deadline is "now + duration", and a huge value must mean "practically never",
+ * not a signed overflow (undefined in C; found by fuzz_opts). */
+#define DUR_MAX_NS (INT64_MAX / 4)
+
+static inline int64_t dur_clamp(int64_t ns)
+{
+    return ns > DUR_MAX_NS ? DUR_MAX_NS : ns < -DUR_MAX_NS ? -DUR_MAX_NS : ns;
+}
+
+static inline int64_t secs_to_ns(int64_t s)
+{
+    int64_t ns;
+    if (__builtin_mul_overflow(s, NS_PER_SEC, &ns)) return s < 0 ? -DUR_MAX_NS : DUR_MAX_NS;
+    return dur_clamp(ns);
+}
+
+static inline int64_t fsecs_to_ns(double s)
+{
+    double ns = s * (double)NS_PER_SEC;
+    if (ns != ns) return 0; /* NaN: the config language cannot write one */
+    if (ns >= (double)DUR_MAX_NS) return DUR_MAX_NS;
+    if (ns <= -(double)DUR_MAX_NS) return -DUR_MAX_NS;
+    return (int64_t)ns;
+}
+
+static inline void strv_push(char ***v, size_t *n, char *s)
+{
+    *v = xrealloc(*v, (*n + 1) * sizeof(char *));
+    (*v)[(*n)++] = s;
+}
+
+static inline void strv_free(char ***v, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        free((*v)[i]);
+    free(*v);
+    *v = NULL;
+    *n = 0;
+}
+
+static inline char **strv_dup(char **v, size_t n)
+{
+    if (!n) return NULL;
+    char **r = xmalloc(n * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        r[i] = xstrdup(v[i]);
+    return r;
+}
+
+static inline char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) abort();
+    va_end(ap);
+    return s;
+}
+
+static inline bool streq_any(const char *k, ...)
+{
+    va_list ap;
+    va_start(ap, k);
+    const char *c;
+    bool r = false;
+    while ((c = va_arg(ap, const char *)) != NULL) {
+        if (strcasecmp(k, c) == 0) {
+            r = true;
+            break;
+        }
+    }
+    va_end(ap);
+    return r;
+}
+#define KEYIS(k, ...) streq_any((k), __VA_ARGS__, (const char *)NULL)
+
+/* ------------------------------------------------------------------------- */
+/* config application context (opts_cfg.c)                                   */
+
+typedef struct pos {
+    const char *file;
+    int line, col;
+} pos_t;
+
+typedef struct cfg_ctx {
+    char **errs;
+    size_t nerrs;
+    char **warns; /* the reference's warnings: fatal under -t */
+    size_t nwarns;
+    char **notes; /* "X is not supported by this server, ignoring" */
+    size_t nnotes;
+    /* text of every file of the tree, to tell variable definitions (keys
+     * referenced as $NAME somewhere) from unknown keys */
+    char **texts;
+    size_t ntexts;
+    const char **files;
+    size_t nfiles;
+} cfg_ctx_t;
+
+pos_t kvpos(const conf_kv_t *kv);
+pos_t valpos(const conf_val_t *v);
+void cfg_err(cfg_ctx_t *c, pos_t p, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cfg_warn(cfg_ctx_t *c, pos_t p, const char *field, const char *reason);
+void cfg_note(cfg_ctx_t *c, pos_t p, const char *what);
+void cfg_ctx_free(cfg_ctx_t *c);
+void collect_files(cfg_ctx_t *c, const conf_val_t *v);
+bool used_as_variable(const cfg_ctx_t *c, const char *name);
+bool shadowed(const conf_val_t *map, size_t i);
+void unknown_field(cfg_ctx_t *c, const conf_kv_t *kv);
+const char *tname(conf_type_t t);
+bool want(cfg_ctx_t *c, pos_t p, const conf_val_t *v, conf_type_t t);
+bool get_str(cfg_ctx_t *c, const conf_kv_t *kv, char **dst);
+bool get_bool(cfg_ctx_t *c, const conf_kv_t *kv, bool *dst);
+bool get_i64(cfg_ctx_t *c, const conf_kv_t *kv, int64_t *dst);
+bool get_int(cfg_ctx_t *c, const conf_kv_t *kv, int *dst);
+char *val_plain(const conf_val_t *v);
+bool parse_listen(cfg_ctx_t *c, pos_t p, const conf_val_t *v, char **host, int *port);
+void parse_duration_field(cfg_ctx_t *c, const conf_kv_t *kv, const char *field, int64_t *dst);
+
+/* ------------------------------------------------------------------------- */
+/* blocks (opts_auth.c, opts_tls.c, opts_cluster.c)                          */
+
+typedef struct auth_block {
+    char *user, *pass, *token;
+    int64_t timeout_ns;
+    bool has_users;
+    user_t *users;
+    size_t nusers;
+    permissions_t *default_perms;
+} auth_block_t;
+
+void users_free(user_t *u, size_t n);
+permissions_t *parse_permissions(cfg_ctx_t *c, pos_t p, const conf_val_t *v);
+void auth_block_free(auth_block_t *a);
+void parse_auth_block(cfg_ctx_t *c, const conf_val_t *v, auth_block_t *a);
+void apply_authorization(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o);
+
+void tls_defaults(tls_opts_t *t);
+void tls_free(tls_opts_t *t);
+bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool client_ctx);
+
+void cluster_free(cluster_opts_t *c);
+void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o);
+int override_cluster(opts_t *o, const char *listen, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------- */
+/* command line (opts_flags.c)                                               */
+
+typedef enum ftype { FT_BOOL, FT_INT, FT_INT64, FT_STR } ftype_t;
+
+typedef enum fid {
+    F_HELP,
+    F_PORT,
+    F_NAME,
+    F_HOST,
+    F_CLIENT_ADV,
+    F_D,
+    F_V,
+    F_VV,
+    F_DV,
+    F_DVV,
+    F_T,
+    F_USER,
+    F_PASS,
+    F_AUTH,
+    F_HTTP,
+    F_HTTPS,
+    F_CONFIG,
+    F_CHECK,
+    F_SIGNAL,
+    F_PID,
+    F_PORTS_DIR,
+    F_LOG,
+    F_LOG_SIZE,
+    F_SYSLOG,
+    F_RSYSLOG,
+    F_VERSION,
+    F_ROUTES,
+    F_CLUSTER,
+    F_CLUSTER_ADV,
+    F_NO_ADV,
+    F_CONN_RETRIES,
+    F_CLUSTER_NAME,
+    F_HELP_TLS,
+    F_TLS,
+    F_TLSVERIFY,
+    F_TLSCERT,
+    F_TLSKEY,
+    F_TLSCACERT,
+    F_MAX_TRACED,
+    F_WORKERS,
+    F__N
+} fid_t;
+
+/* Aliases share one variable, so the last occurrence of any alias wins. */
+typedef struct flagvals {
+    bool set[F__N];
+    bool b[F__N];
+    int64_t i[F__N];
+    const char *s[F__N]; /* borrowed from the argv copy */
+    int first_pos;       /* index of the first non-flag argument, or -1 */
+} flagvals_t;
+
+int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t errlen);
+int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen);
+
+#endif
