@@ -6,10 +6,10 @@
  * without locks. Per-connection consequences (re-auth, max_connections) are
  * handed to the owning workers as commands. */
 #include "app/reload.h"
+#include "conf/opts_table.h"
 #include "nats/auth.h"
 #include "nats/client.h"
 #include "core/core.h"
-#include "base/gofmt.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/tls.h"
@@ -56,73 +56,6 @@ void reload_warn_plaintext(const opts_t *o)
     if (plain) WARN("Plaintext passwords detected, use nkeys or bcrypt");
 }
 
-/* Returns a refusal text, or NULL when every change can be applied live. */
-static const char *refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
-{
-    char da[32], db[32];
-#define REFUSE_STR(field, name)                                                                    \
-    if (!str_eq(a->field, b->field)) {                                                             \
-        snprintf(buf, n, "config reload not supported for %s: old=%s, new=%s", name,               \
-                 a->field ? a->field : "", b->field ? b->field : "");                              \
-        return buf;                                                                                \
-    }
-#define REFUSE_INT(field, name)                                                                    \
-    if (a->field != b->field) {                                                                    \
-        snprintf(buf, n, "config reload not supported for %s: old=%lld, new=%lld", name,           \
-                 (long long)a->field, (long long)b->field);                                        \
-        return buf;                                                                                \
-    }
-#define REFUSE_DUR(field, name)                                                                    \
-    if (a->field != b->field) {                                                                    \
-        go_duration(da, sizeof da, a->field);                                                      \
-        go_duration(db, sizeof db, b->field);                                                      \
-        snprintf(buf, n, "config reload not supported for %s: old=%s, new=%s", name, da, db);      \
-        return buf;                                                                                \
-    }
-#define REFUSE_BOOL(field, name)                                                                   \
-    if (a->field != b->field) {                                                                    \
-        snprintf(buf, n, "config reload not supported for %s: old=%s, new=%s", name,               \
-                 a->field ? "true" : "false", b->field ? "true" : "false");                        \
-        return buf;                                                                                \
-    }
-    REFUSE_STR(host, "Host");
-    REFUSE_INT(port, "Port");
-    REFUSE_STR(server_name, "ServerName");
-    REFUSE_STR(http_host, "HTTPHost");
-    REFUSE_INT(http_port, "HTTPPort");
-    REFUSE_INT(https_port, "HTTPSPort");
-    REFUSE_STR(http_base_path, "HTTPBasePath");
-    REFUSE_INT(max_subscriptions, "MaxSubs");
-    REFUSE_INT(max_pending, "MaxPending");
-    REFUSE_INT(log_size_limit, "LogSizeLimit");
-    REFUSE_DUR(lame_duck_duration_ns, "LameDuckDuration");
-    REFUSE_DUR(lame_duck_grace_ns, "LameDuckGracePeriod");
-    REFUSE_STR(no_auth_user, "NoAuthUser");
-    REFUSE_BOOL(allow_non_tls, "AllowNonTLS");
-    REFUSE_BOOL(tls.verify_and_map, "TLSMap");
-    REFUSE_INT(tls.connection_rate_limit, "TLSRateLimit");
-    REFUSE_INT(prof_port, "ProfPort");
-    REFUSE_INT(max_sub_tokens, "MaxSubTokens");
-    REFUSE_BOOL(no_header_support, "NoHeaderSupport");
-    REFUSE_BOOL(disable_sublist_cache, "NoSublistCache");
-    if (!str_eq(a->cluster.host, b->cluster.host) ||
-        (a->cluster.port == 0) != (b->cluster.port == 0)) {
-        snprintf(buf, n, "config reload not supported for cluster host: old=%s, new=%s",
-                 a->cluster.host ? a->cluster.host : "", b->cluster.host ? b->cluster.host : "");
-        return buf;
-    }
-    if (a->cluster.port != b->cluster.port) {
-        snprintf(buf, n, "config reload not supported for cluster port: old=%d, new=%d",
-                 a->cluster.port, b->cluster.port);
-        return buf;
-    }
-    return NULL;
-#undef REFUSE_STR
-#undef REFUSE_INT
-#undef REFUSE_DUR
-#undef REFUSE_BOOL
-}
-
 static bool strv_eq(char **a, size_t na, char **b, size_t nb)
 {
     if (na != nb) return false;
@@ -167,113 +100,138 @@ static bool cluster_changed(const cluster_opts_t *a, const cluster_opts_t *b)
            !tls_eq(&a->tls, &b->tls);
 }
 
-void server_reload(void)
+/* ---- what a reload changes ------------------------------------------------
+ * The option table (conf/opts_table.h) says, per option, whether a change is
+ * refused, logged, or has an effect; the effects are here, by name. */
+
+typedef struct reload {
+    opts_t *cur, *no;
+    bool maxconn_shrank;
+} reload_t;
+
+static void fx_max_connections(reload_t *r)
 {
-    opts_t *cur = srv->opts;
+    opts_t *cur = r->cur, *no = r->no;
+    if (cur->max_connections == no->max_connections) return;
+    int64_t excess =
+        no->max_connections > 0 ? atomic_load(&srv->num_clients) - no->max_connections : 0;
+    if (excess > 0) {
+        NOTICE("Closed %lld connections to fall within max_connections", (long long)excess);
+        atomic_store(&srv->conn_excess, excess);
+        r->maxconn_shrank = true;
+    }
+    NOTICE("Reloaded: max_connections = %d", no->max_connections);
+}
+
+/* The reference logs these two and re-runs the authorization pass on every reload. */
+static void fx_authorization(reload_t *r)
+{
+    (void)r;
+    NOTICE("Reloaded: authorization users");
+    NOTICE("Reloaded: accounts");
+}
+
+static void fx_auth_timeout(reload_t *r)
+{
+    if (r->cur->auth_timeout_ns == r->no->auth_timeout_ns) return;
+    buf_t b = {0};
+    json_put_float(&b, (double)opts_auth_timeout_ns(r->no) / 1e9);
+    NOTICE("Reloaded: authorization timeout = %.*s", (int)b.len, b.p);
+    buf_free(&b);
+}
+
+static void fx_cluster(reload_t *r)
+{
+    if (r->cur->cluster.port && cluster_changed(&r->cur->cluster, &r->no->cluster))
+        NOTICE("Reloaded: cluster");
+}
+
+static void fx_pid_file(reload_t *r)
+{
+    const char *pf = r->no->pid_file;
+    if (str_eq(r->cur->pid_file, pf) || !pf || !*pf) return;
+    NOTICE("Reloaded: pid_file = %s", pf);
+    int fd = open(pf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+    if (fd < 0) {
+        ERROR("Failed to write pidfile: open %s: %s", pf, strerror(errno));
+        return;
+    }
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%d", (int)getpid());
+    if (write(fd, tmp, (size_t)n) != n) ERROR("Failed to write pidfile: %s", strerror(errno));
+    close(fd);
+}
+
+static const struct effect {
+    const char *name; /* the row's reload_text */
+    void (*fn)(reload_t *r);
+} effects[] = {
+    {"max_connections", fx_max_connections},
+    {"authorization users", fx_authorization},
+    {"authorization timeout", fx_auth_timeout},
+    {"cluster", fx_cluster},
+    {"pid_file", fx_pid_file},
+};
+
+/* Logs (and applies the effects of) every change, in table order. */
+static void log_changes(reload_t *r)
+{
+    char v[64];
+    for (size_t i = 0; i < opt_nrows; i++) {
+        const opt_def_t *d = &opt_rows[i];
+        if (d->reload == OR_NOTICE && opt_changed(d, r->cur, r->no))
+            NOTICE("%s = %s", d->reload_text, opt_format(d, r->no, v, sizeof v));
+        else if (d->reload == OR_NOTE && opt_changed(d, r->cur, r->no))
+            NOTICE("%s", d->reload_text);
+        else if (d->reload == OR_EFFECT)
+            for (size_t k = 0; k < ARRAY_LEN(effects); k++)
+                if (strcmp(effects[k].name, d->reload_text) == 0) effects[k].fn(r);
+    }
+}
+
+/* The new option set, loaded and checked; NULL (logged) when the reload is
+ * refused. A changed client tls block is loaded here, so a bad certificate
+ * refuses the reload too (*new_tls). */
+static opts_t *load_new(opts_t *cur, bool *tls_changed, tls_ctx_t **new_tls)
+{
     if (!cur->config_file) {
         ERROR("Failed to reload server configuration: can only reload config when a file is "
               "provided using -c or --config");
-        return;
+        return NULL;
     }
     opts_t *no = xcalloc(1, sizeof *no);
-    char err[1024];
+    char err[1024], rbuf[512];
+    const char *why = NULL;
     if (opts_reload(cur, no, err, sizeof err) != 0) {
-        ERROR("Failed to reload server configuration: %s", err);
-        opts_free(no);
-        free(no);
-        return;
+        why = err;
+    } else {
+        if (no->port == 0) no->port = cur->port;
+        why = opts_reload_refusal(cur, no, rbuf, sizeof rbuf);
     }
-    if (no->port == 0) no->port = cur->port;
-    char rbuf[512];
-    const char *why = refusal(cur, no, rbuf, sizeof rbuf);
     if (!why && opts_validate(no, err, sizeof err) != 0) why = err;
-    /* A changed client tls block is loaded now, so a bad certificate refuses the reload. */
-    bool tls_changed = !tls_eq(&cur->tls, &no->tls);
-    tls_ctx_t *new_tls = NULL;
-    if (!why && tls_changed && no->tls.enabled) {
-        new_tls = tls_ctx_server(&no->tls, false, err, sizeof err);
-        if (!new_tls) why = err;
+    if (!why && (*tls_changed = !tls_eq(&cur->tls, &no->tls)) && no->tls.enabled) {
+        *new_tls = tls_ctx_server(&no->tls, false, err, sizeof err);
+        if (!*new_tls) why = err;
     }
-    if (why) {
-        ERROR("Failed to reload server configuration: %s", why);
-        opts_free(no);
-        free(no);
-        return;
-    }
-    char d[32];
-    if (!str_eq(cur->client_advertise, no->client_advertise))
-        NOTICE("Reload: client_advertise = %s", no->client_advertise ? no->client_advertise : "");
-    if (cur->trace != no->trace) NOTICE("Reloaded: trace = %s", no->trace ? "true" : "false");
-    if (cur->debug != no->debug) NOTICE("Reloaded: debug = %s", no->debug ? "true" : "false");
-    if (cur->trace_verbose != no->trace_verbose)
-        NOTICE("Reloaded: trace_verbose = %s", no->trace_verbose ? "true" : "false");
-    if (cur->logtime != no->logtime)
-        NOTICE("Reloaded: logtime = %s", no->logtime ? "true" : "false");
-    bool maxconn_shrank = false;
-    if (cur->max_connections != no->max_connections) {
-        int64_t excess =
-            no->max_connections > 0 ? atomic_load(&srv->num_clients) - no->max_connections : 0;
-        if (excess > 0) {
-            NOTICE("Closed %lld connections to fall within max_connections", (long long)excess);
-            atomic_store(&srv->conn_excess, excess);
-            maxconn_shrank = true;
-        }
-        NOTICE("Reloaded: max_connections = %d", no->max_connections);
-    }
-    /* The reference logs these two and re-runs the authorization pass on every reload. */
-    NOTICE("Reloaded: authorization users");
-    NOTICE("Reloaded: accounts");
-    if (!str_eq(cur->username, no->username)) NOTICE("Reloaded: authorization username");
-    if (!str_eq(cur->password, no->password)) NOTICE("Reloaded: authorization password");
-    if (!str_eq(cur->token, no->token)) NOTICE("Reloaded: authorization token");
-    if (cur->ping_interval_ns != no->ping_interval_ns) {
-        go_duration(d, sizeof d, no->ping_interval_ns);
-        NOTICE("Reloaded: ping_interval = %s", d);
-    }
-    if (cur->ping_max != no->ping_max) NOTICE("Reloaded: ping_max = %d", no->ping_max);
-    if (cur->auth_timeout_ns != no->auth_timeout_ns) {
-        buf_t b = {0};
-        json_put_float(&b, (double)opts_auth_timeout_ns(no) / 1e9);
-        NOTICE("Reloaded: authorization timeout = %.*s", (int)b.len, b.p);
-        buf_free(&b);
-    }
-    if (cur->max_control_line != no->max_control_line)
-        NOTICE("Reloaded: max_control_line = %d", no->max_control_line);
-    if (cur->max_payload != no->max_payload) NOTICE("Reloaded: max_payload = %d", no->max_payload);
-    if (cur->cluster.port && cluster_changed(&cur->cluster, &no->cluster))
-        NOTICE("Reloaded: cluster");
-    if (!str_eq(cur->pid_file, no->pid_file) && no->pid_file && *no->pid_file) {
-        NOTICE("Reloaded: pid_file = %s", no->pid_file);
-        int fd = open(no->pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
-        if (fd < 0) {
-            ERROR("Failed to write pidfile: open %s: %s", no->pid_file, strerror(errno));
-        } else {
-            char tmp[32];
-            int n = snprintf(tmp, sizeof tmp, "%d", (int)getpid());
-            if (write(fd, tmp, (size_t)n) != n)
-                ERROR("Failed to write pidfile: %s", strerror(errno));
-            close(fd);
-        }
-    }
-    bool ports_changed = !str_eq(cur->ports_file_dir, no->ports_file_dir);
-    if (ports_changed)
-        NOTICE("Reloaded: ports_file_dir = %s", no->ports_file_dir ? no->ports_file_dir : "");
-    if (!str_eq(cur->log_file, no->log_file))
-        NOTICE("Reloaded: log_file = %s", no->log_file ? no->log_file : "");
-    if (cur->syslog != no->syslog) NOTICE("Reloaded: syslog = %s", no->syslog ? "true" : "false");
-    if (!str_eq(cur->remote_syslog, no->remote_syslog))
-        NOTICE("Reloaded: remote_syslog = %s", no->remote_syslog ? no->remote_syslog : "");
-    if (cur->write_deadline_ns != no->write_deadline_ns) {
-        go_duration(d, sizeof d, no->write_deadline_ns);
-        NOTICE("Reloaded: write_deadline = %s", d);
-    }
-    if (cur->max_traced_msg_len != no->max_traced_msg_len)
-        NOTICE("Reloaded: max_traced_msg_len = %lld", (long long)no->max_traced_msg_len);
-    if (cur->connect_error_reports != no->connect_error_reports)
-        NOTICE("Reloaded: connect_error_reports = %lld", (long long)no->connect_error_reports);
-    if (cur->reconnect_error_reports != no->reconnect_error_reports)
-        NOTICE("Reloaded: reconnect_error_reports = %lld", (long long)no->reconnect_error_reports);
+    if (!why) return no;
+    ERROR("Failed to reload server configuration: %s", why);
+    opts_free(no);
+    free(no);
+    return NULL;
+}
 
+void server_reload(void)
+{
+    opts_t *cur = srv->opts;
+    bool tls_changed = false;
+    tls_ctx_t *new_tls = NULL;
+    opts_t *no = load_new(cur, &tls_changed, &new_tls);
+    if (!no) return;
+    reload_t r = {cur, no, false};
+    log_changes(&r);
+    bool ports_changed = !str_eq(cur->ports_file_dir, no->ports_file_dir);
+
+    char err[1024];
     log_config_t lc = {.debug = no->debug,
                        .trace = no->trace,
                        .logtime = no->logtime,
@@ -295,7 +253,7 @@ void server_reload(void)
     }
     qsbr_retire(cur, opts_free_cb);
     if (ports_changed) ports_file_write();
-    worker_command(WCMD_REAUTH | (maxconn_shrank ? WCMD_MAXCONN : 0) |
+    worker_command(WCMD_REAUTH | (r.maxconn_shrank ? WCMD_MAXCONN : 0) |
                    (tls_changed && no->tls.npinned_certs ? WCMD_PINNED : 0));
     atomic_store(&srv->config_load_ns, now_wall_ns());
     NOTICE("Reloaded server configuration");

@@ -4,7 +4,8 @@
  * Contract: opts_t is a plain value owned by whoever holds it; all strings
  * and arrays inside are owned by it (opts_free releases them). Building an
  * opts_t never touches the running server, so reload can build and validate
- * a whole new set off the hot path and diff it (opts_diff_reload). */
+ * a whole new set off the hot path and diff it (opts_reload_refusal and the
+ * notices, both walking the option table of conf/opts_table.h). */
 #ifndef GNATSD_OPTS_H
 #define GNATSD_OPTS_H
 
@@ -13,19 +14,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The defaults of every option are in the option table (conf/opts_rows.c);
+ * these are the ones code elsewhere needs as well. */
 #define DEFAULT_PORT 4222
 #define DEFAULT_HOST "0.0.0.0"
-#define DEFAULT_MAX_CONNECTIONS 65536
-#define DEFAULT_MAX_CONTROL_LINE 4096
-#define DEFAULT_MAX_PAYLOAD 1048576
-#define DEFAULT_MAX_PENDING 67108864
-#define DEFAULT_PING_INTERVAL_NS (120LL * 1000000000LL)
-#define DEFAULT_PING_MAX 2
-#define DEFAULT_WRITE_DEADLINE_NS (10LL * 1000000000LL)
 #define DEFAULT_AUTH_TIMEOUT_NS (2LL * 1000000000LL)
 #define DEFAULT_TLS_TIMEOUT_NS (2LL * 1000000000LL)
-#define DEFAULT_LAME_DUCK_DURATION_NS (120LL * 1000000000LL)
-#define DEFAULT_LAME_DUCK_GRACE_NS (10LL * 1000000000LL)
 
 /* A subject permission list: allow (NULL/0 = everything allowed), deny. */
 typedef struct perm_list {
@@ -159,6 +153,7 @@ typedef struct opts {
 
 /* Bits of opts_t.flag_set (1ULL << OPTF_x). */
 typedef enum opts_flag {
+    OPTF_NONE, /* a flag that marks nothing */
     OPTF_PORT,
     OPTF_HOST,
     OPTF_SERVER_NAME,
@@ -218,6 +213,18 @@ int opts_reload(const opts_t *running, opts_t *out, char *err, size_t errlen);
 
 /* Resolved auth timeout (applies TLS rule). */
 int64_t opts_auth_timeout_ns(const opts_t *o);
+
+/* The TLS handshake timeout in force: the block's, or the default. */
+static inline int64_t tls_opts_timeout_ns(const tls_opts_t *t)
+{
+    return t->timeout_ns ? t->timeout_ns : DEFAULT_TLS_TIMEOUT_NS;
+}
+
+/* The time a route has to authenticate: cluster authorization's, or the default. */
+static inline int64_t opts_cluster_auth_timeout_ns(const opts_t *o)
+{
+    return o->cluster.auth_timeout_ns ? o->cluster.auth_timeout_ns : DEFAULT_AUTH_TIMEOUT_NS;
+}
 
 /* opts_from_args with explicit output streams (usage/version go to `out`,
  * everything else to `err`), for tests. */

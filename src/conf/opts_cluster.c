@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 
 void cluster_free(cluster_opts_t *c)
 {
@@ -44,6 +45,146 @@ static bool url_ok(const char *s)
     return true;
 }
 
+static void p_listen(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
+{
+    (void)d;
+    parse_listen(c, kvpos(kv), kv->val, &o->cluster.host, &o->cluster.port);
+}
+
+static void p_routes(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
+{
+    (void)d;
+    cluster_opts_t *cl = &o->cluster;
+    if (!want(c, kvpos(kv), kv->val, CONF_ARRAY)) return;
+    char **r = NULL;
+    size_t nr = 0;
+    bool ok = true;
+    for (size_t j = 0; j < kv->val->u.arr.n; j++) {
+        const conf_val_t *e = kv->val->u.arr.items[j];
+        if (!want(c, valpos(e), e, CONF_STRING)) {
+            ok = false;
+            break;
+        }
+        const char *u = e->u.str.s;
+        bool dup = false;
+        for (size_t k = 0; k < nr && !dup; k++)
+            dup = strcmp(r[k], u) == 0;
+        if (dup) {
+            cfg_warn(c, valpos(e), u, "Duplicate route entry detected");
+            continue;
+        }
+        /* trimmed like the reference's parseURL */
+        const char *b = u;
+        while (isspace((unsigned char)*b))
+            b++;
+        size_t l = strlen(b);
+        while (l && isspace((unsigned char)b[l - 1]))
+            l--;
+        char *t = xstrndup(b, l);
+        if (!url_ok(t)) {
+            char q[600];
+            quote_go_str(q, sizeof(q), t);
+            cfg_err(c, valpos(e), "error parsing route url [%s]", q);
+            free(t);
+            ok = false;
+            continue;
+        }
+        free(t);
+        strv_push(&r, &nr, xstrdup(u));
+    }
+    if (ok) {
+        strv_free(&cl->routes, &cl->nroutes);
+        cl->routes = r;
+        cl->nroutes = nr;
+    } else {
+        strv_free(&r, &nr);
+    }
+}
+
+static void p_tls(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
+{
+    (void)d;
+    parse_tls(c, kv, &o->cluster.tls, false);
+}
+
+#define OFF(field) offsetof(opts_t, cluster.field)
+
+/* The cluster block's flat keys (authorization and permissions interact, so
+ * parse_cluster reads those two itself). */
+const opt_def_t opt_cluster_rows[] = {
+    {.key = "name",
+     .type = OT_STR,
+     .off = OFF(name),
+     .flag = {"    --cluster_name <string>",
+              "Cluster Name, if not set one will be dynamically generated", OS_CLUSTER, 30,
+              OPTF_CLUSTER_NAME}},
+    {.key = "listen", .parse = p_listen},
+    {.key = "port", .type = OT_INT, .off = OFF(port)},
+    {.key = "host", .aliases = "net", .type = OT_STR, .off = OFF(host)},
+    {.key = "routes", .parse = p_routes},
+    {.key = "tls", .parse = p_tls},
+    {.key = "cluster_advertise",
+     .aliases = "advertise",
+     .type = OT_STR,
+     .off = OFF(advertise),
+     .flag = {"    --cluster_advertise <string>", "Cluster URL to advertise to other servers",
+              OS_CLUSTER, 50, OPTF_CLUSTER_ADVERTISE}},
+    {.key = "no_advertise",
+     .type = OT_BOOL,
+     .off = OFF(no_advertise),
+     .flag = {"    --no_advertise <bool>", "Do not advertise known cluster information to clients",
+              OS_CLUSTER, 40, OPTF_NO_ADVERTISE}},
+    {.key = "connect_retries",
+     .type = OT_INT,
+     .off = OFF(connect_retries),
+     .flag = {"    --connect_retries <number>", "For implicit routes, number of connect retries",
+              OS_CLUSTER, 60, OPTF_CONNECT_RETRIES}},
+};
+const size_t opt_cluster_nrows = ARRAY_LEN(opt_cluster_rows);
+
+/* authorization {} inside cluster: one user, no token; permissions there are
+ * deprecated and yield to a cluster-level permissions key (*auth_perms). */
+static void cluster_authorization(cfg_ctx_t *c, const conf_kv_t *kv, cluster_opts_t *cl,
+                                  permissions_t **auth_perms)
+{
+    if (!want(c, kvpos(kv), kv->val, CONF_MAP)) return;
+    auth_block_t a = {0};
+    parse_auth_block(c, kv->val, &a);
+    if (a.has_users) {
+        cfg_err(c, kvpos(kv), "Cluster authorization does not allow multiple users");
+    } else if (a.token) {
+        cfg_err(c, kvpos(kv), "Cluster authorization does not support tokens");
+    } else {
+        set_str(&cl->user, a.user);
+        set_str(&cl->password, a.pass);
+        cl->auth_timeout_ns = a.timeout_ns;
+        if (a.default_perms) {
+            cfg_warn(c, kvpos(kv), kv->key,
+                     "setting \"permissions\" within cluster authorization block is "
+                     "deprecated");
+            permissions_free(*auth_perms);
+            *auth_perms = a.default_perms;
+            a.default_perms = NULL;
+        }
+    }
+    auth_block_free(&a);
+}
+
+/* Returns true when the key set the cluster's permissions. */
+static bool cluster_permissions(cfg_ctx_t *c, const conf_kv_t *kv, cluster_opts_t *cl)
+{
+    permissions_t *p = parse_permissions(c, kvpos(kv), kv->val);
+    if (!p) return false;
+    if (p->allow_responses) {
+        cfg_err(c, kvpos(kv), "Cluster permissions do not support dynamic responses");
+        permissions_free(p);
+        return false;
+    }
+    permissions_free(cl->perms);
+    cl->perms = p;
+    return true;
+}
+
 void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o)
 {
     if (ckv->val->type != CONF_MAP) {
@@ -53,117 +194,39 @@ void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o)
     cluster_opts_t *cl = &o->cluster;
     const conf_val_t *v = ckv->val;
     permissions_t *auth_perms = NULL;
-    pos_t auth_pos = {0};
     bool top_perms = false;
     for (size_t i = 0; i < v->u.map.n; i++) {
         const conf_kv_t *kv = &v->u.map.items[i];
-        const char *k = kv->key;
-        if (KEYIS(k, "name")) {
-            get_str(c, kv, &cl->name);
-        } else if (KEYIS(k, "listen")) {
-            parse_listen(c, kvpos(kv), kv->val, &cl->host, &cl->port);
-        } else if (KEYIS(k, "port")) {
-            get_int(c, kv, &cl->port);
-        } else if (KEYIS(k, "host", "net")) {
-            get_str(c, kv, &cl->host);
-        } else if (KEYIS(k, "authorization")) {
-            if (!want(c, kvpos(kv), kv->val, CONF_MAP)) continue;
-            auth_block_t a = {0};
-            parse_auth_block(c, kv->val, &a);
-            if (a.has_users) {
-                cfg_err(c, kvpos(kv), "Cluster authorization does not allow multiple users");
-            } else if (a.token) {
-                cfg_err(c, kvpos(kv), "Cluster authorization does not support tokens");
-            } else {
-                set_str(&cl->user, a.user);
-                set_str(&cl->password, a.pass);
-                cl->auth_timeout_ns = a.timeout_ns;
-                if (a.default_perms) {
-                    cfg_warn(c, kvpos(kv), kv->key,
-                             "setting \"permissions\" within cluster authorization block is "
-                             "deprecated");
-                    permissions_free(auth_perms);
-                    auth_perms = a.default_perms;
-                    a.default_perms = NULL;
-                    auth_pos = kvpos(kv);
-                }
-            }
-            auth_block_free(&a);
-        } else if (KEYIS(k, "routes")) {
-            if (!want(c, kvpos(kv), kv->val, CONF_ARRAY)) continue;
-            char **r = NULL;
-            size_t nr = 0;
-            bool ok = true;
-            for (size_t j = 0; j < kv->val->u.arr.n; j++) {
-                const conf_val_t *e = kv->val->u.arr.items[j];
-                if (!want(c, valpos(e), e, CONF_STRING)) {
-                    ok = false;
-                    break;
-                }
-                const char *u = e->u.str.s;
-                bool dup = false;
-                for (size_t d = 0; d < nr && !dup; d++)
-                    dup = strcmp(r[d], u) == 0;
-                if (dup) {
-                    cfg_warn(c, valpos(e), u, "Duplicate route entry detected");
-                    continue;
-                }
-                /* trimmed like the reference's parseURL */
-                const char *b = u;
-                while (isspace((unsigned char)*b))
-                    b++;
-                size_t l = strlen(b);
-                while (l && isspace((unsigned char)b[l - 1]))
-                    l--;
-                char *t = xstrndup(b, l);
-                if (!url_ok(t)) {
-                    char q[600];
-                    quote_go_str(q, sizeof(q), t);
-                    cfg_err(c, valpos(e), "error parsing route url [%s]", q);
-                    free(t);
-                    ok = false;
-                    continue;
-                }
-                free(t);
-                strv_push(&r, &nr, xstrdup(u));
-            }
-            if (ok) {
-                strv_free(&cl->routes, &cl->nroutes);
-                cl->routes = r;
-                cl->nroutes = nr;
-            } else {
-                strv_free(&r, &nr);
-            }
-        } else if (KEYIS(k, "tls")) {
-            parse_tls(c, kv, &cl->tls, false);
-        } else if (KEYIS(k, "cluster_advertise", "advertise")) {
-            get_str(c, kv, &cl->advertise);
-        } else if (KEYIS(k, "no_advertise")) {
-            get_bool(c, kv, &cl->no_advertise);
-        } else if (KEYIS(k, "connect_retries")) {
-            get_int(c, kv, &cl->connect_retries);
-        } else if (KEYIS(k, "permissions")) {
-            permissions_t *p = parse_permissions(c, kvpos(kv), kv->val);
-            if (!p) continue;
-            if (p->allow_responses) {
-                cfg_err(c, kvpos(kv), "Cluster permissions do not support dynamic responses");
-                permissions_free(p);
-                continue;
-            }
-            permissions_free(cl->perms);
-            cl->perms = p;
-            top_perms = true;
-        } else {
-            unknown_field(c, kv);
-        }
+        if (KEYIS(kv->key, "authorization"))
+            cluster_authorization(c, kv, cl, &auth_perms);
+        else if (KEYIS(kv->key, "permissions"))
+            top_perms = cluster_permissions(c, kv, cl) || top_perms;
+        else
+            opt_apply(c, kv, o, opt_cluster_rows, opt_cluster_nrows);
     }
-    (void)auth_pos;
     if (auth_perms && !top_perms) {
         permissions_free(cl->perms);
         cl->perms = auth_perms;
         auth_perms = NULL;
     }
     permissions_free(auth_perms);
+}
+
+/* The cluster's address cannot change on reload (the listener stays). */
+const char *cluster_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
+{
+    const char *ah = a->cluster.host ? a->cluster.host : "";
+    const char *bh = b->cluster.host ? b->cluster.host : "";
+    if (strcmp(ah, bh) != 0 || (a->cluster.port == 0) != (b->cluster.port == 0)) {
+        snprintf(buf, n, "config reload not supported for cluster host: old=%s, new=%s", ah, bh);
+        return buf;
+    }
+    if (a->cluster.port != b->cluster.port) {
+        snprintf(buf, n, "config reload not supported for cluster port: old=%d, new=%d",
+                 a->cluster.port, b->cluster.port);
+        return buf;
+    }
+    return NULL;
 }
 
 /* --cluster nats://[user:pass@]host:port (Go overrideCluster). */

@@ -9,73 +9,121 @@
 #include <limits.h>
 
 /* ------------------------------------------------------------------------- */
-/* command line (cli.md §2, §3)                                              */
+/* the flags                                                                 */
 
-static const struct flagdef {
-    const char *name;
+/* Flags that are not one option: commands, and flags with side effects that
+ * apply_flags works out itself. Options' flags are in their rows. */
+static const struct cmd_flag {
     fid_t id;
-    ftype_t t;
-} flagdefs[] = {
-    {"h", F_HELP, FT_BOOL},
-    {"help", F_HELP, FT_BOOL},
-    {"port", F_PORT, FT_INT},
-    {"p", F_PORT, FT_INT},
-    {"n", F_NAME, FT_STR},
-    {"name", F_NAME, FT_STR},
-    {"server_name", F_NAME, FT_STR},
-    {"addr", F_HOST, FT_STR},
-    {"a", F_HOST, FT_STR},
-    {"net", F_HOST, FT_STR},
-    {"client_advertise", F_CLIENT_ADV, FT_STR},
-    {"D", F_D, FT_BOOL},
-    {"debug", F_D, FT_BOOL},
-    {"V", F_V, FT_BOOL},
-    {"trace", F_V, FT_BOOL},
-    {"VV", F_VV, FT_BOOL},
-    {"DV", F_DV, FT_BOOL},
-    {"DVV", F_DVV, FT_BOOL},
-    {"T", F_T, FT_BOOL},
-    {"logtime", F_T, FT_BOOL},
-    {"user", F_USER, FT_STR},
-    {"pass", F_PASS, FT_STR},
-    {"auth", F_AUTH, FT_STR},
-    {"m", F_HTTP, FT_INT},
-    {"http_port", F_HTTP, FT_INT},
-    {"ms", F_HTTPS, FT_INT},
-    {"https_port", F_HTTPS, FT_INT},
-    {"c", F_CONFIG, FT_STR},
-    {"config", F_CONFIG, FT_STR},
-    {"t", F_CHECK, FT_BOOL},
-    {"sl", F_SIGNAL, FT_STR},
-    {"signal", F_SIGNAL, FT_STR},
-    {"P", F_PID, FT_STR},
-    {"pid", F_PID, FT_STR},
-    {"ports_file_dir", F_PORTS_DIR, FT_STR},
-    {"l", F_LOG, FT_STR},
-    {"log", F_LOG, FT_STR},
-    {"log_size_limit", F_LOG_SIZE, FT_INT64},
-    {"s", F_SYSLOG, FT_BOOL},
-    {"syslog", F_SYSLOG, FT_BOOL},
-    {"r", F_RSYSLOG, FT_STR},
-    {"remote_syslog", F_RSYSLOG, FT_STR},
-    {"version", F_VERSION, FT_BOOL},
-    {"v", F_VERSION, FT_BOOL},
-    {"routes", F_ROUTES, FT_STR},
-    {"cluster", F_CLUSTER, FT_STR},
-    {"cluster_listen", F_CLUSTER, FT_STR},
-    {"cluster_advertise", F_CLUSTER_ADV, FT_STR},
-    {"no_advertise", F_NO_ADV, FT_BOOL},
-    {"connect_retries", F_CONN_RETRIES, FT_INT},
-    {"cluster_name", F_CLUSTER_NAME, FT_STR},
-    {"help_tls", F_HELP_TLS, FT_BOOL},
-    {"tls", F_TLS, FT_BOOL},
-    {"tlsverify", F_TLSVERIFY, FT_BOOL},
-    {"tlscert", F_TLSCERT, FT_STR},
-    {"tlskey", F_TLSKEY, FT_STR},
-    {"tlscacert", F_TLSCACERT, FT_STR},
-    {"max_traced_msg_len", F_MAX_TRACED, FT_INT},
-    {"workers", F_WORKERS, FT_INT},
+    opt_flag_t f;
+} cmd_flags[] = {
+    {F_CONFIG, {"-c, --config <file>", "Configuration file", OS_SERVER, 70, 0, FT_STR}},
+    {F_CHECK, {"-t", "Test configuration and exit", OS_SERVER, 80, 0, FT_BOOL}},
+    {F_SIGNAL,
+     {"-sl,--signal <signal>[=<pid>]",
+      "Send signal to nats-server process (ldm, stop, quit, term, reopen, reload)\n"
+      "pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/nats-server.pid)",
+      OS_SERVER, 90, 0, FT_STR}},
+    {F_VV, {"-VV", "Verbose trace (traces system account as well)", OS_LOGGING, 70, 0, FT_BOOL}},
+    {F_DV, {"-DV", "Debug and trace", OS_LOGGING, 80, 0, FT_BOOL}},
+    {F_DVV,
+     {"-DVV", "Debug and verbose trace (traces system account as well)", OS_LOGGING, 90, 0,
+      FT_BOOL}},
+    {F_TLS,
+     {"    --tls", "Enable TLS, do not verify clients (default: false)", OS_TLS, 10, 0, FT_BOOL}},
+    {F_TLSCERT, {"    --tlscert <file>", "Server certificate file", OS_TLS, 20, 0, FT_STR}},
+    {F_TLSKEY,
+     {"    --tlskey <file>", "Private key for server certificate", OS_TLS, 30, 0, FT_STR}},
+    {F_TLSVERIFY,
+     {"    --tlsverify", "Enable TLS, verify client certificates", OS_TLS, 40, 0, FT_BOOL}},
+    {F_TLSCACERT,
+     {"    --tlscacert <file>", "Client certificate CA for verification", OS_TLS, 50, 0, FT_STR}},
+    {F_ROUTES,
+     {"    --routes <rurl-1, rurl-2>", "Routes to solicit and connect", OS_CLUSTER, 10, 0, FT_STR}},
+    {F_CLUSTER,
+     {"    --cluster <cluster-url>", "Cluster URL for solicited routes", OS_CLUSTER, 20, 0,
+      FT_STR}},
+    {F_CLUSTER,
+     {"    --cluster_listen <url>", "Cluster url from which members can solicit routes", OS_CLUSTER,
+      70, 0, FT_STR}},
+    {F_HELP, {"-h, --help", "Show this message", OS_COMMON, 10, 0, FT_BOOL}},
+    {F_VERSION, {"-v, --version", "Show version", OS_COMMON, 20, 0, FT_BOOL}},
+    {F_HELP_TLS, {"    --help_tls", "TLS help", OS_COMMON, 30, 0, FT_BOOL}},
 };
+
+/* One flag of any table: its description, the value slot it writes
+ * (flagvals_t; a command's slot is its fid_t, an option row's comes after) and
+ * the option row, if any. */
+typedef struct flag_ref {
+    const opt_flag_t *f;
+    int slot;
+    const opt_def_t *row;
+} flag_ref_t;
+
+/* Calls fn for every flag: commands first, then the top-level rows, then the
+ * cluster block's. Stops when fn returns true; returns that. */
+static bool each_flag(bool (*fn)(const flag_ref_t *r, void *arg), void *arg)
+{
+    for (size_t i = 0; i < ARRAY_LEN(cmd_flags); i++) {
+        flag_ref_t r = {&cmd_flags[i].f, cmd_flags[i].id, NULL};
+        if (fn(&r, arg)) return true;
+    }
+    int slot = F__N;
+    const opt_def_t *tables[] = {opt_rows, opt_cluster_rows};
+    size_t sizes[] = {opt_nrows, opt_cluster_nrows};
+    for (size_t t = 0; t < 2; t++) {
+        for (size_t i = 0; i < sizes[t]; i++, slot++) {
+            if (slot >= FLAG_SLOTS) abort(); /* raise FLAG_SLOTS (opts_impl.h) */
+            flag_ref_t r = {&tables[t][i].flag, slot, &tables[t][i]};
+            if (r.f->usage && fn(&r, arg)) return true;
+        }
+    }
+    return false;
+}
+
+/* Is `name` (nl bytes) one of the flag names of a -h column ("-a, --addr, --net
+ * <host>": a, addr, net)? A name is what follows the dashes that start a word. */
+static bool usage_has_name(const char *u, const char *name, size_t nl)
+{
+    for (const char *p = u; *p; p++) {
+        if (*p != '-' || (p > u && !strchr(" ,\n", p[-1]))) continue;
+        while (*p == '-')
+            p++;
+        size_t l = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        if (l == nl && strncmp(p, name, nl) == 0) return true;
+        if (!*p) break;
+    }
+    return false;
+}
+
+typedef struct flag_lookup {
+    const char *name;
+    size_t nl;
+    flag_ref_t found;
+} flag_lookup_t;
+
+static bool match_flag(const flag_ref_t *r, void *arg)
+{
+    flag_lookup_t *l = arg;
+    if (!usage_has_name(r->f->usage, l->name, l->nl)) return false;
+    l->found = *r;
+    return true;
+}
+
+static opt_ftype_t flag_type(const flag_ref_t *r)
+{
+    if (r->f->ftype != FT_FROM_ROW) return r->f->ftype;
+    switch (r->row->type) {
+    case OT_BOOL:
+        return FT_BOOL;
+    case OT_INT:
+        return FT_INT;
+    case OT_STR:
+        return FT_STR;
+    default:
+        return FT_INT64;
+    }
+}
 
 /* Go strconv.ParseBool. */
 static bool parse_go_bool(const char *s, bool *out)
@@ -182,48 +230,81 @@ int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t errlen)
         const char *eq = strchr(name + 1, '=');
         size_t nl = eq ? (size_t)(eq - name) : strlen(name);
         const char *value = eq ? eq + 1 : NULL;
-        const struct flagdef *fd = NULL;
-        for (size_t k = 0; k < ARRAY_LEN(flagdefs) && !fd; k++)
-            if (strlen(flagdefs[k].name) == nl && strncmp(flagdefs[k].name, name, nl) == 0)
-                fd = &flagdefs[k];
-        if (!fd) {
+        flag_lookup_t look = {name, nl, {0}};
+        if (!each_flag(match_flag, &look)) {
             snprintf(err, errlen, "flag provided but not defined: -%.*s", (int)nl, name);
             return -1;
         }
+        const flag_ref_t *fd = &look.found;
+        opt_ftype_t ft = flag_type(fd);
         char vq[512];
-        if (fd->t == FT_BOOL) {
+        if (ft == FT_BOOL) {
             bool b = true;
             if (value && !parse_go_bool(value, &b)) {
                 quote_go_str(vq, sizeof(vq), value);
-                snprintf(err, errlen, "invalid boolean value %s for -%s: parse error", vq,
-                         fd->name);
+                snprintf(err, errlen, "invalid boolean value %s for -%.*s: parse error", vq,
+                         (int)nl, name);
                 return -1;
             }
-            fv->b[fd->id] = b;
+            fv->b[fd->slot] = b;
         } else {
             if (!value && i < n) value = args[i++];
             if (!value) {
-                snprintf(err, errlen, "flag needs an argument: -%s", fd->name);
+                snprintf(err, errlen, "flag needs an argument: -%.*s", (int)nl, name);
                 return -1;
             }
-            if (fd->t == FT_STR) {
-                fv->s[fd->id] = value;
+            if (ft == FT_STR) {
+                fv->s[fd->slot] = value;
             } else {
                 int64_t v = 0;
                 const char *e = parse_go_int(value, &v);
-                if (!e && fd->t == FT_INT && (v > INT_MAX || v < INT_MIN)) e = "value out of range";
+                if (!e && ft == FT_INT && (v > INT_MAX || v < INT_MIN)) e = "value out of range";
                 if (e) {
                     quote_go_str(vq, sizeof(vq), value);
-                    snprintf(err, errlen, "invalid value %s for flag -%s: %s", vq, fd->name, e);
+                    snprintf(err, errlen, "invalid value %s for flag -%.*s: %s", vq, (int)nl, name,
+                             e);
                     return -1;
                 }
-                fv->i[fd->id] = v;
+                fv->i[fd->slot] = v;
             }
         }
-        fv->set[fd->id] = true;
+        fv->set[fd->slot] = true;
     }
     if (i < n) fv->first_pos = i;
     return 0;
+}
+
+typedef struct apply_flag_ctx {
+    const flagvals_t *fv;
+    opts_t *o;
+} apply_flag_ctx_t;
+
+/* A given option flag overwrites the option's field. */
+static bool apply_option_flag(const flag_ref_t *r, void *arg)
+{
+    apply_flag_ctx_t *ac = arg;
+    int s = r->slot;
+    if (!r->row || !ac->fv->set[s]) return false;
+    void *f = (char *)ac->o + r->row->off;
+    switch (r->row->type) {
+    case OT_BOOL:
+        *(bool *)f = ac->fv->b[s];
+        break;
+    case OT_INT:
+        *(int *)f = (int)ac->fv->i[s];
+        break;
+    case OT_I64:
+    case OT_DUR:
+        *(int64_t *)f = ac->fv->i[s];
+        break;
+    case OT_STR:
+        set_str_nonempty(f, ac->fv->s[s]);
+        break;
+    case OT_NONE:
+        break;
+    }
+    if (r->f->optf) ac->o->flag_set |= OPTS_FLAG_BIT(r->f->optf);
+    return false;
 }
 
 /* Second pass of the reference: explicitly given flags overwrite whatever
@@ -231,37 +312,8 @@ int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t errlen)
 int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen)
 {
 #define MARK(f) (o->flag_set |= OPTS_FLAG_BIT(f))
-    if (fv->set[F_PORT]) o->port = (int)fv->i[F_PORT], MARK(OPTF_PORT);
-    if (fv->set[F_NAME]) set_str_nonempty(&o->server_name, fv->s[F_NAME]), MARK(OPTF_SERVER_NAME);
-    if (fv->set[F_HOST]) set_str_nonempty(&o->host, fv->s[F_HOST]), MARK(OPTF_HOST);
-    if (fv->set[F_CLIENT_ADV])
-        set_str_nonempty(&o->client_advertise, fv->s[F_CLIENT_ADV]), MARK(OPTF_CLIENT_ADVERTISE);
-    if (fv->set[F_D]) o->debug = fv->b[F_D], MARK(OPTF_DEBUG);
-    if (fv->set[F_V]) o->trace = fv->b[F_V], MARK(OPTF_TRACE);
-    if (fv->set[F_T]) o->logtime = fv->b[F_T], MARK(OPTF_LOGTIME);
-    if (fv->set[F_USER]) set_str_nonempty(&o->username, fv->s[F_USER]), MARK(OPTF_USER);
-    if (fv->set[F_PASS]) set_str_nonempty(&o->password, fv->s[F_PASS]), MARK(OPTF_PASS);
-    if (fv->set[F_AUTH]) set_str_nonempty(&o->token, fv->s[F_AUTH]), MARK(OPTF_AUTH);
-    if (fv->set[F_HTTP]) o->http_port = (int)fv->i[F_HTTP], MARK(OPTF_HTTP_PORT);
-    if (fv->set[F_HTTPS]) o->https_port = (int)fv->i[F_HTTPS], MARK(OPTF_HTTPS_PORT);
-    if (fv->set[F_PID]) set_str_nonempty(&o->pid_file, fv->s[F_PID]), MARK(OPTF_PID_FILE);
-    if (fv->set[F_PORTS_DIR])
-        set_str_nonempty(&o->ports_file_dir, fv->s[F_PORTS_DIR]), MARK(OPTF_PORTS_FILE_DIR);
-    if (fv->set[F_LOG]) set_str_nonempty(&o->log_file, fv->s[F_LOG]), MARK(OPTF_LOG_FILE);
-    if (fv->set[F_LOG_SIZE]) o->log_size_limit = fv->i[F_LOG_SIZE], MARK(OPTF_LOG_SIZE_LIMIT);
-    if (fv->set[F_SYSLOG]) o->syslog = fv->b[F_SYSLOG], MARK(OPTF_SYSLOG);
-    if (fv->set[F_RSYSLOG])
-        set_str_nonempty(&o->remote_syslog, fv->s[F_RSYSLOG]), MARK(OPTF_REMOTE_SYSLOG);
-    if (fv->set[F_CLUSTER_ADV])
-        set_str_nonempty(&o->cluster.advertise, fv->s[F_CLUSTER_ADV]), MARK(OPTF_CLUSTER_ADVERTISE);
-    if (fv->set[F_NO_ADV]) o->cluster.no_advertise = fv->b[F_NO_ADV], MARK(OPTF_NO_ADVERTISE);
-    if (fv->set[F_CONN_RETRIES])
-        o->cluster.connect_retries = (int)fv->i[F_CONN_RETRIES], MARK(OPTF_CONNECT_RETRIES);
-    if (fv->set[F_CLUSTER_NAME])
-        set_str_nonempty(&o->cluster.name, fv->s[F_CLUSTER_NAME]), MARK(OPTF_CLUSTER_NAME);
-    if (fv->set[F_MAX_TRACED])
-        o->max_traced_msg_len = fv->i[F_MAX_TRACED], MARK(OPTF_MAX_TRACED_MSG_LEN);
-    if (fv->set[F_WORKERS]) o->workers = (int)fv->i[F_WORKERS], MARK(OPTF_WORKERS);
+    apply_flag_ctx_t ac = {fv, o};
+    each_flag(apply_option_flag, &ac);
 
     /* in the reference's Visit order (sorted names): DV, DVV, VV */
     if (fv->set[F_DV]) {
@@ -343,72 +395,57 @@ int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen)
 /* ------------------------------------------------------------------------- */
 /* usage, version, tls help                                                  */
 
-static const char usage_body[] =
-    "Server Options:\n"
-    "    -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)\n"
-    "    -p, --port <port>                Use port for clients (default: 4222)\n"
-    "    -n, --name\n"
-    "        --server_name <server_name>  Server name (default: auto)\n"
-    "    -P, --pid <file>                 File to store PID\n"
-    "    -m, --http_port <port>           Use port for http monitoring\n"
-    "    -ms,--https_port <port>          Use port for https monitoring\n"
-    "    -c, --config <file>              Configuration file\n"
-    "    -t                               Test configuration and exit\n"
-    "    -sl,--signal <signal>[=<pid>]    Send signal to nats-server process (ldm, stop, quit, "
-    "term, reopen, reload)\n"
-    "                                     pid> can be either a PID (e.g. 1) or the path to a PID "
-    "file (e.g. /var/run/nats-server.pid)\n"
-    "        --client_advertise <string>  Client URL to advertise to other servers\n"
-    "        --ports_file_dir <dir>       Creates a ports file in the specified directory "
-    "(<executable_name>_<pid>.ports).\n"
-    "        --workers <n>                Worker threads (default: 0, one per CPU core)\n"
-    "\n"
-    "Logging Options:\n"
-    "    -l, --log <file>                 File to redirect log output\n"
-    "    -T, --logtime                    Timestamp log entries (default: true)\n"
-    "    -s, --syslog                     Log to syslog or windows event log\n"
-    "    -r, --remote_syslog <addr>       Syslog server addr (udp://localhost:514)\n"
-    "    -D, --debug                      Enable debugging output\n"
-    "    -V, --trace                      Trace the raw protocol\n"
-    "    -VV                              Verbose trace (traces system account as well)\n"
-    "    -DV                              Debug and trace\n"
-    "    -DVV                             Debug and verbose trace (traces system account as "
-    "well)\n"
-    "        --log_size_limit <limit>     Logfile size limit (default: auto)\n"
-    "        --max_traced_msg_len <len>   Maximum printable length for traced messages "
-    "(default: unlimited)\n"
-    "\n"
-    "Authorization Options:\n"
-    "        --user <user>                User required for connections\n"
-    "        --pass <password>            Password required for connections\n"
-    "        --auth <token>               Authorization token required for connections\n"
-    "\n"
-    "TLS Options:\n"
-    "        --tls                        Enable TLS, do not verify clients (default: false)\n"
-    "        --tlscert <file>             Server certificate file\n"
-    "        --tlskey <file>              Private key for server certificate\n"
-    "        --tlsverify                  Enable TLS, verify client certificates\n"
-    "        --tlscacert <file>           Client certificate CA for verification\n"
-    "\n"
-    "Cluster Options:\n"
-    "        --routes <rurl-1, rurl-2>    Routes to solicit and connect\n"
-    "        --cluster <cluster-url>      Cluster URL for solicited routes\n"
-    "        --cluster_name <string>      Cluster Name, if not set one will be dynamically "
-    "generated\n"
-    "        --no_advertise <bool>        Do not advertise known cluster information to "
-    "clients\n"
-    "        --cluster_advertise <string> Cluster URL to advertise to other servers\n"
-    "        --connect_retries <number>   For implicit routes, number of connect retries\n"
-    "        --cluster_listen <url>       Cluster url from which members can solicit routes\n"
-    "\n"
-    "Common Options:\n"
-    "    -h, --help                       Show this message\n"
-    "    -v, --version                    Show version\n"
-    "        --help_tls                   TLS help\n"
-    "\n";
+/* -h: every flag's line, by section then rank. The help column starts at 37
+ * (the reference's layout); a line too long for it keeps one space. */
+#define HELP_COL 37
+
+static const char *const section_names[] = {
+    [OS_SERVER] = "Server Options",      [OS_LOGGING] = "Logging Options",
+    [OS_AUTH] = "Authorization Options", [OS_TLS] = "TLS Options",
+    [OS_CLUSTER] = "Cluster Options",    [OS_COMMON] = "Common Options",
+};
+
+typedef struct usage_pick {
+    int section, after; /* the flag with the lowest rank above `after` */
+    const opt_flag_t *best;
+} usage_pick_t;
+
+static bool pick_next(const flag_ref_t *r, void *arg)
+{
+    usage_pick_t *u = arg;
+    if (r->f->section == u->section && r->f->rank > u->after &&
+        (!u->best || r->f->rank < u->best->rank))
+        u->best = r->f;
+    return false;
+}
+
+static void print_flag_line(FILE *out, const opt_flag_t *f)
+{
+    fprintf(out, "    %s", f->usage);
+    const char *nl = strrchr(f->usage, '\n');
+    int col = nl ? (int)strlen(nl + 1) : 4 + (int)strlen(f->usage);
+    fprintf(out, "%*s", col < HELP_COL ? HELP_COL - col : 1, "");
+    for (const char *h = f->help; *h; h++) {
+        fputc(*h, out);
+        if (*h == '\n') fprintf(out, "%*s", HELP_COL, "");
+    }
+    fputc('\n', out);
+}
 
 void opts_print_usage(FILE *out, const char *prog)
 {
-    fprintf(out, "\nUsage: %s [options]\n\n%s", prog, usage_body);
+    fprintf(out, "\nUsage: %s [options]\n\n", prog);
+    for (int s = OS_SERVER; s <= OS_COMMON; s++) {
+        fprintf(out, "%s:\n", section_names[s]);
+        usage_pick_t u = {s, 0, NULL};
+        for (;;) {
+            u.best = NULL;
+            each_flag(pick_next, &u);
+            if (!u.best) break;
+            print_flag_line(out, u.best);
+            u.after = u.best->rank;
+        }
+        fputc('\n', out);
+    }
     fflush(out);
 }

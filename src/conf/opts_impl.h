@@ -13,6 +13,7 @@
 #include "base/pct.h"
 #include "conf/conf.h"
 #include "conf/opts.h"
+#include "conf/opts_table.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,8 +22,6 @@
 #include <strings.h>
 
 #define NS_PER_SEC 1000000000LL
-#define DEFAULT_CONNECT_ERROR_REPORTS 3600
-#define DEFAULT_RECONNECT_ERROR_REPORTS 1
 #define DEFAULT_RESP_EXPIRES_NS (2 * 60 * NS_PER_SEC)
 
 /* ------------------------------------------------------------------------- */
@@ -150,6 +149,16 @@ bool parse_listen(cfg_ctx_t *c, pos_t p, const conf_val_t *v, char **host, int *
 void parse_duration_field(cfg_ctx_t *c, const conf_kv_t *kv, const char *field, int64_t *dst);
 
 /* ------------------------------------------------------------------------- */
+/* rows (opts_rows.c)                                                         */
+
+/* Applies one key of a map through its row (by type, or the row's parser);
+ * a key no row knows is an unknown field. */
+void opt_apply(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *rows, size_t n);
+/* Sets the top-level rows' defaults; only_unset: only where the value is 0/""
+ * (the reference's setBaselineOptions, after file and flags). */
+void opt_set_defaults(opts_t *o, bool only_unset);
+
+/* ------------------------------------------------------------------------- */
 /* blocks (opts_auth.c, opts_tls.c, opts_cluster.c)                          */
 
 typedef struct auth_block {
@@ -174,63 +183,43 @@ bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool client_ct
 void cluster_free(cluster_opts_t *c);
 void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o);
 int override_cluster(opts_t *o, const char *listen, char *err, size_t errlen);
+const char *cluster_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n);
 
 /* ------------------------------------------------------------------------- */
 /* command line (opts_flags.c)                                               */
 
-typedef enum ftype { FT_BOOL, FT_INT, FT_INT64, FT_STR } ftype_t;
-
+/* The flags that are not one option's (commands, and flags apply_flags works
+ * out itself); their value slots in flagvals_t come first. */
 typedef enum fid {
     F_HELP,
-    F_PORT,
-    F_NAME,
-    F_HOST,
-    F_CLIENT_ADV,
-    F_D,
-    F_V,
-    F_VV,
-    F_DV,
-    F_DVV,
-    F_T,
-    F_USER,
-    F_PASS,
-    F_AUTH,
-    F_HTTP,
-    F_HTTPS,
+    F_VERSION,
+    F_HELP_TLS,
     F_CONFIG,
     F_CHECK,
     F_SIGNAL,
-    F_PID,
-    F_PORTS_DIR,
-    F_LOG,
-    F_LOG_SIZE,
-    F_SYSLOG,
-    F_RSYSLOG,
-    F_VERSION,
-    F_ROUTES,
-    F_CLUSTER,
-    F_CLUSTER_ADV,
-    F_NO_ADV,
-    F_CONN_RETRIES,
-    F_CLUSTER_NAME,
-    F_HELP_TLS,
+    F_VV,
+    F_DV,
+    F_DVV,
     F_TLS,
     F_TLSVERIFY,
     F_TLSCERT,
     F_TLSKEY,
     F_TLSCACERT,
-    F_MAX_TRACED,
-    F_WORKERS,
+    F_ROUTES,
+    F_CLUSTER,
     F__N
 } fid_t;
 
+/* value slots: F__N commands, then one per option row */
+#define FLAG_SLOTS 128
+
 /* Aliases share one variable, so the last occurrence of any alias wins. */
 typedef struct flagvals {
-    bool set[F__N];
-    bool b[F__N];
-    int64_t i[F__N];
-    const char *s[F__N]; /* borrowed from the argv copy */
-    int first_pos;       /* index of the first non-flag argument, or -1 */
+    bool set[FLAG_SLOTS];
+    bool b[FLAG_SLOTS];
+    int64_t i[FLAG_SLOTS];
+    const char *s[FLAG_SLOTS]; /* borrowed from the argv copy */
+    int first_pos;             /* index of the first non-flag argument, or -1 */
 } flagvals_t;
 
 int parse_flags(int n, char **args, flagvals_t *fv, char *err, size_t errlen);

@@ -21,20 +21,7 @@
 void opts_defaults(opts_t *o)
 {
     memset(o, 0, sizeof(*o));
-    o->host = xstrdup(DEFAULT_HOST);
-    o->port = DEFAULT_PORT;
-    o->logtime = true;
-    o->max_connections = DEFAULT_MAX_CONNECTIONS;
-    o->max_control_line = DEFAULT_MAX_CONTROL_LINE;
-    o->max_payload = DEFAULT_MAX_PAYLOAD;
-    o->max_pending = DEFAULT_MAX_PENDING;
-    o->ping_interval_ns = DEFAULT_PING_INTERVAL_NS;
-    o->ping_max = DEFAULT_PING_MAX;
-    o->write_deadline_ns = DEFAULT_WRITE_DEADLINE_NS;
-    o->lame_duck_duration_ns = DEFAULT_LAME_DUCK_DURATION_NS;
-    o->lame_duck_grace_ns = DEFAULT_LAME_DUCK_GRACE_NS;
-    o->connect_error_reports = DEFAULT_CONNECT_ERROR_REPORTS;
-    o->reconnect_error_reports = DEFAULT_RECONNECT_ERROR_REPORTS;
+    opt_set_defaults(o, false);
     tls_defaults(&o->tls);
     tls_defaults(&o->cluster.tls);
 }
@@ -171,163 +158,6 @@ invalid:
     return -1;
 }
 
-/* ------------------------------------------------------------------------- */
-/* top level (config.md §7.1)                                                */
-
-static void check_lame_duck(cfg_ctx_t *c, const conf_kv_t *kv, const char *field, bool grace,
-                            int64_t *dst)
-{
-    if (!want(c, kvpos(kv), kv->val, CONF_STRING)) return;
-    char e[300];
-    int64_t ns;
-    if (opts_parse_duration(kv->val->u.str.s, &ns, e, sizeof(e)) != 0) {
-        cfg_err(c, kvpos(kv), "error parsing %s: %s", field, e);
-        return;
-    }
-    if (grace && ns < 0) {
-        cfg_err(c, kvpos(kv), "invalid lame_duck_grace_period, needs to be positive");
-        return;
-    }
-    if (!grace && ns < 30 * NS_PER_SEC) {
-        char d[64];
-        go_duration(d, sizeof(d), ns);
-        cfg_err(c, kvpos(kv), "invalid lame_duck_duration of %s, minimum is 30 seconds", d);
-        return;
-    }
-    *dst = dur_clamp(ns);
-}
-
-static void apply_top(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
-{
-    const char *k = kv->key;
-    const conf_val_t *v = kv->val;
-    pos_t p = kvpos(kv);
-    int64_t i64;
-
-    if (KEYIS(k, "listen")) {
-        parse_listen(c, p, v, &o->host, &o->port);
-    } else if (KEYIS(k, "client_advertise")) {
-        get_str(c, kv, &o->client_advertise);
-    } else if (KEYIS(k, "port")) {
-        get_int(c, kv, &o->port);
-    } else if (KEYIS(k, "server_name")) {
-        get_str(c, kv, &o->server_name);
-    } else if (KEYIS(k, "host", "net")) {
-        get_str(c, kv, &o->host);
-    } else if (KEYIS(k, "debug")) {
-        get_bool(c, kv, &o->debug);
-    } else if (KEYIS(k, "trace")) {
-        get_bool(c, kv, &o->trace);
-    } else if (KEYIS(k, "trace_verbose")) {
-        if (get_bool(c, kv, &o->trace_verbose)) o->trace = o->trace_verbose;
-    } else if (KEYIS(k, "logtime")) {
-        get_bool(c, kv, &o->logtime);
-    } else if (KEYIS(k, "disable_sublist_cache", "no_sublist_cache")) {
-        get_bool(c, kv, &o->disable_sublist_cache);
-    } else if (KEYIS(k, "authorization")) {
-        apply_authorization(c, kv, o);
-    } else if (KEYIS(k, "http")) {
-        parse_listen(c, p, v, &o->http_host, &o->http_port);
-    } else if (KEYIS(k, "https")) {
-        parse_listen(c, p, v, &o->http_host, &o->https_port);
-    } else if (KEYIS(k, "http_port", "monitor_port")) {
-        get_int(c, kv, &o->http_port);
-    } else if (KEYIS(k, "https_port")) {
-        get_int(c, kv, &o->https_port);
-    } else if (KEYIS(k, "http_base_path")) {
-        get_str(c, kv, &o->http_base_path);
-    } else if (KEYIS(k, "cluster")) {
-        parse_cluster(c, kv, o);
-    } else if (KEYIS(k, "logfile", "log_file")) {
-        get_str(c, kv, &o->log_file);
-    } else if (KEYIS(k, "logfile_size_limit", "log_size_limit")) {
-        get_i64(c, kv, &o->log_size_limit);
-    } else if (KEYIS(k, "syslog")) {
-        get_bool(c, kv, &o->syslog);
-    } else if (KEYIS(k, "remote_syslog")) {
-        get_str(c, kv, &o->remote_syslog);
-    } else if (KEYIS(k, "pidfile", "pid_file")) {
-        get_str(c, kv, &o->pid_file);
-    } else if (KEYIS(k, "ports_file_dir")) {
-        get_str(c, kv, &o->ports_file_dir);
-    } else if (KEYIS(k, "prof_port")) {
-        if (get_int(c, kv, &o->prof_port)) cfg_note(c, p, "prof_port (profiling)");
-    } else if (KEYIS(k, "max_control_line", "max_payload")) {
-        if (!get_i64(c, kv, &i64)) return;
-        if (i64 > INT32_MAX) {
-            cfg_err(c, p, "%s value is too big", k);
-            return;
-        }
-        if (KEYIS(k, "max_payload"))
-            o->max_payload = (int)i64;
-        else
-            o->max_control_line = (int)i64;
-    } else if (KEYIS(k, "max_pending")) {
-        get_i64(c, kv, &o->max_pending);
-    } else if (KEYIS(k, "max_connections", "max_conn")) {
-        get_int(c, kv, &o->max_connections);
-    } else if (KEYIS(k, "max_traced_msg_len")) {
-        get_i64(c, kv, &o->max_traced_msg_len);
-    } else if (KEYIS(k, "max_subscriptions", "max_subs")) {
-        get_int(c, kv, &o->max_subscriptions);
-    } else if (KEYIS(k, "max_sub_tokens", "max_subscription_tokens")) {
-        if (!get_i64(c, kv, &i64)) return;
-        if (i64 > 255)
-            cfg_err(c, p, "%s value is too big", k);
-        else if (i64 <= 0)
-            cfg_err(c, p, "%s value can not be negative", k);
-        else
-            o->max_sub_tokens = (int)i64;
-    } else if (KEYIS(k, "ping_interval")) {
-        parse_duration_field(c, kv, "ping_interval", &o->ping_interval_ns);
-    } else if (KEYIS(k, "ping_max")) {
-        get_int(c, kv, &o->ping_max);
-    } else if (KEYIS(k, "tls")) {
-        parse_tls(c, kv, &o->tls, true);
-    } else if (KEYIS(k, "allow_non_tls")) {
-        get_bool(c, kv, &o->allow_non_tls);
-    } else if (KEYIS(k, "write_deadline")) {
-        parse_duration_field(c, kv, "write_deadline", &o->write_deadline_ns);
-    } else if (KEYIS(k, "lame_duck_duration")) {
-        check_lame_duck(c, kv, "lame_duck_duration", false, &o->lame_duck_duration_ns);
-    } else if (KEYIS(k, "lame_duck_grace_period")) {
-        check_lame_duck(c, kv, "lame_duck_grace_period", true, &o->lame_duck_grace_ns);
-    } else if (KEYIS(k, "no_auth_user")) {
-        get_str(c, kv, &o->no_auth_user);
-    } else if (KEYIS(k, "no_system_account", "no_system", "no_sys_acc")) {
-        get_bool(c, kv, &o->no_sys_acc);
-    } else if (KEYIS(k, "no_header_support")) {
-        get_bool(c, kv, &o->no_header_support);
-    } else if (KEYIS(k, "connect_error_reports")) {
-        get_i64(c, kv, &o->connect_error_reports);
-    } else if (KEYIS(k, "reconnect_error_reports")) {
-        get_i64(c, kv, &o->reconnect_error_reports);
-    } else if (KEYIS(k, "accounts", "operator", "operators", "root", "roots", "root_operator",
-                     "root_operators", "resolver", "account_resolver", "accounts_resolver",
-                     "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "trusted",
-                     "trusted_keys", "mappings", "maps")) {
-        /* Each of these restricts who may do what, or (mappings) changes where
-         * messages go; silently ignoring one would run the server more open, or
-         * deliver elsewhere, than its configuration says. */
-        if (KEYIS(k, "mappings", "maps"))
-            cfg_err(c, p,
-                    "%s is not supported by this server (refusing to run without the subject "
-                    "mappings it configures)",
-                    k);
-        else
-            cfg_err(c, p,
-                    "%s is not supported by this server (refusing to run without the access "
-                    "restrictions it configures)",
-                    k);
-    } else if (KEYIS(k, "jetstream", "store_dir", "storedir", "gateway", "leaf", "leafnodes",
-                     "websocket", "ws", "mqtt", "server_tags", "default_js_domain", "ocsp",
-                     "system_account", "system")) {
-        cfg_note(c, p, k);
-    } else {
-        unknown_field(c, kv);
-    }
-}
-
 /* Loads `path` into o. Returns -1 on a parse error (message in perr) and
  * leaves the semantic report in c. */
 static int load_config(const char *path, opts_t *o, cfg_ctx_t *c, char *perr, size_t perrlen)
@@ -338,7 +168,7 @@ static int load_config(const char *path, opts_t *o, cfg_ctx_t *c, char *perr, si
     collect_files(c, root);
     if (root->type == CONF_MAP) {
         for (size_t i = 0; i < root->u.map.n; i++)
-            if (!shadowed(root, i)) apply_top(c, &root->u.map.items[i], o);
+            if (!shadowed(root, i)) opt_apply(c, &root->u.map.items[i], o, opt_rows, opt_nrows);
     }
     conf_free(root);
     return 0;
@@ -348,25 +178,12 @@ static int load_config(const char *path, opts_t *o, cfg_ctx_t *c, char *perr, si
  * setBaselineOptions). */
 static void apply_baseline(opts_t *o)
 {
-    if (o->port == 0) o->port = DEFAULT_PORT;
-    if (!o->host || !*o->host) set_str(&o->host, DEFAULT_HOST);
+    opt_set_defaults(o, true);
     if (!o->http_host || !*o->http_host) set_str(&o->http_host, o->host);
-    if (o->max_connections == 0) o->max_connections = DEFAULT_MAX_CONNECTIONS;
-    if (o->max_control_line == 0) o->max_control_line = DEFAULT_MAX_CONTROL_LINE;
-    if (o->max_payload == 0) o->max_payload = DEFAULT_MAX_PAYLOAD;
-    if (o->max_pending == 0) o->max_pending = DEFAULT_MAX_PENDING;
-    if (o->ping_interval_ns == 0) o->ping_interval_ns = DEFAULT_PING_INTERVAL_NS;
-    if (o->ping_max == 0) o->ping_max = DEFAULT_PING_MAX;
-    if (o->write_deadline_ns == 0) o->write_deadline_ns = DEFAULT_WRITE_DEADLINE_NS;
-    if (o->lame_duck_duration_ns == 0) o->lame_duck_duration_ns = DEFAULT_LAME_DUCK_DURATION_NS;
-    if (o->lame_duck_grace_ns == 0) o->lame_duck_grace_ns = DEFAULT_LAME_DUCK_GRACE_NS;
     if (o->tls.timeout_ns == 0) o->tls.timeout_ns = DEFAULT_TLS_TIMEOUT_NS;
     if (o->cluster.tls.timeout_ns == 0) o->cluster.tls.timeout_ns = DEFAULT_TLS_TIMEOUT_NS;
     if (o->cluster.port != 0 && (!o->cluster.host || !*o->cluster.host))
         set_str(&o->cluster.host, DEFAULT_HOST);
-    if (o->connect_error_reports == 0) o->connect_error_reports = DEFAULT_CONNECT_ERROR_REPORTS;
-    if (o->reconnect_error_reports == 0)
-        o->reconnect_error_reports = DEFAULT_RECONNECT_ERROR_REPORTS;
 }
 
 int opts_validate(const opts_t *o, char *err, size_t errlen)

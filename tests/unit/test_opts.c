@@ -1,8 +1,9 @@
 /* test_opts.c: command-line parsing (Go flag rules), config application,
  * precedence, error/warning texts and positions, -t, reload, and -sl. */
-#include "conf/opts.h"
 #include "app/signal_cmd.h"
 #include "base/gofmt.h"
+#include "conf/opts.h"
+#include "conf/opts_table.h"
 #include "test.h"
 
 #include <signal.h>
@@ -262,6 +263,123 @@ TEST(version_help)
     CHECK_EQ_INT(r.a, OPTS_EXIT_FAIL);
     CHECK_EQ_STR(r.err, "nats-server: unrecognized command: \"foo\"\n");
     done(&r);
+}
+
+/* -h is printed from the option rows; this is the text the hand-written
+ * usage had (the reference's), byte for byte. */
+static const char want_usage[] =
+    "\nUsage: nats-server [options]\n\n"
+    "Server Options:\n"
+    "    -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)\n"
+    "    -p, --port <port>                Use port for clients (default: 4222)\n"
+    "    -n, --name\n"
+    "        --server_name <server_name>  Server name (default: auto)\n"
+    "    -P, --pid <file>                 File to store PID\n"
+    "    -m, --http_port <port>           Use port for http monitoring\n"
+    "    -ms,--https_port <port>          Use port for https monitoring\n"
+    "    -c, --config <file>              Configuration file\n"
+    "    -t                               Test configuration and exit\n"
+    "    -sl,--signal <signal>[=<pid>]    Send signal to nats-server process (ldm, stop, quit, "
+    "term, reopen, reload)\n"
+    "                                     pid> can be either a PID (e.g. 1) or the path to a PID "
+    "file (e.g. /var/run/nats-server.pid)\n"
+    "        --client_advertise <string>  Client URL to advertise to other servers\n"
+    "        --ports_file_dir <dir>       Creates a ports file in the specified directory "
+    "(<executable_name>_<pid>.ports).\n"
+    "        --workers <n>                Worker threads (default: 0, one per CPU core)\n"
+    "\n"
+    "Logging Options:\n"
+    "    -l, --log <file>                 File to redirect log output\n"
+    "    -T, --logtime                    Timestamp log entries (default: true)\n"
+    "    -s, --syslog                     Log to syslog or windows event log\n"
+    "    -r, --remote_syslog <addr>       Syslog server addr (udp://localhost:514)\n"
+    "    -D, --debug                      Enable debugging output\n"
+    "    -V, --trace                      Trace the raw protocol\n"
+    "    -VV                              Verbose trace (traces system account as well)\n"
+    "    -DV                              Debug and trace\n"
+    "    -DVV                             Debug and verbose trace (traces system account as "
+    "well)\n"
+    "        --log_size_limit <limit>     Logfile size limit (default: auto)\n"
+    "        --max_traced_msg_len <len>   Maximum printable length for traced messages "
+    "(default: unlimited)\n"
+    "\n"
+    "Authorization Options:\n"
+    "        --user <user>                User required for connections\n"
+    "        --pass <password>            Password required for connections\n"
+    "        --auth <token>               Authorization token required for connections\n"
+    "\n"
+    "TLS Options:\n"
+    "        --tls                        Enable TLS, do not verify clients (default: false)\n"
+    "        --tlscert <file>             Server certificate file\n"
+    "        --tlskey <file>              Private key for server certificate\n"
+    "        --tlsverify                  Enable TLS, verify client certificates\n"
+    "        --tlscacert <file>           Client certificate CA for verification\n"
+    "\n"
+    "Cluster Options:\n"
+    "        --routes <rurl-1, rurl-2>    Routes to solicit and connect\n"
+    "        --cluster <cluster-url>      Cluster URL for solicited routes\n"
+    "        --cluster_name <string>      Cluster Name, if not set one will be dynamically "
+    "generated\n"
+    "        --no_advertise <bool>        Do not advertise known cluster information to "
+    "clients\n"
+    "        --cluster_advertise <string> Cluster URL to advertise to other servers\n"
+    "        --connect_retries <number>   For implicit routes, number of connect retries\n"
+    "        --cluster_listen <url>       Cluster url from which members can solicit routes\n"
+    "\n"
+    "Common Options:\n"
+    "    -h, --help                       Show this message\n"
+    "    -v, --version                    Show version\n"
+    "        --help_tls                   TLS help\n"
+    "\n";
+
+TEST(usage_text)
+{
+    run_t r;
+    run(&r, "-h", NULL);
+    CHECK_EQ_INT(r.a, OPTS_EXIT_OK);
+    CHECK_EQ_STR(r.out, want_usage);
+    done(&r);
+}
+
+/* The reload refusal walks the option table: the first refused change in
+ * table order, formatted by the option's type. */
+TEST(reload_refusal)
+{
+    opts_t a, b;
+    char buf[512];
+    opts_defaults(&a);
+    opts_defaults(&b);
+    CHECK(opts_reload_refusal(&a, &b, buf, sizeof buf) == NULL);
+    b.port = 4223;
+    b.lame_duck_duration_ns = 60LL * 1000000000LL;
+    CHECK_EQ_STR(opts_reload_refusal(&a, &b, buf, sizeof buf),
+                 "config reload not supported for Port: old=4222, new=4223");
+    b.port = a.port;
+    CHECK_EQ_STR(opts_reload_refusal(&a, &b, buf, sizeof buf),
+                 "config reload not supported for LameDuckDuration: old=2m0s, new=1m0s");
+    b.lame_duck_duration_ns = a.lame_duck_duration_ns;
+    b.no_auth_user = strdup("bob");
+    CHECK_EQ_STR(opts_reload_refusal(&a, &b, buf, sizeof buf),
+                 "config reload not supported for NoAuthUser: old=, new=bob");
+    free(b.no_auth_user);
+    b.no_auth_user = NULL;
+    b.tls.verify_and_map = true;
+    CHECK_EQ_STR(opts_reload_refusal(&a, &b, buf, sizeof buf),
+                 "config reload not supported for TLSMap: old=false, new=true");
+    b.tls.verify_and_map = false;
+    b.cluster.port = 6222;
+    CHECK_EQ_STR(opts_reload_refusal(&a, &b, buf, sizeof buf),
+                 "config reload not supported for cluster host: old=, new=");
+    a.cluster.port = 6333;
+    CHECK_EQ_STR(opts_reload_refusal(&a, &b, buf, sizeof buf),
+                 "config reload not supported for cluster port: old=6333, new=6222");
+    /* reloadable options are not refused */
+    b.cluster.port = a.cluster.port;
+    b.debug = true;
+    b.max_payload = 5;
+    CHECK(opts_reload_refusal(&a, &b, buf, sizeof buf) == NULL);
+    opts_free(&a);
+    opts_free(&b);
 }
 
 TEST(signal_flag)
@@ -1176,6 +1294,8 @@ int main(void)
     RUN(flag_forms);
     RUN(flag_errors);
     RUN(version_help);
+    RUN(usage_text);
+    RUN(reload_refusal);
     RUN(signal_flag);
     RUN(check_config);
     RUN(warnings_without_t);
