@@ -5,6 +5,7 @@
 #include "conf/opts_impl.h"
 
 #include <ctype.h>
+#include <stddef.h>
 
 void tls_defaults(tls_opts_t *t)
 {
@@ -115,6 +116,142 @@ static bool is_hex64(const char *s)
     return n == 64;
 }
 
+static bool tk_verify_and_map(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx)
+{
+    (void)client_ctx;
+    bool b = false;
+    bool ok = tls_bool(c, kv, &b);
+    if (b) t->verify = true;
+    t->verify_and_map = b;
+    return ok;
+}
+
+static bool tk_verify_known_urls(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx)
+{
+    bool b = false;
+    bool ok = tls_bool(c, kv, &b);
+    if (ok && b && client_ctx) {
+        cfg_err(c, kvpos(kv), "verify_cert_and_check_known_urls not supported in this context");
+        ok = false;
+    }
+    if (b) t->verify = true;
+    return ok;
+}
+
+static bool tk_ciphers(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx)
+{
+    (void)client_ctx;
+    return tls_name_list(c, kv, "cipher_suites", "unrecognized cipher", cipher_names,
+                         ARRAY_LEN(cipher_names), &t->cipher_suites, &t->ncipher_suites);
+}
+
+static bool tk_curves(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx)
+{
+    (void)client_ctx;
+    return tls_name_list(c, kv, "curve_preferences", "unrecognized curve preference", curve_names,
+                         ARRAY_LEN(curve_names), &t->curve_prefs, &t->ncurve_prefs);
+}
+
+static bool tk_timeout(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx)
+{
+    (void)client_ctx;
+    const conf_val_t *tv = kv->val;
+    if (tv->type == CONF_INT) {
+        t->timeout_ns = secs_to_ns(tv->u.i);
+    } else if (tv->type == CONF_FLOAT) {
+        t->timeout_ns = fsecs_to_ns(tv->u.f);
+    } else if (tv->type == CONF_STRING) {
+        char e[300];
+        int64_t ns;
+        if (opts_parse_duration(tv->u.str.s, &ns, e, sizeof(e)) != 0) {
+            cfg_err(c, kvpos(kv), "error parsing tls config, 'timeout' %s", e);
+            return false;
+        }
+        t->timeout_ns = dur_clamp(ns);
+    } else {
+        cfg_err(c, kvpos(kv), "error parsing tls config, 'timeout' wrong type");
+        return false;
+    }
+    return true;
+}
+
+static bool tk_rate_limit(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx)
+{
+    (void)client_ctx;
+    if (kv->val->type != CONF_INT) {
+        cfg_err(c, kvpos(kv), "error parsing tls config, 'connection_rate_limit' wrong type");
+        return false;
+    }
+    t->connection_rate_limit = kv->val->u.i;
+    return true;
+}
+
+static bool tk_pinned(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx)
+{
+    (void)client_ctx;
+    if (kv->val->type != CONF_ARRAY) {
+        cfg_err(c, kvpos(kv),
+                "error parsing tls config, expected 'pinned_certs' to be a list of "
+                "hex-encoded sha256 of DER encoded SubjectPublicKeyInfo");
+        return false;
+    }
+    strv_free(&t->pinned_certs, &t->npinned_certs);
+    for (size_t j = 0; j < kv->val->u.arr.n; j++) {
+        const conf_val_t *e = kv->val->u.arr.items[j];
+        if (!want(c, valpos(e), e, CONF_STRING)) return false;
+        char *low = xstrdup(e->u.str.s);
+        for (char *q = low; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        if (!is_hex64(low)) {
+            cfg_err(c, valpos(e),
+                    "error parsing tls config, 'pinned_certs' key %s does not look "
+                    "like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo",
+                    low);
+            free(low);
+            return false;
+        }
+        strv_push(&t->pinned_certs, &t->npinned_certs, low);
+    }
+    return true;
+}
+
+/* The tls block's keys: a file name, a boolean, or a parser of its own. */
+typedef bool tls_key_fn(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx);
+static const struct tls_key {
+    const char *key;
+    size_t off; /* of a file name (char *) or a bool, when fn is NULL */
+    bool is_bool;
+    tls_key_fn *fn;
+} tls_keys[] = {
+    {"cert_file", offsetof(tls_opts_t, cert_file), false, NULL},
+    {"key_file", offsetof(tls_opts_t, key_file), false, NULL},
+    {"ca_file", offsetof(tls_opts_t, ca_file), false, NULL},
+    {"insecure", offsetof(tls_opts_t, insecure), true, NULL},
+    {"verify", offsetof(tls_opts_t, verify), true, NULL},
+    {"verify_and_map", 0, false, tk_verify_and_map},
+    {"verify_cert_and_check_known_urls", 0, false, tk_verify_known_urls},
+    {"cipher_suites", 0, false, tk_ciphers},
+    {"curve_preferences", 0, false, tk_curves},
+    {"timeout", 0, false, tk_timeout},
+    {"connection_rate_limit", 0, false, tk_rate_limit},
+    {"pinned_certs", 0, false, tk_pinned},
+};
+
+static bool tls_key(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx)
+{
+    for (size_t i = 0; i < ARRAY_LEN(tls_keys); i++) {
+        const struct tls_key *k = &tls_keys[i];
+        if (strcasecmp(kv->key, k->key) != 0) continue;
+        if (k->fn) return k->fn(c, kv, t, client_ctx);
+        void *f = (char *)t + k->off;
+        return k->is_bool ? tls_bool(c, kv, f) : tls_file(c, kv, f);
+    }
+    char q[300];
+    quote_go_str(q, sizeof(q), kv->key);
+    cfg_err(c, kvpos(kv), "error parsing tls config, unknown field [%s]", q);
+    return false;
+}
+
 /* Like the reference, the first problem aborts the block. Certificate files
  * are only checked for presence here; loading them is the TLS layer's job. */
 bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool client_ctx)
@@ -123,105 +260,8 @@ bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool client_ct
     tls_free(t);
     t->enabled = true;
     const conf_val_t *v = tkv->val;
-    for (size_t i = 0; i < v->u.map.n; i++) {
-        const conf_kv_t *kv = &v->u.map.items[i];
-        const char *k = kv->key;
-        bool ok = true;
-        if (KEYIS(k, "cert_file")) {
-            ok = tls_file(c, kv, &t->cert_file);
-        } else if (KEYIS(k, "key_file")) {
-            ok = tls_file(c, kv, &t->key_file);
-        } else if (KEYIS(k, "ca_file")) {
-            ok = tls_file(c, kv, &t->ca_file);
-        } else if (KEYIS(k, "insecure")) {
-            ok = tls_bool(c, kv, &t->insecure);
-        } else if (KEYIS(k, "verify")) {
-            ok = tls_bool(c, kv, &t->verify);
-        } else if (KEYIS(k, "verify_and_map")) {
-            bool b = false;
-            ok = tls_bool(c, kv, &b);
-            if (b) t->verify = true;
-            t->verify_and_map = b;
-        } else if (KEYIS(k, "verify_cert_and_check_known_urls")) {
-            bool b = false;
-            ok = tls_bool(c, kv, &b);
-            if (ok && b && client_ctx) {
-                cfg_err(c, kvpos(kv),
-                        "verify_cert_and_check_known_urls not supported in this context");
-                ok = false;
-            }
-            if (b) t->verify = true;
-        } else if (KEYIS(k, "cipher_suites")) {
-            ok = tls_name_list(c, kv, "cipher_suites", "unrecognized cipher", cipher_names,
-                               ARRAY_LEN(cipher_names), &t->cipher_suites, &t->ncipher_suites);
-        } else if (KEYIS(k, "curve_preferences")) {
-            ok = tls_name_list(c, kv, "curve_preferences", "unrecognized curve preference",
-                               curve_names, ARRAY_LEN(curve_names), &t->curve_prefs,
-                               &t->ncurve_prefs);
-        } else if (KEYIS(k, "timeout")) {
-            const conf_val_t *tv = kv->val;
-            if (tv->type == CONF_INT) {
-                t->timeout_ns = secs_to_ns(tv->u.i);
-            } else if (tv->type == CONF_FLOAT) {
-                t->timeout_ns = fsecs_to_ns(tv->u.f);
-            } else if (tv->type == CONF_STRING) {
-                char e[300];
-                int64_t ns;
-                if (opts_parse_duration(tv->u.str.s, &ns, e, sizeof(e)) != 0) {
-                    cfg_err(c, kvpos(kv), "error parsing tls config, 'timeout' %s", e);
-                    ok = false;
-                } else {
-                    t->timeout_ns = dur_clamp(ns);
-                }
-            } else {
-                cfg_err(c, kvpos(kv), "error parsing tls config, 'timeout' wrong type");
-                ok = false;
-            }
-        } else if (KEYIS(k, "connection_rate_limit")) {
-            if (kv->val->type != CONF_INT) {
-                cfg_err(c, kvpos(kv),
-                        "error parsing tls config, 'connection_rate_limit' wrong type");
-                ok = false;
-            } else {
-                t->connection_rate_limit = kv->val->u.i;
-            }
-        } else if (KEYIS(k, "pinned_certs")) {
-            if (kv->val->type != CONF_ARRAY) {
-                cfg_err(c, kvpos(kv),
-                        "error parsing tls config, expected 'pinned_certs' to be a list of "
-                        "hex-encoded sha256 of DER encoded SubjectPublicKeyInfo");
-                ok = false;
-            } else {
-                strv_free(&t->pinned_certs, &t->npinned_certs);
-                for (size_t j = 0; ok && j < kv->val->u.arr.n; j++) {
-                    const conf_val_t *e = kv->val->u.arr.items[j];
-                    if (!want(c, valpos(e), e, CONF_STRING)) {
-                        ok = false;
-                        break;
-                    }
-                    char *low = xstrdup(e->u.str.s);
-                    for (char *q = low; *q; q++)
-                        *q = (char)tolower((unsigned char)*q);
-                    if (!is_hex64(low)) {
-                        cfg_err(c, valpos(e),
-                                "error parsing tls config, 'pinned_certs' key %s does not look "
-                                "like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo",
-                                low);
-                        free(low);
-                        ok = false;
-                        break;
-                    }
-                    strv_push(&t->pinned_certs, &t->npinned_certs, low);
-                }
-            }
-        } else {
-            char q[300];
-            quote_go_str(q, sizeof(q), k);
-            cfg_err(c, kvpos(kv), "error parsing tls config, unknown field [%s]", q);
-            ok = false;
-        }
-        if (!ok) return false;
-    }
+    for (size_t i = 0; i < v->u.map.n; i++)
+        if (!tls_key(c, &v->u.map.items[i], t, client_ctx)) return false;
     if (t->cert_file && !t->key_file) {
         cfg_err(c, kvpos(tkv), "missing 'key_file' in TLS configuration");
         return false;
