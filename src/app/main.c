@@ -37,13 +37,44 @@ static void write_pid_file(const char *path)
     close(fd);
 }
 
-int main(int argc, char **argv)
+/* Takes the blocked signals until one means "stop"; returns the exit code. */
+static int signal_loop(sigset_t *set)
 {
-    opts_t *o = xcalloc(1, sizeof *o);
-    opts_cli_t cli = {0};
-    cli.prog = prog_name(argv[0]);
-    gnatsd_prog = cli.prog;
-    opts_action_t act = opts_from_args(argc, argv, o, &cli);
+    int exit_code = 0;
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(set, &si);
+        if (sig < 0) continue;
+        if (sig == SIGINT || sig == SIGTERM) {
+            DEBUG("Trapped \"%s\" signal", sig == SIGINT ? "interrupt" : "terminated");
+            NOTICE("Initiating Shutdown...");
+            exit_code = sig == SIGTERM ? 1 : 0;
+            break;
+        }
+        if (sig == SIGQUIT) {
+            ports_file_remove();
+            _exit(2);
+        }
+        if (sig == SIGHUP) {
+            server_reload();
+            continue;
+        }
+        if (sig == SIGUSR1) {
+            log_reopen();
+            continue;
+        }
+        if (sig == SIGUSR2) {
+            if (server_lame_duck()) break;
+            continue;
+        }
+    }
+    return exit_code;
+}
+
+/* Everything but running the server (help, -t, -sl, a bad option set): the
+ * exit code, or -1 to run. Frees the options when not running. */
+static int run_action(opts_action_t act, opts_t *o, opts_cli_t *cli)
+{
     int rc = -1;
     switch (act) {
     case OPTS_EXIT_OK:
@@ -53,25 +84,36 @@ int main(int argc, char **argv)
         rc = 1;
         break;
     case OPTS_CHECK_CONFIG:
-        rc = cli.exit_code;
+        rc = cli->exit_code;
         break;
     case OPTS_SIGNAL:
-        rc = signal_cmd_run(cli.prog, cli.signal_cmd);
+        rc = signal_cmd_run(cli->prog, cli->signal_cmd);
         break;
     case OPTS_RUN:
         break;
     }
     char verr[512];
     if (rc < 0 && opts_validate(o, verr, sizeof verr) != 0) {
-        fprintf(stderr, "%s: %s\n", cli.prog, verr);
+        fprintf(stderr, "%s: %s\n", cli->prog, verr);
         rc = 1;
     }
     if (rc >= 0) {
-        free(cli.signal_cmd);
+        free(cli->signal_cmd);
         opts_free(o);
         free(o);
-        return rc;
     }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    opts_t *o = xcalloc(1, sizeof *o);
+    opts_cli_t cli = {0};
+    cli.prog = prog_name(argv[0]);
+    gnatsd_prog = cli.prog;
+    opts_action_t act = opts_from_args(argc, argv, o, &cli);
+    int rc = run_action(act, o, &cli);
+    if (rc >= 0) return rc;
 
     sigset_t set;
     sigemptyset(&set);
@@ -120,34 +162,7 @@ int main(int argc, char **argv)
     route_announce();
     ports_file_write();
 
-    int exit_code = 0;
-    for (;;) {
-        siginfo_t si;
-        int sig = sigwaitinfo(&set, &si);
-        if (sig < 0) continue;
-        if (sig == SIGINT || sig == SIGTERM) {
-            DEBUG("Trapped \"%s\" signal", sig == SIGINT ? "interrupt" : "terminated");
-            NOTICE("Initiating Shutdown...");
-            exit_code = sig == SIGTERM ? 1 : 0;
-            break;
-        }
-        if (sig == SIGQUIT) {
-            ports_file_remove();
-            _exit(2);
-        }
-        if (sig == SIGHUP) {
-            server_reload();
-            continue;
-        }
-        if (sig == SIGUSR1) {
-            log_reopen();
-            continue;
-        }
-        if (sig == SIGUSR2) {
-            if (server_lame_duck()) break;
-            continue;
-        }
-    }
+    int exit_code = signal_loop(&set);
     app_shutdown();
     ports_file_remove();
     NOTICE("Server Exiting..");
