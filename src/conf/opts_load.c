@@ -180,8 +180,8 @@ static void apply_baseline(opts_t *o)
 {
     opt_set_defaults(o, true);
     if (!o->http_host || !*o->http_host) set_str(&o->http_host, o->host);
-    if (o->tls.timeout_ns == 0) o->tls.timeout_ns = DEFAULT_TLS_TIMEOUT_NS;
-    if (o->cluster.tls.timeout_ns == 0) o->cluster.tls.timeout_ns = DEFAULT_TLS_TIMEOUT_NS;
+    o->tls.timeout_ns = tls_opts_timeout_ns(&o->tls);
+    o->cluster.tls.timeout_ns = tls_opts_timeout_ns(&o->cluster.tls);
     if (o->cluster.port != 0 && (!o->cluster.host || !*o->cluster.host))
         set_str(&o->cluster.host, DEFAULT_HOST);
 }

@@ -251,7 +251,7 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
     t->ctx = ctx;
     atomic_store(&t->refs, 1);
     t->verify = verify;
-    t->timeout_ns = o->timeout_ns ? o->timeout_ns : 2000000000LL;
+    t->timeout_ns = tls_opts_timeout_ns(o);
     if (o->npinned_certs) {
         t->pinned = xcalloc(o->npinned_certs, sizeof(char *));
         for (size_t i = 0; i < o->npinned_certs; i++) {

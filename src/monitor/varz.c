@@ -54,17 +54,14 @@ static void write_cluster(jw_t *w, const opts_t *o)
     if (o->cluster.port) {
         if (o->cluster.host && *o->cluster.host) jw_str(w, "addr", o->cluster.host);
         jw_int(w, "cluster_port", srv->cluster_port ? srv->cluster_port : o->cluster.port);
-        jw_float(w, "auth_timeout",
-                 secs(o->cluster.auth_timeout_ns ? o->cluster.auth_timeout_ns : 2000000000LL));
+        jw_float(w, "auth_timeout", secs(opts_cluster_auth_timeout_ns(o)));
         if (o->cluster.nroutes) {
             jw_arr_begin(w, "urls");
             for (size_t i = 0; i < o->cluster.nroutes; i++)
                 jw_str_url_hostport(w, o->cluster.routes[i]);
             jw_arr_end(w);
         }
-        jw_float(
-            w, "tls_timeout",
-            secs(o->cluster.tls.timeout_ns ? o->cluster.tls.timeout_ns : DEFAULT_TLS_TIMEOUT_NS));
+        jw_float(w, "tls_timeout", secs(tls_opts_timeout_ns(&o->cluster.tls)));
         if (o->cluster.tls.enabled) {
             jw_bool(w, "tls_required", true);
             jw_bool(w, "tls_verify", true);
@@ -120,8 +117,7 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_obj_end(&w);
     jw_obj_begin(&w, "jetstream");
     jw_obj_end(&w);
-    jw_float(&w, "tls_timeout",
-             secs(o->tls.timeout_ns ? o->tls.timeout_ns : DEFAULT_TLS_TIMEOUT_NS));
+    jw_float(&w, "tls_timeout", secs(tls_opts_timeout_ns(&o->tls)));
     jw_int(&w, "write_deadline", o->write_deadline_ns);
     jw_time(&w, "start", srv->start_wall_ns);
     int64_t now = now_wall_ns();

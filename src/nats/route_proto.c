@@ -132,7 +132,7 @@ void route_start_protocol(worker_t *w, conn_t *c)
         /* A peer must send CONNECT within the auth timeout, with cluster authorization or
          * without (the reference times out only the former; a silent socket would be
          * kept until its PINGs went stale, minutes later). */
-        int64_t t = o->cluster.auth_timeout_ns ? o->cluster.auth_timeout_ns : 2000000000LL;
+        int64_t t = opts_cluster_auth_timeout_ns(o);
         c->auth_due_ns = w->now_ns + t;
         worker_note_deadline(w, c->auth_due_ns);
         if (!o->cluster.user || !*o->cluster.user) c->auth_ok = true;
