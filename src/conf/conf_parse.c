@@ -200,9 +200,34 @@ static void push_scope(parser_t *p, conf_val_t *m)
     p->scopes[p->nscopes++] = m;
 }
 
-static conf_val_t *parse_map(parser_t *p, size_t bpos)
+/* What follows a map value: 0 = another key, 1 = the map's end, -1 = error. */
+static int map_value_end(parser_t *p)
 {
     char sh[8];
+    for (;;) {
+        int c = peekb(p);
+        if (is_blank(c)) {
+            p->pos++;
+        } else if (at_comment(p)) {
+            skip_comment(p);
+        } else if (c == ',' || c == ';' || c == '/' || is_nl(c)) {
+            p->pos++;
+            return 0;
+        } else if (c == '}') {
+            p->pos++;
+            return 1;
+        } else {
+            fail_at(p, p->pos, true,
+                    "Expected a map value terminator \",\" or a map terminator \"}\", but got "
+                    "'%s' instead.",
+                    show_at(p, p->pos, sh));
+            return -1;
+        }
+    }
+}
+
+static conf_val_t *parse_map(parser_t *p, size_t bpos)
+{
     if (!enter(p, bpos)) return NULL;
     conf_val_t *m = new_val(p, CONF_MAP, bpos);
     if (!m) {
@@ -273,29 +298,10 @@ static conf_val_t *parse_map(parser_t *p, size_t bpos)
             conf_val_t *v = parse_value(p, CTX_MAP);
             if (!v || !add_kv(p, m, ks, ke, v)) goto fail;
         }
-        /* what follows a value */
-        for (;;) {
-            int c = peekb(p);
-            if (is_blank(c)) {
-                p->pos++;
-            } else if (at_comment(p)) {
-                skip_comment(p);
-            } else if (c == ',' || c == ';' || c == '/' || is_nl(c)) {
-                p->pos++;
-                break;
-            } else if (c == '}') {
-                p->pos++;
-                goto done;
-            } else {
-                fail_at(p, p->pos, true,
-                        "Expected a map value terminator \",\" or a map terminator \"}\", but got "
-                        "'%s' instead.",
-                        show_at(p, p->pos, sh));
-                goto fail;
-            }
-        }
+        int end = map_value_end(p);
+        if (end < 0) goto fail;
+        if (end) break;
     }
-done:
     p->nscopes--;
     p->depth--;
     return m;
