@@ -14,9 +14,10 @@ TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 SRC := $(filter-out src/app/main.c,$(wildcard src/*/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3 clang \
-       libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs valgrind
+       libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs valgrind \
+       gcovr clang-tidy
 
-.PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak
+.PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
      $(BUILD)/floor-relay
@@ -76,6 +77,25 @@ asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g $(SAN_FLAGS)" all unit
 tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g $(TSAN_FLAGS)" all unit
+
+# --- coverage: the tree again with gcov counters in build/cov; the unit tests, the
+# integration suite and the fuzz corpora (replayed once through each harness, with
+# tests/fuzz/replay.c as main) run against it; tests/coverage.sh prints the line
+# coverage of src/ per file and ends with "coverage: src/ lines NN.N%" -----------
+COV_OPT = -O1 -g --coverage
+coverage: deps all itest
+	$(MAKE) BUILD=build/cov OPT="$(COV_OPT)" all unit replay
+	tests/coverage.sh
+REPLAY_BIN := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BIN := $(REPLAY_BIN:tests/fuzz/%.c=$(BUILD)/replay/%)
+$(BUILD)/replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libgnatsd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libgnatsd.a $(LIBS)
+replay: $(REPLAY_BIN)
+
+# --- static analysis: clang-tidy over src/ with the checks of .clang-tidy --------
+lint: deps
+	tests/lint.sh
 
 # --- soak: two ASan gnatsd + the reference in one cluster, under load with
 # failures injected (tests/soak/soak.py); SOAK_SECONDS (default 300) ---------
