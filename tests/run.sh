@@ -175,6 +175,14 @@ else
     echo "== format: skipped (no clang-format)"
 fi
 
+# Static analysis: clang-tidy with .clang-tidy over src/ (tests/lint.sh; findings that
+# are not bugs are listed with the reason in tests/lint-suppressions.txt).
+if command -v clang-tidy >/dev/null; then
+    run_stage "lint (clang-tidy)" env JOBS="$JOBS" tests/lint.sh
+else
+    echo "== lint: skipped (no clang-tidy)"
+fi
+
 # Layers point one way and modules include no circle (tools/layers.py).
 layers_check() {
     if python3 tools/layers.py src; then
