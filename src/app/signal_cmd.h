@@ -1,4 +1,4 @@
-/* signal_cmd.h: the `-sl <cmd>[=<pid|pidfile>]` command (cli.md §6).
+/* signal_cmd.h: the `-sl <cmd>[=<pid|pidfile>]` command (docs/config.md §9.4).
  *
  * Runs before any config is read and never starts a server: resolve the
  * target (explicit pid, pid file, or the single running gnatsd/nats-server

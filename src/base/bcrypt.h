@@ -9,8 +9,8 @@
 #define BCRYPT_HASH_LEN 60
 #define BCRYPT_DEFAULT_COST 11 /* the reference mkpasswd's default */
 
-/* True when s looks like a bcrypt hash: ^\$2[abxy]\$[0-9]{2}\$ (security.md
- * §4). Such a configured secret is verified with bcrypt_check, anything else
+/* True when s looks like a bcrypt hash: ^\$2[abxy]\$[0-9]{2}\$ (docs/config.md
+ * §7.2). Such a configured secret is verified with bcrypt_check, anything else
  * is compared byte-for-byte with secret_equal. */
 bool bcrypt_is_hash(const char *s);
 

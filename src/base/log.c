@@ -1,4 +1,4 @@
-/* log.c: the process-wide logger (cli.md §8).
+/* log.c: the process-wide logger (docs/config.md §9.6).
  *
  * Design: the caller's message is formatted outside the lock into a buffer
  * that keeps PREFIX_ROOM bytes free in front of it; under the mutex the line

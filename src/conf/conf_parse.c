@@ -43,7 +43,7 @@
  *    errors (the reference drops the key / wraps around);
  *  - a block string closed by ")" at EOF does not include the ")";
  *  - variables also match case-insensitively, and unquoted $2b$/$2y$ bcrypt
- *    hashes are literals, as gnatsd-c's config.md decides;
+ *    hashes are literals, as docs/config.md §3 decides;
  *  - a NUL byte is an ordinary character (Go's lexer mistakes it for EOF) and
  *    only ASCII digits start numbers. */
 #include "conf/conf.h"

@@ -203,7 +203,7 @@ typedef struct opts_cli {
 void opts_defaults(opts_t *o);
 void opts_free(opts_t *o);
 
-/* Parses argv with Go flag rules (cli.md §2), loads -c FILE if given and
+/* Parses argv with Go flag rules (docs/config.md §9.1), loads -c FILE if given and
  * merges: defaults < file < flags. Prints errors/usage as the reference does. */
 opts_action_t opts_from_args(int argc, char **argv, opts_t *o, opts_cli_t *cli);
 
@@ -231,7 +231,7 @@ static inline int64_t opts_cluster_auth_timeout_ns(const opts_t *o)
 opts_action_t opts_from_args_io(int argc, char **argv, opts_t *o, opts_cli_t *cli, FILE *out,
                                 FILE *err);
 
-/* Start-up checks that need the merged option set (config.md §6.3): 0, or -1
+/* Start-up checks that need the merged option set (docs/config.md §6.3): 0, or -1
  * with err = the reference's text (print as "<prog>: <err>"). Also used by reload. */
 int opts_validate(const opts_t *o, char *err, size_t errlen);
 

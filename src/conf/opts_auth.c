@@ -59,7 +59,7 @@ void users_free(user_t *u, size_t n)
 }
 
 /* ------------------------------------------------------------------------- */
-/* permissions (config.md §7.4)                                              */
+/* permissions (docs/config.md §7.4)                                         */
 
 /* Go IsValidSubject. */
 static bool valid_subject(const char *s, size_t n)
@@ -266,7 +266,7 @@ permissions_t *parse_permissions(cfg_ctx_t *c, pos_t p, const conf_val_t *v)
 }
 
 /* ------------------------------------------------------------------------- */
-/* authorization (config.md §7.2, §7.3)                                      */
+/* authorization (docs/config.md §7.2, §7.3)                                 */
 
 void auth_block_free(auth_block_t *a)
 {

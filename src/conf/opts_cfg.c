@@ -21,7 +21,7 @@ pos_t valpos(const conf_val_t *v)
     return (pos_t){v->file, v->line, v->col};
 }
 
-/* Reference quirk (config.md §6.2): on line 1 the column is 0-based. */
+/* Reference quirk (docs/config.md §6.2): on line 1 the column is 0-based. */
 static char *pos_prefix(pos_t p)
 {
     int col = p.line == 1 ? p.col - 1 : p.col;

@@ -22,7 +22,7 @@ void cluster_free(cluster_opts_t *c)
 }
 
 /* ------------------------------------------------------------------------- */
-/* cluster (config.md §7.6)                                                  */
+/* cluster (docs/config.md §7.6)                                             */
 
 /* Go's url.Parse is lenient; reject only what it would reject in practice. */
 static bool url_ok(const char *s)

@@ -143,7 +143,7 @@ static void p_ignored(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_de
 }
 
 /* ------------------------------------------------------------------------- */
-/* the rows (config.md §7.1), in reload order                                */
+/* the rows (docs/config.md §7.1), in reload order                           */
 
 const opt_def_t opt_rows[] = {
     {.key = "listen", .parse = p_listen},

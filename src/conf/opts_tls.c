@@ -25,7 +25,7 @@ void tls_free(tls_opts_t *t)
 }
 
 /* ------------------------------------------------------------------------- */
-/* tls (config.md §7.5)                                                      */
+/* tls (docs/config.md §7.5)                                                 */
 
 static const char *const cipher_names[] = {
     "TLS_RSA_WITH_RC4_128_SHA",

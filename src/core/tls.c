@@ -1,4 +1,4 @@
-/* tls.c: see tls.h. Defaults follow the reference (security.md §9): TLS 1.2
+/* tls.c: see tls.h. Defaults follow the reference (docs/config.md §7.5): TLS 1.2
  * minimum, server cipher preference with the six ECDHE AEAD suites, groups
  * X25519, P-256, P-384, P-521. */
 #include "core/tls.h"

@@ -64,7 +64,7 @@ void sublist_foreach_until(sublist_t *sl, bool (*fn)(sub_t *s, void *arg), void 
 /* Trie nodes currently allocated, root included (tests: pruning under churn). */
 uint64_t sublist_num_nodes(sublist_t *sl);
 
-/* Subject rules (protocol.md §6). */
+/* Subject rules (docs/protocol.md §6). */
 bool subject_valid(const char *s, size_t n);         /* for SUB: no empty token, '>' last */
 bool subject_valid_literal(const char *s, size_t n); /* for pedantic PUB: also no wildcards */
 bool subject_has_wildcard(const char *s, size_t n);

@@ -1,4 +1,4 @@
-/* monitor_conns.c: /connz, the client connection list (monitoring.md §6).
+/* monitor_conns.c: /connz, the client connection list (docs/monitoring.md, Endpoints).
  *
  * The data comes from snapshots the owner workers take of their connections
  * (server_snapshot_conns) and from the ring of closed connections, so this

@@ -1,5 +1,5 @@
 /* monitor_subs.c: /subsz (alias /subscriptionsz) and /routez
- * (monitoring.md §7, §8).
+ * (docs/monitoring.md, Endpoints).
  *
  * /subsz reads the sublist's statistics and, with subs=1, walks the sublist
  * under its read lock (SUB/UNSUB and publishes that miss the cache wait

@@ -1,6 +1,6 @@
 /* auth.c: see auth.h. Permission lists are short, so matching is a linear
  * scan with subject_matches (publish) or a token-literal cover test
- * (subscribe, security.md §5.1). */
+ * (subscribe, docs/config.md §7.4). */
 #include "nats/auth.h"
 #include "nats/client.h"
 #include "base/bcrypt.h"
@@ -710,7 +710,7 @@ bool auth_user_exists(const char *name)
 {
     /* Only a users list can "lose" a user (closed silently on reload, as the
      * reference does). A single user whose name or password changed is an
-     * authentication failure instead (security.md §6): the caller's re-check
+     * authentication failure instead (docs/config.md §8.3): the caller's re-check
      * sends -ERR 'Authorization Violation'. */
     opts_t *o = srv->opts;
     if (!name || o->nusers == 0) return true;

@@ -158,7 +158,7 @@ static void route_err_close(worker_t *w, conn_t *c, const char *text, close_reas
     close_route(c, r);
 }
 
-/* Name negotiation (§6.3). Returns true if the connection may proceed. */
+/* Name negotiation (docs/routes.md §5.3). Returns true if the connection may proceed. */
 static bool cluster_name_ok(worker_t *w, conn_t *c, const route_info_msg_t *ri, bool accept_side)
 {
     (void)w;

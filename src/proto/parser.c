@@ -7,7 +7,7 @@
  * its CRLF are present. Nothing is copied or allocated; every slice in op_t
  * points into the caller's buffer.
  *
- * Behaviour follows nats-server 2.9 (protocol.md §1, §4, §12; routes.md §6):
+ * Behaviour follows nats-server 2.9 (docs/protocol.md §1, §4, §9; docs/routes.md §4):
  *   - errors that depend only on bytes already seen (bad op name, missing
  *     separator, payload not followed by CR, argument over max_control_line)
  *     are reported as soon as those bytes are present, so a peer cannot make
@@ -210,7 +210,7 @@ static parse_rc_t fail(op_t *op, parse_rc_t rc, int state, size_t off)
     return rc;
 }
 
-/* RMSG / HMSG / LMSG arguments (routes.md "Parsing RMSG by argument count"):
+/* RMSG / HMSG / LMSG arguments (docs/routes.md §4.2):
  * [origin] account subject, then nothing, a reply, or '+' reply queues... or
  * '|' queues..., then [#hdr] #total. `fixed` counts origin+account+subject. */
 static bool parse_routed_msg(op_t *op, const toks_t *tk, size_t fixed, size_t nsz)
@@ -288,7 +288,7 @@ static bool parse_args(const opdef_t *d, op_t *op)
     case K_UNSUB:
         tokenize(op->line.p, op->line.n, true, &tk);
         if (tk.n == 2) {
-            /* An invalid max is not an error: it unsubscribes now (§4.5). */
+            /* An invalid max is not an error: it unsubscribes now (docs/protocol.md §4.5). */
             op->max = parse_size(tk.head[1]);
             if (op->max < 0) op->max = 0;
         } else if (tk.n != 1) {

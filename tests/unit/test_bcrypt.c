@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-/* From the reference tool's documented output (security.md §8). */
+/* From the reference tool's documented output (docs/config.md §9.7). */
 static const char *go_pass = "D#6)e0ht^@61kU5!^!owrX";
 static const char *go_hash = "$2a$11$bXz1Mi5xM.rRUnYRT0Vb2el6sSzVrqA0DJKdt.5Itj1C1K4HT9FDG";
 

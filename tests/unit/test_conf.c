@@ -1,4 +1,4 @@
-/* test_conf.c: the configuration language (src/conf.c) against config.md §2-§6. */
+/* test_conf.c: the configuration language (src/conf/conf_*.c) against docs/config.md §2-§6. */
 #include "conf/conf.h"
 #include "test.h"
 

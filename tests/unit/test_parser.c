@@ -1,5 +1,5 @@
-/* test_parser.c: unit tests for src/parser.c (protocol.md §1, §4, §12, §18;
- * routes.md route op forms), plus a split driver that feeds long pipelined
+/* test_parser.c: unit tests for src/proto/parser.c (docs/protocol.md §1, §4, §9, §12;
+ * docs/routes.md §4), plus a split driver that feeds long pipelined
  * streams in every chunk size 1..64 and random splits and checks that the op
  * sequence is identical to parsing the stream whole. */
 #include "test.h"
@@ -863,7 +863,7 @@ TEST(split_error_streams)
     }
 }
 
-/* ---- §18 transcripts ------------------------------------------------------ */
+/* ---- transcripts (docs/protocol.md §12) ------------------------------------------------------ */
 
 static void whole_transcript(const parse_limits_t *lim, const char *s, strbuf_t *out)
 {
@@ -926,7 +926,7 @@ TEST(transcripts)
     CHECK(memcmp(t.p + t.n - 11, "END rest=0\n", 11) == 0);
     free(t.p);
 
-    /* the route transcript from routes.md */
+    /* a route transcript (docs/routes.md §4) */
     t = (strbuf_t){0};
     whole_transcript(&ROUTE,
                      "RS+ $G foo\r\nRS+ $G bar.* q1 1\r\nRMSG $G x.y rep 2\r\nhi\r\nRMSG $G q.a | "
