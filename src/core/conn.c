@@ -3,6 +3,7 @@
  * through the transport (plain or TLS), the close (last words flushed, the
  * kind told, the socket closed, the memory retired through qsbr). */
 #include "core/loop.h"
+#include "core/transport.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/tls.h"
@@ -253,20 +254,9 @@ void conn_flush_handshake(worker_t *w, conn_t *c)
 /* One read through the transport seam: >0 bytes, 0 EOF, -1 would block, -2 error. */
 ssize_t conn_recv(conn_t *c, char *buf, size_t room)
 {
-    if (!c->ssl) {
-        ssize_t n = read(c->fd, buf, room);
-        if (n >= 0) return n;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
-        return errno == EINTR ? -1 : -2;
-    }
+    if (!c->ssl) return transport_recv(c->fd, NULL, buf, room);
     spin_lock(&c->out_lock);
-    ERR_clear_error();
-    int n = SSL_read(c->ssl, buf, room > INT_MAX ? INT_MAX : (int)room);
-    int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
+    ssize_t n = transport_recv(c->fd, c->ssl, buf, room);
     spin_unlock(&c->out_lock);
-    if (n > 0) return n;
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -1;
-    if (e == SSL_ERROR_ZERO_RETURN) return 0;
-    ERR_clear_error();
-    return e == SSL_ERROR_SYSCALL && errno == 0 ? 0 : -2;
+    return n;
 }

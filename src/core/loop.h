@@ -39,7 +39,8 @@ void conn_write_deadline(worker_t *w, conn_t *c);
 void conn_adopt(worker_t *w, inq_item_t *it); /* owner: a new connection of it->ops' kind */
 /* Drives the server side of the handshake. Returns true once application data may flow. */
 bool tls_handshake(worker_t *w, conn_t *c);
-/* One read through the transport seam: >0 bytes, 0 EOF, -1 would block, -2 error. */
+/* One read through the transport (transport.h: >0 bytes, 0 EOF, -1 would block, -2
+ * error), TLS under c's out_lock. */
 ssize_t conn_recv(conn_t *c, char *buf, size_t room);
 /* A grace period after an UNSUB (conn_unsub_wait, worker.c). */
 struct unsub_token {

@@ -15,6 +15,7 @@
  * is busy and released after an idle tick. The per-message path (conn_msg_room,
  * conn_msg_put, stage_for, stage_commit) stays in this one file. */
 #include "core/loop.h"
+#include "core/transport.h"
 #include "base/gofmt.h"
 #include "base/log.h"
 
@@ -278,38 +279,22 @@ bool flush_run(conn_t *c, bool unlocked)
         }
         const char *p = c->wbuf.p + c->wpos;
         size_t len = c->wbuf.len - c->wpos;
-        if (c->ssl && c->tls_done) {
-            int n = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
-            if (n > 0) {
-                c->wpos += (size_t)n;
-                if (c->ops->deadline_from_progress) c->stall_ns = 0; /* conn_write_deadline */
-                continue;
-            }
-            int e = SSL_get_error(c->ssl, n);
-            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                if (!c->stall_ns) c->stall_ns = now_mono_ns();
-            } else {
-                ERR_clear_error();
-                ok = false;
-            }
-            break;
-        }
-        /* Plain socket, or the plaintext INFO before a TLS handshake. */
+        /* TLS once its handshake is done; before it (the plaintext INFO) and on plain
+         * sockets, a send, without the lock when the caller allows it. */
+        SSL *ssl = c->tls_done ? c->ssl : NULL;
         if (unlocked) spin_unlock(&c->out_lock);
-        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
-        int err = errno;
+        ssize_t n = transport_send(c->fd, ssl, p, len);
         if (unlocked) spin_lock(&c->out_lock);
         if (n > 0) {
             c->wpos += (size_t)n;
             if (c->ops->deadline_from_progress) c->stall_ns = 0; /* conn_write_deadline */
             continue;
         }
-        if (n < 0 && err == EINTR) continue;
-        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
+        if (n == -1) {
             if (!c->stall_ns) c->stall_ns = now_mono_ns();
             /* Someone asked while we were writing (perhaps the owner on EPOLLOUT, which
              * will not come again): one more try. */
-            if (c->flush_again) continue;
+            if (!ssl && c->flush_again) continue;
         } else {
             ok = false;
         }

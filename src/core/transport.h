@@ -1,0 +1,63 @@
+/* transport.h: one read or one write on a socket, plain or TLS, with one return
+ * convention for every user (worker connections: conn_recv and flush_run; the
+ * monitoring port's connections may use it as they are):
+ *
+ *   > 0  bytes read or written
+ *     0  recv only: the peer's orderly end (EOF, a TLS close_notify, or a TLS peer
+ *        that closed its socket without one: SSL_ERROR_SYSCALL with errno 0)
+ *    -1  would block (EAGAIN/EWOULDBLOCK; a TLS call wanting to read or write; EINTR
+ *        on recv): try again at the socket's next readiness
+ *    -2  error: errno kept for a plain socket; the OpenSSL error queue is cleared
+ *
+ * send retries EINTR itself and never raises SIGPIPE. ssl NULL = plain; with ssl the
+ * caller serialises every call on it (the core holds the connection's out_lock). Static
+ * inline: these sit on the write path of every flush. */
+#ifndef GNATSD_TRANSPORT_H
+#define GNATSD_TRANSPORT_H
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static inline ssize_t transport_recv(int fd, SSL *ssl, char *buf, size_t room)
+{
+    if (!ssl) {
+        ssize_t n = read(fd, buf, room);
+        if (n >= 0) return n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+        return errno == EINTR ? -1 : -2;
+    }
+    ERR_clear_error();
+    int n = SSL_read(ssl, buf, room > INT_MAX ? INT_MAX : (int)room);
+    if (n > 0) return n;
+    int e = SSL_get_error(ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -1;
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    ERR_clear_error();
+    return e == SSL_ERROR_SYSCALL && errno == 0 ? 0 : -2;
+}
+
+static inline ssize_t transport_send(int fd, SSL *ssl, const char *p, size_t len)
+{
+    if (!ssl) {
+        for (;;) {
+            ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+            if (n > 0) return n;
+            if (n < 0 && errno == EINTR) continue;
+            return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+        }
+    }
+    int n = SSL_write(ssl, p, len > INT_MAX ? INT_MAX : (int)len);
+    if (n > 0) return n;
+    int e = SSL_get_error(ssl, n);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return -1;
+    ERR_clear_error();
+    return -2;
+}
+
+#endif
