@@ -19,6 +19,7 @@
 #include "nats/route.h"
 #include "nats/route_fwd.h"
 #include "nats/subs.h"
+#include "nats/proto_loop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -870,7 +871,9 @@ static bool reserved_reply(slice_t r)
            (r.n >= 5 && memcmp(r.p, "_GR_.", 5) == 0);
 }
 
-static void process_pub(worker_t *w, conn_t *c, const op_t *op)
+/* Inlined into the protocol loop: the PUB path has no call before delivery. */
+static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_t *c,
+                                                              const op_t *op)
 {
     if (log_trace_on) {
         log_msg(LOG_TRC, "%s<<- [%s %.*s]", c->prefix, op->type == OP_HPUB ? "HPUB" : "PUB",
@@ -1023,101 +1026,98 @@ static void parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op, c
     }
 }
 
+/* Before CONNECT only CONNECT may come: judged on its first byte, as the reference
+ * does, so nothing else is parsed or buffered first. With a no_auth_user the client
+ * is that user from here on (the reference's telnet-friendly path). */
+static inline __attribute__((always_inline)) bool client_before(worker_t *w, conn_t *c,
+                                                                const char *at)
+{
+    if (likely(c->auth_ok) || *at == 'C' || *at == 'c') return true;
+    if (!auth_login_no_auth_user(c)) {
+        auth_violation_log(c, NULL);
+        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return false;
+    }
+    c->auth_ok = true;
+    c->got_connect = true;
+    c->auth_due_ns = 0;
+    return true;
+}
+
+/* Inlined into the loop (proto_loop.h), as the loop body it was. */
+static inline __attribute__((always_inline)) proto_next_t client_handle(worker_t *w, conn_t *c,
+                                                                        const op_t *op)
+{
+    if (unlikely(!c->auth_ok) && op->type != OP_CONNECT) { /* "CONTINUE", "CONNECTX" */
+        auth_violation_log(c, NULL);
+        close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return PROTO_STOP;
+    }
+    switch (op->type) {
+    case OP_PUB:
+    case OP_HPUB:
+        process_pub(w, c, op);
+        break;
+    case OP_SUB:
+        process_sub(w, c, op);
+        break;
+    case OP_UNSUB:
+        process_unsub(w, c, op);
+        break;
+    case OP_PING:
+        if (unlikely(c->unsub_grace)) { /* read again once the grace period is over */
+            conn_unsub_wait(w, c);
+            atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
+            return PROTO_UNREAD;
+        }
+        TRACE("%s<<- [PING]", c->prefix);
+        send_str(w, c, "PONG\r\n");
+        TRACE("%s->> [PONG]", c->prefix);
+        if (c->got_connect && !c->pong_sent) {
+            c->pong_sent = true;
+            client_send_info_update(w, c);
+        }
+        break;
+    case OP_PONG:
+        TRACE("%s<<- [PONG]", c->prefix);
+        c->ping_out = 0;
+        if (c->rtt_pending && c->last_ping_sent_ns) {
+            c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
+            c->rtt_pending = false;
+        }
+        break;
+    case OP_CONNECT:
+        process_connect(w, c, op);
+        break;
+    case OP_ERR:
+        ERROR("%sClient Error %.*s", c->prefix, (int)op->line.n, op->line.p);
+        close_silent(c, CR_CLIENT_ERR);
+        break;
+    default: /* INFO, +OK from a client: ignored */
+        break;
+    }
+    if (op->type == OP_PUB || op->type == OP_HPUB || op->type == OP_SUB || op->type == OP_UNSUB ||
+        op->type == OP_PING)
+        atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
+    /* A consumer fell behind: conn_read delivers, and pauses us if it still is. */
+    if (unlikely(w->nover || w->over_lost)) return PROTO_STOP;
+    return PROTO_NEXT;
+}
+
+static const proto_kind_t client_kind = {client_before, parse_error, client_handle};
+
 size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need)
 {
     opts_t *o = srv->opts;
     parse_limits_t lim = {PARSE_CLIENT, o->max_control_line, o->max_payload};
-    size_t pos = 0;
-    *need = 0;
     client_sweep_dead_subs(c);
-    while (pos < len && !c->closing && !conn_read_paused(c)) {
-        op_t op;
-        if (unlikely(!c->auth_ok) && buf[pos] != 'C' && buf[pos] != 'c') {
-            /* Before CONNECT only CONNECT may come: judged on its first byte, as the
-             * reference does, so nothing else is parsed or buffered first. With a
-             * no_auth_user the client is that user from here on (the reference's
-             * telnet-friendly path). */
-            if (!auth_login_no_auth_user(c)) {
-                auth_violation_log(c, NULL);
-                close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
-                break;
-            }
-            c->auth_ok = true;
-            c->got_connect = true;
-            c->auth_due_ns = 0;
-        }
-        parse_rc_t rc = parse_op(&lim, buf + pos, len - pos, &op);
-        if (rc == PARSE_NEED_MORE) {
-            *need = op.need;
-            break;
-        }
-        if (rc != PARSE_OK) {
-            parse_error(w, c, rc, &op, buf + pos, len - pos);
-            break;
-        }
-        pos += op.consumed;
-        if (unlikely(!c->auth_ok) && op.type != OP_CONNECT) { /* "CONTINUE", "CONNECTX" */
-            auth_violation_log(c, NULL);
-            close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
-            break;
-        }
-        switch (op.type) {
-        case OP_PUB:
-        case OP_HPUB:
-            process_pub(w, c, &op);
-            break;
-        case OP_SUB:
-            process_sub(w, c, &op);
-            break;
-        case OP_UNSUB:
-            process_unsub(w, c, &op);
-            break;
-        case OP_PING:
-            if (unlikely(c->unsub_grace)) { /* read again once the grace period is over */
-                pos -= op.consumed;
-                conn_unsub_wait(w, c);
-                break;
-            }
-            TRACE("%s<<- [PING]", c->prefix);
-            send_str(w, c, "PONG\r\n");
-            TRACE("%s->> [PONG]", c->prefix);
-            if (c->got_connect && !c->pong_sent) {
-                c->pong_sent = true;
-                client_send_info_update(w, c);
-            }
-            break;
-        case OP_PONG:
-            TRACE("%s<<- [PONG]", c->prefix);
-            c->ping_out = 0;
-            if (c->rtt_pending && c->last_ping_sent_ns) {
-                c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
-                c->rtt_pending = false;
-            }
-            break;
-        case OP_CONNECT:
-            process_connect(w, c, &op);
-            break;
-        case OP_ERR:
-            ERROR("%sClient Error %.*s", c->prefix, (int)op.line.n, op.line.p);
-            close_silent(c, CR_CLIENT_ERR);
-            break;
-        default: /* INFO, +OK from a client: ignored */
-            break;
-        }
-        if (op.type == OP_PUB || op.type == OP_HPUB || op.type == OP_SUB || op.type == OP_UNSUB ||
-            op.type == OP_PING)
-            atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
-        /* A consumer fell behind: conn_read delivers, and pauses us if it still is. */
-        if (unlikely(w->nover || w->over_lost)) break;
-    }
-    return pos;
+    return proto_loop(w, c, &client_kind, &lim, buf, len, need);
 }
 
 /* ---- timers ---------------------------------------------------------------- */
 
 void client_timer(worker_t *w, conn_t *c)
 {
-    opts_t *o = srv->opts;
     int64_t now = w->now_ns;
     client_sweep_dead_subs(c);
     if (c->ssl && !c->tls_done) {
@@ -1140,23 +1140,22 @@ void client_timer(worker_t *w, conn_t *c)
         close_with_err(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
         return;
     }
-    if (c->ping_due_ns && now >= c->ping_due_ns) {
-        int64_t last = atomic_load_explicit(&c->last_activity_ns, memory_order_relaxed);
-        if (!c->rtt_pending && now - last < o->ping_interval_ns) {
-            DEBUG("%sDelaying PING due to client activity %lldms ago", c->prefix,
-                  (long long)((now - last) / 1000000));
-        } else if (c->ping_out + 1 > o->ping_max) {
-            DEBUG("%sStale Client Connection - Closing", c->prefix);
-            close_with_err(w, c, "Stale Connection", CR_STALE);
-            return;
-        } else {
-            DEBUG("%sClient Ping Timer", c->prefix);
-            send_str(w, c, "PING\r\n");
-            TRACE("%s->> [PING]", c->prefix);
-            c->ping_out++;
-            c->last_ping_sent_ns = now;
-        }
-        c->ping_due_ns = now + o->ping_interval_ns;
+    int64_t idle = 0;
+    switch (conn_ping_tick(w, c, &idle)) {
+    case PING_DELAYED:
+        DEBUG("%sDelaying PING due to client activity %lldms ago", c->prefix,
+              (long long)(idle / 1000000));
+        break;
+    case PING_STALE:
+        DEBUG("%sStale Client Connection - Closing", c->prefix);
+        close_with_err(w, c, "Stale Connection", CR_STALE);
+        return;
+    case PING_SENT:
+        DEBUG("%sClient Ping Timer", c->prefix);
+        TRACE("%s->> [PING]", c->prefix);
+        break;
+    case PING_NOT_DUE:
+        break;
     }
     /* write_deadline: server.c checks it for every connection kind */
     worker_note_deadline(w, c->ping_due_ns);

@@ -9,6 +9,7 @@
 #include "nats/route_int.h"
 #include "nats/auth.h"
 #include "nats/deliver.h"
+#include "nats/proto_loop.h"
 #include "base/json.h"
 #include "base/log.h"
 
@@ -405,81 +406,81 @@ static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
     deliver_all(w, r, &m);
 }
 
+static void route_parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op,
+                              const char *buf, size_t len)
+{
+    (void)buf;
+    (void)len;
+    if (rc == PARSE_ERR_UNKNOWN_OP) {
+        ERROR("%sRoute parser ERROR, state=%d, i=%zu", c->prefix, op->err_state, op->err_offset);
+        route_err_close(w, c, "Unknown Protocol Operation", CR_PARSE_ERROR);
+    } else {
+        close_route(c, CR_PROTOCOL_VIOLATION);
+    }
+}
+
+/* Inlined into the loop (proto_loop.h), as the loop body it was. */
+static inline __attribute__((always_inline)) proto_next_t route_handle(worker_t *w, conn_t *c,
+                                                                       const op_t *op)
+{
+    if (!c->auth_ok && op->type != OP_CONNECT) {
+        route_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        return PROTO_STOP;
+    }
+    atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
+    switch (op->type) {
+    case OP_CONNECT:
+        if (log_trace_on) TRACE("%s<<- [CONNECT ...]", c->prefix);
+        process_connect(w, c, op);
+        break;
+    case OP_INFO:
+        process_info(w, c, op);
+        break;
+    case OP_PING:
+        TRACE("%s<<- [PING]", c->prefix);
+        conn_send(w, c, "PONG\r\n", 6);
+        break;
+    case OP_PONG:
+        TRACE("%s<<- [PONG]", c->prefix);
+        c->ping_out = 0;
+        c->rtt_pending = false;
+        if (c->last_ping_sent_ns && !c->rtt_ns) c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
+        break;
+    case OP_RSUB:
+        TRACE("%s<<- [RS+ %.*s]", c->prefix, (int)op->line.n, op->line.p);
+        process_rsub(w, c, op, true);
+        break;
+    case OP_RUNSUB:
+        TRACE("%s<<- [RS- %.*s]", c->prefix, (int)op->line.n, op->line.p);
+        process_rsub(w, c, op, false);
+        break;
+    case OP_RMSG:
+        if (log_trace_on) {
+            TRACE("%s<<- [RMSG %.*s]", c->prefix, (int)op->line.n, op->line.p);
+            TRACE("%s<<- MSG_PAYLOAD: [\"%.*s\"]", c->prefix, (int)op->size, op->payload);
+        }
+        if (slice_eq_str(op->account, "$G")) deliver_routed(w, c, op);
+        break;
+    case OP_ERR:
+        ERROR("%sRoute Error %.*s", c->prefix, (int)op->line.n, op->line.p);
+        close_route(c, CR_CLIENT_ERR);
+        break;
+    default: /* +OK, LS+/LS-/LMSG: not advertised, ignored */
+        break;
+    }
+    return PROTO_NEXT;
+}
+
+static const proto_kind_t route_kind = {NULL, route_parse_error, route_handle};
+
 size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need)
 {
     parse_limits_t lim = {PARSE_ROUTE, 0, 0};
-    size_t pos = 0;
-    *need = 0;
-    while (pos < len && !c->closing && !conn_read_paused(c)) {
-        op_t op;
-        parse_rc_t rc = parse_op(&lim, buf + pos, len - pos, &op);
-        if (rc == PARSE_NEED_MORE) {
-            *need = op.need;
-            break;
-        }
-        if (rc != PARSE_OK) {
-            if (rc == PARSE_ERR_UNKNOWN_OP) {
-                ERROR("%sRoute parser ERROR, state=%d, i=%zu", c->prefix, op.err_state,
-                      op.err_offset);
-                route_err_close(w, c, "Unknown Protocol Operation", CR_PARSE_ERROR);
-            } else {
-                close_route(c, CR_PROTOCOL_VIOLATION);
-            }
-            break;
-        }
-        pos += op.consumed;
-        if (!c->auth_ok && op.type != OP_CONNECT) {
-            route_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
-            break;
-        }
-        atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
-        switch (op.type) {
-        case OP_CONNECT:
-            if (log_trace_on) TRACE("%s<<- [CONNECT ...]", c->prefix);
-            process_connect(w, c, &op);
-            break;
-        case OP_INFO:
-            process_info(w, c, &op);
-            break;
-        case OP_PING:
-            TRACE("%s<<- [PING]", c->prefix);
-            conn_send(w, c, "PONG\r\n", 6);
-            break;
-        case OP_PONG:
-            TRACE("%s<<- [PONG]", c->prefix);
-            c->ping_out = 0;
-            c->rtt_pending = false;
-            if (c->last_ping_sent_ns && !c->rtt_ns) c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
-            break;
-        case OP_RSUB:
-            TRACE("%s<<- [RS+ %.*s]", c->prefix, (int)op.line.n, op.line.p);
-            process_rsub(w, c, &op, true);
-            break;
-        case OP_RUNSUB:
-            TRACE("%s<<- [RS- %.*s]", c->prefix, (int)op.line.n, op.line.p);
-            process_rsub(w, c, &op, false);
-            break;
-        case OP_RMSG:
-            if (log_trace_on) {
-                TRACE("%s<<- [RMSG %.*s]", c->prefix, (int)op.line.n, op.line.p);
-                TRACE("%s<<- MSG_PAYLOAD: [\"%.*s\"]", c->prefix, (int)op.size, op.payload);
-            }
-            if (slice_eq_str(op.account, "$G")) deliver_routed(w, c, &op);
-            break;
-        case OP_ERR:
-            ERROR("%sRoute Error %.*s", c->prefix, (int)op.line.n, op.line.p);
-            close_route(c, CR_CLIENT_ERR);
-            break;
-        default: /* +OK, LS+/LS-/LMSG: not advertised, ignored */
-            break;
-        }
-    }
-    return pos;
+    return proto_loop(w, c, &route_kind, &lim, buf, len, need);
 }
 
 void route_timer(worker_t *w, conn_t *c)
 {
-    opts_t *o = srv->opts;
     int64_t now = w->now_ns;
     if (c->ssl && !c->tls_done) {
         if (c->tls_due_ns && now >= c->tls_due_ns) {
@@ -494,20 +495,16 @@ void route_timer(worker_t *w, conn_t *c)
         route_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
         return;
     }
-    if (c->ping_due_ns && now >= c->ping_due_ns) {
-        int64_t last = atomic_load_explicit(&c->last_activity_ns, memory_order_relaxed);
-        if (!c->rtt_pending && now - last < o->ping_interval_ns) {
-            /* traffic: no PING needed */
-        } else if (c->ping_out + 1 > o->ping_max) {
-            route_err_close(w, c, "Stale Connection", CR_STALE);
-            return;
-        } else {
-            DEBUG("%sRouter Ping Timer", c->prefix);
-            conn_send(w, c, "PING\r\n", 6);
-            c->ping_out++;
-            c->last_ping_sent_ns = now;
-        }
-        c->ping_due_ns = now + o->ping_interval_ns;
+    switch (conn_ping_tick(w, c, NULL)) {
+    case PING_STALE:
+        route_err_close(w, c, "Stale Connection", CR_STALE);
+        return;
+    case PING_SENT:
+        DEBUG("%sRouter Ping Timer", c->prefix);
+        break;
+    case PING_NOT_DUE:
+    case PING_DELAYED: /* traffic: no PING needed */
+        break;
     }
     worker_note_deadline(w, c->ping_due_ns);
     worker_note_deadline(w, c->auth_due_ns);
