@@ -9,9 +9,9 @@
  * auth), so the bytes go through the real read path and route_process in
  * every state: before CONNECT, after CONNECT, registered after INFO (RS+,
  * RS-, RMSG, gossip INFO, -ERR, PING). The pure parsing of proto/route_parse.c
- * is reached the same way: CONNECT and INFO JSON, and the URLs of gossip. The input is written in chunks while
- * the server's output is drained; then the write side is shut and the server
- * closes the connection at EOF at the latest.
+ * is reached the same way: CONNECT and INFO JSON, and the URLs of gossip. The input is written in
+ * chunks while the server's output is drained; then the write side is shut and the server closes
+ * the connection at EOF at the latest.
  *
  * Checked after each input: the connection closed within a bound (a wedged
  * worker is a finding), no route is left registered, and the subject index
