@@ -27,6 +27,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 # Servers started by the current test process: the runner prints their log
 # tails when a test fails, and stops any the test forgot.
 _STARTED = []
+_LAUNCHED = []  # every server process started, for leaked_processes()
 
 
 def server_bin():
@@ -298,6 +299,10 @@ class Server:
     def start(self):
         if not os.path.exists(self.bin):
             raise AssertionError("server binary not found: %s" % self.bin)
+        # started again (a test changing bin or flags): the old process must not outlive
+        # the object that forgets it (it did: one server left running per suite run)
+        if self.alive():
+            self.stop()
         # ports we picked ourselves may be taken between the pick and the
         # server's bind (other tests/suites): then retry with fresh ports
         for attempt in range(3):
@@ -327,6 +332,7 @@ class Server:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=self._err,
                                      cwd=self.dir)
+        _LAUNCHED.append(self.proc)
         if not self.wait:
             return True
         if not wait_own_port(self.proc, self.port, 10.0):
@@ -429,6 +435,16 @@ def http_json(port, path="/varz", timeout=5.0):
     status, _, body = http_get(port, path, timeout)
     assert status == 200, "GET %s -> %d %r" % (path, status, body[:200])
     return json.loads(body)
+
+
+def leaked_processes():
+    """Server processes this test process launched that are still running although
+    every Server was stopped: killed here, and returned (the runner fails the test)."""
+    left = [p for p in _LAUNCHED if p.poll() is None]
+    for p in left:
+        p.kill()
+        p.wait(5)
+    return left
 
 
 def running_servers():

@@ -84,6 +84,11 @@ def run_one(ident):
         harness.stop_all()
         for s in harness.running_servers():
             s.cleanup()
+        left = harness.leaked_processes()
+        if left:
+            ok = False
+            print("server process(es) left running by the test: %s"
+                  % ", ".join(" ".join(p.args) for p in left))
     sys.stdout.flush()
     os._exit(0 if ok else 1)
 
