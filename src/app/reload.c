@@ -89,7 +89,7 @@ static bool tls_eq(const tls_opts_t *a, const tls_opts_t *b)
            strv_eq(a->pinned_certs, a->npinned_certs, b->pinned_certs, b->npinned_certs);
 }
 
-/* Cluster options other than the address and the route list: route.c reads
+/* Cluster options other than the address and the route list: the route files read
  * them from srv->opts, so new and re-authenticating routes see them. */
 static bool cluster_changed(const cluster_opts_t *a, const cluster_opts_t *b)
 {

@@ -23,7 +23,7 @@ static void jw_str_url_hostport(jw_t *w, const char *url)
     jw_strn(w, NULL, p, n);
 }
 
-/* Writes key: [...] from a JSON array of strings as route.c renders it (the
+/* Writes key: [...] from a JSON array of strings as route_urls.c renders it (the
  * clients' connect_urls), re-indented like the rest of the document. */
 static void jw_str_array_json(jw_t *w, const char *key, const char *arr)
 {
