@@ -400,7 +400,12 @@ TEST(cache_invalidation)
         free(in);
     }
     sublist_stats(sl, &st1);
-    CHECK(st1.cache_hits - st0.cache_hits >= 1000);
+    /* Each churned subject leaves a negative entry behind, so with the
+     * per-process hash seed a few of them can land in foo.baz's 4-way set and
+     * evict it once each (one miss, then it is cached again): about one such
+     * entry per set is expected, twenty is beyond any seed. An invalidation
+     * that flushed unrelated entries would miss on nearly every round. */
+    CHECK(st1.cache_hits - st0.cache_hits >= 1000 - 20);
     CHECK_EQ_INT(st1.num_matches - st0.num_matches, 3000);
     CHECK_EQ_INT(st1.num_inserts - st0.num_inserts, 1000);
     CHECK_EQ_INT(st1.num_removes - st0.num_removes, 1000);
