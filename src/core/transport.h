@@ -1,15 +1,18 @@
 /* transport.h: one read or one write on a socket, plain or TLS, with one return
  * convention for every user (worker connections: conn_recv and flush_run; the
- * monitoring port's connections may use it as they are):
+ * monitoring port's connections: monitor.c):
  *
  *   > 0  bytes read or written
  *     0  recv only: the peer's orderly end (EOF, a TLS close_notify, or a TLS peer
  *        that closed its socket without one: SSL_ERROR_SYSCALL with errno 0)
- *    -1  would block (EAGAIN/EWOULDBLOCK; a TLS call wanting to read or write; EINTR
- *        on recv): try again at the socket's next readiness
+ *    -1  would block (EAGAIN/EWOULDBLOCK; a TLS call wanting to read or write): try
+ *        again at the socket's next readiness
  *    -2  error: errno kept for a plain socket; the OpenSSL error queue is cleared
  *
- * send retries EINTR itself and never raises SIGPIPE. ssl NULL = plain; with ssl the
+ * Both retry EINTR themselves (an edge-triggered caller that took it for "would block"
+ * would wait for an edge that already came; no thread here takes signals, so it is only
+ * a guard) and send never raises SIGPIPE. A TLS call starts with an empty error queue,
+ * as SSL_get_error requires. ssl NULL = plain; with ssl the
  * caller serialises every call on it (the core holds the connection's out_lock). Static
  * inline: these sit on the write path of every flush. */
 #ifndef GNATSD_TRANSPORT_H
@@ -27,10 +30,12 @@
 static inline ssize_t transport_recv(int fd, SSL *ssl, char *buf, size_t room)
 {
     if (!ssl) {
-        ssize_t n = read(fd, buf, room);
-        if (n >= 0) return n;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
-        return errno == EINTR ? -1 : -2;
+        for (;;) {
+            ssize_t n = read(fd, buf, room);
+            if (n >= 0) return n;
+            if (errno == EINTR) continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
+        }
     }
     ERR_clear_error();
     int n = SSL_read(ssl, buf, room > INT_MAX ? INT_MAX : (int)room);
@@ -52,6 +57,7 @@ static inline ssize_t transport_send(int fd, SSL *ssl, const char *p, size_t len
             return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
         }
     }
+    ERR_clear_error();
     int n = SSL_write(ssl, p, len > INT_MAX ? INT_MAX : (int)len);
     if (n > 0) return n;
     int e = SSL_get_error(ssl, n);

@@ -9,12 +9,14 @@
  * bounded, and idle ones time out. Unsent answers are bounded per connection
  * and in total by backpressure (HTTP_OUT_PAUSE, HTTP_MAX_OUT_TOTAL). HTTPS
  * runs on the same loop with non-blocking OpenSSL calls (handshake, reads and
- * writes all resume on the next epoll event). */
+ * writes all resume on the next epoll event); reads and writes, plain or TLS,
+ * go through core's transport seam (transport.h), as the workers' do. */
 #include "base/gofmt.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/server.h"
 #include "core/tls.h"
+#include "core/transport.h"
 #include "monitor/monitor.h"
 #include "proto/http.h"
 
@@ -112,50 +114,11 @@ bool monitor_https(void)
     return mon.https;
 }
 
-/* The connection's transport, plain or TLS, with core's convention (conn_recv):
- * hconn_recv returns >0 bytes read, 0 at the orderly end of the client's data,
- * -1 if it would block, -2 on an error; hconn_send >0 bytes written, -1 if it
- * would block, -2 on an error. errno is the failed call's. */
-static ssize_t hconn_recv(hconn_t *h, char *p, size_t n)
-{
-    if (h->ssl) {
-        ERR_clear_error();
-        int r = SSL_read(h->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
-        if (r > 0) return r;
-        int e = SSL_get_error(h->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -1;
-        return e == SSL_ERROR_ZERO_RETURN ? 0 : -2;
-    }
-    for (;;) {
-        ssize_t r = recv(h->fd, p, n, 0);
-        if (r >= 0) return r;
-        if (errno == EINTR) continue;
-        return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
-    }
-}
-
-static ssize_t hconn_send(hconn_t *h, const char *p, size_t n)
-{
-    if (h->ssl) {
-        ERR_clear_error();
-        int r = SSL_write(h->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
-        if (r > 0) return r;
-        int e = SSL_get_error(h->ssl, r);
-        return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? -1 : -2;
-    }
-    for (;;) {
-        ssize_t r = send(h->fd, p, n, MSG_NOSIGNAL);
-        if (r > 0) return r;
-        if (r < 0 && errno == EINTR) continue;
-        return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
-    }
-}
-
 /* Returns false if h was closed. */
 static bool hconn_flush(hconn_t *h)
 {
     while (h->out_off < h->out.len) {
-        ssize_t n = hconn_send(h, h->out.p + h->out_off, h->out.len - h->out_off);
+        ssize_t n = transport_send(h->fd, h->ssl, h->out.p + h->out_off, h->out.len - h->out_off);
         if (n == -1) return true;
         if (n < 0) {
             hconn_close(h);
@@ -254,7 +217,7 @@ static int hconn_fill(hconn_t *h)
 {
     for (;;) {
         buf_reserve(&h->in, 4096);
-        ssize_t n = hconn_recv(h, h->in.p + h->in.len, h->in.cap - h->in.len);
+        ssize_t n = transport_recv(h->fd, h->ssl, h->in.p + h->in.len, h->in.cap - h->in.len);
         if (n == -2) {
             hconn_close(h);
             return -1;
