@@ -99,6 +99,11 @@ static void p_lame_duck_grace(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, cons
     check_lame_duck(c, kv, d->key, true, (int64_t *)(void *)((char *)o + d->off));
 }
 
+static int64_t tls_timeout_value(const opts_t *o)
+{
+    return tls_opts_timeout_ns(&o->tls);
+}
+
 static bool chk_int32(cfg_ctx_t *c, const conf_kv_t *kv, int64_t v)
 {
     if (v <= INT32_MAX) return true;
@@ -155,7 +160,8 @@ const opt_def_t opt_rows[] = {
      .reload = OR_REFUSE,
      .reload_text = "Host",
      .flag = {"-a, --addr, --net <host>", "Bind to host address (default: 0.0.0.0)", OS_SERVER, 10,
-              OPTF_HOST}},
+              OPTF_HOST},
+     .varz = {"host", 70}},
     {.key = "port",
      .type = OT_INT,
      .off = OFF(port),
@@ -200,7 +206,8 @@ const opt_def_t opt_rows[] = {
      .type = OT_STR,
      .off = OFF(http_base_path),
      .reload = OR_REFUSE,
-     .reload_text = "HTTPBasePath"},
+     .reload_text = "HTTPBasePath",
+     .varz = {"http_base_path", 210}},
     {.key = "trace",
      .type = OT_BOOL,
      .off = OFF(trace),
@@ -233,19 +240,23 @@ const opt_def_t opt_rows[] = {
      .off = OFF(max_connections),
      .def = 65536,
      .reload = OR_EFFECT,
-     .reload_text = "max_connections"},
+     .reload_text = "max_connections",
+     .varz = {"max_connections", 150},
+     .metric = "gnatsd_max_connections"},
     {.key = "max_subscriptions",
      .aliases = "max_subs",
      .type = OT_INT,
      .off = OFF(max_subscriptions),
      .reload = OR_REFUSE,
-     .reload_text = "MaxSubs"},
+     .reload_text = "MaxSubs",
+     .varz = {"max_subscriptions", 160, VZ_OMITEMPTY}},
     {.key = "max_pending",
      .type = OT_I64,
      .off = OFF(max_pending),
      .def = 67108864,
      .reload = OR_REFUSE,
-     .reload_text = "MaxPending"},
+     .reload_text = "MaxPending",
+     .varz = {"max_pending", 260}},
     {.key = "logfile_size_limit",
      .aliases = "log_size_limit",
      .type = OT_I64,
@@ -300,18 +311,22 @@ const opt_def_t opt_rows[] = {
      .off = OFF(ping_interval_ns),
      .def = SECS(120),
      .reload = OR_NOTICE,
-     .reload_text = "Reloaded: ping_interval"},
+     .reload_text = "Reloaded: ping_interval",
+     .varz = {"ping_interval", 170}},
     {.key = "ping_max",
      .type = OT_INT,
      .off = OFF(ping_max),
      .def = 2,
      .reload = OR_NOTICE,
-     .reload_text = "Reloaded: ping_max"},
+     .reload_text = "Reloaded: ping_max",
+     .varz = {"ping_max", 180}},
     /* 0 = the default, resolved by opts_auth_timeout_ns */
     {.type = OT_DUR,
      .off = OFF(auth_timeout_ns),
      .reload = OR_EFFECT,
-     .reload_text = "authorization timeout"},
+     .reload_text = "authorization timeout",
+     .varz = {"auth_timeout", 230, VZ_SECS},
+     .value = opts_auth_timeout_ns},
     {.key = "tls", .parse = p_tls},
     {.key = "allow_non_tls",
      .type = OT_BOOL,
@@ -323,20 +338,28 @@ const opt_def_t opt_rows[] = {
      .off = OFF(tls.connection_rate_limit),
      .reload = OR_REFUSE,
      .reload_text = "TLSRateLimit"},
+    /* set by the tls block; a change there reloads TLS as a whole (app/reload.c) */
+    {.type = OT_DUR,
+     .off = OFF(tls.timeout_ns),
+     .varz = {"tls_timeout", 330, VZ_SECS},
+     .value = tls_timeout_value},
     {.key = "max_control_line",
      .type = OT_INT,
      .off = OFF(max_control_line),
      .def = 4096,
      .check = chk_int32,
      .reload = OR_NOTICE,
-     .reload_text = "Reloaded: max_control_line"},
+     .reload_text = "Reloaded: max_control_line",
+     .varz = {"max_control_line", 240}},
     {.key = "max_payload",
      .type = OT_INT,
      .off = OFF(max_payload),
      .def = 1048576,
      .check = chk_int32,
      .reload = OR_NOTICE,
-     .reload_text = "Reloaded: max_payload"},
+     .reload_text = "Reloaded: max_payload",
+     .varz = {"max_payload", 250},
+     .metric = "gnatsd_max_payload_bytes"},
     {.key = "prof_port",
      .type = OT_INT,
      .off = OFF(prof_port),
@@ -406,7 +429,8 @@ const opt_def_t opt_rows[] = {
      .off = OFF(write_deadline_ns),
      .def = SECS(10),
      .reload = OR_NOTICE,
-     .reload_text = "Reloaded: write_deadline"},
+     .reload_text = "Reloaded: write_deadline",
+     .varz = {"write_deadline", 340}},
     {.key = "max_traced_msg_len",
      .type = OT_I64,
      .off = OFF(max_traced_msg_len),
@@ -534,7 +558,7 @@ void opt_set_defaults(opts_t *o, bool only_unset)
     }
 }
 
-static const char *field_str(const opts_t *o, const opt_def_t *d)
+const char *opt_str(const opt_def_t *d, const opts_t *o)
 {
     const char *s = *(char *const *)(const void *)((const char *)o + d->off);
     return s ? s : "";
@@ -556,9 +580,14 @@ static int64_t field_int(const opts_t *o, const opt_def_t *d)
     }
 }
 
+int64_t opt_int(const opt_def_t *d, const opts_t *o)
+{
+    return d->value ? d->value(o) : field_int(o, d);
+}
+
 bool opt_changed(const opt_def_t *d, const opts_t *a, const opts_t *b)
 {
-    if (d->type == OT_STR) return strcmp(field_str(a, d), field_str(b, d)) != 0;
+    if (d->type == OT_STR) return strcmp(opt_str(d, a), opt_str(d, b)) != 0;
     return field_int(a, d) != field_int(b, d);
 }
 
@@ -567,7 +596,7 @@ const char *opt_format(const opt_def_t *d, const opts_t *o, char *buf, size_t le
     int64_t v = field_int(o, d);
     switch (d->type) {
     case OT_STR:
-        return field_str(o, d);
+        return opt_str(d, o);
     case OT_BOOL:
         return v ? "true" : "false";
     case OT_DUR:

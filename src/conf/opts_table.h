@@ -5,11 +5,11 @@
  *
  * Contract: the rows are constant data. The config file's top-level keys
  * (opts_load.c), the flags and -h (opts_flags.c), opts_defaults and the baseline
- * defaults, and the reload diff (opts_reload_refusal here, the notices in
- * app/reload.c) all walk them, so an option is added by adding its row (and its
- * effect where the server reads it). A block whose shape is not a flat key list
- * (tls, cluster, authorization) is one row with a parser of its own; the cluster
- * block's flat keys are rows of a sub-table (opts_cluster.c). */
+ * defaults, the reload diff (opts_reload_refusal here, the notices in
+ * app/reload.c), /varz and the /metrics option gauges all walk them, so an option is added by
+ * adding its row (and its effect where the server reads it). A block whose shape is not a flat key
+ * list (tls, cluster, authorization) is one row with a parser of its own; the cluster block's flat
+ * keys are rows of a sub-table (opts_cluster.c). */
 #ifndef GNATSD_OPTS_TABLE_H
 #define GNATSD_OPTS_TABLE_H
 
@@ -59,6 +59,24 @@ typedef struct opt_flag {
 /* Argument types of flags (Go flag.Bool, Int, Int64, String). */
 typedef enum opt_ftype { FT_FROM_ROW, FT_BOOL, FT_INT, FT_INT64, FT_STR } opt_ftype_t;
 
+/* How a row's value shows in /varz. */
+typedef enum opt_show {
+    VZ_VALUE,     /* as JSON: a number (a duration in ns), a string ("" when unset), a bool */
+    VZ_OMITEMPTY, /* the same, left out when 0 or "" (the reference's omitempty) */
+    VZ_SECS,      /* a duration as float seconds */
+} opt_show_t;
+
+/* A row's /varz field. /varz writes its fields by rank: the ones that are
+ * not an option (identity, listeners as bound, blocks, counters) have ranks
+ * of their own in monitor/varz.c, and a row goes between them by its rank
+ * (rows of equal rank in table order; a row ranked like a part of varz.c
+ * after it). Ranks are the reference's Varz field order, by tens. */
+typedef struct opt_varz {
+    const char *name; /* NULL: not in /varz */
+    unsigned short rank;
+    unsigned char show; /* opt_show_t */
+} opt_varz_t;
+
 struct cfg_ctx;
 struct conf_kv;
 typedef struct opt_def opt_def_t;
@@ -83,6 +101,12 @@ struct opt_def {
     const char *reload_text; /* the reference's field name (refusal) or log text */
     opt_refuse_fn *refuse;
     opt_flag_t flag;
+    opt_varz_t varz;
+    /* /metrics gauge name (help "Configured <key>."), in table order; NULL: none */
+    const char *metric;
+    /* the value in force where code resolves the field's default (0 = the
+     * default) through conf/opts.h; /varz shows it. NULL: the field itself */
+    int64_t (*value)(const opts_t *o);
 };
 
 /* The top-level rows, in reload order: refusals are tested and notices logged
@@ -97,6 +121,10 @@ extern const size_t opt_cluster_nrows;
 const opt_def_t *opt_find(const opt_def_t *rows, size_t n, const char *key);
 /* Did the row's field change between a and b? (strings: NULL == "") */
 bool opt_changed(const opt_def_t *d, const opts_t *a, const opts_t *b);
+/* The value in force of a number or bool row (its `value` function, else the
+ * field), and a string row's value ("" for NULL). */
+int64_t opt_int(const opt_def_t *d, const opts_t *o);
+const char *opt_str(const opt_def_t *d, const opts_t *o);
 /* The field's value as the reference logs it ("true", "2m0s", "" for NULL);
  * may return the string itself or buf. */
 const char *opt_format(const opt_def_t *d, const opts_t *o, char *buf, size_t len);

@@ -4,11 +4,13 @@
  * empty is omitted here too). */
 #include "base/gofmt.h"
 #include "base/json.h"
+#include "conf/opts_table.h"
 #include "core/server.h"
 #include "monitor/monitor.h"
 #include "nats/auth.h"
 #include "nats/route.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -70,6 +72,161 @@ static void write_cluster(jw_t *w, const opts_t *o)
     jw_obj_end(w);
 }
 
+/* ---- the fields that are not an option row, in parts ---------------------- */
+
+static void v_identity(jw_t *w, const opts_t *o)
+{
+    (void)o;
+    jw_str(w, "server_id", srv->server_id);
+    jw_str(w, "server_name", srv->server_name);
+    jw_str(w, "version", SERVER_VERSION);
+    jw_int(w, "proto", 1);
+    jw_str(w, "go", SERVER_GO_VERSION);
+}
+
+/* the port as bound (the option may ask for a random one) */
+static void v_port(jw_t *w, const opts_t *o)
+{
+    (void)o;
+    jw_int(w, "port", srv->port);
+}
+
+/* as the client INFO says (the reference copies its INFO's fields) */
+static void v_client_info(jw_t *w, const opts_t *o)
+{
+    if (auth_required()) jw_bool(w, "auth_required", true);
+    if (o->tls.enabled && !o->allow_non_tls) jw_bool(w, "tls_required", true);
+    if (o->tls.enabled && (o->tls.verify || o->tls.verify_and_map)) jw_bool(w, "tls_verify", true);
+    char *curls = route_client_urls_json();
+    if (curls) {
+        jw_str_array_json(w, "connect_urls", curls);
+        free(curls);
+    }
+}
+
+/* the reference's baseline: the client host when http_host is not set */
+static void v_http_host(jw_t *w, const opts_t *o)
+{
+    jw_str(w, "http_host", o->http_host && *o->http_host ? o->http_host : o->host);
+}
+
+/* the monitoring port as bound, under the field of its scheme */
+static void v_http_port(jw_t *w, const opts_t *o)
+{
+    (void)o;
+    jw_int(w, "http_port", monitor_https() ? 0 : srv->http_port);
+}
+
+static void v_https_port(jw_t *w, const opts_t *o)
+{
+    (void)o;
+    jw_int(w, "https_port", monitor_https() ? srv->http_port : 0);
+}
+
+/* cluster {} as configured; the blocks this server does not have are empty */
+static void v_blocks(jw_t *w, const opts_t *o)
+{
+    write_cluster(w, o);
+    static const char *const none[] = {"gateway", "leaf", "mqtt", "websocket", "jetstream"};
+    for (size_t i = 0; i < ARRAY_LEN(none); i++) {
+        jw_obj_begin(w, none[i]);
+        jw_obj_end(w);
+    }
+}
+
+static void v_state(jw_t *w, const opts_t *o)
+{
+    (void)o;
+    jw_time(w, "start", srv->start_wall_ns);
+    int64_t now = now_wall_ns();
+    jw_time(w, "now", now);
+    char up[GO_UPTIME_MAX];
+    size_t upn = go_uptime(up, sizeof up, now_mono_ns() - srv->start_mono_ns);
+    jw_strn(w, "uptime", up, upn);
+    jw_int(w, "mem", process_rss_bytes());
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    jw_int(w, "cores", cores);
+    jw_int(w, "gomaxprocs", srv->nworkers);
+    jw_float(w, "cpu", process_cpu_percent());
+    jw_int(w, "connections", atomic_load(&srv->num_clients));
+    jw_uint(w, "total_connections", atomic_load(&srv->total_conns));
+    jw_int(w, "routes", route_count());
+    jw_int(w, "remotes", route_remotes());
+    jw_int(w, "leafnodes", 0);
+    server_stats_t st;
+    server_stats(&st);
+    jw_uint(w, "in_msgs", st.in_msgs);
+    jw_uint(w, "out_msgs", st.out_msgs);
+    jw_uint(w, "in_bytes", st.in_bytes);
+    jw_uint(w, "out_bytes", st.out_bytes);
+    jw_uint(w, "slow_consumers", atomic_load(&srv->slow_consumers));
+    jw_uint(w, "subscriptions", sublist_count(srv->sl));
+    monitor_write_req_stats(w);
+    jw_time(w, "config_load_time", atomic_load(&srv->config_load_ns));
+}
+
+/* Each part's rank is that of its first field (conf/opts_table.h: the
+ * reference's Varz field order, by tens); the option rows with a /varz field
+ * go between the parts by their own rank (host 70, max_connections 150, ...). */
+static const struct varz_part {
+    unsigned rank;
+    void (*write)(jw_t *w, const opts_t *o);
+} varz_parts[] = {
+    {10, v_identity},    /* server_id .. go */
+    {80, v_port},        /* port */
+    {90, v_client_info}, /* auth_required, tls_required, tls_verify, connect_urls */
+    {190, v_http_host},  /* http_host */
+    {200, v_http_port},  /* http_port */
+    {220, v_https_port}, /* https_port */
+    {270, v_blocks},     /* cluster .. jetstream */
+    {350, v_state},      /* start .. config_load_time */
+};
+
+/* ---- the option rows ------------------------------------------------------ */
+
+static void write_row(jw_t *w, const opt_def_t *d, const opts_t *o)
+{
+    const char *name = d->varz.name;
+    bool omit_empty = d->varz.show == VZ_OMITEMPTY;
+    if (d->type == OT_STR) {
+        const char *s = opt_str(d, o);
+        if (*s || !omit_empty) jw_str(w, name, s);
+        return;
+    }
+    int64_t v = opt_int(d, o);
+    if (v == 0 && omit_empty) return;
+    if (d->varz.show == VZ_SECS)
+        jw_float(w, name, secs(v));
+    else if (d->type == OT_BOOL)
+        jw_bool(w, name, v != 0);
+    else
+        jw_int(w, name, v);
+}
+
+/* A field's place: a part of rank r sits at r * ROW_SLOTS, a row of rank r
+ * after it, by table position (equal ranks keep table order). */
+#define ROW_SLOTS 1024L
+static long row_place(const opt_def_t *d)
+{
+    return d->varz.rank * ROW_SLOTS + 1 + (d - opt_rows);
+}
+
+/* Writes the rows placed after *at and before `before`, in place order. */
+static void write_rows(jw_t *w, const opts_t *o, long *at, long before)
+{
+    for (;;) {
+        const opt_def_t *next = NULL;
+        for (size_t i = 0; i < opt_nrows; i++) {
+            const opt_def_t *d = &opt_rows[i];
+            long p = row_place(d);
+            if (d->varz.name && p > *at && p < before && (!next || p < row_place(next))) next = d;
+        }
+        if (!next) return;
+        write_row(w, next, o);
+        *at = row_place(next);
+    }
+}
+
 int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 {
     (void)req;
@@ -78,73 +235,14 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_t w;
     jw_init(&w, body, true);
     jw_obj_begin(&w, NULL);
-    jw_str(&w, "server_id", srv->server_id);
-    jw_str(&w, "server_name", srv->server_name);
-    jw_str(&w, "version", SERVER_VERSION);
-    jw_int(&w, "proto", 1);
-    jw_str(&w, "go", SERVER_GO_VERSION);
-    jw_str(&w, "host", o->host);
-    jw_int(&w, "port", srv->port);
-    if (auth_required()) jw_bool(&w, "auth_required", true);
-    /* as the client INFO says (the reference copies its INFO's fields) */
-    if (o->tls.enabled && !o->allow_non_tls) jw_bool(&w, "tls_required", true);
-    if (o->tls.enabled && (o->tls.verify || o->tls.verify_and_map)) jw_bool(&w, "tls_verify", true);
-    char *curls = route_client_urls_json();
-    if (curls) {
-        jw_str_array_json(&w, "connect_urls", curls);
-        free(curls);
+    long at = -1;
+    for (size_t i = 0; i < ARRAY_LEN(varz_parts); i++) {
+        long place = varz_parts[i].rank * ROW_SLOTS;
+        write_rows(&w, o, &at, place);
+        varz_parts[i].write(&w, o);
+        at = place;
     }
-    jw_int(&w, "max_connections", o->max_connections);
-    if (o->max_subscriptions) jw_int(&w, "max_subscriptions", o->max_subscriptions);
-    jw_int(&w, "ping_interval", o->ping_interval_ns);
-    jw_int(&w, "ping_max", o->ping_max);
-    jw_str(&w, "http_host", o->http_host && *o->http_host ? o->http_host : o->host);
-    jw_int(&w, "http_port", monitor_https() ? 0 : srv->http_port);
-    jw_str(&w, "http_base_path", o->http_base_path ? o->http_base_path : "");
-    jw_int(&w, "https_port", monitor_https() ? srv->http_port : 0);
-    jw_float(&w, "auth_timeout", secs(opts_auth_timeout_ns(o)));
-    jw_int(&w, "max_control_line", o->max_control_line);
-    jw_int(&w, "max_payload", o->max_payload);
-    jw_int(&w, "max_pending", o->max_pending);
-    write_cluster(&w, o);
-    jw_obj_begin(&w, "gateway");
-    jw_obj_end(&w);
-    jw_obj_begin(&w, "leaf");
-    jw_obj_end(&w);
-    jw_obj_begin(&w, "mqtt");
-    jw_obj_end(&w);
-    jw_obj_begin(&w, "websocket");
-    jw_obj_end(&w);
-    jw_obj_begin(&w, "jetstream");
-    jw_obj_end(&w);
-    jw_float(&w, "tls_timeout", secs(tls_opts_timeout_ns(&o->tls)));
-    jw_int(&w, "write_deadline", o->write_deadline_ns);
-    jw_time(&w, "start", srv->start_wall_ns);
-    int64_t now = now_wall_ns();
-    jw_time(&w, "now", now);
-    char up[GO_UPTIME_MAX];
-    size_t upn = go_uptime(up, sizeof up, now_mono_ns() - srv->start_mono_ns);
-    jw_strn(&w, "uptime", up, upn);
-    jw_int(&w, "mem", process_rss_bytes());
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    jw_int(&w, "cores", cores);
-    jw_int(&w, "gomaxprocs", srv->nworkers);
-    jw_float(&w, "cpu", process_cpu_percent());
-    jw_int(&w, "connections", atomic_load(&srv->num_clients));
-    jw_uint(&w, "total_connections", atomic_load(&srv->total_conns));
-    jw_int(&w, "routes", route_count());
-    jw_int(&w, "remotes", route_remotes());
-    jw_int(&w, "leafnodes", 0);
-    server_stats_t st;
-    server_stats(&st);
-    jw_uint(&w, "in_msgs", st.in_msgs);
-    jw_uint(&w, "out_msgs", st.out_msgs);
-    jw_uint(&w, "in_bytes", st.in_bytes);
-    jw_uint(&w, "out_bytes", st.out_bytes);
-    jw_uint(&w, "slow_consumers", atomic_load(&srv->slow_consumers));
-    jw_uint(&w, "subscriptions", sublist_count(srv->sl));
-    monitor_write_req_stats(&w);
-    jw_time(&w, "config_load_time", atomic_load(&srv->config_load_ns));
+    write_rows(&w, o, &at, LONG_MAX);
     jw_obj_end(&w);
     return 200;
 }

@@ -1,0 +1,59 @@
+"""/varz's option fields come from the option table (src/conf/opts_rows.c): every
+row with a /varz field shows the configured value, in the reference's order."""
+
+import os
+import re
+import tempfile
+
+from harness import REPO_ROOT, Server, http_json, make_self_signed_cert
+
+# per /varz field of an option row: its config line and the value /varz shows
+ROWS = {
+    "host": (None, "127.0.0.1"),  # the harness writes host
+    "max_connections": ("max_connections: 100", 100),
+    "max_subscriptions": ("max_subscriptions: 50", 50),
+    "ping_interval": ('ping_interval: "30s"', 30000000000),
+    "ping_max": ("ping_max: 5", 5),
+    "http_base_path": ('http_base_path: "/mon"', "/mon"),
+    "auth_timeout": ("authorization { user: u, password: p, timeout: 3 }", 3),
+    "max_control_line": ("max_control_line: 2048", 2048),
+    "max_payload": ("max_payload: 65536", 65536),
+    "max_pending": ("max_pending: 1000000", 1000000),
+    "tls_timeout": (None, 4),  # the tls block, below
+    "write_deadline": ('write_deadline: "3s"', 3000000000),
+}
+# the reference's Varz order of the fields this config shows
+ORDER = ["server_id", "server_name", "version", "proto", "go", "host", "port",
+         "auth_required", "tls_required", "max_connections", "max_subscriptions",
+         "ping_interval", "ping_max", "http_host", "http_port", "http_base_path",
+         "https_port", "auth_timeout", "max_control_line", "max_payload", "max_pending",
+         "cluster", "gateway", "leaf", "mqtt", "websocket", "jetstream", "tls_timeout",
+         "write_deadline", "start", "now", "uptime", "mem", "cores", "gomaxprocs", "cpu",
+         "connections", "total_connections", "routes", "remotes", "leafnodes", "in_msgs",
+         "out_msgs", "in_bytes", "out_bytes", "slow_consumers", "subscriptions",
+         "http_req_stats", "config_load_time"]
+
+
+def _table_varz_fields():
+    with open(os.path.join(REPO_ROOT, "src", "conf", "opts_rows.c")) as f:
+        return set(re.findall(r'\.varz = \{"(\w+)"', f.read()))
+
+
+def test_varz_rows_all_checked():
+    fields = _table_varz_fields()
+    assert fields == set(ROWS), "rows with a /varz field vs this test: table %s, test %s" % (
+        sorted(fields - set(ROWS)), sorted(set(ROWS) - fields))
+
+
+def test_varz_rows_show_configured_values():
+    with tempfile.TemporaryDirectory(prefix="gnatsd-varz-rows-") as d:
+        cert, key = make_self_signed_cert(d)
+        conf = "\n".join(line for line, _ in ROWS.values() if line)
+        conf += '\ntls { cert_file: "%s", key_file: "%s", timeout: 4 }\n' % (cert, key)
+        with Server(config=conf, monitor=True) as s:
+            v = http_json(s.mport, "/mon/varz")
+    for field, (_, want) in ROWS.items():
+        assert v.get(field) == want, "%s: %r, configured %r" % (field, v.get(field), want)
+    # the reference also names its system account, which this server has not
+    keys = [k for k in v if k != "system_account"]
+    assert keys == ORDER, "varz key order: %s" % keys
