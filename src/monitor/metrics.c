@@ -7,6 +7,7 @@
  * come from the same snapshot /routez uses (each worker describes its routes
  * between two batches); it is taken only while routes exist, and a family is
  * declared only when it has a sample. */
+#include "conf/opts_table.h"
 #include "core/core.h"
 #include "nats/auth.h"
 #include "monitor/monitor.h"
@@ -126,12 +127,23 @@ static void route_families(buf_t *b)
     conn_infos_free(v, n);
 }
 
+/* The option rows with a gauge (conf/opts_table.h, .metric), in table order. */
+static void option_gauges(buf_t *b, const opts_t *o)
+{
+    for (size_t i = 0; i < opt_nrows; i++) {
+        const opt_def_t *d = &opt_rows[i];
+        if (!d->metric) continue;
+        char help[128];
+        snprintf(help, sizeof help, "Configured %s.", d->key);
+        metric_u(b, d->metric, "gauge", help, (uint64_t)opt_int(d, o));
+    }
+}
+
 int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 {
     (void)req;
     rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
     rep->no_jsonp = true;
-    opts_t *o = srv->opts;
     buf_t *b = body;
 
     family(b, "gnatsd_info", "gauge", "Server identity; the value is always 1.");
@@ -163,10 +175,7 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
              nc < 0 ? 0 : (uint64_t)nc);
     metric_u(b, "gnatsd_connections_total", "counter", "Client connections accepted since start.",
              atomic_load(&srv->total_conns));
-    metric_u(b, "gnatsd_max_connections", "gauge", "Configured max_connections.",
-             (uint64_t)o->max_connections);
-    metric_u(b, "gnatsd_max_payload_bytes", "gauge", "Configured max_payload.",
-             (uint64_t)o->max_payload);
+    option_gauges(b, srv->opts);
     metric_u(b, "gnatsd_slow_consumers_total", "counter",
              "Connections closed or flagged as slow consumers since start.",
              atomic_load(&srv->slow_consumers));

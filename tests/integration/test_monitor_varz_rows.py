@@ -1,11 +1,12 @@
-"""/varz's option fields come from the option table (src/conf/opts_rows.c): every
-row with a /varz field shows the configured value, in the reference's order."""
+"""/varz's option fields and /metrics's option gauges come from the option table
+(src/conf/opts_rows.c): every row with a /varz field shows the configured value,
+in the reference's order, and every row with a gauge shows it in /metrics."""
 
 import os
 import re
 import tempfile
 
-from harness import REPO_ROOT, Server, http_json, make_self_signed_cert
+from harness import REPO_ROOT, Server, http_get, http_json, is_reference, make_self_signed_cert
 
 # per /varz field of an option row: its config line and the value /varz shows
 ROWS = {
@@ -34,9 +35,20 @@ ORDER = ["server_id", "server_name", "version", "proto", "go", "host", "port",
          "http_req_stats", "config_load_time"]
 
 
-def _table_varz_fields():
+# per /metrics option gauge: its config line and the sample /metrics shows
+GAUGES = {
+    "gnatsd_max_connections": ("max_connections: 100", "100"),
+    "gnatsd_max_payload_bytes": ("max_payload: 65536", "65536"),
+}
+
+
+def _table(pattern):
     with open(os.path.join(REPO_ROOT, "src", "conf", "opts_rows.c")) as f:
-        return set(re.findall(r'\.varz = \{"(\w+)"', f.read()))
+        return set(re.findall(pattern, f.read()))
+
+
+def _table_varz_fields():
+    return _table(r'\.varz = \{"(\w+)"')
 
 
 def test_varz_rows_all_checked():
@@ -57,3 +69,18 @@ def test_varz_rows_show_configured_values():
     # the reference also names its system account, which this server has not
     keys = [k for k in v if k != "system_account"]
     assert keys == ORDER, "varz key order: %s" % keys
+
+
+def test_metrics_option_gauges():
+    assert _table(r'\.metric = "(\w+)"') == set(GAUGES), "rows with a gauge vs this test"
+    if is_reference():
+        return  # /metrics is our extension
+    conf = "\n".join(line for line, _ in GAUGES.values())
+    with Server(config=conf, monitor=True) as s:
+        status, _, body = http_get(s.mport, "/metrics")
+    assert status == 200, status
+    text = body.decode()
+    for name, (line, want) in GAUGES.items():
+        key = line.split(":")[0]
+        fam = "# HELP %s Configured %s.\n# TYPE %s gauge\n%s %s\n" % (name, key, name, name, want)
+        assert fam in text, "%s: %r" % (name, [l for l in text.splitlines() if name in l])
