@@ -70,6 +70,10 @@ typedef struct conn_ops {
     void (*fill_info)(conn_t *c, conn_info_t *ci, bool with_subs); /* monitoring */
     /* Owner: the control plane's WCMD_* bits for one connection; NULL: not concerned. */
     void (*command)(worker_t *w, conn_t *c, uint32_t cmd);
+    /* Owner: the rest of a CONNECT once its password check's verdict is back (the caller,
+     * nats/auth.c, clears c->auth_wait before, closes or resumes reading after). A slot
+     * the core never calls: it lets auth continue a kind it does not know. */
+    void (*connect_verdict)(worker_t *w, conn_t *c);
 } conn_ops_t;
 
 struct worker {

@@ -2,14 +2,12 @@
  * scan with subject_matches (publish) or a token-literal cover test
  * (subscribe, docs/config.md §7.4). */
 #include "nats/auth.h"
-#include "nats/client.h"
 #include "base/bcrypt.h"
 #include "base/gofmt.h"
 #include "base/hash.h"
 #include "core/core.h"
 #include "base/log.h"
 #include "base/qsbr.h"
-#include "nats/route.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -338,16 +336,15 @@ void auth_run_verdicts(worker_t *w)
          * frees it). One pause/resume for every kind; only the CONNECT's rest differs. */
         if (fc && c->auth_wait) {
             c->auth_wait = false;
-            if (c->kind == CONN_ROUTE)
-                route_connect_verdict(w, c);
-            else
-                client_connect_verdict(w, c);
+            c->ops->connect_verdict(w, c);
             if (c->closing)
                 conn_close(c, c->reason);
             else if (!c->auth_wait)
                 conn_resume(w, c); /* what the peer sent after CONNECT, in order */
         } else if (fr) {
-            client_reauth(w, c);
+            /* The reload's re-check again (the command that asked for it): it finds the
+             * verdict cached. Only kinds that take WCMD_REAUTH start one. */
+            if (c->ops->command) c->ops->command(w, c, WCMD_REAUTH);
             if (c->closing) conn_close(c, c->reason);
         }
     }
@@ -622,7 +619,7 @@ bool auth_can_publish(worker_t *w, conn_t *c, slice_t subject)
                  (int)(subject.n > 900 ? 900 : subject.n), subject.p);
         ERROR("%sPublish Violation - User \"%s\", Subject \"%.*s\"", c->prefix,
               c->user ? c->user : "N/A", (int)subject.n, subject.p);
-        client_send_err(w, c, text);
+        c->ops->send_err(w, c, text);
     }
     return ok;
 }
@@ -687,7 +684,7 @@ bool auth_can_subscribe_sid(worker_t *w, conn_t *c, slice_t subject, slice_t que
             ERROR("%sSubscription Violation - User \"%s\", Subject \"%.*s\"%s", c->prefix,
                   c->user ? c->user : "N/A", (int)subject.n, subject.p, sidtxt);
         }
-        client_send_err(w, c, text);
+        c->ops->send_err(w, c, text);
     }
     return ok;
 }

@@ -21,11 +21,11 @@
  * small pool of auth threads (AUTH_THREADS, at most AUTH_QUEUE_MAX waiting);
  * the verdict comes back to the connection's owner worker (WCMD_AUTH). A CONNECT
  * that waits (client or route: c->auth_wait, the connection reads nothing meanwhile)
- * goes on in client_connect_verdict or route_connect_verdict, then the bytes the peer
- * sent after it are processed (conn_resume); else a reload's re-check does
- * (client_reauth). The same check then finds the verdict cached on the connection. A connection
- * remembers the bcrypt hash its credentials were verified against, so a reload that keeps the hash
- * does not check again. */
+ * goes on in its kind's connect_verdict (the conn_ops_t row), then the bytes the peer
+ * sent after it are processed (conn_resume); else a reload's re-check does (the row's
+ * command, WCMD_REAUTH). The same check then finds the verdict cached on the connection. A
+ * connection remembers the bcrypt hash its credentials were verified against, so a reload that
+ * keeps the hash does not check again. */
 #ifndef GNATSD_AUTH_H
 #define GNATSD_AUTH_H
 
@@ -91,10 +91,5 @@ bool auth_sub_allowed(const conn_t *c, slice_t subject, slice_t queue);
 /* False only when a users list is configured and `name` is not in it (the
  * reload pass then closes the client silently). */
 bool auth_user_exists(const char *name);
-
-/* The rest of a route's CONNECT once its password check's verdict is back (owner; the
- * caller clears c->auth_wait before, closes or resumes reading after). The client's is
- * client_connect_verdict (client.h). */
-void route_connect_verdict(struct worker *w, conn_t *c);
 
 #endif

@@ -1,23 +1,19 @@
-/* client.c: the client protocol on one connection, and message delivery.
- *
- * Runs on the connection's owner worker, except deliver_*(), which runs on
- * the publisher's worker and touches the subscriber only through its
- * outbound buffer (conn_sendv) and atomic fields. Auto-unsubscribe can be
- * decided by any deliverer: the winner of sub->closed takes the sub out of
- * the sublist and bumps conn->dead_subs; the owner later drops it from its
- * sid map and retires it (only the owner ever retires a sub, and only after
- * it is out of the sublist). */
+/* client.c: the client protocol on one connection, on its owner worker:
+ * INFO, CONNECT, SUB/UNSUB, PUB (handed to delivery, deliver.c), PING/PONG,
+ * timers, reload re-checks, and the client connection kind's handler row.
+ * A client's subscriptions are local interest: each one added or removed is
+ * told to the routes (route_local_sub_added/removed). */
 #include "nats/client.h"
 #include "nats/auth.h"
 #include "core/core.h"
 #include "base/json.h"
 #include "base/gofmt.h"
-#include "base/hash.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/tls.h"
+#include "nats/deliver.h"
 #include "nats/route.h"
-#include "nats/route_fwd.h"
+#include "nats/session.h"
 #include "nats/subs.h"
 #include "nats/proto_loop.h"
 
@@ -25,118 +21,15 @@
 #include <stdlib.h>
 #include <sys/uio.h>
 
-/* ---- sid map ------------------------------------------------------------ */
-
-#define SID_TOMB ((sub_t *)1)
-
-/* Slots by hash_bytes (base/hash.h): keyed, so a client cannot choose colliding sids. */
-
-sub_t *sidmap_get(sidmap_t *m, slice_t sid)
-{
-    if (!m->cap) return NULL;
-    uint32_t mask = m->cap - 1;
-    for (uint32_t i = (uint32_t)hash_bytes(sid.p, sid.n) & mask;; i = (i + 1) & mask) {
-        sub_t *s = m->slots[i];
-        if (!s) return NULL;
-        if (s != SID_TOMB && slice_eq(s->sid, sid)) return s;
-    }
-}
-
-static void sidmap_grow(sidmap_t *m)
-{
-    sidmap_t old = *m;
-    m->cap = old.cap ? old.cap * 2 : 8;
-    if (old.n * 4 < old.cap) m->cap = old.cap; /* mostly tombstones: rehash in place size */
-    m->slots = xcalloc(m->cap, sizeof(sub_t *));
-    m->n = m->tomb = 0;
-    for (uint32_t i = 0; i < old.cap; i++)
-        if (old.slots[i] && old.slots[i] != SID_TOMB) sidmap_put(m, old.slots[i]);
-    free(old.slots);
-}
-
-void sidmap_put(sidmap_t *m, sub_t *s)
-{
-    if ((m->n + m->tomb + 1) * 4 > m->cap * 3) sidmap_grow(m);
-    uint32_t mask = m->cap - 1;
-    for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
-        if (!m->slots[i] || m->slots[i] == SID_TOMB) {
-            if (m->slots[i] == SID_TOMB) m->tomb--;
-            m->slots[i] = s;
-            m->n++;
-            return;
-        }
-    }
-}
-
-static void sidmap_del(sidmap_t *m, sub_t *s)
-{
-    if (!m->cap) return;
-    uint32_t mask = m->cap - 1;
-    for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
-        if (!m->slots[i]) return;
-        if (m->slots[i] == s) {
-            m->slots[i] = SID_TOMB;
-            m->n--;
-            m->tomb++;
-            return;
-        }
-    }
-}
-
-void sidmap_free(sidmap_t *m)
-{
-    free(m->slots);
-    memset(m, 0, sizeof *m);
-}
-
-/* ---- subscriptions ------------------------------------------------------ */
-
-sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
-{
-    sub_t *s = xcalloc(1, sizeof *s + subject.n + queue.n + sid.n);
-    char *p = s->mem;
-    memcpy(p, subject.p, subject.n);
-    s->subject = (slice_t){p, subject.n};
-    p += subject.n;
-    if (queue.n) memcpy(p, queue.p, queue.n);
-    s->queue = (slice_t){queue.n ? p : NULL, queue.n};
-    p += queue.n;
-    memcpy(p, sid.p, sid.n);
-    s->sid = (slice_t){p, sid.n};
-    s->conn = c;
-    s->weight = 1;
-    s->remote = c->kind == CONN_ROUTE;
-    return s;
-}
-
-/* Owner only: drop s from the map, make sure it is out of the sublist, retire it. */
-void sub_discard(conn_t *c, sub_t *s)
-{
-    atomic_store(&s->closed, true);
-    sublist_remove(srv->sl, s); /* idempotent: a deliverer may have removed it already */
-    if (c->kind == CONN_CLIENT) route_local_sub_removed(c->w, s);
-    sidmap_del(&c->subs, s);
-    qsbr_retire(s, free);
-}
-
 void client_sweep_dead_subs(conn_t *c)
 {
     if (atomic_load_explicit(&c->dead_subs, memory_order_relaxed) == 0) return;
     atomic_store(&c->dead_subs, 0);
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];
-        if (s && s != SID_TOMB && atomic_load(&s->closed)) sub_discard(c, s);
+        if (s && s != SID_TOMB && atomic_load(&s->closed))
+            sub_discard(c, s, route_local_sub_removed);
     }
-}
-
-void client_conn_closed(conn_t *c)
-{
-    auth_conn_closed(c);
-    for (uint32_t i = 0; i < c->subs.cap; i++) {
-        sub_t *s = c->subs.slots[i];
-        if (s && s != SID_TOMB) sub_discard(c, s);
-    }
-    sidmap_free(&c->subs);
 }
 
 /* Secrets are wiped before their memory goes back to the allocator. */
@@ -149,10 +42,8 @@ static void set_secret(char **dst, const char *s)
     *dst = s ? xstrdup(s) : NULL;
 }
 
-void client_free(conn_t *c)
+static void client_free(conn_t *c)
 {
-    sidmap_free(&c->subs);
-    free(c->part);
     free(c->name);
     free(c->lang);
     free(c->version);
@@ -160,7 +51,7 @@ void client_free(conn_t *c)
     set_secret(&c->cred_user, NULL);
     set_secret(&c->cred_pass, NULL);
     set_secret(&c->cred_token, NULL);
-    auth_conn_free(c);
+    session_free(c);
 }
 
 /* ---- sending helpers ------------------------------------------------------ */
@@ -176,24 +67,9 @@ static void send_ok(worker_t *w, conn_t *c)
     TRACE("%s->> [OK]", c->prefix);
 }
 
-/* -ERR 'text' (the reference's quoting). */
-void client_send_err(worker_t *w, conn_t *c, const char *text)
-{
-    /* Any length, whole: one conn_send, so the line is never cut or split. */
-    size_t tn = strlen(text), n = tn + 9;
-    char stack[1024];
-    char *line = n <= sizeof stack ? stack : xmalloc(n);
-    memcpy(line, "-ERR '", 6);
-    memcpy(line + 6, text, tn);
-    memcpy(line + 6 + tn, "'\r\n", 3);
-    conn_send(w, c, line, n);
-    if (line != stack) free(line);
-    TRACE("%s->> [-ERR %s]", c->prefix, text);
-}
-
 static void close_with_err(worker_t *w, conn_t *c, const char *text, close_reason_t r)
 {
-    client_send_err(w, c, text);
+    session_send_err(w, c, text);
     c->closing = true;
     c->reason = r;
 }
@@ -205,15 +81,6 @@ static void close_silent(conn_t *c, close_reason_t r)
 }
 
 /* ---- INFO ------------------------------------------------------------------ */
-
-void info_identity(jw_t *w, int proto)
-{
-    jw_str(w, "server_id", srv->server_id);
-    jw_str(w, "server_name", srv->server_name);
-    jw_str(w, "version", SERVER_VERSION);
-    jw_int(w, "proto", proto);
-    jw_str(w, "go", SERVER_GO_VERSION);
-}
 
 void server_build_info(void)
 {
@@ -343,10 +210,10 @@ void client_reauth(worker_t *w, conn_t *c)
                  "Permissions Violation for Subscription to \"%.*s\" (sid \"%.*s\")",
                  (int)(s->subject.n > 400 ? 400 : s->subject.n), s->subject.p,
                  (int)(s->sid.n > 200 ? 200 : s->sid.n), s->sid.p);
-        client_send_err(w, c, text);
+        session_send_err(w, c, text);
         NOTICE("Removed sub \"%.*s\" (sid \"%.*s\") for User \"%s\" - not authorized",
                (int)s->subject.n, s->subject.p, (int)s->sid.n, s->sid.p, c->user ? c->user : "");
-        sub_discard(c, s);
+        sub_discard(c, s, route_local_sub_removed);
     }
 }
 
@@ -669,185 +536,6 @@ static void connect_finish(worker_t *w, conn_t *c)
     worker_note_deadline(w, c->ping_due_ns);
 }
 
-void client_connect_verdict(worker_t *w, conn_t *c)
-{
-    connect_finish(w, c);
-}
-
-/* ---- delivery -------------------------------------------------------------- */
-
-/* Decimal digits of v at p; returns the end. (printf is a tenth of a delivery's cost.) */
-static inline char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
-static void auto_unsub(sub_t *s)
-{
-    bool expected = false;
-    if (atomic_compare_exchange_strong(&s->closed, &expected, true)) {
-        sublist_remove(srv->sl, s);
-        atomic_fetch_add(&s->conn->dead_subs, 1);
-    }
-}
-
-/* Appends MSG/HMSG for one subscription. Returns true if handed over. */
-static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
-{
-    conn_t *c = s->conn;
-    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
-    int64_t max = atomic_load_explicit(&s->max, memory_order_relaxed);
-    int64_t d;
-    if (unlikely(max)) {
-        d = atomic_fetch_add_explicit(&s->delivered, 1, memory_order_relaxed) + 1;
-        if (d > max) return false;
-    } else {
-        /* Only statistics without a limit: a plain increment (may undercount when two
-         * workers deliver to one sub at the same instant). */
-        d = atomic_load_explicit(&s->delivered, memory_order_relaxed) + 1;
-        atomic_store_explicit(&s->delivered, d, memory_order_relaxed);
-    }
-
-    bool hmsg = m->hdr > 0 && c->headers;
-    const char *payload = m->payload;
-    int64_t size = m->size;
-    if (m->hdr > 0 && !hmsg) { /* strip headers for a subscriber that cannot take them */
-        payload += m->hdr;
-        size -= m->hdr;
-    }
-    /* Written straight into the stage: "HMSG " + 4 blanks + 2 numbers + CRLF < 64. */
-    size_t room = 64 + m->subject.n + s->sid.n + m->reply.n + (size_t)size + 2;
-    char *line = conn_msg_room(w, c, room);
-    if (!line) return false;
-    char *p = line;
-    if (hmsg) {
-        memcpy(p, "HMSG ", 5);
-        p += 5;
-    } else {
-        memcpy(p, "MSG ", 4);
-        p += 4;
-    }
-    memcpy(p, m->subject.p, m->subject.n);
-    p += m->subject.n;
-    *p++ = ' ';
-    memcpy(p, s->sid.p, s->sid.n);
-    p += s->sid.n;
-    *p++ = ' ';
-    if (m->reply.n) {
-        memcpy(p, m->reply.p, m->reply.n);
-        p += m->reply.n;
-        *p++ = ' ';
-    }
-    if (hmsg) {
-        p = put_u64(p, (uint64_t)m->hdr);
-        *p++ = ' ';
-    }
-    p = put_u64(p, (uint64_t)size);
-    if (log_trace_on) log_msg(LOG_TRC, "%s->> [%.*s]", c->prefix, (int)(p - line), line);
-    *p++ = '\r';
-    *p++ = '\n';
-    memcpy(p, payload, (size_t)size);
-    p += size;
-    *p++ = '\r';
-    *p++ = '\n';
-    conn_msg_put(w, c, (size_t)(p - line), (uint64_t)size);
-    stat_add(&w->out_msgs, 1);
-    stat_add(&w->out_bytes, (uint64_t)size);
-    if (max && d == max) {
-        DEBUG("%sAuto-unsubscribe limit of %lld reached for sid '%.*s'", c->prefix, (long long)max,
-              (int)s->sid.n, s->sid.p);
-        auto_unsub(s);
-    }
-    return true;
-}
-
-static bool eligible(const sub_t *s, const msg_t *m)
-{
-    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
-    if (s->conn == m->from && !m->from->echo) return false;
-    return true;
-}
-
-/* Delivers to every plain sub and one member per queue group, and forwards to
- * routes (client messages only); returns how many got it. */
-int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
-{
-    int delivered = 0;
-    route_fwd_t fwdv[ROUTE_MAX_FWD];
-    route_fwd_set_t fwd = {fwdv, 0};
-    for (uint32_t i = 0; i < r->nplain; i++) {
-        sub_t *s = r->plain[i];
-        if (unlikely(s->remote)) {
-            if (!m->from_route && !atomic_load_explicit(&s->closed, memory_order_relaxed))
-                route_fwd_get(&fwd, s->conn);
-            continue;
-        }
-        if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
-        if (deliver(w, s, m)) delivered++;
-    }
-    for (uint32_t g = 0; g < r->nqgroups; g++) {
-        const sl_qgroup_t *q = &r->qgroups[g];
-        if (!q->n) continue;
-        if (m->from_route && !route_queue_listed(m->queues, q->queue)) continue;
-        uint32_t start = 0;
-        if (likely(!q->nremote)) {
-            /* All local: a uniform pick, scaled without a division. */
-            start = (uint32_t)(((worker_rand(w) >> 32) * q->n) >> 32);
-        } else {
-            /* Weighted pick: a route's entry counts its announced weight. */
-            uint64_t total = 0;
-            for (uint32_t k = 0; k < q->n; k++) {
-                sub_t *s = q->subs[k];
-                if (s->remote) {
-                    if (!m->from_route) total += (uint64_t)(s->weight > 0 ? s->weight : 1);
-                } else {
-                    total++;
-                }
-            }
-            if (!total) continue;
-            uint64_t pick = worker_rand(w) % total;
-            for (uint32_t k = 0; k < q->n; k++) {
-                sub_t *s = q->subs[k];
-                uint64_t wt =
-                    s->remote ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1)) : 1;
-                if (pick < wt) {
-                    start = k;
-                    break;
-                }
-                pick -= wt;
-            }
-        }
-        for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
-            sub_t *s = q->subs[i];
-            if (s->remote) {
-                if (m->from_route || atomic_load_explicit(&s->closed, memory_order_relaxed))
-                    continue;
-                route_fwd_t *e = route_fwd_get(&fwd, s->conn);
-                route_fwd_add_queue(e, q->queue);
-                break;
-            }
-            if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
-            if (deliver(w, s, m)) {
-                delivered++;
-                break;
-            }
-        }
-    }
-    for (int i = 0; i < fwd.n; i++) {
-        route_send_rmsg(w, &fwd.v[i], m);
-        buf_free(&fwd.v[i].queues);
-    }
-    return delivered + fwd.n;
-}
-
 static void no_responders(worker_t *w, conn_t *c, slice_t reply)
 {
     const sl_result_t *r = sublist_match(srv->sl, reply.p, reply.n);
@@ -887,7 +575,7 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     }
     count_in(w, c, op->size);
     if (c->pedantic && !subject_valid_literal(op->subject.p, op->subject.n))
-        client_send_err(w, c, "Invalid Publish Subject");
+        session_send_err(w, c, "Invalid Publish Subject");
     if (unlikely(op->reply.n && (op->reply.p[0] == '_' || op->reply.p[0] == '$')) &&
         reserved_reply(op->reply)) {
         char text[1024];
@@ -895,7 +583,7 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
                  (int)(op->reply.n > 900 ? 900 : op->reply.n), op->reply.p);
         ERROR("%sPublish Violation - User \"%s\", Reply \"%.*s\"", c->prefix,
               c->user ? c->user : "N/A", (int)op->reply.n, op->reply.p);
-        client_send_err(w, c, text);
+        session_send_err(w, c, text);
         return;
     }
     if (!auth_can_publish(w, c, op->subject)) return;
@@ -929,7 +617,7 @@ static void sub_tokens_violation(worker_t *w, conn_t *c, const op_t *op)
     }
     snprintf(text, sizeof text, "Permissions Violation for Subscription to %s, too many tokens",
              subj);
-    client_send_err(w, c, text);
+    session_send_err(w, c, text);
     ERROR("%sSubscription Violation Too Many Tokens - %s, Subject %s, SID %.*s", c->prefix, user,
           subj, (int)(op->sid.n > 200 ? 200 : op->sid.n), op->sid.p);
 }
@@ -938,7 +626,7 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
 {
     TRACE("%s<<- [SUB %.*s]", c->prefix, (int)op->line.n, op->line.p);
     if (!subject_valid(op->subject.p, op->subject.n)) {
-        client_send_err(w, c, "Invalid Subject");
+        session_send_err(w, c, "Invalid Subject");
         return;
     }
     if (!auth_can_subscribe_sid(w, c, op->subject, op->queue, op->sid)) return;
@@ -954,18 +642,18 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
             if (c->verbose) send_ok(w, c);
             return;
         }
-        sub_discard(c, old);
+        sub_discard(c, old, route_local_sub_removed);
     }
     int maxs = srv->opts->max_subscriptions;
     if (maxs > 0 && c->subs.n >= (uint32_t)maxs) {
         ERROR("%smaximum subscriptions exceeded", c->prefix);
-        client_send_err(w, c, "maximum subscriptions exceeded");
+        session_send_err(w, c, "maximum subscriptions exceeded");
         return;
     }
     sub_t *s = sub_new(c, op->subject, op->queue, op->sid);
     if (sublist_insert(srv->sl, s) != 0) {
         free(s);
-        client_send_err(w, c, "Invalid Subject");
+        session_send_err(w, c, "Invalid Subject");
         return;
     }
     sidmap_put(&c->subs, s);
@@ -986,10 +674,11 @@ static void process_unsub(worker_t *w, conn_t *c, const op_t *op)
         if (max > 0) {
             atomic_store(&s->max, max);
             if (atomic_load(&s->delivered) >= max)
-                sub_discard(c, s); /* the limit is already reached: remove now */
+                sub_discard(c, s,
+                            route_local_sub_removed); /* the limit is already reached: remove now */
         } else {
             TRACE("%s<-> [DELSUB %.*s]", c->prefix, (int)s->sid.n, s->sid.p);
-            sub_discard(c, s);
+            sub_discard(c, s, route_local_sub_removed);
         }
     }
     if (c->verbose) send_ok(w, c);
@@ -1171,51 +860,12 @@ static char *dup_opt(const char *s)
 
 void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
 {
-    memset(ci, 0, sizeof *ci);
-    ci->cid = c->cid;
-    ci->kind = c->kind;
-    memcpy(ci->ip, c->ip, sizeof ci->ip);
-    ci->port = c->port;
-    ci->start_wall_ns = c->start_wall_ns;
-    int64_t last = atomic_load_explicit(&c->last_activity_ns, memory_order_relaxed);
-    ci->last_activity_wall_ns = srv->start_wall_ns + (last - srv->start_mono_ns);
-    if (ci->last_activity_wall_ns < c->start_wall_ns) ci->last_activity_wall_ns = c->start_wall_ns;
-    ci->rtt_ns = c->rtt_ns;
-    spin_lock(&c->out_lock);
-    ci->pending_bytes = conn_out_pending(c);
-    ci->out_msgs = c->out_msgs;
-    ci->out_bytes = c->out_bytes;
-    spin_unlock(&c->out_lock);
-    ci->in_msgs = c->in_msgs;
-    ci->in_bytes = c->in_bytes;
+    session_fill_info(c, ci, with_subs);
     ci->name = dup_opt(c->name);
     ci->lang = dup_opt(c->lang);
     ci->version = dup_opt(c->version);
     ci->user = dup_opt(c->user);
-    if (c->ssl && c->tls_done) {
-        snprintf(ci->tls_version, sizeof ci->tls_version, "%s", tls_version_name(c->ssl));
-        tls_cipher_name(c->ssl, ci->tls_cipher, sizeof ci->tls_cipher);
-        if (c->kind == CONN_CLIENT) ci->ncerts = tls_peer_certs(c->ssl, &ci->certs);
-    }
-    if (c->kind == CONN_ROUTE) route_fill_info(c, ci);
-    uint32_t live = 0;
-    for (uint32_t i = 0; i < c->subs.cap; i++) {
-        sub_t *s = c->subs.slots[i];
-        if (s && s != SID_TOMB && !atomic_load(&s->closed)) live++;
-    }
-    ci->num_subs = live;
-    if (!with_subs || !live) return;
-    ci->subs = xcalloc(live, sizeof *ci->subs);
-    for (uint32_t i = 0; i < c->subs.cap && ci->nsubs < live; i++) {
-        sub_t *s = c->subs.slots[i];
-        if (!s || s == SID_TOMB || atomic_load(&s->closed)) continue;
-        sub_info_t *si = &ci->subs[ci->nsubs++];
-        si->subject = xstrndup(s->subject.p, s->subject.n);
-        si->queue = s->queue.n ? xstrndup(s->queue.p, s->queue.n) : NULL;
-        si->sid = xstrndup(s->sid.p, s->sid.n);
-        si->msgs = (uint64_t)atomic_load(&s->delivered);
-        si->max = atomic_load(&s->max);
-    }
+    if (c->ssl && c->tls_done) ci->ncerts = tls_peer_certs(c->ssl, &ci->certs);
 }
 
 /* ---- the client connection kind ------------------------------------------------ */
@@ -1230,7 +880,7 @@ static void client_accept(worker_t *w, conn_t *c, const inq_item_t *it)
     tls_ctx_t *t = atomic_load(&srv->tls_ctx);
     if (t && !conn_tls_rate_ok()) {
         /* connection_rate_limit: handshakes beyond the per-second budget are refused */
-        client_send_err(w, c, "Connection throttling is active. Please try again later.");
+        session_send_err(w, c, "Connection throttling is active. Please try again later.");
         c->closing = true;
         c->reason = CR_TLS_HANDSHAKE;
         return;
@@ -1242,7 +892,7 @@ static void client_accept(worker_t *w, conn_t *c, const inq_item_t *it)
 static void client_closed(conn_t *c)
 {
     conn_remember_closed(c);
-    client_conn_closed(c);
+    session_closed(c, route_local_sub_removed);
 }
 
 static void client_gone(conn_t *c)
@@ -1266,7 +916,7 @@ static void client_command(worker_t *w, conn_t *c, uint32_t cmd)
     }
     if (cmd & WCMD_REAUTH) client_reauth(w, c);
     if ((cmd & WCMD_MAXCONN) && !c->closing && atomic_fetch_sub(&srv->conn_excess, 1) > 0) {
-        client_send_err(w, c, "maximum connections exceeded");
+        session_send_err(w, c, "maximum connections exceeded");
         c->closing = true;
         c->reason = CR_MAX_CONNECTIONS;
     }
@@ -1288,12 +938,13 @@ const conn_ops_t client_conn_ops = {
     .process = client_process,
     .timer = client_timer,
     .tls_done = client_tls_done,
-    .send_err = client_send_err,
+    .send_err = session_send_err,
     .closed = client_closed,
     .gone = client_gone,
     .free = client_free,
     .fill_info = client_fill_info,
     .command = client_command,
+    .connect_verdict = connect_finish,
 };
 
 size_t server_snapshot_conns(conn_info_t **out, bool with_subs)

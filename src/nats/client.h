@@ -1,13 +1,11 @@
 /* client.h: the client protocol (client.c): its connection kind (client_conn_ops,
- * the handler table the core's listener and loop use), INFO, -ERR, and what the
- * route protocol, auth and the monitor take from it (the subs of a connection,
- * re-checks after a reload, monitoring info). */
+ * the handler table the core's listener and loop use), INFO, and what the
+ * control plane and the monitor take from it (re-checks after a reload,
+ * monitoring info). */
 #ifndef GNATSD_CLIENT_H
 #define GNATSD_CLIENT_H
 
 #include "core/core.h"
-
-struct jw;
 
 /* The client connection kind (accepted on the client port). */
 extern const conn_ops_t client_conn_ops;
@@ -21,20 +19,11 @@ void client_tls_done(worker_t *w, conn_t *c); /* handshake finished: start the a
 size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
 void client_timer(worker_t *w, conn_t *c); /* owner's tick when a deadline passed */
 void client_sweep_dead_subs(conn_t *c);
-void client_conn_closed(conn_t *c); /* owner, closing: subs removed, auth check abandoned */
-void client_free(conn_t *c);
 void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs);
 void client_send_info_update(worker_t *w, conn_t *c);
-void sidmap_free(sidmap_t *m);
 void server_build_info(void);
-/* The identity fields every INFO starts with (client and route INFO). */
-void info_identity(struct jw *w, int proto);
 void client_send_info_ldm(worker_t *w, conn_t *c);
 void client_reauth(worker_t *w, conn_t *c);
-void client_send_err(worker_t *w, conn_t *c, const char *text);
-/* The rest of a CONNECT once its password check's verdict is back (owner; the caller
- * clears c->auth_wait before, closes or resumes reading after). */
-void client_connect_verdict(worker_t *w, conn_t *c);
 /* tests/fuzz/fuzz_connect.c: CONNECT JSON through the real member parsing, the log
  * prefix built from it, and the trace redaction (appended to *redacted). False if a
  * valid CONNECT's redacted form still shows a secret. */

@@ -1,4 +1,4 @@
-/* deliver.h: message delivery (client.c), shared by the two ways a message
+/* deliver.h: message delivery (deliver.c), shared by the two ways a message
  * comes in: a client's PUB/HPUB and a route's RMSG (route_proto.c).
  *
  * deliver_all runs on the publisher's worker: it hands the message to every
@@ -10,16 +10,7 @@
 #define GNATSD_DELIVER_H
 
 #include "core/core.h"
-
-typedef struct msg {
-    conn_t *from;
-    slice_t subject, reply;
-    int64_t hdr; /* -1 or header length */
-    const char *payload;
-    int64_t size;
-    bool from_route; /* one hop: never forwarded to routes again */
-    slice_t queues;  /* routed message: the queue groups it is meant for */
-} msg_t;
+#include "nats/msg.h"
 
 /* Returns how many subscriptions and routes got m. */
 int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m);

@@ -9,6 +9,7 @@
  * R.mu; lock order is R.mu before any connection's out_lock. */
 #include "nats/route.h"
 #include "nats/route_int.h"
+#include "nats/session.h"
 #include "base/log.h"
 #include "core/tls.h"
 
@@ -310,7 +311,7 @@ static void route_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
 static void route_closed_op(conn_t *c)
 {
     route_conn_closed(c);
-    client_conn_closed(c); /* the remote interest (subs) it held */
+    session_closed(c, NULL); /* the remote interest (subs) it held: no one to tell */
 }
 
 static void route_gone_op(conn_t *c)
@@ -320,8 +321,14 @@ static void route_gone_op(conn_t *c)
 
 static void route_free_op(conn_t *c)
 {
-    client_free(c);
+    session_free(c);
     route_conn_free(c);
+}
+
+static void route_fill_info_op(conn_t *c, conn_info_t *ci, bool with_subs)
+{
+    session_fill_info(c, ci, with_subs);
+    route_fill_info(c, ci);
 }
 
 /* Accepted on the cluster port or dialled. Its lines are bounded at 64 KiB at least: the
@@ -339,12 +346,13 @@ const conn_ops_t route_conn_ops = {
     .process = route_process,
     .timer = route_timer,
     .tls_done = route_start_protocol,
-    .send_err = client_send_err,
+    .send_err = session_send_err,
     .closed = route_closed_op,
     .gone = route_gone_op,
     .free = route_free_op,
-    .fill_info = client_fill_info,
+    .fill_info = route_fill_info_op,
     .command = NULL,
+    .connect_verdict = route_connect_verdict,
 };
 
 size_t server_snapshot_routes(conn_info_t **out, bool with_subs)

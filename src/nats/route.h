@@ -3,7 +3,7 @@
  * A route is a conn_t of kind CONN_ROUTE owned by a worker like any client.
  * Remote interest (RS+) becomes sub_t entries in the one sublist, owned by the
  * route connection, with the queue weight the peer announced; delivery
- * (client.c) sends each published message at most once per route (RMSG with
+ * (deliver.c) sends each published message at most once per route (RMSG with
  * the queue groups that route was picked for) and never forwards a message
  * that came from a route (one hop). Local interest is counted per
  * subject/queue key here, and every count transition is sent to every

@@ -6,6 +6,7 @@
  * connect_retries). At most one per host:port, at most MAX_IMPLICIT_DIALERS
  * started by gossip; ended ones are joined and freed by reap_dialers_locked
  * once no connection refers to them. */
+#include "nats/route.h"
 #include "nats/route_int.h"
 #include "base/log.h"
 

@@ -1,5 +1,5 @@
 /* route_fwd.h: forwarding a client's message to the routes (RMSG), for delivery
- * (client.c deliver_all) to use inline: the whole message path stays in one
+ * (deliver.c deliver_all) to use inline: the whole message path stays in one
  * function, with no call per route beyond the ones that stage the bytes.
  *
  * While a client's message is delivered, each route with matching interest
@@ -11,7 +11,7 @@
 #define GNATSD_ROUTE_FWD_H
 
 #include "base/log.h"
-#include "nats/deliver.h"
+#include "nats/msg.h"
 #include "nats/route.h"
 #include "proto/route_parse.h"
 

@@ -14,8 +14,7 @@
 #ifndef GNATSD_ROUTE_INT_H
 #define GNATSD_ROUTE_INT_H
 
-#include "nats/route.h"
-#include "nats/client.h"
+#include "core/core.h"
 #include "core/tls.h"
 #include "proto/route_parse.h"
 
@@ -111,8 +110,12 @@ bool r_send(worker_t *w, conn_t *c, const char *p, size_t n);
 /* route_urls.c */
 void compute_own_urls(void);
 void rebuild_client_info_locked(void);
-void add_curls_locked(route_info_t *ri);
-void drop_curls_locked(route_info_t *ri);
+void add_curls_locked(struct route_info *ri);
+void drop_curls_locked(struct route_info *ri);
+
+/* route_proto.c: the rest of a route's CONNECT once its password check's verdict is
+ * back (the row's connect_verdict). */
+void route_connect_verdict(worker_t *w, conn_t *c);
 
 /* route_interest.c */
 void send_interest_dump_locked(worker_t *w, conn_t *c);

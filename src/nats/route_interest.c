@@ -12,7 +12,9 @@
  * queue weight the peer announced; RS- removes it. Delivery then finds routes
  * and local subscribers in the one sublist. Our export permission filters what
  * peers may ask for. Owner worker of the route only. */
+#include "nats/route.h"
 #include "nats/route_int.h"
+#include "nats/session.h"
 #include "nats/subs.h"
 #include "base/hash.h"
 #include "base/log.h"
@@ -169,12 +171,12 @@ static void route_remote_interest(conn_t *c, slice_t key, slice_t subject, slice
 {
     sub_t *old = sidmap_get(&c->subs, key);
     if (!add) {
-        if (old) sub_discard(c, old);
+        if (old) sub_discard(c, old, NULL);
         return;
     }
     if (old) {
         if (!queue.n || old->weight == weight) return;
-        sub_discard(c, old);
+        sub_discard(c, old, NULL);
     }
     sub_t *s = sub_new(c, subject, queue, key);
     s->weight = weight;
@@ -190,7 +192,7 @@ void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
     (void)w;
     if (!slice_eq_str(op->account, "$G")) return;
     if (!subject_valid(op->subject.p, op->subject.n)) {
-        if (add) client_send_err(w, c, "Invalid Subscription");
+        if (add) session_send_err(w, c, "Invalid Subscription");
         return;
     }
     /* The key is "subject[ queue]"; kept as the sid of the remote sub. */

@@ -6,10 +6,12 @@
  * lame duck mode); RS+/RS- (route_interest.c), RMSG (delivered locally only:
  * one hop), PING/PONG and -ERR; and the route's timers (TLS handshake,
  * CONNECT due, PINGs). */
+#include "nats/route.h"
 #include "nats/route_int.h"
 #include "nats/auth.h"
 #include "nats/deliver.h"
 #include "nats/proto_loop.h"
+#include "nats/session.h"
 #include "base/json.h"
 #include "base/log.h"
 
@@ -155,7 +157,7 @@ static void close_route(conn_t *c, close_reason_t r)
 
 static void route_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r)
 {
-    client_send_err(w, c, text);
+    session_send_err(w, c, text);
     close_route(c, r);
 }
 

@@ -3,6 +3,7 @@
  * certificates changed (routes whose peer is no longer pinned are closed),
  * removed routes (their dialers stop, their connections close) and added ones
  * (dialled). Other cluster options cannot change on reload (app/reload.c). */
+#include "nats/route.h"
 #include "nats/route_int.h"
 #include "base/log.h"
 #include "base/qsbr.h"

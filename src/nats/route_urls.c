@@ -7,6 +7,7 @@
  * rebuilds the INFO suffix every new client gets (srv->info_suffix); the caller
  * then has the workers send an async INFO to clients that take one. R.mu held
  * unless said otherwise. */
+#include "nats/route.h"
 #include "nats/route_int.h"
 #include "base/json.h"
 #include "base/qsbr.h"

@@ -1,19 +1,28 @@
-/* subs.h: a connection's subscriptions by sid (client.c), for the client
+/* subs.h: a connection's subscriptions by sid (subs.c), for the client
  * protocol (SUB/UNSUB) and a route's remote interest (route_interest.c, where
  * the sid is the "subject[ queue]" key of the RS+).
  *
  * Owner worker only. sub_new makes a sub for c (remote if c is a route);
  * the caller inserts it into the sublist, then into the map with sidmap_put.
  * sub_discard takes a sub out of both (a deliverer may have taken it out of
- * the sublist already, at its auto-unsubscribe limit) and retires it. */
+ * the sublist already, at its auto-unsubscribe limit) and retires it; the
+ * kind says who else must hear of it (a client's local interest goes to the
+ * routes) with `removed`, called between the two. */
 #ifndef GNATSD_SUBS_H
 #define GNATSD_SUBS_H
 
 #include "core/core.h"
 
+/* A freed slot of the map (open addressing): skipped by lookups and walks. */
+#define SID_TOMB ((sub_t *)1)
+
+/* Told of a sub leaving c's map (after the sublist, before it is retired); NULL: nobody. */
+typedef void (*sub_removed_fn)(worker_t *w, const sub_t *s);
+
 sub_t *sidmap_get(sidmap_t *m, slice_t sid);
 void sidmap_put(sidmap_t *m, sub_t *s);
+void sidmap_free(sidmap_t *m);
 sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid);
-void sub_discard(conn_t *c, sub_t *s);
+void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed);
 
 #endif

@@ -1,0 +1,185 @@
+/* deliver.c: message delivery (see deliver.h), on the publisher's worker.
+ *
+ * The subscriber is touched only through its outbound buffer (conn_msg_room,
+ * conn_msg_put) and atomic fields. Auto-unsubscribe can be decided by any
+ * deliverer: the winner of sub->closed takes the sub out of the sublist and
+ * bumps conn->dead_subs; the owner later drops it from its sid map and
+ * retires it (only the owner ever retires a sub, and only after it is out of
+ * the sublist). */
+#include "nats/deliver.h"
+#include "nats/auth.h"
+#include "nats/route_fwd.h"
+#include "core/core.h"
+#include "base/log.h"
+
+/* Decimal digits of v at p; returns the end. (printf is a tenth of a delivery's cost.) */
+static inline char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static void auto_unsub(sub_t *s)
+{
+    bool expected = false;
+    if (atomic_compare_exchange_strong(&s->closed, &expected, true)) {
+        sublist_remove(srv->sl, s);
+        atomic_fetch_add(&s->conn->dead_subs, 1);
+    }
+}
+
+/* Appends MSG/HMSG for one subscription. Returns true if handed over. */
+static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
+{
+    conn_t *c = s->conn;
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
+    int64_t max = atomic_load_explicit(&s->max, memory_order_relaxed);
+    int64_t d;
+    if (unlikely(max)) {
+        d = atomic_fetch_add_explicit(&s->delivered, 1, memory_order_relaxed) + 1;
+        if (d > max) return false;
+    } else {
+        /* Only statistics without a limit: a plain increment (may undercount when two
+         * workers deliver to one sub at the same instant). */
+        d = atomic_load_explicit(&s->delivered, memory_order_relaxed) + 1;
+        atomic_store_explicit(&s->delivered, d, memory_order_relaxed);
+    }
+
+    bool hmsg = m->hdr > 0 && c->headers;
+    const char *payload = m->payload;
+    int64_t size = m->size;
+    if (m->hdr > 0 && !hmsg) { /* strip headers for a subscriber that cannot take them */
+        payload += m->hdr;
+        size -= m->hdr;
+    }
+    /* Written straight into the stage: "HMSG " + 4 blanks + 2 numbers + CRLF < 64. */
+    size_t room = 64 + m->subject.n + s->sid.n + m->reply.n + (size_t)size + 2;
+    char *line = conn_msg_room(w, c, room);
+    if (!line) return false;
+    char *p = line;
+    if (hmsg) {
+        memcpy(p, "HMSG ", 5);
+        p += 5;
+    } else {
+        memcpy(p, "MSG ", 4);
+        p += 4;
+    }
+    memcpy(p, m->subject.p, m->subject.n);
+    p += m->subject.n;
+    *p++ = ' ';
+    memcpy(p, s->sid.p, s->sid.n);
+    p += s->sid.n;
+    *p++ = ' ';
+    if (m->reply.n) {
+        memcpy(p, m->reply.p, m->reply.n);
+        p += m->reply.n;
+        *p++ = ' ';
+    }
+    if (hmsg) {
+        p = put_u64(p, (uint64_t)m->hdr);
+        *p++ = ' ';
+    }
+    p = put_u64(p, (uint64_t)size);
+    if (log_trace_on) log_msg(LOG_TRC, "%s->> [%.*s]", c->prefix, (int)(p - line), line);
+    *p++ = '\r';
+    *p++ = '\n';
+    memcpy(p, payload, (size_t)size);
+    p += size;
+    *p++ = '\r';
+    *p++ = '\n';
+    conn_msg_put(w, c, (size_t)(p - line), (uint64_t)size);
+    stat_add(&w->out_msgs, 1);
+    stat_add(&w->out_bytes, (uint64_t)size);
+    if (max && d == max) {
+        DEBUG("%sAuto-unsubscribe limit of %lld reached for sid '%.*s'", c->prefix, (long long)max,
+              (int)s->sid.n, s->sid.p);
+        auto_unsub(s);
+    }
+    return true;
+}
+
+static bool eligible(const sub_t *s, const msg_t *m)
+{
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
+    if (s->conn == m->from && !m->from->echo) return false;
+    return true;
+}
+
+/* Delivers to every plain sub and one member per queue group, and forwards to
+ * routes (client messages only); returns how many got it. */
+int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
+{
+    int delivered = 0;
+    route_fwd_t fwdv[ROUTE_MAX_FWD];
+    route_fwd_set_t fwd = {fwdv, 0};
+    for (uint32_t i = 0; i < r->nplain; i++) {
+        sub_t *s = r->plain[i];
+        if (unlikely(s->remote)) {
+            if (!m->from_route && !atomic_load_explicit(&s->closed, memory_order_relaxed))
+                route_fwd_get(&fwd, s->conn);
+            continue;
+        }
+        if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
+        if (deliver(w, s, m)) delivered++;
+    }
+    for (uint32_t g = 0; g < r->nqgroups; g++) {
+        const sl_qgroup_t *q = &r->qgroups[g];
+        if (!q->n) continue;
+        if (m->from_route && !route_queue_listed(m->queues, q->queue)) continue;
+        uint32_t start = 0;
+        if (likely(!q->nremote)) {
+            /* All local: a uniform pick, scaled without a division. */
+            start = (uint32_t)(((worker_rand(w) >> 32) * q->n) >> 32);
+        } else {
+            /* Weighted pick: a route's entry counts its announced weight. */
+            uint64_t total = 0;
+            for (uint32_t k = 0; k < q->n; k++) {
+                sub_t *s = q->subs[k];
+                if (s->remote) {
+                    if (!m->from_route) total += (uint64_t)(s->weight > 0 ? s->weight : 1);
+                } else {
+                    total++;
+                }
+            }
+            if (!total) continue;
+            uint64_t pick = worker_rand(w) % total;
+            for (uint32_t k = 0; k < q->n; k++) {
+                sub_t *s = q->subs[k];
+                uint64_t wt =
+                    s->remote ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1)) : 1;
+                if (pick < wt) {
+                    start = k;
+                    break;
+                }
+                pick -= wt;
+            }
+        }
+        for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
+            sub_t *s = q->subs[i];
+            if (s->remote) {
+                if (m->from_route || atomic_load_explicit(&s->closed, memory_order_relaxed))
+                    continue;
+                route_fwd_t *e = route_fwd_get(&fwd, s->conn);
+                route_fwd_add_queue(e, q->queue);
+                break;
+            }
+            if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
+            if (deliver(w, s, m)) {
+                delivered++;
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < fwd.n; i++) {
+        route_send_rmsg(w, &fwd.v[i], m);
+        buf_free(&fwd.v[i].queues);
+    }
+    return delivered + fwd.n;
+}

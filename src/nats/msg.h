@@ -1,0 +1,20 @@
+/* msg.h: one message on its way to subscribers and routes (msg_t), as the two
+ * ways a message comes in (a client's PUB/HPUB, a route's RMSG) hand it to
+ * delivery (deliver.h) and delivery hands it to route forwarding
+ * (route_fwd.h). Borrowed: every slice points into the reader's buffer. */
+#ifndef GNATSD_MSG_H
+#define GNATSD_MSG_H
+
+#include "core/core.h"
+
+typedef struct msg {
+    conn_t *from;
+    slice_t subject, reply;
+    int64_t hdr; /* -1 or header length */
+    const char *payload;
+    int64_t size;
+    bool from_route; /* one hop: never forwarded to routes again */
+    slice_t queues;  /* routed message: the queue groups it is meant for */
+} msg_t;
+
+#endif

@@ -1,0 +1,99 @@
+/* session.c: what every protocol connection kind (client, route) shares on its
+ * owner worker, beyond the byte loop (proto_loop.h): -ERR, the identity INFO
+ * starts with, the subs and auth state dropped at close and free, and the
+ * monitoring snapshot's common fields. Each kind's row (client.c, route.c)
+ * calls these and adds its own part; nothing here knows a kind. */
+#include "nats/session.h"
+#include "nats/auth.h"
+#include "nats/subs.h"
+#include "core/core.h"
+#include "core/tls.h"
+#include "base/json.h"
+#include "base/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* -ERR 'text' (the reference's quoting). */
+void session_send_err(worker_t *w, conn_t *c, const char *text)
+{
+    /* Any length, whole: one conn_send, so the line is never cut or split. */
+    size_t tn = strlen(text), n = tn + 9;
+    char stack[1024];
+    char *line = n <= sizeof stack ? stack : xmalloc(n);
+    memcpy(line, "-ERR '", 6);
+    memcpy(line + 6, text, tn);
+    memcpy(line + 6 + tn, "'\r\n", 3);
+    conn_send(w, c, line, n);
+    if (line != stack) free(line);
+    TRACE("%s->> [-ERR %s]", c->prefix, text);
+}
+
+void info_identity(jw_t *w, int proto)
+{
+    jw_str(w, "server_id", srv->server_id);
+    jw_str(w, "server_name", srv->server_name);
+    jw_str(w, "version", SERVER_VERSION);
+    jw_int(w, "proto", proto);
+    jw_str(w, "go", SERVER_GO_VERSION);
+}
+
+void session_closed(conn_t *c, sub_removed_fn removed)
+{
+    auth_conn_closed(c);
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (s && s != SID_TOMB) sub_discard(c, s, removed);
+    }
+    sidmap_free(&c->subs);
+}
+
+void session_free(conn_t *c)
+{
+    sidmap_free(&c->subs);
+    free(c->part);
+    auth_conn_free(c);
+}
+
+void session_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
+{
+    memset(ci, 0, sizeof *ci);
+    ci->cid = c->cid;
+    ci->kind = c->kind;
+    memcpy(ci->ip, c->ip, sizeof ci->ip);
+    ci->port = c->port;
+    ci->start_wall_ns = c->start_wall_ns;
+    int64_t last = atomic_load_explicit(&c->last_activity_ns, memory_order_relaxed);
+    ci->last_activity_wall_ns = srv->start_wall_ns + (last - srv->start_mono_ns);
+    if (ci->last_activity_wall_ns < c->start_wall_ns) ci->last_activity_wall_ns = c->start_wall_ns;
+    ci->rtt_ns = c->rtt_ns;
+    spin_lock(&c->out_lock);
+    ci->pending_bytes = conn_out_pending(c);
+    ci->out_msgs = c->out_msgs;
+    ci->out_bytes = c->out_bytes;
+    spin_unlock(&c->out_lock);
+    ci->in_msgs = c->in_msgs;
+    ci->in_bytes = c->in_bytes;
+    if (c->ssl && c->tls_done) {
+        snprintf(ci->tls_version, sizeof ci->tls_version, "%s", tls_version_name(c->ssl));
+        tls_cipher_name(c->ssl, ci->tls_cipher, sizeof ci->tls_cipher);
+    }
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (s && s != SID_TOMB && !atomic_load(&s->closed)) live++;
+    }
+    ci->num_subs = live;
+    if (!with_subs || !live) return;
+    ci->subs = xcalloc(live, sizeof *ci->subs);
+    for (uint32_t i = 0; i < c->subs.cap && ci->nsubs < live; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (!s || s == SID_TOMB || atomic_load(&s->closed)) continue;
+        sub_info_t *si = &ci->subs[ci->nsubs++];
+        si->subject = xstrndup(s->subject.p, s->subject.n);
+        si->queue = s->queue.n ? xstrndup(s->queue.p, s->queue.n) : NULL;
+        si->sid = xstrndup(s->sid.p, s->sid.n);
+        si->msgs = (uint64_t)atomic_load(&s->delivered);
+        si->max = atomic_load(&s->max);
+    }
+}

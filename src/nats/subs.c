@@ -1,0 +1,101 @@
+/* subs.c: a connection's subscriptions by sid (see subs.h): the sid map and
+ * the life of a sub_t on its owner. Shared by every kind that holds subs
+ * (client SUB/UNSUB, a route's remote interest); includes no protocol. */
+#include "nats/subs.h"
+#include "core/core.h"
+#include "base/hash.h"
+#include "base/qsbr.h"
+
+#include <stdlib.h>
+
+/* ---- sid map ------------------------------------------------------------ */
+
+/* Slots by hash_bytes (base/hash.h): keyed, so a client cannot choose colliding sids. */
+
+sub_t *sidmap_get(sidmap_t *m, slice_t sid)
+{
+    if (!m->cap) return NULL;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)hash_bytes(sid.p, sid.n) & mask;; i = (i + 1) & mask) {
+        sub_t *s = m->slots[i];
+        if (!s) return NULL;
+        if (s != SID_TOMB && slice_eq(s->sid, sid)) return s;
+    }
+}
+
+static void sidmap_grow(sidmap_t *m)
+{
+    sidmap_t old = *m;
+    m->cap = old.cap ? old.cap * 2 : 8;
+    if (old.n * 4 < old.cap) m->cap = old.cap; /* mostly tombstones: rehash in place size */
+    m->slots = xcalloc(m->cap, sizeof(sub_t *));
+    m->n = m->tomb = 0;
+    for (uint32_t i = 0; i < old.cap; i++)
+        if (old.slots[i] && old.slots[i] != SID_TOMB) sidmap_put(m, old.slots[i]);
+    free(old.slots);
+}
+
+void sidmap_put(sidmap_t *m, sub_t *s)
+{
+    if ((m->n + m->tomb + 1) * 4 > m->cap * 3) sidmap_grow(m);
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
+        if (!m->slots[i] || m->slots[i] == SID_TOMB) {
+            if (m->slots[i] == SID_TOMB) m->tomb--;
+            m->slots[i] = s;
+            m->n++;
+            return;
+        }
+    }
+}
+
+static void sidmap_del(sidmap_t *m, sub_t *s)
+{
+    if (!m->cap) return;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = (uint32_t)hash_bytes(s->sid.p, s->sid.n) & mask;; i = (i + 1) & mask) {
+        if (!m->slots[i]) return;
+        if (m->slots[i] == s) {
+            m->slots[i] = SID_TOMB;
+            m->n--;
+            m->tomb++;
+            return;
+        }
+    }
+}
+
+void sidmap_free(sidmap_t *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- subscriptions ------------------------------------------------------ */
+
+sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
+{
+    sub_t *s = xcalloc(1, sizeof *s + subject.n + queue.n + sid.n);
+    char *p = s->mem;
+    memcpy(p, subject.p, subject.n);
+    s->subject = (slice_t){p, subject.n};
+    p += subject.n;
+    if (queue.n) memcpy(p, queue.p, queue.n);
+    s->queue = (slice_t){queue.n ? p : NULL, queue.n};
+    p += queue.n;
+    memcpy(p, sid.p, sid.n);
+    s->sid = (slice_t){p, sid.n};
+    s->conn = c;
+    s->weight = 1;
+    s->remote = c->kind == CONN_ROUTE;
+    return s;
+}
+
+/* Owner only: drop s from the map, make sure it is out of the sublist, retire it. */
+void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed)
+{
+    atomic_store(&s->closed, true);
+    sublist_remove(srv->sl, s); /* idempotent: a deliverer may have removed it already */
+    if (removed) removed(c->w, s);
+    sidmap_del(&c->subs, s);
+    qsbr_retire(s, free);
+}
