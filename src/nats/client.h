@@ -24,9 +24,5 @@ void client_send_info_update(worker_t *w, conn_t *c);
 void server_build_info(void);
 void client_send_info_ldm(worker_t *w, conn_t *c);
 void client_reauth(worker_t *w, conn_t *c);
-/* tests/fuzz/fuzz_connect.c: CONNECT JSON through the real member parsing, the log
- * prefix built from it, and the trace redaction (appended to *redacted). False if a
- * valid CONNECT's redacted form still shows a secret. */
-bool client_fuzz_connect(const char *p, size_t n, char *prefix, size_t prefix_cap, buf_t *redacted);
 
 #endif

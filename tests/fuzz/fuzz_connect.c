@@ -1,11 +1,11 @@
-/* fuzz_connect.c: libFuzzer harness for the CONNECT JSON (client.c's member
+/* fuzz_connect.c: libFuzzer harness for the CONNECT JSON (client_connect.c's member
  * parsing through json.c, the log prefix built from name/lang/version, and the
  * trace redaction of pass/auth_token). Checks, besides memory safety:
  *   - the log prefix never holds a CR or LF (a client cannot forge log lines)
  *     and is NUL-terminated within its buffer;
  *   - a valid CONNECT stays valid JSON once redacted, and every "pass..." or
  *     "auth_token..." string value in it reads "[REDACTED]". */
-#include "nats/client.h"
+#include "nats/client_connect.h"
 
 #include <stdio.h>
 #include <stdlib.h>
