@@ -56,50 +56,6 @@ void reload_warn_plaintext(const opts_t *o)
     if (plain) WARN("Plaintext passwords detected, use nkeys or bcrypt");
 }
 
-static bool strv_eq(char **a, size_t na, char **b, size_t nb)
-{
-    if (na != nb) return false;
-    for (size_t i = 0; i < na; i++)
-        if (!str_eq(a[i], b[i])) return false;
-    return true;
-}
-
-static bool plist_eq(const perm_list_t *a, const perm_list_t *b)
-{
-    return a->has_allow == b->has_allow && strv_eq(a->allow, a->nallow, b->allow, b->nallow) &&
-           strv_eq(a->deny, a->ndeny, b->deny, b->ndeny);
-}
-
-static bool perms_eq(const permissions_t *a, const permissions_t *b)
-{
-    if (!a || !b) return a == b;
-    return a->has_publish == b->has_publish && a->has_subscribe == b->has_subscribe &&
-           plist_eq(&a->publish, &b->publish) && plist_eq(&a->subscribe, &b->subscribe) &&
-           a->allow_responses == b->allow_responses && a->resp_max == b->resp_max &&
-           a->resp_expires_ns == b->resp_expires_ns;
-}
-
-static bool tls_eq(const tls_opts_t *a, const tls_opts_t *b)
-{
-    return a->enabled == b->enabled && str_eq(a->cert_file, b->cert_file) &&
-           str_eq(a->key_file, b->key_file) && str_eq(a->ca_file, b->ca_file) &&
-           a->verify == b->verify && a->insecure == b->insecure && a->timeout_ns == b->timeout_ns &&
-           strv_eq(a->cipher_suites, a->ncipher_suites, b->cipher_suites, b->ncipher_suites) &&
-           strv_eq(a->curve_prefs, a->ncurve_prefs, b->curve_prefs, b->ncurve_prefs) &&
-           strv_eq(a->pinned_certs, a->npinned_certs, b->pinned_certs, b->npinned_certs);
-}
-
-/* Cluster options other than the address and the route list: the route files read
- * them from srv->opts, so new and re-authenticating routes see them. */
-static bool cluster_changed(const cluster_opts_t *a, const cluster_opts_t *b)
-{
-    return !str_eq(a->name, b->name) || !str_eq(a->advertise, b->advertise) ||
-           a->no_advertise != b->no_advertise || a->connect_retries != b->connect_retries ||
-           !str_eq(a->user, b->user) || !str_eq(a->password, b->password) ||
-           a->auth_timeout_ns != b->auth_timeout_ns || !perms_eq(a->perms, b->perms) ||
-           !tls_eq(&a->tls, &b->tls);
-}
-
 /* ---- what a reload changes ------------------------------------------------
  * The option table (conf/opts_table.h) says, per option, whether a change is
  * refused, logged, or has an effect; the effects are here, by name. */
@@ -142,8 +98,7 @@ static void fx_auth_timeout(reload_t *r)
 
 static void fx_cluster(reload_t *r)
 {
-    if (r->cur->cluster.port && cluster_changed(&r->cur->cluster, &r->no->cluster))
-        NOTICE("Reloaded: cluster");
+    if (r->cur->cluster.port && opts_cluster_changed(r->cur, r->no)) NOTICE("Reloaded: cluster");
 }
 
 static void fx_pid_file(reload_t *r)
@@ -209,7 +164,7 @@ static opts_t *load_new(opts_t *cur, bool *tls_changed, tls_ctx_t **new_tls)
         why = opts_reload_refusal(cur, no, rbuf, sizeof rbuf);
     }
     if (!why && opts_validate(no, err, sizeof err) != 0) why = err;
-    if (!why && (*tls_changed = !tls_eq(&cur->tls, &no->tls)) && no->tls.enabled) {
+    if (!why && (*tls_changed = opts_tls_changed(&cur->tls, &no->tls)) && no->tls.enabled) {
         *new_tls = tls_ctx_server(&no->tls, false, err, sizeof err);
         if (!*new_tls) why = err;
     }

@@ -21,6 +21,21 @@ void permissions_free(permissions_t *p)
     free(p);
 }
 
+static bool plist_eq(const perm_list_t *a, const perm_list_t *b)
+{
+    return a->has_allow == b->has_allow && strv_eq(a->allow, a->nallow, b->allow, b->nallow) &&
+           strv_eq(a->deny, a->ndeny, b->deny, b->ndeny);
+}
+
+bool permissions_equal(const permissions_t *a, const permissions_t *b)
+{
+    if (!a || !b) return a == b;
+    return a->has_publish == b->has_publish && a->has_subscribe == b->has_subscribe &&
+           plist_eq(&a->publish, &b->publish) && plist_eq(&a->subscribe, &b->subscribe) &&
+           a->allow_responses == b->allow_responses && a->resp_max == b->resp_max &&
+           a->resp_expires_ns == b->resp_expires_ns;
+}
+
 static permissions_t *permissions_new(void)
 {
     permissions_t *p = xcalloc(1, sizeof(*p));

@@ -110,11 +110,16 @@ static void p_tls(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t 
 #define OFF(field) offsetof(opts_t, cluster.field)
 
 /* The cluster block's flat keys (authorization and permissions interact, so
- * parse_cluster reads those two itself). */
+ * parse_cluster reads those two itself). A change of a row with reload
+ * OR_EFFECT is one of the cluster effect's ("Reloaded: cluster", app/reload.c);
+ * the address is refused (cluster_refusal) and the routes are dialed or
+ * dropped by the route files. */
 const opt_def_t opt_cluster_rows[] = {
     {.key = "name",
      .type = OT_STR,
      .off = OFF(name),
+     .reload = OR_EFFECT,
+     .reload_text = "cluster",
      .flag = {"    --cluster_name <string>",
               "Cluster Name, if not set one will be dynamically generated", OS_CLUSTER, 30,
               OPTF_CLUSTER_NAME}},
@@ -127,18 +132,28 @@ const opt_def_t opt_cluster_rows[] = {
      .aliases = "advertise",
      .type = OT_STR,
      .off = OFF(advertise),
+     .reload = OR_EFFECT,
+     .reload_text = "cluster",
      .flag = {"    --cluster_advertise <string>", "Cluster URL to advertise to other servers",
               OS_CLUSTER, 50, OPTF_CLUSTER_ADVERTISE}},
     {.key = "no_advertise",
      .type = OT_BOOL,
      .off = OFF(no_advertise),
+     .reload = OR_EFFECT,
+     .reload_text = "cluster",
      .flag = {"    --no_advertise <bool>", "Do not advertise known cluster information to clients",
               OS_CLUSTER, 40, OPTF_NO_ADVERTISE}},
     {.key = "connect_retries",
      .type = OT_INT,
      .off = OFF(connect_retries),
+     .reload = OR_EFFECT,
+     .reload_text = "cluster",
      .flag = {"    --connect_retries <number>", "For implicit routes, number of connect retries",
               OS_CLUSTER, 60, OPTF_CONNECT_RETRIES}},
+    /* set by the block's authorization {} (cluster_authorization) */
+    {.type = OT_STR, .off = OFF(user), .reload = OR_EFFECT, .reload_text = "cluster"},
+    {.type = OT_STR, .off = OFF(password), .reload = OR_EFFECT, .reload_text = "cluster"},
+    {.type = OT_DUR, .off = OFF(auth_timeout_ns), .reload = OR_EFFECT, .reload_text = "cluster"},
 };
 const size_t opt_cluster_nrows = ARRAY_LEN(opt_cluster_rows);
 
@@ -227,6 +242,15 @@ const char *cluster_refusal(const opts_t *a, const opts_t *b, char *buf, size_t 
         return buf;
     }
     return NULL;
+}
+
+bool opts_cluster_changed(const opts_t *a, const opts_t *b)
+{
+    for (size_t i = 0; i < opt_cluster_nrows; i++)
+        if (opt_cluster_rows[i].reload == OR_EFFECT && opt_changed(&opt_cluster_rows[i], a, b))
+            return true;
+    return !permissions_equal(a->cluster.perms, b->cluster.perms) ||
+           opts_tls_changed(&a->cluster.tls, &b->cluster.tls);
 }
 
 /* --cluster nats://[user:pass@]host:port (Go overrideCluster). */

@@ -77,6 +77,20 @@ static inline char **strv_dup(char **v, size_t n)
     return r;
 }
 
+/* Equal strings, NULL being "". */
+static inline bool str_same(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static inline bool strv_eq(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb) return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_same(a[i], b[i])) return false;
+    return true;
+}
+
 static inline char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static inline char *xasprintf(const char *fmt, ...)
 {
@@ -172,6 +186,7 @@ typedef struct auth_block {
 
 void users_free(user_t *u, size_t n);
 permissions_t *parse_permissions(cfg_ctx_t *c, pos_t p, const conf_val_t *v);
+bool permissions_equal(const permissions_t *a, const permissions_t *b);
 void auth_block_free(auth_block_t *a);
 void parse_auth_block(cfg_ctx_t *c, const conf_val_t *v, auth_block_t *a);
 void apply_authorization(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o);

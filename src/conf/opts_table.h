@@ -133,4 +133,12 @@ const char *opt_format(const opt_def_t *d, const opts_t *o, char *buf, size_t le
  * Port: old=4222, new=4223"), in buf, or NULL when every change can be applied. */
 const char *opts_reload_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n);
 
+/* Do two tls blocks differ in what a reload applies: whether the block is
+ * there, and the keys of opts_tls.c's key table marked compared? */
+bool opts_tls_changed(const tls_opts_t *a, const tls_opts_t *b);
+/* Did the cluster block change beyond its address (refused) and its routes
+ * (dialed or dropped by the route files): a row of opt_cluster_rows with
+ * reload OR_EFFECT, the permissions, or the tls block? */
+bool opts_cluster_changed(const opts_t *a, const opts_t *b);
+
 #endif

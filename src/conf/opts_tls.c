@@ -215,27 +215,64 @@ static bool tk_pinned(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool cli
     return true;
 }
 
-/* The tls block's keys: a file name, a boolean, or a parser of its own. */
+/* The tls block's keys: a file name or a boolean read by type, or a parser of
+ * its own; `off` is the key's field (a list: its array, `noff` its count).
+ * `cmp`: a change is one a reload applies (opts_tls_changed). verify_and_map
+ * and connection_rate_limit are not: the top-level rows refuse their change
+ * for the client port (TLSMap, TLSRateLimit), and the cluster block keeps
+ * what it started with. */
 typedef bool tls_key_fn(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx);
+typedef enum tls_ftype { TF_NONE, TF_FILE, TF_BOOL, TF_I64, TF_LIST } tls_ftype_t;
+#define TOFF(f) offsetof(tls_opts_t, f)
 static const struct tls_key {
     const char *key;
-    size_t off; /* of a file name (char *) or a bool, when fn is NULL */
-    bool is_bool;
-    tls_key_fn *fn;
+    tls_ftype_t type;
+    size_t off, noff;
+    tls_key_fn *fn; /* NULL: read by type */
+    bool cmp;
 } tls_keys[] = {
-    {"cert_file", offsetof(tls_opts_t, cert_file), false, NULL},
-    {"key_file", offsetof(tls_opts_t, key_file), false, NULL},
-    {"ca_file", offsetof(tls_opts_t, ca_file), false, NULL},
-    {"insecure", offsetof(tls_opts_t, insecure), true, NULL},
-    {"verify", offsetof(tls_opts_t, verify), true, NULL},
-    {"verify_and_map", 0, false, tk_verify_and_map},
-    {"verify_cert_and_check_known_urls", 0, false, tk_verify_known_urls},
-    {"cipher_suites", 0, false, tk_ciphers},
-    {"curve_preferences", 0, false, tk_curves},
-    {"timeout", 0, false, tk_timeout},
-    {"connection_rate_limit", 0, false, tk_rate_limit},
-    {"pinned_certs", 0, false, tk_pinned},
+    {"cert_file", TF_FILE, TOFF(cert_file), 0, NULL, true},
+    {"key_file", TF_FILE, TOFF(key_file), 0, NULL, true},
+    {"ca_file", TF_FILE, TOFF(ca_file), 0, NULL, true},
+    {"insecure", TF_BOOL, TOFF(insecure), 0, NULL, true},
+    {"verify", TF_BOOL, TOFF(verify), 0, NULL, true},
+    {"verify_and_map", TF_BOOL, TOFF(verify_and_map), 0, tk_verify_and_map, false},
+    {"verify_cert_and_check_known_urls", TF_NONE, 0, 0, tk_verify_known_urls, false},
+    {"cipher_suites", TF_LIST, TOFF(cipher_suites), TOFF(ncipher_suites), tk_ciphers, true},
+    {"curve_preferences", TF_LIST, TOFF(curve_prefs), TOFF(ncurve_prefs), tk_curves, true},
+    {"timeout", TF_I64, TOFF(timeout_ns), 0, tk_timeout, true},
+    {"connection_rate_limit", TF_I64, TOFF(connection_rate_limit), 0, tk_rate_limit, false},
+    {"pinned_certs", TF_LIST, TOFF(pinned_certs), TOFF(npinned_certs), tk_pinned, true},
 };
+
+static bool tls_field_eq(const struct tls_key *k, const tls_opts_t *a, const tls_opts_t *b)
+{
+    const char *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+    switch (k->type) {
+    case TF_FILE:
+        return str_same(*(char *const *)(const void *)fa, *(char *const *)(const void *)fb);
+    case TF_BOOL:
+        return *(const bool *)fa == *(const bool *)fb;
+    case TF_I64:
+        return *(const int64_t *)(const void *)fa == *(const int64_t *)(const void *)fb;
+    case TF_LIST:
+        return strv_eq(*(char **const *)(const void *)fa,
+                       *(const size_t *)(const void *)((const char *)a + k->noff),
+                       *(char **const *)(const void *)fb,
+                       *(const size_t *)(const void *)((const char *)b + k->noff));
+    case TF_NONE:
+        break;
+    }
+    return true;
+}
+
+bool opts_tls_changed(const tls_opts_t *a, const tls_opts_t *b)
+{
+    if (a->enabled != b->enabled) return true;
+    for (size_t i = 0; i < ARRAY_LEN(tls_keys); i++)
+        if (tls_keys[i].cmp && !tls_field_eq(&tls_keys[i], a, b)) return true;
+    return false;
+}
 
 static bool tls_key(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool client_ctx)
 {
@@ -244,7 +281,7 @@ static bool tls_key(cfg_ctx_t *c, const conf_kv_t *kv, tls_opts_t *t, bool clien
         if (strcasecmp(kv->key, k->key) != 0) continue;
         if (k->fn) return k->fn(c, kv, t, client_ctx);
         void *f = (char *)t + k->off;
-        return k->is_bool ? tls_bool(c, kv, f) : tls_file(c, kv, f);
+        return k->type == TF_BOOL ? tls_bool(c, kv, f) : tls_file(c, kv, f);
     }
     char q[300];
     quote_go_str(q, sizeof(q), kv->key);
