@@ -1,15 +1,18 @@
 /* opts_table.h: the option table. Each option of opts_t is one row: its config
  * key and aliases as the reference spells them, its type and place in opts_t,
  * its default, how a value is read and range-checked, what a reload does when it
- * changes, and its command-line flag with the -h text.
+ * changes, its command-line flag with the -h text, and its /varz field and
+ * /metrics gauge.
  *
  * Contract: the rows are constant data. The config file's top-level keys
  * (opts_load.c), the flags and -h (opts_flags.c), opts_defaults and the baseline
  * defaults, the reload diff (opts_reload_refusal here, the notices in
- * app/reload.c), /varz and the /metrics option gauges all walk them, so an option is added by
- * adding its row (and its effect where the server reads it). A block whose shape is not a flat key
- * list (tls, cluster, authorization) is one row with a parser of its own; the cluster block's flat
- * keys are rows of a sub-table (opts_cluster.c). */
+ * app/reload.c, opts_cluster_changed), /varz and the /metrics option gauges all
+ * walk them, so an option is added by adding its row (and its effect where the
+ * server reads it). A block whose shape is not a flat key list (tls, cluster,
+ * authorization) is one row with a parser of its own; the cluster block's flat
+ * keys are rows of a sub-table (opts_cluster.c), the tls block's keys a key
+ * table of its own (opts_tls.c). */
 #ifndef GNATSD_OPTS_TABLE_H
 #define GNATSD_OPTS_TABLE_H
 
