@@ -43,6 +43,13 @@ static void sample_u(buf_t *b, const char *name, uint64_t v)
     buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* Option values are signed: max_connections: -1 is a configured value and
+ * shows as -1, as in /varz. */
+static void sample_i(buf_t *b, const char *name, int64_t v)
+{
+    buf_printf(b, "%s %lld\n", name, (long long)v);
+}
+
 static void sample_f(buf_t *b, const char *name, double v)
 {
     buf_printf(b, "%s ", name);
@@ -135,7 +142,8 @@ static void option_gauges(buf_t *b, const opts_t *o)
         if (!d->metric) continue;
         char help[128];
         snprintf(help, sizeof help, "Configured %s.", d->key);
-        metric_u(b, d->metric, "gauge", help, (uint64_t)opt_int(d, o));
+        family(b, d->metric, "gauge", help);
+        sample_i(b, d->metric, opt_int(d, o));
     }
 }
 

@@ -84,3 +84,16 @@ def test_metrics_option_gauges():
         key = line.split(":")[0]
         fam = "# HELP %s Configured %s.\n# TYPE %s gauge\n%s %s\n" % (name, key, name, name, want)
         assert fam in text, "%s: %r" % (name, [l for l in text.splitlines() if name in l])
+
+
+def test_metrics_option_gauge_negative():
+    """max_connections: -1 is shown as configured (as /varz does), not as a wrapped
+    unsigned 18446744073709551615."""
+    if is_reference():
+        return  # /metrics is our extension
+    with Server(config="max_connections: -1", monitor=True) as s:
+        v = http_json(s.mport, "/varz")
+        status, _, body = http_get(s.mport, "/metrics")
+    assert v.get("max_connections") == -1, v.get("max_connections")
+    assert status == 200, status
+    assert "\ngnatsd_max_connections -1\n" in body.decode()
