@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <sys/uio.h>
 
-void client_sweep_dead_subs(conn_t *c)
+static void client_sweep_dead_subs(conn_t *c)
 {
     if (atomic_load_explicit(&c->dead_subs, memory_order_relaxed) == 0) return;
     atomic_store(&c->dead_subs, 0);

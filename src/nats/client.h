@@ -18,7 +18,6 @@ void client_tls_done(worker_t *w, conn_t *c); /* handshake finished: start the a
 /* Processes bytes; returns how many were consumed. Sets c->closing on errors. */
 size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
 void client_timer(worker_t *w, conn_t *c); /* owner's tick when a deadline passed */
-void client_sweep_dead_subs(conn_t *c);
 void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs);
 void client_send_info_update(worker_t *w, conn_t *c);
 void server_build_info(void);

@@ -259,7 +259,8 @@ bool route_peer_headers(const conn_t *c)
 
 /* ---- monitoring ------------------------------------------------------------------ */
 
-void route_fill_info(conn_t *c, conn_info_t *ci)
+/* Owner worker: the route fields of a connection snapshot (/routez, /connz). */
+static void route_fill_info(conn_t *c, conn_info_t *ci)
 {
     route_info_t *ri = c->route;
     if (!ri) return;

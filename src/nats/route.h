@@ -55,7 +55,5 @@ size_t server_snapshot_routes(conn_info_t **out, bool with_subs);
 char *route_client_urls_json(void);
 int route_count(void);
 int route_remotes(void);
-/* Owner worker: the route fields of a connection snapshot (/routez, /connz). */
-void route_fill_info(conn_t *c, conn_info_t *ci);
 
 #endif
