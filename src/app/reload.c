@@ -240,10 +240,7 @@ bool server_lame_duck(void)
             worker_t *w = &srv->workers[i];
             if (w->nconns == 0) continue;
             atomic_store(&w->ldm_close_quota, 1);
-            atomic_fetch_or(&w->cmds, WCMD_LDM_CLOSE);
-            uint64_t one = 1;
-            ssize_t r = write(w->evfd, &one, sizeof one);
-            (void)r;
+            worker_command_one(w, WCMD_LDM_CLOSE);
             break;
         }
         rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;

@@ -15,7 +15,6 @@
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -95,7 +94,7 @@ void conn_close(conn_t *c, close_reason_t r)
     if (r != CR_SLOW_PENDING && r != CR_SLOW_DEADLINE && r != CR_WRITE_ERROR) flush_run(c, false);
     c->fd_gone = true;
     spin_unlock(&c->out_lock);
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    evloop_del(&w->loop, c->fd);
     close(c->fd);
     c->fd = -1;
     c->ops->gone(c);
@@ -145,8 +144,7 @@ void conn_adopt(worker_t *w, inq_item_t *it)
     if (w->conns) w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+    evloop_add(&w->loop, fd, c, EVLOOP_STREAM);
     c->ops->init(w, c, it);
     if (c->closing) conn_close(c, c->reason);
 }

@@ -6,6 +6,7 @@
 #ifndef GNATSD_CORE_H
 #define GNATSD_CORE_H
 
+#include "core/evloop.h"
 #include "core/server.h"
 
 #define RBUF_SIZE (256 * 1024)
@@ -79,8 +80,7 @@ typedef struct conn_ops {
 struct worker {
     int id;
     pthread_t th;
-    int epfd;
-    int evfd;
+    evloop_t loop;           /* its descriptors, wake-up and next deadline (evloop.h) */
     conn_t *conns;           /* owned connections */
     _Atomic uint32_t nconns; /* read by the lame duck pacer on the main thread */
     /* new connections handed over by the acceptor */
@@ -116,8 +116,7 @@ struct worker {
     char *rbuf; /* RBUF_SIZE bytes: reads land here first */
     buf_t scratch;
     uint64_t rng;
-    int64_t now_ns; /* monotonic, refreshed per loop */
-    int64_t next_deadline_ns;
+    int64_t now_ns;              /* monotonic, refreshed per loop */
     _Atomic uint32_t cmds;       /* WCMD_* requested by the control plane */
     _Atomic int ldm_close_quota; /* lame duck: clients to close now */
     struct snap_req *snap;       /* guarded by srv snapshot lock */

@@ -13,7 +13,6 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,10 +77,8 @@ void listener_add(int fd, const char *name, const conn_ops_t *ops)
     l->name = name;
     l->ops = ops;
     atomic_store(&l->owner, -1);
-    for (int i = 0; i < srv->nworkers; i++) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l};
-        epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_ADD, fd, &ev);
-    }
+    for (int i = 0; i < srv->nworkers; i++)
+        evloop_add(&srv->workers[i].loop, fd, l, EVLOOP_ACCEPT_SHARED);
 }
 
 void listener_remove(int fd)
@@ -91,13 +88,13 @@ void listener_remove(int fd)
         if (fd >= 0 && atomic_compare_exchange_strong(&listeners[k].fd, &cur, -1)) break;
     }
     for (int i = 0; i < srv->nworkers; i++)
-        epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_DEL, fd, NULL);
+        evloop_del(&srv->workers[i].loop, fd);
     close(fd);
 }
 
 /* A temporary accept error (out of descriptors or memory) on a level-triggered listener
  * would wake every worker again at once (137,000 log lines a second): the listener leaves
- * every worker's epoll set for the back-off, connections already open are served
+ * every worker's loop for the back-off, connections already open are served
  * meanwhile, and the worker that paused it puts it back (run_listeners). */
 static void listener_pause(worker_t *self, struct listener *l, int lfd, int err)
 {
@@ -106,12 +103,12 @@ static void listener_pause(worker_t *self, struct listener *l, int lfd, int err)
     l->paused_fd = lfd;
     atomic_store(&l->owner, self->id);
     for (int i = 0; i < srv->nworkers; i++)
-        epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_DEL, lfd, NULL);
+        evloop_del(&srv->workers[i].loop, lfd);
     self->listener_paused = true;
     worker_note_deadline(self, self->now_ns + d);
 }
 
-/* Owner of a paused listener: back in every epoll set once its back-off is over. */
+/* Owner of a paused listener: back in every worker's loop once its back-off is over. */
 void run_listeners(worker_t *w)
 {
     bool left = false;
@@ -124,12 +121,9 @@ void run_listeners(worker_t *w)
             left = true;
             continue;
         }
-        if (atomic_load(&l->fd) == l->paused_fd) { /* not closed meanwhile (lame duck, shutdown) */
-            for (int i = 0; i < srv->nworkers; i++) {
-                struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l};
-                epoll_ctl(srv->workers[i].epfd, EPOLL_CTL_ADD, l->paused_fd, &ev);
-            }
-        }
+        if (atomic_load(&l->fd) == l->paused_fd) /* not closed meanwhile (lame duck, shutdown) */
+            for (int i = 0; i < srv->nworkers; i++)
+                evloop_add(&srv->workers[i].loop, l->paused_fd, l, EVLOOP_ACCEPT_SHARED);
         atomic_store(&l->owner, -1);
         atomic_store(&l->bo.resume_ns, 0);
     }

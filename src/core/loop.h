@@ -12,7 +12,10 @@
 #include <sys/types.h>
 
 /* worker.c */
-void wake(worker_t *w); /* any thread: the worker's eventfd */
+static inline void wake(worker_t *w) /* any thread: w's loop returns from its wait */
+{
+    evloop_wake(&w->loop);
+}
 /* Hands a socket to worker w (adopted at once when w is self). */
 void hand_to(worker_t *self, worker_t *w, inq_item_t *it);
 
@@ -51,17 +54,17 @@ struct unsub_token {
 
 /* listen.c */
 /* The worker listeners (the client port, the route port...): one row each, registered
- * before the workers start (listener_add); their epoll data.ptr is the row. */
+ * before the workers start (listener_add); their events' tag is the row. */
 struct listener {
     _Atomic int fd;        /* -1 once removed (lame duck, shutdown) */
     const char *name;      /* "Client": the reference's accept-error line */
     const conn_ops_t *ops; /* of the connections it accepts */
     accept_backoff_t bo;
     _Atomic int owner; /* the worker that puts it back, -1 = none */
-    int paused_fd;     /* the listener out of the epoll sets (fd may be reset meanwhile) */
+    int paused_fd;     /* the listener out of the loops (fd may be reset meanwhile) */
 };
 extern struct listener listeners[MAX_LISTENERS];
-static inline bool is_listener(const void *p) /* an epoll event's data.ptr */
+static inline bool is_listener(const void *p) /* an event's tag (evloop_tag) */
 {
     return (uintptr_t)p >= (uintptr_t)listeners &&
            (uintptr_t)p < (uintptr_t)(listeners + MAX_LISTENERS);

@@ -1,13 +1,14 @@
 /* worker.c: the workers: their loop, reading, timers, commands from the control
  * plane, and their start and stop.
  *
- * Each worker runs: epoll_wait -> read+parse every readable connection, one
+ * Each worker runs: evloop_wait -> read+parse every readable connection, one
  * read (up to 256 KiB; 64 KiB while a connection's reads deliver nothing) at
  * a time -> after each read, commit and flush what it produced ->
- * qsbr_quiescent -> timers. Sockets are registered edge-triggered for both
- * directions, so no epoll_ctl is needed per write: a blocked flush is resumed
- * by the owner on EPOLLOUT. The loop drives each connection through its
- * kind's handler table (conn_ops_t) and never tests its kind.
+ * qsbr_quiescent -> timers. Sockets are watched edge-triggered for both
+ * directions (EVLOOP_STREAM, evloop.h), so no call is needed per write: a
+ * blocked flush is resumed by the owner on EVLOOP_WRITE. The loop drives each
+ * connection through its kind's handler table (conn_ops_t) and never tests
+ * its kind.
  *
  * Reads land in the worker's buffer; only the bytes of an incomplete operation
  * are kept per connection (c->part), so an idle connection holds no read
@@ -20,8 +21,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 server_t *srv;
@@ -43,14 +42,7 @@ uint64_t worker_rand(worker_t *w)
 
 void worker_note_deadline(worker_t *w, int64_t t)
 {
-    if (t && (w->next_deadline_ns == 0 || t < w->next_deadline_ns)) w->next_deadline_ns = t;
-}
-
-void wake(worker_t *w)
-{
-    uint64_t one = 1;
-    ssize_t r = write(w->evfd, &one, sizeof one);
-    (void)r;
+    evloop_note_deadline(&w->loop, t);
 }
 
 void server_wake_all(void)
@@ -237,10 +229,8 @@ static void conn_read(worker_t *w, conn_t *c)
         if ((size_t)n < room && !c->ssl && !c->peer_hup) return;
     }
     if (!c->closing) {
-        /* Budget spent with data possibly left: edge-triggered epoll will not tell us again. */
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                                 .data.ptr = c};
-        epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+        /* Budget spent with data possibly left: no new edge will tell us again. */
+        evloop_rearm(&w->loop, c->fd, c);
     }
 }
 
@@ -338,8 +328,7 @@ static void run_stalled(worker_t *w)
 
 static void run_timers(worker_t *w)
 {
-    if (!w->next_deadline_ns || w->now_ns < w->next_deadline_ns) return;
-    w->next_deadline_ns = 0;
+    if (!evloop_deadline_due(&w->loop, w->now_ns)) return;
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         c->ops->timer(w, c);
@@ -427,31 +416,22 @@ static void *worker_main(void *arg)
     worker_t *w = arg;
     qsbr_register();
     w->stage_limit = stage_limit();
-    struct epoll_event evs[256];
+    evloop_event_t evs[256];
     while (!atomic_load_explicit(&srv->shutting_down, memory_order_relaxed)) {
-        int timeout = -1;
-        if (w->next_deadline_ns) {
-            int64_t d = w->next_deadline_ns - now_mono_ns();
-            timeout = d <= 0 ? 0 : (int)(d / 1000000) + 1;
-        }
+        int max_ms = -1; /* else until the next deadline */
         if (unlikely(w->unsub_waits)) {
             /* Only our quiescent points move the grace period on (the others' are
              * passive): poll a few rounds, then tick every millisecond. */
-            timeout = w->unsub_spins++ < 8 ? 0 : 1;
+            max_ms = w->unsub_spins++ < 8 ? 0 : 1;
         }
-        int n = 0;
         /* Measured: polling without sleeping after busy passes won 20% at 16 KiB publishes
          * but lost as much on pub/sub and latency, where the clients need both cores. */
-        qsbr_offline();
-        n = epoll_wait(w->epfd, evs, ARRAY_LEN(evs), timeout);
-        qsbr_online();
+        int n = evloop_wait(&w->loop, evs, ARRAY_LEN(evs), max_ms);
         w->now_ns = now_mono_ns();
         for (int i = 0; i < n; i++) {
-            void *p = evs[i].data.ptr;
-            if (p == NULL) { /* eventfd */
-                uint64_t v;
-                ssize_t r = read(w->evfd, &v, sizeof v);
-                (void)r;
+            void *p = evloop_tag(&evs[i]);
+            if (p == NULL) { /* a wake-up */
+                evloop_woken(&w->loop);
                 drain_inq(w);
                 run_commands(w);
                 run_kicks(w);
@@ -463,11 +443,11 @@ static void *worker_main(void *arg)
             }
             conn_t *c = p;
             if (c->fd < 0) continue;
-            if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->peer_hup = true;
-            if ((evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-                !c->stall_until_ns && !conn_read_paused(c))
+            uint32_t what = evloop_what(&evs[i]);
+            if (what & EVLOOP_HUP) c->peer_hup = true;
+            if ((what & (EVLOOP_READ | EVLOOP_HUP)) && !c->stall_until_ns && !conn_read_paused(c))
                 conn_read(w, c);
-            if (c->fd >= 0 && (evs[i].events & EPOLLOUT)) {
+            if (c->fd >= 0 && (what & EVLOOP_WRITE)) {
                 if (c->ssl && !c->tls_done)
                     conn_read(w, c);
                 else
@@ -551,15 +531,12 @@ void server_prepare(void)
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *w = &srv->workers[i];
         w->id = i;
-        w->epfd = epoll_create1(EPOLL_CLOEXEC);
-        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        evloop_init(&w->loop);
         pthread_mutex_init(&w->inq_lock, NULL);
         spin_init(&w->kick_lock);
         w->stages = xcalloc(NSTAGE, sizeof *w->stages);
         w->rbuf = xmalloc(RBUF_SIZE);
         w->rng = (uint64_t)now_mono_ns() * 2654435761ULL + (uint64_t)i * 0x9E3779B97F4A7C15ULL + 1;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-        epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
     }
 }
 
@@ -594,8 +571,7 @@ void server_free(void)
 {
     for (int i = 0; i < srv->nworkers; i++) {
         worker_t *w = &srv->workers[i];
-        if (w->epfd > 0) close(w->epfd);
-        if (w->evfd > 0) close(w->evfd);
+        evloop_free(&w->loop);
         for (size_t k = 0; k < w->inq_len; k++) {
             close(w->inq[k].fd);
             free(w->inq[k].url);

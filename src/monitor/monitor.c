@@ -2,18 +2,20 @@
  * connections, their event loop, HTTPS (TLS sniffing and the handshake) and
  * output backpressure. What a request is answered with is router.c's.
  *
- * One thread with its own epoll loop: monitoring is off the message path, so
+ * One thread with its own loop (core's evloop, as the workers', with its own
+ * dispatch: monitor_main): monitoring is off the message path, so
  * a slow or hostile HTTP client can only slow other HTTP clients. Every
  * connection's buffered request head is bounded (1 MiB, as the reference),
  * so is the sum over all connections, the number of HTTP connections is
  * bounded, and idle ones time out. Unsent answers are bounded per connection
  * and in total by backpressure (HTTP_OUT_PAUSE, HTTP_MAX_OUT_TOTAL). HTTPS
  * runs on the same loop with non-blocking OpenSSL calls (handshake, reads and
- * writes all resume on the next epoll event); reads and writes, plain or TLS,
+ * writes all resume on the next event); reads and writes, plain or TLS,
  * go through core's transport seam (transport.h), as the workers' do. */
 #include "base/gofmt.h"
 #include "base/log.h"
 #include "base/qsbr.h"
+#include "core/evloop.h"
 #include "core/server.h"
 #include "core/tls.h"
 #include "core/transport.h"
@@ -25,8 +27,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -67,7 +68,7 @@ static void log_accept_pause(const char *addr, const char *why, int64_t d);
 
 static struct {
     pthread_t th;
-    int epfd, evfd;
+    evloop_t loop;
     hconn_t *conns;
     int nconns;
     _Atomic bool stop;
@@ -87,7 +88,7 @@ static struct {
 
 static void hconn_close(hconn_t *h)
 {
-    epoll_ctl(mon.epfd, EPOLL_CTL_DEL, h->fd, NULL);
+    evloop_del(&mon.loop, h->fd);
     if (h->ssl) SSL_free(h->ssl);
     close(h->fd);
     mon.buffered -= h->in.len;
@@ -336,7 +337,7 @@ static void hconn_read(hconn_t *h)
         /* Go on while something is left that no event will announce: requests
          * held back by the bound (the loop's top stalls h if it still holds),
          * bytes left in the socket, or decrypted bytes OpenSSL holds
-         * (edge-triggered epoll). */
+         * (edge-triggered). */
         if (!blocked && drained && !(h->ssl && SSL_pending(h->ssl) > 0)) return;
     }
 }
@@ -370,20 +371,21 @@ static void log_accept_pause(const char *addr, const char *why, int64_t d)
             why, dur);
 }
 
-/* The level-triggered listener leaves the epoll set for the back-off instead of
- * waking the loop again at once. */
+/* The level-triggered listener leaves the loop for the back-off instead of
+ * waking it again at once; the back-off's end is the loop's only deadline. */
 static void accept_pause(int err)
 {
-    if (accept_backoff_begin(&mon.bo, "HTTP", srv->http_fd, err, now_mono_ns()))
-        epoll_ctl(mon.epfd, EPOLL_CTL_DEL, srv->http_fd, NULL);
+    if (accept_backoff_begin(&mon.bo, "HTTP", srv->http_fd, err, now_mono_ns())) {
+        evloop_del(&mon.loop, srv->http_fd);
+        evloop_note_deadline(&mon.loop, atomic_load(&mon.bo.resume_ns));
+    }
 }
 
-/* The pause is over: the listener goes back into the epoll set. */
+/* The pause is over: the listener goes back into the loop. */
 static void accept_resume(void)
 {
     atomic_store(&mon.bo.resume_ns, 0);
-    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = (void *)&srv->http_fd};
-    epoll_ctl(mon.epfd, EPOLL_CTL_ADD, srv->http_fd, &lev);
+    evloop_add(&mon.loop, srv->http_fd, (void *)&srv->http_fd, EVLOOP_ACCEPT);
 }
 
 static void accept_http(void)
@@ -424,37 +426,26 @@ static void accept_http(void)
         mon.conns = h;
         mon.nconns++;
         atomic_store(&mon.nconns_pub, mon.nconns);
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                                 .data.ptr = h};
-        epoll_ctl(mon.epfd, EPOLL_CTL_ADD, fd, &ev);
+        evloop_add(&mon.loop, fd, h, EVLOOP_STREAM);
     }
 }
 
 static void *monitor_main(void *arg)
 {
     (void)arg;
-    struct epoll_event evs[64];
+    evloop_event_t evs[64];
     /* Handlers read the options and sublist results, which reload and the workers
      * retire through qsbr: this thread takes part like a worker. */
     qsbr_register();
     while (!atomic_load(&mon.stop)) {
         qsbr_quiescent();
-        int timeout_ms = 1000;
-        int64_t resume = atomic_load(&mon.bo.resume_ns);
-        if (resume) {
-            int64_t left = resume - now_mono_ns();
-            timeout_ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
-        }
-        qsbr_offline();
-        int n = epoll_wait(mon.epfd, evs, ARRAY_LEN(evs), timeout_ms);
-        qsbr_online();
-        if (resume && now_mono_ns() >= resume) accept_resume();
+        /* at least once a second for the idle sweep below */
+        int n = evloop_wait(&mon.loop, evs, ARRAY_LEN(evs), 1000);
+        if (evloop_deadline_due(&mon.loop, now_mono_ns())) accept_resume();
         for (int i = 0; i < n; i++) {
-            void *p = evs[i].data.ptr;
-            if (p == NULL) {
-                uint64_t v;
-                ssize_t r = read(mon.evfd, &v, sizeof v);
-                (void)r;
+            void *p = evloop_tag(&evs[i]);
+            if (p == NULL) { /* a wake-up: monitor_stop */
+                evloop_woken(&mon.loop);
                 continue;
             }
             if (p == (void *)&srv->http_fd) {
@@ -470,9 +461,10 @@ static void *monitor_main(void *arg)
                     break;
                 }
             if (!h) continue;
-            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            uint32_t what = evloop_what(&evs[i]);
+            if (what & (EVLOOP_READ | EVLOOP_HUP))
                 hconn_read(h);
-            else if (evs[i].events & EPOLLOUT) {
+            else if (what & EVLOOP_WRITE) {
                 if (h->ssl && !h->tls_up)
                     hconn_read(h); /* the handshake wanted to write */
                 else if (hconn_flush(h) && h->stalled && !out_blocked(h))
@@ -534,12 +526,12 @@ int monitor_start(void)
         return -1;
     }
     NOTICE("Starting %s monitor on %s:%d", mon.https ? "https" : "http", host, srv->http_port);
-    mon.epfd = epoll_create1(EPOLL_CLOEXEC);
-    mon.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(mon.epfd, EPOLL_CTL_ADD, mon.evfd, &ev);
-    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = (void *)&srv->http_fd};
-    epoll_ctl(mon.epfd, EPOLL_CTL_ADD, srv->http_fd, &lev);
+    if (evloop_init(&mon.loop) != 0) {
+        log_msg(LOG_FTL, "Can't start monitoring: %s", strerror(errno));
+        evloop_free(&mon.loop);
+        return -1;
+    }
+    evloop_add(&mon.loop, srv->http_fd, (void *)&srv->http_fd, EVLOOP_ACCEPT);
     pthread_create(&mon.th, NULL, monitor_main, NULL);
     mon.running = true;
     return 0;
@@ -549,14 +541,11 @@ void monitor_stop(void)
 {
     if (!mon.running) return;
     atomic_store(&mon.stop, true);
-    uint64_t one = 1;
-    ssize_t r = write(mon.evfd, &one, sizeof one);
-    (void)r;
+    evloop_wake(&mon.loop);
     pthread_join(mon.th, NULL);
     close(srv->http_fd);
     srv->http_fd = -1;
-    close(mon.epfd);
-    close(mon.evfd);
+    evloop_free(&mon.loop);
     tls_ctx_unref(mon.tls);
     mon.tls = NULL;
     mon.running = false;

@@ -1,0 +1,83 @@
+/* evloop.h: the mechanics of an event loop, shared by the workers (worker.c) and the
+ * monitoring port's thread (monitor.c); each keeps its own dispatch. A loop is a set of
+ * descriptors watched with a tag (the pointer their events give back), a wake-up any
+ * thread may send, the earliest deadline the loop must wake up for, and the wait itself,
+ * during which the thread is QSBR-offline (qsbr.h).
+ *
+ * This is the seam a port to another OS replaces (kqueue, Windows): epoll and eventfd
+ * appear only in evloop.c and in the event block below, whose type and flag bits are the
+ * backend's own, inline because the worker reads them for every event. A port provides
+ * the same calls with the same meaning.
+ *
+ * Threads: evloop_add/del/rearm and evloop_wake from any thread (a worker puts a shared
+ * listener back into every worker's set); evloop_wait, evloop_woken and the deadline
+ * calls only from the loop's own thread. */
+#ifndef GNATSD_EVLOOP_H
+#define GNATSD_EVLOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+typedef struct evloop {
+    int epfd;                 /* the watched set */
+    int evfd;                 /* the wake-up: its events carry the tag NULL */
+    int64_t next_deadline_ns; /* monotonic; 0 = none */
+} evloop_t;
+
+/* How a descriptor is watched (evloop_add). */
+enum evloop_mode {
+    /* A connection: edge-triggered read and write readiness and the peer's hang-up. The
+     * owner reads until it would block and resumes a blocked write on EVLOOP_WRITE, so no
+     * call is needed per write. */
+    EVLOOP_STREAM,
+    /* A listener, level-triggered: readable while connections wait. */
+    EVLOOP_ACCEPT,
+    /* A listener in several loops' sets, one of which is woken per readiness. */
+    EVLOOP_ACCEPT_SHARED,
+};
+
+/* ---- the event, as the backend reports it ---- */
+typedef struct epoll_event evloop_event_t;
+#define EVLOOP_READ EPOLLIN
+#define EVLOOP_WRITE EPOLLOUT
+#define EVLOOP_HUP (EPOLLRDHUP | EPOLLHUP | EPOLLERR)   /* the peer's FIN, a hang-up, an error */
+static inline void *evloop_tag(const evloop_event_t *e) /* NULL: a wake-up (evloop_woken) */
+{
+    return e->data.ptr;
+}
+static inline uint32_t evloop_what(const evloop_event_t *e) /* EVLOOP_* bits */
+{
+    return e->events;
+}
+
+int evloop_init(evloop_t *l);  /* 0, or -1 with errno */
+void evloop_free(evloop_t *l); /* a zeroed, never initialised loop is left alone */
+void evloop_add(evloop_t *l, int fd, void *tag, enum evloop_mode mode);
+void evloop_del(evloop_t *l, int fd);
+/* An EVLOOP_STREAM descriptor reports its readiness again: for an owner that stopped
+ * reading before the socket was drained (the edge that announced the rest has passed). */
+void evloop_rearm(evloop_t *l, int fd, void *tag);
+void evloop_wake(evloop_t *l);  /* any thread: evloop_wait returns, with a wake-up event */
+void evloop_woken(evloop_t *l); /* after a wake-up event: the next wake-up is reported again */
+
+/* The loop must wake up by t (monotonic ns; 0 = no deadline): the earliest noted counts. */
+static inline void evloop_note_deadline(evloop_t *l, int64_t t)
+{
+    if (t && (l->next_deadline_ns == 0 || t < l->next_deadline_ns)) l->next_deadline_ns = t;
+}
+/* True once the noted deadline has passed, which then is forgotten (the caller notes the
+ * next ones while it runs what was due). */
+static inline bool evloop_deadline_due(evloop_t *l, int64_t now_ns)
+{
+    if (!l->next_deadline_ns || now_ns < l->next_deadline_ns) return false;
+    l->next_deadline_ns = 0;
+    return true;
+}
+
+/* Waits, QSBR-offline, until events, a wake-up, the noted deadline or max_ms (-1: no
+ * limit) passed; stores up to max events in evs and returns their count (0 on timeout,
+ * -1 if interrupted). */
+int evloop_wait(evloop_t *l, evloop_event_t *evs, int max, int max_ms);
+
+#endif
