@@ -1,11 +1,11 @@
 /* server.h: the running server: workers, connections, delivery.
  *
- * Threads and ownership (see DESIGN.md): N workers, each with its own epoll
- * loop; a connection belongs to one worker for life, which alone reads,
+ * Threads and ownership (docs/internals.md): N workers, each with its own
+ * event loop (evloop.h); a connection belongs to one worker for life, which alone reads,
  * parses and closes it. Any worker may append to any connection's outbound
  * buffer (staged per batch, committed under that connection's out_lock) and
  * flush it; the owner is told about closes requested elsewhere, and about bulk
- * output left for it to write, through an atomic flag or list + eventfd.
+ * output left for it to write, through an atomic flag or list + a wake-up.
  * Connections and subscriptions are freed through qsbr, so a pointer taken
  * during a batch stays valid until that worker's next quiescent point.
  * There is one server per process: `srv` is it. */
