@@ -139,10 +139,6 @@ typedef struct opts {
     int64_t reconnect_error_reports; /* default 1 */
     bool tls_from_flags; /* --tls* flags built o->tls: such a server cannot reload TLS */
 
-    /* which fields a command-line flag set explicitly (they beat the file,
-     * also on reload). Indexed by opts_flag_t. */
-    uint64_t flag_set;
-
     /* config warnings (already printed by opts_from_args), "file:line:col: ..." */
     char **warnings;
     size_t nwarnings;
@@ -150,40 +146,6 @@ typedef struct opts {
     char **cli_args;
     int ncli_args;
 } opts_t;
-
-/* Bits of opts_t.flag_set (1ULL << OPTF_x). */
-typedef enum opts_flag {
-    OPTF_NONE, /* a flag that marks nothing */
-    OPTF_PORT,
-    OPTF_HOST,
-    OPTF_SERVER_NAME,
-    OPTF_CLIENT_ADVERTISE,
-    OPTF_PID_FILE,
-    OPTF_PORTS_FILE_DIR,
-    OPTF_HTTP_PORT,
-    OPTF_HTTPS_PORT,
-    OPTF_DEBUG,
-    OPTF_TRACE,
-    OPTF_TRACE_VERBOSE,
-    OPTF_LOGTIME,
-    OPTF_SYSLOG,
-    OPTF_LOG_FILE,
-    OPTF_REMOTE_SYSLOG,
-    OPTF_LOG_SIZE_LIMIT,
-    OPTF_MAX_TRACED_MSG_LEN,
-    OPTF_USER,
-    OPTF_PASS,
-    OPTF_AUTH,
-    OPTF_TLS,
-    OPTF_ROUTES,
-    OPTF_CLUSTER,
-    OPTF_CLUSTER_NAME,
-    OPTF_NO_ADVERTISE,
-    OPTF_CLUSTER_ADVERTISE,
-    OPTF_CONNECT_RETRIES,
-    OPTF_WORKERS,
-} opts_flag_t;
-#define OPTS_FLAG_BIT(f) (1ULL << (f))
 
 /* What main should do after parsing the command line. */
 typedef enum opts_action {

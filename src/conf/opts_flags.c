@@ -17,38 +17,35 @@ static const struct cmd_flag {
     fid_t id;
     opt_flag_t f;
 } cmd_flags[] = {
-    {F_CONFIG, {"-c, --config <file>", "Configuration file", OS_SERVER, 70, 0, FT_STR}},
-    {F_CHECK, {"-t", "Test configuration and exit", OS_SERVER, 80, 0, FT_BOOL}},
+    {F_CONFIG, {"-c, --config <file>", "Configuration file", OS_SERVER, 70, FT_STR}},
+    {F_CHECK, {"-t", "Test configuration and exit", OS_SERVER, 80, FT_BOOL}},
     {F_SIGNAL,
      {"-sl,--signal <signal>[=<pid>]",
       "Send signal to nats-server process (ldm, stop, quit, term, reopen, reload)\n"
       "pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/nats-server.pid)",
-      OS_SERVER, 90, 0, FT_STR}},
-    {F_VV, {"-VV", "Verbose trace (traces system account as well)", OS_LOGGING, 70, 0, FT_BOOL}},
-    {F_DV, {"-DV", "Debug and trace", OS_LOGGING, 80, 0, FT_BOOL}},
+      OS_SERVER, 90, FT_STR}},
+    {F_VV, {"-VV", "Verbose trace (traces system account as well)", OS_LOGGING, 70, FT_BOOL}},
+    {F_DV, {"-DV", "Debug and trace", OS_LOGGING, 80, FT_BOOL}},
     {F_DVV,
-     {"-DVV", "Debug and verbose trace (traces system account as well)", OS_LOGGING, 90, 0,
-      FT_BOOL}},
+     {"-DVV", "Debug and verbose trace (traces system account as well)", OS_LOGGING, 90, FT_BOOL}},
     {F_TLS,
-     {"    --tls", "Enable TLS, do not verify clients (default: false)", OS_TLS, 10, 0, FT_BOOL}},
-    {F_TLSCERT, {"    --tlscert <file>", "Server certificate file", OS_TLS, 20, 0, FT_STR}},
-    {F_TLSKEY,
-     {"    --tlskey <file>", "Private key for server certificate", OS_TLS, 30, 0, FT_STR}},
+     {"    --tls", "Enable TLS, do not verify clients (default: false)", OS_TLS, 10, FT_BOOL}},
+    {F_TLSCERT, {"    --tlscert <file>", "Server certificate file", OS_TLS, 20, FT_STR}},
+    {F_TLSKEY, {"    --tlskey <file>", "Private key for server certificate", OS_TLS, 30, FT_STR}},
     {F_TLSVERIFY,
-     {"    --tlsverify", "Enable TLS, verify client certificates", OS_TLS, 40, 0, FT_BOOL}},
+     {"    --tlsverify", "Enable TLS, verify client certificates", OS_TLS, 40, FT_BOOL}},
     {F_TLSCACERT,
-     {"    --tlscacert <file>", "Client certificate CA for verification", OS_TLS, 50, 0, FT_STR}},
+     {"    --tlscacert <file>", "Client certificate CA for verification", OS_TLS, 50, FT_STR}},
     {F_ROUTES,
-     {"    --routes <rurl-1, rurl-2>", "Routes to solicit and connect", OS_CLUSTER, 10, 0, FT_STR}},
+     {"    --routes <rurl-1, rurl-2>", "Routes to solicit and connect", OS_CLUSTER, 10, FT_STR}},
     {F_CLUSTER,
-     {"    --cluster <cluster-url>", "Cluster URL for solicited routes", OS_CLUSTER, 20, 0,
-      FT_STR}},
+     {"    --cluster <cluster-url>", "Cluster URL for solicited routes", OS_CLUSTER, 20, FT_STR}},
     {F_CLUSTER,
      {"    --cluster_listen <url>", "Cluster url from which members can solicit routes", OS_CLUSTER,
-      70, 0, FT_STR}},
-    {F_HELP, {"-h, --help", "Show this message", OS_COMMON, 10, 0, FT_BOOL}},
-    {F_VERSION, {"-v, --version", "Show version", OS_COMMON, 20, 0, FT_BOOL}},
-    {F_HELP_TLS, {"    --help_tls", "TLS help", OS_COMMON, 30, 0, FT_BOOL}},
+      70, FT_STR}},
+    {F_HELP, {"-h, --help", "Show this message", OS_COMMON, 10, FT_BOOL}},
+    {F_VERSION, {"-v, --version", "Show version", OS_COMMON, 20, FT_BOOL}},
+    {F_HELP_TLS, {"    --help_tls", "TLS help", OS_COMMON, 30, FT_BOOL}},
 };
 
 /* One flag of any table: its description, the value slot it writes
@@ -303,7 +300,6 @@ static bool apply_option_flag(const flag_ref_t *r, void *arg)
     case OT_NONE:
         break;
     }
-    if (r->f->optf) ac->o->flag_set |= OPTS_FLAG_BIT(r->f->optf);
     return false;
 }
 
@@ -311,30 +307,24 @@ static bool apply_option_flag(const flag_ref_t *r, void *arg)
  * the file said, then the flags with side effects are post-processed. */
 int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen)
 {
-#define MARK(f) (o->flag_set |= OPTS_FLAG_BIT(f))
     apply_flag_ctx_t ac = {fv, o};
     each_flag(apply_option_flag, &ac);
 
     /* in the reference's Visit order (sorted names): DV, DVV, VV */
     if (fv->set[F_DV]) {
         o->debug = o->trace = fv->b[F_DV];
-        MARK(OPTF_DEBUG), MARK(OPTF_TRACE);
     }
     if (fv->set[F_DVV]) {
         o->debug = o->trace = o->trace_verbose = fv->b[F_DVV];
-        MARK(OPTF_DEBUG), MARK(OPTF_TRACE), MARK(OPTF_TRACE_VERBOSE);
     }
     if (fv->set[F_VV]) {
         o->trace = o->trace_verbose = fv->b[F_VV];
-        MARK(OPTF_TRACE), MARK(OPTF_TRACE_VERBOSE);
     }
     if (fv->set[F_CLUSTER]) {
-        MARK(OPTF_CLUSTER);
         if (override_cluster(o, fv->s[F_CLUSTER], err, errlen) != 0) return -1;
     }
     const char *routes = fv->set[F_ROUTES] ? fv->s[F_ROUTES] : NULL;
     if (fv->set[F_ROUTES]) {
-        MARK(OPTF_ROUTES);
         strv_free(&o->cluster.routes, &o->cluster.nroutes);
         if (*routes) {
             const char *p = routes;
@@ -358,11 +348,9 @@ int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen)
         !tls_disabled && (fv->set[F_TLS] || fv->set[F_TLSVERIFY] || fv->set[F_TLSCERT] ||
                           fv->set[F_TLSKEY] || fv->set[F_TLSCACERT]);
     if (tls_disabled) {
-        MARK(OPTF_TLS);
         tls_free(&o->tls);
         o->tls.enabled = false;
     } else if (tls_override) {
-        MARK(OPTF_TLS);
         const char *cert = fv->s[F_TLSCERT], *key = fv->s[F_TLSKEY];
         if (!cert || !*cert) {
             snprintf(err, errlen, "TLS Server certificate must be present and valid");
@@ -388,7 +376,6 @@ int apply_flags(const flagvals_t *fv, opts_t *o, char *err, size_t errlen)
         snprintf(err, errlen, "solicited routes require cluster capabilities, e.g. --cluster");
         return -1;
     }
-#undef MARK
     return 0;
 }
 

@@ -55,7 +55,6 @@ typedef struct opt_flag {
     const char *usage;
     const char *help;
     unsigned char section, rank;
-    unsigned char optf;  /* opts_flag_t marked in opts_t.flag_set (OPTF_NONE: none) */
     unsigned char ftype; /* opt_ftype_t of the argument; 0 = from the row's type */
 } opt_flag_t;
 

@@ -131,9 +131,6 @@ TEST(flag_forms)
     CHECK_EQ_STR(r.o.host, "127.0.0.1");
     CHECK(r.o.debug && r.o.trace && !r.o.logtime);
     CHECK_EQ_INT(r.o.workers, 3);
-    CHECK(r.o.flag_set & OPTS_FLAG_BIT(OPTF_PORT));
-    CHECK(r.o.flag_set & OPTS_FLAG_BIT(OPTF_LOGTIME));
-    CHECK(!(r.o.flag_set & OPTS_FLAG_BIT(OPTF_HTTP_PORT)));
     done(&r);
 
     run(&r, "--port=5000", "-p=5001", "-net", "::1", "-m", "8222", "-ms=8443", "-n", "srv",
