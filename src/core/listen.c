@@ -73,6 +73,7 @@ void listener_add(int fd, const char *name, const conn_ops_t *ops)
 {
     if (nlisteners == MAX_LISTENERS) abort();
     struct listener *l = &listeners[nlisteners++];
+    pthread_rwlock_init(&l->lock, NULL);
     atomic_store(&l->fd, fd);
     l->name = name;
     l->ops = ops;
@@ -83,19 +84,21 @@ void listener_add(int fd, const char *name, const conn_ops_t *ops)
 
 void listener_remove(int fd)
 {
-    for (int k = 0; k < nlisteners; k++) {
-        int cur = fd;
-        if (fd >= 0 && atomic_compare_exchange_strong(&listeners[k].fd, &cur, -1)) break;
-    }
+    struct listener *l = NULL;
+    for (int k = 0; k < nlisteners && fd >= 0 && !l; k++)
+        if (atomic_load(&listeners[k].fd) == fd) l = &listeners[k];
+    if (l) pthread_rwlock_wrlock(&l->lock);
+    if (l) atomic_store(&l->fd, -1);
     for (int i = 0; i < srv->nworkers; i++)
         evloop_del(&srv->workers[i].loop, fd);
     close(fd);
+    if (l) pthread_rwlock_unlock(&l->lock);
 }
 
 /* A temporary accept error (out of descriptors or memory) on a level-triggered listener
  * would wake every worker again at once (137,000 log lines a second): the listener leaves
  * every worker's loop for the back-off, connections already open are served
- * meanwhile, and the worker that paused it puts it back (run_listeners). */
+ * meanwhile, and the worker that paused it puts it back (run_listeners). l->lock read-held. */
 static void listener_pause(worker_t *self, struct listener *l, int lfd, int err)
 {
     int64_t d = accept_backoff_begin(&l->bo, l->name, lfd, err, self->now_ns);
@@ -121,19 +124,21 @@ void run_listeners(worker_t *w)
             left = true;
             continue;
         }
+        pthread_rwlock_rdlock(&l->lock);
         if (atomic_load(&l->fd) == l->paused_fd) /* not closed meanwhile (lame duck, shutdown) */
             for (int i = 0; i < srv->nworkers; i++)
                 evloop_add(&srv->workers[i].loop, l->paused_fd, l, EVLOOP_ACCEPT_SHARED);
+        pthread_rwlock_unlock(&l->lock);
         atomic_store(&l->owner, -1);
         atomic_store(&l->bo.resume_ns, 0);
     }
     w->listener_paused = left;
 }
 
-/* Accepts everything pending on l and spreads the sockets round-robin. */
-void do_accept(worker_t *self, struct listener *l)
+static void accept_locked(worker_t *self, struct listener *l)
 {
     int lfd = atomic_load(&l->fd);
+    if (lfd < 0) return; /* removed since the event (lame duck, shutdown) */
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -142,7 +147,7 @@ void do_accept(worker_t *self, struct listener *l)
             if (e == EAGAIN || e == EWOULDBLOCK) return;
             if (accept_error_temporary(e)) {
                 listener_pause(self, l, lfd, e);
-            } else if (lfd >= 0) {
+            } else {
                 ERROR("Error accepting %s connection: %s", l->ops->name, strerror(e));
             }
             return;
@@ -154,6 +159,15 @@ void do_accept(worker_t *self, struct listener *l)
         inq_item_t it = {.fd = fd, .ops = l->ops};
         hand_to(self, &srv->workers[k], &it);
     }
+}
+
+/* Accepts everything pending on l and spreads the sockets round-robin; the read
+ * lock keeps the descriptor open meanwhile. */
+void do_accept(worker_t *self, struct listener *l)
+{
+    pthread_rwlock_rdlock(&l->lock);
+    accept_locked(self, l);
+    pthread_rwlock_unlock(&l->lock);
 }
 
 static void set_nonblock(int fd)

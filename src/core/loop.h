@@ -56,6 +56,11 @@ struct unsub_token {
 /* The worker listeners (the client port, the route port...): one row each, registered
  * before the workers start (listener_add); their events' tag is the row. */
 struct listener {
+    /* Read-held by workers around every use of the descriptor (accepting, leaving and
+     * rejoining the loops), write-held by the control plane around its removal: it is
+     * never closed while a worker uses it, so no worker acts on a reused number.
+     * Workers accept on it side by side. */
+    pthread_rwlock_t lock;
     _Atomic int fd;        /* -1 once removed (lame duck, shutdown) */
     const char *name;      /* "Client": the reference's accept-error line */
     const conn_ops_t *ops; /* of the connections it accepts */

@@ -28,6 +28,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 # tails when a test fails, and stops any the test forgot.
 _STARTED = []
 _LAUNCHED = []  # every server process started, for leaked_processes()
+# A sanitizer's report in a stopped server's log: the runner fails the test that
+# ran it, whatever the test asserted (a race or leak at shutdown is still one).
+SANITIZER_REPORT = re.compile(
+    r"(ERROR: (Address|Leak|Thread|Memory)Sanitizer|WARNING: ThreadSanitizer|runtime error:).*")
+_SANITIZER_REPORTS = []
 
 
 def server_bin():
@@ -371,6 +376,10 @@ class Server:
                 self.proc.wait(timeout=5)
         self.returncode = self.proc.returncode
         self._close_files()
+        text = self.log()
+        m = SANITIZER_REPORT.search(text)
+        if m and self.log_path not in [p for p, _ in _SANITIZER_REPORTS]:
+            _SANITIZER_REPORTS.append((self.log_path, text[max(0, m.start() - 200):m.start() + 4000]))
         return self.returncode
 
     def cleanup(self):
@@ -445,6 +454,12 @@ def leaked_processes():
         p.kill()
         p.wait(5)
     return left
+
+
+def sanitizer_reports():
+    """(log path, the report) of every stopped server whose log has a sanitizer
+    report (the runner fails the test and prints them)."""
+    return list(_SANITIZER_REPORTS)
 
 
 def running_servers():

@@ -84,6 +84,9 @@ def run_one(ident):
         harness.stop_all()
         for s in harness.running_servers():
             s.cleanup()
+        for path, report in harness.sanitizer_reports():
+            ok = False
+            print("sanitizer report in the server's log (%s):\n%s" % (path, report))
         left = harness.leaked_processes()
         if left:
             ok = False

@@ -12,6 +12,7 @@ import threading
 import time
 
 from harness import Server, Client, HOST, wait_until
+from harness import SANITIZER_REPORT as SANITIZER
 from test_auth import REF_HASH, REF_PASS, AUTH_VIOLATION
 
 TIMEOUTS = {"test_f1_perms_swap_under_delivery": 60, "test_f7_bcrypt_off_io_thread": 60}
@@ -21,9 +22,6 @@ def _users(extra=""):
     return ("authorization {\n users = [\n"
             "  {user: a, password: a, permissions: {publish: \">\", subscribe: {allow: [\">\"], deny: [\"bar\"]}}}\n"
             "  {user: b, password: b}\n ]\n}\n" + extra)
-
-
-SANITIZER = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|WARNING: ThreadSanitizer")
 
 
 def _stop_clean(s):

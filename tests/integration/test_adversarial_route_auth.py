@@ -3,16 +3,13 @@ authorization's password check must not run on the I/O threads. One test per
 finding, test_fN_<what>; each fails against the server before its fix."""
 
 import json
-import re
 
 from harness import Client, Server, connected, free_port
+from harness import SANITIZER_REPORT as SANITIZER
 from test_adversarial_client import worst_rtt_during_bad_logins
 from test_auth import REF_HASH, REF_PASS
 
 TIMEOUTS = {"test_f7_route_bcrypt_off_io_thread": 90}
-
-SANITIZER = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|WARNING: ThreadSanitizer")
-
 
 def _route_connect(cport, password, name="ROUTEAUTHPEER"):
     r = Client(cport, read_info=True)
