@@ -1,9 +1,11 @@
-/* main.c: command line -> options -> logger -> server, then the signal loop.
+/* main.c: command line -> options -> logger -> server, then the control loop.
  *
- * Every signal is blocked in all threads and taken synchronously here with
- * sigwaitinfo, so handlers never run inside a worker: SIGINT/SIGTERM stop,
- * SIGHUP reloads, SIGUSR1 reopens the log, SIGUSR2 enters lame duck mode,
- * SIGQUIT exits at once as the reference's runtime does. */
+ * Requests from outside (control.h: POSIX signals, Windows console events and
+ * service controls) are taken one at a time on main's thread, so none runs
+ * inside a worker: stop and term shut down, reload reloads, reopen reopens the
+ * log, ldm enters lame duck mode, quit exits at once as the reference's runtime
+ * does on SIGQUIT. service.h runs the whole under the Windows SCM when it
+ * started the process. */
 #include "base/log.h"
 #include "conf/opts.h"
 #include "app/reload.h"
@@ -11,20 +13,34 @@
 #include "nats/route.h"
 #include "core/server.h"
 #include "app/signal_cmd.h"
+#include "app/control.h"
+#include "app/service.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
+/* The program's name: the basename of argv[0]; on Windows without ".exe", so
+ * gnatsd.exe is "gnatsd" in messages and as the default service name. */
 static const char *prog_name(const char *argv0)
 {
     const char *b = strrchr(argv0, '/');
-    return b ? b + 1 : argv0;
+    b = b ? b + 1 : argv0;
+#ifdef _WIN32
+    const char *bs = strrchr(b, '\\');
+    b = bs ? bs + 1 : b;
+    size_t n = strlen(b);
+    if (n > 4 && strcasecmp(b + n - 4, ".exe") == 0) {
+        static char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(n - 4), b);
+        return name;
+    }
+#endif
+    return b;
 }
 
 static void write_pid_file(const char *path)
@@ -37,38 +53,33 @@ static void write_pid_file(const char *path)
     close(fd);
 }
 
-/* Takes the blocked signals until one means "stop"; returns the exit code. */
-static int signal_loop(sigset_t *set)
+/* Takes the control commands until one means "stop"; returns the exit code. */
+static int control_loop(void)
 {
-    int exit_code = 0;
     for (;;) {
-        siginfo_t si;
-        int sig = sigwaitinfo(set, &si);
-        if (sig < 0) continue;
-        if (sig == SIGINT || sig == SIGTERM) {
-            DEBUG("Trapped \"%s\" signal", sig == SIGINT ? "interrupt" : "terminated");
+        control_cmd_t cmd = control_next();
+        switch (cmd) {
+        case CONTROL_STOP:
+        case CONTROL_TERM:
+            DEBUG("Trapped \"%s\" signal", control_trap_name(cmd));
             NOTICE("Initiating Shutdown...");
-            exit_code = sig == SIGTERM ? 1 : 0;
-            break;
-        }
-        if (sig == SIGQUIT) {
+            return cmd == CONTROL_TERM ? 1 : 0;
+        case CONTROL_QUIT:
             ports_file_remove();
             _exit(2);
-        }
-        if (sig == SIGHUP) {
+        case CONTROL_RELOAD:
             server_reload();
-            continue;
-        }
-        if (sig == SIGUSR1) {
+            break;
+        case CONTROL_REOPEN:
             log_reopen();
-            continue;
-        }
-        if (sig == SIGUSR2) {
-            if (server_lame_duck()) break;
-            continue;
+            break;
+        case CONTROL_LDM:
+            if (server_lame_duck()) return 0;
+            break;
+        case CONTROL_NONE:
+            break;
         }
     }
-    return exit_code;
 }
 
 /* Everything but running the server (help, -t, -sl, a bad option set): the
@@ -105,24 +116,17 @@ static int run_action(opts_action_t act, opts_t *o, opts_cli_t *cli)
     return rc;
 }
 
-int main(int argc, char **argv)
+struct run_ctx {
+    opts_t *o;
+    opts_cli_t *cli;
+};
+
+/* The server's life, from the logger to "Server Exiting.."; service.h runs it. */
+static int run_server(void *arg)
 {
-    opts_t *o = xcalloc(1, sizeof *o);
-    opts_cli_t cli = {0};
-    cli.prog = prog_name(argv[0]);
-    gnatsd_prog = cli.prog;
-    opts_action_t act = opts_from_args(argc, argv, o, &cli);
-    int rc = run_action(act, o, &cli);
-    if (rc >= 0) return rc;
-
-    sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};
-    for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
-        sigaddset(&set, sigs[i]);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    struct run_ctx *ctx = arg;
+    opts_t *o = ctx->o;
+    opts_cli_t *cli = ctx->cli;
     char err[512];
     log_config_t lc = {.debug = o->debug,
                        .trace = o->trace,
@@ -131,7 +135,7 @@ int main(int argc, char **argv)
                        .size_limit = o->log_size_limit,
                        .syslog = o->syslog,
                        .remote_syslog = o->remote_syslog,
-                       .tag = cli.prog};
+                       .tag = cli->prog};
     if (log_configure(&lc, err, sizeof err) != 0) {
         /* Go's default logger format, as the reference prints it */
         char ts[32];
@@ -159,14 +163,30 @@ int main(int argc, char **argv)
         return 1;
     }
     NOTICE("Server is ready");
+    service_ready();
     route_announce();
     ports_file_write();
 
-    int exit_code = signal_loop(&set);
+    int exit_code = control_loop();
     app_shutdown();
     ports_file_remove();
     NOTICE("Server Exiting..");
     log_close();
     app_free(); /* also frees the options */
     return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    opts_t *o = xcalloc(1, sizeof *o);
+    opts_cli_t cli = {0};
+    cli.prog = prog_name(argv[0]);
+    gnatsd_prog = cli.prog;
+    opts_action_t act = opts_from_args(argc, argv, o, &cli);
+    int rc = run_action(act, o, &cli);
+    if (rc >= 0) return rc;
+
+    control_init();
+    struct run_ctx ctx = {o, &cli};
+    return service_run(run_server, &ctx);
 }

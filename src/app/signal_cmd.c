@@ -1,197 +1,51 @@
-/* signal_cmd.c: `-sl` -- send stop/quit/term/reopen/reload/ldm to a running
- * server, as nats-server 2.9.10 does (including its order of checks: the pid
- * is resolved before the command name is validated). */
+/* signal_cmd.c: `-sl <cmd>[=<target>]`, the part every OS shares: splitting
+ * the argument as nats-server 2.9.10 does and reading the target from a file
+ * when one by that name exists ("maybeReadPidFile": a pid on POSIX, a service
+ * name on Windows). signal_cmd_posix.c and signal_cmd_win.c deliver. */
 #include "app/signal_cmd.h"
 
-#include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
-#include <signal.h>
-#include <stdbool.h>
+#include "base/common.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <unistd.h>
-
-int signal_cmd_signo(const char *cmd)
-{
-    static const struct {
-        const char *name;
-        int sig;
-    } map[] = {
-        {"stop", SIGKILL},   {"quit", SIGINT},   {"term", SIGTERM},
-        {"reopen", SIGUSR1}, {"reload", SIGHUP}, {"ldm", SIGUSR2},
-    };
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(cmd, map[i].name) == 0) return map[i].sig;
-    return -1;
-}
-
-/* The reference prints Go's errno texts, which are strerror() lower-cased. */
-static void print_errno(FILE *err, const char *prog, int e)
-{
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%s", strerror(e));
-    buf[0] = (char)tolower((unsigned char)buf[0]);
-    fprintf(err, "%s: %s\n", prog, buf);
-}
-
-static bool is_server_name(const char *s)
-{
-    return strcmp(s, "gnatsd") == 0 || strcmp(s, "nats-server") == 0;
-}
-
-/* A process counts when its comm or its exe basename is one of our names
- * (the reference greps process names with pgrep). */
-static bool pid_is_server(const char *pid)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof(path), "/proc/%s/comm", pid);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        bool ok = fgets(buf, sizeof(buf), f) != NULL;
-        fclose(f);
-        if (ok) {
-            buf[strcspn(buf, "\n")] = 0;
-            if (is_server_name(buf)) return true;
-        }
-    }
-    snprintf(path, sizeof(path), "/proc/%s/exe", pid);
-    ssize_t n = readlink(path, buf, sizeof(buf) - 1);
-    if (n > 0) {
-        buf[n] = 0;
-        char *del = strstr(buf, " (deleted)");
-        if (del && del[10] == 0) *del = 0;
-        const char *b = strrchr(buf, '/');
-        if (is_server_name(b ? b + 1 : buf)) return true;
-    }
-    return false;
-}
-
-/* Returns number of pids found (up to cap stored), or -1 if /proc is unusable. */
-static int find_servers(pid_t *pids, int cap)
-{
-    DIR *d = opendir("/proc");
-    if (!d) return -1;
-    pid_t self = getpid();
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        const char *s = de->d_name;
-        if (!*s || strspn(s, "0123456789") != strlen(s)) continue;
-        pid_t p = (pid_t)atol(s);
-        if (p == self || !pid_is_server(s)) continue;
-        if (n < cap) pids[n] = p;
-        n++;
-    }
-    closedir(d);
-    /* sorted, like pgrep's output */
-    int m = n < cap ? n : cap;
-    for (int i = 1; i < m; i++)
-        for (int j = i; j > 0 && pids[j - 1] > pids[j]; j--) {
-            pid_t t = pids[j];
-            pids[j] = pids[j - 1];
-            pids[j - 1] = t;
-        }
-    return n;
-}
-
-/* Go strconv.Atoi; we also accept surrounding whitespace (a pid file written
- * by other tools may end in a newline). */
-static bool parse_pid(const char *s, long *out)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    const char *p = s;
-    if (*p == '+' || *p == '-') p++;
-    if (!isdigit((unsigned char)*p)) return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    while (isspace((unsigned char)*end))
-        end++;
-    if (*end || errno) return false;
-    *out = v;
-    return true;
-}
 
 int signal_cmd_run_io(const char *prog, const char *arg, FILE *err)
 {
     char *a = strdup(arg ? arg : "");
     if (!a) abort();
     char *eq = strchr(a, '=');
-    char *pidstr = NULL;
     int rc = 1;
+    if (eq && strchr(eq + 1, '=')) {
+        /* Go prints the []string after the second element: [a b] */
+        fprintf(err, "%s: invalid signal parameters: [", prog);
+        for (char *p = strchr(eq + 1, '=') + 1;;) {
+            char *n = strchr(p, '=');
+            fprintf(err, "%.*s%s", (int)(n ? n - p : (long)strlen(p)), p, n ? " " : "");
+            if (!n) break;
+            p = n + 1;
+        }
+        fprintf(err, "]\n");
+        goto out;
+    }
+    char *target = NULL, *filebuf = NULL;
     if (eq) {
-        char *eq2 = strchr(eq + 1, '=');
-        if (eq2) {
-            /* Go prints the []string after the second element: [a b] */
-            fprintf(err, "%s: invalid signal parameters: [", prog);
-            for (char *p = eq2 + 1;;) {
-                char *n = strchr(p, '=');
-                fprintf(err, "%.*s%s", (int)(n ? n - p : (long)strlen(p)), p, n ? " " : "");
-                if (!n) break;
-                p = n + 1;
-            }
-            fprintf(err, "]\n");
-            goto out;
-        }
         *eq = 0;
-        pidstr = eq + 1;
-    }
-
-    long pid;
-    char *filebuf = NULL;
-    if (pidstr) {
-        /* a readable file holds the pid; otherwise the text is the pid */
-        FILE *f = fopen(pidstr, "r");
+        target = eq + 1;
+        /* a readable file holds the target; otherwise the text is the target */
+        FILE *f = fopen(target, "r");
         if (f) {
-            size_t cap = 0;
-            ssize_t n = getdelim(&filebuf, &cap, 0, f);
+            /* a pid or a service name: 64 KiB is far more than either */
+            enum { TARGET_MAX = 64 << 10 };
+            filebuf = xmalloc(TARGET_MAX + 1);
+            size_t n = fread(filebuf, 1, TARGET_MAX, f);
+            filebuf[n] = 0;
             fclose(f);
-            if (n < 0) {
-                free(filebuf);
-                filebuf = strdup("");
-            }
+            target = filebuf;
         }
-        const char *text = filebuf ? filebuf : pidstr;
-        /* 0 and negative pids would signal whole process groups */
-        if (!parse_pid(text, &pid) || pid <= 0) {
-            fprintf(err, "%s: invalid pid: %s\n", prog, text);
-            free(filebuf);
-            goto out;
-        }
-        free(filebuf);
-    } else {
-        pid_t pids[64];
-        int n = find_servers(pids, 64);
-        if (n < 0) {
-            fprintf(err, "%s: unable to resolve pid, try providing one\n", prog);
-            goto out;
-        }
-        if (n == 0) {
-            fprintf(err, "%s: no nats-server processes running\n", prog);
-            goto out;
-        }
-        if (n > 1) {
-            fprintf(err, "%s: multiple nats-server processes running:\n", prog);
-            for (int i = 0; i < n && i < 64; i++)
-                fprintf(err, "%d\n", (int)pids[i]);
-            goto out;
-        }
-        pid = pids[0];
     }
-
-    int sig = signal_cmd_signo(a);
-    if (sig < 0) {
-        fprintf(err, "%s: unknown signal \"%s\"\n", prog, a);
-        goto out;
-    }
-    if (kill((pid_t)pid, sig) != 0) {
-        print_errno(err, prog, errno);
-        goto out;
-    }
-    rc = 0;
+    rc = signal_cmd_deliver(prog, a, target, err);
+    free(filebuf);
 out:
     fflush(err);
     free(a);

@@ -8,6 +8,8 @@
  * and the common case allocates nothing (stack buffer; heap only for long
  * lines). */
 #include "base/log.h"
+
+#include "base/eventlog.h"
 #include "base/gofmt.h"
 #include "base/common.h"
 
@@ -23,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum sink { SINK_STDERR, SINK_FILE, SINK_SYSLOG, SINK_REMOTE };
+/* SINK_EVENTLOG: `-s` on Windows writes to the event log instead of syslog
+ * (eventlog.h); the only Windows-specific branch of this file. */
+enum sink { SINK_STDERR, SINK_FILE, SINK_SYSLOG, SINK_REMOTE, SINK_EVENTLOG };
 
 /* Room for the longest prefix: "<PRI>" + RFC3339 + hostname (<=255) + tag (capped
  * at TAG_MAX) + "[pid]: ", or "[pid] date time [ESC..LVL..ESC] ". */
@@ -278,12 +282,18 @@ int log_configure(const log_config_t *cfg, char *err, size_t errlen)
         }
         stype = r.type;
     } else if (cfg->syslog) {
+#ifdef _WIN32
+        sink = SINK_EVENTLOG;
+        fd = -1;
+        if (eventlog_open(err, errlen) != 0) return -1;
+#else
         sink = SINK_SYSLOG;
         fd = open_local_syslog(&stype);
         if (fd < 0) {
             snprintf(err, errlen, "error connecting to syslog: \"Unix syslog delivery error\"");
             return -1;
         }
+#endif
     }
 
     pthread_mutex_lock(&lk);
@@ -392,6 +402,13 @@ static void rotate_locked(void)
 
 static void emit_locked(log_level_t lvl, char *line, size_t blen)
 {
+#ifdef _WIN32
+    _Static_assert(LOG_FTL == 0 && LOG_ERR == 1 && LOG_TRC == 5, "eventlog.h's level order");
+    if (L.sink == SINK_EVENTLOG) { /* the event log stamps time and source itself */
+        eventlog_write((int)lvl, line + PREFIX_ROOM, blen);
+        return;
+    }
+#endif
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     char pre[PREFIX_ROOM];
@@ -410,6 +427,8 @@ static void emit_locked(log_level_t lvl, char *line, size_t blen)
             L.written += (int64_t)n;
             if (L.size_limit > 0 && L.written > L.size_limit) rotate_locked();
         }
+        break;
+    case SINK_EVENTLOG: /* written above */
         break;
     case SINK_SYSLOG:
     case SINK_REMOTE:
