@@ -41,7 +41,7 @@ if [ -n "$missing" ]; then
 fi
 
 # Source packages need a deb-src line for the archive the machine already uses.
-if ! apt-cache showsrc openssl 2>/dev/null | grep -q '^Version:'; then
+if ! apt-cache showsrc openssl 2>/dev/null | grep '^Version:' >/dev/null; then # not -q: pipefail + SIGPIPE
     if [ "$(id -u)" != 0 ]; then log "no deb-src entry for Debian's archive; add one (as root) and retry"; exit 1; fi
     src=/etc/apt/sources.list.d/gnatsd-c-src.sources
     log "adding $src (deb-src for Debian's archive)"
