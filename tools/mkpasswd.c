@@ -11,14 +11,13 @@
  * Flags follow Go's flag package (-c 12, -c=12, --c 12, -p=false; parsing
  * stops at the first non-flag argument) since the reference is a Go tool. */
 #include "base/bcrypt.h"
+#include "base/os.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <termios.h>
 #include <unistd.h>
 
 #define PASSWORD_LEN 22
@@ -39,15 +38,9 @@ static void usage(FILE *f)
 
 static void fill_random(unsigned char *p, size_t n)
 {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(p + got, n - got, 0);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            fprintf(stderr, "Error producing random integer: %s\n", strerror(errno));
-            exit(1);
-        }
-        got += (size_t)r;
+    if (os_random(p, n) != 0) {
+        fprintf(stderr, "Error producing random integer: %s\n", strerror(errno));
+        exit(1);
     }
 }
 
@@ -66,15 +59,9 @@ static void gen_password(char *out)
     out[i] = 0;
 }
 
-static struct termios saved_tio;
-static volatile sig_atomic_t echo_off;
-
 static void restore_echo(void)
 {
-    if (echo_off) {
-        tcsetattr(0, TCSANOW, &saved_tio);
-        echo_off = 0;
-    }
+    os_tty_echo(true);
 }
 
 /* Ctrl-C while typing must not leave the terminal without echo. */
@@ -109,16 +96,7 @@ static int read_line(char *buf, size_t cap)
  * same). */
 static int read_password_tty(const char *prompt, char *buf, size_t cap)
 {
-    struct termios t;
-    if (tcgetattr(0, &saved_tio) != 0) return -1;
-    t = saved_tio;
-    t.c_lflag &= ~(tcflag_t)ECHO;
-    t.c_lflag |= ICANON;
-    echo_off = 1;
-    if (tcsetattr(0, TCSANOW, &t) != 0) {
-        echo_off = 0;
-        return -1;
-    }
+    if (os_tty_echo(false) != 0) return -1;
     fputs(prompt, stdout);
     fflush(stdout);
     int n = read_line(buf, cap);
@@ -196,7 +174,9 @@ int main(int argc, char **argv)
             char pw2[MAX_PW];
             signal(SIGINT, on_signal);
             signal(SIGTERM, on_signal);
+#ifdef SIGQUIT /* not on Windows */
             signal(SIGQUIT, on_signal);
+#endif
             int n1 = read_password_tty("Enter Password: ", pw, sizeof pw);
             int n2 = n1 < 0 ? -1 : read_password_tty("\nReenter Password: ", pw2, sizeof pw2);
             if (n1 < 0 || n2 < 0) {

@@ -1,6 +1,7 @@
 /* control_posix.c: commands from POSIX signals (control.h). Every signal the
  * server answers is blocked in all threads and taken here with sigwaitinfo, so
  * no handler ever interrupts a worker. */
+#ifndef _WIN32
 #include "app/control.h"
 
 #include <pthread.h>
@@ -52,3 +53,4 @@ const char *control_trap_name(control_cmd_t cmd)
         if (map[i].cmd == cmd) return map[i].trap;
     return NULL;
 }
+#endif

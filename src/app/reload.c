@@ -17,12 +17,8 @@
 #include "base/json.h"
 #include <time.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <net/if.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -268,29 +264,25 @@ static void add_urls(buf_t *b, const char *key, const char *scheme, const char *
                    port);
     } else {
         /* Go lists addresses per interface (by index), IPv4 before IPv6 */
-        struct ifaddrs *ifa = NULL;
-        if (getifaddrs(&ifa) == 0) {
+        os_ifaddr_t *ifa = NULL;
+        int nifa = os_if_addrs(&ifa);
+        if (nifa >= 0) {
             bool first = true;
             unsigned maxidx = 0;
-            for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
-                if (i->ifa_addr &&
-                    (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6)) {
-                    unsigned idx = if_nametoindex(i->ifa_name);
-                    if (idx > maxidx) maxidx = idx;
-                }
+            for (int k = 0; k < nifa; k++)
+                if (ifa[k].index > maxidx) maxidx = ifa[k].index;
             for (unsigned idx = 0; idx <= maxidx; idx++) {
                 for (int fam = 0; fam < 2; fam++) {
                     int want = fam == 0 ? AF_INET : AF_INET6;
-                    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-                        if (!i->ifa_addr || i->ifa_addr->sa_family != want ||
-                            if_nametoindex(i->ifa_name) != idx)
-                            continue;
+                    for (int k = 0; k < nifa; k++) {
+                        const os_ifaddr_t *i = &ifa[k];
+                        if (i->addr.ss_family != want || i->index != idx) continue;
                         char ip[INET6_ADDRSTRLEN];
                         if (want == AF_INET)
-                            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip,
-                                      sizeof ip);
+                            inet_ntop(AF_INET, &((const struct sockaddr_in *)&i->addr)->sin_addr,
+                                      ip, sizeof ip);
                         else
-                            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+                            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&i->addr)->sin6_addr,
                                       ip, sizeof ip);
                         buf_printf(b, strchr(ip, ':') ? "%s\"%s://[%s]:%d\"" : "%s\"%s://%s:%d\"",
                                    first ? "" : ",", scheme, ip, port);
@@ -298,7 +290,7 @@ static void add_urls(buf_t *b, const char *key, const char *scheme, const char *
                     }
                 }
             }
-            freeifaddrs(ifa);
+            free(ifa);
         }
     }
     buf_putc(b, ']');

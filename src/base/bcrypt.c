@@ -1,13 +1,13 @@
 /* bcrypt.c: bcrypt via libxcrypt. Never a home-grown bcrypt: libxcrypt's is
  * the audited crypt_blowfish and verifies Go-produced hashes identically. */
 #include "base/bcrypt.h"
+#include "base/os.h"
 
 #include <crypt.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define BCRYPT_MAX_KEY 72
 
@@ -65,15 +65,7 @@ int bcrypt_hash(const char *plain, int cost, char *out, size_t outlen)
         return -1;
     }
     unsigned char rnd[16];
-    size_t got = 0;
-    while (got < sizeof rnd) {
-        ssize_t r = getrandom(rnd + got, sizeof rnd - got, 0);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        got += (size_t)r;
-    }
+    if (os_random(rnd, sizeof rnd) != 0) return -1;
     char setting[CRYPT_GENSALT_OUTPUT_SIZE];
     if (!crypt_gensalt_rn("$2a$", (unsigned long)cost, (const char *)rnd, sizeof rnd, setting,
                           sizeof setting))

@@ -1,7 +1,7 @@
 #include "base/hash.h"
 
-#include <sys/random.h>
-#include <sys/types.h>
+#include "base/os.h"
+
 #include <time.h>
 #include <unistd.h>
 
@@ -11,7 +11,7 @@ uint64_t hash_seed = 0x9e3779b97f4a7c15ull;
 __attribute__((constructor)) static void hash_seed_init(void)
 {
     uint64_t v;
-    if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v) {
+    if (os_random(&v, sizeof v) != 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         v = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec ^

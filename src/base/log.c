@@ -12,16 +12,14 @@
 #include "base/eventlog.h"
 #include "base/gofmt.h"
 #include "base/common.h"
+#include "base/os.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,7 +76,7 @@ static void go_strerror(int e, char *buf, size_t n)
 static int write_all(int fd, const char *p, size_t n, bool sock)
 {
     while (n > 0) {
-        ssize_t w = sock ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
+        ssize_t w = sock ? os_send(fd, p, n) : write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             return -1;
@@ -111,7 +109,7 @@ static int open_local_syslog(int *type)
     static const int types[] = {SOCK_DGRAM, SOCK_STREAM};
     for (size_t t = 0; t < ARRAY_LEN(types); t++) {
         for (size_t i = 0; i < ARRAY_LEN(paths); i++) {
-            int fd = socket(AF_UNIX, types[t] | SOCK_CLOEXEC, 0);
+            int fd = os_socket(AF_UNIX, types[t]);
             if (fd < 0) continue;
             struct sockaddr_un sa = {.sun_family = AF_UNIX};
             snprintf(sa.sun_path, sizeof sa.sun_path, "%s", paths[i]);
@@ -119,7 +117,7 @@ static int open_local_syslog(int *type)
                 *type = types[t];
                 return fd;
             }
-            close(fd);
+            os_sock_close(fd);
         }
     }
     return -1;
@@ -210,12 +208,12 @@ static int parse_remote(const char *url, remote_t *r, char *err, size_t errlen)
 
 static int dial(int fam, int type, const struct sockaddr_storage *a, socklen_t alen)
 {
-    int fd = socket(fam, type | SOCK_CLOEXEC, 0);
+    int fd = os_socket(fam, type);
     if (fd < 0) return -1;
-    while (connect(fd, (const struct sockaddr *)a, alen) != 0) {
+    while (os_connect(fd, (const struct sockaddr *)a, alen) != 0) {
         if (errno == EINTR) continue;
         int e = errno;
-        close(fd);
+        os_sock_close(fd);
         errno = e;
         return -1;
     }
@@ -226,7 +224,7 @@ static int dial(int fam, int type, const struct sockaddr_storage *a, socklen_t a
  * peer went away), as Go's syslog.Writer does. Called with lk held. */
 static void reconnect_locked(void)
 {
-    if (L.fd >= 0) close(L.fd);
+    if (L.fd >= 0) os_sock_close(L.fd);
     if (L.sink == SINK_SYSLOG)
         L.fd = open_local_syslog(&L.sock_type);
     else
@@ -235,7 +233,8 @@ static void reconnect_locked(void)
 
 static void close_sink_locked(void)
 {
-    if (L.sink != SINK_STDERR && L.fd >= 0) close(L.fd);
+    if (L.sink == SINK_FILE && L.fd >= 0) close(L.fd);
+    if ((L.sink == SINK_SYSLOG || L.sink == SINK_REMOTE) && L.fd >= 0) os_sock_close(L.fd);
     free(L.file);
     L.file = NULL;
     L.sink = SINK_STDERR;
@@ -246,7 +245,7 @@ static void close_sink_locked(void)
 
 static void set_tag(const char *tag)
 {
-    if (!tag || !*tag) tag = program_invocation_short_name;
+    if (!tag || !*tag) tag = os_prog_name();
     const char *b = strrchr(tag, '/');
     snprintf(L.tag, sizeof L.tag, "%s", b ? b + 1 : tag);
 }
@@ -337,7 +336,7 @@ static size_t make_prefix(char *p, log_level_t lvl, const struct timespec *ts)
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, L.tag, pid);
     } else if (L.sink == SINK_REMOTE) {
         char zone[8];
-        long off = tm.tm_gmtoff;
+        long off = os_tm_gmtoff(&tm, ts->tv_sec);
         if (off == 0) {
             strcpy(zone, "Z");
         } else {

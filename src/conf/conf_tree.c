@@ -3,6 +3,7 @@
  * references, positions), and the file side: Go's path cleaning and joining
  * for includes, and reading a file within the text budget. */
 #include "conf/conf_impl.h"
+#include "base/os.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -295,7 +296,7 @@ char *path_join(const char *dir, const char *rel)
 static void errno_text(int e, char *buf, size_t len)
 {
     char tmp[128];
-    const char *s = strerror_r(e, tmp, sizeof(tmp));
+    const char *s = os_strerror(e, tmp, sizeof(tmp));
     snprintf(buf, len, "%s", s);
     if (buf[0]) buf[0] = (char)tolower((unsigned char)buf[0]);
 }

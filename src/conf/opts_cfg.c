@@ -3,6 +3,7 @@
  * getters that fail with the reference's type-conversion text, and the value
  * forms several keys accept (port or host:port, duration or seconds). */
 #include "conf/opts_impl.h"
+#include "base/buf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -79,16 +80,14 @@ void collect_files(cfg_ctx_t *c, const conf_val_t *v)
             c->files[c->nfiles++] = f;
             FILE *fp = fopen(f, "rb");
             if (fp) {
-                char *buf = NULL;
-                size_t n = 0;
-                FILE *ms = open_memstream(&buf, &n);
+                buf_t text = {0};
                 char chunk[4096];
                 size_t r;
                 while ((r = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-                    fwrite(chunk, 1, r, ms);
-                fclose(ms);
+                    buf_append(&text, chunk, r);
+                buf_append(&text, "", 1); /* searched as a string below */
                 fclose(fp);
-                strv_push(&c->texts, &c->ntexts, buf);
+                strv_push(&c->texts, &c->ntexts, text.p);
             }
         }
     }

@@ -10,12 +10,10 @@
 
 #include <openssl/err.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static const char *reason_str[] = {
@@ -95,7 +93,7 @@ void conn_close(conn_t *c, close_reason_t r)
     c->fd_gone = true;
     spin_unlock(&c->out_lock);
     evloop_del(&w->loop, c->fd);
-    close(c->fd);
+    os_sock_close(c->fd);
     c->fd = -1;
     c->ops->gone(c);
     /* unlink from the owner's list */
@@ -194,8 +192,11 @@ bool tls_handshake(worker_t *w, conn_t *c)
          * plaintext; so is a client that closes (or fails) before its first
          * byte, whose end the plaintext path then reports as the reference does. */
         unsigned char first;
-        ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+        ssize_t n = os_peek(c->fd, &first, 1);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            evloop_blocked(&w->loop, c->fd, EVLOOP_READ);
+            return false;
+        }
         if (n != 1 || first != 0x16) {
             conn_tls_plain(w, c);
             return true;
@@ -211,7 +212,10 @@ bool tls_handshake(worker_t *w, conn_t *c)
         tls_handshake_error(c->ssl, why, sizeof why);
     spin_unlock(&c->out_lock);
     if (rc != 1) {
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return false;
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            evloop_blocked(&w->loop, c->fd, e == SSL_ERROR_WANT_READ ? EVLOOP_READ : EVLOOP_WRITE);
+            return false;
+        }
         ERROR("%sTLS %shandshake error: %s", c->prefix, c->ops->tls_word, why);
         c->closing = true;
         c->reason = CR_TLS_HANDSHAKE;

@@ -4,32 +4,30 @@
  * thread may send, the earliest deadline the loop must wake up for, and the wait itself,
  * during which the thread is QSBR-offline (qsbr.h).
  *
- * This is the seam a port to another OS replaces (kqueue, Windows): epoll and eventfd
- * appear only in evloop.c and in the event block below, whose type and flag bits are the
- * backend's own, inline because the worker reads them for every event. A port provides
- * the same calls with the same meaning.
+ * This is the seam a port to another OS replaces. Two backends, each a header with the
+ * loop's struct and the event block (type, flag bits, accessors: inline, because the
+ * worker reads them for every event) plus a .c file with the calls:
+ *   - evloop_epoll.[ch]: Linux, an epoll set and an eventfd;
+ *   - evloop_afd.[ch]: Windows, readiness polls (IOCTL_AFD_POLL) on an \Device\Afd
+ *     handle tied to an I/O completion port, wake-ups posted to the port.
+ * Both provide the same calls with the same meaning; this header picks one.
  *
- * Threads: evloop_add/del/rearm and evloop_wake from any thread (a worker puts a shared
- * listener back into every worker's set); evloop_wait, evloop_woken and the deadline
- * calls only from the loop's own thread. */
+ * Threads: evloop_add/del/rearm, evloop_blocked and evloop_wake from any thread (a worker
+ * puts a shared listener back into every worker's set; any worker may flush a
+ * connection); evloop_wait, evloop_woken and the deadline calls only from the loop's own
+ * thread. */
 #ifndef GNATSD_EVLOOP_H
 #define GNATSD_EVLOOP_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/epoll.h>
-
-typedef struct evloop {
-    int epfd;                 /* the watched set */
-    int evfd;                 /* the wake-up: its events carry the tag NULL */
-    int64_t next_deadline_ns; /* monotonic; 0 = none */
-} evloop_t;
 
 /* How a descriptor is watched (evloop_add). */
 enum evloop_mode {
     /* A connection: edge-triggered read and write readiness and the peer's hang-up. The
-     * owner reads until it would block and resumes a blocked write on EVLOOP_WRITE, so no
-     * call is needed per write. */
+     * owner reads until it would block (or a short read drained the socket) and resumes a
+     * blocked write on EVLOOP_WRITE, so no call is needed per write; where a direction ran
+     * dry its user calls evloop_blocked (below), which only a one-shot backend needs. */
     EVLOOP_STREAM,
     /* A listener, level-triggered: readable while connections wait. */
     EVLOOP_ACCEPT,
@@ -37,19 +35,25 @@ enum evloop_mode {
     EVLOOP_ACCEPT_SHARED,
 };
 
-/* ---- the event, as the backend reports it ---- */
-typedef struct epoll_event evloop_event_t;
-#define EVLOOP_READ EPOLLIN
-#define EVLOOP_WRITE EPOLLOUT
-#define EVLOOP_HUP (EPOLLRDHUP | EPOLLHUP | EPOLLERR)   /* the peer's FIN, a hang-up, an error */
-static inline void *evloop_tag(const evloop_event_t *e) /* NULL: a wake-up (evloop_woken) */
-{
-    return e->data.ptr;
-}
-static inline uint32_t evloop_what(const evloop_event_t *e) /* EVLOOP_* bits */
-{
-    return e->events;
-}
+/* The backend: evloop_t (with an int64_t next_deadline_ns), evloop_event_t, the bits
+ * EVLOOP_READ, EVLOOP_WRITE, EVLOOP_HUP (the peer's FIN, a hang-up, an error), and
+ *   void *evloop_tag(const evloop_event_t *e);     NULL: a wake-up (evloop_woken)
+ *   uint32_t evloop_what(const evloop_event_t *e); EVLOOP_* bits
+ *   void evloop_blocked(evloop_t *l, int fd, uint32_t what);
+ * evloop_blocked: the owner of an EVLOOP_STREAM descriptor (or, for EVLOOP_WRITE, any
+ * thread writing to it) stopped because it would block: a read returned "would block" or
+ * a short read drained the socket (EVLOOP_READ), a write or a TLS call wanting to write
+ * returned "would block" (EVLOOP_WRITE). epoll's edge-triggered registration needs
+ * nothing (inline, empty: the Linux path does no work for it). A backend whose polls are
+ * one-shot (Windows) arms the poll for that direction here; each poll reports at most
+ * once, so its edge is emulated: a direction is watched only after its user ran dry. The
+ * poll checks the socket's state when armed, so readiness that came between the call
+ * that would block and this one is not lost. */
+#ifdef _WIN32
+#include "core/evloop_afd.h"
+#else
+#include "core/evloop_epoll.h"
+#endif
 
 int evloop_init(evloop_t *l);  /* 0, or -1 with errno */
 void evloop_free(evloop_t *l); /* a zeroed, never initialised loop is left alone */

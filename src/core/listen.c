@@ -5,15 +5,10 @@
 #include "core/loop.h"
 #include "base/log.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 struct listener listeners[MAX_LISTENERS];
@@ -91,7 +86,7 @@ void listener_remove(int fd)
     if (l) atomic_store(&l->fd, -1);
     for (int i = 0; i < srv->nworkers; i++)
         evloop_del(&srv->workers[i].loop, fd);
-    close(fd);
+    os_sock_close(fd);
     if (l) pthread_rwlock_unlock(&l->lock);
 }
 
@@ -140,7 +135,7 @@ static void accept_locked(worker_t *self, struct listener *l)
     int lfd = atomic_load(&l->fd);
     if (lfd < 0) return; /* removed since the event (lame duck, shutdown) */
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = os_accept(lfd);
         if (fd < 0) {
             int e = errno;
             if (e == EINTR || e == ECONNABORTED) continue;
@@ -153,8 +148,7 @@ static void accept_locked(worker_t *self, struct listener *l)
             return;
         }
         accept_backoff_ok(&l->bo);
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        os_setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
         uint32_t k = atomic_fetch_add(&srv->rr, 1) % (uint32_t)srv->nworkers;
         inq_item_t it = {.fd = fd, .ops = l->ops};
         hand_to(self, &srv->workers[k], &it);
@@ -168,12 +162,6 @@ void do_accept(worker_t *self, struct listener *l)
     pthread_rwlock_rdlock(&l->lock);
     accept_locked(self, l);
     pthread_rwlock_unlock(&l->lock);
-}
-
-static void set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL, 0);
-    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 /* Binds host:port; port -1 picks a free one. Returns fd or -1 with err. */
@@ -194,13 +182,12 @@ int listen_on(const char *host, int port, int *bound_port, char *err, size_t err
     int fd = -1;
     int saved = 0;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        fd = os_socket(ai->ai_family, ai->ai_socktype);
         if (fd < 0) continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        os_set_reuseaddr(fd);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) break;
-        saved = errno;
-        close(fd);
+        saved = os_sock_errno();
+        os_sock_close(fd);
         fd = -1;
     }
     freeaddrinfo(res);
@@ -209,7 +196,7 @@ int listen_on(const char *host, int port, int *bound_port, char *err, size_t err
                  saved == EADDRINUSE ? "address already in use" : strerror(saved));
         return -1;
     }
-    set_nonblock(fd);
+    os_set_nonblock(fd);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);

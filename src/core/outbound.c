@@ -24,8 +24,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 
 /* ---- outbound ---------------------------------------------------------- */
 
@@ -291,6 +289,7 @@ bool flush_run(conn_t *c, bool unlocked)
             continue;
         }
         if (n == -1) {
+            evloop_blocked(&c->w->loop, c->fd, EVLOOP_WRITE);
             if (!c->stall_ns) c->stall_ns = now_mono_ns();
             /* Someone asked while we were writing (perhaps the owner on EPOLLOUT, which
              * will not come again): one more try. */

@@ -18,11 +18,11 @@
 #include "proto/parser.h"
 #include "index/sub.h"
 #include "index/sublist.h"
+#include "base/os.h"
 #include "base/spinlock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <netinet/in.h>
 
 /* Workers at most: each connection keeps one bit per worker (flush_mask, 64 bits). */
 #define MAX_WORKERS 64

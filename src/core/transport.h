@@ -18,20 +18,19 @@
 #ifndef GNATSD_TRANSPORT_H
 #define GNATSD_TRANSPORT_H
 
+#include "base/os.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <errno.h>
 #include <limits.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 static inline ssize_t transport_recv(int fd, SSL *ssl, char *buf, size_t room)
 {
     if (!ssl) {
         for (;;) {
-            ssize_t n = read(fd, buf, room);
+            ssize_t n = os_recv(fd, buf, room);
             if (n >= 0) return n;
             if (errno == EINTR) continue;
             return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
@@ -51,7 +50,7 @@ static inline ssize_t transport_send(int fd, SSL *ssl, const char *p, size_t len
 {
     if (!ssl) {
         for (;;) {
-            ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+            ssize_t n = os_send(fd, p, len);
             if (n > 0) return n;
             if (n < 0 && errno == EINTR) continue;
             return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;

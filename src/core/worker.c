@@ -191,6 +191,7 @@ static void conn_read(worker_t *w, conn_t *c)
             if (n <= 0) {
                 if (n == -1) {
                     if (!big && len) save_partial(c, buf, len, c->part_need);
+                    evloop_blocked(&w->loop, c->fd, EVLOOP_READ);
                     return;
                 }
                 conn_close(c, n == 0 ? CR_CLIENT_CLOSED : CR_READ_ERROR);
@@ -226,7 +227,10 @@ static void conn_read(worker_t *w, conn_t *c)
         if (more) continue;              /* the socket was not read: it may hold more */
         /* A short read drained the socket; the next bytes bring a new edge. Not after the
          * peer's FIN: its edge came with these bytes, and only reading on sees the EOF. */
-        if ((size_t)n < room && !c->ssl && !c->peer_hup) return;
+        if ((size_t)n < room && !c->ssl && !c->peer_hup) {
+            evloop_blocked(&w->loop, c->fd, EVLOOP_READ);
+            return;
+        }
     }
     if (!c->closing) {
         /* Budget spent with data possibly left: no new edge will tell us again. */
@@ -508,7 +512,7 @@ int server_init(opts_t *o)
     srv->listen_fd = srv->http_fd = -1;
     int n = o->workers;
     if (n <= 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        long cpus = os_ncpus();
         n = cpus > 0 ? (int)cpus : 1;
     }
     /* One bit per worker in each connection's flush_mask: a host with more cores gets
@@ -573,7 +577,7 @@ void server_free(void)
         worker_t *w = &srv->workers[i];
         evloop_free(&w->loop);
         for (size_t k = 0; k < w->inq_len; k++) {
-            close(w->inq[k].fd);
+            os_sock_close(w->inq[k].fd);
             free(w->inq[k].url);
         }
         free(w->inq);

@@ -38,6 +38,7 @@
  * lose an increment; these are monitoring numbers. */
 #include "index/sublist.h"
 #include "base/hash.h"
+#include "base/os.h"
 #include "base/qsbr.h"
 
 #include <pthread.h>
@@ -704,21 +705,17 @@ const sl_result_t *sublist_match(sublist_t *sl, const char *subj, size_t len)
 
 sublist_t *sublist_new(bool cache_enabled)
 {
-    sublist_t *sl = aligned_alloc(64, sizeof(*sl));
+    sublist_t *sl = os_aligned_alloc(64, sizeof(*sl));
     if (!sl) abort();
     memset(sl, 0, sizeof(*sl));
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
     /* Publishes are constant; a steady stream of cache misses must not starve
      * SUB/UNSUB. */
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&sl->lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
+    os_rwlock_init_writer_pref(&sl->lock);
     sl->root = node_new(NULL, "", 0, 0);
     sl->cache_enabled = cache_enabled;
     if (cache_enabled) {
         /* Line-aligned so that a set never straddles two cache lines. */
-        sl->cache = aligned_alloc(64, CACHE_SLOTS * sizeof(*sl->cache));
+        sl->cache = os_aligned_alloc(64, CACHE_SLOTS * sizeof(*sl->cache));
         if (!sl->cache) abort();
         memset(sl->cache, 0, CACHE_SLOTS * sizeof(*sl->cache));
     }
@@ -732,11 +729,11 @@ void sublist_free(sublist_t *sl)
         /* Retired, not freed: a straggling reader may still hold a result. */
         for (uint32_t i = 0; i < CACHE_SLOTS; i++)
             qsbr_retire(atomic_load_explicit(&sl->cache[i], memory_order_acquire), entry_free);
-        free(sl->cache);
+        os_aligned_free(sl->cache);
     }
     node_free_all(sl->root);
     pthread_rwlock_destroy(&sl->lock);
-    free(sl);
+    os_aligned_free(sl);
 }
 
 int sublist_insert(sublist_t *sl, sub_t *s)

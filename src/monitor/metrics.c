@@ -174,7 +174,7 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
              (uint64_t)process_rss_bytes());
     metric_f(b, "gnatsd_cpu_percent", "gauge", "Process CPU usage in percent of one core.",
              process_cpu_percent());
-    metric_u(b, "gnatsd_cores", "gauge", "CPUs online.", (uint64_t)sysconf(_SC_NPROCESSORS_ONLN));
+    metric_u(b, "gnatsd_cores", "gauge", "CPUs online.", (uint64_t)os_ncpus());
     metric_u(b, "gnatsd_workers", "gauge", "Worker threads serving connections.",
              (uint64_t)srv->nworkers);
 

@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define HTTP_MAX_HEAD (1024 * 1024)
@@ -90,7 +89,7 @@ static void hconn_close(hconn_t *h)
 {
     evloop_del(&mon.loop, h->fd);
     if (h->ssl) SSL_free(h->ssl);
-    close(h->fd);
+    os_sock_close(h->fd);
     mon.buffered -= h->in.len;
     mon.unsent -= h->out.len - h->out_off;
     buf_free(&h->in);
@@ -120,7 +119,10 @@ static bool hconn_flush(hconn_t *h)
 {
     while (h->out_off < h->out.len) {
         ssize_t n = transport_send(h->fd, h->ssl, h->out.p + h->out_off, h->out.len - h->out_off);
-        if (n == -1) return true;
+        if (n == -1) {
+            evloop_blocked(&mon.loop, h->fd, EVLOOP_WRITE);
+            return true;
+        }
         if (n < 0) {
             hconn_close(h);
             return false;
@@ -157,10 +159,13 @@ static int hconn_tls_step(hconn_t *h)
         unsigned char b[5];
         ssize_t n;
         do
-            n = recv(h->fd, b, sizeof b, MSG_PEEK);
+            n = os_peek(h->fd, b, sizeof b);
         while (n < 0 && errno == EINTR);
         /* b holds nothing unless recv returned bytes: decide on n first */
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            evloop_blocked(&mon.loop, h->fd, EVLOOP_READ);
+            return 0;
+        }
         if (n <= 0) {
             hconn_close(h);
             return -1;
@@ -177,12 +182,12 @@ static int hconn_tls_step(hconn_t *h)
         if (b[0] != 0x16 && n == (ssize_t)sizeof b && looks_like_http(b)) {
             static const char msg[] = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP "
                                       "request to an HTTPS server.\n";
-            ssize_t w = send(h->fd, msg, sizeof msg - 1, MSG_NOSIGNAL);
+            ssize_t w = os_send(h->fd, msg, sizeof msg - 1);
             (void)w;
             /* consume the request so the close is a FIN, not a reset that could
              * destroy the reply before the client reads it */
             char junk[4096];
-            for (int i = 0; i < 16 && recv(h->fd, junk, sizeof junk, 0) > 0; i++)
+            for (int i = 0; i < 16 && os_recv(h->fd, junk, sizeof junk) > 0; i++)
                 ;
             shutdown(h->fd, SHUT_WR);
             hconn_close(h);
@@ -196,7 +201,10 @@ static int hconn_tls_step(hconn_t *h)
         return 1;
     }
     int e = SSL_get_error(h->ssl, rc);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        evloop_blocked(&mon.loop, h->fd, e == SSL_ERROR_WANT_READ ? EVLOOP_READ : EVLOOP_WRITE);
+        return 0;
+    }
     char why[256];
     tls_last_error(why, sizeof why);
     DEBUG("HTTPS monitor: TLS handshake error: %s", why);
@@ -223,7 +231,10 @@ static int hconn_fill(hconn_t *h)
             hconn_close(h);
             return -1;
         }
-        if (n == -1) return 1;
+        if (n == -1) {
+            evloop_blocked(&mon.loop, h->fd, EVLOOP_READ);
+            return 1;
+        }
         if (n == 0) {
             h->eof = true;
             return 1;
@@ -391,7 +402,7 @@ static void accept_resume(void)
 static void accept_http(void)
 {
     for (;;) {
-        int fd = accept4(srv->http_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = os_accept(srv->http_fd);
         if (fd < 0) {
             int e = errno;
             if (e == EINTR || e == ECONNABORTED) continue;
@@ -404,7 +415,7 @@ static void accept_http(void)
             tls_ctx_t *t = https_ctx();
             ssl = t ? SSL_new(t->ctx) : NULL;
             if (!ssl) {
-                close(fd);
+                os_sock_close(fd);
                 continue;
             }
             SSL_set_fd(ssl, fd);
@@ -543,7 +554,7 @@ void monitor_stop(void)
     atomic_store(&mon.stop, true);
     evloop_wake(&mon.loop);
     pthread_join(mon.th, NULL);
-    close(srv->http_fd);
+    os_sock_close(srv->http_fd);
     srv->http_fd = -1;
     evloop_free(&mon.loop);
     tls_ctx_unref(mon.tls);

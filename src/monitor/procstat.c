@@ -7,9 +7,6 @@
 #include "monitor/monitor.h"
 
 #include <pthread.h>
-#include <stdio.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 static struct {
     pthread_mutex_t lock;
@@ -19,21 +16,12 @@ static struct {
 
 int64_t process_rss_bytes(void)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, rss = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
-        fclose(f);
-    }
-    return (int64_t)rss * sysconf(_SC_PAGESIZE);
+    return os_proc_rss_bytes();
 }
 
 double process_cpu_percent(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    int64_t cpu = (int64_t)ru.ru_utime.tv_sec * 1000000000LL + ru.ru_utime.tv_usec * 1000LL +
-                  (int64_t)ru.ru_stime.tv_sec * 1000000000LL + ru.ru_stime.tv_usec * 1000LL;
+    int64_t cpu = os_proc_cpu_ns();
     int64_t now = now_mono_ns();
     pthread_mutex_lock(&ps.lock);
     if (ps.last_sample_ns == 0) {

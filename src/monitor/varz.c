@@ -144,7 +144,7 @@ static void v_state(jw_t *w, const opts_t *o)
     size_t upn = go_uptime(up, sizeof up, now_mono_ns() - srv->start_mono_ns);
     jw_strn(w, "uptime", up, upn);
     jw_int(w, "mem", process_rss_bytes());
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long cores = os_ncpus();
     jw_int(w, "cores", cores);
     jw_int(w, "gomaxprocs", srv->nworkers);
     jw_float(w, "cpu", process_cpu_percent());

@@ -271,7 +271,7 @@ static void *auth_thread(void *arg)
 
 static void pool_start(void)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long cpus = os_ncpus();
     int n = cpus > 1 ? (int)(cpus / 2) : 1;
     if (n > AUTH_THREADS_MAX) n = AUTH_THREADS_MAX;
     for (int i = 0; i < n; i++) {

@@ -20,7 +20,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/uio.h>
 
 static void client_sweep_dead_subs(conn_t *c)
 {

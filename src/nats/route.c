@@ -247,7 +247,7 @@ void route_shutdown(void)
 {
     dialers_stop_all();
     if (route_listen_fd >= 0) {
-        close(route_listen_fd);
+        os_sock_close(route_listen_fd);
         route_listen_fd = -1;
     }
 }

@@ -12,13 +12,8 @@
 
 #include <errno.h>
 #include <ctype.h>
-#include <netdb.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,30 +58,20 @@ static int dial(const char *url, char *err, size_t errlen)
     }
     int fd = -1;
     for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        fd = os_socket(ai->ai_family, ai->ai_socktype);
         if (fd < 0) continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-            snprintf(err, errlen, "dial tcp %s:%d: connect: %s", host, port, strerror(errno));
-            close(fd);
-            fd = -1;
-            continue;
-        }
-        struct pollfd pfd = {fd, POLLOUT, 0};
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (poll(&pfd, 1, 1000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
-            soerr != 0) {
+        os_set_nonblock(fd);
+        int e = os_connect_wait(fd, ai->ai_addr, (socklen_t)ai->ai_addrlen, 1000);
+        if (e != 0) {
+            char why[128];
             snprintf(err, errlen, "dial tcp %s:%d: connect: %s", host, port,
-                     soerr ? strerror(soerr) : "i/o timeout");
-            close(fd);
+                     e < 0 ? "i/o timeout" : os_strerror(e, why, sizeof why));
+            os_sock_close(fd);
             fd = -1;
         }
     }
     freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
+    if (fd >= 0) os_setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     return fd;
 }
 
@@ -229,9 +214,7 @@ static void start_dialer_locked(const char *url, const char *key, bool implicit,
     d->next = R.dialers;
     R.dialers = d;
     if (R.no_dialing) return; /* never started: reaped as ended */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    os_sigs_t old = os_block_signals();
     /* A dialer only resolves, connects and waits: a small stack keeps up to
      * MAX_IMPLICIT_DIALERS of them cheap in address space too. */
     pthread_attr_t attr;
@@ -239,7 +222,7 @@ static void start_dialer_locked(const char *url, const char *key, bool implicit,
     pthread_attr_setstacksize(&attr, DIALER_STACK);
     d->started = pthread_create(&d->th, &attr, dialer_main, d) == 0;
     pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    os_restore_signals(old);
     if (!d->started) ERROR("Error starting a route dialer for %s", key);
 }
 

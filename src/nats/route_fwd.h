@@ -15,8 +15,6 @@
 #include "nats/route.h"
 #include "proto/route_parse.h"
 
-#include <sys/uio.h>
-
 /* Routes one message may be forwarded to; more are not forwarded to. */
 #define ROUTE_MAX_FWD 64
 

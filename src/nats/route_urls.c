@@ -12,9 +12,6 @@
 #include "base/json.h"
 #include "base/qsbr.h"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -45,17 +42,18 @@ void compute_own_urls(void)
         R.own_urls[R.nown++] = xstrdup(buf);
         return;
     }
-    struct ifaddrs *ifa = NULL;
-    if (getifaddrs(&ifa) != 0) return;
+    os_ifaddr_t *ifa = NULL;
+    int nifa = os_if_addrs(&ifa);
     size_t cap = 0;
-    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-        if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK)) continue;
+    for (int k = 0; k < nifa; k++) {
+        const os_ifaddr_t *i = &ifa[k];
+        if (i->loopback) continue;
         char ip[INET6_ADDRSTRLEN];
-        if (i->ifa_addr->sa_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip, sizeof ip);
+        if (i->addr.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)&i->addr)->sin_addr, ip, sizeof ip);
             snprintf(buf, sizeof buf, "%s:%d", ip, srv->port);
-        } else if (i->ifa_addr->sa_family == AF_INET6) {
-            struct in6_addr *a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+        } else if (i->addr.ss_family == AF_INET6) {
+            const struct in6_addr *a = &((const struct sockaddr_in6 *)&i->addr)->sin6_addr;
             if (IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_LOOPBACK(a)) continue;
             inet_ntop(AF_INET6, a, ip, sizeof ip);
             snprintf(buf, sizeof buf, "[%s]:%d", ip, srv->port);
@@ -68,7 +66,7 @@ void compute_own_urls(void)
         }
         R.own_urls[R.nown++] = xstrdup(buf);
     }
-    freeifaddrs(ifa);
+    free(ifa);
 }
 
 /* Caller holds R.mu. */

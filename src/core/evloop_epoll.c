@@ -1,5 +1,6 @@
-/* evloop.c: the event loop's mechanics on Linux: an epoll set and an eventfd (evloop.h
- * is the contract; a port to another OS replaces this file and the event block there). */
+/* evloop_epoll.c: the event loop's mechanics on Linux: an epoll set and an eventfd
+ * (evloop.h is the contract, evloop_epoll.h the backend's block). */
+#ifndef _WIN32
 #include "core/evloop.h"
 #include "base/common.h"
 #include "base/qsbr.h"
@@ -75,3 +76,4 @@ int evloop_wait(evloop_t *l, evloop_event_t *evs, int max, int max_ms)
     qsbr_online();
     return n;
 }
+#endif

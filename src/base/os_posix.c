@@ -1,0 +1,130 @@
+/* os_posix.c: os.h on Linux, the parts that are not inline (os_posix.h): getrandom,
+ * getifaddrs, getrusage and /proc/self/statm. */
+#ifndef _WIN32
+#include "base/os.h"
+
+#include <errno.h>
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <termios.h>
+
+int os_random(void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom((char *)buf + got, n - got, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+int os_if_addrs(os_ifaddr_t **out)
+{
+    *out = NULL;
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) != 0) return -1;
+    int n = 0, cap = 0;
+    os_ifaddr_t *v = NULL;
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        if (!i->ifa_addr ||
+            (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            os_ifaddr_t *nv = realloc(v, (size_t)cap * sizeof *v);
+            if (!nv) break;
+            v = nv;
+        }
+        memset(&v[n], 0, sizeof v[n]);
+        memcpy(&v[n].addr, i->ifa_addr,
+               i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                 : sizeof(struct sockaddr_in6));
+        v[n].index = if_nametoindex(i->ifa_name);
+        v[n].loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
+        n++;
+    }
+    freeifaddrs(ifa);
+    *out = v;
+    return n;
+}
+
+int64_t os_proc_cpu_ns(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (int64_t)ru.ru_utime.tv_sec * 1000000000LL + ru.ru_utime.tv_usec * 1000LL +
+           (int64_t)ru.ru_stime.tv_sec * 1000000000LL + ru.ru_stime.tv_usec * 1000LL;
+}
+
+int64_t os_proc_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+        fclose(f);
+    }
+    return (int64_t)rss * sysconf(_SC_PAGESIZE);
+}
+
+long os_ncpus(void)
+{
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+const char *os_strerror(int e, char *buf, size_t n)
+{
+    return strerror_r(e, buf, n); /* the GNU variant: may return a static string */
+}
+
+static struct termios saved_tio;
+static volatile sig_atomic_t echo_off;
+
+int os_tty_echo(bool on)
+{
+    if (on) {
+        if (echo_off && tcsetattr(0, TCSANOW, &saved_tio) != 0) return -1;
+        echo_off = 0;
+        return 0;
+    }
+    /* TCSANOW, not TCSAFLUSH: what is typed right after the prompt is kept. */
+    if (tcgetattr(0, &saved_tio) != 0) return -1;
+    struct termios t = saved_tio;
+    t.c_lflag &= ~(tcflag_t)ECHO;
+    t.c_lflag |= ICANON;
+    echo_off = 1;
+    if (tcsetattr(0, TCSANOW, &t) != 0) {
+        echo_off = 0;
+        return -1;
+    }
+    return 0;
+}
+
+long os_tm_gmtoff(const struct tm *local, time_t t)
+{
+    (void)t;
+    return local->tm_gmtoff;
+}
+
+const char *os_prog_name(void)
+{
+    return program_invocation_short_name;
+}
+
+void os_rwlock_init_writer_pref(pthread_rwlock_t *l)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(l, &attr);
+    pthread_rwlockattr_destroy(&attr);
+}
+#endif
