@@ -18,7 +18,7 @@ DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3
        libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs valgrind \
        gcovr clang-tidy
 
-.PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint win64
+.PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint win64 win64-unit
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
      $(BUILD)/floor-relay
@@ -58,7 +58,7 @@ $(BUILD)/floor-relay: bench/floor_relay.c
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $<
 
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
-$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libgnatsd.a tests/unit/test.h
+$(BUILD)/unit/%$(EXE): tests/unit/%.c $(BUILD)/libgnatsd.a tests/unit/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< $(BUILD)/libgnatsd.a $(LIBS)
 
@@ -98,6 +98,12 @@ win64:
 	$(MAKE) BUILD=build/win64 CC=$(WIN_CC) EXE=.exe OPT="-O2 -g" \
 	    CFLAGS="$(WIN_CFLAGS)" LIBS="$(WIN_LIBS)" \
 	    build/win64/gnatsd.exe build/win64/mkpasswd.exe
+# the unit tests that exercise the platform seams and the cross-built libraries, run
+# under wine by tests/wine.sh unit
+WIN_UNIT = test_evloop test_bcrypt test_hash test_base
+win64-unit: win64
+	$(MAKE) BUILD=build/win64 CC=$(WIN_CC) EXE=.exe OPT="-O2 -g" \
+	    CFLAGS="$(WIN_CFLAGS)" LIBS="$(WIN_LIBS)" $(WIN_UNIT:%=build/win64/unit/%.exe)
 
 # --- coverage: the tree again with gcov counters in build/cov; the unit tests, the
 # integration suite and the fuzz corpora (replayed once through each harness, with

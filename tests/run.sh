@@ -183,6 +183,17 @@ else
     echo "== lint: skipped (no clang-tidy)"
 fi
 
+# The Windows build under wine (tests/wine.sh): the platform seams' unit tests, a
+# subset of the integration suite against build/win64/gnatsd.exe, and the service
+# scenario under wine's SCM. Without wine nothing of it runs and nothing is counted.
+if command -v wine >/dev/null; then
+    run_stage "windows unit (wine)" env JOBS="$JOBS" tests/wine.sh unit
+    run_stage "windows integration (wine)" env JOBS="$JOBS" tests/wine.sh integration
+    run_stage "windows service (wine)" env JOBS="$JOBS" tests/wine.sh service
+else
+    echo "== windows (wine): skipped: wine not installed"
+fi
+
 # Layers point one way and modules include no circle (tools/layers.py).
 layers_check() {
     if python3 tools/layers.py src; then

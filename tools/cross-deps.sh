@@ -27,7 +27,12 @@ exec 9>"$root/.$target.lock"
 flock 9 # two builds at once (parallel CI stages, worktrees) share one result
 
 stamp="$prefix/.complete"
-if [ -f "$stamp" ]; then echo "$prefix"; exit 0; fi
+# libxcrypt's bcrypt variants: "bcrypt" alone is $2b$ only; the server verifies the $2a$
+# hashes Go's bcrypt and mkpasswd make, and $2x$/$2y$ ones from other tools (measured:
+# with "bcrypt" alone, crypt_rn failed with EINVAL for every $2a$ hash under wine).
+xcrypt_hashes=bcrypt,bcrypt_a,bcrypt_x,bcrypt_y
+xstamp="$prefix/.xcrypt-$xcrypt_hashes"
+if [ -f "$stamp" ] && [ -f "$xstamp" ]; then echo "$prefix"; exit 0; fi
 
 log() { echo "cross-deps: $*" >&2; }
 
@@ -83,6 +88,38 @@ fetch() {
 }
 
 jobs=$(nproc 2>/dev/null || echo 2)
+
+# libxcrypt into prefix $1
+build_xcrypt() {
+    fetch libxcrypt
+    (
+        cd "$work/libxcrypt"
+        ./autogen.sh >"$work/xcrypt.log" 2>&1
+        mkdir b && cd b
+        # bcrypt only: salts come from the caller (base/bcrypt.c), so libxcrypt's
+        # /dev/urandom fallback is never used.
+        ../configure --host="$host" --disable-shared --enable-static \
+            --enable-hashes="$xcrypt_hashes" --enable-obsolete-api=no \
+            --disable-xcrypt-compat-files --disable-werror --prefix="$1" >>"$work/xcrypt.log" 2>&1
+        make -j"$jobs" >>"$work/xcrypt.log" 2>&1 || { tail -30 "$work/xcrypt.log" >&2; exit 1; }
+        make install >>"$work/xcrypt.log" 2>&1
+    )
+}
+
+if [ -f "$stamp" ]; then
+    # OpenSSL is there; libxcrypt was built with other hashes: it alone again, swapped in
+    # with a rename so a build linking meanwhile sees the old or the new library.
+    log "rebuilding libxcrypt with $xcrypt_hashes"
+    build_xcrypt "$work/xc"
+    cp "$work/xc/lib/libcrypt.a" "$prefix/lib/libcrypt.a.new"
+    mv "$prefix/lib/libcrypt.a.new" "$prefix/lib/libcrypt.a"
+    cp "$work/xc/include/crypt.h" "$prefix/include/crypt.h"
+    sed -i "s/^libxcrypt .*/libxcrypt $(cat "$work/libxcrypt.version")/" "$prefix/VERSIONS"
+    touch "$xstamp"
+    echo "$prefix"
+    exit 0
+fi
+
 rm -rf "$prefix"
 mkdir -p "$prefix"
 
@@ -97,23 +134,11 @@ fetch openssl
     make install_dev >>"$work/openssl.log" 2>&1
 )
 
-fetch libxcrypt
-(
-    cd "$work/libxcrypt"
-    ./autogen.sh >"$work/xcrypt.log" 2>&1
-    mkdir b && cd b
-    # bcrypt only: the server verifies and mkpasswd makes $2a$ hashes; salts come from
-    # the caller (base/bcrypt.c), so libxcrypt's /dev/urandom fallback is never used.
-    ../configure --host="$host" --disable-shared --enable-static --enable-hashes=bcrypt \
-        --enable-obsolete-api=no --disable-xcrypt-compat-files --disable-werror \
-        --prefix="$prefix" >>"$work/xcrypt.log" 2>&1
-    make -j"$jobs" >>"$work/xcrypt.log" 2>&1 || { tail -30 "$work/xcrypt.log" >&2; exit 1; }
-    make install >>"$work/xcrypt.log" 2>&1
-)
+build_xcrypt "$prefix"
 
 {
     echo "openssl $(cat "$work/openssl.version")"
     echo "libxcrypt $(cat "$work/libxcrypt.version")"
 } >"$prefix/VERSIONS"
-touch "$stamp"
+touch "$stamp" "$xstamp"
 echo "$prefix"

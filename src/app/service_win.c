@@ -14,7 +14,9 @@
 
 #include "app/control.h"
 
+#include <stdbool.h>
 #include <windows.h>
+#include <tlhelp32.h>
 
 /* the reference's custom control codes (docs/windows.md) */
 #define CONTROL_CODE_REOPEN 128
@@ -83,8 +85,37 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     report(SERVICE_STOPPED, (DWORD)rc);
 }
 
+/* Whether the SCM started this process: its parent is services.exe (what Go's
+ * svc.IsWindowsService checks too). Only then is the dispatcher asked: wine's
+ * StartServiceCtrlDispatcher waits 10 s for the SCM's pipe before it fails for a
+ * process the SCM did not start (measured: every console start of the server under
+ * wine 8.0 took 10 s, "service_run_main_thread failed to create control pipe error
+ * 121"). A process whose parent is gone or unknown runs in the foreground. */
+static bool started_by_scm(void)
+{
+    HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+    if (snap == INVALID_HANDLE_VALUE) return true; /* cannot tell: ask the dispatcher */
+    DWORD me = GetCurrentProcessId(), parent = 0;
+    PROCESSENTRY32W e = {.dwSize = sizeof e};
+    for (BOOL ok = Process32FirstW(snap, &e); ok; ok = Process32NextW(snap, &e))
+        if (e.th32ProcessID == me) {
+            parent = e.th32ParentProcessID;
+            break;
+        }
+    bool svc = false;
+    e.dwSize = sizeof e;
+    for (BOOL ok = parent && Process32FirstW(snap, &e); ok; ok = Process32NextW(snap, &e))
+        if (e.th32ProcessID == parent) {
+            svc = _wcsicmp(e.szExeFile, L"services.exe") == 0;
+            break;
+        }
+    CloseHandle(snap);
+    return svc;
+}
+
 int service_run(int (*fn)(void *), void *arg)
 {
+    if (!started_by_scm()) return fn(arg);
     svc_fn = fn;
     svc_arg = arg;
     InitializeCriticalSection(&status_lock);

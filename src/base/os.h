@@ -1,7 +1,7 @@
 /* os.h: the platform seam of the layers above base: sockets, randomness, interface
  * addresses, process statistics. Callers keep one code path; the two implementations
- * are os_posix.h (inline: the socket calls sit on every read and write, so Linux pays
- * nothing for the seam) with os_posix.c, and os_win.h with os_win.c (mingw-w64). This
+ * are os_sock_posix.h (inline: the socket calls sit on every read and write, so Linux pays
+ * nothing for the seam) with os_posix.c, and os_sock_win.h with os_win.c (mingw-w64). This
  * header only picks one; `#ifdef _WIN32` appears in these files and in evloop.h's
  * backend choice, nowhere else.
  *
@@ -52,9 +52,9 @@
 #include <time.h>
 
 #ifdef _WIN32
-#include "base/os_win.h"
+#include "base/os_sock_win.h"
 #else
-#include "base/os_posix.h"
+#include "base/os_sock_posix.h"
 #endif
 
 typedef struct os_ifaddr {

@@ -1,4 +1,4 @@
-/* os_posix.c: os.h on Linux, the parts that are not inline (os_posix.h): getrandom,
+/* os_posix.c: os.h on Linux, the parts that are not inline (os_sock_posix.h): getrandom,
  * getifaddrs, getrusage and /proc/self/statm. */
 #ifndef _WIN32
 #include "base/os.h"

@@ -7,9 +7,9 @@
  * This is the seam a port to another OS replaces. Two backends, each a header with the
  * loop's struct and the event block (type, flag bits, accessors: inline, because the
  * worker reads them for every event) plus a .c file with the calls:
- *   - evloop_epoll.[ch]: Linux, an epoll set and an eventfd;
- *   - evloop_afd.[ch]: Windows, readiness polls (IOCTL_AFD_POLL) on an \Device\Afd
- *     handle tied to an I/O completion port, wake-ups posted to the port.
+ *   - evloop_epoll.c (with evloop_ev_epoll.h): Linux, an epoll set and an eventfd;
+ *   - evloop_afd.c (with evloop_ev_afd.h): Windows, readiness polls (IOCTL_AFD_POLL) on
+ *     an \Device\Afd handle tied to an I/O completion port, wake-ups posted to the port.
  * Both provide the same calls with the same meaning; this header picks one.
  *
  * Threads: evloop_add/del/rearm, evloop_blocked and evloop_wake from any thread (a worker
@@ -50,9 +50,9 @@ enum evloop_mode {
  * poll checks the socket's state when armed, so readiness that came between the call
  * that would block and this one is not lost. */
 #ifdef _WIN32
-#include "core/evloop_afd.h"
+#include "core/evloop_ev_afd.h"
 #else
-#include "core/evloop_epoll.h"
+#include "core/evloop_ev_epoll.h"
 #endif
 
 int evloop_init(evloop_t *l);  /* 0, or -1 with errno */

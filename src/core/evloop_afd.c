@@ -1,5 +1,5 @@
 /* evloop_afd.c: the event loop's mechanics on Windows (evloop.h is the contract,
- * evloop_afd.h the backend's block): readiness polls, as epoll gives them on Linux.
+ * evloop_ev_afd.h the backend's block): readiness polls, as epoll gives them on Linux.
  *
  * Why AFD polls: Windows' scalable primitive is the I/O completion port, which reports
  * completed I/O, not readiness; the core is readiness-driven (it reads into its own

@@ -1,5 +1,5 @@
 /* evloop_epoll.c: the event loop's mechanics on Linux: an epoll set and an eventfd
- * (evloop.h is the contract, evloop_epoll.h the backend's block). */
+ * (evloop.h is the contract, evloop_ev_epoll.h the backend's block). */
 #ifndef _WIN32
 #include "core/evloop.h"
 #include "base/common.h"

@@ -40,8 +40,9 @@ def timeout_scale():
     return 3.0 if "/tsan/" in binary else 2.0 if "/asan/" in binary else 1.0
 
 
-def discover(selector=None):
-    """[(file, test_name, timeout)] in file order, then definition order."""
+def discover(selectors=None, excludes=None):
+    """[(file, test_name, timeout)] in file order, then definition order: those whose
+    file::name contains one of selectors (all if none) and none of excludes."""
     sys.path.insert(0, HERE)
     out = []
     for fname in sorted(os.listdir(HERE)):
@@ -54,7 +55,9 @@ def discover(selector=None):
         funcs.sort(key=lambda nf: nf[1].__code__.co_firstlineno)
         for name, _ in funcs:
             ident = "%s::%s" % (fname, name)
-            if selector and selector not in ident:
+            if selectors and not any(s in ident for s in selectors):
+                continue
+            if excludes and any(x in ident for x in excludes):
                 continue
             out.append((fname, name, float(timeouts.get(name, DEFAULT_TIMEOUT)) * timeout_scale()))
     return out
@@ -98,7 +101,10 @@ def run_one(ident):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("-k", dest="selector", help="run only tests whose file::name contains this")
+    ap.add_argument("-k", dest="selectors", action="append",
+                    help="run only tests whose file::name contains this (repeatable: any)")
+    ap.add_argument("-x", dest="excludes", action="append",
+                    help="skip tests whose file::name contains this (repeatable)")
     ap.add_argument("-j", dest="jobs", type=int, default=int(os.environ.get("ITEST_JOBS", "3")))
     ap.add_argument("-v", dest="verbose", action="store_true", help="print output of passing tests too")
     ap.add_argument("--one", help=argparse.SUPPRESS)
@@ -107,7 +113,7 @@ def main():
         run_one(a.one)
         return
 
-    tests = discover(a.selector)
+    tests = discover(a.selectors, a.excludes)
     jobs = max(1, min(a.jobs, 4))
     pending = list(tests)
     running = []   # (ident, proc, start, timeout, outfile)

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /* From the reference tool's documented output (docs/config.md §9.7). */
@@ -136,7 +137,7 @@ static void *worker(void *arg)
     for (int i = 0; i < 5; i++)
         ok &= check("$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U") &&
               !check("$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*X");
-    return (void *)ok;
+    return (void *)(intptr_t)ok;
 }
 
 TEST(threads)

@@ -1,4 +1,4 @@
-/* evloop_epoll.h: evloop.h's backend block on Linux: the loop is an epoll set and an
+/* evloop_ev_epoll.h: evloop.h's backend block on Linux: the loop is an epoll set and an
  * eventfd, an event is epoll's own (evloop.h is the contract). */
 #ifndef GNATSD_EVLOOP_EPOLL_H
 #define GNATSD_EVLOOP_EPOLL_H

@@ -1,4 +1,4 @@
-/* os_posix.h: the socket half of os.h on Linux, inline (os.h is the contract). */
+/* os_sock_posix.h: the socket half of os.h on Linux, inline (os.h is the contract). */
 #ifndef GNATSD_OS_POSIX_H
 #define GNATSD_OS_POSIX_H
 

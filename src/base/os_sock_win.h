@@ -1,4 +1,4 @@
-/* os_win.h: the socket half of os.h on Windows (mingw-w64; os.h is the contract,
+/* os_sock_win.h: the socket half of os.h on Windows (mingw-w64; os.h is the contract,
  * os_win.c the implementation): Winsock's headers, the POSIX types and names the
  * callers use that Windows lacks, and the socket calls, which map WSAGetLastError to
  * errno values. */

@@ -1,4 +1,4 @@
-/* evloop_afd.h: evloop.h's backend block on Windows (evloop_afd.c has the why): the loop
+/* evloop_ev_afd.h: evloop.h's backend block on Windows (evloop_afd.c has the why): the loop
  * is an I/O completion port and an \Device\Afd handle whose readiness polls complete on
  * it; an event is a tag and EVLOOP_* bits, filled in by evloop_wait. */
 #ifndef GNATSD_EVLOOP_AFD_H
