@@ -103,7 +103,8 @@ def main():
     def write_conf(max_payload):
         with open(conf, "w") as f:
             f.write(f"port: {port}\nhttp_port: {mport}\nmax_payload: {max_payload}\n"
-                    f"log_file: \"{winpath(log)}\"\n")
+                    # single quotes: no escapes ("Z:\tmp" would hold a tab)
+                    f"log_file: '{winpath(log)}'\n")
 
     write_conf(65536)
     # holds the Wine session (see the docstring); ends when its stdin closes
