@@ -4,7 +4,7 @@
 #
 #   integration  the integration suite's subset below against build/win64/gnatsd.exe
 #                (pub/sub, queues, request/reply, the protocol, TLS, config files,
-#                monitoring), through build/win64/gnatsd-wine
+#                monitoring, auth, limits, routes), through build/win64/gnatsd-wine
 #   service      the Windows service scenario (tests/windows/service_test.py)
 #   unit         the unit tests that exercise the platform seams (os.h, evloop.h),
 #                cross-built and run under wine
@@ -69,6 +69,7 @@ SELECT=(
     test_pubsub.py:: test_proto.py:: test_tls.py:: test_config_flat.py::
     test_config_language.py:: test_monitor.py:: test_monitoring_endpoints.py::
     test_auth.py:: test_authorization.py:: test_limits.py:: test_seed_configs.py::
+    test_cluster.py::
 )
 EXCLUDE=(
     # the pid file holds the Windows process id, not the launcher's Linux pid
@@ -79,11 +80,12 @@ EXCLUDE=(
     # reloads are asked for with SIGHUP, which wine does not turn into a Windows
     # control (the service test covers reload through the SCM: -sl reload)
     test_authorization.py::test_reload
+    test_cluster.py::test_reload_adds_and_removes_route
     # the seed config's pid file holds the Windows process id (as above)
     test_seed_configs.py::test_seed_main_example
-    # 2000 HTTP connections: wine's server scans every pending AFD poll per socket
-    # event; with ~1000 open the monitor answered only after 20 s, wineserver busy and
-    # the server process idle (docs/windows.md "Wine")
+    # 2000 HTTP connections: wine implements AFD polls in its server process; with
+    # ~1000 open the monitor answered only after 20 s, wineserver busy and the server
+    # process idle (docs/windows.md "Under wine")
     test_monitoring_endpoints.py::test_hostile_http_clients
 )
 
