@@ -22,6 +22,10 @@
  *   an owner that stops reading on purpose (a paused producer) is not woken again and
  *   again, as with an epoll edge. A poll checks the state when issued: nothing that
  *   happened before it is lost.
+ *   TLS: the transport reports "would block" without the direction OpenSSL wants, so a
+ *   read arms the read poll and a write the write poll. A read that wants to write (or
+ *   the reverse: renegotiation is off, so only a TLS 1.3 key update) waits for its own
+ *   direction's next readiness or for the flusher's write poll, not for the other one.
  * - EVLOOP_ACCEPT is level-triggered: a listener's completion is reported, and the poll
  *   issued again at the loop's next evloop_wait, after the owner accepted what waited.
  * - EVLOOP_ACCEPT_SHARED: one poll for the listener, whichever loops hold it; its
