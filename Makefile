@@ -5,7 +5,10 @@ CC ?= gcc
 BUILD ?= build
 EXE ?=
 WERROR ?= -Werror
-CFLAGS_BASE = -std=gnu11 -Wall -Wextra -Wno-format-truncation $(WERROR) -D_GNU_SOURCE -pthread -Isrc -MMD -MP
+# the version stamp (src/base/version.h says why a generated header and not -D values)
+VERSION_H = $(BUILD)/gen/gnatsd_c_version.h
+CFLAGS_BASE = -std=gnu11 -Wall -Wextra -Wno-format-truncation $(WERROR) -D_GNU_SOURCE -pthread -Isrc -MMD -MP \
+              -DGNATSD_C_VERSION_FILE='"$(abspath $(VERSION_H))"'
 OPT ?= -O2 -g
 LIBS = -lssl -lcrypto -lcrypt -lpthread -lm
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -18,14 +21,14 @@ DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3
        libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs valgrind \
        gcovr clang-tidy
 
-.PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint win64 win64-unit
+.PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint win64 win64-unit FORCE
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
      $(BUILD)/floor-relay
 
 # --- the normal build -----------------------------------------------------
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
-$(BUILD)/obj/%.o: src/%.c
+$(BUILD)/obj/%.o: src/%.c | $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c $< -o $@
 
@@ -39,7 +42,7 @@ $(BUILD)/gnatsd$(EXE): $(BUILD)/obj/app/main.o $(BUILD)/libgnatsd.a
 $(BUILD)/nats-server: $(BUILD)/gnatsd
 	ln -f $< $@
 
-$(BUILD)/obj/mkpasswd_main.o: tools/mkpasswd.c
+$(BUILD)/obj/mkpasswd_main.o: tools/mkpasswd.c | $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c $< -o $@
 
@@ -57,8 +60,17 @@ $(BUILD)/floor-relay: bench/floor_relay.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $<
 
+# what tools/version.sh says, as two #defines; the file is replaced only when they
+# change, so a new commit recompiles just the objects that include base/version.h
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@tools/version.sh | { read -r v; read -r g; \
+	  printf '#define GNATSD_C_VERSION "%s"\n#define GNATSD_C_GIT "%s"\n' "$$v" "$$g"; } >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+FORCE:
+
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
-$(BUILD)/unit/%$(EXE): tests/unit/%.c $(BUILD)/libgnatsd.a tests/unit/test.h
+$(BUILD)/unit/%$(EXE): tests/unit/%.c $(BUILD)/libgnatsd.a tests/unit/test.h | $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< $(BUILD)/libgnatsd.a $(LIBS)
 
@@ -115,7 +127,7 @@ coverage: deps all itest
 	tests/coverage.sh
 REPLAY_BIN := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BIN := $(REPLAY_BIN:tests/fuzz/%.c=$(BUILD)/replay/%)
-$(BUILD)/replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libgnatsd.a
+$(BUILD)/replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)/libgnatsd.a | $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libgnatsd.a $(LIBS)
 replay: $(REPLAY_BIN)
