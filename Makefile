@@ -21,7 +21,8 @@ DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3
        libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs valgrind \
        gcovr clang-tidy
 
-.PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint win64 win64-unit FORCE
+.PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint \
+        win64 win64-unit static dist dist-deps dist-aarch64 FORCE
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
      $(BUILD)/floor-relay
@@ -68,6 +69,21 @@ $(VERSION_H): FORCE
 	  printf '#define GNATSD_C_VERSION "%s"\n#define GNATSD_C_GIT "%s"\n' "$$v" "$$g"; } >$@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
 FORCE:
+
+# the same objects linked static and stripped: what the release archives and the
+# container image hold (`make dist`). The link warns that getaddrinfo and OpenSSL's
+# dlopen want glibc's shared libraries at run time; the server's lookups work
+# without them from /etc/hosts (docs/internals.md "Build"), and nothing loads a module.
+STATIC_BIN = $(BUILD)/static/gnatsd $(BUILD)/static/nats-server $(BUILD)/static/mkpasswd
+$(BUILD)/static/gnatsd: $(BUILD)/obj/app/main.o $(BUILD)/libgnatsd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -static -s -o $@ $^ $(LIBS)
+$(BUILD)/static/nats-server: $(BUILD)/static/gnatsd
+	ln -f $< $@
+$(BUILD)/static/mkpasswd: $(BUILD)/obj/mkpasswd_main.o $(BUILD)/libgnatsd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -static -s -o $@ $^ $(LIBS)
+static: $(STATIC_BIN)
 
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%)
 $(BUILD)/unit/%$(EXE): tests/unit/%.c $(BUILD)/libgnatsd.a tests/unit/test.h | $(VERSION_H)
@@ -154,6 +170,34 @@ fuzz: $(FUZZ_BIN)
 FUZZ_LONG_SECONDS ?= 600
 fuzz-long: fuzz
 	FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) tests/fuzz/run_long.sh
+
+# --- release artifacts: `make dist` writes build/dist/ (tools/dist.sh says what) --
+# A cross build is one more BUILD variant with its CC: build/aarch64 is the tree
+# compiled by Debian's aarch64 cross compiler, which finds the arm64 multiarch
+# OpenSSL and libxcrypt (dist-deps) on its own paths, then linked static like the
+# native one. The Windows zip needs the win64 target (its own helper) and mingw-w64.
+AARCH64_CC = aarch64-linux-gnu-gcc
+DIST_DEBS = gcc-aarch64-linux-gnu qemu-user libssl-dev:arm64 libcrypt-dev:arm64 file
+dist-aarch64:
+	$(MAKE) BUILD=build/aarch64 CC=$(AARCH64_CC) static
+dist: dist-deps
+	$(MAKE) static dist-aarch64
+	@win=""; \
+	if grep -q '^win64:' $(firstword $(MAKEFILE_LIST)) && command -v x86_64-w64-mingw32-gcc >/dev/null; then \
+	  $(MAKE) win64 && win=build/win64 || exit 1; \
+	else echo "dist: no Windows zip (needs the Makefile's win64 target and x86_64-w64-mingw32-gcc)"; fi; \
+	tools/dist.sh build/dist $(BUILD)/static build/aarch64/static $$win
+
+# as deps, for the cross toolchain, qemu-user (the aarch64 smoke test) and the arm64
+# libraries, which need Debian's arm64 architecture enabled first
+dist-deps: deps
+	@missing=""; for p in $(DIST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; \
+	    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing packages:$$missing (run as root or install them)"; exit 1; fi; \
+	fi
 
 # --- the two commands ------------------------------------------------------
 deps:
