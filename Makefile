@@ -5,10 +5,12 @@ CC ?= gcc
 BUILD ?= build
 EXE ?=
 WERROR ?= -Werror
-# the version stamp (src/base/version.h says why a generated header and not -D values)
-VERSION_H = $(BUILD)/gen/gnatsd_c_version.h
+# the version stamp (src/base/version.h says why a generated header and not -D values);
+# absolute, since the compiler's dependency files name it so and make must see the
+# same file there as its rule's target, or it may compare times before remaking it
+VERSION_H = $(abspath $(BUILD)/gen/gnatsd_c_version.h)
 CFLAGS_BASE = -std=gnu11 -Wall -Wextra -Wno-format-truncation $(WERROR) -D_GNU_SOURCE -pthread -Isrc -MMD -MP \
-              -DGNATSD_C_VERSION_FILE='"$(abspath $(VERSION_H))"'
+              -DGNATSD_C_VERSION_FILE='"$(VERSION_H)"'
 OPT ?= -O2 -g
 LIBS = -lssl -lcrypto -lcrypt -lpthread -lm
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
