@@ -7,6 +7,7 @@
  * does on SIGQUIT. service.h runs the whole under the Windows SCM when it
  * started the process. */
 #include "base/log.h"
+#include "base/version.h"
 #include "conf/opts.h"
 #include "app/reload.h"
 #include "app/start.h"
@@ -151,10 +152,15 @@ static int run_server(void *arg)
     server_init(o);
     NOTICE("Starting nats-server");
     NOTICE("  Version:  %s", SERVER_VERSION);
-    NOTICE("  Git:      [not set]");
+    NOTICE("  Git:      [%s]", gnatsd_c_git_or_not_set());
     DEBUG("  Go build: %s", SERVER_GO_VERSION);
     NOTICE("  Name:     %s", srv->server_name);
     NOTICE("  ID:       %s", srv->server_id);
+    /* ours, after the reference's banner (kept as tools read it): which server this is */
+    if (gnatsd_c_git[0])
+        NOTICE("  gnatsd-c: %s (git %s)", gnatsd_c_version, gnatsd_c_git);
+    else
+        NOTICE("  gnatsd-c: %s", gnatsd_c_version);
     reload_warn_plaintext(o);
     if (o->config_file) NOTICE("Using configuration file: %s", o->config_file);
     if (o->pid_file && *o->pid_file) write_pid_file(o->pid_file);

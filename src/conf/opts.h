@@ -200,7 +200,16 @@ int opts_validate(const opts_t *o, char *err, size_t errlen);
 /* Go time.ParseDuration: 0 or -1 with err = "time: invalid duration \"x\"" etc. */
 int opts_parse_duration(const char *s, int64_t *ns, char *err, size_t errlen);
 
+/* -h: the flags by section (the reference's text), then one line naming this
+ * build (base/version.h). */
 void opts_print_usage(FILE *out, const char *prog);
+/* The flags of -h as data, in -h's order, for the man page (tools/genman.c):
+ * section(arg, title) as each section starts, then flag(arg, usage, help) for
+ * each of its flags. usage is -h's left column without its indent (it may hold
+ * a newline and indent: "-n, --name\n    --server_name <server_name>"), help
+ * the right one (a newline starts another line). */
+void opts_usage_walk(void (*section)(void *arg, const char *title),
+                     void (*flag)(void *arg, const char *usage, const char *help), void *arg);
 void opts_print_tls_help(FILE *out);
 void permissions_free(permissions_t *p);
 

@@ -3,6 +3,7 @@
  * wins), its second pass over the loaded options (flags beat the file), and
  * the -h text. */
 #include "conf/opts_impl.h"
+#include "base/version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -406,13 +407,43 @@ static bool pick_next(const flag_ref_t *r, void *arg)
     return false;
 }
 
-static void print_flag_line(FILE *out, const opt_flag_t *f)
+void opts_usage_walk(void (*section)(void *arg, const char *title),
+                     void (*flag)(void *arg, const char *usage, const char *help), void *arg)
 {
-    fprintf(out, "    %s", f->usage);
-    const char *nl = strrchr(f->usage, '\n');
-    int col = nl ? (int)strlen(nl + 1) : 4 + (int)strlen(f->usage);
+    for (int s = OS_SERVER; s <= OS_COMMON; s++) {
+        section(arg, section_names[s]);
+        usage_pick_t u = {s, 0, NULL};
+        for (;;) {
+            u.best = NULL;
+            each_flag(pick_next, &u);
+            if (!u.best) break;
+            flag(arg, u.best->usage, u.best->help);
+            u.after = u.best->rank;
+        }
+    }
+}
+
+typedef struct usage_out {
+    FILE *out;
+    bool first;
+} usage_out_t;
+
+static void print_section(void *arg, const char *title)
+{
+    usage_out_t *u = arg;
+    if (!u->first) fputc('\n', u->out);
+    u->first = false;
+    fprintf(u->out, "%s:\n", title);
+}
+
+static void print_flag_line(void *arg, const char *usage, const char *help)
+{
+    FILE *out = ((usage_out_t *)arg)->out;
+    fprintf(out, "    %s", usage);
+    const char *nl = strrchr(usage, '\n');
+    int col = nl ? (int)strlen(nl + 1) : 4 + (int)strlen(usage);
     fprintf(out, "%*s", col < HELP_COL ? HELP_COL - col : 1, "");
-    for (const char *h = f->help; *h; h++) {
+    for (const char *h = help; *h; h++) {
         fputc(*h, out);
         if (*h == '\n') fprintf(out, "%*s", HELP_COL, "");
     }
@@ -422,17 +453,9 @@ static void print_flag_line(FILE *out, const opt_flag_t *f)
 void opts_print_usage(FILE *out, const char *prog)
 {
     fprintf(out, "\nUsage: %s [options]\n\n", prog);
-    for (int s = OS_SERVER; s <= OS_COMMON; s++) {
-        fprintf(out, "%s:\n", section_names[s]);
-        usage_pick_t u = {s, 0, NULL};
-        for (;;) {
-            u.best = NULL;
-            each_flag(pick_next, &u);
-            if (!u.best) break;
-            print_flag_line(out, u.best);
-            u.after = u.best->rank;
-        }
-        fputc('\n', out);
-    }
+    usage_out_t u = {out, true};
+    opts_usage_walk(print_section, print_flag_line, &u);
+    /* below the reference's text, which stays as it is: which server this is */
+    fprintf(out, "\n%s, compatible with nats-server %s\n\n", gnatsd_c_ident(), SERVER_VERSION);
     fflush(out);
 }

@@ -4,6 +4,7 @@
  * empty is omitted here too). */
 #include "base/gofmt.h"
 #include "base/json.h"
+#include "base/version.h"
 #include "conf/opts_table.h"
 #include "core/server.h"
 #include "monitor/monitor.h"
@@ -81,7 +82,12 @@ static void v_identity(jw_t *w, const opts_t *o)
     jw_str(w, "server_name", srv->server_name);
     jw_str(w, "version", SERVER_VERSION);
     jw_int(w, "proto", 1);
+    /* the reference's field for its own commit (omitted when not set); ours is
+     * gnatsd-c's, and gnatsd_c_version names the build beside "version", which
+     * stays the protocol level tools parse */
+    if (gnatsd_c_git[0]) jw_str(w, "git_commit", gnatsd_c_git);
     jw_str(w, "go", SERVER_GO_VERSION);
+    jw_str(w, "gnatsd_c_version", gnatsd_c_version);
 }
 
 /* the port as bound (the option may ask for a random one) */
@@ -172,7 +178,7 @@ static const struct varz_part {
     unsigned rank;
     void (*write)(jw_t *w, const opts_t *o);
 } varz_parts[] = {
-    {10, v_identity},    /* server_id .. go */
+    {10, v_identity},    /* server_id .. go, gnatsd_c_version */
     {80, v_port},        /* port */
     {90, v_client_info}, /* auth_required, tls_required, tls_verify, connect_urls */
     {190, v_http_host},  /* http_host */

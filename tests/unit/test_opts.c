@@ -1,7 +1,9 @@
 /* test_opts.c: command-line parsing (Go flag rules), config application,
  * precedence, error/warning texts and positions, -t, reload, and -sl. */
 #include "app/signal_cmd.h"
+#include "base/common.h"
 #include "base/gofmt.h"
+#include "base/version.h"
 #include "conf/opts.h"
 #include "conf/opts_table.h"
 #include "test.h"
@@ -334,7 +336,11 @@ TEST(usage_text)
     run_t r;
     run(&r, "-h", NULL);
     CHECK_EQ_INT(r.a, OPTS_EXIT_OK);
-    CHECK_EQ_STR(r.out, want_usage);
+    /* the reference's text, then one line naming this build (base/version.h) */
+    char want[sizeof want_usage + 256];
+    snprintf(want, sizeof want, "%s%s, compatible with nats-server %s\n\n", want_usage,
+             gnatsd_c_ident(), SERVER_VERSION);
+    CHECK_EQ_STR(r.out, want);
     done(&r);
 }
 

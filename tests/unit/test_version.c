@@ -1,6 +1,6 @@
 /* test_version.c: the build stamps what tools/version.sh says (the git commit and
- * gnatsd-c's version) into base/version.h's macros, not the defaults. Runs from the
- * tree's root, as tests/run.sh does. */
+ * gnatsd-c's version) into base/version.c's strings, not its defaults; the
+ * identity line names both. Runs from the tree's root, as tests/run.sh does. */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,13 +18,24 @@ static void read_line(FILE *f, char *dst, size_t cap)
 
 TEST(version_is_the_trees)
 {
-    CHECK(strcmp(GNATSD_C_VERSION, "unknown") != 0);
-    CHECK_EQ_STR(GNATSD_C_VERSION, want_version);
+    CHECK(strcmp(gnatsd_c_version, "unknown") != 0);
+    CHECK_EQ_STR(gnatsd_c_version, want_version);
 }
 
 TEST(git_commit_is_the_trees)
 {
-    CHECK_EQ_STR(GNATSD_C_GIT, want_git);
+    CHECK_EQ_STR(gnatsd_c_git, want_git);
+}
+
+TEST(ident_names_both)
+{
+    char want[400];
+    if (want_git[0])
+        snprintf(want, sizeof want, "gnatsd-c %s (git %s)", want_version, want_git);
+    else
+        snprintf(want, sizeof want, "gnatsd-c %s", want_version);
+    CHECK_EQ_STR(gnatsd_c_ident(), want);
+    CHECK_EQ_STR(gnatsd_c_git_or_not_set(), want_git[0] ? want_git : "not set");
 }
 
 int main(void)
@@ -39,5 +50,6 @@ int main(void)
     if (pclose(f) != 0) fprintf(stderr, "tools/version.sh failed\n");
     RUN(version_is_the_trees);
     RUN(git_commit_is_the_trees);
+    RUN(ident_names_both);
     return test_summary();
 }
