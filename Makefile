@@ -24,7 +24,7 @@ DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3
        gcovr clang-tidy
 
 .PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint \
-        win64 win64-unit static dist dist-deps dist-aarch64 FORCE
+        win64 win64-unit static dist dist-deps dist-aarch64 man install FORCE
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
      $(BUILD)/floor-relay
@@ -45,12 +45,47 @@ $(BUILD)/gnatsd$(EXE): $(BUILD)/obj/app/main.o $(BUILD)/libgnatsd.a
 $(BUILD)/nats-server: $(BUILD)/gnatsd
 	ln -f $< $@
 
-$(BUILD)/obj/mkpasswd_main.o: tools/mkpasswd.c | $(VERSION_H)
+$(BUILD)/obj/tools/%.o: tools/%.c | $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/mkpasswd$(EXE): $(BUILD)/obj/mkpasswd_main.o $(BUILD)/libgnatsd.a
+MKPASSWD_OBJ = $(BUILD)/obj/tools/mkpasswd.o $(BUILD)/obj/tools/mkpasswd_flags.o
+$(BUILD)/mkpasswd$(EXE): $(MKPASSWD_OBJ) $(BUILD)/libgnatsd.a
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $^ $(LIBS)
+
+# --- man pages: tools/genman writes them from the flag tables -h and mkpasswd's
+# usage print (docs/internals.md "Build") ------------------------------------------
+$(BUILD)/genman: $(BUILD)/obj/tools/genman.o $(BUILD)/obj/tools/mkpasswd_flags.o $(BUILD)/libgnatsd.a
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $^ $(LIBS)
+MAN_DATE = $(or $(shell git log -1 --format=%cs 2>/dev/null),$(shell date -u +%F))
+$(BUILD)/man/%: $(BUILD)/genman
+	@mkdir -p $(dir $@)
+	$(BUILD)/genman $(if $(filter gnatsd.8,$*),gnatsd,mkpasswd) '$(MAN_DATE)' >$@.tmp && mv $@.tmp $@
+man: $(BUILD)/man/gnatsd.8 $(BUILD)/man/gnatsd-mkpasswd.1
+
+# --- make install [PREFIX=/usr/local] [DESTDIR=]: the server (also as nats-server),
+# mkpasswd as gnatsd-mkpasswd (Debian's whois package owns mkpasswd), the man pages,
+# the systemd unit with this install's paths, and a sample configuration unless one
+# is there already (an operator's file is never overwritten) ----------------------
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+GNATSD_CONF = $(SYSCONFDIR)/gnatsd/gnatsd.conf
+install: all man
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(MANDIR)/man8' '$(DESTDIR)$(MANDIR)/man1' \
+	    '$(DESTDIR)$(SYSTEMDUNITDIR)' '$(DESTDIR)$(SYSCONFDIR)/gnatsd'
+	install -m 0755 $(BUILD)/gnatsd '$(DESTDIR)$(BINDIR)/gnatsd'
+	ln -sf gnatsd '$(DESTDIR)$(BINDIR)/nats-server'
+	install -m 0755 $(BUILD)/mkpasswd '$(DESTDIR)$(BINDIR)/gnatsd-mkpasswd'
+	install -m 0644 $(BUILD)/man/gnatsd.8 '$(DESTDIR)$(MANDIR)/man8/gnatsd.8'
+	ln -sf gnatsd.8 '$(DESTDIR)$(MANDIR)/man8/nats-server.8'
+	install -m 0644 $(BUILD)/man/gnatsd-mkpasswd.1 '$(DESTDIR)$(MANDIR)/man1/gnatsd-mkpasswd.1'
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@GNATSD_CONF@|$(GNATSD_CONF)|g' \
+	    packaging/systemd/gnatsd.service.in >'$(DESTDIR)$(SYSTEMDUNITDIR)/gnatsd.service'
+	chmod 0644 '$(DESTDIR)$(SYSTEMDUNITDIR)/gnatsd.service'
+	[ -e '$(DESTDIR)$(GNATSD_CONF)' ] || install -m 0644 packaging/gnatsd.conf '$(DESTDIR)$(GNATSD_CONF)'
 
 # the user-facing benchmark tool (bench/README.md); links only libc + libnats
 BENCH_SRC := $(wildcard bench/gb_*.c)
@@ -82,7 +117,7 @@ $(BUILD)/static/gnatsd: $(BUILD)/obj/app/main.o $(BUILD)/libgnatsd.a
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -static -s -o $@ $^ $(LIBS)
 $(BUILD)/static/nats-server: $(BUILD)/static/gnatsd
 	ln -f $< $@
-$(BUILD)/static/mkpasswd: $(BUILD)/obj/mkpasswd_main.o $(BUILD)/libgnatsd.a
+$(BUILD)/static/mkpasswd: $(MKPASSWD_OBJ) $(BUILD)/libgnatsd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -static -s -o $@ $^ $(LIBS)
 static: $(STATIC_BIN)
@@ -223,7 +258,7 @@ test: deps natsjs
 
 format:
 	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/integration/*.c \
-	    tests/integration/*.h tools/*.c \
+	    tests/integration/*.h tools/*.c tools/*.h \
 	    bench/*.c bench/*.h
 
 clean:

@@ -111,7 +111,7 @@ fuzz_tests() {
 }
 
 echo "== build (normal)"
-if ! make -j"$JOBS" all unit itest >/tmp/gnatsd-build.log 2>&1; then
+if ! make -j"$JOBS" all unit itest man >/tmp/gnatsd-build.log 2>&1; then
     cat /tmp/gnatsd-build.log | tail -n 40
     echo "0 passed, 1 failed"
     exit 1
@@ -158,7 +158,7 @@ fi
 # The tree stays as .clang-format wants it (`make format` fixes it): one check.
 format_check() {
     local bad=() file
-    for file in src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/integration/*.[ch] tools/*.c \
+    for file in src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/integration/*.[ch] tools/*.[ch] \
         bench/*.[ch]; do
         clang-format --dry-run --Werror "$file" >/dev/null 2>&1 || bad+=("$file")
     done

@@ -8,10 +8,12 @@
  *                       prompts are printed
  *   mkpasswd -c COST    bcrypt cost, default 11
  *
+ * The flags' descriptions are rows of mkpasswd_flags.c (usage and man page).
  * Flags follow Go's flag package (-c 12, -c=12, --c 12, -p=false; parsing
  * stops at the first non-flag argument) since the reference is a Go tool. */
 #include "base/bcrypt.h"
 #include "base/os.h"
+#include "mkpasswd_flags.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -30,10 +32,9 @@ static void usage(FILE *f)
 {
     /* The reference prints the first line on stdout and the flag list (Go's
      * flag.PrintDefaults) on stderr. */
-    printf("Usage: mkpasswd [-p <stdin password>] [-c COST] \n");
+    printf("%s\n", MKPASSWD_USAGE);
     fflush(stdout);
-    fprintf(f, "  -c int\n    \tThe cost weight, range of 4-31 (default 11)\n"
-               "  -p\tInput password via stdin\n");
+    mkpasswd_print_defaults(f);
 }
 
 static void fill_random(unsigned char *p, size_t n)
