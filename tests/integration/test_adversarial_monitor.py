@@ -189,8 +189,10 @@ def _varz_pairs(port, path="/varz"):
 
 
 def _keys(pairs):
-    # system_account: the reference's internal $SYS account, which we do not have
-    return [k for k, _ in pairs if k != "system_account"]
+    # system_account: the reference's internal $SYS account, which we do not have;
+    # git_commit (unset in Debian's reference build) and gnatsd_c_version name our
+    # build (test_version.py checks where they stand)
+    return [k for k, _ in pairs if k not in ("system_account", "git_commit", "gnatsd_c_version")]
 
 
 def _cluster_conf(cport, routes):
