@@ -5,12 +5,12 @@ CC ?= gcc
 BUILD ?= build
 EXE ?=
 WERROR ?= -Werror
-# the version stamp (src/base/version.h says why a generated header and not -D values);
-# absolute, since the compiler's dependency files name it so and make must see the
-# same file there as its rule's target, or it may compare times before remaking it
-VERSION_H = $(abspath $(BUILD)/gen/gnatsd_c_version.h)
+# the version stamp, which src/base/version.c alone includes (it says why a generated
+# header and not -D values); found through -I, so that the compiler's dependency
+# files name it exactly as its rule's target below does
+VERSION_H = $(BUILD)/gen/gnatsd_c_version.h
 CFLAGS_BASE = -std=gnu11 -Wall -Wextra -Wno-format-truncation $(WERROR) -D_GNU_SOURCE -pthread -Isrc -MMD -MP \
-              -DGNATSD_C_VERSION_FILE='"$(VERSION_H)"'
+              -I$(BUILD)/gen -DGNATSD_C_VERSION_FILE='"gnatsd_c_version.h"'
 OPT ?= -O2 -g
 LIBS = -lssl -lcrypto -lcrypt -lpthread -lm
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -99,12 +99,15 @@ $(BUILD)/floor-relay: bench/floor_relay.c
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $<
 
 # what tools/version.sh says, as two #defines; the file is replaced only when they
-# change, so a new commit recompiles just the objects that include base/version.h
+# change, so a new commit recompiles base/version.c alone. `make GNATSD_C_VERSION=..
+# GNATSD_C_GIT=..` sets them (a packager's own numbering); the temporary file is
+# per process because tests run makes side by side
 $(VERSION_H): FORCE
 	@mkdir -p $(dir $@)
-	@tools/version.sh | { read -r v; read -r g; \
-	  printf '#define GNATSD_C_VERSION "%s"\n#define GNATSD_C_GIT "%s"\n' "$$v" "$$g"; } >$@.tmp
-	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+	@GNATSD_C_VERSION='$(GNATSD_C_VERSION)' GNATSD_C_GIT='$(GNATSD_C_GIT)' tools/version.sh | \
+	  { read -r v; read -r g; \
+	    printf '#define GNATSD_C_VERSION "%s"\n#define GNATSD_C_GIT "%s"\n' "$$v" "$$g"; } >$@.$$$$ && \
+	  if cmp -s $@.$$$$ $@; then rm -f $@.$$$$; else mv -f $@.$$$$ $@; fi
 FORCE:
 
 # the same objects linked static and stripped: what the release archives and the

@@ -10,8 +10,17 @@
 # archive`, GitHub's download, `make dist`'s -src.tar.gz), VERSION alone:
 # line 1 the version, line 2 the commit, which `git archive` fills in from
 # "$Format:%h$" (.gitattributes: export-subst).
+#
+# GNATSD_C_VERSION and GNATSD_C_GIT in the environment, when set, replace what
+# this would print (`make GNATSD_C_VERSION=1.2.3-4`: a packager's own numbering).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
+if [ -n "${GNATSD_C_VERSION:-}" ] || [ -n "${GNATSD_C_GIT:-}" ]; then
+    derived=$(GNATSD_C_VERSION='' GNATSD_C_GIT='' "$0")
+    echo "${GNATSD_C_VERSION:-$(echo "$derived" | sed -n 1p)}"
+    echo "${GNATSD_C_GIT:-$(echo "$derived" | sed -n 2p)}"
+    exit 0
+fi
 base=$(sed -n 1p "$root/VERSION")
 stamp=$(sed -n 2p "$root/VERSION")
 

@@ -112,7 +112,9 @@ def test_man_page_gnatsd_lists_every_flag_of_help():
         assert re.search(r"^   %s$" % title, text, re.M), "no subsection %s" % title
     footer = [l for l in h.splitlines() if l.strip()][-1]
     ident = footer.split(", compatible")[0]
-    assert ident in text, "page does not name %r" % ident
+    with open(page) as f:  # the source: a long ident is cut where groff renders the footer
+        th = f.readline()
+    assert th.startswith(".TH ") and '"%s"' % ident in th, "page does not name %r: %s" % (ident, th)
 
 
 def test_man_page_mkpasswd_lists_every_flag():
@@ -386,20 +388,17 @@ def test_unit_syscall_filter_covers_the_server():
 
 def test_version_stamp_rebuilds_one_object():
     """A new commit recompiles src/base/version.c and relinks, nothing else; the same
-    commit again builds nothing. Run in a copy of build/ so the tree under test stays."""
+    commit again builds nothing. Built in a build directory of its own (unoptimised,
+    a few seconds), since the dependency files name their build directory."""
     if not _normal_build():
         return
     d = _tmpdir("stamp")
     b = os.path.join(d, "build")
-    os.makedirs(b)
-    for name in ("obj", "libgnatsd.a", "gnatsd", "version.stamp"):
-        src = os.path.join(BUILD, name)
-        (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, os.path.join(b, name))
     target = os.path.join(b, "gnatsd")
-    _make("BUILD=" + b, "GIT_COMMIT=0aaaaaa", target)  # whatever it takes to get there
-    out = _make("BUILD=" + b, "GIT_COMMIT=0aaaaaa", target)
+    _make("-j2", "BUILD=" + b, "OPT=-O0", "GNATSD_C_GIT=0aaaaaa", target)
+    out = _make("BUILD=" + b, "OPT=-O0", "GNATSD_C_GIT=0aaaaaa", target)
     assert " -c " not in out and "ar rcs" not in out, "same commit rebuilt:\n%s" % out
-    out = _make("BUILD=" + b, "GIT_COMMIT=0bbbbbb", target)
+    out = _make("BUILD=" + b, "OPT=-O0", "GNATSD_C_GIT=0bbbbbb", target)
     compiled = re.findall(r" -c (\S+\.c) ", out)
     assert compiled == ["src/base/version.c"], "a commit compiled %s:\n%s" % (compiled, out)
     h = subprocess.run([target, "-h"], capture_output=True, timeout=10).stdout.decode()
