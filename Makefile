@@ -24,7 +24,7 @@ DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3
        gcovr clang-tidy
 
 .PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint \
-        win64 win64-unit static dist dist-deps dist-aarch64 man install FORCE
+        win-deps win64 win64-unit static dist dist-deps dist-aarch64 man install FORCE
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
      $(BUILD)/floor-relay
@@ -162,7 +162,17 @@ WIN_CFLAGS = -D_WIN32_WINNT=0x0A00 -D__USE_MINGW_ANSI_STDIO=1 -D_POSIX_THREAD_SA
              -include src/base/compat_win.h -Wno-format -I$(WIN_DEPS)/include
 WIN_LIBS = -static -L$(WIN_DEPS)/lib -lssl -lcrypto -lcrypt -lz -lws2_32 -liphlpapi -lbcrypt \
            -lcrypt32 -lpsapi -lntdll -luser32 -lgdi32 -ladvapi32 -lpthread -lm
-win64:
+# win-deps: mingw-w64, wine (the tests run the build under it) and what
+# tools/cross-deps.sh needs, then that script's libraries (built once per machine).
+# A cache rebuilt since the last link (new libxcrypt hashes, say) relinks the programs.
+WIN_DEBS = gcc-mingw-w64-x86-64 libz-mingw-w64-dev wine wine64 dpkg-dev autoconf automake libtool \
+           pkg-config perl
+win-deps: deps
+	@tools/debs.sh $(WIN_DEBS)
+	@tools/cross-deps.sh mingw64 >/dev/null
+win64: win-deps
+	@for f in build/win64/gnatsd.exe build/win64/mkpasswd.exe; do \
+	  [ ! -e $$f ] || [ $$f -nt $(WIN_DEPS)/.complete ] || rm -f $$f; done
 	$(MAKE) BUILD=build/win64 CC=$(WIN_CC) EXE=.exe OPT="-O2 -g" \
 	    CFLAGS="$(WIN_CFLAGS)" LIBS="$(WIN_LIBS)" \
 	    build/win64/gnatsd.exe build/win64/mkpasswd.exe
@@ -221,32 +231,18 @@ DIST_DEBS = gcc-aarch64-linux-gnu qemu-user libssl-dev:arm64 libcrypt-dev:arm64 
 dist-aarch64:
 	$(MAKE) BUILD=build/aarch64 CC=$(AARCH64_CC) static
 dist: dist-deps
-	$(MAKE) static dist-aarch64
-	@win=""; \
-	if grep -q '^win64:' $(firstword $(MAKEFILE_LIST)) && command -v x86_64-w64-mingw32-gcc >/dev/null; then \
-	  $(MAKE) win64 && win=build/win64 || exit 1; \
-	else echo "dist: no Windows zip (needs the Makefile's win64 target and x86_64-w64-mingw32-gcc)"; fi; \
-	tools/dist.sh build/dist $(BUILD)/static build/aarch64/static $$win
+	$(MAKE) win-deps
+	$(MAKE) static dist-aarch64 win64 man
+	MAN=$(BUILD)/man tools/dist.sh build/dist $(BUILD)/static build/aarch64/static build/win64
 
 # as deps, for the cross toolchain, qemu-user (the aarch64 smoke test) and the arm64
 # libraries, which need Debian's arm64 architecture enabled first
 dist-deps: deps
-	@missing=""; for p in $(DIST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; \
-	    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else echo "missing packages:$$missing (run as root or install them)"; exit 1; fi; \
-	fi
+	@tools/debs.sh --foreign arm64 $(DIST_DEBS)
 
 # --- the two commands ------------------------------------------------------
 deps:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; \
-	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else echo "missing packages:$$missing (run as root or install them)"; exit 1; fi; \
-	fi
+	@tools/debs.sh $(DEBS)
 
 # nats.js for the client-compatibility test (npm registry; node ships with the machine)
 natsjs: tests/integration/js/node_modules/nats/package.json

@@ -159,11 +159,11 @@ def check_archive(arch, machine, tmp):
     with tarfile.open(path) as t:
         members = {m.name: m for m in t.getmembers()}
     want = ["gnatsd", "nats-server", "mkpasswd", "README.md", "gnatsd.conf", "docs/config.md",
-            "docs/monitoring.md", "docs/security.md"]
+            "docs/monitoring.md", "docs/security.md", "man/gnatsd.8", "man/gnatsd-mkpasswd.1"]
     missing = [w for w in want if name + "/" + w not in members]
     stray = [m for m in members if not m.startswith(name)]
     owners = {(m.uid, m.gid) for m in members.values()}
-    result("linux-%s archive holds the programs, docs and a config" % arch,
+    result("linux-%s archive holds the programs, docs, man pages and a config" % arch,
            not missing and not stray and owners == {(0, 0)},
            "missing %s, outside the folder %s, owners %s" % (missing, stray, owners))
     extract(path, tmp)
@@ -234,30 +234,41 @@ def check_reproducible(tmp):
     again = os.path.join(tmp, "again")
     r = subprocess.run([os.path.join(ROOT, "tools", "dist.sh"), again,
                         os.path.join(ROOT, "build", "static"),
-                        os.path.join(ROOT, "build", "aarch64", "static")],
-                       capture_output=True, text=True, cwd=ROOT)
+                        os.path.join(ROOT, "build", "aarch64", "static"),
+                        os.path.join(ROOT, "build", "win64")],
+                       capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, MAN=os.path.join(ROOT, "build", "man")))
     try:
         first = open(os.path.join(DIST, "SHA256SUMS")).read()
         second = open(os.path.join(again, "SHA256SUMS")).read()
     except OSError as e:
         first, second = str(e), r.stdout + r.stderr
-    # a Windows zip is in the first only when make dist built one
-    first = "".join(l for l in first.splitlines(True) if not l.rstrip().endswith(".zip"))
     result("archives pack reproducibly (the same SHA256SUMS twice)", first == second,
            "\n" + first + "\n" + second)
 
 
 def check_windows(tmp):
     zips = glob.glob(os.path.join(DIST, "*-windows-amd64.zip"))
-    if not zips:
-        skip("windows zip", "make dist built none (no win64 target or no x86_64-w64-mingw32-gcc)")
+    result("make dist built the windows zip", len(zips) == 1, zips)
+    if len(zips) != 1:
         return
     with zipfile.ZipFile(zips[0]) as z:
         names = z.namelist()
-    top = os.path.basename(zips[0])[:-len(".zip")]
-    want = ["gnatsd.exe", "nats-server.exe", "mkpasswd.exe", "README.md", "gnatsd.conf"]
-    missing = [w for w in want if top + "/" + w not in names]
-    result("windows zip holds the programs, docs and a config", not missing, "missing %s" % missing)
+        top = os.path.basename(zips[0])[:-len(".zip")]
+        want = ["gnatsd.exe", "nats-server.exe", "mkpasswd.exe", "README.md", "gnatsd.conf"]
+        missing = [w for w in want if top + "/" + w not in names]
+        result("windows zip holds the programs, docs and a config", not missing, "missing %s" % missing)
+        if missing:
+            return
+        exe = os.path.join(tmp, "gnatsd.exe")
+        with open(exe, "wb") as f:
+            f.write(z.read(top + "/gnatsd.exe"))
+    r = subprocess.run(["file", exe], capture_output=True, text=True)
+    result("the zip's gnatsd.exe is a 64-bit Windows program", "PE32+" in r.stdout and "x86-64" in r.stdout,
+           r.stdout.strip())
+    r = subprocess.run(["x86_64-w64-mingw32-objdump", "-h", exe], capture_output=True, text=True)
+    result("the zip's gnatsd.exe is stripped", r.returncode == 0 and ".text" in r.stdout
+           and ".debug" not in r.stdout, r.stdout[-400:] + r.stderr)
 
 
 # --- the image ------------------------------------------------------------------

@@ -185,13 +185,15 @@ fi
 
 # The Windows build under wine (tests/wine.sh): the platform seams' unit tests, a
 # subset of the integration suite against build/win64/gnatsd.exe, and the service
-# scenario under wine's SCM. Without wine nothing of it runs and nothing is counted.
-if command -v wine >/dev/null; then
+# scenario under wine's SCM. make win-deps installs wine and mingw-w64 (as root) and
+# cross-builds OpenSSL and libxcrypt once per machine (~5 min); where that cannot be
+# had, nothing of it runs and nothing is counted.
+if make -s win-deps >/tmp/gnatsd-win-deps.log 2>&1 && command -v wine >/dev/null; then
     run_stage "windows unit (wine)" env JOBS="$JOBS" tests/wine.sh unit
     run_stage "windows integration (wine)" env JOBS="$JOBS" tests/wine.sh integration
     run_stage "windows service (wine)" env JOBS="$JOBS" tests/wine.sh service
 else
-    echo "== windows (wine): skipped: wine not installed"
+    echo "== windows (wine): skipped ($(tail -n 1 /tmp/gnatsd-win-deps.log); make win-deps installs wine and mingw-w64 as root)"
 fi
 
 # Layers point one way and modules include no circle (tools/layers.py).
@@ -211,10 +213,10 @@ run_stage "layers" layers_check
 # It costs the aarch64 compile of the tree (~35 s on 2 cores from nothing, only the
 # changed files after that; the x86-64 one relinks the normal build's objects) and
 # 5-15 s of checks. Skipped, with the reason, where the cross tools cannot be had.
-if make -s dist-deps >/tmp/gnatsd-dist-deps.log 2>&1 && command -v aarch64-linux-gnu-gcc >/dev/null; then
+if make -s dist-deps win-deps >/tmp/gnatsd-dist-deps.log 2>&1 && command -v aarch64-linux-gnu-gcc >/dev/null; then
     run_stage "dist" env JOBS="$JOBS" python3 tests/dist_smoke.py
 else
-    echo "== dist: skipped ($(tail -n 1 /tmp/gnatsd-dist-deps.log); make dist-deps installs them as root)"
+    echo "== dist: skipped ($(tail -n 1 /tmp/gnatsd-dist-deps.log); make dist-deps win-deps install them as root)"
 fi
 
 if [ ${#failed_stages[@]} -gt 0 ]; then

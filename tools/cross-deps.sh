@@ -37,13 +37,8 @@ if [ -f "$stamp" ] && [ -f "$xstamp" ]; then echo "$prefix"; exit 0; fi
 log() { echo "cross-deps: $*" >&2; }
 
 # Build tools and the cross compiler (apt-get when root, as the Makefile's deps step).
-need="gcc-mingw-w64-x86-64 libz-mingw-w64-dev dpkg-dev autoconf automake libtool pkg-config perl make"
-missing=""
-for p in $need; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-if [ -n "$missing" ]; then
-    if [ "$(id -u)" != 0 ]; then log "missing packages:$missing"; exit 1; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >&2
-fi
+"$(dirname "$0")/debs.sh" gcc-mingw-w64-x86-64 libz-mingw-w64-dev dpkg-dev autoconf automake libtool \
+    pkg-config perl make >&2
 
 # Source packages need a deb-src line for the archive the machine already uses.
 if ! apt-cache showsrc openssl 2>/dev/null | grep '^Version:' >/dev/null; then # not -q: pipefail + SIGPIPE

@@ -8,6 +8,9 @@
 #   gnatsd-c-VERSION-windows-amd64.zip    docs/, gnatsd.conf (a starting config)
 #   gnatsd-c-VERSION-src.tar.gz           `git archive` of HEAD, VERSION stamped
 #   SHA256SUMS                            `sha256sum -c SHA256SUMS` checks them
+#                                         (the Linux archives also hold man/ when
+#                                         MAN names make man's folder; the .exe
+#                                         files are stripped of their debug info)
 #   image/                                the container image's build context
 #                                         (docker/Dockerfile says how to build it)
 #
@@ -57,6 +60,10 @@ for arch in amd64 arm64; do
     d=$stage/$name-linux-$arch
     mkdir -p "$d"
     cp "$bin/gnatsd" "$bin/mkpasswd" "$d/"
+    if [ -n "${MAN:-}" ]; then
+        mkdir -p "$d/man"
+        cp "$MAN/gnatsd.8" "$MAN/gnatsd-mkpasswd.1" "$d/man/"
+    fi
     ln "$d/gnatsd" "$d/nats-server"
     docs "$d"
     tgz "$out/$name-linux-$arch.tar.gz" "$name-linux-$arch"
@@ -66,7 +73,11 @@ if [ -n "$win" ]; then
     d=$stage/$name-windows-amd64
     mkdir -p "$d"
     cp "$win/gnatsd.exe" "$win/mkpasswd.exe" "$d/"
-    cp "$win/gnatsd.exe" "$d/nats-server.exe"
+    # the build keeps its debug info for the tests' backtraces; the release does not.
+    # strip rewrites the PE header's time stamp: SOURCE_DATE_EPOCH makes it the commit's
+    SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH ${WIN_STRIP:-x86_64-w64-mingw32-strip} \
+        "$d/gnatsd.exe" "$d/mkpasswd.exe"
+    cp "$d/gnatsd.exe" "$d/nats-server.exe"
     docs "$d"
     find "$d" -exec touch -d "@$SOURCE_DATE_EPOCH" {} +
     (cd "$stage" && find "$name-windows-amd64" | sort | python3 -c '
