@@ -65,6 +65,11 @@ typedef struct os_ifaddr {
 
 int os_random(void *buf, size_t n);
 int os_if_addrs(os_ifaddr_t **out);
+/* For the os_if_addrs implementations: appends sa (AF_INET or AF_INET6; other families
+ * are skipped) to the growing array *v of *n entries, room for *cap. 0, or -1 when
+ * memory ran out (the array so far stays valid). */
+int os_ifaddr_append(os_ifaddr_t **v, int *n, int *cap, const struct sockaddr *sa, unsigned index,
+                     bool loopback);
 int64_t os_proc_cpu_ns(void);
 int64_t os_proc_rss_bytes(void);
 long os_ncpus(void);

@@ -34,22 +34,8 @@ int os_if_addrs(os_ifaddr_t **out)
     int n = 0, cap = 0;
     os_ifaddr_t *v = NULL;
     for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-        if (!i->ifa_addr ||
-            (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            os_ifaddr_t *nv = realloc(v, (size_t)cap * sizeof *v);
-            if (!nv) break;
-            v = nv;
-        }
-        memset(&v[n], 0, sizeof v[n]);
-        memcpy(&v[n].addr, i->ifa_addr,
-               i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                 : sizeof(struct sockaddr_in6));
-        v[n].index = if_nametoindex(i->ifa_name);
-        v[n].loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
-        n++;
+        bool lo = (i->ifa_flags & IFF_LOOPBACK) != 0;
+        if (os_ifaddr_append(&v, &n, &cap, i->ifa_addr, if_nametoindex(i->ifa_name), lo)) break;
     }
     freeifaddrs(ifa);
     *out = v;

@@ -220,23 +220,15 @@ int os_if_addrs(os_ifaddr_t **out)
     for (IP_ADAPTER_ADDRESSES *a = aa; a; a = a->Next) {
         if (a->OperStatus != IfOperStatusUp) continue;
         for (IP_ADAPTER_UNICAST_ADDRESS *u = a->FirstUnicastAddress; u; u = u->Next) {
-            struct sockaddr *sa = u->Address.lpSockaddr;
-            if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 8;
-                os_ifaddr_t *nv = realloc(v, (size_t)cap * sizeof *v);
-                if (!nv) break;
-                v = nv;
-            }
-            memset(&v[n], 0, sizeof v[n]);
-            memcpy(&v[n].addr, sa,
-                   sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                            : sizeof(struct sockaddr_in6));
-            v[n].index = sa->sa_family == AF_INET ? a->IfIndex : a->Ipv6IfIndex;
-            v[n].loopback = a->IfType == IF_TYPE_SOFTWARE_LOOPBACK;
-            n++;
+            const struct sockaddr *sa = u->Address.lpSockaddr;
+            bool lo = a->IfType == IF_TYPE_SOFTWARE_LOOPBACK;
+            if (!sa) continue;
+            if (os_ifaddr_append(&v, &n, &cap, sa,
+                                 sa->sa_family == AF_INET ? a->IfIndex : a->Ipv6IfIndex, lo))
+                goto out;
         }
     }
+out:
     free(aa);
     *out = v;
     return n;
