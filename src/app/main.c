@@ -7,6 +7,7 @@
  * does on SIGQUIT. service.h runs the whole under the Windows SCM when it
  * started the process. */
 #include "base/log.h"
+#include "base/os.h"
 #include "base/version.h"
 #include "conf/opts.h"
 #include "app/reload.h"
@@ -24,25 +25,6 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
-
-/* The program's name: the basename of argv[0]; on Windows without ".exe", so
- * gnatsd.exe is "gnatsd" in messages and as the default service name. */
-static const char *prog_name(const char *argv0)
-{
-    const char *b = strrchr(argv0, '/');
-    b = b ? b + 1 : argv0;
-#ifdef _WIN32
-    const char *bs = strrchr(b, '\\');
-    b = bs ? bs + 1 : b;
-    size_t n = strlen(b);
-    if (n > 4 && strcasecmp(b + n - 4, ".exe") == 0) {
-        static char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)(n - 4), b);
-        return name;
-    }
-#endif
-    return b;
-}
 
 static void write_pid_file(const char *path)
 {
@@ -186,7 +168,7 @@ int main(int argc, char **argv)
 {
     opts_t *o = xcalloc(1, sizeof *o);
     opts_cli_t cli = {0};
-    cli.prog = prog_name(argv[0]);
+    cli.prog = os_prog_name(); /* gnatsd.exe is "gnatsd": messages, the service name */
     gnatsd_prog = cli.prog;
     opts_action_t act = opts_from_args(argc, argv, o, &cli);
     int rc = run_action(act, o, &cli);
