@@ -11,10 +11,15 @@ STOPPED. Then `-s` in a console run writes to the event log. Prints `ok  name` o
 
 Wine ends every process it counts as a system process, the services among them,
 once no ordinary Windows process is left; a `wine cmd` that waits on stdin
-holds the session open while the test runs.
+holds the session open while the test runs. The test waits until that holder has
+printed a line before its first sc.exe: on a fresh prefix, an sc.exe started while
+the holder's process was still bringing the session up hung (measured: `sc.exe
+delete` never returned in 120 s, every time, on a prefix just made by wineboot;
+after the holder's line, 0.2 s).
 """
 
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -39,8 +44,25 @@ def winpath(p):
 
 
 def wine(*args, timeout=60, inp=None):
-    return subprocess.run(["wine", *args], env=ENV, capture_output=True, text=True,
-                          timeout=timeout * SCALE, input=inp)
+    try:
+        return subprocess.run(["wine", *args], env=ENV, capture_output=True, text=True,
+                              timeout=timeout * SCALE, input=inp)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(args, -1, "", "timed out after %.0f s" % (timeout * SCALE))
+
+
+def start_holder(timeout=60):
+    """The session holder (see the docstring), once it runs: None if it printed
+    nothing within timeout."""
+    holder = subprocess.Popen(["wine", "cmd.exe", "/c", "echo holder& pause"], env=ENV,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    ready, _, _ = select.select([holder.stdout], [], [], timeout * SCALE)
+    if ready and holder.stdout.readline().strip() == b"holder":
+        return holder
+    holder.kill()
+    holder.wait()
+    return None
 
 
 def wait_for(cond, timeout, step=0.2):
@@ -108,9 +130,10 @@ def main():
 
     write_conf(65536)
     # holds the Wine session (see the docstring); ends when its stdin closes
-    holder = subprocess.Popen(["wine", "cmd.exe", "/c", "pause"], env=ENV,
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    holder = start_holder()
+    if not check("wine session holder runs", holder):
+        print("0 passed, 1 failed")
+        return 1
     name = "gnatsd"
     try:
         wine("sc.exe", "delete", name)
