@@ -5,6 +5,7 @@
  * swap; the old set is retired through qsbr because workers read options
  * without locks. Per-connection consequences (re-auth, max_connections) are
  * handed to the owning workers as commands. */
+#include "nats/account.h"
 #include "app/reload.h"
 #include "conf/opts_table.h"
 #include "nats/auth.h"
@@ -193,6 +194,7 @@ void server_reload(void)
                        .tag = gnatsd_prog};
     if (log_configure(&lc, err, sizeof err) != 0) ERROR("%s", err);
     if (ports_changed) ports_file_remove();
+    accounts_apply(no); /* before the swap: a user's account exists when it logs in */
     srv->opts = no;
     server_build_info();
     route_reload(cur, no);

@@ -9,6 +9,7 @@
 #include "core/core.h"
 #include "core/tls.h"
 #include "monitor/monitor.h"
+#include "nats/account.h"
 #include "nats/auth.h"
 #include "nats/client.h"
 #include "nats/route.h"
@@ -42,6 +43,7 @@ int app_start(void)
 {
     opts_t *o = srv->opts;
     server_prepare();
+    accounts_init(o);
     worker_on_command(WCMD_AUTH, auth_run_verdicts);
     if (client_listen() != 0) return -1;
     if (route_start() != 0) return -1;
@@ -70,5 +72,6 @@ void app_shutdown(void)
 void app_free(void)
 {
     route_free_all();
+    accounts_free_all();
     server_free();
 }

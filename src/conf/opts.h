@@ -50,7 +50,40 @@ typedef struct user {
      * user may not log in on the client port at all. */
     bool restrict_conn_types;
     bool allow_standard;
+    char *account; /* the account it logs in to (accounts block); NULL = the global account */
 } user_t;
+
+/* accounts {} (docs/config.md "Accounts"): what one account exports, imports and limits. */
+typedef enum acct_resp { ACCT_RESP_SINGLETON = 0, ACCT_RESP_STREAM, ACCT_RESP_CHUNKED } acct_resp_t;
+
+typedef struct acct_export {
+    char *subject;
+    bool service;
+    acct_resp_t resp_type;     /* services only */
+    int64_t resp_threshold_ns; /* services only; 0 = the default (2 minutes) */
+    char **accounts;           /* who may import it; none = everyone */
+    size_t naccounts;
+    int token_pos; /* account_token_position, 0 = none */
+} acct_export_t;
+
+typedef struct acct_import {
+    bool service;
+    char *account; /* the exporting account */
+    char *subject; /* as exported */
+    char *to;      /* local subject (stream: mapped; service: the importer's name), or NULL */
+    char *prefix;  /* stream only: prepended to the subject, or NULL */
+    bool share;    /* service only: share the requester's connection info */
+} acct_import_t;
+
+typedef struct account_opts {
+    char *name;
+    permissions_t *default_perms;
+    int max_conns, max_subs, max_payload, max_leafs; /* limits {}; -1 = none */
+    acct_export_t *exports;
+    size_t nexports;
+    acct_import_t *imports;
+    size_t nimports;
+} account_opts_t;
 
 typedef struct tls_opts {
     bool enabled;
@@ -124,6 +157,10 @@ typedef struct opts {
     size_t nusers;
     permissions_t *default_perms;
     char *no_auth_user;
+    /* accounts (config order; users bound to them are in users[] with .account set) */
+    account_opts_t *accounts;
+    size_t naccounts;
+    char *system_account; /* NULL = "$SYS" unless no_sys_acc */
     /* tls (client port) */
     tls_opts_t tls;
     bool allow_non_tls;
@@ -212,5 +249,7 @@ void opts_usage_walk(void (*section)(void *arg, const char *title),
                      void (*flag)(void *arg, const char *usage, const char *help), void *arg);
 void opts_print_tls_help(FILE *out);
 void permissions_free(permissions_t *p);
+/* The account options named `name`, or NULL. */
+const account_opts_t *opts_account(const opts_t *o, const char *name);
 
 #endif

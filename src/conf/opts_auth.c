@@ -53,7 +53,7 @@ static void perm_list_copy(perm_list_t *d, const perm_list_t *s)
     d->ndeny = s->ndeny;
 }
 
-static permissions_t *permissions_dup(const permissions_t *s)
+permissions_t *permissions_dup(const permissions_t *s)
 {
     if (!s) return NULL;
     permissions_t *p = xmalloc(sizeof(*p));
@@ -68,6 +68,7 @@ void users_free(user_t *u, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(u[i].name);
         free(u[i].password);
+        free(u[i].account);
         permissions_free(u[i].perms);
     }
     free(u);
@@ -348,7 +349,7 @@ static bool parse_conn_types(cfg_ctx_t *c, const conf_kv_t *kv, user_t *u)
 }
 
 /* Returns false when the users array is unusable (reference returns early). */
-static bool parse_users(cfg_ctx_t *c, pos_t p, const conf_val_t *v, auth_block_t *a)
+bool parse_users(cfg_ctx_t *c, pos_t p, const conf_val_t *v, auth_block_t *a)
 {
     if (v->type != CONF_ARRAY) {
         char *pv = val_plain(v);
@@ -482,9 +483,21 @@ void apply_authorization(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o)
         for (size_t i = 0; i < a.nusers; i++)
             if (!a.users[i].perms && a.default_perms)
                 a.users[i].perms = permissions_dup(a.default_perms);
-        users_free(o->users, o->nusers);
+        /* users the accounts block bound to an account stay */
+        size_t keep = 0;
+        for (size_t i = 0; i < o->nusers; i++) {
+            if (o->users[i].account) {
+                o->users[keep++] = o->users[i];
+            } else {
+                user_t *u = &o->users[i];
+                free(u->name), free(u->password), permissions_free(u->perms);
+            }
+        }
+        a.users = xrealloc(a.users, (a.nusers + keep) * sizeof(user_t));
+        memcpy(a.users + a.nusers, o->users, keep * sizeof(user_t));
+        free(o->users);
         o->users = a.users;
-        o->nusers = a.nusers;
+        o->nusers = a.nusers + keep;
         a.users = NULL;
         a.nusers = 0;
     }

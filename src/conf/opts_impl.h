@@ -190,6 +190,15 @@ bool permissions_equal(const permissions_t *a, const permissions_t *b);
 void auth_block_free(auth_block_t *a);
 void parse_auth_block(cfg_ctx_t *c, const conf_val_t *v, auth_block_t *a);
 void apply_authorization(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o);
+bool parse_users(cfg_ctx_t *c, pos_t p, const conf_val_t *v, auth_block_t *a);
+permissions_t *permissions_dup(const permissions_t *s);
+
+/* accounts (opts_accounts.c) */
+void accounts_free(account_opts_t *a, size_t n);
+void apply_accounts(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o);
+/* After the whole file: users unique across accounts, references defined (p: the
+ * accounts key, where the reference reports them). */
+void accounts_finish(cfg_ctx_t *c, pos_t p, opts_t *o);
 
 void tls_defaults(tls_opts_t *t);
 void tls_free(tls_opts_t *t);

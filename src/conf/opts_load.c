@@ -44,6 +44,8 @@ void opts_free(opts_t *o)
     users_free(o->users, o->nusers);
     permissions_free(o->default_perms);
     free(o->no_auth_user);
+    accounts_free(o->accounts, o->naccounts);
+    free(o->system_account);
     tls_free(&o->tls);
     cluster_free(&o->cluster);
     strv_free(&o->warnings, &o->nwarnings);
@@ -167,8 +169,13 @@ static int load_config(const char *path, opts_t *o, cfg_ctx_t *c, char *perr, si
     set_str(&o->config_file, path);
     collect_files(c, root);
     if (root->type == CONF_MAP) {
-        for (size_t i = 0; i < root->u.map.n; i++)
-            if (!shadowed(root, i)) opt_apply(c, &root->u.map.items[i], o, opt_rows, opt_nrows);
+        const conf_kv_t *acc = NULL;
+        for (size_t i = 0; i < root->u.map.n; i++) {
+            if (shadowed(root, i)) continue;
+            opt_apply(c, &root->u.map.items[i], o, opt_rows, opt_nrows);
+            if (KEYIS(root->u.map.items[i].key, "accounts")) acc = &root->u.map.items[i];
+        }
+        if (acc) accounts_finish(c, kvpos(acc), o);
     }
     conf_free(root);
     return 0;

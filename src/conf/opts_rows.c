@@ -141,6 +141,12 @@ static void p_refuse_mappings(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, cons
             kv->key);
 }
 
+static void p_accounts(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
+{
+    (void)d;
+    apply_accounts(c, kv, o);
+}
+
 static void p_ignored(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
 {
     (void)o, (void)d;
@@ -452,15 +458,22 @@ const opt_def_t opt_rows[] = {
      .off = OFF(workers),
      .flag = {"    --workers <n>", "Worker threads (default: 0, one per CPU core)", OS_SERVER,
               120}},
-    {.key = "accounts",
-     .aliases = "operator operators root roots root_operator root_operators resolver "
+    {.key = "accounts", .parse = p_accounts},
+    {.key = "system_account",
+     .aliases = "system",
+     .type = OT_STR,
+     .off = OFF(system_account),
+     .reload = OR_REFUSE,
+     .reload_text = "SystemAccount"},
+    {.key = "operator",
+     .aliases = "operators root roots root_operator root_operators resolver "
                 "account_resolver accounts_resolver resolver_tls resolver_preload "
                 "resolver_pinned_accounts trusted trusted_keys",
      .parse = p_refuse_access},
     {.key = "mappings", .aliases = "maps", .parse = p_refuse_mappings},
     {.key = "jetstream",
      .aliases = "store_dir storedir gateway leaf leafnodes websocket ws mqtt server_tags "
-                "default_js_domain ocsp system_account system",
+                "default_js_domain ocsp",
      .parse = p_ignored},
 };
 const size_t opt_nrows = ARRAY_LEN(opt_rows);

@@ -31,6 +31,7 @@ static const char *reason_str[] = {
     [CR_PROTOCOL_VIOLATION] = "Protocol Violation",
     [CR_BAD_PROTOCOL] = "Bad Client Protocol Version",
     [CR_MAX_CONNECTIONS] = "Maximum Connections Exceeded",
+    [CR_MAX_ACCOUNT_CONNECTIONS] = "Maximum Account Connections Exceeded",
     [CR_MAX_PAYLOAD] = "Maximum Message Payload Exceeded",
     [CR_MAX_CONTROL_LINE] = "Maximum Control Line Exceeded",
     [CR_MAX_SUBS] = "Maximum Subscriptions Exceeded",

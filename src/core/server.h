@@ -57,6 +57,7 @@ typedef enum close_reason {
     CR_CLUSTER_NAME_CONFLICT,
     CR_DUPLICATE_SERVER_NAME,
     CR_ROUTE_REMOVED,
+    CR_MAX_ACCOUNT_CONNECTIONS,
 } close_reason_t;
 const char *close_reason_str(close_reason_t r);
 
@@ -135,7 +136,11 @@ typedef struct conn {
     int64_t stall_until_ns;   /* owner: reading paused (a consumer is behind), 0 = not */
     int64_t stall_len_ns;     /* owner: how long that pause was set to last */
     struct route_info *route; /* CONN_ROUTE only (owned) */
-    uint64_t info_gen;        /* info_suffix generation this client last saw */
+    /* The account (nats/account.h) whose subjects a client sees; NULL until CONNECT
+     * binds it (the global account meanwhile). Routes carry the account per message. */
+    struct account *acc;
+    bool acc_counted;  /* owner: counted in acc's connections */
+    uint64_t info_gen; /* info_suffix generation this client last saw */
     /* TLS: ssl is used under out_lock only (reads by the owner, writes by any flusher) */
     struct ssl_st *ssl;
     struct tls_ctx *tls;
@@ -152,7 +157,6 @@ typedef struct server {
     opts_t *_Atomic opts; /* current options: swapped by reload, old set retired through qsbr */
     char server_id[57];
     char *server_name;
-    sublist_t *sl;
     int nworkers;
     worker_t *workers;
     _Atomic int listen_fd; /* closed by the control plane while workers accept on it */
@@ -257,7 +261,8 @@ typedef struct conn_info {
     uint64_t in_msgs, out_msgs, in_bytes, out_bytes;
     uint32_t num_subs;
     char *name, *lang, *version, *user; /* owned, NULL if absent */
-    char tls_version[8];                /* "" if not TLS */
+    const char *account; /* borrowed (accounts outlive connections); NULL = not a client */
+    char tls_version[8]; /* "" if not TLS */
     char tls_cipher[64];
     struct tls_peer_cert *certs; /* owned (tls_peer_certs_free): client certificates */
     size_t ncerts;

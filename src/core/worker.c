@@ -504,7 +504,6 @@ int server_init(opts_t *o)
     srv->opts = o;
     gen_server_id(srv->server_id);
     srv->server_name = xstrdup(o->server_name && *o->server_name ? o->server_name : srv->server_id);
-    srv->sl = sublist_new(!o->disable_sublist_cache);
     atomic_store(&srv->next_cid, 1);
     srv->start_wall_ns = now_wall_ns();
     srv->start_mono_ns = now_mono_ns();
@@ -595,7 +594,6 @@ void server_free(void)
     free(srv->workers);
     closed_ring_free();
     qsbr_drain_all();
-    sublist_free(srv->sl);
     free(atomic_load(&srv->info_prefix));
     free(atomic_load(&srv->info_suffix));
     tls_ctx_unref(atomic_load(&srv->tls_ctx));

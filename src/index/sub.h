@@ -13,12 +13,13 @@
 struct conn;
 
 typedef struct sub {
-    slice_t subject;   /* points into mem */
-    slice_t queue;     /* n == 0: plain subscription */
-    slice_t sid;       /* points into mem; for routes: unused */
-    struct conn *conn; /* owner (client or route) */
-    int32_t weight;    /* remote queue interest weight (routes); 1 for local */
-    bool remote;       /* owned by a route: picked by weight, forwarded */
+    slice_t subject;    /* points into mem */
+    slice_t queue;      /* n == 0: plain subscription */
+    slice_t sid;        /* points into mem; for routes: unused */
+    struct conn *conn;  /* owner (client or route) */
+    struct sublist *sl; /* the index it was inserted in (sublist_insert sets it) */
+    int32_t weight;     /* remote queue interest weight (routes); 1 for local */
+    bool remote;        /* owned by a route: picked by weight, forwarded */
     _Atomic int64_t delivered;
     _Atomic int64_t max; /* auto-unsubscribe limit, 0 = none */
     _Atomic bool closed; /* removed; deliveries skip it */

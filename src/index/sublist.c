@@ -742,6 +742,7 @@ int sublist_insert(sublist_t *sl, sub_t *s)
     if (!subject_valid(s->subject.p, s->subject.n) || !tokenize(s->subject.p, s->subject.n, &tk))
         return -1;
     bool wild = false;
+    s->sl = sl;
     pthread_rwlock_wrlock(&sl->lock);
     node_t *n = sl->root;
     for (size_t i = 0; i < tk.n; i++) {

@@ -7,6 +7,7 @@
  * come from the same snapshot /routez uses (each worker describes its routes
  * between two batches); it is taken only while routes exist, and a family is
  * declared only when it has a sample. */
+#include "nats/account.h"
 #include "conf/opts_table.h"
 #include "core/core.h"
 #include "nats/auth.h"
@@ -200,7 +201,7 @@ int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
              st.out_bytes);
 
     sublist_stats_t ss;
-    sublist_stats(srv->sl, &ss);
+    accounts_sublist_stats(NULL, &ss);
     metric_u(b, "gnatsd_subscriptions", "gauge", "Subscriptions in the server.", ss.num_subs);
     metric_u(b, "gnatsd_sublist_inserts_total", "counter", "Subscriptions ever inserted.",
              ss.num_inserts);

@@ -7,6 +7,7 @@
  * state=all searches closed connections only; `total` counts before the
  * user/cid filters; an unknown account yields an empty document with a null
  * list). */
+#include "nats/account.h"
 #include "base/gofmt.h"
 #include "core/core.h"
 #include "nats/client.h"
@@ -174,6 +175,8 @@ static void write_conn(jw_t *w, const conn_info_t *c, int64_t now, bool auth, bo
         jw_arr_end(w);
     }
     if (auth) put_opt_str(w, "authorized_user", c->user);
+    if (auth && c->account && strcmp(c->account, ACCOUNT_GLOBAL) != 0)
+        jw_str(w, "account", c->account);
     if (detail && c->nsubs) {
         jw_arr_begin(w, "subscriptions_list_detail");
         for (size_t i = 0; i < c->nsubs; i++) {
@@ -181,7 +184,7 @@ static void write_conn(jw_t *w, const conn_info_t *c, int64_t now, bool auth, bo
             jw_obj_begin(w, NULL);
             /* the reference keeps a closed connection's subscriptions as /subsz
              * entries, which name the account */
-            if (c->stop_wall_ns) jw_str(w, "account", "$G");
+            if (c->stop_wall_ns) jw_str(w, "account", c->account ? c->account : ACCOUNT_GLOBAL);
             jw_str(w, "subject", s->subject);
             put_opt_str(w, "qgroup", s->queue);
             jw_str(w, "sid", s->sid);
@@ -221,9 +224,16 @@ static int parse_state(const http_req_t *req, conn_state_t *st, buf_t *err)
 /* The connections a /connz request lists, into sel (room for all): the one
  * with that cid (closed ones searched unless state=open: the reference's
  * quirk), else those of user (NULL: all), open ones first. Returns how many. */
+/* ?user= and ?acc= filters (NULL: not filtered). */
+static bool conn_selected(const conn_info_t *c, const char *user, const char *acc)
+{
+    if (user && !(c->user && strcmp(c->user, user) == 0)) return false;
+    return !acc || (c->account && strcmp(c->account, acc) == 0);
+}
+
 static size_t select_conns(const conn_info_t **sel, conn_info_t *open, size_t nopen,
                            conn_info_t *closed, size_t nclosed, uint64_t cid, conn_state_t state,
-                           const char *user)
+                           const char *user, const char *acc)
 {
     size_t n = 0;
     if (cid > 0) {
@@ -242,10 +252,9 @@ static size_t select_conns(const conn_info_t **sel, conn_info_t *open, size_t no
         }
     } else {
         for (size_t i = 0; i < nopen; i++)
-            if (!user || (open[i].user && strcmp(open[i].user, user) == 0)) sel[n++] = &open[i];
+            if (conn_selected(&open[i], user, acc)) sel[n++] = &open[i];
         for (size_t i = 0; i < nclosed; i++)
-            if (!user || (closed[i].user && strcmp(closed[i].user, user) == 0))
-                sel[n++] = &closed[i];
+            if (conn_selected(&closed[i], user, acc)) sel[n++] = &closed[i];
     }
     return n;
 }
@@ -296,9 +305,8 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_init(&w, body, true);
     jw_obj_begin(&w, NULL);
 
-    /* There are no accounts besides the global one: any other name is unknown,
-     * and the reference then returns its half-filled document. */
-    if (has_acc && strcmp(acc, "$G") != 0) {
+    /* An unknown account: the reference returns its half-filled document. */
+    if (has_acc && !account_lookup(acc, strlen(acc))) {
         jw_str(&w, "server_id", "");
         jw_time(&w, "now", now);
         jw_int(&w, "num_connections", 0);
@@ -318,7 +326,13 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     size_t total = nopen + nclosed;
 
     const conn_info_t **sel = xcalloc(total ? total : 1, sizeof *sel);
-    size_t n = select_conns(sel, open, nopen, closed, nclosed, cid, state, has_user ? user : NULL);
+    size_t n = select_conns(sel, open, nopen, closed, nclosed, cid, state, has_user ? user : NULL,
+                            has_acc ? acc : NULL);
+    if (has_acc) /* the reference counts the account's connections */
+        total = cid > 0 ? n : select_conns(sel, open, nopen, closed, nclosed, 0, state, NULL, acc);
+    if (has_acc && cid == 0)
+        n = select_conns(sel, open, nopen, closed, nclosed, cid, state, has_user ? user : NULL,
+                         acc);
 
     struct sort_ctx sc = {key, now};
     if (n > 1) qsort_r(sel, n, sizeof *sel, cmp_conn, &sc);

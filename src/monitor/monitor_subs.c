@@ -12,6 +12,7 @@
  * /routez: the configured cluster permissions, then the routes (routez.c). */
 #include "core/core.h"
 #include "monitor/monitor.h"
+#include "nats/account.h"
 #include "nats/route.h"
 #include "core/server.h"
 
@@ -20,6 +21,7 @@
 #define DEFAULT_SUB_LIST 1024
 
 typedef struct sub_row {
+    const char *account; /* accounts live as long as the server */
     char *subject, *queue, *sid;
     int64_t msgs, max;
     uint64_t cid;
@@ -32,6 +34,8 @@ typedef struct sub_rows {
 
 typedef struct sub_ptrs {
     sub_t **v;
+    const account_t **acc; /* v[i]'s account */
+    const account_t *cur;  /* the account being walked */
     size_t n, cap;
     const char *test; /* literal subject filter, NULL = all */
     size_t testn;
@@ -55,7 +59,9 @@ static bool collect_ptr(sub_t *s, void *arg)
     if (p->n == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 64;
         p->v = xrealloc(p->v, p->cap * sizeof *p->v);
+        p->acc = xrealloc(p->acc, p->cap * sizeof *p->acc);
     }
+    p->acc[p->n] = p->cur;
     p->v[p->n++] = s;
     return p->seen >= p->hi;
 }
@@ -67,6 +73,7 @@ static void collect_rows(const sub_ptrs_t *p, sub_rows_t *r)
     for (size_t i = 0; i < p->n; i++) {
         const sub_t *s = p->v[i];
         sub_row_t *row = &r->v[r->n++];
+        row->account = p->acc[i]->name;
         row->subject = xstrndup(s->subject.p, s->subject.n);
         row->queue = s->queue.n ? xstrndup(s->queue.p, s->queue.n) : NULL;
         row->sid = xstrndup(s->sid.p, s->sid.n);
@@ -108,6 +115,23 @@ static bool valid_literal(const char *s)
     return true;
 }
 
+typedef struct walk {
+    const char *only; /* ?acc=, NULL = every account */
+    sub_ptrs_t *ptrs;
+}
+
+walk_t;
+
+/* One account's part of the page; false (stop) once the page is full. */
+static bool walk_account(account_t *a, void *arg)
+{
+    walk_t *wk = arg;
+    if (wk->only && strcmp(wk->only, a->name) != 0) return true;
+    wk->ptrs->cur = a;
+    sublist_foreach_until(a->sl, collect_ptr, wk->ptrs);
+    return wk->ptrs->seen < wk->ptrs->hi;
+}
+
 int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 {
     bool subs;
@@ -125,22 +149,21 @@ int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
         buf_printf(body, "invalid test subject, must be valid publish subject: %s", test);
         return 400;
     }
-    /* Only the global account exists: another name selects nothing. */
-    bool none = has_acc && strcmp(acc, "$G") != 0;
-
     sublist_stats_t st = {0};
-    if (!none) sublist_stats(srv->sl, &st);
+    accounts_sublist_stats(has_acc ? acc : NULL, &st);
     sub_rows_t rows = {0};
-    if (subs && !none) {
+    if (subs) {
         size_t from = (size_t)offset;
         sub_ptrs_t ptrs = {.test = has_test ? test : NULL,
                            .testn = has_test ? strlen(test) : 0,
                            .lo = from,
                            .hi =
                                (uint64_t)limit > SIZE_MAX - from ? SIZE_MAX : from + (size_t)limit};
-        sublist_foreach_until(srv->sl, collect_ptr, &ptrs);
+        walk_t wk = {has_acc ? acc : NULL, &ptrs};
+        accounts_foreach(walk_account, &wk);
         collect_rows(&ptrs, &rows);
         free(ptrs.v);
+        free(ptrs.acc);
     }
     /* rows holds exactly the page */
     size_t lo = 0, hi = rows.n;
@@ -161,7 +184,7 @@ int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
         for (size_t i = lo; i < hi; i++) {
             const sub_row_t *r = &rows.v[i];
             jw_obj_begin(&w, NULL);
-            jw_str(&w, "account", "$G");
+            jw_str(&w, "account", r->account);
             jw_str(&w, "subject", r->subject);
             if (r->queue) jw_str(&w, "qgroup", r->queue);
             jw_str(&w, "sid", r->sid);

@@ -2,6 +2,7 @@
  * the HTML index page at /. /varz writes its fields in the reference's order
  * and with its rules for what is shown (a field the reference omits when
  * empty is omitted here too). */
+#include "nats/account.h"
 #include "base/gofmt.h"
 #include "base/json.h"
 #include "base/version.h"
@@ -166,9 +167,11 @@ static void v_state(jw_t *w, const opts_t *o)
     jw_uint(w, "in_bytes", st.in_bytes);
     jw_uint(w, "out_bytes", st.out_bytes);
     jw_uint(w, "slow_consumers", atomic_load(&srv->slow_consumers));
-    jw_uint(w, "subscriptions", sublist_count(srv->sl));
+    jw_uint(w, "subscriptions", accounts_num_subs());
     monitor_write_req_stats(w);
     jw_time(w, "config_load_time", atomic_load(&srv->config_load_ns));
+    const account_t *sys = account_system();
+    if (sys) jw_str(w, "system_account", sys->name);
 }
 
 /* Each part's rank is that of its first field (conf/opts_table.h: the

@@ -2,6 +2,7 @@
  * scan with subject_matches (publish) or a token-literal cover test
  * (subscribe, docs/config.md §7.4). */
 #include "nats/auth.h"
+#include "nats/account.h"
 #include "base/bcrypt.h"
 #include "base/gofmt.h"
 #include "base/hash.h"
@@ -501,6 +502,13 @@ void auth_violation_log(const conn_t *c, const char *user)
     }
 }
 
+/* The account a user logs in to: its own, or the global one. */
+static account_t *user_account(const user_t *u)
+{
+    account_t *acc = u->account ? account_lookup(u->account, strlen(u->account)) : NULL;
+    return acc ? acc : account_global();
+}
+
 static const user_t *no_auth_user(void)
 {
     opts_t *o = srv->opts;
@@ -514,6 +522,7 @@ bool auth_login_no_auth_user(conn_t *c)
 {
     const user_t *u = no_auth_user();
     if (!u || (u->restrict_conn_types && !u->allow_standard)) return false;
+    c->acc = user_account(u);
     free(c->user);
     c->user = xstrdup(u->name);
     set_perms(c, compile_perms(u->perms ? u->perms : srv->opts->default_perms));
@@ -545,6 +554,11 @@ auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *
             if (rc != AUTH_OK) break;
             /* allowed_connection_types without STANDARD: not on the client port */
             if (u->restrict_conn_types && !u->allow_standard) break;
+            account_t *acc = user_account(u);
+            /* A reload that moved the user to another account: its subscriptions live in
+             * the old account's index, so it logs in again (the reference closes it too). */
+            if (c->acc_counted && c->acc != acc) break;
+            c->acc = acc;
             free(c->user);
             c->user = xstrdup(u->name);
             set_perms(c, compile_perms(u->perms ? u->perms : o->default_perms));

@@ -4,6 +4,7 @@
  * A client's subscriptions are local interest: each one added or removed is
  * told to the routes (route_local_sub_added/removed). */
 #include "nats/client.h"
+#include "nats/account.h"
 #include "nats/client_connect.h"
 #include "nats/auth.h"
 #include "core/core.h"
@@ -78,6 +79,15 @@ static void close_silent(conn_t *c, close_reason_t r)
 {
     c->closing = true;
     c->reason = r;
+}
+
+/* Logged in: c counts toward its account, or is closed at the account's limit. */
+static bool bind_account(worker_t *w, conn_t *c)
+{
+    if (account_bind(c, conn_account(c))) return true;
+    ERROR("%smaximum account active connections exceeded", c->prefix);
+    close_with_err(w, c, "maximum account active connections exceeded", CR_MAX_ACCOUNT_CONNECTIONS);
+    return false;
 }
 
 /* ---- INFO ------------------------------------------------------------------ */
@@ -313,6 +323,7 @@ static void connect_finish(worker_t *w, conn_t *c)
         }
         c->auth_ok = true;
     }
+    if (!bind_account(w, c)) return;
     if (c->protocol < 0) {
         close_with_err(w, c, "invalid client protocol", CR_BAD_PROTOCOL);
         return;
@@ -333,7 +344,7 @@ static void connect_finish(worker_t *w, conn_t *c)
 
 static void no_responders(worker_t *w, conn_t *c, slice_t reply)
 {
-    const sl_result_t *r = sublist_match(srv->sl, reply.p, reply.n);
+    const sl_result_t *r = sublist_match(conn_account(c)->sl, reply.p, reply.n);
     for (uint32_t i = 0; i < r->nplain; i++) {
         sub_t *s = r->plain[i];
         if (s->conn != c || atomic_load(&s->closed)) continue;
@@ -383,8 +394,9 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     }
     if (!auth_can_publish(w, c, op->subject)) return;
     if (c->verbose) send_ok(w, c);
-    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}};
-    const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
+    account_t *acc = conn_account(c);
+    msg_t m = {c, acc, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}};
+    const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
     int n = deliver_all(w, r, &m);
     if (n == 0 && c->no_responders && op->reply.n) no_responders(w, c, op->reply);
 }
@@ -440,13 +452,16 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
         sub_discard(c, old, route_local_sub_removed);
     }
     int maxs = srv->opts->max_subscriptions;
-    if (maxs > 0 && c->subs.n >= (uint32_t)maxs) {
+    account_t *acc = conn_account(c);
+    int32_t amax = atomic_load_explicit(&acc->max_subs, memory_order_relaxed);
+    if (amax >= 0 && (maxs <= 0 || amax < maxs)) maxs = amax == 0 ? -1 : amax;
+    if ((maxs > 0 && c->subs.n >= (uint32_t)maxs) || maxs < 0) {
         ERROR("%smaximum subscriptions exceeded", c->prefix);
         session_send_err(w, c, "maximum subscriptions exceeded");
         return;
     }
     sub_t *s = sub_new(c, op->subject, op->queue, op->sid);
-    if (sublist_insert(srv->sl, s) != 0) {
+    if (sublist_insert(acc->sl, s) != 0) {
         free(s);
         session_send_err(w, c, "Invalid Subject");
         return;
@@ -522,6 +537,7 @@ static inline __attribute__((always_inline)) bool client_before(worker_t *w, con
         close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         return false;
     }
+    if (!bind_account(w, c)) return false;
     c->auth_ok = true;
     c->got_connect = true;
     c->auth_due_ns = 0;
@@ -660,6 +676,7 @@ void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
     ci->lang = dup_opt(c->lang);
     ci->version = dup_opt(c->version);
     ci->user = dup_opt(c->user);
+    ci->account = conn_account(c)->name;
     if (c->ssl && c->tls_done) ci->ncerts = tls_peer_certs(c->ssl, &ci->certs);
 }
 
@@ -688,6 +705,7 @@ static void client_closed(conn_t *c)
 {
     conn_remember_closed(c);
     session_closed(c, route_local_sub_removed);
+    account_unbind(c);
 }
 
 static void client_gone(conn_t *c)

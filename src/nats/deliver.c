@@ -30,7 +30,7 @@ static void auto_unsub(sub_t *s)
 {
     bool expected = false;
     if (atomic_compare_exchange_strong(&s->closed, &expected, true)) {
-        sublist_remove(srv->sl, s);
+        sublist_remove(s->sl, s);
         atomic_fetch_add(&s->conn->dead_subs, 1);
     }
 }

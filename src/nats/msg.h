@@ -9,6 +9,7 @@
 
 typedef struct msg {
     conn_t *from;
+    const struct account *acc; /* the account it is published in */
     slice_t subject, reply;
     int64_t hdr; /* -1 or header length */
     const char *payload;

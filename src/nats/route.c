@@ -10,6 +10,7 @@
 #include "nats/route.h"
 #include "nats/route_int.h"
 #include "nats/session.h"
+#include "nats/subs.h"
 #include "base/log.h"
 #include "core/tls.h"
 
@@ -116,6 +117,38 @@ void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, vo
     route_start_protocol(w, c);
 }
 
+/* One debug line per account of the interest the peer had registered here (its sid
+ * keys start with the account's name). */
+static void log_removed_subs(const conn_t *c)
+{
+    struct {
+        slice_t acc;
+        size_t n;
+    } seen[16];
+    size_t nseen = 0, other = 0;
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        const sub_t *s = c->subs.slots[i];
+        if (!s || s == SID_TOMB) continue;
+        const char *sp = memchr(s->sid.p, ' ', s->sid.n);
+        slice_t acc = {s->sid.p, sp ? (size_t)(sp - s->sid.p) : s->sid.n};
+        size_t k = 0;
+        while (k < nseen && !slice_eq(seen[k].acc, acc))
+            k++;
+        if (k == nseen) {
+            if (nseen == ARRAY_LEN(seen)) {
+                other++;
+                continue;
+            }
+            seen[nseen++] = (typeof(seen[0])){acc, 0};
+        }
+        seen[k].n++;
+    }
+    for (size_t k = 0; k < nseen; k++)
+        DEBUG("%sRemoving %zu subscriptions for account \"%.*s\"", c->prefix, seen[k].n,
+              (int)seen[k].acc.n, seen[k].acc.p);
+    if (other) DEBUG("%sRemoving %zu subscriptions for other accounts", c->prefix, other);
+}
+
 void route_conn_closed(conn_t *c)
 {
     route_info_t *ri = c->route;
@@ -160,8 +193,7 @@ void route_conn_closed(conn_t *c)
     }
     pthread_mutex_unlock(&R.mu);
     if (changed && !atomic_load(&srv->shutting_down)) worker_command(WCMD_INFO);
-    size_t nsubs = c->subs.n;
-    if (nsubs) DEBUG("%sRemoving %zu subscriptions for account \"$G\"", c->prefix, nsubs);
+    if (c->subs.n && log_debug_on) log_removed_subs(c);
 }
 
 /* The kept CONNECT holds the peer's password. */

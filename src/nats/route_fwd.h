@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "nats/msg.h"
+#include "nats/account.h"
 #include "nats/route.h"
 #include "proto/route_parse.h"
 
@@ -62,7 +63,9 @@ static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_
     }
     buf_t *b = &w->scratch;
     b->len = 0;
-    buf_puts(b, hmsg ? "HMSG $G " : "RMSG $G ");
+    buf_puts(b, hmsg ? "HMSG " : "RMSG ");
+    buf_append(b, m->acc->name, m->acc->name_len);
+    buf_putc(b, ' ');
     buf_append(b, m->subject.p, m->subject.n);
     buf_putc(b, ' ');
     if (f->queues.len) {

@@ -61,13 +61,16 @@ struct route_info {
     size_t connect_len;
 };
 
-/* Local interest key: subject or "subject queue", with a count (the weight). */
+/* Local interest key: "account subject" or "account subject queue", with a count (the
+ * weight). */
 typedef struct ikey {
     struct ikey *next;
     uint64_t h;
     int64_t count;
-    uint32_t subj_len, len;
-    char key[]; /* subject [SP queue] */
+    uint32_t acc_len;  /* the account's name is key[0, acc_len) */
+    uint32_t subj_end; /* the subject is key[acc_len + 1, subj_end) */
+    uint32_t len;
+    char key[]; /* account SP subject [SP queue] */
 } ikey_t;
 
 /* A learnt client URL with the number of routes that announced it. */

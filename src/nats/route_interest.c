@@ -1,6 +1,6 @@
 /* route_interest.c: interest across the cluster, both ways.
  *
- * Local interest: every client subscription is counted per "subject[ queue]"
+ * Local interest: every client subscription is counted per "account subject[ queue]"
  * key, and a count transition (a plain subject's first and last sub; every
  * change of a queue key, whose count is the weight) is sent to every
  * registered route as RS+/RS- under R.mu, which also guards registration: a
@@ -8,11 +8,14 @@
  * never neither. Our cluster import permission filters what we ask for.
  *
  * Remote interest: each RS+ from a peer becomes (or re-weights) a sub owned by
- * the route connection, keyed in its sid map by "subject[ queue]", with the
- * queue weight the peer announced; RS- removes it. Delivery then finds routes
- * and local subscribers in the one sublist. Our export permission filters what
+ * the route connection, in the named account's index, keyed in its sid map by
+ * "account subject[ queue]", with the queue weight the peer announced; RS-
+ * removes it. Delivery then finds routes and local subscribers in the
+ * account's one sublist. An account we do not know is ignored, as the
+ * reference does outside operator mode. Our export permission filters what
  * peers may ask for. Owner worker of the route only. */
 #include "nats/route.h"
+#include "nats/account.h"
 #include "nats/route_int.h"
 #include "nats/session.h"
 #include "nats/subs.h"
@@ -80,7 +83,7 @@ static bool export_ok(const char *subj, size_t n)
 
 static size_t interest_line(char *out, size_t cap, const ikey_t *k, bool add)
 {
-    return route_interest_line(out, cap, k->key, k->len, k->subj_len, k->count, add);
+    return route_interest_line(out, cap, k->key, k->len, k->subj_end, k->count, add);
 }
 
 static void broadcast_locked(worker_t *w, const char *line, size_t n)
@@ -90,16 +93,32 @@ static void broadcast_locked(worker_t *w, const char *line, size_t n)
     if (log_trace_on && R.nroutes) TRACE("->> [%.*s] to %zu routes", (int)(n - 2), line, R.nroutes);
 }
 
+/* "account subject[ queue]" into stack (or the heap when it does not fit): the key. */
+static char *interest_key(char *stack, size_t cap, const account_t *a, slice_t subject,
+                          slice_t queue, size_t *len)
+{
+    size_t n = a->name_len + 1 + subject.n + (queue.n ? 1 + queue.n : 0);
+    char *k = n < cap ? stack : xmalloc(n + 1);
+    char *p = k;
+    memcpy(p, a->name, a->name_len);
+    p += a->name_len;
+    *p++ = ' ';
+    memcpy(p, subject.p, subject.n);
+    p += subject.n;
+    if (queue.n) {
+        *p++ = ' ';
+        memcpy(p, queue.p, queue.n);
+    }
+    *len = n;
+    return k;
+}
+
 static void interest_change(worker_t *w, const sub_t *s, int delta)
 {
-    size_t n = s->subject.n + (s->queue.n ? 1 + s->queue.n : 0);
+    const account_t *acc = conn_account(s->conn);
     char stack[512];
-    char *k = n < sizeof stack ? stack : xmalloc(n + 1);
-    memcpy(k, s->subject.p, s->subject.n);
-    if (s->queue.n) {
-        k[s->subject.n] = ' ';
-        memcpy(k + s->subject.n + 1, s->queue.p, s->queue.n);
-    }
+    size_t n;
+    char *k = interest_key(stack, sizeof stack, acc, s->subject, s->queue, &n);
     uint64_t h = hash_bytes(k, n);
     pthread_mutex_lock(&R.mu);
     ikey_t **slot = NULL;
@@ -109,7 +128,8 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
         e = xcalloc(1, sizeof *e + n + 1);
         e->h = h;
         e->len = (uint32_t)n;
-        e->subj_len = (uint32_t)s->subject.n;
+        e->acc_len = (uint32_t)acc->name_len;
+        e->subj_end = (uint32_t)(acc->name_len + 1 + s->subject.n);
         memcpy(e->key, k, n);
         *slot = e;
         R.icount++;
@@ -117,7 +137,7 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
     if (e) {
         int64_t before = e->count;
         e->count += delta;
-        bool queue = e->len != e->subj_len;
+        bool queue = e->len != e->subj_end;
         bool send = queue ? true : (before == 0 && e->count > 0) || (before > 0 && e->count <= 0);
         if (send && R.nroutes && import_ok(s->subject.p, s->subject.n)) {
             char line[1100];
@@ -152,7 +172,8 @@ void send_interest_dump_locked(worker_t *w, conn_t *c)
     buf_t b = {0};
     for (size_t i = 0; i < R.ibcap; i++) {
         for (ikey_t *k = R.ibuckets[i]; k; k = k->next) {
-            if (k->count <= 0 || !import_ok(k->key, k->subj_len)) continue;
+            if (k->count <= 0 || !import_ok(k->key + k->acc_len + 1, k->subj_end - k->acc_len - 1))
+                continue;
             buf_reserve(&b, k->len + 64);
             b.len += interest_line(b.p + b.len, k->len + 64, k, true);
             if (b.len > 60000) {
@@ -166,8 +187,8 @@ void send_interest_dump_locked(worker_t *w, conn_t *c)
 }
 
 /* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
-static void route_remote_interest(conn_t *c, slice_t key, slice_t subject, slice_t queue, bool add,
-                                  int32_t weight)
+static void route_remote_interest(conn_t *c, account_t *acc, slice_t key, slice_t subject,
+                                  slice_t queue, bool add, int32_t weight)
 {
     sub_t *old = sidmap_get(&c->subs, key);
     if (!add) {
@@ -180,7 +201,7 @@ static void route_remote_interest(conn_t *c, slice_t key, slice_t subject, slice
     }
     sub_t *s = sub_new(c, subject, queue, key);
     s->weight = weight;
-    if (sublist_insert(srv->sl, s) != 0) {
+    if (sublist_insert(acc->sl, s) != 0) {
         free(s);
         return;
     }
@@ -189,27 +210,26 @@ static void route_remote_interest(conn_t *c, slice_t key, slice_t subject, slice
 
 void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
 {
-    (void)w;
-    if (!slice_eq_str(op->account, "$G")) return;
+    account_t *acc = account_lookup_slice(op->account);
+    if (!acc) {
+        DEBUG("%sUnknown account \"%.*s\" for subject \"%.*s\"", c->prefix, (int)op->account.n,
+              op->account.p, (int)op->subject.n, op->subject.p);
+        return;
+    }
     if (!subject_valid(op->subject.p, op->subject.n)) {
         if (add) session_send_err(w, c, "Invalid Subscription");
         return;
     }
-    /* The key is "subject[ queue]"; kept as the sid of the remote sub. */
-    size_t kn = op->subject.n + (op->queue.n ? 1 + op->queue.n : 0);
+    /* The key is "account subject[ queue]"; kept as the sid of the remote sub. */
     char stack[512];
-    char *k = kn < sizeof stack ? stack : xmalloc(kn);
-    memcpy(k, op->subject.p, op->subject.n);
-    if (op->queue.n) {
-        k[op->subject.n] = ' ';
-        memcpy(k + op->subject.n + 1, op->queue.p, op->queue.n);
-    }
+    size_t kn;
+    char *k = interest_key(stack, sizeof stack, acc, op->subject, op->queue, &kn);
     slice_t key = {k, kn};
     if (add && !export_ok(op->subject.p, op->subject.n)) {
         DEBUG("%sCan not export \"%.*s\", ignoring remote subscription request", c->prefix,
               (int)op->subject.n, op->subject.p);
     } else {
-        route_remote_interest(c, key, op->subject, op->queue, add,
+        route_remote_interest(c, acc, key, op->subject, op->queue, add,
                               op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
     }
     if (k != stack) free(k);

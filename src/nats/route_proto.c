@@ -7,6 +7,7 @@
  * one hop), PING/PONG and -ERR; and the route's timers (TLS handshake,
  * CONNECT due, PINGs). */
 #include "nats/route.h"
+#include "nats/account.h"
 #include "nats/route_int.h"
 #include "nats/auth.h"
 #include "nats/deliver.h"
@@ -403,8 +404,10 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
 static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
 {
     count_in(w, c, op->size);
-    msg_t m = {c, op->subject, op->reply, op->hdr, op->payload, op->size, true, op->queues};
-    const sl_result_t *r = sublist_match(srv->sl, op->subject.p, op->subject.n);
+    account_t *acc = account_lookup_slice(op->account);
+    if (!acc) return; /* not ours to deliver: we never asked for it */
+    msg_t m = {c, acc, op->subject, op->reply, op->hdr, op->payload, op->size, true, op->queues};
+    const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
     deliver_all(w, r, &m);
 }
 
@@ -461,7 +464,7 @@ static inline __attribute__((always_inline)) proto_next_t route_handle(worker_t 
             TRACE("%s<<- [RMSG %.*s]", c->prefix, (int)op->line.n, op->line.p);
             TRACE("%s<<- MSG_PAYLOAD: [\"%.*s\"]", c->prefix, (int)op->size, op->payload);
         }
-        if (slice_eq_str(op->account, "$G")) deliver_routed(w, c, op);
+        deliver_routed(w, c, op);
         break;
     case OP_ERR:
         ERROR("%sRoute Error %.*s", c->prefix, (int)op->line.n, op->line.p);

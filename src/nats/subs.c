@@ -94,7 +94,7 @@ sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
 void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed)
 {
     atomic_store(&s->closed, true);
-    sublist_remove(srv->sl, s); /* idempotent: a deliverer may have removed it already */
+    if (s->sl) sublist_remove(s->sl, s); /* idempotent: a deliverer may have removed it already */
     if (removed) removed(c->w, s);
     sidmap_del(&c->subs, s);
     qsbr_retire(s, free);

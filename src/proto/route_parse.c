@@ -141,12 +141,10 @@ int route_info_parse(const char *json, size_t n, route_info_msg_t *out)
     return json_parse_object(json, n, rinfo_member, out);
 }
 
-size_t route_interest_line(char *out, size_t cap, const char *key, size_t len, size_t subj_len,
+size_t route_interest_line(char *out, size_t cap, const char *key, size_t len, size_t subj_end,
                            int64_t weight, bool add)
 {
-    if (len == subj_len)
-        return (size_t)snprintf(out, cap, "%s $G %.*s\r\n", add ? "RS+" : "RS-", (int)len, key);
-    if (add)
-        return (size_t)snprintf(out, cap, "RS+ $G %.*s %lld\r\n", (int)len, key, (long long)weight);
-    return (size_t)snprintf(out, cap, "RS- $G %.*s\r\n", (int)len, key);
+    if (len == subj_end || !add)
+        return (size_t)snprintf(out, cap, "%s %.*s\r\n", add ? "RS+" : "RS-", (int)len, key);
+    return (size_t)snprintf(out, cap, "RS+ %.*s %lld\r\n", (int)len, key, (long long)weight);
 }

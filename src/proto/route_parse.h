@@ -36,10 +36,11 @@ int route_url_split(const char *url, char *host, size_t hn, int *port, char *use
 /* url with its password (if any) shown as xxxxx, for log lines. */
 void route_url_redacted(const char *url, char *out, size_t n);
 
-/* "RS+ $G key\r\n", "RS+ $G subject queue weight\r\n" or "RS- $G key\r\n" for the
- * interest key (subject, or subject SP queue: subj_len < len). Returns the line's
- * length; like snprintf, a result >= cap means it did not fit. */
-size_t route_interest_line(char *out, size_t cap, const char *key, size_t len, size_t subj_len,
+/* "RS+ key\r\n", "RS+ key weight\r\n" (a queue) or "RS- key\r\n" for the interest
+ * key "account subject" or "account subject queue" (a queue when subj_end < len: the
+ * subject ends at key[subj_end]). Returns the line's length; like snprintf, a result
+ * >= cap means it did not fit. */
+size_t route_interest_line(char *out, size_t cap, const char *key, size_t len, size_t subj_end,
                            int64_t weight, bool add);
 
 /* Is queue q one of the names in list (blank separated)? Inline: delivery of a routed

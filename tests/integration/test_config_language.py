@@ -284,8 +284,7 @@ server_name: s1
 def test_security_blocks_refuse_to_start():
     if is_reference():
         return  # the reference implements them
-    for conf in ["accounts { A { users = [ {user: a, password: a} ] } }\n",
-                 "operator: \"/nonexistent/op.jwt\"\n",
+    for conf in ["operator: \"/nonexistent/op.jwt\"\n",
                  "resolver: MEMORY\n",
                  "authorization { users = [ {nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4} ] }\n"]:
         log = _start_fails(conf)

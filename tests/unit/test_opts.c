@@ -1153,11 +1153,74 @@ TEST(unsupported_and_security_blocks)
     CHECK_CONTAINS(r.err, "is valid\n");
     done(&r);
 
-    const char *sec[] = {"accounts { A: {} }\n", "operator: \"op.jwt\"\n", "resolver: MEMORY\n",
-                         "trusted: [\"OABC\"]\n"};
+    const char *sec[] = {"operator: \"op.jwt\"\n", "resolver: MEMORY\n", "trusted: [\"OABC\"]\n"};
     for (size_t i = 0; i < sizeof(sec) / sizeof(sec[0]); i++) {
         CHECK_EQ_INT(load(&r, sec[i]), OPTS_EXIT_FAIL);
         CHECK_CONTAINS(r.err, "is not supported by this server");
+        done(&r);
+    }
+}
+
+/* accounts {}: users bound to accounts, exports and imports, and the reference's
+ * errors at the reference's positions (each compared with nats-server -t). */
+TEST(accounts_block)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r,
+                      "accounts {\n"
+                      "  A: { users: [{user: a, password: p}],\n"
+                      "       imports: [{service: {account: B, subject: svc}, to: asvc},\n"
+                      "                 {stream: {account: B, subject: \"ev.>\"}, prefix: b}],\n"
+                      "       limits: {max_connections: 3, max_subs: 7} }\n"
+                      "  B: { users: [{user: b, password: q}],\n"
+                      "       exports: [{service: svc, response: stream, accounts: [A]},\n"
+                      "                 {stream: \"ev.>\"}] }\n"
+                      "}\nsystem_account: B\n"),
+                 OPTS_RUN);
+    CHECK_EQ_INT(r.o.naccounts, 2);
+    CHECK_EQ_INT(r.o.nusers, 2);
+    CHECK_EQ_STR(r.o.users[0].account, "A");
+    CHECK_EQ_STR(r.o.users[1].account, "B");
+    CHECK_EQ_STR(r.o.system_account, "B");
+    const account_opts_t *a = opts_account(&r.o, "A"), *b = opts_account(&r.o, "B");
+    CHECK(a && b);
+    CHECK_EQ_INT(a->max_conns, 3);
+    CHECK_EQ_INT(a->max_subs, 7);
+    CHECK_EQ_INT(a->max_payload, -1);
+    CHECK_EQ_INT(a->nimports, 2);
+    CHECK(a->imports[0].service);
+    CHECK_EQ_STR(a->imports[0].to, "asvc");
+    CHECK(!a->imports[1].service);
+    CHECK_EQ_STR(a->imports[1].prefix, "b");
+    CHECK_EQ_INT(b->nexports, 2);
+    CHECK_EQ_INT(b->exports[0].resp_type, ACCT_RESP_STREAM);
+    CHECK_EQ_INT(b->exports[0].naccounts, 1);
+    done(&r);
+
+    static const struct {
+        const char *conf, *err;
+    } bad[] = {
+        {"accounts {\n  $G: {}\n}\n", ":2:3: \"$G\" is a Reserved Account"},
+        {"accounts {\n  A: { imports: [{stream: {account: C, subject: foo}}] }\n}\n",
+         ":1:0: \"C\" account not defined for stream import"},
+        {"accounts {\n  A: { users: [{user: a, password: p}] }\n"
+         "  B: { users: [{user: a, password: q}] }\n}\n",
+         ":3:8: Duplicate user \"a\" detected"},
+        {"accounts {\n  A: { imports: [{stream: {account: B, subject: foo}, prefix: x, to: y}] }\n"
+         "  B: { exports: [{stream: foo, response: single}] }\n}\n",
+         ":2:66: Stream import can not have a 'prefix' and a 'to' property"},
+        {"accounts {\n  B: { exports: [{stream: foo, response: single}] }\n}\n",
+         ":2:32: Detected response directive on non-service"},
+        {"authorization { user: u, password: p }\naccounts {\n  A: { users: [{user: a}] }\n}\n",
+         ":3:8: Can not have a single user/pass and accounts"},
+        {"accounts { A: { limits: { max_things: 1 } } }\n",
+         ":1:26: Unknown field \"max_things\" parsing account limits"},
+        {"accounts { A: { exports: [{service: x, response: sometimes}] } }\n",
+         ":1:39: Unknown response type: \"sometimes\""},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        CHECK_EQ_INT(load(&r, bad[i].conf), OPTS_EXIT_FAIL);
+        CHECK_CONTAINS(r.err, bad[i].err);
         done(&r);
     }
 }
@@ -1317,6 +1380,7 @@ int main(void)
     RUN(cluster_flags);
     RUN(unsupported_and_security_blocks);
     RUN(variables_not_unknown);
+    RUN(accounts_block);
     RUN(reload);
     RUN(signal_cmd_errors);
     RUN(signal_cmd_sends);

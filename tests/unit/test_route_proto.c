@@ -168,19 +168,22 @@ TEST(url_redacted)
 TEST(interest_lines)
 {
     char out[128];
-    size_t n = route_interest_line(out, sizeof out, S("foo.*"), 5, 1, true);
+    size_t n = route_interest_line(out, sizeof out, S("$G foo.*"), 8, 1, true);
     CHECK_EQ_STR(out, "RS+ $G foo.*\r\n");
     CHECK_EQ_INT(n, strlen(out));
-    n = route_interest_line(out, sizeof out, S("foo.*"), 5, 0, false);
+    n = route_interest_line(out, sizeof out, S("$G foo.*"), 8, 0, false);
     CHECK_EQ_STR(out, "RS- $G foo.*\r\n");
     /* A queue key carries its weight (the local member count) on RS+ only. */
-    n = route_interest_line(out, sizeof out, S("foo bar"), 3, 7, true);
+    n = route_interest_line(out, sizeof out, S("$G foo bar"), 6, 7, true);
     CHECK_EQ_STR(out, "RS+ $G foo bar 7\r\n");
     CHECK_EQ_INT(n, strlen(out));
-    n = route_interest_line(out, sizeof out, S("foo bar"), 3, 0, false);
+    n = route_interest_line(out, sizeof out, S("$G foo bar"), 6, 0, false);
     CHECK_EQ_STR(out, "RS- $G foo bar\r\n");
+    /* Another account's name leads its key. */
+    n = route_interest_line(out, sizeof out, S("ACME foo bar"), 8, 2, true);
+    CHECK_EQ_STR(out, "RS+ ACME foo bar 2\r\n");
     /* Too small: the length it needed, as snprintf. */
-    n = route_interest_line(out, 4, S("foo bar"), 3, 7, true);
+    n = route_interest_line(out, 4, S("$G foo bar"), 6, 7, true);
     CHECK_EQ_INT(n, strlen("RS+ $G foo bar 7\r\n"));
 }
 

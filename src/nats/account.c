@@ -1,0 +1,213 @@
+/* account.c: the account registry (see account.h).
+ *
+ * The table is open addressing over a power-of-two array of pointers, at most
+ * half full, hashed with the keyed hash (route peers choose the names they
+ * send). It is replaced whole when an account is added (only at start-up and
+ * on reload, under reg_mu), so readers never see a table change under them. */
+#include "nats/account.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "base/qsbr.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct acct_table {
+    size_t cap; /* power of two */
+    account_t *slots[];
+} acct_table_t;
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static acct_table_t *_Atomic table;
+static account_t **all; /* creation order (control plane only, under reg_mu) */
+static size_t nall;
+static account_t *global, *sys;
+
+static account_t **slot_for(acct_table_t *t, const char *name, size_t n)
+{
+    size_t i = (size_t)hash_bytes(name, n) & (t->cap - 1);
+    for (;; i = (i + 1) & (t->cap - 1)) {
+        account_t *a = t->slots[i];
+        if (!a || (a->name_len == n && memcmp(a->name, name, n) == 0)) return &t->slots[i];
+    }
+}
+
+account_t *account_lookup(const char *name, size_t n)
+{
+    acct_table_t *t = atomic_load_explicit(&table, memory_order_acquire);
+    if (!t) return NULL;
+    return *slot_for(t, name, n);
+}
+
+static void set_limits(account_t *a, const account_opts_t *ao)
+{
+    atomic_store(&a->max_conns, ao ? ao->max_conns : -1);
+    atomic_store(&a->max_subs, ao ? ao->max_subs : -1);
+    atomic_store(&a->max_payload, ao ? ao->max_payload : -1);
+    atomic_store(&a->max_leafs, ao ? ao->max_leafs : -1);
+}
+
+/* Under reg_mu: the account named `name`, created (and published) if new. */
+static account_t *ensure_locked(const char *name, const opts_t *o)
+{
+    size_t n = strlen(name);
+    account_t *a = account_lookup(name, n);
+    if (a) return a;
+    a = xcalloc(1, sizeof *a);
+    a->name = xstrdup(name);
+    a->name_len = n;
+    a->sl = sublist_new(!o->disable_sublist_cache);
+    atomic_store(&a->created_wall_ns, now_wall_ns());
+    set_limits(a, NULL);
+    all = xrealloc(all, (nall + 1) * sizeof *all);
+    all[nall++] = a;
+
+    acct_table_t *old = atomic_load(&table);
+    size_t cap = old ? old->cap : 16;
+    while (cap < 2 * nall)
+        cap *= 2;
+    acct_table_t *t = xcalloc(1, sizeof *t + cap * sizeof(account_t *));
+    t->cap = cap;
+    for (size_t i = 0; i < nall; i++)
+        *slot_for(t, all[i]->name, all[i]->name_len) = all[i];
+    atomic_store_explicit(&table, t, memory_order_release);
+    if (old) qsbr_retire(old, free);
+    return a;
+}
+
+static void apply_locked(const opts_t *o)
+{
+    for (size_t i = 0; i < o->naccounts; i++)
+        set_limits(ensure_locked(o->accounts[i].name, o), &o->accounts[i]);
+}
+
+void accounts_init(const opts_t *o)
+{
+    pthread_mutex_lock(&reg_mu);
+    global = ensure_locked(ACCOUNT_GLOBAL, o);
+    apply_locked(o);
+    if (o->system_account && *o->system_account)
+        sys = ensure_locked(o->system_account, o);
+    else if (!o->no_sys_acc)
+        sys = ensure_locked(ACCOUNT_SYSTEM_DEFAULT, o);
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void accounts_apply(const opts_t *o)
+{
+    pthread_mutex_lock(&reg_mu);
+    apply_locked(o);
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void accounts_free_all(void)
+{
+    for (size_t i = 0; i < nall; i++) {
+        sublist_free(all[i]->sl);
+        free(all[i]->name);
+        free(all[i]);
+    }
+    free(all);
+    all = NULL;
+    nall = 0;
+    free(atomic_load(&table));
+    atomic_store(&table, NULL);
+    global = sys = NULL;
+}
+
+account_t *account_global(void)
+{
+    return global;
+}
+
+account_t *account_system(void)
+{
+    return sys;
+}
+
+void accounts_foreach(bool (*fn)(account_t *a, void *arg), void *arg)
+{
+    pthread_mutex_lock(&reg_mu);
+    size_t n = nall;
+    account_t **v = xmalloc((n ? n : 1) * sizeof *v);
+    memcpy(v, all, n * sizeof *v);
+    pthread_mutex_unlock(&reg_mu);
+    for (size_t i = 0; i < n && fn(v[i], arg); i++)
+        ;
+    free(v);
+}
+
+size_t accounts_count(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    size_t n = nall;
+    pthread_mutex_unlock(&reg_mu);
+    return n;
+}
+
+typedef struct stats_arg {
+    const char *only;
+    sublist_stats_t *st;
+    double fanout_sum; /* avg_fanout x num_cache of each: the mean over all */
+} stats_arg_t;
+
+static bool add_stats(account_t *a, void *arg)
+{
+    stats_arg_t *sa = arg;
+    if (sa->only && strcmp(sa->only, a->name) != 0) return true;
+    sublist_stats_t s = {0};
+    sublist_stats(a->sl, &s);
+    sublist_stats_t *t = sa->st;
+    t->num_subs += s.num_subs;
+    t->num_cache += s.num_cache;
+    t->num_inserts += s.num_inserts;
+    t->num_removes += s.num_removes;
+    t->num_matches += s.num_matches;
+    t->cache_hits += s.cache_hits;
+    if (s.max_fanout > t->max_fanout) t->max_fanout = s.max_fanout;
+    sa->fanout_sum += s.avg_fanout * (double)s.num_cache;
+    t->avg_fanout = t->num_cache ? sa->fanout_sum / (double)t->num_cache : 0;
+    return true;
+}
+
+void accounts_sublist_stats(const char *only, sublist_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    stats_arg_t sa = {only, st, 0};
+    accounts_foreach(add_stats, &sa);
+}
+
+static bool add_count(account_t *a, void *arg)
+{
+    *(uint64_t *)arg += sublist_count(a->sl);
+    return true;
+}
+
+uint64_t accounts_num_subs(void)
+{
+    uint64_t n = 0;
+    accounts_foreach(add_count, &n);
+    return n;
+}
+
+bool account_bind(conn_t *c, account_t *acc)
+{
+    if (c->acc == acc && c->acc_counted) return true;
+    int32_t max = atomic_load(&acc->max_conns);
+    int32_t now = atomic_fetch_add(&acc->nconns, 1);
+    if (max >= 0 && now >= max) {
+        atomic_fetch_sub(&acc->nconns, 1);
+        return false;
+    }
+    account_unbind(c);
+    c->acc = acc;
+    c->acc_counted = true;
+    return true;
+}
+
+void account_unbind(conn_t *c)
+{
+    if (c->acc && c->acc_counted) atomic_fetch_sub(&c->acc->nconns, 1);
+    c->acc_counted = false;
+}

@@ -1,0 +1,69 @@
+/* account.h: accounts, the NATS 2.x unit of isolation (docs/accounts.md).
+ *
+ * Every connection that holds subscriptions belongs to one account and sees
+ * only the subjects of its account: each account has a subject index of its
+ * own. The global account "$G" holds everyone when no accounts are
+ * configured (and users not bound to an account); the system account ("$SYS"
+ * unless system_account names another, none with no_sys_acc) exists from
+ * the start. Accounts from the config file are created at start-up and added
+ * on reload; an account is never freed before the server is (connections and
+ * routes hold plain pointers to it), so a reload that drops one from the
+ * config leaves it empty but alive.
+ *
+ * Lookups by name (a route's RS+/RMSG names the account per message) read a
+ * table that only the control plane replaces (one atomic pointer, the old
+ * table retired through qsbr): any worker, during a batch. */
+#ifndef GNATSD_ACCOUNT_H
+#define GNATSD_ACCOUNT_H
+
+#include "core/core.h"
+
+#define ACCOUNT_GLOBAL "$G"
+#define ACCOUNT_SYSTEM_DEFAULT "$SYS"
+
+typedef struct account {
+    char *name;
+    size_t name_len;
+    sublist_t *sl;
+    _Atomic int32_t nconns; /* client connections logged in to it */
+    /* limits {} (-1 = none); replaced by a reload */
+    _Atomic int32_t max_conns, max_subs, max_payload, max_leafs;
+    _Atomic int64_t created_wall_ns; /* for /accountz and /accstatz */
+} account_t;
+
+/* Control plane. accounts_init: after server_init, before any listener; creates $G,
+ * the system account and the configured ones. accounts_apply (reload): adds new
+ * ones, refreshes limits. accounts_free_all: after shutdown. */
+void accounts_init(const opts_t *o);
+void accounts_apply(const opts_t *o);
+void accounts_free_all(void);
+
+account_t *account_global(void);
+account_t *account_system(void); /* NULL when there is none */
+/* Any thread during a batch, or the control plane. NULL if unknown. */
+account_t *account_lookup(const char *name, size_t n);
+static inline account_t *account_lookup_slice(slice_t s)
+{
+    return account_lookup(s.p, s.n);
+}
+/* Every account in creation order: fn(acc, arg) until it returns false. */
+void accounts_foreach(bool (*fn)(account_t *a, void *arg), void *arg);
+size_t accounts_count(void);
+/* The index statistics of one account (only = its name), or of all of them added up
+ * (only = NULL) as the reference's /subsz and /varz do. */
+void accounts_sublist_stats(const char *only, sublist_stats_t *st);
+uint64_t accounts_num_subs(void);
+
+/* A connection's account, $G for one that has none yet (before CONNECT). */
+static inline account_t *conn_account(const conn_t *c)
+{
+    return c->acc ? c->acc : account_global();
+}
+
+/* Owner: binds c to acc for the rest of its life (counted in nconns); false with
+ * nothing changed when acc's max_connections is reached. */
+bool account_bind(conn_t *c, account_t *acc);
+/* Owner, closing: c no longer counts toward its account. */
+void account_unbind(conn_t *c);
+
+#endif
