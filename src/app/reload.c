@@ -6,6 +6,7 @@
  * without locks. Per-connection consequences (re-auth, max_connections) are
  * handed to the owning workers as commands. */
 #include "nats/account.h"
+#include "nats/imports.h"
 #include "app/reload.h"
 #include "conf/opts_table.h"
 #include "nats/auth.h"
@@ -195,6 +196,7 @@ void server_reload(void)
     if (log_configure(&lc, err, sizeof err) != 0) ERROR("%s", err);
     if (ports_changed) ports_file_remove();
     accounts_apply(no); /* before the swap: a user's account exists when it logs in */
+    imports_apply(no);
     srv->opts = no;
     server_build_info();
     route_reload(cur, no);

@@ -10,6 +10,7 @@
 #include "core/tls.h"
 #include "monitor/monitor.h"
 #include "nats/account.h"
+#include "nats/imports.h"
 #include "nats/auth.h"
 #include "nats/client.h"
 #include "nats/route.h"
@@ -47,6 +48,7 @@ int app_start(void)
     worker_on_command(WCMD_AUTH, auth_run_verdicts);
     if (client_listen() != 0) return -1;
     if (route_start() != 0) return -1;
+    imports_apply(o); /* after route_start: the reply subscriptions are route interest */
     server_build_info();
     if (o->http_port || o->https_port) {
         if (monitor_start() != 0) return -1;
@@ -72,6 +74,7 @@ void app_shutdown(void)
 void app_free(void)
 {
     route_free_all();
+    imports_free_all();
     accounts_free_all();
     server_free();
 }

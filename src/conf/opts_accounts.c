@@ -11,6 +11,7 @@
  * implement yet (an account nkey, service latency, mappings, jetstream) are
  * refused with their position rather than dropped. */
 #include "conf/opts_impl.h"
+#include "base/subject.h"
 
 static void export_free(acct_export_t *e)
 {
@@ -391,6 +392,147 @@ void apply_accounts(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
     }
 }
 
+/* ---- imports against exports (the reference adds them in this order: stream
+ * imports, then service imports, each checked against what was added before) ---- */
+
+static bool slen_subset(const char *a, const char *b)
+{
+    return subject_is_subset(a, strlen(a), b, strlen(b));
+}
+
+static bool slen_collide(const char *a, const char *b)
+{
+    return subjects_collide(a, strlen(a), b, strlen(b));
+}
+
+static bool exported(const account_opts_t *exp, const char *importer, const char *subj,
+                     bool service)
+{
+    for (size_t k = 0; k < exp->nexports; k++) {
+        const acct_export_t *e = &exp->exports[k];
+        if (e->service != service || !slen_subset(subj, e->subject)) continue;
+        if (!e->naccounts) return true;
+        for (size_t j = 0; j < e->naccounts; j++)
+            if (strcmp(e->accounts[j], importer) == 0) return true;
+    }
+    return false;
+}
+
+/* The importer's local subject of an import. */
+static const char *import_local(const acct_import_t *im, char *buf, size_t cap)
+{
+    if (im->prefix && *im->prefix) {
+        size_t pl = strlen(im->prefix);
+        snprintf(buf, cap, "%s%s%s", im->prefix, im->prefix[pl - 1] == '.' ? "" : ".", im->subject);
+        return buf;
+    }
+    return im->to && *im->to ? im->to : im->subject;
+}
+
+typedef struct cyc {
+    const opts_t *o;
+    bool **added; /* per account, per import: already added */
+    const char *visited[64];
+    size_t nvisited;
+} cyc_t;
+
+static bool was_visited(const cyc_t *y, const char *name)
+{
+    for (size_t i = 0; i < y->nvisited; i++)
+        if (strcmp(y->visited[i], name) == 0) return true;
+    return false;
+}
+
+static void visit(cyc_t *y, const char *name)
+{
+    if (!was_visited(y, name) && y->nvisited < ARRAY_LEN(y->visited))
+        y->visited[y->nvisited++] = name;
+}
+
+/* The reference's cycle search from account `a` for subject `subj`: true = a cycle. */
+static bool cycles(cyc_t *y, size_t ai, const char *subj, bool service, int depth)
+{
+    const account_opts_t *a = &y->o->accounts[ai];
+    if (depth > 32 || y->nvisited == ARRAY_LEN(y->visited)) return true;
+    if (!service) {
+        bool any = false;
+        for (size_t k = 0; k < a->nexports && !any; k++)
+            any = !a->exports[k].service && slen_subset(subj, a->exports[k].subject);
+        if (!any) return false;
+    }
+    char cur[1024], lb[1024];
+    snprintf(cur, sizeof cur, "%s", subj);
+    for (size_t k = 0; k < a->nimports; k++) {
+        const acct_import_t *si = &a->imports[k];
+        if (si->service != service || !y->added[ai][k]) continue;
+        /* a service import's exporter-side subject; a stream import's local one */
+        const char *other = service ? si->subject : import_local(si, lb, sizeof lb);
+        if (!slen_collide(cur, other)) continue;
+        if (was_visited(y, si->account)) return true;
+        visit(y, a->name);
+        const char *local = import_local(si, lb, sizeof lb);
+        if (service ? slen_subset(local, cur) : slen_subset(other, cur))
+            snprintf(cur, sizeof cur, "%s", service ? local : other);
+        const account_opts_t *next = opts_account(y->o, si->account);
+        if (next && cycles(y, (size_t)(next - y->o->accounts), cur, service, depth + 1))
+            return true;
+    }
+    return false;
+}
+
+static const char *import_problem(cyc_t *y, size_t ai, size_t k)
+{
+    const opts_t *o = y->o;
+    const account_opts_t *a = &o->accounts[ai];
+    const acct_import_t *im = &a->imports[k];
+    const account_opts_t *exp = opts_account(o, im->account);
+    if (!exp) return NULL; /* reported by check_refs */
+    if (!exported(exp, a->name, im->subject, im->service))
+        return im->service ? "service import not authorized" : "stream import not authorized";
+    char lb[1024];
+    const char *local = import_local(im, lb, sizeof lb);
+    if (!im->service) {
+        if (im->prefix && (strchr(im->prefix, '*') || strchr(im->prefix, '>')))
+            return "stream import prefix can not contain wildcard tokens";
+        for (size_t j = 0; j < k; j++)
+            if (y->added[ai][j] && !a->imports[j].service &&
+                strcmp(a->imports[j].account, im->account) == 0 &&
+                strcmp(a->imports[j].subject, im->subject) == 0)
+                return "stream import already exists";
+    }
+    if (strcmp(local, im->subject) != 0 && !subject_transform_ok(im->subject, local))
+        return "the local subject must have the imported subject's wildcards, in order";
+    y->nvisited = 0;
+    visit(y, a->name);
+    if (cycles(y, (size_t)(exp - o->accounts), local, im->service, 0))
+        return "import forms a cycle";
+    return NULL;
+}
+
+static void check_imports(cfg_ctx_t *c, pos_t p, const opts_t *o)
+{
+    cyc_t y = {.o = o, .added = xcalloc(o->naccounts ? o->naccounts : 1, sizeof(bool *))};
+    for (size_t i = 0; i < o->naccounts; i++)
+        y.added[i] = xcalloc(o->accounts[i].nimports + 1, sizeof(bool));
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < o->naccounts; i++) {
+            for (size_t k = 0; k < o->accounts[i].nimports; k++) {
+                const acct_import_t *im = &o->accounts[i].imports[k];
+                if (im->service != (pass == 1)) continue;
+                const char *why = import_problem(&y, i, k);
+                if (why)
+                    cfg_err(c, p, "Error adding %s import \"%s\": %s",
+                            im->service ? "service" : "stream", im->subject, why);
+                else
+                    y.added[i][k] = true;
+            }
+        }
+    }
+    for (size_t i = 0; i < o->naccounts; i++)
+        free(y.added[i]);
+    free(y.added);
+}
+
 /* An export's `accounts` and every import's account must be defined. */
 static void check_refs(cfg_ctx_t *c, pos_t p, const opts_t *o)
 {
@@ -423,5 +565,7 @@ void accounts_finish(cfg_ctx_t *c, pos_t p, opts_t *o)
             }
         }
     }
+    size_t before = c->nerrs;
     check_refs(c, p, o);
+    if (c->nerrs == before) check_imports(c, p, o);
 }

@@ -18,6 +18,10 @@ typedef struct sub {
     slice_t sid;        /* points into mem; for routes: unused */
     struct conn *conn;  /* owner (client or route) */
     struct sublist *sl; /* the index it was inserted in (sublist_insert sets it) */
+    /* nats/imports.c: an import's delivery instead of a plain one (NULL: plain) */
+    const struct sub_import *imp;
+    struct sub *shadow; /* a client's sub: its first shadow in an exporting account;
+                         * a shadow: the next one */
     int32_t weight;     /* remote queue interest weight (routes); 1 for local */
     bool remote;        /* owned by a route: picked by weight, forwarded */
     _Atomic int64_t delivered;

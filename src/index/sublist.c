@@ -109,6 +109,7 @@ struct sublist {
     pthread_rwlock_t lock;
     node_t *root;
     bool cache_enabled;
+    void *owner; /* sublist_set_owner */
     _Atomic uint64_t count;
     uint64_t inserts, removes; /* under the write lock */
     _Atomic(cache_entry_t *) *cache;
@@ -702,6 +703,16 @@ const sl_result_t *sublist_match(sublist_t *sl, const char *subj, size_t len)
 }
 
 /* ---- insert / remove ------------------------------------------------------ */
+
+void sublist_set_owner(sublist_t *sl, void *owner)
+{
+    sl->owner = owner;
+}
+
+void *sublist_owner(const sublist_t *sl)
+{
+    return sl->owner;
+}
 
 sublist_t *sublist_new(bool cache_enabled)
 {

@@ -44,6 +44,9 @@ typedef struct sublist_stats {
 
 sublist_t *sublist_new(bool cache_enabled);
 void sublist_free(sublist_t *sl); /* does not free the subs */
+/* Whose index it is (an account, for the layers above); set once before use. */
+void sublist_set_owner(sublist_t *sl, void *owner);
+void *sublist_owner(const sublist_t *sl);
 
 /* 0 on success, -1 if the subject is invalid for a subscription. */
 int sublist_insert(sublist_t *sl, sub_t *s);

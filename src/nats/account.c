@@ -58,6 +58,7 @@ static account_t *ensure_locked(const char *name, const opts_t *o)
     a->name = xstrdup(name);
     a->name_len = n;
     a->sl = sublist_new(!o->disable_sublist_cache);
+    sublist_set_owner(a->sl, a);
     atomic_store(&a->created_wall_ns, now_wall_ns());
     set_limits(a, NULL);
     all = xrealloc(all, (nall + 1) * sizeof *all);

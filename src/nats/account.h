@@ -25,7 +25,9 @@ typedef struct account {
     char *name;
     size_t name_len;
     sublist_t *sl;
-    _Atomic int32_t nconns; /* client connections logged in to it */
+    struct acct_imports *_Atomic imports; /* nats/imports.c: what it imports (NULL: none) */
+    struct resp_map *resp;                /* nats/imports.c: replies of its service exports */
+    _Atomic int32_t nconns;               /* client connections logged in to it */
     /* limits {} (-1 = none); replaced by a reload */
     _Atomic int32_t max_conns, max_subs, max_payload, max_leafs;
     _Atomic int64_t created_wall_ns; /* for /accountz and /accstatz */

@@ -5,6 +5,7 @@
  * told to the routes (route_local_sub_added/removed). */
 #include "nats/client.h"
 #include "nats/account.h"
+#include "nats/imports.h"
 #include "nats/client_connect.h"
 #include "nats/auth.h"
 #include "core/core.h"
@@ -210,6 +211,8 @@ void client_reauth(worker_t *w, conn_t *c)
         return;
     }
     c->auth_ok = true;
+    /* A reload may have changed what the account imports. */
+    if (atomic_load(&conn_account(c)->imports)) imports_refresh_subs(w, c);
     /* Subscriptions the new permissions no longer allow are removed. */
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];
@@ -395,7 +398,7 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     if (!auth_can_publish(w, c, op->subject)) return;
     if (c->verbose) send_ok(w, c);
     account_t *acc = conn_account(c);
-    msg_t m = {c, acc, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}};
+    msg_t m = {c, acc, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}, 0};
     const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
     int n = deliver_all(w, r, &m);
     if (n == 0 && c->no_responders && op->reply.n) no_responders(w, c, op->reply);
@@ -468,6 +471,7 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
     }
     sidmap_put(&c->subs, s);
     route_local_sub_added(w, s);
+    imports_sub_added(w, c, s);
     if (c->verbose) send_ok(w, c);
 }
 

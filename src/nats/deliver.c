@@ -26,6 +26,8 @@ static inline char *put_u64(char *p, uint64_t v)
     return p;
 }
 
+deliver_import_fn deliver_import;
+
 static void auto_unsub(sub_t *s)
 {
     bool expected = false;
@@ -36,7 +38,7 @@ static void auto_unsub(sub_t *s)
 }
 
 /* Appends MSG/HMSG for one subscription. Returns true if handed over. */
-static bool deliver(worker_t *w, sub_t *s, const msg_t *m)
+bool deliver_sub(worker_t *w, sub_t *s, const msg_t *m)
 {
     conn_t *c = s->conn;
     if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
@@ -121,13 +123,17 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
     route_fwd_set_t fwd = {fwdv, 0};
     for (uint32_t i = 0; i < r->nplain; i++) {
         sub_t *s = r->plain[i];
-        if (unlikely(s->remote)) {
+        if (unlikely(s->remote | (s->imp != NULL))) {
+            if (s->imp) {
+                delivered += deliver_import(w, s, m);
+                continue;
+            }
             if (!m->from_route && !atomic_load_explicit(&s->closed, memory_order_relaxed))
                 route_fwd_get(&fwd, s->conn);
             continue;
         }
         if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
-        if (deliver(w, s, m)) delivered++;
+        if (deliver_sub(w, s, m)) delivered++;
     }
     for (uint32_t g = 0; g < r->nqgroups; g++) {
         const sl_qgroup_t *q = &r->qgroups[g];
@@ -163,6 +169,13 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
         }
         for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
             sub_t *s = q->subs[i];
+            if (unlikely(s->imp != NULL)) {
+                if (deliver_import(w, s, m)) {
+                    delivered++;
+                    break;
+                }
+                continue;
+            }
             if (s->remote) {
                 if (m->from_route || atomic_load_explicit(&s->closed, memory_order_relaxed))
                     continue;
@@ -171,7 +184,7 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 break;
             }
             if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
-            if (deliver(w, s, m)) {
+            if (deliver_sub(w, s, m)) {
                 delivered++;
                 break;
             }

@@ -14,6 +14,15 @@
 
 /* Returns how many subscriptions and routes got m. */
 int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m);
+/* A subscription with s->imp set (an import's, nats/imports.c) delivers through this,
+ * set by the imports module before any exists (a pointer: imports.c calls into
+ * delivery, so delivery does not include it). Returns how many got m. */
+typedef int (*deliver_import_fn)(worker_t *w, sub_t *s, const msg_t *m);
+extern deliver_import_fn deliver_import;
+
+/* One subscription (not a route's, not an import's): its limit counted, MSG/HMSG
+ * staged. True if handed over. */
+bool deliver_sub(worker_t *w, sub_t *s, const msg_t *m);
 
 /* c's inbound counters, and its worker's, for one message of size bytes. */
 static inline void count_in(worker_t *w, conn_t *c, int64_t size)

@@ -16,6 +16,7 @@ typedef struct msg {
     int64_t size;
     bool from_route; /* one hop: never forwarded to routes again */
     slice_t queues;  /* routed message: the queue groups it is meant for */
+    int depth;       /* imports crossed (nats/imports.c) */
 } msg_t;
 
 #endif

@@ -115,7 +115,9 @@ static char *interest_key(char *stack, size_t cap, const account_t *a, slice_t s
 
 static void interest_change(worker_t *w, const sub_t *s, int delta)
 {
-    const account_t *acc = conn_account(s->conn);
+    /* the index it is in names the account: a client's own, or the exporter's for a
+     * stream import's shadow (nats/imports.c) */
+    const account_t *acc = s->sl ? sublist_owner(s->sl) : conn_account(s->conn);
     char stack[512];
     size_t n;
     char *k = interest_key(stack, sizeof stack, acc, s->subject, s->queue, &n);

@@ -90,12 +90,33 @@ sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
     return s;
 }
 
+/* A sub's memory, and its import's delivery record (nats/imports.c) if any. */
+void sub_free(void *p)
+{
+    sub_t *s = p;
+    free((void *)s->imp);
+    free(s);
+}
+
+void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed)
+{
+    for (sub_t *sh = s->shadow, *next; sh; sh = next) {
+        next = sh->shadow;
+        atomic_store(&sh->closed, true);
+        sublist_remove(sh->sl, sh);
+        if (removed) removed(w, sh);
+        qsbr_retire(sh, sub_free);
+    }
+    s->shadow = NULL;
+}
+
 /* Owner only: drop s from the map, make sure it is out of the sublist, retire it. */
 void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed)
 {
     atomic_store(&s->closed, true);
+    sub_drop_shadows(c->w, s, removed);
     if (s->sl) sublist_remove(s->sl, s); /* idempotent: a deliverer may have removed it already */
     if (removed) removed(c->w, s);
     sidmap_del(&c->subs, s);
-    qsbr_retire(s, free);
+    qsbr_retire(s, sub_free);
 }

@@ -23,6 +23,11 @@ sub_t *sidmap_get(sidmap_t *m, slice_t sid);
 void sidmap_put(sidmap_t *m, sub_t *s);
 void sidmap_free(sidmap_t *m);
 sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid);
+/* Also takes s's shadows (stream imports, nats/imports.c) out of their indexes. */
 void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed);
+/* Owner: a stream import's shadows of s (nats/imports.c) leave their indexes. */
+void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed);
+/* The qsbr free function of a sub_t (frees s->imp too). */
+void sub_free(void *p);
 
 #endif

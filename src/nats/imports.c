@@ -1,0 +1,479 @@
+/* imports.c: stream and service imports between accounts (see imports.h). */
+#include "nats/imports.h"
+#include "nats/auth.h"
+#include "nats/deliver.h"
+#include "nats/route.h"
+#include "nats/subs.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "base/qsbr.h"
+#include "base/subject.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RESP_DEFAULT_NS (120LL * 1000000000LL)
+#define SUBJ_MAX 1024 /* a mapped subject longer than this is not delivered */
+
+typedef struct import_rt {
+    account_t *exp, *imp;
+    bool service;
+    bool use_pub; /* X and L are the same: the published subject as it is */
+    char *from;   /* X, in EXP */
+    char *to;     /* L, in IMP */
+    acct_resp_t resp;
+    int64_t thresh_ns;
+    sub_t *svc_sub; /* service: the internal sub on L in IMP's index */
+} import_rt_t;
+
+typedef struct acct_imports {
+    struct acct_imports *older; /* earlier generations: kept until shutdown (shadows) */
+    size_t n;
+    import_rt_t *v;
+} acct_imports_t;
+
+typedef enum { SI_SHADOW, SI_SERVICE, SI_RESP } si_kind_t;
+
+typedef struct sub_import {
+    si_kind_t kind;
+    const import_rt_t *im; /* SI_SHADOW, SI_SERVICE */
+    sub_t *primary;        /* SI_SHADOW: the client's own subscription */
+    account_t *acc;        /* SI_RESP: the exporting account whose replies it carries */
+} sub_import_t;
+
+/* ---- the response map of one account -------------------------------------- */
+
+typedef struct resp_ent {
+    struct resp_ent *hnext, *fnext, *fprev;
+    uint64_t h;
+    account_t *to;
+    int64_t expires_ns;
+    int64_t ttl_ns; /* streamed and chunked: each response restarts it */
+    bool singleton;
+    uint32_t klen, rlen;
+    char data[]; /* key, then the requester's reply */
+} resp_ent_t;
+
+typedef struct resp_map {
+    pthread_mutex_t mu;
+    resp_ent_t **b;
+    size_t cap, n;
+    resp_ent_t *head, *tail; /* oldest first */
+    sub_t *sub;              /* the internal "_R_.<tag>.>" subscription, made at the first
+                              * request (the reference's count of subscriptions) */
+    _Atomic bool sub_made;
+} resp_map_t;
+
+static char resp_tag[16]; /* this server's part of every reply subject it makes */
+static pthread_mutex_t gen_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static resp_ent_t **resp_slot(resp_map_t *m, const char *k, size_t n, uint64_t h)
+{
+    resp_ent_t **pp = &m->b[h & (m->cap - 1)];
+    for (; *pp; pp = &(*pp)->hnext)
+        if ((*pp)->h == h && (*pp)->klen == n && memcmp((*pp)->data, k, n) == 0) break;
+    return pp;
+}
+
+/* Under mu: out of the hash chain and the age list, then freed. */
+static void resp_drop(resp_map_t *m, resp_ent_t *e)
+{
+    resp_ent_t **pp = resp_slot(m, e->data, e->klen, e->h);
+    if (*pp == e) *pp = e->hnext;
+    if (e->fprev)
+        e->fprev->fnext = e->fnext;
+    else
+        m->head = e->fnext;
+    if (e->fnext)
+        e->fnext->fprev = e->fprev;
+    else
+        m->tail = e->fprev;
+    m->n--;
+    free(e);
+}
+
+static void resp_add(resp_map_t *m, const char *key, size_t kn, account_t *to, slice_t reply,
+                     int64_t ttl_ns, bool singleton, int64_t now_ns)
+{
+    int64_t expires_ns = now_ns + ttl_ns;
+    resp_ent_t *e = xmalloc(sizeof *e + kn + reply.n);
+    e->h = hash_bytes(key, kn);
+    e->to = to;
+    e->expires_ns = expires_ns;
+    e->ttl_ns = ttl_ns;
+    e->singleton = singleton;
+    e->klen = (uint32_t)kn;
+    e->rlen = (uint32_t)reply.n;
+    memcpy(e->data, key, kn);
+    memcpy(e->data + kn, reply.p, reply.n);
+    pthread_mutex_lock(&m->mu);
+    while (m->head && (m->n >= RESP_MAP_MAX || m->head->expires_ns <= now_ns))
+        resp_drop(m, m->head);
+    if (!m->cap) {
+        m->cap = 1024;
+        m->b = xcalloc(m->cap, sizeof *m->b);
+    } else if (m->n + 1 > m->cap && m->cap < RESP_MAP_MAX) {
+        size_t ncap = m->cap * 2;
+        resp_ent_t **nb = xcalloc(ncap, sizeof *nb);
+        for (size_t i = 0; i < m->cap; i++)
+            for (resp_ent_t *x = m->b[i], *nx; x; x = nx) {
+                nx = x->hnext;
+                x->hnext = nb[x->h & (ncap - 1)];
+                nb[x->h & (ncap - 1)] = x;
+            }
+        free(m->b);
+        m->b = nb;
+        m->cap = ncap;
+    }
+    resp_ent_t **slot = &m->b[e->h & (m->cap - 1)];
+    e->hnext = *slot;
+    *slot = e;
+    e->fnext = NULL;
+    e->fprev = m->tail;
+    if (m->tail)
+        m->tail->fnext = e;
+    else
+        m->head = e;
+    m->tail = e;
+    m->n++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* The requester's account and reply for a response subject, copied into reply
+ * (singleton entries end here). False if unknown or expired. */
+static bool resp_take(resp_map_t *m, slice_t key, int64_t now_ns, account_t **to, char *reply,
+                      size_t cap, size_t *rn)
+{
+    bool ok = false;
+    uint64_t h = hash_bytes(key.p, key.n);
+    pthread_mutex_lock(&m->mu);
+    if (m->cap) {
+        resp_ent_t *e = *resp_slot(m, key.p, key.n, h);
+        if (e && e->expires_ns > now_ns && e->rlen < cap) {
+            *to = e->to;
+            memcpy(reply, e->data + e->klen, e->rlen);
+            *rn = e->rlen;
+            ok = true;
+            if (e->singleton)
+                resp_drop(m, e);
+            else
+                e->expires_ns = now_ns + e->ttl_ns;
+        } else if (e) {
+            resp_drop(m, e);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return ok;
+}
+
+static void resp_map_free(resp_map_t *m)
+{
+    if (!m) return;
+    while (m->head)
+        resp_drop(m, m->head);
+    free(m->b);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+/* ---- internal subscriptions ----------------------------------------------- */
+
+static sub_t *internal_sub(const char *subject, sub_import_t *si)
+{
+    size_t n = strlen(subject);
+    sub_t *s = xcalloc(1, sizeof *s + n);
+    memcpy(s->mem, subject, n);
+    s->subject = (slice_t){s->mem, n};
+    s->weight = 1;
+    s->imp = si;
+    return s;
+}
+
+/* An account whose service is imported has a response map. */
+static void ensure_resp(account_t *a)
+{
+    if (a->resp) return;
+    resp_map_t *m = xcalloc(1, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+    a->resp = m;
+}
+
+/* Its first request: it answers through its own "_R_.<tag>.>" from now on, announced
+ * to the routes as its interest so a responder on any server reaches us (before the
+ * request itself goes out on the same route connections, so the answer finds it). */
+static void resp_sub_make(worker_t *w, account_t *a)
+{
+    resp_map_t *m = a->resp;
+    if (atomic_load_explicit(&m->sub_made, memory_order_acquire)) return;
+    pthread_mutex_lock(&m->mu);
+    if (!atomic_load(&m->sub_made)) {
+        char subj[64];
+        snprintf(subj, sizeof subj, "_R_.%s.>", resp_tag);
+        sub_import_t *si = xcalloc(1, sizeof *si);
+        si->kind = SI_RESP;
+        si->acc = a;
+        m->sub = internal_sub(subj, si);
+        if (sublist_insert(a->sl, m->sub) == 0) route_local_sub_added(w, m->sub);
+        atomic_store_explicit(&m->sub_made, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void make_tag(void)
+{
+    if (resp_tag[0]) return;
+    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    uint64_t h = hash_bytes(srv->server_id, strlen(srv->server_id));
+    for (int i = 0; i < 8; i++, h /= 62)
+        resp_tag[i] = b62[h % 62];
+}
+
+/* ---- building the sets ---------------------------------------------------- */
+
+static const acct_export_t *find_export(const account_opts_t *exp, const acct_import_t *im)
+{
+    for (size_t k = 0; k < exp->nexports; k++) {
+        const acct_export_t *e = &exp->exports[k];
+        if (e->service == im->service &&
+            subject_is_subset(im->subject, strlen(im->subject), e->subject, strlen(e->subject)))
+            return e;
+    }
+    return NULL;
+}
+
+static char *local_subject(const acct_import_t *im)
+{
+    if (im->prefix && *im->prefix) {
+        size_t pl = strlen(im->prefix);
+        char *s = xmalloc(pl + strlen(im->subject) + 2);
+        sprintf(s, "%s%s%s", im->prefix, im->prefix[pl - 1] == '.' ? "" : ".", im->subject);
+        return s;
+    }
+    return xstrdup(im->to && *im->to ? im->to : im->subject);
+}
+
+static acct_imports_t *build_set(const opts_t *o, const account_opts_t *ao, account_t *a)
+{
+    acct_imports_t *set = xcalloc(1, sizeof *set);
+    set->v = xcalloc(ao->nimports ? ao->nimports : 1, sizeof *set->v);
+    for (size_t k = 0; k < ao->nimports; k++) {
+        const acct_import_t *im = &ao->imports[k];
+        account_t *exp = account_lookup(im->account, strlen(im->account));
+        const account_opts_t *eo = opts_account(o, im->account);
+        const acct_export_t *ex = eo ? find_export(eo, im) : NULL;
+        if (!exp || !ex) continue; /* the config check refused this already */
+        import_rt_t *r = &set->v[set->n++];
+        r->exp = exp;
+        r->imp = a;
+        r->service = im->service;
+        r->from = xstrdup(im->subject);
+        r->to = local_subject(im);
+        r->use_pub = strcmp(r->from, r->to) == 0;
+        r->resp = ex->resp_type;
+        r->thresh_ns = ex->resp_threshold_ns > 0 ? ex->resp_threshold_ns : RESP_DEFAULT_NS;
+        if (r->service) {
+            ensure_resp(exp); /* the exporter's replies come back through it */
+            sub_import_t *si = xcalloc(1, sizeof *si);
+            si->kind = SI_SERVICE;
+            si->im = r;
+            r->svc_sub = internal_sub(r->to, si);
+            if (sublist_insert(a->sl, r->svc_sub) != 0) {
+                sub_free(r->svc_sub);
+                r->svc_sub = NULL;
+            }
+        }
+    }
+    return set;
+}
+
+void imports_apply(const opts_t *o)
+{
+    deliver_import = imports_deliver;
+    pthread_mutex_lock(&gen_mu);
+    make_tag();
+    for (size_t i = 0; i < o->naccounts; i++) {
+        const account_opts_t *ao = &o->accounts[i];
+        account_t *a = account_lookup(ao->name, strlen(ao->name));
+        acct_imports_t *old = atomic_load(&a->imports);
+        if (!old && !ao->nimports) continue;
+        acct_imports_t *set = build_set(o, ao, a);
+        set->older = old;
+        /* the old generation's service subs leave the index; their memory stays
+         * with the generation (deliverers may hold them until their next batch) */
+        for (size_t k = 0; old && k < old->n; k++) {
+            sub_t *s = old->v[k].svc_sub;
+            if (s && !atomic_exchange(&s->closed, true)) sublist_remove(a->sl, s);
+        }
+        atomic_store_explicit(&a->imports, set, memory_order_release);
+    }
+    pthread_mutex_unlock(&gen_mu);
+}
+
+static bool free_account_imports(account_t *a, void *arg)
+{
+    (void)arg;
+    for (acct_imports_t *set = atomic_load(&a->imports), *older; set; set = older) {
+        older = set->older;
+        for (size_t k = 0; k < set->n; k++) {
+            free(set->v[k].from);
+            free(set->v[k].to);
+            if (set->v[k].svc_sub) sub_free(set->v[k].svc_sub);
+        }
+        free(set->v);
+        free(set);
+    }
+    atomic_store(&a->imports, NULL);
+    if (a->resp) {
+        if (a->resp->sub) sub_free(a->resp->sub);
+        resp_map_free(a->resp);
+        a->resp = NULL;
+    }
+    return true;
+}
+
+void imports_free_all(void)
+{
+    accounts_foreach(free_account_imports, NULL);
+}
+
+/* ---- shadows of client subscriptions (stream imports) --------------------- */
+
+/* The part of X that s (in L's name space) covers, into out; false if none. */
+static bool shadow_subject(const import_rt_t *im, slice_t s, char *out, size_t cap)
+{
+    size_t tn = strlen(im->to), fn = strlen(im->from);
+    if (subject_is_subset(im->to, tn, s.p, s.n)) { /* s covers the whole import */
+        if (fn + 1 > cap) return false;
+        memcpy(out, im->from, fn + 1);
+        return true;
+    }
+    if (!subject_is_subset(s.p, s.n, im->to, tn)) return false;
+    if (im->use_pub) {
+        if (s.n + 1 > cap) return false;
+        memcpy(out, s.p, s.n);
+        out[s.n] = 0;
+        return true;
+    }
+    return subject_transform(im->to, im->from, s.p, s.n, out, cap) > 0;
+}
+
+void imports_sub_added(worker_t *w, conn_t *c, sub_t *s)
+{
+    const acct_imports_t *set =
+        atomic_load_explicit(&conn_account(c)->imports, memory_order_acquire);
+    for (size_t k = 0; set && k < set->n; k++) {
+        const import_rt_t *im = &set->v[k];
+        char subj[SUBJ_MAX];
+        if (im->service || !shadow_subject(im, s->subject, subj, sizeof subj)) continue;
+        sub_t *sh = sub_new(c, (slice_t){subj, strlen(subj)}, s->queue, s->sid);
+        sub_import_t *si = xcalloc(1, sizeof *si);
+        si->kind = SI_SHADOW;
+        si->im = im;
+        si->primary = s;
+        sh->imp = si;
+        if (sublist_insert(im->exp->sl, sh) != 0) {
+            sub_free(sh);
+            continue;
+        }
+        sh->shadow = s->shadow;
+        s->shadow = sh;
+        route_local_sub_added(w, sh);
+    }
+}
+
+void imports_refresh_subs(worker_t *w, conn_t *c)
+{
+    for (uint32_t i = 0; i < c->subs.cap; i++) {
+        sub_t *s = c->subs.slots[i];
+        if (!s || s == SID_TOMB || atomic_load(&s->closed)) continue;
+        sub_drop_shadows(w, s, route_local_sub_removed);
+        imports_sub_added(w, c, s);
+    }
+}
+
+/* ---- delivery ----------------------------------------------------------------- */
+
+static int deliver_shadow(worker_t *w, const sub_import_t *si, const msg_t *m)
+{
+    sub_t *p = si->primary;
+    conn_t *c = p->conn;
+    if (atomic_load_explicit(&p->closed, memory_order_relaxed)) return 0;
+    if (c == m->from && !c->echo) return 0;
+    msg_t m2 = *m;
+    char subj[SUBJ_MAX];
+    if (!si->im->use_pub) {
+        size_t n = subject_transform(si->im->from, si->im->to, m->subject.p, m->subject.n, subj,
+                                     sizeof subj);
+        if (!n) return 0;
+        m2.subject = (slice_t){subj, n};
+    }
+    if (!auth_can_deliver(c, m2.subject, m2.reply)) return 0;
+    return deliver_sub(w, p, &m2) ? 1 : 0;
+}
+
+static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
+{
+    /* a routed request was imported on the server its requester is on */
+    if (m->from_route) return 0;
+    msg_t m2 = *m;
+    char subj[SUBJ_MAX], reply[64];
+    if (!im->use_pub) {
+        size_t n =
+            subject_transform(im->to, im->from, m->subject.p, m->subject.n, subj, sizeof subj);
+        if (!n) return 0;
+        m2.subject = (slice_t){subj, n};
+    }
+    m2.acc = im->exp;
+    m2.queues = (slice_t){NULL, 0};
+    m2.depth = m->depth + 1;
+    if (m->reply.n) {
+        resp_sub_make(w, im->exp);
+        static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        uint64_t r1 = worker_rand(w), r2 = worker_rand(w);
+        int n = snprintf(reply, sizeof reply, "_R_.%s.", resp_tag);
+        for (int i = 0; i < 12; i++, r1 /= 62)
+            reply[n++] = b62[(i < 10 ? r1 : r2) % 62];
+        reply[n] = 0;
+        resp_add(im->exp->resp, reply, (size_t)n, im->imp, m->reply, im->thresh_ns,
+                 im->resp == ACCT_RESP_SINGLETON, w->now_ns);
+        m2.reply = (slice_t){reply, (size_t)n};
+    }
+    const sl_result_t *r = sublist_match(im->exp->sl, m2.subject.p, m2.subject.n);
+    return deliver_all(w, r, &m2);
+}
+
+static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
+{
+    account_t *to;
+    char reply[SUBJ_MAX];
+    size_t rn;
+    if (!si->acc->resp ||
+        !resp_take(si->acc->resp, m->subject, w->now_ns, &to, reply, sizeof reply, &rn))
+        return 0;
+    msg_t m2 = *m;
+    m2.acc = to;
+    m2.subject = (slice_t){reply, rn};
+    m2.from_route = false;
+    m2.queues = (slice_t){NULL, 0};
+    m2.depth = m->depth + 1;
+    const sl_result_t *r = sublist_match(to->sl, reply, rn);
+    return deliver_all(w, r, &m2);
+}
+
+int imports_deliver(worker_t *w, sub_t *s, const msg_t *m)
+{
+    const sub_import_t *si = s->imp;
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed) || m->depth >= IMPORT_MAX_DEPTH)
+        return 0;
+    switch (si->kind) {
+    case SI_SHADOW:
+        return deliver_shadow(w, si, m);
+    case SI_SERVICE:
+        return deliver_service(w, si->im, m);
+    case SI_RESP:
+        return deliver_response(w, si, m);
+    }
+    return 0;
+}

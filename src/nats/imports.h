@@ -1,0 +1,51 @@
+/* imports.h: stream and service imports between accounts (docs/accounts.md).
+ *
+ * Stream import (IMP imports subject X from EXP, seen in IMP as L: X itself,
+ * prefix.X, or `to`): a client subscription in IMP that overlaps L gets a
+ * shadow subscription in EXP's index, owned by the same connection, on the
+ * part of X it covers. EXP's messages then reach the client directly, with
+ * the subject mapped from X's name space to L's; the shadow is EXP's interest
+ * like any other, so routes announce it in EXP and a queue group keeps its
+ * one-member-per-message pick across the cluster. Shadows live and die with
+ * their client subscription (sub_t.shadow chain).
+ *
+ * Service import (IMP imports service X from EXP as L): IMP's index holds an
+ * internal subscription on L (no connection; never announced to routes: every
+ * server makes its own). A request published in IMP on L is published again in
+ * EXP on X, with its reply R replaced by a reply subject of EXP's
+ * "_R_.<server>.<n>" space, remembered in EXP's response map with IMP and R.
+ * Every account has one internal subscription on "_R_.<server>.>" (announced
+ * to routes, so responders anywhere answer back here); a response published
+ * there is delivered in IMP on R. A singleton response ends the entry; stream
+ * and chunked responses keep it until the export's threshold (default 2 min).
+ * The map is bounded (RESP_MAP_MAX per account, the oldest dropped first).
+ *
+ * Threads: the import sets are immutable and swapped by the control plane
+ * (qsbr), read by deliverers on any worker; the response map has its own mutex;
+ * shadows are made and dropped by the owner of their client connection. */
+#ifndef GNATSD_IMPORTS_H
+#define GNATSD_IMPORTS_H
+
+#include "nats/account.h"
+#include "nats/msg.h"
+
+#define RESP_MAP_MAX 65536
+#define IMPORT_MAX_DEPTH 8 /* imports a message may cross; deeper is dropped */
+
+struct sub_import;
+
+/* Control plane: builds the accounts' import sets from o (start-up, reload); a
+ * reload's changes apply to subscriptions made afterwards and to the owners'
+ * re-check (imports_refresh_subs). */
+void imports_apply(const opts_t *o);
+void imports_free_all(void);
+
+/* Owner: a client subscription s of c was added (in c's account): its shadows. */
+void imports_sub_added(worker_t *w, conn_t *c, sub_t *s);
+/* Owner, after a reload changed an account's imports: rebuild c's shadows. */
+void imports_refresh_subs(worker_t *w, conn_t *c);
+
+/* Deliverer: s has s->imp: deliver m through it. Returns how many got it. */
+int imports_deliver(worker_t *w, sub_t *s, const msg_t *m);
+
+#endif
