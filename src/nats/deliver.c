@@ -37,8 +37,9 @@ static void auto_unsub(sub_t *s)
     }
 }
 
-/* Appends MSG/HMSG for one subscription. Returns true if handed over. */
-bool deliver_sub(worker_t *w, sub_t *s, const msg_t *m)
+/* Appends MSG/HMSG for one subscription. Returns true if handed over. Inlined into
+ * both loops of deliver_all, as it always was; deliver_sub is the out-of-line copy. */
+static inline __attribute__((always_inline)) bool deliver(worker_t *w, sub_t *s, const msg_t *m)
 {
     conn_t *c = s->conn;
     if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
@@ -107,6 +108,11 @@ bool deliver_sub(worker_t *w, sub_t *s, const msg_t *m)
     return true;
 }
 
+bool deliver_sub(worker_t *w, sub_t *s, const msg_t *m)
+{
+    return deliver(w, s, m);
+}
+
 static bool eligible(const sub_t *s, const msg_t *m)
 {
     if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
@@ -133,7 +139,7 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
             continue;
         }
         if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
-        if (deliver_sub(w, s, m)) delivered++;
+        if (deliver(w, s, m)) delivered++;
     }
     for (uint32_t g = 0; g < r->nqgroups; g++) {
         const sl_qgroup_t *q = &r->qgroups[g];
@@ -184,7 +190,7 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 break;
             }
             if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
-            if (deliver_sub(w, s, m)) {
+            if (deliver(w, s, m)) {
                 delivered++;
                 break;
             }
