@@ -9,6 +9,8 @@
 #include "core/core.h"
 #include "core/tls.h"
 #include "monitor/monitor.h"
+#include "monitor/sysreq.h"
+#include "nats/sys.h"
 #include "nats/account.h"
 #include "nats/imports.h"
 #include "nats/auth.h"
@@ -49,6 +51,8 @@ int app_start(void)
     if (client_listen() != 0) return -1;
     if (route_start() != 0) return -1;
     imports_apply(o); /* after route_start: the reply subscriptions are route interest */
+    sysreq_register();
+    sys_start();
     server_build_info();
     if (o->http_port || o->https_port) {
         if (monitor_start() != 0) return -1;
@@ -66,6 +70,7 @@ void app_shutdown(void)
     srv->listen_fd = -1;
     if (lfd >= 0) listener_remove(lfd);
     monitor_stop();
+    sys_stop();
     server_join();
     route_shutdown();
     qsbr_drain_all();

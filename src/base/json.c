@@ -534,3 +534,23 @@ bool json_key_is(slice_t key_raw, const char *name)
     size_t l = strlen(name);
     return key_raw.n == l + 2 && memcmp(key_raw.p + 1, name, l) == 0;
 }
+
+void json_compact(buf_t *out, const char *s, size_t n)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            buf_putc(out, ch);
+            if (ch == '\\' && i + 1 < n)
+                buf_putc(out, s[++i]);
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch == '"') {
+            in_str = true;
+            buf_putc(out, ch);
+        } else if (ch != ' ' && ch != '\n' && ch != '\r' && ch != '\t') {
+            buf_putc(out, ch);
+        }
+    }
+}

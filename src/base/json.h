@@ -61,6 +61,9 @@ int json_parse_object(const char *s, size_t n, json_member_fn fn, void *ctx);
 /* Decodes a raw JSON string token (with quotes) into out (NUL-terminated, at most outsz-1
  * bytes). Returns the decoded length, or -1 if it does not fit or is malformed. */
 long json_unquote(slice_t raw, char *out, size_t outsz);
+/* Appends the JSON document s without the whitespace between tokens (the indented
+ * monitoring bodies as the compact replies of the system account). */
+void json_compact(buf_t *out, const char *s, size_t n);
 /* Compares a raw key token (with quotes) with a plain ASCII name (exact, no escapes). */
 bool json_key_is(slice_t key_raw, const char *name);
 

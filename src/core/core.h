@@ -137,6 +137,7 @@ struct worker {
 #define WCMD_INFO 32u     /* connect_urls changed: async INFO to protocol-1 clients */
 #define WCMD_PINNED 64u   /* pinned_certs changed: close TLS clients whose key is not pinned */
 #define WCMD_AUTH 128u    /* password-check verdicts are back (auth_run_verdicts) */
+#define WCMD_SYSPUB 256u  /* the system account has messages to publish (nats/sys.c) */
 void worker_command(uint32_t cmd);
 void worker_command_one(worker_t *w, uint32_t cmd); /* any thread */
 /* A command run once per worker (not per connection), e.g. WCMD_AUTH ->

@@ -19,16 +19,16 @@ typedef struct sub {
     const struct sub_import *imp;
     slice_t sid; /* points into mem; for routes: unused */
     _Atomic int64_t delivered;
-    _Atomic int64_t max;  /* auto-unsubscribe limit, 0 = none */
-    int32_t weight;       /* remote queue interest weight (routes); 1 for local */
-    bool remote;          /* owned by a route: picked by weight, forwarded */
-    _Atomic bool closed;  /* removed; deliveries skip it */
-    slice_t subject;      /* points into mem */
-    slice_t queue;        /* n == 0: plain subscription */
-    struct sublist *sl;   /* the index it was inserted in (sublist_insert sets it) */
-    struct sub *shadow;   /* a client's sub: its first shadow in an exporting account;
-                           * a shadow: the next one */
-    char mem[];           /* subject, queue, sid bytes */
+    _Atomic int64_t max; /* auto-unsubscribe limit, 0 = none */
+    int32_t weight;      /* remote queue interest weight (routes); 1 for local */
+    bool remote;         /* owned by a route: picked by weight, forwarded */
+    _Atomic bool closed; /* removed; deliveries skip it */
+    slice_t subject;     /* points into mem */
+    slice_t queue;       /* n == 0: plain subscription */
+    struct sublist *sl;  /* the index it was inserted in (sublist_insert sets it) */
+    struct sub *shadow;  /* a client's sub: its first shadow in an exporting account;
+                          * a shadow: the next one */
+    char mem[];          /* subject, queue, sid bytes */
 } sub_t;
 
 #endif

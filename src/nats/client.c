@@ -6,6 +6,7 @@
 #include "nats/client.h"
 #include "nats/account.h"
 #include "nats/imports.h"
+#include "nats/sys.h"
 #include "nats/client_connect.h"
 #include "nats/auth.h"
 #include "core/core.h"
@@ -85,7 +86,10 @@ static void close_silent(conn_t *c, close_reason_t r)
 /* Logged in: c counts toward its account, or is closed at the account's limit. */
 static bool bind_account(worker_t *w, conn_t *c)
 {
-    if (account_bind(c, conn_account(c))) return true;
+    if (account_bind(c, conn_account(c))) {
+        sys_client_connected(w, c);
+        return true;
+    }
     ERROR("%smaximum account active connections exceeded", c->prefix);
     close_with_err(w, c, "maximum account active connections exceeded", CR_MAX_ACCOUNT_CONNECTIONS);
     return false;
@@ -709,7 +713,9 @@ static void client_closed(conn_t *c)
 {
     conn_remember_closed(c);
     session_closed(c, route_local_sub_removed);
-    account_unbind(c);
+    bool logged_in = c->acc_counted;
+    account_unbind(c); /* first: its account's CONNS event counts it out */
+    if (logged_in) sys_client_closed(c->w, c);
 }
 
 static void client_gone(conn_t *c)

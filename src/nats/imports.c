@@ -34,13 +34,16 @@ typedef struct acct_imports {
     import_rt_t *v;
 } acct_imports_t;
 
-typedef enum { SI_SHADOW, SI_SERVICE, SI_RESP } si_kind_t;
+typedef enum { SI_SHADOW, SI_SERVICE, SI_RESP, SI_FUNC } si_kind_t;
 
 typedef struct sub_import {
     si_kind_t kind;
     const import_rt_t *im; /* SI_SHADOW, SI_SERVICE */
     sub_t *primary;        /* SI_SHADOW: the client's own subscription */
     account_t *acc;        /* SI_RESP: the exporting account whose replies it carries */
+    internal_msg_fn fn;    /* SI_FUNC */
+    void *arg;
+    bool announced;
 } sub_import_t;
 
 /* ---- the response map of one account -------------------------------------- */
@@ -462,6 +465,32 @@ static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
     return deliver_all(w, r, &m2);
 }
 
+sub_t *internal_sub_add(account_t *a, const char *subject, internal_msg_fn fn, void *arg,
+                        bool announce)
+{
+    deliver_import = imports_deliver;
+    sub_import_t *si = xcalloc(1, sizeof *si);
+    si->kind = SI_FUNC;
+    si->fn = fn;
+    si->arg = arg;
+    si->announced = announce;
+    sub_t *s = internal_sub(subject, si);
+    if (sublist_insert(a->sl, s) != 0) {
+        sub_free(s);
+        return NULL;
+    }
+    if (announce) route_local_sub_added(NULL, s);
+    return s;
+}
+
+void internal_sub_remove(sub_t *s)
+{
+    if (!s || atomic_exchange(&s->closed, true)) return;
+    sublist_remove(s->sl, s);
+    if (s->imp->announced) route_local_sub_removed(NULL, s);
+    qsbr_retire(s, sub_free);
+}
+
 int imports_deliver(worker_t *w, sub_t *s, const msg_t *m)
 {
     const sub_import_t *si = s->imp;
@@ -474,6 +503,8 @@ int imports_deliver(worker_t *w, sub_t *s, const msg_t *m)
         return deliver_service(w, si->im, m);
     case SI_RESP:
         return deliver_response(w, si, m);
+    case SI_FUNC:
+        return si->fn(w, m, si->arg);
     }
     return 0;
 }

@@ -45,6 +45,15 @@ void imports_sub_added(worker_t *w, conn_t *c, sub_t *s);
 /* Owner, after a reload changed an account's imports: rebuild c's shadows. */
 void imports_refresh_subs(worker_t *w, conn_t *c);
 
+/* The server's own subscriptions (the system account's requests, nats/sys.c): fn
+ * gets each message delivered to it, on the deliverer's worker, and returns 1 if
+ * it took it. Control plane: added to a's index (announce: as route interest too),
+ * removed at shutdown (its memory goes with qsbr). */
+typedef int (*internal_msg_fn)(worker_t *w, const msg_t *m, void *arg);
+sub_t *internal_sub_add(account_t *a, const char *subject, internal_msg_fn fn, void *arg,
+                        bool announce);
+void internal_sub_remove(sub_t *s);
+
 /* Deliverer: s has s->imp: deliver m through it. Returns how many got it. */
 int imports_deliver(worker_t *w, sub_t *s, const msg_t *m);
 

@@ -1,0 +1,198 @@
+/* sysreq.c: the monitoring endpoints as the system account's requests
+ * ($SYS.REQ.SERVER.PING.<EP>, $SYS.REQ.SERVER.<id>.<EP>, $SYS.REQ.ACCOUNT.<acc>.<EP>;
+ * docs/accounts.md "The system account"), registered with nats/sys.c.
+ *
+ * A request's JSON payload holds the endpoint's options under the reference's
+ * JSON names ("subscriptions", "offset", "acc", ...) and the event filter
+ * ("server_name", "cluster", "host": a server that does not match stays
+ * silent). They become the query of the HTTP handler, which runs as for
+ * /connz and friends on this (the system) thread; its indented body is
+ * compacted, as the reference's replies are. */
+#include "monitor/monitor.h"
+#include "monitor/sysreq.h"
+#include "nats/account.h"
+#include "nats/route.h"
+#include "nats/sys.h"
+#include "core/core.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct req_opts {
+    buf_t query;
+    bool filtered_out;
+} req_opts_t;
+
+/* JSON option name -> query parameter (NULL: not an option of these endpoints). */
+static const struct {
+    const char *json, *param;
+} opt_map[] = {
+    {"sort", "sort"},   {"auth", "auth"}, {"subscriptions", "subs"}, {"offset", "offset"},
+    {"limit", "limit"}, {"cid", "cid"},   {"user", "user"},          {"acc", "acc"},
+    {"account", "acc"}, {"test", "test"}, {"filter_subject", NULL},
+};
+
+static void add_param(buf_t *q, const char *name, const char *v, size_t n)
+{
+    if (q->len) buf_putc(q, '&');
+    buf_puts(q, name);
+    buf_putc(q, '=');
+    for (size_t i = 0; i < n; i++) { /* percent-encode what a query cannot hold */
+        unsigned char ch = (unsigned char)v[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '.' || ch == '-' || ch == '_' || ch == '*' || ch == '>')
+            buf_putc(q, (char)ch);
+        else
+            buf_printf(q, "%%%02X", ch);
+    }
+}
+
+static int opt_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    req_opts_t *o = ctx;
+    char val[512];
+    size_t vn;
+    if (t == JSON_STRING) {
+        long n = json_unquote(raw, val, sizeof val);
+        if (n < 0) return 0;
+        vn = (size_t)n;
+    } else if (t == JSON_NUMBER || t == JSON_BOOL) {
+        vn = raw.n < sizeof val ? raw.n : sizeof val - 1;
+        memcpy(val, raw.p, vn);
+        val[vn] = 0;
+    } else {
+        return 0;
+    }
+    /* the event filter: this server answers only if it matches */
+    if (json_key_is(key, "server_name")) {
+        if (vn && strcmp(val, srv->server_name) != 0) o->filtered_out = true;
+        return 0;
+    }
+    if (json_key_is(key, "host")) {
+        const char *h = srv->opts->host ? srv->opts->host : "";
+        if (vn && strcmp(val, h) != 0) o->filtered_out = true;
+        return 0;
+    }
+    if (json_key_is(key, "cluster")) {
+        const char *c = srv->opts->cluster.name ? srv->opts->cluster.name : "";
+        if (vn && strcmp(val, c) != 0) o->filtered_out = true;
+        return 0;
+    }
+    if (json_key_is(key, "subscriptions_detail")) {
+        if (strcmp(val, "true") == 0) add_param(&o->query, "subs", "detail", 6);
+        return 0;
+    }
+    if (json_key_is(key, "state")) { /* the reference's ConnState numbers */
+        static const char *names[] = {"open", "closed", "all"};
+        int s = atoi(val);
+        if (s >= 0 && s <= 2) add_param(&o->query, "state", names[s], strlen(names[s]));
+        return 0;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(opt_map); i++) {
+        if (!json_key_is(key, opt_map[i].json) || !opt_map[i].param) continue;
+        if (t == JSON_BOOL && strcmp(val, "false") == 0) return 0;
+        if (t == JSON_NUMBER && strcmp(val, "0") == 0) return 0;
+        add_param(&o->query, opt_map[i].param, val, vn);
+    }
+    return 0;
+}
+
+/* The HTTP handler h with the request's options (and acc, for an account's request). */
+static bool run(monitor_fn h, const char *acc, const char *opts, size_t optsn, buf_t *out)
+{
+    req_opts_t o = {0};
+    size_t i = 0;
+    while (i < optsn && (opts[i] == ' ' || opts[i] == '\t' || opts[i] == '\r' || opts[i] == '\n'))
+        i++;
+    if (i < optsn) json_parse_object(opts, optsn, opt_member, &o);
+    if (o.filtered_out) {
+        buf_free(&o.query);
+        return false;
+    }
+    if (acc) add_param(&o.query, "acc", acc, strlen(acc));
+    http_req_t req = {0};
+    req.method = (slice_t){"GET", 3};
+    req.query = (slice_t){o.query.p ? o.query.p : "", o.query.len};
+    buf_t body = {0};
+    monitor_reply_t rep = {0};
+    int status = h(&req, &body, &rep);
+    bool ok = status == 200;
+    if (ok) json_compact(out, body.p ? body.p : "{}", body.len);
+    buf_free(&body);
+    buf_free(&o.query);
+    return ok;
+}
+
+static bool ep_varz(const char *acc, const char *o, size_t n, buf_t *out)
+{
+    return run(handle_varz, acc, o, n, out);
+}
+static bool ep_connz(const char *acc, const char *o, size_t n, buf_t *out)
+{
+    return run(handle_connz, acc, o, n, out);
+}
+static bool ep_subsz(const char *acc, const char *o, size_t n, buf_t *out)
+{
+    return run(handle_subsz, acc, o, n, out);
+}
+static bool ep_routez(const char *acc, const char *o, size_t n, buf_t *out)
+{
+    return run(handle_routez, acc, o, n, out);
+}
+static bool ep_healthz(const char *acc, const char *o, size_t n, buf_t *out)
+{
+    return run(handle_healthz, acc, o, n, out);
+}
+
+static bool count_active(account_t *a, void *arg)
+{
+    if (atomic_load(&a->nconns) > 0) ++*(int *)arg;
+    return true;
+}
+
+/* The "statsz" of $SYS.REQ.SERVER.PING and the heartbeat. */
+static bool ep_statsz(const char *acc, const char *o, size_t n, buf_t *out)
+{
+    (void)acc;
+    req_opts_t ro = {0};
+    if (n) json_parse_object(o, n, opt_member, &ro);
+    buf_free(&ro.query);
+    if (ro.filtered_out) return false;
+    server_stats_t st;
+    server_stats(&st);
+    int active = 0;
+    accounts_foreach(count_active, &active);
+    jw_t w;
+    jw_init(&w, out, false);
+    jw_obj_begin(&w, NULL);
+    jw_time(&w, "start", srv->start_wall_ns);
+    jw_int(&w, "mem", process_rss_bytes());
+    jw_int(&w, "cores", os_ncpus());
+    jw_float(&w, "cpu", process_cpu_percent());
+    jw_int(&w, "connections", atomic_load(&srv->num_clients));
+    jw_uint(&w, "total_connections", atomic_load(&srv->total_conns));
+    jw_int(&w, "active_accounts", active);
+    jw_uint(&w, "subscriptions", accounts_num_subs());
+    jw_obj_begin(&w, "sent");
+    jw_uint(&w, "msgs", st.out_msgs);
+    jw_uint(&w, "bytes", st.out_bytes);
+    jw_obj_end(&w);
+    jw_obj_begin(&w, "received");
+    jw_uint(&w, "msgs", st.in_msgs);
+    jw_uint(&w, "bytes", st.in_bytes);
+    jw_obj_end(&w);
+    jw_uint(&w, "slow_consumers", atomic_load(&srv->slow_consumers));
+    jw_int(&w, "active_servers", 1 + route_count());
+    jw_obj_end(&w);
+    return true;
+}
+
+void sysreq_register(void)
+{
+    sys_register_endpoint("STATSZ", true, false, ep_statsz);
+    sys_register_endpoint("VARZ", true, false, ep_varz);
+    sys_register_endpoint("CONNZ", true, true, ep_connz);
+    sys_register_endpoint("SUBSZ", true, true, ep_subsz);
+    sys_register_endpoint("ROUTEZ", true, false, ep_routez);
+    sys_register_endpoint("HEALTHZ", true, false, ep_healthz);
+}

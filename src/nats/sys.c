@@ -1,0 +1,451 @@
+/* sys.c: the system account's events and requests (see sys.h). */
+#include "nats/sys.h"
+#include "nats/deliver.h"
+#include "nats/imports.h"
+#include "base/json.h"
+#include "base/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ENDPOINTS 16
+
+typedef struct endpoint {
+    char name[16];
+    bool server, per_account;
+    sys_endpoint_fn fn;
+} endpoint_t;
+
+typedef struct job {
+    struct job *next;
+    const endpoint_t *ep;
+    account_t *reply_acc; /* where the requester is (the system account, or routed) */
+    char *acc;            /* $SYS.REQ.ACCOUNT.<acc>: the account asked about */
+    char *reply;
+    char *opts;
+    size_t optsn;
+} job_t;
+
+typedef struct pub {
+    struct pub *next;
+    account_t *acc;
+    char *subject;
+    buf_t payload;
+} pub_t;
+
+static struct {
+    _Atomic bool on;
+    account_t *sys;
+    endpoint_t eps[MAX_ENDPOINTS];
+    size_t neps;
+    sub_t *subs[4];
+    pthread_t thread;
+    bool thread_up;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    job_t *jobs, **jobs_tail;
+    size_t njobs;
+    pub_t *pubs, **pubs_tail;
+    size_t npubs;
+    _Atomic uint64_t seq;
+    _Atomic uint32_t rr;
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+void sys_register_endpoint(const char *name, bool server, bool per_account, sys_endpoint_fn fn)
+{
+    if (S.neps == MAX_ENDPOINTS) return;
+    endpoint_t *e = &S.eps[S.neps++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->server = server;
+    e->per_account = per_account;
+    e->fn = fn;
+}
+
+static const endpoint_t *find_ep(const char *name, size_t n, bool per_account)
+{
+    for (size_t i = 0; i < S.neps; i++)
+        if (strlen(S.eps[i].name) == n && memcmp(S.eps[i].name, name, n) == 0 &&
+            (per_account ? S.eps[i].per_account : S.eps[i].server))
+            return &S.eps[i];
+    return NULL;
+}
+
+/* ---- the JSON every event and reply shares --------------------------------- */
+
+void sys_server_info(buf_t *b)
+{
+    const opts_t *o = srv->opts;
+    jw_t w;
+    jw_init(&w, b, false);
+    jw_obj_begin(&w, "server");
+    jw_str(&w, "name", srv->server_name);
+    jw_str(&w, "host", o->host ? o->host : "");
+    jw_str(&w, "id", srv->server_id);
+    if (o->cluster.name && *o->cluster.name && o->cluster.port)
+        jw_str(&w, "cluster", o->cluster.name);
+    jw_str(&w, "ver", SERVER_VERSION);
+    jw_uint(&w, "seq", atomic_fetch_add(&S.seq, 1) + 1);
+    jw_bool(&w, "jetstream", false);
+    jw_time(&w, "time", now_wall_ns());
+    jw_obj_end(&w);
+}
+
+/* An event's "type", "id" (22 random base62 characters, as the reference's) and
+ * "timestamp", opening its object. */
+static void event_head(buf_t *b, const char *type, uint64_t r1, uint64_t r2, int64_t ts)
+{
+    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    char id[23];
+    for (int i = 0; i < 22; i++) {
+        uint64_t *r = i < 11 ? &r1 : &r2;
+        id[i] = b62[*r % 62];
+        *r /= 62;
+    }
+    id[22] = 0;
+    buf_puts(b, "{\"type\":");
+    json_put_string(b, type, strlen(type));
+    buf_puts(b, ",\"id\":\"");
+    buf_puts(b, id);
+    buf_puts(b, "\",\"timestamp\":");
+    jw_t w;
+    buf_t t = {0};
+    jw_init(&w, &t, false);
+    jw_time(&w, NULL, ts);
+    buf_append(b, t.p, t.len);
+    buf_free(&t);
+    buf_putc(b, ',');
+    sys_server_info(b);
+}
+
+/* ---- publishing ------------------------------------------------------------------ */
+
+static void publish_on(worker_t *w, account_t *acc, const char *subject, const buf_t *payload)
+{
+    msg_t m = {0};
+    m.acc = acc;
+    m.subject = (slice_t){subject, strlen(subject)};
+    m.hdr = -1;
+    m.payload = payload->p ? payload->p : "";
+    m.size = (int64_t)payload->len;
+    deliver_all(w, sublist_match(acc->sl, m.subject.p, m.subject.n), &m);
+}
+
+/* WCMD_SYSPUB: what other threads queued. */
+static void run_pubs(worker_t *w)
+{
+    pthread_mutex_lock(&S.mu);
+    pub_t *p = S.pubs;
+    S.pubs = NULL;
+    S.pubs_tail = &S.pubs;
+    S.npubs = 0;
+    pthread_mutex_unlock(&S.mu);
+    for (pub_t *next; p; p = next) {
+        next = p->next;
+        publish_on(w, p->acc, p->subject, &p->payload);
+        free(p->subject);
+        buf_free(&p->payload);
+        free(p);
+    }
+}
+
+/* Not on a worker: queued for one (the payload is taken over). */
+static void publish_queued(account_t *acc, const char *subject, buf_t *payload)
+{
+    pub_t *p = xcalloc(1, sizeof *p);
+    p->acc = acc;
+    p->subject = xstrdup(subject);
+    p->payload = *payload;
+    *payload = (buf_t){0};
+    pthread_mutex_lock(&S.mu);
+    bool full = S.npubs >= SYS_PUBS_MAX;
+    if (!full) {
+        *S.pubs_tail = p;
+        S.pubs_tail = &p->next;
+        S.npubs++;
+    }
+    pthread_mutex_unlock(&S.mu);
+    if (full) {
+        WARN("System account publish queue full, dropping a message on \"%s\"", subject);
+        free(p->subject);
+        buf_free(&p->payload);
+        free(p);
+        return;
+    }
+    uint32_t i = atomic_fetch_add(&S.rr, 1) % (uint32_t)srv->nworkers;
+    worker_command_one(&srv->workers[i], WCMD_SYSPUB);
+}
+
+/* ---- events -------------------------------------------------------------------- */
+
+static void client_info(buf_t *b, const conn_t *c, bool closed, int64_t stop_ns)
+{
+    jw_t w;
+    jw_init(&w, b, false);
+    jw_obj_begin(&w, "client");
+    jw_time(&w, "start", c->start_wall_ns);
+    jw_str(&w, "host", c->ip);
+    jw_uint(&w, "id", c->cid);
+    jw_str(&w, "acc", conn_account(c)->name);
+    if (c->user && *c->user) jw_str(&w, "user", c->user);
+    if (c->name && *c->name) jw_str(&w, "name", c->name);
+    if (c->lang && *c->lang) jw_str(&w, "lang", c->lang);
+    if (c->version && *c->version) jw_str(&w, "ver", c->version);
+    if (closed && c->rtt_ns) jw_int(&w, "rtt", c->rtt_ns);
+    if (closed) jw_time(&w, "stop", stop_ns);
+    jw_str(&w, "kind", "Client");
+    jw_str(&w, "client_type", "nats");
+    jw_obj_end(&w);
+}
+
+static void data_stats(buf_t *b, const char *key, uint64_t msgs, uint64_t bytes)
+{
+    buf_printf(b, ",\"%s\":{\"msgs\":%llu,\"bytes\":%llu}", key, (unsigned long long)msgs,
+               (unsigned long long)bytes);
+}
+
+/* $SYS.SERVER.ACCOUNT.<acc>.CONNS and $SYS.ACCOUNT.<acc>.SERVER.CONNS. */
+static void account_conns(worker_t *w, account_t *a)
+{
+    buf_t b = {0};
+    event_head(&b, "io.nats.server.advisory.v1.account_connections", worker_rand(w), worker_rand(w),
+               now_wall_ns());
+    buf_puts(&b, ",\"acc\":");
+    json_put_string(&b, a->name, a->name_len);
+    int32_t n = atomic_load(&a->nconns);
+    buf_printf(&b, ",\"conns\":%d,\"leafnodes\":0,\"total_conns\":%d", n, n);
+    data_stats(&b, "sent", 0, 0);
+    data_stats(&b, "received", 0, 0);
+    buf_puts(&b, ",\"slow_consumers\":0}");
+    char subj[512];
+    snprintf(subj, sizeof subj, "$SYS.SERVER.ACCOUNT.%s.CONNS", a->name);
+    publish_on(w, S.sys, subj, &b);
+    snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.SERVER.CONNS", a->name);
+    publish_on(w, S.sys, subj, &b);
+    buf_free(&b);
+}
+
+void sys_client_connected(worker_t *w, conn_t *c)
+{
+    if (!S.on) return;
+    account_t *a = conn_account(c);
+    account_conns(w, a);
+    buf_t b = {0};
+    event_head(&b, "io.nats.server.advisory.v1.client_connect", worker_rand(w), worker_rand(w),
+               now_wall_ns());
+    buf_putc(&b, ',');
+    client_info(&b, c, false, 0);
+    buf_putc(&b, '}');
+    char subj[512];
+    snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.CONNECT", a->name);
+    publish_on(w, S.sys, subj, &b);
+    buf_free(&b);
+}
+
+void sys_client_closed(worker_t *w, conn_t *c)
+{
+    if (!S.on) return;
+    account_t *a = conn_account(c);
+    account_conns(w, a);
+    int64_t now = now_wall_ns();
+    buf_t b = {0};
+    event_head(&b, "io.nats.server.advisory.v1.client_disconnect", worker_rand(w), worker_rand(w),
+               now);
+    buf_putc(&b, ',');
+    client_info(&b, c, true, now);
+    /* the client's view, as the reference: what it sent, what it received */
+    data_stats(&b, "sent", c->in_msgs, c->in_bytes);
+    data_stats(&b, "received", c->out_msgs, c->out_bytes);
+    buf_puts(&b, ",\"reason\":");
+    const char *why = close_reason_str(c->reason);
+    json_put_string(&b, why, strlen(why));
+    buf_putc(&b, '}');
+    char subj[512];
+    snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.DISCONNECT", a->name);
+    publish_on(w, S.sys, subj, &b);
+    buf_free(&b);
+}
+
+/* ---- requests -------------------------------------------------------------------- */
+
+/* "$SYS.REQ.SERVER.PING", "$SYS.REQ.SERVER.PING.<EP>", "$SYS.REQ.SERVER.<id>.<EP>",
+ * "$SYS.REQ.ACCOUNT.<acc>.<EP>": the endpoint and the account asked about. */
+static bool parse_req(slice_t s, const endpoint_t **ep, slice_t *acc)
+{
+    static const char srvp[] = "$SYS.REQ.SERVER.", accp[] = "$SYS.REQ.ACCOUNT.";
+    *acc = (slice_t){NULL, 0};
+    const char *last = NULL;
+    for (size_t i = s.n; i-- > 0 && !last;)
+        if (s.p[i] == '.') last = s.p + i;
+    if (!last) return false;
+    slice_t tail = {last + 1, (size_t)(s.p + s.n - last - 1)};
+    if (s.n > sizeof srvp - 1 && memcmp(s.p, srvp, sizeof srvp - 1) == 0) {
+        slice_t mid = {s.p + sizeof srvp - 1, (size_t)(last - s.p) - (sizeof srvp - 1)};
+        if (slice_eq_str((slice_t){s.p + sizeof srvp - 1, s.n - (sizeof srvp - 1)}, "PING")) {
+            *ep = find_ep("STATSZ", 6, false);
+            return *ep != NULL;
+        }
+        if (!slice_eq_str(mid, "PING") && !slice_eq_str(mid, srv->server_id)) return false;
+        *ep = find_ep(tail.p, tail.n, false);
+        return *ep != NULL;
+    }
+    if (s.n > sizeof accp - 1 && memcmp(s.p, accp, sizeof accp - 1) == 0) {
+        const char *a = s.p + sizeof accp - 1;
+        if (last <= a) return false;
+        *acc = (slice_t){a, (size_t)(last - a)};
+        if (memchr(acc->p, '.', acc->n)) return false;
+        *ep = find_ep(tail.p, tail.n, true);
+        return *ep != NULL;
+    }
+    return false;
+}
+
+/* On the deliverer's worker: queue the request for the system thread. */
+static int on_request(worker_t *w, const msg_t *m, void *arg)
+{
+    (void)w, (void)arg;
+    const endpoint_t *ep;
+    slice_t acc;
+    if (!m->reply.n || !parse_req(m->subject, &ep, &acc)) return 0;
+    job_t *j = xcalloc(1, sizeof *j);
+    j->ep = ep;
+    j->reply_acc = (account_t *)m->acc;
+    j->acc = acc.n ? xstrndup(acc.p, acc.n) : NULL;
+    j->reply = xstrndup(m->reply.p, m->reply.n);
+    int64_t body = m->hdr > 0 ? m->size - m->hdr : m->size;
+    j->opts = xstrndup(m->payload + (m->hdr > 0 ? m->hdr : 0), (size_t)body);
+    j->optsn = (size_t)body;
+    pthread_mutex_lock(&S.mu);
+    bool full = S.njobs >= SYS_JOBS_MAX || S.stop;
+    if (!full) {
+        *S.jobs_tail = j;
+        S.jobs_tail = &j->next;
+        S.njobs++;
+        pthread_cond_signal(&S.cv);
+    }
+    pthread_mutex_unlock(&S.mu);
+    if (full) {
+        free(j->acc), free(j->reply), free(j->opts), free(j);
+        return 0;
+    }
+    return 1;
+}
+
+static void answer(job_t *j)
+{
+    buf_t data = {0};
+    if (!j->ep->fn(j->acc, j->opts, j->optsn, &data)) {
+        buf_free(&data);
+        return;
+    }
+    buf_t b = {0};
+    buf_putc(&b, '{');
+    sys_server_info(&b);
+    if (strcmp(j->ep->name, "STATSZ") == 0)
+        buf_puts(&b, ",\"statsz\":");
+    else
+        buf_puts(&b, ",\"data\":");
+    buf_append(&b, data.p, data.len);
+    buf_putc(&b, '}');
+    buf_free(&data);
+    publish_queued(j->reply_acc, j->reply, &b);
+}
+
+static void heartbeat(void)
+{
+    const endpoint_t *ep = find_ep("STATSZ", 6, false);
+    if (!ep) return;
+    job_t j = {.ep = ep, .reply_acc = S.sys};
+    char subj[128];
+    snprintf(subj, sizeof subj, "$SYS.SERVER.%s.STATSZ", srv->server_id);
+    j.reply = subj;
+    answer(&j);
+}
+
+static void *sys_main(void *arg)
+{
+    (void)arg;
+    int64_t next_hb = now_mono_ns() + 1000000000LL; /* the first soon after start */
+    pthread_mutex_lock(&S.mu);
+    while (!S.stop) {
+        job_t *j = S.jobs;
+        if (j) {
+            S.jobs = j->next;
+            if (!S.jobs) S.jobs_tail = &S.jobs;
+            S.njobs--;
+            pthread_mutex_unlock(&S.mu);
+            answer(j);
+            free(j->acc), free(j->reply), free(j->opts), free(j);
+            pthread_mutex_lock(&S.mu);
+            continue;
+        }
+        int64_t now = now_mono_ns();
+        if (now >= next_hb) {
+            pthread_mutex_unlock(&S.mu);
+            heartbeat();
+            next_hb = now + SYS_STATSZ_INTERVAL_NS;
+            pthread_mutex_lock(&S.mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t wait = next_hb - now;
+        ts.tv_sec += wait / 1000000000LL;
+        ts.tv_nsec += wait % 1000000000LL;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&S.cv, &S.mu, &ts);
+    }
+    pthread_mutex_unlock(&S.mu);
+    return NULL;
+}
+
+void sys_start(void)
+{
+    S.sys = account_system();
+    if (!S.sys) return;
+    S.jobs_tail = &S.jobs;
+    S.pubs_tail = &S.pubs;
+    worker_on_command(WCMD_SYSPUB, run_pubs);
+    char subj[128];
+    S.subs[0] = internal_sub_add(S.sys, "$SYS.REQ.SERVER.PING", on_request, NULL, true);
+    S.subs[1] = internal_sub_add(S.sys, "$SYS.REQ.SERVER.PING.*", on_request, NULL, true);
+    snprintf(subj, sizeof subj, "$SYS.REQ.SERVER.%s.*", srv->server_id);
+    S.subs[2] = internal_sub_add(S.sys, subj, on_request, NULL, true);
+    S.subs[3] = internal_sub_add(S.sys, "$SYS.REQ.ACCOUNT.*.*", on_request, NULL, true);
+    S.on = true;
+    if (pthread_create(&S.thread, NULL, sys_main, NULL) == 0) S.thread_up = true;
+}
+
+void sys_stop(void)
+{
+    if (!S.on) return;
+    pthread_mutex_lock(&S.mu);
+    S.stop = true;
+    pthread_cond_signal(&S.cv);
+    pthread_mutex_unlock(&S.mu);
+    if (S.thread_up) pthread_join(S.thread, NULL);
+    S.thread_up = false;
+    for (size_t i = 0; i < ARRAY_LEN(S.subs); i++) {
+        internal_sub_remove(S.subs[i]);
+        S.subs[i] = NULL;
+    }
+    for (job_t *j = S.jobs, *n; j; j = n) {
+        n = j->next;
+        free(j->acc), free(j->reply), free(j->opts), free(j);
+    }
+    S.jobs = NULL;
+    for (pub_t *p = S.pubs, *n; p; p = n) {
+        n = p->next;
+        free(p->subject);
+        buf_free(&p->payload);
+        free(p);
+    }
+    S.pubs = NULL;
+    S.on = false;
+}

@@ -1,0 +1,50 @@
+/* sys.h: the system account's server side (docs/accounts.md "The system
+ * account"): events the server publishes and the requests it answers.
+ *
+ * Events are published on the worker where they happen (a client logged in
+ * or closed: $SYS.ACCOUNT.<acc>.CONNECT/DISCONNECT and the account's CONNS
+ * counts), as a message from no connection in the system account, delivered
+ * locally and forwarded to the routes like any other. Requests
+ * ($SYS.REQ.SERVER.PING[.<EP>], $SYS.REQ.SERVER.<id>.<EP>,
+ * $SYS.REQ.ACCOUNT.<acc>.<EP>) arrive on internal subscriptions of the
+ * system account (announced to routes, so a ping reaches every server); the
+ * callback only queues them (bounded: SYS_JOBS_MAX) for the system thread,
+ * which asks the endpoint registered for <EP> (the monitoring layer's
+ * handlers: they take a snapshot from every worker, so they must not run on
+ * one) and publishes {"server":{...},"data":...} to the reply subject. A
+ * publish from a thread that is not a worker is queued (bounded:
+ * SYS_PUBS_MAX) and delivered by a worker (WCMD_SYSPUB). The statsz
+ * heartbeat ($SYS.SERVER.<id>.STATSZ) runs on the system thread too. */
+#ifndef GNATSD_SYS_H
+#define GNATSD_SYS_H
+
+#include "nats/account.h"
+#include "base/buf.h"
+
+#define SYS_JOBS_MAX 1024
+#define SYS_PUBS_MAX 4096
+#define SYS_STATSZ_INTERVAL_NS (30LL * 1000000000LL)
+
+/* The data of one endpoint for a request: acc is the account of a
+ * $SYS.REQ.ACCOUNT request (NULL for a server request); opts the request's JSON
+ * payload (may be empty). Appends compact JSON to out; false: no reply. */
+typedef bool (*sys_endpoint_fn)(const char *acc, const char *opts, size_t optsn, buf_t *out);
+/* Before sys_start: the endpoint answering <name> ("VARZ", "CONNZ", "STATSZ", ...);
+ * per_account: also as $SYS.REQ.ACCOUNT.<acc>.<name>. */
+void sys_register_endpoint(const char *name, bool server, bool per_account, sys_endpoint_fn fn);
+
+/* Control plane: after accounts, imports and routes are set up (the subscriptions
+ * are route interest); nothing when there is no system account. */
+void sys_start(void);
+/* Shutdown: the shutdown event, then the thread stops. */
+void sys_stop(void);
+
+/* Owner worker: c logged in to its account / closes after it did (c still readable,
+ * no longer counted in its account). */
+void sys_client_connected(worker_t *w, conn_t *c);
+void sys_client_closed(worker_t *w, conn_t *c);
+
+/* "server":{...} of every event and reply, appended to b (compact JSON). */
+void sys_server_info(buf_t *b);
+
+#endif

@@ -1,0 +1,143 @@
+"""The system account (docs/accounts.md): client connect/disconnect and account
+connection events, and the $SYS.REQ requests tools use, on one server and across
+a cluster with the reference nats-server. The JSON key sets are the reference's
+(every test also passes against it: GNATSD_BIN=/usr/sbin/nats-server)."""
+
+import json
+import os
+import re
+
+from harness import Server, connected, free_port, http_json, wait_until
+
+REFERENCE = "/usr/sbin/nats-server"
+TIMEOUTS = {"test_ping_reaches_every_server_of_a_mixed_cluster": 40}
+
+CONF = """
+server_name: s1
+accounts {
+  A: { users: [ {user: a, password: pa} ] }
+  SYS: { users: [ {user: sys, password: ps} ] }
+}
+system_account: SYS
+"""
+
+SERVER_KEYS = {"name", "host", "id", "ver", "seq", "jetstream", "time"}
+CLIENT_KEYS = {"start", "host", "id", "acc", "user", "name", "lang", "ver", "kind",
+               "client_type"}
+
+
+def _login(s, user, pw, **kw):
+    return connected(s, user=user, **{"pass": pw}, **kw)
+
+
+def _msg(c, subject_re, timeout=5.0):
+    """The next MSG whose subject matches: (subject, parsed JSON payload)."""
+    while True:
+        # (the reference writes an empty reply as a second blank: "MSG s 1  450")
+        m = c.expect_re(rb"MSG (\S+) \d+ +(?:\S+ +)?(\d+)\r\n", timeout)
+        n = int(m.group(2))
+        body = c.expect_re(rb"(.{%d})\r\n" % n, timeout).group(1)
+        if re.fullmatch(subject_re, m.group(1).decode()):
+            return m.group(1).decode(), json.loads(body)
+
+
+def test_connect_and_disconnect_events():
+    with Server(config=CONF) as s:
+        sys = _login(s, "sys", "ps")
+        sys.send(b"SUB $SYS.ACCOUNT.> 1\r\n")
+        sys.ping_pong()
+        a = _login(s, "a", "pa", name="cli", lang="py", version="9")
+        subj, ev = _msg(sys, r"\$SYS\.ACCOUNT\.A\.CONNECT")
+        assert ev["type"] == "io.nats.server.advisory.v1.client_connect", ev
+        assert set(ev) == {"type", "id", "timestamp", "server", "client"}, ev
+        assert set(ev["server"]) == SERVER_KEYS, ev["server"]
+        assert ev["server"]["name"] == "s1" and ev["server"]["ver"] == "2.9.10"
+        assert set(ev["client"]) == CLIENT_KEYS, ev["client"]
+        assert ev["client"]["acc"] == "A" and ev["client"]["user"] == "a"
+        assert ev["client"]["name"] == "cli" and ev["client"]["kind"] == "Client"
+        a.send(b"PUB x 2\r\nhi\r\n")
+        a.ping_pong()
+        a.close()
+        subj, conns = _msg(sys, r"\$SYS\.ACCOUNT\.A\.SERVER\.CONNS")
+        assert conns["type"] == "io.nats.server.advisory.v1.account_connections", conns
+        assert conns["acc"] == "A" and conns["conns"] == 0, conns
+        subj, ev = _msg(sys, r"\$SYS\.ACCOUNT\.A\.DISCONNECT")
+        assert ev["type"] == "io.nats.server.advisory.v1.client_disconnect", ev
+        assert set(ev) == {"type", "id", "timestamp", "server", "client", "sent", "received",
+                           "reason"}, ev
+        assert ev["reason"] == "Client Closed", ev
+        assert ev["sent"] == {"msgs": 1, "bytes": 2}, ev  # the client's view
+        assert "stop" in ev["client"], ev["client"]
+
+
+def _request(c, subject, payload=b""):
+    c.send(b"PUB %s _INBOX.me %d\r\n%s\r\n" % (subject, len(payload), payload))
+    return _msg(c, r"_INBOX\.me")[1]
+
+
+def test_server_and_account_requests():
+    with Server(config=CONF) as s:
+        sys = _login(s, "sys", "ps")
+        sys.send(b"SUB _INBOX.me 9\r\n")
+        sys.ping_pong()
+        a = _login(s, "a", "pa", name="in-a")
+        a.send(b"SUB foo 1\r\n")
+        a.ping_pong()
+        ping = _request(sys, b"$SYS.REQ.SERVER.PING")
+        assert set(ping) == {"server", "statsz"}, ping
+        for k in ("start", "mem", "cores", "connections", "total_connections", "subscriptions",
+                  "sent", "received", "slow_consumers", "active_servers"):
+            assert k in ping["statsz"], (k, ping["statsz"])
+        assert ping["statsz"]["connections"] == 2, ping
+        sid = ping["server"]["id"]
+        connz = _request(sys, b"$SYS.REQ.SERVER.PING.CONNZ", b'{"auth":true}')
+        assert set(connz) == {"server", "data"}, connz
+        names = sorted(c.get("name", "") for c in connz["data"]["connections"])
+        assert names == ["", "in-a"], names
+        acc = _request(sys, b"$SYS.REQ.ACCOUNT.A.CONNZ")
+        assert [c.get("name") for c in acc["data"]["connections"]] == ["in-a"], acc
+        varz = _request(sys, b"$SYS.REQ.SERVER.%s.VARZ" % sid.encode())
+        assert varz["data"]["server_id"] == sid and varz["data"]["server_name"] == "s1"
+        subsz = _request(sys, b"$SYS.REQ.ACCOUNT.A.SUBSZ", b'{"subscriptions":true}')
+        listed = [x["subject"] for x in subsz["data"].get("subscriptions_list", [])
+                  if not x["subject"].startswith("$SYS.")]
+        assert listed == ["foo"], subsz
+        # a filter naming another server: no answer from this one
+        body = b'{"server_name":"other"}'
+        sys.send(b"PUB $SYS.REQ.SERVER.PING.VARZ _INBOX.me %d\r\n%s\r\n" % (len(body), body))
+        sys.expect_nothing(0.5)
+
+
+def _cluster(cport, name, routes=()):
+    r = ", ".join('"nats://127.0.0.1:%d"' % p for p in routes)
+    return CONF.replace("server_name: s1", "server_name: %s" % name) + (
+        "cluster {\n  listen: 127.0.0.1:%d\n  name: sysc\n  routes: [%s]\n}\n" % (cport, r))
+
+
+def test_ping_reaches_every_server_of_a_mixed_cluster():
+    if not os.path.exists(REFERENCE):
+        raise AssertionError("reference nats-server not installed at %s" % REFERENCE)
+    ca, cb = free_port(), free_port()
+    ours = Server(config=_cluster(ca, "ours"), monitor=True)
+    ref = Server(config=_cluster(cb, "ref", routes=[ca]), monitor=True)
+    ref.bin = REFERENCE
+    with ours, ref:
+        for s in (ours, ref):
+            wait_until(lambda s=s: http_json(s.mport, "/varz")["routes"] == 1, 10, what="route")
+        for asker in (ours, ref):
+            sys = _login(asker, "sys", "ps")
+            sys.send(b"SUB _INBOX.me 9\r\n")
+            sys.ping_pong()
+            # the responders' interest crosses the route first
+            names = set()
+
+            def both():
+                sys.send(b"PUB $SYS.REQ.SERVER.PING _INBOX.me 0\r\n\r\n")
+                try:
+                    while len(names) < 2:
+                        names.add(_msg(sys, r"_INBOX\.me", timeout=1.0)[1]["server"]["name"])
+                except AssertionError:
+                    pass
+                return names == {"ours", "ref"}
+            wait_until(both, 10, interval=0.2, what="both servers answer the ping")
+            sys.close()
