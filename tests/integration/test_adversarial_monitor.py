@@ -196,8 +196,9 @@ def _keys(pairs):
 
 
 def _cluster_conf(cport, routes):
-    """A cluster block listening on cport with explicit routes to the given ports."""
-    return ("cluster {\n listen: %s:%d\n name: c1\n routes: [%s]\n}\n"
+    """A cluster block listening on cport with explicit routes to the given ports (no
+    system account: its own subscriptions would be counted on the route too)."""
+    return ("no_sys_acc: true\ncluster {\n listen: %s:%d\n name: c1\n routes: [%s]\n}\n"
             % (HOST, cport, ",".join("nats-route://%s:%d" % (HOST, p) for p in routes)))
 
 

@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 
-from harness import (DEFAULT_BIN, HOST, Server, connected, http_get, is_reference,
+from harness import (DEFAULT_BIN, HOST, http_json, Server, connected, http_get, is_reference,
                      make_self_signed_cert, owns_listener, recv_until_close, server_bin,
                      wait_until)
 
@@ -314,8 +314,9 @@ def test_subsz_matches_reference():
                 assert obj(a)["total"] == obj(b)["total"]
             if is_reference():
                 return
-            # our own statistics are exact: 3 live subscriptions, 5 inserted, 2 removed
-            d = obj(get_json(ours.mport, "/subsz?subs=1&limit=2&offset=1"))
+            # our own statistics are exact: 3 live subscriptions, 5 inserted, 2 removed in
+            # the global account (the system account holds the server's own)
+            d = obj(get_json(ours.mport, "/subsz?subs=1&limit=2&offset=1&acc=$G"))
             assert d["num_subscriptions"] == 3 and d["num_inserts"] == 5 and d["num_removes"] == 2
             assert d["total"] == 2 and d["offset"] == 1 and d["limit"] == 2
             assert [k for k, _ in get_json(ours.mport, "/subsz?subs=1&limit=2&offset=1")][:3] == \
@@ -466,7 +467,10 @@ def test_metrics_prometheus_format():
         assert one("gnatsd_in_msgs_total") == 1 and one("gnatsd_out_msgs_total") == 1
         assert one("gnatsd_in_bytes_total") == 5 and one("gnatsd_out_bytes_total") == 5
         assert one("gnatsd_connections") == 1 and one("gnatsd_connections_total") == 1
-        assert one("gnatsd_subscriptions") == 1
+        # every account's, as /varz (the system account's own requests included)
+        assert one("gnatsd_subscriptions") == http_json(s.mport, "/varz")["subscriptions"]
+        assert one("gnatsd_subscriptions") == 1 + http_json(
+            s.mport, "/subsz?acc=$SYS")["num_subscriptions"]
         assert one("gnatsd_mem_bytes") > 0 and one("gnatsd_uptime_seconds") >= 0
         assert one("gnatsd_routes") == 0
         info = fams["gnatsd_info"]["samples"][0][1]
