@@ -83,6 +83,14 @@ static void close_silent(conn_t *c, close_reason_t r)
     c->reason = r;
 }
 
+/* The server's max_payload, or the account's limits {max_payload} when lower. */
+static int max_payload(const conn_t *c)
+{
+    int mp = srv->opts->max_payload;
+    int32_t am = c->acc ? atomic_load_explicit(&c->acc->max_payload, memory_order_relaxed) : -1;
+    return am > 0 && am < mp ? am : mp;
+}
+
 /* Logged in: c counts toward its account, or is closed at the account's limit. */
 static bool bind_account(worker_t *w, conn_t *c)
 {
@@ -520,7 +528,7 @@ static void parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op, c
         break;
     case PARSE_ERR_MAX_PAYLOAD:
         ERROR("%smaximum payload exceeded: %lld vs %d", c->prefix, (long long)op->size,
-              srv->opts->max_payload);
+              max_payload(c));
         close_with_err(w, c, "Maximum Payload Violation", CR_MAX_PAYLOAD);
         break;
     default: {
@@ -614,10 +622,11 @@ static inline __attribute__((always_inline)) proto_next_t client_handle(worker_t
 
 static const proto_kind_t client_kind = {client_before, parse_error, client_handle};
 
+
 size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need)
 {
     opts_t *o = srv->opts;
-    parse_limits_t lim = {PARSE_CLIENT, o->max_control_line, o->max_payload};
+    parse_limits_t lim = {PARSE_CLIENT, o->max_control_line, max_payload(c)};
     client_sweep_dead_subs(c);
     return proto_loop(w, c, &client_kind, &lim, buf, len, need);
 }

@@ -15,7 +15,7 @@ ACCOUNTS = """
 accounts {
   A: { users: [ {user: a, password: pa} ] }
   B: { users: [ {user: b, password: pb}, {user: b2, password: pb} ],
-       limits: { max_connections: 2, max_subscriptions: 2 } }
+       limits: { max_connections: 2, max_subscriptions: 2, max_payload: 10 } }
 }
 authorization { users: [ {user: g, password: pg} ] }
 """
@@ -64,6 +64,15 @@ def test_account_limits():
         b1.ping_pong()
         b2.send(b"SUB s1 1\r\nSUB s2 2\r\n")
         b2.ping_pong()
+        # max_payload: 10 for B's connections, not for A's
+        a = _login(s, "a", "pa")
+        a.send(b"PUB x 11\r\n01234567890\r\n")
+        a.ping_pong()
+        b2.send(b"PUB x 10\r\n0123456789\r\n")
+        b2.ping_pong()
+        b2.send(b"PUB x 11\r\n01234567890\r\n")
+        b2.expect(b"-ERR 'Maximum Payload Violation'\r\n")
+        b2.expect_closed()
 
 
 def test_monitoring_names_the_account():
