@@ -410,7 +410,7 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     if (!auth_can_publish(w, c, op->subject)) return;
     if (c->verbose) send_ok(w, c);
     account_t *acc = conn_account(c);
-    msg_t m = {c, acc, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}, 0};
+    msg_t m = {c, acc, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}, 0, NULL};
     const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
     int n = deliver_all(w, r, &m);
     if (n == 0 && c->no_responders && op->reply.n) no_responders(w, c, op->reply);

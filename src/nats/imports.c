@@ -404,6 +404,9 @@ static int deliver_shadow(worker_t *w, const sub_import_t *si, const msg_t *m)
     conn_t *c = p->conn;
     if (atomic_load_explicit(&p->closed, memory_order_relaxed)) return 0;
     if (c == m->from && !c->echo) return 0;
+    /* a request the importer sent through a service import does not come back to it
+     * through its stream import of the same subjects (as the reference) */
+    if (m->origin && m->origin == si->im->imp) return 0;
     msg_t m2 = *m;
     char subj[SUBJ_MAX];
     if (!si->im->use_pub) {
@@ -431,6 +434,7 @@ static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
     m2.acc = im->exp;
     m2.queues = (slice_t){NULL, 0};
     m2.depth = m->depth + 1;
+    m2.origin = im->imp;
     if (m->reply.n) {
         resp_sub_make(w, im->exp);
         static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -461,6 +465,7 @@ static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
     m2.from_route = false;
     m2.queues = (slice_t){NULL, 0};
     m2.depth = m->depth + 1;
+    m2.origin = NULL;
     const sl_result_t *r = sublist_match(to->sl, reply, rn);
     return deliver_all(w, r, &m2);
 }

@@ -17,6 +17,9 @@ typedef struct msg {
     bool from_route; /* one hop: never forwarded to routes again */
     slice_t queues;  /* routed message: the queue groups it is meant for */
     int depth;       /* imports crossed (nats/imports.c) */
+    /* a service import's request: the importing account it came from (its own stream
+     * imports do not carry it back there); NULL otherwise */
+    const struct account *origin;
 } msg_t;
 
 #endif
