@@ -493,8 +493,10 @@ void apply_authorization(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o)
                 free(u->name), free(u->password), permissions_free(u->perms);
             }
         }
-        a.users = xrealloc(a.users, (a.nusers + keep) * sizeof(user_t));
-        memcpy(a.users + a.nusers, o->users, keep * sizeof(user_t));
+        if (keep) { /* (an empty users array leaves a.users NULL: no memcpy from or to it) */
+            a.users = xrealloc(a.users, (a.nusers + keep) * sizeof(user_t));
+            memcpy(a.users + a.nusers, o->users, keep * sizeof(user_t));
+        }
         free(o->users);
         o->users = a.users;
         o->nusers = a.nusers + keep;
