@@ -164,3 +164,25 @@ def test_accounts_across_mixed_cluster():
         if not is_reference():
             assert any(c.get("account") == "B"
                        for c in http_json(ours.mport, "/connz?auth=1")["connections"])
+
+
+def test_reload_moves_user_to_another_account():
+    """A reload that binds a user to another account: its connection logs in again
+    (the reference closes it); users left where they were keep their connections."""
+    import signal
+    with Server(config=ACCOUNTS) as s:
+        moved, stays = _login(s, "b2", "pb"), _login(s, "a", "pa")
+        with open(s.conf_path, "w") as f:
+            f.write(ACCOUNTS.replace("{user: b2, password: pb}", "")
+                    .replace("{user: a, password: pa}", "{user: a, password: pa}, "
+                             "{user: b2, password: pb}") + "listen: 127.0.0.1:%d\n" % s.port)
+        s.signal(signal.SIGHUP)
+        s.wait_log(r"Reloaded server configuration")
+        moved.expect_closed(5, allow_data=True)
+        stays.ping_pong()
+        again = _login(s, "b2", "pb")
+        again.send(b"SUB foo 1\r\n")
+        again.ping_pong()
+        stays.send(b"PUB foo 2\r\nok\r\n")
+        stays.ping_pong()
+        assert again.sync() == b"MSG foo 1 2\r\nok\r\n"
