@@ -333,6 +333,7 @@ static void connect_finish(worker_t *w, conn_t *c)
             return;
         }
         if (rc != AUTH_OK) {
+            sys_client_auth_error(w, c, c->cred_user);
             close_with_err(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             return;
         }
@@ -410,7 +411,8 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     if (!auth_can_publish(w, c, op->subject)) return;
     if (c->verbose) send_ok(w, c);
     account_t *acc = conn_account(c);
-    msg_t m = {c, acc, op->subject, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}, 0, NULL};
+    msg_t m = {c,        acc,   op->subject, op->reply, op->hdr, op->payload,
+               op->size, false, {NULL, 0},   0,         NULL};
     const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
     int n = deliver_all(w, r, &m);
     if (n == 0 && c->no_responders && op->reply.n) no_responders(w, c, op->reply);
@@ -621,7 +623,6 @@ static inline __attribute__((always_inline)) proto_next_t client_handle(worker_t
 }
 
 static const proto_kind_t client_kind = {client_before, parse_error, client_handle};
-
 
 size_t client_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need)
 {

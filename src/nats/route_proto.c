@@ -406,7 +406,8 @@ static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
     count_in(w, c, op->size);
     account_t *acc = account_lookup_slice(op->account);
     if (!acc) return; /* not ours to deliver: we never asked for it */
-    msg_t m = {c, acc, op->subject, op->reply, op->hdr, op->payload, op->size, true, op->queues, 0, NULL};
+    msg_t m = {c,        acc,  op->subject, op->reply, op->hdr, op->payload,
+               op->size, true, op->queues,  0,         NULL};
     const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
     deliver_all(w, r, &m);
 }

@@ -181,7 +181,7 @@ static void publish_queued(account_t *acc, const char *subject, buf_t *payload)
 
 /* ---- events -------------------------------------------------------------------- */
 
-static void client_info(buf_t *b, const conn_t *c, bool closed, int64_t stop_ns)
+static void client_info(buf_t *b, const conn_t *c, bool closed, int64_t stop_ns, const char *user)
 {
     jw_t w;
     jw_init(&w, b, false);
@@ -190,7 +190,7 @@ static void client_info(buf_t *b, const conn_t *c, bool closed, int64_t stop_ns)
     jw_str(&w, "host", c->ip);
     jw_uint(&w, "id", c->cid);
     jw_str(&w, "acc", conn_account(c)->name);
-    if (c->user && *c->user) jw_str(&w, "user", c->user);
+    if (user && *user) jw_str(&w, "user", user);
     if (c->name && *c->name) jw_str(&w, "name", c->name);
     if (c->lang && *c->lang) jw_str(&w, "lang", c->lang);
     if (c->version && *c->version) jw_str(&w, "ver", c->version);
@@ -237,10 +237,37 @@ void sys_client_connected(worker_t *w, conn_t *c)
     event_head(&b, "io.nats.server.advisory.v1.client_connect", worker_rand(w), worker_rand(w),
                now_wall_ns());
     buf_putc(&b, ',');
-    client_info(&b, c, false, 0);
+    client_info(&b, c, false, 0, c->user);
     buf_putc(&b, '}');
     char subj[512];
     snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.CONNECT", a->name);
+    publish_on(w, S.sys, subj, &b);
+    buf_free(&b);
+}
+
+/* A client_disconnect event (a close, or a failed login) for c, into b. */
+static void disconnect_event(worker_t *w, buf_t *b, conn_t *c, const char *user, const char *why)
+{
+    int64_t now = now_wall_ns();
+    event_head(b, "io.nats.server.advisory.v1.client_disconnect", worker_rand(w), worker_rand(w),
+               now);
+    buf_putc(b, ',');
+    client_info(b, c, true, now, user);
+    /* the client's view, as the reference: what it sent, what it received */
+    data_stats(b, "sent", c->in_msgs, c->in_bytes);
+    data_stats(b, "received", c->out_msgs, c->out_bytes);
+    buf_puts(b, ",\"reason\":");
+    json_put_string(b, why, strlen(why));
+    buf_putc(b, '}');
+}
+
+void sys_client_auth_error(worker_t *w, conn_t *c, const char *user)
+{
+    if (!S.on) return;
+    buf_t b = {0};
+    disconnect_event(w, &b, c, user, "Authentication Failure");
+    char subj[128];
+    snprintf(subj, sizeof subj, "$SYS.SERVER.%s.CLIENT.AUTH.ERR", srv->server_id);
     publish_on(w, S.sys, subj, &b);
     buf_free(&b);
 }
@@ -250,19 +277,8 @@ void sys_client_closed(worker_t *w, conn_t *c)
     if (!S.on) return;
     account_t *a = conn_account(c);
     account_conns(w, a);
-    int64_t now = now_wall_ns();
     buf_t b = {0};
-    event_head(&b, "io.nats.server.advisory.v1.client_disconnect", worker_rand(w), worker_rand(w),
-               now);
-    buf_putc(&b, ',');
-    client_info(&b, c, true, now);
-    /* the client's view, as the reference: what it sent, what it received */
-    data_stats(&b, "sent", c->in_msgs, c->in_bytes);
-    data_stats(&b, "received", c->out_msgs, c->out_bytes);
-    buf_puts(&b, ",\"reason\":");
-    const char *why = close_reason_str(c->reason);
-    json_put_string(&b, why, strlen(why));
-    buf_putc(&b, '}');
+    disconnect_event(w, &b, c, c->user, close_reason_str(c->reason));
     char subj[512];
     snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.DISCONNECT", a->name);
     publish_on(w, S.sys, subj, &b);

@@ -44,6 +44,9 @@ void sys_stop(void);
 void sys_client_connected(worker_t *w, conn_t *c);
 void sys_client_closed(worker_t *w, conn_t *c);
 
+/* Owner worker: c's CONNECT failed to authenticate as user ($SYS.SERVER.<id>.CLIENT.AUTH.ERR). */
+void sys_client_auth_error(worker_t *w, conn_t *c, const char *user);
+
 /* "server":{...} of every event and reply, appended to b (compact JSON). */
 void sys_server_info(buf_t *b);
 

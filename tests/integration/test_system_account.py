@@ -70,6 +70,22 @@ def test_connect_and_disconnect_events():
         assert "stop" in ev["client"], ev["client"]
 
 
+def test_auth_error_event():
+    with Server(config=CONF) as s:
+        sys = _login(s, "sys", "ps")
+        sys.send(b"SUB $SYS.SERVER.*.CLIENT.AUTH.ERR 1\r\n")
+        sys.ping_pong()
+        from harness import Client
+        bad = Client(s.port)
+        bad.connect(user="a", name="bad", **{"pass": "wrong"})
+        bad.expect(b"-ERR 'Authorization Violation'\r\n")
+        subj, ev = _msg(sys, r"\$SYS\.SERVER\.\w+\.CLIENT\.AUTH\.ERR")
+        assert ev["type"] == "io.nats.server.advisory.v1.client_disconnect", ev
+        assert ev["reason"] == "Authentication Failure", ev
+        assert ev["client"]["user"] == "a" and ev["client"]["acc"] == "$G", ev["client"]
+        assert ev["client"]["name"] == "bad", ev["client"]
+
+
 def _request(c, subject, payload=b""):
     c.send(b"PUB %s _INBOX.me %d\r\n%s\r\n" % (subject, len(payload), payload))
     return _msg(c, r"_INBOX\.me")[1]
@@ -140,4 +156,20 @@ def test_ping_reaches_every_server_of_a_mixed_cluster():
                     pass
                 return names == {"ours", "ref"}
             wait_until(both, 10, interval=0.2, what="both servers answer the ping")
+            sys.close()
+        # an event on one server reaches a system account subscriber on the other
+        for watcher, where in ((ref, ours), (ours, ref)):
+            sys = _login(watcher, "sys", "ps")
+            sys.send(b"SUB $SYS.ACCOUNT.A.CONNECT 1\r\n")
+            sys.ping_pong()
+
+            def seen():
+                c = _login(where, "a", "pa", name="far")
+                c.close()
+                try:
+                    return _msg(sys, r"\$SYS\.ACCOUNT\.A\.CONNECT", timeout=0.5)[1]
+                except AssertionError:
+                    return None
+            ev = wait_until(seen, 10, interval=0.2, what="connect event across the route")
+            assert ev["client"]["name"] == "far", ev
             sys.close()
