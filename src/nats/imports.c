@@ -257,38 +257,121 @@ static char *local_subject(const acct_import_t *im)
     return xstrdup(im->to && *im->to ? im->to : im->subject);
 }
 
+static import_rt_t *set_add(acct_imports_t *set, size_t cap, account_t *exp, account_t *imp,
+                            bool service, const char *from, char *to)
+{
+    if (set->n == cap) {
+        free(to);
+        return NULL;
+    }
+    import_rt_t *r = &set->v[set->n++];
+    r->exp = exp;
+    r->imp = imp;
+    r->service = service;
+    r->from = xstrdup(from);
+    r->to = to;
+    r->use_pub = strcmp(r->from, r->to) == 0;
+    r->resp = ACCT_RESP_SINGLETON;
+    r->thresh_ns = RESP_DEFAULT_NS;
+    return r;
+}
+
+/* The reference's imports of the system account into every other account: a client
+ * asks about its own account with $SYS.REQ.ACCOUNT.PING.CONNZ (or .SERVER.PING.CONNZ). */
+#define SYS_IMPORTS 2
+
+/* a's imports: its configured ones, then the system account's (not inserted yet). */
 static acct_imports_t *build_set(const opts_t *o, const account_opts_t *ao, account_t *a)
 {
+    size_t n = ao ? ao->nimports : 0, cap = n + SYS_IMPORTS;
     acct_imports_t *set = xcalloc(1, sizeof *set);
-    set->v = xcalloc(ao->nimports ? ao->nimports : 1, sizeof *set->v);
-    for (size_t k = 0; k < ao->nimports; k++) {
+    set->v = xcalloc(cap, sizeof *set->v);
+    for (size_t k = 0; k < n; k++) {
         const acct_import_t *im = &ao->imports[k];
         account_t *exp = account_lookup(im->account, strlen(im->account));
         const account_opts_t *eo = opts_account(o, im->account);
         const acct_export_t *ex = eo ? find_export(eo, im) : NULL;
         if (!exp || !ex) continue; /* the config check refused this already */
-        import_rt_t *r = &set->v[set->n++];
-        r->exp = exp;
-        r->imp = a;
-        r->service = im->service;
-        r->from = xstrdup(im->subject);
-        r->to = local_subject(im);
-        r->use_pub = strcmp(r->from, r->to) == 0;
+        import_rt_t *r = set_add(set, cap, exp, a, im->service, im->subject, local_subject(im));
+        if (!r) break;
         r->resp = ex->resp_type;
-        r->thresh_ns = ex->resp_threshold_ns > 0 ? ex->resp_threshold_ns : RESP_DEFAULT_NS;
-        if (r->service) {
-            ensure_resp(exp); /* the exporter's replies come back through it */
-            sub_import_t *si = xcalloc(1, sizeof *si);
-            si->kind = SI_SERVICE;
-            si->im = r;
-            r->svc_sub = internal_sub(r->to, si);
-            if (sublist_insert(a->sl, r->svc_sub) != 0) {
-                sub_free(r->svc_sub);
-                r->svc_sub = NULL;
-            }
-        }
+        if (ex->resp_threshold_ns > 0) r->thresh_ns = ex->resp_threshold_ns;
+    }
+    account_t *sys = account_system();
+    if (sys && sys != a) {
+        char subj[512];
+        snprintf(subj, sizeof subj, "$SYS.REQ.ACCOUNT.%s.CONNZ", a->name);
+        set_add(set, cap, sys, a, true, subj, xstrdup("$SYS.REQ.ACCOUNT.PING.CONNZ"));
+        set_add(set, cap, sys, a, true, subj, xstrdup("$SYS.REQ.SERVER.PING.CONNZ"));
     }
     return set;
+}
+
+static bool same_set(const acct_imports_t *x, const acct_imports_t *y)
+{
+    if (!x || !y || x->n != y->n) return false;
+    for (size_t k = 0; k < x->n; k++) {
+        const import_rt_t *p = &x->v[k], *q = &y->v[k];
+        if (p->exp != q->exp || p->service != q->service || p->resp != q->resp ||
+            p->thresh_ns != q->thresh_ns || strcmp(p->from, q->from) || strcmp(p->to, q->to))
+            return false;
+    }
+    return true;
+}
+
+static void set_free(acct_imports_t *set)
+{
+    for (size_t k = 0; k < set->n; k++) {
+        free(set->v[k].from);
+        free(set->v[k].to);
+        if (set->v[k].svc_sub) sub_free(set->v[k].svc_sub);
+    }
+    free(set->v);
+    free(set);
+}
+
+/* The service imports' internal subs go into a's index. */
+static void activate(acct_imports_t *set, account_t *a)
+{
+    for (size_t k = 0; k < set->n; k++) {
+        import_rt_t *r = &set->v[k];
+        if (!r->service) continue;
+        ensure_resp(r->exp); /* the exporter's replies come back through it */
+        sub_import_t *si = xcalloc(1, sizeof *si);
+        si->kind = SI_SERVICE;
+        si->im = r;
+        r->svc_sub = internal_sub(r->to, si);
+        if (sublist_insert(a->sl, r->svc_sub) != 0) {
+            sub_free(r->svc_sub);
+            r->svc_sub = NULL;
+        }
+    }
+}
+
+typedef struct apply_arg {
+    const opts_t *o;
+} apply_arg_t;
+
+static bool apply_account(account_t *a, void *arg)
+{
+    const opts_t *o = ((apply_arg_t *)arg)->o;
+    acct_imports_t *old = atomic_load(&a->imports);
+    acct_imports_t *set = build_set(o, opts_account(o, a->name), a);
+    /* unchanged (most reloads): the running set stays, nothing to retire */
+    if (same_set(old, set) || (!old && set->n == 0)) {
+        set_free(set);
+        return true;
+    }
+    activate(set, a);
+    set->older = old;
+    /* the old generation's service subs leave the index; its memory stays until
+     * shutdown (shadows of client subs point into it until their owners rebuild them) */
+    for (size_t k = 0; old && k < old->n; k++) {
+        sub_t *s = old->v[k].svc_sub;
+        if (s && !atomic_exchange(&s->closed, true)) sublist_remove(a->sl, s);
+    }
+    atomic_store_explicit(&a->imports, set, memory_order_release);
+    return true;
 }
 
 void imports_apply(const opts_t *o)
@@ -296,21 +379,8 @@ void imports_apply(const opts_t *o)
     deliver_import = imports_deliver;
     pthread_mutex_lock(&gen_mu);
     make_tag();
-    for (size_t i = 0; i < o->naccounts; i++) {
-        const account_opts_t *ao = &o->accounts[i];
-        account_t *a = account_lookup(ao->name, strlen(ao->name));
-        acct_imports_t *old = atomic_load(&a->imports);
-        if (!old && !ao->nimports) continue;
-        acct_imports_t *set = build_set(o, ao, a);
-        set->older = old;
-        /* the old generation's service subs leave the index; their memory stays
-         * with the generation (deliverers may hold them until their next batch) */
-        for (size_t k = 0; old && k < old->n; k++) {
-            sub_t *s = old->v[k].svc_sub;
-            if (s && !atomic_exchange(&s->closed, true)) sublist_remove(a->sl, s);
-        }
-        atomic_store_explicit(&a->imports, set, memory_order_release);
-    }
+    apply_arg_t arg = {o};
+    accounts_foreach(apply_account, &arg);
     pthread_mutex_unlock(&gen_mu);
 }
 
@@ -319,13 +389,7 @@ static bool free_account_imports(account_t *a, void *arg)
     (void)arg;
     for (acct_imports_t *set = atomic_load(&a->imports), *older; set; set = older) {
         older = set->older;
-        for (size_t k = 0; k < set->n; k++) {
-            free(set->v[k].from);
-            free(set->v[k].to);
-            if (set->v[k].svc_sub) sub_free(set->v[k].svc_sub);
-        }
-        free(set->v);
-        free(set);
+        set_free(set);
     }
     atomic_store(&a->imports, NULL);
     if (a->resp) {

@@ -12,8 +12,9 @@ TIMEOUTS = {"test_mixed_cluster_with_reference": 40, "test_reload_adds_and_remov
 
 
 def _cluster_conf(cport, name="c1", routes=(), extra=""):
+    """(No system account: these tests count the clients' interest over the routes.)"""
     r = ", ".join('"nats://127.0.0.1:%d"' % p for p in routes)
-    return ("cluster {\n  listen: 127.0.0.1:%d\n  name: %s\n  routes: [%s]\n}\n%s"
+    return ("no_sys_acc: true\ncluster {\n  listen: 127.0.0.1:%d\n  name: %s\n  routes: [%s]\n}\n%s"
             % (cport, name, r, extra))
 
 

@@ -118,6 +118,12 @@ def test_server_and_account_requests():
         listed = [x["subject"] for x in subsz["data"].get("subscriptions_list", [])
                   if not x["subject"].startswith("$SYS.")]
         assert listed == ["foo"], subsz
+        # any account asks about itself through the system account's imports
+        a.send(b"SUB _INBOX.me 9\r\n")
+        a.ping_pong()
+        for subj in (b"$SYS.REQ.ACCOUNT.PING.CONNZ", b"$SYS.REQ.SERVER.PING.CONNZ"):
+            own = _request(a, subj)
+            assert [c.get("name") for c in own["data"]["connections"]] == ["in-a"], own
         # a filter naming another server: no answer from this one
         body = b'{"server_name":"other"}'
         sys.send(b"PUB $SYS.REQ.SERVER.PING.VARZ _INBOX.me %d\r\n%s\r\n" % (len(body), body))
