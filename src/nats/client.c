@@ -24,14 +24,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* A client subscription left its account's index: the routes hear of it, and a
+ * service response waiting for that subject is forgotten if nobody else wants it. */
+static void client_sub_removed(worker_t *w, const sub_t *s)
+{
+    route_local_sub_removed(w, s);
+    imports_sub_gone(s);
+}
+
 static void client_sweep_dead_subs(conn_t *c)
 {
     if (atomic_load_explicit(&c->dead_subs, memory_order_relaxed) == 0) return;
     atomic_store(&c->dead_subs, 0);
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];
-        if (s && s != SID_TOMB && atomic_load(&s->closed))
-            sub_discard(c, s, route_local_sub_removed);
+        if (s && s != SID_TOMB && atomic_load(&s->closed)) sub_discard(c, s, client_sub_removed);
     }
 }
 
@@ -238,7 +245,7 @@ void client_reauth(worker_t *w, conn_t *c)
         session_send_err(w, c, text);
         NOTICE("Removed sub \"%.*s\" (sid \"%.*s\") for User \"%s\" - not authorized",
                (int)s->subject.n, s->subject.p, (int)s->sid.n, s->sid.p, c->user ? c->user : "");
-        sub_discard(c, s, route_local_sub_removed);
+        sub_discard(c, s, client_sub_removed);
     }
 }
 
@@ -466,7 +473,7 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
             if (c->verbose) send_ok(w, c);
             return;
         }
-        sub_discard(c, old, route_local_sub_removed);
+        sub_discard(c, old, client_sub_removed);
     }
     int maxs = srv->opts->max_subscriptions;
     account_t *acc = conn_account(c);
@@ -503,10 +510,10 @@ static void process_unsub(worker_t *w, conn_t *c, const op_t *op)
             atomic_store(&s->max, max);
             if (atomic_load(&s->delivered) >= max)
                 sub_discard(c, s,
-                            route_local_sub_removed); /* the limit is already reached: remove now */
+                            client_sub_removed); /* the limit is already reached: remove now */
         } else {
             TRACE("%s<-> [DELSUB %.*s]", c->prefix, (int)s->sid.n, s->sid.p);
-            sub_discard(c, s, route_local_sub_removed);
+            sub_discard(c, s, client_sub_removed);
         }
     }
     if (c->verbose) send_ok(w, c);
@@ -722,7 +729,7 @@ static void client_accept(worker_t *w, conn_t *c, const inq_item_t *it)
 static void client_closed(conn_t *c)
 {
     conn_remember_closed(c);
-    session_closed(c, route_local_sub_removed);
+    session_closed(c, client_sub_removed);
     bool logged_in = c->acc_counted;
     account_unbind(c); /* first: its account's CONNS event counts it out */
     if (logged_in) sys_client_closed(c->w, c);

@@ -4,6 +4,7 @@
 #include "nats/deliver.h"
 #include "nats/route.h"
 #include "nats/subs.h"
+#include "nats/respmap.h"
 #include "base/hash.h"
 #include "base/log.h"
 #include "base/qsbr.h"
@@ -46,140 +47,18 @@ typedef struct sub_import {
     bool announced;
 } sub_import_t;
 
-/* ---- the response map of one account -------------------------------------- */
+/* ---- an exporting account's reply side ------------------------------------ */
 
-typedef struct resp_ent {
-    struct resp_ent *hnext, *fnext, *fprev;
-    uint64_t h;
-    account_t *to;
-    int64_t expires_ns;
-    int64_t ttl_ns; /* streamed and chunked: each response restarts it */
-    bool singleton;
-    uint32_t klen, rlen;
-    char data[]; /* key, then the requester's reply */
-} resp_ent_t;
-
+/* account_t.resp: its pending responses, and the "_R_.<tag>.>" subscription. */
 typedef struct resp_map {
-    pthread_mutex_t mu;
-    resp_ent_t **b;
-    size_t cap, n;
-    resp_ent_t *head, *tail; /* oldest first */
-    sub_t *sub;              /* the internal "_R_.<tag>.>" subscription, made at the first
-                              * request (the reference's count of subscriptions) */
+    respmap_t *map;
+    pthread_mutex_t mu; /* making sub */
+    sub_t *sub;         /* made at the first request (the reference's count of subscriptions) */
     _Atomic bool sub_made;
 } resp_map_t;
 
 static char resp_tag[16]; /* this server's part of every reply subject it makes */
 static pthread_mutex_t gen_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static resp_ent_t **resp_slot(resp_map_t *m, const char *k, size_t n, uint64_t h)
-{
-    resp_ent_t **pp = &m->b[h & (m->cap - 1)];
-    for (; *pp; pp = &(*pp)->hnext)
-        if ((*pp)->h == h && (*pp)->klen == n && memcmp((*pp)->data, k, n) == 0) break;
-    return pp;
-}
-
-/* Under mu: out of the hash chain and the age list, then freed. */
-static void resp_drop(resp_map_t *m, resp_ent_t *e)
-{
-    resp_ent_t **pp = resp_slot(m, e->data, e->klen, e->h);
-    if (*pp == e) *pp = e->hnext;
-    if (e->fprev)
-        e->fprev->fnext = e->fnext;
-    else
-        m->head = e->fnext;
-    if (e->fnext)
-        e->fnext->fprev = e->fprev;
-    else
-        m->tail = e->fprev;
-    m->n--;
-    free(e);
-}
-
-static void resp_add(resp_map_t *m, const char *key, size_t kn, account_t *to, slice_t reply,
-                     int64_t ttl_ns, bool singleton, int64_t now_ns)
-{
-    int64_t expires_ns = now_ns + ttl_ns;
-    resp_ent_t *e = xmalloc(sizeof *e + kn + reply.n);
-    e->h = hash_bytes(key, kn);
-    e->to = to;
-    e->expires_ns = expires_ns;
-    e->ttl_ns = ttl_ns;
-    e->singleton = singleton;
-    e->klen = (uint32_t)kn;
-    e->rlen = (uint32_t)reply.n;
-    memcpy(e->data, key, kn);
-    memcpy(e->data + kn, reply.p, reply.n);
-    pthread_mutex_lock(&m->mu);
-    while (m->head && (m->n >= RESP_MAP_MAX || m->head->expires_ns <= now_ns))
-        resp_drop(m, m->head);
-    if (!m->cap) {
-        m->cap = 1024;
-        m->b = xcalloc(m->cap, sizeof *m->b);
-    } else if (m->n + 1 > m->cap && m->cap < RESP_MAP_MAX) {
-        size_t ncap = m->cap * 2;
-        resp_ent_t **nb = xcalloc(ncap, sizeof *nb);
-        for (size_t i = 0; i < m->cap; i++)
-            for (resp_ent_t *x = m->b[i], *nx; x; x = nx) {
-                nx = x->hnext;
-                x->hnext = nb[x->h & (ncap - 1)];
-                nb[x->h & (ncap - 1)] = x;
-            }
-        free(m->b);
-        m->b = nb;
-        m->cap = ncap;
-    }
-    resp_ent_t **slot = &m->b[e->h & (m->cap - 1)];
-    e->hnext = *slot;
-    *slot = e;
-    e->fnext = NULL;
-    e->fprev = m->tail;
-    if (m->tail)
-        m->tail->fnext = e;
-    else
-        m->head = e;
-    m->tail = e;
-    m->n++;
-    pthread_mutex_unlock(&m->mu);
-}
-
-/* The requester's account and reply for a response subject, copied into reply
- * (singleton entries end here). False if unknown or expired. */
-static bool resp_take(resp_map_t *m, slice_t key, int64_t now_ns, account_t **to, char *reply,
-                      size_t cap, size_t *rn)
-{
-    bool ok = false;
-    uint64_t h = hash_bytes(key.p, key.n);
-    pthread_mutex_lock(&m->mu);
-    if (m->cap) {
-        resp_ent_t *e = *resp_slot(m, key.p, key.n, h);
-        if (e && e->expires_ns > now_ns && e->rlen < cap) {
-            *to = e->to;
-            memcpy(reply, e->data + e->klen, e->rlen);
-            *rn = e->rlen;
-            ok = true;
-            if (e->singleton)
-                resp_drop(m, e);
-            else
-                e->expires_ns = now_ns + e->ttl_ns;
-        } else if (e) {
-            resp_drop(m, e);
-        }
-    }
-    pthread_mutex_unlock(&m->mu);
-    return ok;
-}
-
-static void resp_map_free(resp_map_t *m)
-{
-    if (!m) return;
-    while (m->head)
-        resp_drop(m, m->head);
-    free(m->b);
-    pthread_mutex_destroy(&m->mu);
-    free(m);
-}
 
 /* ---- internal subscriptions ----------------------------------------------- */
 
@@ -200,6 +79,7 @@ static void ensure_resp(account_t *a)
     if (a->resp) return;
     resp_map_t *m = xcalloc(1, sizeof *m);
     pthread_mutex_init(&m->mu, NULL);
+    m->map = respmap_new();
     a->resp = m;
 }
 
@@ -394,7 +274,9 @@ static bool free_account_imports(account_t *a, void *arg)
     atomic_store(&a->imports, NULL);
     if (a->resp) {
         if (a->resp->sub) sub_free(a->resp->sub);
-        resp_map_free(a->resp);
+        respmap_free(a->resp->map);
+        pthread_mutex_destroy(&a->resp->mu);
+        free(a->resp);
         a->resp = NULL;
     }
     return true;
@@ -460,6 +342,32 @@ void imports_refresh_subs(worker_t *w, conn_t *c)
     }
 }
 
+static bool still_wanted(const account_t *to, slice_t reply)
+{
+    const sl_result_t *r = sublist_match(to->sl, reply.p, reply.n);
+    for (uint32_t i = 0; i < r->nplain; i++)
+        if (!atomic_load(&r->plain[i]->closed)) return true;
+    for (uint32_t g = 0; g < r->nqgroups; g++)
+        for (uint32_t k = 0; k < r->qgroups[g].n; k++)
+            if (!atomic_load(&r->qgroups[g].subs[k]->closed)) return true;
+    return false;
+}
+
+void imports_sub_gone(const sub_t *s)
+{
+    if (s->imp || !s->sl) return; /* a shadow is the exporter's interest, not a reply's */
+    account_t *a = sublist_owner(s->sl);
+    const acct_imports_t *set = atomic_load_explicit(&a->imports, memory_order_acquire);
+    for (size_t k = 0; set && k < set->n; k++) {
+        const import_rt_t *r = &set->v[k];
+        if (!r->service || !r->exp->resp) continue;
+        bool seen = false; /* one pass per exporter */
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = set->v[j].service && set->v[j].exp == r->exp;
+        if (!seen) respmap_interest_gone(r->exp->resp->map, a, s->subject, still_wanted);
+    }
+}
+
 /* ---- delivery ----------------------------------------------------------------- */
 
 static int deliver_shadow(worker_t *w, const sub_import_t *si, const msg_t *m)
@@ -499,6 +407,7 @@ static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
     m2.queues = (slice_t){NULL, 0};
     m2.depth = m->depth + 1;
     m2.origin = im->imp;
+    slice_t key = {NULL, 0};
     if (m->reply.n) {
         resp_sub_make(w, im->exp);
         static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -507,12 +416,17 @@ static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
         for (int i = 0; i < 12; i++, r1 /= 62)
             reply[n++] = b62[(i < 10 ? r1 : r2) % 62];
         reply[n] = 0;
-        resp_add(im->exp->resp, reply, (size_t)n, im->imp, m->reply, im->thresh_ns,
-                 im->resp == ACCT_RESP_SINGLETON, w->now_ns);
-        m2.reply = (slice_t){reply, (size_t)n};
+        key = (slice_t){reply, (size_t)n};
+        /* before the request goes out: a local responder may answer at once */
+        respmap_add(im->exp->resp->map, key, im->imp, m->reply, im->thresh_ns,
+                    im->resp == ACCT_RESP_SINGLETON, w->now_ns);
+        m2.reply = key;
     }
     const sl_result_t *r = sublist_match(im->exp->sl, m2.subject.p, m2.subject.n);
-    return deliver_all(w, r, &m2);
+    int got = deliver_all(w, r, &m2);
+    /* nobody to answer: nothing pending (the reference keeps no entry either) */
+    if (!got && key.n) respmap_remove(im->exp->resp->map, key);
+    return got;
 }
 
 static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
@@ -521,7 +435,7 @@ static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
     char reply[SUBJ_MAX];
     size_t rn;
     if (!si->acc->resp ||
-        !resp_take(si->acc->resp, m->subject, w->now_ns, &to, reply, sizeof reply, &rn))
+        !respmap_take(si->acc->resp->map, m->subject, w->now_ns, &to, reply, sizeof reply, &rn))
         return 0;
     msg_t m2 = *m;
     m2.acc = to;

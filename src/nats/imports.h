@@ -29,7 +29,6 @@
 #include "nats/account.h"
 #include "nats/msg.h"
 
-#define RESP_MAP_MAX 65536
 #define IMPORT_MAX_DEPTH 8 /* imports a message may cross; deeper is dropped */
 
 struct sub_import;
@@ -42,6 +41,10 @@ void imports_free_all(void);
 
 /* Owner: a client subscription s of c was added (in c's account): its shadows. */
 void imports_sub_added(worker_t *w, conn_t *c, sub_t *s);
+/* Owner: client sub s left its account's index: responses pending for its subject in
+ * the exporters of the account's service imports are dropped if no other subscriber
+ * of the account wants them (the reference's reverse-entry cleanup). */
+void imports_sub_gone(const sub_t *s);
 /* Owner, after a reload changed an account's imports: rebuild c's shadows. */
 void imports_refresh_subs(worker_t *w, conn_t *c);
 
