@@ -4,6 +4,7 @@
 #include "nats/imports.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/qsbr.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -381,9 +382,13 @@ static void heartbeat(void)
     answer(&j);
 }
 
+/* The system thread reads what reloads retire (the options, subscriptions in a
+ * /subsz walk) like the monitor's: it is a qsbr reader, quiescent between jobs and
+ * offline while it waits. */
 static void *sys_main(void *arg)
 {
     (void)arg;
+    qsbr_register();
     int64_t next_hb = now_mono_ns() + 1000000000LL; /* the first soon after start */
     pthread_mutex_lock(&S.mu);
     while (!S.stop) {
@@ -395,6 +400,7 @@ static void *sys_main(void *arg)
             pthread_mutex_unlock(&S.mu);
             answer(j);
             free(j->acc), free(j->reply), free(j->opts), free(j);
+            qsbr_quiescent();
             pthread_mutex_lock(&S.mu);
             continue;
         }
@@ -402,6 +408,7 @@ static void *sys_main(void *arg)
         if (now >= next_hb) {
             pthread_mutex_unlock(&S.mu);
             heartbeat();
+            qsbr_quiescent();
             next_hb = now + SYS_STATSZ_INTERVAL_NS;
             pthread_mutex_lock(&S.mu);
             continue;
@@ -415,9 +422,12 @@ static void *sys_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
+        qsbr_offline();
         pthread_cond_timedwait(&S.cv, &S.mu, &ts);
+        qsbr_online();
     }
     pthread_mutex_unlock(&S.mu);
+    qsbr_unregister();
     return NULL;
 }
 
