@@ -51,6 +51,7 @@ typedef struct user {
     bool restrict_conn_types;
     bool allow_standard;
     char *account; /* the account it logs in to (accounts block); NULL = the global account */
+    bool is_nkey;  /* an nkey user: name is its public key ("U..."), no password */
 } user_t;
 
 /* accounts {} (docs/config.md "Accounts"): what one account exports, imports and limits. */

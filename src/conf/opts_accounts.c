@@ -317,7 +317,8 @@ static void add_users(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, account_opts
         for (size_t k = 0; k < o->nusers && !dup; k++)
             dup = strcmp(o->users[k].name, u->name) == 0;
         if (dup) {
-            cfg_err(c, kvpos(kv), "Duplicate user \"%s\" detected", u->name);
+            cfg_err(c, kvpos(kv), "Duplicate %s \"%s\" detected", u->is_nkey ? "nkey" : "user",
+                    u->name);
             continue;
         }
         u->account = xstrdup(a->name);
@@ -559,7 +560,8 @@ void accounts_finish(cfg_ctx_t *c, pos_t p, opts_t *o)
     for (size_t i = 0; i < o->nusers; i++) {
         for (size_t j = 0; j < i; j++) {
             if (strcmp(o->users[i].name, o->users[j].name) == 0) {
-                cfg_err(c, p, "Duplicate user \"%s\" detected", o->users[i].name);
+                cfg_err(c, p, "Duplicate %s \"%s\" detected", o->users[i].is_nkey ? "nkey" : "user",
+                        o->users[i].name);
                 i = o->nusers;
                 break;
             }

@@ -3,6 +3,7 @@
  * Subjects are checked as the reference checks them; an nkey user is refused
  * rather than dropped. */
 #include "conf/opts_impl.h"
+#include "base/nkeys.h"
 
 #include <ctype.h>
 
@@ -367,13 +368,13 @@ bool parse_users(cfg_ctx_t *c, pos_t p, const conf_val_t *v, auth_block_t *a)
             continue;
         }
         user_t u = {0};
-        bool has_nkey = false;
-        pos_t nkey_pos = valpos(e);
+        char *nkey = NULL;
         for (size_t k = 0; k < e->u.map.n; k++) {
             const conf_kv_t *kv = &e->u.map.items[k];
             if (KEYIS(kv->key, "nkey")) {
-                has_nkey = true;
-                nkey_pos = kvpos(kv);
+                free(nkey);
+                nkey = NULL;
+                get_str(c, kv, &nkey);
             } else if (KEYIS(kv->key, "user", "username")) {
                 get_str(c, kv, &u.name);
             } else if (KEYIS(kv->key, "pass", "password")) {
@@ -387,14 +388,21 @@ bool parse_users(cfg_ctx_t *c, pos_t p, const conf_val_t *v, auth_block_t *a)
                 unknown_field(c, kv);
             }
         }
-        if (has_nkey) {
-            /* Dropping an nkey user would leave the account reachable some
-             * other way or not at all; refuse rather than guess. */
-            cfg_err(c, nkey_pos, "nkey users are not supported by this server");
-            free(u.name);
-            free(u.password);
-            permissions_free(u.perms);
-            continue;
+        if (nkey) {
+            /* the reference's checks, at the entry's position */
+            const char *why = !nkey_is_public(nkey, strlen(nkey), NKEY_USER)
+                                  ? "Not a valid public nkey for a user"
+                              : (u.name || u.password)
+                                  ? "Nkey users do not take usernames or passwords"
+                                  : NULL;
+            if (why) {
+                cfg_err(c, valpos(e), "%s", why);
+                free(nkey), free(u.name), free(u.password);
+                permissions_free(u.perms);
+                return false;
+            }
+            u.name = nkey;
+            u.is_nkey = true;
         }
         if (!u.name) {
             /* the reference points at the entry's last key */
@@ -475,7 +483,8 @@ void apply_authorization(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o)
                 if (strcmp(a.users[i].name, a.users[j].name) == 0) {
                     char q[300];
                     quote_go_str(q, sizeof(q), a.users[i].name);
-                    cfg_err(c, p, "Duplicate user %s detected", q);
+                    cfg_err(c, p, "Duplicate %s %s detected", a.users[i].is_nkey ? "nkey" : "user",
+                            q);
                     goto out;
                 }
             }

@@ -132,10 +132,12 @@ typedef struct conn {
     bool unsub_grace;
     struct unsub_token *unsub_wait; /* owner: reading paused until that grace period ends */
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
-    bool pong_sent;           /* answered a PING after CONNECT: may get async INFO */
-    int64_t stall_until_ns;   /* owner: reading paused (a consumer is behind), 0 = not */
-    int64_t stall_len_ns;     /* owner: how long that pause was set to last */
-    struct route_info *route; /* CONN_ROUTE only (owned) */
+    char *cred_nkey, *cred_sig; /* CONNECT's nkey and its signature of nonce (nkey users) */
+    char *nonce;                /* sent in INFO when nkey users exist (nats/auth.c) */
+    bool pong_sent;             /* answered a PING after CONNECT: may get async INFO */
+    int64_t stall_until_ns;     /* owner: reading paused (a consumer is behind), 0 = not */
+    int64_t stall_len_ns;       /* owner: how long that pause was set to last */
+    struct route_info *route;   /* CONN_ROUTE only (owned) */
     /* The account (nats/account.h) whose subjects a client sees; NULL until CONNECT
      * binds it (the global account meanwhile). Routes carry the account per message. */
     struct account *acc;

@@ -4,6 +4,7 @@
 #include "nats/auth.h"
 #include "nats/account.h"
 #include "base/bcrypt.h"
+#include "base/nkeys.h"
 #include "base/gofmt.h"
 #include "base/hash.h"
 #include "core/core.h"
@@ -205,6 +206,30 @@ static bool resp_use(struct resp_map *m, slice_t subj, int64_t max, int64_t expi
     }
     pthread_mutex_unlock(&m->lock);
     return ok;
+}
+
+bool auth_nonce_required(void)
+{
+    const opts_t *o = srv->opts;
+    for (size_t i = 0; i < o->nusers; i++)
+        if (o->users[i].is_nkey) return true;
+    return false;
+}
+
+/* An nkey user's login: its signature (base64url or standard) of the nonce in our INFO. */
+static bool nkey_login_ok(const conn_t *c, const user_t *u)
+{
+    uint8_t sig[64];
+    if (!c->nonce || !c->cred_sig) return false;
+    if (nkey_b64_decode(c->cred_sig, strlen(c->cred_sig), sig, sizeof sig) != 64) {
+        DEBUG("%sSignature not valid base64", c->prefix);
+        return false;
+    }
+    if (!nkey_verify_str(u->name, strlen(u->name), NKEY_USER, c->nonce, strlen(c->nonce), sig)) {
+        DEBUG("%sSignature not verified", c->prefix);
+        return false;
+    }
+    return true;
 }
 
 bool auth_required(void)
@@ -491,9 +516,14 @@ void auth_conn_free(conn_t *c)
 
 void auth_violation_log(const conn_t *c, const char *user)
 {
-    /* The reference (client.authViolation) names the CONNECT user only when a
-     * users list is configured; never the secret. */
-    if (srv->opts->nusers > 0) {
+    /* The reference (client.authViolation) names the CONNECT's nkey when nkey users
+     * exist, else its user when a users list is configured; never the secret. */
+    if (auth_nonce_required()) {
+        const char *k = c->cred_nkey ? c->cred_nkey : "";
+        char q[300];
+        quote_go(q, sizeof q, k, strlen(k) > 200 ? 200 : strlen(k));
+        ERROR("%sauthentication error - Nkey %s", c->prefix, q);
+    } else if (srv->opts->nusers > 0) {
         char q[600]; /* the name is the client's: quoted as the reference's %q */
         quote_go(q, sizeof q, user ? user : "", user ? strlen(user) : 0);
         ERROR("%sauthentication error - User %s", c->prefix, q);
@@ -546,12 +576,20 @@ auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *
         return rc;
     }
     if (o->nusers > 0) {
+        /* a CONNECT naming an nkey logs in as that nkey user or not at all */
+        bool by_nkey = c->cred_nkey && *c->cred_nkey && auth_nonce_required();
         for (size_t i = 0; i < o->nusers; i++) {
             user_t *u = &o->users[i];
-            if (!user || strcmp(u->name, user) != 0) continue;
-            rc = auth_secret_check(c, u->password, pass, connect);
-            if (rc == AUTH_PENDING || rc == AUTH_BUSY) return rc;
-            if (rc != AUTH_OK) break;
+            if (u->is_nkey != by_nkey) continue;
+            if (by_nkey) {
+                if (strcmp(u->name, c->cred_nkey) != 0) continue;
+                if (!nkey_login_ok(c, u)) break;
+            } else {
+                if (!user || strcmp(u->name, user) != 0) continue;
+                rc = auth_secret_check(c, u->password, pass, connect);
+                if (rc == AUTH_PENDING || rc == AUTH_BUSY) return rc;
+                if (rc != AUTH_OK) break;
+            }
             /* allowed_connection_types without STANDARD: not on the client port */
             if (u->restrict_conn_types && !u->allow_standard) break;
             account_t *acc = user_account(u);

@@ -43,6 +43,8 @@ typedef struct auth_perms auth_perms_t;
 typedef enum auth_rc { AUTH_OK = 0, AUTH_FAIL, AUTH_PENDING, AUTH_BUSY } auth_rc_t;
 
 bool auth_required(void);
+/* nkey users are configured: every client's INFO carries a nonce for them to sign. */
+bool auth_nonce_required(void);
 /* Checks credentials against the current options; on success sets c->user and
  * c->perms. No user, password or token at all means the no_auth_user, if any
  * (with its configured password, as the reference substitutes it). Logs failures without the

@@ -11,6 +11,7 @@
 #include "nats/auth.h"
 #include "core/core.h"
 #include "base/json.h"
+#include "base/nkeys.h"
 #include "base/gofmt.h"
 #include "base/log.h"
 #include "base/qsbr.h"
@@ -61,6 +62,9 @@ static void client_free(conn_t *c)
     set_secret(&c->cred_user, NULL);
     set_secret(&c->cred_pass, NULL);
     set_secret(&c->cred_token, NULL);
+    set_secret(&c->cred_nkey, NULL);
+    set_secret(&c->cred_sig, NULL);
+    free(c->nonce);
     session_free(c);
 }
 
@@ -169,6 +173,16 @@ static void send_info_ext(worker_t *w, conn_t *c, bool ldm)
     buf_put_u64(b, c->cid);
     buf_puts(b, ",\"client_ip\":");
     json_put_string(b, c->ip, strlen(c->ip));
+    /* nkey users sign this to log in (made once per connection, at its first INFO) */
+    if (!c->nonce && auth_nonce_required()) {
+        char n[NKEY_NONCE_LEN + 1];
+        if (nkey_nonce(n)) c->nonce = xstrdup(n);
+    }
+    if (c->nonce) {
+        buf_puts(b, ",\"nonce\":\"");
+        buf_puts(b, c->nonce);
+        buf_putc(b, '"');
+    }
     c->info_gen = atomic_load(&srv->info_gen);
     const char *suffix = atomic_load(&srv->info_suffix);
     if (suffix) buf_puts(b, suffix);
@@ -317,6 +331,8 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     set_secret(&c->cred_user, ci.has_user ? ci.user : NULL);
     set_secret(&c->cred_pass, ci.has_pass ? ci.pass : NULL);
     set_secret(&c->cred_token, ci.has_token ? ci.token : NULL);
+    set_secret(&c->cred_nkey, ci.has_nkey ? ci.nkey : NULL);
+    set_secret(&c->cred_sig, ci.has_sig ? ci.sig : NULL);
     explicit_bzero(ci.pass, sizeof ci.pass);
     explicit_bzero(ci.token, sizeof ci.token);
     if (ci.account) {

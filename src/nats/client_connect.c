@@ -79,7 +79,11 @@ int connect_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
         int v = 0;
         rc = get_bool(raw, t, &v);
         if (v) ci->account = true;
-    } else if (json_key_is(key, "jwt") || json_key_is(key, "nkey") || json_key_is(key, "sig")) {
+    } else if (json_key_is(key, "nkey")) {
+        rc = t == JSON_NULL ? 0 : get_str(raw, t, ci->nkey, sizeof ci->nkey, &ci->has_nkey);
+    } else if (json_key_is(key, "sig")) {
+        rc = t == JSON_NULL ? 0 : get_str(raw, t, ci->sig, sizeof ci->sig, &ci->has_sig);
+    } else if (json_key_is(key, "jwt")) {
         if (t != JSON_STRING && t != JSON_NULL) rc = -1;
     }
     return rc ? 1 : 0;

@@ -16,6 +16,8 @@ typedef struct connect_info {
     bool account;
     char user[256], pass[1024], token[1024];
     bool has_user, has_pass, has_token;
+    char nkey[64], sig[128];
+    bool has_nkey, has_sig;
     char name[256], lang[64], version[64];
 } connect_info_t;
 
