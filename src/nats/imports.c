@@ -193,7 +193,8 @@ static bool same_set(const acct_imports_t *x, const acct_imports_t *y)
     for (size_t k = 0; k < x->n; k++) {
         const import_rt_t *p = &x->v[k], *q = &y->v[k];
         if (p->exp != q->exp || p->service != q->service || p->resp != q->resp ||
-            p->thresh_ns != q->thresh_ns || strcmp(p->from, q->from) || strcmp(p->to, q->to))
+            p->thresh_ns != q->thresh_ns || strcmp(p->from, q->from) != 0 ||
+            strcmp(p->to, q->to) != 0)
             return false;
     }
     return true;

@@ -12,6 +12,7 @@
  * headers without control bytes (a request must never be able to inject a
  * header line or split a response), then exactly Content-Length body bytes;
  * only the fixed error answer, which closes the connection, has no length. */
+#include "nats/account.h"
 #include "proto/http.h"
 #include "monitor/monitor.h"
 #include "base/pct.h"
@@ -32,10 +33,10 @@ static void init_server(void)
     static opts_t o;
     opts_defaults(&o);
     s.opts = &o;
-    s.sl = sublist_new(true);
+    srv = &s;
+    accounts_init(&o);                    /* /subsz and /varz read the accounts' indexes */
     atomic_store(&s.shutting_down, true); /* connection snapshots answer empty */
     memcpy(s.server_id, "NFUZZ", 6);
-    srv = &s;
 }
 
 /* heads[k]: request k was a HEAD (its answer announces a length, sends no body). */
