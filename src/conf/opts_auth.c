@@ -396,7 +396,8 @@ bool parse_users(cfg_ctx_t *c, pos_t p, const conf_val_t *v, auth_block_t *a)
                                   ? "Nkey users do not take usernames or passwords"
                                   : NULL;
             if (why) {
-                cfg_err(c, valpos(e), "%s", why);
+                /* the reference reports at the entry's first key */
+                cfg_err(c, e->u.map.n ? kvpos(&e->u.map.items[0]) : valpos(e), "%s", why);
                 free(nkey), free(u.name), free(u.password);
                 permissions_free(u.perms);
                 return false;

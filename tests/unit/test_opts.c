@@ -834,9 +834,9 @@ TEST(auth_users_errors)
                  OPTS_EXIT_FAIL);
     CHECK_CONTAINS(r.err, ":3:13: unknown field \"foo\"");
     done(&r);
-    /* nkey users would silently lose their access control: refuse */
+    /* an nkey that is not a user's public key: the reference's error at the entry */
     CHECK_EQ_INT(load(&r, "authorization { users: [{nkey: UABC}] }\n"), OPTS_EXIT_FAIL);
-    CHECK_CONTAINS(r.err, "nkey users are not supported by this server");
+    CHECK_CONTAINS(r.err, ":1:25: Not a valid public nkey for a user");
     done(&r);
 
     CHECK_EQ_INT(load(&r, "authorization { users: [{user: a, username: b, pass: c, "
