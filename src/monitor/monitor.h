@@ -30,6 +30,10 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_routez(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+int handle_accountz(const http_req_t *req, buf_t *body, monitor_reply_t *rep); /* accountz.c */
+int handle_accstatz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+/* The /accstatz document for the accounts in only (comma separated; NULL = all). */
+void accstatz_write(buf_t *body, bool pretty, const char *only, bool unused);
 
 /* routez.c: num_routes and the routes array of /routez, appended to w. */
 void routez_write_routes(jw_t *w, bool subs, bool detail);

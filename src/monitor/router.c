@@ -86,6 +86,8 @@ static const struct monitor_route {
     {"/subsz", handle_subsz},
     {"/subscriptionsz", handle_subsz},
     {"/metrics", handle_metrics},
+    {"/accountz", handle_accountz},
+    {"/accstatz", handle_accstatz},
 };
 
 /* The http_req_stats key of a route: the first path served by its handler

@@ -187,8 +187,20 @@ static bool ep_statsz(const char *acc, const char *o, size_t n, buf_t *out)
     return true;
 }
 
+/* $SYS.REQ.ACCOUNT.<acc>.STATZ (and .PING.STATZ through every account's import). */
+static bool ep_acc_statz(const char *acc, const char *o, size_t n, buf_t *out)
+{
+    req_opts_t ro = {0};
+    if (n) json_parse_object(o, n, opt_member, &ro);
+    buf_free(&ro.query);
+    if (ro.filtered_out || !acc) return false;
+    accstatz_write(out, false, acc, true);
+    return true;
+}
+
 void sysreq_register(void)
 {
+    sys_register_endpoint("STATZ", false, true, ep_acc_statz);
     sys_register_endpoint("STATSZ", true, false, ep_statsz);
     sys_register_endpoint("VARZ", true, false, ep_varz);
     sys_register_endpoint("CONNZ", true, true, ep_connz);

@@ -209,6 +209,16 @@ bool account_bind(conn_t *c, account_t *acc)
 
 void account_unbind(conn_t *c)
 {
-    if (c->acc && c->acc_counted) atomic_fetch_sub(&c->acc->nconns, 1);
+    if (c->acc && c->acc_counted) {
+        account_t *a = c->acc;
+        atomic_fetch_sub(&a->nconns, 1);
+        atomic_fetch_add(&a->closed_in_msgs, c->in_msgs);
+        atomic_fetch_add(&a->closed_in_bytes, c->in_bytes);
+        spin_lock(&c->out_lock);
+        uint64_t om = c->out_msgs, ob = c->out_bytes;
+        spin_unlock(&c->out_lock);
+        atomic_fetch_add(&a->closed_out_msgs, om);
+        atomic_fetch_add(&a->closed_out_bytes, ob);
+    }
     c->acc_counted = false;
 }

@@ -31,6 +31,9 @@ typedef struct account {
     /* limits {} (-1 = none); replaced by a reload */
     _Atomic int32_t max_conns, max_subs, max_payload, max_leafs;
     _Atomic int64_t created_wall_ns; /* for /accountz and /accstatz */
+    /* what its closed client connections sent and received, added at close (the open
+     * ones are summed from their snapshots: nothing per message) */
+    _Atomic uint64_t closed_in_msgs, closed_in_bytes, closed_out_msgs, closed_out_bytes;
 } account_t;
 
 /* Control plane. accounts_init: after server_init, before any listener; creates $G,

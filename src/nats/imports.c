@@ -158,7 +158,7 @@ static import_rt_t *set_add(acct_imports_t *set, size_t cap, account_t *exp, acc
 
 /* The reference's imports of the system account into every other account: a client
  * asks about its own account with $SYS.REQ.ACCOUNT.PING.CONNZ (or .SERVER.PING.CONNZ). */
-#define SYS_IMPORTS 2
+#define SYS_IMPORTS 3
 
 /* a's imports: its configured ones, then the system account's (not inserted yet). */
 static acct_imports_t *build_set(const opts_t *o, const account_opts_t *ao, account_t *a)
@@ -183,6 +183,8 @@ static acct_imports_t *build_set(const opts_t *o, const account_opts_t *ao, acco
         snprintf(subj, sizeof subj, "$SYS.REQ.ACCOUNT.%s.CONNZ", a->name);
         set_add(set, cap, sys, a, true, subj, xstrdup("$SYS.REQ.ACCOUNT.PING.CONNZ"));
         set_add(set, cap, sys, a, true, subj, xstrdup("$SYS.REQ.SERVER.PING.CONNZ"));
+        snprintf(subj, sizeof subj, "$SYS.REQ.ACCOUNT.%s.STATZ", a->name);
+        set_add(set, cap, sys, a, true, subj, xstrdup("$SYS.REQ.ACCOUNT.PING.STATZ"));
     }
     return set;
 }
@@ -438,6 +440,8 @@ static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
     if (!si->acc->resp ||
         !respmap_take(si->acc->resp->map, m->subject, w->now_ns, &to, reply, sizeof reply, &rn))
         return 0;
+    /* an empty message ends a streamed or chunked response (the reference's EOF) */
+    if (m->size == 0) respmap_remove(si->acc->resp->map, m->subject);
     msg_t m2 = *m;
     m2.acc = to;
     m2.subject = (slice_t){reply, rn};
@@ -473,6 +477,20 @@ void internal_sub_remove(sub_t *s)
     sublist_remove(s->sl, s);
     if (s->imp->announced) route_local_sub_removed(NULL, s);
     qsbr_retire(s, sub_free);
+}
+
+void imports_describe(const account_t *a, import_desc_fn fn, void *arg)
+{
+    const acct_imports_t *set = atomic_load_explicit(&a->imports, memory_order_acquire);
+    for (size_t k = 0; set && k < set->n; k++)
+        fn(arg, set->v[k].service, set->v[k].exp, set->v[k].from, set->v[k].to);
+}
+
+void imports_responses(account_t *a, int64_t now_ns,
+                       void (*fn)(void *arg, slice_t key, const struct account *to, slice_t reply),
+                       void *arg)
+{
+    if (a->resp) respmap_list(a->resp->map, now_ns, fn, arg);
 }
 
 int imports_deliver(worker_t *w, sub_t *s, const msg_t *m)

@@ -57,6 +57,17 @@ sub_t *internal_sub_add(account_t *a, const char *subject, internal_msg_fn fn, v
                         bool announce);
 void internal_sub_remove(sub_t *s);
 
+/* Monitoring (/accountz): a's imports in force (fn gets each: service or stream, the
+ * exporting account, the subject in the exporter, the importer's local subject), and
+ * its pending service responses (key, the requester's account and reply). Any thread
+ * during a batch, or a qsbr reader. */
+typedef void (*import_desc_fn)(void *arg, bool service, const account_t *exp, const char *from,
+                               const char *to);
+void imports_describe(const account_t *a, import_desc_fn fn, void *arg);
+void imports_responses(account_t *a, int64_t now_ns,
+                       void (*fn)(void *arg, slice_t key, const struct account *to, slice_t reply),
+                       void *arg);
+
 /* Deliverer: s has s->imp: deliver m through it. Returns how many got it. */
 int imports_deliver(worker_t *w, sub_t *s, const msg_t *m);
 

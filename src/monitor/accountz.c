@@ -1,0 +1,279 @@
+/* accountz.c: /accountz and /accstatz (docs/monitoring.md, docs/accounts.md), as
+ * nats-server 2.9.10 writes them for config-file accounts.
+ *
+ * /accountz lists the account names, or with ?acc=NAME one account's detail:
+ * its counts, exports (from the options), imports (the sets in force, the
+ * system account's own included, as the reference lists them), pending
+ * service responses and its index's statistics. /accstatz gives each account's
+ * connections and what they sent and received: the open connections' counters
+ * (one snapshot) plus the totals its closed connections left at close, so the
+ * message path counts nothing per account. */
+#include "core/core.h"
+#include "monitor/monitor.h"
+#include "nats/account.h"
+#include "nats/client.h"
+#include "nats/imports.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool add_name(account_t *a, void *arg)
+{
+    jw_str(arg, NULL, a->name);
+    return true;
+}
+
+static void write_head(jw_t *w)
+{
+    jw_str(w, "server_id", srv->server_id);
+    jw_time(w, "now", now_wall_ns());
+    const account_t *sys = account_system();
+    if (sys) jw_str(w, "system_account", sys->name);
+}
+
+static void write_stats(jw_t *w, const sublist_stats_t *st)
+{
+    jw_obj_begin(w, "sublist_stats");
+    jw_uint(w, "num_subscriptions", st->num_subs);
+    jw_uint(w, "num_cache", st->num_cache);
+    jw_uint(w, "num_inserts", st->num_inserts);
+    jw_uint(w, "num_removes", st->num_removes);
+    jw_uint(w, "num_matches", st->num_matches);
+    jw_float(w, "cache_hit_rate",
+             st->num_matches ? (double)st->cache_hits / (double)st->num_matches : 0);
+    jw_uint(w, "max_fanout", st->max_fanout);
+    jw_float(w, "avg_fanout", st->avg_fanout);
+    jw_obj_end(w);
+}
+
+static void write_exports(jw_t *w, const account_opts_t *ao)
+{
+    if (!ao || !ao->nexports) return;
+    static const char *rt[] = {"Singleton", "Streamed", "Chunked"};
+    jw_arr_begin(w, "exports");
+    for (int pass = 0; pass < 2; pass++) { /* services first, as the reference */
+        for (size_t k = 0; k < ao->nexports; k++) {
+            const acct_export_t *e = &ao->exports[k];
+            if (e->service != (pass == 0)) continue;
+            jw_obj_begin(w, NULL);
+            jw_str(w, "subject", e->subject);
+            jw_str(w, "type", e->service ? "service" : "stream");
+            if (e->service) jw_str(w, "response_type", rt[e->resp_type]);
+            if (e->service && e->resp_threshold_ns)
+                jw_int(w, "response_threshold", e->resp_threshold_ns);
+            if (e->naccounts) {
+                jw_arr_begin(w, "approved_accounts");
+                for (size_t j = 0; j < e->naccounts; j++)
+                    jw_str(w, NULL, e->accounts[j]);
+                jw_arr_end(w);
+            }
+            jw_obj_end(w);
+        }
+    }
+    jw_arr_end(w);
+}
+
+typedef struct imp_ctx {
+    jw_t *w;
+    bool service; /* this pass */
+    bool any;
+} imp_ctx_t;
+
+static void write_import(void *arg, bool service, const account_t *exp, const char *from,
+                         const char *to)
+{
+    imp_ctx_t *x = arg;
+    if (service != x->service) return;
+    if (!x->any) jw_arr_begin(x->w, "imports");
+    x->any = true;
+    jw_obj_begin(x->w, NULL);
+    if (service) { /* the importer's subject, and where it goes in the exporter */
+        jw_str(x->w, "subject", to);
+        jw_str(x->w, "account", exp->name);
+        jw_str(x->w, "to", from);
+    } else {
+        jw_str(x->w, "subject", from);
+        jw_str(x->w, "account", exp->name);
+        if (strcmp(from, to) != 0) jw_str(x->w, "local_subject", to);
+    }
+    jw_str(x->w, "type", service ? "service" : "stream");
+    jw_bool(x->w, "invalid", false);
+    jw_bool(x->w, "share", false);
+    jw_bool(x->w, "tracking", false);
+    jw_obj_end(x->w);
+}
+
+typedef struct resp_ctx {
+    jw_t *w;
+    bool any;
+} resp_ctx_t;
+
+static void write_response(void *arg, slice_t key, const struct account *to, slice_t reply)
+{
+    resp_ctx_t *x = arg;
+    if (!x->any) jw_obj_begin(x->w, "responses");
+    x->any = true;
+    char k[256];
+    size_t n = key.n < sizeof k - 1 ? key.n : sizeof k - 1;
+    memcpy(k, key.p, n);
+    k[n] = 0;
+    jw_obj_begin(x->w, k);
+    jw_strn(x->w, "subject", key.p, key.n);
+    jw_str(x->w, "account", to->name);
+    jw_strn(x->w, "to", reply.p, reply.n);
+    jw_int(x->w, "type", 2); /* the reference's responses show the type as its number */
+    jw_bool(x->w, "invalid", false);
+    jw_bool(x->w, "share", false);
+    jw_bool(x->w, "tracking", false);
+    jw_obj_end(x->w);
+}
+
+static void write_detail(jw_t *w, account_t *a)
+{
+    jw_obj_begin(w, "account_detail");
+    jw_str(w, "account_name", a->name);
+    jw_time(w, "update_time", atomic_load(&a->created_wall_ns));
+    if (a == account_system()) jw_bool(w, "is_system", true);
+    jw_bool(w, "expired", false);
+    jw_bool(w, "complete", true);
+    jw_bool(w, "jetstream_enabled", false);
+    jw_int(w, "leafnode_connections", 0);
+    jw_int(w, "client_connections", atomic_load(&a->nconns));
+    jw_uint(w, "subscriptions", sublist_count(a->sl));
+    write_exports(w, opts_account(srv->opts, a->name));
+    imp_ctx_t ix = {w, false, false};
+    imports_describe(a, write_import, &ix); /* streams, then services, as the reference */
+    ix.service = true;
+    imports_describe(a, write_import, &ix);
+    if (ix.any) jw_arr_end(w);
+    sublist_stats_t st;
+    sublist_stats(a->sl, &st);
+    write_stats(w, &st);
+    resp_ctx_t rx = {w, false};
+    imports_responses(a, now_mono_ns(), write_response, &rx);
+    if (rx.any) jw_obj_end(w);
+    jw_obj_end(w);
+}
+
+int handle_accountz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
+{
+    (void)rep;
+    char acc[256];
+    bool has_acc = mon_param(req, "acc", acc, sizeof acc);
+    account_t *a = has_acc ? account_lookup(acc, strlen(acc)) : NULL;
+    if (has_acc && !a) {
+        buf_printf(body, "Account %s does not exist", acc);
+        rep->content_type = "text/plain; charset=utf-8";
+        return 400;
+    }
+    jw_t w;
+    jw_init(&w, body, true);
+    jw_obj_begin(&w, NULL);
+    write_head(&w);
+    if (a) {
+        write_detail(&w, a);
+    } else {
+        jw_arr_begin(&w, "accounts");
+        accounts_foreach(add_name, &w);
+        jw_arr_end(&w);
+    }
+    jw_obj_end(&w);
+    return 200;
+}
+
+/* ---- /accstatz ---------------------------------------------------------------------- */
+
+typedef struct acc_sum {
+    const char *name;
+    int64_t conns;
+    uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+} acc_sum_t;
+
+typedef struct statz_ctx {
+    jw_t *w;
+    const conn_info_t *open;
+    size_t nopen;
+    const char *only; /* ?accs= list (comma separated), NULL = all */
+    bool unused;      /* include_unused */
+} statz_ctx_t;
+
+static bool listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t l = strcspn(p, ",");
+        if (l == n && strncmp(p, name, n) == 0) return true;
+        p += l;
+        if (*p) p++;
+    }
+    return false;
+}
+
+static bool write_statz(account_t *a, void *arg)
+{
+    statz_ctx_t *x = arg;
+    if (x->only && !listed(x->only, a->name)) return true;
+    int32_t conns = atomic_load(&a->nconns);
+    if (!conns && !x->unused) return true;
+    acc_sum_t s = {a->name,
+                   conns,
+                   atomic_load(&a->closed_in_msgs),
+                   atomic_load(&a->closed_in_bytes),
+                   atomic_load(&a->closed_out_msgs),
+                   atomic_load(&a->closed_out_bytes)};
+    for (size_t i = 0; i < x->nopen; i++) {
+        const conn_info_t *c = &x->open[i];
+        if (!c->account || strcmp(c->account, a->name) != 0) continue;
+        s.in_msgs += c->in_msgs, s.in_bytes += c->in_bytes;
+        s.out_msgs += c->out_msgs, s.out_bytes += c->out_bytes;
+    }
+    jw_t *w = x->w;
+    jw_obj_begin(w, NULL);
+    jw_str(w, "acc", a->name);
+    jw_int(w, "conns", s.conns);
+    jw_int(w, "leafnodes", 0);
+    jw_int(w, "total_conns", s.conns);
+    /* the server's view, as the reference's account statistics: what it sent to the
+     * account's clients, what it received from them */
+    jw_obj_begin(w, "sent");
+    jw_uint(w, "msgs", s.out_msgs);
+    jw_uint(w, "bytes", s.out_bytes);
+    jw_obj_end(w);
+    jw_obj_begin(w, "received");
+    jw_uint(w, "msgs", s.in_msgs);
+    jw_uint(w, "bytes", s.in_bytes);
+    jw_obj_end(w);
+    jw_int(w, "slow_consumers", 0);
+    jw_obj_end(w);
+    return true;
+}
+
+/* The /accstatz document (only: a comma-separated account list or NULL), into body. */
+void accstatz_write(buf_t *body, bool pretty, const char *only, bool unused)
+{
+    conn_info_t *open = NULL;
+    size_t nopen = server_snapshot_conns(&open, false);
+    jw_t w;
+    jw_init(&w, body, pretty);
+    jw_obj_begin(&w, NULL);
+    jw_str(&w, "server_id", srv->server_id);
+    jw_time(&w, "now", now_wall_ns());
+    jw_arr_begin(&w, "account_statz");
+    statz_ctx_t x = {&w, open, nopen, only, unused};
+    accounts_foreach(write_statz, &x);
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    conn_infos_free(open, nopen);
+}
+
+int handle_accstatz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
+{
+    bool unused;
+    if (mon_bool(req, "unused", &unused, body)) {
+        rep->uncounted = true;
+        return 400;
+    }
+    /* (the HTTP endpoint takes no account list, as the reference's) */
+    accstatz_write(body, true, NULL, unused);
+    return 200;
+}
