@@ -7,6 +7,7 @@
  * handed to the owning workers as commands. */
 #include "nats/account.h"
 #include "nats/imports.h"
+#include "nats/mappings.h"
 #include "app/reload.h"
 #include "conf/opts_table.h"
 #include "nats/auth.h"
@@ -197,6 +198,7 @@ void server_reload(void)
     if (ports_changed) ports_file_remove();
     accounts_apply(no); /* before the swap: a user's account exists when it logs in */
     imports_apply(no);
+    mappings_apply(no);
     srv->opts = no;
     server_build_info();
     route_reload(cur, no);

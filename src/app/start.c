@@ -13,6 +13,7 @@
 #include "nats/sys.h"
 #include "nats/account.h"
 #include "nats/imports.h"
+#include "nats/mappings.h"
 #include "nats/auth.h"
 #include "nats/client.h"
 #include "nats/route.h"
@@ -51,6 +52,7 @@ int app_start(void)
     if (client_listen() != 0) return -1;
     if (route_start() != 0) return -1;
     imports_apply(o); /* after route_start: the reply subscriptions are route interest */
+    mappings_apply(o);
     sysreq_register();
     sys_start();
     server_build_info();
@@ -80,6 +82,7 @@ void app_free(void)
 {
     route_free_all();
     imports_free_all();
+    mappings_free_all();
     accounts_free_all();
     server_free();
 }

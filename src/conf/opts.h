@@ -76,8 +76,25 @@ typedef struct acct_import {
     bool share;    /* service only: share the requester's connection info */
 } acct_import_t;
 
+/* mappings {} (docs/accounts.md "Subject mappings"): a source and its destinations;
+ * weights in percent (a total under 100 keeps the subject for the rest); a
+ * destination with a cluster applies only in that cluster. */
+typedef struct mapping_dest {
+    char *subject;
+    int weight;
+    char *cluster;
+} mapping_dest_t;
+
+typedef struct mapping {
+    char *src;
+    mapping_dest_t *dests;
+    size_t ndests;
+} mapping_t;
+
 typedef struct account_opts {
     char *name;
+    mapping_t *mappings;
+    size_t nmappings;
     permissions_t *default_perms;
     int max_conns, max_subs, max_payload, max_leafs; /* limits {}; -1 = none */
     acct_export_t *exports;
@@ -162,6 +179,8 @@ typedef struct opts {
     account_opts_t *accounts;
     size_t naccounts;
     char *system_account; /* NULL = "$SYS" unless no_sys_acc */
+    mapping_t *mappings;  /* top level: the global account's */
+    size_t nmappings;
     /* tls (client port) */
     tls_opts_t tls;
     bool allow_non_tls;

@@ -12,6 +12,7 @@
  * refused with their position rather than dropped. */
 #include "conf/opts_impl.h"
 #include "base/subject.h"
+#include "base/subject_map.h"
 
 static void export_free(acct_export_t *e)
 {
@@ -27,9 +28,133 @@ static void import_free(acct_import_t *i)
     free(i->prefix);
 }
 
+static void mapping_clear(mapping_t *m)
+{
+    free(m->src);
+    for (size_t k = 0; k < m->ndests; k++) {
+        free(m->dests[k].subject);
+        free(m->dests[k].cluster);
+    }
+    free(m->dests);
+    memset(m, 0, sizeof *m);
+}
+
+void mappings_free(mapping_t *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mapping_clear(&m[i]);
+    free(m);
+}
+
+/* One destination map {destination, weight, cluster} (the reference's texts). */
+static bool parse_map_dest(cfg_ctx_t *c, const conf_val_t *v, pos_t p, mapping_dest_t *d)
+{
+    if (v->type != CONF_MAP) {
+        cfg_err(c, p, "Expected an entry for the mapping destination");
+        return false;
+    }
+    bool has_weight = false;
+    for (size_t i = 0; i < v->u.map.n; i++) {
+        const conf_kv_t *f = &v->u.map.items[i];
+        if (KEYIS(f->key, "dest", "destination")) {
+            get_str(c, f, &d->subject);
+        } else if (KEYIS(f->key, "weight")) {
+            has_weight = true;
+            int64_t w = -1;
+            if (f->val->type == CONF_STRING) {
+                char *e;
+                const char *s = f->val->u.str.s;
+                w = strtoll(s, &e, 10);
+                if (e == s || (*e && strcmp(e, "%") != 0)) {
+                    cfg_err(c, kvpos(f), "Invalid weight \"%s\" for mapping destination", s);
+                    return false;
+                }
+            } else if (f->val->type == CONF_INT) {
+                w = f->val->u.i;
+            } else {
+                cfg_err(c, kvpos(f), "Unknown entry type for weight of %s", tname(f->val->type));
+                return false;
+            }
+            if (w < 0 || w > 100) {
+                cfg_err(c, kvpos(f), "Invalid weight %lld for mapping destination", (long long)w);
+                return false;
+            }
+            d->weight = (int)w;
+        } else if (KEYIS(f->key, "cluster")) {
+            get_str(c, f, &d->cluster);
+        } else {
+            cfg_err(c, kvpos(f), "Unknown field \"%s\" for mapping destination", f->key);
+            return false;
+        }
+    }
+    if (!has_weight) {
+        cfg_err(c, p, "Missing weight for mapping destination \"%s\"",
+                d->subject ? d->subject : "");
+        return false;
+    }
+    return d->subject != NULL;
+}
+
+static bool check_mapping(cfg_ctx_t *c, pos_t p, const mapping_t *m)
+{
+    int total = 0;
+    for (size_t k = 0; k < m->ndests; k++) {
+        char err[256];
+        smap_t *sm = smap_compile(m->src, m->dests[k].subject, err, sizeof err);
+        if (!sm) {
+            cfg_err(c, p, "Error adding mapping for \"%s\" to \"%s\" : %s", m->src,
+                    m->dests[k].subject, err);
+            return false;
+        }
+        smap_free(sm);
+        if (!m->dests[k].cluster) total += m->dests[k].weight;
+    }
+    if (total > 100) {
+        cfg_err(c, p, "Error adding mapping for \"%s\" : total weight needs to be <= 100", m->src);
+        return false;
+    }
+    return true;
+}
+
+void parse_mappings(cfg_ctx_t *c, const conf_kv_t *kv, mapping_t **out, size_t *nout)
+{
+    if (!want(c, kvpos(kv), kv->val, CONF_MAP)) return;
+    for (size_t i = 0; i < kv->val->u.map.n; i++) {
+        const conf_kv_t *e = &kv->val->u.map.items[i];
+        mapping_t m = {xstrdup(e->key), NULL, 0};
+        const conf_val_t *v = e->val;
+        const conf_val_t *single[1] = {v};
+        const conf_val_t *const *items = single;
+        size_t n = 1;
+        if (v->type == CONF_ARRAY) {
+            items = (const conf_val_t *const *)v->u.arr.items;
+            n = v->u.arr.n;
+        }
+        bool ok = true;
+        m.dests = xcalloc(n ? n : 1, sizeof *m.dests);
+        for (size_t k = 0; k < n && ok; k++) {
+            mapping_dest_t *d = &m.dests[m.ndests++];
+            if (items[k]->type == CONF_STRING) {
+                d->subject = xstrdup(items[k]->u.str.s);
+                d->weight = 100;
+            } else {
+                ok = parse_map_dest(c, items[k], kvpos(e), d);
+            }
+        }
+        if (ok) ok = check_mapping(c, kvpos(e), &m);
+        if (!ok) {
+            mapping_clear(&m);
+            continue;
+        }
+        *out = xrealloc(*out, (*nout + 1) * sizeof **out);
+        (*out)[(*nout)++] = m;
+    }
+}
+
 void accounts_free(account_opts_t *a, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        mappings_free(a[i].mappings, a[i].nmappings);
         free(a[i].name);
         permissions_free(a[i].default_perms);
         for (size_t k = 0; k < a[i].nexports; k++)
@@ -353,7 +478,9 @@ static void parse_account(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o)
             a->default_perms = parse_permissions(c, kvpos(kv), kv->val);
         } else if (KEYIS(kv->key, "limits")) {
             parse_limits(c, kv, a);
-        } else if (KEYIS(kv->key, "nkey", "mappings", "maps", "jetstream")) {
+        } else if (KEYIS(kv->key, "mappings", "maps")) {
+            parse_mappings(c, kv, &a->mappings, &a->nmappings);
+        } else if (KEYIS(kv->key, "nkey", "jetstream")) {
             cfg_err(c, kvpos(kv),
                     "account %s is not supported by this server (refusing to run without what it "
                     "configures)",
@@ -501,8 +628,22 @@ static const char *import_problem(cyc_t *y, size_t ai, size_t k)
                 strcmp(a->imports[j].subject, im->subject) == 0)
                 return "stream import already exists";
     }
-    if (strcmp(local, im->subject) != 0 && !subject_transform_ok(im->subject, local))
-        return "the local subject must have the imported subject's wildcards, in order";
+    if (strcmp(local, im->subject) != 0 && !subject_transform_ok(im->subject, local)) {
+        if (im->service) /* a service's local name maps back positionally only */
+            return "the local subject must have the imported subject's wildcards, in order";
+        /* a mapping destination ($N, {{wildcard(N)}}, {{partition(...)}}...) */
+        static char why[300];
+        char err[256];
+        smap_t *sm = smap_compile(im->subject, local, err, sizeof err);
+        if (!sm) {
+            snprintf(why, sizeof why,
+                     "failed to create mapping transform for stream import "
+                     "subject \"%s\" to \"%s\": %s",
+                     im->subject, local, err);
+            return why;
+        }
+        smap_free(sm);
+    }
     y->nvisited = 0;
     visit(y, a->name);
     if (cycles(y, (size_t)(exp - o->accounts), local, im->service, 0))

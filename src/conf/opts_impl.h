@@ -195,6 +195,8 @@ permissions_t *permissions_dup(const permissions_t *s);
 
 /* accounts (opts_accounts.c) */
 void accounts_free(account_opts_t *a, size_t n);
+void mappings_free(mapping_t *m, size_t n);
+void parse_mappings(cfg_ctx_t *c, const conf_kv_t *kv, mapping_t **out, size_t *nout);
 void apply_accounts(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o);
 /* After the whole file: users unique across accounts, references defined (p: the
  * accounts key, where the reference reports them). */

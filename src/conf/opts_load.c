@@ -45,6 +45,7 @@ void opts_free(opts_t *o)
     permissions_free(o->default_perms);
     free(o->no_auth_user);
     accounts_free(o->accounts, o->naccounts);
+    mappings_free(o->mappings, o->nmappings);
     free(o->system_account);
     tls_free(&o->tls);
     cluster_free(&o->cluster);

@@ -132,13 +132,10 @@ static void p_refuse_access(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const 
             kv->key);
 }
 
-static void p_refuse_mappings(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
+static void p_mappings(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
 {
-    (void)o, (void)d;
-    cfg_err(c, kvpos(kv),
-            "%s is not supported by this server (refusing to run without the subject "
-            "mappings it configures)",
-            kv->key);
+    (void)d;
+    parse_mappings(c, kv, &o->mappings, &o->nmappings);
 }
 
 static void p_accounts(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
@@ -470,7 +467,7 @@ const opt_def_t opt_rows[] = {
                 "account_resolver accounts_resolver resolver_tls resolver_preload "
                 "resolver_pinned_accounts trusted trusted_keys",
      .parse = p_refuse_access},
-    {.key = "mappings", .aliases = "maps", .parse = p_refuse_mappings},
+    {.key = "mappings", .aliases = "maps", .parse = p_mappings},
     {.key = "jetstream",
      .aliases = "store_dir storedir gateway leaf leafnodes websocket ws mqtt server_tags "
                 "default_js_domain ocsp",

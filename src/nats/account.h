@@ -27,6 +27,7 @@ typedef struct account {
     sublist_t *sl;
     struct acct_imports *_Atomic imports; /* nats/imports.c: what it imports (NULL: none) */
     struct resp_map *resp;                /* nats/imports.c: replies of its service exports */
+    struct acct_maps *_Atomic maps;       /* nats/mappings.c: its subject mappings (NULL: none) */
     _Atomic int32_t nconns;               /* client connections logged in to it */
     /* limits {} (-1 = none); replaced by a reload */
     _Atomic int32_t max_conns, max_subs, max_payload, max_leafs;

@@ -6,6 +6,7 @@
 #include "nats/client.h"
 #include "nats/account.h"
 #include "nats/imports.h"
+#include "nats/mappings.h"
 #include "nats/sys.h"
 #include "nats/client_connect.h"
 #include "nats/auth.h"
@@ -434,9 +435,12 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     if (!auth_can_publish(w, c, op->subject)) return;
     if (c->verbose) send_ok(w, c);
     account_t *acc = conn_account(c);
-    msg_t m = {c,        acc,   op->subject, op->reply, op->hdr, op->payload,
-               op->size, false, {NULL, 0},   0,         NULL};
-    const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
+    slice_t subj = op->subject;
+    char mapped[1024];
+    if (unlikely(atomic_load_explicit(&acc->maps, memory_order_relaxed) != NULL))
+        mappings_map(acc, w, op->subject, mapped, sizeof mapped, &subj);
+    msg_t m = {c, acc, subj, op->reply, op->hdr, op->payload, op->size, false, {NULL, 0}, 0, NULL};
+    const sl_result_t *r = sublist_match(acc->sl, subj.p, subj.n);
     int n = deliver_all(w, r, &m);
     if (n == 0 && c->no_responders && op->reply.n) no_responders(w, c, op->reply);
 }

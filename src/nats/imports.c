@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "base/subject.h"
+#include "base/subject_map.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -21,9 +22,11 @@
 typedef struct import_rt {
     account_t *exp, *imp;
     bool service;
-    bool use_pub; /* X and L are the same: the published subject as it is */
-    char *from;   /* X, in EXP */
-    char *to;     /* L, in IMP */
+    bool use_pub;     /* X and L are the same: the published subject as it is */
+    char *from;       /* X, in EXP */
+    char *to;         /* L, in IMP */
+    smap_t *map;      /* a stream's `to` with functions (base/subject_map.h), else NULL */
+    char *to_pattern; /* L with every function token as "*": what it can match */
     acct_resp_t resp;
     int64_t thresh_ns;
     sub_t *svc_sub; /* service: the internal sub on L in IMP's index */
@@ -137,6 +140,28 @@ static char *local_subject(const acct_import_t *im)
     return xstrdup(im->to && *im->to ? im->to : im->subject);
 }
 
+/* A mapping destination as a subscription pattern: function tokens become "*". */
+static char *pattern_of(const char *to)
+{
+    char *p = xmalloc(strlen(to) + 1), *o = p;
+    for (const char *t = to;;) {
+        const char *dot = strchr(t, '.');
+        size_t l = dot ? (size_t)(dot - t) : strlen(t);
+        bool fn = (l > 1 && t[0] == '$') || (l > 4 && t[0] == '{' && t[1] == '{');
+        if (fn) {
+            *o++ = '*';
+        } else {
+            memcpy(o, t, l);
+            o += l;
+        }
+        if (!dot) break;
+        *o++ = '.';
+        t = dot + 1;
+    }
+    *o = 0;
+    return p;
+}
+
 static import_rt_t *set_add(acct_imports_t *set, size_t cap, account_t *exp, account_t *imp,
                             bool service, const char *from, char *to)
 {
@@ -151,6 +176,11 @@ static import_rt_t *set_add(acct_imports_t *set, size_t cap, account_t *exp, acc
     r->from = xstrdup(from);
     r->to = to;
     r->use_pub = strcmp(r->from, r->to) == 0;
+    if (!r->use_pub && !service && !subject_transform_ok(from, r->to)) {
+        char err[256];
+        r->map = smap_compile(from, r->to, err, sizeof err);
+        r->to_pattern = pattern_of(r->to);
+    }
     r->resp = ACCT_RESP_SINGLETON;
     r->thresh_ns = RESP_DEFAULT_NS;
     return r;
@@ -207,6 +237,8 @@ static void set_free(acct_imports_t *set)
     for (size_t k = 0; k < set->n; k++) {
         free(set->v[k].from);
         free(set->v[k].to);
+        smap_free(set->v[k].map);
+        free(set->v[k].to_pattern);
         if (set->v[k].svc_sub) sub_free(set->v[k].svc_sub);
     }
     free(set->v);
@@ -295,13 +327,16 @@ void imports_free_all(void)
 /* The part of X that s (in L's name space) covers, into out; false if none. */
 static bool shadow_subject(const import_rt_t *im, slice_t s, char *out, size_t cap)
 {
-    size_t tn = strlen(im->to), fn = strlen(im->from);
-    if (subject_is_subset(im->to, tn, s.p, s.n)) { /* s covers the whole import */
+    const char *to = im->map ? im->to_pattern : im->to;
+    size_t tn = strlen(to), fn = strlen(im->from);
+    /* s covers the whole import; or a mapped one (its functions cannot be reversed)
+     * that s overlaps: all of X, and delivery keeps what s matches */
+    if (subject_is_subset(to, tn, s.p, s.n) || (im->map && subjects_collide(to, tn, s.p, s.n))) {
         if (fn + 1 > cap) return false;
         memcpy(out, im->from, fn + 1);
         return true;
     }
-    if (!subject_is_subset(s.p, s.n, im->to, tn)) return false;
+    if (!subject_is_subset(s.p, s.n, to, tn)) return false;
     if (im->use_pub) {
         if (s.n + 1 > cap) return false;
         memcpy(out, s.p, s.n);
@@ -384,9 +419,15 @@ static int deliver_shadow(worker_t *w, const sub_import_t *si, const msg_t *m)
     if (m->origin && m->origin == si->im->imp) return 0;
     msg_t m2 = *m;
     char subj[SUBJ_MAX];
-    if (!si->im->use_pub) {
-        size_t n = subject_transform(si->im->from, si->im->to, m->subject.p, m->subject.n, subj,
-                                     sizeof subj);
+    const import_rt_t *im = si->im;
+    if (im->map) {
+        size_t n = smap_apply(im->map, m->subject.p, m->subject.n, subj, sizeof subj);
+        /* the shadow may be wider than the subscription (see shadow_subject) */
+        if (!n || !subject_is_subset(subj, n, p->subject.p, p->subject.n)) return 0;
+        m2.subject = (slice_t){subj, n};
+    } else if (!im->use_pub) {
+        size_t n =
+            subject_transform(im->from, im->to, m->subject.p, m->subject.n, subj, sizeof subj);
         if (!n) return 0;
         m2.subject = (slice_t){subj, n};
     }
@@ -450,7 +491,11 @@ static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
     m2.depth = m->depth + 1;
     m2.origin = NULL;
     const sl_result_t *r = sublist_match(to->sl, reply, rn);
-    return deliver_all(w, r, &m2);
+    int got = deliver_all(w, r, &m2);
+    /* the requester's reply subscription may have ended with this response (an
+     * auto-unsubscribe its owner sweeps only later): nothing left to answer */
+    if (m->size && !still_wanted(to, m2.subject)) respmap_remove(si->acc->resp->map, m->subject);
+    return got;
 }
 
 sub_t *internal_sub_add(account_t *a, const char *subject, internal_msg_fn fn, void *arg,
