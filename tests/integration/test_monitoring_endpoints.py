@@ -315,10 +315,10 @@ def test_subsz_matches_reference():
             if is_reference():
                 return
             # our own statistics are exact: 3 live subscriptions, 5 inserted, 2 removed in
-            # the global account, besides the 2 service imports every account gets from the
-            # system account ($SYS.REQ.ACCOUNT.PING.CONNZ, $SYS.REQ.SERVER.PING.CONNZ)
+            # the global account, besides the 3 service imports every account gets from the
+            # system account ($SYS.REQ.ACCOUNT.PING.CONNZ and .STATZ, $SYS.REQ.SERVER.PING.CONNZ)
             d = obj(get_json(ours.mport, "/subsz?subs=1&limit=2&offset=1&acc=$G"))
-            assert d["num_subscriptions"] == 3 + 2 and d["num_inserts"] == 5 + 2, d
+            assert d["num_subscriptions"] == 3 + 3 and d["num_inserts"] == 5 + 3, d
             assert d["num_removes"] == 2, d
             assert d["total"] == 2 and d["offset"] == 1 and d["limit"] == 2
             assert [k for k, _ in get_json(ours.mport, "/subsz?subs=1&limit=2&offset=1")][:3] == \
