@@ -216,6 +216,22 @@ static void parse_limits(cfg_ctx_t *c, const conf_kv_t *kv, account_opts_t *a)
     }
 }
 
+/* An import's or export's "service" / "stream" key: 1 (first one: *kind set, *service
+ * says which), -1 (a second one: the reference's error), 0 (another key). */
+static int kind_key(cfg_ctx_t *c, const conf_kv_t *f, bool *kind, bool *service)
+{
+    bool svc = KEYIS(f->key, "service");
+    if (!svc && !KEYIS(f->key, "stream")) return 0;
+    if (*kind) {
+        cfg_err(c, kvpos(f), "Detected %s but already saw a %s", svc ? "service" : "stream",
+                svc ? "stream" : "service");
+        return -1;
+    }
+    *kind = true;
+    *service = svc;
+    return 1;
+}
+
 /* {account: NAME, subject: SUBJ} of an import. */
 static bool parse_import_source(cfg_ctx_t *c, const conf_kv_t *kv, acct_import_t *im)
 {
@@ -252,16 +268,10 @@ static void parse_import(cfg_ctx_t *c, const conf_val_t *v, account_opts_t *a)
     pos_t to_pos = valpos(v);
     for (size_t i = 0; i < v->u.map.n; i++) {
         const conf_kv_t *f = &v->u.map.items[i];
-        bool svc = KEYIS(f->key, "service");
-        if (svc || KEYIS(f->key, "stream")) {
-            if (kind) {
-                cfg_err(c, kvpos(f), "Detected %s but already saw a %s", svc ? "service" : "stream",
-                        svc ? "stream" : "service");
-                ok = false;
-                continue;
-            }
-            kind = true;
-            im.service = svc;
+        int k = kind_key(c, f, &kind, &im.service);
+        if (k < 0) {
+            ok = false;
+        } else if (k) {
             ok = parse_import_source(c, f, &im) && ok;
         } else if (KEYIS(f->key, "prefix")) {
             get_str(c, f, &im.prefix);
@@ -346,16 +356,10 @@ static void parse_export(cfg_ctx_t *c, const conf_val_t *v, account_opts_t *a)
     pos_t resp_pos = valpos(v);
     for (size_t i = 0; i < v->u.map.n; i++) {
         const conf_kv_t *f = &v->u.map.items[i];
-        bool svc = KEYIS(f->key, "service");
-        if (svc || KEYIS(f->key, "stream")) {
-            if (kind) {
-                cfg_err(c, kvpos(f), "Detected %s but already saw a %s", svc ? "service" : "stream",
-                        svc ? "stream" : "service");
-                ok = false;
-                continue;
-            }
-            kind = true;
-            ex.service = svc;
+        int k = kind_key(c, f, &kind, &ex.service);
+        if (k < 0) {
+            ok = false;
+        } else if (k) {
             ok = get_str(c, f, &ex.subject) && ok;
         } else if (KEYIS(f->key, "response", "response_type")) {
             if (resp) {

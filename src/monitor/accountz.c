@@ -31,21 +31,6 @@ static void write_head(jw_t *w)
     if (sys) jw_str(w, "system_account", sys->name);
 }
 
-static void write_stats(jw_t *w, const sublist_stats_t *st)
-{
-    jw_obj_begin(w, "sublist_stats");
-    jw_uint(w, "num_subscriptions", st->num_subs);
-    jw_uint(w, "num_cache", st->num_cache);
-    jw_uint(w, "num_inserts", st->num_inserts);
-    jw_uint(w, "num_removes", st->num_removes);
-    jw_uint(w, "num_matches", st->num_matches);
-    jw_float(w, "cache_hit_rate",
-             st->num_matches ? (double)st->cache_hits / (double)st->num_matches : 0);
-    jw_uint(w, "max_fanout", st->max_fanout);
-    jw_float(w, "avg_fanout", st->avg_fanout);
-    jw_obj_end(w);
-}
-
 static void write_exports(jw_t *w, const account_opts_t *ao)
 {
     if (!ao || !ao->nexports) return;
@@ -148,7 +133,9 @@ static void write_detail(jw_t *w, account_t *a)
     if (ix.any) jw_arr_end(w);
     sublist_stats_t st;
     sublist_stats(a->sl, &st);
-    write_stats(w, &st);
+    jw_obj_begin(w, "sublist_stats");
+    monitor_write_sublist_stats(w, &st);
+    jw_obj_end(w);
     resp_ctx_t rx = {w, false};
     imports_responses(a, now_mono_ns(), write_response, &rx);
     if (rx.any) jw_obj_end(w);

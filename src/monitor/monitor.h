@@ -35,6 +35,10 @@ int handle_accstatz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 /* The /accstatz document for the accounts in only (comma separated; NULL = all). */
 void accstatz_write(buf_t *body, bool pretty, const char *only, bool unused);
 
+/* monitor_subs.c: the sublist statistics members of /subsz (also /accountz's). */
+struct sublist_stats;
+void monitor_write_sublist_stats(jw_t *w, const struct sublist_stats *st);
+
 /* routez.c: num_routes and the routes array of /routez, appended to w. */
 void routez_write_routes(jw_t *w, bool subs, bool detail);
 

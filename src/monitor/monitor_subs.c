@@ -83,7 +83,7 @@ static void collect_rows(const sub_ptrs_t *p, sub_rows_t *r)
     }
 }
 
-static void write_stats(jw_t *w, const sublist_stats_t *st)
+void monitor_write_sublist_stats(jw_t *w, const sublist_stats_t *st)
 {
     jw_uint(w, "num_subscriptions", st->num_subs);
     jw_uint(w, "num_cache", st->num_cache);
@@ -175,7 +175,7 @@ int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
         jw_str(&w, "server_id", srv->server_id);
         jw_time(&w, "now", now_wall_ns());
     }
-    write_stats(&w, &st);
+    monitor_write_sublist_stats(&w, &st);
     if (hi > lo) {
         jw_uint(&w, "total", hi - lo); /* the page size, as the reference */
         jw_int(&w, "offset", offset);
