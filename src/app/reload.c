@@ -7,6 +7,7 @@
  * handed to the owning workers as commands. */
 #include "nats/account.h"
 #include "nats/imports.h"
+#include "nats/resolver.h"
 #include "nats/mappings.h"
 #include "app/reload.h"
 #include "conf/opts_table.h"
@@ -196,9 +197,7 @@ void server_reload(void)
                        .tag = gnatsd_prog};
     if (log_configure(&lc, err, sizeof err) != 0) ERROR("%s", err);
     if (ports_changed) ports_file_remove();
-    accounts_apply(no); /* before the swap: a user's account exists when it logs in */
-    imports_apply(no);
-    mappings_apply(no);
+    accounts_configure(no); /* before the swap: a user's account exists when it logs in */
     srv->opts = no;
     server_build_info();
     route_reload(cur, no);

@@ -16,6 +16,7 @@
 #include "nats/mappings.h"
 #include "nats/auth.h"
 #include "nats/client.h"
+#include "nats/resolver.h"
 #include "nats/route.h"
 
 #include <unistd.h>
@@ -47,12 +48,18 @@ int app_start(void)
 {
     opts_t *o = srv->opts;
     server_prepare();
-    accounts_init(o);
+    const char *sys_name = o->system_account;
+    char err[512];
+    if (resolver_start(o, &sys_name, err, sizeof err) != 0) {
+        log_msg(LOG_FTL, "%s", err);
+        return -1;
+    }
+    accounts_init(o, resolver_active() ? sys_name : o->system_account);
+    resolver_load_system();
     worker_on_command(WCMD_AUTH, auth_run_verdicts);
     if (client_listen() != 0) return -1;
     if (route_start() != 0) return -1;
-    imports_apply(o); /* after route_start: the reply subscriptions are route interest */
-    mappings_apply(o);
+    accounts_configure(o); /* after route_start: the reply subscriptions are route interest */
     sysreq_register();
     sys_start();
     server_build_info();
@@ -84,5 +91,6 @@ void app_free(void)
     imports_free_all();
     mappings_free_all();
     accounts_free_all();
+    resolver_free_all();
     server_free();
 }

@@ -432,6 +432,34 @@ int json_parse_object(const char *s, size_t n, json_member_fn fn, void *ctx)
     return r.i == n ? 0 : -1;
 }
 
+int json_parse_array(const char *s, size_t n, json_elem_fn fn, void *ctx)
+{
+    jr_t r = {s, n, 0, 0};
+    jr_ws(&r);
+    if (r.i >= n || s[r.i] != '[') return -1;
+    r.i++;
+    jr_ws(&r);
+    if (r.i < n && s[r.i] == ']') {
+        r.i++;
+    } else {
+        for (;;) {
+            jr_ws(&r);
+            size_t vs = r.i;
+            json_type_t t;
+            if (jr_value(&r, &t)) return -1;
+            int rc = fn ? fn(ctx, t, (slice_t){s + vs, r.i - vs}) : 0;
+            if (rc) return rc;
+            jr_ws(&r);
+            if (r.i >= n) return -1;
+            char c = s[r.i++];
+            if (c == ']') break;
+            if (c != ',') return -1;
+        }
+    }
+    jr_ws(&r);
+    return r.i == n ? 0 : -1;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';

@@ -64,7 +64,8 @@ typedef struct acct_export {
     int64_t resp_threshold_ns; /* services only; 0 = the default (2 minutes) */
     char **accounts;           /* who may import it; none = everyone */
     size_t naccounts;
-    int token_pos; /* account_token_position, 0 = none */
+    int token_pos;  /* account_token_position, 0 = none */
+    bool token_req; /* an account JWT's private export: importers show an activation token */
 } acct_export_t;
 
 typedef struct acct_import {
@@ -74,6 +75,7 @@ typedef struct acct_import {
     char *to;      /* local subject (stream: mapped; service: the importer's name), or NULL */
     char *prefix;  /* stream only: prepended to the subject, or NULL */
     bool share;    /* service only: share the requester's connection info */
+    char *token;   /* an account JWT's import: the exporter's activation JWT, or NULL */
 } acct_import_t;
 
 /* mappings {} (docs/accounts.md "Subject mappings"): a source and its destinations;
@@ -181,6 +183,15 @@ typedef struct opts {
     char *system_account; /* NULL = "$SYS" unless no_sys_acc */
     mapping_t *mappings;  /* top level: the global account's */
     size_t nmappings;
+    /* operator mode (docs/operator.md): operator JWTs as read (tokens), or the
+     * trusted operator keys; the account resolver and its preloaded account JWTs */
+    char **operators;
+    size_t noperators;
+    char **trusted_keys;
+    size_t ntrusted_keys;
+    int resolver; /* resolver_type_t */
+    char **preload_keys, **preload_jwts;
+    size_t npreload;
     /* tls (client port) */
     tls_opts_t tls;
     bool allow_non_tls;
@@ -203,6 +214,14 @@ typedef struct opts {
     char **cli_args;
     int ncli_args;
 } opts_t;
+
+typedef enum resolver_type { RESOLVER_NONE = 0, RESOLVER_MEMORY } resolver_type_t;
+
+/* Operator mode: JWTs say who may connect (an operator or trusted keys are configured). */
+static inline bool opts_operator_mode(const opts_t *o)
+{
+    return o->noperators > 0 || o->ntrusted_keys > 0;
+}
 
 /* What main should do after parsing the command line. */
 typedef enum opts_action {

@@ -26,6 +26,7 @@ static void import_free(acct_import_t *i)
     free(i->subject);
     free(i->to);
     free(i->prefix);
+    free(i->token);
 }
 
 static void mapping_clear(mapping_t *m)
@@ -174,7 +175,7 @@ const account_opts_t *opts_account(const opts_t *o, const char *name)
     return NULL;
 }
 
-static account_opts_t *account_add(opts_t *o, const char *name)
+account_opts_t *account_add(opts_t *o, const char *name)
 {
     o->accounts = xrealloc(o->accounts, (o->naccounts + 1) * sizeof *o->accounts);
     account_opts_t *a = &o->accounts[o->naccounts++];

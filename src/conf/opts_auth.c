@@ -37,7 +37,7 @@ bool permissions_equal(const permissions_t *a, const permissions_t *b)
            a->resp_expires_ns == b->resp_expires_ns;
 }
 
-static permissions_t *permissions_new(void)
+permissions_t *permissions_new(void)
 {
     permissions_t *p = xcalloc(1, sizeof(*p));
     p->resp_max = 1;

@@ -192,12 +192,20 @@ void parse_auth_block(cfg_ctx_t *c, const conf_val_t *v, auth_block_t *a);
 void apply_authorization(cfg_ctx_t *c, const conf_kv_t *akv, opts_t *o);
 bool parse_users(cfg_ctx_t *c, pos_t p, const conf_val_t *v, auth_block_t *a);
 permissions_t *permissions_dup(const permissions_t *s);
+/* Empty permissions with the reply defaults (1 response within 2 minutes). */
+permissions_t *permissions_new(void);
 
 /* accounts (opts_accounts.c) */
 void accounts_free(account_opts_t *a, size_t n);
+account_opts_t *account_add(opts_t *o, const char *name);
 void mappings_free(mapping_t *m, size_t n);
 void parse_mappings(cfg_ctx_t *c, const conf_kv_t *kv, mapping_t **out, size_t *nout);
 void apply_accounts(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o);
+
+/* operator mode (opts_operator.c): the rows' parsers, freeing, the start-up checks */
+opt_parse_fn p_operator, p_trusted_keys, p_resolver, p_resolver_preload;
+void operator_opts_free(opts_t *o);
+int operator_validate(const opts_t *o, char *err, size_t errlen);
 /* After the whole file: users unique across accounts, references defined (p: the
  * accounts key, where the reference reports them). */
 void accounts_finish(cfg_ctx_t *c, pos_t p, opts_t *o);

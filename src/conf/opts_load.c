@@ -46,6 +46,7 @@ void opts_free(opts_t *o)
     free(o->no_auth_user);
     accounts_free(o->accounts, o->naccounts);
     mappings_free(o->mappings, o->nmappings);
+    operator_opts_free(o);
     free(o->system_account);
     tls_free(&o->tls);
     cluster_free(&o->cluster);
@@ -196,6 +197,7 @@ static void apply_baseline(opts_t *o)
 
 int opts_validate(const opts_t *o, char *err, size_t errlen)
 {
+    if (operator_validate(o, err, errlen) != 0) return -1;
     if (o->lame_duck_duration_ns > 0 && o->lame_duck_grace_ns >= o->lame_duck_duration_ns) {
         char a[64], b[64];
         go_duration(a, sizeof(a), o->lame_duck_grace_ns);

@@ -120,6 +120,29 @@ static bool chk_sub_tokens(cfg_ctx_t *c, const conf_kv_t *kv, int64_t v)
     return v > 0 && v <= 255;
 }
 
+/* Operator mode's trust cannot change under running connections (the reference refuses
+ * these reloads too); the preloaded account JWTs can. */
+static const char *operators_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
+{
+    (void)buf, (void)n;
+    return strv_eq(a->operators, a->noperators, b->operators, b->noperators) ? NULL
+                                                                             : "TrustedOperators";
+}
+
+static const char *trusted_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
+{
+    (void)buf, (void)n;
+    return strv_eq(a->trusted_keys, a->ntrusted_keys, b->trusted_keys, b->ntrusted_keys)
+               ? NULL
+               : "TrustedKeys";
+}
+
+static const char *resolver_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
+{
+    (void)buf, (void)n;
+    return a->resolver == b->resolver ? NULL : "AccountResolver";
+}
+
 /* Each of these restricts who may do what, or (mappings) changes where messages
  * go; silently ignoring one would run the server more open, or deliver
  * elsewhere, than its configuration says. */
@@ -463,10 +486,21 @@ const opt_def_t opt_rows[] = {
      .reload = OR_REFUSE,
      .reload_text = "SystemAccount"},
     {.key = "operator",
-     .aliases = "operators root roots root_operator root_operators resolver "
-                "account_resolver accounts_resolver resolver_tls resolver_preload "
-                "resolver_pinned_accounts trusted trusted_keys",
-     .parse = p_refuse_access},
+     .aliases = "operators root roots root_operator root_operators",
+     .parse = p_operator,
+     .refuse = operators_refusal},
+    {.key = "trusted_keys",
+     .aliases = "trusted",
+     .parse = p_trusted_keys,
+     .refuse = trusted_refusal},
+    {.key = "resolver",
+     .aliases = "account_resolver accounts_resolver",
+     .parse = p_resolver,
+     .refuse = resolver_refusal},
+    {.key = "resolver_preload", .parse = p_resolver_preload},
+    /* only the URL resolver has these: a resolver_tls or pinned account list would restrict
+     * who connects, so it is refused rather than ignored */
+    {.key = "resolver_tls", .aliases = "resolver_pinned_accounts", .parse = p_refuse_access},
     {.key = "mappings", .aliases = "maps", .parse = p_mappings},
     {.key = "jetstream",
      .aliases = "store_dir storedir gateway leaf leafnodes websocket ws mqtt server_tags "

@@ -134,10 +134,16 @@ typedef struct conn {
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
     char *cred_nkey, *cred_sig; /* CONNECT's nkey and its signature of nonce (nkey users) */
     char *nonce;                /* sent in INFO when nkey users exist (nats/auth.c) */
-    bool pong_sent;             /* answered a PING after CONNECT: may get async INFO */
-    int64_t stall_until_ns;     /* owner: reading paused (a consumer is behind), 0 = not */
-    int64_t stall_len_ns;       /* owner: how long that pause was set to last */
-    struct route_info *route;   /* CONN_ROUTE only (owned) */
+    char *cred_jwt;             /* CONNECT's user JWT (operator mode) */
+    /* a JWT user's limits (jwt_limits set at its login; -1 = none) and the monotonic time its
+     * JWT expires (0 = never): it is closed then */
+    bool jwt_limits;
+    int32_t jwt_max_subs, jwt_max_payload;
+    int64_t expires_ns;
+    bool pong_sent;           /* answered a PING after CONNECT: may get async INFO */
+    int64_t stall_until_ns;   /* owner: reading paused (a consumer is behind), 0 = not */
+    int64_t stall_len_ns;     /* owner: how long that pause was set to last */
+    struct route_info *route; /* CONN_ROUTE only (owned) */
     /* The account (nats/account.h) whose subjects a client sees; NULL until CONNECT
      * binds it (the global account meanwhile). Routes carry the account per message. */
     struct account *acc;

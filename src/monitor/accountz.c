@@ -11,6 +11,7 @@
 #include "core/core.h"
 #include "monitor/monitor.h"
 #include "nats/account.h"
+#include "nats/resolver.h"
 #include "nats/client.h"
 #include "nats/imports.h"
 
@@ -19,7 +20,7 @@
 
 static bool add_name(account_t *a, void *arg)
 {
-    jw_str(arg, NULL, a->name);
+    if (!account_gone(a)) jw_str(arg, NULL, a->name);
     return true;
 }
 
@@ -125,7 +126,7 @@ static void write_detail(jw_t *w, account_t *a)
     jw_int(w, "leafnode_connections", 0);
     jw_int(w, "client_connections", atomic_load(&a->nconns));
     jw_uint(w, "subscriptions", sublist_count(a->sl));
-    write_exports(w, opts_account(srv->opts, a->name));
+    write_exports(w, opts_account(accounts_opts(srv->opts), a->name));
     imp_ctx_t ix = {w, false, false};
     imports_describe(a, write_import, &ix); /* streams, then services, as the reference */
     ix.service = true;
@@ -147,7 +148,7 @@ int handle_accountz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     (void)rep;
     char acc[256];
     bool has_acc = mon_param(req, "acc", acc, sizeof acc);
-    account_t *a = has_acc ? account_lookup(acc, strlen(acc)) : NULL;
+    account_t *a = has_acc ? account_fetch(acc, strlen(acc)) : NULL; /* as the reference: loads */
     if (has_acc && !a) {
         buf_printf(body, "Account %s does not exist", acc);
         rep->content_type = "text/plain; charset=utf-8";
@@ -199,7 +200,7 @@ static bool listed(const char *list, const char *name)
 static bool write_statz(account_t *a, void *arg)
 {
     statz_ctx_t *x = arg;
-    if (x->only && !listed(x->only, a->name)) return true;
+    if ((x->only && !listed(x->only, a->name)) || account_gone(a)) return true;
     int32_t conns = atomic_load(&a->nconns);
     if (!conns && !x->unused) return true;
     acc_sum_t s = {a->name,

@@ -58,9 +58,7 @@ void routez_write_routes(jw_t *w, bool subs, bool detail)
                 jw_obj_begin(w, NULL);
                 jw_str(w, "subject", si->subject);
                 if (si->queue) jw_str(w, "qgroup", si->queue);
-                char sid[1024];
-                snprintf(sid, sizeof sid, "$G %s", si->sid);
-                jw_str(w, "sid", sid);
+                jw_str(w, "sid", si->sid); /* "account subject[ queue]", as the reference */
                 jw_uint(w, "msgs", si->msgs);
                 jw_uint(w, "cid", ci->cid);
                 jw_obj_end(w);

@@ -3,6 +3,7 @@
  * and with its rules for what is shown (a field the reference omits when
  * empty is omitted here too). */
 #include "nats/account.h"
+#include "nats/resolver.h"
 #include "base/gofmt.h"
 #include "base/json.h"
 #include "base/version.h"
@@ -141,6 +142,88 @@ static void v_blocks(jw_t *w, const opts_t *o)
     }
 }
 
+/* ---- operator mode: trusted_operators_jwt / _claim ------------------------------- */
+
+typedef struct opfield_ctx {
+    jw_t *w;
+    const char *want;
+    bool is_list;
+} opfield_ctx_t;
+
+static int opfield_elem(void *ctx, json_type_t t, slice_t raw)
+{
+    char v[1024];
+    if (t == JSON_STRING && json_unquote(raw, v, sizeof v) >= 0) jw_str(ctx, NULL, v);
+    return 0;
+}
+
+static int opfield_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    opfield_ctx_t *x = ctx;
+    char v[1024];
+    if (!json_key_is(key, x->want)) return 0;
+    if (x->is_list && t == JSON_ARRAY && raw.n > 2) {
+        jw_arr_begin(x->w, x->want);
+        json_parse_array(raw.p, raw.n, opfield_elem, x->w);
+        jw_arr_end(x->w);
+    } else if (t == JSON_STRING && raw.n > 2 && json_unquote(raw, v, sizeof v) >= 0) {
+        jw_str(x->w, x->want, v);
+    } else if (t == JSON_BOOL && raw.p[0] == 't') {
+        jw_bool(x->w, x->want, true);
+    }
+    return 0;
+}
+
+/* The claims as the reference shows them: its JWT library's operator claims (version 2
+ * field order, empty fields left out), also for a version 1 token. */
+static void write_operator_claim(jw_t *w, const op_claims_t *oc)
+{
+    const jwt_t *j = &oc->j;
+    jw_obj_begin(w, NULL);
+    if (oc->aud[0]) jw_str(w, "aud", oc->aud);
+    if (j->exp) jw_int(w, "exp", j->exp);
+    if (j->jti[0]) jw_str(w, "jti", j->jti);
+    if (j->iat) jw_int(w, "iat", j->iat);
+    if (j->iss[0]) jw_str(w, "iss", j->iss);
+    if (j->name[0]) jw_str(w, "name", j->name);
+    if (j->nbf) jw_int(w, "nbf", j->nbf);
+    if (j->sub[0]) jw_str(w, "sub", j->sub);
+    jw_obj_begin(w, "nats");
+    static const struct {
+        const char *key;
+        bool list;
+    } fields[] = {{"signing_keys", true},
+                  {"account_server_url", false},
+                  {"operator_service_urls", true},
+                  {"system_account", false},
+                  {"assert_server_version", false},
+                  {"strict_signing_key_usage", false},
+                  {"tags", true}};
+    for (size_t i = 0; i < ARRAY_LEN(fields) && j->nats.n; i++) {
+        opfield_ctx_t x = {w, fields[i].key, fields[i].list};
+        json_parse_object(j->nats.p, j->nats.n, opfield_member, &x);
+    }
+    jw_str(w, "type", "operator");
+    jw_int(w, "version", j->version);
+    jw_obj_end(w);
+    jw_obj_end(w);
+}
+
+static void write_operators(jw_t *w)
+{
+    const op_claims_t *ops;
+    size_t n = resolver_operators(&ops);
+    if (!n) return;
+    jw_arr_begin(w, "trusted_operators_jwt");
+    for (size_t i = 0; i < n; i++)
+        jw_str(w, NULL, ops[i].token);
+    jw_arr_end(w);
+    jw_arr_begin(w, "trusted_operators_claim");
+    for (size_t i = 0; i < n; i++)
+        write_operator_claim(w, &ops[i]);
+    jw_arr_end(w);
+}
+
 static void v_state(jw_t *w, const opts_t *o)
 {
     (void)o;
@@ -170,6 +253,7 @@ static void v_state(jw_t *w, const opts_t *o)
     jw_uint(w, "subscriptions", accounts_num_subs());
     monitor_write_req_stats(w);
     jw_time(w, "config_load_time", atomic_load(&srv->config_load_ns));
+    write_operators(w);
     const account_t *sys = account_system();
     if (sys) jw_str(w, "system_account", sys->name);
 }

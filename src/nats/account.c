@@ -33,11 +33,17 @@ static account_t **slot_for(acct_table_t *t, const char *name, size_t n)
     }
 }
 
-account_t *account_lookup(const char *name, size_t n)
+static account_t *lookup_any(const char *name, size_t n)
 {
     acct_table_t *t = atomic_load_explicit(&table, memory_order_acquire);
     if (!t) return NULL;
     return *slot_for(t, name, n);
+}
+
+account_t *account_lookup(const char *name, size_t n)
+{
+    account_t *a = lookup_any(name, n);
+    return a && !account_gone(a) ? a : NULL;
 }
 
 static void set_limits(account_t *a, const account_opts_t *ao)
@@ -52,8 +58,11 @@ static void set_limits(account_t *a, const account_opts_t *ao)
 static account_t *ensure_locked(const char *name, const opts_t *o)
 {
     size_t n = strlen(name);
-    account_t *a = account_lookup(name, n);
-    if (a) return a;
+    account_t *a = lookup_any(name, n);
+    if (a) {
+        atomic_store_explicit(&a->gone, false, memory_order_release);
+        return a;
+    }
     a = xcalloc(1, sizeof *a);
     a->name = xstrdup(name);
     a->name_len = n;
@@ -83,16 +92,24 @@ static void apply_locked(const opts_t *o)
         set_limits(ensure_locked(o->accounts[i].name, o), &o->accounts[i]);
 }
 
-void accounts_init(const opts_t *o)
+void accounts_init(const opts_t *o, const char *sys_name)
 {
     pthread_mutex_lock(&reg_mu);
     global = ensure_locked(ACCOUNT_GLOBAL, o);
     apply_locked(o);
-    if (o->system_account && *o->system_account)
-        sys = ensure_locked(o->system_account, o);
-    else if (!o->no_sys_acc)
+    if (sys_name && *sys_name)
+        sys = ensure_locked(sys_name, o);
+    else if (!o->no_sys_acc && !opts_operator_mode(o))
         sys = ensure_locked(ACCOUNT_SYSTEM_DEFAULT, o);
     pthread_mutex_unlock(&reg_mu);
+}
+
+account_t *account_ensure(const char *name)
+{
+    pthread_mutex_lock(&reg_mu);
+    account_t *a = ensure_locked(name, srv->opts);
+    pthread_mutex_unlock(&reg_mu);
+    return a;
 }
 
 void accounts_apply(const opts_t *o)

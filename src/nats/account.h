@@ -29,6 +29,10 @@ typedef struct account {
     struct resp_map *resp;                /* nats/imports.c: replies of its service exports */
     struct acct_maps *_Atomic maps;       /* nats/mappings.c: its subject mappings (NULL: none) */
     _Atomic int32_t nconns;               /* client connections logged in to it */
+    /* operator mode (nats/resolver.c): the claims of its JWT (NULL: a configured account),
+     * and whether the resolver dropped it (then lookups miss it; the struct stays) */
+    const struct acct_claims *_Atomic claims;
+    _Atomic bool gone;
     /* limits {} (-1 = none); replaced by a reload */
     _Atomic int32_t max_conns, max_subs, max_payload, max_leafs;
     _Atomic int64_t created_wall_ns; /* for /accountz and /accstatz */
@@ -38,27 +42,37 @@ typedef struct account {
 } account_t;
 
 /* Control plane. accounts_init: after server_init, before any listener; creates $G,
- * the system account and the configured ones. accounts_apply (reload): adds new
+ * the system account (sys_name: system_account, or the operator's; NULL: "$SYS" unless
+ * no_sys_acc or operator mode) and the configured ones. accounts_apply (reload): adds new
  * ones, refreshes limits. accounts_free_all: after shutdown. */
-void accounts_init(const opts_t *o);
+void accounts_init(const opts_t *o, const char *sys_name);
 void accounts_apply(const opts_t *o);
 void accounts_free_all(void);
 
 account_t *account_global(void);
 account_t *account_system(void); /* NULL when there is none */
-/* Any thread during a batch, or the control plane. NULL if unknown. */
+/* Any thread during a batch, or the control plane. NULL if unknown (or gone). */
 account_t *account_lookup(const char *name, size_t n);
+/* The account named `name`, created if new, brought back if gone (nats/resolver.c, any
+ * thread). */
+account_t *account_ensure(const char *name);
 static inline account_t *account_lookup_slice(slice_t s)
 {
     return account_lookup(s.p, s.n);
 }
-/* Every account in creation order: fn(acc, arg) until it returns false. */
+/* Every account in creation order (gone ones too: account_gone tells), fn(acc, arg)
+ * until it returns false. */
 void accounts_foreach(bool (*fn)(account_t *a, void *arg), void *arg);
 size_t accounts_count(void);
 /* The index statistics of one account (only = its name), or of all of them added up
  * (only = NULL) as the reference's /subsz and /varz do. */
 void accounts_sublist_stats(const char *only, sublist_stats_t *st);
 uint64_t accounts_num_subs(void);
+
+static inline bool account_gone(const account_t *a)
+{
+    return atomic_load_explicit(&a->gone, memory_order_acquire);
+}
 
 /* A connection's account, $G for one that has none yet (before CONNECT). */
 static inline account_t *conn_account(const conn_t *c)

@@ -5,6 +5,8 @@
 #include "nats/account.h"
 #include "base/bcrypt.h"
 #include "base/nkeys.h"
+#include "conf/claims.h"
+#include "nats/resolver.h"
 #include "base/gofmt.h"
 #include "base/hash.h"
 #include "core/core.h"
@@ -211,31 +213,17 @@ static bool resp_use(struct resp_map *m, slice_t subj, int64_t max, int64_t expi
 bool auth_nonce_required(void)
 {
     const opts_t *o = srv->opts;
+    if (resolver_active()) return true;
     for (size_t i = 0; i < o->nusers; i++)
         if (o->users[i].is_nkey) return true;
     return false;
 }
 
-/* An nkey user's login: its signature (base64url or standard) of the nonce in our INFO. */
-static bool nkey_login_ok(const conn_t *c, const user_t *u)
-{
-    uint8_t sig[64];
-    if (!c->nonce || !c->cred_sig) return false;
-    if (nkey_b64_decode(c->cred_sig, strlen(c->cred_sig), sig, sizeof sig) != 64) {
-        DEBUG("%sSignature not valid base64", c->prefix);
-        return false;
-    }
-    if (!nkey_verify_str(u->name, strlen(u->name), NKEY_USER, c->nonce, strlen(c->nonce), sig)) {
-        DEBUG("%sSignature not verified", c->prefix);
-        return false;
-    }
-    return true;
-}
-
 bool auth_required(void)
 {
     opts_t *o = srv->opts;
-    return (o->username && *o->username) || (o->token && *o->token) || o->nusers > 0;
+    return (o->username && *o->username) || (o->token && *o->token) || o->nusers > 0 ||
+           resolver_active();
 }
 
 /* ---- the password-check pool ------------------------------------------------ */
@@ -518,7 +506,9 @@ void auth_violation_log(const conn_t *c, const char *user)
 {
     /* The reference (client.authViolation) names the CONNECT's nkey when nkey users
      * exist, else its user when a users list is configured; never the secret. */
-    if (auth_nonce_required()) {
+    if (resolver_active()) {
+        ERROR("%sauthentication error", c->prefix);
+    } else if (auth_nonce_required()) {
         const char *k = c->cred_nkey ? c->cred_nkey : "";
         char q[300];
         quote_go(q, sizeof q, k, strlen(k) > 200 ? 200 : strlen(k));
@@ -559,10 +549,105 @@ bool auth_login_no_auth_user(conn_t *c)
     return true;
 }
 
+/* A signature (base64url or standard) by the nkey `pub` of the nonce in our INFO. */
+static bool nonce_signed(const conn_t *c, const char *pub, nkey_type_t type)
+{
+    uint8_t sig[64];
+    if (!c->nonce || !c->cred_sig) return false;
+    if (nkey_b64_decode(c->cred_sig, strlen(c->cred_sig), sig, sizeof sig) != 64) {
+        DEBUG("%sSignature not valid base64", c->prefix);
+        return false;
+    }
+    if (!nkey_verify_str(pub, strlen(pub), type, c->nonce, strlen(c->nonce), sig)) {
+        DEBUG("%sSignature not verified", c->prefix);
+        return false;
+    }
+    return true;
+}
+
+/* Operator mode (docs/operator.md "Users"): the CONNECT's user JWT, issued by a loaded
+ * account (or one of its signing keys), not expired nor revoked, and the nonce signed
+ * by the user's key unless the JWT is a bearer token. Permissions come from a scoped
+ * signing key's template, else the JWT, else the account's default_permissions. */
+static bool jwt_login(conn_t *c)
+{
+    user_claims_t uc;
+    char err[256];
+    const char *jwt = c->cred_jwt;
+    if (!jwt || !*jwt) {
+        DEBUG("%sClient JWT missing", c->prefix);
+        return false;
+    }
+    if (claims_user(jwt, strlen(jwt), &uc, err, sizeof err) != 0) {
+        DEBUG("%sUser JWT not valid: %s", c->prefix, err);
+        return false;
+    }
+    bool ok = false;
+    int64_t now = (int64_t)time(NULL);
+    const char *acc_pub = uc.issuer_account[0] ? uc.issuer_account : uc.j.iss;
+    account_t *a = NULL;
+    const acct_claims_t *ac = NULL;
+    const acct_signer_t *signer = NULL;
+    if (jwt_expired(&uc.j, now)) {
+        DEBUG("%sUser JWT expired", c->prefix);
+        goto out;
+    }
+    a = account_fetch(acc_pub, strlen(acc_pub));
+    ac = a ? atomic_load_explicit(&a->claims, memory_order_acquire) : NULL;
+    if (!ac) {
+        DEBUG("%sAccount JWT lookup error: %s", c->prefix, acc_pub);
+        goto out;
+    }
+    if (uc.issuer_account[0]) {
+        signer = claims_signer(ac, uc.j.iss);
+        if (!signer) {
+            DEBUG("%sUser JWT issuer is not known", c->prefix);
+            goto out;
+        }
+    } else if (strcmp(uc.j.iss, ac->j.sub) != 0) {
+        DEBUG("%sUser JWT issuer is not its account", c->prefix);
+        goto out;
+    }
+    if (jwt_expired(&ac->j, now)) {
+        DEBUG("%sAccount JWT expired", c->prefix);
+        goto out;
+    }
+    if (uc.bearer ? ac->disallow_bearer : !nonce_signed(c, uc.j.sub, NKEY_USER)) goto out;
+    if (claims_user_revoked(ac, uc.j.sub, uc.j.iat)) {
+        DEBUG("%sUser authentication revoked", c->prefix);
+        goto out;
+    }
+    const user_claims_t *src = signer && signer->scope ? signer->scope : &uc;
+    if (src->restrict_conn_types && !src->allow_standard) goto out;
+    /* a reload that took the user to another account: it logs in again */
+    if (c->acc_counted && c->acc != a) goto out;
+    c->acc = a;
+    free(c->user);
+    c->user = xstrdup(uc.j.sub);
+    set_perms(c, compile_perms(src->perms ? src->perms : ac->ao.default_perms));
+    c->jwt_limits = true;
+    c->jwt_max_subs = src->max_subs > INT32_MAX ? INT32_MAX : (int32_t)src->max_subs;
+    c->jwt_max_payload = src->max_payload > INT32_MAX ? INT32_MAX : (int32_t)src->max_payload;
+    c->expires_ns = 0;
+    if (uc.j.exp) {
+        int64_t left = uc.j.exp - now;
+        c->expires_ns = now_mono_ns() + (left > 0 ? left : 0) * 1000000000LL;
+    }
+    ok = true;
+out:
+    claims_user_free(&uc);
+    return ok;
+}
+
 auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *token, bool connect)
 {
     opts_t *o = srv->opts;
     auth_rc_t rc;
+    if (resolver_active()) {
+        if (jwt_login(c)) return AUTH_OK;
+        auth_violation_log(c, user);
+        return AUTH_FAIL;
+    }
     if ((!user || !*user) && (!pass || !*pass) && (!token || !*token)) {
         const user_t *u = no_auth_user();
         if (u) {
@@ -583,7 +668,7 @@ auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *
             if (u->is_nkey != by_nkey) continue;
             if (by_nkey) {
                 if (strcmp(u->name, c->cred_nkey) != 0) continue;
-                if (!nkey_login_ok(c, u)) break;
+                if (!nonce_signed(c, u->name, NKEY_USER)) break;
             } else {
                 if (!user || strcmp(u->name, user) != 0) continue;
                 rc = auth_secret_check(c, u->password, pass, connect);

@@ -65,6 +65,7 @@ static void client_free(conn_t *c)
     set_secret(&c->cred_token, NULL);
     set_secret(&c->cred_nkey, NULL);
     set_secret(&c->cred_sig, NULL);
+    free(c->cred_jwt);
     free(c->nonce);
     session_free(c);
 }
@@ -100,7 +101,10 @@ static int max_payload(const conn_t *c)
 {
     int mp = srv->opts->max_payload;
     int32_t am = c->acc ? atomic_load_explicit(&c->acc->max_payload, memory_order_relaxed) : -1;
-    return am > 0 && am < mp ? am : mp;
+    if (am > 0 && am < mp) mp = am;
+    if (c->jwt_limits && c->jwt_max_payload >= 0 && c->jwt_max_payload < mp)
+        mp = c->jwt_max_payload;
+    return mp;
 }
 
 /* Logged in: c counts toward its account, or is closed at the account's limit. */
@@ -334,6 +338,12 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     set_secret(&c->cred_token, ci.has_token ? ci.token : NULL);
     set_secret(&c->cred_nkey, ci.has_nkey ? ci.nkey : NULL);
     set_secret(&c->cred_sig, ci.has_sig ? ci.sig : NULL);
+    free(c->cred_jwt);
+    c->cred_jwt = NULL;
+    if (ci.jwt.n > 2) {
+        c->cred_jwt = xmalloc(ci.jwt.n);
+        if (json_unquote(ci.jwt, c->cred_jwt, ci.jwt.n) <= 0) c->cred_jwt[0] = 0;
+    }
     explicit_bzero(ci.pass, sizeof ci.pass);
     explicit_bzero(ci.token, sizeof ci.token);
     if (ci.account) {
@@ -499,6 +509,8 @@ static void process_sub(worker_t *w, conn_t *c, const op_t *op)
     account_t *acc = conn_account(c);
     int32_t amax = atomic_load_explicit(&acc->max_subs, memory_order_relaxed);
     if (amax >= 0 && (maxs <= 0 || amax < maxs)) maxs = amax == 0 ? -1 : amax;
+    if (c->jwt_limits && c->jwt_max_subs >= 0 && (maxs <= 0 || c->jwt_max_subs < maxs))
+        maxs = c->jwt_max_subs == 0 ? -1 : c->jwt_max_subs;
     if ((maxs > 0 && c->subs.n >= (uint32_t)maxs) || maxs < 0) {
         ERROR("%smaximum subscriptions exceeded", c->prefix);
         session_send_err(w, c, "maximum subscriptions exceeded");
@@ -685,6 +697,12 @@ void client_timer(worker_t *w, conn_t *c)
         close_with_err(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
         return;
     }
+    if (c->expires_ns && now >= c->expires_ns) {
+        DEBUG("%sUser Authentication Expired", c->prefix);
+        close_with_err(w, c, "User Authentication Expired", CR_AUTH_EXPIRED);
+        return;
+    }
+    if (c->expires_ns) worker_note_deadline(w, c->expires_ns);
     int64_t idle = 0;
     switch (conn_ping_tick(w, c, &idle)) {
     case PING_DELAYED:

@@ -84,7 +84,10 @@ int connect_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     } else if (json_key_is(key, "sig")) {
         rc = t == JSON_NULL ? 0 : get_str(raw, t, ci->sig, sizeof ci->sig, &ci->has_sig);
     } else if (json_key_is(key, "jwt")) {
-        if (t != JSON_STRING && t != JSON_NULL) rc = -1;
+        if (t == JSON_STRING)
+            ci->jwt = raw;
+        else if (t != JSON_NULL)
+            rc = -1;
     }
     return rc ? 1 : 0;
 }

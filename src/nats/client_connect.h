@@ -18,6 +18,7 @@ typedef struct connect_info {
     bool has_user, has_pass, has_token;
     char nkey[64], sig[128];
     bool has_nkey, has_sig;
+    slice_t jwt; /* raw JSON string token of "jwt" (into the CONNECT line), or empty */
     char name[256], lang[64], version[64];
 } connect_info_t;
 

@@ -118,7 +118,7 @@ static void make_tag(void)
 
 /* ---- building the sets ---------------------------------------------------- */
 
-static const acct_export_t *find_export(const account_opts_t *exp, const acct_import_t *im)
+const acct_export_t *imports_find_export(const account_opts_t *exp, const acct_import_t *im)
 {
     for (size_t k = 0; k < exp->nexports; k++) {
         const acct_export_t *e = &exp->exports[k];
@@ -200,7 +200,7 @@ static acct_imports_t *build_set(const opts_t *o, const account_opts_t *ao, acco
         const acct_import_t *im = &ao->imports[k];
         account_t *exp = account_lookup(im->account, strlen(im->account));
         const account_opts_t *eo = opts_account(o, im->account);
-        const acct_export_t *ex = eo ? find_export(eo, im) : NULL;
+        const acct_export_t *ex = eo ? imports_find_export(eo, im) : NULL;
         if (!exp || !ex) continue; /* the config check refused this already */
         import_rt_t *r = set_add(set, cap, exp, a, im->service, im->subject, local_subject(im));
         if (!r) break;

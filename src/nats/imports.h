@@ -38,6 +38,8 @@ struct sub_import;
  * re-check (imports_refresh_subs). */
 void imports_apply(const opts_t *o);
 void imports_free_all(void);
+/* The export of exp that im imports (its kind, a subject covering im's), or NULL. */
+const acct_export_t *imports_find_export(const account_opts_t *exp, const acct_import_t *im);
 
 /* Owner: a client subscription s of c was added (in c's account): its shadows. */
 void imports_sub_added(worker_t *w, conn_t *c, sub_t *s);

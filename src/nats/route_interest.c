@@ -16,6 +16,7 @@
  * peers may ask for. Owner worker of the route only. */
 #include "nats/route.h"
 #include "nats/account.h"
+#include "nats/resolver.h"
 #include "nats/route_int.h"
 #include "nats/session.h"
 #include "nats/subs.h"
@@ -212,7 +213,7 @@ static void route_remote_interest(conn_t *c, account_t *acc, slice_t key, slice_
 
 void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
 {
-    account_t *acc = account_lookup_slice(op->account);
+    account_t *acc = account_fetch_slice(op->account);
     if (!acc) {
         DEBUG("%sUnknown account \"%.*s\" for subject \"%.*s\"", c->prefix, (int)op->account.n,
               op->account.p, (int)op->subject.n, op->subject.p);

@@ -8,6 +8,7 @@
  * CONNECT due, PINGs). */
 #include "nats/route.h"
 #include "nats/account.h"
+#include "nats/resolver.h"
 #include "nats/route_int.h"
 #include "nats/auth.h"
 #include "nats/deliver.h"
@@ -404,7 +405,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
 static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
 {
     count_in(w, c, op->size);
-    account_t *acc = account_lookup_slice(op->account);
+    account_t *acc = account_fetch_slice(op->account);
     if (!acc) return; /* not ours to deliver: we never asked for it */
     msg_t m = {c,        acc,  op->subject, op->reply, op->hdr, op->payload,
                op->size, true, op->queues,  0,         NULL};
