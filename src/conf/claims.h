@@ -74,4 +74,8 @@ bool claims_user_revoked(const acct_claims_t *a, const char *user, int64_t iat);
 /* The signer of key, or NULL (the account's own key is not a signer). */
 const acct_signer_t *claims_signer(const acct_claims_t *a, const char *key);
 
+/* tests/fuzz/fuzz_claims.c: the "nats" object parsers without the signature check (a
+ * fuzzer cannot sign): json read as user, account, operator and activation claims. */
+void claims_fuzz_nats(const char *json, size_t n);
+
 #endif

@@ -22,7 +22,13 @@ static int64_t jint(slice_t raw)
     if (raw.n >= sizeof b) return 0;
     memcpy(b, raw.p, raw.n);
     b[raw.n] = 0;
-    return (int64_t)strtod(b, NULL); /* a duration or limit may be written as a float */
+    /* a duration or limit may be written as a float; one beyond int64 is clamped (a cast
+     * would be undefined: found by fuzz_claims) */
+    double d = strtod(b, NULL);
+    if (!(d == d)) return 0;
+    if (d >= 9.2e18) return INT64_MAX;
+    if (d <= -9.2e18) return INT64_MIN;
+    return (int64_t)d;
 }
 
 typedef struct strv_ctx {
@@ -185,8 +191,10 @@ static int op_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     op_claims_t *o = ctx;
     if (json_key_is(key, "signing_keys"))
         jstrv(t, raw, &o->signing_keys, &o->nsigning_keys);
-    else if (json_key_is(key, "system_account") && t == JSON_STRING && raw.n > 2)
+    else if (json_key_is(key, "system_account") && t == JSON_STRING && raw.n > 2) {
+        free(o->system_account); /* a repeated key: the last one (found by fuzz_claims) */
         o->system_account = jdup(raw);
+    }
     return 0;
 }
 
@@ -585,4 +593,23 @@ bool claims_activation_ok(const char *tok, const acct_claims_t *exporter, const 
               subject_is_subset(subject, strlen(subject), a.subject, strlen(a.subject));
     jwt_free(&j);
     return ok;
+}
+
+void claims_fuzz_nats(const char *json, size_t n)
+{
+    user_claims_t u;
+    user_init(&u);
+    user_fields(&u, (slice_t){json, n});
+    claims_user_free(&u);
+    acct_claims_t a;
+    memset(&a, 0, sizeof a);
+    json_parse_object(json, n, acct_member, &a);
+    claims_account_free(&a);
+    op_claims_t o;
+    memset(&o, 0, sizeof o);
+    json_parse_object(json, n, op_top, &o);
+    json_parse_object(json, n, op_member, &o);
+    claims_operator_free(&o);
+    act_ctx_t x = {{0}};
+    json_parse_object(json, n, act_member, &x);
 }

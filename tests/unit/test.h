@@ -53,6 +53,26 @@ static int test_failed_now, test_npass, test_nfail;
         fflush(stdout);                                                                            \
     } while (0)
 
+/* The value of a "name value" line of tests/unit/fixtures/jwt.txt (tokens and keys made
+ * by the official nats-io libraries, fixtures/gen/run.sh), "" if absent. */
+static inline const char *fixture_jwt(const char *name)
+{
+    enum { MAXN = 64, NAMEN = 48, TOKN = 4096 };
+    static char names[MAXN][NAMEN], toks[MAXN][TOKN];
+    static int n;
+    if (!n) {
+        FILE *f = fopen("tests/unit/fixtures/jwt.txt", "r");
+        if (!f) return "";
+        static char line[TOKN + NAMEN + 8];
+        while (fgets(line, sizeof line, f) && n < MAXN)
+            if (line[0] != '#' && sscanf(line, "%47s %4095s", names[n], toks[n]) == 2) n++;
+        fclose(f);
+    }
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], name)) return toks[i];
+    return "";
+}
+
 static inline int test_summary(void)
 {
     printf("%d passed, %d failed\n", test_npass, test_nfail);

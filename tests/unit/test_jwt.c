@@ -6,24 +6,7 @@
 
 #include <stdlib.h>
 
-static char names[16][32], toks[16][2048];
-static int ntoks;
-
-static const char *tok(const char *name)
-{
-    if (!ntoks) {
-        FILE *f = fopen("tests/unit/fixtures/jwt.txt", "r");
-        if (!f) return "";
-        char line[4096];
-        while (fgets(line, sizeof line, f) && ntoks < 16)
-            if (line[0] != '#' && sscanf(line, "%31s %2047s", names[ntoks], toks[ntoks]) == 2)
-                ntoks++;
-        fclose(f);
-    }
-    for (int i = 0; i < ntoks; i++)
-        if (!strcmp(names[i], name)) return toks[i];
-    return "";
-}
+#define tok fixture_jwt
 
 static int dec(const char *name, jwt_t *j, char *err)
 {
