@@ -19,7 +19,7 @@
 typedef struct jwt {
     char *payload; /* the decoded claims JSON (owned) */
     size_t payload_len;
-    char jti[64], iss[NKEY_PUBLIC_LEN + 1], sub[NKEY_PUBLIC_LEN + 1], name[256];
+    char jti[128], iss[NKEY_PUBLIC_LEN + 1], sub[NKEY_PUBLIC_LEN + 1], name[256];
     char type[32]; /* "operator", "account", "user", "activation", ... */
     int64_t iat, exp, nbf;
     int version; /* 1 or 2 */

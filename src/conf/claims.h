@@ -33,6 +33,8 @@ typedef struct user_claims {
     int64_t max_subs, max_payload;            /* -1: no limit */
     bool bearer;                              /* logs in without signing the nonce */
     bool restrict_conn_types, allow_standard;
+    /* it sets permissions or limits of its own (a scoped signing key's user may not) */
+    bool own_perms_limits;
 } user_claims_t;
 
 typedef struct acct_signer {

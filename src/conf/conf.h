@@ -70,6 +70,10 @@ struct conf_val {
     } u;
 };
 
+/* The whole file at path (at most max bytes, *len its size, not NUL-terminated); NULL
+ * with msg = the reference's text ("open X: no such file or directory", ...). */
+char *read_file(const char *path, size_t max, size_t *len, char *msg, size_t msglen);
+
 /* Parse a file. NULL on error with err = "file:line:col: message", except
  * when the file itself cannot be read: then err = "open FILE: no such file or
  * directory" (as the reference prints it, no position). */

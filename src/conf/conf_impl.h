@@ -140,7 +140,6 @@ conf_val_t *new_str(parser_t *p, size_t pos, const char *s, size_t len);
 conf_val_t *new_val(parser_t *p, conf_type_t t, size_t pos);
 char *path_dir(const char *path);
 char *path_join(const char *dir, const char *rel);
-char *read_file(const char *path, size_t max, size_t *len, char *msg, size_t msglen);
 void sbuf_add(sbuf_t *b, const char *s, size_t n);
 void set_pos(conf_val_t *v, const char *file, int line, int col);
 void shared_release(shared_t *sh);

@@ -5,8 +5,6 @@
 #include "conf/claims.h"
 #include "conf/opts_impl.h"
 
-#include <errno.h>
-
 /* ---- small JSON readers --------------------------------------------------- */
 
 static char *jdup(slice_t raw)
@@ -132,9 +130,48 @@ static int conn_type_elem(void *ctx, json_type_t t, slice_t raw)
     return 0;
 }
 
+static int nonempty_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    (void)key;
+    if (t != JSON_NULL && !(t == JSON_ARRAY && !memchr(raw.p, '"', raw.n))) *(bool *)ctx = true;
+    return 0;
+}
+
+/* A member of the user's permissions and limits that is not the zero value (the JWT
+ * library's "empty permissions" test, which a scoped signing key's user must pass). */
+static bool set_value(slice_t key, json_type_t t, slice_t raw)
+{
+    static const char *const keys[] = {"pub",
+                                       "sub",
+                                       "resp",
+                                       "src",
+                                       "times",
+                                       "locale",
+                                       "subs",
+                                       "data",
+                                       "payload",
+                                       "bearer_token",
+                                       "allowed_connection_types"};
+    bool known = false;
+    for (size_t i = 0; i < ARRAY_LEN(keys) && !known; i++)
+        known = json_key_is(key, keys[i]);
+    if (!known || t == JSON_NULL) return false;
+    if (t == JSON_NUMBER) return jint(raw) != 0;
+    if (t == JSON_BOOL) return raw.p[0] == 't';
+    if (t == JSON_STRING) return raw.n > 2;
+    if (t == JSON_ARRAY) return memchr(raw.p, '"', raw.n) || memchr(raw.p, '{', raw.n - 1);
+    if (t == JSON_OBJECT && !json_key_is(key, "resp")) {
+        bool any = false; /* {"allow": [], "deny": []} is still empty */
+        json_parse_object(raw.p, raw.n, nonempty_member, &any);
+        return any;
+    }
+    return true; /* resp, even empty, is a value */
+}
+
 static int user_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
 {
     user_claims_t *u = ctx;
+    if (set_value(key, t, raw)) u->own_perms_limits = true;
     if (perm_member(&u->perms, key, t, raw)) return 0;
     if (json_key_is(key, "issuer_account") && t == JSON_STRING)
         json_unquote(raw, u->issuer_account, sizeof u->issuer_account);
@@ -208,28 +245,25 @@ static int op_top(void *ctx, slice_t key, json_type_t t, slice_t raw)
 /* A token inside a file: the first run of JWT characters that starts with "eyJ". */
 static char *token_in_file(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "error reading operator JWT file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    buf_t b = {0};
-    char chunk[4096];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (1 << 20))
-        buf_append(&b, chunk, r);
-    fclose(f);
-    buf_append(&b, "", 1);
-    char *s = strstr(b.p, "eyJ"), *tok = NULL;
+    size_t len;
+    char *text = read_file(path, 1 << 20, &len, err, errlen); /* "open X: no such file..." */
+    if (!text) return NULL;
+    /* the text is not NUL-terminated: every scan is bounded by len */
+    const char *s = memmem(text, len, "eyJ", 3);
+    char *tok = NULL;
     if (s) {
-        size_t l = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=");
+        static const char b64[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/";
+        size_t l = 0, rest = len - (size_t)(s - text);
+        while (l < rest && s[l] && strchr(b64, s[l]))
+            l++;
         tok = xmalloc(l + 1);
         memcpy(tok, s, l);
         tok[l] = 0;
     } else {
-        snprintf(err, errlen, "no JWT found in operator file %s", path);
+        snprintf(err, errlen, "no JWT found in %s", path);
     }
-    buf_free(&b);
+    free(text);
     return tok;
 }
 
@@ -243,7 +277,7 @@ int claims_operator(const char *src, op_claims_t *out, char *err, size_t errlen)
         return -1;
     }
     if (strcmp(out->j.type, "operator") != 0 || out->j.sub[0] != 'O') {
-        snprintf(err, errlen, "not an operator JWT");
+        snprintf(err, errlen, "not operator claim"); /* the reference's words */
         claims_operator_free(out);
         return -1;
     }

@@ -31,6 +31,7 @@ static void add_operator(cfg_ctx_t *c, pos_t p, const char *s, opts_t *o)
     op_claims_t oc;
     char err[512];
     if (claims_operator(s, &oc, err, sizeof err) != 0) {
+        p.col = 0; /* the reference names the line only */
         cfg_err(c, p, "error parsing operator JWT: %s", err);
         return;
     }
@@ -132,6 +133,11 @@ int operator_validate(const opts_t *o, char *err, size_t errlen)
     if (!sys && o->noperators && claims_operator(o->operators[0], &oc, e2, sizeof e2) == 0)
         sys = oc.system_account;
     bool missing = false;
+    if (sys && !nkey_decode_public(sys, strlen(sys), NKEY_ACCOUNT, NULL, NULL)) {
+        claims_operator_free(&oc);
+        snprintf(err, errlen, "error resolving system account: will only fetch valid account keys");
+        return -1;
+    }
     if (sys && o->resolver == RESOLVER_MEMORY) {
         missing = true;
         for (size_t i = 0; i < o->npreload && missing; i++)

@@ -132,9 +132,10 @@ typedef struct conn {
     bool unsub_grace;
     struct unsub_token *unsub_wait; /* owner: reading paused until that grace period ends */
     char *cred_user, *cred_pass, *cred_token; /* CONNECT credentials, kept to re-auth on reload */
-    char *cred_nkey, *cred_sig; /* CONNECT's nkey and its signature of nonce (nkey users) */
-    char *nonce;                /* sent in INFO when nkey users exist (nats/auth.c) */
-    char *cred_jwt;             /* CONNECT's user JWT (operator mode) */
+    char *cred_nkey, *cred_sig;  /* CONNECT's nkey and its signature of nonce (nkey users) */
+    char *nonce;                 /* sent in INFO when nkey users exist (nats/auth.c) */
+    char *cred_jwt;              /* CONNECT's user JWT (operator mode) */
+    char *jwt_issuer, *jwt_name; /* a JWT user's issuer key and name tag (owned), for /connz */
     /* a JWT user's limits (jwt_limits set at its login; -1 = none) and the monotonic time its
      * JWT expires (0 = never): it is closed then */
     bool jwt_limits;
@@ -269,6 +270,7 @@ typedef struct conn_info {
     uint64_t in_msgs, out_msgs, in_bytes, out_bytes;
     uint32_t num_subs;
     char *name, *lang, *version, *user; /* owned, NULL if absent */
+    char *jwt, *issuer_key, *name_tag;  /* a JWT user's (owned, NULL if absent) */
     const char *account; /* borrowed (accounts outlive connections); NULL = not a client */
     char tls_version[8]; /* "" if not TLS */
     char tls_cipher[64];

@@ -99,6 +99,9 @@ static void conn_info_clear(conn_info_t *ci)
     free(ci->lang);
     free(ci->version);
     free(ci->user);
+    free(ci->jwt);
+    free(ci->issuer_key);
+    free(ci->name_tag);
     tls_peer_certs_free(ci->certs, ci->ncerts);
     for (size_t k = 0; k < ci->nsubs; k++) {
         free(ci->subs[k].subject);
@@ -159,6 +162,16 @@ size_t server_closed_conns(conn_info_t **out, bool with_subs)
         d->lang = dup_or_null(s->lang);
         d->version = dup_or_null(s->version);
         d->user = dup_or_null(s->user);
+        d->jwt = dup_or_null(s->jwt);
+        d->issuer_key = dup_or_null(s->issuer_key);
+        d->name_tag = dup_or_null(s->name_tag);
+        /* the copy owns what it points to: the ring keeps its own (a shared pointer was
+         * freed by the caller and again by the ring) */
+        d->certs = s->ncerts ? xmalloc(s->ncerts * sizeof *d->certs) : NULL;
+        for (size_t k = 0; k < s->ncerts; k++) {
+            d->certs[k] = s->certs[k];
+            d->certs[k].subject = dup_or_null(s->certs[k].subject);
+        }
         d->subs = NULL;
         d->nsubs = 0;
         if (with_subs && s->nsubs) {

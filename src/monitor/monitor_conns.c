@@ -200,6 +200,11 @@ static void write_conn(jw_t *w, const conn_info_t *c, int64_t now, bool auth, bo
             jw_str(w, NULL, c->subs[i].subject);
         jw_arr_end(w);
     }
+    if (auth || c->stop_wall_ns) { /* a closed connection shows them without auth=1 */
+        put_opt_str(w, "jwt", c->jwt);
+        put_opt_str(w, "issuer_key", c->issuer_key);
+        put_opt_str(w, "name_tag", c->name_tag);
+    }
     jw_obj_end(w);
 }
 

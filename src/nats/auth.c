@@ -604,6 +604,11 @@ static bool jwt_login(conn_t *c)
             DEBUG("%sUser JWT issuer is not known", c->prefix);
             goto out;
         }
+        if (signer->scope && uc.own_perms_limits) {
+            DEBUG("%sUser JWT is not valid: scoped users require no permissions or limits set",
+                  c->prefix);
+            goto out;
+        }
     } else if (strcmp(uc.j.iss, ac->j.sub) != 0) {
         DEBUG("%sUser JWT issuer is not its account", c->prefix);
         goto out;
@@ -625,6 +630,10 @@ static bool jwt_login(conn_t *c)
     free(c->user);
     c->user = xstrdup(uc.j.sub);
     set_perms(c, compile_perms(src->perms ? src->perms : ac->ao.default_perms));
+    free(c->jwt_issuer);
+    c->jwt_issuer = xstrdup(signer ? uc.j.iss : ac->j.sub);
+    free(c->jwt_name);
+    c->jwt_name = uc.j.name[0] ? xstrdup(uc.j.name) : NULL;
     c->jwt_limits = true;
     c->jwt_max_subs = src->max_subs > INT32_MAX ? INT32_MAX : (int32_t)src->max_subs;
     c->jwt_max_payload = src->max_payload > INT32_MAX ? INT32_MAX : (int32_t)src->max_payload;
@@ -741,6 +750,19 @@ static bool queue_match(const char *pat, slice_t q)
     return subject_matches(pat, strlen(pat), q.p, q.n);
 }
 
+/* How the reference names the user in a violation's log line (its getAuthUser): the
+ * CONNECT's nkey, else the user name, else a JWT user's key. */
+static const char *user_label(const conn_t *c, char *out, size_t n)
+{
+    if (c->cred_nkey && *c->cred_nkey)
+        snprintf(out, n, "Nkey \"%s\"", c->cred_nkey);
+    else if (c->cred_jwt && *c->cred_jwt && !(c->cred_user && *c->cred_user))
+        snprintf(out, n, "JWT User \"%s\"", c->user ? c->user : "");
+    else
+        snprintf(out, n, "User \"%s\"", c->user ? c->user : "N/A");
+    return out;
+}
+
 bool auth_can_publish(worker_t *w, conn_t *c, slice_t subject)
 {
     const auth_perms_t *a = atomic_load_explicit(&c->perms, memory_order_relaxed);
@@ -754,8 +776,9 @@ bool auth_can_publish(worker_t *w, conn_t *c, slice_t subject)
         char text[1024];
         snprintf(text, sizeof text, "Permissions Violation for Publish to \"%.*s\"",
                  (int)(subject.n > 900 ? 900 : subject.n), subject.p);
-        ERROR("%sPublish Violation - User \"%s\", Subject \"%.*s\"", c->prefix,
-              c->user ? c->user : "N/A", (int)subject.n, subject.p);
+        char who[128];
+        ERROR("%sPublish Violation - %s, Subject \"%.*s\"", c->prefix,
+              user_label(c, who, sizeof who), (int)subject.n, subject.p);
         c->ops->send_err(w, c, text);
     }
     return ok;
@@ -802,7 +825,7 @@ bool auth_can_subscribe_sid(worker_t *w, conn_t *c, slice_t subject, slice_t que
 {
     bool ok = auth_sub_allowed(c, subject, queue);
     if (!ok) {
-        char text[1024], sidtxt[256];
+        char text[1024], sidtxt[256], who[128];
         /* reference log: ..., Subject "foo"[, Queue: "q"], SID 6 */
         sidtxt[0] = 0;
         if (sid.n)
@@ -812,14 +835,14 @@ bool auth_can_subscribe_sid(worker_t *w, conn_t *c, slice_t subject, slice_t que
                      "Permissions Violation for Subscription to \"%.*s\" using queue \"%.*s\"",
                      (int)(subject.n > 400 ? 400 : subject.n), subject.p,
                      (int)(queue.n > 400 ? 400 : queue.n), queue.p);
-            ERROR("%sSubscription Violation - User \"%s\", Subject \"%.*s\", Queue: \"%.*s\"%s",
-                  c->prefix, c->user ? c->user : "N/A", (int)subject.n, subject.p, (int)queue.n,
-                  queue.p, sidtxt);
+            ERROR("%sSubscription Violation - %s, Subject \"%.*s\", Queue: \"%.*s\"%s", c->prefix,
+                  user_label(c, who, sizeof who), (int)subject.n, subject.p, (int)queue.n, queue.p,
+                  sidtxt);
         } else {
             snprintf(text, sizeof text, "Permissions Violation for Subscription to \"%.*s\"",
                      (int)(subject.n > 900 ? 900 : subject.n), subject.p);
-            ERROR("%sSubscription Violation - User \"%s\", Subject \"%.*s\"%s", c->prefix,
-                  c->user ? c->user : "N/A", (int)subject.n, subject.p, sidtxt);
+            ERROR("%sSubscription Violation - %s, Subject \"%.*s\"%s", c->prefix,
+                  user_label(c, who, sizeof who), (int)subject.n, subject.p, sidtxt);
         }
         c->ops->send_err(w, c, text);
     }

@@ -66,6 +66,8 @@ static void client_free(conn_t *c)
     set_secret(&c->cred_nkey, NULL);
     set_secret(&c->cred_sig, NULL);
     free(c->cred_jwt);
+    free(c->jwt_issuer);
+    free(c->jwt_name);
     free(c->nonce);
     session_free(c);
 }
@@ -739,6 +741,9 @@ void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
     ci->lang = dup_opt(c->lang);
     ci->version = dup_opt(c->version);
     ci->user = dup_opt(c->user);
+    ci->jwt = dup_opt(c->cred_jwt);
+    ci->issuer_key = dup_opt(c->jwt_issuer);
+    ci->name_tag = dup_opt(c->jwt_name);
     ci->account = conn_account(c)->name;
     if (c->ssl && c->tls_done) ci->ncerts = tls_peer_certs(c->ssl, &ci->certs);
 }

@@ -109,7 +109,15 @@ static account_t *fetch_locked(const char *name, size_t n, int depth)
     account_t *a = account_lookup(name, n);
     if (a && atomic_load(&a->claims)) return a;
     entry_t *e = store_find(store, nstore, name, n);
-    if (!e || !e->trusted) return a;
+    if (!e && a) return a; /* a configured one ($G) */
+    if (!e) {
+        /* the reference's warning, also for a name that is no account key */
+        WARN("Account fetch failed: %s", nkey_decode_public(name, n, NKEY_ACCOUNT, NULL, NULL)
+                                             ? "account missing"
+                                             : "will only fetch valid account keys");
+        return NULL;
+    }
+    if (!e->trusted) return a;
     a = account_ensure(e->pub);
     atomic_store_explicit(&a->claims, e->cl, memory_order_release);
     DEBUG("Account [%s] loaded from the resolver", e->pub);

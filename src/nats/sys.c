@@ -197,6 +197,9 @@ static void client_info(buf_t *b, const conn_t *c, bool closed, int64_t stop_ns,
     if (c->version && *c->version) jw_str(&w, "ver", c->version);
     if (closed && c->rtt_ns) jw_int(&w, "rtt", c->rtt_ns);
     if (closed) jw_time(&w, "stop", stop_ns);
+    if (c->cred_jwt && *c->cred_jwt) jw_str(&w, "jwt", c->cred_jwt);
+    if (c->jwt_issuer) jw_str(&w, "issuer_key", c->jwt_issuer);
+    if (c->jwt_name) jw_str(&w, "name_tag", c->jwt_name);
     jw_str(&w, "kind", "Client");
     jw_str(&w, "client_type", "nats");
     jw_obj_end(&w);
