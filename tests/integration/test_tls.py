@@ -162,3 +162,30 @@ def test_connz_tls_peer_certs_as_the_reference_shows_them():
     assert ref and len(ref) == 2, ref  # leaf, then the intermediate the client sent
     assert ours == ref, "ours:\n%s\nreference:\n%s" % (json.dumps(ours, indent=1),
                                                         json.dumps(ref, indent=1))
+
+
+def test_closed_tls_client_certs_in_connz_twice():
+    """A closed client's certificates are shown by /connz?state=closed as often as it is
+    asked (the closed ring's copies were once freed by the first answer: a double free
+    on the second)."""
+    d = _client_chain_certs()
+    with Server(config=tls_conf("  verify: true\n"), monitor=True) as s:
+        raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+        line = b""
+        while not line.endswith(b"\r\n"):
+            line += raw.recv(1)
+        ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+        ctx.load_cert_chain(os.path.join(d, "cli-chain.pem"), os.path.join(d, "cli-key.pem"))
+        c = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        buf = b""
+        while b"PONG\r\n" not in buf:
+            buf += c.recv(4096)
+        c.close()
+        closed = wait_until(lambda: http_json(s.mport, "/connz?state=closed&auth=true")[
+            "connections"], 5, what="the closed TLS client in /connz")
+        first = closed[0].get("tls_peer_certs")
+        for _ in range(3):
+            again = http_json(s.mport, "/connz?state=closed&auth=true")["connections"]
+            assert again[0].get("tls_peer_certs") == first, (again, first)
+        assert s.alive()
