@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <time.h>
 
-enum gb_mode { GB_PUB, GB_SUB, GB_PUBSUB, GB_QUEUE, GB_REQREP, GB_CONNS, GB_SUBS };
+enum gb_mode { GB_PUB, GB_SUB, GB_PUBSUB, GB_QUEUE, GB_REQREP, GB_CONNS, GB_SUBS, GB_ACCOUNTS };
 enum gb_engine { GB_RAW, GB_NATS };
 enum gb_role { GB_ROLE_PUB, GB_ROLE_SUB, GB_ROLE_REQ, GB_ROLE_REP };
 
@@ -43,6 +43,9 @@ typedef struct gb_cfg {
     double timeout;  /* seconds without progress before giving up */
     int conns;       /* conns mode */
     int subs;        /* subs mode */
+    int accounts;    /* accounts mode: accounts */
+    int acc_conns;   /* accounts mode: connections per account */
+    int server_pid;  /* accounts mode: the server, for its RSS (0: not measured) */
     size_t batch;    /* raw publisher write size in bytes */
     bool json;
     bool progress;
@@ -133,6 +136,11 @@ void *gb_nats_sub(void *arg);
 void *gb_nats_req(void *arg);
 void *gb_nats_rep(void *arg);
 void gb_nats_shutdown(void);
+
+/* accounts mode (gb_accounts.c): the server's config, and the run */
+#include <stdio.h>
+int gb_accounts_config(const gb_cfg *cfg, FILE *f);
+int gb_accounts_run(const gb_cfg *cfg);
 
 /* orchestration (gb_run.c) */
 int gb_run(const gb_cfg *cfg);

@@ -33,6 +33,9 @@ static void usage(FILE *f)
             "  conns    open --conns connections with one SUB each, then one message each\n"
             "  subs     --subs subscriptions (1%% wildcards) on one connection, then publish\n"
             "           --msgs to random literal subjects\n"
+            "  accounts --accounts accounts of --acc-conns connections importing one service\n"
+            "           (--sub responders): connect rate, RSS per account (--pid), requests\n"
+            "           through the imports, isolation; --write-config FILE writes the config\n"
             "\n"
             "options:\n"
             "  -s, --server URL     nats://[user:pass@]host:port (default nats://127.0.0.1:4222)\n"
@@ -50,6 +53,10 @@ static void usage(FILE *f)
             "      --timeout SECS   give up after SECS without progress (default 10)\n"
             "      --json           one JSON object per result on stdout (table on stderr)\n"
             "      --no-progress    no once-a-second progress lines on stderr\n"
+            "      --accounts N     accounts mode: accounts (default 100)\n"
+            "      --acc-conns N    accounts mode: connections per account (default 50)\n"
+            "      --pid PID        accounts mode: the server's pid, for its RSS\n"
+            "      --write-config F accounts mode: write the server's config to F (- = stdout)\n"
             "  -h, --help\n");
 }
 
@@ -141,11 +148,24 @@ static void on_signal(int sig)
     atomic_store(&gb_interrupted, 1);
 }
 
-static const char *mode_names[] = {"pub", "sub", "pubsub", "queue", "reqrep", "conns", "subs"};
+static const char *mode_names[] = {"pub",    "sub",   "pubsub", "queue",
+                                   "reqrep", "conns", "subs",   "accounts"};
+#define NMODES (int)(sizeof mode_names / sizeof mode_names[0])
 
 int main(int argc, char **argv)
 {
-    enum { O_CLIENT = 256, O_BATCH, O_TIMEOUT, O_JSON, O_NOPROGRESS };
+    enum {
+        O_CLIENT = 256,
+        O_BATCH,
+        O_TIMEOUT,
+        O_JSON,
+        O_NOPROGRESS,
+        O_ACCOUNTS,
+        O_ACC_CONNS,
+        O_PID,
+        O_WRITE_CONFIG
+    };
+    const char *write_config = NULL;
     static const struct option longopts[] = {{"server", required_argument, 0, 's'},
                                              {"pub", required_argument, 0, 'p'},
                                              {"sub", required_argument, 0, 'n'},
@@ -161,6 +181,10 @@ int main(int argc, char **argv)
                                              {"timeout", required_argument, 0, O_TIMEOUT},
                                              {"json", no_argument, 0, O_JSON},
                                              {"no-progress", no_argument, 0, O_NOPROGRESS},
+                                             {"accounts", required_argument, 0, O_ACCOUNTS},
+                                             {"acc-conns", required_argument, 0, O_ACC_CONNS},
+                                             {"pid", required_argument, 0, O_PID},
+                                             {"write-config", required_argument, 0, O_WRITE_CONFIG},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     gb_cfg cfg;
@@ -176,6 +200,8 @@ int main(int argc, char **argv)
     cfg.timeout = 10;
     cfg.conns = 1000;
     cfg.subs = 10000;
+    cfg.accounts = 100;
+    cfg.acc_conns = 50;
     cfg.batch = 65536;
     cfg.progress = true;
     snprintf(cfg.subject, sizeof(cfg.subject), "gnatsd.bench");
@@ -244,6 +270,21 @@ int main(int argc, char **argv)
         case O_JSON:
             cfg.json = true;
             break;
+        case O_ACCOUNTS:
+            bad = parse_num(optarg, false, &v) < 0 || v < 1 || v > 100000;
+            cfg.accounts = (int)v;
+            break;
+        case O_ACC_CONNS:
+            bad = parse_num(optarg, false, &v) < 0 || v < 2 || v > 100000;
+            cfg.acc_conns = (int)v;
+            break;
+        case O_PID:
+            bad = parse_num(optarg, false, &v) < 0 || v < 1 || v > 0x7fffffff;
+            cfg.server_pid = (int)v;
+            break;
+        case O_WRITE_CONFIG:
+            write_config = optarg;
+            break;
         case O_NOPROGRESS:
             cfg.progress = false;
             break;
@@ -260,16 +301,28 @@ int main(int argc, char **argv)
         }
     }
     /* GNU getopt moves the mode word behind the options, wherever it was */
-    for (int m = 0; optind == argc - 1 && m < 7; m++)
+    for (int m = 0; optind == argc - 1 && m < NMODES; m++)
         if (!strcmp(argv[optind], mode_names[m])) mode = m;
     if (mode < 0) {
         usage(stderr);
         return 2;
     }
     cfg.mode = (enum gb_mode)mode;
+    if (write_config) {
+        if (cfg.mode != GB_ACCOUNTS) {
+            fprintf(stderr, "gnatsd-bench: --write-config is for accounts mode\n");
+            return 2;
+        }
+        FILE *f = strcmp(write_config, "-") == 0 ? stdout : fopen(write_config, "w");
+        int wrc = f ? gb_accounts_config(&cfg, f) : -1;
+        if (f && f != stdout && fclose(f) != 0) wrc = -1;
+        if (wrc < 0) fprintf(stderr, "gnatsd-bench: cannot write %s\n", write_config);
+        return wrc < 0 ? 1 : 0;
+    }
     if (cfg.duration > 0 && !msgs_set)
         cfg.msgs = UINT64_MAX; /* the duration alone bounds the run */
-    if ((cfg.mode == GB_CONNS || cfg.mode == GB_SUBS) && cfg.engine == GB_NATS) {
+    if ((cfg.mode == GB_CONNS || cfg.mode == GB_SUBS || cfg.mode == GB_ACCOUNTS) &&
+        cfg.engine == GB_NATS) {
         /* libnats starts threads per connection: 1000s of them would measure the client */
         fprintf(stderr, "gnatsd-bench: %s mode supports only --client raw\n", mode_names[mode]);
         return 2;
@@ -298,7 +351,9 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    int rc = cfg.mode == GB_CONNS ? gb_raw_conns(&cfg) : gb_run(&cfg);
+    int rc = cfg.mode == GB_CONNS      ? gb_raw_conns(&cfg)
+             : cfg.mode == GB_ACCOUNTS ? gb_accounts_run(&cfg)
+                                       : gb_run(&cfg);
     gb_table(&cfg);
     if (cfg.engine == GB_NATS) gb_nats_shutdown();
     return rc;

@@ -18,7 +18,8 @@ static int nresults;
 
 const char *gb_mode_name(enum gb_mode m)
 {
-    static const char *names[] = {"pub", "sub", "pubsub", "queue", "reqrep", "conns", "subs"};
+    static const char *names[] = {"pub",    "sub",   "pubsub", "queue",
+                                  "reqrep", "conns", "subs",   "accounts"};
     return names[m];
 }
 

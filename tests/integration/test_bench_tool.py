@@ -18,7 +18,7 @@ from harness import REPO_ROOT, Server, free_port, wait_own_port
 COMMON_KEYS = {"mode", "role", "client", "server", "clients", "msg_size", "msgs", "expected",
                "lost", "extra", "errors", "seconds", "msgs_per_sec", "mb_per_sec"}
 
-TIMEOUTS = {"test_bench_conns": 60, "test_bench_loss_is_reported": 40}
+TIMEOUTS = {"test_bench_conns": 60, "test_bench_loss_is_reported": 40, "test_bench_accounts": 60}
 
 
 def _path(env, default):
@@ -26,10 +26,10 @@ def _path(env, default):
     return p if os.path.isabs(p) else os.path.join(REPO_ROOT, p)
 
 
-def _server():
+def _server(config=None):
     # our server by default; the harness default (the reference) would be
     # the wrong thing to smoke-test the tool with
-    s = Server()
+    s = Server(config=config)
     s.bin = _path("GNATSD_BIN", "build/gnatsd")
     return s
 
@@ -192,3 +192,28 @@ def test_floor_relay_answers_requests():
         finally:
             p.kill()
             p.wait()
+
+
+def test_bench_accounts():
+    tool = _path("GNATSD_BENCH", "build/gnatsd-bench")
+    p = subprocess.run([tool, "accounts", "--accounts", "5", "--write-config", "-"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+    assert p.returncode == 0, p.stderr
+    conf = p.stdout.decode()
+    assert "A4: { users: [ {user: a4, password: a4} ]" in conf, conf
+    with _server(conf) as s:
+        r = _bench(s, "accounts", "--accounts", "5", "--acc-conns", "4", "-n", "2", "-m", "500",
+                   "-z", "16", "--pid", str(s.proc.pid), timeout=50)
+        _no_loss(r["conns"], 20)
+        assert r["conns"]["accounts"] == 5 and r["conns"]["rss_kb_per_account"] != 0, r["conns"]
+        _no_loss(r["req"], 500)
+        assert r["req"]["latency_us"]["p50"] > 0, r["req"]
+        # isolation: each account's 3 other connections got its one message, nothing else
+        assert r["sub"]["msgs"] == r["sub"]["expected"] == 15 and r["sub"]["extra"] == 0, r["sub"]
+    # every user in one account: each subscriber sees all 5 messages, and the tool says so
+    one = "accounts { ALL: { users: [ {user: svc, password: svc}, %s ] } }\n" % ", ".join(
+        "{user: a%d, password: a%d}" % (i, i) for i in range(5))
+    with _server(one) as s:
+        r = _bench(s, "accounts", "--accounts", "5", "--acc-conns", "4", "-n", "2", "-m", "100",
+                   "-z", "16", expect_rc=1, timeout=50)
+        assert r["sub"]["extra"] == 60, r["sub"]
