@@ -381,17 +381,22 @@ static int import_elem(void *ctx, json_type_t t, slice_t raw)
         free(it.to);
         return 0;
     }
-    /* local_subject is the local name for both kinds; without it a stream's "to" is a
-     * prefix and a service's "to" its local name (the JWT library's two generations) */
+    /* local_subject, when given, is the local name of either kind. Without it the JWT
+     * library's older form applies: a stream's "to" is a prefix; a service's "subject" is
+     * the importer's local name and its "to" the exporter's subject (as the reference
+     * reads them) */
     if (it.local && *it.local) {
         im.to = it.local;
         free(it.to);
     } else if (it.to && *it.to && !im.service) {
         im.prefix = it.to;
         free(it.local);
+    } else if (it.to && *it.to) {
+        im.to = im.subject;
+        im.subject = it.to;
+        free(it.local);
     } else {
-        im.to = it.to && *it.to ? it.to : NULL;
-        if (!im.to) free(it.to);
+        free(it.to);
         free(it.local);
     }
     ao->imports = xrealloc(ao->imports, (ao->nimports + 1) * sizeof *ao->imports);
