@@ -246,8 +246,11 @@ deps:
 
 # nats.js for the client-compatibility test (npm registry; node ships with the machine)
 natsjs: tests/integration/js/node_modules/nats/package.json
+# the stamp is touched: npm leaves an installed package's files alone when package.json
+# only gains new dependencies (@nats-io/jwt, @nats-io/nkeys for test_operator.py)
 tests/integration/js/node_modules/nats/package.json: tests/integration/js/package.json
-	cd tests/integration/js && npm install --no-audit --no-fund --loglevel=error
+	cd tests/integration/js && npm install --no-audit --no-fund --loglevel=error && \
+	  touch node_modules/nats/package.json
 
 run: deps all
 	./$(BUILD)/gnatsd

@@ -78,5 +78,12 @@ void os_rwlock_init_writer_pref(pthread_rwlock_t *l);
 int os_tty_echo(bool on);
 long os_tm_gmtoff(const struct tm *local, time_t t);
 const char *os_prog_name(void);
+/* Files of a JWT directory (base/jwtstore.c): the directory and its parents made if
+ * missing (0, or -1 with errno); `to` replaced by `from` in one step; each name in dir
+ * that ends with suffix handed to fn (0, or -1 if dir cannot be read). */
+int os_mkdir_p(const char *path);
+int os_rename_replace(const char *from, const char *to);
+int os_list_dir(const char *dir, const char *suffix, void (*fn)(void *arg, const char *name),
+                void *arg);
 
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <termios.h>
 
 int os_random(void *buf, size_t n)
@@ -113,4 +115,50 @@ void os_rwlock_init_writer_pref(pthread_rwlock_t *l)
     pthread_rwlock_init(l, &attr);
     pthread_rwlockattr_destroy(&attr);
 }
+
+int os_mkdir_p(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != 0) continue;
+        char c = buf[i];
+        buf[i] = 0;
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
+        buf[i] = c;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+int os_rename_replace(const char *from, const char *to)
+{
+    return rename(from, to);
+}
+
+int os_list_dir(const char *dir, const char *suffix, void (*fn)(void *arg, const char *name),
+                void *arg)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    size_t sl = strlen(suffix);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l > sl && strcmp(e->d_name + l - sl, suffix) == 0) fn(arg, e->d_name);
+    }
+    closedir(d);
+    return 0;
+}
+
 #endif

@@ -4,6 +4,8 @@
 #include "base/os.h"
 
 #include <bcrypt.h>
+#include <direct.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <iphlpapi.h>
 #include <limits.h>
@@ -339,4 +341,55 @@ void os_rwlock_init_writer_pref(pthread_rwlock_t *l)
      * writer already (its readers take the same mutex a writer holds while waiting). */
     pthread_rwlock_init(l, NULL);
 }
+
+int os_mkdir_p(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\\' && buf[i] != 0) continue;
+        if (i == 2 && buf[1] == ':') continue; /* "C:" */
+        char c = buf[i];
+        buf[i] = 0;
+        if (_mkdir(buf) != 0 && errno != EEXIST) return -1;
+        buf[i] = c;
+    }
+    DWORD a = GetFileAttributesA(path);
+    if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+int os_rename_replace(const char *from, const char *to)
+{
+    /* rename() does not replace an existing file on Windows */
+    if (MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) return 0;
+    errno = EACCES;
+    return -1;
+}
+
+int os_list_dir(const char *dir, const char *suffix, void (*fn)(void *arg, const char *name),
+                void *arg)
+{
+    char pat[4096];
+    snprintf(pat, sizeof pat, "%s\\*", dir);
+    WIN32_FIND_DATAA fd;
+    HANDLE h = FindFirstFileA(pat, &fd);
+    if (h == INVALID_HANDLE_VALUE) return -1;
+    size_t sl = strlen(suffix);
+    do {
+        size_t l = strlen(fd.cFileName);
+        if (l > sl && strcmp(fd.cFileName + l - sl, suffix) == 0) fn(arg, fd.cFileName);
+    } while (FindNextFileA(h, &fd));
+    FindClose(h);
+    return 0;
+}
+
 #endif

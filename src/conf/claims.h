@@ -24,6 +24,7 @@ typedef struct op_claims {
     char **signing_keys;
     size_t nsigning_keys;
     char *system_account; /* NULL: none named */
+    bool strict;          /* strict_signing_key_usage: accounts signed by a signing key only */
 } op_claims_t;
 
 typedef struct user_claims {

@@ -190,6 +190,12 @@ typedef struct opts {
     char **trusted_keys;
     size_t ntrusted_keys;
     int resolver; /* resolver_type_t */
+    /* the full resolver (resolver { type: full, dir: ... }) */
+    char *resolver_dir;
+    bool resolver_allow_delete;
+    int64_t resolver_limit;       /* stored JWTs at most; 0 = the reference's default */
+    int64_t resolver_interval_ns; /* interval: accepted, see docs/operator.md */
+    int64_t resolver_timeout_ns;
     char **preload_keys, **preload_jwts;
     size_t npreload;
     /* tls (client port) */
@@ -215,7 +221,7 @@ typedef struct opts {
     int ncli_args;
 } opts_t;
 
-typedef enum resolver_type { RESOLVER_NONE = 0, RESOLVER_MEMORY } resolver_type_t;
+typedef enum resolver_type { RESOLVER_NONE = 0, RESOLVER_MEMORY, RESOLVER_FULL } resolver_type_t;
 
 /* Operator mode: JWTs say who may connect (an operator or trusted keys are configured). */
 static inline bool opts_operator_mode(const opts_t *o)

@@ -228,6 +228,8 @@ static int op_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     op_claims_t *o = ctx;
     if (json_key_is(key, "signing_keys"))
         jstrv(t, raw, &o->signing_keys, &o->nsigning_keys);
+    else if (json_key_is(key, "strict_signing_key_usage") && t == JSON_BOOL)
+        o->strict = raw.p[0] == 't';
     else if (json_key_is(key, "system_account") && t == JSON_STRING && raw.n > 2) {
         free(o->system_account); /* a repeated key: the last one (found by fuzz_claims) */
         o->system_account = jdup(raw);

@@ -60,20 +60,69 @@ void p_trusted_keys(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_
     each_string(c, kv, add_trusted, o);
 }
 
+/* resolver { type: full, dir: ..., allow_delete, limit, interval, timeout }: the
+ * reference's checks and texts, at the block's position. */
+static void resolver_block(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
+{
+    const conf_val_t *v = kv->val;
+    char *type = NULL;
+    for (size_t i = 0; i < v->u.map.n; i++) {
+        const conf_kv_t *e = &v->u.map.items[i];
+        if (KEYIS(e->key, "dir")) {
+            free(o->resolver_dir);
+            o->resolver_dir = NULL;
+            get_str(c, e, &o->resolver_dir);
+        } else if (KEYIS(e->key, "type")) {
+            free(type);
+            type = NULL;
+            get_str(c, e, &type);
+        } else if (KEYIS(e->key, "allow_delete")) {
+            get_bool(c, e, &o->resolver_allow_delete);
+        } else if (KEYIS(e->key, "limit")) {
+            get_i64(c, e, &o->resolver_limit);
+        } else if (KEYIS(e->key, "interval")) {
+            parse_duration_field(c, e, "interval", &o->resolver_interval_ns);
+        } else if (KEYIS(e->key, "timeout")) {
+            parse_duration_field(c, e, "timeout", &o->resolver_timeout_ns);
+        } else if (KEYIS(e->key, "ttl")) {
+            cfg_err(c, kvpos(kv), "FULL does not accept ttl");
+        } else if (!used_as_variable(c, e->key)) {
+            cfg_err(c, kvpos(e), "Unknown field \"%s\" parsing resolver", e->key);
+        }
+    }
+    if (!o->resolver_dir || !*o->resolver_dir) {
+        cfg_err(c, kvpos(kv), "dir has no value and needs to point to a directory");
+    } else if (type && strcasecmp(type, "full") == 0) {
+        o->resolver = RESOLVER_FULL;
+    } else if (type && strcasecmp(type, "cache") == 0) {
+        /* the cache resolver fetches every account from other servers on demand: not
+         * built (docs/operator.md), refused rather than run without its accounts */
+        cfg_err(c, kvpos(kv), "resolver type CACHE is not supported by this server");
+    } else {
+        cfg_err(c, kvpos(kv),
+                "error parsing account resolver, should be MEM or  URL(\"url\") or a map "
+                "containing dir and type state=[FULL|CACHE])");
+    }
+    free(type);
+}
+
 void p_resolver(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
 {
     (void)d;
     const conf_val_t *v = kv->val;
-    if (v->type == CONF_STRING && strcasecmp(v->u.str.s, "MEMORY") == 0) {
+    if (v->type == CONF_STRING && (strncasecmp(v->u.str.s, "MEM", 3) == 0)) {
         o->resolver = RESOLVER_MEMORY;
         return;
     }
-    /* URL(...) fetches account JWTs over HTTP and the map form names the nats-based
-     * directory resolvers: neither is built yet, and running without the accounts they
-     * would resolve is no use, so they are refused (docs/operator.md) */
+    if (v->type == CONF_MAP) {
+        resolver_block(c, kv, o);
+        return;
+    }
+    /* URL(...) fetches account JWTs over HTTP: not built yet, and running without the
+     * accounts it would resolve is no use, so it is refused (docs/operator.md) */
     cfg_err(c, kvpos(kv),
-            "resolver: only MEMORY is supported by this server (URL and directory resolvers "
-            "are not)");
+            "resolver: URL resolvers are not supported by this server (MEMORY and the full "
+            "directory resolver are)");
 }
 
 void p_resolver_preload(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
@@ -100,6 +149,7 @@ void p_resolver_preload(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_
 
 void operator_opts_free(opts_t *o)
 {
+    free(o->resolver_dir);
     strv_free(&o->operators, &o->noperators);
     strv_free(&o->trusted_keys, &o->ntrusted_keys);
     size_t n = o->npreload;
@@ -143,9 +193,16 @@ int operator_validate(const opts_t *o, char *err, size_t errlen)
         for (size_t i = 0; i < o->npreload && missing; i++)
             missing = strcmp(o->preload_keys[i], sys) != 0;
     }
+    bool has_sys = sys != NULL;
     claims_operator_free(&oc);
     if (missing) {
         snprintf(err, errlen, "error resolving system account: account missing");
+        return -1;
+    }
+    if (o->resolver == RESOLVER_FULL && !has_sys) {
+        snprintf(err, errlen,
+                 "using nats based account resolver - the system account needs to "
+                 "be specified in configuration or the operator jwt");
         return -1;
     }
     if (o->resolver == RESOLVER_NONE) {

@@ -140,7 +140,11 @@ static const char *trusted_refusal(const opts_t *a, const opts_t *b, char *buf, 
 static const char *resolver_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
 {
     (void)buf, (void)n;
-    return a->resolver == b->resolver ? NULL : "AccountResolver";
+    return a->resolver == b->resolver && str_same(a->resolver_dir, b->resolver_dir) &&
+                   a->resolver_allow_delete == b->resolver_allow_delete &&
+                   a->resolver_limit == b->resolver_limit
+               ? NULL
+               : "AccountResolver";
 }
 
 /* Each of these restricts who may do what, or (mappings) changes where messages

@@ -5,9 +5,13 @@
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "base/subject.h"
+#include "base/json.h"
+#include "base/jwtstore.h"
 #include "nats/imports.h"
 #include "nats/mappings.h"
+#include "nats/sys.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +38,12 @@ static size_t nops;
 static char **trusted;
 static size_t ntrusted;
 static char *sys_name;
+/* the full resolver: its directory (NULL: MEMORY), whether deletes are allowed, its limit */
+static char *rdir;
+static bool rdel;
+static long rlimit;
+static char op_key[NKEY_PUBLIC_LEN + 1]; /* the first operator's key (strict signing) */
+static bool op_strict;
 /* under res_mu */
 static entry_t *store;
 static size_t nstore;
@@ -68,6 +78,13 @@ static void view_free_cb(void *p)
     free(v);
 }
 
+/* Lookups miss it from now on; its claims are about to be retired. */
+static void account_drop(account_t *a)
+{
+    atomic_store_explicit(&a->gone, true, memory_order_release);
+    atomic_store_explicit(&a->claims, NULL, memory_order_release);
+}
+
 /* ---- the store (the preloaded JWTs) ------------------------------------------ */
 
 static entry_t *store_find(entry_t *s, size_t n, const char *name, size_t len)
@@ -100,6 +117,39 @@ static entry_t *store_build(const opts_t *o, size_t *n)
     return s;
 }
 
+/* Under res_mu: a new entry for pub with the claims of tok (NULL if tok is no account JWT). */
+static entry_t *entry_add(const char *pub, const char *tok)
+{
+    acct_claims_t *cl = xmalloc(sizeof *cl);
+    char err[256];
+    if (claims_account(tok, strlen(tok), cl, err, sizeof err) != 0) {
+        WARN("Account [%s]: stored JWT not valid: %s", pub, err);
+        free(cl);
+        return NULL;
+    }
+    store = xrealloc(store, (nstore + 1) * sizeof *store);
+    entry_t *e = &store[nstore++];
+    e->pub = xstrdup(pub);
+    e->cl = cl;
+    e->trusted = is_trusted(cl->j.iss) && strcmp(cl->j.sub, pub) == 0;
+    if (!e->trusted) DEBUG("Account %s: JWT not issued by a trusted operator", pub);
+    return e;
+}
+
+/* Under res_mu, full resolver: the stored JWT of a name not read yet. */
+static entry_t *dir_fetch(const char *name, size_t n)
+{
+    if (!rdir || n > NKEY_PUBLIC_LEN) return NULL;
+    char pub[NKEY_PUBLIC_LEN + 1];
+    memcpy(pub, name, n);
+    pub[n] = 0;
+    char *tok = jwtstore_load(rdir, pub);
+    if (!tok) return NULL;
+    entry_t *e = entry_add(pub, tok);
+    free(tok);
+    return e;
+}
+
 /* ---- loading ---------------------------------------------------------------------- */
 
 /* Under res_mu: the account, loaded if its JWT is in the store and trusted, with the
@@ -109,6 +159,7 @@ static account_t *fetch_locked(const char *name, size_t n, int depth)
     account_t *a = account_lookup(name, n);
     if (a && atomic_load(&a->claims)) return a;
     entry_t *e = store_find(store, nstore, name, n);
+    if (!e) e = dir_fetch(name, n);
     if (!e && a) return a; /* a configured one ($G) */
     if (!e) {
         /* the reference's warning, also for a name that is no account key */
@@ -206,6 +257,259 @@ const opts_t *accounts_opts(const opts_t *o)
     return v ? &v->o : o;
 }
 
+/* ---- the full resolver ------------------------------------------------------------------ */
+
+/* Under res_mu: the entries read from the directory again; an account whose file
+ * changed takes its new claims, one whose file went is dropped. True if any changed
+ * (its clients are then checked again). */
+static bool dir_refresh(void)
+{
+    bool changed = false;
+    for (size_t i = 0; i < nstore;) {
+        entry_t *e = &store[i];
+        char *tok = jwtstore_load(rdir, e->pub);
+        if (tok && strcmp(tok, e->cl->token) == 0) {
+            free(tok);
+            i++;
+            continue;
+        }
+        changed = true;
+        account_t *a = account_lookup(e->pub, strlen(e->pub));
+        bool loaded = a && atomic_load(&a->claims) == e->cl;
+        acct_claims_t *old = e->cl;
+        char *pub = e->pub;
+        store[i] = store[--nstore]; /* the entry goes; a new one is read when needed */
+        entry_t *ne = tok ? entry_add(pub, tok) : NULL;
+        free(tok);
+        if (loaded) {
+            if (ne && ne->trusted) {
+                atomic_store(&a->claims, ne->cl);
+                NOTICE("Account [%s] updated from its new JWT", pub);
+            } else if (!sys_name || strcmp(pub, sys_name) != 0) {
+                account_drop(a);
+                NOTICE("Account [%s] removed: its JWT is no longer in the resolver", pub);
+            }
+        }
+        qsbr_retire(old, claims_free_cb);
+        free(pub);
+    }
+    return changed;
+}
+
+/* "server":{...}'s value (sys_server_info writes the member with its key). */
+static void put_server(buf_t *out)
+{
+    buf_t si = {0};
+    buf_putc(&si, '{');
+    sys_server_info(&si);
+    buf_putc(&si, '}');
+    const char *v = memchr(si.p, ':', si.len);
+    if (v) buf_append(out, v + 1, (size_t)(si.p + si.len - v - 2));
+    buf_free(&si);
+}
+
+/* The reference's reply to an update or delete: {"data":{"account","code","message"},
+ * "server":{...}}, or "error" with "description" = "<message> - <err>". */
+static void respond(buf_t *out, const char *acc, const char *message, const char *err)
+{
+    if (err)
+        ERROR("%s%s%s - %s", message, acc ? " - " : "", acc ? acc : "", err);
+    else
+        DEBUG("%s%s%s", message, acc ? " - " : "", acc ? acc : "");
+    jw_t w;
+    jw_init(&w, out, false);
+    jw_obj_begin(&w, NULL);
+    jw_obj_begin(&w, err ? "error" : "data");
+    if (acc) jw_str(&w, "account", acc);
+    jw_int(&w, "code", err ? 500 : 200);
+    if (err) {
+        char d[600];
+        snprintf(d, sizeof d, "%s - %s", message, err);
+        jw_str(&w, "description", d);
+    } else {
+        jw_str(&w, "message", message);
+    }
+    jw_obj_end(&w);
+    buf_puts(out, ",\"server\":");
+    put_server(out);
+    buf_putc(out, '}');
+}
+
+/* The account of "$SYS.REQ.ACCOUNT.<acc>.CLAIMS.UPDATE" / "$SYS.ACCOUNT.<acc>.CLAIMS.UPDATE". */
+static bool subject_account(const char *subj, char *acc, size_t cap)
+{
+    const char *p = strncmp(subj, "$SYS.REQ.ACCOUNT.", 17) == 0 ? subj + 17
+                    : strncmp(subj, "$SYS.ACCOUNT.", 13) == 0   ? subj + 13
+                                                                : NULL;
+    if (!p) return false;
+    const char *dot = strchr(p, '.');
+    if (!dot || (size_t)(dot - p) >= cap) return false;
+    memcpy(acc, p, (size_t)(dot - p));
+    acc[dot - p] = 0;
+    return true;
+}
+
+static bool on_claims_update(const char *subject, const char *payload, size_t n, buf_t *out)
+{
+    char want[NKEY_PUBLIC_LEN + 8] = "";
+    bool per_account = strcmp(subject, "$SYS.REQ.CLAIMS.UPDATE") != 0;
+    if (per_account && !subject_account(subject, want, sizeof want)) return false;
+    char *tok = xstrndup(payload, n), err[256];
+    acct_claims_t cl;
+    if (claims_account(tok, n, &cl, err, sizeof err) != 0) {
+        respond(out, "n/a", "jwt update resulted in error", err);
+        free(tok);
+        return true;
+    }
+    int64_t now = (int64_t)time(NULL);
+    if (per_account && strcmp(cl.j.sub, want) != 0) {
+        respond(out, want, "jwt update resulted in error", "subject does not match jwt content");
+    } else if (op_strict && strcmp(cl.j.iss, op_key) == 0) {
+        respond(out, cl.j.sub, "jwt update resulted in error",
+                "operator requires issuer to be a signing key");
+    } else if (jwt_expired(&cl.j, now)) {
+        respond(out, cl.j.sub, "jwt validation failed", "validation errors: [claim is expired]");
+    } else {
+        pthread_mutex_lock(&res_mu);
+        int rc = jwtstore_save(rdir, cl.j.sub, tok, rlimit, err, sizeof err);
+        bool changed = rc > 0 && dir_refresh();
+        if (changed) view_rebuild();
+        pthread_mutex_unlock(&res_mu);
+        if (rc < 0)
+            respond(out, cl.j.sub, "jwt update resulted in error", err);
+        else
+            respond(out, cl.j.sub, "jwt updated", NULL);
+        if (changed) worker_command(WCMD_REAUTH); /* limits, revocations: checked again */
+    }
+    claims_account_free(&cl);
+    free(tok);
+    return true;
+}
+
+static bool on_claims_lookup(const char *subject, const char *payload, size_t n, buf_t *out)
+{
+    (void)payload, (void)n;
+    char acc[NKEY_PUBLIC_LEN + 8];
+    if (!subject_account(subject, acc, sizeof acc)) return false;
+    char *tok = jwtstore_load(rdir, acc);
+    if (!tok) return false; /* the reference answers nothing: the requester times out */
+    buf_puts(out, tok);
+    free(tok);
+    return true;
+}
+
+static void list_one(void *arg, const char *pub)
+{
+    jw_str(arg, NULL, pub);
+}
+
+static bool on_claims_list(const char *subject, const char *payload, size_t n, buf_t *out)
+{
+    (void)subject, (void)payload, (void)n;
+    jw_t w;
+    jw_init(&w, out, false);
+    jw_obj_begin(&w, NULL);
+    jw_arr_begin(&w, "data");
+    jwtstore_list(rdir, list_one, &w);
+    jw_arr_end(&w);
+    buf_puts(out, ",\"server\":");
+    put_server(out);
+    buf_putc(out, '}');
+    return true;
+}
+
+typedef struct del_ctx {
+    char **keys;
+    size_t n;
+    bool bad;
+} del_ctx_t;
+
+static int del_elem(void *ctx, json_type_t t, slice_t raw)
+{
+    del_ctx_t *d = ctx;
+    char k[NKEY_PUBLIC_LEN + 8];
+    if (t != JSON_STRING || json_unquote(raw, k, sizeof k) <= 0 ||
+        !nkey_decode_public(k, strlen(k), NKEY_ACCOUNT, NULL, NULL)) {
+        d->bad = true;
+        return 0;
+    }
+    d->keys = xrealloc(d->keys, (d->n + 1) * sizeof *d->keys);
+    d->keys[d->n++] = xstrdup(k);
+    return 0;
+}
+
+static int del_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    if (json_key_is(key, "accounts")) {
+        if (t != JSON_ARRAY)
+            ((del_ctx_t *)ctx)->bad = true;
+        else
+            json_parse_array(raw.p, raw.n, del_elem, ctx);
+    }
+    return 0;
+}
+
+/* $SYS.REQ.CLAIMS.DELETE: a generic JWT self-signed by a trusted operator key naming the
+ * accounts ("nats":{"accounts":[...]}), allowed by allow_delete. */
+static bool on_claims_delete(const char *subject, const char *payload, size_t n, buf_t *out)
+{
+    (void)subject;
+    jwt_t j;
+    char err[256], msg[160];
+    const char *why = NULL;
+    del_ctx_t d = {0};
+    bool decoded = jwt_decode(payload, n, &j, err, sizeof err) == 0;
+    if (!decoded) {
+        why = err;
+    } else if (!rdel) {
+        why = "delete must be enabled in server config";
+    } else if (strcmp(j.sub, j.iss) != 0) {
+        why = "not self signed";
+    } else if (!is_trusted(j.iss)) {
+        why = "not trusted";
+    } else {
+        if (j.nats.n) json_parse_object(j.nats.p, j.nats.n, del_member, &d);
+        if (d.bad || !d.n) why = "malformed request";
+        for (size_t i = 0; !why && i < d.n; i++)
+            if (sys_name && strcmp(d.keys[i], sys_name) == 0)
+                why = "not allowed to delete system account";
+    }
+    snprintf(msg, sizeof msg, "delete accounts request by %s failed", decoded ? j.sub : "");
+    if (why) {
+        respond(out, NULL, msg, why);
+    } else {
+        size_t ok = 0, bad = 0;
+        buf_t errs = {0};
+        pthread_mutex_lock(&res_mu);
+        for (size_t i = 0; i < d.n; i++) {
+            if (jwtstore_delete(rdir, d.keys[i], err, sizeof err) == 0) {
+                ok++;
+            } else {
+                if (bad++) buf_putc(&errs, '\n');
+                buf_puts(&errs, err);
+            }
+        }
+        bool changed = dir_refresh();
+        if (changed) view_rebuild();
+        pthread_mutex_unlock(&res_mu);
+        buf_putc(&errs, 0);
+        if (!bad) {
+            snprintf(msg, sizeof msg, "deleted %zu accounts", ok);
+            respond(out, NULL, msg, NULL);
+        } else {
+            snprintf(msg, sizeof msg, "deleted %zu accounts, failed for %zu", ok, bad);
+            respond(out, NULL, msg, errs.p);
+        }
+        buf_free(&errs);
+        if (changed) worker_command(WCMD_REAUTH);
+    }
+    for (size_t i = 0; i < d.n; i++)
+        free(d.keys[i]);
+    free(d.keys);
+    if (decoded) jwt_free(&j);
+    return true;
+}
+
 /* ---- start, reload ------------------------------------------------------------------- */
 
 static void log_time(const char *what, int64_t t)
@@ -216,6 +520,15 @@ static void log_time(const char *what, int64_t t)
     gmtime_r(&tt, &tm);
     strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
     NOTICE("  %s: %s", what, b);
+}
+
+/* Full resolver: the preloaded JWTs go into the directory (a newer stored one stays). */
+static void full_preload(const opts_t *o)
+{
+    char err[256];
+    for (size_t i = 0; i < o->npreload; i++)
+        if (jwtstore_save(rdir, o->preload_keys[i], o->preload_jwts[i], 0, err, sizeof err) < 0)
+            ERROR("Account [%s]: preloaded JWT not stored: %s", o->preload_keys[i], err);
 }
 
 int resolver_start(const opts_t *o, const char **sys, char *err, size_t errlen)
@@ -249,8 +562,30 @@ int resolver_start(const opts_t *o, const char **sys, char *err, size_t errlen)
         else
             NOTICE("  Expires : Never");
     }
+    if (nops) {
+        snprintf(op_key, sizeof op_key, "%s", ops[0].j.sub);
+        op_strict = ops[0].strict;
+    }
     pthread_mutex_lock(&res_mu);
-    store = store_build(o, &nstore);
+    if (o->resolver == RESOLVER_FULL) {
+        rdir = xstrdup(o->resolver_dir);
+        rdel = o->resolver_allow_delete;
+        rlimit = o->resolver_limit > 0 ? (long)o->resolver_limit : 0;
+        if (os_mkdir_p(rdir) != 0) {
+            snprintf(err, errlen, "dir %s: %s", rdir, strerror(errno));
+            pthread_mutex_unlock(&res_mu);
+            return -1;
+        }
+        full_preload(o);
+        sys_register_request("$SYS.REQ.CLAIMS.UPDATE", on_claims_update);
+        sys_register_request("$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE", on_claims_update);
+        sys_register_request("$SYS.ACCOUNT.*.CLAIMS.UPDATE", on_claims_update);
+        sys_register_request("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", on_claims_lookup);
+        sys_register_request("$SYS.REQ.CLAIMS.LIST", on_claims_list);
+        sys_register_request("$SYS.REQ.CLAIMS.DELETE", on_claims_delete);
+    } else {
+        store = store_build(o, &nstore);
+    }
     base_opts = o;
     pthread_mutex_unlock(&res_mu);
     const char *name = o->system_account && *o->system_account ? o->system_account : NULL;
@@ -260,12 +595,23 @@ int resolver_start(const opts_t *o, const char **sys, char *err, size_t errlen)
         WARN("Trusted Operators should utilize a System Account");
         return 0;
     }
+    pthread_mutex_lock(&res_mu);
     entry_t *e = store_find(store, nstore, name, strlen(name));
+    if (!e) e = dir_fetch(name, strlen(name));
+    bool trusted = e && e->trusted;
+    pthread_mutex_unlock(&res_mu);
+    if (!e && rdir) {
+        /* the full resolver's system account may be pushed later */
+        WARN("System account %s has no JWT in the resolver yet", name);
+        sys_name = xstrdup(name);
+        *sys = sys_name;
+        return 0;
+    }
     if (!e) {
         snprintf(err, errlen, "error resolving system account: account missing");
         return -1;
     }
-    if (!e->trusted) {
+    if (!trusted) {
         snprintf(err, errlen,
                  "error resolving system account: account not issued by a trusted "
                  "operator");
@@ -283,13 +629,6 @@ void resolver_load_system(void)
     if (sys_name) fetch_locked(sys_name, strlen(sys_name), 0);
     view_rebuild();
     pthread_mutex_unlock(&res_mu);
-}
-
-/* Lookups miss it from now on; its claims are about to be retired. */
-static void account_drop(account_t *a)
-{
-    atomic_store_explicit(&a->gone, true, memory_order_release);
-    atomic_store_explicit(&a->claims, NULL, memory_order_release);
 }
 
 /* Under res_mu, reload: the new store replaces the old; an account whose JWT is the
@@ -354,7 +693,12 @@ void accounts_configure(const opts_t *o)
         return;
     }
     pthread_mutex_lock(&res_mu);
-    if (base_opts != o) store_replace(o);
+    if (base_opts != o && rdir) {
+        full_preload(o);
+        dir_refresh();
+    } else if (base_opts != o) {
+        store_replace(o);
+    }
     base_opts = o;
     view_rebuild();
     pthread_mutex_unlock(&res_mu);
@@ -389,5 +733,7 @@ void resolver_free_all(void)
     ntrusted = 0;
     free(sys_name);
     sys_name = NULL;
+    free(rdir);
+    rdir = NULL;
     active = false;
 }

@@ -20,11 +20,20 @@ typedef struct endpoint {
     sys_endpoint_fn fn;
 } endpoint_t;
 
+/* A request subject of its own (sys_register_request). */
+typedef struct custom {
+    char *pattern;
+    sys_request_fn fn;
+} custom_t;
+
+#define SYS_CUSTOM_MAX 8
+
 typedef struct job {
     struct job *next;
     const endpoint_t *ep;
-    account_t *reply_acc; /* where the requester is (the system account, or routed) */
-    char *acc;            /* $SYS.REQ.ACCOUNT.<acc>: the account asked about */
+    const custom_t *custom; /* instead of ep: its handler, with the subject in acc */
+    account_t *reply_acc;   /* where the requester is (the system account, or routed) */
+    char *acc;              /* $SYS.REQ.ACCOUNT.<acc>: the account asked about */
     char *reply;
     char *opts;
     size_t optsn;
@@ -42,7 +51,9 @@ static struct {
     account_t *sys;
     endpoint_t eps[MAX_ENDPOINTS];
     size_t neps;
-    sub_t *subs[4];
+    sub_t *subs[4 + SYS_CUSTOM_MAX];
+    custom_t custom[SYS_CUSTOM_MAX];
+    size_t ncustom;
     pthread_t thread;
     bool thread_up;
     pthread_mutex_t mu;
@@ -354,8 +365,51 @@ static int on_request(worker_t *w, const msg_t *m, void *arg)
     return 1;
 }
 
+/* On the deliverer's worker: queue a request of a registered subject (with or without
+ * a reply) for the system thread. */
+static int on_custom(worker_t *w, const msg_t *m, void *arg)
+{
+    (void)w;
+    job_t *j = xcalloc(1, sizeof *j);
+    j->custom = arg;
+    j->reply_acc = (account_t *)m->acc;
+    j->acc = xstrndup(m->subject.p, m->subject.n);
+    j->reply = m->reply.n ? xstrndup(m->reply.p, m->reply.n) : NULL;
+    int64_t body = m->hdr > 0 ? m->size - m->hdr : m->size;
+    j->opts = xstrndup(m->payload + (m->hdr > 0 ? m->hdr : 0), (size_t)body);
+    j->optsn = (size_t)body;
+    pthread_mutex_lock(&S.mu);
+    bool full = S.njobs >= SYS_JOBS_MAX || S.stop;
+    if (!full) {
+        *S.jobs_tail = j;
+        S.jobs_tail = &j->next;
+        S.njobs++;
+        pthread_cond_signal(&S.cv);
+    }
+    pthread_mutex_unlock(&S.mu);
+    if (full) {
+        free(j->acc), free(j->reply), free(j->opts), free(j);
+        return 0;
+    }
+    return 1;
+}
+
+void sys_register_request(const char *pattern, sys_request_fn fn)
+{
+    if (S.ncustom == SYS_CUSTOM_MAX) return;
+    S.custom[S.ncustom].pattern = xstrdup(pattern);
+    S.custom[S.ncustom++].fn = fn;
+}
+
 static void answer(job_t *j)
 {
+    if (j->custom) {
+        buf_t out = {0};
+        bool reply = j->custom->fn(j->acc, j->opts, j->optsn, &out);
+        if (reply && j->reply) publish_queued(j->reply_acc, j->reply, &out);
+        buf_free(&out);
+        return;
+    }
     buf_t data = {0};
     if (!j->ep->fn(j->acc, j->opts, j->optsn, &data)) {
         buf_free(&data);
@@ -447,6 +501,8 @@ void sys_start(void)
     snprintf(subj, sizeof subj, "$SYS.REQ.SERVER.%s.*", srv->server_id);
     S.subs[2] = internal_sub_add(S.sys, subj, on_request, NULL, true);
     S.subs[3] = internal_sub_add(S.sys, "$SYS.REQ.ACCOUNT.*.*", on_request, NULL, true);
+    for (size_t i = 0; i < S.ncustom; i++)
+        S.subs[4 + i] = internal_sub_add(S.sys, S.custom[i].pattern, on_custom, &S.custom[i], true);
     S.on = true;
     if (pthread_create(&S.thread, NULL, sys_main, NULL) == 0) S.thread_up = true;
 }
@@ -476,5 +532,8 @@ void sys_stop(void)
         free(p);
     }
     S.pubs = NULL;
+    for (size_t i = 0; i < S.ncustom; i++)
+        free(S.custom[i].pattern);
+    S.ncustom = 0;
     S.on = false;
 }

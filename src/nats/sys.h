@@ -33,6 +33,13 @@ typedef bool (*sys_endpoint_fn)(const char *acc, const char *opts, size_t optsn,
  * per_account: also as $SYS.REQ.ACCOUNT.<acc>.<name>. */
 void sys_register_endpoint(const char *name, bool server, bool per_account, sys_endpoint_fn fn);
 
+/* A request subject of its own (a pattern; wildcards allowed): fn runs on the system
+ * thread with the subject and payload, and appends the whole reply to out (false: no
+ * reply; a message without a reply subject gets none anyway). At most SYS_CUSTOM_MAX
+ * (sys.c), registered before sys_start. */
+typedef bool (*sys_request_fn)(const char *subject, const char *payload, size_t n, buf_t *out);
+void sys_register_request(const char *pattern, sys_request_fn fn);
+
 /* Control plane: after accounts, imports and routes are set up (the subscriptions
  * are route interest); nothing when there is no system account. */
 void sys_start(void);
