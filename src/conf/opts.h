@@ -194,8 +194,7 @@ typedef struct opts {
     char *resolver_dir;
     bool resolver_allow_delete;
     int64_t resolver_limit;       /* stored JWTs at most; 0 = the reference's default */
-    int64_t resolver_interval_ns; /* interval: accepted, see docs/operator.md */
-    int64_t resolver_timeout_ns;
+    int64_t resolver_interval_ns; /* between two CLAIMS.PACK syncs; 0 = 1 minute */
     char **preload_keys, **preload_jwts;
     size_t npreload;
     /* tls (client port) */

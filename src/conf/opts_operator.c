@@ -83,7 +83,11 @@ static void resolver_block(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
         } else if (KEYIS(e->key, "interval")) {
             parse_duration_field(c, e, "interval", &o->resolver_interval_ns);
         } else if (KEYIS(e->key, "timeout")) {
-            parse_duration_field(c, e, "timeout", &o->resolver_timeout_ns);
+            /* how long to wait for another server's answer to an account lookup: those
+             * lookups are not built (docs/operator.md), so the key is refused */
+            cfg_err(c, kvpos(e),
+                    "resolver timeout is not supported by this server (it does "
+                    "not fetch accounts from other servers)");
         } else if (KEYIS(e->key, "ttl")) {
             cfg_err(c, kvpos(kv), "FULL does not accept ttl");
         } else if (!used_as_variable(c, e->key)) {

@@ -349,8 +349,10 @@ static bool subject_account(const char *subj, char *acc, size_t cap)
     return true;
 }
 
-static bool on_claims_update(const char *subject, const char *payload, size_t n, buf_t *out)
+static bool on_claims_update(const char *subject, const char *reply, const char *payload, size_t n,
+                             buf_t *out)
 {
+    (void)reply;
     char want[NKEY_PUBLIC_LEN + 8] = "";
     bool per_account = strcmp(subject, "$SYS.REQ.CLAIMS.UPDATE") != 0;
     if (per_account && !subject_account(subject, want, sizeof want)) return false;
@@ -386,8 +388,10 @@ static bool on_claims_update(const char *subject, const char *payload, size_t n,
     return true;
 }
 
-static bool on_claims_lookup(const char *subject, const char *payload, size_t n, buf_t *out)
+static bool on_claims_lookup(const char *subject, const char *reply, const char *payload, size_t n,
+                             buf_t *out)
 {
+    (void)reply;
     (void)payload, (void)n;
     char acc[NKEY_PUBLIC_LEN + 8];
     if (!subject_account(subject, acc, sizeof acc)) return false;
@@ -403,8 +407,10 @@ static void list_one(void *arg, const char *pub)
     jw_str(arg, NULL, pub);
 }
 
-static bool on_claims_list(const char *subject, const char *payload, size_t n, buf_t *out)
+static bool on_claims_list(const char *subject, const char *reply, const char *payload, size_t n,
+                           buf_t *out)
 {
+    (void)reply;
     (void)subject, (void)payload, (void)n;
     jw_t w;
     jw_init(&w, out, false);
@@ -451,8 +457,10 @@ static int del_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
 
 /* $SYS.REQ.CLAIMS.DELETE: a generic JWT self-signed by a trusted operator key naming the
  * accounts ("nats":{"accounts":[...]}), allowed by allow_delete. */
-static bool on_claims_delete(const char *subject, const char *payload, size_t n, buf_t *out)
+static bool on_claims_delete(const char *subject, const char *reply, const char *payload, size_t n,
+                             buf_t *out)
 {
+    (void)reply;
     (void)subject;
     jwt_t j;
     char err[256], msg[160];
@@ -508,6 +516,81 @@ static bool on_claims_delete(const char *subject, const char *payload, size_t n,
     free(d.keys);
     if (decoded) jwt_free(&j);
     return true;
+}
+
+/* ---- the full resolver's sync ($SYS.REQ.CLAIMS.PACK) ---------------------------------------
+ * Every interval a server asks the others for their JWTs; each answers one message
+ * "<key>|<jwt>" per stored JWT, then an empty one, and the asker keeps each one that is
+ * newer than its own. The reference sends its store's hash so an equal store answers at
+ * once; its hash is not reproduced here, so our requests carry none (a reference
+ * server then sends its JWTs) and we always answer with ours: more bytes, same result. */
+
+static char pack_inbox[128];
+
+static void pack_one(void *arg, const char *pub)
+{
+    const char *reply = arg;
+    char *tok = jwtstore_load(rdir, pub);
+    if (!tok) return;
+    buf_t b = {0};
+    buf_printf(&b, "%s|%s", pub, tok);
+    sys_publish(reply, NULL, b.p, b.len);
+    buf_free(&b);
+    free(tok);
+}
+
+static bool on_pack_request(const char *subject, const char *reply, const char *payload, size_t n,
+                            buf_t *out)
+{
+    (void)subject, (void)payload, (void)n, (void)out;
+    if (!reply) return false;
+    pthread_mutex_lock(&res_mu);
+    jwtstore_list(rdir, pack_one, (void *)reply);
+    pthread_mutex_unlock(&res_mu);
+    sys_publish(reply, NULL, "", 0);
+    return false;
+}
+
+static bool on_pack_response(const char *subject, const char *reply, const char *payload, size_t n,
+                             buf_t *out)
+{
+    (void)subject, (void)reply, (void)out;
+    if (n == 0) {
+        DEBUG("Merging Finished");
+        return false;
+    }
+    const char *bar = memchr(payload, '|', n);
+    if (!bar || bar == payload || (size_t)(bar - payload) > NKEY_PUBLIC_LEN) return false;
+    char pub[NKEY_PUBLIC_LEN + 1], err[256];
+    memcpy(pub, payload, (size_t)(bar - payload));
+    pub[bar - payload] = 0;
+    char *tok = xstrndup(bar + 1, (size_t)(payload + n - bar - 1));
+    acct_claims_t cl;
+    bool ok = claims_account(tok, strlen(tok), &cl, err, sizeof err) == 0;
+    if (ok) {
+        ok = strcmp(cl.j.sub, pub) == 0;
+        claims_account_free(&cl);
+    }
+    if (!ok) {
+        ERROR("Merging resulted in error: not the account JWT of %s", pub);
+        free(tok);
+        return false;
+    }
+    pthread_mutex_lock(&res_mu);
+    int rc = jwtstore_save(rdir, pub, tok, rlimit, err, sizeof err);
+    bool changed = rc > 0 && dir_refresh();
+    if (changed) view_rebuild();
+    pthread_mutex_unlock(&res_mu);
+    if (rc < 0) ERROR("Merging resulted in error: %s", err);
+    if (changed) worker_command(WCMD_REAUTH);
+    free(tok);
+    return false;
+}
+
+static void pack_tick(void)
+{
+    DEBUG("Checking store state");
+    sys_publish("$SYS.REQ.CLAIMS.PACK", pack_inbox, "", 0);
 }
 
 /* ---- start, reload ------------------------------------------------------------------- */
@@ -583,6 +666,12 @@ int resolver_start(const opts_t *o, const char **sys, char *err, size_t errlen)
         sys_register_request("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", on_claims_lookup);
         sys_register_request("$SYS.REQ.CLAIMS.LIST", on_claims_list);
         sys_register_request("$SYS.REQ.CLAIMS.DELETE", on_claims_delete);
+        snprintf(pack_inbox, sizeof pack_inbox, "$SYS._INBOX.%s.pack", srv->server_id);
+        sys_register_request("$SYS.REQ.CLAIMS.PACK", on_pack_request);
+        sys_register_request(pack_inbox, on_pack_response);
+        sys_register_timer(
+            o->resolver_interval_ns > 0 ? o->resolver_interval_ns : 60LL * 1000000000LL, pack_tick);
+        NOTICE("Managing all jwt in exclusive directory %s", rdir);
     } else {
         store = store_build(o, &nstore);
     }

@@ -26,7 +26,7 @@ typedef struct custom {
     sys_request_fn fn;
 } custom_t;
 
-#define SYS_CUSTOM_MAX 8
+#define SYS_CUSTOM_MAX 12
 
 typedef struct job {
     struct job *next;
@@ -43,6 +43,7 @@ typedef struct pub {
     struct pub *next;
     account_t *acc;
     char *subject;
+    char *reply; /* or NULL */
     buf_t payload;
 } pub_t;
 
@@ -54,6 +55,11 @@ static struct {
     sub_t *subs[4 + SYS_CUSTOM_MAX];
     custom_t custom[SYS_CUSTOM_MAX];
     size_t ncustom;
+    struct {
+        int64_t every_ns, next_ns;
+        void (*fn)(void);
+    } timers[4];
+    size_t ntimers;
     pthread_t thread;
     bool thread_up;
     pthread_mutex_t mu;
@@ -135,11 +141,13 @@ static void event_head(buf_t *b, const char *type, uint64_t r1, uint64_t r2, int
 
 /* ---- publishing ------------------------------------------------------------------ */
 
-static void publish_on(worker_t *w, account_t *acc, const char *subject, const buf_t *payload)
+static void publish_on(worker_t *w, account_t *acc, const char *subject, const char *reply,
+                       const buf_t *payload)
 {
     msg_t m = {0};
     m.acc = acc;
     m.subject = (slice_t){subject, strlen(subject)};
+    if (reply) m.reply = (slice_t){reply, strlen(reply)};
     m.hdr = -1;
     m.payload = payload->p ? payload->p : "";
     m.size = (int64_t)payload->len;
@@ -157,19 +165,22 @@ static void run_pubs(worker_t *w)
     pthread_mutex_unlock(&S.mu);
     for (pub_t *next; p; p = next) {
         next = p->next;
-        publish_on(w, p->acc, p->subject, &p->payload);
+        publish_on(w, p->acc, p->subject, p->reply, &p->payload);
         free(p->subject);
+        free(p->reply);
         buf_free(&p->payload);
         free(p);
     }
 }
 
 /* Not on a worker: queued for one (the payload is taken over). */
-static void publish_queued(account_t *acc, const char *subject, buf_t *payload)
+static void publish_queued_reply(account_t *acc, const char *subject, const char *reply,
+                                 buf_t *payload)
 {
     pub_t *p = xcalloc(1, sizeof *p);
     p->acc = acc;
     p->subject = xstrdup(subject);
+    p->reply = reply ? xstrdup(reply) : NULL;
     p->payload = *payload;
     *payload = (buf_t){0};
     pthread_mutex_lock(&S.mu);
@@ -183,12 +194,26 @@ static void publish_queued(account_t *acc, const char *subject, buf_t *payload)
     if (full) {
         WARN("System account publish queue full, dropping a message on \"%s\"", subject);
         free(p->subject);
+        free(p->reply);
         buf_free(&p->payload);
         free(p);
         return;
     }
     uint32_t i = atomic_fetch_add(&S.rr, 1) % (uint32_t)srv->nworkers;
     worker_command_one(&srv->workers[i], WCMD_SYSPUB);
+}
+
+static void publish_queued(account_t *acc, const char *subject, buf_t *payload)
+{
+    publish_queued_reply(acc, subject, NULL, payload);
+}
+
+void sys_publish(const char *subject, const char *reply, const void *data, size_t n)
+{
+    if (!S.on) return;
+    buf_t b = {0};
+    buf_append(&b, data, n);
+    publish_queued_reply(S.sys, subject, reply, &b);
 }
 
 /* ---- events -------------------------------------------------------------------- */
@@ -237,9 +262,9 @@ static void account_conns(worker_t *w, account_t *a)
     buf_puts(&b, ",\"slow_consumers\":0}");
     char subj[512];
     snprintf(subj, sizeof subj, "$SYS.SERVER.ACCOUNT.%s.CONNS", a->name);
-    publish_on(w, S.sys, subj, &b);
+    publish_on(w, S.sys, subj, NULL, &b);
     snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.SERVER.CONNS", a->name);
-    publish_on(w, S.sys, subj, &b);
+    publish_on(w, S.sys, subj, NULL, &b);
     buf_free(&b);
 }
 
@@ -256,7 +281,7 @@ void sys_client_connected(worker_t *w, conn_t *c)
     buf_putc(&b, '}');
     char subj[512];
     snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.CONNECT", a->name);
-    publish_on(w, S.sys, subj, &b);
+    publish_on(w, S.sys, subj, NULL, &b);
     buf_free(&b);
 }
 
@@ -283,7 +308,7 @@ void sys_client_auth_error(worker_t *w, conn_t *c, const char *user)
     disconnect_event(w, &b, c, user, "Authentication Failure");
     char subj[128];
     snprintf(subj, sizeof subj, "$SYS.SERVER.%s.CLIENT.AUTH.ERR", srv->server_id);
-    publish_on(w, S.sys, subj, &b);
+    publish_on(w, S.sys, subj, NULL, &b);
     buf_free(&b);
 }
 
@@ -296,7 +321,7 @@ void sys_client_closed(worker_t *w, conn_t *c)
     disconnect_event(w, &b, c, c->user, close_reason_str(c->reason));
     char subj[512];
     snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.DISCONNECT", a->name);
-    publish_on(w, S.sys, subj, &b);
+    publish_on(w, S.sys, subj, NULL, &b);
     buf_free(&b);
 }
 
@@ -394,6 +419,14 @@ static int on_custom(worker_t *w, const msg_t *m, void *arg)
     return 1;
 }
 
+void sys_register_timer(int64_t every_ns, void (*fn)(void))
+{
+    if (S.ntimers == ARRAY_LEN(S.timers) || every_ns <= 0) return;
+    S.timers[S.ntimers].every_ns = every_ns;
+    S.timers[S.ntimers].next_ns = now_mono_ns() + every_ns;
+    S.timers[S.ntimers++].fn = fn;
+}
+
 void sys_register_request(const char *pattern, sys_request_fn fn)
 {
     if (S.ncustom == SYS_CUSTOM_MAX) return;
@@ -405,7 +438,7 @@ static void answer(job_t *j)
 {
     if (j->custom) {
         buf_t out = {0};
-        bool reply = j->custom->fn(j->acc, j->opts, j->optsn, &out);
+        bool reply = j->custom->fn(j->acc, j->reply, j->opts, j->optsn, &out);
         if (reply && j->reply) publish_queued(j->reply_acc, j->reply, &out);
         buf_free(&out);
         return;
@@ -462,6 +495,17 @@ static void *sys_main(void *arg)
             continue;
         }
         int64_t now = now_mono_ns();
+        bool ran = false;
+        for (size_t i = 0; i < S.ntimers && !ran; i++) {
+            if (now < S.timers[i].next_ns) continue;
+            S.timers[i].next_ns = now + S.timers[i].every_ns;
+            pthread_mutex_unlock(&S.mu);
+            S.timers[i].fn();
+            qsbr_quiescent();
+            pthread_mutex_lock(&S.mu);
+            ran = true;
+        }
+        if (ran) continue;
         if (now >= next_hb) {
             pthread_mutex_unlock(&S.mu);
             heartbeat();
@@ -473,6 +517,8 @@ static void *sys_main(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         int64_t wait = next_hb - now;
+        for (size_t i = 0; i < S.ntimers; i++)
+            if (S.timers[i].next_ns - now < wait) wait = S.timers[i].next_ns - now;
         ts.tv_sec += wait / 1000000000LL;
         ts.tv_nsec += wait % 1000000000LL;
         if (ts.tv_nsec >= 1000000000L) {
@@ -535,5 +581,6 @@ void sys_stop(void)
     for (size_t i = 0; i < S.ncustom; i++)
         free(S.custom[i].pattern);
     S.ncustom = 0;
+    S.ntimers = 0;
     S.on = false;
 }

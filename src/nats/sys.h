@@ -37,8 +37,15 @@ void sys_register_endpoint(const char *name, bool server, bool per_account, sys_
  * thread with the subject and payload, and appends the whole reply to out (false: no
  * reply; a message without a reply subject gets none anyway). At most SYS_CUSTOM_MAX
  * (sys.c), registered before sys_start. */
-typedef bool (*sys_request_fn)(const char *subject, const char *payload, size_t n, buf_t *out);
+typedef bool (*sys_request_fn)(const char *subject, const char *reply, const char *payload,
+                               size_t n, buf_t *out);
 void sys_register_request(const char *pattern, sys_request_fn fn);
+/* Before sys_start: fn on the system thread every every_ns (the first after one period). */
+void sys_register_timer(int64_t every_ns, void (*fn)(void));
+/* Any thread, after sys_start: a message in the system account (queued for a worker;
+ * messages queued one after another may be delivered by different workers, in any
+ * order). */
+void sys_publish(const char *subject, const char *reply, const void *data, size_t n);
 
 /* Control plane: after accounts, imports and routes are set up (the subscriptions
  * are route interest); nothing when there is no system account. */

@@ -10,10 +10,14 @@ import os
 import tempfile
 import time
 
-from harness import Client, Server
+from harness import Server, free_port, http_json, server_bin, wait_until
+
+REFERENCE = "/usr/sbin/nats-server"
 from test_operator import (_World, _account, _logged_in, _login, _refused, _start_fails, _user)
 
-TIMEOUTS = {"test_full_resolver_update_lookup_list_restart": 90, "test_full_resolver_refusals": 60}
+TIMEOUTS = {"test_full_resolver_update_lookup_list_restart": 90, "test_full_resolver_refusals": 60,
+            "test_full_resolver_sync_between_servers": 90,
+            "test_full_resolver_sync_with_the_reference": 150}
 
 
 def _full_conf(w, d, preload=None, extra=""):
@@ -102,3 +106,45 @@ def test_full_resolver_refusals():
         w.jwt, w.sys[1])
     log = _start_fails(text)
     assert "dir has no value and needs to point to a directory" in log, log
+
+
+def _sync_pair(first_bin, second_bin):
+    """A pushed to the first server only; the second, started later with an empty
+    directory and routed to the first, gets A through the CLAIMS.PACK sync."""
+    w = _World()
+    d1, d2 = tempfile.mkdtemp(prefix="gnatsd-jwtdir-"), tempfile.mkdtemp(prefix="gnatsd-jwtdir-")
+    a = _account(w.oseed, "A")
+    ua, sysu = _user(a[0], "ua"), _user(w.sys[0], "sysu")
+    c1 = free_port()
+    cl1 = "cluster {\n  listen: 127.0.0.1:%d\n  name: full\n}\n" % c1
+    s1 = Server(config=_full_conf(w, d1, extra=cl1).replace('interval: "2m"', 'interval: "1s"'),
+                monitor=True)
+    s1.bin = first_bin
+    with s1:
+        sc = _logged_in(s1, sysu)
+        sc.send(b"SUB _INBOX.r.* 1\r\n")
+        sc.ping_pong()
+        r = json.loads(_request(sc, "$SYS.REQ.CLAIMS.UPDATE", a[2], "_INBOX.r.1"))
+        assert r["data"]["message"] == "jwt updated", r
+        cl2 = "cluster {\n  listen: 127.0.0.1:%d\n  name: full\n  routes: [\"nats://127.0.0.1:%d\"]\n}\n" % (
+            free_port(), c1)
+        s2 = Server(config=_full_conf(w, d2, extra=cl2).replace('interval: "2m"', 'interval: "1s"'),
+                    monitor=True)
+        s2.bin = second_bin
+        with s2:
+            wait_until(lambda: http_json(s2.mport, "/varz")["routes"] == 1, 10, what="the route")
+            wait_until(lambda: os.path.exists(os.path.join(d2, a[1] + ".jwt")), 20,
+                       what="A's JWT synced into the second server's directory")
+            _logged_in(s2, ua).ping_pong()
+
+
+def test_full_resolver_sync_between_servers():
+    b = server_bin()
+    _sync_pair(b, b)
+
+
+def test_full_resolver_sync_with_the_reference():
+    if not os.path.exists(REFERENCE):
+        raise AssertionError("reference nats-server not installed at %s" % REFERENCE)
+    _sync_pair(REFERENCE, server_bin())
+    _sync_pair(server_bin(), REFERENCE)
