@@ -60,6 +60,11 @@ int jwtstore_save(const char *dir, const char *pub, const char *jwt, long limit,
         return -1;
     }
     int rc = 1;
+    if (strcmp(nj.sub, pub) != 0) { /* (the reference checks this only over a stored one) */
+        snprintf(err, errlen, "jwt subject nkey and provided nkey do not match");
+        jwt_free(&nj);
+        return -1;
+    }
     char *old = jwtstore_load(dir, pub);
     if (old && jwt_decode(old, strlen(old), &oj, e, sizeof e) == 0) {
         if (strcmp(oj.jti, nj.jti) == 0 || oj.iat > nj.iat)

@@ -125,7 +125,7 @@ void p_resolver(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d
     /* URL(...) fetches account JWTs over HTTP: not built yet, and running without the
      * accounts it would resolve is no use, so it is refused (docs/operator.md) */
     cfg_err(c, kvpos(kv),
-            "resolver: URL resolvers are not supported by this server (MEMORY and the full "
+            "resolver URL(...) is not supported by this server (MEMORY and the full "
             "directory resolver are)");
 }
 

@@ -1153,12 +1153,27 @@ TEST(unsupported_and_security_blocks)
     CHECK_CONTAINS(r.err, "is valid\n");
     done(&r);
 
-    const char *sec[] = {"operator: \"op.jwt\"\n", "resolver: MEMORY\n", "trusted: [\"OABC\"]\n"};
+    /* operator mode (docs/operator.md): what is not built is refused, never ignored */
+    const char *sec[][2] = {
+        {"resolver: URL(\"http://127.0.0.1:9/jwt\")\n", "is not supported by this server"},
+        {"resolver { type: cache, dir: \"/tmp/x\" }\n", "is not supported by this server"},
+        {"resolver { type: full, dir: \"/tmp/x\", timeout: \"1s\" }\n",
+         "resolver timeout is not supported by this server"},
+        {"resolver_tls { cert_file: x }\n", "is not supported by this server"},
+        {"resolver { type: full }\n", "dir has no value and needs to point to a directory"},
+        {"operator: \"/nonexistent/op.jwt\"\nresolver: MEMORY\n",
+         ":1:0: error parsing operator JWT: open /nonexistent/op.jwt: no such file or directory"},
+        {"trusted: [\"OABC\"]\n", "is not a valid public operator nkey"},
+        {"resolver: MEMORY\nresolver_preload: { AX: \"bad\" }\n", ":2:21: invalid account JWT"},
+    };
     for (size_t i = 0; i < sizeof(sec) / sizeof(sec[0]); i++) {
-        CHECK_EQ_INT(load(&r, sec[i]), OPTS_EXIT_FAIL);
-        CHECK_CONTAINS(r.err, "is not supported by this server");
+        CHECK_EQ_INT(load(&r, sec[i][0]), OPTS_EXIT_FAIL);
+        CHECK_CONTAINS(r.err, sec[i][1]);
         done(&r);
     }
+    /* a resolver without an operator is not operator mode: the server runs */
+    CHECK_EQ_INT(load(&r, "resolver: MEMORY\n"), OPTS_RUN);
+    done(&r);
 }
 
 /* accounts {}: users bound to accounts, exports and imports, and the reference's
