@@ -282,12 +282,19 @@ server_name: s1
 
 
 def test_security_blocks_refuse_to_start():
+    """The operator-mode keys not built yet (docs/operator.md) refuse to start rather
+    than run without the accounts they would resolve."""
     if is_reference():
         return  # the reference implements them
-    for conf in ["operator: \"/nonexistent/op.jwt\"\n",
-                 "resolver: MEMORY\n"]:
+    for conf in ['resolver: URL("http://127.0.0.1:9/jwt")\n',
+                 'resolver { type: cache, dir: "/tmp/gnatsd-cache-dir" }\n',
+                 "resolver_tls { cert_file: x }\n"]:
         log = _start_fails(conf)
-        assert re.search(r"accounts|operator|resolver|nkey", log), (conf, log)
+        assert re.search(r"resolver.*is not supported by this server", log), (conf, log)
+    # an operator JWT file that cannot be read: the reference's error
+    log = _start_fails('operator: "/nonexistent/op.jwt"\nresolver: MEMORY\n')
+    assert "error parsing operator JWT: open /nonexistent/op.jwt: no such file or directory" \
+        in log, log
 
 
 def test_flags_override_file():
