@@ -359,18 +359,12 @@ static bool parse_req(slice_t s, const endpoint_t **ep, slice_t *acc)
     return false;
 }
 
-/* On the deliverer's worker: queue the request for the system thread. */
-static int on_request(worker_t *w, const msg_t *m, void *arg)
+/* On the deliverer's worker: a job with m's reply and payload for the system thread
+ * (1), or 0 when the queue is full. */
+static int enqueue(const msg_t *m, job_t *j)
 {
-    (void)w, (void)arg;
-    const endpoint_t *ep;
-    slice_t acc;
-    if (!m->reply.n || !parse_req(m->subject, &ep, &acc)) return 0;
-    job_t *j = xcalloc(1, sizeof *j);
-    j->ep = ep;
     j->reply_acc = (account_t *)m->acc;
-    j->acc = acc.n ? xstrndup(acc.p, acc.n) : NULL;
-    j->reply = xstrndup(m->reply.p, m->reply.n);
+    j->reply = m->reply.n ? xstrndup(m->reply.p, m->reply.n) : NULL;
     int64_t body = m->hdr > 0 ? m->size - m->hdr : m->size;
     j->opts = xstrndup(m->payload + (m->hdr > 0 ? m->hdr : 0), (size_t)body);
     j->optsn = (size_t)body;
@@ -390,33 +384,27 @@ static int on_request(worker_t *w, const msg_t *m, void *arg)
     return 1;
 }
 
-/* On the deliverer's worker: queue a request of a registered subject (with or without
- * a reply) for the system thread. */
+/* A request for an endpoint (it must have a reply subject). */
+static int on_request(worker_t *w, const msg_t *m, void *arg)
+{
+    (void)w, (void)arg;
+    const endpoint_t *ep;
+    slice_t acc;
+    if (!m->reply.n || !parse_req(m->subject, &ep, &acc)) return 0;
+    job_t *j = xcalloc(1, sizeof *j);
+    j->ep = ep;
+    j->acc = acc.n ? xstrndup(acc.p, acc.n) : NULL;
+    return enqueue(m, j);
+}
+
+/* A message on a registered subject (with or without a reply). */
 static int on_custom(worker_t *w, const msg_t *m, void *arg)
 {
     (void)w;
     job_t *j = xcalloc(1, sizeof *j);
     j->custom = arg;
-    j->reply_acc = (account_t *)m->acc;
     j->acc = xstrndup(m->subject.p, m->subject.n);
-    j->reply = m->reply.n ? xstrndup(m->reply.p, m->reply.n) : NULL;
-    int64_t body = m->hdr > 0 ? m->size - m->hdr : m->size;
-    j->opts = xstrndup(m->payload + (m->hdr > 0 ? m->hdr : 0), (size_t)body);
-    j->optsn = (size_t)body;
-    pthread_mutex_lock(&S.mu);
-    bool full = S.njobs >= SYS_JOBS_MAX || S.stop;
-    if (!full) {
-        *S.jobs_tail = j;
-        S.jobs_tail = &j->next;
-        S.njobs++;
-        pthread_cond_signal(&S.cv);
-    }
-    pthread_mutex_unlock(&S.mu);
-    if (full) {
-        free(j->acc), free(j->reply), free(j->opts), free(j);
-        return 0;
-    }
-    return 1;
+    return enqueue(m, j);
 }
 
 void sys_register_timer(int64_t every_ns, void (*fn)(void))

@@ -130,23 +130,29 @@ def _client_chain_certs():
     return d
 
 
+def _cert_client(s, d):
+    """A TLS client of server s presenting the client chain of d, logged in (PONG seen)."""
+    raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    line = b""
+    while not line.endswith(b"\r\n"):
+        line += raw.recv(1)
+    ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+    ctx.load_cert_chain(os.path.join(d, "cli-chain.pem"), os.path.join(d, "cli-key.pem"))
+    c = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+    buf = b""
+    while b"PONG\r\n" not in buf:
+        buf += c.recv(4096)
+    return c
+
+
 def _peer_certs_of(binary):
     """tls_peer_certs of the one client in /connz?auth=true, and in /connz."""
     d = _client_chain_certs()
     s = Server(config=tls_conf("  verify: true\n"), monitor=True)
     s.bin = binary
     with s:
-        raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
-        line = b""
-        while not line.endswith(b"\r\n"):
-            line += raw.recv(1)
-        ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
-        ctx.load_cert_chain(os.path.join(d, "cli-chain.pem"), os.path.join(d, "cli-key.pem"))
-        c = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
-        c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
-        buf = b""
-        while b"PONG\r\n" not in buf:
-            buf += c.recv(4096)
+        c = _cert_client(s, d)
         with_auth = http_json(s.mport, "/connz?auth=true")["connections"][0].get("tls_peer_certs")
         plain = http_json(s.mport, "/connz")["connections"][0].get("tls_peer_certs")
         c.close()
@@ -170,18 +176,7 @@ def test_closed_tls_client_certs_in_connz_twice():
     on the second)."""
     d = _client_chain_certs()
     with Server(config=tls_conf("  verify: true\n"), monitor=True) as s:
-        raw = socket.create_connection(("127.0.0.1", s.port), timeout=5)
-        line = b""
-        while not line.endswith(b"\r\n"):
-            line += raw.recv(1)
-        ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
-        ctx.load_cert_chain(os.path.join(d, "cli-chain.pem"), os.path.join(d, "cli-key.pem"))
-        c = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
-        c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
-        buf = b""
-        while b"PONG\r\n" not in buf:
-            buf += c.recv(4096)
-        c.close()
+        _cert_client(s, d).close()
         closed = wait_until(lambda: http_json(s.mport, "/connz?state=closed&auth=true")[
             "connections"], 5, what="the closed TLS client in /connz")
         first = closed[0].get("tls_peer_certs")
