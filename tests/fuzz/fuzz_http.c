@@ -34,7 +34,7 @@ static void init_server(void)
     opts_defaults(&o);
     s.opts = &o;
     srv = &s;
-    accounts_init(&o);                    /* /subsz and /varz read the accounts' indexes */
+    accounts_init(&o, NULL);              /* /subsz and /varz read the accounts' indexes */
     atomic_store(&s.shutting_down, true); /* connection snapshots answer empty */
     memcpy(s.server_id, "NFUZZ", 6);
 }
