@@ -334,18 +334,23 @@ static int import_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
 {
     imp_tmp_t *it = ctx;
     char b[32];
-    if (t == JSON_STRING) {
-        char **dst = json_key_is(key, "subject")         ? &it->im.subject
-                     : json_key_is(key, "account")       ? &it->im.account
-                     : json_key_is(key, "token")         ? &it->im.token
-                     : json_key_is(key, "local_subject") ? &it->local
-                     : json_key_is(key, "to")            ? &it->to
-                                                         : NULL;
+    if (t == JSON_STRING && json_key_is(key, "type")) {
+        it->im.service = json_unquote(raw, b, sizeof b) > 0 && strcasecmp(b, "service") == 0;
+    } else if (t == JSON_STRING) {
+        char **dst = NULL;
+        if (json_key_is(key, "subject"))
+            dst = &it->im.subject;
+        else if (json_key_is(key, "account"))
+            dst = &it->im.account;
+        else if (json_key_is(key, "token"))
+            dst = &it->im.token;
+        else if (json_key_is(key, "local_subject"))
+            dst = &it->local;
+        else if (json_key_is(key, "to"))
+            dst = &it->to;
         if (dst) {
             free(*dst);
             *dst = jdup(raw);
-        } else if (json_key_is(key, "type")) {
-            it->im.service = json_unquote(raw, b, sizeof b) > 0 && strcasecmp(b, "service") == 0;
         }
     } else if (t == JSON_BOOL && json_key_is(key, "share")) {
         it->im.share = raw.p[0] == 't';
