@@ -104,6 +104,24 @@ void accounts_init(const opts_t *o, const char *sys_name)
     pthread_mutex_unlock(&reg_mu);
 }
 
+static account_loader_fn loader;
+
+void account_set_loader(account_loader_fn fn)
+{
+    loader = fn;
+}
+
+bool accounts_from_jwts(void)
+{
+    return loader != NULL;
+}
+
+account_t *account_fetch(const char *name, size_t n)
+{
+    account_t *a = account_lookup(name, n);
+    return a || !loader ? a : loader(name, n);
+}
+
 account_t *account_ensure(const char *name)
 {
     pthread_mutex_lock(&reg_mu);

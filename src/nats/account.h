@@ -60,6 +60,21 @@ static inline account_t *account_lookup_slice(slice_t s)
 {
     return account_lookup(s.p, s.n);
 }
+/* Operator mode (nats/resolver.c registers it at start): fetch(name, n) loads an
+ * account from the resolver. Set once before any listener. */
+typedef account_t *(*account_loader_fn)(const char *name, size_t n);
+void account_set_loader(account_loader_fn fn);
+/* Accounts come from JWTs (a loader is set): users log in with JWTs, every INFO has a
+ * nonce. */
+bool accounts_from_jwts(void);
+/* The account named `name`: known, or loaded now by the loader (operator mode). NULL
+ * otherwise. Any thread. */
+account_t *account_fetch(const char *name, size_t n);
+static inline account_t *account_fetch_slice(slice_t s)
+{
+    return account_fetch(s.p, s.n);
+}
+
 /* Every account in creation order (gone ones too: account_gone tells), fn(acc, arg)
  * until it returns false. */
 void accounts_foreach(bool (*fn)(account_t *a, void *arg), void *arg);

@@ -6,7 +6,6 @@
 #include "base/bcrypt.h"
 #include "base/nkeys.h"
 #include "conf/claims.h"
-#include "nats/resolver.h"
 #include "base/gofmt.h"
 #include "base/hash.h"
 #include "core/core.h"
@@ -213,7 +212,7 @@ static bool resp_use(struct resp_map *m, slice_t subj, int64_t max, int64_t expi
 bool auth_nonce_required(void)
 {
     const opts_t *o = srv->opts;
-    if (resolver_active()) return true;
+    if (accounts_from_jwts()) return true;
     for (size_t i = 0; i < o->nusers; i++)
         if (o->users[i].is_nkey) return true;
     return false;
@@ -223,7 +222,7 @@ bool auth_required(void)
 {
     opts_t *o = srv->opts;
     return (o->username && *o->username) || (o->token && *o->token) || o->nusers > 0 ||
-           resolver_active();
+           accounts_from_jwts();
 }
 
 /* ---- the password-check pool ------------------------------------------------ */
@@ -506,7 +505,7 @@ void auth_violation_log(const conn_t *c, const char *user)
 {
     /* The reference (client.authViolation) names the CONNECT's nkey when nkey users
      * exist, else its user when a users list is configured; never the secret. */
-    if (resolver_active()) {
+    if (accounts_from_jwts()) {
         ERROR("%sauthentication error", c->prefix);
     } else if (auth_nonce_required()) {
         const char *k = c->cred_nkey ? c->cred_nkey : "";
@@ -652,7 +651,7 @@ auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *
 {
     opts_t *o = srv->opts;
     auth_rc_t rc;
-    if (resolver_active()) {
+    if (accounts_from_jwts()) {
         if (jwt_login(c)) return AUTH_OK;
         auth_violation_log(c, user);
         return AUTH_FAIL;

@@ -240,7 +240,9 @@ static void view_rebuild(void)
     mappings_apply(&v->o);
 }
 
-account_t *account_fetch(const char *name, size_t n)
+/* The accounts' loader (account_set_loader): known, or loaded now from the resolver if
+ * its JWT is there and trusted. */
+static account_t *load_account(const char *name, size_t n)
 {
     account_t *a = account_lookup(name, n);
     if (a || !active) return a;
@@ -619,6 +621,7 @@ int resolver_start(const opts_t *o, const char **sys, char *err, size_t errlen)
     *sys = NULL;
     if (!opts_operator_mode(o)) return 0;
     active = true;
+    account_set_loader(load_account);
     ops = xcalloc(o->noperators ? o->noperators : 1, sizeof *ops);
     for (size_t i = 0; i < o->noperators; i++) {
         if (claims_operator(o->operators[i], &ops[nops], err, errlen) != 0) return -1;
@@ -825,4 +828,5 @@ void resolver_free_all(void)
     free(rdir);
     rdir = NULL;
     active = false;
+    account_set_loader(NULL);
 }

@@ -33,13 +33,9 @@ const opts_t *accounts_opts(const opts_t *o);
  * ones whose JWT changed take the new claims). */
 void accounts_configure(const opts_t *o);
 
-/* The account named `name`: loaded, or loaded now from the resolver if its JWT is
- * there and trusted. NULL otherwise. Any thread. */
-account_t *account_fetch(const char *name, size_t n);
-static inline account_t *account_fetch_slice(slice_t s)
-{
-    return account_fetch(s.p, s.n);
-}
+/* account_fetch (nats/account.h) loads through the resolver: registered by
+ * resolver_start as the accounts' loader, so the modules that log users in and read
+ * routes need not know this one. */
 
 /* /varz: the operators' JWTs and claims (n = 0 outside operator mode). */
 size_t resolver_operators(const op_claims_t **v);

@@ -16,7 +16,6 @@
  * peers may ask for. Owner worker of the route only. */
 #include "nats/route.h"
 #include "nats/account.h"
-#include "nats/resolver.h"
 #include "nats/route_int.h"
 #include "nats/session.h"
 #include "nats/subs.h"

@@ -8,7 +8,6 @@
  * CONNECT due, PINGs). */
 #include "nats/route.h"
 #include "nats/account.h"
-#include "nats/resolver.h"
 #include "nats/route_int.h"
 #include "nats/auth.h"
 #include "nats/deliver.h"
