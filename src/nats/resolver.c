@@ -298,18 +298,6 @@ static bool dir_refresh(void)
     return changed;
 }
 
-/* "server":{...}'s value (sys_server_info writes the member with its key). */
-static void put_server(buf_t *out)
-{
-    buf_t si = {0};
-    buf_putc(&si, '{');
-    sys_server_info(&si);
-    buf_putc(&si, '}');
-    const char *v = memchr(si.p, ':', si.len);
-    if (v) buf_append(out, v + 1, (size_t)(si.p + si.len - v - 2));
-    buf_free(&si);
-}
-
 /* The reference's reply to an update or delete: {"data":{"account","code","message"},
  * "server":{...}}, or "error" with "description" = "<message> - <err>". */
 static void respond(buf_t *out, const char *acc, const char *message, const char *err)
@@ -332,8 +320,8 @@ static void respond(buf_t *out, const char *acc, const char *message, const char
         jw_str(&w, "message", message);
     }
     jw_obj_end(&w);
-    buf_puts(out, ",\"server\":");
-    put_server(out);
+    buf_putc(out, ',');
+    sys_server_info(out); /* "server":{...} */
     buf_putc(out, '}');
 }
 
@@ -420,8 +408,8 @@ static bool on_claims_list(const char *subject, const char *reply, const char *p
     jw_arr_begin(&w, "data");
     jwtstore_list(rdir, list_one, &w);
     jw_arr_end(&w);
-    buf_puts(out, ",\"server\":");
-    put_server(out);
+    buf_putc(out, ',');
+    sys_server_info(out); /* "server":{...} */
     buf_putc(out, '}');
     return true;
 }
