@@ -13,6 +13,7 @@
 #include "nats/sys.h"
 #include "nats/account.h"
 #include "nats/imports.h"
+#include "nats/latency.h"
 #include "nats/mappings.h"
 #include "nats/auth.h"
 #include "nats/client.h"
@@ -62,6 +63,7 @@ int app_start(void)
     accounts_configure(o); /* after route_start: the reply subscriptions are route interest */
     sysreq_register();
     sys_start();
+    latency_start(); /* after sys_start: its results need the system account's events */
     server_build_info();
     if (o->http_port || o->https_port) {
         if (monitor_start() != 0) return -1;
@@ -79,6 +81,7 @@ void app_shutdown(void)
     srv->listen_fd = -1;
     if (lfd >= 0) listener_remove(lfd);
     monitor_stop();
+    latency_stop();
     sys_stop();
     server_join();
     route_shutdown();
@@ -88,6 +91,7 @@ void app_shutdown(void)
 void app_free(void)
 {
     route_free_all();
+    latency_free();
     imports_free_all();
     mappings_free_all();
     accounts_free_all();

@@ -99,6 +99,12 @@ void jw_bool(jw_t *w, const char *key, bool v)
     buf_puts(w->b, v ? "true" : "false");
 }
 
+void jw_raw(jw_t *w, const char *key, const char *json, size_t n)
+{
+    jw_member(w, key);
+    buf_append(w->b, json, n);
+}
+
 void jw_null(jw_t *w, const char *key)
 {
     jw_member(w, key);

@@ -34,6 +34,8 @@ void jw_uint(jw_t *w, const char *key, uint64_t v);
 void jw_bool(jw_t *w, const char *key, bool v);
 void jw_float(jw_t *w, const char *key, double v);
 void jw_null(jw_t *w, const char *key);
+/* A value already in JSON (compact; from a JSON document this server read), as it is. */
+void jw_raw(jw_t *w, const char *key, const char *json, size_t n);
 /* RFC 3339 UTC with trimmed nanoseconds, as Go's time.Time marshals. */
 void jw_time(jw_t *w, const char *key, int64_t wall_ns);
 

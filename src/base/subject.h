@@ -13,6 +13,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Subject rules (docs/protocol.md §6). */
+bool subject_valid(const char *s, size_t n);         /* for SUB: no empty token, '>' last */
+bool subject_valid_literal(const char *s, size_t n); /* for PUB: also no wildcards */
+bool subject_has_wildcard(const char *s, size_t n);
+
 /* Every subject `a` matches is matched by `b` (a's "*" only under b's "*" or ">"). */
 bool subject_is_subset(const char *a, size_t an, const char *b, size_t bn);
 /* Some literal subject is matched by both. */

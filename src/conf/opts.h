@@ -66,6 +66,11 @@ typedef struct acct_export {
     size_t naccounts;
     int token_pos;  /* account_token_position, 0 = none */
     bool token_req; /* an account JWT's private export: importers show an activation token */
+    /* services only: latency tracking (docs/accounts.md "Service latency"): the results
+     * subject in this account, NULL = not tracked; sampling 1-100 (percent), 0 = only
+     * requests with a tracing header */
+    char *lat_subject;
+    int lat_sampling;
 } acct_export_t;
 
 typedef struct acct_import {

@@ -8,15 +8,18 @@
  * Exports and imports are checked once every account is known
  * (accounts_finish, after the whole file): an import must name a defined
  * account, and an export's `accounts` list too. Keys this server does not
- * implement yet (an account nkey, service latency, mappings, jetstream) are
- * refused with their position rather than dropped. */
+ * implement yet (an account nkey, jetstream) are refused with their position
+ * rather than dropped. */
 #include "conf/opts_impl.h"
 #include "base/subject.h"
 #include "base/subject_map.h"
 
+#include <errno.h>
+
 static void export_free(acct_export_t *e)
 {
     free(e->subject);
+    free(e->lat_subject);
     strv_free(&e->accounts, &e->naccounts);
 }
 
@@ -345,6 +348,100 @@ static void parse_export_accounts(cfg_ctx_t *c, const conf_kv_t *f, acct_export_
     }
 }
 
+/* Go's strconv.Atoi, for the reference's "Failed to parse latency sample" text. */
+static bool go_atoi(const char *s, long *out, const char **why)
+{
+    const char *p = s;
+    if (*p == '+' || *p == '-') p++;
+    if (!*p) {
+        *why = "invalid syntax";
+        return false;
+    }
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9') {
+            *why = "invalid syntax";
+            return false;
+        }
+    errno = 0;
+    *out = strtol(s, NULL, 10);
+    if (errno == ERANGE) {
+        *why = "value out of range";
+        return false;
+    }
+    return true;
+}
+
+/* `latency: "subject"` or `latency: {sampling: 1-100 | "N%" | "headers", subject: S}`
+ * (docs/accounts.md "Service latency"); the reference's texts and positions. */
+static bool parse_latency(cfg_ctx_t *c, const conf_kv_t *f, acct_export_t *ex)
+{
+    const conf_val_t *v = f->val;
+    if (v->type == CONF_STRING) {
+        set_str(&ex->lat_subject, v->u.str.s);
+        ex->lat_sampling = 100;
+        return true;
+    }
+    if (v->type != CONF_MAP) {
+        cfg_err(c, kvpos(f), "Expected latency entry to be a map/struct or string, got %s",
+                tname(v->type));
+        return false;
+    }
+    int sampling = 100;
+    const conf_kv_t *subj = NULL;
+    for (size_t i = 0; i < v->u.map.n; i++) {
+        const conf_kv_t *e = &v->u.map.items[i];
+        if (KEYIS(e->key, "subject")) subj = e;
+        if (!KEYIS(e->key, "sampling")) continue;
+        long n = 0;
+        bool headers = false;
+        if (e->val->type == CONF_INT) {
+            n = (long)e->val->u.i;
+        } else if (e->val->type == CONF_STRING) {
+            char t[64];
+            snprintf(t, sizeof t, "%s", e->val->u.str.s);
+            char *b = t, *end = t + strlen(t);
+            while (*b == ' ' || *b == '\t' || *b == '\n' || *b == '\r')
+                b++;
+            while (end > b && (end[-1] == ' ' || end[-1] == '\t'))
+                *--end = 0;
+            if (strcasecmp(b, "headers") == 0) {
+                headers = true;
+            } else {
+                snprintf(t, sizeof t, "%s", e->val->u.str.s);
+                size_t l = strlen(t);
+                if (l && t[l - 1] == '%') t[l - 1] = 0;
+                const char *why = NULL;
+                if (!go_atoi(t, &n, &why)) {
+                    cfg_err(c, kvpos(e),
+                            "Failed to parse latency sample: strconv.Atoi: parsing \"%s\": %s", t,
+                            why);
+                    return false;
+                }
+            }
+        } else {
+            cfg_err(c, kvpos(e), "Expected latency sample to be a string or map/struct, got %s",
+                    tname(e->val->type));
+            return false;
+        }
+        if (!headers && (n < 1 || n > 100)) {
+            cfg_err(c, kvpos(e), "bad sampling percentage, should be 1-100");
+            return false;
+        }
+        sampling = headers ? 0 : (int)n;
+    }
+    if (!subj) {
+        cfg_err(c, kvpos(f), "Latency subject required, but missing");
+        return false;
+    }
+    if (subj->val->type != CONF_STRING) {
+        cfg_err(c, kvpos(subj), "Expected latency subject to be a string, got string");
+        return false;
+    }
+    set_str(&ex->lat_subject, subj->val->u.str.s);
+    ex->lat_sampling = sampling;
+    return true;
+}
+
 static void parse_export(cfg_ctx_t *c, const conf_val_t *v, account_opts_t *a)
 {
     if (v->type != CONF_MAP) {
@@ -353,8 +450,8 @@ static void parse_export(cfg_ctx_t *c, const conf_val_t *v, account_opts_t *a)
         return;
     }
     acct_export_t ex = {0};
-    bool kind = false, ok = true, resp = false, thresh = false;
-    pos_t resp_pos = valpos(v);
+    bool kind = false, ok = true, resp = false, thresh = false, lat = false;
+    pos_t resp_pos = valpos(v), lat_pos = valpos(v);
     for (size_t i = 0; i < v->u.map.n; i++) {
         const conf_kv_t *f = &v->u.map.items[i];
         int k = kind_key(c, f, &kind, &ex.service);
@@ -394,16 +491,18 @@ static void parse_export(cfg_ctx_t *c, const conf_val_t *v, account_opts_t *a)
         } else if (KEYIS(f->key, "account_token_position")) {
             get_int(c, f, &ex.token_pos);
         } else if (KEYIS(f->key, "latency")) {
-            cfg_err(c, kvpos(f),
-                    "service latency tracking is not supported by this server (refusing to run "
-                    "without the latency reports it configures)");
-            ok = false;
+            lat = true;
+            lat_pos = kvpos(f);
+            ok = parse_latency(c, f, &ex) && ok;
         } else {
             unknown_field(c, f);
         }
     }
     if (ok && kind && !ex.service && (resp || thresh)) {
         cfg_err(c, resp_pos, "Detected response directive on non-service");
+        ok = false;
+    } else if (ok && kind && !ex.service && lat) {
+        cfg_err(c, lat_pos, "Detected latency directive on non-service");
         ok = false;
     }
     if (!ok || !kind) {
@@ -701,6 +800,40 @@ static void check_refs(cfg_ctx_t *c, pos_t p, const opts_t *o)
     }
 }
 
+/* A tracked export needs the system account, a singleton response and a results
+ * subject it does not serve itself (the reference's TrackServiceExportWithSampling). */
+static void check_latency(cfg_ctx_t *c, pos_t p, const opts_t *o)
+{
+    for (size_t i = 0; i < o->naccounts; i++) {
+        const account_opts_t *a = &o->accounts[i];
+        for (size_t k = 0; k < a->nexports; k++) {
+            const acct_export_t *e = &a->exports[k];
+            if (!e->service || !e->lat_subject) continue;
+            const char *why = NULL;
+            size_t ln = strlen(e->lat_subject);
+            if (o->no_sys_acc) {
+                cfg_err(c, p,
+                        "Error adding service latency sampling for \"%s\": system account not "
+                        "setup",
+                        e->subject);
+                continue;
+            }
+            if (!subject_valid_literal(e->lat_subject, ln) || strpbrk(e->lat_subject, " \t\r\n\f"))
+                why = "invalid publish subject";
+            for (size_t j = 0; j < a->nexports && !why; j++)
+                if (a->exports[j].service &&
+                    subject_is_subset(e->lat_subject, ln, a->exports[j].subject,
+                                      strlen(a->exports[j].subject)))
+                    why = "invalid publish subject";
+            if (!why && e->resp_type != ACCT_RESP_SINGLETON) why = "bad service response type";
+            if (why)
+                cfg_err(c, p,
+                        "Error adding service latency sampling for \"%s\" on subject \"%s\": %s",
+                        e->subject, e->lat_subject, why);
+        }
+    }
+}
+
 void accounts_finish(cfg_ctx_t *c, pos_t p, opts_t *o)
 {
     for (size_t i = 0; i < o->nusers; i++) {
@@ -716,4 +849,5 @@ void accounts_finish(cfg_ctx_t *c, pos_t p, opts_t *o)
     size_t before = c->nerrs;
     check_refs(c, p, o);
     if (c->nerrs == before) check_imports(c, p, o);
+    check_latency(c, p, o);
 }

@@ -299,6 +299,24 @@ void claims_operator_free(op_claims_t *c)
 
 /* ---- account claims ------------------------------------------------------------ */
 
+/* An export's "service_latency": {"sampling": 1-100 | "headers", "results": subject}. */
+static int latency_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    acct_export_t *e = ctx;
+    char b[32];
+    if (json_key_is(key, "results") && t == JSON_STRING) {
+        free(e->lat_subject);
+        e->lat_subject = jdup(raw);
+    } else if (json_key_is(key, "sampling") && t == JSON_NUMBER) {
+        int64_t v = jint(raw);
+        e->lat_sampling = v >= 1 && v <= 100 ? (int)v : 100;
+    } else if (json_key_is(key, "sampling") && t == JSON_STRING) {
+        json_unquote(raw, b, sizeof b);
+        e->lat_sampling = strcasecmp(b, "headers") == 0 ? 0 : 100;
+    }
+    return 0;
+}
+
 static int export_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
 {
     acct_export_t *e = ctx;
@@ -317,6 +335,9 @@ static int export_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
         e->resp_threshold_ns = dur_clamp(jint(raw));
     } else if (json_key_is(key, "token_req") && t == JSON_BOOL) {
         e->token_req = raw.p[0] == 't';
+    } else if (json_key_is(key, "service_latency") && t == JSON_OBJECT) {
+        e->lat_sampling = 100;
+        json_parse_object(raw.p, raw.n, latency_member, e);
     } else if (json_key_is(key, "account_token_position") && t == JSON_NUMBER) {
         int64_t v = jint(raw);
         e->token_pos = v > 0 && v < 256 ? (int)v : 0;
@@ -366,7 +387,14 @@ static int export_elem(void *ctx, json_type_t t, slice_t raw)
     json_parse_object(raw.p, raw.n, export_member, &e);
     if (!e.subject || !*e.subject) {
         free(e.subject);
+        free(e.lat_subject);
         return 0;
+    }
+    /* tracking the reference would refuse (it logs that at debug level): none */
+    if (e.lat_subject && (!e.service || e.resp_type != ACCT_RESP_SINGLETON ||
+                          !subject_valid_literal(e.lat_subject, strlen(e.lat_subject)))) {
+        free(e.lat_subject);
+        e.lat_subject = NULL;
     }
     ao->exports = xrealloc(ao->exports, (ao->nexports + 1) * sizeof *ao->exports);
     ao->exports[ao->nexports++] = e;

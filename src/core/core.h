@@ -138,6 +138,7 @@ struct worker {
 #define WCMD_PINNED 64u   /* pinned_certs changed: close TLS clients whose key is not pinned */
 #define WCMD_AUTH 128u    /* password-check verdicts are back (auth_run_verdicts) */
 #define WCMD_SYSPUB 256u  /* the system account has messages to publish (nats/sys.c) */
+#define WCMD_LATENCY 512u /* service latency results to publish (nats/latency.c) */
 void worker_command(uint32_t cmd);
 void worker_command_one(worker_t *w, uint32_t cmd); /* any thread */
 /* A command run once per worker (not per connection), e.g. WCMD_AUTH ->
@@ -208,6 +209,15 @@ bool conn_send_msg(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uin
 char *conn_msg_room(worker_t *w, conn_t *c, size_t max);
 void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size);
 void worker_note_deadline(worker_t *w, int64_t t);
+/* At most WORKER_TICK_HOOKS: fn runs on a worker each time its timers are due (a noted
+ * deadline, or the housekeeping tick); fn notes its own next deadline. Before start. */
+#define WORKER_TICK_HOOKS 4
+void worker_on_tick(void (*fn)(worker_t *w));
+/* Any worker: measure c's round trip now if it has none yet (a PING whose PONG the
+ * owner times; one at a time). */
+void conn_rtt_probe(worker_t *w, conn_t *c);
+/* Owner, at a PONG: the round trip of a probe in flight, if any. */
+void conn_rtt_pong(worker_t *w, conn_t *c);
 uint64_t worker_rand(worker_t *w);
 
 #endif

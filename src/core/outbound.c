@@ -39,6 +39,21 @@ static void conn_queue_flush(worker_t *w, conn_t *c)
     w->flushq[w->flushq_len++] = c;
 }
 
+void conn_rtt_probe(worker_t *w, conn_t *c)
+{
+    int64_t none = 0;
+    if (atomic_load_explicit(&c->rtt_ns, memory_order_relaxed)) return;
+    if (!atomic_compare_exchange_strong(&c->rtt_probe_ns, &none, w->now_ns)) return;
+    if (!conn_send(w, c, "PING\r\n", 6)) atomic_store(&c->rtt_probe_ns, 0);
+}
+
+void conn_rtt_pong(worker_t *w, conn_t *c)
+{
+    int64_t t = atomic_exchange(&c->rtt_probe_ns, 0);
+    if (t && w->now_ns > t && !atomic_load_explicit(&c->rtt_ns, memory_order_relaxed))
+        atomic_store_explicit(&c->rtt_ns, w->now_ns - t, memory_order_relaxed);
+}
+
 bool conn_request_close(conn_t *c, close_reason_t r)
 {
     int expected = CR_NONE;

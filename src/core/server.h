@@ -119,7 +119,13 @@ typedef struct conn {
     bool rtt_pending;
     int64_t ping_due_ns, auth_due_ns;
     int64_t start_wall_ns;
-    int64_t last_ping_sent_ns, rtt_ns;
+    int64_t last_ping_sent_ns;
+    /* round-trip time (0 = not measured): written by the owner at a PONG, read by any
+     * worker (service latency results, nats/latency.c) */
+    _Atomic int64_t rtt_ns;
+    /* monotonic time of a PING another worker sent to measure rtt_ns (conn_rtt_probe),
+     * 0 = none: the owner's next PONG takes it */
+    _Atomic int64_t rtt_probe_ns;
     char *name, *lang, *version, *user; /* from CONNECT (owned) */
     /* Permissions of the authenticated user (auth.h), NULL = all allowed: replaced by the
      * owner with one atomic store, read by deliverers on any worker; old sets go through qsbr. */

@@ -330,9 +330,19 @@ static void run_stalled(worker_t *w)
     }
 }
 
+static void (*tick_hooks[WORKER_TICK_HOOKS])(worker_t *w);
+static size_t ntick_hooks;
+
+void worker_on_tick(void (*fn)(worker_t *w))
+{
+    if (ntick_hooks < WORKER_TICK_HOOKS) tick_hooks[ntick_hooks++] = fn;
+}
+
 static void run_timers(worker_t *w)
 {
     if (!evloop_deadline_due(&w->loop, w->now_ns)) return;
+    for (size_t i = 0; i < ntick_hooks; i++)
+        tick_hooks[i](w);
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         c->ops->timer(w, c);

@@ -390,37 +390,6 @@ static void toks_done(toks_t *tk)
 
 /* ---- subject rules -------------------------------------------------------- */
 
-bool subject_valid(const char *s, size_t n)
-{
-    if (!n) return false;
-    size_t start = 0;
-    bool after_fwc = false;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.') continue;
-        size_t tl = i - start;
-        if (!tl || after_fwc) return false;
-        after_fwc = tl == 1 && s[start] == '>';
-        start = i + 1;
-    }
-    return true;
-}
-
-bool subject_has_wildcard(const char *s, size_t n)
-{
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.') continue;
-        if (i - start == 1 && (s[start] == '*' || s[start] == '>')) return true;
-        start = i + 1;
-    }
-    return false;
-}
-
-bool subject_valid_literal(const char *s, size_t n)
-{
-    return subject_valid(s, n) && !subject_has_wildcard(s, n);
-}
-
 static bool no_empty_token(const char *s, size_t n)
 {
     if (!n || s[0] == '.' || s[n - 1] == '.') return false;

@@ -14,6 +14,7 @@
 
 #include "base/common.h"
 #include "index/sub.h"
+#include "base/subject.h"
 
 typedef struct sublist sublist_t;
 
@@ -67,10 +68,7 @@ void sublist_foreach_until(sublist_t *sl, bool (*fn)(sub_t *s, void *arg), void 
 /* Trie nodes currently allocated, root included (tests: pruning under churn). */
 uint64_t sublist_num_nodes(sublist_t *sl);
 
-/* Subject rules (docs/protocol.md §6). */
-bool subject_valid(const char *s, size_t n);         /* for SUB: no empty token, '>' last */
-bool subject_valid_literal(const char *s, size_t n); /* for pedantic PUB: also no wildcards */
-bool subject_has_wildcard(const char *s, size_t n);
+/* Subject rules: base/subject.h. */
 /* Does literal subject `subj` match pattern `pat` (which may hold wildcards)? */
 bool subject_matches(const char *pat, size_t patn, const char *subj, size_t subjn);
 

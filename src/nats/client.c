@@ -6,6 +6,7 @@
 #include "nats/client.h"
 #include "nats/account.h"
 #include "nats/imports.h"
+#include "nats/latency.h"
 #include "nats/mappings.h"
 #include "nats/sys.h"
 #include "nats/client_connect.h"
@@ -446,6 +447,9 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     }
     if (!auth_can_publish(w, c, op->subject)) return;
     if (c->verbose) send_ok(w, c);
+    /* an answer to a request another server measures (nats/latency.h) */
+    if (unlikely(atomic_load_explicit(&latency_remote_live, memory_order_relaxed) > 0))
+        latency_answered(w, c, op->subject);
     account_t *acc = conn_account(c);
     slice_t subj = op->subject;
     char mapped[1024];
@@ -640,6 +644,7 @@ static inline __attribute__((always_inline)) proto_next_t client_handle(worker_t
     case OP_PONG:
         TRACE("%s<<- [PONG]", c->prefix);
         c->ping_out = 0;
+        conn_rtt_pong(w, c);
         if (c->rtt_pending && c->last_ping_sent_ns) {
             c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
             c->rtt_pending = false;

@@ -7,6 +7,7 @@
  * retires it (only the owner ever retires a sub, and only after it is out of
  * the sublist). */
 #include "nats/deliver.h"
+#include "nats/account.h"
 #include "nats/auth.h"
 #include "nats/route_fwd.h"
 #include "core/core.h"
@@ -27,6 +28,7 @@ static inline char *put_u64(char *p, uint64_t v)
 }
 
 deliver_import_fn deliver_import;
+deliver_tracked_fn deliver_tracked;
 
 static void auto_unsub(sub_t *s)
 {
@@ -62,6 +64,11 @@ static inline __attribute__((always_inline)) bool deliver(worker_t *w, sub_t *s,
         payload += m->hdr;
         size -= m->hdr;
     }
+    /* a request from another server that tracks its latency (reply "....<hash>.T"):
+     * the answer is timed here (staged first: it may send an RTT PING) */
+    if (unlikely(m->from_route) && m->reply.n > 15 && m->reply.p[m->reply.n - 1] == 'T' &&
+        m->reply.p[m->reply.n - 2] == '.' && deliver_tracked)
+        deliver_tracked(w, s, m);
     /* Written straight into the stage: "HMSG " + 4 blanks + 2 numbers + CRLF < 64. */
     size_t room = 64 + m->subject.n + s->sid.n + m->reply.n + (size_t)size + 2;
     char *line = conn_msg_room(w, c, room);
@@ -201,4 +208,17 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
         buf_free(&fwd.v[i].queues);
     }
     return delivered + fwd.n;
+}
+
+int deliver_publish(worker_t *w, account_t *acc, const char *subject, const char *reply,
+                    const void *data, size_t n)
+{
+    msg_t m = {0};
+    m.acc = acc;
+    m.subject = (slice_t){subject, strlen(subject)};
+    if (reply) m.reply = (slice_t){reply, strlen(reply)};
+    m.hdr = -1;
+    m.payload = data ? data : "";
+    m.size = (int64_t)n;
+    return deliver_all(w, sublist_match(acc->sl, m.subject.p, m.subject.n), &m);
 }

@@ -14,11 +14,23 @@
 
 /* Returns how many subscriptions and routes got m. */
 int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m);
+/* A message from the server itself (no connection) in acc, on w: delivered there and
+ * forwarded to the routes. Returns how many got it. */
+struct account;
+int deliver_publish(worker_t *w, struct account *acc, const char *subject, const char *reply,
+                    const void *data, size_t n);
+
 /* A subscription with s->imp set (an import's, nats/imports.c) delivers through this,
  * set by the imports module before any exists (a pointer: imports.c calls into
  * delivery, so delivery does not include it). Returns how many got m. */
 typedef int (*deliver_import_fn)(worker_t *w, sub_t *s, const msg_t *m);
 extern deliver_import_fn deliver_import;
+
+/* A routed request whose reply ends in ".T" (its requester's server tracks its service
+ * latency) was handed to client subscription s: nats/latency.c times the answer
+ * (NULL: no tracking). */
+typedef void (*deliver_tracked_fn)(worker_t *w, sub_t *s, const msg_t *m);
+extern deliver_tracked_fn deliver_tracked;
 
 /* One subscription (not a route's, not an import's): its limit counted, MSG/HMSG
  * staged. True if handed over. */

@@ -29,7 +29,10 @@ typedef struct import_rt {
     char *to_pattern; /* L with every function token as "*": what it can match */
     acct_resp_t resp;
     int64_t thresh_ns;
-    sub_t *svc_sub; /* service: the internal sub on L in IMP's index */
+    sub_t *svc_sub;    /* service: the internal sub on L in IMP's index */
+    char *lat_subject; /* service: the export's latency results subject, or NULL */
+    int lat_sampling;
+    bool share; /* the importer shares its requesters' details in latency results */
 } import_rt_t;
 
 typedef struct acct_imports {
@@ -62,6 +65,12 @@ typedef struct resp_map {
 
 static char resp_tag[16]; /* this server's part of every reply subject it makes */
 static pthread_mutex_t gen_mu = PTHREAD_MUTEX_INITIALIZER;
+static const imports_latency_ops_t *_Atomic lat_ops;
+
+void imports_set_latency(const imports_latency_ops_t *ops)
+{
+    atomic_store(&lat_ops, ops);
+}
 
 /* ---- internal subscriptions ----------------------------------------------- */
 
@@ -206,6 +215,11 @@ static acct_imports_t *build_set(const opts_t *o, const account_opts_t *ao, acco
         if (!r) break;
         r->resp = ex->resp_type;
         if (ex->resp_threshold_ns > 0) r->thresh_ns = ex->resp_threshold_ns;
+        if (im->service && ex->lat_subject) {
+            r->lat_subject = xstrdup(ex->lat_subject);
+            r->lat_sampling = ex->lat_sampling;
+        }
+        r->share = im->share;
     }
     account_t *sys = account_system();
     if (sys && sys != a) {
@@ -226,7 +240,9 @@ static bool same_set(const acct_imports_t *x, const acct_imports_t *y)
         const import_rt_t *p = &x->v[k], *q = &y->v[k];
         if (p->exp != q->exp || p->service != q->service || p->resp != q->resp ||
             p->thresh_ns != q->thresh_ns || strcmp(p->from, q->from) != 0 ||
-            strcmp(p->to, q->to) != 0)
+            strcmp(p->to, q->to) != 0 || p->share != q->share ||
+            p->lat_sampling != q->lat_sampling || !p->lat_subject != !q->lat_subject ||
+            (p->lat_subject && strcmp(p->lat_subject, q->lat_subject) != 0))
             return false;
     }
     return true;
@@ -239,6 +255,7 @@ static void set_free(acct_imports_t *set)
         free(set->v[k].to);
         smap_free(set->v[k].map);
         free(set->v[k].to_pattern);
+        free(set->v[k].lat_subject);
         if (set->v[k].svc_sub) sub_free(set->v[k].svc_sub);
     }
     free(set->v);
@@ -402,7 +419,11 @@ void imports_sub_gone(const sub_t *s)
         bool seen = false; /* one pass per exporter */
         for (size_t j = 0; j < k && !seen; j++)
             seen = set->v[j].service && set->v[j].exp == r->exp;
-        if (!seen) respmap_interest_gone(r->exp->resp->map, a, s->subject, still_wanted);
+        if (!seen) {
+            const imports_latency_ops_t *ops = atomic_load_explicit(&lat_ops, memory_order_acquire);
+            respmap_interest_gone(r->exp->resp->map, a, s->subject, still_wanted,
+                                  ops ? ops->lost : NULL);
+        }
     }
 }
 
@@ -452,6 +473,13 @@ static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
     m2.depth = m->depth + 1;
     m2.origin = im->imp;
     slice_t key = {NULL, 0};
+    /* a tracked export: is this request measured (docs/accounts.md "Service latency") */
+    const imports_latency_ops_t *lat = NULL;
+    char *hdr = NULL;
+    if (unlikely(im->lat_subject != NULL)) {
+        lat = atomic_load_explicit(&lat_ops, memory_order_acquire);
+        if (lat && !lat->sample(w, im->lat_sampling, m, &hdr)) lat = NULL;
+    }
     if (m->reply.n) {
         resp_sub_make(w, im->exp);
         static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -460,16 +488,24 @@ static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
         for (int i = 0; i < 12; i++, r1 /= 62)
             reply[n++] = b62[(i < 10 ? r1 : r2) % 62];
         reply[n] = 0;
-        key = (slice_t){reply, (size_t)n};
+        if (lat) lat->tag(reply + n, sizeof reply - (size_t)n);
+        key = (slice_t){reply, strlen(reply)};
         /* before the request goes out: a local responder may answer at once */
         respmap_add(im->exp->resp->map, key, im->imp, m->reply, im->thresh_ns,
                     im->resp == ACCT_RESP_SINGLETON, w->now_ns);
+        if (lat) lat->request(w, key, im->exp, im->lat_subject, m, im->share, hdr, im->thresh_ns);
         m2.reply = key;
+    } else if (lat) {
+        lat->bad_request(w, im->exp, im->lat_subject, m, im->share, hdr);
     }
     const sl_result_t *r = sublist_match(im->exp->sl, m2.subject.p, m2.subject.n);
+    if (lat) lat->probe(w, r);
     int got = deliver_all(w, r, &m2);
     /* nobody to answer: nothing pending (the reference keeps no entry either) */
-    if (!got && key.n) respmap_remove(im->exp->resp->map, key);
+    if (!got && key.n) {
+        respmap_remove(im->exp->resp->map, key);
+        if (lat) lat->no_delivery(w, key);
+    }
     return got;
 }
 
@@ -491,6 +527,12 @@ static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
     m2.depth = m->depth + 1;
     m2.origin = NULL;
     const sl_result_t *r = sublist_match(to->sl, reply, rn);
+    /* a measured request ("....T"): its latency, before the answer goes out */
+    if (unlikely(m->subject.n > 2 && m->subject.p[m->subject.n - 1] == 'T' &&
+                 m->subject.p[m->subject.n - 2] == '.')) {
+        const imports_latency_ops_t *lat = atomic_load_explicit(&lat_ops, memory_order_acquire);
+        if (lat) lat->response(w, m->subject, m, r);
+    }
     int got = deliver_all(w, r, &m2);
     /* the requester's reply subscription may have ended with this response (an
      * auto-unsubscribe its owner sweeps only later): nothing left to answer */

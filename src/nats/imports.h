@@ -70,6 +70,31 @@ void imports_responses(account_t *a, int64_t now_ns,
                        void (*fn)(void *arg, slice_t key, const struct account *to, slice_t reply),
                        void *arg);
 
+/* Service latency tracking (nats/latency.c sets these when it starts; NULL = off).
+ * A request through an import of a tracked export (lat: its results subject and
+ * sampling, share: the importer shares its requester's details) asks sample() whether
+ * to measure it (hdr: the triggering tracing headers as JSON, owned, or NULL); a
+ * measured request with a reply gets a reply subject ending in ".<hash>.T" and
+ * request() with that key; one without a reply, bad_request(). The key then ends in
+ * exactly one of: no_delivery() (nobody took the request), response() (on the
+ * responder's worker; req: the requester account's subscriptions on its reply), lost()
+ * (the requester's interest in its reply went away; any thread, under the response
+ * map's lock: it only marks). A key nobody ends expires at the threshold. */
+typedef struct imports_latency_ops {
+    bool (*sample)(worker_t *w, int sampling, const msg_t *m, char **hdr);
+    void (*request)(worker_t *w, slice_t key, account_t *exp, const char *results, const msg_t *m,
+                    bool share, char *hdr, int64_t thresh_ns);
+    void (*bad_request)(worker_t *w, account_t *exp, const char *results, const msg_t *m,
+                        bool share, char *hdr);
+    void (*no_delivery)(worker_t *w, slice_t key);
+    void (*response)(worker_t *w, slice_t key, const msg_t *resp, const sl_result_t *req);
+    void (*lost)(slice_t key);
+    void (*tag)(char *out, size_t cap); /* ".<hash>.T" */
+    /* the exporter's subscriptions a measured request is about to reach */
+    void (*probe)(worker_t *w, const sl_result_t *r);
+} imports_latency_ops_t;
+void imports_set_latency(const imports_latency_ops_t *ops);
+
 /* Deliverer: s has s->imp: deliver m through it. Returns how many got it. */
 int imports_deliver(worker_t *w, sub_t *s, const msg_t *m);
 

@@ -163,8 +163,16 @@ bool respmap_take(respmap_t *m, slice_t key, int64_t now_ns, struct account **to
     return ok;
 }
 
+/* Under mu: an entry the requester no longer waits for. */
+static void drop_lost(respmap_t *m, ent_t *e, void (*dropped)(slice_t key))
+{
+    if (dropped) dropped((slice_t){e->data, e->klen});
+    drop(m, e);
+}
+
 void respmap_interest_gone(respmap_t *m, const struct account *to, slice_t pattern,
-                           bool (*still_wanted)(const struct account *to, slice_t reply))
+                           bool (*still_wanted)(const struct account *to, slice_t reply),
+                           void (*dropped)(slice_t key))
 {
     /* every unsubscribe of an importing account comes here: an empty map costs a load
      * (an entry added meanwhile is for a request still in flight, not this sub's) */
@@ -181,7 +189,7 @@ void respmap_interest_gone(respmap_t *m, const struct account *to, slice_t patte
             next = e->rnext;
             if (e->to == to && e->rh == h && e->rlen == pattern.n &&
                 memcmp(e->data + e->klen, pattern.p, pattern.n) == 0 && !still_wanted(to, pattern))
-                drop(m, e);
+                drop_lost(m, e, dropped);
         }
     } else {
         for (ent_t *e = m->oldest, *next; e; e = next) {
@@ -189,7 +197,7 @@ void respmap_interest_gone(respmap_t *m, const struct account *to, slice_t patte
             slice_t r = {e->data + e->klen, e->rlen};
             if (e->to == to && subject_matches(pattern.p, pattern.n, r.p, r.n) &&
                 !still_wanted(to, r))
-                drop(m, e);
+                drop_lost(m, e, dropped);
         }
     }
     pthread_mutex_unlock(&m->mu);

@@ -34,9 +34,11 @@ void respmap_remove(respmap_t *m, slice_t key);
 bool respmap_take(respmap_t *m, slice_t key, int64_t now_ns, struct account **to, char *reply,
                   size_t cap, size_t *rn);
 /* to's interest in subjects matching pattern went away: its entries whose reply
- * has no subscriber left in to (still_wanted says) are dropped. */
+ * has no subscriber left in to (still_wanted says) are dropped, each key handed to
+ * dropped (if not NULL; under the map's lock). */
 void respmap_interest_gone(respmap_t *m, const struct account *to, slice_t pattern,
-                           bool (*still_wanted)(const struct account *to, slice_t reply));
+                           bool (*still_wanted)(const struct account *to, slice_t reply),
+                           void (*dropped)(slice_t key));
 /* Live entries, oldest first: fn(arg, key, to, reply) (under the map's lock: fn must
  * not call into the map). Expired ones are dropped on the way. Returns the count. */
 size_t respmap_list(respmap_t *m, int64_t now_ns,

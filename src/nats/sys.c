@@ -1,5 +1,6 @@
 /* sys.c: the system account's events and requests (see sys.h). */
 #include "nats/sys.h"
+#include "nats/clientinfo.h"
 #include "nats/deliver.h"
 #include "nats/imports.h"
 #include "base/json.h"
@@ -144,14 +145,7 @@ static void event_head(buf_t *b, const char *type, uint64_t r1, uint64_t r2, int
 static void publish_on(worker_t *w, account_t *acc, const char *subject, const char *reply,
                        const buf_t *payload)
 {
-    msg_t m = {0};
-    m.acc = acc;
-    m.subject = (slice_t){subject, strlen(subject)};
-    if (reply) m.reply = (slice_t){reply, strlen(reply)};
-    m.hdr = -1;
-    m.payload = payload->p ? payload->p : "";
-    m.size = (int64_t)payload->len;
-    deliver_all(w, sublist_match(acc->sl, m.subject.p, m.subject.n), &m);
+    deliver_publish(w, acc, subject, reply, payload->p, payload->len);
 }
 
 /* WCMD_SYSPUB: what other threads queued. */
@@ -222,23 +216,9 @@ static void client_info(buf_t *b, const conn_t *c, bool closed, int64_t stop_ns,
 {
     jw_t w;
     jw_init(&w, b, false);
-    jw_obj_begin(&w, "client");
-    jw_time(&w, "start", c->start_wall_ns);
-    jw_str(&w, "host", c->ip);
-    jw_uint(&w, "id", c->cid);
-    jw_str(&w, "acc", conn_account(c)->name);
-    if (user && *user) jw_str(&w, "user", user);
-    if (c->name && *c->name) jw_str(&w, "name", c->name);
-    if (c->lang && *c->lang) jw_str(&w, "lang", c->lang);
-    if (c->version && *c->version) jw_str(&w, "ver", c->version);
-    if (closed && c->rtt_ns) jw_int(&w, "rtt", c->rtt_ns);
-    if (closed) jw_time(&w, "stop", stop_ns);
-    if (c->cred_jwt && *c->cred_jwt) jw_str(&w, "jwt", c->cred_jwt);
-    if (c->jwt_issuer) jw_str(&w, "issuer_key", c->jwt_issuer);
-    if (c->jwt_name) jw_str(&w, "name_tag", c->jwt_name);
-    jw_str(&w, "kind", "Client");
-    jw_str(&w, "client_type", "nats");
-    jw_obj_end(&w);
+    client_extra_t x = {.rtt_ns = closed ? atomic_load(&c->rtt_ns) : 0,
+                        .stop_wall_ns = closed ? stop_ns : 0};
+    client_info_write(&w, "client", c, true, user ? user : "", &x);
 }
 
 static void data_stats(buf_t *b, const char *key, uint64_t msgs, uint64_t bytes)
