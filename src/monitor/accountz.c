@@ -32,6 +32,18 @@ static void write_head(jw_t *w)
     if (sys) jw_str(w, "system_account", sys->name);
 }
 
+/* A tracked export's sampling and results, as the JWT library writes them. */
+static void write_latency(jw_t *w, const char *key, const char *subject, int sampling)
+{
+    jw_obj_begin(w, key);
+    if (sampling)
+        jw_int(w, "sampling", sampling);
+    else
+        jw_str(w, "sampling", "headers");
+    jw_str(w, "results", subject);
+    jw_obj_end(w);
+}
+
 static void write_exports(jw_t *w, const account_opts_t *ao)
 {
     if (!ao || !ao->nexports) return;
@@ -47,6 +59,8 @@ static void write_exports(jw_t *w, const account_opts_t *ao)
             if (e->service) jw_str(w, "response_type", rt[e->resp_type]);
             if (e->service && e->resp_threshold_ns)
                 jw_int(w, "response_threshold", e->resp_threshold_ns);
+            if (e->service && e->lat_subject)
+                write_latency(w, "service_latency", e->lat_subject, e->lat_sampling);
             if (e->naccounts) {
                 jw_arr_begin(w, "approved_accounts");
                 for (size_t j = 0; j < e->naccounts; j++)
@@ -65,27 +79,27 @@ typedef struct imp_ctx {
     bool any;
 } imp_ctx_t;
 
-static void write_import(void *arg, bool service, const account_t *exp, const char *from,
-                         const char *to)
+static void write_import(void *arg, const import_desc_t *d)
 {
     imp_ctx_t *x = arg;
-    if (service != x->service) return;
+    if (d->service != x->service) return;
     if (!x->any) jw_arr_begin(x->w, "imports");
     x->any = true;
     jw_obj_begin(x->w, NULL);
-    if (service) { /* the importer's subject, and where it goes in the exporter */
-        jw_str(x->w, "subject", to);
-        jw_str(x->w, "account", exp->name);
-        jw_str(x->w, "to", from);
+    if (d->service) { /* the importer's subject, and where it goes in the exporter */
+        jw_str(x->w, "subject", d->to);
+        jw_str(x->w, "account", d->exp->name);
+        jw_str(x->w, "to", d->from);
     } else {
-        jw_str(x->w, "subject", from);
-        jw_str(x->w, "account", exp->name);
-        if (strcmp(from, to) != 0) jw_str(x->w, "local_subject", to);
+        jw_str(x->w, "subject", d->from);
+        jw_str(x->w, "account", d->exp->name);
+        if (strcmp(d->from, d->to) != 0) jw_str(x->w, "local_subject", d->to);
     }
-    jw_str(x->w, "type", service ? "service" : "stream");
+    jw_str(x->w, "type", d->service ? "service" : "stream");
     jw_bool(x->w, "invalid", false);
-    jw_bool(x->w, "share", false);
+    jw_bool(x->w, "share", d->share);
     jw_bool(x->w, "tracking", false);
+    if (d->lat_subject) write_latency(x->w, "latency", d->lat_subject, d->lat_sampling);
     jw_obj_end(x->w);
 }
 

@@ -60,11 +60,18 @@ sub_t *internal_sub_add(account_t *a, const char *subject, internal_msg_fn fn, v
 void internal_sub_remove(sub_t *s);
 
 /* Monitoring (/accountz): a's imports in force (fn gets each: service or stream, the
- * exporting account, the subject in the exporter, the importer's local subject), and
+ * exporting account, the subject in the exporter, the importer's local subject, the
+ * latency tracking and sharing of a service), and
  * its pending service responses (key, the requester's account and reply). Any thread
  * during a batch, or a qsbr reader. */
-typedef void (*import_desc_fn)(void *arg, bool service, const account_t *exp, const char *from,
-                               const char *to);
+typedef struct import_desc {
+    bool service, share;
+    const account_t *exp;
+    const char *from, *to;
+    const char *lat_subject; /* a tracked service's results subject, or NULL */
+    int lat_sampling;
+} import_desc_t;
+typedef void (*import_desc_fn)(void *arg, const import_desc_t *d);
 void imports_describe(const account_t *a, import_desc_fn fn, void *arg);
 void imports_responses(account_t *a, int64_t now_ns,
                        void (*fn)(void *arg, slice_t key, const struct account *to, slice_t reply),
