@@ -386,6 +386,10 @@ static void connect_finish(worker_t *w, conn_t *c)
         return;
     }
     if (c->verbose) send_ok(w, c);
+    /* The round trip until the first PONG: the time from accept to CONNECT, as the
+     * reference estimates it (service latency results need one at once). */
+    int64_t est = now_wall_ns() - c->start_wall_ns;
+    atomic_store_explicit(&c->rtt_ns, est > 0 ? est : 1, memory_order_relaxed);
     /* First PING soon after CONNECT to measure RTT (2 s + up to 20 %). */
     int64_t first = srv->opts->ping_interval_ns;
     if (first > 2000000000LL) first = 2000000000LL;

@@ -571,7 +571,7 @@ void imports_describe(const account_t *a, import_desc_fn fn, void *arg)
     const acct_imports_t *set = atomic_load_explicit(&a->imports, memory_order_acquire);
     for (size_t k = 0; set && k < set->n; k++) {
         const import_rt_t *r = &set->v[k];
-        import_desc_t d = {r->service, r->share,        r->exp,          r->from,
+        import_desc_t d = {r->service, r->share,       r->exp,         r->from,
                            r->to,      r->lat_subject, r->lat_sampling};
         fn(arg, &d);
     }
