@@ -1,6 +1,7 @@
 /* clientinfo.h: a client connection as the reference's ClientInfo JSON object
- * (docs/system_account.md "Client info"), shared by the system account's
- * events (nats/sys.c) and service latency results (nats/latency.c).
+ * (docs/accounts.md "The system account", "Service latency"), shared by the
+ * system account's events (nats/sys.c) and service latency results
+ * (nats/latency.c).
  *
  * Members in the reference's order, each left out when empty: start, host, id,
  * acc, user, name, lang, ver, rtt, server, cluster, stop, jwt, issuer_key,
