@@ -123,9 +123,6 @@ typedef struct conn {
     /* round-trip time (0 = not measured): written by the owner at a PONG, read by any
      * worker (service latency results, nats/latency.c) */
     _Atomic int64_t rtt_ns;
-    /* monotonic time of a PING another worker sent to measure rtt_ns (conn_rtt_probe),
-     * 0 = none: the owner's next PONG takes it */
-    _Atomic int64_t rtt_probe_ns;
     char *name, *lang, *version, *user; /* from CONNECT (owned) */
     /* Permissions of the authenticated user (auth.h), NULL = all allowed: replaced by the
      * owner with one atomic store, read by deliverers on any worker; old sets go through qsbr. */
@@ -166,6 +163,9 @@ typedef struct conn {
     char ip[INET6_ADDRSTRLEN];
     int port;
     char prefix[128]; /* "ip:port - cid:N - " for log lines */
+    /* monotonic time of a PING another worker sent to measure rtt_ns (conn_rtt_probe),
+     * 0 = none: the owner's next PONG takes it (last: rarely used) */
+    _Atomic int64_t rtt_probe_ns;
 } conn_t;
 
 typedef struct server {

@@ -451,8 +451,10 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     }
     if (!auth_can_publish(w, c, op->subject)) return;
     if (c->verbose) send_ok(w, c);
-    /* an answer to a request another server measures (nats/latency.h) */
-    if (unlikely(atomic_load_explicit(&latency_remote_live, memory_order_relaxed) > 0))
+    /* an answer to a request another server measures (nats/latency.h): its subject is
+     * a "_R_." reply (the first byte is at hand; the counter is a shared load) */
+    if (unlikely(op->subject.p[0] == '_') &&
+        atomic_load_explicit(&latency_remote_live, memory_order_relaxed) > 0)
         latency_answered(w, c, op->subject);
     account_t *acc = conn_account(c);
     slice_t subj = op->subject;
