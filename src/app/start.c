@@ -76,6 +76,7 @@ int app_start(void)
 
 void app_shutdown(void)
 {
+    sys_shutdown_event(); /* before the workers start closing connections */
     atomic_store(&srv->shutting_down, true);
     int lfd = srv->listen_fd;
     srv->listen_fd = -1;

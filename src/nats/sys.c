@@ -46,6 +46,7 @@ typedef struct pub {
     char *subject;
     char *reply; /* or NULL */
     buf_t payload;
+    bool *delivered; /* or NULL: set under S.mu once delivered, S.pub_cv signalled */
 } pub_t;
 
 static struct {
@@ -64,7 +65,7 @@ static struct {
     pthread_t thread;
     bool thread_up;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv, pub_cv;
     bool stop;
     job_t *jobs, **jobs_tail;
     size_t njobs;
@@ -72,7 +73,9 @@ static struct {
     size_t npubs;
     _Atomic uint64_t seq;
     _Atomic uint32_t rr;
-} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .cv = PTHREAD_COND_INITIALIZER,
+       .pub_cv = PTHREAD_COND_INITIALIZER};
 
 void sys_register_endpoint(const char *name, bool server, bool per_account, sys_endpoint_fn fn)
 {
@@ -95,12 +98,13 @@ static const endpoint_t *find_ep(const char *name, size_t n, bool per_account)
 
 /* ---- the JSON every event and reply shares --------------------------------- */
 
-void sys_server_info(buf_t *b)
+/* The reference's ServerInfo object, under key (NULL: bare). */
+static void server_info(buf_t *b, const char *key)
 {
     const opts_t *o = srv->opts;
     jw_t w;
     jw_init(&w, b, false);
-    jw_obj_begin(&w, "server");
+    jw_obj_begin(&w, key);
     jw_str(&w, "name", srv->server_name);
     jw_str(&w, "host", o->host ? o->host : "");
     jw_str(&w, "id", srv->server_id);
@@ -111,6 +115,11 @@ void sys_server_info(buf_t *b)
     jw_bool(&w, "jetstream", false);
     jw_time(&w, "time", now_wall_ns());
     jw_obj_end(&w);
+}
+
+void sys_server_info(buf_t *b)
+{
+    server_info(b, "server");
 }
 
 /* An event's "type", "id" (22 random base62 characters, as the reference's) and
@@ -160,6 +169,12 @@ static void run_pubs(worker_t *w)
     for (pub_t *next; p; p = next) {
         next = p->next;
         publish_on(w, p->acc, p->subject, p->reply, &p->payload);
+        if (p->delivered) {
+            pthread_mutex_lock(&S.mu);
+            *p->delivered = true;
+            pthread_cond_broadcast(&S.pub_cv);
+            pthread_mutex_unlock(&S.mu);
+        }
         free(p->subject);
         free(p->reply);
         buf_free(&p->payload);
@@ -167,11 +182,13 @@ static void run_pubs(worker_t *w)
     }
 }
 
-/* Not on a worker: queued for one (the payload is taken over). */
-static void publish_queued_reply(account_t *acc, const char *subject, const char *reply,
-                                 buf_t *payload)
+/* Not on a worker: queued for one (the payload is taken over); delivered, if not NULL,
+ * is set when a worker delivered it. */
+static void publish_queued_ex(account_t *acc, const char *subject, const char *reply,
+                              buf_t *payload, bool *delivered)
 {
     pub_t *p = xcalloc(1, sizeof *p);
+    p->delivered = delivered;
     p->acc = acc;
     p->subject = xstrdup(subject);
     p->reply = reply ? xstrdup(reply) : NULL;
@@ -197,9 +214,41 @@ static void publish_queued_reply(account_t *acc, const char *subject, const char
     worker_command_one(&srv->workers[i], WCMD_SYSPUB);
 }
 
+static void publish_queued_reply(account_t *acc, const char *subject, const char *reply,
+                                 buf_t *payload)
+{
+    publish_queued_ex(acc, subject, reply, payload, NULL);
+}
+
 static void publish_queued(account_t *acc, const char *subject, buf_t *payload)
 {
     publish_queued_reply(acc, subject, NULL, payload);
+}
+
+void sys_shutdown_event(void)
+{
+    if (!S.on) return;
+    buf_t b = {0};
+    server_info(&b, NULL);
+    char subj[128];
+    snprintf(subj, sizeof subj, "$SYS.SERVER.%s.SHUTDOWN", srv->server_id);
+    /* a flag that outlives this call: a late worker may still set it */
+    static bool delivered;
+    pthread_mutex_lock(&S.mu);
+    delivered = false;
+    pthread_mutex_unlock(&S.mu);
+    publish_queued_ex(S.sys, subj, NULL, &b, &delivered);
+    /* the workers still run: wait (bounded) until one delivered it to the clients and
+     * routes that are still there */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_mutex_lock(&S.mu);
+    while (!delivered)
+        if (pthread_cond_timedwait(&S.pub_cv, &S.mu, &ts) != 0) break;
+    bool late = !delivered;
+    pthread_mutex_unlock(&S.mu);
+    if (late) WARN("Shutdown event not delivered within 1s");
 }
 
 void sys_publish(const char *subject, const char *reply, const void *data, size_t n)

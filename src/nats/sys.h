@@ -50,7 +50,10 @@ void sys_publish(const char *subject, const char *reply, const void *data, size_
 /* Control plane: after accounts, imports and routes are set up (the subscriptions
  * are route interest); nothing when there is no system account. */
 void sys_start(void);
-/* Shutdown: the shutdown event, then the thread stops. */
+/* Shutdown, while the workers still run: $SYS.SERVER.<id>.SHUTDOWN (the reference's
+ * ServerInfo), delivered (waits at most a second for a worker to take it). */
+void sys_shutdown_event(void);
+/* Shutdown: the thread stops. */
 void sys_stop(void);
 
 /* Owner worker: c logged in to its account / closes after it did (c still readable,

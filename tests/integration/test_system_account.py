@@ -179,3 +179,47 @@ def test_ping_reaches_every_server_of_a_mixed_cluster():
             ev = wait_until(seen, 10, interval=0.2, what="connect event across the route")
             assert ev["client"]["name"] == "far", ev
             sys.close()
+
+
+def test_shutdown_event_reaches_local_and_routed_subscribers():
+    """$SYS.SERVER.<id>.SHUTDOWN carries the stopping server's ServerInfo, to its own
+    system account clients and across a route (to the reference as a peer, and from
+    it)."""
+    if not os.path.exists(REFERENCE):
+        raise AssertionError("reference nats-server not installed at %s" % REFERENCE)
+    for stopping_bin, other_bin in ((None, REFERENCE), (REFERENCE, None)):
+        ca, cb = free_port(), free_port()
+        stopping = Server(config=_cluster(ca, "stopping"), monitor=True)
+        other = Server(config=_cluster(cb, "other", routes=[ca]), monitor=True)
+        if stopping_bin:
+            stopping.bin = stopping_bin
+        if other_bin:
+            other.bin = other_bin
+        with stopping, other:
+            for s in (stopping, other):
+                wait_until(lambda s=s: http_json(s.mport, "/varz")["routes"] == 1, 10,
+                           what="route")
+            sid = http_json(stopping.mport, "/varz")["server_id"]
+            near, far = _login(stopping, "sys", "ps"), _login(other, "sys", "ps")
+            for c in (near, far):
+                c.send(b"SUB $SYS.SERVER.*.SHUTDOWN 1\r\n")
+                c.ping_pong()
+            # the far subscription is route interest on the stopping server: wait for it
+            # (a system request answered by the stopping server proves the route is up,
+            # the subscription itself is sent before that PONG)
+            far.send(b"SUB _INBOX.sd 2\r\n")
+            far.ping_pong()
+
+            def answered():
+                far.send(b"PUB $SYS.REQ.SERVER.%s.VARZ _INBOX.sd 0\r\n\r\n" % sid.encode())
+                try:
+                    return _msg(far, r"_INBOX\.sd", timeout=0.5)
+                except AssertionError:
+                    return None
+            wait_until(answered, 10, interval=0.2, what="a request across the route")
+            stopping.stop()
+            for c in (near, far):
+                subj, ev = _msg(c, r"\$SYS\.SERVER\.%s\.SHUTDOWN" % sid)
+                assert set(ev) == SERVER_KEYS | {"cluster"}, ev
+                assert ev["id"] == sid and ev["name"] == "stopping", ev
+                assert ev["cluster"] == "sysc", ev
