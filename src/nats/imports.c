@@ -5,6 +5,9 @@
 #include "nats/route.h"
 #include "nats/subs.h"
 #include "nats/respmap.h"
+#include "nats/clientinfo.h"
+#include "proto/msghdr.h"
+#include "base/json.h"
 #include "base/hash.h"
 #include "base/log.h"
 #include "base/qsbr.h"
@@ -456,6 +459,64 @@ static int deliver_shadow(worker_t *w, const sub_import_t *si, const msg_t *m)
     return deliver_sub(w, p, &m2) ? 1 : 0;
 }
 
+#define REQUEST_INFO "Nats-Request-Info"
+
+/* Copies a ClientInfo member by member, with "svc" (the account the request crosses
+ * now) put after "acc" as the reference's struct orders it. */
+typedef struct svc_ctx {
+    jw_t *w;
+    const char *svc;
+} svc_ctx_t;
+
+static int svc_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    (void)t;
+    svc_ctx_t *x = ctx;
+    if (json_key_is(key, "svc")) return 0;
+    char k[32];
+    long kn = json_unquote(key, k, sizeof k);
+    if (kn <= 0) return 0;
+    jw_raw(x->w, k, raw.p, raw.n);
+    if (json_key_is(key, "acc")) jw_str(x->w, "svc", x->svc);
+    return 0;
+}
+
+/* The requester's details for the responder, as the reference adds them to a request
+ * crossing a service import: header Nats-Request-Info (at the first import: the
+ * requester's ClientInfo, detailed if shared, with this server for the system
+ * account's services; further on: the same with "svc" naming the importer). Builds
+ * the new message into nb and points m2 at it; false: m2 stays as it is. */
+static bool add_request_info(const import_rt_t *im, const msg_t *m, msg_t *m2, buf_t *nb)
+{
+    buf_t ci = {0};
+    jw_t j;
+    jw_init(&j, &ci, false);
+    if (m->depth == 0) {
+        client_extra_t x = {.rtt_ns = atomic_load_explicit(&m->from->rtt_ns, memory_order_relaxed),
+                            .server = im->share || im->exp == account_system()};
+        client_info_write(&j, NULL, m->from, im->share, NULL, &x);
+    } else {
+        slice_t v =
+            m->hdr > 0 ? msghdr_get(m->payload, (size_t)m->hdr, REQUEST_INFO) : (slice_t){NULL, 0};
+        svc_ctx_t x = {&j, im->imp->name};
+        jw_obj_begin(&j, NULL);
+        if (!v.n || json_parse_object(v.p, v.n, svc_member, &x) != 0) {
+            buf_free(&ci);
+            return false; /* the reference adds nothing when it cannot read the one there */
+        }
+        jw_obj_end(&j);
+    }
+    size_t hn =
+        msghdr_set(m->payload, m->hdr > 0 ? (size_t)m->hdr : 0, REQUEST_INFO, ci.p, ci.len, nb);
+    buf_free(&ci);
+    size_t body = (size_t)(m->size - (m->hdr > 0 ? m->hdr : 0));
+    buf_append(nb, m->payload + (m->hdr > 0 ? m->hdr : 0), body);
+    m2->payload = nb->p;
+    m2->hdr = (int64_t)hn;
+    m2->size = (int64_t)(hn + body);
+    return true;
+}
+
 static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
 {
     /* a routed request was imported on the server its requester is on */
@@ -498,9 +559,12 @@ static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
     } else if (lat) {
         lat->bad_request(w, im->exp, im->lat_subject, m, im->share, hdr);
     }
+    buf_t nb = {0};
+    if (m->from) add_request_info(im, m, &m2, &nb);
     const sl_result_t *r = sublist_match(im->exp->sl, m2.subject.p, m2.subject.n);
     if (lat) lat->probe(w, r);
     int got = deliver_all(w, r, &m2);
+    buf_free(&nb);
     /* nobody to answer: nothing pending (the reference keeps no entry either) */
     if (!got && key.n) {
         respmap_remove(im->exp->resp->map, key);

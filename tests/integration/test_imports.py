@@ -2,6 +2,7 @@
 after a reload, and across a cluster with the reference nats-server as a real peer.
 Every test also passes against the reference (GNATSD_BIN=/usr/sbin/nats-server)."""
 
+import json
 import os
 import re
 import signal
@@ -158,3 +159,65 @@ def test_service_import_across_mixed_cluster():
             assert got == [(b"b.ev.x", b"ev"), (b"inbox", b"pong")], got
             a.close()
             b.close()
+
+
+CHAIN = """
+accounts {
+  A: { users: [ {user: a, password: pa} ]
+       imports: [ {service: {account: B, subject: "b.svc"}},
+                  {service: {account: B, subject: "b.shared"}, share: true} ] }
+  B: { users: [ {user: b, password: pb} ]
+       exports: [ {service: "b.svc"}, {service: "b.shared"} ]
+       imports: [ {service: {account: C, subject: "c.svc"}, to: "b.svc"} ] }
+  C: { users: [ {user: c, password: pc} ]
+       exports: [ {service: "c.svc"} ] }
+}
+"""
+
+
+def _request_info(resp, subject):
+    """The Nats-Request-Info header of the next request resp gets on subject."""
+    m = resp.expect_re(rb"HMSG %s \d+ \S+ (\d+) (\d+)\r\n" % re.escape(subject))
+    hlen, total = int(m.group(1)), int(m.group(2))
+    block = resp.expect_re(rb"(.{%d})\r\n" % total).group(1)
+    hdr, body = block[:hlen], block[hlen:]
+    line = re.search(rb"\r\nNats-Request-Info: (.*?)\r\n", hdr)
+    assert hdr.startswith(b"NATS/1.0\r\n") and hdr.endswith(b"\r\n\r\n") and line, block
+    return json.loads(line.group(1)), hdr, body
+
+
+def test_request_info_header_for_the_responder():
+    """A request crossing a service import carries the requester's details in the
+    Nats-Request-Info header (the reference's): {acc, rtt} unless the import shares
+    them, the client's details (and this server) if it does, and "svc" for the
+    account the request crossed on a further import; the requester's own headers
+    stay; a responder without headers support gets the plain message."""
+    with Server(config=CHAIN) as s:
+        a = _login(s, "a", "pa", name="asker", headers=True)
+        b = _login(s, "b", "pb", headers=True)
+        c = _login(s, "c", "pc", headers=True)
+        b.send(b"SUB b.shared 1\r\n")
+        b.ping_pong()
+        c.send(b"SUB c.svc 1\r\n")
+        c.ping_pong()
+        a.send(b"PUB b.svc inbox 2\r\nhi\r\n")
+        info, hdr, body = _request_info(c, b"c.svc")
+        assert list(info) == ["acc", "svc", "rtt"], info
+        assert info["acc"] == "A" and info["svc"] == "B" and info["rtt"] > 0, info
+        assert body == b"hi"
+        a.send(b"HPUB b.shared inbox 23 25\r\nNATS/1.0\r\nMine: yes\r\n\r\nhi\r\n")
+        info, hdr, body = _request_info(b, b"b.shared")
+        assert hdr.startswith(b"NATS/1.0\r\nMine: yes\r\nNats-Request-Info: "), hdr
+        for k in ("start", "host", "id", "acc", "user", "name", "rtt", "server", "kind",
+                  "client_type"):
+            assert k in info, (k, info)
+        assert info["user"] == "a" and info["name"] == "asker" and info["kind"] == "Client"
+        assert body == b"hi"
+        # a responder that did not ask for headers: the request as it was sent
+        plain = _login(s, "c", "pc")
+        plain.send(b"SUB c.svc 2\r\n")
+        plain.ping_pong()
+        c.send(b"UNSUB 1\r\n")
+        c.ping_pong()
+        a.send(b"PUB b.svc inbox 2\r\nhi\r\n")
+        plain.expect_re(rb"MSG c.svc 2 \S+ 2\r\nhi\r\n")
