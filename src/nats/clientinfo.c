@@ -80,3 +80,14 @@ void client_info_write(jw_t *w, const char *key, const conn_t *c, bool detail, c
     client_snap_write(w, key, &s, x);
     client_snap_free(&s);
 }
+
+void event_id(uint64_t r1, uint64_t r2, char out[23])
+{
+    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    for (int i = 0; i < 22; i++) {
+        uint64_t *r = i < 11 ? &r1 : &r2;
+        out[i] = b62[*r % 62];
+        *r /= 62;
+    }
+    out[22] = 0;
+}

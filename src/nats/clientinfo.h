@@ -38,6 +38,10 @@ void client_snap_take(client_snap_t *s, const conn_t *c, bool detail, const char
 void client_snap_free(client_snap_t *s);
 /* Writes the object under key (NULL: an array element or the root). */
 void client_snap_write(jw_t *w, const char *key, const client_snap_t *s, const client_extra_t *x);
+/* An event's "id": 22 base-62 characters (the reference's nuid length) from two random
+ * words. */
+void event_id(uint64_t r1, uint64_t r2, char out[23]);
+
 /* Both at once, for a connection at hand. */
 void client_info_write(jw_t *w, const char *key, const conn_t *c, bool detail, const char *user,
                        const client_extra_t *x);

@@ -145,18 +145,6 @@ typedef struct result {
     int64_t start_wall, service, system, total;
 } result_t;
 
-static void event_id(worker_t *w, char out[23])
-{
-    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    uint64_t r1 = worker_rand(w), r2 = worker_rand(w);
-    for (int i = 0; i < 22; i++) {
-        uint64_t *r = i < 11 ? &r1 : &r2;
-        out[i] = b62[*r % 62];
-        *r /= 62;
-    }
-    out[22] = 0;
-}
-
 /* The reference never reports a negative time (round trips are estimates). */
 static void sanitize(result_t *r)
 {
@@ -170,7 +158,7 @@ static void publish_result(worker_t *w, account_t *exp, const char *subject, con
     jw_t j;
     jw_init(&j, &b, false);
     char id[23];
-    event_id(w, id);
+    event_id(worker_rand(w), worker_rand(w), id);
     jw_obj_begin(&j, NULL);
     jw_str(&j, "type", LAT_TYPE);
     jw_str(&j, "id", id);

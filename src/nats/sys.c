@@ -126,14 +126,8 @@ void sys_server_info(buf_t *b)
  * "timestamp", opening its object. */
 static void event_head(buf_t *b, const char *type, uint64_t r1, uint64_t r2, int64_t ts)
 {
-    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     char id[23];
-    for (int i = 0; i < 22; i++) {
-        uint64_t *r = i < 11 ? &r1 : &r2;
-        id[i] = b62[*r % 62];
-        *r /= 62;
-    }
-    id[22] = 0;
+    event_id(r1, r2, id);
     buf_puts(b, "{\"type\":");
     json_put_string(b, type, strlen(type));
     buf_puts(b, ",\"id\":\"");
