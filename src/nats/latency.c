@@ -597,7 +597,6 @@ void latency_stop(void)
 {
     if (!started) return;
     imports_set_latency(NULL);
-    deliver_tracked = NULL;
     internal_sub_remove(m2_sub);
     m2_sub = NULL;
 }
@@ -605,6 +604,7 @@ void latency_stop(void)
 void latency_free(void)
 {
     if (!started) return;
+    deliver_tracked = NULL; /* a plain pointer the workers read: cleared once they are gone */
     free_table(local);
     free_table(remote);
     local = remote = NULL;
