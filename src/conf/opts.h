@@ -200,6 +200,7 @@ typedef struct opts {
     bool resolver_allow_delete;
     int64_t resolver_limit;       /* stored JWTs at most; 0 = the reference's default */
     int64_t resolver_interval_ns; /* between two CLAIMS.PACK syncs; 0 = 1 minute */
+    int64_t resolver_timeout_ns;  /* an account lookup's wait for an answer; 0 = 1.9 s */
     char **preload_keys, **preload_jwts;
     size_t npreload;
     /* tls (client port) */

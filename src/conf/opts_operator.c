@@ -83,11 +83,19 @@ static void resolver_block(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
         } else if (KEYIS(e->key, "interval")) {
             parse_duration_field(c, e, "interval", &o->resolver_interval_ns);
         } else if (KEYIS(e->key, "timeout")) {
-            /* how long to wait for another server's answer to an account lookup: those
-             * lookups are not built (docs/operator.md), so the key is refused */
-            cfg_err(c, kvpos(e),
-                    "resolver timeout is not supported by this server (it does "
-                    "not fetch accounts from other servers)");
+            /* the reference reads a duration string only (a number is its type panic, at
+             * the key); a bad or non-positive one is refused at the block's position */
+            int64_t ns;
+            char err[300], d[64];
+            if (!want(c, kvpos(e), e->val, CONF_STRING)) continue;
+            if (opts_parse_duration(e->val->u.str.s, &ns, err, sizeof err) != 0) {
+                cfg_err(c, kvpos(kv), "%s", err);
+            } else if (ns <= 0) {
+                go_duration(d, sizeof d, ns);
+                cfg_err(c, kvpos(kv), "Fetch timeout %s is too smal", d);
+            } else {
+                o->resolver_timeout_ns = ns;
+            }
         } else if (KEYIS(e->key, "ttl")) {
             cfg_err(c, kvpos(kv), "FULL does not accept ttl");
         } else if (!used_as_variable(c, e->key)) {

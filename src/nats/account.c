@@ -119,7 +119,34 @@ bool accounts_from_jwts(void)
 account_t *account_fetch(const char *name, size_t n)
 {
     account_t *a = account_lookup(name, n);
-    return a || !loader ? a : loader(name, n);
+    return a || !loader ? a : loader(name, n, true);
+}
+
+account_t *account_fetch_quiet(const char *name, size_t n)
+{
+    account_t *a = account_lookup(name, n);
+    return a || !loader ? a : loader(name, n, false);
+}
+
+static account_remote_fn remote;
+
+void account_set_remote(account_remote_fn fn)
+{
+    remote = fn;
+}
+
+acct_remote_t account_fetch_remote(const char *name, size_t n, account_remote_done_fn done,
+                                   void *arg)
+{
+    return remote ? remote(name, n, done, arg) : ACCT_REMOTE_NONE;
+}
+
+account_t *account_fetch_or_ask(const char *name, size_t n)
+{
+    account_t *a = account_fetch_quiet(name, n);
+    if (a || !loader) return a;
+    if (account_fetch_remote(name, n, NULL, NULL) != ACCT_REMOTE_NONE) return NULL;
+    return account_fetch(name, n); /* not looked up: logged as before */
 }
 
 account_t *account_ensure(const char *name)

@@ -60,16 +60,44 @@ static inline account_t *account_lookup_slice(slice_t s)
 {
     return account_lookup(s.p, s.n);
 }
-/* Operator mode (nats/resolver.c registers it at start): fetch(name, n) loads an
- * account from the resolver. Set once before any listener. */
-typedef account_t *(*account_loader_fn)(const char *name, size_t n);
+/* Operator mode (nats/resolver.c registers it at start): fetch(name, n, warn) loads an
+ * account from the resolver (warn: log when it is not there). Set once before any
+ * listener. */
+typedef account_t *(*account_loader_fn)(const char *name, size_t n, bool warn);
 void account_set_loader(account_loader_fn fn);
 /* Accounts come from JWTs (a loader is set): users log in with JWTs, every INFO has a
  * nonce. */
 bool accounts_from_jwts(void);
 /* The account named `name`: known, or loaded now by the loader (operator mode). NULL
- * otherwise. Any thread. */
+ * otherwise (logged as the reference's "Account fetch failed"). Any thread. */
 account_t *account_fetch(const char *name, size_t n);
+/* The same, without the log line when it is not here. */
+account_t *account_fetch_quiet(const char *name, size_t n);
+
+/* The full resolver (nats/acct_lookup.c registers it): an account not stored here is
+ * asked of the other servers. done(arg, err) is called once when the lookup ends, on
+ * another thread (err NULL: now stored, account_fetch finds it; else the reference's
+ * reason, e.g. "fetching jwt timed out"); done may be NULL (nobody waits). */
+typedef void (*account_remote_done_fn)(void *arg, const char *err);
+typedef enum acct_remote {
+    ACCT_REMOTE_NONE,    /* no lookups here (not the full resolver, not an account key) */
+    ACCT_REMOTE_STARTED, /* started, or joined one in flight: done will be called */
+    ACCT_REMOTE_BUSY     /* too many in flight (logged): done will not be called */
+} acct_remote_t;
+typedef acct_remote_t (*account_remote_fn)(const char *name, size_t n, account_remote_done_fn done,
+                                           void *arg);
+void account_set_remote(account_remote_fn fn);
+/* Any thread: starts (or joins) a lookup of an account that account_fetch_quiet
+ * did not find. */
+acct_remote_t account_fetch_remote(const char *name, size_t n, account_remote_done_fn done,
+                                   void *arg);
+/* A route naming an account: known or loadable here now, else NULL and, with the full
+ * resolver, a lookup starts that nobody waits for (the account exists once it ends). */
+account_t *account_fetch_or_ask(const char *name, size_t n);
+static inline account_t *account_fetch_or_ask_slice(slice_t s)
+{
+    return account_fetch_or_ask(s.p, s.n);
+}
 static inline account_t *account_fetch_slice(slice_t s)
 {
     return account_fetch(s.p, s.n);

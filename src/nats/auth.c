@@ -238,6 +238,9 @@ struct auth_job {
     bool done;        /* owner: the verdict is back */
     bool for_connect; /* owner: a CONNECT waits for it (reading paused) */
     bool for_reauth;  /* owner: a reload's re-check waits for it */
+    /* or an account lookup (operator mode, the full resolver; no hash or secret) */
+    char *lookup; /* the account asked of the other servers */
+    char *err;    /* its verdict: NULL found (stored now), else why not */
 };
 
 static struct {
@@ -252,10 +255,23 @@ static struct {
 
 static void job_free(struct auth_job *j)
 {
-    explicit_bzero(j->pass, j->passlen);
+    if (j->pass) explicit_bzero(j->pass, j->passlen);
     free(j->pass);
     free(j->hash);
+    free(j->lookup);
+    free(j->err);
     free(j);
+}
+
+/* Any thread: the verdict is in j; it goes back to its owner worker. */
+static void job_hand_back(struct auth_job *j)
+{
+    worker_t *w = j->w;
+    pthread_mutex_lock(&pool.lock);
+    j->next = pool.done[w->id];
+    pool.done[w->id] = j;
+    pthread_mutex_unlock(&pool.lock);
+    if (!atomic_load(&srv->shutting_down)) worker_command_one(w, WCMD_AUTH);
 }
 
 static void *auth_thread(void *arg)
@@ -272,12 +288,7 @@ static void *auth_thread(void *arg)
         pthread_mutex_unlock(&pool.lock);
         /* The job's strings are its own: this thread touches no connection or options. */
         j->ok = bcrypt_check(j->hash, j->pass, j->passlen);
-        worker_t *w = j->w;
-        pthread_mutex_lock(&pool.lock);
-        j->next = pool.done[w->id];
-        pool.done[w->id] = j;
-        pthread_mutex_unlock(&pool.lock);
-        if (!atomic_load(&srv->shutting_down)) worker_command_one(w, WCMD_AUTH);
+        job_hand_back(j);
     }
     return NULL;
 }
@@ -564,24 +575,74 @@ static bool nonce_signed(const conn_t *c, const char *pub, nkey_type_t type)
     return true;
 }
 
+/* account_fetch_remote's callback (the lookup's thread): a verdict like the pool's. */
+static void lookup_done(void *arg, const char *err)
+{
+    struct auth_job *j = arg;
+    j->ok = err == NULL;
+    j->err = err ? xstrdup(err) : NULL;
+    job_hand_back(j);
+}
+
+/* The account of a CONNECT's user JWT: loaded here, or the verdict of the lookup this
+ * CONNECT waited for, or a lookup of it starts (AUTH_PENDING: the CONNECT goes on when it
+ * ends, the worker is not held). A reload's re-check never waits for one. */
+static auth_rc_t user_account_jwt(conn_t *c, const char *acc, bool connect, account_t **out)
+{
+    char why[128] = "";
+    bool looked_up = false;
+    struct auth_job *j = c->auth_job;
+    if (j && j->lookup) {
+        if (!j->done) {
+            if (connect) j->for_connect = true;
+            return AUTH_PENDING;
+        }
+        looked_up = strcmp(j->lookup, acc) == 0;
+        if (looked_up) snprintf(why, sizeof why, "%s", j->err ? j->err : "account missing");
+        auth_conn_closed(c); /* done: freed */
+    }
+    *out = account_fetch_quiet(acc, strlen(acc));
+    if (*out) return AUTH_OK;
+    if (looked_up) { /* never a second lookup for one CONNECT; the lookup logged its end */
+        DEBUG("%sAccount JWT lookup error: %s", c->prefix, why);
+        return AUTH_FAIL;
+    }
+    if (connect) {
+        j = xcalloc(1, sizeof *j);
+        j->conn = c;
+        j->w = c->w;
+        j->lookup = xstrdup(acc);
+        j->for_connect = true;
+        c->auth_job = j; /* before: the verdict may come back at once */
+        acct_remote_t r = account_fetch_remote(acc, strlen(acc), lookup_done, j);
+        if (r == ACCT_REMOTE_STARTED) return AUTH_PENDING;
+        c->auth_job = NULL;
+        job_free(j);
+        if (r == ACCT_REMOTE_BUSY) return AUTH_FAIL; /* logged */
+    }
+    *out = account_fetch(acc, strlen(acc)); /* not looked up: logs why it is not here */
+    if (!*out) DEBUG("%sAccount JWT lookup error: %s", c->prefix, acc);
+    return *out ? AUTH_OK : AUTH_FAIL;
+}
+
 /* Operator mode (docs/operator.md "Users"): the CONNECT's user JWT, issued by a loaded
  * account (or one of its signing keys), not expired nor revoked, and the nonce signed
  * by the user's key unless the JWT is a bearer token. Permissions come from a scoped
  * signing key's template, else the JWT, else the account's default_permissions. */
-static bool jwt_login(conn_t *c)
+static auth_rc_t jwt_login(conn_t *c, bool connect)
 {
     user_claims_t uc;
     char err[256];
     const char *jwt = c->cred_jwt;
     if (!jwt || !*jwt) {
         DEBUG("%sClient JWT missing", c->prefix);
-        return false;
+        return AUTH_FAIL;
     }
     if (claims_user(jwt, strlen(jwt), &uc, err, sizeof err) != 0) {
         DEBUG("%sUser JWT not valid: %s", c->prefix, err);
-        return false;
+        return AUTH_FAIL;
     }
-    bool ok = false;
+    auth_rc_t rc = AUTH_FAIL;
     int64_t now = (int64_t)time(NULL);
     const char *acc_pub = uc.issuer_account[0] ? uc.issuer_account : uc.j.iss;
     account_t *a = NULL;
@@ -591,7 +652,9 @@ static bool jwt_login(conn_t *c)
         DEBUG("%sUser JWT expired", c->prefix);
         goto out;
     }
-    a = account_fetch(acc_pub, strlen(acc_pub));
+    rc = user_account_jwt(c, acc_pub, connect, &a);
+    if (rc != AUTH_OK) goto out;
+    rc = AUTH_FAIL;
     ac = a ? atomic_load_explicit(&a->claims, memory_order_acquire) : NULL;
     if (!ac) {
         DEBUG("%sAccount JWT lookup error: %s", c->prefix, acc_pub);
@@ -641,10 +704,10 @@ static bool jwt_login(conn_t *c)
         int64_t left = uc.j.exp - now;
         c->expires_ns = now_mono_ns() + (left > 0 ? left : 0) * 1000000000LL;
     }
-    ok = true;
+    rc = AUTH_OK;
 out:
     claims_user_free(&uc);
-    return ok;
+    return rc;
 }
 
 auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *token, bool connect)
@@ -652,7 +715,8 @@ auth_rc_t auth_check(conn_t *c, const char *user, const char *pass, const char *
     opts_t *o = srv->opts;
     auth_rc_t rc;
     if (accounts_from_jwts()) {
-        if (jwt_login(c)) return AUTH_OK;
+        rc = jwt_login(c, connect);
+        if (rc == AUTH_OK || rc == AUTH_PENDING) return rc;
         auth_violation_log(c, user);
         return AUTH_FAIL;
     }

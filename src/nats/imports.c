@@ -309,9 +309,16 @@ static bool apply_account(account_t *a, void *arg)
     return true;
 }
 
+/* The delivery hook: set once, at start; later calls (an account loaded on a worker
+ * while others deliver) only read it, so they are no write racing those reads. */
+static void hook_delivery(void)
+{
+    if (deliver_import != imports_deliver) deliver_import = imports_deliver;
+}
+
 void imports_apply(const opts_t *o)
 {
-    deliver_import = imports_deliver;
+    hook_delivery();
     pthread_mutex_lock(&gen_mu);
     make_tag();
     apply_arg_t arg = {o};
@@ -607,7 +614,7 @@ static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
 sub_t *internal_sub_add(account_t *a, const char *subject, internal_msg_fn fn, void *arg,
                         bool announce)
 {
-    deliver_import = imports_deliver;
+    hook_delivery();
     sub_import_t *si = xcalloc(1, sizeof *si);
     si->kind = SI_FUNC;
     si->fn = fn;

@@ -7,6 +7,7 @@
 #include "base/subject.h"
 #include "base/json.h"
 #include "base/jwtstore.h"
+#include "nats/acct_lookup.h"
 #include "nats/imports.h"
 #include "nats/mappings.h"
 #include "nats/sys.h"
@@ -154,13 +155,14 @@ static entry_t *dir_fetch(const char *name, size_t n)
 
 /* Under res_mu: the account, loaded if its JWT is in the store and trusted, with the
  * exporters it imports from. A configured account ($G) is returned as it is. */
-static account_t *fetch_locked(const char *name, size_t n, int depth)
+static account_t *fetch_locked(const char *name, size_t n, int depth, bool warn)
 {
     account_t *a = account_lookup(name, n);
     if (a && atomic_load(&a->claims)) return a;
     entry_t *e = store_find(store, nstore, name, n);
     if (!e) e = dir_fetch(name, n);
     if (!e && a) return a; /* a configured one ($G) */
+    if (!e && !warn) return NULL;
     if (!e) {
         /* the reference's warning, also for a name that is no account key */
         WARN("Account fetch failed: %s", nkey_decode_public(name, n, NKEY_ACCOUNT, NULL, NULL)
@@ -174,7 +176,7 @@ static account_t *fetch_locked(const char *name, size_t n, int depth)
     DEBUG("Account [%s] loaded from the resolver", e->pub);
     const account_opts_t *ao = &e->cl->ao;
     for (size_t i = 0; i < ao->nimports && depth < IMPORT_MAX_DEPTH; i++)
-        fetch_locked(ao->imports[i].account, strlen(ao->imports[i].account), depth + 1);
+        fetch_locked(ao->imports[i].account, strlen(ao->imports[i].account), depth + 1, true);
     return a;
 }
 
@@ -242,12 +244,12 @@ static void view_rebuild(void)
 
 /* The accounts' loader (account_set_loader): known, or loaded now from the resolver if
  * its JWT is there and trusted. */
-static account_t *load_account(const char *name, size_t n)
+static account_t *load_account(const char *name, size_t n, bool warn)
 {
     account_t *a = account_lookup(name, n);
     if (a || !active) return a;
     pthread_mutex_lock(&res_mu);
-    a = fetch_locked(name, n, 0);
+    a = fetch_locked(name, n, 0, warn);
     if (a) view_rebuild();
     pthread_mutex_unlock(&res_mu);
     return a;
@@ -339,6 +341,31 @@ static bool subject_account(const char *subj, char *acc, size_t cap)
     return true;
 }
 
+/* Why an account JWT pushed or fetched may not be stored, or NULL (*msg: the reply's
+ * message): the reference's checks of an update after its subject's. */
+static const char *claims_refusal(const acct_claims_t *cl, int64_t now, const char **msg)
+{
+    *msg = "jwt update resulted in error";
+    if (op_strict && strcmp(cl->j.iss, op_key) == 0)
+        return "operator requires issuer to be a signing key";
+    *msg = "jwt validation failed";
+    if (jwt_expired(&cl->j, now)) return "validation errors: [claim is expired]";
+    return NULL;
+}
+
+/* tok stored as pub's JWT when newer than the stored one (1; 0 kept the stored one; -1
+ * with err): a loaded account takes its new claims, its clients are checked again. */
+static int store_save(const char *pub, const char *tok, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&res_mu);
+    int rc = jwtstore_save(rdir, pub, tok, rlimit, err, errlen);
+    bool changed = rc > 0 && dir_refresh();
+    if (changed) view_rebuild();
+    pthread_mutex_unlock(&res_mu);
+    if (changed) worker_command(WCMD_REAUTH); /* limits, revocations: checked again */
+    return rc;
+}
+
 static bool on_claims_update(const char *subject, const char *reply, const char *payload, size_t n,
                              buf_t *out)
 {
@@ -353,25 +380,15 @@ static bool on_claims_update(const char *subject, const char *reply, const char 
         free(tok);
         return true;
     }
-    int64_t now = (int64_t)time(NULL);
+    const char *msg, *why = NULL;
     if (per_account && strcmp(cl.j.sub, want) != 0) {
         respond(out, want, "jwt update resulted in error", "subject does not match jwt content");
-    } else if (op_strict && strcmp(cl.j.iss, op_key) == 0) {
-        respond(out, cl.j.sub, "jwt update resulted in error",
-                "operator requires issuer to be a signing key");
-    } else if (jwt_expired(&cl.j, now)) {
-        respond(out, cl.j.sub, "jwt validation failed", "validation errors: [claim is expired]");
+    } else if ((why = claims_refusal(&cl, (int64_t)time(NULL), &msg)) != NULL) {
+        respond(out, cl.j.sub, msg, why);
+    } else if (store_save(cl.j.sub, tok, err, sizeof err) < 0) {
+        respond(out, cl.j.sub, "jwt update resulted in error", err);
     } else {
-        pthread_mutex_lock(&res_mu);
-        int rc = jwtstore_save(rdir, cl.j.sub, tok, rlimit, err, sizeof err);
-        bool changed = rc > 0 && dir_refresh();
-        if (changed) view_rebuild();
-        pthread_mutex_unlock(&res_mu);
-        if (rc < 0)
-            respond(out, cl.j.sub, "jwt update resulted in error", err);
-        else
-            respond(out, cl.j.sub, "jwt updated", NULL);
-        if (changed) worker_command(WCMD_REAUTH); /* limits, revocations: checked again */
+        respond(out, cl.j.sub, "jwt updated", NULL);
     }
     claims_account_free(&cl);
     free(tok);
@@ -384,12 +401,51 @@ static bool on_claims_lookup(const char *subject, const char *reply, const char 
     (void)reply;
     (void)payload, (void)n;
     char acc[NKEY_PUBLIC_LEN + 8];
-    if (!subject_account(subject, acc, sizeof acc)) return false;
+    if (!reply || acct_lookup_own_inbox(reply) || !subject_account(subject, acc, sizeof acc))
+        return false;
     char *tok = jwtstore_load(rdir, acc);
-    if (!tok) return false; /* the reference answers nothing: the requester times out */
+    if (!tok) {
+        /* the reference answers nothing (the requester times out) and logs its load's
+         * error: os.ReadFile's on the path it joined, or its key check's */
+        if (!nkey_decode_public(acc, strlen(acc), NKEY_ACCOUNT, NULL, NULL)) {
+            ERROR("Merging resulted in error: invalid public key");
+        } else {
+            size_t dl = strlen(rdir);
+            while (dl > 1 && rdir[dl - 1] == '/')
+                dl--;
+            ERROR("Merging resulted in error: open %.*s/%s.jwt: no such file or directory", (int)dl,
+                  rdir, acc);
+        }
+        return false;
+    }
     buf_puts(out, tok);
     free(tok);
     return true;
+}
+
+/* acct_lookup's store: another server's answer to our lookup of pub, kept when it is a
+ * valid JWT of pub issued by a trusted key (the checks of an update, then the save). */
+static bool lookup_store(const char *pub, const char *jwt, size_t n)
+{
+    char *tok = xstrndup(jwt, n), err[256];
+    acct_claims_t cl;
+    const char *msg, *why = NULL;
+    if (claims_account(tok, n, &cl, err, sizeof err) != 0) {
+        DEBUG("Account [%s] lookup answer refused: %s", pub, err);
+        free(tok);
+        return false;
+    }
+    if (strcmp(cl.j.sub, pub) != 0)
+        why = "jwt subject nkey and provided nkey do not match";
+    else if (!is_trusted(cl.j.iss))
+        why = "account not issued by a trusted operator";
+    else
+        why = claims_refusal(&cl, (int64_t)time(NULL), &msg);
+    claims_account_free(&cl);
+    if (!why && store_save(pub, tok, err, sizeof err) < 0) why = err;
+    if (why) DEBUG("Account [%s] lookup answer refused: %s", pub, why);
+    free(tok);
+    return why == NULL;
 }
 
 static void list_one(void *arg, const char *pub)
@@ -566,13 +622,7 @@ static bool on_pack_response(const char *subject, const char *reply, const char 
         free(tok);
         return false;
     }
-    pthread_mutex_lock(&res_mu);
-    int rc = jwtstore_save(rdir, pub, tok, rlimit, err, sizeof err);
-    bool changed = rc > 0 && dir_refresh();
-    if (changed) view_rebuild();
-    pthread_mutex_unlock(&res_mu);
-    if (rc < 0) ERROR("Merging resulted in error: %s", err);
-    if (changed) worker_command(WCMD_REAUTH);
+    if (store_save(pub, tok, err, sizeof err) < 0) ERROR("Merging resulted in error: %s", err);
     free(tok);
     return false;
 }
@@ -662,6 +712,7 @@ int resolver_start(const opts_t *o, const char **sys, char *err, size_t errlen)
         sys_register_request(pack_inbox, on_pack_response);
         sys_register_timer(
             o->resolver_interval_ns > 0 ? o->resolver_interval_ns : 60LL * 1000000000LL, pack_tick);
+        acct_lookup_init(o->resolver_timeout_ns, lookup_store);
         NOTICE("Managing all jwt in exclusive directory %s", rdir);
     } else {
         store = store_build(o, &nstore);
@@ -706,7 +757,7 @@ void resolver_load_system(void)
 {
     if (!active) return;
     pthread_mutex_lock(&res_mu);
-    if (sys_name) fetch_locked(sys_name, strlen(sys_name), 0);
+    if (sys_name) fetch_locked(sys_name, strlen(sys_name), 0, true);
     view_rebuild();
     pthread_mutex_unlock(&res_mu);
 }
@@ -792,6 +843,7 @@ size_t resolver_operators(const op_claims_t **v)
 
 void resolver_free_all(void)
 {
+    acct_lookup_free_all();
     for (size_t i = 0; i < nstore; i++) {
         claims_free_cb(store[i].cl);
         free(store[i].pub);

@@ -1157,8 +1157,14 @@ TEST(unsupported_and_security_blocks)
     const char *sec[][2] = {
         {"resolver: URL(\"http://127.0.0.1:9/jwt\")\n", "is not supported by this server"},
         {"resolver { type: cache, dir: \"/tmp/x\" }\n", "is not supported by this server"},
-        {"resolver { type: full, dir: \"/tmp/x\", timeout: \"1s\" }\n",
-         "resolver timeout is not supported by this server"},
+        {"resolver { type: full, dir: \"/tmp/x\", timeout: 2 }\n",
+         ":1:38: interface conversion: interface {} is int64, not string"},
+        {"resolver { type: full, dir: \"/tmp/x\", timeout: \"0s\" }\n",
+         ":1:0: Fetch timeout 0s is too smal"},
+        {"resolver { type: full, dir: \"/tmp/x\", timeout: \"-1.5s\" }\n",
+         ":1:0: Fetch timeout -1.5s is too smal"},
+        {"resolver { type: full, dir: \"/tmp/x\", timeout: \"soon\" }\n",
+         ":1:0: time: invalid duration \"soon\""},
         {"resolver_tls { cert_file: x }\n", "is not supported by this server"},
         {"resolver { type: full }\n", "dir has no value and needs to point to a directory"},
         {"operator: \"/nonexistent/op.jwt\"\nresolver: MEMORY\n",
@@ -1173,6 +1179,11 @@ TEST(unsupported_and_security_blocks)
     }
     /* a resolver without an operator is not operator mode: the server runs */
     CHECK_EQ_INT(load(&r, "resolver: MEMORY\n"), OPTS_RUN);
+    done(&r);
+    /* the full resolver's lookup timeout: a duration string (default 0: 1.9 s) */
+    CHECK_EQ_INT(load(&r, "resolver { type: full, dir: \"/tmp/x\", timeout: \"500ms\" }\n"),
+                 OPTS_RUN);
+    CHECK_EQ_INT(r.o.resolver_timeout_ns, 500000000LL);
     done(&r);
 }
 
