@@ -123,7 +123,8 @@ bool deliver_sub(worker_t *w, sub_t *s, const msg_t *m)
 static bool eligible(const sub_t *s, const msg_t *m)
 {
     if (atomic_load_explicit(&s->closed, memory_order_relaxed)) return false;
-    if (s->conn == m->from && !m->from->echo) return false;
+    /* (a server message, deliver_publish, has no sender: nobody's own echo) */
+    if (s->conn == m->from && m->from && !m->from->echo) return false;
     return true;
 }
 
