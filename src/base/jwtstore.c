@@ -45,8 +45,8 @@ long jwtstore_count(const char *dir)
     return n;
 }
 
-int jwtstore_save(const char *dir, const char *pub, const char *jwt, long limit, char *err,
-                  size_t errlen)
+int jwtstore_save(const char *dir, const char *pub, const char *jwt, long limit, bool newer_only,
+                  char *err, size_t errlen)
 {
     char path[4096], tmp[4200];
     if (!path_for(dir, pub, path, sizeof path)) {
@@ -66,7 +66,9 @@ int jwtstore_save(const char *dir, const char *pub, const char *jwt, long limit,
         return -1;
     }
     char *old = jwtstore_load(dir, pub);
-    if (old && jwt_decode(old, strlen(old), &oj, e, sizeof e) == 0) {
+    if (old && !newer_only) {
+        if (strcmp(old, jwt) == 0) rc = 0; /* the same token: nothing changes */
+    } else if (old && jwt_decode(old, strlen(old), &oj, e, sizeof e) == 0) {
         if (strcmp(oj.jti, nj.jti) == 0 || oj.iat > nj.iat)
             rc = 0;
         else if (strcmp(nj.sub, pub) != 0)

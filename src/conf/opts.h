@@ -195,12 +195,13 @@ typedef struct opts {
     char **trusted_keys;
     size_t ntrusted_keys;
     int resolver; /* resolver_type_t */
-    /* the full resolver (resolver { type: full, dir: ... }) */
+    /* the directory resolvers (resolver { type: full|cache, dir: ... }) */
     char *resolver_dir;
     bool resolver_allow_delete;
     int64_t resolver_limit;       /* stored JWTs at most; 0 = the reference's default */
     int64_t resolver_interval_ns; /* between two CLAIMS.PACK syncs; 0 = 1 minute */
     int64_t resolver_timeout_ns;  /* an account lookup's wait for an answer; 0 = 1.9 s */
+    int64_t resolver_ttl_ns;      /* cache: a JWT's life after its last use; 0 = its exp */
     char **preload_keys, **preload_jwts;
     size_t npreload;
     /* tls (client port) */
@@ -226,7 +227,12 @@ typedef struct opts {
     int ncli_args;
 } opts_t;
 
-typedef enum resolver_type { RESOLVER_NONE = 0, RESOLVER_MEMORY, RESOLVER_FULL } resolver_type_t;
+typedef enum resolver_type {
+    RESOLVER_NONE = 0,
+    RESOLVER_MEMORY,
+    RESOLVER_FULL,
+    RESOLVER_CACHE
+} resolver_type_t;
 
 /* Operator mode: JWTs say who may connect (an operator or trusted keys are configured). */
 static inline bool opts_operator_mode(const opts_t *o)

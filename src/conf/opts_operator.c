@@ -60,12 +60,27 @@ void p_trusted_keys(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_
     each_string(c, kv, add_trusted, o);
 }
 
-/* resolver { type: full, dir: ..., allow_delete, limit, interval, timeout }: the
- * reference's checks and texts, at the block's position. */
+/* A duration string as the reference reads the resolver's timeout and ttl: a number is
+ * its type panic (at the key), a bad string Go's parse error (at the block). False when
+ * refused. */
+static bool resolver_duration(cfg_ctx_t *c, const conf_kv_t *kv, const conf_kv_t *e, int64_t *ns)
+{
+    char err[300];
+    if (!want(c, kvpos(e), e->val, CONF_STRING)) return false;
+    if (opts_parse_duration(e->val->u.str.s, ns, err, sizeof err) != 0) {
+        cfg_err(c, kvpos(kv), "%s", err);
+        return false;
+    }
+    return true;
+}
+
+/* resolver { type: full|cache, dir: ..., allow_delete, limit, interval, timeout, ttl }:
+ * the reference's checks and texts, at the block's position. */
 static void resolver_block(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
 {
     const conf_val_t *v = kv->val;
     char *type = NULL;
+    int64_t ttl = 0;
     for (size_t i = 0; i < v->u.map.n; i++) {
         const conf_kv_t *e = &v->u.map.items[i];
         if (KEYIS(e->key, "dir")) {
@@ -83,21 +98,20 @@ static void resolver_block(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
         } else if (KEYIS(e->key, "interval")) {
             parse_duration_field(c, e, "interval", &o->resolver_interval_ns);
         } else if (KEYIS(e->key, "timeout")) {
-            /* the reference reads a duration string only (a number is its type panic, at
-             * the key); a bad or non-positive one is refused at the block's position */
+            /* a non-positive timeout is refused by the reference's FetchTimeout option */
             int64_t ns;
-            char err[300], d[64];
-            if (!want(c, kvpos(e), e->val, CONF_STRING)) continue;
-            if (opts_parse_duration(e->val->u.str.s, &ns, err, sizeof err) != 0) {
-                cfg_err(c, kvpos(kv), "%s", err);
-            } else if (ns <= 0) {
+            char d[64];
+            if (!resolver_duration(c, kv, e, &ns)) continue;
+            if (ns <= 0) {
                 go_duration(d, sizeof d, ns);
                 cfg_err(c, kvpos(kv), "Fetch timeout %s is too smal", d);
             } else {
                 o->resolver_timeout_ns = ns;
             }
         } else if (KEYIS(e->key, "ttl")) {
-            cfg_err(c, kvpos(kv), "FULL does not accept ttl");
+            /* FULL refuses a ttl other than 0; for a cache 0 means the JWTs' own exp
+             * (a negative one, which would stop the reference's ticker, is taken as 0) */
+            if (resolver_duration(c, kv, e, &ttl)) o->resolver_ttl_ns = ttl > 0 ? ttl : 0;
         } else if (!used_as_variable(c, e->key)) {
             cfg_err(c, kvpos(e), "Unknown field \"%s\" parsing resolver", e->key);
         }
@@ -105,11 +119,13 @@ static void resolver_block(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o)
     if (!o->resolver_dir || !*o->resolver_dir) {
         cfg_err(c, kvpos(kv), "dir has no value and needs to point to a directory");
     } else if (type && strcasecmp(type, "full") == 0) {
+        if (ttl != 0) cfg_err(c, kvpos(kv), "FULL does not accept ttl");
         o->resolver = RESOLVER_FULL;
     } else if (type && strcasecmp(type, "cache") == 0) {
-        /* the cache resolver fetches every account from other servers on demand: not
-         * built (docs/operator.md), refused rather than run without its accounts */
-        cfg_err(c, kvpos(kv), "resolver type CACHE is not supported by this server");
+        /* the cache syncs nothing and deletes only on request (its texts) */
+        if (o->resolver_interval_ns != 0) cfg_err(c, kvpos(kv), "CACHE does not accept sync");
+        if (o->resolver_allow_delete) cfg_err(c, kvpos(kv), "CACHE does not accept allow_delete");
+        o->resolver = RESOLVER_CACHE;
     } else {
         cfg_err(c, kvpos(kv),
                 "error parsing account resolver, should be MEM or  URL(\"url\") or a map "
@@ -211,7 +227,7 @@ int operator_validate(const opts_t *o, char *err, size_t errlen)
         snprintf(err, errlen, "error resolving system account: account missing");
         return -1;
     }
-    if (o->resolver == RESOLVER_FULL && !has_sys) {
+    if ((o->resolver == RESOLVER_FULL || o->resolver == RESOLVER_CACHE) && !has_sys) {
         snprintf(err, errlen,
                  "using nats based account resolver - the system account needs to "
                  "be specified in configuration or the operator jwt");

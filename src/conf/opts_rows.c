@@ -142,7 +142,8 @@ static const char *resolver_refusal(const opts_t *a, const opts_t *b, char *buf,
     (void)buf, (void)n;
     return a->resolver == b->resolver && str_same(a->resolver_dir, b->resolver_dir) &&
                    a->resolver_allow_delete == b->resolver_allow_delete &&
-                   a->resolver_limit == b->resolver_limit
+                   a->resolver_limit == b->resolver_limit &&
+                   a->resolver_ttl_ns == b->resolver_ttl_ns
                ? NULL
                : "AccountResolver";
 }

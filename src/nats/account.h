@@ -74,13 +74,13 @@ account_t *account_fetch(const char *name, size_t n);
 /* The same, without the log line when it is not here. */
 account_t *account_fetch_quiet(const char *name, size_t n);
 
-/* The full resolver (nats/acct_lookup.c registers it): an account not stored here is
+/* The directory resolvers (nats/acct_lookup.c registers it): an account not stored here is
  * asked of the other servers. done(arg, err) is called once when the lookup ends, on
  * another thread (err NULL: now stored, account_fetch finds it; else the reference's
  * reason, e.g. "fetching jwt timed out"); done may be NULL (nobody waits). */
 typedef void (*account_remote_done_fn)(void *arg, const char *err);
 typedef enum acct_remote {
-    ACCT_REMOTE_NONE,    /* no lookups here (not the full resolver, not an account key) */
+    ACCT_REMOTE_NONE,    /* no lookups here (no directory resolver, not an account key) */
     ACCT_REMOTE_STARTED, /* started, or joined one in flight: done will be called */
     ACCT_REMOTE_BUSY     /* too many in flight (logged): done will not be called */
 } acct_remote_t;

@@ -1,5 +1,5 @@
-/* acct_lookup.c: the full resolver asks the other servers for an account it does not
- * store (see acct_lookup.h).
+/* acct_lookup.c: a directory resolver (full or cache) asks the other servers for an
+ * account it does not store (see acct_lookup.h).
  *
  * The table is a fixed array of LOOKUP_INFLIGHT_MAX slots under one mutex: a slot is
  * an account being looked up, its deadline and who waits for it. A login that waits

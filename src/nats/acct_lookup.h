@@ -1,8 +1,8 @@
-/* acct_lookup.h: the full resolver's lookups of accounts it does not store
- * (docs/operator.md "The full resolver"). As the reference's DirAccResolver, a server
- * asks the cluster with $SYS.REQ.ACCOUNT.<acc>.CLAIMS.LOOKUP (reply: an inbox of its
- * own in the system account) and takes the first answer that stores as a valid JWT of
- * that account, or gives up after the resolver's timeout (default 1.9 s).
+/* acct_lookup.h: the directory resolvers' (full and cache) lookups of accounts they do
+ * not store (docs/operator.md "Asking the other servers"). As the reference's DirAccResolver, a
+ * server asks the cluster with $SYS.REQ.ACCOUNT.<acc>.CLAIMS.LOOKUP (reply: an inbox of its own in
+ * the system account) and takes the first answer that stores as a valid JWT of that account, or
+ * gives up after the resolver's timeout (default 1.9 s).
  *
  * Nothing waits on a thread: a lookup is a table entry with a deadline; the answer
  * comes on the system thread, the deadline is watched by one small thread of this

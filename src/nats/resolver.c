@@ -6,6 +6,7 @@
 #include "base/qsbr.h"
 #include "base/subject.h"
 #include "base/json.h"
+#include "base/jwtcache.h"
 #include "base/jwtstore.h"
 #include "nats/acct_lookup.h"
 #include "nats/imports.h"
@@ -39,10 +40,12 @@ static size_t nops;
 static char **trusted;
 static size_t ntrusted;
 static char *sys_name;
-/* the full resolver: its directory (NULL: MEMORY), whether deletes are allowed, its limit */
+/* the directory resolvers: the directory (NULL: MEMORY), whether deletes are allowed, the
+ * full resolver's limit; the cache resolver's expiry and LRU bound (NULL: full) */
 static char *rdir;
 static bool rdel;
 static long rlimit;
+static jwtcache_t *rcache;
 static char op_key[NKEY_PUBLIC_LEN + 1]; /* the first operator's key (strict signing) */
 static bool op_strict;
 /* under res_mu */
@@ -146,6 +149,7 @@ static entry_t *dir_fetch(const char *name, size_t n)
     pub[n] = 0;
     char *tok = jwtstore_load(rdir, pub);
     if (!tok) return NULL;
+    if (rcache) jwtcache_used(rcache, pub); /* the reference's load refreshes its ttl */
     entry_t *e = entry_add(pub, tok);
     free(tok);
     return e;
@@ -264,15 +268,16 @@ const opts_t *accounts_opts(const opts_t *o)
 /* ---- the full resolver ------------------------------------------------------------------ */
 
 /* Under res_mu: the entries read from the directory again; an account whose file
- * changed takes its new claims, one whose file went is dropped. True if any changed
- * (its clients are then checked again). */
-static bool dir_refresh(void)
+ * changed takes its new claims, one whose file went is dropped, unless keep_missing (a
+ * cache's file that expired or was evicted: the reference keeps such an account loaded).
+ * True if any changed (its clients are then checked again). */
+static bool dir_refresh(bool keep_missing)
 {
     bool changed = false;
     for (size_t i = 0; i < nstore;) {
         entry_t *e = &store[i];
         char *tok = jwtstore_load(rdir, e->pub);
-        if (tok && strcmp(tok, e->cl->token) == 0) {
+        if ((tok && strcmp(tok, e->cl->token) == 0) || (!tok && keep_missing)) {
             free(tok);
             i++;
             continue;
@@ -301,7 +306,9 @@ static bool dir_refresh(void)
 }
 
 /* The reference's reply to an update or delete: {"data":{"account","code","message"},
- * "server":{...}}, or "error" with "description" = "<message> - <err>". */
+ * "server":{...}}, or "error" with "description" = "<message> - <err>". The messages
+ * of the two directory resolvers differ ("jwt updated" / "jwt updated cache", ...):
+ * the cache's are the full's with " cache" put in (upd_msg). */
 static void respond(buf_t *out, const char *acc, const char *message, const char *err)
 {
     if (err)
@@ -341,31 +348,82 @@ static bool subject_account(const char *subj, char *acc, size_t cap)
     return true;
 }
 
-/* Why an account JWT pushed or fetched may not be stored, or NULL (*msg: the reply's
- * message): the reference's checks of an update after its subject's. */
-static const char *claims_refusal(const acct_claims_t *cl, int64_t now, const char **msg)
+/* The update replies' messages, by resolver: [0] full, [1] cache. */
+enum { UPD_ERROR, UPD_INVALID, UPD_OK, UPD_SKIPPED };
+static const char *const upd_msgs[][2] = {
+    [UPD_ERROR] = {"jwt update resulted in error", "jwt update cache resulted in error"},
+    [UPD_INVALID] = {"jwt validation failed", "jwt update cache validation failed"},
+    [UPD_OK] = {"jwt updated", "jwt updated cache"},
+    [UPD_SKIPPED] = {NULL, "jwt update cache skipped"},
+};
+
+static const char *upd_msg(int which)
 {
-    *msg = "jwt update resulted in error";
+    return upd_msgs[which][rcache != NULL];
+}
+
+/* Whether pub is an account loaded here (the cache updates only those). */
+static bool is_loaded(const char *pub)
+{
+    account_t *a = account_lookup(pub, strlen(pub));
+    return a && atomic_load(&a->claims) != NULL;
+}
+
+/* The strict signing rule (*msg: the reply's message), or NULL. */
+static const char *strict_refusal(const acct_claims_t *cl, const char **msg)
+{
+    *msg = upd_msg(UPD_ERROR);
     if (op_strict && strcmp(cl->j.iss, op_key) == 0)
         return "operator requires issuer to be a signing key";
-    *msg = "jwt validation failed";
+    return NULL;
+}
+
+/* The claim's validation (*msg: the reply's message), or NULL. */
+static const char *validate_refusal(const acct_claims_t *cl, int64_t now, const char **msg)
+{
+    *msg = upd_msg(UPD_INVALID);
     if (jwt_expired(&cl->j, now)) return "validation errors: [claim is expired]";
     return NULL;
 }
 
-/* tok stored as pub's JWT when newer than the stored one (1; 0 kept the stored one; -1
- * with err): a loaded account takes its new claims, its clients are checked again. */
-static int store_save(const char *pub, const char *tok, char *err, size_t errlen)
+/* Why an account JWT pushed or fetched may not be stored, or NULL (*msg: the reply's
+ * message): the reference's checks of an update after its subject's. */
+static const char *claims_refusal(const acct_claims_t *cl, int64_t now, const char **msg)
+{
+    const char *why = strict_refusal(cl, msg);
+    return why ? why : validate_refusal(cl, now, msg);
+}
+
+/* Under res_mu: tok written as pub's JWT (newer_only: when newer than the stored one;
+ * else when different, the reference's save; limit: the full resolver's, or 0). A cache
+ * makes room first (its own limit) and tracks it. */
+static int dir_save_locked(const char *pub, const char *tok, bool newer_only, long limit, char *err,
+                           size_t errlen)
+{
+    if (rcache) jwtcache_make_room(rcache, pub, NULL, 0);
+    int rc = jwtstore_save(rdir, pub, tok, rcache ? 0 : limit, newer_only, err, errlen);
+    if (rcache && rc > 0) jwtcache_stored(rcache, pub, tok);
+    if (rcache && rc == 0) jwtcache_used(rcache, pub);
+    return rc;
+}
+
+/* tok stored as pub's JWT (dir_save_locked: 1; 0 kept the stored one; -1 with err): a
+ * loaded account takes its new claims, its clients are checked again. */
+static int store_save(const char *pub, const char *tok, bool newer_only, char *err, size_t errlen)
 {
     pthread_mutex_lock(&res_mu);
-    int rc = jwtstore_save(rdir, pub, tok, rlimit, err, errlen);
-    bool changed = rc > 0 && dir_refresh();
+    int rc = dir_save_locked(pub, tok, newer_only, rlimit, err, errlen);
+    bool changed = rc > 0 && dir_refresh(rcache != NULL);
     if (changed) view_rebuild();
     pthread_mutex_unlock(&res_mu);
     if (changed) worker_command(WCMD_REAUTH); /* limits, revocations: checked again */
     return rc;
 }
 
+/* The three update subjects. The cache resolver (the reference's CacheDirAccResolver)
+ * takes updates of loaded accounts only ("skipped" for the others, checked after the
+ * strict rule and before the validation), writes them whatever their iat, and names the
+ * subject's account in a per-account subject's decode error (the full resolver: "n/a"). */
 static bool on_claims_update(const char *subject, const char *reply, const char *payload, size_t n,
                              buf_t *out)
 {
@@ -376,19 +434,24 @@ static bool on_claims_update(const char *subject, const char *reply, const char 
     char *tok = xstrndup(payload, n), err[256];
     acct_claims_t cl;
     if (claims_account(tok, n, &cl, err, sizeof err) != 0) {
-        respond(out, "n/a", "jwt update resulted in error", err);
+        respond(out, rcache && per_account ? want : "n/a", upd_msg(UPD_ERROR), err);
         free(tok);
         return true;
     }
     const char *msg, *why = NULL;
+    int64_t now = (int64_t)time(NULL);
     if (per_account && strcmp(cl.j.sub, want) != 0) {
-        respond(out, want, "jwt update resulted in error", "subject does not match jwt content");
-    } else if ((why = claims_refusal(&cl, (int64_t)time(NULL), &msg)) != NULL) {
+        respond(out, want, upd_msg(UPD_ERROR), "subject does not match jwt content");
+    } else if ((why = strict_refusal(&cl, &msg)) != NULL) {
         respond(out, cl.j.sub, msg, why);
-    } else if (store_save(cl.j.sub, tok, err, sizeof err) < 0) {
-        respond(out, cl.j.sub, "jwt update resulted in error", err);
+    } else if (rcache && !is_loaded(cl.j.sub)) {
+        respond(out, cl.j.sub, upd_msg(UPD_SKIPPED), NULL);
+    } else if ((why = validate_refusal(&cl, now, &msg)) != NULL) {
+        respond(out, cl.j.sub, msg, why);
+    } else if (store_save(cl.j.sub, tok, rcache == NULL, err, sizeof err) < 0) {
+        respond(out, cl.j.sub, upd_msg(UPD_ERROR), err);
     } else {
-        respond(out, cl.j.sub, "jwt updated", NULL);
+        respond(out, cl.j.sub, upd_msg(UPD_OK), NULL);
     }
     claims_account_free(&cl);
     free(tok);
@@ -442,7 +505,7 @@ static bool lookup_store(const char *pub, const char *jwt, size_t n)
     else
         why = claims_refusal(&cl, (int64_t)time(NULL), &msg);
     claims_account_free(&cl);
-    if (!why && store_save(pub, tok, err, sizeof err) < 0) why = err;
+    if (!why && store_save(pub, tok, true, err, sizeof err) < 0) why = err;
     if (why) DEBUG("Account [%s] lookup answer refused: %s", pub, why);
     free(tok);
     return why == NULL;
@@ -537,13 +600,14 @@ static bool on_claims_delete(const char *subject, const char *reply, const char 
         pthread_mutex_lock(&res_mu);
         for (size_t i = 0; i < d.n; i++) {
             if (jwtstore_delete(rdir, d.keys[i], err, sizeof err) == 0) {
+                if (rcache) jwtcache_forget(rcache, d.keys[i]);
                 ok++;
             } else {
                 if (bad++) buf_putc(&errs, '\n');
                 buf_puts(&errs, err);
             }
         }
-        bool changed = dir_refresh();
+        bool changed = dir_refresh(false); /* deleted: dropped, also by a cache */
         if (changed) view_rebuild();
         pthread_mutex_unlock(&res_mu);
         buf_putc(&errs, 0);
@@ -622,7 +686,8 @@ static bool on_pack_response(const char *subject, const char *reply, const char 
         free(tok);
         return false;
     }
-    if (store_save(pub, tok, err, sizeof err) < 0) ERROR("Merging resulted in error: %s", err);
+    if (store_save(pub, tok, true, err, sizeof err) < 0)
+        ERROR("Merging resulted in error: %s", err);
     free(tok);
     return false;
 }
@@ -645,12 +710,25 @@ static void log_time(const char *what, int64_t t)
     NOTICE("  %s: %s", what, b);
 }
 
-/* Full resolver: the preloaded JWTs go into the directory (a newer stored one stays). */
+/* The cache resolver's expiry: the files go, the accounts loaded from them stay (the
+ * reference's expiring store calls nothing back). */
+static void cache_tick(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pthread_mutex_lock(&res_mu);
+    int n = jwtcache_expire(rcache, (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+    pthread_mutex_unlock(&res_mu);
+    if (n) DEBUG("%d account JWTs expired from the cache", n);
+}
+
+/* Directory resolvers, under res_mu: the preloaded JWTs go into the directory (a newer
+ * stored one stays). */
 static void full_preload(const opts_t *o)
 {
     char err[256];
     for (size_t i = 0; i < o->npreload; i++)
-        if (jwtstore_save(rdir, o->preload_keys[i], o->preload_jwts[i], 0, err, sizeof err) < 0)
+        if (dir_save_locked(o->preload_keys[i], o->preload_jwts[i], true, 0, err, sizeof err) < 0)
             ERROR("Account [%s]: preloaded JWT not stored: %s", o->preload_keys[i], err);
 }
 
@@ -691,29 +769,39 @@ int resolver_start(const opts_t *o, const char **sys, char *err, size_t errlen)
         op_strict = ops[0].strict;
     }
     pthread_mutex_lock(&res_mu);
-    if (o->resolver == RESOLVER_FULL) {
+    if (o->resolver == RESOLVER_FULL || o->resolver == RESOLVER_CACHE) {
+        bool cache = o->resolver == RESOLVER_CACHE;
         rdir = xstrdup(o->resolver_dir);
-        rdel = o->resolver_allow_delete;
+        /* the reference's cache store deletes on request (HardDelete) without allow_delete */
+        rdel = cache || o->resolver_allow_delete;
         rlimit = o->resolver_limit > 0 ? (long)o->resolver_limit : 0;
         if (os_mkdir_p(rdir) != 0) {
             snprintf(err, errlen, "dir %s: %s", rdir, strerror(errno));
             pthread_mutex_unlock(&res_mu);
             return -1;
         }
+        if (cache) rcache = jwtcache_new(rdir, rlimit, o->resolver_ttl_ns);
         full_preload(o);
         sys_register_request("$SYS.REQ.CLAIMS.UPDATE", on_claims_update);
         sys_register_request("$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE", on_claims_update);
         sys_register_request("$SYS.ACCOUNT.*.CLAIMS.UPDATE", on_claims_update);
-        sys_register_request("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", on_claims_lookup);
         sys_register_request("$SYS.REQ.CLAIMS.LIST", on_claims_list);
         sys_register_request("$SYS.REQ.CLAIMS.DELETE", on_claims_delete);
-        snprintf(pack_inbox, sizeof pack_inbox, "$SYS._INBOX.%s.pack", srv->server_id);
-        sys_register_request("$SYS.REQ.CLAIMS.PACK", on_pack_request);
-        sys_register_request(pack_inbox, on_pack_response);
-        sys_register_timer(
-            o->resolver_interval_ns > 0 ? o->resolver_interval_ns : 60LL * 1000000000LL, pack_tick);
+        if (cache) {
+            /* a cache answers no lookups and takes part in no sync (the reference's
+             * CacheDirAccResolver subscribes to neither) */
+            sys_register_timer(jwtcache_check_interval_ns(o->resolver_ttl_ns), cache_tick);
+        } else {
+            sys_register_request("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", on_claims_lookup);
+            snprintf(pack_inbox, sizeof pack_inbox, "$SYS._INBOX.%s.pack", srv->server_id);
+            sys_register_request("$SYS.REQ.CLAIMS.PACK", on_pack_request);
+            sys_register_request(pack_inbox, on_pack_response);
+            sys_register_timer(o->resolver_interval_ns > 0 ? o->resolver_interval_ns
+                                                           : 60LL * 1000000000LL,
+                               pack_tick);
+        }
         acct_lookup_init(o->resolver_timeout_ns, lookup_store);
-        NOTICE("Managing all jwt in exclusive directory %s", rdir);
+        NOTICE("Managing %s jwt in exclusive directory %s", cache ? "some" : "all", rdir);
     } else {
         store = store_build(o, &nstore);
     }
@@ -826,7 +914,7 @@ void accounts_configure(const opts_t *o)
     pthread_mutex_lock(&res_mu);
     if (base_opts != o && rdir) {
         full_preload(o);
-        dir_refresh();
+        dir_refresh(rcache != NULL);
     } else if (base_opts != o) {
         store_replace(o);
     }
@@ -867,6 +955,8 @@ void resolver_free_all(void)
     sys_name = NULL;
     free(rdir);
     rdir = NULL;
+    jwtcache_free(rcache);
+    rcache = NULL;
     active = false;
     account_set_loader(NULL);
 }

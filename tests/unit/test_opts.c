@@ -1156,7 +1156,14 @@ TEST(unsupported_and_security_blocks)
     /* operator mode (docs/operator.md): what is not built is refused, never ignored */
     const char *sec[][2] = {
         {"resolver: URL(\"http://127.0.0.1:9/jwt\")\n", "is not supported by this server"},
-        {"resolver { type: cache, dir: \"/tmp/x\" }\n", "is not supported by this server"},
+        {"resolver { type: cache, dir: \"/tmp/x\", interval: \"1m\" }\n",
+         ":1:0: CACHE does not accept sync"},
+        {"resolver { type: cache, dir: \"/tmp/x\", allow_delete: true }\n",
+         ":1:0: CACHE does not accept allow_delete"},
+        {"resolver { type: cache, dir: \"/tmp/x\", ttl: 5 }\n",
+         ":1:39: interface conversion: interface {} is int64, not string"},
+        {"resolver { type: full, dir: \"/tmp/x\", ttl: \"1m\" }\n",
+         ":1:0: FULL does not accept ttl"},
         {"resolver { type: full, dir: \"/tmp/x\", timeout: 2 }\n",
          ":1:38: interface conversion: interface {} is int64, not string"},
         {"resolver { type: full, dir: \"/tmp/x\", timeout: \"0s\" }\n",
@@ -1184,6 +1191,19 @@ TEST(unsupported_and_security_blocks)
     CHECK_EQ_INT(load(&r, "resolver { type: full, dir: \"/tmp/x\", timeout: \"500ms\" }\n"),
                  OPTS_RUN);
     CHECK_EQ_INT(r.o.resolver_timeout_ns, 500000000LL);
+    done(&r);
+    /* the cache resolver: its ttl; zero sync and ttl values are taken (as the reference) */
+    CHECK_EQ_INT(load(&r, "resolver { type: cache, dir: \"/tmp/x\", ttl: \"2s\", limit: 2 }\n"),
+                 OPTS_RUN);
+    CHECK_EQ_INT(r.o.resolver, RESOLVER_CACHE);
+    CHECK(r.o.resolver_ttl_ns == 2000000000LL && r.o.resolver_limit == 2);
+    done(&r);
+    CHECK_EQ_INT(load(&r,
+                      "resolver { type: cache, dir: \"/tmp/x\", interval: \"0s\", ttl: \"0s\" }\n"
+                      "resolver_preload: {}\n"),
+                 OPTS_RUN);
+    done(&r);
+    CHECK_EQ_INT(load(&r, "resolver { type: full, dir: \"/tmp/x\", ttl: \"0s\" }\n"), OPTS_RUN);
     done(&r);
 }
 
