@@ -213,7 +213,7 @@ static void route_remote_interest(conn_t *c, account_t *acc, slice_t key, slice_
 void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
 {
     /* an RS+ for an account not here is dropped as before, but the account is looked up
-     * (full resolver) so that it exists for the next one */
+     * (full or cache resolver) so that it exists for the next one */
     account_t *acc =
         add ? account_fetch_or_ask_slice(op->account) : account_fetch_slice(op->account);
     if (!acc) {

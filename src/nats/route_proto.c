@@ -404,7 +404,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
 static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
 {
     count_in(w, c, op->size);
-    /* an account not here: dropped as before, but looked up (full resolver) so that it
+    /* an account not here: dropped as before, but looked up (full or cache resolver) so that it
      * exists for the next one */
     account_t *acc = account_fetch_or_ask_slice(op->account);
     if (!acc) return; /* not ours to deliver: we never asked for it */
