@@ -287,7 +287,6 @@ def test_security_blocks_refuse_to_start():
     if is_reference():
         return  # the reference implements them
     for conf in ['resolver: URL("http://127.0.0.1:9/jwt")\n',
-                 'resolver { type: cache, dir: "/tmp/gnatsd-cache-dir" }\n',
                  "resolver_tls { cert_file: x }\n"]:
         log = _start_fails(conf)
         assert re.search(r"resolver.*is not supported by this server", log), (conf, log)
