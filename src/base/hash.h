@@ -56,4 +56,8 @@ static inline uint64_t hash_bytes(const char *p, size_t n)
     return hash_mix64((h ^ hash_load8(end)) * 0x94d049bb133111ebull);
 }
 
+/* The reference's name hashes (gateway reply prefixes, latency tags): the first n
+ * bytes of SHA-256(s), each as a base-62 digit, into out (n + 1 bytes). */
+void hash_name_b62(const char *s, char *out, int n);
+
 #endif

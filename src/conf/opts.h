@@ -139,6 +139,27 @@ typedef struct cluster_opts {
     tls_opts_t tls;
 } cluster_opts_t;
 
+/* One remote gateway of the gateway {} block's "gateways" list. */
+typedef struct gateway_remote {
+    char *name;
+    char **urls; /* as written (url and urls) */
+    size_t nurls;
+} gateway_remote_t;
+
+/* gateway {} (docs/gateways.md): port 0 = gateways off. */
+typedef struct gateway_opts {
+    char *name;
+    char *host;
+    int port; /* -1 = random */
+    char *advertise;
+    int connect_retries;
+    bool reject_unknown;
+    char *user, *password;
+    int64_t auth_timeout_ns;
+    gateway_remote_t *remotes;
+    size_t nremotes;
+} gateway_opts_t;
+
 typedef struct opts {
     /* server */
     char *config_file; /* -c, as given */
@@ -209,6 +230,7 @@ typedef struct opts {
     bool allow_non_tls;
     /* cluster */
     cluster_opts_t cluster;
+    gateway_opts_t gateway;
     /* threading (gnatsd extension; 0 = one per core) */
     int workers;
 

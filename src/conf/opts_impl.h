@@ -206,6 +206,7 @@ void apply_accounts(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o);
 opt_parse_fn p_operator, p_trusted_keys, p_resolver, p_resolver_preload;
 void operator_opts_free(opts_t *o);
 int operator_validate(const opts_t *o, char *err, size_t errlen);
+int gateway_validate(const opts_t *o, char *err, size_t n);
 /* After the whole file: users unique across accounts, references defined (p: the
  * accounts key, where the reference reports them). */
 void accounts_finish(cfg_ctx_t *c, pos_t p, opts_t *o);
@@ -215,6 +216,10 @@ void tls_free(tls_opts_t *t);
 bool parse_tls(cfg_ctx_t *c, const conf_kv_t *tkv, tls_opts_t *t, bool client_ctx);
 
 void cluster_free(cluster_opts_t *c);
+/* gateway {} (opts_gateway.c) */
+void gateway_free(gateway_opts_t *g);
+void parse_gateway(cfg_ctx_t *c, const conf_kv_t *gkv, opts_t *o);
+const char *gateway_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n);
 void parse_cluster(cfg_ctx_t *c, const conf_kv_t *ckv, opts_t *o);
 int override_cluster(opts_t *o, const char *listen, char *err, size_t errlen);
 const char *cluster_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n);

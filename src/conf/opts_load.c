@@ -50,6 +50,7 @@ void opts_free(opts_t *o)
     free(o->system_account);
     tls_free(&o->tls);
     cluster_free(&o->cluster);
+    gateway_free(&o->gateway);
     strv_free(&o->warnings, &o->nwarnings);
     for (int i = 0; i < o->ncli_args; i++)
         free(o->cli_args[i]);
@@ -198,6 +199,7 @@ static void apply_baseline(opts_t *o)
 int opts_validate(const opts_t *o, char *err, size_t errlen)
 {
     if (operator_validate(o, err, errlen) != 0) return -1;
+    if (gateway_validate(o, err, errlen) != 0) return -1;
     if (o->lame_duck_duration_ns > 0 && o->lame_duck_grace_ns >= o->lame_duck_duration_ns) {
         char a[64], b[64];
         go_duration(a, sizeof(a), o->lame_duck_grace_ns);

@@ -27,7 +27,7 @@
 /* Workers at most: each connection keeps one bit per worker (flush_mask, 64 bits). */
 #define MAX_WORKERS 64
 
-typedef enum conn_kind { CONN_CLIENT = 0, CONN_ROUTE = 1 } conn_kind_t;
+typedef enum conn_kind { CONN_CLIENT = 0, CONN_ROUTE = 1, CONN_GATEWAY = 2 } conn_kind_t;
 
 /* Close reasons, with the text the reference logs / shows in connz. */
 typedef enum close_reason {
@@ -166,6 +166,10 @@ typedef struct conn {
     /* monotonic time of a PING another worker sent to measure rtt_ns (conn_rtt_probe),
      * 0 = none: the owner's next PONG takes it (last: rarely used) */
     _Atomic int64_t rtt_probe_ns;
+    struct gw_info *gw; /* CONN_GATEWAY only (owned) */
+    /* replies this connection was given without their gateway prefix, so that its answer
+     * finds the way back (nats/gateway.c): created by any deliverer, NULL until then */
+    struct gw_rmap *_Atomic gw_rmap;
 } conn_t;
 
 typedef struct server {
@@ -178,6 +182,7 @@ typedef struct server {
     int port;              /* actual client port */
     int http_fd, http_port;
     int cluster_port; /* bound route port, 0 = no clustering */
+    int gateway_port; /* bound gateway port, 0 = no gateway */
     /* INFO JSON up to and including max_payload, NUL-terminated; rebuilt by reload and
      * swapped whole (old copy retired through qsbr) while workers read it. */
     char *_Atomic info_prefix;

@@ -21,7 +21,8 @@ typedef struct sub {
     _Atomic int64_t delivered;
     _Atomic int64_t max; /* auto-unsubscribe limit, 0 = none */
     int32_t weight;      /* remote queue interest weight (routes); 1 for local */
-    bool remote;         /* owned by a route: picked by weight, forwarded */
+    bool remote;         /* owned by a route or gateway: forwarded, not written to */
+    bool gateway;        /* owned by a gateway (remote too): other clusters' interest */
     _Atomic bool closed; /* removed; deliveries skip it */
     slice_t subject;     /* points into mem */
     slice_t queue;       /* n == 0: plain subscription */

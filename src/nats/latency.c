@@ -9,7 +9,6 @@
 #include "base/json.h"
 #include "base/log.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -554,15 +553,9 @@ static void sweep(worker_t *w)
 /* The reference's server hash: 8 characters of SHA-256(server name), base 62. */
 static void make_tag(void)
 {
-    static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdn = 0;
     const char *name = srv->server_name ? srv->server_name : srv->server_id;
-    EVP_Digest(name, strlen(name), md, &mdn, EVP_sha256(), NULL);
     char h[9];
-    for (int i = 0; i < 8; i++)
-        h[i] = b62[md[i] % 62];
-    h[8] = 0;
+    hash_name_b62(name, h, 8);
     snprintf(tag, sizeof tag, ".%s.T", h);
 }
 

@@ -15,6 +15,7 @@ typedef struct msg {
     const char *payload;
     int64_t size;
     bool from_route; /* one hop: never forwarded to routes again */
+    bool from_gw;    /* from another cluster: to local subscribers and routes only */
     slice_t queues;  /* routed message: the queue groups it is meant for */
     int depth;       /* imports crossed (nats/imports.c) */
     /* a service import's request: the importing account it came from (its own stream

@@ -59,20 +59,6 @@ void gen_name(char *out, size_t n)
     out[k] = 0;
 }
 
-bool r_send(worker_t *w, conn_t *c, const char *p, size_t n)
-{
-    if (w) return conn_send(w, c, p, n);
-    spin_lock(&c->out_lock);
-    if (c->out_closed) {
-        spin_unlock(&c->out_lock);
-        return false;
-    }
-    buf_append(&c->out, p, n);
-    spin_unlock(&c->out_lock);
-    conn_flush(c);
-    return true;
-}
-
 /* ---- connection lifecycle ----------------------------------------------------------- */
 
 void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, void *dialer)
@@ -312,15 +298,7 @@ void route_free_all(void)
     free(R.routes);
     R.routes = NULL;
     R.nroutes = R.caproutes = 0;
-    for (size_t i = 0; i < R.ibcap; i++) {
-        for (ikey_t *k = R.ibuckets[i], *next; k; k = next) {
-            next = k->next;
-            free(k);
-        }
-    }
-    free(R.ibuckets);
-    R.ibuckets = NULL;
-    R.ibcap = R.icount = 0;
+    ikmap_free(&R.interest);
     for (curl_t *u = R.curls, *next; u; u = next) {
         next = u->next;
         free(u);

@@ -42,6 +42,11 @@ void route_reload(const opts_t *old, const opts_t *no);
  * dialers (one per URL, the cap, reaping) but none connects anywhere. On by default. */
 void route_set_dialing(bool on);
 
+/* Dials url (nats-route://, nats://, host:port...) with a 1 s connect timeout: a
+ * connected non-blocking socket with TCP_NODELAY, or -1 with the reason in err (the
+ * reference's "dial tcp ..." texts). Blocking: dialer threads only. */
+int net_dial_url(const char *url, char *err, size_t errlen);
+
 /* The cluster accept socket (a listener row, core.h). */
 extern int route_listen_fd;
 

@@ -39,12 +39,12 @@ void dialer_notify_closed(dialer_t *d, bool stop, bool quick)
     pthread_mutex_unlock(&d->mu);
 }
 
-static int dial(const char *url, char *err, size_t errlen)
+int net_dial_url(const char *url, char *err, size_t errlen)
 {
     char host[256];
     int port;
     if (route_url_split(url, host, sizeof host, &port, NULL, 0, NULL, 0) != 0) {
-        snprintf(err, errlen, "bad route URL");
+        snprintf(err, errlen, "bad URL");
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -117,7 +117,7 @@ static void *dialer_main(void *arg)
         char err[300], shown[600];
         route_url_redacted(d->url, shown, sizeof shown);
         DEBUG("Trying to connect to route on %s", shown);
-        int fd = dial(d->url, err, sizeof err);
+        int fd = net_dial_url(d->url, err, sizeof err);
         if (fd < 0) {
             attempt++;
             /* As the reference: the first failure, then every Nth (connect_error_reports

@@ -16,6 +16,7 @@
 
 #include "core/core.h"
 #include "core/tls.h"
+#include "nats/ikmap.h"
 #include "proto/route_parse.h"
 
 #include <pthread.h>
@@ -61,18 +62,6 @@ struct route_info {
     size_t connect_len;
 };
 
-/* Local interest key: "account subject" or "account subject queue", with a count (the
- * weight). */
-typedef struct ikey {
-    struct ikey *next;
-    uint64_t h;
-    int64_t count;
-    uint32_t acc_len;  /* the account's name is key[0, acc_len) */
-    uint32_t subj_end; /* the subject is key[acc_len + 1, subj_end) */
-    uint32_t len;
-    char key[]; /* account SP subject [SP queue] */
-} ikey_t;
-
 /* A learnt client URL with the number of routes that announced it. */
 typedef struct curl {
     struct curl *next;
@@ -84,8 +73,7 @@ typedef struct route_state {
     pthread_mutex_t mu;
     conn_t **routes; /* registered */
     size_t nroutes, caproutes;
-    ikey_t **ibuckets;
-    size_t ibcap, icount;
+    ikmap_t interest; /* local interest, the count of each key (nats/ikmap.h) */
     curl_t *curls;
     bool urls_active; /* some route brought connect_urls: clients see the list */
     char name[64];
@@ -106,9 +94,6 @@ extern route_state_t R;
 
 /* route.c */
 void gen_name(char *out, size_t n); /* random alphanumerics: cluster name, nonce */
-/* Queues bytes for c: staged on w (c's owner or not), or written under c's lock
- * when w is NULL (a thread that is no worker). */
-bool r_send(worker_t *w, conn_t *c, const char *p, size_t n);
 
 /* route_urls.c */
 void compute_own_urls(void);

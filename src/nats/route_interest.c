@@ -25,36 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static ikey_t *ikey_find(const char *k, size_t n, uint64_t h, ikey_t ***slot)
-{
-    if (!R.ibcap) return NULL;
-    ikey_t **pp = &R.ibuckets[h & (R.ibcap - 1)];
-    for (; *pp; pp = &(*pp)->next) {
-        if ((*pp)->h == h && (*pp)->len == n && memcmp((*pp)->key, k, n) == 0) {
-            if (slot) *slot = pp;
-            return *pp;
-        }
-    }
-    if (slot) *slot = pp;
-    return NULL;
-}
-
-static void ikey_grow(void)
-{
-    size_t ncap = R.ibcap ? R.ibcap * 2 : 1024;
-    ikey_t **nb = xcalloc(ncap, sizeof *nb);
-    for (size_t i = 0; i < R.ibcap; i++) {
-        for (ikey_t *k = R.ibuckets[i], *next; k; k = next) {
-            next = k->next;
-            k->next = nb[k->h & (ncap - 1)];
-            nb[k->h & (ncap - 1)] = k;
-        }
-    }
-    free(R.ibuckets);
-    R.ibuckets = nb;
-    R.ibcap = ncap;
-}
-
 /* Does a cluster permission list (allow, then deny) let subj through? */
 static bool list_permits(bool has, const perm_list_t *l, const char *subj, size_t n)
 {
@@ -81,36 +51,18 @@ static bool export_ok(const char *subj, size_t n)
     return !p || list_permits(p->has_subscribe, &p->subscribe, subj, n);
 }
 
-static size_t interest_line(char *out, size_t cap, const ikey_t *k, bool add)
-{
-    return route_interest_line(out, cap, k->key, k->len, k->subj_end, k->count, add);
-}
 
 static void broadcast_locked(worker_t *w, const char *line, size_t n)
 {
     for (size_t i = 0; i < R.nroutes; i++)
-        r_send(w, R.routes[i], line, n);
+        session_send(w, R.routes[i], line, n);
     if (log_trace_on && R.nroutes) TRACE("->> [%.*s] to %zu routes", (int)(n - 2), line, R.nroutes);
 }
 
-/* "account subject[ queue]" into stack (or the heap when it does not fit): the key. */
 static char *interest_key(char *stack, size_t cap, const account_t *a, slice_t subject,
                           slice_t queue, size_t *len)
 {
-    size_t n = a->name_len + 1 + subject.n + (queue.n ? 1 + queue.n : 0);
-    char *k = n < cap ? stack : xmalloc(n + 1);
-    char *p = k;
-    memcpy(p, a->name, a->name_len);
-    p += a->name_len;
-    *p++ = ' ';
-    memcpy(p, subject.p, subject.n);
-    p += subject.n;
-    if (queue.n) {
-        *p++ = ' ';
-        memcpy(p, queue.p, queue.n);
-    }
-    *len = n;
-    return k;
+    return ikey_build(stack, cap, a->name, a->name_len, subject, queue, len);
 }
 
 static void interest_change(worker_t *w, const sub_t *s, int delta)
@@ -121,39 +73,18 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
     char stack[512];
     size_t n;
     char *k = interest_key(stack, sizeof stack, acc, s->subject, s->queue, &n);
-    uint64_t h = hash_bytes(k, n);
+    size_t subj_end = acc->name_len + 1 + s->subject.n;
     pthread_mutex_lock(&R.mu);
-    ikey_t **slot = NULL;
-    ikey_t *e = ikey_find(k, n, h, &slot);
-    if (!e && delta > 0) {
-        if (R.icount + 1 > R.ibcap) ikey_grow(), ikey_find(k, n, h, &slot);
-        e = xcalloc(1, sizeof *e + n + 1);
-        e->h = h;
-        e->len = (uint32_t)n;
-        e->acc_len = (uint32_t)acc->name_len;
-        e->subj_end = (uint32_t)(acc->name_len + 1 + s->subject.n);
-        memcpy(e->key, k, n);
-        *slot = e;
-        R.icount++;
-    }
-    if (e) {
-        int64_t before = e->count;
-        e->count += delta;
-        bool queue = e->len != e->subj_end;
-        bool send = queue ? true : (before == 0 && e->count > 0) || (before > 0 && e->count <= 0);
-        if (send && R.nroutes && import_ok(s->subject.p, s->subject.n)) {
-            char line[1100];
-            char *lp = e->len + 64 < sizeof line ? line : xmalloc(e->len + 64);
-            size_t ln = interest_line(lp, e->len + 64, e, e->count > 0);
-            broadcast_locked(w, lp, ln);
-            if (lp != line) free(lp);
-        }
-        if (e->count <= 0) {
-            ikey_find(k, n, h, &slot);
-            *slot = e->next;
-            free(e);
-            R.icount--;
-        }
+    int64_t after;
+    int64_t before = ikmap_add(&R.interest, k, n, acc->name_len, subj_end, delta, &after);
+    bool queue = n != subj_end;
+    bool send = queue ? before != after : (before <= 0) != (after <= 0);
+    if (send && R.nroutes && import_ok(s->subject.p, s->subject.n)) {
+        char line[1100];
+        char *lp = n + 64 < sizeof line ? line : xmalloc(n + 64);
+        size_t ln = route_interest_line(lp, n + 64, k, n, subj_end, after, after > 0);
+        broadcast_locked(w, lp, ln);
+        if (lp != line) free(lp);
     }
     pthread_mutex_unlock(&R.mu);
     if (k != stack) free(k);
@@ -172,42 +103,19 @@ void route_local_sub_removed(worker_t *w, const sub_t *s)
 void send_interest_dump_locked(worker_t *w, conn_t *c)
 {
     buf_t b = {0};
-    for (size_t i = 0; i < R.ibcap; i++) {
-        for (ikey_t *k = R.ibuckets[i]; k; k = k->next) {
-            if (k->count <= 0 || !import_ok(k->key + k->acc_len + 1, k->subj_end - k->acc_len - 1))
-                continue;
-            buf_reserve(&b, k->len + 64);
-            b.len += interest_line(b.p + b.len, k->len + 64, k, true);
-            if (b.len > 60000) {
-                r_send(w, c, b.p, b.len);
-                b.len = 0;
-            }
+    for (IKMAP_EACH(&R.interest, i, k)) {
+        if (k->count <= 0 || !import_ok(k->key + k->acc_len + 1, k->subj_end - k->acc_len - 1))
+            continue;
+        buf_reserve(&b, k->len + 64);
+        b.len += route_interest_line(b.p + b.len, k->len + 64, k->key, k->len, k->subj_end,
+                                     k->count, true);
+        if (b.len > 60000) {
+            session_send(w, c, b.p, b.len);
+            b.len = 0;
         }
     }
-    if (b.len) r_send(w, c, b.p, b.len);
+    if (b.len) session_send(w, c, b.p, b.len);
     buf_free(&b);
-}
-
-/* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
-static void route_remote_interest(conn_t *c, account_t *acc, slice_t key, slice_t subject,
-                                  slice_t queue, bool add, int32_t weight)
-{
-    sub_t *old = sidmap_get(&c->subs, key);
-    if (!add) {
-        if (old) sub_discard(c, old, NULL);
-        return;
-    }
-    if (old) {
-        if (!queue.n || old->weight == weight) return;
-        sub_discard(c, old, NULL);
-    }
-    sub_t *s = sub_new(c, subject, queue, key);
-    s->weight = weight;
-    if (sublist_insert(acc->sl, s) != 0) {
-        free(s);
-        return;
-    }
-    sidmap_put(&c->subs, s);
 }
 
 void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
@@ -234,7 +142,7 @@ void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
         DEBUG("%sCan not export \"%.*s\", ignoring remote subscription request", c->prefix,
               (int)op->subject.n, op->subject.p);
     } else {
-        route_remote_interest(c, acc, key, op->subject, op->queue, add,
+        sub_remote_set(c, acc->sl, key, op->subject, op->queue, add,
                               op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
     }
     if (k != stack) free(k);

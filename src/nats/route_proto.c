@@ -72,7 +72,7 @@ static void send_info(worker_t *w, conn_t *c)
     route_info_json(&b, false);
     pthread_mutex_unlock(&R.mu);
     buf_puts(&b, " \r\n");
-    r_send(w, c, b.p, b.len);
+    session_send(w, c, b.p, b.len);
     buf_free(&b);
 }
 
@@ -115,7 +115,7 @@ static void send_connect(worker_t *w, conn_t *c)
     pthread_mutex_unlock(&R.mu);
     jw_obj_end(&j);
     buf_puts(&b, "\r\n");
-    r_send(w, c, b.p, b.len);
+    session_send(w, c, b.p, b.len);
     buf_free(&b);
     DEBUG("%sRoute connect msg sent", c->prefix);
 }
@@ -347,7 +347,7 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
         send_interest_dump_locked(w, c);
         DEBUG("%sSent local subscriptions to route", c->prefix);
         for (size_t i = 0; i < R.nroutes; i++)
-            r_send(w, R.routes[i], g.p, g.len);
+            session_send(w, R.routes[i], g.p, g.len);
         if (R.nroutes == R.caproutes) {
             R.caproutes = R.caproutes ? R.caproutes * 2 : 8;
             R.routes = xrealloc(R.routes, R.caproutes * sizeof *R.routes);
@@ -408,8 +408,15 @@ static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
      * exists for the next one */
     account_t *acc = account_fetch_or_ask_slice(op->account);
     if (!acc) return; /* not ours to deliver: we never asked for it */
-    msg_t m = {c,        acc,  op->subject, op->reply, op->hdr, op->payload,
-               op->size, true, op->queues,  0,         NULL};
+    msg_t m = {.from = c,
+               .acc = acc,
+               .subject = op->subject,
+               .reply = op->reply,
+               .hdr = op->hdr,
+               .payload = op->payload,
+               .size = op->size,
+               .from_route = true,
+               .queues = op->queues};
     const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
     deliver_all(w, r, &m);
 }

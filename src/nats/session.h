@@ -11,6 +11,9 @@ struct jw;
 
 /* -ERR 'text' (the reference's quoting): both kinds' send_err. */
 void session_send_err(worker_t *w, conn_t *c, const char *text);
+/* Queues bytes for c from any thread: staged on w (c's owner or not), or written
+ * under c's lock when w is NULL (a thread that is no worker). */
+bool session_send(worker_t *w, conn_t *c, const char *p, size_t n);
 /* The identity fields every INFO starts with (client and route INFO). */
 void info_identity(struct jw *w, int proto);
 /* Closing: an auth check in flight abandoned, every sub removed (`removed` told of each). */

@@ -5,6 +5,7 @@
 #include "core/core.h"
 #include "base/hash.h"
 #include "base/qsbr.h"
+#include "index/sublist.h"
 
 #include <stdlib.h>
 
@@ -86,7 +87,8 @@ sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
     s->sid = (slice_t){p, sid.n};
     s->conn = c;
     s->weight = 1;
-    s->remote = c->kind == CONN_ROUTE;
+    s->remote = c->kind == CONN_ROUTE || c->kind == CONN_GATEWAY;
+    s->gateway = c->kind == CONN_GATEWAY;
     return s;
 }
 
@@ -119,4 +121,26 @@ void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed)
     if (removed) removed(c->w, s);
     sidmap_del(&c->subs, s);
     qsbr_retire(s, sub_free);
+}
+
+/* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
+void sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
+                    bool add, int32_t weight)
+{
+    sub_t *old = sidmap_get(&c->subs, key);
+    if (!add) {
+        if (old) sub_discard(c, old, NULL);
+        return;
+    }
+    if (old) {
+        if (!queue.n || old->weight == weight) return;
+        sub_discard(c, old, NULL);
+    }
+    sub_t *s = sub_new(c, subject, queue, key);
+    s->weight = weight;
+    if (sublist_insert(sl, s) != 0) {
+        free(s);
+        return;
+    }
+    sidmap_put(&c->subs, s);
 }

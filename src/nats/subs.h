@@ -25,6 +25,11 @@ void sidmap_free(sidmap_t *m);
 sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid);
 /* Also takes s's shadows (stream imports, nats/imports.c) out of their indexes. */
 void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed);
+/* A peer's interest (route or gateway RS+/RS-) for key "account subject[ queue]" in
+ * index sl: add (or re-weight a queue's) or remove c's sub for it. */
+struct sublist;
+void sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
+                    bool add, int32_t weight);
 /* Owner: a stream import's shadows of s (nats/imports.c) leave their indexes. */
 void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed);
 /* The qsbr free function of a sub_t (frees s->imp too). */

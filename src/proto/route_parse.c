@@ -3,6 +3,8 @@
 #include "base/json.h"
 #include "base/pct.h"
 
+#include <openssl/evp.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,9 +68,16 @@ void route_info_msg_free(route_info_msg_t *r)
     for (size_t i = 0; i < r->nurls; i++)
         free(r->urls[i]);
     free(r->urls);
+    for (size_t i = 0; i < r->ngw_urls; i++)
+        free(r->gw_urls[i]);
+    free(r->gw_urls);
 }
 
-static int collect_urls(route_info_msg_t *r, slice_t raw)
+/* At most this many URLs are kept from one list (a peer's INFO is bounded by the
+ * line limit anyway; this bounds what a peer can make us hold and dial). */
+#define MAX_INFO_URLS 1024
+
+static int collect_urls(char ***urls, size_t *nurls, slice_t raw)
 {
     /* raw is a JSON array of strings */
     const char *p = raw.p + 1, *e = raw.p + raw.n - 1;
@@ -82,9 +91,10 @@ static int collect_urls(route_info_msg_t *r, slice_t raw)
             q++;
         }
         char tmp[512];
-        if (json_unquote((slice_t){p, (size_t)(q + 1 - p)}, tmp, sizeof tmp) >= 0) {
-            r->urls = xrealloc(r->urls, (r->nurls + 1) * sizeof(char *));
-            r->urls[r->nurls++] = xstrdup(tmp);
+        if (*nurls < MAX_INFO_URLS &&
+            json_unquote((slice_t){p, (size_t)(q + 1 - p)}, tmp, sizeof tmp) >= 0) {
+            *urls = xrealloc(*urls, (*nurls + 1) * sizeof(char *));
+            (*urls)[(*nurls)++] = xstrdup(tmp);
         }
         p = q + 1;
     }
@@ -124,13 +134,39 @@ static int rinfo_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     }
     if (json_key_is(key, "gateway")) {
         r->gateway = t != JSON_NULL;
+        if (t == JSON_STRING && json_unquote(raw, r->gw_name, sizeof r->gw_name) < 0)
+            r->gw_name[0] = 0;
         return 0;
     }
+    STR("gateway_url", gw_url);
+    BOOL("gateway_iom", gw_iom);
+    BOOL("gateway_nrp", gw_nrp);
+    if (json_key_is(key, "gateway_cmd") && t == JSON_NUMBER) {
+        r->gw_cmd = strtoll(raw.p, NULL, 10);
+        return 0;
+    }
+    if (json_key_is(key, "gateway_cmd_payload") && t == JSON_STRING) {
+        char b64[400];
+        if (json_unquote(raw, b64, sizeof b64) < 0) return 0;
+        size_t n = strlen(b64);
+        if (n % 4 || n / 4 * 3 >= sizeof r->gw_payload) return 0;
+        int got = EVP_DecodeBlock((unsigned char *)r->gw_payload, (const unsigned char *)b64,
+                                  (int)n);
+        if (got < 0) return 0;
+        while (n && b64[n - 1] == '=')
+            n--, got--;
+        r->gw_payload[got] = 0;
+        r->has_gw_payload = true;
+        return 0;
+    }
+    if (json_key_is(key, "gateway_urls") && t == JSON_ARRAY)
+        return collect_urls(&r->gw_urls, &r->ngw_urls, raw);
     if (json_key_is(key, "port") && t == JSON_NUMBER) {
         r->port = strtoll(raw.p, NULL, 10);
         return 0;
     }
-    if (json_key_is(key, "connect_urls") && t == JSON_ARRAY) return collect_urls(r, raw);
+    if (json_key_is(key, "connect_urls") && t == JSON_ARRAY)
+        return collect_urls(&r->urls, &r->nurls, raw);
     return 0;
 #undef STR
 #undef BOOL

@@ -21,6 +21,14 @@ typedef struct route_info_msg {
     bool headers, dynamic, ldm, auth_required, gateway, has_cluster;
     char **urls; /* connect_urls (owned) */
     size_t nurls;
+    /* gateway INFO/CONNECT (docs/gateways.md): the gateway's name, its URL and the URLs
+     * of its cluster, a command (1 gossip, 2/3 start/end of an account's interest) with
+     * its payload (an account name, base64 in the JSON, decoded here) */
+    char gw_name[128], gw_url[300], gw_payload[256];
+    char **gw_urls; /* owned */
+    size_t ngw_urls;
+    int64_t gw_cmd;
+    bool gw_iom, gw_nrp, has_gw_payload;
 } route_info_msg_t;
 
 /* 0, or -1 if json[0..n) is not one JSON object (members read before the error stay

@@ -1,0 +1,78 @@
+/* gateway.h: gateways, the links between clusters of a super-cluster (the 2.x
+ * gateway protocol, docs/gateways.md).
+ *
+ * Every server of a cluster with a gateway {} block dials one outbound connection
+ * to each other cluster (the configured ones, and the ones it learns of) and takes
+ * inbound connections from the other clusters' servers. Messages go out on
+ * outbound connections only, interest comes back on them: the inbound side
+ * announces, per account, every subscription of its whole cluster (clients and
+ * routes), always in the interest-only mode 2.9 servers use. That interest becomes
+ * subs owned by the outbound connection in the account's index (sub_t.gateway), so
+ * delivery finds gateways as it finds routes: a client's message goes to each
+ * gateway with interest at most once, a queue group only when no member of it is in
+ * this cluster; a message from a gateway goes to local subscribers and routes, never
+ * to another gateway. Replies cross with the "_GR_.<cluster>.<server>." prefix so
+ * the answer comes straight back to the requester's server. */
+#ifndef GNATSD_GATEWAY_H
+#define GNATSD_GATEWAY_H
+
+#include "core/core.h"
+#include "nats/msg.h"
+
+struct route_info_msg;
+
+/* Length of "_GR_.<6>.<6>." */
+#define GW_PREFIX_LEN 19
+
+/* Gateways configured and started: the checks on the message path read this. */
+extern _Atomic bool gateway_on;
+
+int gateway_start(void);     /* listener; 0 if no gateway is configured */
+void gateway_announce(void); /* after "Server is ready": log lines, dialers */
+void gateway_shutdown(void); /* stops the dialers */
+void gateway_free_all(void);
+
+/* Interest of this cluster changed (a client's or a route's subscription): counted per
+ * "account subject[ queue]"; a key's first and last are told to inbound gateways. */
+void gateway_interest(worker_t *w, const char *acc, size_t acc_len, slice_t subject,
+                      slice_t queue, int delta);
+
+/* Does subject carry the gateway reply prefix? */
+static inline bool gateway_prefixed(slice_t s)
+{
+    return s.n > GW_PREFIX_LEN && memcmp(s.p, "_GR_.", 5) == 0;
+}
+
+/* The RMSG/HMSG of m for gateway connection gc (an outbound), with the queue groups
+ * it was picked for; the reply, if any, gets our prefix. */
+void gateway_send_rmsg(worker_t *w, conn_t *gc, slice_t queues, const msg_t *m);
+/* m's subject carries the gateway prefix: delivered (here, to the route of the server
+ * it names, or to the gateway of the cluster it names) or dropped. Returns how many
+ * got it. */
+int gateway_deliver_reply(worker_t *w, const msg_t *m);
+/* A client c was given reply (prefixed) without its prefix: remembered for a while so
+ * that its answer on the short form goes back the way it came. */
+void gateway_track_reply(conn_t *c, slice_t reply);
+/* c publishes on subj: if it is a reply c was given without its prefix, the prefixed
+ * form into out (cap bytes) and true. */
+bool gateway_mapped_reply(conn_t *c, slice_t subj, char *out, size_t cap, slice_t *res);
+/* the reply maps a connection holds, at its free */
+void gateway_rmap_free(conn_t *c);
+
+/* Routes: a route registered (it is told of our outbound gateways), and a route's INFO
+ * naming a gateway (gossip: dial it too). */
+void gateway_route_registered(worker_t *w, conn_t *route);
+void gateway_route_gossip(const struct route_info_msg *info);
+
+/* The gateway connection kind (accepted on the gateway port, or dialled). */
+extern const conn_ops_t gateway_conn_ops;
+
+/* Monitoring: the gateway's name ("" when off) and a JSON object of /gatewayz
+ * (outbound and inbound connections by remote gateway name) into b. */
+const char *gateway_name(void);
+struct buf;
+void gateway_gatewayz(struct buf *b, bool accs);
+int gateway_outbound_count(void);
+int gateway_inbound_count(void);
+
+#endif
