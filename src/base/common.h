@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -51,5 +52,21 @@ extern const char *gnatsd_prog;
 
 #define SERVER_VERSION "2.9.10"
 #define SERVER_GO_VERSION "go1.19.8"
+
+/* A growable array of owned strings. */
+static inline void strv_push(char ***v, size_t *n, char *s)
+{
+    *v = xrealloc(*v, (*n + 1) * sizeof(char *));
+    (*v)[(*n)++] = s;
+}
+
+static inline void strv_free(char ***v, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        free((*v)[i]);
+    free(*v);
+    *v = NULL;
+    *n = 0;
+}
 
 #endif

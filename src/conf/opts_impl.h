@@ -53,21 +53,6 @@ static inline int64_t fsecs_to_ns(double s)
     return (int64_t)ns;
 }
 
-static inline void strv_push(char ***v, size_t *n, char *s)
-{
-    *v = xrealloc(*v, (*n + 1) * sizeof(char *));
-    (*v)[(*n)++] = s;
-}
-
-static inline void strv_free(char ***v, size_t *n)
-{
-    for (size_t i = 0; i < *n; i++)
-        free((*v)[i]);
-    free(*v);
-    *v = NULL;
-    *n = 0;
-}
-
 static inline char **strv_dup(char **v, size_t n)
 {
     if (!n) return NULL;

@@ -58,6 +58,8 @@ typedef enum close_reason {
     CR_DUPLICATE_SERVER_NAME,
     CR_ROUTE_REMOVED,
     CR_MAX_ACCOUNT_CONNECTIONS,
+    CR_WRONG_GATEWAY,
+    CR_WRONG_PORT,
 } close_reason_t;
 const char *close_reason_str(close_reason_t r);
 
@@ -288,7 +290,8 @@ typedef struct conn_info {
     struct tls_peer_cert *certs; /* owned (tls_peer_certs_free): client certificates */
     size_t ncerts;
     char reason[64];    /* closed connections only */
-    char remote_id[64]; /* routes: the peer's server id */
+    char remote_id[64]; /* routes, gateways: the peer's server id */
+    char gw_name[128];  /* gateways: the remote gateway's name */
     bool did_solicit, is_configured;
     sub_info_t *subs; /* owned; only when asked for */
     size_t nsubs;

@@ -19,6 +19,7 @@
 #include "base/qsbr.h"
 #include "core/tls.h"
 #include "nats/deliver.h"
+#include "nats/gateway.h"
 #include "nats/route.h"
 #include "nats/session.h"
 #include "nats/subs.h"
@@ -70,6 +71,7 @@ static void client_free(conn_t *c)
     free(c->jwt_issuer);
     free(c->jwt_name);
     free(c->nonce);
+    gateway_rmap_free(c);
     session_free(c);
 }
 
@@ -422,6 +424,18 @@ static bool reserved_reply(slice_t r)
            (r.n >= 5 && memcmp(r.p, "_GR_.", 5) == 0);
 }
 
+/* The gateway reply prefix is the server's own: a client may not publish on it (the
+ * reference's permissions violation). */
+static void gw_prefix_violation(worker_t *w, conn_t *c, slice_t subj)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "Permissions Violation for Publish to \"%.*s\"",
+             (int)(subj.n > 900 ? 900 : subj.n), subj.p);
+    ERROR("%sPublish Violation - User \"%s\", Subject \"%.*s\"", c->prefix,
+          c->user ? c->user : "N/A", (int)subj.n, subj.p);
+    session_send_err(w, c, text);
+}
+
 /* Inlined into the protocol loop: the PUB path has no call before delivery. */
 static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_t *c,
                                                               const op_t *op)
@@ -449,6 +463,10 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
         session_send_err(w, c, text);
         return;
     }
+    if (unlikely(op->subject.p[0] == '_') && gateway_prefixed(op->subject)) {
+        gw_prefix_violation(w, c, op->subject);
+        return;
+    }
     if (!auth_can_publish(w, c, op->subject)) return;
     if (c->verbose) send_ok(w, c);
     /* an answer to a request another server measures (nats/latency.h): its subject is
@@ -459,7 +477,10 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     account_t *acc = conn_account(c);
     slice_t subj = op->subject;
     char mapped[1024];
-    if (unlikely(atomic_load_explicit(&acc->maps, memory_order_relaxed) != NULL))
+    /* an answer to a request from another cluster: back to its prefixed reply */
+    if (unlikely(atomic_load_explicit(&c->gw_rmap, memory_order_relaxed) != NULL) &&
+        gateway_mapped_reply(c, op->subject, mapped, sizeof mapped, &subj)) {
+    } else if (unlikely(atomic_load_explicit(&acc->maps, memory_order_relaxed) != NULL))
         mappings_map(acc, w, op->subject, mapped, sizeof mapped, &subj);
     msg_t m = {c, acc, subj, op->reply, op->hdr, op->payload, op->size, false, false, {NULL, 0}, 0, NULL};
     const sl_result_t *r = sublist_match(acc->sl, subj.p, subj.n);

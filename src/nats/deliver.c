@@ -10,6 +10,7 @@
 #include "nats/account.h"
 #include "nats/auth.h"
 #include "nats/route_fwd.h"
+#include "nats/gateway.h"
 #include "core/core.h"
 #include "base/log.h"
 
@@ -66,7 +67,7 @@ static inline __attribute__((always_inline)) bool deliver(worker_t *w, sub_t *s,
     }
     /* a request from another server that tracks its latency (reply "....<hash>.T"):
      * the answer is timed here (staged first: it may send an RTT PING) */
-    if (unlikely(m->from_route) && m->reply.n > 15 && m->reply.p[m->reply.n - 1] == 'T' &&
+    if (unlikely(m->from_route | m->from_gw) && m->reply.n > 15 && m->reply.p[m->reply.n - 1] == 'T' &&
         m->reply.p[m->reply.n - 2] == '.' && deliver_tracked)
         deliver_tracked(w, s, m);
     /* Written straight into the stage: "HMSG " + 4 blanks + 2 numbers + CRLF < 64. */
@@ -128,13 +129,40 @@ static bool eligible(const sub_t *s, const msg_t *m)
     return true;
 }
 
+/* The message as a local subscriber sees it: a reply that crossed a gateway loses
+ * the prefix that routes it back (the subscriber's answer is mapped back to it). */
+static const msg_t *local_view(const msg_t *m, msg_t *tmp)
+{
+    if (likely(!m->reply.n || m->reply.p[0] != '_') || !gateway_prefixed(m->reply)) return m;
+    *tmp = *m;
+    tmp->reply = (slice_t){m->reply.p + GW_PREFIX_LEN, m->reply.n - GW_PREFIX_LEN};
+    return tmp;
+}
+
+/* One local delivery; a stripped gateway reply is remembered for the subscriber. */
+static inline __attribute__((always_inline)) bool deliver_local(worker_t *w, sub_t *s,
+                                                                const msg_t *m, const msg_t *lm)
+{
+    if (!deliver(w, s, lm)) return false;
+    if (unlikely(lm != m)) gateway_track_reply(s->conn, m->reply);
+    return true;
+}
+
 /* Delivers to every plain sub and one member per queue group, and forwards to
- * routes (client messages only); returns how many got it. */
+ * routes (client and gateway messages) and gateways (client messages); returns how
+ * many got it. A queue group goes to another cluster only when none of its members
+ * is in this one. */
 int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
 {
+    if (unlikely(m->subject.p[0] == '_') &&
+        atomic_load_explicit(&gateway_on, memory_order_relaxed) && gateway_prefixed(m->subject))
+        return gateway_deliver_reply(w, m);
     int delivered = 0;
     route_fwd_t fwdv[ROUTE_MAX_FWD];
     route_fwd_set_t fwd = {fwdv, 0};
+    msg_t tmp;
+    const msg_t *lm = local_view(m, &tmp);
+    bool hop = m->from_route | m->from_gw; /* from another server: its queues are named */
     for (uint32_t i = 0; i < r->nplain; i++) {
         sub_t *s = r->plain[i];
         if (unlikely(s->remote | (s->imp != NULL))) {
@@ -142,38 +170,48 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 delivered += deliver_import(w, s, m);
                 continue;
             }
-            if (!m->from_route && !atomic_load_explicit(&s->closed, memory_order_relaxed))
+            if (!m->from_route && !(s->gateway & hop) &&
+                !atomic_load_explicit(&s->closed, memory_order_relaxed))
                 route_fwd_get(&fwd, s->conn);
             continue;
         }
-        if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
-        if (deliver(w, s, m)) delivered++;
+        if (!eligible(s, lm) || !auth_can_deliver(s->conn, lm->subject, lm->reply)) continue;
+        if (deliver_local(w, s, m, lm)) delivered++;
     }
     for (uint32_t g = 0; g < r->nqgroups; g++) {
         const sl_qgroup_t *q = &r->qgroups[g];
         if (!q->n) continue;
-        if (m->from_route && !route_queue_listed(m->queues, q->queue)) continue;
+        if (hop && !route_queue_listed(m->queues, q->queue)) continue;
         uint32_t start = 0;
         if (likely(!q->nremote)) {
             /* All local: a uniform pick, scaled without a division. */
             start = (uint32_t)(((worker_rand(w) >> 32) * q->n) >> 32);
         } else {
-            /* Weighted pick: a route's entry counts its announced weight. */
+            /* Weighted pick: a route's entry counts its announced weight; a gateway's
+             * none (another cluster gets the group only when this one has nobody). */
             uint64_t total = 0;
+            sub_t *gw = NULL;
             for (uint32_t k = 0; k < q->n; k++) {
                 sub_t *s = q->subs[k];
-                if (s->remote) {
+                if (s->gateway) {
+                    if (!gw && !atomic_load_explicit(&s->closed, memory_order_relaxed)) gw = s;
+                } else if (s->remote) {
                     if (!m->from_route) total += (uint64_t)(s->weight > 0 ? s->weight : 1);
                 } else {
                     total++;
                 }
             }
-            if (!total) continue;
+            if (!total) {
+                if (gw && !hop) route_fwd_add_queue(route_fwd_get(&fwd, gw->conn), q->queue);
+                continue;
+            }
             uint64_t pick = worker_rand(w) % total;
             for (uint32_t k = 0; k < q->n; k++) {
                 sub_t *s = q->subs[k];
-                uint64_t wt =
-                    s->remote ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1)) : 1;
+                uint64_t wt = s->gateway ? 0
+                              : s->remote
+                                  ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1))
+                                  : 1;
                 if (pick < wt) {
                     start = k;
                     break;
@@ -191,21 +229,26 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 continue;
             }
             if (s->remote) {
-                if (m->from_route || atomic_load_explicit(&s->closed, memory_order_relaxed))
+                if (s->gateway || m->from_route ||
+                    atomic_load_explicit(&s->closed, memory_order_relaxed))
                     continue;
                 route_fwd_t *e = route_fwd_get(&fwd, s->conn);
                 route_fwd_add_queue(e, q->queue);
                 break;
             }
-            if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
-            if (deliver(w, s, m)) {
+            if (!eligible(s, lm) || !auth_can_deliver(s->conn, lm->subject, lm->reply)) continue;
+            if (deliver_local(w, s, m, lm)) {
                 delivered++;
                 break;
             }
         }
     }
     for (int i = 0; i < fwd.n; i++) {
-        route_send_rmsg(w, &fwd.v[i], m);
+        if (unlikely(fwd.v[i].route->gw != NULL))
+            gateway_send_rmsg(w, fwd.v[i].route, (slice_t){fwd.v[i].queues.p, fwd.v[i].queues.len},
+                              m);
+        else
+            route_send_rmsg(w, &fwd.v[i], m);
         buf_free(&fwd.v[i].queues);
     }
     return delivered + fwd.n;

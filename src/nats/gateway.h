@@ -67,11 +67,9 @@ void gateway_route_gossip(const struct route_info_msg *info);
 /* The gateway connection kind (accepted on the gateway port, or dialled). */
 extern const conn_ops_t gateway_conn_ops;
 
-/* Monitoring: the gateway's name ("" when off) and a JSON object of /gatewayz
- * (outbound and inbound connections by remote gateway name) into b. */
+/* Monitoring: the gateway's name ("" when off), the connection counts. Connections
+ * themselves: conn_snapshot(&gateway_conn_ops, ...) (conn_info_t.gw_name). */
 const char *gateway_name(void);
-struct buf;
-void gateway_gatewayz(struct buf *b, bool accs);
 int gateway_outbound_count(void);
 int gateway_inbound_count(void);
 

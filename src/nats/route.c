@@ -9,6 +9,8 @@
  * R.mu; lock order is R.mu before any connection's out_lock. */
 #include "nats/route.h"
 #include "nats/route_int.h"
+#include "nats/route_fwd.h"
+#include "base/hash.h"
 #include "nats/session.h"
 #include "nats/subs.h"
 #include "base/log.h"
@@ -275,6 +277,30 @@ bool route_peer_headers(const conn_t *c)
     return c->route && c->route->headers;
 }
 
+void route_broadcast(worker_t *w, const char *p, size_t n)
+{
+    pthread_mutex_lock(&R.mu);
+    for (size_t i = 0; i < R.nroutes; i++)
+        session_send(w, R.routes[i], p, n);
+    pthread_mutex_unlock(&R.mu);
+}
+
+bool route_send_to_hash(worker_t *w, const char *hash6, const msg_t *m)
+{
+    bool sent = false;
+    pthread_mutex_lock(&R.mu);
+    for (size_t i = 0; i < R.nroutes && !sent; i++) {
+        route_info_t *ri = R.routes[i]->route;
+        if (!ri->id_hash[0]) hash_name_b62(ri->remote_id, ri->id_hash, 6);
+        if (memcmp(ri->id_hash, hash6, 6) != 0) continue;
+        route_fwd_t f = {R.routes[i], {0}};
+        route_send_rmsg(w, &f, m);
+        sent = true;
+    }
+    pthread_mutex_unlock(&R.mu);
+    return sent;
+}
+
 /* ---- monitoring ------------------------------------------------------------------ */
 
 /* Owner worker: the route fields of a connection snapshot (/routez, /connz). */
@@ -322,7 +348,8 @@ static void route_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
 static void route_closed_op(conn_t *c)
 {
     route_conn_closed(c);
-    session_closed(c, NULL); /* the remote interest (subs) it held: no one to tell */
+    /* the remote interest (subs) it held: gone from what gateways were told */
+    session_closed(c, route_remote_sub_removed);
 }
 
 static void route_gone_op(conn_t *c)

@@ -47,6 +47,13 @@ void route_set_dialing(bool on);
  * reference's "dial tcp ..." texts). Blocking: dialer threads only. */
 int net_dial_url(const char *url, char *err, size_t errlen);
 
+/* Gateways (nats/gateway.c): bytes to every registered route (w: the caller's
+ * worker, or NULL); a message to the route of the server whose id hashes to hash6
+ * (false: no such route). */
+void route_broadcast(worker_t *w, const char *p, size_t n);
+struct msg;
+bool route_send_to_hash(worker_t *w, const char *hash6, const struct msg *m);
+
 /* The cluster accept socket (a listener row, core.h). */
 extern int route_listen_fd;
 

@@ -48,6 +48,7 @@ struct route_info {
     char *url; /* owned */
     dialer_t *dialer;
     char remote_id[64];
+    char id_hash[8]; /* the gateway hash of remote_id (route_send_to_hash), R.mu */
     char remote_name[128];
     char *remote_host; /* INFO host, owned */
     int remote_port;
@@ -108,6 +109,8 @@ void route_connect_verdict(worker_t *w, conn_t *c);
 /* route_interest.c */
 void send_interest_dump_locked(worker_t *w, conn_t *c);
 void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add); /* RS+ (add) / RS- */
+/* a route's sub removed at its close: no longer this cluster's interest (gateways) */
+void route_remote_sub_removed(worker_t *w, const sub_t *s);
 
 /* route_dial.c */
 void dialer_notify_closed(dialer_t *d, bool stop, bool quick);

@@ -19,6 +19,7 @@
 #include "nats/route_int.h"
 #include "nats/session.h"
 #include "nats/subs.h"
+#include "nats/gateway.h"
 #include "base/hash.h"
 #include "base/log.h"
 
@@ -90,14 +91,29 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
     if (k != stack) free(k);
 }
 
+/* This cluster's interest, as gateways are told of it: clients' and routes' subs. */
+static void gateway_change(worker_t *w, const sub_t *s, int delta)
+{
+    if (!atomic_load_explicit(&gateway_on, memory_order_relaxed)) return;
+    const account_t *acc = s->sl ? sublist_owner(s->sl) : conn_account(s->conn);
+    gateway_interest(w, acc->name, acc->name_len, s->subject, s->queue, delta);
+}
+
 void route_local_sub_added(worker_t *w, const sub_t *s)
 {
     if (route_listen_fd >= 0) interest_change(w, s, 1);
+    gateway_change(w, s, 1);
 }
 
 void route_local_sub_removed(worker_t *w, const sub_t *s)
 {
     if (route_listen_fd >= 0) interest_change(w, s, -1);
+    gateway_change(w, s, -1);
+}
+
+void route_remote_sub_removed(worker_t *w, const sub_t *s)
+{
+    gateway_change(w, s, -1);
 }
 
 void send_interest_dump_locked(worker_t *w, conn_t *c)
@@ -142,8 +158,9 @@ void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
         DEBUG("%sCan not export \"%.*s\", ignoring remote subscription request", c->prefix,
               (int)op->subject.n, op->subject.p);
     } else {
-        sub_remote_set(c, acc->sl, key, op->subject, op->queue, add,
-                              op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
+        int d = sub_remote_set(c, acc->sl, key, op->subject, op->queue, add,
+                               op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
+        if (d) gateway_interest(w, acc->name, acc->name_len, op->subject, op->queue, d);
     }
     if (k != stack) free(k);
 }

@@ -13,6 +13,7 @@
 #include "nats/deliver.h"
 #include "nats/proto_loop.h"
 #include "nats/session.h"
+#include "nats/gateway.h"
 #include "base/json.h"
 #include "base/log.h"
 
@@ -368,6 +369,7 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
         close_route(c, CR_DUPLICATE_ROUTE);
         return;
     }
+    gateway_route_registered(w, c);
     if (urls_changed) worker_command(WCMD_INFO);
 }
 
@@ -376,6 +378,16 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
     route_info_t *ri = c->route;
     route_info_msg_t info = {0};
     if (route_info_parse(op->line.p, op->line.n, &info) != 0 || !info.id[0]) {
+        route_info_msg_free(&info);
+        return;
+    }
+    if (ri->registered && info.gw_name[0]) { /* a peer's word about a gateway */
+        if (!atomic_load(&gateway_on))
+            ERROR("Received information about gateway \"%s\" from %s, but gateway is not "
+                  "configured",
+                  info.gw_name, ri->remote_id);
+        else if (info.gw_cmd == 1)
+            gateway_route_gossip(&info);
         route_info_msg_free(&info);
         return;
     }

@@ -26,9 +26,10 @@ sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid);
 /* Also takes s's shadows (stream imports, nats/imports.c) out of their indexes. */
 void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed);
 /* A peer's interest (route or gateway RS+/RS-) for key "account subject[ queue]" in
- * index sl: add (or re-weight a queue's) or remove c's sub for it. */
+ * index sl: add (or re-weight a queue's) or remove c's sub for it. Returns 1 if a sub
+ * was added, -1 if one was removed, 0 if none was (or only a weight changed). */
 struct sublist;
-void sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
+int sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
                     bool add, int32_t weight);
 /* Owner: a stream import's shadows of s (nats/imports.c) leave their indexes. */
 void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed);

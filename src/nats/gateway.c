@@ -1,0 +1,507 @@
+/* gateway.c: see gateway.h; the module's files are listed in gateway_int.h.
+ *
+ * This one holds the module's state, the remote gateways and their dialer threads
+ * (one per remote cluster: it keeps one outbound connection up), a gateway
+ * connection's lifecycle, start and stop of the gateway port, and /gatewayz. */
+#include "nats/gateway.h"
+#include "nats/gateway_int.h"
+#include "nats/route.h"
+#include "nats/session.h"
+#include "base/hash.h"
+#include "base/json.h"
+#include "base/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Remote gateways learnt from INFOs (each a dialer thread) are bounded: far more
+ * clusters than a super-cluster has, few enough that a peer announcing made-up
+ * gateways cannot exhaust threads. Beyond it, new names are ignored with a warning. */
+#define GW_MAX_REMOTES 64
+#define GW_DIALER_STACK (512 * 1024)
+
+_Atomic bool gateway_on;
+gw_state_t G = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static int gw_listen_fd = -1;
+static bool cap_warned;
+
+const char *gateway_name(void)
+{
+    return atomic_load(&gateway_on) ? G.name : "";
+}
+
+/* ---- INFO ------------------------------------------------------------------------- */
+
+void gw_info_json(buf_t *b)
+{
+    opts_t *o = srv->opts;
+    jw_t w;
+    jw_init(&w, b, false);
+    jw_obj_begin(&w, NULL);
+    jw_str(&w, "server_id", srv->server_id);
+    jw_str(&w, "server_name", srv->server_name);
+    jw_str(&w, "version", SERVER_VERSION);
+    jw_int(&w, "proto", 0);
+    jw_str(&w, "go", "");
+    char host[256];
+    int port = 0;
+    route_url_split(G.url, host, sizeof host, &port, NULL, 0, NULL, 0);
+    jw_str(&w, "host", host);
+    jw_int(&w, "port", port);
+    jw_bool(&w, "headers", true);
+    if (o->gateway.user && *o->gateway.user) jw_bool(&w, "auth_required", true);
+    jw_int(&w, "max_payload", o->max_payload);
+    jw_str(&w, "gateway", G.name);
+    jw_arr_begin(&w, "gateway_urls");
+    jw_str(&w, NULL, G.url);
+    jw_arr_end(&w);
+    jw_str(&w, "gateway_url", G.url);
+    jw_bool(&w, "gateway_nrp", true);
+    jw_bool(&w, "gateway_iom", true);
+    jw_obj_end(&w);
+}
+
+void gw_gossip_info(buf_t *b, const char *name, char *const *urls, size_t nurls)
+{
+    jw_t w;
+    buf_puts(b, "INFO ");
+    jw_init(&w, b, false);
+    jw_obj_begin(&w, NULL);
+    char id[80];
+    snprintf(id, sizeof id, "GW%s", srv->server_id);
+    jw_str(&w, "server_id", id);
+    jw_str(&w, "server_name", srv->server_name);
+    jw_str(&w, "gateway", name);
+    jw_arr_begin(&w, "gateway_urls");
+    for (size_t i = 0; i < nurls; i++)
+        jw_str(&w, NULL, urls[i]);
+    jw_arr_end(&w);
+    jw_int(&w, "gateway_cmd", 1);
+    jw_obj_end(&w);
+    buf_puts(b, "\r\n");
+}
+
+/* ---- remotes and their dialers ------------------------------------------------------ */
+
+gw_remote_t *gw_remote_find_locked(const char *name)
+{
+    for (gw_remote_t *r = G.remotes; r; r = r->next)
+        if (strcmp(r->name, name) == 0) return r;
+    return NULL;
+}
+
+static bool has_inbound_locked(const char *name)
+{
+    for (size_t i = 0; i < G.nin; i++)
+        if (strcmp(G.in[i]->gw->name, name) == 0) return true;
+    return false;
+}
+
+/* Waits ns or until the dialer is told to stop; true if it must stop. */
+static bool dialer_sleep(gw_remote_t *r, int64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec += (long)(ns % 1000000000LL);
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop && !atomic_load(&srv->shutting_down))
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) break;
+    bool stop = r->stop || atomic_load(&srv->shutting_down);
+    pthread_mutex_unlock(&r->mu);
+    return stop;
+}
+
+static void *dialer_main(void *arg)
+{
+    gw_remote_t *r = arg;
+    const char *kind = r->implicit ? "implicit" : "explicit";
+    /* the reference waits a second before soliciting configured gateways */
+    if (dialer_sleep(r, r->implicit ? (int64_t)(now_mono_ns() % 50000000LL) : 1000000000LL))
+        return NULL;
+    int attempts = 0;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (r->connected && !r->stop && !atomic_load(&srv->shutting_down))
+            pthread_cond_wait(&r->cv, &r->mu);
+        bool stop = r->stop || atomic_load(&srv->shutting_down);
+        pthread_mutex_unlock(&r->mu);
+        if (stop) break;
+        pthread_mutex_lock(&G.mu);
+        size_t n = r->nurls;
+        char **urls = xcalloc(n ? n : 1, sizeof *urls);
+        for (size_t i = 0; i < n; i++)
+            urls[i] = xstrdup(r->urls[i]);
+        pthread_mutex_unlock(&G.mu);
+        attempts++;
+        int64_t every = srv->opts->connect_error_reports;
+        bool report = attempts == 1 || (every > 0 && attempts % every == 0);
+        int fd = -1;
+        char used[300] = "";
+        size_t first = n ? (size_t)(now_mono_ns() % n) : 0; /* random order, as the reference */
+        for (size_t k = 0; k < n && fd < 0; k++) {
+            const char *u = urls[(first + k) % n];
+            char host[256];
+            int port = 0;
+            route_url_split(u, host, sizeof host, &port, NULL, 0, NULL, 0);
+            snprintf(used, sizeof used, "%s:%d", host, port);
+            log_msg(report ? LOG_INF : LOG_DBG, "Connecting to %s gateway \"%s\" (%s) at %s (attempt %d)",
+                    kind, r->name, used, used, attempts);
+            char err[300];
+            fd = net_dial_url(u, err, sizeof err);
+            if (fd < 0)
+                log_msg(report ? LOG_ERR : LOG_DBG,
+                        "Error connecting to %s gateway \"%s\" (%s) at %s (attempt %d): %s", kind,
+                        r->name, used, used, attempts, err);
+            else {
+                inq_item_t it = {.fd = fd,
+                                 .ops = &gateway_conn_ops,
+                                 .solicited = true,
+                                 .url = xstrdup(u),
+                                 .dialer = r};
+                pthread_mutex_lock(&r->mu);
+                r->connected = true;
+                pthread_mutex_unlock(&r->mu);
+                server_hand_off(&it);
+                attempts = 0;
+            }
+        }
+        for (size_t i = 0; i < n; i++)
+            free(urls[i]);
+        free(urls);
+        if (fd >= 0) continue;
+        if (r->implicit) {
+            int retries = srv->opts->gateway.connect_retries;
+            pthread_mutex_lock(&G.mu);
+            bool inbound = has_inbound_locked(r->name);
+            pthread_mutex_unlock(&G.mu);
+            if (!inbound && (retries == 0 || attempts > retries)) break;
+        }
+        if (dialer_sleep(r, 1000000000LL)) break;
+    }
+    return NULL;
+}
+
+static void start_dialer(gw_remote_t *r)
+{
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    os_sigs_t old = os_block_signals();
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, GW_DIALER_STACK);
+    r->started = pthread_create(&r->th, &attr, dialer_main, r) == 0;
+    pthread_attr_destroy(&attr);
+    os_restore_signals(old);
+    if (!r->started) ERROR("Error starting a dialer for gateway \"%s\"", r->name);
+}
+
+/* host:port of a URL, lower-cased: two spellings of one address are one URL */
+static void url_key(const char *u, char *out, size_t n)
+{
+    char host[256];
+    int port = 0;
+    route_url_split(u, host, sizeof host, &port, NULL, 0, NULL, 0);
+    for (char *p = host; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    snprintf(out, n, "%s:%d", host, port);
+}
+
+void gw_add_url_locked(gw_remote_t *r, const char *u)
+{
+    char k[300], k2[300];
+    url_key(u, k, sizeof k);
+    for (size_t i = 0; i < r->nurls; i++) {
+        url_key(r->urls[i], k2, sizeof k2);
+        if (strcmp(k, k2) == 0) return;
+    }
+    if (r->nurls >= 64) return; /* bounded: URLs of one cluster */
+    strv_push(&r->urls, &r->nurls, xstrdup(u));
+}
+
+static gw_remote_t *remote_new_locked(const char *name, bool implicit)
+{
+    gw_remote_t *r = xcalloc(1, sizeof *r);
+    r->name = xstrdup(name);
+    hash_name_b62(name, r->hash, 6);
+    r->implicit = implicit;
+    r->next = G.remotes;
+    G.remotes = r;
+    G.nremotes++;
+    return r;
+}
+
+void gw_implicit(const char *name, char **urls, size_t nurls, const char *url)
+{
+    if (!name || !*name || !atomic_load(&gateway_on) || atomic_load(&srv->shutting_down)) return;
+    pthread_mutex_lock(&G.mu);
+    if (strcmp(name, G.name) == 0) {
+        pthread_mutex_unlock(&G.mu);
+        return;
+    }
+    gw_remote_t *r = gw_remote_find_locked(name);
+    bool start = false;
+    if (!r) {
+        if (srv->opts->gateway.reject_unknown) {
+            pthread_mutex_unlock(&G.mu);
+            return;
+        }
+        if (G.nremotes >= GW_MAX_REMOTES) {
+            if (!cap_warned) WARN("Not connecting to gateway \"%s\": %d gateways known", name, GW_MAX_REMOTES);
+            cap_warned = true;
+            pthread_mutex_unlock(&G.mu);
+            return;
+        }
+        r = remote_new_locked(name, true);
+        start = true;
+    }
+    for (size_t i = 0; i < nurls; i++)
+        gw_add_url_locked(r, urls[i]);
+    if (url && *url) gw_add_url_locked(r, url);
+    if (start && !r->nurls) start = false; /* nothing to dial: kept, dialled if an URL comes */
+    if (start) start_dialer(r);
+    pthread_mutex_unlock(&G.mu);
+}
+
+void gateway_route_gossip(const route_info_msg_t *info)
+{
+    gw_implicit(info->gw_name, info->gw_urls, info->ngw_urls, NULL);
+}
+
+void gateway_route_registered(worker_t *w, conn_t *route)
+{
+    if (!atomic_load(&gateway_on)) return;
+    buf_t b = {0};
+    pthread_mutex_lock(&G.mu);
+    for (gw_remote_t *r = G.remotes; r; r = r->next)
+        if (r->out && r->nurls) gw_gossip_info(&b, r->name, r->urls, r->nurls);
+    pthread_mutex_unlock(&G.mu);
+    if (b.len) session_send(w, route, b.p, b.len);
+    buf_free(&b);
+}
+
+/* ---- connection lifecycle --------------------------------------------------------- */
+
+static void gw_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
+{
+    struct gw_info *gi = xcalloc(1, sizeof *gi);
+    c->gw = gi;
+    gi->outbound = it->solicited;
+    gi->remote = it->dialer;
+    gi->url = it->url ? xstrdup(it->url) : NULL;
+    gi->start_wall_ns = now_wall_ns();
+    c->start_wall_ns = gi->start_wall_ns;
+    c->verbose = c->pedantic = false;
+    c->echo = false;
+    c->headers = true;
+    if (gi->outbound) {
+        snprintf(gi->name, sizeof gi->name, "%s", gi->remote->name);
+        NOTICE("%sCreating outbound gateway connection to \"%s\"", c->prefix, gi->name);
+    } else {
+        NOTICE("%sProcessing inbound gateway connection", c->prefix);
+    }
+    gw_start_protocol(w, c);
+}
+
+static void gw_closed_op(conn_t *c)
+{
+    struct gw_info *gi = c->gw;
+    if (gi) {
+        pthread_mutex_lock(&G.mu);
+        if (gi->registered) {
+            if (gi->outbound) {
+                if (gi->remote && gi->remote->out == c) gi->remote->out = NULL;
+            } else {
+                for (size_t i = 0; i < G.nin; i++)
+                    if (G.in[i] == c) {
+                        G.in[i] = G.in[--G.nin];
+                        break;
+                    }
+            }
+            gi->registered = false;
+        }
+        pthread_mutex_unlock(&G.mu);
+        if (gi->outbound && gi->remote) {
+            gw_remote_t *r = gi->remote;
+            pthread_mutex_lock(&r->mu);
+            r->connected = false;
+            if (c->reason == CR_WRONG_GATEWAY) r->stop = true;
+            pthread_cond_signal(&r->cv);
+            pthread_mutex_unlock(&r->mu);
+        }
+    }
+    session_closed(c, NULL); /* the interest it held: nobody to tell */
+}
+
+static void gw_gone_op(conn_t *c)
+{
+    NOTICE("%sGateway connection closed: %s", c->prefix, close_reason_str(c->reason));
+}
+
+static void gw_free_op(conn_t *c)
+{
+    session_free(c);
+    gateway_rmap_free(c);
+    struct gw_info *gi = c->gw;
+    if (!gi) return;
+    free(gi->url);
+    if (gi->connect_line) {
+        explicit_bzero(gi->connect_line, strlen(gi->connect_line));
+        free(gi->connect_line);
+    }
+    for (size_t i = 0; i < gi->naccs; i++)
+        free(gi->accs[i]);
+    free(gi->accs);
+    free(gi);
+    c->gw = NULL;
+}
+
+static void gw_fill_info_op(conn_t *c, conn_info_t *ci, bool with_subs)
+{
+    session_fill_info(c, ci, with_subs);
+    if (!c->gw) return;
+    snprintf(ci->remote_id, sizeof ci->remote_id, "%s", c->gw->remote_id);
+    snprintf(ci->gw_name, sizeof ci->gw_name, "%s", c->gw->name);
+    ci->did_solicit = c->gw->outbound;
+    ci->is_configured = c->gw->outbound && c->gw->remote && !c->gw->remote->implicit;
+}
+
+/* ---- start / stop ----------------------------------------------------------------- */
+
+int gateway_start(void)
+{
+    opts_t *o = srv->opts;
+    const gateway_opts_t *g = &o->gateway;
+    if (!g->port || !g->name || !*g->name) return 0;
+    const char *host = g->host && *g->host ? g->host : "0.0.0.0";
+    char err[300];
+    gw_listen_fd = listen_on(host, g->port, &srv->gateway_port, err, sizeof err);
+    if (gw_listen_fd < 0) {
+        log_msg(LOG_FTL, "Error listening on gateway port: %d - %s", g->port, err);
+        return -1;
+    }
+    listener_add(gw_listen_fd, "Gateway", &gateway_conn_ops);
+    pthread_mutex_lock(&G.mu);
+    snprintf(G.name, sizeof G.name, "%s", g->name);
+    hash_name_b62(G.name, G.hash, 6);
+    hash_name_b62(srv->server_id, G.sid_hash, 6);
+    snprintf(G.prefix, sizeof G.prefix, "_GR_.%s.%s.", G.hash, G.sid_hash);
+    if (g->advertise && *g->advertise)
+        snprintf(G.url, sizeof G.url, "%s", g->advertise);
+    else
+        snprintf(G.url, sizeof G.url, "%s:%d", strcmp(host, "0.0.0.0") ? host : "127.0.0.1",
+                 srv->gateway_port);
+    for (size_t i = 0; i < g->nremotes; i++) {
+        if (strcmp(g->remotes[i].name, G.name) == 0) continue; /* our own cluster's URLs */
+        gw_remote_t *r = gw_remote_find_locked(g->remotes[i].name);
+        if (!r) r = remote_new_locked(g->remotes[i].name, false);
+        for (size_t j = 0; j < g->remotes[i].nurls; j++)
+            gw_add_url_locked(r, g->remotes[i].urls[j]);
+    }
+    pthread_mutex_unlock(&G.mu);
+    atomic_store(&gateway_on, true);
+    NOTICE("Gateway name is %s", G.name);
+    NOTICE("Listening for gateways connections on %s:%d", host, srv->gateway_port);
+    if (g->advertise && *g->advertise)
+        NOTICE("Advertise address for gateway \"%s\" is set to %s", G.name, G.url);
+    else
+        NOTICE("Address for gateway \"%s\" is %s", G.name, G.url);
+    return 0;
+}
+
+void gateway_announce(void)
+{
+    if (gw_listen_fd < 0) return;
+    pthread_mutex_lock(&G.mu);
+    for (gw_remote_t *r = G.remotes; r; r = r->next)
+        if (!r->implicit && !r->started) start_dialer(r);
+    pthread_mutex_unlock(&G.mu);
+}
+
+void gateway_shutdown(void)
+{
+    if (!atomic_load(&gateway_on)) return;
+    pthread_mutex_lock(&G.mu);
+    gw_remote_t *list = G.remotes;
+    pthread_mutex_unlock(&G.mu);
+    for (gw_remote_t *r = list; r; r = r->next) {
+        if (!r->started) continue;
+        pthread_mutex_lock(&r->mu);
+        r->stop = true;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+    }
+    for (gw_remote_t *r = list; r; r = r->next)
+        if (r->started) pthread_join(r->th, NULL), r->started = false;
+    if (gw_listen_fd >= 0) {
+        os_sock_close(gw_listen_fd);
+        gw_listen_fd = -1;
+    }
+}
+
+void gateway_free_all(void)
+{
+    pthread_mutex_lock(&G.mu);
+    for (gw_remote_t *r = G.remotes, *next; r; r = next) {
+        next = r->next;
+        free(r->name);
+        strv_free(&r->urls, &r->nurls);
+        free(r);
+    }
+    G.remotes = NULL;
+    G.nremotes = 0;
+    free(G.in);
+    G.in = NULL;
+    G.nin = G.capin = 0;
+    ikmap_free(&G.interest);
+    pthread_mutex_unlock(&G.mu);
+}
+
+/* ---- monitoring ----------------------------------------------------------------- */
+
+int gateway_outbound_count(void)
+{
+    int n = 0;
+    pthread_mutex_lock(&G.mu);
+    for (gw_remote_t *r = G.remotes; r; r = r->next)
+        n += r->out != NULL;
+    pthread_mutex_unlock(&G.mu);
+    return n;
+}
+
+int gateway_inbound_count(void)
+{
+    pthread_mutex_lock(&G.mu);
+    int n = (int)G.nin;
+    pthread_mutex_unlock(&G.mu);
+    return n;
+}
+
+/* ---- the gateway connection kind --------------------------------------------------- */
+
+/* Accepted on the gateway port or dialled. Lines are bounded like a route's (an INFO
+ * lists the gateway URLs of a cluster, an RMSG every queue group that won). */
+const conn_ops_t gateway_conn_ops = {
+    .kind = CONN_GATEWAY,
+    .name = "gateway",
+    .tag = "gid",
+    .tls_word = "gateway ",
+    .line_min = 64 * 1024,
+    .deadline_from_progress = true,
+    .pausable = false,
+    .init = gw_init_op,
+    .process = gw_process,
+    .timer = gw_timer,
+    .tls_done = gw_start_protocol,
+    .send_err = session_send_err,
+    .closed = gw_closed_op,
+    .gone = gw_gone_op,
+    .free = gw_free_op,
+    .fill_info = gw_fill_info_op,
+    .command = NULL,
+    .connect_verdict = gw_connect_verdict,
+};
