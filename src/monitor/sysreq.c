@@ -139,6 +139,10 @@ static bool ep_routez(const char *acc, const char *o, size_t n, buf_t *out)
 {
     return run(handle_routez, acc, o, n, out);
 }
+static bool ep_gatewayz(const char *acc, const char *o, size_t n, buf_t *out)
+{
+    return run(handle_gatewayz, acc, o, n, out);
+}
 static bool ep_healthz(const char *acc, const char *o, size_t n, buf_t *out)
 {
     return run(handle_healthz, acc, o, n, out);
@@ -206,5 +210,6 @@ void sysreq_register(void)
     sys_register_endpoint("CONNZ", true, true, ep_connz);
     sys_register_endpoint("SUBSZ", true, true, ep_subsz);
     sys_register_endpoint("ROUTEZ", true, false, ep_routez);
+    sys_register_endpoint("GATEWAYZ", true, false, ep_gatewayz);
     sys_register_endpoint("HEALTHZ", true, false, ep_healthz);
 }

@@ -75,6 +75,39 @@ static void write_cluster(jw_t *w, const opts_t *o)
     jw_obj_end(w);
 }
 
+/* The "gateway" object: the gateway block as configured and its listener (empty when
+ * there is none). */
+static void write_gateway(jw_t *w, const opts_t *o)
+{
+    const gateway_opts_t *g = &o->gateway;
+    jw_obj_begin(w, "gateway");
+    if (g->port && g->name && *g->name) {
+        jw_str(w, "name", g->name);
+        jw_str(w, "host", g->host && *g->host ? g->host : "0.0.0.0");
+        jw_int(w, "port", srv->gateway_port ? srv->gateway_port : g->port);
+        jw_float(w, "auth_timeout",
+                 secs(g->auth_timeout_ns ? g->auth_timeout_ns : DEFAULT_AUTH_TIMEOUT_NS));
+        jw_float(w, "tls_timeout", 2);
+        if (g->advertise && *g->advertise) jw_str(w, "advertise", g->advertise);
+        if (g->connect_retries) jw_int(w, "connect_retries", g->connect_retries);
+        if (g->nremotes) {
+            jw_arr_begin(w, "gateways");
+            for (size_t i = 0; i < g->nremotes; i++) {
+                jw_obj_begin(w, NULL);
+                jw_str(w, "name", g->remotes[i].name);
+                jw_arr_begin(w, "urls");
+                for (size_t k = 0; k < g->remotes[i].nurls; k++)
+                    jw_str_url_hostport(w, g->remotes[i].urls[k]);
+                jw_arr_end(w);
+                jw_obj_end(w);
+            }
+            jw_arr_end(w);
+        }
+        if (g->reject_unknown) jw_bool(w, "reject_unknown", true);
+    }
+    jw_obj_end(w);
+}
+
 /* ---- the fields that are not an option row, in parts ---------------------- */
 
 static void v_identity(jw_t *w, const opts_t *o)
@@ -135,7 +168,8 @@ static void v_https_port(jw_t *w, const opts_t *o)
 static void v_blocks(jw_t *w, const opts_t *o)
 {
     write_cluster(w, o);
-    static const char *const none[] = {"gateway", "leaf", "mqtt", "websocket", "jetstream"};
+    write_gateway(w, o);
+    static const char *const none[] = {"leaf", "mqtt", "websocket", "jetstream"};
     for (size_t i = 0; i < ARRAY_LEN(none); i++) {
         jw_obj_begin(w, none[i]);
         jw_obj_end(w);

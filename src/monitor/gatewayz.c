@@ -1,0 +1,92 @@
+/* gatewayz.c: /gatewayz (and $SYS.REQ.SERVER.*.GATEWAYZ), as the reference writes it:
+ * this server's gateway name and address, its outbound connection per remote
+ * gateway and its inbound connections grouped by the remote gateway's name, from
+ * the snapshot of gateway connections (conn_snapshot through nats/gateway.c), so
+ * this thread never touches a live connection. ?accs=1 (per-account interest
+ * modes) is not written: every account is in the interest-only mode here. */
+#include "base/gofmt.h"
+#include "monitor/monitor.h"
+#include "core/core.h"
+#include "nats/gateway.h"
+
+#include <stdio.h>
+
+static void conn_json(jw_t *w, const conn_info_t *ci, int64_t now)
+{
+    jw_obj_begin(w, "connection");
+    jw_uint(w, "cid", ci->cid);
+    jw_str(w, "kind", "Gateway");
+    jw_str(w, "ip", ci->ip);
+    jw_int(w, "port", ci->port);
+    jw_time(w, "start", ci->start_wall_ns);
+    jw_time(w, "last_activity", ci->last_activity_wall_ns);
+    if (ci->rtt_ns) {
+        char d[GO_DURATION_MAX];
+        size_t dn = go_duration(d, sizeof d, ci->rtt_ns);
+        jw_strn(w, "rtt", d, dn);
+    }
+    char t[GO_UPTIME_MAX];
+    size_t tn = go_uptime(t, sizeof t, now - ci->start_wall_ns);
+    jw_strn(w, "uptime", t, tn);
+    tn = go_uptime(t, sizeof t, now - ci->last_activity_wall_ns);
+    jw_strn(w, "idle", t, tn);
+    jw_uint(w, "pending_bytes", ci->pending_bytes);
+    jw_uint(w, "in_msgs", ci->in_msgs);
+    jw_uint(w, "out_msgs", ci->out_msgs);
+    jw_uint(w, "in_bytes", ci->in_bytes);
+    jw_uint(w, "out_bytes", ci->out_bytes);
+    jw_uint(w, "subscriptions", ci->num_subs);
+    jw_str(w, "name", ci->remote_id);
+    jw_obj_end(w);
+}
+
+int handle_gatewayz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
+{
+    (void)req;
+    (void)rep;
+    conn_info_t *v = NULL;
+    size_t n = conn_snapshot(&gateway_conn_ops, &v, false);
+    int64_t now = now_wall_ns();
+    jw_t w;
+    jw_init(&w, body, true);
+    jw_obj_begin(&w, NULL);
+    jw_str(&w, "server_id", srv->server_id);
+    jw_time(&w, "now", now);
+    const char *name = gateway_name();
+    if (*name) {
+        opts_t *o = srv->opts;
+        jw_str(&w, "name", name);
+        jw_str(&w, "host", o->gateway.host && *o->gateway.host ? o->gateway.host : "0.0.0.0");
+        jw_int(&w, "port", srv->gateway_port);
+    }
+    jw_obj_begin(&w, "outbound_gateways");
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].did_solicit || !v[i].gw_name[0] || !v[i].remote_id[0]) continue;
+        jw_obj_begin(&w, v[i].gw_name);
+        jw_bool(&w, "configured", v[i].is_configured);
+        conn_json(&w, &v[i], now);
+        jw_obj_end(&w);
+    }
+    jw_obj_end(&w);
+    jw_obj_begin(&w, "inbound_gateways");
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].did_solicit || !v[i].gw_name[0]) continue;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = !v[k].did_solicit && strcmp(v[k].gw_name, v[i].gw_name) == 0;
+        if (seen) continue;
+        jw_arr_begin(&w, v[i].gw_name);
+        for (size_t k = i; k < n; k++) {
+            if (v[k].did_solicit || strcmp(v[k].gw_name, v[i].gw_name) != 0) continue;
+            jw_obj_begin(&w, NULL);
+            jw_bool(&w, "configured", false);
+            conn_json(&w, &v[k], now);
+            jw_obj_end(&w);
+        }
+        jw_arr_end(&w);
+    }
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    conn_infos_free(v, n);
+    return 200;
+}
