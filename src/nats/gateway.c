@@ -56,7 +56,8 @@ void gw_info_json(buf_t *b)
     jw_int(&w, "max_payload", o->max_payload);
     jw_str(&w, "gateway", G.name);
     jw_arr_begin(&w, "gateway_urls");
-    jw_str(&w, NULL, G.url);
+    for (size_t i = 0; i < G.nurls; i++)
+        jw_str(&w, NULL, G.urls[i]);
     jw_arr_end(&w);
     jw_str(&w, "gateway_url", G.url);
     jw_bool(&w, "gateway_nrp", true);
@@ -82,6 +83,50 @@ void gw_gossip_info(buf_t *b, const char *name, char *const *urls, size_t nurls)
     jw_int(&w, "gateway_cmd", 1);
     jw_obj_end(&w);
     buf_puts(b, "\r\n");
+}
+
+const char *gateway_url(void)
+{
+    return G.url;
+}
+
+/* The address set changed: every inbound gateway gets our INFO again. */
+static void send_info_all_locked(void)
+{
+    buf_t b = {0};
+    buf_puts(&b, "INFO ");
+    gw_info_json(&b);
+    buf_puts(&b, "\r\n");
+    for (size_t i = 0; i < G.nin; i++)
+        session_send(NULL, G.in[i], b.p, b.len);
+    buf_free(&b);
+}
+
+void gateway_url_ref(const char *url, int delta)
+{
+    if (!atomic_load(&gateway_on) || !url || !*url) return;
+    pthread_mutex_lock(&G.mu);
+    size_t i = 0;
+    while (i < G.nurls && strcmp(G.urls[i], url) != 0)
+        i++;
+    bool changed = false;
+    if (i == G.nurls) {
+        if (delta > 0 && G.nurls < 1024) {
+            G.urls = xrealloc(G.urls, (G.nurls + 1) * sizeof *G.urls);
+            G.url_refs = xrealloc(G.url_refs, (G.nurls + 1) * sizeof *G.url_refs);
+            G.urls[G.nurls] = xstrdup(url);
+            G.url_refs[G.nurls++] = delta;
+            changed = true;
+        }
+    } else if ((G.url_refs[i] += delta) <= 0 && i > 0) {
+        free(G.urls[i]);
+        G.urls[i] = G.urls[G.nurls - 1];
+        G.url_refs[i] = G.url_refs[G.nurls - 1];
+        G.nurls--;
+        changed = true;
+    }
+    if (changed) send_info_all_locked();
+    pthread_mutex_unlock(&G.mu);
 }
 
 /* ---- remotes and their dialers ------------------------------------------------------ */
@@ -395,6 +440,11 @@ int gateway_start(void)
     else
         snprintf(G.url, sizeof G.url, "%s:%d", strcmp(host, "0.0.0.0") ? host : "127.0.0.1",
                  srv->gateway_port);
+    G.urls = xcalloc(1, sizeof *G.urls);
+    G.url_refs = xcalloc(1, sizeof *G.url_refs);
+    G.urls[0] = xstrdup(G.url);
+    G.url_refs[0] = 1;
+    G.nurls = 1;
     for (size_t i = 0; i < g->nremotes; i++) {
         if (strcmp(g->remotes[i].name, G.name) == 0) continue; /* our own cluster's URLs */
         gw_remote_t *r = gw_remote_find_locked(g->remotes[i].name);
@@ -454,6 +504,9 @@ void gateway_free_all(void)
     }
     G.remotes = NULL;
     G.nremotes = 0;
+    strv_free(&G.urls, &G.nurls);
+    free(G.url_refs);
+    G.url_refs = NULL;
     free(G.in);
     G.in = NULL;
     G.nin = G.capin = 0;

@@ -59,6 +59,12 @@ bool gateway_mapped_reply(conn_t *c, slice_t subj, char *out, size_t cap, slice_
 /* the reply maps a connection holds, at its free */
 void gateway_rmap_free(conn_t *c);
 
+/* Our gateway address (host:port), and the gateway addresses of this cluster's other
+ * servers (their route INFO's gateway_url), counted by the routes that announced them:
+ * an address that appears or goes is told to inbound gateways (INFO gateway_urls). */
+const char *gateway_url(void);
+void gateway_url_ref(const char *url, int delta);
+
 /* Routes: a route registered (it is told of our outbound gateways), and a route's INFO
  * naming a gateway (gossip: dial it too). */
 void gateway_route_registered(worker_t *w, conn_t *route);

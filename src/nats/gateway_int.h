@@ -55,6 +55,9 @@ typedef struct gw_state {
     char hash[8], sid_hash[8];
     char prefix[GW_PREFIX_LEN + 1]; /* "_GR_.<hash>.<sid_hash>." */
     char url[300];                  /* our gateway URL, host:port */
+    char **urls;                    /* this cluster's gateway URLs (ours first) ... */
+    int *url_refs;                  /* ... and how many announced each */
+    size_t nurls;
     gw_remote_t *remotes;
     size_t nremotes;
     conn_t **in; /* registered inbound connections */

@@ -395,11 +395,16 @@ void gw_start_protocol(worker_t *w, conn_t *c)
         worker_note_deadline(w, c->auth_due_ns);
     }
     c->auth_ok = true; /* CONNECT is checked by its handler (and required before INFO) */
-    /* gateways PING regardless of traffic; the first about a second in */
+    conn_flush_owned(w, c);
+}
+
+/* Gateways PING regardless of traffic, the first about a second after the CONNECT
+ * (an inbound one's, or ours). */
+static void first_ping(worker_t *w, conn_t *c)
+{
     c->ping_due_ns = w->now_ns + 1000000000LL + (int64_t)(worker_rand(w) % 200000000ULL);
     c->rtt_pending = true;
     worker_note_deadline(w, c->ping_due_ns);
-    conn_flush_owned(w, c);
 }
 
 static void process_connect(worker_t *w, conn_t *c, const op_t *op)
@@ -446,6 +451,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     }
     c->auth_due_ns = 0;
     gi->got_connect = true;
+    first_ping(w, c);
     snprintf(gi->name, sizeof gi->name, "%s", ri.gw_name);
     if (ri.id[0]) snprintf(gi->remote_id, sizeof gi->remote_id, "%s", ri.id);
 out:
@@ -505,6 +511,7 @@ static void register_outbound(worker_t *w, conn_t *c, route_info_msg_t *info)
     }
     NOTICE("%sOutbound gateway connection to \"%s\" (%s) registered", c->prefix, gi->name,
            info->id);
+    first_ping(w, c);
     gossip_to_routes(gi->name, urls, nurls);
     strv_free(&urls, &nurls);
 }

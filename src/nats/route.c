@@ -10,6 +10,7 @@
 #include "nats/route.h"
 #include "nats/route_int.h"
 #include "nats/route_fwd.h"
+#include "nats/gateway.h"
 #include "base/hash.h"
 #include "nats/session.h"
 #include "nats/subs.h"
@@ -153,6 +154,7 @@ void route_conn_closed(conn_t *c)
         }
         atomic_fetch_sub(&R.nregistered, 1);
         ri->registered = false;
+        if (ri->gw_url) gateway_url_ref(ri->gw_url, -1);
         if (ri->curls_counted) {
             drop_curls_locked(ri);
             changed = true;
@@ -201,6 +203,7 @@ void route_conn_free(conn_t *c)
     free(ri->url);
     free(ri->remote_host);
     free(ri->remote_ip_url);
+    free(ri->gw_url);
     for (size_t i = 0; i < ri->ncurls; i++)
         free(ri->curls[i]);
     free(ri->curls);

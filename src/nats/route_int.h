@@ -53,6 +53,7 @@ struct route_info {
     char *remote_host; /* INFO host, owned */
     int remote_port;
     char *remote_ip_url; /* INFO ip (advertise), owned */
+    char *gw_url;        /* INFO gateway_url: the peer's gateway address, owned */
     bool headers;
     char **curls; /* connect_urls the peer announced (owned) */
     size_t ncurls;

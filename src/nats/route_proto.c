@@ -62,6 +62,7 @@ static void route_info_json(buf_t *b, bool ldm)
         jw_arr_end(&w);
     }
     if (ldm) jw_bool(&w, "ldm", true);
+    if (atomic_load(&gateway_on)) jw_str(&w, "gateway_url", gateway_url());
     jw_obj_end(&w);
 }
 
@@ -355,6 +356,10 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
         }
         R.routes[R.nroutes++] = c;
         ri->registered = true;
+        if (info->gw_url[0]) {
+            ri->gw_url = xstrdup(info->gw_url);
+            gateway_url_ref(ri->gw_url, 1);
+        }
         atomic_fetch_add(&R.nregistered, 1);
         if (!o->cluster.no_advertise && ri->ncurls) {
             add_curls_locked(ri);
