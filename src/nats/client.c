@@ -463,7 +463,8 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
         session_send_err(w, c, text);
         return;
     }
-    if (unlikely(op->subject.p[0] == '_') && gateway_prefixed(op->subject)) {
+    if (unlikely(op->subject.p[0] == '_') && op->subject.n > 5 &&
+        memcmp(op->subject.p, "_GR_.", 5) == 0) {
         gw_prefix_violation(w, c, op->subject);
         return;
     }
