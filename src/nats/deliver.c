@@ -67,8 +67,8 @@ static inline __attribute__((always_inline)) bool deliver(worker_t *w, sub_t *s,
     }
     /* a request from another server that tracks its latency (reply "....<hash>.T"):
      * the answer is timed here (staged first: it may send an RTT PING) */
-    if (unlikely(m->from_route | m->from_gw) && m->reply.n > 15 && m->reply.p[m->reply.n - 1] == 'T' &&
-        m->reply.p[m->reply.n - 2] == '.' && deliver_tracked)
+    if (unlikely(m->from_route | m->from_gw) && m->reply.n > 15 &&
+        m->reply.p[m->reply.n - 1] == 'T' && m->reply.p[m->reply.n - 2] == '.' && deliver_tracked)
         deliver_tracked(w, s, m);
     /* Written straight into the stage: "HMSG " + 4 blanks + 2 numbers + CRLF < 64. */
     size_t room = 64 + m->subject.n + s->sid.n + m->reply.n + (size_t)size + 2;

@@ -27,6 +27,14 @@ _Atomic bool gateway_on;
 gw_state_t G = {.mu = PTHREAD_MUTEX_INITIALIZER};
 static int gw_listen_fd = -1;
 static bool cap_warned;
+static bool no_dialing; /* gateway_set_dialing(false): fuzzing */
+
+void gateway_set_dialing(bool on)
+{
+    pthread_mutex_lock(&G.mu);
+    no_dialing = !on;
+    pthread_mutex_unlock(&G.mu);
+}
 
 const char *gateway_name(void)
 {
@@ -194,8 +202,9 @@ static void *dialer_main(void *arg)
             int port = 0;
             route_url_split(u, host, sizeof host, &port, NULL, 0, NULL, 0);
             snprintf(used, sizeof used, "%s:%d", host, port);
-            log_msg(report ? LOG_INF : LOG_DBG, "Connecting to %s gateway \"%s\" (%s) at %s (attempt %d)",
-                    kind, r->name, used, used, attempts);
+            log_msg(report ? LOG_INF : LOG_DBG,
+                    "Connecting to %s gateway \"%s\" (%s) at %s (attempt %d)", kind, r->name, used,
+                    used, attempts);
             char err[300];
             fd = net_dial_url(u, err, sizeof err);
             if (fd < 0)
@@ -233,8 +242,7 @@ static void *dialer_main(void *arg)
 
 static void start_dialer(gw_remote_t *r)
 {
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
+    if (no_dialing) return; /* recorded, never dialled */
     os_sigs_t old = os_block_signals();
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -274,6 +282,8 @@ static gw_remote_t *remote_new_locked(const char *name, bool implicit)
     r->name = xstrdup(name);
     hash_name_b62(name, r->hash, 6);
     r->implicit = implicit;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     r->next = G.remotes;
     G.remotes = r;
     G.nremotes++;
@@ -296,7 +306,8 @@ void gw_implicit(const char *name, char **urls, size_t nurls, const char *url)
             return;
         }
         if (G.nremotes >= GW_MAX_REMOTES) {
-            if (!cap_warned) WARN("Not connecting to gateway \"%s\": %d gateways known", name, GW_MAX_REMOTES);
+            if (!cap_warned)
+                WARN("Not connecting to gateway \"%s\": %d gateways known", name, GW_MAX_REMOTES);
             cap_warned = true;
             pthread_mutex_unlock(&G.mu);
             return;
@@ -327,6 +338,15 @@ void gateway_route_registered(worker_t *w, conn_t *route)
     pthread_mutex_unlock(&G.mu);
     if (b.len) session_send(w, route, b.p, b.len);
     buf_free(&b);
+}
+
+void *gateway_fuzz_remote(const char *name)
+{
+    pthread_mutex_lock(&G.mu);
+    gw_remote_t *r = gw_remote_find_locked(name);
+    if (!r) r = remote_new_locked(name, false);
+    pthread_mutex_unlock(&G.mu);
+    return r;
 }
 
 /* ---- connection lifecycle --------------------------------------------------------- */
@@ -500,6 +520,8 @@ void gateway_free_all(void)
         next = r->next;
         free(r->name);
         strv_free(&r->urls, &r->nurls);
+        pthread_mutex_destroy(&r->mu);
+        pthread_cond_destroy(&r->cv);
         free(r);
     }
     G.remotes = NULL;

@@ -34,8 +34,8 @@ void gateway_free_all(void);
 
 /* Interest of this cluster changed (a client's or a route's subscription): counted per
  * "account subject[ queue]"; a key's first and last are told to inbound gateways. */
-void gateway_interest(worker_t *w, const char *acc, size_t acc_len, slice_t subject,
-                      slice_t queue, int delta);
+void gateway_interest(worker_t *w, const char *acc, size_t acc_len, slice_t subject, slice_t queue,
+                      int delta);
 
 /* Does subject carry the gateway reply prefix? */
 static inline bool gateway_prefixed(slice_t s)
@@ -69,6 +69,11 @@ void gateway_url_ref(const char *url, int delta);
  * naming a gateway (gossip: dial it too). */
 void gateway_route_registered(worker_t *w, conn_t *route);
 void gateway_route_gossip(const struct route_info_msg *info);
+
+/* Test seams (tests/fuzz/fuzz_route.c): with dialing off, remotes are recorded but
+ * never dialled; a remote of that name to hand a "dialled" connection to. */
+void gateway_set_dialing(bool on);
+void *gateway_fuzz_remote(const char *name);
 
 /* The gateway connection kind (accepted on the gateway port, or dialled). */
 extern const conn_ops_t gateway_conn_ops;

@@ -66,8 +66,8 @@ static void send_connect(worker_t *w, conn_t *c)
     opts_t *o = srv->opts;
     char host[256], user[256], pass[256];
     int port;
-    route_url_split(c->gw->url ? c->gw->url : "", host, sizeof host, &port, user, sizeof user,
-                    pass, sizeof pass);
+    route_url_split(c->gw->url ? c->gw->url : "", host, sizeof host, &port, user, sizeof user, pass,
+                    sizeof pass);
     if (!user[0] && o->gateway.user) {
         snprintf(user, sizeof user, "%s", o->gateway.user);
         snprintf(pass, sizeof pass, "%s", o->gateway.password ? o->gateway.password : "");
@@ -138,8 +138,8 @@ void gw_send_account_locked(worker_t *w, conn_t *in, const char *acc, size_t acc
         if (k->len != k->subj_end || k->acc_len != acc_len || memcmp(k->key, acc, acc_len) != 0)
             continue;
         buf_reserve(&b, k->len + 16);
-        b.len += route_interest_line(b.p + b.len, k->len + 16, k->key, k->len, k->subj_end, 1,
-                                     true);
+        b.len +=
+            route_interest_line(b.p + b.len, k->len + 16, k->key, k->len, k->subj_end, 1, true);
         if (b.len > 60000) {
             session_send(w, in, b.p, b.len);
             b.len = 0;
@@ -157,8 +157,8 @@ static void send_interest_locked(worker_t *w, conn_t *in)
     for (IKMAP_EACH(&G.interest, i, k)) {
         if (k->len == k->subj_end) continue;
         buf_reserve(&b, k->len + 16);
-        b.len += route_interest_line(b.p + b.len, k->len + 16, k->key, k->len, k->subj_end, 1,
-                                     true);
+        b.len +=
+            route_interest_line(b.p + b.len, k->len + 16, k->key, k->len, k->subj_end, 1, true);
         if (b.len > 60000) {
             session_send(w, in, b.p, b.len);
             b.len = 0;
@@ -171,8 +171,8 @@ static void send_interest_locked(worker_t *w, conn_t *in)
         if (k->len == k->subj_end) gw_send_account_locked(w, in, k->key, k->acc_len);
 }
 
-void gateway_interest(worker_t *w, const char *acc, size_t acc_len, slice_t subject,
-                      slice_t queue, int delta)
+void gateway_interest(worker_t *w, const char *acc, size_t acc_len, slice_t subject, slice_t queue,
+                      int delta)
 {
     if (!atomic_load_explicit(&gateway_on, memory_order_relaxed)) return;
     char stack[512];
@@ -262,8 +262,7 @@ int gateway_deliver_reply(worker_t *w, const msg_t *m)
         return sent;
     }
     /* ours: the server it names gets it (through its route), or we deliver it */
-    if (memcmp(sh, G.sid_hash, 6) != 0 && !m->from_route && route_send_to_hash(w, sh, m))
-        return 1;
+    if (memcmp(sh, G.sid_hash, 6) != 0 && !m->from_route && route_send_to_hash(w, sh, m)) return 1;
     msg_t m2 = *m;
     m2.subject = (slice_t){s + GW_PREFIX_LEN, m->subject.n - GW_PREFIX_LEN};
     m2.from_gw = true; /* not out to the gateways again */
@@ -273,8 +272,8 @@ int gateway_deliver_reply(worker_t *w, const msg_t *m)
 
 /* ---- reply maps: a client's short replies back to their prefixed form -------------- */
 
-#define RMAP_MAX 4096              /* entries per connection: a bound, not a target */
-#define RMAP_TTL_NS 2000000000LL   /* the reference keeps them 2 s */
+#define RMAP_MAX 4096            /* entries per connection: a bound, not a target */
+#define RMAP_TTL_NS 2000000000LL /* the reference keeps them 2 s */
 
 typedef struct rent {
     struct rent *next;
@@ -389,8 +388,8 @@ void gw_start_protocol(worker_t *w, conn_t *c)
     if (!c->gw->outbound) {
         send_info(w, c);
         opts_t *o = srv->opts;
-        int64_t t = o->gateway.auth_timeout_ns ? o->gateway.auth_timeout_ns
-                                               : DEFAULT_AUTH_TIMEOUT_NS;
+        int64_t t =
+            o->gateway.auth_timeout_ns ? o->gateway.auth_timeout_ns : DEFAULT_AUTH_TIMEOUT_NS;
         c->auth_due_ns = w->now_ns + t;
         worker_note_deadline(w, c->auth_due_ns);
     }
@@ -535,7 +534,8 @@ static void register_inbound(worker_t *w, conn_t *c, route_info_msg_t *info)
     /* the other gateways we know, so the peer's cluster reaches them too */
     buf_t b = {0};
     for (gw_remote_t *r = G.remotes; r; r = r->next)
-        if (strcmp(r->name, gi->name) != 0 && r->nurls) gw_gossip_info(&b, r->name, r->urls, r->nurls);
+        if (strcmp(r->name, gi->name) != 0 && r->nurls)
+            gw_gossip_info(&b, r->name, r->urls, r->nurls);
     if (b.len) session_send(w, c, b.p, b.len);
     buf_free(&b);
     pthread_mutex_unlock(&G.mu);
@@ -585,7 +585,8 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
                 gw_err_close(w, c, text, CR_PROTOCOL_VIOLATION);
             } else {
                 DEBUG("%sGateway \"%s\": switching account \"%s\" to Interest-Only mode%s",
-                      c->prefix, info.gw_name, info.gw_payload, info.gw_cmd == 3 ? " complete" : "");
+                      c->prefix, info.gw_name, info.gw_payload,
+                      info.gw_cmd == 3 ? " complete" : "");
             }
         } else if (info.gw_cmd == 1 && info.ngw_urls) {
             gw_implicit(info.gw_name, info.gw_urls, info.ngw_urls, NULL);
@@ -616,7 +617,8 @@ static void process_rs(worker_t *w, conn_t *c, const op_t *op, bool add)
     }
     char stack[512];
     size_t kn;
-    char *k = ikey_build(stack, sizeof stack, acc->name, acc->name_len, op->subject, op->queue, &kn);
+    char *k =
+        ikey_build(stack, sizeof stack, acc->name, acc->name_len, op->subject, op->queue, &kn);
     sub_remote_set(c, acc->sl, (slice_t){k, kn}, op->subject, op->queue, add,
                    op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
     if (k != stack) free(k);

@@ -34,7 +34,8 @@ void ikmap_free(ikmap_t *m);
 
 /* Every entry of m, in no order: for (IKMAP_EACH(m, i, e)) { ... } */
 #define IKMAP_EACH(m, i, e)                                                                        \
-    size_t i = 0; i < (m)->cap; i++)                                                               \
+    size_t i = 0;                                                                                  \
+    i < (m)->cap; i++)                                                               \
         for (ikey_t * e = (m)->b[i]; e; e = e->next
 
 #endif

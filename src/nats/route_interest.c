@@ -52,7 +52,6 @@ static bool export_ok(const char *subj, size_t n)
     return !p || list_permits(p->has_subscribe, &p->subscribe, subj, n);
 }
 
-
 static void broadcast_locked(worker_t *w, const char *line, size_t n)
 {
     for (size_t i = 0; i < R.nroutes; i++)

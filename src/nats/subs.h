@@ -30,7 +30,7 @@ void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed);
  * was added, -1 if one was removed, 0 if none was (or only a weight changed). */
 struct sublist;
 int sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
-                    bool add, int32_t weight);
+                   bool add, int32_t weight);
 /* Owner: a stream import's shadows of s (nats/imports.c) leave their indexes. */
 void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed);
 /* The qsbr free function of a sub_t (frees s->imp too). */

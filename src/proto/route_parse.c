@@ -150,8 +150,8 @@ static int rinfo_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
         if (json_unquote(raw, b64, sizeof b64) < 0) return 0;
         size_t n = strlen(b64);
         if (n % 4 || n / 4 * 3 >= sizeof r->gw_payload) return 0;
-        int got = EVP_DecodeBlock((unsigned char *)r->gw_payload, (const unsigned char *)b64,
-                                  (int)n);
+        int got =
+            EVP_DecodeBlock((unsigned char *)r->gw_payload, (const unsigned char *)b64, (int)n);
         if (got < 0) return 0;
         while (n && b64[n - 1] == '=')
             n--, got--;

@@ -19,7 +19,12 @@
  * interest is gone). Crashes and memory errors are ASan's. Gossip never dials
  * (route_set_dialing(false)): the fuzzer must not reach the network.
  *
- * Byte 0: bit 0 = solicited; bits 1-3 pick the write chunk size.
+ * Gateways go the same way (byte 0 bit 4): the server also has a gateway port with
+ * authorization; an accepted one must CONNECT and INFO, a dialled one belongs to the
+ * remote "fz" and takes RS+/RS-, gateway commands and gossip (never dialled either:
+ * gateway_set_dialing(false)).
+ *
+ * Byte 0: bit 0 = solicited; bits 1-3 pick the write chunk size; bit 4 = gateway.
  * FUZZ_ROUTE_LOG=path: the server logs there, at debug level. */
 #include "nats/account.h"
 #include "base/common.h"
@@ -29,6 +34,7 @@
 #include "base/log.h"
 #include "conf/opts.h"
 #include "nats/route.h"
+#include "nats/gateway.h"
 #include "core/server.h"
 #include "index/sublist.h"
 
@@ -52,16 +58,20 @@ static void set_nonblock(int fd)
 }
 
 /* Hands one end of a new socketpair to the server as a connection of that kind (handler
- * table); returns our end. */
+ * table); returns our end. A dialled gateway belongs to a remote gateway ("fz"). */
 static int hand_socket(const conn_ops_t *ops, bool solicited)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) abort();
     set_nonblock(sv[0]);
-    inq_item_t it = {.fd = sv[0],
-                     .ops = ops,
-                     .solicited = solicited,
-                     .url = solicited ? xstrdup("nats-route://127.0.0.1:4248/") : NULL};
+    bool gw = ops == &gateway_conn_ops;
+    inq_item_t it = {
+        .fd = sv[0],
+        .ops = ops,
+        .solicited = solicited,
+        .url = solicited ? xstrdup(gw ? "nats://127.0.0.1:4249" : "nats-route://127.0.0.1:4248/")
+                         : NULL,
+        .dialer = solicited && gw ? gateway_fuzz_remote("fz") : NULL};
     server_hand_off(&it);
     return sv[1];
 }
@@ -117,6 +127,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                                "  listen: 127.0.0.1:-1\n"
                                "  name: c1\n"
                                "  authorization { user: ruser, password: rpass }\n"
+                               "}\n"
+                               "gateway {\n"
+                               "  name: g1\n"
+                               "  listen: 127.0.0.1:-1\n"
+                               "  authorization { user: guser, password: gpass }\n"
                                "}\n";
     write_all(fd, conf, sizeof conf - 1);
     close(fd);
@@ -133,7 +148,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     server_init(o);
     if (app_start() != 0) abort();
     route_set_dialing(false);
+    gateway_set_dialing(false);
     route_announce();
+    gateway_announce();
     /* the global account's own subscriptions (the system account's imports) */
     base_subs = sublist_count(account_global()->sl);
 
@@ -166,7 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *p = (const char *)data + 1;
     size_t left = size - 1;
 
-    int fd = hand_socket(&route_conn_ops, solicited);
+    const conn_ops_t *ops = data[0] & 16 ? &gateway_conn_ops : &route_conn_ops;
+    int fd = hand_socket(ops, solicited);
     set_nonblock(fd);
     char buf[65536];
     bool wr_open = true, eof = false;
@@ -201,8 +219,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(fd);
     /* The server closed its end after unregistering the route and removing its
      * subscriptions (conn_close does both before closing the socket). */
-    if (route_count() != 0) {
-        fprintf(stderr, "%d routes still registered after close\n", route_count());
+    if (route_count() != 0 || gateway_outbound_count() != 0 || gateway_inbound_count() != 0) {
+        fprintf(stderr, "%d routes, %d/%d gateways still registered after close\n", route_count(),
+                gateway_outbound_count(), gateway_inbound_count());
         abort();
     }
     if (sublist_count(account_global()->sl) != base_subs + LOCAL_SUBS) {
