@@ -10,7 +10,6 @@
 #include "nats/account.h"
 #include "nats/auth.h"
 #include "nats/route_fwd.h"
-#include "nats/gateway.h"
 #include "core/core.h"
 #include "base/log.h"
 
@@ -30,6 +29,7 @@ static inline char *put_u64(char *p, uint64_t v)
 
 deliver_import_fn deliver_import;
 deliver_tracked_fn deliver_tracked;
+const deliver_gw_ops_t *_Atomic deliver_gw;
 
 static void auto_unsub(sub_t *s)
 {
@@ -133,7 +133,9 @@ static bool eligible(const sub_t *s, const msg_t *m)
  * the prefix that routes it back (the subscriber's answer is mapped back to it). */
 static const msg_t *local_view(const msg_t *m, msg_t *tmp)
 {
-    if (likely(!m->reply.n || m->reply.p[0] != '_') || !gateway_prefixed(m->reply)) return m;
+    if (likely(!m->reply.n || m->reply.p[0] != '_') || !gateway_prefixed(m->reply) ||
+        !atomic_load_explicit(&deliver_gw, memory_order_relaxed))
+        return m;
     *tmp = *m;
     tmp->reply = (slice_t){m->reply.p + GW_PREFIX_LEN, m->reply.n - GW_PREFIX_LEN};
     return tmp;
@@ -144,7 +146,8 @@ static inline __attribute__((always_inline)) bool deliver_local(worker_t *w, sub
                                                                 const msg_t *m, const msg_t *lm)
 {
     if (!deliver(w, s, lm)) return false;
-    if (unlikely(lm != m)) gateway_track_reply(s->conn, m->reply);
+    if (unlikely(lm != m))
+        atomic_load_explicit(&deliver_gw, memory_order_relaxed)->track(s->conn, m->reply);
     return true;
 }
 
@@ -154,9 +157,10 @@ static inline __attribute__((always_inline)) bool deliver_local(worker_t *w, sub
  * is in this one. */
 int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
 {
-    if (unlikely(m->subject.p[0] == '_') &&
-        atomic_load_explicit(&gateway_on, memory_order_relaxed) && gateway_prefixed(m->subject))
-        return gateway_deliver_reply(w, m);
+    if (unlikely(m->subject.p[0] == '_') && gateway_prefixed(m->subject)) {
+        const deliver_gw_ops_t *gw = atomic_load_explicit(&deliver_gw, memory_order_relaxed);
+        if (gw) return gw->reply(w, m);
+    }
     int delivered = 0;
     route_fwd_t fwdv[ROUTE_MAX_FWD];
     route_fwd_set_t fwd = {fwdv, 0};
@@ -245,8 +249,8 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
     }
     for (int i = 0; i < fwd.n; i++) {
         if (unlikely(fwd.v[i].route->gw != NULL))
-            gateway_send_rmsg(w, fwd.v[i].route, (slice_t){fwd.v[i].queues.p, fwd.v[i].queues.len},
-                              m);
+            atomic_load_explicit(&deliver_gw, memory_order_relaxed)
+                ->send(w, fwd.v[i].route, (slice_t){fwd.v[i].queues.p, fwd.v[i].queues.len}, m);
         else
             route_send_rmsg(w, &fwd.v[i], m);
         buf_free(&fwd.v[i].queues);

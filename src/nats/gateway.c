@@ -6,6 +6,7 @@
 #include "nats/gateway.h"
 #include "nats/gateway_int.h"
 #include "nats/route.h"
+#include "nats/deliver.h"
 #include "nats/session.h"
 #include "base/hash.h"
 #include "base/json.h"
@@ -474,6 +475,12 @@ int gateway_start(void)
     }
     pthread_mutex_unlock(&G.mu);
     atomic_store(&gateway_on, true);
+    static const route_gw_hooks_t rh = {gateway_interest, gateway_url_ref, gateway_route_registered,
+                                        gateway_route_gossip, gateway_url};
+    static const deliver_gw_ops_t dh = {gateway_deliver_reply, gateway_send_rmsg,
+                                        gateway_track_reply};
+    atomic_store(&route_gw, &rh);
+    atomic_store(&deliver_gw, &dh);
     NOTICE("Gateway name is %s", G.name);
     NOTICE("Listening for gateways connections on %s:%d", host, srv->gateway_port);
     if (g->advertise && *g->advertise)

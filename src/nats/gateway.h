@@ -21,9 +21,6 @@
 
 struct route_info_msg;
 
-/* Length of "_GR_.<6>.<6>." */
-#define GW_PREFIX_LEN 19
-
 /* Gateways configured and started: the checks on the message path read this. */
 extern _Atomic bool gateway_on;
 
@@ -36,12 +33,6 @@ void gateway_free_all(void);
  * "account subject[ queue]"; a key's first and last are told to inbound gateways. */
 void gateway_interest(worker_t *w, const char *acc, size_t acc_len, slice_t subject, slice_t queue,
                       int delta);
-
-/* Does subject carry the gateway reply prefix? */
-static inline bool gateway_prefixed(slice_t s)
-{
-    return s.n > GW_PREFIX_LEN && memcmp(s.p, "_GR_.", 5) == 0;
-}
 
 /* The RMSG/HMSG of m for gateway connection gc (an outbound), with the queue groups
  * it was picked for; the reply, if any, gets our prefix. */

@@ -7,7 +7,8 @@
 #ifndef GNATSD_GATEWAY_INT_H
 #define GNATSD_GATEWAY_INT_H
 
-#include "nats/gateway.h"
+#include "core/core.h"
+#include "nats/msg.h"
 #include "nats/ikmap.h"
 #include "proto/route_parse.h"
 

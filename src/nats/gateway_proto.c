@@ -262,7 +262,14 @@ int gateway_deliver_reply(worker_t *w, const msg_t *m)
         return sent;
     }
     /* ours: the server it names gets it (through its route), or we deliver it */
-    if (memcmp(sh, G.sid_hash, 6) != 0 && !m->from_route && route_send_to_hash(w, sh, m)) return 1;
+    if (memcmp(sh, G.sid_hash, 6) != 0 && !m->from_route) {
+        conn_t *rc = route_by_hash(sh); /* qsbr keeps it: we are on a worker */
+        if (rc) {
+            route_fwd_t f = {rc, {0}};
+            route_send_rmsg(w, &f, m);
+            return 1;
+        }
+    }
     msg_t m2 = *m;
     m2.subject = (slice_t){s + GW_PREFIX_LEN, m->subject.n - GW_PREFIX_LEN};
     m2.from_gw = true; /* not out to the gateways again */
@@ -624,7 +631,7 @@ static void process_rs(worker_t *w, conn_t *c, const op_t *op, bool add)
     if (k != stack) free(k);
 }
 
-static void deliver_gw(worker_t *w, conn_t *c, const op_t *op)
+static void deliver_inbound(worker_t *w, conn_t *c, const op_t *op)
 {
     count_in(w, c, op->size);
     account_t *acc = account_fetch_or_ask_slice(op->account);
@@ -699,7 +706,7 @@ static inline __attribute__((always_inline)) proto_next_t gw_handle(worker_t *w,
             gw_close(c, CR_PROTOCOL_VIOLATION);
             return PROTO_STOP;
         }
-        deliver_gw(w, c, op);
+        deliver_inbound(w, c, op);
         break;
     case OP_ERR:
         ERROR("%sGateway Error %.*s", c->prefix, (int)op->line.n, op->line.p);

@@ -23,4 +23,12 @@ typedef struct msg {
     const struct account *origin;
 } msg_t;
 
+/* Replies that crossed a gateway carry "_GR_.<cluster hash>.<server hash>." (6
+ * characters each, docs/gateways.md): the way back to the requester's server. */
+#define GW_PREFIX_LEN 19
+static inline bool gateway_prefixed(slice_t s)
+{
+    return s.n > GW_PREFIX_LEN && memcmp(s.p, "_GR_.", 5) == 0;
+}
+
 #endif

@@ -9,8 +9,6 @@
  * R.mu; lock order is R.mu before any connection's out_lock. */
 #include "nats/route.h"
 #include "nats/route_int.h"
-#include "nats/route_fwd.h"
-#include "nats/gateway.h"
 #include "base/hash.h"
 #include "nats/session.h"
 #include "nats/subs.h"
@@ -25,6 +23,7 @@
 #include <unistd.h>
 
 int route_listen_fd = -1;
+const route_gw_hooks_t *_Atomic route_gw;
 
 route_state_t R = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -154,7 +153,8 @@ void route_conn_closed(conn_t *c)
         }
         atomic_fetch_sub(&R.nregistered, 1);
         ri->registered = false;
-        if (ri->gw_url) gateway_url_ref(ri->gw_url, -1);
+        const route_gw_hooks_t *gw = atomic_load(&route_gw);
+        if (ri->gw_url && gw) gw->url_ref(ri->gw_url, -1);
         if (ri->curls_counted) {
             drop_curls_locked(ri);
             changed = true;
@@ -288,20 +288,17 @@ void route_broadcast(worker_t *w, const char *p, size_t n)
     pthread_mutex_unlock(&R.mu);
 }
 
-bool route_send_to_hash(worker_t *w, const char *hash6, const msg_t *m)
+conn_t *route_by_hash(const char *hash6)
 {
-    bool sent = false;
+    conn_t *found = NULL;
     pthread_mutex_lock(&R.mu);
-    for (size_t i = 0; i < R.nroutes && !sent; i++) {
+    for (size_t i = 0; i < R.nroutes && !found; i++) {
         route_info_t *ri = R.routes[i]->route;
         if (!ri->id_hash[0]) hash_name_b62(ri->remote_id, ri->id_hash, 6);
-        if (memcmp(ri->id_hash, hash6, 6) != 0) continue;
-        route_fwd_t f = {R.routes[i], {0}};
-        route_send_rmsg(w, &f, m);
-        sent = true;
+        if (memcmp(ri->id_hash, hash6, 6) == 0) found = R.routes[i];
     }
     pthread_mutex_unlock(&R.mu);
-    return sent;
+    return found;
 }
 
 /* ---- monitoring ------------------------------------------------------------------ */

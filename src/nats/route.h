@@ -47,12 +47,26 @@ void route_set_dialing(bool on);
  * reference's "dial tcp ..." texts). Blocking: dialer threads only. */
 int net_dial_url(const char *url, char *err, size_t errlen);
 
-/* Gateways (nats/gateway.c): bytes to every registered route (w: the caller's
- * worker, or NULL); a message to the route of the server whose id hashes to hash6
- * (false: no such route). */
+/* Gateways (nats/gateway.c) plug in here, NULL while none is configured: they are
+ * told this cluster's interest (clients' and routes' subscriptions, counted), the
+ * gateway addresses peers announce in their route INFO (gateway_url), a route that
+ * registered, and a peer's word about a gateway; url is ours, for our route INFO. */
+struct route_info_msg;
+typedef struct route_gw_hooks {
+    void (*interest)(worker_t *w, const char *acc, size_t acc_len, slice_t subject, slice_t queue,
+                     int delta);
+    void (*url_ref)(const char *url, int delta);
+    void (*registered)(worker_t *w, conn_t *route);
+    void (*gossip)(const struct route_info_msg *info);
+    const char *(*url)(void);
+} route_gw_hooks_t;
+extern const route_gw_hooks_t *_Atomic route_gw;
+
+/* For gateways: bytes to every registered route (w: the caller's worker, or NULL);
+ * the registered route to the server whose id hashes to hash6 (NULL: none). The
+ * connection stays valid while the caller is a qsbr reader (a worker's batch). */
 void route_broadcast(worker_t *w, const char *p, size_t n);
-struct msg;
-bool route_send_to_hash(worker_t *w, const char *hash6, const struct msg *m);
+conn_t *route_by_hash(const char *hash6);
 
 /* The cluster accept socket (a listener row, core.h). */
 extern int route_listen_fd;

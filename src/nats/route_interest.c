@@ -19,7 +19,6 @@
 #include "nats/route_int.h"
 #include "nats/session.h"
 #include "nats/subs.h"
-#include "nats/gateway.h"
 #include "base/hash.h"
 #include "base/log.h"
 
@@ -93,9 +92,10 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
 /* This cluster's interest, as gateways are told of it: clients' and routes' subs. */
 static void gateway_change(worker_t *w, const sub_t *s, int delta)
 {
-    if (!atomic_load_explicit(&gateway_on, memory_order_relaxed)) return;
+    const route_gw_hooks_t *gw = atomic_load_explicit(&route_gw, memory_order_relaxed);
+    if (!gw) return;
     const account_t *acc = s->sl ? sublist_owner(s->sl) : conn_account(s->conn);
-    gateway_interest(w, acc->name, acc->name_len, s->subject, s->queue, delta);
+    gw->interest(w, acc->name, acc->name_len, s->subject, s->queue, delta);
 }
 
 void route_local_sub_added(worker_t *w, const sub_t *s)
@@ -159,7 +159,8 @@ void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
     } else {
         int d = sub_remote_set(c, acc->sl, key, op->subject, op->queue, add,
                                op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
-        if (d) gateway_interest(w, acc->name, acc->name_len, op->subject, op->queue, d);
+        const route_gw_hooks_t *gw = atomic_load_explicit(&route_gw, memory_order_relaxed);
+        if (d && gw) gw->interest(w, acc->name, acc->name_len, op->subject, op->queue, d);
     }
     if (k != stack) free(k);
 }

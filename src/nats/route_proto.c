@@ -13,7 +13,6 @@
 #include "nats/deliver.h"
 #include "nats/proto_loop.h"
 #include "nats/session.h"
-#include "nats/gateway.h"
 #include "base/json.h"
 #include "base/log.h"
 
@@ -62,7 +61,8 @@ static void route_info_json(buf_t *b, bool ldm)
         jw_arr_end(&w);
     }
     if (ldm) jw_bool(&w, "ldm", true);
-    if (atomic_load(&gateway_on)) jw_str(&w, "gateway_url", gateway_url());
+    const route_gw_hooks_t *gw = atomic_load(&route_gw);
+    if (gw) jw_str(&w, "gateway_url", gw->url());
     jw_obj_end(&w);
 }
 
@@ -356,9 +356,10 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
         }
         R.routes[R.nroutes++] = c;
         ri->registered = true;
-        if (info->gw_url[0]) {
+        const route_gw_hooks_t *gw = atomic_load(&route_gw);
+        if (info->gw_url[0] && gw) {
             ri->gw_url = xstrdup(info->gw_url);
-            gateway_url_ref(ri->gw_url, 1);
+            gw->url_ref(ri->gw_url, 1);
         }
         atomic_fetch_add(&R.nregistered, 1);
         if (!o->cluster.no_advertise && ri->ncurls) {
@@ -374,7 +375,8 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
         close_route(c, CR_DUPLICATE_ROUTE);
         return;
     }
-    gateway_route_registered(w, c);
+    const route_gw_hooks_t *gw = atomic_load(&route_gw);
+    if (gw) gw->registered(w, c);
     if (urls_changed) worker_command(WCMD_INFO);
 }
 
@@ -387,12 +389,13 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
         return;
     }
     if (ri->registered && info.gw_name[0]) { /* a peer's word about a gateway */
-        if (!atomic_load(&gateway_on))
+        const route_gw_hooks_t *gw = atomic_load(&route_gw);
+        if (!gw)
             ERROR("Received information about gateway \"%s\" from %s, but gateway is not "
                   "configured",
                   info.gw_name, ri->remote_id);
         else if (info.gw_cmd == 1)
-            gateway_route_gossip(&info);
+            gw->gossip(&info);
         route_info_msg_free(&info);
         return;
     }
