@@ -144,6 +144,7 @@ typedef struct gateway_remote {
     char *name;
     char **urls; /* as written (url and urls) */
     size_t nurls;
+    tls_opts_t tls; /* its own tls {} (enabled), else the block's */
 } gateway_remote_t;
 
 /* gateway {} (docs/gateways.md): port 0 = gateways off. */
@@ -158,6 +159,7 @@ typedef struct gateway_opts {
     int64_t auth_timeout_ns;
     gateway_remote_t *remotes;
     size_t nremotes;
+    tls_opts_t tls; /* both directions, the peer verified (as a cluster's) */
 } gateway_opts_t;
 
 typedef struct opts {

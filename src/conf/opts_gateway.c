@@ -1,8 +1,9 @@
 /* opts_gateway.c: the gateway {} block (docs/gateways.md "Configuration"): this
  * cluster's gateway name and port, the credentials other gateways must present,
- * and the remote gateways to dial. TLS on gateways is not built yet: a tls key
- * is refused (never accepted and ignored). A running server cannot change its
- * gateway block: a reload that does is refused, as the reference refuses it. */
+ * its TLS (read as a cluster's: the peer's certificate is always verified), and the
+ * remote gateways to dial, each with its own TLS if it says so. A running server
+ * cannot change its gateway block: a reload that does is refused, as the reference
+ * refuses it. */
 #include "conf/opts_impl.h"
 
 #include <ctype.h>
@@ -17,16 +18,12 @@ void gateway_free(gateway_opts_t *g)
     for (size_t i = 0; i < g->nremotes; i++) {
         free(g->remotes[i].name);
         strv_free(&g->remotes[i].urls, &g->remotes[i].nurls);
+        tls_free(&g->remotes[i].tls);
     }
     free(g->remotes);
+    tls_free(&g->tls);
     memset(g, 0, sizeof *g);
-}
-
-static void refuse_tls(cfg_ctx_t *c, const conf_kv_t *kv)
-{
-    cfg_err(c, kvpos(kv),
-            "gateway tls is not supported by this server (refusing to run gateways without the "
-            "TLS they ask for)");
+    tls_defaults(&g->tls);
 }
 
 static void push_url(cfg_ctx_t *c, const conf_val_t *v, gateway_remote_t *r)
@@ -52,6 +49,7 @@ static void parse_remote(cfg_ctx_t *c, const conf_val_t *e, gateway_opts_t *g)
         return;
     }
     gateway_remote_t r = {0};
+    tls_defaults(&r.tls);
     for (size_t i = 0; i < e->u.map.n; i++) {
         const conf_kv_t *kv = &e->u.map.items[i];
         if (KEYIS(kv->key, "name")) {
@@ -64,7 +62,7 @@ static void parse_remote(cfg_ctx_t *c, const conf_val_t *e, gateway_opts_t *g)
             for (size_t j = 0; j < kv->val->u.arr.n; j++)
                 push_url(c, kv->val->u.arr.items[j], &r);
         } else if (KEYIS(kv->key, "tls")) {
-            refuse_tls(c, kv);
+            parse_tls(c, kv, &r.tls, false);
         } else {
             unknown_field(c, kv);
         }
@@ -111,7 +109,7 @@ void parse_gateway(cfg_ctx_t *c, const conf_kv_t *gkv, opts_t *o)
         } else if (KEYIS(kv->key, "authorization")) {
             gateway_authorization(c, kv, g);
         } else if (KEYIS(kv->key, "tls")) {
-            refuse_tls(c, kv);
+            parse_tls(c, kv, &g->tls, false);
         } else if (KEYIS(kv->key, "advertise")) {
             get_str(c, kv, &g->advertise);
         } else if (KEYIS(kv->key, "connect_retries")) {
@@ -125,6 +123,7 @@ void parse_gateway(cfg_ctx_t *c, const conf_kv_t *gkv, opts_t *o)
             for (size_t j = 0; j < g->nremotes; j++) {
                 free(g->remotes[j].name);
                 strv_free(&g->remotes[j].urls, &g->remotes[j].nurls);
+                tls_free(&g->remotes[j].tls);
             }
             g->nremotes = 0;
             for (size_t j = 0; j < kv->val->u.arr.n; j++)
@@ -176,11 +175,12 @@ static bool gateway_equal(const gateway_opts_t *a, const gateway_opts_t *b)
         !str_eq(a->advertise, b->advertise) || a->connect_retries != b->connect_retries ||
         a->reject_unknown != b->reject_unknown || !str_eq(a->user, b->user) ||
         !str_eq(a->password, b->password) || a->auth_timeout_ns != b->auth_timeout_ns ||
-        a->nremotes != b->nremotes)
+        a->nremotes != b->nremotes || opts_tls_changed(&a->tls, &b->tls))
         return false;
     for (size_t i = 0; i < a->nremotes; i++) {
         const gateway_remote_t *x = &a->remotes[i], *y = &b->remotes[i];
-        if (!str_eq(x->name, y->name) || x->nurls != y->nurls) return false;
+        if (!str_eq(x->name, y->name) || x->nurls != y->nurls || opts_tls_changed(&x->tls, &y->tls))
+            return false;
         for (size_t j = 0; j < x->nurls; j++)
             if (!str_eq(x->urls[j], y->urls[j])) return false;
     }

@@ -24,6 +24,7 @@ void opts_defaults(opts_t *o)
     opt_set_defaults(o, false);
     tls_defaults(&o->tls);
     tls_defaults(&o->cluster.tls);
+    tls_defaults(&o->gateway.tls);
 }
 
 void opts_free(opts_t *o)
@@ -192,6 +193,9 @@ static void apply_baseline(opts_t *o)
     if (!o->http_host || !*o->http_host) set_str(&o->http_host, o->host);
     o->tls.timeout_ns = tls_opts_timeout_ns(&o->tls);
     o->cluster.tls.timeout_ns = tls_opts_timeout_ns(&o->cluster.tls);
+    o->gateway.tls.timeout_ns = tls_opts_timeout_ns(&o->gateway.tls);
+    for (size_t i = 0; i < o->gateway.nremotes; i++)
+        o->gateway.remotes[i].tls.timeout_ns = tls_opts_timeout_ns(&o->gateway.remotes[i].tls);
     if (o->cluster.port != 0 && (!o->cluster.host || !*o->cluster.host))
         set_str(&o->cluster.host, DEFAULT_HOST);
 }

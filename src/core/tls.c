@@ -4,6 +4,8 @@
 #include "core/tls.h"
 #include "base/common.h"
 #include "base/buf.h"
+#include "base/log.h"
+#include "core/core.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -505,4 +507,31 @@ void tls_cipher_name(const SSL *ssl, char *out, size_t n)
     snprintf(out, n, "%s", std);
     char *p = strstr(out, "_CHACHA20_POLY1305_SHA256");
     if (p && strncmp(out, "TLS_ECDHE", 9) == 0) p[strlen("_CHACHA20_POLY1305")] = 0;
+}
+
+void tls_conn_begin(worker_t *w, conn_t *c, tls_ctx_t *t, bool client, const char *host,
+                    bool verify_name, const char *what)
+{
+    c->tls = t;
+    c->ssl = SSL_new(t->ctx);
+    SSL_set_fd(c->ssl, c->fd);
+    if (client) {
+        SSL_set_connect_state(c->ssl);
+        bool ip = strchr(host, ':') || (host[0] && isdigit((unsigned char)host[0]) &&
+                                        strspn(host, "0123456789.") == strlen(host));
+        if (!ip && host[0]) SSL_set_tlsext_host_name(c->ssl, host);
+        if (verify_name) {
+            if (ip)
+                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host);
+            else
+                SSL_set1_host(c->ssl, host);
+        }
+    } else {
+        SSL_set_accept_state(c->ssl);
+    }
+    DEBUG("%sStarting TLS %s %s handshake", c->prefix, what, client ? "client" : "server");
+    c->tls_due_ns = w->now_ns + t->timeout_ns;
+    worker_note_deadline(w, c->tls_due_ns);
+    /* the client side speaks first */
+    if (client) conn_flush_handshake(w, c);
 }

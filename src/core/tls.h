@@ -27,6 +27,14 @@ tls_ctx_t *tls_ctx_server(const tls_opts_t *o, bool require_peer, char *err, siz
 /* Dialing side (solicited routes). */
 tls_ctx_t *tls_ctx_client(const tls_opts_t *o, char *err, size_t errlen);
 tls_ctx_t *tls_ctx_ref(tls_ctx_t *t);
+/* TLS first on a connection (nothing in plaintext before): c takes t (a reference the
+ * caller gave it), the client side (we dialled) sends SNI for a name and checks the
+ * peer's certificate for host (a name or an IP) when verify_name, the handshake
+ * deadline is t's timeout; what names the kind in the debug line ("route"). */
+struct worker;
+struct conn;
+void tls_conn_begin(struct worker *w, struct conn *c, tls_ctx_t *t, bool client, const char *host,
+                    bool verify_name, const char *what);
 void tls_ctx_unref(tls_ctx_t *t);
 
 bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl);

@@ -11,6 +11,7 @@
 #include "base/hash.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "core/tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -62,6 +63,10 @@ void gw_info_json(buf_t *b)
     jw_int(&w, "port", port);
     jw_bool(&w, "headers", true);
     if (o->gateway.user && *o->gateway.user) jw_bool(&w, "auth_required", true);
+    if (o->gateway.tls.enabled) {
+        jw_bool(&w, "tls_required", true);
+        jw_bool(&w, "tls_verify", true);
+    }
     jw_int(&w, "max_payload", o->max_payload);
     jw_str(&w, "gateway", G.name);
     jw_arr_begin(&w, "gateway_urls");
@@ -285,6 +290,7 @@ static gw_remote_t *remote_new_locked(const char *name, bool implicit)
     r->implicit = implicit;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    r->tls = G.tls_dial ? tls_ctx_ref(G.tls_dial) : NULL;
     r->next = G.remotes;
     G.remotes = r;
     G.nremotes++;
@@ -370,6 +376,15 @@ static void gw_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
     } else {
         NOTICE("%sProcessing inbound gateway connection", c->prefix);
     }
+    tls_ctx_t *t = gi->outbound ? gi->remote->tls : G.tls_accept;
+    if (t) { /* TLS first: nothing in plaintext */
+        char host[256] = "";
+        int port;
+        if (gi->outbound) route_url_split(gi->url, host, sizeof host, &port, NULL, 0, NULL, 0);
+        bool insecure = srv->opts->gateway.tls.insecure;
+        tls_conn_begin(w, c, tls_ctx_ref(t), gi->outbound, host, !insecure, "gateway");
+        return;
+    }
     gw_start_protocol(w, c);
 }
 
@@ -450,6 +465,20 @@ int gateway_start(void)
         log_msg(LOG_FTL, "Error listening on gateway port: %d - %s", g->port, err);
         return -1;
     }
+    if (g->tls.enabled) {
+        G.tls_accept = tls_ctx_server(&g->tls, true, err, sizeof err);
+        G.tls_dial = G.tls_accept ? tls_ctx_client(&g->tls, err, sizeof err) : NULL;
+        if (!G.tls_accept || !G.tls_dial) {
+            log_msg(LOG_FTL, "Error configuring gateway TLS: %s", err);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < g->nremotes; i++)
+        if (g->remotes[i].tls.insecure || (g->tls.enabled && g->tls.insecure)) {
+            WARN("TLS certificate chain and hostname of solicited gateways will not be verified. "
+                 "DO NOT USE IN PRODUCTION!");
+            break;
+        }
     listener_add(gw_listen_fd, "Gateway", &gateway_conn_ops);
     pthread_mutex_lock(&G.mu);
     snprintf(G.name, sizeof G.name, "%s", g->name);
@@ -470,6 +499,15 @@ int gateway_start(void)
         if (strcmp(g->remotes[i].name, G.name) == 0) continue; /* our own cluster's URLs */
         gw_remote_t *r = gw_remote_find_locked(g->remotes[i].name);
         if (!r) r = remote_new_locked(g->remotes[i].name, false);
+        if (g->remotes[i].tls.enabled) {
+            tls_ctx_unref(r->tls);
+            r->tls = tls_ctx_client(&g->remotes[i].tls, err, sizeof err);
+            if (!r->tls) {
+                pthread_mutex_unlock(&G.mu);
+                log_msg(LOG_FTL, "Error configuring TLS of gateway \"%s\": %s", r->name, err);
+                return -1;
+            }
+        }
         for (size_t j = 0; j < g->remotes[i].nurls; j++)
             gw_add_url_locked(r, g->remotes[i].urls[j]);
     }
@@ -529,6 +567,7 @@ void gateway_free_all(void)
         strv_free(&r->urls, &r->nurls);
         pthread_mutex_destroy(&r->mu);
         pthread_cond_destroy(&r->cv);
+        tls_ctx_unref(r->tls);
         free(r);
     }
     G.remotes = NULL;
@@ -540,6 +579,9 @@ void gateway_free_all(void)
     G.in = NULL;
     G.nin = G.capin = 0;
     ikmap_free(&G.interest);
+    tls_ctx_unref(G.tls_accept);
+    tls_ctx_unref(G.tls_dial);
+    G.tls_accept = G.tls_dial = NULL;
     pthread_mutex_unlock(&G.mu);
 }
 

@@ -23,7 +23,8 @@ typedef struct gw_remote {
     char **urls;  /* known URLs (G.mu) */
     size_t nurls;
     bool implicit;
-    conn_t *out; /* its registered outbound connection (G.mu) */
+    conn_t *out;         /* its registered outbound connection (G.mu) */
+    struct tls_ctx *tls; /* dialling its servers: its own tls {}, or the block's */
     pthread_t th;
     bool started;
     pthread_mutex_t mu; /* the dialer's: */
@@ -63,7 +64,8 @@ typedef struct gw_state {
     size_t nremotes;
     conn_t **in; /* registered inbound connections */
     size_t nin, capin;
-    ikmap_t interest; /* this cluster's interest, counted per key */
+    ikmap_t interest;                      /* this cluster's interest, counted per key */
+    struct tls_ctx *tls_accept, *tls_dial; /* the block's tls {} (NULL: plaintext) */
 } gw_state_t;
 
 extern gw_state_t G;

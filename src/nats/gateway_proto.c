@@ -84,7 +84,7 @@ static void send_connect(worker_t *w, conn_t *c)
         jw_str(&j, "user", user);
         jw_str(&j, "pass", pass);
     }
-    jw_bool(&j, "tls_required", false);
+    jw_bool(&j, "tls_required", c->ssl != NULL);
     jw_bool(&j, "headers", false);
     jw_str(&j, "name", srv->server_id);
     jw_str(&j, "cluster", "");
@@ -729,6 +729,15 @@ size_t gw_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *n
 void gw_timer(worker_t *w, conn_t *c)
 {
     int64_t now = w->now_ns;
+    if (c->ssl && !c->tls_done) {
+        if (c->tls_due_ns && now >= c->tls_due_ns) {
+            ERROR("%sTLS gateway handshake error: timeout", c->prefix);
+            gw_close(c, CR_TLS_HANDSHAKE);
+            return;
+        }
+        worker_note_deadline(w, c->tls_due_ns);
+        return;
+    }
     if (c->auth_due_ns && now >= c->auth_due_ns) {
         ERROR("%sGateway authentication timeout", c->prefix);
         gw_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);

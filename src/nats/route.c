@@ -81,25 +81,11 @@ void route_conn_init(worker_t *w, conn_t *c, bool solicited, const char *url, vo
     pthread_mutex_unlock(&R.mu);
     if (t) {
         /* Route TLS comes first on the connection: nothing is sent in plaintext. */
-        c->tls = t;
-        c->ssl = SSL_new(t->ctx);
-        SSL_set_fd(c->ssl, c->fd);
-        if (solicited) {
-            char host[256];
-            int port;
+        char host[256] = "";
+        int port;
+        if (solicited)
             route_url_split(ri->url ? ri->url : "", host, sizeof host, &port, NULL, 0, NULL, 0);
-            SSL_set_connect_state(c->ssl);
-            if (!isdigit((unsigned char)host[0]) && !strchr(host, ':'))
-                SSL_set_tlsext_host_name(c->ssl, host);
-            if (!srv->opts->cluster.tls.insecure) SSL_set1_host(c->ssl, host);
-        } else {
-            SSL_set_accept_state(c->ssl);
-        }
-        DEBUG("%sStarting TLS route %s handshake", c->prefix, solicited ? "client" : "server");
-        c->tls_due_ns = w->now_ns + t->timeout_ns;
-        worker_note_deadline(w, c->tls_due_ns);
-        /* the client side speaks first */
-        if (solicited) conn_flush_handshake(w, c);
+        tls_conn_begin(w, c, t, solicited, host, !srv->opts->cluster.tls.insecure, "route");
         return;
     }
     route_start_protocol(w, c);

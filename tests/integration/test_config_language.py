@@ -261,8 +261,7 @@ def test_check_flag_exit_codes():
 
 def test_unsupported_blocks_warn_and_start():
     js = tempfile.mkdtemp(prefix="gnatsd-js-")
-    confs = [("gateway { name: g, port: -1 }\n", ["gateway"]),
-             ("""leafnodes { port: -1 }
+    confs = [("""leafnodes { port: -1 }
 jetstream { store_dir: "%s" }
 websocket { port: -1, no_tls: true }
 mqtt { port: -1 }

@@ -10,14 +10,15 @@ import os
 import re
 import subprocess
 
-from harness import Client, Server, free_port, http_json, server_bin, wait_until
+from harness import (Client, Server, free_port, http_json, make_test_ca, server_bin,
+                     wait_until)
 
 REFERENCE = "/usr/sbin/nats-server"
 TIMEOUTS = {"test_gateway_pair_gnatsd": 60, "test_gateway_pair_mixed": 120,
             "test_gateway_accounts_and_service_import": 60,
             "test_gateway_cluster_gossip": 90, "test_gateway_config_refusals": 30,
             "test_gateway_reply_prefix_is_reserved": 30, "test_gateway_monitoring": 60,
-            "test_gateway_bad_peers": 30}
+            "test_gateway_bad_peers": 30, "test_gateway_tls": 120}
 
 ACCOUNTS = """
 accounts {
@@ -239,10 +240,6 @@ def test_gateway_config_refusals():
     assert rc != 0 and "Gateway authorization does not support tokens" in out, out
     rc, out = _start_fails("gateway { name: A, port: -1, bogus: 1 }\n")
     assert rc != 0 and 'unknown field "bogus"' in out, out
-    if not server_bin().endswith("nats-server"):
-        # gateway TLS is not built: refused, never ignored
-        rc, out = _start_fails("gateway { name: A, port: -1, tls { } }\n")
-        assert rc != 0 and "gateway tls is not supported" in out, out
 
 
 def test_gateway_reply_prefix_is_reserved():
@@ -305,3 +302,53 @@ def test_gateway_bad_peers():
         with Client(s.port) as ok:
             ok.connect()
             ok.ping_pong()
+
+
+def _tls_block(d, cert="srv"):
+    return ('  tls {\n    cert_file: "%s/%s.pem"\n    key_file: "%s/%s-key.pem"\n'
+            '    ca_file: "%s/ca.pem"\n    timeout: 3\n  }\n' % (d, cert, d, cert, d))
+
+
+def test_gateway_tls():
+    """Gateway TLS both ways, the peer's certificate verified (as the reference reads
+    a gateway's tls {}): gnatsd with gnatsd and mixed with the reference; a server
+    whose certificate another CA signed is refused."""
+    d = make_test_ca("gnatsd-gwtls-", "gw-test-ca", [("srv", "gw-server", True)])
+    other = make_test_ca("gnatsd-gwtls2-", "other-ca", [("srv", "gw-other", True)])
+    pairs = [(server_bin(), server_bin())]
+    if os.path.exists(REFERENCE):
+        pairs += [(server_bin(), REFERENCE), (REFERENCE, server_bin())]
+    for bin_a, bin_b in pairs:
+        ga, gb = free_port(), free_port()
+        conf_a = _conf("A", ga).replace("  listen: 127.0.0.1:%d\n" % ga,
+                                        "  listen: 127.0.0.1:%d\n" % ga + _tls_block(d))
+        conf_b = _conf("B", gb, remotes=[("A", ga)]).replace(
+            "  listen: 127.0.0.1:%d\n" % gb, "  listen: 127.0.0.1:%d\n" % gb + _tls_block(d))
+        a = _start(bin_a, conf_a)
+        b = _start(bin_b, conf_b)
+        try:
+            _gateways_up(a, 1, 1)
+            _gateways_up(b, 1, 1)
+            sa = _sub(a, "tls.foo", 1)
+            pb = Client(b.port)
+            pb.connect()
+            _until_delivered(pb, sa, "tls.foo", "secret")
+            sa.close()
+            pb.close()
+        finally:
+            a.stop()
+            b.stop()
+    # a peer with a certificate of another CA: no gateway forms
+    ga, gb = free_port(), free_port()
+    conf_a = _conf("A", ga).replace("  listen: 127.0.0.1:%d\n" % ga,
+                                    "  listen: 127.0.0.1:%d\n" % ga + _tls_block(d))
+    conf_b = _conf("B", gb, remotes=[("A", ga)]).replace(
+        "  listen: 127.0.0.1:%d\n" % gb, "  listen: 127.0.0.1:%d\n" % gb + _tls_block(other))
+    a = _start(server_bin(), conf_a)
+    b = _start(server_bin(), conf_b)
+    try:
+        b.wait_log(r"(?i)tls.*(handshake|certificate|verify)", timeout=15)
+        assert not http_json(b.mport, "/gatewayz")["outbound_gateways"], "gateway formed"
+    finally:
+        a.stop()
+        b.stop()
