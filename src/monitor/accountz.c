@@ -139,7 +139,7 @@ static void write_detail(jw_t *w, account_t *a)
     jw_bool(w, "jetstream_enabled", false);
     jw_int(w, "leafnode_connections", 0);
     jw_int(w, "client_connections", atomic_load(&a->nconns));
-    jw_uint(w, "subscriptions", sublist_count(a->sl));
+    jw_uint(w, "subscriptions", account_num_subs(a));
     write_exports(w, opts_account(accounts_opts(srv->opts), a->name));
     imp_ctx_t ix = {w, false, false};
     imports_describe(a, write_import, &ix); /* streams, then services, as the reference */

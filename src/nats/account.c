@@ -243,8 +243,16 @@ void accounts_sublist_stats(const char *only, sublist_stats_t *st)
 
 static bool add_count(account_t *a, void *arg)
 {
-    *(uint64_t *)arg += sublist_count(a->sl);
+    *(uint64_t *)arg += account_num_subs(a);
     return true;
+}
+
+uint64_t account_num_subs(const account_t *a)
+{
+    uint64_t n = sublist_count(a->sl);
+    int64_t g = atomic_load_explicit(&a->gw_subs, memory_order_relaxed);
+    if (g <= 0) return n;
+    return (uint64_t)g < n ? n - (uint64_t)g : 0;
 }
 
 uint64_t accounts_num_subs(void)

@@ -29,6 +29,9 @@ typedef struct account {
     struct resp_map *resp;                /* nats/imports.c: replies of its service exports */
     struct acct_maps *_Atomic maps;       /* nats/mappings.c: its subject mappings (NULL: none) */
     _Atomic int32_t nconns;               /* client connections logged in to it */
+    /* subs in sl that hold other clusters' interest (gateways): not counted as its
+     * subscriptions (the reference keeps that interest apart) */
+    _Atomic int64_t gw_subs;
     /* operator mode (nats/resolver.c): the claims of its JWT (NULL: a configured account),
      * and whether the resolver dropped it (then lookups miss it; the struct stays) */
     const struct acct_claims *_Atomic claims;
@@ -111,6 +114,8 @@ size_t accounts_count(void);
  * (only = NULL) as the reference's /subsz and /varz do. */
 void accounts_sublist_stats(const char *only, sublist_stats_t *st);
 uint64_t accounts_num_subs(void);
+/* The subscriptions of one account (its index without other clusters' interest). */
+uint64_t account_num_subs(const account_t *a);
 
 static inline bool account_gone(const account_t *a)
 {

@@ -7,6 +7,8 @@
 #include "nats/gateway_int.h"
 #include "nats/route.h"
 #include "nats/deliver.h"
+#include "nats/account.h"
+#include "index/sublist.h"
 #include "nats/session.h"
 #include "base/hash.h"
 #include "base/json.h"
@@ -388,6 +390,14 @@ static void gw_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
     gw_start_protocol(w, c);
 }
 
+/* An outbound's sub (another cluster's interest) removed at its close. */
+static void gw_sub_removed(worker_t *w, const sub_t *s)
+{
+    (void)w;
+    account_t *acc = s->sl ? sublist_owner(s->sl) : NULL;
+    if (acc) atomic_fetch_sub(&acc->gw_subs, 1);
+}
+
 static void gw_closed_op(conn_t *c)
 {
     struct gw_info *gi = c->gw;
@@ -415,7 +425,7 @@ static void gw_closed_op(conn_t *c)
             pthread_mutex_unlock(&r->mu);
         }
     }
-    session_closed(c, NULL); /* the interest it held: nobody to tell */
+    session_closed(c, gw_sub_removed); /* the interest it held: nobody to tell */
 }
 
 static void gw_gone_op(conn_t *c)

@@ -626,8 +626,9 @@ static void process_rs(worker_t *w, conn_t *c, const op_t *op, bool add)
     size_t kn;
     char *k =
         ikey_build(stack, sizeof stack, acc->name, acc->name_len, op->subject, op->queue, &kn);
-    sub_remote_set(c, acc->sl, (slice_t){k, kn}, op->subject, op->queue, add,
-                   op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
+    int d = sub_remote_set(c, acc->sl, (slice_t){k, kn}, op->subject, op->queue, add,
+                           op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
+    if (d) atomic_fetch_add(&acc->gw_subs, d);
     if (k != stack) free(k);
 }
 

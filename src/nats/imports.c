@@ -526,8 +526,9 @@ static bool add_request_info(const import_rt_t *im, const msg_t *m, msg_t *m2, b
 
 static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
 {
-    /* a routed request was imported on the server its requester is on */
-    if (m->from_route) return 0;
+    /* a routed request was imported on the server its requester is on (a gateway's, in
+     * the requester's cluster) */
+    if (m->from_route | m->from_gw) return 0;
     msg_t m2 = *m;
     char subj[SUBJ_MAX], reply[64];
     if (!im->use_pub) {
@@ -594,6 +595,7 @@ static int deliver_response(worker_t *w, const sub_import_t *si, const msg_t *m)
     m2.acc = to;
     m2.subject = (slice_t){reply, rn};
     m2.from_route = false;
+    m2.from_gw = false;
     m2.queues = (slice_t){NULL, 0};
     m2.depth = m->depth + 1;
     m2.origin = NULL;

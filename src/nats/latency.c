@@ -312,7 +312,7 @@ static void op_response(worker_t *w, slice_t key, const msg_t *resp, const sl_re
     }
     int64_t req_rtt = requester_rtt(r, req);
     int64_t service_rtt = now - r->ts_wall;
-    if (resp->from && !resp->from_route) { /* the responder is a client here */
+    if (resp->from && !resp->from_route && !resp->from_gw) { /* the responder is a client here */
         tab_unlink(local, r);
         pthread_mutex_unlock(&mu);
         conn_t *c = resp->from;
@@ -335,7 +335,7 @@ static void op_response(worker_t *w, slice_t key, const msg_t *resp, const sl_re
         rec_free(r);
         return;
     }
-    /* through a route: m1 now; the responder's server sends m2 */
+    /* through a route or a gateway: m1 now; the responder's server sends m2 */
     r->m1_req_rtt = req_rtt;
     r->m1_service = service_rtt;
     r->m1_total = req_rtt + service_rtt;
