@@ -13,6 +13,7 @@
 #include "app/reload.h"
 #include "app/start.h"
 #include "nats/route.h"
+#include "nats/leaf.h"
 #include "core/server.h"
 #include "app/signal_cmd.h"
 #include "app/control.h"
@@ -153,6 +154,7 @@ static int run_server(void *arg)
     NOTICE("Server is ready");
     service_ready();
     route_announce();
+    leaf_announce();
     ports_file_write();
 
     int exit_code = control_loop();

@@ -19,6 +19,7 @@
 #include "nats/client.h"
 #include "nats/resolver.h"
 #include "nats/route.h"
+#include "nats/leaf.h"
 
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ int app_start(void)
     worker_on_command(WCMD_AUTH, auth_run_verdicts);
     if (client_listen() != 0) return -1;
     if (route_start() != 0) return -1;
+    if (leaf_start() != 0) return -1;
     accounts_configure(o); /* after route_start: the reply subscriptions are route interest */
     sysreq_register();
     sys_start();
@@ -84,6 +86,7 @@ void app_shutdown(void)
     monitor_stop();
     latency_stop();
     sys_stop();
+    leaf_shutdown(); /* its dialers hand off no more sockets */
     server_join();
     route_shutdown();
     qsbr_drain_all();
@@ -92,6 +95,7 @@ void app_shutdown(void)
 void app_free(void)
 {
     route_free_all();
+    leaf_free_all();
     latency_free();
     imports_free_all();
     mappings_free_all();

@@ -139,6 +139,31 @@ typedef struct cluster_opts {
     tls_opts_t tls;
 } cluster_opts_t;
 
+/* One remote of leafnodes { remotes: [...] } (docs/leafnodes.md §1). */
+typedef struct leaf_remote {
+    char **urls; /* as written; dialled in turn */
+    size_t nurls;
+    char *account; /* the local account it binds; NULL = the global account */
+    bool no_randomize;
+} leaf_remote_t;
+
+/* leafnodes {} (docs/leafnodes.md §1). */
+typedef struct leaf_opts {
+    char *host;
+    int port; /* 0 = no leafnode listener, -1 = random */
+    char *advertise;
+    bool no_advertise;
+    char *user, *password; /* authorization {}: one user, or users */
+    char *account;         /* authorization's account: what an unnamed leaf binds */
+    int64_t auth_timeout_ns;
+    user_t *users;
+    size_t nusers;
+    leaf_remote_t *remotes;
+    size_t nremotes;
+    int64_t reconnect_ns; /* 0 = the default (1 s) */
+    bool configured;      /* a leafnodes block was given */
+} leaf_opts_t;
+
 typedef struct opts {
     /* server */
     char *config_file; /* -c, as given */
@@ -209,6 +234,7 @@ typedef struct opts {
     bool allow_non_tls;
     /* cluster */
     cluster_opts_t cluster;
+    leaf_opts_t leaf;
     /* threading (gnatsd extension; 0 = one per core) */
     int workers;
 

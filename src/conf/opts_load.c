@@ -50,6 +50,7 @@ void opts_free(opts_t *o)
     free(o->system_account);
     tls_free(&o->tls);
     cluster_free(&o->cluster);
+    leaf_opts_free(&o->leaf);
     strv_free(&o->warnings, &o->nwarnings);
     for (int i = 0; i < o->ncli_args; i++)
         free(o->cli_args[i]);

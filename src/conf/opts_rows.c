@@ -60,6 +60,12 @@ static void p_cluster(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_de
     parse_cluster(c, kv, o);
 }
 
+static void p_leafnodes(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
+{
+    (void)d;
+    parse_leafnodes(c, kv, o);
+}
+
 static void p_prof_port(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
 {
     (void)d;
@@ -413,6 +419,7 @@ const opt_def_t opt_rows[] = {
      .refuse = cluster_refusal,
      .reload = OR_EFFECT,
      .reload_text = "cluster"},
+    {.key = "leafnodes", .aliases = "leaf", .parse = p_leafnodes, .refuse = leaf_refusal},
     {.key = "pidfile",
      .aliases = "pid_file",
      .type = OT_STR,
@@ -508,7 +515,7 @@ const opt_def_t opt_rows[] = {
     {.key = "resolver_tls", .aliases = "resolver_pinned_accounts", .parse = p_refuse_access},
     {.key = "mappings", .aliases = "maps", .parse = p_mappings},
     {.key = "jetstream",
-     .aliases = "store_dir storedir gateway leaf leafnodes websocket ws mqtt server_tags "
+     .aliases = "store_dir storedir gateway websocket ws mqtt server_tags "
                 "default_js_domain ocsp",
      .parse = p_ignored},
 };

@@ -29,6 +29,7 @@ typedef struct account {
     struct resp_map *resp;                /* nats/imports.c: replies of its service exports */
     struct acct_maps *_Atomic maps;       /* nats/mappings.c: its subject mappings (NULL: none) */
     _Atomic int32_t nconns;               /* client connections logged in to it */
+    _Atomic int32_t nleafs;               /* leaf node connections bound to it (nats/leaf.c) */
     /* operator mode (nats/resolver.c): the claims of its JWT (NULL: a configured account),
      * and whether the resolver dropped it (then lookups miss it; the struct stays) */
     const struct acct_claims *_Atomic claims;

@@ -128,8 +128,19 @@ static bool eligible(const sub_t *s, const msg_t *m)
     return true;
 }
 
+/* A queue member's share of the weighted pick: a local one 1, a route's its announced
+ * weight (none for a routed message or one from our hub: one hop), a leaf's none (it is
+ * only the fallback, docs/leafnodes.md §6). */
+static inline uint64_t qweight(const sub_t *s, const msg_t *m)
+{
+    if (!s->remote) return 1;
+    if (s->conn->leaf || m->from_route || m->from_leaf == MSG_LEAF_SPOKE) return 0;
+    return (uint64_t)(s->weight > 0 ? s->weight : 1);
+}
+
 /* Delivers to every plain sub and one member per queue group, and forwards to
- * routes (client messages only); returns how many got it. */
+ * routes (client messages only) and leaf nodes (docs/leafnodes.md §6); returns
+ * how many got it. */
 int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
 {
     int delivered = 0;
@@ -142,7 +153,9 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 delivered += deliver_import(w, s, m);
                 continue;
             }
-            if (!m->from_route && !atomic_load_explicit(&s->closed, memory_order_relaxed))
+            if (atomic_load_explicit(&s->closed, memory_order_relaxed)) continue;
+            if (s->conn->leaf ? leaf_fwd_ok(s->conn, m)
+                              : !m->from_route && m->from_leaf != MSG_LEAF_SPOKE)
                 route_fwd_get(&fwd, s->conn);
             continue;
         }
@@ -152,7 +165,8 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
     for (uint32_t g = 0; g < r->nqgroups; g++) {
         const sl_qgroup_t *q = &r->qgroups[g];
         if (!q->n) continue;
-        if (m->from_route && !route_queue_listed(m->queues, q->queue)) continue;
+        if (unlikely(m->from_route | m->from_leaf) && !route_queue_listed(m->queues, q->queue))
+            continue;
         uint32_t start = 0;
         if (likely(!q->nremote)) {
             /* All local: a uniform pick, scaled without a division. */
@@ -161,19 +175,12 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
             /* Weighted pick: a route's entry counts its announced weight. */
             uint64_t total = 0;
             for (uint32_t k = 0; k < q->n; k++) {
-                sub_t *s = q->subs[k];
-                if (s->remote) {
-                    if (!m->from_route) total += (uint64_t)(s->weight > 0 ? s->weight : 1);
-                } else {
-                    total++;
-                }
+                total += qweight(q->subs[k], m);
             }
-            if (!total) continue;
-            uint64_t pick = worker_rand(w) % total;
-            for (uint32_t k = 0; k < q->n; k++) {
-                sub_t *s = q->subs[k];
-                uint64_t wt =
-                    s->remote ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1)) : 1;
+            /* none pickable: only leaf members (tried as the fallback below) */
+            uint64_t pick = total ? worker_rand(w) % total : 0;
+            for (uint32_t k = 0; total && k < q->n; k++) {
+                uint64_t wt = qweight(q->subs[k], m);
                 if (pick < wt) {
                     start = k;
                     break;
@@ -181,28 +188,39 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 pick -= wt;
             }
         }
+        sub_t *leaf_fb = NULL; /* a leaf's member: taken only if no other one is */
+        bool done = false;
         for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
             sub_t *s = q->subs[i];
             if (unlikely(s->imp != NULL)) {
                 if (deliver_import(w, s, m)) {
                     delivered++;
+                    done = true;
                     break;
                 }
                 continue;
             }
             if (s->remote) {
-                if (m->from_route || atomic_load_explicit(&s->closed, memory_order_relaxed))
+                if (atomic_load_explicit(&s->closed, memory_order_relaxed)) continue;
+                if (s->conn->leaf) {
+                    if (!leaf_fb && s->conn != m->from) leaf_fb = s;
                     continue;
+                }
+                if (m->from_route || m->from_leaf == MSG_LEAF_SPOKE) continue;
                 route_fwd_t *e = route_fwd_get(&fwd, s->conn);
                 route_fwd_add_queue(e, q->queue);
+                done = true;
                 break;
             }
             if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
             if (deliver(w, s, m)) {
                 delivered++;
+                done = true;
                 break;
             }
         }
+        if (unlikely(leaf_fb != NULL) && !done)
+            route_fwd_add_queue(route_fwd_get(&fwd, leaf_fb->conn), q->queue);
     }
     for (int i = 0; i < fwd.n; i++) {
         route_send_rmsg(w, &fwd.v[i], m);

@@ -20,6 +20,12 @@ typedef struct msg {
     /* a service import's request: the importing account it came from (its own stream
      * imports do not carry it back there); NULL otherwise */
     const struct account *origin;
+    /* a leaf node's LMSG (docs/leafnodes.md §6): MSG_LEAF_HUB from a leaf that dialled
+     * us, MSG_LEAF_SPOKE from the hub we dialled (not forwarded to routes); 0 otherwise */
+    uint8_t from_leaf;
 } msg_t;
+
+#define MSG_LEAF_HUB 1
+#define MSG_LEAF_SPOKE 2
 
 #endif

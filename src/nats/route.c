@@ -61,16 +61,7 @@ void gen_name(char *out, size_t n)
 
 bool r_send(worker_t *w, conn_t *c, const char *p, size_t n)
 {
-    if (w) return conn_send(w, c, p, n);
-    spin_lock(&c->out_lock);
-    if (c->out_closed) {
-        spin_unlock(&c->out_lock);
-        return false;
-    }
-    buf_append(&c->out, p, n);
-    spin_unlock(&c->out_lock);
-    conn_flush(c);
-    return true;
+    return session_send(w, c, p, n);
 }
 
 /* ---- connection lifecycle ----------------------------------------------------------- */
@@ -284,6 +275,13 @@ void route_shutdown(void)
     }
 }
 
+void route_cluster_name(char *out, size_t n)
+{
+    pthread_mutex_lock(&R.mu);
+    snprintf(out, n, "%s", route_listen_fd >= 0 ? R.name : "");
+    pthread_mutex_unlock(&R.mu);
+}
+
 bool route_peer_headers(const conn_t *c)
 {
     return c->route && c->route->headers;
@@ -344,7 +342,7 @@ static void route_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
 static void route_closed_op(conn_t *c)
 {
     route_conn_closed(c);
-    session_closed(c, NULL); /* the remote interest (subs) it held: no one to tell */
+    session_closed(c, route_remote_sub_gone); /* its interest: the leaf nodes hear of it */
 }
 
 static void route_gone_op(conn_t *c)

@@ -29,9 +29,15 @@ void route_timer(worker_t *w, conn_t *c);
 void route_conn_closed(conn_t *c);
 void route_conn_free(conn_t *c);
 
-/* Local (client) interest changes: call after sublist insert / before remove. */
+/* Local (client) interest changes: call after sublist insert / before remove. Told to
+ * the routes and to the leaf nodes (nats/leaf.h). */
 void route_local_sub_added(worker_t *w, const sub_t *s);
 void route_local_sub_removed(worker_t *w, const sub_t *s);
+/* A leaf node's interest (docs/leafnodes.md §5.3): counted as local interest by delta
+ * (its queue weight), so the routes hear of it. */
+void route_leaf_interest(worker_t *w, const sub_t *s, int delta);
+/* The cluster name ("" without clustering), for a leaf's CONNECT. */
+void route_cluster_name(char *out, size_t n);
 bool route_peer_headers(const conn_t *c);
 /* After "Server is ready": the cluster log lines, then the configured routes are dialled. */
 void route_announce(void);

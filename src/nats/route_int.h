@@ -123,6 +123,8 @@ void route_connect_verdict(worker_t *w, conn_t *c);
 /* route_interest.c */
 void send_interest_dump_locked(worker_t *w, conn_t *c);
 void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add); /* RS+ (add) / RS- */
+/* A peer's sub left the index (a sub_removed_fn): the leaf nodes hear of it. */
+void route_remote_sub_gone(worker_t *w, const sub_t *s);
 
 /* route_dial.c */
 void dialer_notify_closed(dialer_t *d, bool stop, bool quick);

@@ -17,6 +17,7 @@
 #include "nats/route.h"
 #include "nats/account.h"
 #include "nats/route_int.h"
+#include "nats/leaf.h"
 #include "nats/session.h"
 #include "nats/subs.h"
 #include "base/hash.h"
@@ -162,11 +163,23 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
 void route_local_sub_added(worker_t *w, const sub_t *s)
 {
     if (route_listen_fd >= 0) interest_change(w, s, 1);
+    leaf_sub_added(w, s);
 }
 
 void route_local_sub_removed(worker_t *w, const sub_t *s)
 {
     if (route_listen_fd >= 0) interest_change(w, s, -1);
+    leaf_sub_removed(w, s);
+}
+
+void route_leaf_interest(worker_t *w, const sub_t *s, int delta)
+{
+    if (route_listen_fd >= 0 && delta) interest_change(w, s, delta);
+}
+
+void route_remote_sub_gone(worker_t *w, const sub_t *s)
+{
+    leaf_sub_removed(w, s);
 }
 
 void send_interest_dump_locked(worker_t *w, conn_t *c)
@@ -189,17 +202,17 @@ void send_interest_dump_locked(worker_t *w, conn_t *c)
 }
 
 /* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
-static void route_remote_interest(conn_t *c, account_t *acc, slice_t key, slice_t subject,
-                                  slice_t queue, bool add, int32_t weight)
+static void route_remote_interest(worker_t *w, conn_t *c, account_t *acc, slice_t key,
+                                  slice_t subject, slice_t queue, bool add, int32_t weight)
 {
     sub_t *old = sidmap_get(&c->subs, key);
     if (!add) {
-        if (old) sub_discard(c, old, NULL);
+        if (old) sub_discard(c, old, route_remote_sub_gone);
         return;
     }
     if (old) {
         if (!queue.n || old->weight == weight) return;
-        sub_discard(c, old, NULL);
+        sub_discard(c, old, route_remote_sub_gone);
     }
     sub_t *s = sub_new(c, subject, queue, key);
     s->weight = weight;
@@ -208,6 +221,7 @@ static void route_remote_interest(conn_t *c, account_t *acc, slice_t key, slice_
         return;
     }
     sidmap_put(&c->subs, s);
+    leaf_sub_added(w, s); /* the leaf nodes we are the hub of hear of it */
 }
 
 void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
@@ -234,7 +248,7 @@ void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
         DEBUG("%sCan not export \"%.*s\", ignoring remote subscription request", c->prefix,
               (int)op->subject.n, op->subject.p);
     } else {
-        route_remote_interest(c, acc, key, op->subject, op->queue, add,
+        route_remote_interest(w, c, acc, key, op->subject, op->queue, add,
                               op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
     }
     if (k != stack) free(k);

@@ -97,3 +97,17 @@ void session_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
         si->max = atomic_load(&s->max);
     }
 }
+
+bool session_send(worker_t *w, conn_t *c, const char *p, size_t n)
+{
+    if (w) return conn_send(w, c, p, n);
+    spin_lock(&c->out_lock);
+    if (c->out_closed) {
+        spin_unlock(&c->out_lock);
+        return false;
+    }
+    buf_append(&c->out, p, n);
+    spin_unlock(&c->out_lock);
+    conn_flush(c);
+    return true;
+}

@@ -1,0 +1,42 @@
+/* dial.c: see dial.h. */
+#include "nats/dial.h"
+#include "proto/route_parse.h"
+#include "base/os.h"
+
+#include <stdio.h>
+
+int dial_url(const char *url, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    if (route_url_split(url, host, sizeof host, &port, NULL, 0, NULL, 0) != 0) {
+        snprintf(err, errlen, "bad route URL");
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int rc = getaddrinfo(host, ps, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "dial tcp: lookup %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = os_socket(ai->ai_family, ai->ai_socktype);
+        if (fd < 0) continue;
+        os_set_nonblock(fd);
+        int e = os_connect_wait(fd, ai->ai_addr, (socklen_t)ai->ai_addrlen, 1000);
+        if (e != 0) {
+            char why[128];
+            snprintf(err, errlen, "dial tcp %s:%d: connect: %s", host, port,
+                     e < 0 ? "i/o timeout" : os_strerror(e, why, sizeof why));
+            os_sock_close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) os_setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    return fd;
+}

@@ -1,0 +1,172 @@
+/* leaf_dial.c: one thread per configured remote (docs/leafnodes.md §3.2): it
+ * dials the remote's URLs in turn (shuffled once unless no_randomize), hands a
+ * connected socket to a worker as a leaf connection, sleeps while that
+ * connection is up, and dials again after the reconnect delay when it drops
+ * (30 s after a loop was detected). Dialers are stopped and joined at
+ * shutdown and freed with the module's memory (a closing connection may still
+ * tell its dialer until the workers are gone). */
+#include "nats/leaf.h"
+#include "nats/leaf_int.h"
+#include "nats/dial.h"
+#include "proto/route_parse.h"
+#include "base/log.h"
+#include "base/os.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define DIALER_STACK (512 * 1024)
+
+static int64_t reconnect_ns(void)
+{
+    int64_t r = srv->opts->leaf.reconnect_ns;
+    return r > 0 ? r : LEAF_RECONNECT_NS;
+}
+
+void leaf_dialer_closed(leaf_dialer_t *d, int64_t delay_ns)
+{
+    pthread_mutex_lock(&d->mu);
+    d->connected = false;
+    d->next_delay_ns = delay_ns > 0 ? delay_ns : reconnect_ns();
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Waits ns or until stopped; true if stopped. */
+static bool sleep_or_stop(leaf_dialer_t *d, int64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec += (long)(ns % 1000000000LL);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->mu);
+    while (!d->stop && !atomic_load(&srv->shutting_down))
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT) break;
+    bool stop = d->stop || atomic_load(&srv->shutting_down);
+    pthread_mutex_unlock(&d->mu);
+    return stop;
+}
+
+static void *dialer_main(void *arg)
+{
+    leaf_dialer_t *d = arg;
+    int attempt = 0;
+    bool first = true;
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        while (d->connected && !d->stop && !atomic_load(&srv->shutting_down))
+            pthread_cond_wait(&d->cv, &d->mu);
+        bool stop = d->stop || atomic_load(&srv->shutting_down);
+        int64_t delay = d->next_delay_ns;
+        pthread_mutex_unlock(&d->mu);
+        if (stop) break;
+        if (!first && sleep_or_stop(d, delay)) break;
+        first = false;
+        const char *url = d->urls[d->next++ % d->nurls];
+        char host[256], shown[300], err[300];
+        int port = 0;
+        route_url_split(url, host, sizeof host, &port, NULL, 0, NULL, 0);
+        snprintf(shown, sizeof shown, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+        DEBUG("Trying to connect as leafnode to remote server on \"%s\"", shown);
+        int fd = dial_url(url, err, sizeof err);
+        if (fd < 0) {
+            attempt++;
+            if (attempt == 1)
+                ERROR(
+                    "Error trying to connect as leafnode to remote server \"%s\" (attempt %d): %s",
+                    shown, attempt, err);
+            else
+                DEBUG(
+                    "Error trying to connect as leafnode to remote server \"%s\" (attempt %d): %s",
+                    shown, attempt, err);
+            pthread_mutex_lock(&d->mu);
+            d->next_delay_ns = reconnect_ns();
+            pthread_mutex_unlock(&d->mu);
+            continue;
+        }
+        attempt = 0;
+        pthread_mutex_lock(&d->mu);
+        d->connected = true;
+        d->next_delay_ns = reconnect_ns();
+        pthread_mutex_unlock(&d->mu);
+        server_hand_off(&(inq_item_t){
+            .fd = fd, .ops = &leaf_conn_ops, .solicited = true, .url = xstrdup(url), .dialer = d});
+    }
+    return NULL;
+}
+
+void leaf_dialers_start(void)
+{
+    const leaf_opts_t *lo = &srv->opts->leaf;
+    size_t n = 0;
+    for (size_t i = 0; i < lo->nremotes; i++)
+        if (lo->remotes[i].nurls) n++;
+    if (!n) return;
+    LF.dialers = xcalloc(n, sizeof *LF.dialers);
+    for (size_t i = 0; i < lo->nremotes; i++) {
+        const leaf_remote_t *r = &lo->remotes[i];
+        if (!r->nurls) continue;
+        leaf_dialer_t *d = &LF.dialers[LF.ndialers++];
+        d->nurls = r->nurls;
+        d->urls = xcalloc(r->nurls, sizeof *d->urls);
+        for (size_t k = 0; k < r->nurls; k++)
+            d->urls[k] = xstrdup(r->urls[k]);
+        if (!r->no_randomize) {
+            for (size_t k = d->nurls; k > 1; k--) {
+                uint32_t x;
+                os_random(&x, sizeof x);
+                size_t j = x % k;
+                char *t = d->urls[k - 1];
+                d->urls[k - 1] = d->urls[j];
+                d->urls[j] = t;
+            }
+        }
+        d->account = r->account ? xstrdup(r->account) : NULL;
+        pthread_mutex_init(&d->mu, NULL);
+        pthread_cond_init(&d->cv, NULL);
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setstacksize(&at, DIALER_STACK);
+        d->started = pthread_create(&d->th, &at, dialer_main, d) == 0;
+        pthread_attr_destroy(&at);
+    }
+}
+
+void leaf_dialers_stop(void)
+{
+    for (size_t i = 0; i < LF.ndialers; i++) {
+        leaf_dialer_t *d = &LF.dialers[i];
+        pthread_mutex_lock(&d->mu);
+        d->stop = true;
+        pthread_cond_signal(&d->cv);
+        pthread_mutex_unlock(&d->mu);
+    }
+    for (size_t i = 0; i < LF.ndialers; i++) {
+        leaf_dialer_t *d = &LF.dialers[i];
+        if (d->started) pthread_join(d->th, NULL);
+        d->started = false;
+    }
+}
+
+void leaf_dialers_free(void)
+{
+    for (size_t i = 0; i < LF.ndialers; i++) {
+        leaf_dialer_t *d = &LF.dialers[i];
+        for (size_t k = 0; k < d->nurls; k++)
+            free(d->urls[k]);
+        free(d->urls);
+        free(d->account);
+        free(d->cur_url);
+        pthread_mutex_destroy(&d->mu);
+        pthread_cond_destroy(&d->cv);
+    }
+    free(LF.dialers);
+    LF.dialers = NULL;
+    LF.ndialers = 0;
+}

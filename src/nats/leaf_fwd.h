@@ -1,0 +1,37 @@
+/* leaf_fwd.h: what delivery (deliver.c, route_fwd.h) reads of a leaf node
+ * connection, inline: the per-connection leaf state's first fields, and the
+ * LMSG/HMSG line a message goes out as (docs/leafnodes.md §6). The rest of
+ * the leaf module (nats/leaf.h) is not needed on the delivery path.
+ *
+ * Rules (the reference's): a message never goes back to the leaf it came
+ * from; a routed message reaches a leaf only where we are the hub (the leaf
+ * dialled us) or when its subject is a service reply ("_R_."); in a queue
+ * group a leaf's member is only the fallback when no local or routed member
+ * took the message. */
+#ifndef GNATSD_LEAF_FWD_H
+#define GNATSD_LEAF_FWD_H
+
+#include "core/core.h"
+#include "nats/msg.h"
+
+/* Per leaf connection (c->leaf), owned by the leaf module. */
+typedef struct leaf_info {
+    bool spoke;            /* we dialled it: we are the spoke, the peer the hub */
+    bool registered;       /* CONNECT (hub) / INFO (spoke) done: interest flows */
+    struct leaf_state *st; /* the module's own part (nats/leaf_int.h) */
+} leaf_info_t;
+
+static inline bool leaf_is_service_reply(slice_t subj)
+{
+    return subj.n > 4 && memcmp(subj.p, "_R_.", 4) == 0;
+}
+
+/* May message m go to leaf connection dst (plain interest)? */
+static inline bool leaf_fwd_ok(const conn_t *dst, const msg_t *m)
+{
+    if (dst == m->from) return false;
+    if (m->from_route) return !dst->leaf->spoke || leaf_is_service_reply(m->subject);
+    return true;
+}
+
+#endif
