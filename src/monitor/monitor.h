@@ -28,6 +28,7 @@ int handle_varz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_healthz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_routez(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+int handle_leafz(const http_req_t *req, buf_t *body, monitor_reply_t *rep); /* leafz.c */
 int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_accountz(const http_req_t *req, buf_t *body, monitor_reply_t *rep); /* accountz.c */

@@ -83,6 +83,7 @@ static const struct monitor_route {
     {"/healthz", handle_healthz},
     {"/connz", handle_connz},
     {"/routez", handle_routez},
+    {"/leafz", handle_leafz},
     {"/subsz", handle_subsz},
     {"/subscriptionsz", handle_subsz},
     {"/metrics", handle_metrics},

@@ -4,8 +4,28 @@
 #include "base/os.h"
 
 #include <stdio.h>
+#include <string.h>
 
-int dial_url(const char *url, char *err, size_t errlen)
+bool url_has_port(const char *url)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    size_t n = strcspn(h, "/?#");
+    const char *at = NULL;
+    for (const char *q = h; q < h + n; q++)
+        if (*q == '@') at = q;
+    if (at) {
+        n -= (size_t)(at + 1 - h);
+        h = at + 1;
+    }
+    if (n && h[0] == '[') {
+        const char *rb = memchr(h, ']', n);
+        return rb && rb + 1 < h + n && rb[1] == ':';
+    }
+    return memchr(h, ':', n) != NULL;
+}
+
+int dial_url(const char *url, int default_port, char *err, size_t errlen)
 {
     char host[256];
     int port;
@@ -13,6 +33,7 @@ int dial_url(const char *url, char *err, size_t errlen)
         snprintf(err, errlen, "bad route URL");
         return -1;
     }
+    if (!url_has_port(url)) port = default_port;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
     char ps[16];

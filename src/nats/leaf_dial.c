@@ -72,9 +72,10 @@ static void *dialer_main(void *arg)
         char host[256], shown[300], err[300];
         int port = 0;
         route_url_split(url, host, sizeof host, &port, NULL, 0, NULL, 0);
+        if (!url_has_port(url)) port = LEAF_DEFAULT_PORT;
         snprintf(shown, sizeof shown, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
         DEBUG("Trying to connect as leafnode to remote server on \"%s\"", shown);
-        int fd = dial_url(url, err, sizeof err);
+        int fd = dial_url(url, LEAF_DEFAULT_PORT, err, sizeof err);
         if (fd < 0) {
             attempt++;
             if (attempt == 1)

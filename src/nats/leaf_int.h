@@ -87,6 +87,7 @@ extern leaf_global_t LF;
 
 #define LEAF_LOOP_DELAY_NS (30LL * 1000000000LL)
 #define LEAF_RECONNECT_NS (1000000000LL)
+#define LEAF_DEFAULT_PORT 7422 /* a remote URL without a port */
 #define LEAF_LDS_PREFIX "$LDS."
 
 /* leaf.c */

@@ -82,7 +82,7 @@ static void *dialer_main(void *arg)
         char err[300], shown[600];
         route_url_redacted(d->url, shown, sizeof shown);
         DEBUG("Trying to connect to route on %s", shown);
-        int fd = dial_url(d->url, err, sizeof err);
+        int fd = dial_url(d->url, 4222, err, sizeof err);
         if (fd < 0) {
             attempt++;
             /* As the reference: the first failure, then every Nth (connect_error_reports
