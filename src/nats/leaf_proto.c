@@ -19,6 +19,7 @@
 #include "nats/route.h"
 #include "nats/session.h"
 #include "proto/route_parse.h"
+#include "proto/leaf_parse.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/nkeys.h"
@@ -127,43 +128,6 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
 
 /* ---- CONNECT (hub side) ------------------------------------------------------------ */
 
-typedef struct leaf_connect {
-    char name[128], cluster[128], gateway[128], server_id[64];
-    char user[256], pass[256], token[256];
-    bool has_lang, headers, hub;
-} leaf_connect_t;
-
-static void str_member(slice_t raw, json_type_t t, char *out, size_t n)
-{
-    if (t != JSON_STRING || json_unquote(raw, out, n) < 0) out[0] = 0;
-}
-
-static int connect_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
-{
-    leaf_connect_t *ci = ctx;
-    if (json_key_is(key, "lang"))
-        ci->has_lang = t == JSON_STRING && raw.n > 2;
-    else if (json_key_is(key, "name"))
-        str_member(raw, t, ci->name, sizeof ci->name);
-    else if (json_key_is(key, "server_id"))
-        str_member(raw, t, ci->server_id, sizeof ci->server_id);
-    else if (json_key_is(key, "cluster"))
-        str_member(raw, t, ci->cluster, sizeof ci->cluster);
-    else if (json_key_is(key, "gateway"))
-        str_member(raw, t, ci->gateway, sizeof ci->gateway);
-    else if (json_key_is(key, "user"))
-        str_member(raw, t, ci->user, sizeof ci->user);
-    else if (json_key_is(key, "pass"))
-        str_member(raw, t, ci->pass, sizeof ci->pass);
-    else if (json_key_is(key, "auth_token"))
-        str_member(raw, t, ci->token, sizeof ci->token);
-    else if (json_key_is(key, "headers"))
-        ci->headers = t == JSON_BOOL && raw.p[0] == 't';
-    else if (json_key_is(key, "is_hub"))
-        ci->hub = t == JSON_BOOL && raw.p[0] == 't';
-    return 0;
-}
-
 /* The leafnodes authorization (docs/leafnodes.md §4): its user, or one of its users,
  * binds the account configured there; without one the leaf logs in as a client would.
  * Sets c->acc. */
@@ -211,8 +175,8 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
 {
     leaf_state_t *st = c->leaf->st;
     if (c->leaf->spoke || st->got_connect) return; /* not ours to answer */
-    leaf_connect_t ci = {0};
-    if (json_parse_object(op->line.p, op->line.n, connect_member, &ci) != 0) {
+    leaf_connect_t ci;
+    if (leaf_connect_parse(op->line.p, op->line.n, &ci) != 0) {
         explicit_bzero(&ci, sizeof ci);
         leaf_close(c, CR_PROTOCOL_VIOLATION);
         return;
@@ -305,36 +269,6 @@ void leaf_connect_verdict(worker_t *w, conn_t *c)
 
 /* ---- INFO (spoke side) -------------------------------------------------------------- */
 
-typedef struct leaf_info_msg {
-    char id[64], name[128], cluster[128];
-    uint64_t cid;
-    bool has_urls, headers, info_on_connect, connect_info, tls_required;
-} leaf_info_msg_t;
-
-static int info_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
-{
-    leaf_info_msg_t *ii = ctx;
-    if (json_key_is(key, "server_id"))
-        str_member(raw, t, ii->id, sizeof ii->id);
-    else if (json_key_is(key, "server_name"))
-        str_member(raw, t, ii->name, sizeof ii->name);
-    else if (json_key_is(key, "cluster"))
-        str_member(raw, t, ii->cluster, sizeof ii->cluster);
-    else if (json_key_is(key, "client_id"))
-        ii->cid = t == JSON_NUMBER ? strtoull(raw.p, NULL, 10) : 0;
-    else if (json_key_is(key, "leafnode_urls"))
-        ii->has_urls = t == JSON_ARRAY;
-    else if (json_key_is(key, "headers"))
-        ii->headers = t == JSON_BOOL && raw.p[0] == 't';
-    else if (json_key_is(key, "info_on_connect"))
-        ii->info_on_connect = t == JSON_BOOL && raw.p[0] == 't';
-    else if (json_key_is(key, "connect_info"))
-        ii->connect_info = t == JSON_BOOL && raw.p[0] == 't';
-    else if (json_key_is(key, "tls_required"))
-        ii->tls_required = t == JSON_BOOL && raw.p[0] == 't';
-    return 0;
-}
-
 /* The spoke's side is complete: register, send our interest. */
 static void finish_connect(worker_t *w, conn_t *c)
 {
@@ -351,8 +285,8 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
 {
     leaf_state_t *st = c->leaf->st;
     if (!c->leaf->spoke) return; /* a hub ignores INFO from its leaf */
-    leaf_info_msg_t ii = {0};
-    if (json_parse_object(op->line.p, op->line.n, info_member, &ii) != 0) {
+    leaf_info_msg_t ii;
+    if (leaf_info_parse(op->line.p, op->line.n, &ii) != 0) {
         leaf_close(c, CR_PROTOCOL_VIOLATION);
         return;
     }
