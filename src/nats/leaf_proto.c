@@ -181,12 +181,6 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
         leaf_close(c, CR_PROTOCOL_VIOLATION);
         return;
     }
-    if (ci.has_lang) {
-        explicit_bzero(&ci, sizeof ci);
-        ERROR("%sattempted to connect to leaf node port", c->prefix);
-        leaf_err_close(w, c, "attempted to connect to leaf node port", CR_WRONG_PORT);
-        return;
-    }
     auth_rc_t rc = leaf_auth(c, &ci);
     explicit_bzero(ci.pass, sizeof ci.pass);
     explicit_bzero(ci.token, sizeof ci.token);
@@ -217,6 +211,11 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     st->got_connect = true; /* from here nleafs counts it (leaf_gone_op) */
     c->auth_ok = true;
     c->auth_due_ns = 0;
+    if (ci.has_lang) { /* a client on the leafnode port (checked after its credentials) */
+        ERROR("%sattempted to connect to leaf node port", c->prefix);
+        leaf_err_close(w, c, "attempted to connect to leaf node port", CR_WRONG_PORT);
+        return;
+    }
     char cluster[128];
     route_cluster_name(cluster, sizeof cluster);
     if (cluster[0] && ci.cluster[0] && strcmp(cluster, ci.cluster) == 0) {
