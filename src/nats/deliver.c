@@ -203,7 +203,7 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
             if (s->remote) {
                 if (atomic_load_explicit(&s->closed, memory_order_relaxed)) continue;
                 if (s->conn->leaf) {
-                    if (!leaf_fb && s->conn != m->from) leaf_fb = s;
+                    if (!leaf_fb && s->conn != m->from && !leaf_js_denied(m->subject)) leaf_fb = s;
                     continue;
                 }
                 if (m->from_route || m->from_leaf == MSG_LEAF_SPOKE) continue;

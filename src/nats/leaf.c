@@ -32,15 +32,6 @@ int leaf_port(void)
     return LF.port;
 }
 
-bool leaf_js_denied(slice_t s)
-{
-    if (!s.n || s.p[0] != '$') return false;
-    return (s.n >= 8 && memcmp(s.p, "$JS.API.", 8) == 0) ||
-           (s.n == 7 && !memcmp(s.p, "$JS.API", 7)) || (s.n >= 4 && memcmp(s.p, "$KV.", 4) == 0) ||
-           (s.n == 3 && !memcmp(s.p, "$KV", 3)) || (s.n >= 5 && memcmp(s.p, "$OBJ.", 5) == 0) ||
-           (s.n == 4 && !memcmp(s.p, "$OBJ", 4));
-}
-
 const char *leaf_lds_locked(const account_t *acc)
 {
     for (size_t i = 0; i < LF.nlds; i++)

@@ -26,10 +26,19 @@ static inline bool leaf_is_service_reply(slice_t subj)
     return subj.n > 4 && memcmp(subj.p, "_R_.", 4) == 0;
 }
 
+/* Subjects the reference denies delivery of to a leaf connection when JetStream is not
+ * extended over it ($JS.API.>, $KV.>, $OBJ.>): "JetStream Not Extended, adding deny". */
+static inline bool leaf_js_denied(slice_t s)
+{
+    if (!s.n || s.p[0] != '$') return false;
+    return (s.n > 8 && memcmp(s.p, "$JS.API.", 8) == 0) ||
+           (s.n > 4 && memcmp(s.p, "$KV.", 4) == 0) || (s.n > 5 && memcmp(s.p, "$OBJ.", 5) == 0);
+}
+
 /* May message m go to leaf connection dst (plain interest)? */
 static inline bool leaf_fwd_ok(const conn_t *dst, const msg_t *m)
 {
-    if (dst == m->from) return false;
+    if (dst == m->from || leaf_js_denied(m->subject)) return false;
     if (m->from_route) return !dst->leaf->spoke || leaf_is_service_reply(m->subject);
     return true;
 }

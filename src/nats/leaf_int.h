@@ -96,9 +96,6 @@ void leaf_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r);
 /* LF.mu held: the account's loop detection subject. */
 const char *leaf_lds_locked(const account_t *acc);
 void leaf_dialer_closed(leaf_dialer_t *d, int64_t delay_ns);
-/* Subjects the reference denies both ways on a leaf connection without JetStream
- * ($JS.API.>, $KV.>, $OBJ.>). */
-bool leaf_js_denied(slice_t subj);
 
 /* leaf_proto.c */
 void leaf_start_protocol(worker_t *w, conn_t *c);
@@ -111,6 +108,8 @@ void leaf_connect_verdict(worker_t *w, conn_t *c);
  * dump). */
 void leaf_register(worker_t *w, conn_t *c);
 void leaf_unregister(conn_t *c);
+/* A CONNECT again (hub side): the interest is counted and sent afresh. */
+void leaf_redump(worker_t *w, conn_t *c);
 void leaf_smap_free(leaf_state_t *st);
 /* Owner, a few seconds after registration: the initial dump's subs are forgotten. */
 void leaf_tsub_clear(conn_t *c);

@@ -129,7 +129,6 @@ static void smap_change(leaf_state_t *st, const char *k, size_t n, bool queue, i
 static bool visible(const conn_t *c, const sub_t *s)
 {
     if (s->conn == c) return false;
-    if (leaf_js_denied(s->subject)) return false;
     if (c->leaf->spoke && s->conn && (s->conn->route || (s->conn->leaf && s->conn->leaf->spoke)))
         return false; /* a spoke tells its hub only of local interest */
     return true;
@@ -237,19 +236,24 @@ static void dump_one(sub_t *s, void *arg)
     tsub_put(st, s);
 }
 
-void leaf_register(worker_t *w, conn_t *c)
+/* Registers c (unless it is already) and sends it the account's whole interest, counted
+ * afresh. */
+static void dump(worker_t *w, conn_t *c)
 {
     leaf_state_t *st = c->leaf->st;
     account_t *acc = c->acc;
     buf_t b = {0};
     pthread_mutex_lock(&LF.mu);
-    if (LF.n == LF.cap) {
-        LF.cap = LF.cap ? LF.cap * 2 : 8;
-        LF.leafs = xrealloc(LF.leafs, LF.cap * sizeof *LF.leafs);
+    if (!c->leaf->registered) {
+        if (LF.n == LF.cap) {
+            LF.cap = LF.cap ? LF.cap * 2 : 8;
+            LF.leafs = xrealloc(LF.leafs, LF.cap * sizeof *LF.leafs);
+        }
+        LF.leafs[LF.n++] = c;
+        c->leaf->registered = true;
+        atomic_fetch_add(&leaf_nregistered, 1);
     }
-    LF.leafs[LF.n++] = c;
-    c->leaf->registered = true;
-    atomic_fetch_add(&leaf_nregistered, 1);
+    leaf_smap_free(st);
     dump_ctx_t d = {c};
     sublist_foreach(acc->sl, dump_one, &d);
     const char *lds = leaf_lds_locked(acc);
@@ -268,6 +272,16 @@ void leaf_register(worker_t *w, conn_t *c)
         }
     }
     buf_free(&b);
+}
+
+void leaf_register(worker_t *w, conn_t *c)
+{
+    dump(w, c);
+}
+
+void leaf_redump(worker_t *w, conn_t *c)
+{
+    if (c->leaf->registered) dump(w, c);
 }
 
 /* One of c's subs left the index: the other leaf connections and (hub side) the routes
@@ -328,7 +342,6 @@ void leaf_process_sub(worker_t *w, conn_t *c, const op_t *op, bool add)
         if (add) session_send_err(w, c, "Invalid Subscription");
         return;
     }
-    if (leaf_js_denied(op->subject)) return;
     /* the key "subject[ queue]" is the sid of the remote sub */
     char stack[512];
     size_t kn = op->subject.n + (op->queue.n ? 1 + op->queue.n : 0);

@@ -174,7 +174,10 @@ static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci)
 static void process_connect(worker_t *w, conn_t *c, const op_t *op)
 {
     leaf_state_t *st = c->leaf->st;
-    if (c->leaf->spoke || st->got_connect) return; /* not ours to answer */
+    if (c->leaf->spoke) return; /* not ours to answer */
+    /* docs/leafnodes.md §3.1: a CONNECT again is answered again (INFO, the interest) */
+    bool again = st->got_connect;
+    account_t *bound = c->acc;
     leaf_connect_t ci;
     if (leaf_connect_parse(op->line.p, op->line.n, &ci) != 0) {
         explicit_bzero(&ci, sizeof ci);
@@ -192,6 +195,18 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
             st->connect_len = op->line.n;
         }
         c->auth_wait = true;
+        return;
+    }
+    if (again) {
+        if (rc == AUTH_OK && c->acc != bound) rc = AUTH_FAIL; /* bound for life */
+        if (rc != AUTH_OK) {
+            c->acc = bound;
+            if (rc == AUTH_FAIL) ERROR("%sauthentication error", c->prefix);
+            leaf_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            return;
+        }
+        send_info(w, c, NULL, true);
+        leaf_redump(w, c);
         return;
     }
     if (rc == AUTH_OK && c->acc) {
@@ -324,7 +339,6 @@ static void deliver_leaf(worker_t *w, conn_t *c, const op_t *op)
     count_in(w, c, op->size);
     account_t *acc = c->acc;
     if (!acc || !c->leaf->registered) return;
-    if (leaf_js_denied(op->subject)) return;
     slice_t subj = op->subject;
     char mapped[1024];
     if (unlikely(atomic_load_explicit(&acc->maps, memory_order_relaxed) != NULL))
