@@ -143,7 +143,8 @@ typedef struct cluster_opts {
 typedef struct leaf_remote {
     char **urls; /* as written; dialled in turn */
     size_t nurls;
-    char *account; /* the local account it binds; NULL = the global account */
+    char *account;     /* the local account it binds; NULL = the global account */
+    char *credentials; /* a credentials file (user JWT and seed): signs the hub's nonce */
     bool no_randomize;
 } leaf_remote_t;
 

@@ -1,7 +1,7 @@
 /* opts_leaf.c: the leafnodes {} block (docs/leafnodes.md §1): the listener
  * (listen/host/port, advertise, no_advertise), its authorization (one user,
  * or users each with an account; the block's account; timeout), the remotes to
- * dial (url/urls, account) and the reconnect delay. Keys of the reference this
+ * dial (url/urls, account, credentials) and the reconnect delay. Keys of the reference this
  * server does not implement (TLS, credentials, deny lists, websocket, hub...)
  * are refused with their position, never accepted and ignored. A reload that
  * changes the block is refused ("LeafNode"). */
@@ -13,6 +13,7 @@ static void remote_free(leaf_remote_t *r)
 {
     strv_free(&r->urls, &r->nurls);
     free(r->account);
+    free(r->credentials);
 }
 
 void leaf_opts_free(leaf_opts_t *l)
@@ -147,13 +148,14 @@ static void leaf_remotes(cfg_ctx_t *c, const conf_kv_t *kv, leaf_opts_t *l)
                 remote_urls(c, rkv, &r);
             else if (KEYIS(rkv->key, "account", "local"))
                 get_str(c, rkv, &r.account);
+            else if (KEYIS(rkv->key, "creds", "credentials"))
+                get_str(c, rkv, &r.credentials);
             else if (KEYIS(rkv->key, "no_randomize", "dont_randomize"))
                 get_bool(c, rkv, &r.no_randomize);
-            else if (KEYIS(rkv->key, "creds", "credentials", "tls", "hub", "deny_imports",
-                           "deny_import", "deny_exports", "deny_export", "ws_compress",
-                           "ws_compression", "websocket_compress", "websocket_compression",
-                           "ws_no_masking", "websocket_no_masking", "jetstream_cluster_migrate",
-                           "js_cluster_migrate"))
+            else if (KEYIS(rkv->key, "tls", "hub", "deny_imports", "deny_import", "deny_exports",
+                           "deny_export", "ws_compress", "ws_compression", "websocket_compress",
+                           "websocket_compression", "ws_no_masking", "websocket_no_masking",
+                           "jetstream_cluster_migrate", "js_cluster_migrate"))
                 refuse(c, rkv, " remote");
             else
                 unknown_field(c, rkv);
@@ -217,7 +219,8 @@ static bool remotes_same(const leaf_opts_t *a, const leaf_opts_t *b)
     for (size_t i = 0; i < a->nremotes; i++)
         if (!strv_eq(a->remotes[i].urls, a->remotes[i].nurls, b->remotes[i].urls,
                      b->remotes[i].nurls) ||
-            !str_same(a->remotes[i].account, b->remotes[i].account))
+            !str_same(a->remotes[i].account, b->remotes[i].account) ||
+            !str_same(a->remotes[i].credentials, b->remotes[i].credentials))
             return false;
     return true;
 }

@@ -120,6 +120,12 @@ static void leaf_gone_op(conn_t *c)
 static void leaf_free_op(conn_t *c)
 {
     session_free(c);
+    free(c->cred_jwt);
+    c->cred_jwt = NULL;
+    free(c->cred_sig);
+    c->cred_sig = NULL;
+    free(c->nonce);
+    c->nonce = NULL;
     leaf_info_t *li = c->leaf;
     if (!li) return;
     leaf_state_t *st = li->st;

@@ -129,6 +129,7 @@ void leaf_dialers_start(void)
             }
         }
         d->account = r->account ? xstrdup(r->account) : NULL;
+        d->credentials = r->credentials ? xstrdup(r->credentials) : NULL;
         pthread_mutex_init(&d->mu, NULL);
         pthread_cond_init(&d->cv, NULL);
         pthread_attr_t at;
@@ -163,6 +164,7 @@ void leaf_dialers_free(void)
             free(d->urls[k]);
         free(d->urls);
         free(d->account);
+        free(d->credentials);
         free(d->cur_url);
         pthread_mutex_destroy(&d->mu);
         pthread_cond_destroy(&d->cv);

@@ -37,6 +37,7 @@ typedef struct leaf_state {
     char remote_id[64];
     char remote_cluster[128];
     bool got_info, got_connect;
+    char nonce[64];     /* spoke: the hub's, to sign with the credentials */
     bool loop;          /* closed for a loop: the dialer waits LEAF_LOOP_DELAY_NS */
     char *connect_line; /* hub: a CONNECT waiting for a password check's verdict (owned) */
     size_t connect_len;
@@ -53,7 +54,8 @@ struct leaf_dialer {
     char **urls;
     size_t nurls, next;
     char *account;
-    char *cur_url; /* the URL of the connection in flight (for its CONNECT's user info) */
+    char *credentials; /* a credentials file: its JWT and signed nonce go in CONNECT */
+    char *cur_url;     /* the URL of the connection in flight (for its CONNECT's user info) */
     pthread_t th;
     bool started;
     pthread_mutex_t mu;

@@ -24,8 +24,10 @@
 #include "base/log.h"
 #include "base/nkeys.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define LEAF_INFO_WAIT_NS (2LL * 1000000000LL) /* spoke: the hub's INFO must come by then */
 
@@ -64,10 +66,54 @@ static void send_info(worker_t *w, conn_t *c, const char *nonce, bool connect_in
     buf_free(&b);
 }
 
-/* The spoke's CONNECT (docs/leafnodes.md §3.2): the URL's user info, our identity. */
+/* The credentials file's JWT, and the hub's nonce signed with its seed (base64url), as
+ * the reference's CONNECT carries them. False (logged) if the file cannot be used. */
+static bool sign_nonce(conn_t *c, const char *path, char *jwt, size_t jn, char *sig, size_t sn)
+{
+    char err[256] = "";
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t n = 0;
+    if (f) {
+        text = xmalloc(65536);
+        n = fread(text, 1, 65535, f);
+        fclose(f);
+    } else {
+        snprintf(err, sizeof err, "open %s: %s", path, strerror(errno));
+    }
+    char seed[128];
+    uint8_t raw[32], sg[64];
+    nkey_type_t t;
+    bool ok = false;
+    if (text && leaf_creds_parse(text, n, jwt, jn, seed, sizeof seed) != 0)
+        snprintf(err, sizeof err, "no user JWT and seed in %s", path);
+    else if (text && !nkey_decode_seed(seed, strlen(seed), raw, &t))
+        snprintf(err, sizeof err, "invalid seed in %s", path);
+    else if (text && !nkey_sign(raw, c->leaf->st->nonce, strlen(c->leaf->st->nonce), sg, NULL))
+        snprintf(err, sizeof err, "could not sign");
+    else if (text)
+        ok = nkey_b64url_encode(sg, sizeof sg, sig, sn) > 0;
+    explicit_bzero(seed, sizeof seed);
+    explicit_bzero(raw, sizeof raw);
+    if (text) {
+        explicit_bzero(text, n);
+        free(text);
+    }
+    if (!ok) ERROR("%sError signing the nonce: %s", c->prefix, err[0] ? err : "encoding");
+    return ok;
+}
+
+/* The spoke's CONNECT (docs/leafnodes.md §3.2): the credentials' JWT and signature or
+ * the URL's user info, our identity. */
 static void send_connect(worker_t *w, conn_t *c)
 {
     leaf_state_t *st = c->leaf->st;
+    char jwt[8192] = "", sig[128] = "";
+    if (st->dialer && st->dialer->credentials &&
+        !sign_nonce(c, st->dialer->credentials, jwt, sizeof jwt, sig, sizeof sig)) {
+        leaf_close(c, CR_CLIENT_CLOSED);
+        return;
+    }
     char host[256], user[256], pass[256];
     int port;
     route_url_split(st->url ? st->url : "", host, sizeof host, &port, user, sizeof user, pass,
@@ -78,6 +124,10 @@ static void send_connect(worker_t *w, conn_t *c)
     jw_init(&j, &b, false);
     jw_obj_begin(&j, NULL);
     jw_str(&j, "version", SERVER_VERSION);
+    if (jwt[0]) {
+        jw_str(&j, "jwt", jwt);
+        jw_str(&j, "sig", sig);
+    }
     if (user[0]) {
         jw_str(&j, "user", user);
         jw_str(&j, "pass", pass);
@@ -148,6 +198,11 @@ static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci)
         rc = auth_secret_check(c, u->password, ci->pass, true);
         acc_name = u->account;
     } else {
+        /* operator mode logs in with the CONNECT's user JWT and its signature of our nonce */
+        free(c->cred_jwt);
+        c->cred_jwt = ci->jwt[0] ? xstrdup(ci->jwt) : NULL;
+        free(c->cred_sig);
+        c->cred_sig = ci->sig[0] ? xstrdup(ci->sig) : NULL;
         rc = auth_check(c, ci->user, ci->pass, ci->token, true);
         if (rc == AUTH_OK && atomic_load(&c->perms)) {
             /* a leaf's permissions work the other way round: not implemented here */
@@ -325,7 +380,9 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
         snprintf(st->remote_id, sizeof st->remote_id, "%s", ii.id);
         snprintf(st->remote_cluster, sizeof st->remote_cluster, "%s", ii.cluster);
         pthread_mutex_unlock(&LF.mu);
+        snprintf(st->nonce, sizeof st->nonce, "%s", ii.nonce);
         send_connect(w, c);
+        if (c->closing) return;
         if (!ii.info_on_connect) ii.connect_info = true;
     }
     if (ii.connect_info) finish_connect(w, c);

@@ -26,6 +26,10 @@ static int connect_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
         str_member(raw, t, ci->user, sizeof ci->user);
     else if (json_key_is(key, "pass"))
         str_member(raw, t, ci->pass, sizeof ci->pass);
+    else if (json_key_is(key, "jwt"))
+        str_member(raw, t, ci->jwt, sizeof ci->jwt);
+    else if (json_key_is(key, "sig"))
+        str_member(raw, t, ci->sig, sizeof ci->sig);
     else if (json_key_is(key, "auth_token"))
         str_member(raw, t, ci->token, sizeof ci->token);
     else if (json_key_is(key, "headers"))
@@ -53,6 +57,8 @@ static int info_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
         str_member(raw, t, ii->name, sizeof ii->name);
     else if (json_key_is(key, "cluster"))
         str_member(raw, t, ii->cluster, sizeof ii->cluster);
+    else if (json_key_is(key, "nonce"))
+        str_member(raw, t, ii->nonce, sizeof ii->nonce);
     else if (json_key_is(key, "client_id"))
         ii->cid = t == JSON_NUMBER ? digits(raw) : 0;
     else if (json_key_is(key, "leafnode_urls"))
@@ -78,4 +84,48 @@ int leaf_info_parse(const char *json, size_t n, leaf_info_msg_t *out)
 {
     memset(out, 0, sizeof *out);
     return json_parse_object(json, n, info_member, out) == 0 ? 0 : -1;
+}
+
+/* The text between the first dashed line (3+ dashes) at or after p and the next one. */
+static const char *block(const char *p, const char *end, const char **bs, const char **be)
+{
+    for (;;) {
+        const char *d = p;
+        while (d < end && !(d + 2 < end && d[0] == '-' && d[1] == '-' && d[2] == '-'))
+            d++;
+        if (d >= end) return NULL;
+        const char *nl = memchr(d, '\n', (size_t)(end - d));
+        if (!nl) return NULL;
+        const char *b = nl + 1;
+        const char *d2 = b;
+        while (d2 < end && !(d2 + 2 < end && d2[0] == '-' && d2[1] == '-' && d2[2] == '-'))
+            d2++;
+        if (d2 >= end) return NULL;
+        const char *nl2 = memchr(d2, '\n', (size_t)(end - d2));
+        *bs = b;
+        *be = d2;
+        return nl2 ? nl2 + 1 : end;
+    }
+}
+
+static int copy_trimmed(const char *b, const char *e, char *out, size_t cap)
+{
+    while (b < e && (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n'))
+        b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        e--;
+    size_t n = (size_t)(e - b);
+    if (!n || n + 1 > cap || memchr(b, '\n', n)) return -1;
+    memcpy(out, b, n);
+    out[n] = 0;
+    return 0;
+}
+
+int leaf_creds_parse(const char *text, size_t n, char *jwt, size_t jn, char *seed, size_t sn)
+{
+    const char *end = text + n, *b, *e;
+    const char *next = block(text, end, &b, &e);
+    if (!next || copy_trimmed(b, e, jwt, jn) != 0) return -1;
+    if (!block(next, end, &b, &e) || copy_trimmed(b, e, seed, sn) != 0) return -1;
+    return 0;
 }
