@@ -20,6 +20,7 @@
 #include "nats/leaf.h"
 #include "nats/leaf_int.h"
 #include "nats/route.h"
+#include "nats/imports.h"
 #include "nats/session.h"
 #include "nats/subs.h"
 #include "base/hash.h"
@@ -288,6 +289,10 @@ void leaf_redump(worker_t *w, conn_t *c)
  * hear of it. */
 static void leaf_own_sub_gone(worker_t *w, const sub_t *s)
 {
+    if (s->imp) { /* a stream import's shadow: announced as local interest */
+        route_local_sub_removed(w, s);
+        return;
+    }
     if (!s->conn->leaf->spoke) route_leaf_interest(w, s, -leaf_sub_weight(s));
     leaf_sub_removed(w, s);
 }
@@ -369,6 +374,7 @@ void leaf_process_sub(worker_t *w, conn_t *c, const op_t *op, bool add)
             sidmap_put(&c->subs, s);
             if (!c->leaf->spoke) route_leaf_interest(w, s, leaf_sub_weight(s));
             leaf_sub_added(w, s);
+            imports_sub_added(w, c, s); /* stream imports shadow it (nats/imports.h) */
         }
     }
     if (k != stack) free(k);
