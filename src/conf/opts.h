@@ -50,8 +50,9 @@ typedef struct user {
      * user may not log in on the client port at all. */
     bool restrict_conn_types;
     bool allow_standard;
-    char *account; /* the account it logs in to (accounts block); NULL = the global account */
-    bool is_nkey;  /* an nkey user: name is its public key ("U..."), no password */
+    bool allow_leaf; /* LEAFNODE is listed: it may log in a leaf node (docs/leafnodes.md §4) */
+    char *account;   /* the account it logs in to (accounts block); NULL = the global account */
+    bool is_nkey;    /* an nkey user: name is its public key ("U..."), no password */
 } user_t;
 
 /* accounts {} (docs/config.md "Accounts"): what one account exports, imports and limits. */

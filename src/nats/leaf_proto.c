@@ -197,7 +197,7 @@ static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci)
         if (!u) return AUTH_FAIL;
         rc = auth_secret_check(c, u->password, ci->pass, true);
         acc_name = u->account;
-    } else {
+    } else if (accounts_from_jwts()) {
         /* operator mode logs in with the CONNECT's user JWT and its signature of our nonce */
         free(c->cred_jwt);
         c->cred_jwt = ci->jwt[0] ? xstrdup(ci->jwt) : NULL;
@@ -210,9 +210,35 @@ static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci)
                   c->prefix);
             return AUTH_FAIL;
         }
-        if (rc == AUTH_OK && !c->acc) c->acc = account_global();
-        if (rc == AUTH_OK && lo->account) c->acc = account_fetch(lo->account, strlen(lo->account));
         return rc;
+    } else {
+        /* as a client would, with the reference's leaf rules: a user named (or the
+         * no_auth_user) must be a configured user allowed on a leaf connection; without
+         * one the leaf binds the authorization's account, whatever the client port needs */
+        const opts_t *o = srv->opts;
+        const char *name = ci->user, *pass = ci->pass;
+        if (!name[0] && !pass[0] && !ci->token[0] && o->no_auth_user && *o->no_auth_user) {
+            for (size_t i = 0; i < o->nusers; i++)
+                if (strcmp(o->users[i].name, o->no_auth_user) == 0)
+                    name = o->users[i].name, pass = o->users[i].password;
+        }
+        if (!name[0]) {
+            acc_name = lo->account;
+            rc = AUTH_OK;
+        } else {
+            const user_t *u = NULL;
+            for (size_t i = 0; i < o->nusers && !u; i++)
+                if (!o->users[i].is_nkey && strcmp(o->users[i].name, name) == 0) u = &o->users[i];
+            if (!u || (u->restrict_conn_types && !u->allow_leaf)) return AUTH_FAIL;
+            if (u->perms || o->default_perms) {
+                ERROR("%sleafnode login as a user with permissions is not supported by this "
+                      "server",
+                      c->prefix);
+                return AUTH_FAIL;
+            }
+            rc = auth_secret_check(c, u->password, pass, true);
+            acc_name = u->account;
+        }
     }
     if (rc != AUTH_OK) return rc;
     c->acc = acc_name ? account_fetch(acc_name, strlen(acc_name)) : account_global();
@@ -222,7 +248,7 @@ static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci)
         return AUTH_FAIL;
     }
     free(c->user);
-    c->user = xstrdup(ci->user);
+    c->user = ci->user[0] ? xstrdup(ci->user) : NULL;
     return AUTH_OK;
 }
 
