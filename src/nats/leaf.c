@@ -6,10 +6,10 @@
  * kind's row, and the monitoring snapshot (/leafz). */
 #include "nats/leaf.h"
 #include "nats/leaf_int.h"
-#include "nats/route.h"
 #include "nats/session.h"
 #include "nats/subs.h"
 #include "proto/route_parse.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/os.h"
 
@@ -47,6 +47,57 @@ const char *leaf_lds_locked(const account_t *acc)
         e->subj[5 + i] = alpha[rnd[i] % (sizeof alpha - 1)];
     e->subj[5 + sizeof rnd] = 0;
     return e->subj;
+}
+
+bool leaf_own_url(char *out, size_t n)
+{
+    if (LF.listen_fd < 0 || srv->opts->leaf.no_advertise) return false;
+    snprintf(out, n, "%s", LF.info_ip);
+    return true;
+}
+
+void leaf_put_urls_locked(jw_t *j)
+{
+    jw_arr_begin(j, "leafnode_urls");
+    jw_str(j, NULL, LF.info_ip);
+    for (size_t i = 0; i < LF.nurls; i++)
+        if (strcmp(LF.urls[i].url, LF.info_ip) != 0) jw_str(j, NULL, LF.urls[i].url);
+    jw_arr_end(j);
+}
+
+void leaf_peer_urls(char *const *urls, size_t n, bool add)
+{
+    bool changed = false;
+    pthread_mutex_lock(&LF.mu);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < LF.nurls && strcmp(LF.urls[k].url, urls[i]) != 0)
+            k++;
+        if (add) {
+            if (k == LF.nurls) {
+                LF.urls = xrealloc(LF.urls, (LF.nurls + 1) * sizeof *LF.urls);
+                LF.urls[LF.nurls++] = (peer_url_t){xstrdup(urls[i]), 0};
+                changed = true;
+            }
+            LF.urls[k].refs++;
+        } else if (k < LF.nurls && --LF.urls[k].refs <= 0) {
+            free(LF.urls[k].url);
+            LF.urls[k] = LF.urls[--LF.nurls];
+            changed = true;
+        }
+    }
+    /* the reference sends its leaf INFO again to the leaf nodes it is the hub of */
+    size_t nto = 0;
+    conn_t **to = NULL;
+    if (changed && LF.listen_fd >= 0 && !atomic_load(&srv->shutting_down)) {
+        to = xcalloc(LF.n ? LF.n : 1, sizeof *to);
+        for (size_t i = 0; i < LF.n; i++)
+            if (!LF.leafs[i]->leaf->spoke) to[nto++] = LF.leafs[i];
+    }
+    pthread_mutex_unlock(&LF.mu);
+    for (size_t i = 0; i < nto; i++) /* (workers' batches keep them alive) */
+        leaf_send_info(NULL, to[i], NULL, false);
+    free(to);
 }
 
 void leaf_close(conn_t *c, close_reason_t r)
@@ -262,6 +313,11 @@ void leaf_free_all(void)
     free(LF.lds);
     LF.lds = NULL;
     LF.nlds = 0;
+    for (size_t i = 0; i < LF.nurls; i++)
+        free(LF.urls[i].url);
+    free(LF.urls);
+    LF.urls = NULL;
+    LF.nurls = 0;
     pthread_mutex_unlock(&LF.mu);
 }
 

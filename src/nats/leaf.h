@@ -50,6 +50,13 @@ static inline void leaf_sub_removed(worker_t *w, const sub_t *s)
         leaf_interest_change(w, s, -leaf_sub_weight(s));
 }
 
+/* The leafnode URL routes tell their peers of (docs/leafnodes.md §2): ours, unless there
+ * is no listener or no_advertise (false then). */
+bool leaf_own_url(char *out, size_t n);
+/* A route peer's leafnode URLs arrived (add) or left with it: the leaf connections we are
+ * the hub of are told the new list (async INFO). Any thread. */
+void leaf_peer_urls(char *const *urls, size_t n, bool add);
+
 /* Monitoring: open leaf connections in cid order (conn_snapshot), and counts. */
 size_t server_snapshot_leafs(conn_info_t **out, bool with_subs);
 int leaf_count(void);

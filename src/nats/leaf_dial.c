@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define DIALER_STACK (512 * 1024)
@@ -53,6 +55,53 @@ static bool sleep_or_stop(leaf_dialer_t *d, int64_t ns)
     return stop;
 }
 
+/* The reference's pickNextURL: the list's first, after moving the current one to the
+ * end when it is first (so a failed or lost URL is tried last). */
+static void pick_url(leaf_dialer_t *d, char *out, size_t n)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->cur && d->nlist > 1 && strcmp(d->cur, d->list[0]) == 0) {
+        char *first = d->list[0];
+        memmove(d->list, d->list + 1, (d->nlist - 1) * sizeof *d->list);
+        d->list[d->nlist - 1] = first;
+    }
+    free(d->cur);
+    d->cur = xstrdup(d->list[0]);
+    snprintf(out, n, "%s", d->list[0]);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void host_port(const char *url, char *host, size_t hn, int *port)
+{
+    route_url_split(url, host, hn, port, NULL, 0, NULL, 0);
+    if (!url_has_port(url)) *port = LEAF_DEFAULT_PORT;
+}
+
+void leaf_dialer_learn(leaf_dialer_t *d, char urls[][300], size_t n)
+{
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < d->nlist; i++)
+        free(d->list[i]);
+    free(d->list);
+    d->list = xcalloc(n + d->nurls, sizeof *d->list);
+    d->nlist = 0;
+    for (size_t i = 0; i < n; i++) {
+        char u[320], h[256], ch[256];
+        int p, cp;
+        snprintf(u, sizeof u, "nats-leaf://%s", urls[i]);
+        host_port(u, h, sizeof h, &p);
+        bool dup = false;
+        for (size_t k = 0; k < d->nurls && !dup; k++) {
+            host_port(d->urls[k], ch, sizeof ch, &cp);
+            dup = cp == p && strcasecmp(ch, h) == 0;
+        }
+        if (!dup) d->list[d->nlist++] = xstrdup(u);
+    }
+    for (size_t k = 0; k < d->nurls; k++)
+        d->list[d->nlist++] = xstrdup(d->urls[k]);
+    pthread_mutex_unlock(&d->mu);
+}
+
 static void *dialer_main(void *arg)
 {
     leaf_dialer_t *d = arg;
@@ -68,7 +117,8 @@ static void *dialer_main(void *arg)
         if (stop) break;
         if (!first && sleep_or_stop(d, delay)) break;
         first = false;
-        const char *url = d->urls[d->next++ % d->nurls];
+        char url[600];
+        pick_url(d, url, sizeof url);
         char host[256], shown[300], err[300];
         int port = 0;
         route_url_split(url, host, sizeof host, &port, NULL, 0, NULL, 0);
@@ -128,6 +178,9 @@ void leaf_dialers_start(void)
                 d->urls[j] = t;
             }
         }
+        d->list = xcalloc(d->nurls, sizeof *d->list);
+        for (size_t k = 0; k < d->nurls; k++)
+            d->list[d->nlist++] = xstrdup(d->urls[k]);
         d->account = r->account ? xstrdup(r->account) : NULL;
         d->credentials = r->credentials ? xstrdup(r->credentials) : NULL;
         pthread_mutex_init(&d->mu, NULL);
@@ -163,6 +216,10 @@ void leaf_dialers_free(void)
         for (size_t k = 0; k < d->nurls; k++)
             free(d->urls[k]);
         free(d->urls);
+        for (size_t k = 0; k < d->nlist; k++)
+            free(d->list[k]);
+        free(d->list);
+        free(d->cur);
         free(d->account);
         free(d->credentials);
         free(d->cur_url);

@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "nats/account.h"
 #include "nats/leaf_fwd.h"
+#include "base/json.h"
 
 #include <pthread.h>
 
@@ -51,8 +52,11 @@ typedef struct leaf_state {
 } leaf_state_t;
 
 struct leaf_dialer {
-    char **urls;
-    size_t nurls, next;
+    char **urls; /* configured */
+    size_t nurls;
+    char **list; /* mu: what is dialled: learned URLs, then the configured ones */
+    size_t nlist;
+    char *cur; /* mu: the URL of the last attempt */
     char *account;
     char *credentials; /* a credentials file: its JWT and signed nonce go in CONNECT */
     char *cur_url;     /* the URL of the connection in flight (for its CONNECT's user info) */
@@ -70,8 +74,16 @@ typedef struct lds_entry {
     char subj[48];
 } lds_entry_t;
 
+/* A leafnode URL a route peer told us of, counted per peer that did. */
+typedef struct peer_url {
+    char *url;
+    int refs;
+} peer_url_t;
+
 typedef struct leaf_global {
     pthread_mutex_t mu;
+    peer_url_t *urls; /* the cluster's other leafnode URLs (docs/leafnodes.md §2) */
+    size_t nurls;
     conn_t **leafs; /* registered */
     size_t n, cap;
     leaf_dialer_t *dialers;
@@ -101,6 +113,11 @@ void leaf_dialer_closed(leaf_dialer_t *d, int64_t delay_ns);
 
 /* leaf_proto.c */
 void leaf_start_protocol(worker_t *w, conn_t *c);
+/* LF.mu held: the INFO's leafnode_urls array (ours first, then the peers'). */
+void leaf_put_urls_locked(jw_t *j);
+/* The hub's INFO to c: with a nonce (the first), connect_info (the answer to CONNECT),
+ * or neither (an update of the URLs, sent with w NULL from any thread). */
+void leaf_send_info(worker_t *w, conn_t *c, const char *nonce, bool connect_info);
 size_t leaf_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
 void leaf_timer(worker_t *w, conn_t *c);
 void leaf_connect_verdict(worker_t *w, conn_t *c);
@@ -118,6 +135,9 @@ void leaf_tsub_clear(conn_t *c);
 void leaf_process_sub(worker_t *w, conn_t *c, const op_t *op, bool add);
 
 /* leaf_dial.c */
+/* The hub's INFO listed these leafnode URLs (host:port): dialled first next time, the
+ * configured ones after (the reference's order). */
+void leaf_dialer_learn(leaf_dialer_t *d, char urls[][300], size_t n);
 void leaf_dialers_start(void);
 void leaf_dialers_stop(void);
 void leaf_dialers_free(void); /* after the workers are gone */

@@ -34,7 +34,7 @@
 /* ---- what we send ------------------------------------------------------------------- */
 
 /* The hub's INFO (docs/leafnodes.md §3.1), in the reference's field order. */
-static void send_info(worker_t *w, conn_t *c, const char *nonce, bool connect_info)
+void leaf_send_info(worker_t *w, conn_t *c, const char *nonce, bool connect_info)
 {
     opts_t *o = srv->opts;
     buf_t b = {0};
@@ -49,16 +49,16 @@ static void send_info(worker_t *w, conn_t *c, const char *nonce, bool connect_in
     jw_bool(&j, "auth_required", true);
     jw_int(&j, "max_payload", o->max_payload);
     jw_str(&j, "ip", LF.info_ip);
-    jw_uint(&j, "client_id", c->cid);
+    if (nonce || connect_info) jw_uint(&j, "client_id", c->cid); /* not in an update */
     if (nonce) jw_str(&j, "nonce", nonce);
     char cluster[128];
     route_cluster_name(cluster, sizeof cluster);
     if (cluster[0]) jw_str(&j, "cluster", cluster);
     jw_bool(&j, "info_on_connect", true);
     if (connect_info) jw_bool(&j, "connect_info", true);
-    jw_arr_begin(&j, "leafnode_urls");
-    jw_str(&j, NULL, LF.info_ip);
-    jw_arr_end(&j);
+    pthread_mutex_lock(&LF.mu);
+    leaf_put_urls_locked(&j);
+    pthread_mutex_unlock(&LF.mu);
     if (connect_info && c->acc) jw_str(&j, "remote_account", c->acc->name);
     jw_obj_end(&j);
     buf_puts(&b, " \r\n");
@@ -169,7 +169,7 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
     nkey_nonce(nonce);
     free(c->nonce);
     c->nonce = xstrdup(nonce);
-    send_info(w, c, nonce, false);
+    leaf_send_info(w, c, nonce, false);
     const leaf_opts_t *lo = &srv->opts->leaf;
     c->auth_due_ns = w->now_ns + (lo->auth_timeout_ns ? lo->auth_timeout_ns : 2000000000LL);
     worker_note_deadline(w, c->auth_due_ns);
@@ -286,7 +286,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
             leaf_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             return;
         }
-        send_info(w, c, NULL, true);
+        leaf_send_info(w, c, NULL, true);
         leaf_redump(w, c);
         return;
     }
@@ -342,7 +342,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     first_ping(w, c);
     NOTICE("%sJetStream Not Extended, adding deny [$JS.API.> $KV.> $OBJ.>] for account \"%s\"",
            c->prefix, c->acc->name);
-    send_info(w, c, NULL, true);
+    leaf_send_info(w, c, NULL, true);
     leaf_register(w, c);
     c->leaf->st->tsub_until_ns = w->now_ns + 5000000000LL;
     worker_note_deadline(w, c->leaf->st->tsub_until_ns);
@@ -411,6 +411,9 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
         if (c->closing) return;
         if (!ii.info_on_connect) ii.connect_info = true;
     }
+    /* the hub's cluster, as it knows it now: dialled first next time (docs/leafnodes.md
+     * §3.2) */
+    if (ii.nurls && st->dialer) leaf_dialer_learn(st->dialer, ii.urls, ii.nurls);
     if (ii.connect_info) finish_connect(w, c);
 }
 

@@ -48,6 +48,22 @@ static uint64_t digits(slice_t raw)
     return v;
 }
 
+static int url_elem(void *ctx, json_type_t t, slice_t raw)
+{
+    leaf_info_msg_t *ii = ctx;
+    if (t == JSON_STRING && ii->nurls < LEAF_INFO_URLS &&
+        json_unquote(raw, ii->urls[ii->nurls], sizeof ii->urls[0]) > 0)
+        ii->nurls++;
+    return 0;
+}
+
+static void urls_member(leaf_info_msg_t *ii, json_type_t t, slice_t raw)
+{
+    ii->has_urls = t == JSON_ARRAY;
+    ii->nurls = 0;
+    if (ii->has_urls) json_parse_array(raw.p, raw.n, url_elem, ii);
+}
+
 static int info_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
 {
     leaf_info_msg_t *ii = ctx;
@@ -62,7 +78,7 @@ static int info_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     else if (json_key_is(key, "client_id"))
         ii->cid = t == JSON_NUMBER ? digits(raw) : 0;
     else if (json_key_is(key, "leafnode_urls"))
-        ii->has_urls = t == JSON_ARRAY;
+        urls_member(ii, t, raw);
     else if (json_key_is(key, "headers"))
         ii->headers = t == JSON_BOOL && raw.p[0] == 't';
     else if (json_key_is(key, "info_on_connect"))

@@ -16,9 +16,12 @@ typedef struct leaf_connect {
 } leaf_connect_t;
 
 /* The hub's INFO, as the spoke reads it. */
+#define LEAF_INFO_URLS 16
 typedef struct leaf_info_msg {
     char id[64], name[128], cluster[128], nonce[64];
     uint64_t cid;
+    char urls[LEAF_INFO_URLS][300]; /* leafnode_urls (host:port), the first LEAF_INFO_URLS */
+    size_t nurls;
     bool has_urls, headers, info_on_connect, connect_info, tls_required;
 } leaf_info_msg_t;
 

@@ -66,28 +66,32 @@ void route_info_msg_free(route_info_msg_t *r)
     for (size_t i = 0; i < r->nurls; i++)
         free(r->urls[i]);
     free(r->urls);
+    for (size_t i = 0; i < r->nlurls; i++)
+        free(r->lurls[i]);
+    free(r->lurls);
 }
 
-static int collect_urls(route_info_msg_t *r, slice_t raw)
+typedef struct strv_ctx {
+    char ***v;
+    size_t *n;
+} strv_ctx_t;
+
+static int collect_one(void *ctx, json_type_t t, slice_t raw)
 {
-    /* raw is a JSON array of strings */
-    const char *p = raw.p + 1, *e = raw.p + raw.n - 1;
-    while (p < e) {
-        while (p < e && (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t' || *p == '\r'))
-            p++;
-        if (p >= e || *p != '"') break;
-        const char *q = p + 1;
-        while (q < e && *q != '"') {
-            if (*q == '\\') q++;
-            q++;
-        }
-        char tmp[512];
-        if (json_unquote((slice_t){p, (size_t)(q + 1 - p)}, tmp, sizeof tmp) >= 0) {
-            r->urls = xrealloc(r->urls, (r->nurls + 1) * sizeof(char *));
-            r->urls[r->nurls++] = xstrdup(tmp);
-        }
-        p = q + 1;
+    strv_ctx_t *x = ctx;
+    char tmp[512];
+    if (t == JSON_STRING && json_unquote(raw, tmp, sizeof tmp) >= 0) {
+        *x->v = xrealloc(*x->v, (*x->n + 1) * sizeof(char *));
+        (*x->v)[(*x->n)++] = xstrdup(tmp);
     }
+    return 0;
+}
+
+/* raw is a JSON array: its strings are appended to *v (others are skipped) */
+static int collect_urls(char ***v, size_t *n, slice_t raw)
+{
+    strv_ctx_t x = {v, n};
+    json_parse_array(raw.p, raw.n, collect_one, &x);
     return 0;
 }
 
@@ -130,7 +134,10 @@ static int rinfo_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
         r->port = strtoll(raw.p, NULL, 10);
         return 0;
     }
-    if (json_key_is(key, "connect_urls") && t == JSON_ARRAY) return collect_urls(r, raw);
+    if (json_key_is(key, "connect_urls") && t == JSON_ARRAY)
+        return collect_urls(&r->urls, &r->nurls, raw);
+    if (json_key_is(key, "leafnode_urls") && t == JSON_ARRAY)
+        return collect_urls(&r->lurls, &r->nlurls, raw);
     return 0;
 #undef STR
 #undef BOOL

@@ -21,6 +21,8 @@ typedef struct route_info_msg {
     bool headers, dynamic, ldm, auth_required, gateway, has_cluster;
     char **urls; /* connect_urls (owned) */
     size_t nurls;
+    char **lurls; /* leafnode_urls (owned): the peer's leafnode listener (docs/leafnodes.md §2) */
+    size_t nlurls;
 } route_info_msg_t;
 
 /* 0, or -1 if json[0..n) is not one JSON object (members read before the error stay
