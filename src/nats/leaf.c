@@ -51,7 +51,7 @@ const char *leaf_lds_locked(const account_t *acc)
 
 bool leaf_own_url(char *out, size_t n)
 {
-    if (LF.listen_fd < 0 || srv->opts->leaf.no_advertise) return false;
+    if (!LF.port || srv->opts->leaf.no_advertise) return false; /* (LF.port: set once) */
     snprintf(out, n, "%s", LF.info_ip);
     return true;
 }
@@ -89,7 +89,7 @@ void leaf_peer_urls(char *const *urls, size_t n, bool add)
     /* the reference sends its leaf INFO again to the leaf nodes it is the hub of */
     size_t nto = 0;
     conn_t **to = NULL;
-    if (changed && LF.listen_fd >= 0 && !atomic_load(&srv->shutting_down)) {
+    if (changed && LF.port && !atomic_load(&srv->shutting_down)) {
         to = xcalloc(LF.n ? LF.n : 1, sizeof *to);
         for (size_t i = 0; i < LF.n; i++)
             if (!LF.leafs[i]->leaf->spoke) to[nto++] = LF.leafs[i];

@@ -181,7 +181,7 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
 /* The leafnodes authorization (docs/leafnodes.md §4): its user, or one of its users,
  * binds the account configured there; without one the leaf logs in as a client would.
  * Sets c->acc. */
-static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci)
+static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci, bool again)
 {
     const leaf_opts_t *lo = &srv->opts->leaf;
     const char *acc_name = NULL;
@@ -241,13 +241,15 @@ static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci)
         }
     }
     if (rc != AUTH_OK) return rc;
-    c->acc = acc_name ? account_fetch(acc_name, strlen(acc_name)) : account_global();
+    account_t *acc = acc_name ? account_fetch(acc_name, strlen(acc_name)) : account_global();
+    if (again) return acc == c->acc ? AUTH_OK : AUTH_FAIL; /* bound for life */
+    c->acc = acc;
     if (!c->acc) {
         ERROR("authentication of user \"%s\" failed, unable to lookup account \"%s\"", ci->user,
               acc_name ? acc_name : "");
         return AUTH_FAIL;
     }
-    free(c->user);
+    free(c->user); /* (owner only: snapshots run on the owner) */
     c->user = ci->user[0] ? xstrdup(ci->user) : NULL;
     return AUTH_OK;
 }
@@ -258,14 +260,15 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     if (c->leaf->spoke) return; /* not ours to answer */
     /* docs/leafnodes.md §3.1: a CONNECT again is answered again (INFO, the interest) */
     bool again = st->got_connect;
-    account_t *bound = c->acc;
     leaf_connect_t ci;
     if (leaf_connect_parse(op->line.p, op->line.n, &ci) != 0) {
         explicit_bzero(&ci, sizeof ci);
         leaf_close(c, CR_PROTOCOL_VIOLATION);
         return;
     }
-    auth_rc_t rc = leaf_auth(c, &ci);
+    /* a CONNECT again keeps the account it bound (other workers read c->acc): its
+     * credentials are checked again only outside operator mode (docs/leafnodes.md §3.1) */
+    auth_rc_t rc = again && accounts_from_jwts() ? AUTH_OK : leaf_auth(c, &ci, again);
     explicit_bzero(ci.pass, sizeof ci.pass);
     explicit_bzero(ci.token, sizeof ci.token);
     if (rc == AUTH_PENDING) {
@@ -279,9 +282,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
         return;
     }
     if (again) {
-        if (rc == AUTH_OK && c->acc != bound) rc = AUTH_FAIL; /* bound for life */
         if (rc != AUTH_OK) {
-            c->acc = bound;
             if (rc == AUTH_FAIL) ERROR("%sauthentication error", c->prefix);
             leaf_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             return;
