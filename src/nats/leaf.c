@@ -177,6 +177,8 @@ static void leaf_free_op(conn_t *c)
     c->cred_sig = NULL;
     free(c->nonce);
     c->nonce = NULL;
+    free(c->user);
+    c->user = NULL;
     leaf_info_t *li = c->leaf;
     if (!li) return;
     leaf_state_t *st = li->st;
