@@ -149,6 +149,7 @@ static void leaf_closed_op(conn_t *c)
     if (!li) return;
     leaf_unregister(c);
     session_closed(c, NULL); /* the peer's interest: others told in leaf_unregister */
+    leaf_closed_event(c);
     if (li->st->dialer) {
         int64_t delay = li->st->loop ? LEAF_LOOP_DELAY_NS : 0;
         leaf_dialer_closed(li->st->dialer, delay);

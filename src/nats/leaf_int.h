@@ -121,6 +121,9 @@ void leaf_send_info(worker_t *w, conn_t *c, const char *nonce, bool connect_info
 size_t leaf_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
 void leaf_timer(worker_t *w, conn_t *c);
 void leaf_connect_verdict(worker_t *w, conn_t *c);
+/* Closing (owner): a hub side connection that logged in has its account's disconnect
+ * event, as a client's. */
+void leaf_closed_event(conn_t *c);
 
 /* leaf_interest.c */
 /* Registers c (bound, protocol done) and sends it the account's interest (the initial

@@ -18,6 +18,7 @@
 #include "nats/proto_loop.h"
 #include "nats/route.h"
 #include "nats/session.h"
+#include "nats/sys.h"
 #include "proto/route_parse.h"
 #include "proto/leaf_parse.h"
 #include "base/json.h"
@@ -341,12 +342,18 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     snprintf(st->remote_cluster, sizeof st->remote_cluster, "%s", ci.cluster);
     pthread_mutex_unlock(&LF.mu);
     first_ping(w, c);
+    sys_client_connected(w, c); /* the account's connect event, as a client's */
     NOTICE("%sJetStream Not Extended, adding deny [$JS.API.> $KV.> $OBJ.>] for account \"%s\"",
            c->prefix, c->acc->name);
     leaf_send_info(w, c, NULL, true);
     leaf_register(w, c);
     c->leaf->st->tsub_until_ns = w->now_ns + 5000000000LL;
     worker_note_deadline(w, c->leaf->st->tsub_until_ns);
+}
+
+void leaf_closed_event(conn_t *c)
+{
+    if (!c->leaf->spoke && c->leaf->st->got_connect && c->acc) sys_client_closed(c->w, c);
 }
 
 void leaf_connect_verdict(worker_t *w, conn_t *c)
