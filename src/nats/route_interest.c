@@ -127,7 +127,7 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
     ikey_t **slot = NULL;
     ikey_t *e = ikey_find(k, n, h, &slot);
     if (!e && delta > 0) {
-        if (R.icount + 1 > R.ibcap) ikey_grow(), ikey_find(k, n, h, &slot);
+        if (!slot || R.icount + 1 > R.ibcap) ikey_grow(), ikey_find(k, n, h, &slot);
         e = xcalloc(1, sizeof *e + n + 1);
         e->h = h;
         e->len = (uint32_t)n;
