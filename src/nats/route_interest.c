@@ -127,8 +127,10 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
     ikey_t **slot = NULL;
     ikey_t *e = ikey_find(k, n, h, &slot);
     if (!e && delta > 0) {
-        if (!slot || R.icount + 1 > R.ibcap) ikey_grow(), ikey_find(k, n, h, &slot);
+        if (R.icount + 1 > R.ibcap) ikey_grow();
+        slot = &R.ibuckets[h & (R.ibcap - 1)]; /* a new key goes first in its bucket */
         e = xcalloc(1, sizeof *e + n + 1);
+        e->next = *slot;
         e->h = h;
         e->len = (uint32_t)n;
         e->acc_len = (uint32_t)acc->name_len;
