@@ -138,6 +138,52 @@ static inline uint64_t qweight(const sub_t *s, const msg_t *m)
     return (uint64_t)(s->weight > 0 ? s->weight : 1);
 }
 
+/* One queue group with members on routes or leaf nodes (out of line: the all-local
+ * groups of deliver_all stay as they were). A weighted pick among the local and routed
+ * members (a route's entry counts its announced weight; none for a routed message or one
+ * from our hub: one hop); a leaf's member is only the fallback (docs/leafnodes.md §6).
+ * Returns 1 if a local member or an import took it (routes and leafs go to fwd). */
+static __attribute__((noinline)) int deliver_qgroup_remote(worker_t *w, const sl_qgroup_t *q,
+                                                           const msg_t *m, route_fwd_set_t *fwd)
+{
+    uint32_t start = 0;
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < q->n; k++)
+        total += qweight(q->subs[k], m);
+    /* none pickable: only leaf members (tried as the fallback below) */
+    uint64_t pick = total ? worker_rand(w) % total : 0;
+    for (uint32_t k = 0; total && k < q->n; k++) {
+        uint64_t wt = qweight(q->subs[k], m);
+        if (pick < wt) {
+            start = k;
+            break;
+        }
+        pick -= wt;
+    }
+    sub_t *leaf_fb = NULL; /* a leaf's member: taken only if no other one is */
+    for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
+        sub_t *s = q->subs[i];
+        if (unlikely(s->imp != NULL)) {
+            if (deliver_import(w, s, m)) return 1;
+            continue;
+        }
+        if (s->remote) {
+            if (atomic_load_explicit(&s->closed, memory_order_relaxed)) continue;
+            if (s->conn->leaf) {
+                if (!leaf_fb && s->conn != m->from && !leaf_js_denied(m->subject)) leaf_fb = s;
+                continue;
+            }
+            if (m->from_route || m->from_leaf == MSG_LEAF_SPOKE) continue;
+            route_fwd_add_queue(route_fwd_get(fwd, s->conn), q->queue);
+            return 0;
+        }
+        if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
+        if (deliver_sub(w, s, m)) return 1;
+    }
+    if (leaf_fb) route_fwd_add_queue(route_fwd_get(fwd, leaf_fb->conn), q->queue);
+    return 0;
+}
+
 /* Delivers to every plain sub and one member per queue group, and forwards to
  * routes (client messages only) and leaf nodes (docs/leafnodes.md §6); returns
  * how many got it. */
@@ -162,65 +208,33 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
         if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
         if (deliver(w, s, m)) delivered++;
     }
+    /* a routed or leaf message reaches only the queue groups it names */
     for (uint32_t g = 0; g < r->nqgroups; g++) {
         const sl_qgroup_t *q = &r->qgroups[g];
         if (!q->n) continue;
         if (unlikely(m->from_route | m->from_leaf) && !route_queue_listed(m->queues, q->queue))
             continue;
-        uint32_t start = 0;
-        if (likely(!q->nremote)) {
-            /* All local: a uniform pick, scaled without a division. */
-            start = (uint32_t)(((worker_rand(w) >> 32) * q->n) >> 32);
-        } else {
-            /* Weighted pick: a route's entry counts its announced weight. */
-            uint64_t total = 0;
-            for (uint32_t k = 0; k < q->n; k++) {
-                total += qweight(q->subs[k], m);
-            }
-            /* none pickable: only leaf members (tried as the fallback below) */
-            uint64_t pick = total ? worker_rand(w) % total : 0;
-            for (uint32_t k = 0; total && k < q->n; k++) {
-                uint64_t wt = qweight(q->subs[k], m);
-                if (pick < wt) {
-                    start = k;
-                    break;
-                }
-                pick -= wt;
-            }
+        if (unlikely(q->nremote != 0)) {
+            delivered += deliver_qgroup_remote(w, q, m, &fwd);
+            continue;
         }
-        sub_t *leaf_fb = NULL; /* a leaf's member: taken only if no other one is */
-        bool done = false;
+        /* All local: a uniform pick, scaled without a division. */
+        uint32_t start = (uint32_t)(((worker_rand(w) >> 32) * q->n) >> 32);
         for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
             sub_t *s = q->subs[i];
             if (unlikely(s->imp != NULL)) {
                 if (deliver_import(w, s, m)) {
                     delivered++;
-                    done = true;
                     break;
                 }
                 continue;
             }
-            if (s->remote) {
-                if (atomic_load_explicit(&s->closed, memory_order_relaxed)) continue;
-                if (s->conn->leaf) {
-                    if (!leaf_fb && s->conn != m->from && !leaf_js_denied(m->subject)) leaf_fb = s;
-                    continue;
-                }
-                if (m->from_route || m->from_leaf == MSG_LEAF_SPOKE) continue;
-                route_fwd_t *e = route_fwd_get(&fwd, s->conn);
-                route_fwd_add_queue(e, q->queue);
-                done = true;
-                break;
-            }
             if (!eligible(s, m) || !auth_can_deliver(s->conn, m->subject, m->reply)) continue;
             if (deliver(w, s, m)) {
                 delivered++;
-                done = true;
                 break;
             }
         }
-        if (unlikely(leaf_fb != NULL) && !done)
-            route_fwd_add_queue(route_fwd_get(&fwd, leaf_fb->conn), q->queue);
     }
     for (int i = 0; i < fwd.n; i++) {
         route_send_rmsg(w, &fwd.v[i], m);

@@ -437,9 +437,10 @@ static void deliver_leaf(worker_t *w, conn_t *c, const op_t *op)
     char mapped[1024];
     if (unlikely(atomic_load_explicit(&acc->maps, memory_order_relaxed) != NULL))
         mappings_map(acc, w, op->subject, mapped, sizeof mapped, &subj);
-    msg_t m = {c,        acc,   subj,       op->reply, op->hdr, op->payload,
-               op->size, false, op->queues, 0,         NULL,    0};
-    m.from_leaf = c->leaf->spoke ? MSG_LEAF_SPOKE : MSG_LEAF_HUB;
+    msg_t m = {c,          acc,     subj,
+               op->reply,  op->hdr, op->payload,
+               op->size,   false,   c->leaf->spoke ? MSG_LEAF_SPOKE : MSG_LEAF_HUB,
+               op->queues, 0,       NULL};
     deliver_all(w, sublist_match(acc->sl, subj.p, subj.n), &m);
 }
 

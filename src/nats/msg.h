@@ -15,14 +15,15 @@ typedef struct msg {
     const char *payload;
     int64_t size;
     bool from_route; /* one hop: never forwarded to routes again */
-    slice_t queues;  /* routed message: the queue groups it is meant for */
-    int depth;       /* imports crossed (nats/imports.c) */
+    /* a leaf node's LMSG (docs/leafnodes.md §6): MSG_LEAF_HUB from a leaf that dialled
+     * us, MSG_LEAF_SPOKE from the hub we dialled (not forwarded to routes); 0 otherwise.
+     * Next to from_route: delivery tests both with one load. */
+    uint8_t from_leaf;
+    slice_t queues; /* routed message: the queue groups it is meant for */
+    int depth;      /* imports crossed (nats/imports.c) */
     /* a service import's request: the importing account it came from (its own stream
      * imports do not carry it back there); NULL otherwise */
     const struct account *origin;
-    /* a leaf node's LMSG (docs/leafnodes.md §6): MSG_LEAF_HUB from a leaf that dialled
-     * us, MSG_LEAF_SPOKE from the hub we dialled (not forwarded to routes); 0 otherwise */
-    uint8_t from_leaf;
 } msg_t;
 
 #define MSG_LEAF_HUB 1

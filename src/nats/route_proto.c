@@ -420,8 +420,8 @@ static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
      * exists for the next one */
     account_t *acc = account_fetch_or_ask_slice(op->account);
     if (!acc) return; /* not ours to deliver: we never asked for it */
-    msg_t m = {c,        acc,  op->subject, op->reply, op->hdr, op->payload,
-               op->size, true, op->queues,  0,         NULL,    0};
+    msg_t m = {c,        acc,  op->subject, op->reply,  op->hdr, op->payload,
+               op->size, true, 0,           op->queues, 0,       NULL};
     const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
     deliver_all(w, r, &m);
 }
