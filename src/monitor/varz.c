@@ -13,6 +13,8 @@
 #include "nats/auth.h"
 #include "nats/route.h"
 #include "nats/leaf.h"
+#include "nats/dial.h"
+#include "proto/route_parse.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -159,8 +161,16 @@ static void write_leaf(jw_t *w, const opts_t *o)
             if (lo->remotes[i].account) jw_str(w, "local_account", lo->remotes[i].account);
             if (lo->remotes[i].nurls) {
                 jw_arr_begin(w, "urls");
-                for (size_t k = 0; k < lo->remotes[i].nurls; k++)
-                    jw_str(w, NULL, lo->remotes[i].urls[k]);
+                for (size_t k = 0; k < lo->remotes[i].nurls; k++) {
+                    /* host:port, as the reference shows a remote's URL (7422 by default) */
+                    const char *u = lo->remotes[i].urls[k];
+                    char host[256], hp[300];
+                    int port = 0;
+                    route_url_split(u, host, sizeof host, &port, NULL, 0, NULL, 0);
+                    if (!url_has_port(u)) port = 7422;
+                    snprintf(hp, sizeof hp, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+                    jw_str(w, NULL, hp);
+                }
                 jw_arr_end(w);
             }
             jw_obj_end(w);
