@@ -18,6 +18,8 @@
 typedef struct leaf_info {
     bool spoke;            /* we dialled it: we are the spoke, the peer the hub */
     bool registered;       /* CONNECT (hub) / INFO (spoke) done: interest flows */
+    bool sys;              /* bound to the system account: its wider JetStream deny (set
+                            * before its interest is in any index) */
     struct leaf_state *st; /* the module's own part (nats/leaf_int.h) */
 } leaf_info_t;
 
@@ -35,10 +37,18 @@ static inline bool leaf_js_denied(slice_t s)
            (s.n > 4 && memcmp(s.p, "$KV.", 4) == 0) || (s.n > 5 && memcmp(s.p, "$OBJ.", 5) == 0);
 }
 
+/* The system account's wider list adds $JSC.> and $NRG.> (JetStream's cluster traffic). */
+static inline bool leaf_sys_js_denied(slice_t s)
+{
+    return s.n > 5 && s.p[0] == '$' &&
+           (memcmp(s.p, "$JSC.", 5) == 0 || memcmp(s.p, "$NRG.", 5) == 0);
+}
+
 /* May message m go to leaf connection dst (plain interest)? */
 static inline bool leaf_fwd_ok(const conn_t *dst, const msg_t *m)
 {
     if (dst == m->from || leaf_js_denied(m->subject)) return false;
+    if (unlikely(dst->leaf->sys) && leaf_sys_js_denied(m->subject)) return false;
     if (m->from_route) return !dst->leaf->spoke || leaf_is_service_reply(m->subject);
     return true;
 }

@@ -246,6 +246,7 @@ static void dump(worker_t *w, conn_t *c)
     buf_t b = {0};
     pthread_mutex_lock(&LF.mu);
     if (!c->leaf->registered) {
+        c->leaf->sys = acc == account_system();
         if (LF.n == LF.cap) {
             LF.cap = LF.cap ? LF.cap * 2 : 8;
             LF.leafs = xrealloc(LF.leafs, LF.cap * sizeof *LF.leafs);

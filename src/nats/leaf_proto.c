@@ -149,6 +149,25 @@ static void send_connect(worker_t *w, conn_t *c)
     DEBUG("%sRemote leafnode connect msg sent", c->prefix);
 }
 
+/* The reference's log lines when it merges its JetStream denies into a new leaf
+ * connection: the system account gets the wider list (docs/leafnodes.md §6). */
+static void log_js_deny(conn_t *c)
+{
+    if (c->acc && c->acc == account_system()) {
+        const leaf_state_t *st = c->leaf->st;
+        if (st->remote_cluster[0])
+            NOTICE("%sSystem Account Connected from %s/%s", c->prefix, st->remote_name,
+                   st->remote_cluster);
+        else
+            NOTICE("%sSystem Account Connected from %s", c->prefix, st->remote_name);
+        NOTICE("%sJetStream Not Extended, adding denies [$JSC.> $NRG.> $JS.API.> $KV.> $OBJ.>]",
+               c->prefix);
+        return;
+    }
+    NOTICE("%sJetStream Not Extended, adding deny [$JS.API.> $KV.> $OBJ.>] for account \"%s\"",
+           c->prefix, c->acc->name);
+}
+
 static void first_ping(worker_t *w, conn_t *c)
 {
     c->ping_due_ns = w->now_ns + 1000000000LL + (int64_t)(worker_rand(w) % 200000000ULL);
@@ -343,8 +362,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     pthread_mutex_unlock(&LF.mu);
     first_ping(w, c);
     sys_client_connected(w, c); /* the account's connect event, as a client's */
-    NOTICE("%sJetStream Not Extended, adding deny [$JS.API.> $KV.> $OBJ.>] for account \"%s\"",
-           c->prefix, c->acc->name);
+    log_js_deny(c);
     leaf_send_info(w, c, NULL, true);
     leaf_register(w, c);
     c->leaf->st->tsub_until_ns = w->now_ns + 5000000000LL;
@@ -377,8 +395,7 @@ static void finish_connect(worker_t *w, conn_t *c)
 {
     if (c->leaf->registered || c->closing) return;
     first_ping(w, c);
-    NOTICE("%sJetStream Not Extended, adding deny [$JS.API.> $KV.> $OBJ.>] for account \"%s\"",
-           c->prefix, c->acc->name);
+    log_js_deny(c);
     leaf_register(w, c);
     c->leaf->st->tsub_until_ns = w->now_ns + 5000000000LL;
     worker_note_deadline(w, c->leaf->st->tsub_until_ns);

@@ -374,3 +374,30 @@ def test_leaf_unsupported_keys_refused():
         assert rc not in (None, 0), rc
         assert re.search(re.escape(where) + r" leafnode.* is not supported by this server",
                          s.log()), s.log()
+
+
+def test_leaf_system_account_events_cross():
+    """A remote bound to the system account: the leaf server's events reach the hub."""
+    lport = free_port()
+    accounts = ("system_account: SYS\naccounts {\n  SYS { users: [ {user: sys, password: sys} ] }\n"
+                "  A { users: [ {user: a, password: a} ] }\n}\n")
+    hub = Server(monitor=True, config=accounts + (
+        "leafnodes {\n  listen: 127.0.0.1:%d\n  authorization { users: [ {user: ls, password: ls, "
+        "account: SYS}, {user: la, password: la, account: A} ] }\n}\n" % lport))
+    leaf = Server(monitor=True, config=accounts + (
+        "leafnodes {\n  reconnect: 1\n  remotes: [ {url: \"nats://ls:ls@127.0.0.1:%d\", account: SYS},"
+        " {url: \"nats://la:la@127.0.0.1:%d\", account: A} ]\n}\n" % (lport, lport)))
+    with hub, leaf:
+        _wait_leafs(hub, 2)
+        _wait_leafs(leaf, 2)
+        hs = connected(hub, user="sys", **{"pass": "sys"})
+        hs.send(b"SUB $SYS.ACCOUNT.A.CONNECT 1\r\n")
+        hs.ping_pong()
+        _wait_leaf_sub(leaf, "$SYS.ACCOUNT.A.CONNECT")
+        la = connected(leaf, user="a", **{"pass": "a"})
+        m = hs.read_msgs(1)[0]
+        assert m[0] == b"$SYS.ACCOUNT.A.CONNECT", m
+        ev = json.loads(m[3])
+        assert ev["type"] == "io.nats.server.advisory.v1.client_connect", ev
+        assert ev["client"]["acc"] == "A", ev
+        la.close()
