@@ -14,6 +14,7 @@
 #include "app/start.h"
 #include "nats/route.h"
 #include "nats/gateway.h"
+#include "nats/leaf.h"
 #include "core/server.h"
 #include "app/signal_cmd.h"
 #include "app/control.h"
@@ -155,6 +156,7 @@ static int run_server(void *arg)
     service_ready();
     route_announce();
     gateway_announce();
+    leaf_announce();
     ports_file_write();
 
     int exit_code = control_loop();

@@ -20,6 +20,7 @@
 #include "nats/resolver.h"
 #include "nats/route.h"
 #include "nats/gateway.h"
+#include "nats/leaf.h"
 
 #include <unistd.h>
 
@@ -62,6 +63,7 @@ int app_start(void)
     if (client_listen() != 0) return -1;
     if (route_start() != 0) return -1;
     if (gateway_start() != 0) return -1;
+    if (leaf_start() != 0) return -1;
     accounts_configure(o); /* after route_start: the reply subscriptions are route interest */
     sysreq_register();
     sys_start();
@@ -86,6 +88,7 @@ void app_shutdown(void)
     monitor_stop();
     latency_stop();
     sys_stop();
+    leaf_shutdown(); /* its dialers hand off no more sockets */
     server_join();
     route_shutdown();
     gateway_shutdown();
@@ -96,6 +99,7 @@ void app_free(void)
 {
     route_free_all();
     gateway_free_all();
+    leaf_free_all();
     latency_free();
     imports_free_all();
     mappings_free_all();

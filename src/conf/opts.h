@@ -50,8 +50,9 @@ typedef struct user {
      * user may not log in on the client port at all. */
     bool restrict_conn_types;
     bool allow_standard;
-    char *account; /* the account it logs in to (accounts block); NULL = the global account */
-    bool is_nkey;  /* an nkey user: name is its public key ("U..."), no password */
+    bool allow_leaf; /* LEAFNODE is listed: it may log in a leaf node (docs/leafnodes.md §4) */
+    char *account;   /* the account it logs in to (accounts block); NULL = the global account */
+    bool is_nkey;    /* an nkey user: name is its public key ("U..."), no password */
 } user_t;
 
 /* accounts {} (docs/config.md "Accounts"): what one account exports, imports and limits. */
@@ -161,6 +162,31 @@ typedef struct gateway_opts {
     size_t nremotes;
     tls_opts_t tls; /* both directions, the peer verified (as a cluster's) */
 } gateway_opts_t;
+/* One remote of leafnodes { remotes: [...] } (docs/leafnodes.md §1). */
+typedef struct leaf_remote {
+    char **urls; /* as written; dialled in turn */
+    size_t nurls;
+    char *account;     /* the local account it binds; NULL = the global account */
+    char *credentials; /* a credentials file (user JWT and seed): signs the hub's nonce */
+    bool no_randomize;
+} leaf_remote_t;
+
+/* leafnodes {} (docs/leafnodes.md §1). */
+typedef struct leaf_opts {
+    char *host;
+    int port; /* 0 = no leafnode listener, -1 = random */
+    char *advertise;
+    bool no_advertise;
+    char *user, *password; /* authorization {}: one user, or users */
+    char *account;         /* authorization's account: what an unnamed leaf binds */
+    int64_t auth_timeout_ns;
+    user_t *users;
+    size_t nusers;
+    leaf_remote_t *remotes;
+    size_t nremotes;
+    int64_t reconnect_ns; /* 0 = the default (1 s) */
+    bool configured;      /* a leafnodes block was given */
+} leaf_opts_t;
 
 typedef struct opts {
     /* server */
@@ -233,6 +259,7 @@ typedef struct opts {
     /* cluster */
     cluster_opts_t cluster;
     gateway_opts_t gateway;
+    leaf_opts_t leaf;
     /* threading (gnatsd extension; 0 = one per core) */
     int workers;
 

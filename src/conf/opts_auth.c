@@ -316,7 +316,7 @@ static bool parse_conn_types(cfg_ctx_t *c, const conf_kv_t *kv, user_t *u)
                                   "LEAFNODE_WS", "MQTT",      "MQTT_WS"};
     char *bad = NULL;
     size_t nvalid = 0;
-    bool std = false;
+    bool std = false, leaf = false;
     for (size_t i = 0; i < n; i++) {
         if (items[i]->type != CONF_STRING) {
             cfg_err(c, valpos(items[i]),
@@ -338,6 +338,7 @@ static bool parse_conn_types(cfg_ctx_t *c, const conf_kv_t *kv, user_t *u)
         }
         nvalid++;
         if (strcasecmp(s, "STANDARD") == 0) std = true;
+        if (strcasecmp(s, "LEAFNODE") == 0) leaf = true;
     }
     if (bad) {
         cfg_err(c, kvpos(kv), "invalid connection types [%s]", bad);
@@ -346,6 +347,7 @@ static bool parse_conn_types(cfg_ctx_t *c, const conf_kv_t *kv, user_t *u)
     }
     u->restrict_conn_types = nvalid > 0;
     u->allow_standard = std;
+    u->allow_leaf = leaf;
     return true;
 }
 

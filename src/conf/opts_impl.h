@@ -180,6 +180,11 @@ permissions_t *permissions_dup(const permissions_t *s);
 /* Empty permissions with the reply defaults (1 response within 2 minutes). */
 permissions_t *permissions_new(void);
 
+/* leafnodes (opts_leaf.c) */
+void parse_leafnodes(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o);
+void leaf_opts_free(leaf_opts_t *l);
+const char *leaf_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n);
+
 /* accounts (opts_accounts.c) */
 void accounts_free(account_opts_t *a, size_t n);
 account_opts_t *account_add(opts_t *o, const char *name);

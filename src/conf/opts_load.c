@@ -52,6 +52,7 @@ void opts_free(opts_t *o)
     tls_free(&o->tls);
     cluster_free(&o->cluster);
     gateway_free(&o->gateway);
+    leaf_opts_free(&o->leaf);
     strv_free(&o->warnings, &o->nwarnings);
     for (int i = 0; i < o->ncli_args; i++)
         free(o->cli_args[i]);

@@ -66,6 +66,12 @@ static void p_gateway(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_de
     parse_gateway(c, kv, o);
 }
 
+static void p_leafnodes(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
+{
+    (void)d;
+    parse_leafnodes(c, kv, o);
+}
+
 static void p_prof_port(cfg_ctx_t *c, const conf_kv_t *kv, opts_t *o, const opt_def_t *d)
 {
     (void)d;
@@ -420,6 +426,7 @@ const opt_def_t opt_rows[] = {
      .reload = OR_EFFECT,
      .reload_text = "cluster"},
     {.key = "gateway", .parse = p_gateway, .refuse = gateway_refusal},
+    {.key = "leafnodes", .aliases = "leaf", .parse = p_leafnodes, .refuse = leaf_refusal},
     {.key = "pidfile",
      .aliases = "pid_file",
      .type = OT_STR,
@@ -515,7 +522,7 @@ const opt_def_t opt_rows[] = {
     {.key = "resolver_tls", .aliases = "resolver_pinned_accounts", .parse = p_refuse_access},
     {.key = "mappings", .aliases = "maps", .parse = p_mappings},
     {.key = "jetstream",
-     .aliases = "store_dir storedir leaf leafnodes websocket ws mqtt server_tags "
+     .aliases = "store_dir storedir websocket ws mqtt server_tags "
                 "default_js_domain ocsp",
      .parse = p_ignored},
 };

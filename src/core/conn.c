@@ -34,6 +34,7 @@ static const char *reason_str[] = {
     [CR_MAX_ACCOUNT_CONNECTIONS] = "Maximum Account Connections Exceeded",
     [CR_WRONG_GATEWAY] = "Wrong Gateway",
     [CR_WRONG_PORT] = "Incorrect Port",
+    [CR_DUPLICATE_LEAF] = "Duplicate Remote LeafNode Connection",
     [CR_MAX_PAYLOAD] = "Maximum Message Payload Exceeded",
     [CR_MAX_CONTROL_LINE] = "Maximum Control Line Exceeded",
     [CR_MAX_SUBS] = "Maximum Subscriptions Exceeded",

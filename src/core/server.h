@@ -27,7 +27,12 @@
 /* Workers at most: each connection keeps one bit per worker (flush_mask, 64 bits). */
 #define MAX_WORKERS 64
 
-typedef enum conn_kind { CONN_CLIENT = 0, CONN_ROUTE = 1, CONN_GATEWAY = 2 } conn_kind_t;
+typedef enum conn_kind {
+    CONN_CLIENT = 0,
+    CONN_ROUTE = 1,
+    CONN_LEAF = 2,
+    CONN_GATEWAY = 3
+} conn_kind_t;
 
 /* Close reasons, with the text the reference logs / shows in connz. */
 typedef enum close_reason {
@@ -60,6 +65,7 @@ typedef enum close_reason {
     CR_MAX_ACCOUNT_CONNECTIONS,
     CR_WRONG_GATEWAY,
     CR_WRONG_PORT,
+    CR_DUPLICATE_LEAF,
 } close_reason_t;
 const char *close_reason_str(close_reason_t r);
 
@@ -150,6 +156,7 @@ typedef struct conn {
     int64_t stall_until_ns;   /* owner: reading paused (a consumer is behind), 0 = not */
     int64_t stall_len_ns;     /* owner: how long that pause was set to last */
     struct route_info *route; /* CONN_ROUTE only (owned) */
+    struct leaf_info *leaf;   /* CONN_LEAF only (owned) */
     /* The account (nats/account.h) whose subjects a client sees; NULL until CONNECT
      * binds it (the global account meanwhile). Routes carry the account per message. */
     struct account *acc;

@@ -137,7 +137,7 @@ static void write_detail(jw_t *w, account_t *a)
     jw_bool(w, "expired", false);
     jw_bool(w, "complete", true);
     jw_bool(w, "jetstream_enabled", false);
-    jw_int(w, "leafnode_connections", 0);
+    jw_int(w, "leafnode_connections", atomic_load(&a->nleafs));
     jw_int(w, "client_connections", atomic_load(&a->nconns));
     jw_uint(w, "subscriptions", account_num_subs(a));
     write_exports(w, opts_account(accounts_opts(srv->opts), a->name));
@@ -216,7 +216,7 @@ static bool write_statz(account_t *a, void *arg)
     statz_ctx_t *x = arg;
     if ((x->only && !listed(x->only, a->name)) || account_gone(a)) return true;
     int32_t conns = atomic_load(&a->nconns);
-    if (!conns && !x->unused) return true;
+    if (!conns && !atomic_load(&a->nleafs) && !x->unused) return true;
     acc_sum_t s = {a->name,
                    conns,
                    atomic_load(&a->closed_in_msgs),
@@ -232,9 +232,10 @@ static bool write_statz(account_t *a, void *arg)
     jw_t *w = x->w;
     jw_obj_begin(w, NULL);
     jw_str(w, "acc", a->name);
+    int32_t leafs = atomic_load(&a->nleafs);
     jw_int(w, "conns", s.conns);
-    jw_int(w, "leafnodes", 0);
-    jw_int(w, "total_conns", s.conns);
+    jw_int(w, "leafnodes", leafs);
+    jw_int(w, "total_conns", s.conns + leafs);
     /* the server's view, as the reference's account statistics: what it sent to the
      * account's clients, what it received from them */
     jw_obj_begin(w, "sent");

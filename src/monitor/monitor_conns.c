@@ -11,6 +11,7 @@
 #include "base/gofmt.h"
 #include "core/core.h"
 #include "nats/client.h"
+#include "nats/leaf.h"
 #include "monitor/monitor.h"
 #include "core/server.h"
 #include "core/tls.h"
@@ -327,6 +328,18 @@ int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     conn_info_t *open = NULL, *closed = NULL;
     size_t nopen = 0, nclosed = 0;
     if (state != ST_CLOSED) nopen = server_snapshot_conns(&open, want_subs);
+    if (state != ST_CLOSED && has_acc) {
+        /* as the reference: an account's connections are its clients and its leaf nodes
+         * (docs/leafnodes.md §8) */
+        conn_info_t *lv = NULL;
+        size_t nl = server_snapshot_leafs(&lv, want_subs);
+        if (nl) {
+            open = xrealloc(open, (nopen + nl) * sizeof *open);
+            memcpy(open + nopen, lv, nl * sizeof *lv);
+            nopen += nl;
+        }
+        free(lv);
+    }
     if (state != ST_OPEN) nclosed = server_closed_conns(&closed, want_subs);
     size_t total = nopen + nclosed;
 

@@ -84,6 +84,7 @@ static const struct monitor_route {
     {"/connz", handle_connz},
     {"/routez", handle_routez},
     {"/gatewayz", handle_gatewayz},
+    {"/leafz", handle_leafz},
     {"/subsz", handle_subsz},
     {"/subscriptionsz", handle_subsz},
     {"/metrics", handle_metrics},

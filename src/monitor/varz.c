@@ -12,6 +12,9 @@
 #include "monitor/monitor.h"
 #include "nats/auth.h"
 #include "nats/route.h"
+#include "nats/leaf.h"
+#include "nats/dial.h"
+#include "proto/route_parse.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -165,15 +168,59 @@ static void v_https_port(jw_t *w, const opts_t *o)
 }
 
 /* cluster {} as configured; the blocks this server does not have are empty */
+static void empty_block(jw_t *w, const char *name)
+{
+    jw_obj_begin(w, name);
+    jw_obj_end(w);
+}
+
+/* leaf {} (docs/leafnodes.md §8): with a listener its host (0.0.0.0 by default), the
+ * bound port, the auth and TLS timeouts as the reference resolves them (2 s each without
+ * TLS); the remotes with their account and URLs */
+static void write_leaf(jw_t *w, const opts_t *o)
+{
+    const leaf_opts_t *lo = &o->leaf;
+    jw_obj_begin(w, "leaf");
+    if (lo->port) {
+        jw_str(w, "host", lo->host && *lo->host ? lo->host : "0.0.0.0");
+        if (leaf_port()) jw_int(w, "port", leaf_port());
+        jw_float(w, "auth_timeout", lo->auth_timeout_ns ? (double)lo->auth_timeout_ns / 1e9 : 2.0);
+        jw_float(w, "tls_timeout", 2.0);
+    }
+    if (lo->nremotes) {
+        jw_arr_begin(w, "remotes");
+        for (size_t i = 0; i < lo->nremotes; i++) {
+            jw_obj_begin(w, NULL);
+            if (lo->remotes[i].account) jw_str(w, "local_account", lo->remotes[i].account);
+            if (lo->remotes[i].nurls) {
+                jw_arr_begin(w, "urls");
+                for (size_t k = 0; k < lo->remotes[i].nurls; k++) {
+                    /* host:port, as the reference shows a remote's URL (7422 by default) */
+                    const char *u = lo->remotes[i].urls[k];
+                    char host[256], hp[300];
+                    int port = 0;
+                    route_url_split(u, host, sizeof host, &port, NULL, 0, NULL, 0);
+                    if (!url_has_port(u)) port = 7422;
+                    snprintf(hp, sizeof hp, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+                    jw_str(w, NULL, hp);
+                }
+                jw_arr_end(w);
+            }
+            jw_obj_end(w);
+        }
+        jw_arr_end(w);
+    }
+    jw_obj_end(w);
+}
+
 static void v_blocks(jw_t *w, const opts_t *o)
 {
     write_cluster(w, o);
     write_gateway(w, o);
-    static const char *const none[] = {"leaf", "mqtt", "websocket", "jetstream"};
-    for (size_t i = 0; i < ARRAY_LEN(none); i++) {
-        jw_obj_begin(w, none[i]);
-        jw_obj_end(w);
-    }
+    write_leaf(w, o);
+    static const char *const none[] = {"mqtt", "websocket", "jetstream"};
+    for (size_t i = 0; i < ARRAY_LEN(none); i++)
+        empty_block(w, none[i]);
 }
 
 /* ---- operator mode: trusted_operators_jwt / _claim ------------------------------- */
@@ -276,7 +323,7 @@ static void v_state(jw_t *w, const opts_t *o)
     jw_uint(w, "total_connections", atomic_load(&srv->total_conns));
     jw_int(w, "routes", route_count());
     jw_int(w, "remotes", route_remotes());
-    jw_int(w, "leafnodes", 0);
+    jw_int(w, "leafnodes", leaf_count());
     server_stats_t st;
     server_stats(&st);
     jw_uint(w, "in_msgs", st.in_msgs);

@@ -151,10 +151,84 @@ static inline __attribute__((always_inline)) bool deliver_local(worker_t *w, sub
     return true;
 }
 
-/* Delivers to every plain sub and one member per queue group, and forwards to
- * routes (client and gateway messages) and gateways (client messages); returns how
- * many got it. A queue group goes to another cluster only when none of its members
- * is in this one. */
+/* Messages that go to no gateway: they came from another server of this cluster or
+ * from another cluster, or from the hub we are a leaf of. */
+static inline bool no_gateway(const msg_t *m)
+{
+    return m->from_route | m->from_gw | (m->from_leaf == MSG_LEAF_SPOKE);
+}
+
+/* A queue member's share of the weighted pick: a local one 1, a route's its announced
+ * weight (none for a routed message or one from our hub: one hop), a leaf's or a
+ * gateway's none (they are only the fallbacks, docs/leafnodes.md §6, docs/gateways.md
+ * "Messages"). */
+static inline uint64_t qweight(const sub_t *s, const msg_t *m)
+{
+    if (!s->remote) return 1;
+    if (s->conn->leaf || s->gateway || m->from_route || m->from_leaf == MSG_LEAF_SPOKE) return 0;
+    return (uint64_t)(s->weight > 0 ? s->weight : 1);
+}
+
+/* One queue group with members on routes, leaf nodes or gateways (out of line: the
+ * all-local groups of deliver_all stay as they were). A weighted pick among the local
+ * and routed members (a route's entry counts its announced weight; none for a routed
+ * message or one from our hub: one hop); a leaf's member is the fallback
+ * (docs/leafnodes.md §6), another cluster's the last one (docs/gateways.md).
+ * Returns 1 if a local member or an import took it (routes, leafs and gateways go to
+ * fwd). */
+static __attribute__((noinline)) int deliver_qgroup_remote(worker_t *w, const sl_qgroup_t *q,
+                                                           const msg_t *m, const msg_t *lm,
+                                                           route_fwd_set_t *fwd)
+{
+    uint32_t start = 0;
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < q->n; k++)
+        total += qweight(q->subs[k], m);
+    /* none pickable: only leaf or gateway members (tried as the fallbacks below) */
+    uint64_t pick = total ? worker_rand(w) % total : 0;
+    for (uint32_t k = 0; total && k < q->n; k++) {
+        uint64_t wt = qweight(q->subs[k], m);
+        if (pick < wt) {
+            start = k;
+            break;
+        }
+        pick -= wt;
+    }
+    sub_t *leaf_fb = NULL; /* a leaf's member: taken only if no other one is */
+    sub_t *gw_fb = NULL;   /* another cluster's: only if this one has nobody */
+    for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
+        sub_t *s = q->subs[i];
+        if (unlikely(s->imp != NULL)) {
+            if (deliver_import(w, s, m)) return 1;
+            continue;
+        }
+        if (s->remote) {
+            if (atomic_load_explicit(&s->closed, memory_order_relaxed)) continue;
+            if (s->conn->leaf) {
+                if (!leaf_fb && s->conn != m->from && !leaf_js_denied(m->subject)) leaf_fb = s;
+                continue;
+            }
+            if (s->gateway) {
+                if (!gw_fb && !no_gateway(m)) gw_fb = s;
+                continue;
+            }
+            if (m->from_route || m->from_leaf == MSG_LEAF_SPOKE) continue;
+            route_fwd_add_queue(route_fwd_get(fwd, s->conn), q->queue);
+            return 0;
+        }
+        if (!eligible(s, lm) || !auth_can_deliver(s->conn, lm->subject, lm->reply)) continue;
+        if (deliver_local(w, s, m, lm)) return 1;
+    }
+    if (leaf_fb)
+        route_fwd_add_queue(route_fwd_get(fwd, leaf_fb->conn), q->queue);
+    else if (gw_fb)
+        route_fwd_add_queue(route_fwd_get(fwd, gw_fb->conn), q->queue);
+    return 0;
+}
+
+/* Delivers to every plain sub and one member per queue group, and forwards to routes
+ * (client, leaf and gateway messages), leaf nodes (docs/leafnodes.md §6) and gateways
+ * (client and leaf messages, docs/gateways.md); returns how many got it. */
 int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
 {
     if (unlikely(m->subject.p[0] == '_') && gateway_prefixed(m->subject)) {
@@ -166,7 +240,6 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
     route_fwd_set_t fwd = {fwdv, 0};
     msg_t tmp;
     const msg_t *lm = local_view(m, &tmp);
-    bool hop = m->from_route | m->from_gw; /* from another server: its queues are named */
     for (uint32_t i = 0; i < r->nplain; i++) {
         sub_t *s = r->plain[i];
         if (unlikely(s->remote | (s->imp != NULL))) {
@@ -174,55 +247,29 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 delivered += deliver_import(w, s, m);
                 continue;
             }
-            if (!m->from_route && !(s->gateway & hop) &&
-                !atomic_load_explicit(&s->closed, memory_order_relaxed))
+            if (atomic_load_explicit(&s->closed, memory_order_relaxed)) continue;
+            if (s->conn->leaf      ? leaf_fwd_ok(s->conn, m)
+                : s->gateway       ? !no_gateway(m)
+                                   : !m->from_route && m->from_leaf != MSG_LEAF_SPOKE)
                 route_fwd_get(&fwd, s->conn);
             continue;
         }
         if (!eligible(s, lm) || !auth_can_deliver(s->conn, lm->subject, lm->reply)) continue;
         if (deliver_local(w, s, m, lm)) delivered++;
     }
+    /* a routed, leaf or gateway message reaches only the queue groups it names */
     for (uint32_t g = 0; g < r->nqgroups; g++) {
         const sl_qgroup_t *q = &r->qgroups[g];
         if (!q->n) continue;
-        if (hop && !route_queue_listed(m->queues, q->queue)) continue;
-        uint32_t start = 0;
-        if (likely(!q->nremote)) {
-            /* All local: a uniform pick, scaled without a division. */
-            start = (uint32_t)(((worker_rand(w) >> 32) * q->n) >> 32);
-        } else {
-            /* Weighted pick: a route's entry counts its announced weight; a gateway's
-             * none (another cluster gets the group only when this one has nobody). */
-            uint64_t total = 0;
-            sub_t *gw = NULL;
-            for (uint32_t k = 0; k < q->n; k++) {
-                sub_t *s = q->subs[k];
-                if (s->gateway) {
-                    if (!gw && !atomic_load_explicit(&s->closed, memory_order_relaxed)) gw = s;
-                } else if (s->remote) {
-                    if (!m->from_route) total += (uint64_t)(s->weight > 0 ? s->weight : 1);
-                } else {
-                    total++;
-                }
-            }
-            if (!total) {
-                if (gw && !hop) route_fwd_add_queue(route_fwd_get(&fwd, gw->conn), q->queue);
-                continue;
-            }
-            uint64_t pick = worker_rand(w) % total;
-            for (uint32_t k = 0; k < q->n; k++) {
-                sub_t *s = q->subs[k];
-                uint64_t wt = s->gateway ? 0
-                              : s->remote
-                                  ? (m->from_route ? 0 : (uint64_t)(s->weight > 0 ? s->weight : 1))
-                                  : 1;
-                if (pick < wt) {
-                    start = k;
-                    break;
-                }
-                pick -= wt;
-            }
+        if (unlikely(m->from_route | m->from_leaf | m->from_gw) &&
+            !route_queue_listed(m->queues, q->queue))
+            continue;
+        if (unlikely(q->nremote != 0)) {
+            delivered += deliver_qgroup_remote(w, q, m, lm, &fwd);
+            continue;
         }
+        /* All local: a uniform pick, scaled without a division. */
+        uint32_t start = (uint32_t)(((worker_rand(w) >> 32) * q->n) >> 32);
         for (uint32_t k = 0, i = start; k < q->n; k++, i = i + 1 == q->n ? 0 : i + 1) {
             sub_t *s = q->subs[i];
             if (unlikely(s->imp != NULL)) {
@@ -231,14 +278,6 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                     break;
                 }
                 continue;
-            }
-            if (s->remote) {
-                if (s->gateway || m->from_route ||
-                    atomic_load_explicit(&s->closed, memory_order_relaxed))
-                    continue;
-                route_fwd_t *e = route_fwd_get(&fwd, s->conn);
-                route_fwd_add_queue(e, q->queue);
-                break;
             }
             if (!eligible(s, lm) || !auth_can_deliver(s->conn, lm->subject, lm->reply)) continue;
             if (deliver_local(w, s, m, lm)) {

@@ -6,6 +6,7 @@
 #include "nats/gateway.h"
 #include "nats/gateway_int.h"
 #include "nats/route.h"
+#include "nats/dial.h"
 #include "nats/deliver.h"
 #include "nats/account.h"
 #include "index/sublist.h"
@@ -214,7 +215,7 @@ static void *dialer_main(void *arg)
                     "Connecting to %s gateway \"%s\" (%s) at %s (attempt %d)", kind, r->name, used,
                     used, attempts);
             char err[300];
-            fd = net_dial_url(u, err, sizeof err);
+            fd = dial_url(u, 7222, err, sizeof err);
             if (fd < 0)
                 log_msg(report ? LOG_ERR : LOG_DBG,
                         "Error connecting to %s gateway \"%s\" (%s) at %s (attempt %d): %s", kind,
@@ -388,14 +389,6 @@ static void gw_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
         return;
     }
     gw_start_protocol(w, c);
-}
-
-/* An outbound's sub (another cluster's interest) removed at its close. */
-static void gw_sub_removed(worker_t *w, const sub_t *s)
-{
-    (void)w;
-    account_t *acc = s->sl ? sublist_owner(s->sl) : NULL;
-    if (acc) atomic_fetch_sub(&acc->gw_subs, 1);
 }
 
 static void gw_closed_op(conn_t *c)

@@ -85,6 +85,7 @@ void gw_start_protocol(worker_t *w, conn_t *c);
 size_t gw_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *need);
 void gw_timer(worker_t *w, conn_t *c);
 void gw_connect_verdict(worker_t *w, conn_t *c);
+void gw_sub_removed(worker_t *w, const sub_t *s); /* a sub_removed_fn */
 /* The account's interest to one inbound peer (start command, RS+, end command), once;
  * G.mu held. */
 void gw_send_account_locked(worker_t *w, conn_t *in, const char *acc, size_t acc_len);

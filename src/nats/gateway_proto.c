@@ -388,6 +388,14 @@ void gateway_rmap_free(conn_t *c)
     free(m);
 }
 
+/* An outbound's sub (another cluster's interest) left the index: uncounted. */
+void gw_sub_removed(worker_t *w, const sub_t *s)
+{
+    (void)w;
+    account_t *acc = s->sl ? sublist_owner(s->sl) : NULL;
+    if (acc) atomic_fetch_sub(&acc->gw_subs, 1);
+}
+
 /* ---- receiving ---------------------------------------------------------------- */
 
 void gw_start_protocol(worker_t *w, conn_t *c)
@@ -626,9 +634,9 @@ static void process_rs(worker_t *w, conn_t *c, const op_t *op, bool add)
     size_t kn;
     char *k =
         ikey_build(stack, sizeof stack, acc->name, acc->name_len, op->subject, op->queue, &kn);
-    int d = sub_remote_set(c, acc->sl, (slice_t){k, kn}, op->subject, op->queue, add,
-                           op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
-    if (d) atomic_fetch_add(&acc->gw_subs, d);
+    if (sub_remote_set(c, acc->sl, (slice_t){k, kn}, op->subject, op->queue, add,
+                       op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1, gw_sub_removed))
+        atomic_fetch_add(&acc->gw_subs, 1);
     if (k != stack) free(k);
 }
 

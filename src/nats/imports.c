@@ -2,6 +2,7 @@
 #include "nats/imports.h"
 #include "nats/auth.h"
 #include "nats/deliver.h"
+#include "nats/route_fwd.h"
 #include "nats/route.h"
 #include "nats/subs.h"
 #include "nats/respmap.h"
@@ -463,6 +464,16 @@ static int deliver_shadow(worker_t *w, const sub_import_t *si, const msg_t *m)
         m2.subject = (slice_t){subj, n};
     }
     if (!auth_can_deliver(c, m2.subject, m2.reply)) return 0;
+    if (unlikely(p->remote)) {
+        /* a leaf node's interest (docs/leafnodes.md §6): the LMSG goes over its connection,
+         * naming its queue group if it has one */
+        if (c->route || !leaf_fwd_ok(c, &m2)) return 0;
+        route_fwd_t f = {c, {0}};
+        if (p->queue.n) route_fwd_add_queue(&f, p->queue);
+        route_send_rmsg(w, &f, &m2);
+        buf_free(&f.queues);
+        return 1;
+    }
     return deliver_sub(w, p, &m2) ? 1 : 0;
 }
 

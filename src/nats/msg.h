@@ -16,8 +16,12 @@ typedef struct msg {
     int64_t size;
     bool from_route; /* one hop: never forwarded to routes again */
     bool from_gw;    /* from another cluster: to local subscribers and routes only */
-    slice_t queues;  /* routed message: the queue groups it is meant for */
-    int depth;       /* imports crossed (nats/imports.c) */
+    /* a leaf node's LMSG (docs/leafnodes.md §6): MSG_LEAF_HUB from a leaf that dialled
+     * us, MSG_LEAF_SPOKE from the hub we dialled (not forwarded to routes); 0 otherwise.
+     * Next to from_route: delivery tests both with one load. */
+    uint8_t from_leaf;
+    slice_t queues; /* routed message: the queue groups it is meant for */
+    int depth;      /* imports crossed (nats/imports.c) */
     /* a service import's request: the importing account it came from (its own stream
      * imports do not carry it back there); NULL otherwise */
     const struct account *origin;
@@ -30,5 +34,7 @@ static inline bool gateway_prefixed(slice_t s)
 {
     return s.n > GW_PREFIX_LEN && memcmp(s.p, "_GR_.", 5) == 0;
 }
+#define MSG_LEAF_HUB 1
+#define MSG_LEAF_SPOKE 2
 
 #endif

@@ -10,6 +10,7 @@
 #include "nats/route.h"
 #include "nats/route_int.h"
 #include "base/hash.h"
+#include "nats/leaf.h"
 #include "nats/session.h"
 #include "nats/subs.h"
 #include "base/log.h"
@@ -130,6 +131,7 @@ void route_conn_closed(conn_t *c)
     bool still_connected = false;
     bool changed = false;
     pthread_mutex_lock(&R.mu);
+    bool leaf_urls = ri->registered && ri->nlurls;
     if (ri->registered) {
         for (size_t i = 0; i < R.nroutes; i++) {
             if (R.routes[i] == c) {
@@ -169,6 +171,7 @@ void route_conn_closed(conn_t *c)
     }
     pthread_mutex_unlock(&R.mu);
     if (changed && !atomic_load(&srv->shutting_down)) worker_command(WCMD_INFO);
+    if (leaf_urls) leaf_peer_urls(ri->lurls, ri->nlurls, false);
     if (c->subs.n && log_debug_on) log_removed_subs(c);
 }
 
@@ -193,6 +196,9 @@ void route_conn_free(conn_t *c)
     for (size_t i = 0; i < ri->ncurls; i++)
         free(ri->curls[i]);
     free(ri->curls);
+    for (size_t i = 0; i < ri->nlurls; i++)
+        free(ri->lurls[i]);
+    free(ri->lurls);
     free(ri->info_json);
     wipe_connect_line(ri);
     free(ri);
@@ -259,6 +265,13 @@ void route_shutdown(void)
         os_sock_close(route_listen_fd);
         route_listen_fd = -1;
     }
+}
+
+void route_cluster_name(char *out, size_t n)
+{
+    pthread_mutex_lock(&R.mu);
+    snprintf(out, n, "%s", route_listen_fd >= 0 ? R.name : "");
+    pthread_mutex_unlock(&R.mu);
 }
 
 bool route_peer_headers(const conn_t *c)

@@ -29,9 +29,15 @@ void route_timer(worker_t *w, conn_t *c);
 void route_conn_closed(conn_t *c);
 void route_conn_free(conn_t *c);
 
-/* Local (client) interest changes: call after sublist insert / before remove. */
+/* Local (client) interest changes: call after sublist insert / before remove. Told to
+ * the routes and to the leaf nodes (nats/leaf.h). */
 void route_local_sub_added(worker_t *w, const sub_t *s);
 void route_local_sub_removed(worker_t *w, const sub_t *s);
+/* A leaf node's interest (docs/leafnodes.md §5.3): counted as local interest by delta
+ * (its queue weight), so the routes hear of it. */
+void route_leaf_interest(worker_t *w, const sub_t *s, int delta);
+/* The cluster name ("" without clustering), for a leaf's CONNECT. */
+void route_cluster_name(char *out, size_t n);
 bool route_peer_headers(const conn_t *c);
 /* After "Server is ready": the cluster log lines, then the configured routes are dialled. */
 void route_announce(void);
@@ -41,11 +47,6 @@ void route_reload(const opts_t *old, const opts_t *no);
 /* Test seam (tests/fuzz/fuzz_route.c): with dialing off, gossip still records its
  * dialers (one per URL, the cap, reaping) but none connects anywhere. On by default. */
 void route_set_dialing(bool on);
-
-/* Dials url (nats-route://, nats://, host:port...) with a 1 s connect timeout: a
- * connected non-blocking socket with TCP_NODELAY, or -1 with the reason in err (the
- * reference's "dial tcp ..." texts). Blocking: dialer threads only. */
-int net_dial_url(const char *url, char *err, size_t errlen);
 
 /* Gateways (nats/gateway.c) plug in here, NULL while none is configured: they are
  * told this cluster's interest (clients' and routes' subscriptions, counted), the

@@ -8,6 +8,7 @@
  * once no connection refers to them. */
 #include "nats/route.h"
 #include "nats/route_int.h"
+#include "nats/dial.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -37,42 +38,6 @@ void dialer_notify_closed(dialer_t *d, bool stop, bool quick)
     d->quick = quick;
     pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
-}
-
-int net_dial_url(const char *url, char *err, size_t errlen)
-{
-    char host[256];
-    int port;
-    if (route_url_split(url, host, sizeof host, &port, NULL, 0, NULL, 0) != 0) {
-        snprintf(err, errlen, "bad URL");
-        return -1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    int rc = getaddrinfo(host, ps, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "dial tcp: lookup %s: %s", host, gai_strerror(rc));
-        return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = os_socket(ai->ai_family, ai->ai_socktype);
-        if (fd < 0) continue;
-        os_set_nonblock(fd);
-        int e = os_connect_wait(fd, ai->ai_addr, (socklen_t)ai->ai_addrlen, 1000);
-        if (e != 0) {
-            char why[128];
-            snprintf(err, errlen, "dial tcp %s:%d: connect: %s", host, port,
-                     e < 0 ? "i/o timeout" : os_strerror(e, why, sizeof why));
-            os_sock_close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) os_setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-    return fd;
 }
 
 static bool sleep_or_stop(dialer_t *d, int64_t ns)
@@ -117,7 +82,7 @@ static void *dialer_main(void *arg)
         char err[300], shown[600];
         route_url_redacted(d->url, shown, sizeof shown);
         DEBUG("Trying to connect to route on %s", shown);
-        int fd = net_dial_url(d->url, err, sizeof err);
+        int fd = dial_url(d->url, 4222, err, sizeof err);
         if (fd < 0) {
             attempt++;
             /* As the reference: the first failure, then every Nth (connect_error_reports

@@ -14,6 +14,7 @@
 #include "nats/msg.h"
 #include "nats/account.h"
 #include "nats/route.h"
+#include "nats/leaf_fwd.h"
 #include "proto/route_parse.h"
 
 /* Routes one message may be forwarded to; more are not forwarded to. */
@@ -50,11 +51,13 @@ static inline void route_fwd_add_queue(route_fwd_t *e, slice_t q)
 }
 
 /* The RMSG (HMSG to a peer that takes headers) for one route: the queue groups it won
- * follow the reply ('+' reply queues... or '| queues...'). */
+ * follow the reply ('+' reply queues... or '| queues...'). A leaf connection in the set
+ * gets the leaf form: LMSG (HMSG) without the account (docs/leafnodes.md §6). */
 static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
 {
     conn_t *rc = f->route;
-    bool hmsg = m->hdr > 0 && rc->route && route_peer_headers(rc);
+    bool leaf = rc->leaf != NULL;
+    bool hmsg = m->hdr > 0 && (leaf ? rc->headers : rc->route && route_peer_headers(rc));
     const char *payload = m->payload;
     int64_t size = m->size;
     if (m->hdr > 0 && !hmsg) {
@@ -63,9 +66,13 @@ static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_
     }
     buf_t *b = &w->scratch;
     b->len = 0;
-    buf_puts(b, hmsg ? "HMSG " : "RMSG ");
-    buf_append(b, m->acc->name, m->acc->name_len);
-    buf_putc(b, ' ');
+    if (leaf) {
+        buf_puts(b, hmsg ? "HMSG " : "LMSG ");
+    } else {
+        buf_puts(b, hmsg ? "HMSG " : "RMSG ");
+        buf_append(b, m->acc->name, m->acc->name_len);
+        buf_putc(b, ' ');
+    }
     buf_append(b, m->subject.p, m->subject.n);
     buf_putc(b, ' ');
     if (f->queues.len) {

@@ -57,6 +57,8 @@ struct route_info {
     bool headers;
     char **curls; /* connect_urls the peer announced (owned) */
     size_t ncurls;
+    char **lurls; /* leafnode_urls it announced (owned), told to the leaf module */
+    size_t nlurls;
     bool curls_counted; /* added to the client URL pool */
     char *info_json;    /* the peer's INFO, for gossip (owned) */
     int64_t start_wall_ns;

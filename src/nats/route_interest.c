@@ -17,6 +17,7 @@
 #include "nats/route.h"
 #include "nats/account.h"
 #include "nats/route_int.h"
+#include "nats/leaf.h"
 #include "nats/session.h"
 #include "nats/subs.h"
 #include "base/hash.h"
@@ -102,16 +103,27 @@ void route_local_sub_added(worker_t *w, const sub_t *s)
 {
     if (route_listen_fd >= 0) interest_change(w, s, 1);
     gateway_change(w, s, 1);
+    leaf_sub_added(w, s);
 }
 
 void route_local_sub_removed(worker_t *w, const sub_t *s)
 {
     if (route_listen_fd >= 0) interest_change(w, s, -1);
     gateway_change(w, s, -1);
+    leaf_sub_removed(w, s);
 }
 
+void route_leaf_interest(worker_t *w, const sub_t *s, int delta)
+{
+    if (route_listen_fd >= 0 && delta) interest_change(w, s, delta);
+    if (delta) gateway_change(w, s, delta); /* a leaf's interest is this cluster's too */
+}
+
+/* A peer's sub left the index (a sub_removed_fn): no longer this cluster's interest, for
+ * the leaf nodes and the gateways. */
 void route_remote_sub_removed(worker_t *w, const sub_t *s)
 {
+    leaf_sub_removed(w, s);
     gateway_change(w, s, -1);
 }
 
@@ -157,10 +169,13 @@ void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
         DEBUG("%sCan not export \"%.*s\", ignoring remote subscription request", c->prefix,
               (int)op->subject.n, op->subject.p);
     } else {
-        int d = sub_remote_set(c, acc->sl, key, op->subject, op->queue, add,
-                               op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1);
-        const route_gw_hooks_t *gw = atomic_load_explicit(&route_gw, memory_order_relaxed);
-        if (d && gw) gw->interest(w, acc->name, acc->name_len, op->subject, op->queue, d);
+        sub_t *s = sub_remote_set(c, acc->sl, key, op->subject, op->queue, add,
+                                  op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1,
+                                  route_remote_sub_removed);
+        if (s) { /* the leaf nodes we are the hub of and the gateways hear of it */
+            leaf_sub_added(w, s);
+            gateway_change(w, s, 1);
+        }
     }
     if (k != stack) free(k);
 }

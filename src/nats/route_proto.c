@@ -9,6 +9,7 @@
 #include "nats/route.h"
 #include "nats/account.h"
 #include "nats/route_int.h"
+#include "nats/leaf.h"
 #include "nats/auth.h"
 #include "nats/deliver.h"
 #include "nats/proto_loop.h"
@@ -63,6 +64,12 @@ static void route_info_json(buf_t *b, bool ldm)
     if (ldm) jw_bool(&w, "ldm", true);
     const route_gw_hooks_t *gw = atomic_load(&route_gw);
     if (gw) jw_str(&w, "gateway_url", gw->url());
+    char lurl[300];
+    if (leaf_own_url(lurl, sizeof lurl)) { /* docs/leafnodes.md §2 */
+        jw_arr_begin(&w, "leafnode_urls");
+        jw_str(&w, NULL, lurl);
+        jw_arr_end(&w);
+    }
     jw_obj_end(&w);
 }
 
@@ -302,6 +309,10 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
     ri->ncurls = info->nurls;
     info->urls = NULL;
     info->nurls = 0;
+    ri->lurls = info->lurls;
+    ri->nlurls = info->nlurls;
+    info->lurls = NULL;
+    info->nlurls = 0;
     if (!ri->url) {
         char u[400];
         snprintf(u, sizeof u, "nats-route://%s:%d/", ri->remote_host, ri->remote_port);
@@ -378,6 +389,7 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
     const route_gw_hooks_t *gw = atomic_load(&route_gw);
     if (gw) gw->registered(w, c);
     if (urls_changed) worker_command(WCMD_INFO);
+    if (ri->nlurls) leaf_peer_urls(ri->lurls, ri->nlurls, true);
 }
 
 static void process_info(worker_t *w, conn_t *c, const op_t *op)

@@ -20,6 +20,9 @@ void info_identity(struct jw *w, int proto);
 void session_closed(conn_t *c, sub_removed_fn removed);
 /* qsbr, no reader left: the sid map, the partial read, the auth state. */
 void session_free(conn_t *c);
+/* Queues bytes for c from any thread: staged on w (c's owner or not), or written under
+ * c's lock when w is NULL (a thread that is no worker). False if c is closed. */
+bool session_send(worker_t *w, conn_t *c, const char *p, size_t n);
 /* The snapshot fields every kind has (counters, TLS, subs), for monitoring. */
 void session_fill_info(conn_t *c, conn_info_t *ci, bool with_subs);
 

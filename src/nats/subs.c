@@ -124,25 +124,24 @@ void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed)
 }
 
 /* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
-int sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
-                   bool add, int32_t weight)
+sub_t *sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject,
+                      slice_t queue, bool add, int32_t weight, sub_removed_fn removed)
 {
     sub_t *old = sidmap_get(&c->subs, key);
     if (!add) {
-        if (!old) return 0;
-        sub_discard(c, old, NULL);
-        return -1;
+        if (old) sub_discard(c, old, removed);
+        return NULL;
     }
     if (old) {
-        if (!queue.n || old->weight == weight) return 0;
-        sub_discard(c, old, NULL);
+        if (!queue.n || old->weight == weight) return NULL;
+        sub_discard(c, old, removed);
     }
     sub_t *s = sub_new(c, subject, queue, key);
     s->weight = weight;
     if (sublist_insert(sl, s) != 0) {
         free(s);
-        return old ? -1 : 0;
+        return NULL;
     }
     sidmap_put(&c->subs, s);
-    return old ? 0 : 1;
+    return s;
 }

@@ -26,11 +26,11 @@ sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid);
 /* Also takes s's shadows (stream imports, nats/imports.c) out of their indexes. */
 void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed);
 /* A peer's interest (route or gateway RS+/RS-) for key "account subject[ queue]" in
- * index sl: add (or re-weight a queue's) or remove c's sub for it. Returns 1 if a sub
- * was added, -1 if one was removed, 0 if none was (or only a weight changed). */
+ * index sl: add (or re-weight a queue's: the old one removed, a new one added) or
+ * remove c's sub for it. A removal is told to removed; returns the sub added, or NULL. */
 struct sublist;
-int sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
-                   bool add, int32_t weight);
+sub_t *sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject,
+                      slice_t queue, bool add, int32_t weight, sub_removed_fn removed);
 /* Owner: a stream import's shadows of s (nats/imports.c) leave their indexes. */
 void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed);
 /* The qsbr free function of a sub_t (frees s->imp too). */

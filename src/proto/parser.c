@@ -63,11 +63,17 @@ enum op_kind {
     K_LSUB,
     K_LUNSUB,
     K_LMSG,
+    K_LFSUB,   /* leaf connection: LS+ subject [queue weight] */
+    K_LFUNSUB, /* LS- subject [queue] */
+    K_LFMSG,   /* LMSG subject [reply | + reply queues | | queues] size */
+    K_LFHMSG,  /* HMSG in leaf form: as LMSG with the header size before the total */
 };
 
 #define M_CLIENT 1
 #define M_ROUTE 2
 #define M_BOTH 3
+#define M_LEAF 4
+#define M_ALL 7
 
 typedef struct opdef {
     char name[8]; /* upper case; letters match either case */
@@ -81,22 +87,26 @@ typedef struct opdef {
 /* Grouped by first byte so dispatch only compares against 1-3 candidates. */
 static const opdef_t DEFS[] = {
     /* 0 */ {"PUB", 3, K_PUB, OP_PUB, SEP_REQ, M_CLIENT},
-    /* 1 */ {"PING", 4, K_PING, OP_PING, SEP_NONE, M_BOTH},
-    /* 2 */ {"PONG", 4, K_PONG, OP_PONG, SEP_NONE, M_BOTH},
+    /* 1 */ {"PING", 4, K_PING, OP_PING, SEP_NONE, M_ALL},
+    /* 2 */ {"PONG", 4, K_PONG, OP_PONG, SEP_NONE, M_ALL},
     /* 3 */ {"HPUB", 4, K_HPUB, OP_HPUB, SEP_REQ, M_CLIENT},
     /* 4 */ {"HMSG", 4, K_HMSG, OP_RMSG, SEP_REQ, M_ROUTE},
-    /* 5 */ {"SUB", 3, K_SUB, OP_SUB, SEP_REQ, M_CLIENT},
-    /* 6 */ {"UNSUB", 5, K_UNSUB, OP_UNSUB, SEP_REQ, M_CLIENT},
-    /* 7 */ {"CONNECT", 7, K_CONNECT, OP_CONNECT, SEP_OPT, M_BOTH},
-    /* 8 */ {"INFO", 4, K_INFO, OP_INFO, SEP_OPT, M_BOTH},
-    /* 9 */ {"+OK", 3, K_OK, OP_OK, SEP_NONE, M_BOTH},
-    /* 10 */ {"-ERR", 4, K_ERR, OP_ERR, SEP_REQ, M_BOTH},
-    /* 11 */ {"RS+", 3, K_RSUB, OP_RSUB, SEP_REQ, M_ROUTE},
-    /* 12 */ {"RS-", 3, K_RUNSUB, OP_RUNSUB, SEP_REQ, M_ROUTE},
-    /* 13 */ {"RMSG", 4, K_RMSG, OP_RMSG, SEP_REQ, M_ROUTE},
-    /* 14 */ {"LS+", 3, K_LSUB, OP_LSUB, SEP_REQ, M_ROUTE},
-    /* 15 */ {"LS-", 3, K_LUNSUB, OP_LUNSUB, SEP_REQ, M_ROUTE},
-    /* 16 */ {"LMSG", 4, K_LMSG, OP_LMSG, SEP_REQ, M_ROUTE},
+    /* 5 */ {"HMSG", 4, K_LFHMSG, OP_LMSG, SEP_REQ, M_LEAF},
+    /* 6 */ {"SUB", 3, K_SUB, OP_SUB, SEP_REQ, M_CLIENT},
+    /* 7 */ {"UNSUB", 5, K_UNSUB, OP_UNSUB, SEP_REQ, M_CLIENT},
+    /* 8 */ {"CONNECT", 7, K_CONNECT, OP_CONNECT, SEP_OPT, M_ALL},
+    /* 9 */ {"INFO", 4, K_INFO, OP_INFO, SEP_OPT, M_ALL},
+    /* 10 */ {"+OK", 3, K_OK, OP_OK, SEP_NONE, M_ALL},
+    /* 11 */ {"-ERR", 4, K_ERR, OP_ERR, SEP_REQ, M_ALL},
+    /* 12 */ {"RS+", 3, K_RSUB, OP_RSUB, SEP_REQ, M_ROUTE},
+    /* 13 */ {"RS-", 3, K_RUNSUB, OP_RUNSUB, SEP_REQ, M_ROUTE},
+    /* 14 */ {"RMSG", 4, K_RMSG, OP_RMSG, SEP_REQ, M_ROUTE},
+    /* 15 */ {"LS+", 3, K_LSUB, OP_LSUB, SEP_REQ, M_ROUTE},
+    /* 16 */ {"LS-", 3, K_LUNSUB, OP_LUNSUB, SEP_REQ, M_ROUTE},
+    /* 17 */ {"LMSG", 4, K_LMSG, OP_LMSG, SEP_REQ, M_ROUTE},
+    /* 18 */ {"LS+", 3, K_LFSUB, OP_LSUB, SEP_REQ, M_LEAF},
+    /* 19 */ {"LS-", 3, K_LFUNSUB, OP_LUNSUB, SEP_REQ, M_LEAF},
+    /* 20 */ {"LMSG", 4, K_LFMSG, OP_LMSG, SEP_REQ, M_LEAF},
 };
 
 const char *op_name(op_type_t t)
@@ -246,7 +256,7 @@ static bool parse_routed_msg(op_t *op, const toks_t *tk, size_t fixed, size_t ns
     if (op->size < 0 || op->hdr > op->size) return false;
     size_t i = 0;
     if (fixed == 3) op->origin = tok(tk, i++);
-    op->account = tok(tk, i++);
+    if (fixed >= 2) op->account = tok(tk, i++);
     op->subject = tok(tk, i);
     return true;
 }
@@ -332,6 +342,31 @@ static bool parse_args(const opdef_t *d, op_t *op)
     case K_LMSG:
         tokenize(op->line.p, op->line.n, true, &tk);
         return parse_routed_msg(op, &tk, 3, 2);
+    case K_LFSUB:
+        tokenize(op->line.p, op->line.n, true, &tk);
+        if (tk.n == 3) {
+            op->queue = tk.head[1];
+            op->max = parse_size(tk.head[2]);
+            if (op->max < 0) return false;
+        } else if (tk.n != 1) {
+            return false;
+        }
+        op->subject = tk.head[0];
+        return true;
+    case K_LFUNSUB:
+        tokenize(op->line.p, op->line.n, true, &tk);
+        if (tk.n == 2)
+            op->queue = tk.head[1];
+        else if (tk.n != 1)
+            return false;
+        op->subject = tk.head[0];
+        return true;
+    case K_LFMSG:
+        tokenize(op->line.p, op->line.n, true, &tk);
+        return parse_routed_msg(op, &tk, 1, 1);
+    case K_LFHMSG:
+        tokenize(op->line.p, op->line.n, true, &tk);
+        return parse_routed_msg(op, &tk, 1, 2);
     default:
         return true; /* CONNECT, INFO, -ERR: the line is the argument */
     }
@@ -340,7 +375,7 @@ static bool parse_args(const opdef_t *d, op_t *op)
 static inline bool has_payload(const opdef_t *d)
 {
     return d->kind == K_PUB || d->kind == K_HPUB || d->kind == K_RMSG || d->kind == K_HMSG ||
-           d->kind == K_LMSG;
+           d->kind == K_LMSG || d->kind == K_LFMSG || d->kind == K_LFHMSG;
 }
 
 /* Finds the op whose name starts buf. NULL with *rc = NEED_MORE if buf is a
@@ -357,43 +392,43 @@ static const opdef_t *match_op(parse_mode_t mode, const char *buf, size_t len, p
         break;
     case 'H':
     case 'h':
-        lo = 3, hi = 5;
+        lo = 3, hi = 6;
         break;
     case 'S':
     case 's':
-        lo = 5, hi = 6;
+        lo = 6, hi = 7;
         break;
     case 'U':
     case 'u':
-        lo = 6, hi = 7;
+        lo = 7, hi = 8;
         break;
     case 'C':
     case 'c':
-        lo = 7, hi = 8;
+        lo = 8, hi = 9;
         break;
     case 'I':
     case 'i':
-        lo = 8, hi = 9;
-        break;
-    case '+':
         lo = 9, hi = 10;
         break;
-    case '-':
+    case '+':
         lo = 10, hi = 11;
+        break;
+    case '-':
+        lo = 11, hi = 12;
         break;
     case 'R':
     case 'r':
-        lo = 11, hi = 14;
+        lo = 12, hi = 15;
         break;
     case 'L':
     case 'l':
-        lo = 14, hi = 17;
+        lo = 15, hi = 21;
         break;
     default:
         lo = hi = 0;
         break;
     }
-    unsigned m = mode == PARSE_ROUTE ? M_ROUTE : M_CLIENT;
+    unsigned m = mode == PARSE_ROUTE ? M_ROUTE : mode == PARSE_LEAF ? M_LEAF : M_CLIENT;
     size_t best = 0;
     bool partial = false;
     for (size_t k = lo; k < hi; k++) {

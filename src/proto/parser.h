@@ -18,7 +18,11 @@
  * Mode PARSE_CLIENT accepts what a client may send (CONNECT, PUB, HPUB, SUB,
  * UNSUB, PING, PONG, INFO, +OK, -ERR); MSG/HMSG/RS+/RMSG... are unknown ops.
  * Mode PARSE_ROUTE accepts CONNECT, INFO, PING, PONG, +OK, -ERR, RS+, RS-,
- * RMSG, HMSG (route form, with account), LS+/LS-/LMSG (parsed, may be ignored). */
+ * RMSG, HMSG (route form, with account), LS+/LS-/LMSG (parsed, may be ignored).
+ * Mode PARSE_LEAF (a leaf node connection, docs/leafnodes.md §4) accepts CONNECT,
+ * INFO, PING, PONG, +OK, -ERR and the leaf forms without account: LS+ subject
+ * [queue weight] (weight in max), LS- subject [queue], LMSG/HMSG subject [reply |
+ * + reply queues... | | queues...] [#hdr] #total (OP_LMSG; hdr >= 0 for HMSG). */
 #ifndef GNATSD_PARSER_H
 #define GNATSD_PARSER_H
 
@@ -45,7 +49,7 @@ typedef enum op_type {
     OP_LMSG,   /* LMSG */
 } op_type_t;
 
-typedef enum parse_mode { PARSE_CLIENT, PARSE_ROUTE } parse_mode_t;
+typedef enum parse_mode { PARSE_CLIENT, PARSE_ROUTE, PARSE_LEAF } parse_mode_t;
 
 typedef enum parse_rc {
     PARSE_OK = 0,

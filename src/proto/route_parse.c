@@ -71,33 +71,35 @@ void route_info_msg_free(route_info_msg_t *r)
     for (size_t i = 0; i < r->ngw_urls; i++)
         free(r->gw_urls[i]);
     free(r->gw_urls);
+    for (size_t i = 0; i < r->nlurls; i++)
+        free(r->lurls[i]);
+    free(r->lurls);
 }
 
-/* At most this many URLs are kept from one list (a peer's INFO is bounded by the
- * line limit anyway; this bounds what a peer can make us hold and dial). */
 #define MAX_INFO_URLS 1024
 
-static int collect_urls(char ***urls, size_t *nurls, slice_t raw)
+typedef struct strv_ctx {
+    char ***v;
+    size_t *n;
+} strv_ctx_t;
+
+static int collect_one(void *ctx, json_type_t t, slice_t raw)
 {
-    /* raw is a JSON array of strings */
-    const char *p = raw.p + 1, *e = raw.p + raw.n - 1;
-    while (p < e) {
-        while (p < e && (*p == ' ' || *p == ',' || *p == '\n' || *p == '\t' || *p == '\r'))
-            p++;
-        if (p >= e || *p != '"') break;
-        const char *q = p + 1;
-        while (q < e && *q != '"') {
-            if (*q == '\\') q++;
-            q++;
-        }
-        char tmp[512];
-        if (*nurls < MAX_INFO_URLS &&
-            json_unquote((slice_t){p, (size_t)(q + 1 - p)}, tmp, sizeof tmp) >= 0) {
-            *urls = xrealloc(*urls, (*nurls + 1) * sizeof(char *));
-            (*urls)[(*nurls)++] = xstrdup(tmp);
-        }
-        p = q + 1;
+    strv_ctx_t *x = ctx;
+    char tmp[512];
+    /* at most MAX_INFO_URLS from one list: what a peer can make us hold and dial */
+    if (*x->n < MAX_INFO_URLS && t == JSON_STRING && json_unquote(raw, tmp, sizeof tmp) >= 0) {
+        *x->v = xrealloc(*x->v, (*x->n + 1) * sizeof(char *));
+        (*x->v)[(*x->n)++] = xstrdup(tmp);
     }
+    return 0;
+}
+
+/* raw is a JSON array: its strings are appended to *v (others are skipped) */
+static int collect_urls(char ***v, size_t *n, slice_t raw)
+{
+    strv_ctx_t x = {v, n};
+    json_parse_array(raw.p, raw.n, collect_one, &x);
     return 0;
 }
 
@@ -167,6 +169,8 @@ static int rinfo_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     }
     if (json_key_is(key, "connect_urls") && t == JSON_ARRAY)
         return collect_urls(&r->urls, &r->nurls, raw);
+    if (json_key_is(key, "leafnode_urls") && t == JSON_ARRAY)
+        return collect_urls(&r->lurls, &r->nlurls, raw);
     return 0;
 #undef STR
 #undef BOOL

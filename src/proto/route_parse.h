@@ -29,6 +29,8 @@ typedef struct route_info_msg {
     size_t ngw_urls;
     int64_t gw_cmd;
     bool gw_iom, gw_nrp, has_gw_payload;
+    char **lurls; /* leafnode_urls (owned): the peer's leafnode listener (docs/leafnodes.md §2) */
+    size_t nlurls;
 } route_info_msg_t;
 
 /* 0, or -1 if json[0..n) is not one JSON object (members read before the error stay

@@ -1,6 +1,7 @@
 /* fuzz_parser.c: libFuzzer harness for src/parser.c.
  *
- * Input layout: byte 0 picks the mode and limits, byte 1 seeds the split
+ * Input layout: byte 0 picks the first mode and limits (every input runs in the
+ * client, route and leaf modes), byte 1 seeds the split
  * pattern, the rest is the wire stream. For each input:
  *   1. parse the stream whole, checking every slice stays inside the op;
  *   2. re-parse each op from exact-size prefixes (so ASan catches any read
@@ -186,7 +187,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 2;
     size -= 2;
 
-    for (int mode = 0; mode < 2; mode++) {
+    /* the bytes in all three modes (client, route, leaf), starting with the one picked */
+    for (int mode = 0; mode < 3; mode++) {
         result_t whole, split;
         parse_whole(&lim, data, size, &whole);
         static const size_t fixed[] = {1, 2, 3, 7, 0};
@@ -198,8 +200,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             }
         }
-        /* Same bytes in the other mode. */
-        lim.mode = lim.mode == PARSE_CLIENT ? PARSE_ROUTE : PARSE_CLIENT;
+        lim.mode = lim.mode == PARSE_CLIENT  ? PARSE_ROUTE
+                   : lim.mode == PARSE_ROUTE ? PARSE_LEAF
+                                             : PARSE_CLIENT;
     }
     return 0;
 }

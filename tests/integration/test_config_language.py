@@ -261,13 +261,12 @@ def test_check_flag_exit_codes():
 
 def test_unsupported_blocks_warn_and_start():
     js = tempfile.mkdtemp(prefix="gnatsd-js-")
-    confs = [("""leafnodes { port: -1 }
-jetstream { store_dir: "%s" }
+    confs = [("""jetstream { store_dir: "%s" }
 websocket { port: -1, no_tls: true }
 mqtt { port: -1 }
 server_tags: ["a"]
 server_name: s1
-""" % js, ["leafnodes", "jetstream", "websocket", "mqtt", "server_tags"])]
+""" % js, ["jetstream", "websocket", "mqtt", "server_tags"])]
     for conf, keys in confs:
         with Server(config=conf + "max_payload: 3333\n") as s:
             assert _info(s)["max_payload"] == 3333

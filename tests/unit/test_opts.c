@@ -1134,6 +1134,59 @@ TEST(cluster_flags)
     done(&r);
 }
 
+/* leafnodes {} (docs/leafnodes.md §1): what is built is read, the rest refused with its
+ * position, never ignored */
+TEST(leafnodes_block)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r,
+                      "leafnodes {\n  listen: 127.0.0.1:7500\n"
+                      "  authorization { user: a, password: b, account: ACC, timeout: 3 }\n"
+                      "  advertise: \"h:1\"\n  no_advertise: true\n  reconnect: 5\n"
+                      "  remotes: [ {url: \"nats://u:p@h:1\", account: X, credentials: \"/c\"},\n"
+                      "             {urls: [\"nats://a:1\", \"nats://b:2\"]} ]\n}\n"
+                      "accounts { ACC {}, X {} }\n"),
+                 OPTS_RUN);
+    CHECK_EQ_STR(r.o.leaf.host, "127.0.0.1");
+    CHECK_EQ_INT(r.o.leaf.port, 7500);
+    CHECK_EQ_STR(r.o.leaf.user, "a");
+    CHECK_EQ_STR(r.o.leaf.password, "b");
+    CHECK_EQ_STR(r.o.leaf.account, "ACC");
+    CHECK_EQ_INT(r.o.leaf.auth_timeout_ns == 3000000000LL, 1);
+    CHECK_EQ_STR(r.o.leaf.advertise, "h:1");
+    CHECK_EQ_INT(r.o.leaf.no_advertise, 1);
+    CHECK_EQ_INT(r.o.leaf.reconnect_ns == 5000000000LL, 1);
+    CHECK_EQ_INT((int)r.o.leaf.nremotes, 2);
+    CHECK_EQ_STR(r.o.leaf.remotes[0].urls[0], "nats://u:p@h:1");
+    CHECK_EQ_STR(r.o.leaf.remotes[0].account, "X");
+    CHECK_EQ_STR(r.o.leaf.remotes[0].credentials, "/c");
+    CHECK_EQ_INT((int)r.o.leaf.remotes[1].nurls, 2);
+    CHECK_EQ_STR(r.o.leaf.remotes[1].urls[1], "nats://b:2");
+    done(&r);
+    CHECK_EQ_INT(load(&r, "leafnodes { authorization { users: [ {user: a, password: b, "
+                          "account: A} ] } }\naccounts { A {} }\n"),
+                 OPTS_RUN);
+    CHECK_EQ_INT((int)r.o.leaf.nusers, 1);
+    CHECK_EQ_STR(r.o.leaf.users[0].account, "A");
+    done(&r);
+    const char *bad[][2] = {
+        {"leafnodes {\n  tls { cert_file: x }\n}\n",
+         ":2:3: leafnodes \"tls\" is not supported by this server"},
+        {"leafnodes { remotes: [ { url: \"nats://h:1\", deny_imports: [x] } ] }\n",
+         ":1:44: leafnode remote \"deny_imports\" is not supported by this server"},
+        {"leafnodes { authorization { token: x } }\n", "unknown field \"token\""},
+        {"leafnodes { authorization { user: a, users: [ {user: b} ] } }\n",
+         "can not have a single user/pass and a users array"},
+        {"leafnodes { remotes: 3 }\n", "Expected remotes field to be an array"},
+        {"leafnodes: 3\n", "Expected map to define a leafnode"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_EQ_INT(load(&r, bad[i][0]), OPTS_EXIT_FAIL);
+        CHECK_CONTAINS(r.err, bad[i][1]);
+        done(&r);
+    }
+}
+
 TEST(unsupported_and_security_blocks)
 {
     run_t r;
@@ -1141,11 +1194,10 @@ TEST(unsupported_and_security_blocks)
                                "websocket { port: 1 }\nmqtt {}\nserver_tags: [a]\n");
     run(&r, "-c", f, NULL);
     CHECK_EQ_INT(r.a, OPTS_RUN);
-    CHECK_EQ_INT(r.o.nwarnings, 6);
+    CHECK_EQ_INT(r.o.nwarnings, 5); /* leafnodes is built (docs/leafnodes.md) */
     char want[256];
     snprintf(want, sizeof(want), "%s:1:0: gateway is not supported by this server, ignoring\n", f);
     CHECK_CONTAINS(r.err, want);
-    CHECK_CONTAINS(r.err, ":2:1: leafnodes is not supported by this server, ignoring\n");
     done(&r);
     /* -t still reports the file valid (the reference accepts these keys) */
     run(&r, "-t", "-c", f, NULL);
@@ -1424,6 +1476,7 @@ int main(void)
     RUN(tls_flags);
     RUN(cluster_block);
     RUN(cluster_flags);
+    RUN(leafnodes_block);
     RUN(unsupported_and_security_blocks);
     RUN(variables_not_unknown);
     RUN(accounts_block);

@@ -11,6 +11,7 @@
 
 static const parse_limits_t CLIENT = {PARSE_CLIENT, 4096, 1048576};
 static const parse_limits_t ROUTE = {PARSE_ROUTE, 0, 0};
+static const parse_limits_t LEAF = {PARSE_LEAF, 0, 0};
 
 #define S(lit) lit, sizeof(lit) - 1
 
@@ -514,6 +515,58 @@ TEST(route_subs)
     CHECK_SL(op.subject, "foo");
 }
 
+/* A leaf connection's forms (docs/leafnodes.md §4): no account, no origin. */
+TEST(leaf_ops)
+{
+    op_t op;
+    CHECK_EQ_INT(P(&LEAF, S("LS+ foo\r\n"), &op), PARSE_OK);
+    CHECK_EQ_INT(op.type, OP_LSUB);
+    CHECK_SL(op.subject, "foo");
+    CHECK_EQ_INT(op.account.n, 0);
+    CHECK_EQ_INT(op.queue.n, 0);
+    CHECK_EQ_INT(P(&LEAF, S("LS+ foo.* q 3\r\n"), &op), PARSE_OK);
+    CHECK_SL(op.queue, "q");
+    CHECK_EQ_INT(op.max, 3);
+    CHECK_EQ_INT(P(&LEAF, S("LS+ foo q\r\n"), &op), PARSE_ERR_ARGS);
+    CHECK_EQ_INT(P(&LEAF, S("LS+ foo q x\r\n"), &op), PARSE_ERR_ARGS);
+    CHECK_EQ_INT(P(&LEAF, S("LS- foo\r\n"), &op), PARSE_OK);
+    CHECK_EQ_INT(op.type, OP_LUNSUB);
+    CHECK_EQ_INT(P(&LEAF, S("LS- foo q\r\n"), &op), PARSE_OK);
+    CHECK_SL(op.queue, "q");
+    CHECK_EQ_INT(P(&LEAF, S("LS- foo q 1\r\n"), &op), PARSE_ERR_ARGS);
+    CHECK_EQ_INT(P(&LEAF, S("LMSG foo 2\r\nhi\r\n"), &op), PARSE_OK);
+    CHECK_EQ_INT(op.type, OP_LMSG);
+    CHECK_SL(op.subject, "foo");
+    CHECK_EQ_INT(op.hdr, -1);
+    CHECK_EQ_INT(op.size, 2);
+    CHECK_EQ_INT(P(&LEAF, S("LMSG foo rep 2\r\nhi\r\n"), &op), PARSE_OK);
+    CHECK_SL(op.reply, "rep");
+    CHECK_EQ_INT(P(&LEAF, S("LMSG foo + rep q1 q2 2\r\nhi\r\n"), &op), PARSE_OK);
+    CHECK_SL(op.reply, "rep");
+    CHECK_SL(op.queues, "q1 q2");
+    CHECK_EQ_INT(P(&LEAF, S("LMSG foo | q1 2\r\nhi\r\n"), &op), PARSE_OK);
+    CHECK_EQ_INT(op.reply.n, 0);
+    CHECK_SL(op.queues, "q1");
+    CHECK_EQ_INT(P(&LEAF, S("LMSG foo x q1 2\r\nhi\r\n"), &op), PARSE_ERR_ARGS);
+    CHECK_EQ_INT(P(&LEAF, S("HMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"), &op), PARSE_OK);
+    CHECK_EQ_INT(op.type, OP_LMSG);
+    CHECK_EQ_INT(op.hdr, 12);
+    CHECK_EQ_INT(op.size, 14);
+    CHECK_EQ_INT(P(&LEAF, S("HMSG foo + r q 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"), &op), PARSE_OK);
+    CHECK_SL(op.reply, "r");
+    CHECK_SL(op.queues, "q");
+    CHECK_EQ_INT(P(&LEAF, S("HMSG foo 15 14\r\n"), &op), PARSE_ERR_ARGS);
+    /* what a leaf does not speak */
+    CHECK_EQ_INT(P(&LEAF, S("PUB foo 2\r\nhi\r\n"), &op), PARSE_ERR_UNKNOWN_OP);
+    CHECK_EQ_INT(P(&LEAF, S("RS+ $G foo\r\n"), &op), PARSE_ERR_UNKNOWN_OP);
+    CHECK_EQ_INT(P(&LEAF, S("PING\r\n"), &op), PARSE_OK);
+    CHECK_EQ_INT(P(&LEAF, S("CONNECT {}\r\n"), &op), PARSE_OK);
+    /* the route form is unchanged */
+    CHECK_EQ_INT(P(&ROUTE, S("LS+ c $G foo\r\n"), &op), PARSE_OK);
+    CHECK_SL(op.origin, "c");
+    CHECK_SL(op.account, "$G");
+}
+
 TEST(route_msgs)
 {
     op_t op;
@@ -980,6 +1033,7 @@ int main(void)
     RUN(max_control_line);
     RUN(max_payload);
     RUN(route_subs);
+    RUN(leaf_ops);
     RUN(route_msgs);
     RUN(op_names);
     RUN(split_client_stream);

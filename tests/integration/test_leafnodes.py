@@ -1,0 +1,403 @@
+"""Leaf nodes (docs/leafnodes.md): the hub side seen through a raw leaf socket, and
+real pairs on loopback in every mix (gnatsd hub with a nats-server leaf, a
+nats-server hub with a gnatsd leaf, gnatsd with gnatsd): messages both ways, queue
+groups, request/reply, account binding, authentication, reconnection, routes,
+monitoring. Every test also runs against the reference alone (GNATSD_BIN =
+/usr/sbin/nats-server), except the refusal of keys this server does not build."""
+
+import json
+import re
+
+from harness import (Client, Server, connected, free_port, http_json, is_reference,
+                     server_bin, wait_until)
+
+REFERENCE = "/usr/sbin/nats-server"
+TIMEOUTS = {"test_leaf_reconnects_after_hub_restart": 45, "test_leaf_with_hub_cluster": 45,
+            "test_leaf_pairs_every_mix": 60}
+
+
+def _hub(lport, extra="", bin_=None):
+    s = Server(config="leafnodes {\n  listen: 127.0.0.1:%d\n%s}\n" % (lport, extra),
+               monitor=True)
+    if bin_:
+        s.bin = bin_
+    return s
+
+
+def _leaf(lport, url_user="", account=None, extra="", bin_=None):
+    acc = ", account: %s" % account if account else ""
+    s = Server(config=("leafnodes {\n  reconnect: 1\n  remotes: [ {url: \"nats://%s127.0.0.1:%d\"%s} ]\n}\n%s"
+                       % (url_user, lport, acc, extra)), monitor=True)
+    if bin_:
+        s.bin = bin_
+    return s
+
+
+def _nleafs(s):
+    return http_json(s.mport, "/varz")["leafnodes"]
+
+
+def _wait_leafs(s, n, timeout=10):
+    wait_until(lambda: _nleafs(s) == n, timeout, what="%d leaf connections on :%d" % (n, s.port))
+
+
+def _leaf_subs(s):
+    subs = []
+    for l in http_json(s.mport, "/leafz?subs=1")["leafs"] or []:
+        subs += l.get("subscriptions_list") or []
+    return subs
+
+
+def _wait_leaf_sub(s, subject, present=True, timeout=5):
+    wait_until(lambda: (subject in _leaf_subs(s)) == present, timeout,
+               what="%s %s in /leafz of :%d" % (subject, "listed" if present else "gone", s.port))
+
+
+def _raw_leaf(lport):
+    """A raw leaf connection: INFO read, CONNECT sent, the hub's answer INFO read."""
+    c = Client(lport)
+    assert c.info["auth_required"] is True and c.info["headers"] is True, c.info
+    assert c.info["info_on_connect"] is True and c.info["leafnode_urls"], c.info
+    assert c.info["client_id"] > 0 and c.info["nonce"], c.info
+    c.send(b"CONNECT {}\r\n")
+    info = json.loads(c.expect_re(rb"INFO ([^\r\n]*) \r\n").group(1))
+    assert info["connect_info"] is True and info["remote_account"] == "$G", info
+    assert "nonce" not in info, info
+    return c
+
+
+def _lsubs(c, n):
+    """The next n LS+ lines (keys with their weights), in any order."""
+    got = []
+    for _ in range(n):
+        got.append(c.expect_re(rb"LS\+ ([^\r\n]+)\r\n").group(1).decode())
+    return sorted(got)
+
+
+def test_leaf_info_connect_and_count():
+    lport = free_port()
+    with _hub(lport, extra="", bin_=None) as s:
+        c = _raw_leaf(lport)
+        # the loop detection subject is part of the account's interest
+        assert re.search(rb"LS\+ \$LDS\.[A-Za-z0-9]+\r\n", c.sync())
+        _wait_leafs(s, 1)
+        c.close()
+        _wait_leafs(s, 0)
+
+
+def test_leaf_sends_interest_after_connect_and_ongoing():
+    lport = free_port()
+    with Server(config="no_sys_acc: true\nleafnodes { listen: 127.0.0.1:%d }\n" % lport,
+                monitor=True) as s:
+        cl = connected(s)
+        cl.send(b"SUB foo 1\r\nSUB bar 2\r\nSUB foo baz 3\r\nSUB foo baz 4\r\nSUB bar 5\r\n")
+        cl.ping_pong()
+        c = _raw_leaf(lport)
+        subs = _lsubs(c, 4)
+        assert [x for x in subs if not x.startswith("$LDS.")] == ["bar", "foo", "foo baz 2"], subs
+        c.ping_pong()
+        # a plain subject: LS+ at the first sub, LS- at the last; a queue: every change
+        cl.send(b"SUB x 6\r\n")
+        assert c.expect_re(rb"LS\+ ([^\r\n]+)\r\n").group(1) == b"x"
+        cl.send(b"SUB x 7\r\n")
+        cl.ping_pong()
+        c.expect_nothing(0.3)
+        cl.send(b"SUB x q 8\r\nSUB x q 9\r\n")
+        assert c.expect_re(rb"LS\+ ([^\r\n]+)\r\n").group(1) == b"x q 1"
+        assert c.expect_re(rb"LS\+ ([^\r\n]+)\r\n").group(1) == b"x q 2"
+        cl.send(b"UNSUB 6\r\n")
+        cl.ping_pong()
+        c.expect_nothing(0.3)
+        cl.send(b"UNSUB 7\r\n")
+        assert c.expect_re(rb"LS- ([^\r\n]+)\r\n").group(1) == b"x"
+        cl.send(b"UNSUB 8\r\n")
+        assert c.expect_re(rb"LS\+ ([^\r\n]+)\r\n").group(1) == b"x q 1"
+        cl.send(b"UNSUB 9\r\n")
+        assert c.expect_re(rb"LS- ([^\r\n]+)\r\n").group(1) == b"x q"
+
+
+def test_leaf_messages_raw():
+    lport = free_port()
+    with Server(config="no_sys_acc: true\nleafnodes { listen: 127.0.0.1:%d }\n" % lport,
+                monitor=True) as s:
+        c = _raw_leaf(lport)
+        _lsubs(c, 1)
+        c.send(b"LS+ foo\r\nLS+ work grp 3\r\n")
+        c.ping_pong()
+        cl = connected(s)
+        cl.send(b"SUB bar 1\r\nSUB work grp 2\r\n")
+        cl.ping_pong()
+        assert _lsubs(c, 2) == ["bar", "work grp 1"]
+        # a client's message goes to the leaf's interest, with the reply
+        cl.send(b"PUB foo r.1 5\r\nhello\r\n")
+        c.expect(b"LMSG foo r.1 5\r\nhello\r\n")
+        # the leaf's message reaches the client, not back to the leaf
+        c.send(b"LS+ bar\r\nLMSG bar 2\r\nhi\r\n")
+        assert cl.read_msgs(1)[0] == (b"bar", b"1", None, b"hi")
+        c.ping_pong()
+        c.expect_nothing(0.3)
+        # a plain LMSG does not reach a queue group; one naming the group does
+        c.send(b"LMSG work 1\r\na\r\nLMSG work | grp 1\r\nb\r\nLMSG work + r grp 1\r\nc\r\n")
+        got = cl.read_msgs(2)
+        assert [m[3] for m in got] == [b"b", b"c"] and got[1][2] == b"r", got
+        # a queue group with local members keeps the message local (the leaf is the fallback)
+        for _ in range(10):
+            cl.send(b"PUB work 1\r\nw\r\n")
+        assert len(cl.read_msgs(10)) == 10
+        c.ping_pong()
+        c.expect_nothing(0.2)
+        # without local members the leaf gets it, naming the group
+        cl.send(b"UNSUB 2\r\nPUB work 1\r\nz\r\n")
+        c.expect_re(rb"LS- work grp\r\n")
+        c.expect(b"LMSG work | grp 1\r\nz\r\n")
+
+
+def test_leaf_header_messages():
+    lport = free_port()
+    with Server(config="no_sys_acc: true\nleafnodes { listen: 127.0.0.1:%d }\n" % lport,
+                monitor=True) as s:
+        c = Client(lport)
+        c.send(b'CONNECT {"headers":true}\r\n')
+        c.expect_re(rb"INFO [^\r\n]*\r\n")
+        _lsubs(c, 1)
+        c.send(b"LS+ h\r\n")
+        c.ping_pong()
+        cl = connected(s, headers=True)
+        cl.send(b"HPUB h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+        c.expect(b"HMSG h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+        cl.send(b"SUB g 1\r\n")
+        cl.ping_pong()
+        c.expect(b"LS+ g\r\n")
+        c.send(b"HMSG g 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+        cl.expect(b"HMSG g 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+
+
+def test_leaf_auth_timeout_and_violation():
+    lport = free_port()
+    with _hub(lport, extra="  authorization { user: lu, password: lp, timeout: 1 }\n") as s:
+        c = Client(lport)
+        c.expect(b"-ERR 'Authentication Timeout'\r\n", timeout=5)
+        c.expect_closed()
+        c = Client(lport)
+        c.send(b'CONNECT {"user":"lu","pass":"bad"}\r\n')
+        c.expect(b"-ERR 'Authorization Violation'\r\n")
+        c.expect_closed()
+        c = Client(lport)
+        c.send(b'CONNECT {"user":"lu","pass":"lp"}\r\n')
+        c.expect_re(rb'INFO [^\r\n]*"connect_info":true')
+        _wait_leafs(s, 1)
+        # a client on the leafnode port: authenticated first
+        c2 = Client(lport)
+        c2.send(b'CONNECT {"lang":"python","verbose":false}\r\n')
+        c2.expect(b"-ERR 'Authorization Violation'\r\n")
+        c2.expect_closed()
+    with _hub(lport):
+        c2 = Client(lport)
+        c2.send(b'CONNECT {"lang":"python","verbose":false}\r\n')
+        c2.expect(b"-ERR 'attempted to connect to leaf node port'\r\n")
+        c2.expect_closed()
+
+
+def _pair_traffic(hub, leaf):
+    """Both ways, queue groups and request/reply across a connected hub and leaf."""
+    hc, lc = connected(hub), connected(leaf)
+    lc.send(b"SUB on.leaf 1\r\nSUB svc 2\r\nSUB work w 3\r\n")
+    lc.ping_pong()
+    hc.send(b"SUB on.hub 1\r\nSUB _INBOX.x 2\r\n")
+    hc.ping_pong()
+    _wait_leaf_sub(hub, "on.leaf")
+    _wait_leaf_sub(hub, "work")
+    _wait_leaf_sub(leaf, "on.hub")
+    hc.send(b"PUB on.leaf 3\r\nh2l\r\n")
+    assert lc.read_msgs(1)[0] == (b"on.leaf", b"1", None, b"h2l")
+    lc.send(b"PUB on.hub 3\r\nl2h\r\n")
+    assert hc.read_msgs(1)[0] == (b"on.hub", b"1", None, b"l2h")
+    # request on the hub, service on the leaf, answer back
+    hc.send(b"PUB svc _INBOX.x 3\r\nreq\r\n")
+    m = lc.read_msgs(1)[0]
+    assert m[0] == b"svc" and m[2] == b"_INBOX.x" and m[3] == b"req", m
+    lc.send(b"PUB _INBOX.x 3\r\nrep\r\n")
+    assert hc.read_msgs(1)[0] == (b"_INBOX.x", b"2", None, b"rep")
+    # the queue group's only member is on the leaf: every message gets there once
+    for i in range(10):
+        hc.send(b"PUB work 1\r\n%d\r\n" % i)
+    got = lc.read_msgs(10)
+    assert sorted(m[3] for m in got) == [b"%d" % i for i in range(10)], got
+    lc.ping_pong()
+    lc.expect_nothing(0.2)
+    # unsubscribing on the leaf withdraws the interest on the hub
+    lc.send(b"UNSUB 1\r\n")
+    lc.ping_pong()
+    _wait_leaf_sub(hub, "on.leaf", present=False)
+
+
+def test_leaf_pairs_every_mix():
+    me = server_bin()
+    for hub_bin, leaf_bin in ((me, REFERENCE), (REFERENCE, me), (me, me)):
+        lport = free_port()
+        hub = _hub(lport, bin_=hub_bin)
+        leaf = _leaf(lport, bin_=leaf_bin)
+        with hub, leaf:
+            _wait_leafs(hub, 1)
+            _wait_leafs(leaf, 1)
+            _pair_traffic(hub, leaf)
+
+
+def test_leaf_account_binding():
+    lport = free_port()
+    accounts = "accounts {\n  A { users: [ {user: a, password: a} ] }\n  B { users: [ {user: b, password: b} ] }\n}\n"
+    hub = Server(monitor=True, config=("%sleafnodes {\n  listen: 127.0.0.1:%d\n  authorization {\n"
+                  "    users: [ {user: la, password: lp, account: A} ]\n  }\n}\n" % (accounts, lport)))
+    leaf = _leaf(lport, url_user="la:lp@", account="L",
+                 extra="accounts {\n  L { users: [ {user: l, password: l} ] }\n}\n")
+    with hub, leaf:
+        _wait_leafs(hub, 1)
+        acc = [l["account"] for l in http_json(hub.mport, "/leafz")["leafs"]]
+        assert acc == ["A"], acc
+        assert [l["account"] for l in http_json(leaf.mport, "/leafz")["leafs"]] == ["L"]
+        ha, hb = connected(hub, user="a", **{"pass": "a"}), connected(hub, user="b", **{"pass": "b"})
+        ll = connected(leaf, user="l", **{"pass": "l"})
+        ll.send(b"SUB t 1\r\n")
+        ll.ping_pong()
+        _wait_leaf_sub(hub, "t")
+        hb.send(b"PUB t 1\r\nB\r\nPING\r\n")
+        hb.expect(b"PONG\r\n")
+        ha.send(b"PUB t 1\r\nA\r\n")
+        assert ll.read_msgs(1)[0][3] == b"A"
+        ll.ping_pong()
+        ll.expect_nothing(0.3)
+        st = http_json(hub.mport, "/accstatz?unused=1")["account_statz"]
+        a = [x for x in st if x["acc"] == "A"][0]
+        assert a["leafnodes"] == 1, a
+
+
+def test_leaf_bad_credentials_never_connect():
+    lport = free_port()
+    hub = _hub(lport, extra="  authorization { user: lu, password: lp }\n")
+    leaf = _leaf(lport, url_user="lu:wrong@")
+    with hub, leaf:
+        hub.wait_log(r"authentication error|Authorization Violation", timeout=10)
+        leaf.wait_log(r"Authorization Violation", timeout=10)
+        assert _nleafs(hub) == 0 and _nleafs(leaf) == 0
+
+
+def test_leaf_reconnects_after_hub_restart():
+    lport = free_port()
+    hub = _hub(lport)
+    leaf = _leaf(lport)
+    with hub, leaf:
+        _wait_leafs(leaf, 1)
+        lc = connected(leaf)
+        lc.send(b"SUB r 1\r\n")
+        lc.ping_pong()
+        _wait_leaf_sub(hub, "r")
+        hub.stop()
+        _wait_leafs(leaf, 0)
+        hub.start()
+        _wait_leafs(hub, 1, timeout=15)
+        _wait_leaf_sub(hub, "r")
+        hc = connected(hub)
+        hc.send(b"PUB r 2\r\nok\r\n")
+        assert lc.read_msgs(1)[0][3] == b"ok"
+
+
+def test_leaf_with_hub_cluster():
+    """A leaf on hub A, a client on hub B: interest and messages cross the route."""
+    ca, cb, lport = free_port(), free_port(), free_port()
+    cl = "cluster {\n  listen: 127.0.0.1:%d\n  name: hc\n  routes: [%s]\n}\n"
+    a = Server(config="no_sys_acc: true\n" + cl % (ca, "") +
+               "leafnodes { listen: 127.0.0.1:%d }\n" % lport, monitor=True)
+    b = Server(config="no_sys_acc: true\n" + cl % (cb, '"nats://127.0.0.1:%d"' % ca),
+               monitor=True)
+    leaf = _leaf(lport, extra="no_sys_acc: true\n")
+    with a, b, leaf:
+        wait_until(lambda: http_json(b.mport, "/varz")["routes"] == 1, 10, what="route")
+        _wait_leafs(a, 1)
+        bc, lc = connected(b), connected(leaf)
+        lc.send(b"SUB from.b 1\r\n")
+        lc.ping_pong()
+        bc.send(b"SUB from.leaf 1\r\n")
+        bc.ping_pong()
+        _wait_leaf_sub(a, "from.b")
+        _wait_leaf_sub(leaf, "from.leaf")
+        wait_until(lambda: http_json(b.mport, "/subsz?acc=$G")["num_subscriptions"] >= 2, 5,
+                   what="the leaf's interest routed to B")
+        bc.send(b"PUB from.b 1\r\nx\r\n")
+        assert lc.read_msgs(1)[0] == (b"from.b", b"1", None, b"x")
+        lc.send(b"PUB from.leaf 1\r\ny\r\n")
+        assert bc.read_msgs(1)[0] == (b"from.leaf", b"1", None, b"y")
+
+
+def test_leafz_and_varz():
+    lport = free_port()
+    with _hub(lport) as s:
+        v = http_json(s.mport, "/varz")
+        assert v["leaf"]["port"] == lport and v["leaf"]["host"] == "127.0.0.1", v["leaf"]
+        assert v["leaf"]["auth_timeout"] == 2 and v["leafnodes"] == 0, v["leaf"]
+        z = http_json(s.mport, "/leafz")
+        assert z["leafnodes"] == 0 and z["leafs"] is None, z
+        c = _raw_leaf(lport)
+        c.sync()  # the hub's interest
+        c.send(b"LS+ a.b\r\nLS+ q.x grp 2\r\n")
+        c.ping_pong()
+        z = http_json(s.mport, "/leafz?subs=1")
+        assert z["leafnodes"] == 1 and z["server_id"] == v["server_id"], z
+        l = z["leafs"][0]
+        assert set(l) >= {"account", "ip", "port", "rtt", "in_msgs", "out_msgs", "in_bytes",
+                          "out_bytes", "subscriptions", "subscriptions_list"}, l
+        assert l["account"] == "$G" and l["ip"] == "127.0.0.1" and l["subscriptions"] == 2, l
+        assert sorted(l["subscriptions_list"]) == ["a.b", "q.x"], l
+        assert "subscriptions_list" not in http_json(s.mport, "/leafz")["leafs"][0]
+        assert http_json(s.mport, "/leafz?acc=nope")["leafnodes"] == 0
+
+
+def test_leaf_loop_detected():
+    """Two servers that are each other's leaf: the loop detection subject comes back."""
+    pa, pb = free_port(), free_port()
+    a = Server(config="leafnodes {\n  listen: 127.0.0.1:%d\n  reconnect: 1\n"
+               "  remotes: [ {url: \"nats://127.0.0.1:%d\"} ]\n}\n" % (pa, pb), monitor=True)
+    b = Server(config="leafnodes {\n  listen: 127.0.0.1:%d\n  reconnect: 1\n"
+               "  remotes: [ {url: \"nats://127.0.0.1:%d\"} ]\n}\n" % (pb, pa), monitor=True)
+    with a, b:
+        a.wait_log(r"Loop detected for leafnode account=\"\$G\"", timeout=15)
+
+
+def test_leaf_unsupported_keys_refused():
+    if is_reference():
+        return  # the reference builds them
+    for conf, where in (("leafnodes {\n  port: -1\n  tls { cert_file: x }\n}\n", ":3:3:"),
+                        ("leafnodes {\n  remotes: [ { url: \"nats://127.0.0.1:1\", "
+                         "deny_imports: [\"x\"] } ]\n}\n", ":2:43:")):
+        s = Server(config=conf, wait=False)
+        s.start()
+        rc = s.wait_exit(5)
+        assert rc not in (None, 0), rc
+        assert re.search(re.escape(where) + r" leafnode.* is not supported by this server",
+                         s.log()), s.log()
+
+
+def test_leaf_system_account_events_cross():
+    """A remote bound to the system account: the leaf server's events reach the hub."""
+    lport = free_port()
+    accounts = ("system_account: SYS\naccounts {\n  SYS { users: [ {user: sys, password: sys} ] }\n"
+                "  A { users: [ {user: a, password: a} ] }\n}\n")
+    hub = Server(monitor=True, config=accounts + (
+        "leafnodes {\n  listen: 127.0.0.1:%d\n  authorization { users: [ {user: ls, password: ls, "
+        "account: SYS}, {user: la, password: la, account: A} ] }\n}\n" % lport))
+    leaf = Server(monitor=True, config=accounts + (
+        "leafnodes {\n  reconnect: 1\n  remotes: [ {url: \"nats://ls:ls@127.0.0.1:%d\", account: SYS},"
+        " {url: \"nats://la:la@127.0.0.1:%d\", account: A} ]\n}\n" % (lport, lport)))
+    with hub, leaf:
+        _wait_leafs(hub, 2)
+        _wait_leafs(leaf, 2)
+        hs = connected(hub, user="sys", **{"pass": "sys"})
+        hs.send(b"SUB $SYS.ACCOUNT.A.CONNECT 1\r\n")
+        hs.ping_pong()
+        _wait_leaf_sub(leaf, "$SYS.ACCOUNT.A.CONNECT")
+        la = connected(leaf, user="a", **{"pass": "a"})
+        m = hs.read_msgs(1)[0]
+        assert m[0] == b"$SYS.ACCOUNT.A.CONNECT", m
+        ev = json.loads(m[3])
+        assert ev["type"] == "io.nats.server.advisory.v1.client_connect", ev
+        assert ev["client"]["acc"] == "A", ev
+        la.close()
