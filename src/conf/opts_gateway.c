@@ -142,6 +142,12 @@ int gateway_validate(const opts_t *o, char *err, size_t n)
     const gateway_opts_t *g = &o->gateway;
     bool named = g->name && *g->name;
     if (!named && g->port == 0) return 0;
+    if ((o->leaf.port || o->leaf.nremotes) && (!o->system_account || !*o->system_account)) {
+        snprintf(err, n,
+                 "leaf nodes and gateways (both being defined) require a system account to also "
+                 "be configured");
+        return -1;
+    }
     if (!named) {
         snprintf(err, n, "gateway has no name");
         return -1;

@@ -19,7 +19,7 @@
 #include "base/qsbr.h"
 #include "core/tls.h"
 #include "nats/deliver.h"
-#include "nats/gateway.h"
+#include "nats/gwreply.h"
 #include "nats/route.h"
 #include "nats/session.h"
 #include "nats/subs.h"
@@ -71,7 +71,7 @@ static void client_free(conn_t *c)
     free(c->jwt_issuer);
     free(c->jwt_name);
     free(c->nonce);
-    gateway_rmap_free(c);
+    gwreply_free(c);
     session_free(c);
 }
 
@@ -480,7 +480,7 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     char mapped[1024];
     /* an answer to a request from another cluster: back to its prefixed reply */
     if (unlikely(atomic_load_explicit(&c->gw_rmap, memory_order_relaxed) != NULL) &&
-        gateway_mapped_reply(c, op->subject, mapped, sizeof mapped, &subj)) {
+        gwreply_mapped(c, op->subject, mapped, sizeof mapped, &subj)) {
     } else if (unlikely(atomic_load_explicit(&acc->maps, memory_order_relaxed) != NULL))
         mappings_map(acc, w, op->subject, mapped, sizeof mapped, &subj);
     msg_t m = {c, acc, subj, op->reply, op->hdr, op->payload, op->size, false, false, 0, {NULL, 0}, 0, NULL};

@@ -10,6 +10,7 @@
 #include "nats/account.h"
 #include "nats/auth.h"
 #include "nats/route_fwd.h"
+#include "nats/gwreply.h"
 #include "core/core.h"
 #include "base/log.h"
 
@@ -133,9 +134,7 @@ static bool eligible(const sub_t *s, const msg_t *m)
  * the prefix that routes it back (the subscriber's answer is mapped back to it). */
 static const msg_t *local_view(const msg_t *m, msg_t *tmp)
 {
-    if (likely(!m->reply.n || m->reply.p[0] != '_') || !gateway_prefixed(m->reply) ||
-        !atomic_load_explicit(&deliver_gw, memory_order_relaxed))
-        return m;
+    if (likely(!m->reply.n || m->reply.p[0] != '_') || !gateway_prefixed(m->reply)) return m;
     *tmp = *m;
     tmp->reply = (slice_t){m->reply.p + GW_PREFIX_LEN, m->reply.n - GW_PREFIX_LEN};
     return tmp;
@@ -146,8 +145,7 @@ static inline __attribute__((always_inline)) bool deliver_local(worker_t *w, sub
                                                                 const msg_t *m, const msg_t *lm)
 {
     if (!deliver(w, s, lm)) return false;
-    if (unlikely(lm != m))
-        atomic_load_explicit(&deliver_gw, memory_order_relaxed)->track(s->conn, m->reply);
+    if (unlikely(lm != m)) gwreply_track(s->conn, m->reply);
     return true;
 }
 

@@ -429,7 +429,6 @@ static void gw_gone_op(conn_t *c)
 static void gw_free_op(conn_t *c)
 {
     session_free(c);
-    gateway_rmap_free(c);
     struct gw_info *gi = c->gw;
     if (!gi) return;
     free(gi->url);
@@ -518,8 +517,7 @@ int gateway_start(void)
     atomic_store(&gateway_on, true);
     static const route_gw_hooks_t rh = {gateway_interest, gateway_url_ref, gateway_route_registered,
                                         gateway_route_gossip, gateway_url};
-    static const deliver_gw_ops_t dh = {gateway_deliver_reply, gateway_send_rmsg,
-                                        gateway_track_reply};
+    static const deliver_gw_ops_t dh = {gateway_deliver_reply, gateway_send_rmsg};
     atomic_store(&route_gw, &rh);
     atomic_store(&deliver_gw, &dh);
     NOTICE("Gateway name is %s", G.name);

@@ -41,14 +41,6 @@ void gateway_send_rmsg(worker_t *w, conn_t *gc, slice_t queues, const msg_t *m);
  * it names, or to the gateway of the cluster it names) or dropped. Returns how many
  * got it. */
 int gateway_deliver_reply(worker_t *w, const msg_t *m);
-/* A client c was given reply (prefixed) without its prefix: remembered for a while so
- * that its answer on the short form goes back the way it came. */
-void gateway_track_reply(conn_t *c, slice_t reply);
-/* c publishes on subj: if it is a reply c was given without its prefix, the prefixed
- * form into out (cap bytes) and true. */
-bool gateway_mapped_reply(conn_t *c, slice_t subj, char *out, size_t cap, slice_t *res);
-/* the reply maps a connection holds, at its free */
-void gateway_rmap_free(conn_t *c);
 
 /* Our gateway address (host:port), and the gateway addresses of this cluster's other
  * servers (their route INFO's gateway_url), counted by the routes that announced them:

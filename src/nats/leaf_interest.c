@@ -23,6 +23,7 @@
 #include "nats/imports.h"
 #include "nats/session.h"
 #include "nats/subs.h"
+#include "nats/deliver.h"
 #include "base/hash.h"
 #include "base/log.h"
 
@@ -130,7 +131,6 @@ static void smap_change(leaf_state_t *st, const char *k, size_t n, bool queue, i
 static bool visible(const conn_t *c, const sub_t *s)
 {
     if (s->conn == c) return false;
-    if (s->gateway) return false; /* other clusters' interest: the gateways' own */
     if (c->leaf->spoke && s->conn && (s->conn->route || (s->conn->leaf && s->conn->leaf->spoke)))
         return false; /* a spoke tells its hub only of local interest */
     return true;
@@ -261,6 +261,12 @@ static void dump(worker_t *w, conn_t *c)
     sublist_foreach(acc->sl, dump_one, &d);
     const char *lds = leaf_lds_locked(acc);
     smap_change(st, lds, strlen(lds), false, 1, NULL);
+    /* with gateways, answers on replies that crossed one come back through us
+     * (docs/gateways.md "Replies") */
+    if (atomic_load_explicit(&deliver_gw, memory_order_relaxed)) {
+        smap_change(st, "$GR.*.>", 7, false, 1, NULL);
+        smap_change(st, "_GR_.>", 6, false, 1, NULL);
+    }
     for (size_t i = 0; i < st->scap; i++)
         for (lkey_t *k = st->smap[i]; k; k = k->next)
             put_line(&b, k, k->count);
