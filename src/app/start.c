@@ -11,6 +11,7 @@
 #include "monitor/monitor.h"
 #include "monitor/sysreq.h"
 #include "nats/sys.h"
+#include "nats/sys_subs.h"
 #include "nats/account.h"
 #include "nats/imports.h"
 #include "nats/latency.h"
@@ -67,6 +68,7 @@ int app_start(void)
     accounts_configure(o); /* after route_start: the reply subscriptions are route interest */
     sysreq_register();
     sys_start();
+    sys_subs_start();
     latency_start(); /* after sys_start: its results need the system account's events */
     server_build_info();
     if (o->http_port || o->https_port) {
@@ -87,6 +89,7 @@ void app_shutdown(void)
     if (lfd >= 0) listener_remove(lfd);
     monitor_stop();
     latency_stop();
+    sys_subs_stop();
     sys_stop();
     leaf_shutdown(); /* its dialers hand off no more sockets */
     server_join();
@@ -101,6 +104,7 @@ void app_free(void)
     gateway_free_all();
     leaf_free_all();
     latency_free();
+    sys_subs_free();
     imports_free_all();
     mappings_free_all();
     accounts_free_all();

@@ -29,7 +29,7 @@ int handle_healthz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_connz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_routez(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_gatewayz(const http_req_t *req, buf_t *body, monitor_reply_t *rep); /* gatewayz.c */
-int handle_leafz(const http_req_t *req, buf_t *body, monitor_reply_t *rep); /* leafz.c */
+int handle_leafz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);    /* leafz.c */
 int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_accountz(const http_req_t *req, buf_t *body, monitor_reply_t *rep); /* accountz.c */

@@ -78,18 +78,10 @@ static const struct monitor_route {
     const char *path;
     monitor_fn fn;
 } routes[] = {
-    {"/", handle_root},
-    {"/varz", handle_varz},
-    {"/healthz", handle_healthz},
-    {"/connz", handle_connz},
-    {"/routez", handle_routez},
-    {"/gatewayz", handle_gatewayz},
-    {"/leafz", handle_leafz},
-    {"/subsz", handle_subsz},
-    {"/subscriptionsz", handle_subsz},
-    {"/metrics", handle_metrics},
-    {"/accountz", handle_accountz},
-    {"/accstatz", handle_accstatz},
+    {"/", handle_root},           {"/varz", handle_varz},         {"/healthz", handle_healthz},
+    {"/connz", handle_connz},     {"/routez", handle_routez},     {"/gatewayz", handle_gatewayz},
+    {"/leafz", handle_leafz},     {"/subsz", handle_subsz},       {"/subscriptionsz", handle_subsz},
+    {"/metrics", handle_metrics}, {"/accountz", handle_accountz}, {"/accstatz", handle_accstatz},
 };
 
 /* The http_req_stats key of a route: the first path served by its handler

@@ -32,7 +32,7 @@ typedef struct account {
     /* subs in sl that hold other clusters' interest (gateways): not counted as its
      * subscriptions (the reference keeps that interest apart) */
     _Atomic int64_t gw_subs;
-    _Atomic int32_t nleafs;               /* leaf node connections bound to it (nats/leaf.c) */
+    _Atomic int32_t nleafs; /* leaf node connections bound to it (nats/leaf.c) */
     /* operator mode (nats/resolver.c): the claims of its JWT (NULL: a configured account),
      * and whether the resolver dropped it (then lookups miss it; the struct stays) */
     const struct acct_claims *_Atomic claims;

@@ -246,9 +246,9 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
                 continue;
             }
             if (atomic_load_explicit(&s->closed, memory_order_relaxed)) continue;
-            if (s->conn->leaf      ? leaf_fwd_ok(s->conn, m)
-                : s->gateway       ? !no_gateway(m)
-                                   : !m->from_route && m->from_leaf != MSG_LEAF_SPOKE)
+            if (s->conn->leaf ? leaf_fwd_ok(s->conn, m)
+                : s->gateway  ? !no_gateway(m)
+                              : !m->from_route && m->from_leaf != MSG_LEAF_SPOKE)
                 route_fwd_get(&fwd, s->conn);
             continue;
         }

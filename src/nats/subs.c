@@ -124,8 +124,8 @@ void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed)
 }
 
 /* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
-sub_t *sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject,
-                      slice_t queue, bool add, int32_t weight, sub_removed_fn removed)
+sub_t *sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
+                      bool add, int32_t weight, sub_removed_fn removed)
 {
     sub_t *old = sidmap_get(&c->subs, key);
     if (!add) {

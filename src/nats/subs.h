@@ -29,8 +29,8 @@ void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed);
  * index sl: add (or re-weight a queue's: the old one removed, a new one added) or
  * remove c's sub for it. A removal is told to removed; returns the sub added, or NULL. */
 struct sublist;
-sub_t *sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject,
-                      slice_t queue, bool add, int32_t weight, sub_removed_fn removed);
+sub_t *sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
+                      bool add, int32_t weight, sub_removed_fn removed);
 /* Owner: a stream import's shadows of s (nats/imports.c) leave their indexes. */
 void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed);
 /* The qsbr free function of a sub_t (frees s->imp too). */
