@@ -18,7 +18,8 @@ TIMEOUTS = {"test_gateway_pair_gnatsd": 60, "test_gateway_pair_mixed": 120,
             "test_gateway_accounts_and_service_import": 60,
             "test_gateway_cluster_gossip": 90, "test_gateway_config_refusals": 30,
             "test_gateway_reply_prefix_is_reserved": 30, "test_gateway_monitoring": 60,
-            "test_gateway_bad_peers": 30, "test_gateway_tls": 120}
+            "test_gateway_bad_peers": 30, "test_gateway_tls": 120,
+            "test_gateway_debug_subscribers": 60}
 
 ACCOUNTS = """
 accounts {
@@ -352,3 +353,50 @@ def test_gateway_tls():
     finally:
         a.stop()
         b.stop()
+
+
+DBG_ACCOUNTS = """
+system_account: "$SYS"
+accounts {
+  $SYS: { users: [ {user: sys, password: pass} ], exports: [ {service: "$SYS.DEBUG.SUBSCRIBERS"} ] }
+  FOO: { users: [ {user: foo, password: pass} ],
+         imports: [ {service: {account: "$SYS", subject: "$SYS.DEBUG.SUBSCRIBERS"}} ] }
+}
+"""
+
+
+def test_gateway_debug_subscribers():
+    """$SYS.DEBUG.SUBSCRIBERS counts an account's subscribers in every cluster: the
+    server asked adds what the others answer to $SYS.REQ.ACCOUNT.NSUBS."""
+    for bin_a, bin_b in [(server_bin(), server_bin())] + (
+            [(server_bin(), REFERENCE)] if os.path.exists(REFERENCE) else []):
+        ga, gb = free_port(), free_port()
+        a = _start(bin_a, _conf("A", ga, extra=DBG_ACCOUNTS + "leafnodes { listen: 127.0.0.1:-1 }\n"))
+        b = _start(bin_b, _conf("B", gb, remotes=[("A", ga)], extra=DBG_ACCOUNTS))
+        try:
+            _gateways_up(a, 1, 1)
+            _gateways_up(b, 1, 1)
+            auth = {"user": "foo", "pass": "pass"}
+            subs = [_sub(a, "dbg.x", 1, **auth), _sub(a, "dbg.*", 2, **auth),
+                    _sub(b, "dbg.x", 3, **auth), _sub(b, "dbg.x", 4, queue="q", **auth)]
+            asker = _sub(a, "_INBOX.dbg.*", 9, **auth)
+
+            def count(body):
+                got = []
+
+                def once():
+                    asker.send("PUB $SYS.DEBUG.SUBSCRIBERS _INBOX.dbg.1 %d\r\n%s\r\n" % (len(body), body))
+                    asker.ping_pong()
+                    got.extend(re.findall(rb"MSG _INBOX\.dbg\.1 9 \d+\r\n(\d+)\r\n", asker.read_for(0.7)))
+                    return got
+                wait_until(once, timeout=10, what="a count for %r" % body)
+                return int(got[-1])
+            wait_until(lambda: count("dbg.x") == 4, timeout=15, what="4 subscribers of dbg.x")
+            assert count("dbg.x q") == 1
+            assert count("dbg.>") == 4
+            assert count("other") == 0
+            for c in subs + [asker]:
+                c.close()
+        finally:
+            a.stop()
+            b.stop()
