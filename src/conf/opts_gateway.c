@@ -142,6 +142,10 @@ int gateway_validate(const opts_t *o, char *err, size_t n)
     const gateway_opts_t *g = &o->gateway;
     bool named = g->name && *g->name;
     if (!named && g->port == 0) return 0;
+    if (named && o->cluster.name && *o->cluster.name && strcmp(o->cluster.name, g->name) != 0) {
+        snprintf(err, n, "cluster name conflicts between cluster and gateway definitions");
+        return -1;
+    }
     if ((o->leaf.port || o->leaf.nremotes) && (!o->system_account || !*o->system_account)) {
         snprintf(err, n,
                  "leaf nodes and gateways (both being defined) require a system account to also "

@@ -233,6 +233,9 @@ int route_start(void)
     pthread_mutex_lock(&R.mu);
     if (o->cluster.name && *o->cluster.name) {
         snprintf(R.name, sizeof R.name, "%s", o->cluster.name);
+    } else if (o->gateway.name && *o->gateway.name) {
+        /* the gateway's name is the cluster's (not dynamic), as the reference has it */
+        snprintf(R.name, sizeof R.name, "%s", o->gateway.name);
     } else {
         gen_name(R.name, sizeof R.name);
         R.dynamic = true;
