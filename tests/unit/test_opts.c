@@ -1187,16 +1187,68 @@ TEST(leafnodes_block)
     }
 }
 
+/* gateway {} (docs/gateways.md "Configuration") */
+TEST(gateway_block)
+{
+    run_t r;
+    CHECK_EQ_INT(load(&r, "gateway {\n  name: A\n  listen: 127.0.0.1:7222\n"
+                          "  authorization { user: gu, password: gp, timeout: 3 }\n"
+                          "  advertise: \"gw:7222\"\n  connect_retries: 2\n"
+                          "  reject_unknown_cluster: true\n"
+                          "  tls { cert_file: c, key_file: k }\n"
+                          "  gateways: [ {name: B, url: \" nats://b:7222 \"},\n"
+                          "              {name: C, urls: [\"nats://c1:1\", \"nats://c2:2\"],"
+                          " tls { cert_file: c2, key_file: k2 }} ]\n}\n"),
+                 OPTS_RUN);
+    gateway_opts_t *g = &r.o.gateway;
+    CHECK_EQ_STR(g->name, "A");
+    CHECK_EQ_STR(g->host, "127.0.0.1");
+    CHECK_EQ_INT(g->port, 7222);
+    CHECK_EQ_STR(g->user, "gu");
+    CHECK_EQ_STR(g->password, "gp");
+    CHECK_EQ_INT(g->auth_timeout_ns == 3000000000LL, 1);
+    CHECK_EQ_STR(g->advertise, "gw:7222");
+    CHECK_EQ_INT(g->connect_retries, 2);
+    CHECK(g->reject_unknown);
+    CHECK(g->tls.enabled);
+    CHECK_EQ_INT((int)g->nremotes, 2);
+    CHECK_EQ_STR(g->remotes[0].name, "B");
+    CHECK_EQ_STR(g->remotes[0].urls[0], "nats://b:7222"); /* trimmed */
+    CHECK(!g->remotes[0].tls.enabled);
+    CHECK_EQ_INT((int)g->remotes[1].nurls, 2);
+    CHECK(g->remotes[1].tls.enabled);
+    done(&r);
+    const char *bad[][2] = {
+        {"gateway { name: A, port: 1, authorization { token: t } }\n",
+         "Gateway authorization does not support tokens"},
+        {"gateway { name: A, port: 1, authorization { users: [] } }\n",
+         "Gateway authorization does not allow multiple users"},
+        {"gateway { name: A, port: 1, gateways: 3 }\n",
+         "Expected gateways field to be an array, got int64"},
+        {"gateway { name: A, port: 1, gateways: [ 3 ] }\n",
+         "Expected gateway entry to be a map/struct"},
+        {"gateway { name: A, port: 1, zork: 1 }\n", ":1:28: unknown field \"zork\""},
+        {"gateway: 3\n", "Expected gateway to be a map, got int64"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_EQ_INT(load(&r, bad[i][0]), OPTS_EXIT_FAIL);
+        CHECK_CONTAINS(r.err, bad[i][1]);
+        done(&r);
+    }
+}
+
 TEST(unsupported_and_security_blocks)
 {
     run_t r;
-    const char *f = write_conf("gateway { name: x }\nleafnodes {}\njetstream: true\n"
-                               "websocket { port: 1 }\nmqtt {}\nserver_tags: [a]\n");
+    const char *f = write_conf("websocket { port: 1 }\nleafnodes {}\njetstream: true\n"
+                               "mqtt {}\nserver_tags: [a]\n");
     run(&r, "-c", f, NULL);
     CHECK_EQ_INT(r.a, OPTS_RUN);
-    CHECK_EQ_INT(r.o.nwarnings, 5); /* leafnodes is built (docs/leafnodes.md) */
+    /* leafnodes and gateway are built (docs/leafnodes.md, docs/gateways.md) */
+    CHECK_EQ_INT(r.o.nwarnings, 4);
     char want[256];
-    snprintf(want, sizeof(want), "%s:1:0: gateway is not supported by this server, ignoring\n", f);
+    snprintf(want, sizeof(want), "%s:1:0: websocket is not supported by this server, ignoring\n",
+             f);
     CHECK_CONTAINS(r.err, want);
     done(&r);
     /* -t still reports the file valid (the reference accepts these keys) */
@@ -1477,6 +1529,7 @@ int main(void)
     RUN(cluster_block);
     RUN(cluster_flags);
     RUN(leafnodes_block);
+    RUN(gateway_block);
     RUN(unsupported_and_security_blocks);
     RUN(variables_not_unknown);
     RUN(accounts_block);
