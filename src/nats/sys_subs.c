@@ -55,7 +55,7 @@ static struct {
     char inbox[64]; /* "$SYS._INBOX.<hash>.ds." */
     uint64_t next_id;
     pending_t *pending;
-    size_t npending;
+    _Atomic size_t npending; /* D.mu; read without it by the ticks */
     remote_t *remotes;
     size_t nremotes;
     sub_t *subs[5];
@@ -385,7 +385,7 @@ static int on_debug(worker_t *w, const msg_t *m, void *arg)
 /* A worker's tick: requests whose wait is over are answered with what came. */
 static void sweep(worker_t *w)
 {
-    if (!D.npending) return;
+    if (!atomic_load_explicit(&D.npending, memory_order_relaxed)) return;
     int64_t now = now_mono_ns();
     pending_t *due = NULL;
     pthread_mutex_lock(&D.mu);
