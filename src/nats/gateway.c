@@ -413,7 +413,7 @@ static void gw_closed_op(conn_t *c)
             gw_remote_t *r = gi->remote;
             pthread_mutex_lock(&r->mu);
             r->connected = false;
-            if (c->reason == CR_WRONG_GATEWAY) r->stop = true;
+            if (gi->wrong_name) r->stop = true;
             pthread_cond_signal(&r->cv);
             pthread_mutex_unlock(&r->mu);
         }

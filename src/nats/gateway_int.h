@@ -44,6 +44,7 @@ struct gw_info {
     char name[128];      /* the remote gateway's name */
     char remote_id[64], remote_name[128];
     bool headers;
+    bool wrong_name; /* outbound: the peer is another gateway than dialled: dial no more */
     /* inbound: accounts whose interest this peer was given (start/end commands sent),
      * G.mu; a small set of names */
     char **accs;

@@ -475,6 +475,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
                          "Connection from \"%s\" rejected, wanted to connect to \"%s\", this is "
                          "\"%s\"",
                          G.name, gi->name, info.gw_name);
+                gi->wrong_name = true;
                 gw_err_close(w, c, text, CR_WRONG_GATEWAY);
             }
         } else if (first) {
