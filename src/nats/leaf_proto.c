@@ -149,6 +149,33 @@ static void send_connect(worker_t *w, conn_t *c)
     DEBUG("%sRemote leafnode connect msg sent", c->prefix);
 }
 
+/* docs/leafnodes.md §3.1: a leaf we are the hub of that connects again (same server name,
+ * cluster and account) replaces its old connection, which may be a dead one we did not
+ * notice yet. */
+static void replace_duplicate(worker_t *w, conn_t *c)
+{
+    const leaf_state_t *st = c->leaf->st;
+    if (!st->remote_name[0]) return;
+    conn_t *old = NULL;
+    pthread_mutex_lock(&LF.mu);
+    for (size_t i = 0; i < LF.n && !old; i++) {
+        conn_t *o = LF.leafs[i];
+        const leaf_state_t *os = o->leaf->st;
+        if (o != c && !o->leaf->spoke && o->acc == c->acc &&
+            strcmp(os->remote_name, st->remote_name) == 0 &&
+            strcmp(os->remote_cluster, st->remote_cluster) == 0)
+            old = o;
+    }
+    if (old) {
+        /* (under LF.mu: a registered connection is not freed meanwhile) */
+        session_send_err(w, old, "Duplicate Remote LeafNode Connection");
+        ERROR("%sDuplicate Remote LeafNode Connection", old->prefix);
+        conn_request_close(old, CR_DUPLICATE_LEAF);
+    }
+    pthread_mutex_unlock(&LF.mu);
+    if (old) WARN("%sReplacing connection from same server", c->prefix);
+}
+
 /* The reference's log lines when it merges its JetStream denies into a new leaf
  * connection: the system account gets the wider list (docs/leafnodes.md §6). */
 static void log_js_deny(conn_t *c)
@@ -360,6 +387,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     snprintf(st->remote_id, sizeof st->remote_id, "%s", ci.server_id);
     snprintf(st->remote_cluster, sizeof st->remote_cluster, "%s", ci.cluster);
     pthread_mutex_unlock(&LF.mu);
+    replace_duplicate(w, c);
     first_ping(w, c);
     sys_client_connected(w, c); /* the account's connect event, as a client's */
     log_js_deny(c);

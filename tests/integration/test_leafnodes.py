@@ -9,7 +9,7 @@ import json
 import re
 
 from harness import (Client, Server, connected, free_port, http_json, is_reference,
-                     server_bin, wait_until)
+                     recv_until_close, server_bin, wait_until)
 
 REFERENCE = "/usr/sbin/nats-server"
 TIMEOUTS = {"test_leaf_reconnects_after_hub_restart": 45, "test_leaf_with_hub_cluster": 45,
@@ -401,3 +401,24 @@ def test_leaf_system_account_events_cross():
         assert ev["type"] == "io.nats.server.advisory.v1.client_connect", ev
         assert ev["client"]["acc"] == "A", ev
         la.close()
+
+
+def test_leaf_duplicate_replaces_old_connection():
+    lport = free_port()
+    with _hub(lport) as s:
+        a = Client(lport)
+        a.send(b'CONNECT {"name":"spoke1"}\r\n')
+        a.expect_re(rb'INFO [^\r\n]*"connect_info":true')
+        _wait_leafs(s, 1)
+        b = Client(lport)
+        b.send(b'CONNECT {"name":"spoke1"}\r\n')
+        b.expect_re(rb'INFO [^\r\n]*"connect_info":true')
+        got = a.buf + recv_until_close(a.sock)
+        assert b"-ERR 'Duplicate Remote LeafNode Connection'\r\n" in got, got
+        s.wait_log(r"Replacing connection from same server")
+        _wait_leafs(s, 1)
+        # another name is another leaf
+        c = Client(lport)
+        c.send(b'CONNECT {"name":"spoke2"}\r\n')
+        c.expect_re(rb'INFO [^\r\n]*"connect_info":true')
+        _wait_leafs(s, 2)
