@@ -422,3 +422,38 @@ def test_leaf_duplicate_replaces_old_connection():
         c.send(b'CONNECT {"name":"spoke2"}\r\n')
         c.expect_re(rb'INFO [^\r\n]*"connect_info":true')
         _wait_leafs(s, 2)
+
+
+def test_two_leafs_through_one_hub():
+    """Interest and messages from one leaf to another through their hub (either binary as
+    one of the leafs), queue groups included: one member gets each message."""
+    lport = free_port()
+    hub = _hub(lport)
+    l1 = _leaf(lport)
+    l2 = _leaf(lport, bin_=REFERENCE if not is_reference() else None)
+    with hub, l1, l2:
+        _wait_leafs(hub, 2)
+        c1, c2 = connected(l1), connected(l2)
+        c1.send(b"SUB x.> 1\r\nSUB jobs grp 2\r\n")
+        c1.ping_pong()
+        c2.send(b"SUB jobs grp 1\r\n")
+        c2.ping_pong()
+        _wait_leaf_sub(l2, "x.>")
+        c2.send(b"PUB x.y 2\r\nhi\r\n")
+        assert c1.read_msgs(1)[0] == (b"x.y", b"1", None, b"hi")
+        # a queue group with a member on each leaf: a hub publisher's messages go to one
+        _wait_leaf_sub(hub, "jobs")
+        hc = connected(hub)
+        for i in range(20):
+            hc.send(b"PUB jobs 1\r\n%d\r\n" % (i % 10))
+        hc.ping_pong()
+        counts = [0, 0]
+
+        def all_in():
+            for k, c in enumerate((c1, c2)):
+                counts[k] += c.read_for(0.05).count(b"MSG jobs ")
+            return sum(counts) >= 20
+        wait_until(all_in, 10, what="20 queue messages on the two leafs")
+        c1.ping_pong()
+        c2.ping_pong()
+        assert sum(counts) == 20, counts
