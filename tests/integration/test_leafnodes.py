@@ -302,13 +302,20 @@ def test_leaf_reconnects_after_hub_restart():
 
 
 def test_leaf_with_hub_cluster():
-    """A leaf on hub A, a client on hub B: interest and messages cross the route."""
+    """A leaf on hub A, a client on hub B (each binary in turn): interest and messages cross
+    the route, queue interest included."""
+    for bin_b in (server_bin(), REFERENCE):
+        _leaf_with_hub_cluster(bin_b)
+
+
+def _leaf_with_hub_cluster(bin_b):
     ca, cb, lport = free_port(), free_port(), free_port()
     cl = "cluster {\n  listen: 127.0.0.1:%d\n  name: hc\n  routes: [%s]\n}\n"
     a = Server(config="no_sys_acc: true\n" + cl % (ca, "") +
                "leafnodes { listen: 127.0.0.1:%d }\n" % lport, monitor=True)
     b = Server(config="no_sys_acc: true\n" + cl % (cb, '"nats://127.0.0.1:%d"' % ca),
                monitor=True)
+    b.bin = bin_b
     leaf = _leaf(lport, extra="no_sys_acc: true\n")
     with a, b, leaf:
         wait_until(lambda: http_json(b.mport, "/varz")["routes"] == 1, 10, what="route")
@@ -326,6 +333,17 @@ def test_leaf_with_hub_cluster():
         assert lc.read_msgs(1)[0] == (b"from.b", b"1", None, b"x")
         lc.send(b"PUB from.leaf 1\r\ny\r\n")
         assert bc.read_msgs(1)[0] == (b"from.leaf", b"1", None, b"y")
+        # a queue group whose only member is on the leaf: B's messages reach it once each
+        lc.send(b"SUB work w 2\r\n")
+        lc.ping_pong()
+        wait_until(lambda: http_json(b.mport, "/subsz?acc=$G")["num_subscriptions"] >= 3, 5,
+                   what="the leaf's queue interest routed to B")
+        for i in range(10):
+            bc.send(b"PUB work 1\r\n%d\r\n" % i)
+        got = lc.read_msgs(10)
+        assert sorted(m[3] for m in got) == [b"%d" % i for i in range(10)], got
+        lc.ping_pong()
+        lc.expect_nothing(0.2)
 
 
 def test_leafz_and_varz():
