@@ -385,7 +385,7 @@ def test_leaf_unsupported_keys_refused():
         return  # the reference builds them
     for conf, where in (("leafnodes {\n  port: -1\n  tls { cert_file: x }\n}\n", ":3:3:"),
                         ("leafnodes {\n  remotes: [ { url: \"nats://127.0.0.1:1\", "
-                         "deny_imports: [\"x\"] } ]\n}\n", ":2:43:")):
+                         "hub: true } ]\n}\n", ":2:43:")):
         s = Server(config=conf, wait=False)
         s.start()
         rc = s.wait_exit(5)
