@@ -159,7 +159,7 @@ static void send_connect(worker_t *w, conn_t *c)
 /* docs/leafnodes.md §3.1: a leaf we are the hub of that connects again (same server name,
  * cluster and account) replaces its old connection, which may be a dead one we did not
  * notice yet. */
-static void replace_duplicate(worker_t *w, conn_t *c)
+static void replace_duplicate(conn_t *c)
 {
     const leaf_state_t *st = c->leaf->st;
     if (!st->remote_name[0]) return;
@@ -175,7 +175,9 @@ static void replace_duplicate(worker_t *w, conn_t *c)
     }
     if (old) {
         /* (under LF.mu: a registered connection is not freed meanwhile) */
-        session_send_err(w, old, "Duplicate Remote LeafNode Connection");
+        /* straight into its buffer (w is not its owner): it is out before the close */
+        static const char dup[] = "-ERR 'Duplicate Remote LeafNode Connection'\r\n";
+        session_send(NULL, old, dup, sizeof dup - 1);
         ERROR("%sDuplicate Remote LeafNode Connection", old->prefix);
         conn_request_close(old, CR_DUPLICATE_LEAF);
     }
@@ -385,7 +387,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     snprintf(st->remote_id, sizeof st->remote_id, "%s", ci.server_id);
     snprintf(st->remote_cluster, sizeof st->remote_cluster, "%s", ci.cluster);
     pthread_mutex_unlock(&LF.mu);
-    replace_duplicate(w, c);
+    replace_duplicate(c);
     first_ping(w, c);
     sys_client_connected(w, c); /* the account's connect event, as a client's */
     log_js_deny(c);
