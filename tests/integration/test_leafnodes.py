@@ -475,3 +475,36 @@ def test_two_leafs_through_one_hub():
         c1.ping_pong()
         c2.ping_pong()
         assert sum(counts) == 20, counts
+
+
+def test_leaf_permissions_and_deny_lists():
+    """A leaf logged in as a user with permissions (docs/leafnodes.md §4): the hub announces
+    only what the user may publish to, the spoke only what the user may subscribe to (the
+    hub's import/export) minus its remote's deny_imports; in every mix of binaries."""
+    me = server_bin()
+    for hub_bin, leaf_bin in ((me, me), (me, REFERENCE), (REFERENCE, me)):
+        lport = free_port()
+        hub = _hub(lport, bin_=hub_bin)
+        hub.config = ("authorization { users: [ {user: lu, password: lp, permissions: "
+                      "{ publish: [\"foo.>\"], subscribe: [\"foo.>\", \"bar\"] } },\n"
+                      "  {user: hu, password: hp} ] }\n"
+                      "leafnodes { listen: 127.0.0.1:%d }\n" % lport)
+        leaf = _leaf(lport, url_user="lu:lp@", bin_=leaf_bin)
+        leaf.config = leaf.config.replace('"}', '", deny_imports: "foo.33"}')
+        with hub, leaf:
+            _wait_leafs(hub, 1)
+            _wait_leafs(leaf, 1)
+            lc = connected(leaf)
+            lc.send(b"SUB zzz 1\r\nSUB foo.33 2\r\nSUB foo.1 3\r\nSUB bar 4\r\n")
+            lc.ping_pong()
+            _wait_leaf_sub(hub, "foo.1")
+            _wait_leaf_sub(hub, "bar")
+            subs = _leaf_subs(hub)
+            assert "zzz" not in subs and "foo.33" not in subs, subs
+            hc = connected(hub, user="hu", **{"pass": "hp"})
+            hc.send(b"SUB baz 1\r\nSUB foo.x 2\r\n")
+            hc.ping_pong()
+            _wait_leaf_sub(leaf, "foo.x")
+            assert "baz" not in _leaf_subs(leaf), _leaf_subs(leaf)
+            hc.send(b"PUB foo.1 2\r\nok\r\n")
+            assert lc.read_msgs(1)[0] == (b"foo.1", b"3", None, b"ok")
