@@ -189,7 +189,8 @@ static void replace_duplicate(conn_t *c)
  * connection: the system account gets the wider list (docs/leafnodes.md §6). */
 static void log_js_deny(conn_t *c)
 {
-    if (c->acc && c->acc == account_system()) {
+    if (!c->acc) return;
+    if (c->acc == account_system()) {
         const leaf_state_t *st = c->leaf->st;
         if (st->remote_cluster[0])
             NOTICE("%sSystem Account Connected from %s/%s", c->prefix, st->remote_name,
