@@ -17,6 +17,9 @@
 
 /* Per leaf connection (c->leaf), owned by the leaf module. */
 typedef struct leaf_info {
+    /* the peer's cluster name ("" if none), set before the connection's interest is in any
+     * index (docs/leafnodes.md §6: no echo across one cluster) */
+    char cluster[128];
     bool spoke;            /* we dialled it: we are the spoke, the peer the hub */
     bool registered;       /* CONNECT (hub) / INFO (spoke) done: interest flows */
     bool sys;              /* bound to the system account: its wider JetStream deny (set
@@ -61,6 +64,12 @@ static inline bool leaf_may_announce(const conn_t *c, slice_t subject)
     return auth_perm_allows(c, !c->leaf->spoke, subject);
 }
 
+/* Are the peers of leaf connections a and b servers of one cluster? */
+static inline bool leaf_same_cluster(const conn_t *a, const conn_t *b)
+{
+    return a->leaf->cluster[0] && strcmp(a->leaf->cluster, b->leaf->cluster) == 0;
+}
+
 /* May message m go to leaf connection dst (plain interest)? */
 static inline bool leaf_fwd_ok(const conn_t *dst, const msg_t *m)
 {
@@ -68,6 +77,7 @@ static inline bool leaf_fwd_ok(const conn_t *dst, const msg_t *m)
     if (unlikely(dst->leaf->sys) && leaf_sys_js_denied(m->subject)) return false;
     if (!leaf_may_send(dst, m->subject)) return false;
     if (m->from_route) return !dst->leaf->spoke || leaf_is_service_reply(m->subject);
+    if (m->from_leaf && leaf_same_cluster(m->from, dst)) return false; /* cluster-wide no echo */
     return true;
 }
 

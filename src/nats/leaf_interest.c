@@ -132,6 +132,11 @@ static bool visible(const conn_t *c, const sub_t *s)
     if (s->conn == c || !leaf_may_announce(c, s->subject)) return false;
     if (c->leaf->spoke && s->conn && (s->conn->route || (s->conn->leaf && s->conn->leaf->spoke)))
         return false; /* a spoke tells its hub only of local interest */
+    /* interest from a leaf of the same cluster as c's peer: that cluster has it already
+     * (its servers are routed to each other), unless it is the loop detection subject */
+    if (s->conn && s->conn->leaf && leaf_same_cluster(s->conn, c) &&
+        !(s->subject.n > 5 && memcmp(s->subject.p, LEAF_LDS_PREFIX, 5) == 0))
+        return false;
     return true;
 }
 

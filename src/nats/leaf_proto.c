@@ -387,6 +387,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     snprintf(st->remote_name, sizeof st->remote_name, "%s", ci.name);
     snprintf(st->remote_id, sizeof st->remote_id, "%s", ci.server_id);
     snprintf(st->remote_cluster, sizeof st->remote_cluster, "%s", ci.cluster);
+    snprintf(c->leaf->cluster, sizeof c->leaf->cluster, "%s", ci.cluster);
     pthread_mutex_unlock(&LF.mu);
     replace_duplicate(c);
     first_ping(w, c);
@@ -554,6 +555,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
         snprintf(st->remote_name, sizeof st->remote_name, "%s", ii.name[0] ? ii.name : ii.id);
         snprintf(st->remote_id, sizeof st->remote_id, "%s", ii.id);
         snprintf(st->remote_cluster, sizeof st->remote_cluster, "%s", ii.cluster);
+        snprintf(c->leaf->cluster, sizeof c->leaf->cluster, "%s", ii.cluster);
         pthread_mutex_unlock(&LF.mu);
         snprintf(st->nonce, sizeof st->nonce, "%s", ii.nonce);
         send_connect(w, c);
