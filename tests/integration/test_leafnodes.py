@@ -304,19 +304,23 @@ def test_leaf_reconnects_after_hub_restart():
 def test_leaf_with_hub_cluster():
     """A leaf on hub A, a client on hub B (each binary in turn): interest and messages cross
     the route, queue interest included."""
-    for bin_b in (server_bin(), REFERENCE):
-        _leaf_with_hub_cluster(bin_b)
+    me = server_bin()
+    for bin_a, bin_b in ((me, me), (me, REFERENCE), (REFERENCE, me)):
+        _leaf_with_hub_cluster(bin_a, bin_b)
 
 
-def _leaf_with_hub_cluster(bin_b):
+def _leaf_with_hub_cluster(bin_a, bin_b):
     ca, cb, lport = free_port(), free_port(), free_port()
     cl = "cluster {\n  listen: 127.0.0.1:%d\n  name: hc\n  routes: [%s]\n}\n"
     a = Server(config="no_sys_acc: true\n" + cl % (ca, "") +
                "leafnodes { listen: 127.0.0.1:%d }\n" % lport, monitor=True)
     b = Server(config="no_sys_acc: true\n" + cl % (cb, '"nats://127.0.0.1:%d"' % ca),
                monitor=True)
-    b.bin = bin_b
-    leaf = _leaf(lport, extra="no_sys_acc: true\n")
+    a.bin, b.bin = bin_a, bin_b
+    # the leaf is clustered: a hub that knows our "lnoc" sends its interest and messages
+    # over the route as LS+/LMSG with the leaf's cluster as origin
+    leaf = _leaf(lport, extra="no_sys_acc: true\ncluster { name: lc, listen: 127.0.0.1:%d }\n"
+                 % free_port())
     with a, b, leaf:
         wait_until(lambda: http_json(b.mport, "/varz")["routes"] == 1, 10, what="route")
         _wait_leafs(a, 1)
