@@ -168,6 +168,8 @@ typedef struct leaf_remote {
     size_t nurls;
     char *account;     /* the local account it binds; NULL = the global account */
     char *credentials; /* a credentials file (user JWT and seed): signs the hub's nonce */
+    char **deny_imports, **deny_exports; /* subjects not taken from / not sent to the hub */
+    size_t ndeny_imports, ndeny_exports;
     bool no_randomize;
 } leaf_remote_t;
 

@@ -14,6 +14,25 @@ static void remote_free(leaf_remote_t *r)
     strv_free(&r->urls, &r->nurls);
     free(r->account);
     free(r->credentials);
+    strv_free(&r->deny_imports, &r->ndeny_imports);
+    strv_free(&r->deny_exports, &r->ndeny_exports);
+}
+
+/* deny_imports / deny_exports: one subject or a list of them */
+static void subject_list(cfg_ctx_t *c, const conf_kv_t *kv, char ***v, size_t *n)
+{
+    strv_free(v, n);
+    const conf_val_t *val = kv->val;
+    if (val->type == CONF_STRING) {
+        strv_push(v, n, xstrdup(val->u.str.s));
+        return;
+    }
+    if (!want(c, kvpos(kv), val, CONF_ARRAY)) return;
+    for (size_t j = 0; j < val->u.arr.n; j++) {
+        const conf_val_t *e = val->u.arr.items[j];
+        if (!want(c, valpos(e), e, CONF_STRING)) return;
+        strv_push(v, n, xstrdup(e->u.str.s));
+    }
 }
 
 void leaf_opts_free(leaf_opts_t *l)
@@ -152,10 +171,14 @@ static void leaf_remotes(cfg_ctx_t *c, const conf_kv_t *kv, leaf_opts_t *l)
                 get_str(c, rkv, &r.credentials);
             else if (KEYIS(rkv->key, "no_randomize", "dont_randomize"))
                 get_bool(c, rkv, &r.no_randomize);
-            else if (KEYIS(rkv->key, "tls", "hub", "deny_imports", "deny_import", "deny_exports",
-                           "deny_export", "ws_compress", "ws_compression", "websocket_compress",
-                           "websocket_compression", "ws_no_masking", "websocket_no_masking",
-                           "jetstream_cluster_migrate", "js_cluster_migrate"))
+            else if (KEYIS(rkv->key, "deny_imports", "deny_import"))
+                subject_list(c, rkv, &r.deny_imports, &r.ndeny_imports);
+            else if (KEYIS(rkv->key, "deny_exports", "deny_export"))
+                subject_list(c, rkv, &r.deny_exports, &r.ndeny_exports);
+            else if (KEYIS(rkv->key, "tls", "hub", "ws_compress", "ws_compression",
+                           "websocket_compress", "websocket_compression", "ws_no_masking",
+                           "websocket_no_masking", "jetstream_cluster_migrate",
+                           "js_cluster_migrate"))
                 refuse(c, rkv, " remote");
             else
                 unknown_field(c, rkv);
@@ -220,7 +243,11 @@ static bool remotes_same(const leaf_opts_t *a, const leaf_opts_t *b)
         if (!strv_eq(a->remotes[i].urls, a->remotes[i].nurls, b->remotes[i].urls,
                      b->remotes[i].nurls) ||
             !str_same(a->remotes[i].account, b->remotes[i].account) ||
-            !str_same(a->remotes[i].credentials, b->remotes[i].credentials))
+            !str_same(a->remotes[i].credentials, b->remotes[i].credentials) ||
+            !strv_eq(a->remotes[i].deny_imports, a->remotes[i].ndeny_imports,
+                     b->remotes[i].deny_imports, b->remotes[i].ndeny_imports) ||
+            !strv_eq(a->remotes[i].deny_exports, a->remotes[i].ndeny_exports,
+                     b->remotes[i].deny_exports, b->remotes[i].ndeny_exports))
             return false;
     return true;
 }

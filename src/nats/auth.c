@@ -8,6 +8,7 @@
 #include "conf/claims.h"
 #include "base/gofmt.h"
 #include "base/hash.h"
+#include "base/json.h"
 #include "core/core.h"
 #include "base/log.h"
 #include "base/qsbr.h"
@@ -845,6 +846,60 @@ bool auth_can_publish(worker_t *w, conn_t *c, slice_t subject)
         c->ops->send_err(w, c, text);
     }
     return ok;
+}
+
+bool auth_perm_allows(const conn_t *c, bool publish, slice_t subject)
+{
+    const auth_perms_t *a = atomic_load_explicit(&c->perms, memory_order_acquire);
+    if (!a) return true;
+    const plist_t *l = publish ? &a->pub : &a->sub;
+    bool ok = !l->has_allow;
+    for (size_t i = 0; !ok && i < l->nallow; i++)
+        ok = sub_covered(l->allow[i].subject, subject.p, subject.n);
+    /* a wildcard subject wider than an allowed one is allowed too: the other side prunes
+     * what it sends by its own rights (the reference's ReverseMatch for leaf nodes) */
+    if (!ok && memchr(subject.p, '*', subject.n) == NULL &&
+        memchr(subject.p, '>', subject.n) == NULL)
+        return false;
+    for (size_t i = 0; !ok && i < l->nallow; i++) {
+        char pat[1024];
+        if (subject.n >= sizeof pat) break;
+        memcpy(pat, subject.p, subject.n);
+        pat[subject.n] = 0;
+        ok = sub_covered(pat, l->allow[i].subject, strlen(l->allow[i].subject));
+    }
+    for (size_t i = 0; ok && i < l->ndeny; i++)
+        ok = !sub_covered(l->deny[i].subject, subject.p, subject.n);
+    return ok;
+}
+
+static void perm_names(jw_t *j, const char *key, const pattern_t *v, size_t n)
+{
+    if (!n) return;
+    jw_arr_begin(j, key);
+    for (size_t i = 0; i < n; i++) {
+        char e[1024];
+        snprintf(e, sizeof e, v[i].queue ? "%s %s" : "%s", v[i].subject, v[i].queue);
+        jw_str(j, NULL, e);
+    }
+    jw_arr_end(j);
+}
+
+void auth_perm_json(jw_t *j, const char *key, const conn_t *c, bool publish)
+{
+    const auth_perms_t *a = atomic_load_explicit(&c->perms, memory_order_acquire);
+    if (!a) return;
+    const plist_t *l = publish ? &a->pub : &a->sub;
+    if (!l->nallow && !l->ndeny) return;
+    jw_obj_begin(j, key);
+    perm_names(j, "allow", l->allow, l->nallow);
+    perm_names(j, "deny", l->deny, l->ndeny);
+    jw_obj_end(j);
+}
+
+void auth_set_perms(conn_t *c, const permissions_t *p)
+{
+    set_perms(c, compile_perms(p));
 }
 
 bool auth_sub_allowed(const conn_t *c, slice_t subject, slice_t queue)

@@ -90,6 +90,16 @@ bool auth_can_subscribe_sid(struct worker *w, conn_t *c, slice_t subject, slice_
                             slice_t sid);
 /* The same verdict without replying or logging (reload re-checks). */
 bool auth_sub_allowed(const conn_t *c, slice_t subject, slice_t queue);
+/* A leaf node's permissions (docs/leafnodes.md §4): does c's publish (publish) or
+ * subscribe list allow subject, its tokens taken literally (wildcards included)? True
+ * without permissions. Any thread. */
+bool auth_perm_allows(const conn_t *c, bool publish, slice_t subject);
+/* c's publish or subscribe list as the reference's SubjectPermission JSON ({"allow":
+ * [...],"deny":[...]}) under key; nothing without one. */
+struct jw;
+void auth_perm_json(struct jw *j, const char *key, const conn_t *c, bool publish);
+/* Owner: c's permissions become p (compiled; NULL: none). */
+void auth_set_perms(conn_t *c, const permissions_t *p);
 /* False only when a users list is configured and `name` is not in it (the
  * reload pass then closes the client silently). */
 bool auth_user_exists(const char *name);

@@ -203,7 +203,9 @@ static __attribute__((noinline)) int deliver_qgroup_remote(worker_t *w, const sl
         if (s->remote) {
             if (atomic_load_explicit(&s->closed, memory_order_relaxed)) continue;
             if (s->conn->leaf) {
-                if (!leaf_fb && s->conn != m->from && !leaf_js_denied(m->subject)) leaf_fb = s;
+                if (!leaf_fb && s->conn != m->from && !leaf_js_denied(m->subject) &&
+                    leaf_may_send(s->conn, m->subject))
+                    leaf_fb = s;
                 continue;
             }
             if (s->gateway) {

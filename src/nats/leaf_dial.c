@@ -183,6 +183,14 @@ void leaf_dialers_start(void)
             d->list[d->nlist++] = xstrdup(d->urls[k]);
         d->account = r->account ? xstrdup(r->account) : NULL;
         d->credentials = r->credentials ? xstrdup(r->credentials) : NULL;
+        d->ndeny_imports = r->ndeny_imports;
+        d->deny_imports = xcalloc(r->ndeny_imports ? r->ndeny_imports : 1, sizeof(char *));
+        for (size_t k = 0; k < r->ndeny_imports; k++)
+            d->deny_imports[k] = xstrdup(r->deny_imports[k]);
+        d->ndeny_exports = r->ndeny_exports;
+        d->deny_exports = xcalloc(r->ndeny_exports ? r->ndeny_exports : 1, sizeof(char *));
+        for (size_t k = 0; k < r->ndeny_exports; k++)
+            d->deny_exports[k] = xstrdup(r->deny_exports[k]);
         pthread_mutex_init(&d->mu, NULL);
         pthread_cond_init(&d->cv, NULL);
         pthread_attr_t at;
@@ -222,6 +230,12 @@ void leaf_dialers_free(void)
         free(d->cur);
         free(d->account);
         free(d->credentials);
+        for (size_t k = 0; k < d->ndeny_imports; k++)
+            free(d->deny_imports[k]);
+        free(d->deny_imports);
+        for (size_t k = 0; k < d->ndeny_exports; k++)
+            free(d->deny_exports[k]);
+        free(d->deny_exports);
         free(d->cur_url);
         pthread_mutex_destroy(&d->mu);
         pthread_cond_destroy(&d->cv);

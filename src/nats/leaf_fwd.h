@@ -12,10 +12,14 @@
 #define GNATSD_LEAF_FWD_H
 
 #include "core/core.h"
+#include "nats/auth.h"
 #include "nats/msg.h"
 
 /* Per leaf connection (c->leaf), owned by the leaf module. */
 typedef struct leaf_info {
+    /* the peer's cluster name ("" if none), set before the connection's interest is in any
+     * index (docs/leafnodes.md §6: no echo across one cluster) */
+    char cluster[128];
     bool spoke;            /* we dialled it: we are the spoke, the peer the hub */
     bool registered;       /* CONNECT (hub) / INFO (spoke) done: interest flows */
     bool sys;              /* bound to the system account: its wider JetStream deny (set
@@ -44,12 +48,36 @@ static inline bool leaf_sys_js_denied(slice_t s)
            (memcmp(s.p, "$JSC.", 5) == 0 || memcmp(s.p, "$NRG.", 5) == 0);
 }
 
+/* docs/leafnodes.md §4: a leaf connection's permissions. The hub holds the user's as
+ * the user sees them: it sends what the user may subscribe to and announces what the
+ * user may publish to. The spoke holds them the other way round (publish = the hub's
+ * "export", subscribe = its "import", plus the remote's deny lists). */
+static inline bool leaf_may_send(const conn_t *c, slice_t subject)
+{
+    if (likely(atomic_load_explicit(&c->perms, memory_order_relaxed) == NULL)) return true;
+    return auth_perm_allows(c, c->leaf->spoke, subject);
+}
+
+static inline bool leaf_may_announce(const conn_t *c, slice_t subject)
+{
+    if (likely(atomic_load_explicit(&c->perms, memory_order_relaxed) == NULL)) return true;
+    return auth_perm_allows(c, !c->leaf->spoke, subject);
+}
+
+/* Are the peers of leaf connections a and b servers of one cluster? */
+static inline bool leaf_same_cluster(const conn_t *a, const conn_t *b)
+{
+    return a->leaf->cluster[0] && strcmp(a->leaf->cluster, b->leaf->cluster) == 0;
+}
+
 /* May message m go to leaf connection dst (plain interest)? */
 static inline bool leaf_fwd_ok(const conn_t *dst, const msg_t *m)
 {
     if (dst == m->from || leaf_js_denied(m->subject)) return false;
     if (unlikely(dst->leaf->sys) && leaf_sys_js_denied(m->subject)) return false;
+    if (!leaf_may_send(dst, m->subject)) return false;
     if (m->from_route) return !dst->leaf->spoke || leaf_is_service_reply(m->subject);
+    if (m->from_leaf && leaf_same_cluster(m->from, dst)) return false; /* cluster-wide no echo */
     return true;
 }
 

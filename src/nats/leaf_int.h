@@ -59,7 +59,9 @@ struct leaf_dialer {
     char *cur; /* mu: the URL of the last attempt */
     char *account;
     char *credentials; /* a credentials file: its JWT and signed nonce go in CONNECT */
-    char *cur_url;     /* the URL of the connection in flight (for its CONNECT's user info) */
+    char **deny_imports, **deny_exports; /* the remote's deny lists (docs/leafnodes.md §4) */
+    size_t ndeny_imports, ndeny_exports;
+    char *cur_url; /* the URL of the connection in flight (for its CONNECT's user info) */
     pthread_t th;
     bool started;
     pthread_mutex_t mu;

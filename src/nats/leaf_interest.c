@@ -130,9 +130,14 @@ static void smap_change(leaf_state_t *st, const char *k, size_t n, bool queue, i
 /* May leaf connection c hear of s? */
 static bool visible(const conn_t *c, const sub_t *s)
 {
-    if (s->conn == c) return false;
+    if (s->conn == c || !leaf_may_announce(c, s->subject)) return false;
     if (c->leaf->spoke && s->conn && (s->conn->route || (s->conn->leaf && s->conn->leaf->spoke)))
         return false; /* a spoke tells its hub only of local interest */
+    /* interest from a leaf of the same cluster as c's peer: that cluster has it already
+     * (its servers are routed to each other), unless it is the loop detection subject */
+    if (s->conn && s->conn->leaf && leaf_same_cluster(s->conn, c) &&
+        !(s->subject.n > 5 && memcmp(s->subject.p, LEAF_LDS_PREFIX, 5) == 0))
+        return false;
     return true;
 }
 
@@ -354,6 +359,26 @@ void leaf_process_sub(worker_t *w, conn_t *c, const op_t *op, bool add)
     if (!subject_valid(op->subject.p, op->subject.n)) {
         if (add) session_send_err(w, c, "Invalid Subscription");
         return;
+    }
+    /* interest in what we may not send it (docs/leafnodes.md §4): a hub closes the
+     * connection for a literal subject, a spoke ignores it (the hub told it its rights);
+     * the loop detection subject is never checked */
+    if (add && !(op->subject.n > 5 && memcmp(op->subject.p, LEAF_LDS_PREFIX, 5) == 0) &&
+        !leaf_may_send(c, op->subject)) {
+        if (!subject_valid_literal(op->subject.p, op->subject.n)) {
+            /* a wildcard: kept (the reference checks literal subjects only) */
+        } else if (c->leaf->spoke) {
+            return;
+        } else {
+            char text[1024];
+            snprintf(text, sizeof text, "Permissions Violation for Subscription to \"%.*s\"",
+                     (int)(op->subject.n > 900 ? 900 : op->subject.n), op->subject.p);
+            session_send_err(w, c, text);
+            ERROR("%sSubscription Violation on \"%.*s\" - Check other side configuration",
+                  c->prefix, (int)op->subject.n, op->subject.p);
+            leaf_close(c, CR_PROTOCOL_VIOLATION);
+            return;
+        }
     }
     /* the key "subject[ queue]" is the sid of the remote sub */
     char stack[512];

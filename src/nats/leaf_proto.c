@@ -30,6 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct info_perms info_perms_t;
+static void spoke_set_perms(conn_t *c, const info_perms_t *ip);
+
 #define LEAF_INFO_WAIT_NS (2LL * 1000000000LL) /* spoke: the hub's INFO must come by then */
 
 /* ---- what we send ------------------------------------------------------------------- */
@@ -55,6 +58,10 @@ void leaf_send_info(worker_t *w, conn_t *c, const char *nonce, bool connect_info
     char cluster[128];
     route_cluster_name(cluster, sizeof cluster);
     if (cluster[0]) jw_str(&j, "cluster", cluster);
+    if (connect_info) { /* the leaf's rights, for the spoke to apply (docs/leafnodes.md §4) */
+        auth_perm_json(&j, "import", c, false);
+        auth_perm_json(&j, "export", c, true);
+    }
     jw_bool(&j, "info_on_connect", true);
     if (connect_info) jw_bool(&j, "connect_info", true);
     pthread_mutex_lock(&LF.mu);
@@ -149,11 +156,41 @@ static void send_connect(worker_t *w, conn_t *c)
     DEBUG("%sRemote leafnode connect msg sent", c->prefix);
 }
 
+/* docs/leafnodes.md §3.1: a leaf we are the hub of that connects again (same server name,
+ * cluster and account) replaces its old connection, which may be a dead one we did not
+ * notice yet. */
+static void replace_duplicate(conn_t *c)
+{
+    const leaf_state_t *st = c->leaf->st;
+    if (!st->remote_name[0]) return;
+    conn_t *old = NULL;
+    pthread_mutex_lock(&LF.mu);
+    for (size_t i = 0; i < LF.n && !old; i++) {
+        conn_t *o = LF.leafs[i];
+        const leaf_state_t *os = o->leaf->st;
+        if (o != c && !o->leaf->spoke && o->acc == c->acc &&
+            strcmp(os->remote_name, st->remote_name) == 0 &&
+            strcmp(os->remote_cluster, st->remote_cluster) == 0)
+            old = o;
+    }
+    if (old) {
+        /* (under LF.mu: a registered connection is not freed meanwhile) */
+        /* straight into its buffer (w is not its owner): it is out before the close */
+        static const char dup[] = "-ERR 'Duplicate Remote LeafNode Connection'\r\n";
+        session_send(NULL, old, dup, sizeof dup - 1);
+        ERROR("%sDuplicate Remote LeafNode Connection", old->prefix);
+        conn_request_close(old, CR_DUPLICATE_LEAF);
+    }
+    pthread_mutex_unlock(&LF.mu);
+    if (old) WARN("%sReplacing connection from same server", c->prefix);
+}
+
 /* The reference's log lines when it merges its JetStream denies into a new leaf
  * connection: the system account gets the wider list (docs/leafnodes.md §6). */
 static void log_js_deny(conn_t *c)
 {
-    if (c->acc && c->acc == account_system()) {
+    if (!c->acc) return;
+    if (c->acc == account_system()) {
         const leaf_state_t *st = c->leaf->st;
         if (st->remote_cluster[0])
             NOTICE("%sSystem Account Connected from %s/%s", c->prefix, st->remote_name,
@@ -179,6 +216,7 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
 {
     if (c->closing) return;
     if (c->leaf->spoke) {
+        spoke_set_perms(c, NULL); /* the remote's deny lists, until the hub's INFO */
         /* nothing to send before the hub's INFO */
         c->auth_ok = true;
         c->auth_due_ns = w->now_ns + LEAF_INFO_WAIT_NS;
@@ -223,14 +261,8 @@ static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci, bool again)
         c->cred_jwt = ci->jwt[0] ? xstrdup(ci->jwt) : NULL;
         free(c->cred_sig);
         c->cred_sig = ci->sig[0] ? xstrdup(ci->sig) : NULL;
-        rc = auth_check(c, ci->user, ci->pass, ci->token, true);
-        if (rc == AUTH_OK && atomic_load(&c->perms)) {
-            /* a leaf's permissions work the other way round: not implemented here */
-            ERROR("%sleafnode login as a user with permissions is not supported by this server",
-                  c->prefix);
-            return AUTH_FAIL;
-        }
-        return rc;
+        /* (the JWT's permissions become c's: docs/leafnodes.md §4) */
+        return auth_check(c, ci->user, ci->pass, ci->token, true);
     } else {
         /* as a client would, with the reference's leaf rules: a user named (or the
          * no_auth_user) must be a configured user allowed on a leaf connection; without
@@ -250,14 +282,10 @@ static auth_rc_t leaf_auth(conn_t *c, const leaf_connect_t *ci, bool again)
             for (size_t i = 0; i < o->nusers && !u; i++)
                 if (!o->users[i].is_nkey && strcmp(o->users[i].name, name) == 0) u = &o->users[i];
             if (!u || (u->restrict_conn_types && !u->allow_leaf)) return AUTH_FAIL;
-            if (u->perms || o->default_perms) {
-                ERROR("%sleafnode login as a user with permissions is not supported by this "
-                      "server",
-                      c->prefix);
-                return AUTH_FAIL;
-            }
             rc = auth_secret_check(c, u->password, pass, true);
             acc_name = u->account;
+            /* the user's permissions, as it sees them (docs/leafnodes.md §4) */
+            if (rc == AUTH_OK && !again) auth_set_perms(c, u->perms ? u->perms : o->default_perms);
         }
     }
     if (rc != AUTH_OK) return rc;
@@ -359,7 +387,9 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     snprintf(st->remote_name, sizeof st->remote_name, "%s", ci.name);
     snprintf(st->remote_id, sizeof st->remote_id, "%s", ci.server_id);
     snprintf(st->remote_cluster, sizeof st->remote_cluster, "%s", ci.cluster);
+    snprintf(c->leaf->cluster, sizeof c->leaf->cluster, "%s", ci.cluster);
     pthread_mutex_unlock(&LF.mu);
+    replace_duplicate(c);
     first_ping(w, c);
     sys_client_connected(w, c); /* the account's connect event, as a client's */
     log_js_deny(c);
@@ -389,6 +419,101 @@ void leaf_connect_verdict(worker_t *w, conn_t *c)
 }
 
 /* ---- INFO (spoke side) -------------------------------------------------------------- */
+
+/* ---- the spoke's permissions (docs/leafnodes.md §4) ------------------------------- */
+
+typedef struct strlist {
+    char **v;
+    size_t n;
+} strlist_t;
+
+static void strlist_free(strlist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static int strlist_elem(void *ctx, json_type_t t, slice_t raw)
+{
+    strlist_t *l = ctx;
+    char tmp[1024];
+    if (t == JSON_STRING && json_unquote(raw, tmp, sizeof tmp) > 0) {
+        l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+        l->v[l->n++] = xstrdup(tmp);
+    }
+    return 0;
+}
+
+/* A SubjectPermission object: its allow and deny lists. */
+typedef struct subj_perm {
+    bool present;
+    strlist_t allow, deny;
+} subj_perm_t;
+
+static int subj_perm_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    subj_perm_t *p = ctx;
+    if (t != JSON_ARRAY) return 0;
+    if (json_key_is(key, "allow")) json_parse_array(raw.p, raw.n, strlist_elem, &p->allow);
+    if (json_key_is(key, "deny")) json_parse_array(raw.p, raw.n, strlist_elem, &p->deny);
+    return 0;
+}
+
+struct info_perms {
+    subj_perm_t imp, exp;
+};
+
+static int info_perm_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    info_perms_t *ip = ctx;
+    subj_perm_t *p = json_key_is(key, "import")   ? &ip->imp
+                     : json_key_is(key, "export") ? &ip->exp
+                                                  : NULL;
+    if (p && t == JSON_OBJECT) {
+        p->present = true;
+        json_parse_object(raw.p, raw.n, subj_perm_member, p);
+    }
+    return 0;
+}
+
+/* The hub's lists (allow and deny) plus our own denies, as one permission list. */
+static void perm_list_from(perm_list_t *out, bool *has, const subj_perm_t *hub, char **deny,
+                           size_t ndeny)
+{
+    *has = hub->present || ndeny;
+    out->has_allow = hub->allow.n > 0;
+    out->allow = hub->allow.v;
+    out->nallow = hub->allow.n;
+    out->ndeny = hub->deny.n + ndeny;
+    out->deny = xcalloc(out->ndeny ? out->ndeny : 1, sizeof *out->deny);
+    for (size_t i = 0; i < hub->deny.n; i++)
+        out->deny[i] = hub->deny.v[i];
+    for (size_t i = 0; i < ndeny; i++)
+        out->deny[hub->deny.n + i] = deny[i];
+}
+
+/* Owner: the spoke's permissions: publish = the hub's export, subscribe = its import, each
+ * with the remote's deny list added; none when neither side has any. */
+static void spoke_set_perms(conn_t *c, const info_perms_t *ip)
+{
+    static const info_perms_t none;
+    if (!ip) ip = &none;
+    const leaf_dialer_t *d = c->leaf->st->dialer;
+    size_t nde = d ? d->ndeny_exports : 0, ndi = d ? d->ndeny_imports : 0;
+    if (!ip->exp.present && !ip->imp.present && !nde && !ndi) {
+        auth_set_perms(c, NULL);
+        return;
+    }
+    permissions_t p = {0};
+    perm_list_from(&p.publish, &p.has_publish, &ip->exp, d ? d->deny_exports : NULL, nde);
+    perm_list_from(&p.subscribe, &p.has_subscribe, &ip->imp, d ? d->deny_imports : NULL, ndi);
+    auth_set_perms(c, &p);
+    free(p.publish.deny); /* (the strings are the lists', compiled copies were made) */
+    free(p.subscribe.deny);
+}
 
 /* The spoke's side is complete: register, send our interest. */
 static void finish_connect(worker_t *w, conn_t *c)
@@ -430,11 +555,21 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
         snprintf(st->remote_name, sizeof st->remote_name, "%s", ii.name[0] ? ii.name : ii.id);
         snprintf(st->remote_id, sizeof st->remote_id, "%s", ii.id);
         snprintf(st->remote_cluster, sizeof st->remote_cluster, "%s", ii.cluster);
+        snprintf(c->leaf->cluster, sizeof c->leaf->cluster, "%s", ii.cluster);
         pthread_mutex_unlock(&LF.mu);
         snprintf(st->nonce, sizeof st->nonce, "%s", ii.nonce);
         send_connect(w, c);
         if (c->closing) return;
         if (!ii.info_on_connect) ii.connect_info = true;
+    }
+    if (ii.connect_info) { /* the rights the hub gives us (docs/leafnodes.md §4) */
+        info_perms_t ip = {0};
+        json_parse_object(op->line.p, op->line.n, info_perm_member, &ip);
+        spoke_set_perms(c, &ip);
+        strlist_free(&ip.imp.allow);
+        strlist_free(&ip.imp.deny);
+        strlist_free(&ip.exp.allow);
+        strlist_free(&ip.exp.deny);
     }
     /* the hub's cluster, as it knows it now: dialled first next time (docs/leafnodes.md
      * §3.2) */

@@ -64,6 +64,9 @@ static void route_info_json(buf_t *b, bool ldm)
     if (ldm) jw_bool(&w, "ldm", true);
     const route_gw_hooks_t *gw = atomic_load(&route_gw);
     if (gw) jw_str(&w, "gateway_url", gw->url());
+    /* leaf origin: peers may send LS+/LS-/LMSG with the origin cluster of their leaf
+     * nodes' interest; taken as RS+/RS-/RMSG (docs/routes.md §4.3) */
+    jw_bool(&w, "lnoc", true);
     char lurl[300];
     if (leaf_own_url(lurl, sizeof lurl)) { /* docs/leafnodes.md §2 */
         jw_arr_begin(&w, "leafnode_urls");
@@ -508,11 +511,26 @@ static inline __attribute__((always_inline)) proto_next_t route_handle(worker_t 
         }
         deliver_routed(w, c, op);
         break;
+    case OP_LSUB: /* a peer's leaf interest, with its origin cluster: as RS+ */
+        TRACE("%s<<- [LS+ %.*s]", c->prefix, (int)op->line.n, op->line.p);
+        process_rsub(w, c, op, true);
+        break;
+    case OP_LUNSUB:
+        TRACE("%s<<- [LS- %.*s]", c->prefix, (int)op->line.n, op->line.p);
+        process_rsub(w, c, op, false);
+        break;
+    case OP_LMSG: /* a message from a peer's leaf node: as RMSG */
+        if (log_trace_on) {
+            TRACE("%s<<- [LMSG %.*s]", c->prefix, (int)op->line.n, op->line.p);
+            TRACE("%s<<- MSG_PAYLOAD: [\"%.*s\"]", c->prefix, (int)op->size, op->payload);
+        }
+        deliver_routed(w, c, op);
+        break;
     case OP_ERR:
         ERROR("%sRoute Error %.*s", c->prefix, (int)op->line.n, op->line.p);
         close_route(c, CR_CLIENT_ERR);
         break;
-    default: /* +OK, LS+/LS-/LMSG: not advertised, ignored */
+    default: /* +OK */
         break;
     }
     return PROTO_NEXT;

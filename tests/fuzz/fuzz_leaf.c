@@ -1,5 +1,6 @@
 /* fuzz_leaf.c: libFuzzer harness for the leaf node texts (src/proto/leaf_parse.c):
- * a leaf CONNECT and a hub INFO (docs/leafnodes.md §3), and the same bytes as a
+ * a leaf CONNECT and a hub INFO (docs/leafnodes.md §3), a credentials file, and the same
+ * bytes as a
  * stream of leaf-mode operations (parse_op in PARSE_LEAF). Checks that parsing never
  * reads out of bounds, that strings come back NUL-terminated within their fields, and
  * that every parsed operation's slices stay inside the input. */
@@ -31,6 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strnlen(ii.id, sizeof ii.id) == sizeof ii.id) abort();
         if (strnlen(ii.name, sizeof ii.name) == sizeof ii.name) abort();
     }
+    char jwt[256], seed[64];
+    if (leaf_creds_parse(buf, size, jwt, sizeof jwt, seed, sizeof seed) == 0 &&
+        (strnlen(jwt, sizeof jwt) == sizeof jwt || strnlen(seed, sizeof seed) == sizeof seed))
+        abort();
     parse_limits_t lim = {PARSE_LEAF, 0, 0};
     size_t pos = 0;
     while (pos < size) {

@@ -9,7 +9,7 @@ import json
 import re
 
 from harness import (Client, Server, connected, free_port, http_json, is_reference,
-                     server_bin, wait_until)
+                     recv_until_close, server_bin, wait_until)
 
 REFERENCE = "/usr/sbin/nats-server"
 TIMEOUTS = {"test_leaf_reconnects_after_hub_restart": 45, "test_leaf_with_hub_cluster": 45,
@@ -302,14 +302,25 @@ def test_leaf_reconnects_after_hub_restart():
 
 
 def test_leaf_with_hub_cluster():
-    """A leaf on hub A, a client on hub B: interest and messages cross the route."""
+    """A leaf on hub A, a client on hub B (each binary in turn): interest and messages cross
+    the route, queue interest included."""
+    me = server_bin()
+    for bin_a, bin_b in ((me, me), (me, REFERENCE), (REFERENCE, me)):
+        _leaf_with_hub_cluster(bin_a, bin_b)
+
+
+def _leaf_with_hub_cluster(bin_a, bin_b):
     ca, cb, lport = free_port(), free_port(), free_port()
     cl = "cluster {\n  listen: 127.0.0.1:%d\n  name: hc\n  routes: [%s]\n}\n"
     a = Server(config="no_sys_acc: true\n" + cl % (ca, "") +
                "leafnodes { listen: 127.0.0.1:%d }\n" % lport, monitor=True)
     b = Server(config="no_sys_acc: true\n" + cl % (cb, '"nats://127.0.0.1:%d"' % ca),
                monitor=True)
-    leaf = _leaf(lport, extra="no_sys_acc: true\n")
+    a.bin, b.bin = bin_a, bin_b
+    # the leaf is clustered: a hub that knows our "lnoc" sends its interest and messages
+    # over the route as LS+/LMSG with the leaf's cluster as origin
+    leaf = _leaf(lport, extra="no_sys_acc: true\ncluster { name: lc, listen: 127.0.0.1:%d }\n"
+                 % free_port())
     with a, b, leaf:
         wait_until(lambda: http_json(b.mport, "/varz")["routes"] == 1, 10, what="route")
         _wait_leafs(a, 1)
@@ -326,6 +337,17 @@ def test_leaf_with_hub_cluster():
         assert lc.read_msgs(1)[0] == (b"from.b", b"1", None, b"x")
         lc.send(b"PUB from.leaf 1\r\ny\r\n")
         assert bc.read_msgs(1)[0] == (b"from.leaf", b"1", None, b"y")
+        # a queue group whose only member is on the leaf: B's messages reach it once each
+        lc.send(b"SUB work w 2\r\n")
+        lc.ping_pong()
+        wait_until(lambda: http_json(b.mport, "/subsz?acc=$G")["num_subscriptions"] >= 3, 5,
+                   what="the leaf's queue interest routed to B")
+        for i in range(10):
+            bc.send(b"PUB work 1\r\n%d\r\n" % i)
+        got = lc.read_msgs(10)
+        assert sorted(m[3] for m in got) == [b"%d" % i for i in range(10)], got
+        lc.ping_pong()
+        lc.expect_nothing(0.2)
 
 
 def test_leafz_and_varz():
@@ -367,7 +389,7 @@ def test_leaf_unsupported_keys_refused():
         return  # the reference builds them
     for conf, where in (("leafnodes {\n  port: -1\n  tls { cert_file: x }\n}\n", ":3:3:"),
                         ("leafnodes {\n  remotes: [ { url: \"nats://127.0.0.1:1\", "
-                         "deny_imports: [\"x\"] } ]\n}\n", ":2:43:")):
+                         "hub: true } ]\n}\n", ":2:43:")):
         s = Server(config=conf, wait=False)
         s.start()
         rc = s.wait_exit(5)
@@ -401,3 +423,92 @@ def test_leaf_system_account_events_cross():
         assert ev["type"] == "io.nats.server.advisory.v1.client_connect", ev
         assert ev["client"]["acc"] == "A", ev
         la.close()
+
+
+def test_leaf_duplicate_replaces_old_connection():
+    lport = free_port()
+    with _hub(lport) as s:
+        a = Client(lport)
+        a.send(b'CONNECT {"name":"spoke1"}\r\n')
+        a.expect_re(rb'INFO [^\r\n]*"connect_info":true')
+        _wait_leafs(s, 1)
+        b = Client(lport)
+        b.send(b'CONNECT {"name":"spoke1"}\r\n')
+        b.expect_re(rb'INFO [^\r\n]*"connect_info":true')
+        got = a.buf + recv_until_close(a.sock)
+        assert b"-ERR 'Duplicate Remote LeafNode Connection'\r\n" in got, got
+        s.wait_log(r"Replacing connection from same server")
+        _wait_leafs(s, 1)
+        # another name is another leaf
+        c = Client(lport)
+        c.send(b'CONNECT {"name":"spoke2"}\r\n')
+        c.expect_re(rb'INFO [^\r\n]*"connect_info":true')
+        _wait_leafs(s, 2)
+
+
+def test_two_leafs_through_one_hub():
+    """Interest and messages from one leaf to another through their hub (either binary as
+    one of the leafs), queue groups included: one member gets each message."""
+    lport = free_port()
+    hub = _hub(lport)
+    l1 = _leaf(lport)
+    l2 = _leaf(lport, bin_=REFERENCE if not is_reference() else None)
+    with hub, l1, l2:
+        _wait_leafs(hub, 2)
+        c1, c2 = connected(l1), connected(l2)
+        c1.send(b"SUB x.> 1\r\nSUB jobs grp 2\r\n")
+        c1.ping_pong()
+        c2.send(b"SUB jobs grp 1\r\n")
+        c2.ping_pong()
+        _wait_leaf_sub(l2, "x.>")
+        c2.send(b"PUB x.y 2\r\nhi\r\n")
+        assert c1.read_msgs(1)[0] == (b"x.y", b"1", None, b"hi")
+        # a queue group with a member on each leaf: a hub publisher's messages go to one
+        _wait_leaf_sub(hub, "jobs")
+        hc = connected(hub)
+        for i in range(20):
+            hc.send(b"PUB jobs 1\r\n%d\r\n" % (i % 10))
+        hc.ping_pong()
+        counts = [0, 0]
+
+        def all_in():
+            for k, c in enumerate((c1, c2)):
+                counts[k] += c.read_for(0.05).count(b"MSG jobs ")
+            return sum(counts) >= 20
+        wait_until(all_in, 10, what="20 queue messages on the two leafs")
+        c1.ping_pong()
+        c2.ping_pong()
+        assert sum(counts) == 20, counts
+
+
+def test_leaf_permissions_and_deny_lists():
+    """A leaf logged in as a user with permissions (docs/leafnodes.md §4): the hub announces
+    only what the user may publish to, the spoke only what the user may subscribe to (the
+    hub's import/export) minus its remote's deny_imports; in every mix of binaries."""
+    me = server_bin()
+    for hub_bin, leaf_bin in ((me, me), (me, REFERENCE), (REFERENCE, me)):
+        lport = free_port()
+        hub = _hub(lport, bin_=hub_bin)
+        hub.config = ("authorization { users: [ {user: lu, password: lp, permissions: "
+                      "{ publish: [\"foo.>\"], subscribe: [\"foo.>\", \"bar\"] } },\n"
+                      "  {user: hu, password: hp} ] }\n"
+                      "leafnodes { listen: 127.0.0.1:%d }\n" % lport)
+        leaf = _leaf(lport, url_user="lu:lp@", bin_=leaf_bin)
+        leaf.config = leaf.config.replace('"}', '", deny_imports: "foo.33"}')
+        with hub, leaf:
+            _wait_leafs(hub, 1)
+            _wait_leafs(leaf, 1)
+            lc = connected(leaf)
+            lc.send(b"SUB zzz 1\r\nSUB foo.33 2\r\nSUB foo.1 3\r\nSUB bar 4\r\n")
+            lc.ping_pong()
+            _wait_leaf_sub(hub, "foo.1")
+            _wait_leaf_sub(hub, "bar")
+            subs = _leaf_subs(hub)
+            assert "zzz" not in subs and "foo.33" not in subs, subs
+            hc = connected(hub, user="hu", **{"pass": "hp"})
+            hc.send(b"SUB baz 1\r\nSUB foo.x 2\r\n")
+            hc.ping_pong()
+            _wait_leaf_sub(leaf, "foo.x")
+            assert "baz" not in _leaf_subs(leaf), _leaf_subs(leaf)
+            hc.send(b"PUB foo.1 2\r\nok\r\n")
+            assert lc.read_msgs(1)[0] == (b"foo.1", b"3", None, b"ok")

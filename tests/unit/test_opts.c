@@ -1143,7 +1143,8 @@ TEST(leafnodes_block)
                       "leafnodes {\n  listen: 127.0.0.1:7500\n"
                       "  authorization { user: a, password: b, account: ACC, timeout: 3 }\n"
                       "  advertise: \"h:1\"\n  no_advertise: true\n  reconnect: 5\n"
-                      "  remotes: [ {url: \"nats://u:p@h:1\", account: X, credentials: \"/c\"},\n"
+                      "  remotes: [ {url: \"nats://u:p@h:1\", account: X, credentials: \"/c\",\n"
+                      "               deny_imports: \"a.>\", deny_exports: [b, c]},\n"
                       "             {urls: [\"nats://a:1\", \"nats://b:2\"]} ]\n}\n"
                       "accounts { ACC {}, X {} }\n"),
                  OPTS_RUN);
@@ -1160,6 +1161,10 @@ TEST(leafnodes_block)
     CHECK_EQ_STR(r.o.leaf.remotes[0].urls[0], "nats://u:p@h:1");
     CHECK_EQ_STR(r.o.leaf.remotes[0].account, "X");
     CHECK_EQ_STR(r.o.leaf.remotes[0].credentials, "/c");
+    CHECK_EQ_INT((int)r.o.leaf.remotes[0].ndeny_imports, 1);
+    CHECK_EQ_STR(r.o.leaf.remotes[0].deny_imports[0], "a.>");
+    CHECK_EQ_INT((int)r.o.leaf.remotes[0].ndeny_exports, 2);
+    CHECK_EQ_STR(r.o.leaf.remotes[0].deny_exports[1], "c");
     CHECK_EQ_INT((int)r.o.leaf.remotes[1].nurls, 2);
     CHECK_EQ_STR(r.o.leaf.remotes[1].urls[1], "nats://b:2");
     done(&r);
@@ -1172,8 +1177,8 @@ TEST(leafnodes_block)
     const char *bad[][2] = {
         {"leafnodes {\n  tls { cert_file: x }\n}\n",
          ":2:3: leafnodes \"tls\" is not supported by this server"},
-        {"leafnodes { remotes: [ { url: \"nats://h:1\", deny_imports: [x] } ] }\n",
-         ":1:44: leafnode remote \"deny_imports\" is not supported by this server"},
+        {"leafnodes { remotes: [ { url: \"nats://h:1\", hub: true } ] }\n",
+         ":1:44: leafnode remote \"hub\" is not supported by this server"},
         {"leafnodes { authorization { token: x } }\n", "unknown field \"token\""},
         {"leafnodes { authorization { user: a, users: [ {user: b} ] } }\n",
          "can not have a single user/pass and a users array"},
