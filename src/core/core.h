@@ -151,7 +151,7 @@ void server_hand_off(inq_item_t *item);
  * registered by the layer that owns the port, after server_prepare. name is the
  * reference's word in its accept-error line ("Client", "Route"); accepted sockets get
  * ops. */
-#define MAX_LISTENERS 4
+#define MAX_LISTENERS 8
 void listener_add(int fd, const char *name, const conn_ops_t *ops);
 /* Any thread: the listener leaves every worker's epoll set and is closed. */
 void listener_remove(int fd);
