@@ -287,11 +287,10 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
         }
     }
     for (int i = 0; i < fwd.n; i++) {
+        slice_t pfx = {NULL, 0};
         if (unlikely(fwd.v[i].route->gw != NULL))
-            atomic_load_explicit(&deliver_gw, memory_order_relaxed)
-                ->send(w, fwd.v[i].route, (slice_t){fwd.v[i].queues.p, fwd.v[i].queues.len}, m);
-        else
-            route_send_rmsg(w, &fwd.v[i], m);
+            pfx = atomic_load_explicit(&deliver_gw, memory_order_relaxed)->reply_prefix;
+        route_send_rmsg(w, &fwd.v[i], m, pfx);
         buf_free(&fwd.v[i].queues);
     }
     return delivered + fwd.n;

@@ -33,11 +33,11 @@ typedef void (*deliver_tracked_fn)(worker_t *w, sub_t *s, const msg_t *m);
 extern deliver_tracked_fn deliver_tracked;
 
 /* Gateways (nats/gateway.h) plug into delivery here, NULL while none is configured:
- * a message on a "_GR_." subject (routed back to its cluster and server), and a
- * message for an outbound gateway connection (its RMSG). */
+ * a message on a "_GR_." subject (routed back to its cluster and server), and the
+ * prefix the replies of messages to gateways get. */
 typedef struct deliver_gw_ops {
     int (*reply)(worker_t *w, const msg_t *m);
-    void (*send)(worker_t *w, conn_t *gc, slice_t queues, const msg_t *m);
+    slice_t reply_prefix;
 } deliver_gw_ops_t;
 extern const deliver_gw_ops_t *_Atomic deliver_gw;
 

@@ -2,6 +2,10 @@
 #include "nats/dial.h"
 #include "proto/route_parse.h"
 #include "base/os.h"
+#include "core/core.h"
+
+#include <errno.h>
+#include <time.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -60,4 +64,22 @@ int dial_url(const char *url, int default_port, char *err, size_t errlen)
     freeaddrinfo(res);
     if (fd >= 0) os_setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     return fd;
+}
+
+bool dial_wait(pthread_mutex_t *mu, pthread_cond_t *cv, const bool *stop, int64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec += (long)(ns % 1000000000LL);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(mu);
+    while (!*stop && !atomic_load(&srv->shutting_down))
+        if (pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT) break;
+    bool out = *stop || atomic_load(&srv->shutting_down);
+    pthread_mutex_unlock(mu);
+    return out;
 }

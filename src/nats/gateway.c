@@ -162,28 +162,13 @@ static bool has_inbound_locked(const char *name)
     return false;
 }
 
-/* Waits ns or until the dialer is told to stop; true if it must stop. */
-static bool dialer_sleep(gw_remote_t *r, int64_t ns)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ns / 1000000000LL);
-    ts.tv_nsec += (long)(ns % 1000000000LL);
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-    pthread_mutex_lock(&r->mu);
-    while (!r->stop && !atomic_load(&srv->shutting_down))
-        if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) break;
-    bool stop = r->stop || atomic_load(&srv->shutting_down);
-    pthread_mutex_unlock(&r->mu);
-    return stop;
-}
-
 static void *dialer_main(void *arg)
 {
     gw_remote_t *r = arg;
     const char *kind = r->implicit ? "implicit" : "explicit";
     /* the reference waits a second before soliciting configured gateways */
-    if (dialer_sleep(r, r->implicit ? (int64_t)(now_mono_ns() % 50000000LL) : 1000000000LL))
+    if (dial_wait(&r->mu, &r->cv, &r->stop,
+                  r->implicit ? (int64_t)(now_mono_ns() % 50000000LL) : 1000000000LL))
         return NULL;
     int attempts = 0;
     for (;;) {
@@ -244,7 +229,7 @@ static void *dialer_main(void *arg)
             pthread_mutex_unlock(&G.mu);
             if (!inbound && (retries == 0 || attempts > retries)) break;
         }
-        if (dialer_sleep(r, 1000000000LL)) break;
+        if (dial_wait(&r->mu, &r->cv, &r->stop, 1000000000LL)) break;
     }
     return NULL;
 }
@@ -517,7 +502,8 @@ int gateway_start(void)
     atomic_store(&gateway_on, true);
     static const route_gw_hooks_t rh = {gateway_interest, gateway_url_ref, gateway_route_registered,
                                         gateway_route_gossip, gateway_url};
-    static const deliver_gw_ops_t dh = {gateway_deliver_reply, gateway_send_rmsg};
+    static deliver_gw_ops_t dh = {gateway_deliver_reply, {NULL, 0}};
+    dh.reply_prefix = (slice_t){G.prefix, GW_PREFIX_LEN};
     atomic_store(&route_gw, &rh);
     atomic_store(&deliver_gw, &dh);
     NOTICE("Gateway name is %s", G.name);

@@ -34,9 +34,6 @@ void gateway_free_all(void);
 void gateway_interest(worker_t *w, const char *acc, size_t acc_len, slice_t subject, slice_t queue,
                       int delta);
 
-/* The RMSG/HMSG of m for gateway connection gc (an outbound), with the queue groups
- * it was picked for; the reply, if any, gets our prefix. */
-void gateway_send_rmsg(worker_t *w, conn_t *gc, slice_t queues, const msg_t *m);
 /* m's subject carries the gateway prefix: delivered (here, to the route of the server
  * it names, or to the gateway of the cluster it names) or dropped. Returns how many
  * got it. */

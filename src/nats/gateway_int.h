@@ -43,7 +43,6 @@ struct gw_info {
     char *connect_line;  /* inbound: the CONNECT waiting for its password check (owned) */
     char name[128];      /* the remote gateway's name */
     char remote_id[64], remote_name[128];
-    bool headers;
     bool wrong_name; /* outbound: the peer is another gateway than dialled: dial no more */
     /* inbound: accounts whose interest this peer was given (start/end commands sent),
      * G.mu; a small set of names */

@@ -203,46 +203,6 @@ void gateway_interest(worker_t *w, const char *acc, size_t acc_len, slice_t subj
 
 /* ---- messages ---------------------------------------------------------------- */
 
-void gateway_send_rmsg(worker_t *w, conn_t *gc, slice_t queues, const msg_t *m)
-{
-    bool hmsg = m->hdr > 0 && gc->gw && gc->gw->headers;
-    const char *payload = m->payload;
-    int64_t size = m->size;
-    if (m->hdr > 0 && !hmsg) {
-        payload += m->hdr;
-        size -= m->hdr;
-    }
-    /* our prefix on the reply: the answer comes straight back here (a reply that has
-     * one already keeps it: its answer goes where it was meant to) */
-    bool pfx = m->reply.n && !gateway_prefixed(m->reply);
-    buf_t *b = &w->scratch;
-    b->len = 0;
-    buf_puts(b, hmsg ? "HMSG " : "RMSG ");
-    buf_append(b, m->acc->name, m->acc->name_len);
-    buf_putc(b, ' ');
-    buf_append(b, m->subject.p, m->subject.n);
-    buf_putc(b, ' ');
-    if (queues.n) buf_puts(b, m->reply.n ? "+ " : "| ");
-    if (m->reply.n) {
-        if (pfx) buf_append(b, G.prefix, GW_PREFIX_LEN);
-        buf_append(b, m->reply.p, m->reply.n);
-        buf_putc(b, ' ');
-    }
-    if (queues.n) {
-        buf_append(b, queues.p, queues.n);
-        buf_putc(b, ' ');
-    }
-    if (hmsg) {
-        buf_put_i64(b, m->hdr);
-        buf_putc(b, ' ');
-    }
-    buf_put_i64(b, size);
-    buf_puts(b, "\r\n");
-    struct iovec iov[3] = {{b->p, b->len}, {(void *)payload, (size_t)size}, {"\r\n", 2}};
-    if (log_trace_on) log_msg(LOG_TRC, "%s->> [%.*s]", gc->prefix, (int)(b->len - 2), b->p);
-    conn_send_msg(w, gc, iov, 3, (uint64_t)size);
-}
-
 int gateway_deliver_reply(worker_t *w, const msg_t *m)
 {
     const char *s = m->subject.p;
@@ -255,7 +215,8 @@ int gateway_deliver_reply(worker_t *w, const msg_t *m)
         pthread_mutex_lock(&G.mu);
         for (gw_remote_t *r = G.remotes; r; r = r->next) {
             if (!r->out || memcmp(r->hash, ch, 6) != 0) continue;
-            gateway_send_rmsg(w, r->out, (slice_t){NULL, 0}, m);
+            route_fwd_t f = {r->out, {0}};
+            route_send_rmsg(w, &f, m, (slice_t){G.prefix, GW_PREFIX_LEN});
             sent = 1;
             break;
         }
@@ -267,7 +228,7 @@ int gateway_deliver_reply(worker_t *w, const msg_t *m)
         conn_t *rc = route_by_hash(sh); /* qsbr keeps it: we are on a worker */
         if (rc) {
             route_fwd_t f = {rc, {0}};
-            route_send_rmsg(w, &f, m);
+            route_send_rmsg(w, &f, m, (slice_t){NULL, 0});
             return 1;
         }
     }
@@ -391,7 +352,7 @@ static void register_outbound(worker_t *w, conn_t *c, route_info_msg_t *info)
     gw_remote_t *r = gi->remote;
     send_connect(w, c);
     send_info(w, c);
-    gi->headers = info->headers;
+    c->headers = info->headers;
     snprintf(gi->remote_id, sizeof gi->remote_id, "%s", info->id);
     snprintf(gi->remote_name, sizeof gi->remote_name, "%s", info->name);
     bool dup = false;
@@ -425,7 +386,7 @@ static void register_inbound(worker_t *w, conn_t *c, route_info_msg_t *info)
     struct gw_info *gi = c->gw;
     if (info->id[0]) snprintf(gi->remote_id, sizeof gi->remote_id, "%s", info->id);
     snprintf(gi->remote_name, sizeof gi->remote_name, "%s", info->name);
-    gi->headers = info->headers;
+    c->headers = info->headers;
     pthread_mutex_lock(&G.mu);
     if (G.nin == G.capin) {
         G.capin = G.capin ? G.capin * 2 : 8;

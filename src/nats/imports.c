@@ -470,7 +470,7 @@ static int deliver_shadow(worker_t *w, const sub_import_t *si, const msg_t *m)
         if (c->route || !leaf_fwd_ok(c, &m2)) return 0;
         route_fwd_t f = {c, {0}};
         if (p->queue.n) route_fwd_add_queue(&f, p->queue);
-        route_send_rmsg(w, &f, &m2);
+        route_send_rmsg(w, &f, &m2, (slice_t){NULL, 0});
         buf_free(&f.queues);
         return 1;
     }

@@ -36,25 +36,6 @@ void leaf_dialer_closed(leaf_dialer_t *d, int64_t delay_ns)
     pthread_mutex_unlock(&d->mu);
 }
 
-/* Waits ns or until stopped; true if stopped. */
-static bool sleep_or_stop(leaf_dialer_t *d, int64_t ns)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ns / 1000000000LL);
-    ts.tv_nsec += (long)(ns % 1000000000LL);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&d->mu);
-    while (!d->stop && !atomic_load(&srv->shutting_down))
-        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT) break;
-    bool stop = d->stop || atomic_load(&srv->shutting_down);
-    pthread_mutex_unlock(&d->mu);
-    return stop;
-}
-
 /* The reference's pickNextURL: the list's first, after moving the current one to the
  * end when it is first (so a failed or lost URL is tried last). */
 static void pick_url(leaf_dialer_t *d, char *out, size_t n)
@@ -115,7 +96,7 @@ static void *dialer_main(void *arg)
         int64_t delay = d->next_delay_ns;
         pthread_mutex_unlock(&d->mu);
         if (stop) break;
-        if (!first && sleep_or_stop(d, delay)) break;
+        if (!first && dial_wait(&d->mu, &d->cv, &d->stop, delay)) break;
         first = false;
         char url[600];
         pick_url(d, url, sizeof url);

@@ -40,24 +40,6 @@ void dialer_notify_closed(dialer_t *d, bool stop, bool quick)
     pthread_mutex_unlock(&d->mu);
 }
 
-static bool sleep_or_stop(dialer_t *d, int64_t ns)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ns / 1000000000LL);
-    ts.tv_nsec += (long)(ns % 1000000000LL);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&d->mu);
-    while (!d->stop && !atomic_load(&srv->shutting_down))
-        if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) == ETIMEDOUT) break;
-    bool stop = d->stop || atomic_load(&srv->shutting_down);
-    pthread_mutex_unlock(&d->mu);
-    return stop;
-}
-
 static void *dialer_main(void *arg)
 {
     dialer_t *d = arg;
@@ -74,7 +56,9 @@ static void *dialer_main(void *arg)
         if (stop) break;
         if (reconnect) {
             int64_t jitter = (int64_t)(now_mono_ns() % 100000000LL);
-            if (sleep_or_stop(d, (quick || d->implicit ? 0 : 1000000000LL) + jitter)) break;
+            if (dial_wait(&d->mu, &d->cv, &d->stop,
+                          (quick || d->implicit ? 0 : 1000000000LL) + jitter))
+                break;
             char shown[600];
             route_url_redacted(d->url, shown, sizeof shown);
             DEBUG("Attempting reconnect for solicited route \"%s\"", shown);
@@ -93,7 +77,7 @@ static void *dialer_main(void *arg)
             else
                 DEBUG("Error trying to connect to route (attempt %d): %s", attempt, err);
             if (d->implicit && attempt > d->retries) break;
-            if (sleep_or_stop(d, 1000000000LL)) break;
+            if (dial_wait(&d->mu, &d->cv, &d->stop, 1000000000LL)) break;
             continue;
         }
         attempt = 0;

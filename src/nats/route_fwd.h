@@ -52,12 +52,16 @@ static inline void route_fwd_add_queue(route_fwd_t *e, slice_t q)
 
 /* The RMSG (HMSG to a peer that takes headers) for one route: the queue groups it won
  * follow the reply ('+' reply queues... or '| queues...'). A leaf connection in the set
- * gets the leaf form: LMSG (HMSG) without the account (docs/leafnodes.md §6). */
-static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m)
+ * gets the leaf form: LMSG (HMSG) without the account (docs/leafnodes.md §6). A gateway
+ * connection gets the route form with pfx before the reply (our "_GR_." prefix, unless
+ * the reply has one already: docs/gateways.md "Replies"); pfx is empty for the others. */
+static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m, slice_t pfx)
 {
     conn_t *rc = f->route;
     bool leaf = rc->leaf != NULL;
-    bool hmsg = m->hdr > 0 && (leaf ? rc->headers : rc->route && route_peer_headers(rc));
+    /* a leaf's and a gateway's headers support is the connection's, a route's its peer's */
+    bool hmsg = m->hdr > 0 && (leaf || rc->gw ? rc->headers : rc->route && route_peer_headers(rc));
+    if (pfx.n && (!m->reply.n || gateway_prefixed(m->reply))) pfx.n = 0;
     const char *payload = m->payload;
     int64_t size = m->size;
     if (m->hdr > 0 && !hmsg) {
@@ -78,6 +82,7 @@ static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_
     if (f->queues.len) {
         if (m->reply.n) {
             buf_puts(b, "+ ");
+            buf_append(b, pfx.p, pfx.n);
             buf_append(b, m->reply.p, m->reply.n);
             buf_putc(b, ' ');
         } else {
@@ -86,6 +91,7 @@ static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_
         buf_append(b, f->queues.p, f->queues.len);
         buf_putc(b, ' ');
     } else if (m->reply.n) {
+        buf_append(b, pfx.p, pfx.n);
         buf_append(b, m->reply.p, m->reply.n);
         buf_putc(b, ' ');
     }
