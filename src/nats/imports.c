@@ -550,6 +550,9 @@ static int deliver_service(worker_t *w, const import_rt_t *im, const msg_t *m)
     }
     m2.acc = im->exp;
     m2.queues = (slice_t){NULL, 0};
+    /* a new request in the exporter's account: a leaf that connected to us asked it like
+     * a client, so the exporter's queue groups may take it */
+    if (m2.from_leaf == MSG_LEAF_HUB) m2.from_leaf = 0;
     m2.depth = m->depth + 1;
     m2.origin = im->imp;
     slice_t key = {NULL, 0};

@@ -6,6 +6,7 @@ monitoring. Every test also runs against the reference alone (GNATSD_BIN =
 /usr/sbin/nats-server), except the refusal of keys this server does not build."""
 
 import json
+import os
 import re
 
 from harness import (Client, Server, connected, free_port, http_json, is_reference,
@@ -512,3 +513,38 @@ def test_leaf_permissions_and_deny_lists():
             assert "baz" not in _leaf_subs(leaf), _leaf_subs(leaf)
             hc.send(b"PUB foo.1 2\r\nok\r\n")
             assert lc.read_msgs(1)[0] == (b"foo.1", b"3", None, b"ok")
+
+
+def test_leaf_request_through_hub_import_reaches_a_queue_group():
+    """A leaf's request that the hub imports into another account is a new request
+    there: the exporter's queue group answers it (it was dropped as "a leaf message
+    reaches no queue group it does not name")."""
+    lport = free_port()
+    accounts = ("accounts {\n  NGS { users: [ {user: ngs, password: p} ], exports: [ {service: \"ngs.usage.*\"} ] }\n"
+                "  DLC { users: [ {user: dlc, password: p} ],\n"
+                "        imports: [ {service: {account: NGS, subject: \"ngs.usage.dlc\"}, to: \"ngs.usage\"} ] }\n}\n")
+    for bins in [(server_bin(), server_bin())] + ([(server_bin(), REFERENCE), (REFERENCE, server_bin())]
+                                                   if os.path.exists(REFERENCE) else []):
+        hub = _hub(lport, extra="", bin_=bins[0])
+        hub.config = accounts + hub.config
+        leaf = _leaf(lport, url_user="dlc:p@", bin_=bins[1])
+        with hub, leaf:
+            _wait_leafs(hub, 1)
+            svc = connected(hub, user="ngs", **{"pass": "p"})
+            svc.send(b"SUB ngs.usage.* dq 1\r\n")
+            svc.ping_pong()
+            req = connected(leaf)
+            req.send(b"SUB _INBOX.r.* 2\r\n")
+            req.ping_pong()
+            _wait_leaf_sub(hub, "_INBOX.r.*")
+            got = []
+
+            def asked():
+                req.send(b"PUB ngs.usage _INBOX.r.1 1\r\nx\r\n")
+                req.ping_pong()
+                got.extend(re.findall(rb"MSG ngs\.usage\.dlc 1 (\S+) 1\r\n", svc.read_for(0.3)))
+                return got
+            wait_until(asked, timeout=10, what="the request at the exporter's queue group")
+            svc.send(b"PUB " + got[-1] + b" 2\r\nok\r\n")
+            svc.ping_pong()
+            req.expect(re.compile(rb"MSG _INBOX\.r\.1 2 2\r\nok\r\n"), timeout=5)
