@@ -117,6 +117,9 @@ typedef struct conn {
     sidmap_t subs;
     uint64_t in_msgs, in_bytes;
     bool verbose, pedantic, echo, headers, no_responders;
+    /* gw_rmap holds something (set once by a deliverer, nats/gwreply.c): in the PUB
+     * path's cache line, in the padding before protocol, so a publish tests it there */
+    _Atomic bool gw_mapped;
     int protocol;
     bool got_connect;
     bool quiet_reads; /* the last read produced no output: read smaller pieces */

@@ -479,7 +479,7 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     slice_t subj = op->subject;
     char mapped[1024];
     /* an answer to a request from another cluster: back to its prefixed reply */
-    if (unlikely(atomic_load_explicit(&c->gw_rmap, memory_order_relaxed) != NULL) &&
+    if (unlikely(atomic_load_explicit(&c->gw_mapped, memory_order_relaxed)) &&
         gwreply_mapped(c, op->subject, mapped, sizeof mapped, &subj)) {
     } else if (unlikely(atomic_load_explicit(&acc->maps, memory_order_relaxed) != NULL))
         mappings_map(acc, w, op->subject, mapped, sizeof mapped, &subj);

@@ -47,6 +47,7 @@ void gwreply_track(conn_t *c, slice_t reply)
         gw_rmap_t *expected = NULL;
         if (atomic_compare_exchange_strong(&c->gw_rmap, &expected, nm)) {
             m = nm;
+            atomic_store_explicit(&c->gw_mapped, true, memory_order_release);
         } else {
             pthread_mutex_destroy(&nm->mu);
             free(nm);
@@ -83,7 +84,7 @@ void gwreply_track(conn_t *c, slice_t reply)
 bool gwreply_mapped(conn_t *c, slice_t subj, char *out, size_t cap, slice_t *res)
 {
     gw_rmap_t *m = atomic_load_explicit(&c->gw_rmap, memory_order_acquire);
-    if (!m || !m->n) return false;
+    if (!m) return false;
     uint64_t h = hash_bytes(subj.p, subj.n);
     int64_t now = now_mono_ns();
     bool found = false;
