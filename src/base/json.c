@@ -15,6 +15,13 @@ void jw_init(jw_t *w, buf_t *b, bool pretty)
     w->pretty = pretty;
 }
 
+void jw_resume(jw_t *w, buf_t *b)
+{
+    jw_init(w, b, false);
+    w->depth = 1;
+    w->nonempty[1] = true;
+}
+
 static void jw_indent(jw_t *w)
 {
     buf_putc(w->b, '\n');

@@ -22,6 +22,9 @@ typedef struct jw {
 } jw_t;
 
 void jw_init(jw_t *w, buf_t *b, bool pretty);
+/* Compact writer that adds members to an object already open in b with members (a
+ * comma first); the caller closes it. */
+void jw_resume(jw_t *w, buf_t *b);
 /* key is NULL for the root value and for array elements. */
 void jw_obj_begin(jw_t *w, const char *key);
 void jw_obj_end(jw_t *w);

@@ -126,6 +126,11 @@ struct worker {
     struct unsub_token *unsub_ready;
     /* counters, written only by this worker, read by the monitor */
     _Atomic uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+    /* what this worker counted for one account's totals and not yet added (server.h) */
+    struct {
+        stat_sink_t *to;
+        uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+    } sink;
 };
 
 /* Commands from the control plane to every worker (bits of worker.cmds). */
@@ -164,6 +169,26 @@ static inline void stat_add(_Atomic uint64_t *ctr, uint64_t v)
 {
     atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + v,
                           memory_order_relaxed);
+}
+
+/* Adds what w counted for its current sink to it (at the end of each flush round). */
+void sink_flush(worker_t *w);
+/* Makes s the sink w counts for (the previous one's counts added first). */
+static inline void sink_use(worker_t *w, stat_sink_t *s)
+{
+    if (unlikely(w->sink.to != s)) {
+        sink_flush(w);
+        w->sink.to = s;
+    }
+}
+/* One message of bytes from c (its owner w), counted for c's account. */
+static inline void sink_count_in(worker_t *w, conn_t *c, uint64_t bytes)
+{
+    stat_sink_t *s = atomic_load_explicit(&c->sink, memory_order_relaxed);
+    if (!s) return;
+    sink_use(w, s);
+    w->sink.in_msgs++;
+    w->sink.in_bytes += bytes;
 }
 
 void conn_flush(conn_t *c); /* any thread: writes what is in c's outbound buffer */

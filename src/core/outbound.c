@@ -104,10 +104,18 @@ static bool out_room(conn_t *c, size_t n)
     return (int64_t)(conn_out_pending(c) + n) <= srv->opts->max_pending;
 }
 
+/* The server's and c's account's slow consumer counts. */
+static void count_slow_consumer(conn_t *c)
+{
+    atomic_fetch_add(&srv->slow_consumers, 1);
+    stat_sink_t *sk = atomic_load_explicit(&c->sink, memory_order_relaxed);
+    if (sk) atomic_fetch_add(&sk->slow_consumers, 1);
+}
+
 static void slow_consumer(conn_t *c)
 {
     if (!conn_request_close(c, CR_SLOW_PENDING)) return; /* condemned already: one verdict */
-    atomic_fetch_add(&srv->slow_consumers, 1);
+    count_slow_consumer(c);
     log_msg(LOG_INF, "%sSlow Consumer Detected: MaxPending of %lld Exceeded", c->prefix,
             (long long)srv->opts->max_pending);
 }
@@ -154,6 +162,12 @@ static void stage_commit(worker_t *w, stage_t *s)
     w->round_bytes += n;
     c->out_msgs += s->msgs;
     c->out_bytes += s->bytes;
+    stat_sink_t *sk = atomic_load_explicit(&c->sink, memory_order_relaxed);
+    if (sk) {
+        sink_use(w, sk);
+        w->sink.out_msgs += s->msgs;
+        w->sink.out_bytes += s->bytes;
+    }
     /* A consumer falling behind slows its producers down (their reads pause until it
      * catches up) before it would have to be cut as a slow consumer. */
     int64_t pend = (int64_t)conn_out_pending(c), t = stall_threshold();
@@ -501,6 +515,18 @@ void flush_pending(worker_t *w)
     }
     w->flushq_len = 0;
     w->round_bytes = 0;
+    sink_flush(w);
+}
+
+void sink_flush(worker_t *w)
+{
+    stat_sink_t *s = w->sink.to;
+    if (!s || !(w->sink.in_msgs | w->sink.out_msgs)) return;
+    atomic_fetch_add_explicit(&s->in_msgs, w->sink.in_msgs, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->in_bytes, w->sink.in_bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->out_msgs, w->sink.out_msgs, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->out_bytes, w->sink.out_bytes, memory_order_relaxed);
+    w->sink.in_msgs = w->sink.in_bytes = w->sink.out_msgs = w->sink.out_bytes = 0;
 }
 void trim_out(conn_t *c)
 {
@@ -538,7 +564,7 @@ void conn_write_deadline(worker_t *w, conn_t *c)
     if (!conn_request_close(c, CR_SLOW_DEADLINE)) return;
     char d[40];
     go_duration(d, sizeof d, wd);
-    atomic_fetch_add(&srv->slow_consumers, 1);
+    count_slow_consumer(c);
     NOTICE("%sSlow Consumer Detected: WriteDeadline of %s exceeded with %d chunks of %zu total "
            "bytes.",
            c->prefix, d, 1, pend);

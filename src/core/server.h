@@ -77,6 +77,16 @@ typedef struct sidmap {
     uint32_t cap, n, tomb;
 } sidmap_t;
 
+/* An account's traffic totals (nats/account.h): a connection points at its account's
+ * (conn_t.sink). Workers do not add to it per message: each keeps what it counted for
+ * the sink it used last (worker_t.sink) and adds that in one go when the sink changes
+ * and at the end of a flush round (sink_flush), so the hot path writes only its own
+ * memory and a whole round costs one locked add per counter. */
+typedef struct stat_sink {
+    _Atomic uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
+    _Atomic int64_t slow_consumers;
+} stat_sink_t;
+
 typedef struct conn {
     uint64_t cid;
     int fd;
@@ -116,6 +126,9 @@ typedef struct conn {
                      * in the middle of a read): process them before reading more */
     sidmap_t subs;
     uint64_t in_msgs, in_bytes;
+    /* its account's totals (NULL: none, e.g. routes): set by the owner, read by the
+     * workers that count its traffic; points into an account, which lives until exit */
+    stat_sink_t *_Atomic sink;
     bool verbose, pedantic, echo, headers, no_responders;
     /* gw_rmap holds something (set once by a deliverer, nats/gwreply.c): in the PUB
      * path's cache line, in the padding before protocol, so a publish tests it there */

@@ -185,16 +185,8 @@ int handle_accountz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 
 /* ---- /accstatz ---------------------------------------------------------------------- */
 
-typedef struct acc_sum {
-    const char *name;
-    int64_t conns;
-    uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
-} acc_sum_t;
-
 typedef struct statz_ctx {
     jw_t *w;
-    const conn_info_t *open;
-    size_t nopen;
     const char *only; /* ?accs= list (comma separated), NULL = all */
     bool unused;      /* include_unused */
 } statz_ctx_t;
@@ -215,58 +207,26 @@ static bool write_statz(account_t *a, void *arg)
 {
     statz_ctx_t *x = arg;
     if ((x->only && !listed(x->only, a->name)) || account_gone(a)) return true;
-    int32_t conns = atomic_load(&a->nconns);
-    if (!conns && !atomic_load(&a->nleafs) && !x->unused) return true;
-    acc_sum_t s = {a->name,
-                   conns,
-                   atomic_load(&a->closed_in_msgs),
-                   atomic_load(&a->closed_in_bytes),
-                   atomic_load(&a->closed_out_msgs),
-                   atomic_load(&a->closed_out_bytes)};
-    for (size_t i = 0; i < x->nopen; i++) {
-        const conn_info_t *c = &x->open[i];
-        if (!c->account || strcmp(c->account, a->name) != 0) continue;
-        s.in_msgs += c->in_msgs, s.in_bytes += c->in_bytes;
-        s.out_msgs += c->out_msgs, s.out_bytes += c->out_bytes;
-    }
-    jw_t *w = x->w;
-    jw_obj_begin(w, NULL);
-    jw_str(w, "acc", a->name);
-    int32_t leafs = atomic_load(&a->nleafs);
-    jw_int(w, "conns", s.conns);
-    jw_int(w, "leafnodes", leafs);
-    jw_int(w, "total_conns", s.conns + leafs);
-    /* the server's view, as the reference's account statistics: what it sent to the
-     * account's clients, what it received from them */
-    jw_obj_begin(w, "sent");
-    jw_uint(w, "msgs", s.out_msgs);
-    jw_uint(w, "bytes", s.out_bytes);
-    jw_obj_end(w);
-    jw_obj_begin(w, "received");
-    jw_uint(w, "msgs", s.in_msgs);
-    jw_uint(w, "bytes", s.in_bytes);
-    jw_obj_end(w);
-    jw_int(w, "slow_consumers", 0);
-    jw_obj_end(w);
+    if (!atomic_load(&a->nconns) && !atomic_load(&a->nleafs) && !x->unused) return true;
+    jw_obj_begin(x->w, NULL);
+    account_stat_write(x->w, a);
+    jw_obj_end(x->w);
     return true;
 }
 
 /* The /accstatz document (only: a comma-separated account list or NULL), into body. */
 void accstatz_write(buf_t *body, bool pretty, const char *only, bool unused)
 {
-    conn_info_t *open = NULL;
-    size_t nopen = server_snapshot_conns(&open, false);
     jw_t w;
     jw_init(&w, body, pretty);
     jw_obj_begin(&w, NULL);
     jw_str(&w, "server_id", srv->server_id);
     jw_time(&w, "now", now_wall_ns());
     jw_arr_begin(&w, "account_statz");
-    statz_ctx_t x = {&w, open, nopen, only, unused};
+    statz_ctx_t x = {&w, only, unused};
     accounts_foreach(write_statz, &x);
     jw_arr_end(&w);
     jw_obj_end(&w);
-    conn_infos_free(open, nopen);
 }
 
 int handle_accstatz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)

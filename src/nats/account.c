@@ -6,6 +6,7 @@
  * on reload, under reg_mu), so readers never see a table change under them. */
 #include "nats/account.h"
 #include "base/hash.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 
@@ -274,6 +275,7 @@ bool account_bind(conn_t *c, account_t *acc)
     account_unbind(c);
     c->acc = acc;
     c->acc_counted = true;
+    atomic_store(&c->sink, &acc->stats);
     return true;
 }
 
@@ -282,13 +284,24 @@ void account_unbind(conn_t *c)
     if (c->acc && c->acc_counted) {
         account_t *a = c->acc;
         atomic_fetch_sub(&a->nconns, 1);
-        atomic_fetch_add(&a->closed_in_msgs, c->in_msgs);
-        atomic_fetch_add(&a->closed_in_bytes, c->in_bytes);
-        spin_lock(&c->out_lock);
-        uint64_t om = c->out_msgs, ob = c->out_bytes;
-        spin_unlock(&c->out_lock);
-        atomic_fetch_add(&a->closed_out_msgs, om);
-        atomic_fetch_add(&a->closed_out_bytes, ob);
     }
     c->acc_counted = false;
+}
+
+void account_stat_write(jw_t *w, account_t *a)
+{
+    int32_t conns = atomic_load(&a->nconns), leafs = atomic_load(&a->nleafs);
+    jw_str(w, "acc", a->name);
+    jw_int(w, "conns", conns);
+    jw_int(w, "leafnodes", leafs);
+    jw_int(w, "total_conns", conns + leafs);
+    jw_obj_begin(w, "sent");
+    jw_uint(w, "msgs", atomic_load(&a->stats.out_msgs));
+    jw_uint(w, "bytes", atomic_load(&a->stats.out_bytes));
+    jw_obj_end(w);
+    jw_obj_begin(w, "received");
+    jw_uint(w, "msgs", atomic_load(&a->stats.in_msgs));
+    jw_uint(w, "bytes", atomic_load(&a->stats.in_bytes));
+    jw_obj_end(w);
+    jw_int(w, "slow_consumers", atomic_load(&a->stats.slow_consumers));
 }

@@ -40,9 +40,9 @@ typedef struct account {
     /* limits {} (-1 = none); replaced by a reload */
     _Atomic int32_t max_conns, max_subs, max_payload, max_leafs;
     _Atomic int64_t created_wall_ns; /* for /accountz and /accstatz */
-    /* what its closed client connections sent and received, added at close (the open
-     * ones are summed from their snapshots: nothing per message) */
-    _Atomic uint64_t closed_in_msgs, closed_in_bytes, closed_out_msgs, closed_out_bytes;
+    /* what its clients and leaf nodes sent and received, slow consumers among them
+     * (conn_t.sink: counted per worker round, not per message) */
+    stat_sink_t stats;
 } account_t;
 
 /* Control plane. accounts_init: after server_init, before any listener; creates $G,
@@ -134,5 +134,11 @@ static inline account_t *conn_account(const conn_t *c)
 bool account_bind(conn_t *c, account_t *acc);
 /* Owner, closing: c no longer counts toward its account. */
 void account_unbind(conn_t *c);
+/* a's statistics as the reference's AccountStat members ("acc", "conns", "leafnodes",
+ * "total_conns", "sent", "received", "slow_consumers"), into w's open object: the
+ * /accstatz rows and the CONNS events. The server's view: "sent" is what it sent to the
+ * account's clients and leaf nodes, "received" what it received from them. */
+struct jw;
+void account_stat_write(struct jw *w, account_t *a);
 
 #endif

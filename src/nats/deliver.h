@@ -52,6 +52,7 @@ static inline void count_in(worker_t *w, conn_t *c, int64_t size)
     c->in_bytes += (uint64_t)size;
     stat_add(&w->in_msgs, 1);
     stat_add(&w->in_bytes, (uint64_t)size);
+    sink_count_in(w, c, (uint64_t)size);
 }
 
 #endif

@@ -136,6 +136,7 @@ static void leaf_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
         }
         c->acc = acc;
         atomic_fetch_add(&acc->nleafs, 1);
+        atomic_store(&c->sink, &acc->stats);
         NOTICE("%sLeafnode connection created for account: %s ", c->prefix, acc->name);
     } else {
         NOTICE("%sLeafnode connection created ", c->prefix);

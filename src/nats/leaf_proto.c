@@ -345,6 +345,8 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
         if (max >= 0 && now >= max) {
             atomic_fetch_sub(&c->acc->nleafs, 1);
             rc = AUTH_FAIL;
+        } else {
+            atomic_store(&c->sink, &c->acc->stats);
         }
     }
     if (rc != AUTH_OK) {

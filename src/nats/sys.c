@@ -270,25 +270,70 @@ static void data_stats(buf_t *b, const char *key, uint64_t msgs, uint64_t bytes)
                (unsigned long long)bytes);
 }
 
-/* $SYS.SERVER.ACCOUNT.<acc>.CONNS and $SYS.ACCOUNT.<acc>.SERVER.CONNS. */
+/* The two subjects of an account's connection count event. */
+static const char *const conns_subjects[] = {"$SYS.SERVER.ACCOUNT.%s.CONNS",
+                                             "$SYS.ACCOUNT.%s.SERVER.CONNS"};
+
+/* a's account_connections event (r1, r2: random bits for its id), into b. */
+static void conns_event(buf_t *b, account_t *a, uint64_t r1, uint64_t r2)
+{
+    event_head(b, "io.nats.server.advisory.v1.account_connections", r1, r2, now_wall_ns());
+    jw_t jw;
+    jw_resume(&jw, b);
+    account_stat_write(&jw, a);
+    buf_putc(b, '}');
+}
+
+/* At a client's connect and close, on its worker. */
 static void account_conns(worker_t *w, account_t *a)
 {
     buf_t b = {0};
-    event_head(&b, "io.nats.server.advisory.v1.account_connections", worker_rand(w), worker_rand(w),
-               now_wall_ns());
-    buf_puts(&b, ",\"acc\":");
-    json_put_string(&b, a->name, a->name_len);
-    int32_t n = atomic_load(&a->nconns);
-    buf_printf(&b, ",\"conns\":%d,\"leafnodes\":0,\"total_conns\":%d", n, n);
-    data_stats(&b, "sent", 0, 0);
-    data_stats(&b, "received", 0, 0);
-    buf_puts(&b, ",\"slow_consumers\":0}");
+    conns_event(&b, a, worker_rand(w), worker_rand(w));
     char subj[512];
-    snprintf(subj, sizeof subj, "$SYS.SERVER.ACCOUNT.%s.CONNS", a->name);
-    publish_on(w, S.sys, subj, NULL, &b);
-    snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.SERVER.CONNS", a->name);
-    publish_on(w, S.sys, subj, NULL, &b);
+    for (size_t i = 0; i < ARRAY_LEN(conns_subjects); i++) {
+        snprintf(subj, sizeof subj, conns_subjects[i], a->name);
+        publish_on(w, S.sys, subj, NULL, &b);
+    }
     buf_free(&b);
+}
+
+/* The reference repeats an account's event every 30 s while it has connections; so does
+ * the statsz heartbeat here, for at most HB_ACCOUNTS accounts a time (the system
+ * thread's queue is bounded): the others at the next heartbeats, in turn. */
+#define HB_ACCOUNTS 512
+typedef struct hb_walk {
+    size_t at, from, sent;
+    bool stopped;
+} hb_walk_t;
+
+static bool hb_account(account_t *a, void *arg)
+{
+    hb_walk_t *h = arg;
+    if (h->at++ < h->from || account_gone(a)) return true;
+    if (!atomic_load(&a->nconns) && !atomic_load(&a->nleafs)) return true;
+    if (h->sent == HB_ACCOUNTS) {
+        h->from = h->at - 1, h->stopped = true;
+        return false;
+    }
+    h->sent++;
+    uint64_t r[2] = {0, 0};
+    (void)os_random(r, sizeof r);
+    for (size_t i = 0; i < ARRAY_LEN(conns_subjects); i++) {
+        buf_t b = {0};
+        conns_event(&b, a, r[0], r[1]);
+        char subj[512];
+        snprintf(subj, sizeof subj, conns_subjects[i], a->name);
+        publish_queued(S.sys, subj, &b);
+    }
+    return true;
+}
+
+static void accounts_heartbeat(void)
+{
+    static size_t from; /* the system thread's */
+    hb_walk_t h = {.from = from};
+    accounts_foreach(hb_account, &h);
+    from = h.stopped ? h.from : 0;
 }
 
 void sys_client_connected(worker_t *w, conn_t *c)
@@ -491,6 +536,7 @@ static void *sys_main(void *arg)
     (void)arg;
     qsbr_register();
     int64_t next_hb = now_mono_ns() + 1000000000LL; /* the first soon after start */
+    uint64_t hb_count = 0;
     pthread_mutex_lock(&S.mu);
     while (!S.stop) {
         job_t *j = S.jobs;
@@ -520,6 +566,7 @@ static void *sys_main(void *arg)
         if (now >= next_hb) {
             pthread_mutex_unlock(&S.mu);
             heartbeat();
+            if (hb_count++) accounts_heartbeat(); /* 30 s after start, not 1 s */
             qsbr_quiescent();
             next_hb = now + SYS_STATSZ_INTERVAL_NS;
             pthread_mutex_lock(&S.mu);

@@ -6,7 +6,7 @@ statistics. Every test also passes against the reference
 
 import json
 
-from harness import Server, connected, http_get, http_json, wait_until
+from harness import Server, connected, http_get, http_json, stuck_subscriber, wait_until
 
 CONF = """
 accounts {
@@ -80,3 +80,21 @@ def test_accstatz():
         a.close()
         wait_until(lambda: not http_json(s.mport, "/accstatz")["account_statz"], 5,
                    what="A without connections")
+
+
+def test_accstatz_counts_an_accounts_slow_consumers():
+    conf = CONF + "no_auth_user: a\nmax_pending: 65536\nmax_payload: 16384\nwrite_deadline: \"1s\"\n"
+    with Server(config=conf, monitor=True) as s:
+        slow = stuck_subscriber(s.port, "data")  # in A (no_auth_user)
+        pub = _login(s, "a", "pa")
+        chunk = b"PUB data 16000\r\n" + b"z" * 16000 + b"\r\n"
+        for _ in range(16):  # 8 MB: more than the kernel's socket buffers hold
+            pub.send(chunk * 32)
+        pub.ping_pong(timeout=30)
+
+        def counts():
+            rows = http_json(s.mport, "/accstatz?unused=1")["account_statz"]
+            return {r["acc"]: r["slow_consumers"] for r in rows}
+        wait_until(lambda: counts()["A"] == 1, 20, what="A's slow consumer counted")
+        assert counts()["B"] == 0
+        slow.close()

@@ -70,6 +70,37 @@ def test_connect_and_disconnect_events():
         assert "stop" in ev["client"], ev["client"]
 
 
+def test_account_conns_event_counts_the_accounts_traffic():
+    """The CONNS event's sent/received are the account's totals: what the server sent
+    to its clients and received from them (numbers as the reference's)."""
+    with Server(config=CONF, monitor=True) as s:
+        sys = _login(s, "sys", "ps")
+        sys.send(b"SUB $SYS.ACCOUNT.A.SERVER.CONNS 1\r\n")
+        sys.ping_pong()
+        a = _login(s, "a", "pa")
+        _, ev = _msg(sys, r".*CONNS")
+        assert ev["conns"] == 1 and ev["sent"] == {"msgs": 0, "bytes": 0}, ev
+        a.send(b"SUB x 1\r\nSUB x 2\r\nPUB x 2\r\nhi\r\nPUB x 3\r\nhey\r\nPUB y 1\r\nz\r\n")
+        a.expect(b"MSG x 1 2\r\nhi\r\nMSG x 2 2\r\nhi\r\nMSG x 1 3\r\nhey\r\nMSG x 2 3\r\nhey\r\n")
+        b = _login(s, "a", "pa")
+        _, ev = _msg(sys, r".*CONNS")
+        assert ev["conns"] == 2 and ev["total_conns"] == 2 and ev["leafnodes"] == 0, ev
+        assert ev["sent"] == {"msgs": 4, "bytes": 10}, ev
+        assert ev["received"] == {"msgs": 3, "bytes": 6}, ev
+        assert ev["slow_consumers"] == 0, ev
+        b.close()
+        _, ev = _msg(sys, r".*CONNS")
+        assert ev["conns"] == 1 and ev["received"] == {"msgs": 3, "bytes": 6}, ev
+        # the account's totals outlive its connections (/accstatz, as the event)
+        a.close()
+        _, ev = _msg(sys, r".*CONNS")
+        assert ev["conns"] == 0 and ev["sent"] == {"msgs": 4, "bytes": 10}, ev
+        st = http_json(s.mport, "/accstatz?unused=1")
+        row = [r for r in st["account_statz"] if r["acc"] == "A"]
+        assert row and row[0]["sent"] == {"msgs": 4, "bytes": 10}, st
+        assert row[0]["received"] == {"msgs": 3, "bytes": 6}, st
+
+
 def test_auth_error_event():
     with Server(config=CONF) as s:
         sys = _login(s, "sys", "ps")
