@@ -128,9 +128,9 @@ static void write_response(void *arg, slice_t key, const struct account *to, sli
     jw_obj_end(x->w);
 }
 
-static void write_detail(jw_t *w, account_t *a)
+static void write_detail(jw_t *w, const char *key, account_t *a)
 {
-    jw_obj_begin(w, "account_detail");
+    jw_obj_begin(w, key);
     jw_str(w, "account_name", a->name);
     jw_time(w, "update_time", atomic_load(&a->created_wall_ns));
     if (a == account_system()) jw_bool(w, "is_system", true);
@@ -157,6 +157,19 @@ static void write_detail(jw_t *w, account_t *a)
     jw_obj_end(w);
 }
 
+int accountz_info(const char *acc, buf_t *out)
+{
+    account_t *a = account_lookup(acc, strlen(acc)); /* the reference's: loaded ones only */
+    if (!a) {
+        buf_printf(out, "Account %s does not exist", acc);
+        return 500;
+    }
+    jw_t w;
+    jw_init(&w, out, false);
+    write_detail(&w, NULL, a);
+    return 200;
+}
+
 int handle_accountz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
 {
     (void)rep;
@@ -173,7 +186,7 @@ int handle_accountz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_obj_begin(&w, NULL);
     write_head(&w);
     if (a) {
-        write_detail(&w, a);
+        write_detail(&w, "account_detail", a);
     } else {
         jw_arr_begin(&w, "accounts");
         accounts_foreach(add_name, &w);

@@ -34,6 +34,10 @@ int handle_subsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_metrics(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
 int handle_accountz(const http_req_t *req, buf_t *body, monitor_reply_t *rep); /* accountz.c */
 int handle_accstatz(const http_req_t *req, buf_t *body, monitor_reply_t *rep);
+int handle_jsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep); /* jsz.c */
+/* accountz.c: account acc's detail (the object /accountz?acc= has as "account_detail",
+ * compact) into out: 200; or 500 with the reference's error text in out. */
+int accountz_info(const char *acc, buf_t *out);
 /* The /accstatz document for the accounts in only (comma separated; NULL = all). */
 void accstatz_write(buf_t *body, bool pretty, const char *only, bool unused);
 

@@ -82,6 +82,7 @@ static const struct monitor_route {
     {"/connz", handle_connz},     {"/routez", handle_routez},     {"/gatewayz", handle_gatewayz},
     {"/leafz", handle_leafz},     {"/subsz", handle_subsz},       {"/subscriptionsz", handle_subsz},
     {"/metrics", handle_metrics}, {"/accountz", handle_accountz}, {"/accstatz", handle_accstatz},
+    {"/jsz", handle_jsz},
 };
 
 /* The http_req_stats key of a route: the first path served by its handler

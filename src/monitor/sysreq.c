@@ -97,17 +97,31 @@ static int opt_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     return 0;
 }
 
-/* The HTTP handler h with the request's options (and acc, for an account's request). */
-static bool run(monitor_fn h, const char *acc, const char *opts, size_t optsn, buf_t *out)
+/* A request's options into o: SYS_EP_DATA; SYS_EP_SILENT when the event filter leaves
+ * this server out; SYS_EP_BAD_REQUEST (its description in out) when they are not one
+ * JSON object (an empty payload has none). */
+static int parse_opts(const char *opts, size_t n, req_opts_t *o, buf_t *out)
+{
+    size_t i = 0;
+    while (i < n && (opts[i] == ' ' || opts[i] == '\t' || opts[i] == '\r' || opts[i] == '\n'))
+        i++;
+    if (i < n && json_parse_object(opts, n, opt_member, o) != 0) {
+        buf_puts(out, "invalid JSON options: expected one JSON object");
+        return SYS_EP_BAD_REQUEST;
+    }
+    return o->filtered_out ? SYS_EP_SILENT : SYS_EP_DATA;
+}
+
+/* The HTTP handler h with the request's options (and acc, for an account's request):
+ * one of SYS_EP_* (sys.h); a handler's refusal becomes the reference's 500 with its
+ * text, options that are no JSON object its 400. */
+static int run(monitor_fn h, const char *acc, const char *opts, size_t optsn, buf_t *out)
 {
     req_opts_t o = {0};
-    size_t i = 0;
-    while (i < optsn && (opts[i] == ' ' || opts[i] == '\t' || opts[i] == '\r' || opts[i] == '\n'))
-        i++;
-    if (i < optsn) json_parse_object(opts, optsn, opt_member, &o);
-    if (o.filtered_out) {
+    int rc = parse_opts(opts, optsn, &o, out);
+    if (rc != SYS_EP_DATA) {
         buf_free(&o.query);
-        return false;
+        return rc;
     }
     if (acc) add_param(&o.query, "acc", acc, strlen(acc));
     http_req_t req = {0};
@@ -116,36 +130,58 @@ static bool run(monitor_fn h, const char *acc, const char *opts, size_t optsn, b
     buf_t body = {0};
     monitor_reply_t rep = {0};
     int status = h(&req, &body, &rep);
-    bool ok = status == 200;
-    if (ok) json_compact(out, body.p ? body.p : "{}", body.len);
-    buf_free(&body);
     buf_free(&o.query);
-    return ok;
+    if (status != 200) {
+        buf_append(out, body.p ? body.p : "", body.len);
+        buf_free(&body);
+        return SYS_EP_FAILED;
+    }
+    json_compact(out, body.p ? body.p : "{}", body.len);
+    buf_free(&body);
+    return SYS_EP_DATA;
 }
 
-static bool ep_varz(const char *acc, const char *o, size_t n, buf_t *out)
+/* The endpoints that are an HTTP handler with the request's options. */
+#define HTTP_EP(name, handler)                                                                     \
+    static int name(const char *acc, const char *o, size_t n, buf_t *out)                          \
+    {                                                                                              \
+        return run(handler, acc, o, n, out);                                                       \
+    }
+HTTP_EP(ep_varz, handle_varz)
+HTTP_EP(ep_connz, handle_connz)
+HTTP_EP(ep_subsz, handle_subsz)
+HTTP_EP(ep_routez, handle_routez)
+HTTP_EP(ep_gatewayz, handle_gatewayz)
+HTTP_EP(ep_leafz, handle_leafz)
+HTTP_EP(ep_accountz, handle_accountz)
+HTTP_EP(ep_healthz, handle_healthz)
+HTTP_EP(ep_jsz, handle_jsz)
+
+/* Options of a request that is not an HTTP handler's: only the event filter counts. */
+static int filter_only(const char *o, size_t n, buf_t *out)
 {
-    return run(handle_varz, acc, o, n, out);
+    req_opts_t ro = {0};
+    int rc = parse_opts(o, n, &ro, out);
+    buf_free(&ro.query);
+    return rc;
 }
-static bool ep_connz(const char *acc, const char *o, size_t n, buf_t *out)
+
+/* $SYS.REQ.ACCOUNT.<acc>.INFO: the account's detail (loaded accounts only). */
+static int ep_acc_info(const char *acc, const char *o, size_t n, buf_t *out)
 {
-    return run(handle_connz, acc, o, n, out);
+    int rc = filter_only(o, n, out);
+    if (rc != SYS_EP_DATA) return rc;
+    return accountz_info(acc, out) == 200 ? SYS_EP_DATA : SYS_EP_FAILED;
 }
-static bool ep_subsz(const char *acc, const char *o, size_t n, buf_t *out)
+
+/* $SYS.REQ.ACCOUNT.<acc>.JSZ: the reference's answer without JetStream. */
+static int ep_acc_jsz(const char *acc, const char *o, size_t n, buf_t *out)
 {
-    return run(handle_subsz, acc, o, n, out);
-}
-static bool ep_routez(const char *acc, const char *o, size_t n, buf_t *out)
-{
-    return run(handle_routez, acc, o, n, out);
-}
-static bool ep_gatewayz(const char *acc, const char *o, size_t n, buf_t *out)
-{
-    return run(handle_gatewayz, acc, o, n, out);
-}
-static bool ep_healthz(const char *acc, const char *o, size_t n, buf_t *out)
-{
-    return run(handle_healthz, acc, o, n, out);
+    (void)acc;
+    int rc = filter_only(o, n, out);
+    if (rc != SYS_EP_DATA) return rc;
+    buf_puts(out, "jetstream not enabled");
+    return SYS_EP_FAILED;
 }
 
 static bool count_active(account_t *a, void *arg)
@@ -155,13 +191,11 @@ static bool count_active(account_t *a, void *arg)
 }
 
 /* The "statsz" of $SYS.REQ.SERVER.PING and the heartbeat. */
-static bool ep_statsz(const char *acc, const char *o, size_t n, buf_t *out)
+static int ep_statsz(const char *acc, const char *o, size_t n, buf_t *out)
 {
     (void)acc;
-    req_opts_t ro = {0};
-    if (n) json_parse_object(o, n, opt_member, &ro);
-    buf_free(&ro.query);
-    if (ro.filtered_out) return false;
+    int rc = filter_only(o, n, out);
+    if (rc != SYS_EP_DATA) return rc;
     server_stats_t st;
     server_stats(&st);
     int active = 0;
@@ -188,18 +222,16 @@ static bool ep_statsz(const char *acc, const char *o, size_t n, buf_t *out)
     jw_uint(&w, "slow_consumers", atomic_load(&srv->slow_consumers));
     jw_int(&w, "active_servers", 1 + route_count());
     jw_obj_end(&w);
-    return true;
+    return SYS_EP_DATA;
 }
 
 /* $SYS.REQ.ACCOUNT.<acc>.STATZ (and .PING.STATZ through every account's import). */
-static bool ep_acc_statz(const char *acc, const char *o, size_t n, buf_t *out)
+static int ep_acc_statz(const char *acc, const char *o, size_t n, buf_t *out)
 {
-    req_opts_t ro = {0};
-    if (n) json_parse_object(o, n, opt_member, &ro);
-    buf_free(&ro.query);
-    if (ro.filtered_out || !acc) return false;
+    int rc = filter_only(o, n, out);
+    if (rc != SYS_EP_DATA || !acc) return rc == SYS_EP_DATA ? SYS_EP_SILENT : rc;
     accstatz_write(out, false, acc, true);
-    return true;
+    return SYS_EP_DATA;
 }
 
 void sysreq_register(void)
@@ -212,4 +244,9 @@ void sysreq_register(void)
     sys_register_endpoint("ROUTEZ", true, false, ep_routez);
     sys_register_endpoint("GATEWAYZ", true, false, ep_gatewayz);
     sys_register_endpoint("HEALTHZ", true, false, ep_healthz);
+    sys_register_endpoint("LEAFZ", true, true, ep_leafz);
+    sys_register_endpoint("ACCOUNTZ", true, false, ep_accountz);
+    sys_register_endpoint("JSZ", true, false, ep_jsz);
+    sys_register_endpoint("JSZ", false, true, ep_acc_jsz); /* (found per kind: sys.c) */
+    sys_register_endpoint("INFO", false, true, ep_acc_info);
 }

@@ -13,11 +13,14 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_ENDPOINTS 16
+#define MAX_ENDPOINTS 24
 
 typedef struct endpoint {
     char name[16];
     bool server, per_account;
+    /* the reply's member holding the data ("data"; STATSZ's "statsz"), NULL: the data
+     * is the whole reply (an account's CONNS) */
+    const char *member;
     sys_endpoint_fn fn;
 } endpoint_t;
 
@@ -77,14 +80,21 @@ static struct {
        .cv = PTHREAD_COND_INITIALIZER,
        .pub_cv = PTHREAD_COND_INITIALIZER};
 
-void sys_register_endpoint(const char *name, bool server, bool per_account, sys_endpoint_fn fn)
+static void add_endpoint(const char *name, bool server, bool per_account, const char *member,
+                         sys_endpoint_fn fn)
 {
     if (S.neps == MAX_ENDPOINTS) return;
     endpoint_t *e = &S.eps[S.neps++];
     snprintf(e->name, sizeof e->name, "%s", name);
     e->server = server;
     e->per_account = per_account;
+    e->member = member;
     e->fn = fn;
+}
+
+void sys_register_endpoint(const char *name, bool server, bool per_account, sys_endpoint_fn fn)
+{
+    add_endpoint(name, server, per_account, strcmp(name, "STATSZ") == 0 ? "statsz" : "data", fn);
 }
 
 static const endpoint_t *find_ep(const char *name, size_t n, bool per_account)
@@ -336,6 +346,47 @@ static void accounts_heartbeat(void)
     from = h.stopped ? h.from : 0;
 }
 
+/* $SYS.REQ.ACCOUNT.<acc>.CONNS: the account's CONNS event, from a server where it has
+ * client connections (the others stay silent; an account not loaded here is not
+ * looked up). A payload may name the account again ({"acc":...}): it must be the
+ * subject's. */
+static int acc_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
+{
+    char **acc = ctx;
+    if (t != JSON_STRING || !json_key_is(key, "acc") || *acc) return 0;
+    char v[256];
+    long n = json_unquote(raw, v, sizeof v);
+    if (n >= 0) *acc = xstrndup(v, (size_t)n);
+    return 0;
+}
+
+static int ep_conns(const char *acc, const char *o, size_t n, buf_t *out)
+{
+    size_t i = 0;
+    while (i < n && (o[i] == ' ' || o[i] == '\t' || o[i] == '\r' || o[i] == '\n'))
+        i++;
+    if (i < n) {
+        char *named = NULL;
+        if (json_parse_object(o, n, acc_member, &named) != 0) {
+            ERROR("Error unmarshalling account connections request message: %.*s", (int)n, o);
+            free(named);
+            return SYS_EP_SILENT;
+        }
+        bool same = !named || strcmp(named, acc) == 0;
+        free(named);
+        if (!same) {
+            ERROR("Error unmarshalled account does not match subject");
+            return SYS_EP_SILENT;
+        }
+    }
+    account_t *a = account_lookup(acc, strlen(acc));
+    if (!a || atomic_load(&a->nconns) <= 0) return SYS_EP_SILENT;
+    uint64_t r[2] = {0, 0};
+    (void)os_random(r, sizeof r);
+    conns_event(out, a, r[0], r[1]);
+    return SYS_EP_DATA;
+}
+
 void sys_client_connected(worker_t *w, conn_t *c)
 {
     if (!S.on) return;
@@ -500,18 +551,27 @@ static void answer(job_t *j)
         return;
     }
     buf_t data = {0};
-    if (!j->ep->fn(j->acc, j->opts, j->optsn, &data)) {
+    int rc = j->ep->fn(j->acc, j->opts, j->optsn, &data);
+    if (rc == SYS_EP_SILENT || !j->reply) {
         buf_free(&data);
+        return;
+    }
+    if (!j->ep->member) { /* the whole reply */
+        publish_queued(j->reply_acc, j->reply, &data);
         return;
     }
     buf_t b = {0};
     buf_putc(&b, '{');
     sys_server_info(&b);
-    if (strcmp(j->ep->name, "STATSZ") == 0)
-        buf_puts(&b, ",\"statsz\":");
-    else
-        buf_puts(&b, ",\"data\":");
-    buf_append(&b, data.p, data.len);
+    if (rc == SYS_EP_DATA) {
+        buf_printf(&b, ",\"%s\":", j->ep->member);
+        buf_append(&b, data.p, data.len);
+    } else {
+        if (rc == SYS_EP_FAILED) buf_printf(&b, ",\"%s\":null", j->ep->member);
+        buf_printf(&b, ",\"error\":{\"code\":%d,\"description\":", rc);
+        json_put_string(&b, data.p ? data.p : "", data.len);
+        buf_putc(&b, '}');
+    }
     buf_putc(&b, '}');
     buf_free(&data);
     publish_queued(j->reply_acc, j->reply, &b);
@@ -596,6 +656,8 @@ void sys_start(void)
 {
     S.sys = account_system();
     if (!S.sys) return;
+    if (!find_ep("CONNS", 5, true)) /* the event is the whole reply, as the reference's */
+        add_endpoint("CONNS", false, true, NULL, ep_conns);
     S.jobs_tail = &S.jobs;
     S.pubs_tail = &S.pubs;
     worker_on_command(WCMD_SYSPUB, run_pubs);

@@ -25,10 +25,15 @@
 #define SYS_PUBS_MAX 4096
 #define SYS_STATSZ_INTERVAL_NS (30LL * 1000000000LL)
 
+/* What an endpoint answers (sys_endpoint_fn): nothing (the request's filter left this
+ * server out), its data, or an error (the reference's {"error":{"code","description"}};
+ * 500 also says "data":null, as the reference's failed handlers). */
+enum { SYS_EP_SILENT = 0, SYS_EP_DATA = 200, SYS_EP_BAD_REQUEST = 400, SYS_EP_FAILED = 500 };
 /* The data of one endpoint for a request: acc is the account of a
  * $SYS.REQ.ACCOUNT request (NULL for a server request); opts the request's JSON
- * payload (may be empty). Appends compact JSON to out; false: no reply. */
-typedef bool (*sys_endpoint_fn)(const char *acc, const char *opts, size_t optsn, buf_t *out);
+ * payload (may be empty). Appends compact JSON to out (SYS_EP_DATA), or the error's
+ * description (SYS_EP_BAD_REQUEST, SYS_EP_FAILED); returns one of SYS_EP_*. */
+typedef int (*sys_endpoint_fn)(const char *acc, const char *opts, size_t optsn, buf_t *out);
 /* Before sys_start: the endpoint answering <name> ("VARZ", "CONNZ", "STATSZ", ...);
  * per_account: also as $SYS.REQ.ACCOUNT.<acc>.<name>. */
 void sys_register_endpoint(const char *name, bool server, bool per_account, sys_endpoint_fn fn);

@@ -375,6 +375,19 @@ def test_http_behaviour_matches_reference():
         assert {k.lower(): v for k, v in hd.items()}["content-type"] == "application/javascript"
 
 
+def test_jsz_matches_reference_without_jetstream():
+    """/jsz: JetStream is not built, so the document of a reference server that has it
+    disabled, whatever the query."""
+    ref, ours = servers_pair()
+    with ref, ours:
+        for q in ("/jsz", "/jsz?acc=X&streams=true"):
+            a, b = http_json(ref.mport, q), http_json(ours.mport, q)
+            for d in (a, b):
+                d.pop("server_id"), d.pop("now")
+            assert a == b, (q, a, b)
+            assert b["disabled"] is True
+
+
 # ---------------------------------------------------------------------------
 # /metrics
 

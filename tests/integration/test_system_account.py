@@ -161,6 +161,49 @@ def test_server_and_account_requests():
         sys.expect_nothing(0.5)
 
 
+def test_the_other_endpoints_and_their_errors():
+    """ACCOUNTZ, LEAFZ, JSZ (JetStream off), an account's INFO, JSZ and CONNS, and the
+    reference's error replies: {"data":null,"error":{"code":500,...}} when the
+    endpoint fails, {"error":{"code":400,...}} when the options are no JSON."""
+    with Server(config=CONF) as s:
+        sys = _login(s, "sys", "ps")
+        sys.send(b"SUB _INBOX.me 9\r\n")
+        sys.ping_pong()
+        a = _login(s, "a", "pa")
+        a.send(b"SUB foo 1\r\n")
+        a.ping_pong()
+        accz = _request(sys, b"$SYS.REQ.SERVER.PING.ACCOUNTZ")
+        assert sorted(accz["data"]["accounts"]) == ["$G", "A", "SYS"], accz
+        assert accz["data"]["system_account"] == "SYS", accz
+        one = _request(sys, b"$SYS.REQ.SERVER.PING.ACCOUNTZ", b'{"account":"A"}')
+        assert one["data"]["account_detail"]["account_name"] == "A", one
+        nope = _request(sys, b"$SYS.REQ.SERVER.PING.ACCOUNTZ", b'{"account":"NOPE"}')
+        assert set(nope) == {"server", "data", "error"} and nope["data"] is None, nope
+        assert nope["error"] == {"code": 500, "description": "Account NOPE does not exist"}
+        info = _request(sys, b"$SYS.REQ.ACCOUNT.A.INFO")
+        assert info["data"]["account_name"] == "A", info
+        assert info["data"]["client_connections"] == 1, info
+        assert "account_detail" not in info["data"], info
+        nope = _request(sys, b"$SYS.REQ.ACCOUNT.NOPE.INFO")
+        assert nope["error"] == {"code": 500, "description": "Account NOPE does not exist"}
+        leafz = _request(sys, b"$SYS.REQ.SERVER.PING.LEAFZ")
+        assert leafz["data"]["leafnodes"] == 0, leafz
+        assert _request(sys, b"$SYS.REQ.ACCOUNT.A.LEAFZ")["data"]["leafnodes"] == 0
+        jsz = _request(sys, b"$SYS.REQ.SERVER.PING.JSZ")
+        assert jsz["data"]["disabled"] is True and jsz["data"]["streams"] == 0, jsz
+        ajsz = _request(sys, b"$SYS.REQ.ACCOUNT.A.JSZ")
+        assert ajsz["data"] is None, ajsz
+        assert ajsz["error"] == {"code": 500, "description": "jetstream not enabled"}, ajsz
+        conns = _request(sys, b"$SYS.REQ.ACCOUNT.A.CONNS")  # the event itself, no envelope
+        assert conns["type"] == "io.nats.server.advisory.v1.account_connections", conns
+        assert conns["acc"] == "A" and conns["conns"] == 1, conns
+        bad = _request(sys, b"$SYS.REQ.SERVER.PING.CONNZ", b'{"bad')
+        assert set(bad) == {"server", "error"} and bad["error"]["code"] == 400, bad
+        # an account without connections here: no CONNS answer
+        sys.send(b"PUB $SYS.REQ.ACCOUNT.SYS2.CONNS _INBOX.me 0\r\n\r\n")
+        sys.expect_nothing(0.5)
+
+
 def _cluster(cport, name, routes=()):
     r = ", ".join('"nats://127.0.0.1:%d"' % p for p in routes)
     return CONF.replace("server_name: s1", "server_name: %s" % name) + (
