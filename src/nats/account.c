@@ -55,16 +55,13 @@ static void set_limits(account_t *a, const account_opts_t *ao)
     atomic_store(&a->max_leafs, ao ? ao->max_leafs : -1);
 }
 
-/* Under reg_mu: the account named `name`, created (and published) if new. */
-static account_t *ensure_locked(const char *name, const opts_t *o)
+/* Under reg_mu: a new account, published (gone: a placeholder, missed by lookups from
+ * the start). */
+static account_t *create_locked(const char *name, const opts_t *o, bool gone)
 {
     size_t n = strlen(name);
-    account_t *a = lookup_any(name, n);
-    if (a) {
-        atomic_store_explicit(&a->gone, false, memory_order_release);
-        return a;
-    }
-    a = xcalloc(1, sizeof *a);
+    account_t *a = xcalloc(1, sizeof *a);
+    atomic_store(&a->gone, gone);
     a->name = xstrdup(name);
     a->name_len = n;
     a->sl = sublist_new(!o->disable_sublist_cache);
@@ -85,6 +82,17 @@ static account_t *ensure_locked(const char *name, const opts_t *o)
     atomic_store_explicit(&table, t, memory_order_release);
     if (old) qsbr_retire(old, free);
     return a;
+}
+
+/* Under reg_mu: the account named `name`, created if new, brought back if gone. */
+static account_t *ensure_locked(const char *name, const opts_t *o)
+{
+    account_t *a = lookup_any(name, strlen(name));
+    if (a) {
+        atomic_store_explicit(&a->gone, false, memory_order_release);
+        return a;
+    }
+    return create_locked(name, o, false);
 }
 
 static void apply_locked(const opts_t *o)
@@ -148,6 +156,31 @@ account_t *account_fetch_or_ask(const char *name, size_t n)
     if (a || !loader) return a;
     if (account_fetch_remote(name, n, NULL, NULL) != ACCT_REMOTE_NONE) return NULL;
     return account_fetch(name, n); /* not looked up: logged as before */
+}
+
+static size_t nplaceholders; /* under reg_mu */
+
+account_t *account_for_interest(slice_t name, bool add)
+{
+    account_t *a = lookup_any(name.p, name.n);
+    if (a || !add) return a;
+    a = account_fetch_quiet(name.p, name.n);
+    if (a || !loader) return a;
+    acct_remote_t r = account_fetch_remote(name.p, name.n, NULL, NULL);
+    if (r == ACCT_REMOTE_NONE) return account_fetch(name.p, name.n); /* logged as before */
+    if (r != ACCT_REMOTE_STARTED) return NULL;
+    char nm[256];
+    if (name.n >= sizeof nm) return NULL;
+    memcpy(nm, name.p, name.n);
+    nm[name.n] = 0;
+    pthread_mutex_lock(&reg_mu);
+    a = lookup_any(name.p, name.n); /* the lookup may have ended meanwhile */
+    if (!a && nplaceholders < ACCOUNT_PLACEHOLDERS_MAX) {
+        nplaceholders++;
+        a = create_locked(nm, srv->opts, true);
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return a;
 }
 
 account_t *account_ensure(const char *name)

@@ -102,6 +102,13 @@ static inline account_t *account_fetch_or_ask_slice(slice_t s)
 {
     return account_fetch_or_ask(s.p, s.n);
 }
+/* A route's RS+ (add) or RS- naming an account: as account_fetch_or_ask, but an account
+ * that is being looked up, or was dropped, is returned as a placeholder (account_gone:
+ * lookups miss it) that keeps the route's interest until it is loaded, as the
+ * reference's; at most ACCOUNT_PLACEHOLDERS_MAX are made. An RS- finds placeholders
+ * and never loads anything. */
+#define ACCOUNT_PLACEHOLDERS_MAX 4096
+account_t *account_for_interest(slice_t name, bool add);
 static inline account_t *account_fetch_slice(slice_t s)
 {
     return account_fetch(s.p, s.n);

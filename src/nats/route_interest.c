@@ -147,10 +147,9 @@ void send_interest_dump_locked(worker_t *w, conn_t *c)
 
 void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
 {
-    /* an RS+ for an account not here is dropped as before, but the account is looked up
-     * (full or cache resolver) so that it exists for the next one */
-    account_t *acc =
-        add ? account_fetch_or_ask_slice(op->account) : account_fetch_slice(op->account);
+    /* an RS+ for an account not here (full or cache resolver) starts its lookup and its
+     * interest waits in a placeholder until it is loaded */
+    account_t *acc = account_for_interest(op->account, add);
     if (!acc) {
         DEBUG("%sUnknown account \"%.*s\" for subject \"%.*s\"", c->prefix, (int)op->account.n,
               op->account.p, (int)op->subject.n, op->subject.p);
@@ -172,7 +171,8 @@ void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
         sub_t *s = sub_remote_set(c, acc->sl, key, op->subject, op->queue, add,
                                   op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1,
                                   route_remote_sub_removed);
-        if (s) { /* the leaf nodes we are the hub of and the gateways hear of it */
+        if (s && !account_gone(acc)) { /* the leaf nodes we are the hub of and the gateways
+                                        * hear of it (not of a placeholder's) */
             leaf_sub_added(w, s);
             gateway_change(w, s, 1);
         }

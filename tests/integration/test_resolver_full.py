@@ -311,10 +311,11 @@ def test_full_resolver_lookup_shared_and_abandoned():
 
 
 def test_full_resolver_lookup_for_a_route():
-    """A route's RS+ naming an account the second server does not have: gnatsd looks it
-    up without waiting (that one RS+ is dropped, as before), so the account exists there
-    soon after without any login. The reference instead registers an empty placeholder
-    account holding the interest and fetches nothing until a login needs it."""
+    """A route's RS+ naming an account the second server does not have: its interest
+    waits in a placeholder account (as the reference's), and gnatsd also looks the
+    account up at once (the reference waits for a login), so it exists there soon after
+    without any login. A publisher of that account on the second then reaches the
+    subscriber on the first, whose RS+ came before the account did."""
     w = _World()
     d1, d2 = tempfile.mkdtemp(prefix="gnatsd-jwtdir-"), tempfile.mkdtemp(prefix="gnatsd-jwtdir-")
     a = _account(w.oseed, "A")
@@ -329,8 +330,12 @@ def test_full_resolver_lookup_for_a_route():
         if server_bin() != REFERENCE:
             wait_until(lambda: os.path.exists(os.path.join(d2, a[1] + ".jwt")), 10,
                        what="A's JWT fetched into the second server's directory")
-        wait_until(lambda: a[1] in http_json(s2.mport, "/accountz")["accounts"], 10,
-                   what="A loaded on the second")
+            wait_until(lambda: a[1] in http_json(s2.mport, "/accountz")["accounts"], 10,
+                       what="A loaded on the second")
+        p = _logged_in(s2, ua)
+        p.send(b"PUB foo 2\r\nhi\r\n")
+        p.ping_pong()
+        c.expect(b"MSG foo 1 2\r\nhi\r\n", 5)
 
 
 def test_full_resolver_lookups_bounded():
