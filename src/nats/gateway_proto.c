@@ -36,18 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void gw_close(conn_t *c, close_reason_t r)
-{
-    c->closing = true;
-    c->reason = r;
-}
-
-static void gw_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r)
-{
-    session_send_err(w, c, text);
-    gw_close(c, r);
-}
-
 /* ---- sending ------------------------------------------------------------------ */
 
 static void send_info(worker_t *w, conn_t *c)
@@ -277,14 +265,14 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     struct gw_info *gi = c->gw;
     route_info_msg_t ri = {0};
     if (gi->outbound || route_info_parse(op->line.p, op->line.n, &ri) != 0) {
-        gw_close(c, CR_PROTOCOL_VIOLATION);
+        session_close(c, CR_PROTOCOL_VIOLATION);
         route_info_msg_free(&ri);
         return;
     }
     opts_t *o = srv->opts;
     if (!ri.gw_name[0]) {
         ERROR("%sattempted to connect to gateway port", c->prefix);
-        gw_err_close(w, c, "attempted to connect to gateway port", CR_WRONG_PORT);
+        session_err_close(w, c, "attempted to connect to gateway port", CR_WRONG_PORT);
         goto out;
     }
     if (o->gateway.reject_unknown) {
@@ -295,7 +283,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
             ERROR("%sRejecting connection from gateway \"%s\"", c->prefix, ri.gw_name);
             char text[300];
             snprintf(text, sizeof text, "Connection to gateway \"%s\" rejected", G.name);
-            gw_err_close(w, c, text, CR_WRONG_GATEWAY);
+            session_err_close(w, c, text, CR_WRONG_GATEWAY);
             goto out;
         }
     }
@@ -310,7 +298,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
         }
         if (rc != AUTH_OK) {
             if (rc == AUTH_FAIL) ERROR("%sauthentication error", c->prefix);
-            gw_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            session_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             goto out;
         }
     }
@@ -371,7 +359,7 @@ static void register_outbound(worker_t *w, conn_t *c, route_info_msg_t *info)
     }
     pthread_mutex_unlock(&G.mu);
     if (dup) {
-        gw_close(c, CR_WRONG_GATEWAY);
+        session_close(c, CR_WRONG_GATEWAY);
         return;
     }
     NOTICE("%sOutbound gateway connection to \"%s\" (%s) registered", c->prefix, gi->name,
@@ -424,7 +412,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
             snprintf(text, sizeof text, "Attempt to connect to gateway \"%s\" using wrong port",
                      gi->name);
             ERROR("%s%s", c->prefix, text);
-            gw_err_close(w, c, text, CR_WRONG_PORT);
+            session_err_close(w, c, text, CR_WRONG_PORT);
         } else if (strcmp(info.gw_name, gi->name) != 0) {
             if (!first && info.gw_cmd == 1) {
                 gw_implicit(info.gw_name, info.gw_urls, info.ngw_urls, NULL);
@@ -437,7 +425,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
                          "\"%s\"",
                          G.name, gi->name, info.gw_name);
                 gi->wrong_name = true;
-                gw_err_close(w, c, text, CR_WRONG_GATEWAY);
+                session_err_close(w, c, text, CR_WRONG_GATEWAY);
             }
         } else if (first) {
             register_outbound(w, c, &info);
@@ -449,7 +437,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
                          "Account absent from receive-all-subscriptions-%s command",
                          info.gw_cmd == 2 ? "start" : "complete");
                 ERROR("%s%s", c->prefix, text);
-                gw_err_close(w, c, text, CR_PROTOCOL_VIOLATION);
+                session_err_close(w, c, text, CR_PROTOCOL_VIOLATION);
             } else {
                 DEBUG("%sGateway \"%s\": switching account \"%s\" to Interest-Only mode%s",
                       c->prefix, info.gw_name, info.gw_payload,
@@ -460,7 +448,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
         }
     } else if (first) {
         if (!gi->got_connect) {
-            gw_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            session_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         } else {
             if (info.gw_name[0]) snprintf(gi->name, sizeof gi->name, "%s", info.gw_name);
             register_inbound(w, c, &info);
@@ -473,7 +461,7 @@ static void process_rs(worker_t *w, conn_t *c, const op_t *op, bool add)
 {
     if (!c->gw->outbound) {
         ERROR("%sReceived %s from gateway on inbound connection", c->prefix, add ? "RS+" : "RS-");
-        gw_close(c, CR_PROTOCOL_VIOLATION);
+        session_close(c, CR_PROTOCOL_VIOLATION);
         return;
     }
     account_t *acc = account_fetch_slice(op->account);
@@ -521,14 +509,8 @@ static void deliver_inbound(worker_t *w, conn_t *c, const op_t *op)
 static void gw_parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op, const char *buf,
                            size_t len)
 {
-    (void)buf;
-    (void)len;
-    if (rc == PARSE_ERR_UNKNOWN_OP) {
-        ERROR("%sGateway parser ERROR, state=%d, i=%zu", c->prefix, op->err_state, op->err_offset);
-        gw_err_close(w, c, "Unknown Protocol Operation", CR_PARSE_ERROR);
-    } else {
-        gw_close(c, CR_PROTOCOL_VIOLATION);
-    }
+    (void)buf, (void)len;
+    session_peer_parse_error(w, c, rc, op, "Gateway");
 }
 
 static inline __attribute__((always_inline)) proto_next_t gw_handle(worker_t *w, conn_t *c,
@@ -537,7 +519,7 @@ static inline __attribute__((always_inline)) proto_next_t gw_handle(worker_t *w,
     struct gw_info *gi = c->gw;
     /* an inbound peer says CONNECT first, then INFO, then anything */
     if (!gi->outbound && !gi->got_connect && op->type != OP_CONNECT) {
-        gw_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        session_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         return PROTO_STOP;
     }
     atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
@@ -550,14 +532,10 @@ static inline __attribute__((always_inline)) proto_next_t gw_handle(worker_t *w,
         process_info(w, c, op);
         break;
     case OP_PING:
-        TRACE("%s<<- [PING]", c->prefix);
-        conn_send(w, c, "PONG\r\n", 6);
+        session_peer_ping(w, c);
         break;
     case OP_PONG:
-        TRACE("%s<<- [PONG]", c->prefix);
-        c->ping_out = 0;
-        c->rtt_pending = false;
-        if (c->last_ping_sent_ns && !c->rtt_ns) c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
+        session_peer_pong(w, c);
         break;
     case OP_RSUB:
     case OP_RUNSUB:
@@ -568,14 +546,14 @@ static inline __attribute__((always_inline)) proto_next_t gw_handle(worker_t *w,
     case OP_RMSG:
         if (log_trace_on) TRACE("%s<<- [RMSG %.*s]", c->prefix, (int)op->line.n, op->line.p);
         if (!gi->registered) {
-            gw_close(c, CR_PROTOCOL_VIOLATION);
+            session_close(c, CR_PROTOCOL_VIOLATION);
             return PROTO_STOP;
         }
         deliver_inbound(w, c, op);
         break;
     case OP_ERR:
         ERROR("%sGateway Error %.*s", c->prefix, (int)op->line.n, op->line.p);
-        gw_close(c, CR_CLIENT_ERR);
+        session_close(c, CR_CLIENT_ERR);
         break;
     default: /* +OK */
         break;
@@ -597,7 +575,7 @@ void gw_timer(worker_t *w, conn_t *c)
     if (c->ssl && !c->tls_done) {
         if (c->tls_due_ns && now >= c->tls_due_ns) {
             ERROR("%sTLS gateway handshake error: timeout", c->prefix);
-            gw_close(c, CR_TLS_HANDSHAKE);
+            session_close(c, CR_TLS_HANDSHAKE);
             return;
         }
         worker_note_deadline(w, c->tls_due_ns);
@@ -605,12 +583,12 @@ void gw_timer(worker_t *w, conn_t *c)
     }
     if (c->auth_due_ns && now >= c->auth_due_ns) {
         ERROR("%sGateway authentication timeout", c->prefix);
-        gw_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
+        session_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
         return;
     }
     switch (conn_ping_tick(w, c, NULL)) {
     case PING_STALE:
-        gw_err_close(w, c, "Stale Connection", CR_STALE);
+        session_err_close(w, c, "Stale Connection", CR_STALE);
         return;
     case PING_SENT:
         DEBUG("%sGateway Ping Timer", c->prefix);

@@ -100,18 +100,6 @@ void leaf_peer_urls(char *const *urls, size_t n, bool add)
     free(to);
 }
 
-void leaf_close(conn_t *c, close_reason_t r)
-{
-    if (!c->closing) c->reason = r;
-    c->closing = true;
-}
-
-void leaf_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r)
-{
-    session_send_err(w, c, text);
-    leaf_close(c, r);
-}
-
 /* ---- connection lifecycle ----------------------------------------------------------- */
 
 static void leaf_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
@@ -131,7 +119,7 @@ static void leaf_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
         account_t *acc = account_fetch(an, strlen(an));
         if (!acc) {
             ERROR("Unable to lookup account %s for solicited leafnode connection: not found", an);
-            leaf_close(c, CR_AUTH_VIOLATION);
+            session_close(c, CR_AUTH_VIOLATION);
             return;
         }
         c->acc = acc;

@@ -107,8 +107,6 @@ extern leaf_global_t LF;
 #define LEAF_LDS_PREFIX "$LDS."
 
 /* leaf.c */
-void leaf_close(conn_t *c, close_reason_t r);
-void leaf_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r);
 /* LF.mu held: the account's loop detection subject. */
 const char *leaf_lds_locked(const account_t *acc);
 void leaf_dialer_closed(leaf_dialer_t *d, int64_t delay_ns);

@@ -352,7 +352,7 @@ void leaf_process_sub(worker_t *w, conn_t *c, const op_t *op, bool add)
             session_send_err(w, c, text);
             ERROR("%s%s", c->prefix, text);
             st->loop = true;
-            leaf_close(c, CR_PROTOCOL_VIOLATION);
+            session_close(c, CR_PROTOCOL_VIOLATION);
             return;
         }
     }
@@ -376,7 +376,7 @@ void leaf_process_sub(worker_t *w, conn_t *c, const op_t *op, bool add)
             session_send_err(w, c, text);
             ERROR("%sSubscription Violation on \"%.*s\" - Check other side configuration",
                   c->prefix, (int)op->subject.n, op->subject.p);
-            leaf_close(c, CR_PROTOCOL_VIOLATION);
+            session_close(c, CR_PROTOCOL_VIOLATION);
             return;
         }
     }

@@ -119,7 +119,7 @@ static void send_connect(worker_t *w, conn_t *c)
     char jwt[8192] = "", sig[128] = "";
     if (st->dialer && st->dialer->credentials &&
         !sign_nonce(c, st->dialer->credentials, jwt, sizeof jwt, sig, sizeof sig)) {
-        leaf_close(c, CR_CLIENT_CLOSED);
+        session_close(c, CR_CLIENT_CLOSED);
         return;
     }
     char host[256], user[256], pass[256];
@@ -311,7 +311,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     leaf_connect_t ci;
     if (leaf_connect_parse(op->line.p, op->line.n, &ci) != 0) {
         explicit_bzero(&ci, sizeof ci);
-        leaf_close(c, CR_PROTOCOL_VIOLATION);
+        session_close(c, CR_PROTOCOL_VIOLATION);
         return;
     }
     /* a CONNECT again keeps the account it bound (other workers read c->acc): its
@@ -332,7 +332,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     if (again) {
         if (rc != AUTH_OK) {
             if (rc == AUTH_FAIL) ERROR("%sauthentication error", c->prefix);
-            leaf_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            session_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             return;
         }
         leaf_send_info(w, c, NULL, true);
@@ -352,7 +352,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     if (rc != AUTH_OK) {
         if (rc == AUTH_FAIL) ERROR("%sauthentication error", c->prefix);
         c->acc = NULL;
-        leaf_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        session_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         return;
     }
     st->got_connect = true; /* from here nleafs counts it (leaf_gone_op) */
@@ -360,14 +360,14 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     c->auth_due_ns = 0;
     if (ci.has_lang) { /* a client on the leafnode port (checked after its credentials) */
         ERROR("%sattempted to connect to leaf node port", c->prefix);
-        leaf_err_close(w, c, "attempted to connect to leaf node port", CR_WRONG_PORT);
+        session_err_close(w, c, "attempted to connect to leaf node port", CR_WRONG_PORT);
         return;
     }
     char cluster[128];
     route_cluster_name(cluster, sizeof cluster);
     if (cluster[0] && ci.cluster[0] && strcmp(cluster, ci.cluster) == 0) {
         ERROR("%sremote leafnode has same cluster name", c->prefix);
-        leaf_err_close(w, c, "remote leafnode has same cluster name", CR_PROTOCOL_VIOLATION);
+        session_err_close(w, c, "remote leafnode has same cluster name", CR_PROTOCOL_VIOLATION);
         return;
     }
     if (ci.gateway[0]) {
@@ -375,13 +375,13 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
         snprintf(text, sizeof text, "Rejecting connection from gateway \"%s\" on the leafnode port",
                  ci.gateway);
         ERROR("%s%s", c->prefix, text);
-        leaf_err_close(w, c, text, CR_PROTOCOL_VIOLATION);
+        session_err_close(w, c, text, CR_PROTOCOL_VIOLATION);
         return;
     }
     if (ci.hub) {
         ERROR("%sa remote leafnode that is a hub (is_hub) is not supported by this server",
               c->prefix);
-        leaf_close(c, CR_PROTOCOL_VIOLATION);
+        session_close(c, CR_PROTOCOL_VIOLATION);
         return;
     }
     c->headers = ci.headers;
@@ -534,20 +534,20 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
     if (!c->leaf->spoke) return; /* a hub ignores INFO from its leaf */
     leaf_info_msg_t ii;
     if (leaf_info_parse(op->line.p, op->line.n, &ii) != 0) {
-        leaf_close(c, CR_PROTOCOL_VIOLATION);
+        session_close(c, CR_PROTOCOL_VIOLATION);
         return;
     }
     if (!st->got_info) {
         if (ii.cid == 0 || !ii.has_urls) {
             ERROR("%sattempted to connect to wrong port", c->prefix);
-            leaf_close(c, CR_WRONG_PORT);
+            session_close(c, CR_WRONG_PORT);
             return;
         }
         if (ii.tls_required) {
             ERROR("%sthe remote leafnode requires TLS, which this server does not implement for "
                   "leafnodes",
                   c->prefix);
-            leaf_close(c, CR_TLS_HANDSHAKE);
+            session_close(c, CR_TLS_HANDSHAKE);
             return;
         }
         st->got_info = true;
@@ -608,21 +608,15 @@ static void deliver_leaf(worker_t *w, conn_t *c, const op_t *op)
 static void leaf_parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op, const char *buf,
                              size_t len)
 {
-    (void)buf;
-    (void)len;
-    if (rc == PARSE_ERR_UNKNOWN_OP) {
-        ERROR("%sLeafnode parser ERROR, state=%d, i=%zu", c->prefix, op->err_state, op->err_offset);
-        leaf_err_close(w, c, "Unknown Protocol Operation", CR_PARSE_ERROR);
-    } else {
-        leaf_close(c, CR_PROTOCOL_VIOLATION);
-    }
+    (void)buf, (void)len;
+    session_peer_parse_error(w, c, rc, op, "Leafnode");
 }
 
 static inline __attribute__((always_inline)) proto_next_t leaf_handle(worker_t *w, conn_t *c,
                                                                       const op_t *op)
 {
     if (!c->auth_ok && op->type != OP_CONNECT) {
-        leaf_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        session_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         return PROTO_STOP;
     }
     atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
@@ -636,14 +630,10 @@ static inline __attribute__((always_inline)) proto_next_t leaf_handle(worker_t *
         process_info(w, c, op);
         break;
     case OP_PING:
-        TRACE("%s<<- [PING]", c->prefix);
-        conn_send(w, c, "PONG\r\n", 6);
+        session_peer_ping(w, c);
         break;
     case OP_PONG:
-        TRACE("%s<<- [PONG]", c->prefix);
-        c->ping_out = 0;
-        c->rtt_pending = false;
-        if (c->last_ping_sent_ns && !c->rtt_ns) c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
+        session_peer_pong(w, c);
         break;
     case OP_LSUB:
         TRACE("%s<<- [LS+ %.*s]", c->prefix, (int)op->line.n, op->line.p);
@@ -666,7 +656,7 @@ static inline __attribute__((always_inline)) proto_next_t leaf_handle(worker_t *
         ERROR("%sLeafnode Error %.*s", c->prefix, (int)op->line.n, op->line.p);
         if (op->line.n > 15 && memmem(op->line.p, op->line.n, "Loop detected", 13))
             c->leaf->st->loop = true;
-        leaf_close(c, CR_CLIENT_ERR);
+        session_close(c, CR_CLIENT_ERR);
         break;
     default: /* +OK */
         break;
@@ -688,9 +678,9 @@ void leaf_timer(worker_t *w, conn_t *c)
     if (c->auth_due_ns && now >= c->auth_due_ns) {
         if (c->leaf->spoke) {
             ERROR("%sDid not receive the remote leafnode's INFO in time", c->prefix);
-            leaf_close(c, CR_AUTH_TIMEOUT);
+            session_close(c, CR_AUTH_TIMEOUT);
         } else {
-            leaf_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
+            session_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
         }
         return;
     }
@@ -702,7 +692,7 @@ void leaf_timer(worker_t *w, conn_t *c)
     if (c->leaf->spoke && c->ping_due_ns) c->rtt_pending = true; /* a spoke always PINGs */
     switch (conn_ping_tick(w, c, NULL)) {
     case PING_STALE:
-        leaf_err_close(w, c, "Stale Connection", CR_STALE);
+        session_err_close(w, c, "Stale Connection", CR_STALE);
         return;
     case PING_SENT:
         DEBUG("%sLeafnode Ping Timer", c->prefix);

@@ -162,18 +162,6 @@ void route_start_protocol(worker_t *w, conn_t *c)
 
 /* ---- receiving ---------------------------------------------------------------------- */
 
-static void close_route(conn_t *c, close_reason_t r)
-{
-    c->closing = true;
-    c->reason = r;
-}
-
-static void route_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r)
-{
-    session_send_err(w, c, text);
-    close_route(c, r);
-}
-
 /* Name negotiation (docs/routes.md §5.3). Returns true if the connection may proceed. */
 static bool cluster_name_ok(worker_t *w, conn_t *c, const route_info_msg_t *ri, bool accept_side)
 {
@@ -205,9 +193,9 @@ static bool cluster_name_ok(worker_t *w, conn_t *c, const route_info_msg_t *ri, 
                  "Rejecting connection, cluster name \"%s\" does not match \"%s\"", ri->cluster,
                  ours);
         ERROR("%s%s", c->prefix, text);
-        route_err_close(w, c, text, CR_CLUSTER_NAME_CONFLICT);
+        session_err_close(w, c, text, CR_CLUSTER_NAME_CONFLICT);
     } else {
-        close_route(c, CR_CLUSTER_NAME_CONFLICT);
+        session_close(c, CR_CLUSTER_NAME_CONFLICT);
     }
     return false;
 }
@@ -216,7 +204,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
 {
     route_info_msg_t ri = {0};
     if (route_info_parse(op->line.p, op->line.n, &ri) != 0) {
-        close_route(c, CR_PROTOCOL_VIOLATION);
+        session_close(c, CR_PROTOCOL_VIOLATION);
         route_info_msg_free(&ri);
         return;
     }
@@ -241,7 +229,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
         }
         if (rc != AUTH_OK) {
             if (rc == AUTH_FAIL) ERROR("%sauthentication error", c->prefix); /* BUSY: logged */
-            route_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            session_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
             route_info_msg_free(&ri);
             return;
         }
@@ -250,13 +238,13 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     c->auth_ok = true;
     if (ri.lang[0]) {
         ERROR("%sattempted to connect to route port", c->prefix);
-        route_err_close(w, c, "attempted to connect to route port", CR_PROTOCOL_VIOLATION);
+        session_err_close(w, c, "attempted to connect to route port", CR_PROTOCOL_VIOLATION);
         route_info_msg_free(&ri);
         return;
     }
     if (ri.gateway) {
-        route_err_close(w, c, "Rejecting connection from gateway on the Route port",
-                        CR_PROTOCOL_VIOLATION);
+        session_err_close(w, c, "Rejecting connection from gateway on the Route port",
+                          CR_PROTOCOL_VIOLATION);
         route_info_msg_free(&ri);
         return;
     }
@@ -291,14 +279,14 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
     opts_t *o = srv->opts;
     if (strcmp(info->id, srv->server_id) == 0) {
         if (ri->url) DEBUG("Detected route to self, ignoring \"%s\"", ri->url);
-        close_route(c, CR_DUPLICATE_ROUTE);
+        session_close(c, CR_DUPLICATE_ROUTE);
         snprintf(ri->remote_id, sizeof ri->remote_id, "%s", info->id);
         return;
     }
     if (ri->solicited && info->has_cluster && !cluster_name_ok(w, c, info, false)) return;
     if (!ri->solicited && info->name[0] && strcmp(info->name, srv->server_name) == 0) {
         ERROR("%sRemote server has a duplicate name: \"%s\"", c->prefix, info->name);
-        close_route(c, CR_DUPLICATE_SERVER_NAME);
+        session_close(c, CR_DUPLICATE_SERVER_NAME);
         return;
     }
     snprintf(ri->remote_id, sizeof ri->remote_id, "%s", info->id);
@@ -386,7 +374,7 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
     buf_free(&g);
     if (dup) {
         DEBUG("%sDetected duplicate remote route \"%s\"", c->prefix, info->id);
-        close_route(c, CR_DUPLICATE_ROUTE);
+        session_close(c, CR_DUPLICATE_ROUTE);
         return;
     }
     const route_gw_hooks_t *gw = atomic_load(&route_gw);
@@ -416,7 +404,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
     }
     if (!ri->registered && !c->closing) {
         if (!ri->solicited && !ri->got_connect) {
-            route_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+            session_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         } else {
             register_route(w, c, &info, op->line);
         }
@@ -459,14 +447,8 @@ static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
 static void route_parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op,
                               const char *buf, size_t len)
 {
-    (void)buf;
-    (void)len;
-    if (rc == PARSE_ERR_UNKNOWN_OP) {
-        ERROR("%sRoute parser ERROR, state=%d, i=%zu", c->prefix, op->err_state, op->err_offset);
-        route_err_close(w, c, "Unknown Protocol Operation", CR_PARSE_ERROR);
-    } else {
-        close_route(c, CR_PROTOCOL_VIOLATION);
-    }
+    (void)buf, (void)len;
+    session_peer_parse_error(w, c, rc, op, "Route");
 }
 
 /* Inlined into the loop (proto_loop.h), as the loop body it was. */
@@ -474,7 +456,7 @@ static inline __attribute__((always_inline)) proto_next_t route_handle(worker_t 
                                                                        const op_t *op)
 {
     if (!c->auth_ok && op->type != OP_CONNECT) {
-        route_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
+        session_err_close(w, c, "Authorization Violation", CR_AUTH_VIOLATION);
         return PROTO_STOP;
     }
     atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
@@ -487,14 +469,10 @@ static inline __attribute__((always_inline)) proto_next_t route_handle(worker_t 
         process_info(w, c, op);
         break;
     case OP_PING:
-        TRACE("%s<<- [PING]", c->prefix);
-        conn_send(w, c, "PONG\r\n", 6);
+        session_peer_ping(w, c);
         break;
     case OP_PONG:
-        TRACE("%s<<- [PONG]", c->prefix);
-        c->ping_out = 0;
-        c->rtt_pending = false;
-        if (c->last_ping_sent_ns && !c->rtt_ns) c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
+        session_peer_pong(w, c);
         break;
     case OP_RSUB:
         TRACE("%s<<- [RS+ %.*s]", c->prefix, (int)op->line.n, op->line.p);
@@ -528,7 +506,7 @@ static inline __attribute__((always_inline)) proto_next_t route_handle(worker_t 
         break;
     case OP_ERR:
         ERROR("%sRoute Error %.*s", c->prefix, (int)op->line.n, op->line.p);
-        close_route(c, CR_CLIENT_ERR);
+        session_close(c, CR_CLIENT_ERR);
         break;
     default: /* +OK */
         break;
@@ -550,19 +528,19 @@ void route_timer(worker_t *w, conn_t *c)
     if (c->ssl && !c->tls_done) {
         if (c->tls_due_ns && now >= c->tls_due_ns) {
             ERROR("%sTLS route handshake error: timeout", c->prefix);
-            close_route(c, CR_TLS_HANDSHAKE);
+            session_close(c, CR_TLS_HANDSHAKE);
             return;
         }
         worker_note_deadline(w, c->tls_due_ns);
         return;
     }
     if (c->auth_due_ns && now >= c->auth_due_ns) { /* CONNECT clears it */
-        route_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
+        session_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
         return;
     }
     switch (conn_ping_tick(w, c, NULL)) {
     case PING_STALE:
-        route_err_close(w, c, "Stale Connection", CR_STALE);
+        session_err_close(w, c, "Stale Connection", CR_STALE);
         return;
     case PING_SENT:
         DEBUG("%sRouter Ping Timer", c->prefix);

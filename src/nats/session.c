@@ -29,6 +29,43 @@ void session_send_err(worker_t *w, conn_t *c, const char *text)
     TRACE("%s->> [-ERR %s]", c->prefix, text);
 }
 
+void session_close(conn_t *c, close_reason_t r)
+{
+    if (!c->closing) c->reason = r;
+    c->closing = true;
+}
+
+void session_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r)
+{
+    session_send_err(w, c, text);
+    session_close(c, r);
+}
+
+void session_peer_ping(worker_t *w, conn_t *c)
+{
+    TRACE("%s<<- [PING]", c->prefix);
+    conn_send(w, c, "PONG\r\n", 6);
+}
+
+void session_peer_pong(worker_t *w, conn_t *c)
+{
+    TRACE("%s<<- [PONG]", c->prefix);
+    c->ping_out = 0;
+    c->rtt_pending = false;
+    if (c->last_ping_sent_ns && !c->rtt_ns) c->rtt_ns = w->now_ns - c->last_ping_sent_ns;
+}
+
+void session_peer_parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op,
+                              const char *kind)
+{
+    if (rc == PARSE_ERR_UNKNOWN_OP) {
+        ERROR("%s%s parser ERROR, state=%d, i=%zu", c->prefix, kind, op->err_state, op->err_offset);
+        session_err_close(w, c, "Unknown Protocol Operation", CR_PARSE_ERROR);
+    } else {
+        session_close(c, CR_PROTOCOL_VIOLATION);
+    }
+}
+
 void info_identity(jw_t *w, int proto)
 {
     jw_str(w, "server_id", srv->server_id);

@@ -11,6 +11,20 @@ struct jw;
 
 /* -ERR 'text' (the reference's quoting): both kinds' send_err. */
 void session_send_err(worker_t *w, conn_t *c, const char *text);
+/* A server peer (route, gateway, leaf node) is closed for reason r after this batch
+ * (the first reason given stays, as the reference's); session_err_close sends
+ * -ERR 'text' first. */
+void session_close(conn_t *c, close_reason_t r);
+void session_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r);
+/* A server peer's PING (answered with PONG) and PONG (the round trip it ends). */
+void session_peer_ping(worker_t *w, conn_t *c);
+void session_peer_pong(worker_t *w, conn_t *c);
+/* A server peer's bytes did not parse: an unknown operation is logged as the
+ * reference's "<Kind> parser ERROR" (kind: "Route", "Gateway", "Leafnode") and answered
+ * with -ERR 'Unknown Protocol Operation'; anything else closes as a protocol
+ * violation. */
+void session_peer_parse_error(worker_t *w, conn_t *c, parse_rc_t rc, const op_t *op,
+                              const char *kind);
 /* Queues bytes for c from any thread: staged on w (c's owner or not), or written
  * under c's lock when w is NULL (a thread that is no worker). */
 bool session_send(worker_t *w, conn_t *c, const char *p, size_t n);
