@@ -312,9 +312,9 @@ typedef struct conn_info {
     char tls_cipher[64];
     struct tls_peer_cert *certs; /* owned (tls_peer_certs_free): client certificates */
     size_t ncerts;
-    char reason[64];    /* closed connections only */
-    char remote_id[64]; /* routes, gateways: the peer's server id */
-    char gw_name[128];  /* gateways: the remote gateway's name */
+    char reason[64];     /* closed connections only */
+    char remote_id[64];  /* routes, gateways: the peer's server id */
+    char peer_name[128]; /* routes: the peer server's name; gateways: the remote gateway's */
     bool did_solicit, is_configured;
     sub_info_t *subs; /* owned; only when asked for */
     size_t nsubs;

@@ -61,8 +61,8 @@ int handle_gatewayz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     }
     jw_obj_begin(&w, "outbound_gateways");
     for (size_t i = 0; i < n; i++) {
-        if (!v[i].did_solicit || !v[i].gw_name[0] || !v[i].remote_id[0]) continue;
-        jw_obj_begin(&w, v[i].gw_name);
+        if (!v[i].did_solicit || !v[i].peer_name[0] || !v[i].remote_id[0]) continue;
+        jw_obj_begin(&w, v[i].peer_name);
         jw_bool(&w, "configured", v[i].is_configured);
         conn_json(&w, &v[i], now);
         jw_obj_end(&w);
@@ -70,14 +70,14 @@ int handle_gatewayz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
     jw_obj_end(&w);
     jw_obj_begin(&w, "inbound_gateways");
     for (size_t i = 0; i < n; i++) {
-        if (v[i].did_solicit || !v[i].gw_name[0]) continue;
+        if (v[i].did_solicit || !v[i].peer_name[0]) continue;
         bool seen = false;
         for (size_t k = 0; k < i && !seen; k++)
-            seen = !v[k].did_solicit && strcmp(v[k].gw_name, v[i].gw_name) == 0;
+            seen = !v[k].did_solicit && strcmp(v[k].peer_name, v[i].peer_name) == 0;
         if (seen) continue;
-        jw_arr_begin(&w, v[i].gw_name);
+        jw_arr_begin(&w, v[i].peer_name);
         for (size_t k = i; k < n; k++) {
-            if (v[k].did_solicit || strcmp(v[k].gw_name, v[i].gw_name) != 0) continue;
+            if (v[k].did_solicit || strcmp(v[k].peer_name, v[i].peer_name) != 0) continue;
             jw_obj_begin(&w, NULL);
             jw_bool(&w, "configured", false);
             conn_json(&w, &v[k], now);

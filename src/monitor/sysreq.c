@@ -11,6 +11,7 @@
 #include "monitor/monitor.h"
 #include "monitor/sysreq.h"
 #include "nats/account.h"
+#include "nats/gateway.h"
 #include "nats/route.h"
 #include "nats/sys.h"
 #include "core/core.h"
@@ -21,6 +22,7 @@
 typedef struct req_opts {
     buf_t query;
     bool filtered_out;
+    bool include_unused; /* account STATZ: accounts without connections too */
 } req_opts_t;
 
 /* JSON option name -> query parameter (NULL: not an option of these endpoints). */
@@ -76,6 +78,10 @@ static int opt_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     if (json_key_is(key, "cluster")) {
         const char *c = srv->opts->cluster.name ? srv->opts->cluster.name : "";
         if (vn && strcmp(val, c) != 0) o->filtered_out = true;
+        return 0;
+    }
+    if (json_key_is(key, "include_unused")) {
+        o->include_unused = strcmp(val, "true") == 0;
         return 0;
     }
     if (json_key_is(key, "subscriptions_detail")) {
@@ -190,6 +196,57 @@ static bool count_active(account_t *a, void *arg)
     return true;
 }
 
+static void data_stats(jw_t *w, const char *key, uint64_t msgs, uint64_t bytes)
+{
+    jw_obj_begin(w, key);
+    jw_uint(w, "msgs", msgs);
+    jw_uint(w, "bytes", bytes);
+    jw_obj_end(w);
+}
+
+/* statsz "routes" (one per route) and "gateways" (one per outbound gateway, with what
+ * its inbound connections received), as the reference's; omitted when empty. */
+static void statsz_peers(jw_t *w)
+{
+    conn_info_t *v = NULL;
+    size_t n = server_snapshot_routes(&v, false);
+    if (n) jw_arr_begin(w, "routes");
+    for (size_t i = 0; i < n; i++) {
+        jw_obj_begin(w, NULL);
+        jw_uint(w, "rid", v[i].cid);
+        if (v[i].peer_name[0]) jw_str(w, "name", v[i].peer_name);
+        data_stats(w, "sent", v[i].out_msgs, v[i].out_bytes);
+        data_stats(w, "received", v[i].in_msgs, v[i].in_bytes);
+        jw_uint(w, "pending", v[i].pending_bytes);
+        jw_obj_end(w);
+    }
+    if (n) jw_arr_end(w);
+    conn_infos_free(v, n);
+    v = NULL;
+    n = conn_snapshot(&gateway_conn_ops, &v, false);
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].did_solicit || !v[i].peer_name[0]) continue;
+        if (!any) jw_arr_begin(w, "gateways");
+        any = true;
+        uint64_t in_msgs = 0, in_bytes = 0;
+        int64_t inbound = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (v[k].did_solicit || strcmp(v[k].peer_name, v[i].peer_name) != 0) continue;
+            in_msgs += v[k].in_msgs, in_bytes += v[k].in_bytes, inbound++;
+        }
+        jw_obj_begin(w, NULL);
+        jw_uint(w, "gwid", v[i].cid);
+        jw_str(w, "name", v[i].peer_name);
+        data_stats(w, "sent", v[i].out_msgs, v[i].out_bytes);
+        data_stats(w, "received", in_msgs, in_bytes);
+        jw_int(w, "inbound_connections", inbound);
+        jw_obj_end(w);
+    }
+    if (any) jw_arr_end(w);
+    conn_infos_free(v, n);
+}
+
 /* The "statsz" of $SYS.REQ.SERVER.PING and the heartbeat. */
 static int ep_statsz(const char *acc, const char *o, size_t n, buf_t *out)
 {
@@ -211,15 +268,10 @@ static int ep_statsz(const char *acc, const char *o, size_t n, buf_t *out)
     jw_uint(&w, "total_connections", atomic_load(&srv->total_conns));
     jw_int(&w, "active_accounts", active);
     jw_uint(&w, "subscriptions", accounts_num_subs());
-    jw_obj_begin(&w, "sent");
-    jw_uint(&w, "msgs", st.out_msgs);
-    jw_uint(&w, "bytes", st.out_bytes);
-    jw_obj_end(&w);
-    jw_obj_begin(&w, "received");
-    jw_uint(&w, "msgs", st.in_msgs);
-    jw_uint(&w, "bytes", st.in_bytes);
-    jw_obj_end(&w);
+    data_stats(&w, "sent", st.out_msgs, st.out_bytes);
+    data_stats(&w, "received", st.in_msgs, st.in_bytes);
     jw_uint(&w, "slow_consumers", atomic_load(&srv->slow_consumers));
+    statsz_peers(&w);
     jw_int(&w, "active_servers", 1 + route_count());
     jw_obj_end(&w);
     return SYS_EP_DATA;
@@ -228,9 +280,20 @@ static int ep_statsz(const char *acc, const char *o, size_t n, buf_t *out)
 /* $SYS.REQ.ACCOUNT.<acc>.STATZ (and .PING.STATZ through every account's import). */
 static int ep_acc_statz(const char *acc, const char *o, size_t n, buf_t *out)
 {
-    int rc = filter_only(o, n, out);
-    if (rc != SYS_EP_DATA || !acc) return rc == SYS_EP_DATA ? SYS_EP_SILENT : rc;
-    accstatz_write(out, false, acc, true);
+    req_opts_t ro = {0};
+    int rc = parse_opts(o, n, &ro, out);
+    buf_free(&ro.query);
+    if (rc != SYS_EP_DATA) return rc;
+    if (acc && strcmp(acc, "PING") == 0) return SYS_EP_SILENT; /* the account ping's own */
+    /* one account (asked for, or through its import), or every one (the account ping in
+     * the system account: acc NULL); those without connections only if include_unused,
+     * and a server with no row to give stays silent (the reference's rules) */
+    size_t at = out->len;
+    accstatz_write(out, false, acc, ro.include_unused);
+    if (!ro.include_unused && !memmem(out->p + at, out->len - at, "\"acc\"", 5)) {
+        out->len = at;
+        return SYS_EP_SILENT;
+    }
     return SYS_EP_DATA;
 }
 

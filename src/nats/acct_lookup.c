@@ -39,7 +39,7 @@ static struct {
     pthread_t th;
     int64_t timeout_ns;
     lookup_store_fn store;
-    char inbox[128]; /* "$SYS._INBOX.<server id>.lookup." + the account */
+    char inbox[128]; /* "$SYS._INBOX.<hash>.lk" (sys.h) + the account */
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Under L.mu. */
@@ -201,10 +201,8 @@ void acct_lookup_init(int64_t timeout_ns, lookup_store_fn store)
 {
     L.timeout_ns = timeout_ns > 0 ? timeout_ns : LOOKUP_TIMEOUT_DEFAULT_NS;
     L.store = store;
-    snprintf(L.inbox, sizeof L.inbox, "$SYS._INBOX.%s.lookup.", srv->server_id);
-    char pattern[sizeof L.inbox + 2];
-    snprintf(pattern, sizeof pattern, "%s*", L.inbox);
-    sys_register_request(pattern, on_answer);
+    sys_inbox_subject("lk", L.inbox, sizeof L.inbox); /* + the account */
+    sys_register_inbox_request("lk", on_answer);
     pthread_cond_init(&L.cv, NULL);
     if (pthread_create(&L.th, NULL, deadline_thread, NULL) != 0) abort();
     L.started = true;

@@ -433,7 +433,7 @@ static void gw_fill_info_op(conn_t *c, conn_info_t *ci, bool with_subs)
     session_fill_info(c, ci, with_subs);
     if (!c->gw) return;
     snprintf(ci->remote_id, sizeof ci->remote_id, "%s", c->gw->remote_id);
-    snprintf(ci->gw_name, sizeof ci->gw_name, "%s", c->gw->name);
+    snprintf(ci->peer_name, sizeof ci->peer_name, "%s", c->gw->name);
     ci->did_solicit = c->gw->outbound;
     ci->is_configured = c->gw->outbound && c->gw->remote && !c->gw->remote->implicit;
 }

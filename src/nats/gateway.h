@@ -59,7 +59,7 @@ void *gateway_fuzz_remote(const char *name);
 extern const conn_ops_t gateway_conn_ops;
 
 /* Monitoring: the gateway's name ("" when off), the connection counts. Connections
- * themselves: conn_snapshot(&gateway_conn_ops, ...) (conn_info_t.gw_name). */
+ * themselves: conn_snapshot(&gateway_conn_ops, ...) (conn_info_t.peer_name). */
 const char *gateway_name(void);
 int gateway_outbound_count(void);
 int gateway_inbound_count(void);

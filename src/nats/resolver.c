@@ -793,9 +793,9 @@ int resolver_start(const opts_t *o, const char **sys, char *err, size_t errlen)
             sys_register_timer(jwtcache_check_interval_ns(o->resolver_ttl_ns), cache_tick);
         } else {
             sys_register_request("$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP", on_claims_lookup);
-            snprintf(pack_inbox, sizeof pack_inbox, "$SYS._INBOX.%s.pack", srv->server_id);
+            sys_inbox_subject("pack", pack_inbox, sizeof pack_inbox);
             sys_register_request("$SYS.REQ.CLAIMS.PACK", on_pack_request);
-            sys_register_request(pack_inbox, on_pack_response);
+            sys_register_inbox_request("pack", on_pack_response);
             sys_register_timer(o->resolver_interval_ns > 0 ? o->resolver_interval_ns
                                                            : 60LL * 1000000000LL,
                                pack_tick);

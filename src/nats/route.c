@@ -312,6 +312,7 @@ static void route_fill_info(conn_t *c, conn_info_t *ci)
     if (!ri) return;
     pthread_mutex_lock(&R.mu); /* solicited/dialer may be handed over by a duplicate */
     snprintf(ci->remote_id, sizeof ci->remote_id, "%s", ri->remote_id);
+    snprintf(ci->peer_name, sizeof ci->peer_name, "%s", ri->remote_name);
     ci->did_solicit = ri->solicited;
     ci->is_configured = ri->solicited && ri->dialer && !ri->dialer->implicit;
     pthread_mutex_unlock(&R.mu);

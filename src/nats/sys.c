@@ -3,6 +3,7 @@
 #include "nats/clientinfo.h"
 #include "nats/deliver.h"
 #include "nats/imports.h"
+#include "base/hash.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/qsbr.h"
@@ -24,13 +25,30 @@ typedef struct endpoint {
     sys_endpoint_fn fn;
 } endpoint_t;
 
-/* A request subject of its own (sys_register_request). */
+/* A request subject of its own (sys_register_request: pattern), or replies to the
+ * server's inbox whose token starts with prefix (sys_register_inbox_request: fn on the
+ * system thread; sys_register_inbox_handler: wfn on the deliverer's worker). */
 typedef struct custom {
-    char *pattern;
+    char *pattern, *prefix;
     sys_request_fn fn;
+    internal_msg_fn wfn;
+    void *warg;
 } custom_t;
 
-#define SYS_CUSTOM_MAX 12
+#define SYS_CUSTOM_MAX 16
+
+/* Subjects the reference's system account also subscribes to, for what gnatsd-c learns
+ * otherwise (other servers from routes, leaf node connects from its own leaf code, the
+ * claim updates when no resolver takes them): subscribed here too, so that the
+ * subscription counts (/varz, statsz, `nats server list`) and the interest the routes
+ * carry are the reference's. Their messages are not used. */
+static const char *const tracked[] = {"$SYS.SERVER.*.STATSZ", "$SYS.ACCOUNT.*.LEAFNODE.CONNECT",
+                                      "$SYS._INBOX_.%s"};
+static const char *const claims_updates[] = {"$SYS.ACCOUNT.*.CLAIMS.UPDATE",
+                                             "$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE"};
+/* the subscriptions: PING, 2 per server endpoint, 1 per account endpoint, the account
+ * ping, the inbox, what the reference also listens to (TRACKED), the customs */
+#define SYS_SUBS_MAX (3 + 2 * MAX_ENDPOINTS + ARRAY_LEN(tracked) + 2 + SYS_CUSTOM_MAX)
 
 typedef struct job {
     struct job *next;
@@ -57,8 +75,10 @@ static struct {
     account_t *sys;
     endpoint_t eps[MAX_ENDPOINTS];
     size_t neps;
-    sub_t *subs[4 + SYS_CUSTOM_MAX];
+    sub_t *subs[SYS_SUBS_MAX];
+    size_t nsubs;
     custom_t custom[SYS_CUSTOM_MAX];
+    char inbox[64]; /* "$SYS._INBOX.<hash of the server name>." */
     size_t ncustom;
     struct {
         int64_t every_ns, next_ns;
@@ -504,16 +524,24 @@ static int enqueue(const msg_t *m, job_t *j)
 }
 
 /* A request for an endpoint (it must have a reply subject). */
+/* arg: NULL, or the account ping's endpoint ($SYS.REQ.ACCOUNT.PING.STATZ asked in the
+ * system account: every account's, the account NULL). */
 static int on_request(worker_t *w, const msg_t *m, void *arg)
 {
-    (void)w, (void)arg;
-    const endpoint_t *ep;
-    slice_t acc;
-    if (!m->reply.n || !parse_req(m->subject, &ep, &acc)) return 0;
+    (void)w;
+    const endpoint_t *ep = arg;
+    slice_t acc = {NULL, 0};
+    if (!m->reply.n || (!ep && !parse_req(m->subject, &ep, &acc))) return 0;
     job_t *j = xcalloc(1, sizeof *j);
     j->ep = ep;
     j->acc = acc.n ? xstrndup(acc.p, acc.n) : NULL;
     return enqueue(m, j);
+}
+
+static int on_tracked(worker_t *w, const msg_t *m, void *arg)
+{
+    (void)w, (void)m, (void)arg;
+    return 0;
 }
 
 /* A message on a registered subject (with or without a reply). */
@@ -539,6 +567,59 @@ void sys_register_request(const char *pattern, sys_request_fn fn)
     if (S.ncustom == SYS_CUSTOM_MAX) return;
     S.custom[S.ncustom].pattern = xstrdup(pattern);
     S.custom[S.ncustom++].fn = fn;
+}
+
+static const char *inbox_prefix(void)
+{
+    if (!S.inbox[0]) {
+        char h[9];
+        hash_name_b62(srv->server_name ? srv->server_name : srv->server_id, h, 8);
+        snprintf(S.inbox, sizeof S.inbox, "$SYS._INBOX.%s.", h);
+    }
+    return S.inbox;
+}
+
+void sys_inbox_subject(const char *token, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s", inbox_prefix(), token);
+}
+
+static void add_inbox(const char *prefix, sys_request_fn fn, internal_msg_fn wfn, void *warg)
+{
+    if (S.ncustom == SYS_CUSTOM_MAX) return;
+    custom_t *c = &S.custom[S.ncustom];
+    c->prefix = xstrdup(prefix);
+    c->fn = fn, c->wfn = wfn, c->warg = warg;
+    atomic_thread_fence(memory_order_release);
+    S.ncustom++;
+}
+
+void sys_register_inbox_request(const char *prefix, sys_request_fn fn)
+{
+    add_inbox(prefix, fn, NULL, NULL);
+}
+
+void sys_register_inbox_handler(const char *prefix, internal_msg_fn fn, void *arg)
+{
+    add_inbox(prefix, NULL, fn, arg);
+}
+
+/* $SYS._INBOX.<hash>.<token>: the handler whose prefix starts the token. */
+static int on_inbox(worker_t *w, const msg_t *m, void *arg)
+{
+    (void)arg;
+    size_t pn = strlen(S.inbox);
+    if (m->subject.n <= pn) return 0;
+    slice_t tok = {m->subject.p + pn, m->subject.n - pn};
+    size_t n = S.ncustom;
+    atomic_thread_fence(memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        const custom_t *c = &S.custom[i];
+        size_t l = c->prefix ? strlen(c->prefix) : 0;
+        if (!c->prefix || tok.n < l || memcmp(tok.p, c->prefix, l) != 0) continue;
+        return c->wfn ? c->wfn(w, m, c->warg) : on_custom(w, m, (void *)c);
+    }
+    return 0;
 }
 
 static void answer(job_t *j)
@@ -652,6 +733,19 @@ static void *sys_main(void *arg)
     return NULL;
 }
 
+static void add_sub(const char *subject, internal_msg_fn fn, void *arg)
+{
+    if (S.nsubs < ARRAY_LEN(S.subs))
+        S.subs[S.nsubs++] = internal_sub_add(S.sys, subject, fn, arg, true);
+}
+
+static const custom_t *custom_for(const char *pattern)
+{
+    for (size_t i = 0; i < S.ncustom; i++)
+        if (S.custom[i].pattern && strcmp(S.custom[i].pattern, pattern) == 0) return &S.custom[i];
+    return NULL;
+}
+
 void sys_start(void)
 {
     S.sys = account_system();
@@ -661,14 +755,34 @@ void sys_start(void)
     S.jobs_tail = &S.jobs;
     S.pubs_tail = &S.pubs;
     worker_on_command(WCMD_SYSPUB, run_pubs);
-    char subj[128];
-    S.subs[0] = internal_sub_add(S.sys, "$SYS.REQ.SERVER.PING", on_request, NULL, true);
-    S.subs[1] = internal_sub_add(S.sys, "$SYS.REQ.SERVER.PING.*", on_request, NULL, true);
-    snprintf(subj, sizeof subj, "$SYS.REQ.SERVER.%s.*", srv->server_id);
-    S.subs[2] = internal_sub_add(S.sys, subj, on_request, NULL, true);
-    S.subs[3] = internal_sub_add(S.sys, "$SYS.REQ.ACCOUNT.*.*", on_request, NULL, true);
+    /* one subscription per subject, as the reference's (its counts and route interest) */
+    char subj[192];
+    add_sub("$SYS.REQ.SERVER.PING", on_request, NULL);
+    for (size_t i = 0; i < S.neps; i++) {
+        const endpoint_t *e = &S.eps[i];
+        if (e->server) {
+            snprintf(subj, sizeof subj, "$SYS.REQ.SERVER.PING.%s", e->name);
+            add_sub(subj, on_request, NULL);
+            snprintf(subj, sizeof subj, "$SYS.REQ.SERVER.%s.%s", srv->server_id, e->name);
+            add_sub(subj, on_request, NULL);
+        }
+        if (e->per_account) {
+            snprintf(subj, sizeof subj, "$SYS.REQ.ACCOUNT.*.%s", e->name);
+            add_sub(subj, on_request, NULL);
+        }
+    }
+    const endpoint_t *statz = find_ep("STATZ", 5, true);
+    if (statz) add_sub("$SYS.REQ.ACCOUNT.PING.STATZ", on_request, (void *)statz);
+    snprintf(subj, sizeof subj, "%s*", inbox_prefix());
+    add_sub(subj, on_inbox, NULL);
+    for (size_t i = 0; i < ARRAY_LEN(tracked); i++) {
+        snprintf(subj, sizeof subj, tracked[i], srv->server_id);
+        add_sub(subj, on_tracked, NULL);
+    }
+    for (size_t i = 0; i < ARRAY_LEN(claims_updates); i++)
+        if (!custom_for(claims_updates[i])) add_sub(claims_updates[i], on_tracked, NULL);
     for (size_t i = 0; i < S.ncustom; i++)
-        S.subs[4 + i] = internal_sub_add(S.sys, S.custom[i].pattern, on_custom, &S.custom[i], true);
+        if (S.custom[i].pattern) add_sub(S.custom[i].pattern, on_custom, &S.custom[i]);
     S.on = true;
     if (pthread_create(&S.thread, NULL, sys_main, NULL) == 0) S.thread_up = true;
 }
@@ -682,10 +796,11 @@ void sys_stop(void)
     pthread_mutex_unlock(&S.mu);
     if (S.thread_up) pthread_join(S.thread, NULL);
     S.thread_up = false;
-    for (size_t i = 0; i < ARRAY_LEN(S.subs); i++) {
+    for (size_t i = 0; i < S.nsubs; i++) {
         internal_sub_remove(S.subs[i]);
         S.subs[i] = NULL;
     }
+    S.nsubs = 0;
     for (job_t *j = S.jobs, *n; j; j = n) {
         n = j->next;
         free(j->acc), free(j->reply), free(j->opts), free(j);
@@ -699,8 +814,9 @@ void sys_stop(void)
     }
     S.pubs = NULL;
     for (size_t i = 0; i < S.ncustom; i++)
-        free(S.custom[i].pattern);
+        free(S.custom[i].pattern), free(S.custom[i].prefix);
     S.ncustom = 0;
+    S.inbox[0] = 0;
     S.ntimers = 0;
     S.on = false;
 }

@@ -19,6 +19,7 @@
 #define GNATSD_SYS_H
 
 #include "nats/account.h"
+#include "nats/imports.h"
 #include "base/buf.h"
 
 #define SYS_JOBS_MAX 1024
@@ -45,6 +46,14 @@ void sys_register_endpoint(const char *name, bool server, bool per_account, sys_
 typedef bool (*sys_request_fn)(const char *subject, const char *reply, const char *payload,
                                size_t n, buf_t *out);
 void sys_register_request(const char *pattern, sys_request_fn fn);
+/* The server's inbox, as the reference's: one subscription $SYS._INBOX.<h>.* (h: a hash
+ * of the server name) for every reply this server asks for. sys_inbox_subject: the
+ * subject of a one-token reply. A reply whose token starts with prefix goes to fn on the
+ * system thread (registered before sys_start, as sys_register_request), or to wfn on
+ * the worker that delivers it (registered any time). */
+void sys_inbox_subject(const char *token, char *out, size_t n);
+void sys_register_inbox_request(const char *prefix, sys_request_fn fn);
+void sys_register_inbox_handler(const char *prefix, internal_msg_fn wfn, void *arg);
 /* Before sys_start: fn on the system thread every every_ns (the first after one period). */
 void sys_register_timer(int64_t every_ns, void (*fn)(void));
 /* Any thread, after sys_start: a message in the system account (queued for a worker;

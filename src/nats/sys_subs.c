@@ -18,8 +18,8 @@
 #include "nats/deliver.h"
 #include "nats/imports.h"
 #include "nats/leaf_fwd.h"
+#include "nats/sys.h"
 #include "proto/msghdr.h"
-#include "base/hash.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/subject.h"
@@ -52,13 +52,13 @@ static struct {
     pthread_mutex_t mu;
     bool on;
     account_t *sys;
-    char inbox[64]; /* "$SYS._INBOX.<hash>.ds." */
+    char inbox[64]; /* "$SYS._INBOX.<hash>.ds" (+ a request number) */
     uint64_t next_id;
     pending_t *pending;
     _Atomic size_t npending; /* D.mu; read without it by the ticks */
     remote_t *remotes;
     size_t nremotes;
-    sub_t *subs[5];
+    sub_t *subs[4];
 } D = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- counting here ---------------------------------------------------------------- */
@@ -415,16 +415,12 @@ void sys_subs_start(void)
     account_t *sys = account_system();
     if (!sys || D.on) return;
     D.sys = sys;
-    char h[9];
-    hash_name_b62(srv->server_id, h, 8);
-    snprintf(D.inbox, sizeof D.inbox, "$SYS._INBOX.%s.ds.", h);
-    char pat[96];
-    snprintf(pat, sizeof pat, "%s*", D.inbox);
+    sys_inbox_subject("ds", D.inbox, sizeof D.inbox); /* + the request's number */
     D.subs[0] = internal_sub_add(sys, "$SYS.DEBUG.SUBSCRIBERS", on_debug, NULL, false);
     D.subs[1] = internal_sub_add(sys, "$SYS.REQ.ACCOUNT.NSUBS", on_nsubs, NULL, true);
     D.subs[2] = internal_sub_add(sys, "$SYS.SERVER.ACCOUNT.*.CONNS", on_conns, NULL, true);
     D.subs[3] = internal_sub_add(sys, "$SYS.SERVER.*.SHUTDOWN", on_shutdown, NULL, true);
-    D.subs[4] = internal_sub_add(sys, pat, on_answer, NULL, true);
+    sys_register_inbox_handler("ds", on_answer, NULL);
     worker_on_tick(sweep);
     D.on = true;
 }

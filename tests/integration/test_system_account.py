@@ -7,10 +7,11 @@ import json
 import os
 import re
 
-from harness import Server, connected, free_port, http_json, wait_until
+from harness import Server, connected, free_port, http_json, server_bin, wait_until
 
 REFERENCE = "/usr/sbin/nats-server"
-TIMEOUTS = {"test_ping_reaches_every_server_of_a_mixed_cluster": 40}
+TIMEOUTS = {"test_ping_reaches_every_server_of_a_mixed_cluster": 40,
+            "test_cli_server_list_and_report_connections_as_with_the_reference": 120}
 
 CONF = """
 server_name: s1
@@ -297,3 +298,73 @@ def test_shutdown_event_reaches_local_and_routed_subscribers():
                 assert set(ev) == SERVER_KEYS | {"cluster"}, ev
                 assert ev["id"] == sid and ev["name"] == "stopping", ev
                 assert ev["cluster"] == "sysc", ev
+
+
+def _cli(s, what, servers):
+    """The CLI's view (tests/integration/js/sys_cli.mjs, nats.js) asked on s."""
+    import subprocess
+    js = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+    p = subprocess.run(["node", os.path.join(js, "sys_cli.mjs"), "nats://127.0.0.1:%d" % s.port,
+                        "sys", "ps", what, str(servers)],
+                       capture_output=True, timeout=30, cwd=js)
+    assert p.returncode == 0, p.stderr.decode()[-2000:]
+    return json.loads(p.stdout)
+
+
+def _cli_world(bin1, bin2):
+    """Two routed servers (s1 with bin1, s2 with bin2), a publisher of A on s1 and a
+    subscriber on s2 that got its messages: what `nats server list` and `nats server
+    report connections` read, asked on each server."""
+    ca, cb = free_port(), free_port()
+    s1 = Server(config=_cluster(ca, "s1"), monitor=True)
+    s2 = Server(config=_cluster(cb, "s2", routes=[ca]), monitor=True)
+    s1.bin, s2.bin = bin1, bin2
+    with s1, s2:
+        for s in (s1, s2):
+            wait_until(lambda s=s: http_json(s.mport, "/varz")["routes"] == 1, 10, what="route")
+        sub = _login(s2, "a", "pa", name="sub")
+        sub.send(b"SUB x 1\r\nSUB y 2\r\n")
+        sub.ping_pong()
+        pub = _login(s1, "a", "pa", name="pub")
+
+        def crossed():  # the subscriber's interest reached s1: a probe on y gets through
+            pub.send(b"PUB y 1\r\np\r\n")
+            try:
+                sub.expect(b"MSG y 2 1\r\np\r\n", 0.3)
+                return True
+            except AssertionError:
+                return False
+        wait_until(crossed, 10, what="the subscriber's interest on s1")
+        sub.sync()  # (late probes)
+        pub.send(b"PUB x 2\r\nhi\r\n" * 5)
+        pub.ping_pong()
+        for _ in range(5):
+            sub.expect(b"MSG x 1 2\r\nhi\r\n", 5)
+        views = {}
+        for s in (s1, s2):
+            lst = wait_until(lambda s=s: (lambda v: v if v["servers"] == 2 else None)(
+                _cli(s, "list", 2)), 20, interval=0.5, what="both servers listed")
+            cons = _cli(s, "connections", 2)
+            views[s is s1] = (lst, cons)
+        return views
+
+
+def test_cli_server_list_and_report_connections_as_with_the_reference():
+    """`nats server list` / `nats server report connections` (their requests and rows,
+    with nats.js standing in for the CLI) on a mixed cluster print what they print on
+    an all-reference one (no-nonsense fields: uptime, memory and CPU differ anyway)."""
+    if not os.path.exists(REFERENCE):
+        raise AssertionError("reference nats-server not installed at %s" % REFERENCE)
+    ours = _cli_world(server_bin(), REFERENCE)
+    ref = _cli_world(REFERENCE, REFERENCE)
+    def others(c):  # the asker's own row counts its request or not, by timing alone
+        assert any(r["account"] == "SYS" for r in c["rows"]), c
+        return dict(c, rows=[r for r in c["rows"] if r["account"] != "SYS"])
+    for first in (True, False):
+        (l1, c1), (l2, c2) = ours[first], ref[first]
+        assert l1 == l2, (first, l1, l2)
+        assert others(c1) == others(c2), (first, c1, c2)
+    lst, cons = ours[True]
+    assert [r["name"] for r in lst["rows"]] == ["s1", "s2"], lst
+    assert [(r["name"], r["server"]) for r in cons["rows"]
+            if r["account"] == "A"] == [("pub", "s1"), ("sub", "s2")], cons
