@@ -200,8 +200,16 @@ static import_rt_t *set_add(acct_imports_t *set, size_t cap, account_t *exp, acc
 }
 
 /* The reference's imports of the system account into every other account: a client
- * asks about its own account with $SYS.REQ.ACCOUNT.PING.CONNZ (or .SERVER.PING.CONNZ). */
-#define SYS_IMPORTS 3
+ * asks about its own account with $SYS.REQ.ACCOUNT.PING.CONNZ (or .SERVER.PING.CONNZ);
+ * and $JS.API.> into $G (js_mixed). */
+#define SYS_IMPORTS 4
+
+/* The reference's "simple mixed mode": a server in a cluster or super-cluster that
+ * starts with no account but $G and the system account imports $JS.API.> from the
+ * system account into $G, so that the JetStream servers of its cluster answer its
+ * clients' JetStream requests (they subscribe to it in their system accounts). Decided
+ * once, at start, as the reference does (-1: not yet). */
+static int js_mixed = -1;
 
 /* a's imports: its configured ones, then the system account's (not inserted yet). */
 static acct_imports_t *build_set(const opts_t *o, const account_opts_t *ao, account_t *a)
@@ -233,6 +241,8 @@ static acct_imports_t *build_set(const opts_t *o, const account_opts_t *ao, acco
         set_add(set, cap, sys, a, true, subj, xstrdup("$SYS.REQ.SERVER.PING.CONNZ"));
         snprintf(subj, sizeof subj, "$SYS.REQ.ACCOUNT.%s.STATZ", a->name);
         set_add(set, cap, sys, a, true, subj, xstrdup("$SYS.REQ.ACCOUNT.PING.STATZ"));
+        if (js_mixed == 1 && a == account_global())
+            set_add(set, cap, sys, a, true, "$JS.API.>", xstrdup("$JS.API.>"));
     }
     return set;
 }
@@ -321,6 +331,9 @@ void imports_apply(const opts_t *o)
 {
     hook_delivery();
     pthread_mutex_lock(&gen_mu);
+    if (js_mixed < 0)
+        js_mixed =
+            (o->cluster.port || o->gateway.port) && account_system() && accounts_count() == 2;
     make_tag();
     apply_arg_t arg = {o};
     accounts_foreach(apply_account, &arg);
@@ -348,6 +361,7 @@ static bool free_account_imports(account_t *a, void *arg)
 void imports_free_all(void)
 {
     accounts_foreach(free_account_imports, NULL);
+    js_mixed = -1;
 }
 
 /* ---- shadows of client subscriptions (stream imports) --------------------- */

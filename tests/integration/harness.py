@@ -743,6 +743,16 @@ def connected_retry(server, timeout=3.0, **opts):
             time.sleep(0.1)
 
 
+def got_within(client, want, window):
+    """Whether client receives `want` (bytes, or a compiled regex) within window
+    seconds: for probes repeated until interest has crossed a route."""
+    try:
+        client.expect(want, window)
+        return True
+    except AssertionError:
+        return False
+
+
 def wait_until(fn, timeout=5.0, interval=0.05, what="condition"):
     """Poll fn() until truthy; returns its value or raises AssertionError."""
     deadline = time.monotonic() + timeout

@@ -548,3 +548,44 @@ def test_leaf_request_through_hub_import_reaches_a_queue_group():
             svc.send(b"PUB " + got[-1] + b" 2\r\nok\r\n")
             svc.ping_pong()
             req.expect(re.compile(rb"MSG _INBOX\.r\.1 2 2\r\nok\r\n"), timeout=5)
+
+
+def _first_lsubs(config, lport):
+    """The LS+ subjects a raw leaf connection (no account: $G) gets first."""
+    import socket
+    import time
+    with Server(config=config):
+        c = socket.create_connection(("127.0.0.1", lport))
+        c.settimeout(0.2)
+        c.sendall(b'CONNECT {"verbose":false,"pedantic":false,"tls_required":false}\r\nPING\r\n')
+        buf, end = b"", time.monotonic() + 10
+        while b"PONG\r\n" not in buf and time.monotonic() < end:
+            try:
+                buf += c.recv(65536)
+            except socket.timeout:
+                pass
+        c.close()
+    return sorted(re.sub(r"^\$LDS\..*", "$LDS.*", line[4:].decode())
+                  for line in buf.split(b"\r\n") if line.startswith(b"LS+ "))
+
+
+def test_leaf_hears_the_system_imports_and_jetstream_api_when_clustered():
+    """What a leaf node learns of $G at once (the reference's set): the three imports
+    every account has from the system account, the loop detection subject, and, when
+    this server is in a cluster and started with no account but $G and the system
+    account (the reference's "simple mixed mode"), $JS.API.>: JetStream servers of the
+    cluster answer $G's JetStream requests through it."""
+    sys_imports = ["$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.ACCOUNT.PING.STATZ",
+                   "$SYS.REQ.SERVER.PING.CONNZ"]
+    lp = free_port()
+    alone = _first_lsubs("leafnodes { listen: 127.0.0.1:%d }\n" % lp, lp)
+    assert alone == sorted(["$LDS.*"] + sys_imports), alone
+    lp = free_port()
+    clustered = _first_lsubs("leafnodes { listen: 127.0.0.1:%d }\n"
+                             "cluster { listen: 127.0.0.1:%d, name: xyz }\n" % (lp, free_port()), lp)
+    assert clustered == sorted(["$JS.API.>", "$LDS.*"] + sys_imports), clustered
+    lp = free_port()
+    accounts = _first_lsubs("leafnodes { listen: 127.0.0.1:%d }\n"
+                            "cluster { listen: 127.0.0.1:%d, name: xyz }\n"
+                            "accounts { A: {} }\n" % (lp, free_port()), lp)
+    assert accounts == sorted(["$LDS.*"] + sys_imports), accounts

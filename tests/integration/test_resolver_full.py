@@ -9,10 +9,12 @@ also passes against the reference (GNATSD_BIN=/usr/sbin/nats-server)."""
 
 import json
 import os
+import re
 import tempfile
 import time
 
-from harness import Client, Server, free_port, http_json, is_reference, server_bin, wait_until
+from harness import (Client, Server, free_port, got_within, http_json, is_reference, server_bin,
+                     wait_until)
 
 REFERENCE = "/usr/sbin/nats-server"
 from test_operator import (_World, _account, _logged_in, _login, _refused, _start_fails, _user)
@@ -200,11 +202,7 @@ def _routed(w, s1, s2, acc):
         tries[0] += 1
         subj = ("$SYS.REQ.ACCOUNT.%s.CLAIMS.LOOKUP" % acc).encode()
         sc.send(b"PUB %s _INBOX.w.%d 0\r\n\r\n" % (subj, tries[0]))
-        try:
-            sc.expect_re(rb"MSG _INBOX\.w\.\d+ 1 \d+\r\n", 0.5)
-            return True
-        except AssertionError:
-            return False
+        return got_within(sc, re.compile(rb"MSG _INBOX\.w\.\d+ 1 \d+\r\n", re.S), 0.5)
     wait_until(answered, 15, what="the route's interest both ways")
     sc.close()
 

@@ -7,7 +7,8 @@ import json
 import os
 import re
 
-from harness import Server, connected, free_port, http_json, server_bin, wait_until
+from harness import (Server, connected, free_port, got_within, http_json, server_bin,
+                     wait_until)
 
 REFERENCE = "/usr/sbin/nats-server"
 TIMEOUTS = {"test_ping_reaches_every_server_of_a_mixed_cluster": 40,
@@ -329,11 +330,7 @@ def _cli_world(bin1, bin2):
 
         def crossed():  # the subscriber's interest reached s1: a probe on y gets through
             pub.send(b"PUB y 1\r\np\r\n")
-            try:
-                sub.expect(b"MSG y 2 1\r\np\r\n", 0.3)
-                return True
-            except AssertionError:
-                return False
+            return got_within(sub, b"MSG y 2 1\r\np\r\n", 0.3)
         wait_until(crossed, 10, what="the subscriber's interest on s1")
         sub.sync()  # (late probes)
         pub.send(b"PUB x 2\r\nhi\r\n" * 5)
