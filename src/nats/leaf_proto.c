@@ -14,6 +14,7 @@
 #include "nats/leaf_int.h"
 #include "nats/auth.h"
 #include "nats/deliver.h"
+#include "nats/gateway.h"
 #include "nats/mappings.h"
 #include "nats/proto_loop.h"
 #include "nats/route.h"
@@ -394,6 +395,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
     replace_duplicate(c);
     first_ping(w, c);
     sys_client_connected(w, c); /* the account's connect event, as a client's */
+    if (*gateway_name()) sys_leaf_connected(w, c->acc);
     log_js_deny(c);
     leaf_send_info(w, c, NULL, true);
     leaf_register(w, c);

@@ -407,6 +407,21 @@ static int ep_conns(const char *acc, const char *o, size_t n, buf_t *out)
     return SYS_EP_DATA;
 }
 
+void sys_leaf_connected(worker_t *w, account_t *a)
+{
+    if (!S.on || !a) return;
+    buf_t b = {0};
+    buf_putc(&b, '{');
+    sys_server_info(&b);
+    buf_puts(&b, ",\"acc\":");
+    json_put_string(&b, a->name, a->name_len);
+    buf_putc(&b, '}');
+    char subj[512];
+    snprintf(subj, sizeof subj, "$SYS.ACCOUNT.%s.LEAFNODE.CONNECT", a->name);
+    publish_on(w, S.sys, subj, NULL, &b);
+    buf_free(&b);
+}
+
 void sys_client_connected(worker_t *w, conn_t *c)
 {
     if (!S.on) return;

@@ -73,6 +73,9 @@ void sys_stop(void);
 /* Owner worker: c logged in to its account / closes after it did (c still readable,
  * no longer counted in its account). */
 void sys_client_connected(worker_t *w, conn_t *c);
+/* Owner worker: a leaf node connected to us and is bound to account a, with gateways on:
+ * $SYS.ACCOUNT.<acc>.LEAFNODE.CONNECT ({"server":...,"acc":...}), as the reference's. */
+void sys_leaf_connected(worker_t *w, account_t *a);
 void sys_client_closed(worker_t *w, conn_t *c);
 
 /* Owner worker: c's CONNECT failed to authenticate as user ($SYS.SERVER.<id>.CLIENT.AUTH.ERR). */

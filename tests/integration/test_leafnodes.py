@@ -589,3 +589,25 @@ def test_leaf_hears_the_system_imports_and_jetstream_api_when_clustered():
                             "cluster { listen: 127.0.0.1:%d, name: xyz }\n"
                             "accounts { A: {} }\n" % (lp, free_port()), lp)
     assert accounts == sorted(["$LDS.*"] + sys_imports), accounts
+
+
+def test_leaf_connect_event_with_gateways():
+    """With gateways on, a leaf node that connected announces itself in the system
+    account: $SYS.ACCOUNT.<acc>.LEAFNODE.CONNECT with the server and the account (the
+    reference's event; other clusters' servers use it)."""
+    import socket
+    lp = free_port()
+    conf = ("system_account: SYS\n"
+            "accounts { SYS: { users: [ {user: sys, password: ps} ] } }\n"
+            "leafnodes { listen: 127.0.0.1:%d }\n"
+            "gateway { name: A, listen: 127.0.0.1:%d }\n" % (lp, free_port()))
+    with Server(config=conf) as s:
+        sysc = connected(s, user="sys", **{"pass": "ps"})
+        sysc.send(b"SUB $SYS.ACCOUNT.*.LEAFNODE.CONNECT 1\r\n")
+        sysc.ping_pong()
+        lc = socket.create_connection(("127.0.0.1", lp))
+        lc.sendall(b'CONNECT {"verbose":false,"pedantic":false,"tls_required":false}\r\nPING\r\n')
+        m = sysc.expect_re(rb"MSG \$SYS\.ACCOUNT\.\$G\.LEAFNODE\.CONNECT 1 +(\d+)\r\n", 10)
+        body = json.loads(sysc.expect_re(rb"(.{%d})\r\n" % int(m.group(1)), 5).group(1))
+        assert set(body) == {"server", "acc"} and body["acc"] == "$G", body
+        lc.close()
