@@ -21,7 +21,7 @@ SRC := $(filter-out src/app/main.c,$(wildcard src/*/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3 clang \
        libclang-rt-14-dev clang-format nats-server openssl python3-prometheus-client nodejs valgrind \
-       gcovr clang-tidy
+       gcovr clang-tidy golang-go golang-github-nats-io-go-nats-dev
 
 .PHONY: all run test deps clean fuzz fuzz-long asan tsan unit format natsjs soak coverage replay lint \
         win-deps win64 win64-unit static dist dist-deps dist-aarch64 man install FORCE
@@ -136,8 +136,17 @@ $(BUILD)/itest/%: tests/integration/%.c $(wildcard tests/integration/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< -lnats $(LIBS)
 
+# the official Go client's programs (tests/integration/go), built offline from Debian's
+# Go sources in GOPATH mode
+GO_TESTS := $(wildcard tests/integration/go/*.go)
+GO_BIN := $(GO_TESTS:tests/integration/go/%.go=$(BUILD)/itest/%)
+$(BUILD)/itest/%: tests/integration/go/%.go
+	@mkdir -p $(dir $@) $(abspath $(BUILD))/gocache
+	GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOCACHE=$(abspath $(BUILD))/gocache \
+	  go build -o $@ $<
+
 unit: $(UNIT_BIN)
-itest: $(NATS_BIN)
+itest: $(NATS_BIN) $(GO_BIN)
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/*/*.d $(BUILD)/unit/*.d)
 

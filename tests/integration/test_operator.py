@@ -3,7 +3,9 @@
 .creds file is made by the official libraries (@nats-io/nkeys and @nats-io/jwt
 from npm, through js/jwt_tool.mjs); logins go through nats.js (credsAuthenticator,
 jwtAuthenticator), libnats (natsOptions_SetUserCredentialsFromFiles, the program
-built from libnats_creds_test.c) and raw sockets (the nonce signed by nkeys.js).
+built from libnats_creds_test.c), nats.go (nats.UserCredentials, the program built
+from go/creds_client.go with Debian's Go sources) and raw sockets (the nonce signed by
+nkeys.js).
 Every test passes against the reference (GNATSD_BIN=/usr/sbin/nats-server 2.9.10).
 
 What the reference does that may surprise (all checked here, on 2.9.10):
@@ -62,7 +64,7 @@ JS = os.path.join(HERE, "js")
 TOOL = os.path.join(JS, "jwt_tool.mjs")
 AUTH_ERR = b"-ERR 'Authorization Violation'\r\n"
 
-TIMEOUTS = {"test_user_creds_login_with_nats_js_and_libnats": 60,
+TIMEOUTS = {"test_user_creds_login_with_nats_js_and_libnats_and_nats_go": 60,
             "test_refused_users": 60, "test_account_signing_keys": 45,
             "test_reload_preload": 45, "test_startup_refusals": 90,
             "test_user_jwt_expiry_disconnects": 40, "test_account_jwt_limits": 45}
@@ -250,6 +252,18 @@ def _libnats(s, creds, expect_ok=True):
     return out
 
 
+def _natsgo(s, creds):
+    """nats.go (the official Go client, tests/integration/go/creds_client.go) logs in with
+    the .creds file: a pub/sub round trip and a request; "ok" or the error."""
+    exe = os.path.join(REPO_ROOT, "build/itest/creds_client")
+    assert os.access(exe, os.X_OK), (
+        "nats.go creds program not found at %s; build it with `make itest`" % exe)
+    p = subprocess.run([exe, _url(s), creds, "go.creds"], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=40)
+    return (p.stdout.decode("utf-8", "replace").strip() or
+            "no output, exit %d: %s" % (p.returncode, p.stderr.decode("utf-8", "replace")))
+
+
 def _msg(c, subject_re, timeout=5.0):
     """The next MSG whose subject matches: (subject, parsed JSON payload)."""
     while True:
@@ -336,7 +350,7 @@ def test_operator_from_file_and_inline():
 # ---------------------------------------------------------------------------
 # 2. logins and refusals
 
-def test_user_creds_login_with_nats_js_and_libnats():
+def test_user_creds_login_with_nats_js_and_libnats_and_nats_go():
     w = _World(signing_key=True)
     a = w.account("A", signer=w.osk[0])  # signed by the operator's signing key
     u = _user(a[0], "alice")
@@ -350,6 +364,7 @@ def test_user_creds_login_with_nats_js_and_libnats():
     with Server(config=w.conf(), monitor=True) as s:
         assert _natsjs(s, creds=creds) == "ok"
         assert _libnats(s, creds) == "ok"
+        assert _natsgo(s, creds) == "ok"
         c = _logged_in(s, u)
         c.send(b"SUB raw 1\r\nPUB raw 2\r\nhi\r\n")
         assert c.sync() == b"MSG raw 1 2\r\nhi\r\n"
