@@ -18,24 +18,9 @@ static void conn_json(jw_t *w, const conn_info_t *ci, int64_t now)
     jw_str(w, "kind", "Gateway");
     jw_str(w, "ip", ci->ip);
     jw_int(w, "port", ci->port);
-    jw_time(w, "start", ci->start_wall_ns);
-    jw_time(w, "last_activity", ci->last_activity_wall_ns);
-    if (ci->rtt_ns) {
-        char d[GO_DURATION_MAX];
-        size_t dn = go_duration(d, sizeof d, ci->rtt_ns);
-        jw_strn(w, "rtt", d, dn);
-    }
-    char t[GO_UPTIME_MAX];
-    size_t tn = go_uptime(t, sizeof t, now - ci->start_wall_ns);
-    jw_strn(w, "uptime", t, tn);
-    tn = go_uptime(t, sizeof t, now - ci->last_activity_wall_ns);
-    jw_strn(w, "idle", t, tn);
+    monitor_write_times(w, ci, now);
     jw_uint(w, "pending_bytes", ci->pending_bytes);
-    jw_uint(w, "in_msgs", ci->in_msgs);
-    jw_uint(w, "out_msgs", ci->out_msgs);
-    jw_uint(w, "in_bytes", ci->in_bytes);
-    jw_uint(w, "out_bytes", ci->out_bytes);
-    jw_uint(w, "subscriptions", ci->num_subs);
+    monitor_write_traffic(w, ci);
     jw_str(w, "name", ci->remote_id);
     jw_obj_end(w);
 }

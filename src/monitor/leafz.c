@@ -44,11 +44,7 @@ int handle_leafz(const http_req_t *req, buf_t *body, monitor_reply_t *rep)
             char d[GO_DURATION_MAX];
             size_t dn = go_duration(d, sizeof d, ci->rtt_ns);
             jw_strn(&w, "rtt", d, dn);
-            jw_uint(&w, "in_msgs", ci->in_msgs);
-            jw_uint(&w, "out_msgs", ci->out_msgs);
-            jw_uint(&w, "in_bytes", ci->in_bytes);
-            jw_uint(&w, "out_bytes", ci->out_bytes);
-            jw_uint(&w, "subscriptions", ci->num_subs);
+            monitor_write_traffic(&w, ci);
             if (subs) {
                 jw_arr_begin(&w, "subscriptions_list");
                 for (size_t k = 0; k < ci->nsubs; k++)

@@ -38,6 +38,13 @@ int handle_jsz(const http_req_t *req, buf_t *body, monitor_reply_t *rep); /* jsz
 /* accountz.c: account acc's detail (the object /accountz?acc= has as "account_detail",
  * compact) into out: 200; or 500 with the reference's error text in out. */
 int accountz_info(const char *acc, buf_t *out);
+/* monitor_conns.c: the members every connection listing shares. monitor_write_times:
+ * "start", "last_activity", "rtt" (when measured), "uptime", "idle" (now: the wall
+ * clock); monitor_write_traffic: "in_msgs", "out_msgs", "in_bytes", "out_bytes",
+ * "subscriptions". */
+struct conn_info;
+void monitor_write_times(jw_t *w, const struct conn_info *ci, int64_t now);
+void monitor_write_traffic(jw_t *w, const struct conn_info *ci);
 /* The /accstatz document for the accounts in only (comma separated; NULL = all). */
 void accstatz_write(buf_t *body, bool pretty, const char *only, bool unused);
 

@@ -128,6 +128,28 @@ static void put_uptime(jw_t *w, const char *key, int64_t ns)
     jw_strn(w, key, u, n);
 }
 
+void monitor_write_times(jw_t *w, const conn_info_t *ci, int64_t now)
+{
+    jw_time(w, "start", ci->start_wall_ns);
+    jw_time(w, "last_activity", ci->last_activity_wall_ns);
+    if (ci->rtt_ns) {
+        char d[GO_DURATION_MAX];
+        size_t dn = go_duration(d, sizeof d, ci->rtt_ns);
+        jw_strn(w, "rtt", d, dn);
+    }
+    put_uptime(w, "uptime", now - ci->start_wall_ns);
+    put_uptime(w, "idle", now - ci->last_activity_wall_ns);
+}
+
+void monitor_write_traffic(jw_t *w, const conn_info_t *ci)
+{
+    jw_uint(w, "in_msgs", ci->in_msgs);
+    jw_uint(w, "out_msgs", ci->out_msgs);
+    jw_uint(w, "in_bytes", ci->in_bytes);
+    jw_uint(w, "out_bytes", ci->out_bytes);
+    jw_uint(w, "subscriptions", ci->num_subs);
+}
+
 static void put_opt_str(jw_t *w, const char *key, const char *s)
 {
     if (s && *s) jw_str(w, key, s);
@@ -154,11 +176,7 @@ static void write_conn(jw_t *w, const conn_info_t *c, int64_t now, bool auth, bo
     put_uptime(w, "uptime", now - c->start_wall_ns);
     put_uptime(w, "idle", now - c->last_activity_wall_ns);
     jw_uint(w, "pending_bytes", c->pending_bytes);
-    jw_uint(w, "in_msgs", c->in_msgs);
-    jw_uint(w, "out_msgs", c->out_msgs);
-    jw_uint(w, "in_bytes", c->in_bytes);
-    jw_uint(w, "out_bytes", c->out_bytes);
-    jw_uint(w, "subscriptions", c->num_subs);
+    monitor_write_traffic(w, c);
     put_opt_str(w, "name", c->name);
     put_opt_str(w, "lang", c->lang);
     put_opt_str(w, "version", c->version);

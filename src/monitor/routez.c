@@ -27,24 +27,9 @@ void routez_write_routes(jw_t *w, bool subs, bool detail)
         jw_bool(w, "is_configured", ci->is_configured);
         jw_str(w, "ip", ci->ip);
         jw_int(w, "port", ci->port);
-        jw_time(w, "start", ci->start_wall_ns);
-        jw_time(w, "last_activity", ci->last_activity_wall_ns);
-        if (ci->rtt_ns) {
-            char d[GO_DURATION_MAX];
-            size_t dn = go_duration(d, sizeof d, ci->rtt_ns);
-            jw_strn(w, "rtt", d, dn);
-        }
-        char t[GO_UPTIME_MAX];
-        size_t tn = go_uptime(t, sizeof t, now - ci->start_wall_ns);
-        jw_strn(w, "uptime", t, tn);
-        tn = go_uptime(t, sizeof t, now - ci->last_activity_wall_ns);
-        jw_strn(w, "idle", t, tn);
+        monitor_write_times(w, ci, now);
         jw_uint(w, "pending_size", ci->pending_bytes);
-        jw_uint(w, "in_msgs", ci->in_msgs);
-        jw_uint(w, "out_msgs", ci->out_msgs);
-        jw_uint(w, "in_bytes", ci->in_bytes);
-        jw_uint(w, "out_bytes", ci->out_bytes);
-        jw_uint(w, "subscriptions", ci->num_subs);
+        monitor_write_traffic(w, ci);
         if (subs && !detail && ci->nsubs) {
             jw_arr_begin(w, "subscriptions_list");
             for (size_t k = 0; k < ci->nsubs; k++)
