@@ -67,8 +67,8 @@ int app_start(void)
     if (leaf_start() != 0) return -1;
     accounts_configure(o); /* after route_start: the reply subscriptions are route interest */
     sysreq_register();
+    sys_subs_start(); /* registers its inbox handler: before sys_start */
     sys_start();
-    sys_subs_start();
     latency_start(); /* after sys_start: its results need the system account's events */
     server_build_info();
     if (o->http_port || o->https_port) {

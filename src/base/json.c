@@ -409,6 +409,13 @@ static int jr_value(jr_t *r, json_type_t *t)
     }
 }
 
+bool json_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
+    return true;
+}
+
 int json_parse_object(const char *s, size_t n, json_member_fn fn, void *ctx)
 {
     jr_t r = {s, n, 0, 0};

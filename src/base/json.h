@@ -63,6 +63,8 @@ typedef int (*json_member_fn)(void *ctx, slice_t key_raw, json_type_t t, slice_t
 /* 0 if s is exactly one JSON object (surrounding whitespace allowed), -1 otherwise
  * (or the callback's non-zero value). */
 int json_parse_object(const char *s, size_t n, json_member_fn fn, void *ctx);
+/* Whether s holds nothing but JSON whitespace (an empty request payload). */
+bool json_blank(const char *s, size_t n);
 /* The same for a document that is exactly one array: fn once per element. */
 typedef int (*json_elem_fn)(void *ctx, json_type_t t, slice_t raw);
 int json_parse_array(const char *s, size_t n, json_elem_fn fn, void *ctx);

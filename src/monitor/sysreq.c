@@ -108,10 +108,7 @@ static int opt_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
  * JSON object (an empty payload has none). */
 static int parse_opts(const char *opts, size_t n, req_opts_t *o, buf_t *out)
 {
-    size_t i = 0;
-    while (i < n && (opts[i] == ' ' || opts[i] == '\t' || opts[i] == '\r' || opts[i] == '\n'))
-        i++;
-    if (i < n && json_parse_object(opts, n, opt_member, o) != 0) {
+    if (!json_blank(opts, n) && json_parse_object(opts, n, opt_member, o) != 0) {
         buf_puts(out, "invalid JSON options: expected one JSON object");
         return SYS_EP_BAD_REQUEST;
     }
@@ -196,14 +193,6 @@ static bool count_active(account_t *a, void *arg)
     return true;
 }
 
-static void data_stats(jw_t *w, const char *key, uint64_t msgs, uint64_t bytes)
-{
-    jw_obj_begin(w, key);
-    jw_uint(w, "msgs", msgs);
-    jw_uint(w, "bytes", bytes);
-    jw_obj_end(w);
-}
-
 /* statsz "routes" (one per route) and "gateways" (one per outbound gateway, with what
  * its inbound connections received), as the reference's; omitted when empty. */
 static void statsz_peers(jw_t *w)
@@ -215,8 +204,8 @@ static void statsz_peers(jw_t *w)
         jw_obj_begin(w, NULL);
         jw_uint(w, "rid", v[i].cid);
         if (v[i].peer_name[0]) jw_str(w, "name", v[i].peer_name);
-        data_stats(w, "sent", v[i].out_msgs, v[i].out_bytes);
-        data_stats(w, "received", v[i].in_msgs, v[i].in_bytes);
+        data_stats_write(w, "sent", v[i].out_msgs, v[i].out_bytes);
+        data_stats_write(w, "received", v[i].in_msgs, v[i].in_bytes);
         jw_uint(w, "pending", v[i].pending_bytes);
         jw_obj_end(w);
     }
@@ -238,8 +227,8 @@ static void statsz_peers(jw_t *w)
         jw_obj_begin(w, NULL);
         jw_uint(w, "gwid", v[i].cid);
         jw_str(w, "name", v[i].peer_name);
-        data_stats(w, "sent", v[i].out_msgs, v[i].out_bytes);
-        data_stats(w, "received", in_msgs, in_bytes);
+        data_stats_write(w, "sent", v[i].out_msgs, v[i].out_bytes);
+        data_stats_write(w, "received", in_msgs, in_bytes);
         jw_int(w, "inbound_connections", inbound);
         jw_obj_end(w);
     }
@@ -268,8 +257,8 @@ static int ep_statsz(const char *acc, const char *o, size_t n, buf_t *out)
     jw_uint(&w, "total_connections", atomic_load(&srv->total_conns));
     jw_int(&w, "active_accounts", active);
     jw_uint(&w, "subscriptions", accounts_num_subs());
-    data_stats(&w, "sent", st.out_msgs, st.out_bytes);
-    data_stats(&w, "received", st.in_msgs, st.in_bytes);
+    data_stats_write(&w, "sent", st.out_msgs, st.out_bytes);
+    data_stats_write(&w, "received", st.in_msgs, st.in_bytes);
     jw_uint(&w, "slow_consumers", atomic_load(&srv->slow_consumers));
     statsz_peers(&w);
     jw_int(&w, "active_servers", 1 + route_count());

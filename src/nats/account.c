@@ -150,12 +150,22 @@ acct_remote_t account_fetch_remote(const char *name, size_t n, account_remote_do
     return remote ? remote(name, n, done, arg) : ACCT_REMOTE_NONE;
 }
 
-account_t *account_fetch_or_ask(const char *name, size_t n)
+/* account_fetch_or_ask, telling whether a lookup is in flight now (*asked). */
+static account_t *fetch_or_ask(const char *name, size_t n, bool *asked)
 {
+    *asked = false;
     account_t *a = account_fetch_quiet(name, n);
     if (a || !loader) return a;
-    if (account_fetch_remote(name, n, NULL, NULL) != ACCT_REMOTE_NONE) return NULL;
+    acct_remote_t r = account_fetch_remote(name, n, NULL, NULL);
+    *asked = r == ACCT_REMOTE_STARTED;
+    if (r != ACCT_REMOTE_NONE) return NULL;
     return account_fetch(name, n); /* not looked up: logged as before */
+}
+
+account_t *account_fetch_or_ask(const char *name, size_t n)
+{
+    bool asked;
+    return fetch_or_ask(name, n, &asked);
 }
 
 static size_t nplaceholders; /* under reg_mu */
@@ -164,11 +174,9 @@ account_t *account_for_interest(slice_t name, bool add)
 {
     account_t *a = lookup_any(name.p, name.n);
     if (a || !add) return a;
-    a = account_fetch_quiet(name.p, name.n);
-    if (a || !loader) return a;
-    acct_remote_t r = account_fetch_remote(name.p, name.n, NULL, NULL);
-    if (r == ACCT_REMOTE_NONE) return account_fetch(name.p, name.n); /* logged as before */
-    if (r != ACCT_REMOTE_STARTED) return NULL;
+    bool asked;
+    a = fetch_or_ask(name.p, name.n, &asked);
+    if (a || !asked) return a;
     char nm[256];
     if (name.n >= sizeof nm) return NULL;
     memcpy(nm, name.p, name.n);
@@ -312,6 +320,18 @@ bool account_bind(conn_t *c, account_t *acc)
     return true;
 }
 
+bool account_count_leaf(conn_t *c, account_t *acc, bool limited)
+{
+    int32_t max = limited ? atomic_load(&acc->max_leafs) : -1;
+    int32_t now = atomic_fetch_add(&acc->nleafs, 1);
+    if (max >= 0 && now >= max) {
+        atomic_fetch_sub(&acc->nleafs, 1);
+        return false;
+    }
+    atomic_store(&c->sink, &acc->stats);
+    return true;
+}
+
 void account_unbind(conn_t *c)
 {
     if (c->acc && c->acc_counted) {
@@ -328,13 +348,16 @@ void account_stat_write(jw_t *w, account_t *a)
     jw_int(w, "conns", conns);
     jw_int(w, "leafnodes", leafs);
     jw_int(w, "total_conns", conns + leafs);
-    jw_obj_begin(w, "sent");
-    jw_uint(w, "msgs", atomic_load(&a->stats.out_msgs));
-    jw_uint(w, "bytes", atomic_load(&a->stats.out_bytes));
-    jw_obj_end(w);
-    jw_obj_begin(w, "received");
-    jw_uint(w, "msgs", atomic_load(&a->stats.in_msgs));
-    jw_uint(w, "bytes", atomic_load(&a->stats.in_bytes));
-    jw_obj_end(w);
+    data_stats_write(w, "sent", atomic_load(&a->stats.out_msgs), atomic_load(&a->stats.out_bytes));
+    data_stats_write(w, "received", atomic_load(&a->stats.in_msgs),
+                     atomic_load(&a->stats.in_bytes));
     jw_int(w, "slow_consumers", atomic_load(&a->stats.slow_consumers));
+}
+
+void data_stats_write(jw_t *w, const char *key, uint64_t msgs, uint64_t bytes)
+{
+    jw_obj_begin(w, key);
+    jw_uint(w, "msgs", msgs);
+    jw_uint(w, "bytes", bytes);
+    jw_obj_end(w);
 }

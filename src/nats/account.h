@@ -141,11 +141,17 @@ static inline account_t *conn_account(const conn_t *c)
 bool account_bind(conn_t *c, account_t *acc);
 /* Owner, closing: c no longer counts toward its account. */
 void account_unbind(conn_t *c);
+/* Owner: leaf node c (c->acc = acc) counts among acc's leaf nodes and its traffic in
+ * acc's totals, as account_bind for a client; limited: refused (false, nothing counted)
+ * at acc's max_leafnodes. The leaf module uncounts it when it goes. */
+bool account_count_leaf(conn_t *c, account_t *acc, bool limited);
 /* a's statistics as the reference's AccountStat members ("acc", "conns", "leafnodes",
  * "total_conns", "sent", "received", "slow_consumers"), into w's open object: the
  * /accstatz rows and the CONNS events. The server's view: "sent" is what it sent to the
  * account's clients and leaf nodes, "received" what it received from them. */
 struct jw;
 void account_stat_write(struct jw *w, account_t *a);
+/* The reference's DataStats member: "key":{"msgs":...,"bytes":...} (events, statsz). */
+void data_stats_write(struct jw *w, const char *key, uint64_t msgs, uint64_t bytes);
 
 #endif

@@ -123,8 +123,7 @@ static void leaf_init_op(worker_t *w, conn_t *c, const inq_item_t *it)
             return;
         }
         c->acc = acc;
-        atomic_fetch_add(&acc->nleafs, 1);
-        atomic_store(&c->sink, &acc->stats);
+        account_count_leaf(c, acc, false); /* (a hub limits its leafs, not a spoke) */
         NOTICE("%sLeafnode connection created for account: %s ", c->prefix, acc->name);
     } else {
         NOTICE("%sLeafnode connection created ", c->prefix);

@@ -340,16 +340,7 @@ static void process_connect(worker_t *w, conn_t *c, const op_t *op)
         leaf_redump(w, c);
         return;
     }
-    if (rc == AUTH_OK && c->acc) {
-        int32_t max = atomic_load(&c->acc->max_leafs);
-        int32_t now = atomic_fetch_add(&c->acc->nleafs, 1);
-        if (max >= 0 && now >= max) {
-            atomic_fetch_sub(&c->acc->nleafs, 1);
-            rc = AUTH_FAIL;
-        } else {
-            atomic_store(&c->sink, &c->acc->stats);
-        }
-    }
+    if (rc == AUTH_OK && c->acc && !account_count_leaf(c, c->acc, true)) rc = AUTH_FAIL;
     if (rc != AUTH_OK) {
         if (rc == AUTH_FAIL) ERROR("%sauthentication error", c->prefix);
         c->acc = NULL;

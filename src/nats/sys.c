@@ -294,12 +294,6 @@ static void client_info(buf_t *b, const conn_t *c, bool closed, int64_t stop_ns,
     client_info_write(&w, "client", c, true, user ? user : "", &x);
 }
 
-static void data_stats(buf_t *b, const char *key, uint64_t msgs, uint64_t bytes)
-{
-    buf_printf(b, ",\"%s\":{\"msgs\":%llu,\"bytes\":%llu}", key, (unsigned long long)msgs,
-               (unsigned long long)bytes);
-}
-
 /* The two subjects of an account's connection count event. */
 static const char *const conns_subjects[] = {"$SYS.SERVER.ACCOUNT.%s.CONNS",
                                              "$SYS.ACCOUNT.%s.SERVER.CONNS"};
@@ -348,13 +342,16 @@ static bool hb_account(account_t *a, void *arg)
     h->sent++;
     uint64_t r[2] = {0, 0};
     (void)os_random(r, sizeof r);
+    buf_t ev = {0};
+    conns_event(&ev, a, r[0], r[1]);
     for (size_t i = 0; i < ARRAY_LEN(conns_subjects); i++) {
-        buf_t b = {0};
-        conns_event(&b, a, r[0], r[1]);
+        buf_t b = {0}; /* (each queued publish takes its payload over) */
+        buf_append(&b, ev.p, ev.len);
         char subj[512];
         snprintf(subj, sizeof subj, conns_subjects[i], a->name);
         publish_queued(S.sys, subj, &b);
     }
+    buf_free(&ev);
     return true;
 }
 
@@ -382,10 +379,7 @@ static int acc_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
 
 static int ep_conns(const char *acc, const char *o, size_t n, buf_t *out)
 {
-    size_t i = 0;
-    while (i < n && (o[i] == ' ' || o[i] == '\t' || o[i] == '\r' || o[i] == '\n'))
-        i++;
-    if (i < n) {
+    if (!json_blank(o, n)) {
         char *named = NULL;
         if (json_parse_object(o, n, acc_member, &named) != 0) {
             ERROR("Error unmarshalling account connections request message: %.*s", (int)n, o);
@@ -448,10 +442,11 @@ static void disconnect_event(worker_t *w, buf_t *b, conn_t *c, const char *user,
     buf_putc(b, ',');
     client_info(b, c, true, now, user);
     /* the client's view, as the reference: what it sent, what it received */
-    data_stats(b, "sent", c->in_msgs, c->in_bytes);
-    data_stats(b, "received", c->out_msgs, c->out_bytes);
-    buf_puts(b, ",\"reason\":");
-    json_put_string(b, why, strlen(why));
+    jw_t jw;
+    jw_resume(&jw, b);
+    data_stats_write(&jw, "sent", c->in_msgs, c->in_bytes);
+    data_stats_write(&jw, "received", c->out_msgs, c->out_bytes);
+    jw_str(&jw, "reason", why);
     buf_putc(b, '}');
 }
 
@@ -538,9 +533,9 @@ static int enqueue(const msg_t *m, job_t *j)
     return 1;
 }
 
-/* A request for an endpoint (it must have a reply subject). */
-/* arg: NULL, or the account ping's endpoint ($SYS.REQ.ACCOUNT.PING.STATZ asked in the
- * system account: every account's, the account NULL). */
+/* A request for an endpoint (it must have a reply subject). arg: NULL, or the account
+ * ping's endpoint ($SYS.REQ.ACCOUNT.PING.STATZ asked in the system account: every
+ * account's, the account NULL). */
 static int on_request(worker_t *w, const msg_t *m, void *arg)
 {
     (void)w;
@@ -605,7 +600,6 @@ static void add_inbox(const char *prefix, sys_request_fn fn, internal_msg_fn wfn
     custom_t *c = &S.custom[S.ncustom];
     c->prefix = xstrdup(prefix);
     c->fn = fn, c->wfn = wfn, c->warg = warg;
-    atomic_thread_fence(memory_order_release);
     S.ncustom++;
 }
 
@@ -626,9 +620,7 @@ static int on_inbox(worker_t *w, const msg_t *m, void *arg)
     size_t pn = strlen(S.inbox);
     if (m->subject.n <= pn) return 0;
     slice_t tok = {m->subject.p + pn, m->subject.n - pn};
-    size_t n = S.ncustom;
-    atomic_thread_fence(memory_order_acquire);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < S.ncustom; i++) {
         const custom_t *c = &S.custom[i];
         size_t l = c->prefix ? strlen(c->prefix) : 0;
         if (!c->prefix || tok.n < l || memcmp(tok.p, c->prefix, l) != 0) continue;

@@ -49,8 +49,8 @@ void sys_register_request(const char *pattern, sys_request_fn fn);
 /* The server's inbox, as the reference's: one subscription $SYS._INBOX.<h>.* (h: a hash
  * of the server name) for every reply this server asks for. sys_inbox_subject: the
  * subject of a one-token reply. A reply whose token starts with prefix goes to fn on the
- * system thread (registered before sys_start, as sys_register_request), or to wfn on
- * the worker that delivers it (registered any time). */
+ * system thread, or to wfn on the worker that delivers it; both registered before
+ * sys_start, as sys_register_request. */
 void sys_inbox_subject(const char *token, char *out, size_t n);
 void sys_register_inbox_request(const char *prefix, sys_request_fn fn);
 void sys_register_inbox_handler(const char *prefix, internal_msg_fn wfn, void *arg);

@@ -4,7 +4,7 @@
 #ifndef GNATSD_SYS_SUBS_H
 #define GNATSD_SYS_SUBS_H
 
-/* Control plane, after sys_start (nothing without a system account); stop at
+/* Control plane, before sys_start (nothing without a system account); stop at
  * shutdown while the workers run; free after. */
 void sys_subs_start(void);
 void sys_subs_stop(void);
