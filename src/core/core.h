@@ -10,6 +10,8 @@
 #include "core/server.h"
 
 #define RBUF_SIZE (256 * 1024)
+/* The time one connection's reads may hold its worker in one turn (then the others go) */
+#define READ_TURN_NS (2 * 1000 * 1000)
 #define QUIET_READ (64 * 1024) /* read size for a connection whose last read sent nothing */
 #define TICK_NS (20LL * 1000000LL)
 /* A paused producer waits at most from STALL_NS (its consumers just over the stall

@@ -495,6 +495,11 @@ const char *tls_version_name(const SSL *ssl)
     }
 }
 
+bool tls_has_pending(const SSL *ssl)
+{
+    return SSL_has_pending(ssl) != 0;
+}
+
 void tls_cipher_name(const SSL *ssl, char *out, size_t n)
 {
     const SSL_CIPHER *c = SSL_get_current_cipher(ssl);

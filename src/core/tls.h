@@ -40,6 +40,8 @@ void tls_ctx_unref(tls_ctx_t *t);
 bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl);
 const char *tls_version_name(const SSL *ssl);              /* "1.2", "1.3" */
 void tls_cipher_name(const SSL *ssl, char *out, size_t n); /* IANA name */
+/* Whether OpenSSL holds bytes read from the socket but not yet returned by SSL_read. */
+bool tls_has_pending(const SSL *ssl);
 /* A certificate the peer sent, as the reference's /connz shows it (auth=true). */
 typedef struct tls_peer_cert {
     char *subject;        /* owned; Go's pkix.Name form: "CN=x,O=y,C=z" */
