@@ -192,6 +192,7 @@ def test_f10_gossip_dialer_reaped_and_one_per_url():
         p = free_port()
         def dials():
             return s.log().count("Error trying to connect to route")
+        regossips = 0
         for i in range(60):
             _gossip(r, "NGOSSIP", p)
             _gossip(r, "NGOSSIP", p)  # same URL again while its dialer runs: no second one
@@ -203,11 +204,13 @@ def test_f10_gossip_dialer_reaped_and_one_per_url():
                     wait_until(lambda: dials() > i, 1, what="dial")
                 except AssertionError:
                     _gossip(r, "NGOSSIP", p)
+                    regossips += 1
             assert dials() > i, "dial attempt %d never came" % (i + 1)
         _sync(r)
         # connect_retries 0: one attempt per dialer, one dialer per URL at a time (a
-        # re-gossip that crosses a finishing dial may add one)
-        assert dials() <= 60 + 6, dials()
+        # re-gossip that crosses a finishing dial may add one: on a busy machine there
+        # are more of them; a dialer per gossip would have made 120 and more)
+        assert dials() <= 60 + regossips + 6, (dials(), regossips)
         grown_mb = (_proc_status(s.proc.pid, "VmSize:") - vm0) / 1024
         assert grown_mb < 200, "address space grew %d MiB over 60 finished dialers" % grown_mb
 
