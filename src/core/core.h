@@ -21,7 +21,12 @@
 #define STALL_NS (5LL * 1000000LL)
 #define STALL_MAX_NS (1000LL * 1000000LL)
 
-#define NSTAGE 64
+#define NSTAGE_BITS 12
+#define NSTAGE (1 << NSTAGE_BITS) /* stage slots per worker (outbound.c: stage_for) */
+/* What one producer's operations may stage before its read stops for a flush round
+ * (then it goes on): a fan-out to thousands otherwise staged a copy of a whole read per
+ * subscriber (256 KiB x 1,000) before writing any. */
+#define PASS_BUDGET (16 * 1024 * 1024)
 #define NOVER 8 /* consumers a read may find behind before it stops listing them */
 
 /* Bytes a worker queued for one connection during its current batch. */
@@ -96,9 +101,11 @@ struct worker {
     /* Bytes for other connections produced during the current batch, one stage per
      * destination (direct-mapped by connection): appended to the connection's outbound
      * buffer under its lock once per batch instead of once per message. */
-    struct stage *stages;   /* NSTAGE */
-    uint8_t staged[NSTAGE]; /* indexes of stages taken since the last commit */
+    struct stage *stages;    /* NSTAGE */
+    uint16_t staged[NSTAGE]; /* indexes of stages taken since the last commit */
     int nstaged;
+    uint64_t pass_mark;    /* staged_total at the last flush round */
+    bool pass_full;        /* PASS_BUDGET staged since: the producer's read stops for a flush */
     size_t round_bytes;    /* committed since the last flush round */
     uint64_t staged_total; /* bytes ever staged (a read that stages none is quiet) */
     /* connections other workers filled in bulk, for this (their owner) worker to write */
@@ -134,6 +141,13 @@ struct worker {
         uint64_t in_msgs, in_bytes, out_msgs, out_bytes;
     } sink;
 };
+
+/* A producer's read stops at the current operation (the parser returns PROTO_STOP) for
+ * a flush round: consumers fell behind, or the pass staged PASS_BUDGET. */
+static inline bool worker_read_must_stop(const worker_t *w)
+{
+    return w->nover || w->over_lost || w->pass_full;
+}
 
 /* Commands from the control plane to every worker (bits of worker.cmds). */
 #define WCMD_LDM_INFO 1u  /* send INFO {"ldm":true} to protocol-1 clients */

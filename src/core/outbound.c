@@ -191,19 +191,43 @@ done:
     s->msgs = s->bytes = 0;
 }
 
-static inline stage_t *stage_slot(worker_t *w, const conn_t *c)
+/* The stage table is open-addressed: a connection's stage is in one of STAGE_PROBE
+ * slots from its home slot. Slots are freed only all at once (stages_commit_all), so a
+ * lookup may stop at the first free slot. Sized for a fan-out to thousands: with one
+ * slot per connection and 64 slots, a publisher fanning out to 1,000 subscribers took
+ * the lock and committed once per delivery. */
+#define STAGE_PROBE 8
+static inline size_t stage_home(const conn_t *c)
 {
-    return &w->stages[((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> 58];
+    return (size_t)(((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> (64 - NSTAGE_BITS));
+}
+
+static stage_t *stage_find(worker_t *w, const conn_t *c)
+{
+    size_t h = stage_home(c);
+    for (int i = 0; i < STAGE_PROBE; i++) {
+        stage_t *s = &w->stages[(h + (size_t)i) & (NSTAGE - 1)];
+        if (s->conn == c) return s;
+        if (!s->conn) return NULL;
+    }
+    return NULL;
 }
 
 static stage_t *stage_for(worker_t *w, conn_t *c)
 {
-    stage_t *s = stage_slot(w, c);
-    if (likely(s->conn == c)) return s;
-    if (s->conn)
-        stage_commit(w, s); /* collision: the other connection's bytes go now */
-    else
-        w->staged[w->nstaged++] = (uint8_t)(s - w->stages);
+    size_t h = stage_home(c);
+    stage_t *s = NULL;
+    for (int i = 0; i < STAGE_PROBE; i++) {
+        s = &w->stages[(h + (size_t)i) & (NSTAGE - 1)];
+        if (likely(s->conn == c)) return s;
+        if (!s->conn) break;
+    }
+    if (s->conn) { /* every probed slot taken: the home slot's bytes go now */
+        s = &w->stages[h];
+        stage_commit(w, s);
+    } else {
+        w->staged[w->nstaged++] = (uint16_t)(s - w->stages);
+    }
     s->conn = c;
     s->used = true;
     /* A consumer still behind takes one operation's bytes before the commit that pauses
@@ -229,12 +253,12 @@ static void stages_commit_all(worker_t *w)
 /* Commits w's stage for c, if any (c is about to be flushed or closed). */
 void stage_commit_conn(worker_t *w, conn_t *c)
 {
-    stage_t *s = stage_slot(w, c);
+    stage_t *s = stage_find(w, c);
     /* The slot stays taken (and listed once in w->staged) until stages_commit_all:
      * freeing it here let a later connection list it again, past NSTAGE entries.
      * A closed connection stages nothing more (out_closed), and the pointer is
      * dropped before the quiescent point like every other. */
-    if (s->conn == c) stage_commit(w, s);
+    if (s) stage_commit(w, s);
 }
 
 char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
@@ -248,9 +272,10 @@ char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
 /* n bytes written at conn_msg_room's pointer; msgs counts delivered messages (0 or 1). */
 static void stage_put(worker_t *w, conn_t *c, size_t n, uint64_t msgs, uint64_t size)
 {
-    stage_t *s = stage_slot(w, c); /* conn_msg_room made it c's */
+    stage_t *s = stage_find(w, c); /* conn_msg_room made one c's */
     s->buf.len += n;
     w->staged_total += n;
+    if (unlikely(w->staged_total - w->pass_mark > PASS_BUDGET)) w->pass_full = true;
     s->msgs += msgs;
     s->bytes += size;
     if (unlikely(s->buf.len >= s->limit)) stage_commit(w, s);
@@ -515,6 +540,8 @@ void flush_pending(worker_t *w)
     }
     w->flushq_len = 0;
     w->round_bytes = 0;
+    w->pass_mark = w->staged_total;
+    w->pass_full = false;
     sink_flush(w);
 }
 

@@ -220,9 +220,10 @@ static void conn_read(worker_t *w, conn_t *c)
             /* A consumer passed the stall threshold in the middle of the read (the client
              * parser stops there): deliver, and pause here if it is still behind, so one
              * read cannot push a consumer that keeps up past max_pending. */
-            if (used == len || !(w->nover || w->over_lost)) break;
+            if (used == len || !worker_read_must_stop(w)) break;
+            bool behind = w->nover || w->over_lost;
             flush_pending(w);
-            if (pause_if_behind(w, c)) {
+            if (behind && pause_if_behind(w, c)) {
                 save_partial(c, buf + used, len - used, 0);
                 c->part_more = true;
                 return;
@@ -361,10 +362,11 @@ static void run_timers(worker_t *w)
         trim_out(c);
         if (c->closing) conn_close(c, c->reason);
     }
-    /* Stage buffers not used for a whole tick go back too. */
+    /* Stage buffers not used for a whole tick go back too (NSTAGE of them may have
+     * been in use at once during a fan-out). */
     for (int k = 0; k < NSTAGE; k++) {
         stage_t *st = &w->stages[k];
-        if (!st->used && !st->conn && st->buf.cap > OUT_KEEP) buf_free(&st->buf);
+        if (!st->used && !st->conn && st->buf.cap) buf_free(&st->buf);
         st->used = false;
     }
     /* Housekeeping (write deadlines, auto-unsubscribed subs) at least 4 times a second. */

@@ -692,8 +692,9 @@ static inline __attribute__((always_inline)) proto_next_t client_handle(worker_t
     if (op->type == OP_PUB || op->type == OP_HPUB || op->type == OP_SUB || op->type == OP_UNSUB ||
         op->type == OP_PING)
         atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
-    /* A consumer fell behind: conn_read delivers, and pauses us if it still is. */
-    if (unlikely(w->nover || w->over_lost)) return PROTO_STOP;
+    /* A consumer fell behind (conn_read delivers, and pauses us if it still is), or this
+     * pass staged its budget. */
+    if (unlikely(worker_read_must_stop(w))) return PROTO_STOP;
     return PROTO_NEXT;
 }
 
