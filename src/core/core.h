@@ -107,10 +107,11 @@ struct worker {
     struct stage *stages;    /* NSTAGE */
     uint16_t staged[NSTAGE]; /* indexes of stages taken since the last commit */
     int nstaged;
-    uint64_t pass_mark;    /* staged_total at the last flush round */
-    bool pass_full;        /* PASS_BUDGET staged since: the producer's read stops for a flush */
-    size_t round_bytes;    /* committed since the last flush round */
-    uint64_t staged_total; /* bytes ever staged (a read that stages none is quiet) */
+    struct stage *room_stage; /* the stage conn_msg_room last gave room in */
+    uint64_t pass_mark;       /* staged_total at the last flush round */
+    bool pass_full;           /* PASS_BUDGET staged since: the producer's read stops for a flush */
+    size_t round_bytes;       /* committed since the last flush round */
+    uint64_t staged_total;    /* bytes ever staged (a read that stages none is quiet) */
     /* connections other workers filled in bulk, for this (their owner) worker to write */
     spinlock_t kick_lock;
     conn_t **kickq, **kickq_spare;

@@ -265,6 +265,7 @@ char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
 {
     if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed))) return NULL;
     stage_t *s = stage_for(w, c);
+    w->room_stage = s; /* stage_put's, without a second lookup */
     buf_reserve(&s->buf, max);
     return s->buf.p + s->buf.len;
 }
@@ -272,7 +273,8 @@ char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
 /* n bytes written at conn_msg_room's pointer; msgs counts delivered messages (0 or 1). */
 static void stage_put(worker_t *w, conn_t *c, size_t n, uint64_t msgs, uint64_t size)
 {
-    stage_t *s = stage_find(w, c); /* conn_msg_room made one c's */
+    stage_t *s = w->room_stage;                       /* conn_msg_room's, without a second lookup */
+    if (unlikely(s->conn != c)) s = stage_find(w, c); /* (something staged in between) */
     s->buf.len += n;
     w->staged_total += n;
     if (unlikely(w->staged_total - w->pass_mark > PASS_BUDGET)) w->pass_full = true;
