@@ -261,8 +261,17 @@ void conn_flush_handshake(worker_t *w, conn_t *c)
 ssize_t conn_recv(conn_t *c, char *buf, size_t room)
 {
     if (!c->ssl) return transport_recv(c->fd, NULL, buf, room);
-    spin_lock(&c->out_lock);
-    ssize_t n = transport_recv(c->fd, c->ssl, buf, room);
-    spin_unlock(&c->out_lock);
-    return n;
+    /* SSL_read returns one record (at most 16 KiB) per call: fill the room as a plain
+     * read does, so a read's operations (and the flush that follows them) come in
+     * batches as big over TLS. The lock (flushers write through the same SSL object)
+     * is taken per record. An EOF or error after some bytes is seen at the next call. */
+    size_t got = 0;
+    while (got < room) {
+        spin_lock(&c->out_lock);
+        ssize_t n = transport_recv(c->fd, c->ssl, buf + got, room - got);
+        spin_unlock(&c->out_lock);
+        if (n <= 0) return got ? (ssize_t)got : n;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
 }
