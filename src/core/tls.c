@@ -206,6 +206,14 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
      * store (ca_file), and a peer then sees the CA itself in the chain. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
+    if (server) {
+        /* No server-side session cache (every handshake's session was kept, up to
+         * 20,480 of them: memory per connection) and one TLS 1.3 ticket, as Go's
+         * server sends (OpenSSL sends two): resumption stays possible through the
+         * stateless ticket, and each handshake builds one ticket less. */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(ctx, 1);
+    }
     /* One read() brings every record the socket holds (up to 64 KiB), not one read for
      * a record's header and one for its body: half the syscalls on a busy stream. */
     SSL_CTX_set_read_ahead(ctx, 1);
