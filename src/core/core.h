@@ -21,11 +21,8 @@
 #define STALL_NS (5LL * 1000000LL)
 #define STALL_MAX_NS (1000LL * 1000000LL)
 
-/* Stage slots per worker (outbound.c: stage_for): 64 at first, doubled up to NSTAGE
- * after a pass whose destinations did not fit (a fan-out to thousands). */
-#define NSTAGE_MIN_BITS 6
 #define NSTAGE_BITS 12
-#define NSTAGE (1 << NSTAGE_BITS)
+#define NSTAGE (1 << NSTAGE_BITS) /* stage slots per worker (outbound.c: stage_for) */
 /* What one producer's operations may stage before its read stops for a flush round
  * (then it goes on): a fan-out to thousands otherwise staged a copy of a whole read per
  * subscriber (256 KiB x 1,000) before writing any. Measured on fanout_1000 (RSS, rate):
@@ -107,9 +104,7 @@ struct worker {
     /* Bytes for other connections produced during the current batch, one stage per
      * destination (direct-mapped by connection): appended to the connection's outbound
      * buffer under its lock once per batch instead of once per message. */
-    struct stage *stages; /* 1 << stage_bits of them */
-    int stage_bits;
-    int stage_evictions;     /* this pass: destinations that found no free slot */
+    struct stage *stages;    /* NSTAGE */
     uint16_t staged[NSTAGE]; /* indexes of stages taken since the last commit */
     int nstaged;
     struct stage *room_stage; /* the stage conn_msg_room last gave room in */

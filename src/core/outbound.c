@@ -193,24 +193,20 @@ done:
 
 /* The stage table is open-addressed: a connection's stage is in one of STAGE_PROBE
  * slots from its home slot. Slots are freed only all at once (stages_commit_all), so a
- * lookup may stop at the first free slot. It starts with 64 slots (the memory of a
- * worker that serves few destinations at a time stays small: 4,096 slots from the start
- * cost 0.5 KB per connection on `conns`) and doubles, up to NSTAGE, after a pass that
- * served more destinations than a quarter of its slots: with 64 slots a publisher
- * fanning out to 1,000 subscribers took the consumer's lock and committed once per
- * delivery. (Measured on fanout_1000: growing from 64 costs ~5% CPU against a table of
- * 4,096 from the start, r5; that one held 0.5 KB more per connection on `conns`.) */
+ * lookup may stop at the first free slot. Sized for a fan-out to thousands: with one
+ * slot per connection and 64 slots, a publisher fanning out to 1,000 subscribers took
+ * the lock and committed once per delivery. */
 #define STAGE_PROBE 8
-static inline size_t stage_home(const worker_t *w, const conn_t *c)
+static inline size_t stage_home(const conn_t *c)
 {
-    return (size_t)(((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> (64 - w->stage_bits));
+    return (size_t)(((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> (64 - NSTAGE_BITS));
 }
 
 static stage_t *stage_find(worker_t *w, const conn_t *c)
 {
-    size_t h = stage_home(w, c), mask = ((size_t)1 << w->stage_bits) - 1;
+    size_t h = stage_home(c);
     for (int i = 0; i < STAGE_PROBE; i++) {
-        stage_t *s = &w->stages[(h + (size_t)i) & mask];
+        stage_t *s = &w->stages[(h + (size_t)i) & (NSTAGE - 1)];
         if (s->conn == c) return s;
         if (!s->conn) return NULL;
     }
@@ -219,21 +215,16 @@ static stage_t *stage_find(worker_t *w, const conn_t *c)
 
 static stage_t *stage_for(worker_t *w, conn_t *c)
 {
-    size_t h = stage_home(w, c), mask = ((size_t)1 << w->stage_bits) - 1;
+    size_t h = stage_home(c);
     stage_t *s = NULL;
     for (int i = 0; i < STAGE_PROBE; i++) {
-        s = &w->stages[(h + (size_t)i) & mask];
+        s = &w->stages[(h + (size_t)i) & (NSTAGE - 1)];
         if (likely(s->conn == c)) return s;
         if (!s->conn) break;
     }
     if (s->conn) { /* every probed slot taken: the home slot's bytes go now */
         s = &w->stages[h];
         stage_commit(w, s);
-        /* Too many destinations for the table: the producer's read stops for a flush
-         * round, after which stages_commit_all grows it (not after a whole read of
-         * commits per delivery). */
-        if (++w->stage_evictions > (1 << w->stage_bits) / 4 && w->stage_bits < NSTAGE_BITS)
-            w->pass_full = true;
     } else {
         w->staged[w->nstaged++] = (uint16_t)(s - w->stages);
     }
@@ -243,19 +234,6 @@ static stage_t *stage_for(worker_t *w, conn_t *c)
      * the producer; otherwise up to the threshold (stage_commit refines it). */
     s->limit = atomic_load_explicit(&c->over_stall, memory_order_relaxed) ? 0 : w->stage_limit;
     return s;
-}
-
-/* Doubles w's stage table (every slot free: the caller committed them all). The
- * buffers the old slots kept are freed; the new slots start without one. */
-static void stages_grow(worker_t *w)
-{
-    size_t n = (size_t)1 << w->stage_bits;
-    for (size_t k = 0; k < n; k++)
-        buf_free(&w->stages[k].buf);
-    free(w->stages);
-    w->stage_bits++;
-    w->stages = xcalloc((size_t)1 << w->stage_bits, sizeof *w->stages);
-    w->room_stage = NULL;
 }
 
 /* Commits every stage and frees the slots: before any flush, and before a quiescent
@@ -269,13 +247,7 @@ static void stages_commit_all(worker_t *w)
             s->conn = NULL;
         }
     }
-    /* Every slot is free now: the moment to grow the table if this pass had more
-     * destinations than a quarter of its slots (probes stay short below that). */
-    if (unlikely(w->nstaged + w->stage_evictions > (1 << w->stage_bits) / 4) &&
-        w->stage_bits < NSTAGE_BITS)
-        stages_grow(w);
     w->nstaged = 0;
-    w->stage_evictions = 0;
 }
 
 /* Commits w's stage for c, if any (c is about to be flushed or closed). */
@@ -283,7 +255,7 @@ void stage_commit_conn(worker_t *w, conn_t *c)
 {
     stage_t *s = stage_find(w, c);
     /* The slot stays taken (and listed once in w->staged) until stages_commit_all:
-     * freeing it here let a later connection list it again, past the table's size.
+     * freeing it here let a later connection list it again, past NSTAGE entries.
      * A closed connection stages nothing more (out_closed), and the pointer is
      * dropped before the quiescent point like every other. */
     if (s) stage_commit(w, s);

@@ -362,9 +362,9 @@ static void run_timers(worker_t *w)
         trim_out(c);
         if (c->closing) conn_close(c, c->reason);
     }
-    /* Stage buffers not used for a whole tick go back too (thousands of them may have
+    /* Stage buffers not used for a whole tick go back too (NSTAGE of them may have
      * been in use at once during a fan-out). */
-    for (int k = 0; k < 1 << w->stage_bits; k++) {
+    for (int k = 0; k < NSTAGE; k++) {
         stage_t *st = &w->stages[k];
         if (!st->used && !st->conn && st->buf.cap) buf_free(&st->buf);
         st->used = false;
@@ -560,8 +560,7 @@ void server_prepare(void)
         evloop_init(&w->loop);
         pthread_mutex_init(&w->inq_lock, NULL);
         spin_init(&w->kick_lock);
-        w->stage_bits = NSTAGE_MIN_BITS;
-        w->stages = xcalloc((size_t)1 << w->stage_bits, sizeof *w->stages);
+        w->stages = xcalloc(NSTAGE, sizeof *w->stages);
         w->rbuf = xmalloc(RBUF_SIZE);
         w->rng = (uint64_t)now_mono_ns() * 2654435761ULL + (uint64_t)i * 0x9E3779B97F4A7C15ULL + 1;
     }
@@ -607,7 +606,7 @@ void server_free(void)
         free(w->flushq);
         free(w->kickq);
         free(w->kickq_spare);
-        for (int k = 0; w->stages && k < 1 << w->stage_bits; k++)
+        for (int k = 0; w->stages && k < NSTAGE; k++)
             buf_free(&w->stages[k].buf);
         free(w->stages);
         free(w->stalled);
