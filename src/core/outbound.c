@@ -197,6 +197,7 @@ done:
  * slot per connection and 64 slots, a publisher fanning out to 1,000 subscribers took
  * the lock and committed once per delivery. */
 #define STAGE_PROBE 8
+#define STAGE_KEEP_MIN 4096 /* a slot keeps its buffer after a pass only above this */
 static inline size_t stage_home(const conn_t *c)
 {
     return (size_t)(((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> (64 - NSTAGE_BITS));
@@ -245,6 +246,11 @@ static void stages_commit_all(worker_t *w)
         if (s->conn) {
             stage_commit(w, s);
             s->conn = NULL;
+            /* A small buffer is not kept in the slot: with thousands of slots, the
+             * small buffers a commit takes back from its connections added up to
+             * 0.5 KB per connection on `conns` (1.54 -> 2.03 KB) until the idle
+             * tick; a big one (a busy stream's) is reused, as before. */
+            if (s->buf.cap <= STAGE_KEEP_MIN) buf_free(&s->buf);
         }
     }
     w->nstaged = 0;
