@@ -109,7 +109,6 @@ struct worker {
     int nstaged;
     struct stage *room_stage; /* the stage conn_msg_room last gave room in */
     uint64_t pass_mark;       /* staged_total at the last flush round */
-    bool pass_full;           /* PASS_BUDGET staged since: the producer's read stops for a flush */
     size_t round_bytes;       /* committed since the last flush round */
     uint64_t staged_total;    /* bytes ever staged (a read that stages none is quiet) */
     /* connections other workers filled in bulk, for this (their owner) worker to write */
@@ -147,10 +146,11 @@ struct worker {
 };
 
 /* A producer's read stops at the current operation (the parser returns PROTO_STOP) for
- * a flush round: consumers fell behind, or the pass staged PASS_BUDGET. */
+ * a flush round: consumers fell behind, or the pass staged PASS_BUDGET. Asked once per
+ * operation, not per delivery. */
 static inline bool worker_read_must_stop(const worker_t *w)
 {
-    return w->nover || w->over_lost || w->pass_full;
+    return w->nover || w->over_lost || w->staged_total - w->pass_mark > PASS_BUDGET;
 }
 
 /* Commands from the control plane to every worker (bits of worker.cmds). */

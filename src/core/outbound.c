@@ -283,7 +283,6 @@ static void stage_put(worker_t *w, conn_t *c, size_t n, uint64_t msgs, uint64_t 
     if (unlikely(s->conn != c)) s = stage_find(w, c); /* (something staged in between) */
     s->buf.len += n;
     w->staged_total += n;
-    if (unlikely(w->staged_total - w->pass_mark > PASS_BUDGET)) w->pass_full = true;
     s->msgs += msgs;
     s->bytes += size;
     if (unlikely(s->buf.len >= s->limit)) stage_commit(w, s);
@@ -549,7 +548,6 @@ void flush_pending(worker_t *w)
     w->flushq_len = 0;
     w->round_bytes = 0;
     w->pass_mark = w->staged_total;
-    w->pass_full = false;
     sink_flush(w);
 }
 

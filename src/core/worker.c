@@ -367,7 +367,7 @@ static void run_timers(worker_t *w)
     for (int k = 0; k < NSTAGE; k++) {
         stage_t *st = &w->stages[k];
         if (!st->used && !st->conn && st->buf.cap) buf_free(&st->buf);
-        st->used = false;
+        if (st->used) st->used = false; /* (a write would dirty every page of the table) */
     }
     /* Housekeeping (write deadlines, auto-unsubscribed subs) at least 4 times a second. */
     if (w->conns) worker_note_deadline(w, w->now_ns + 250000000LL);
