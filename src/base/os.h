@@ -73,6 +73,8 @@ int os_ifaddr_append(os_ifaddr_t **v, int *n, int *cap, const struct sockaddr *s
 int64_t os_proc_cpu_ns(void);
 int64_t os_proc_rss_bytes(void);
 long os_ncpus(void);
+/* Names the calling thread (at most 15 characters show: ps -L, top -H, /proc/.../comm). */
+void os_thread_name(const char *name);
 const char *os_strerror(int e, char *buf, size_t n);
 void os_rwlock_init_writer_pref(pthread_rwlock_t *l);
 int os_tty_echo(bool on);

@@ -68,6 +68,15 @@ long os_ncpus(void)
     return sysconf(_SC_NPROCESSORS_ONLN);
 }
 
+void os_thread_name(const char *name)
+{
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), name);
+#else
+    (void)name;
+#endif
+}
+
 const char *os_strerror(int e, char *buf, size_t n)
 {
     return strerror_r(e, buf, n); /* the GNU variant: may return a static string */

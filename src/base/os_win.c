@@ -262,6 +262,11 @@ long os_ncpus(void)
     return (long)si.dwNumberOfProcessors;
 }
 
+void os_thread_name(const char *name)
+{
+    (void)name; /* SetThreadDescription needs Windows 10 1607: not worth a dependency */
+}
+
 const char *os_strerror(int e, char *buf, size_t n)
 {
     /* msvcrt knows only the C errno values: name the socket ones as glibc does. */

@@ -438,6 +438,22 @@ void evloop_woken(evloop_t *l)
 
 #define MAX_ENTRIES 256
 
+/* Not here yet: a completion port could be waited on by any worker, but a port's
+ * completions are taken, not peeked, so serving another loop needs its role first. */
+int evloop_watch(evloop_t *l, evloop_t *other, void *tag)
+{
+    (void)l, (void)other, (void)tag;
+    errno = ENOSYS;
+    return -1;
+}
+
+int evloop_sleep(evloop_t *l, void **tags, int max, int timeout_ms)
+{
+    (void)l, (void)tags, (void)max, (void)timeout_ms;
+    errno = ENOSYS;
+    return -1;
+}
+
 int evloop_wait(evloop_t *l, evloop_event_t *evs, int max, int max_ms)
 {
     if (l->nheld) {
@@ -454,12 +470,7 @@ int evloop_wait(evloop_t *l, evloop_event_t *evs, int max, int max_ms)
         l->nheld = 0;
         pthread_mutex_unlock(&T_mu);
     }
-    int timeout = max_ms;
-    if (l->next_deadline_ns) {
-        int64_t d = l->next_deadline_ns - now_mono_ns();
-        int t = d <= 0 ? 0 : (int)(d / 1000000) + 1; /* rounded up: never wake up early */
-        if (timeout < 0 || t < timeout) timeout = t;
-    }
+    int timeout = evloop_timeout_ms(l, max_ms);
     OVERLAPPED_ENTRY e[MAX_ENTRIES];
     if (max > MAX_ENTRIES) max = MAX_ENTRIES;
     ULONG n = 0;

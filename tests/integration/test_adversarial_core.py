@@ -256,3 +256,70 @@ def test_f5_route_operation_size_is_bounded():
         assert _rss_kib(s.proc.pid) - rss0 < 32 * 1024
         s.wait_log(r"rid:\d+ - maximum payload exceeded: \d+ vs max_pending 67108864", 5)
         connected(s).ping_pong()
+
+
+# --- a worker's connections are served while its thread is held up -----------------------
+
+def _worker_tids(pid):
+    tids = {}
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if name.startswith("worker-"):
+            tids[int(name[len("worker-"):])] = int(t)
+    return tids
+
+
+class _HeldThread:
+    """Stops one thread of a process (not its process: PTRACE_INTERRUPT puts only the
+    seized thread in a ptrace-stop) until the block ends, as a busy machine may keep a
+    thread from running."""
+
+    def __init__(self, tid):
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        self.tid = tid
+
+    def __enter__(self):
+        PTRACE_SEIZE, PTRACE_INTERRUPT = 0x4206, 0x4207
+        if self.libc.ptrace(PTRACE_SEIZE, self.tid, None, None) != 0:
+            import ctypes
+            raise OSError(ctypes.get_errno(), "ptrace(PTRACE_SEIZE, %d)" % self.tid)
+        assert self.libc.ptrace(PTRACE_INTERRUPT, self.tid, None, None) == 0
+        os.waitpid(self.tid, 0x40000000)  # __WALL: the thread is stopped now
+        return self
+
+    def __exit__(self, *exc):
+        PTRACE_DETACH = 17
+        self.libc.ptrace(PTRACE_DETACH, self.tid, None, None)
+
+
+def test_connections_of_a_held_up_worker_are_served():
+    # A connection belongs to one worker; when that worker's thread cannot run (waiting
+    # for a CPU behind busy processes; here: stopped), another worker serves its loop
+    # (docs/internals.md, "A worker's role"). Before, every connection of the held-up
+    # worker waited for it: none of them got its INFO or PONG while it was stopped.
+    with Server(args=("--workers", "2")) as s:
+        tids = wait_until(lambda: len(_worker_tids(s.proc.pid)) == 2 and _worker_tids(s.proc.pid),
+                          what="two named worker threads")
+        before = [connected(s) for _ in range(4)]  # adopted round-robin: two per worker
+        with _HeldThread(tids[0]):
+            for c in before:
+                c.ping_pong(timeout=5.0)
+            # new connections handed to the held-up worker are adopted all the same
+            during = [connected(s) for _ in range(4)]
+            for c in during:
+                c.ping_pong(timeout=5.0)
+            # and messages cross between connections of both workers
+            before[0].send(b"SUB held.x 1\r\n")
+            before[0].ping_pong()
+            for c in before[1:] + during:
+                c.send(b"PUB held.x 2\r\nhi\r\n")
+            before[0].read_msgs(len(before) - 1 + len(during), timeout=5.0)
+        for c in before + during:
+            c.ping_pong()
+        assert s.alive()
