@@ -90,15 +90,7 @@ typedef struct conn_ops {
 struct worker {
     int id;
     pthread_t th;
-    evloop_t loop; /* its descriptors, wake-up and next deadline (evloop.h) */
-    /* The worker is a role, held by one thread at a time: its own thread, or another
-     * worker's serving its loop while the own one waits for a CPU (worker.c,
-     * serve_other). Everything below that says "owner" means the role's holder. */
-    pthread_mutex_t role;
-    bool watching;           /* its thread sleeps on the wait set (evloop_sleep) */
-    _Atomic bool asleep;     /* its thread is in that sleep (or not yet back from it) */
-    int64_t sleep_until_ns;  /* its thread sleeps until then (0: no deadline) */
-    _Atomic uint64_t served; /* passes other workers ran for it */
+    evloop_t loop;           /* its descriptors, wake-up and next deadline (evloop.h) */
     conn_t *conns;           /* owned connections */
     _Atomic uint32_t nconns; /* read by the lame duck pacer on the main thread */
     /* new connections handed over by the acceptor */

@@ -14,8 +14,8 @@
  *
  * Threads: evloop_add/del/rearm, evloop_blocked and evloop_wake from any thread (a worker
  * puts a shared listener back into every worker's set; any worker may flush a
- * connection); evloop_wait, evloop_woken and the deadline calls only from the thread that
- * holds the loop's role (its own thread, or a worker serving it: worker.c). */
+ * connection); evloop_wait, evloop_woken and the deadline calls only from the loop's own
+ * thread. */
 #ifndef GNATSD_EVLOOP_H
 #define GNATSD_EVLOOP_H
 
@@ -83,9 +83,10 @@ static inline bool evloop_deadline_due(evloop_t *l, int64_t now_ns)
 
 /* Waits, QSBR-offline, until events, a wake-up, the noted deadline or max_ms (-1: no
  * limit) passed; stores up to max events in evs and returns their count (0 on timeout,
- * -1 if interrupted). With max_ms 0 it only polls (and stays QSBR-online). */
+ * -1 if interrupted). */
 int evloop_wait(evloop_t *l, evloop_event_t *evs, int max, int max_ms);
-/* The wait evloop_wait makes for max_ms and the noted deadline (-1: no limit). */
+/* The wait evloop_wait makes for max_ms and the noted deadline (-1: no limit): one
+ * rule for both backends. */
 static inline int evloop_timeout_ms(const evloop_t *l, int max_ms)
 {
     int timeout = max_ms;
@@ -96,15 +97,5 @@ static inline int evloop_timeout_ms(const evloop_t *l, int max_ms)
     }
     return timeout;
 }
-
-/* Waiting for several loops at once, without taking their events (worker.c: a worker
- * whose thread is descheduled has its loop served by another). evloop_watch adds other's
- * set to l's wait set (-1 with errno where the backend has none: Windows); evloop_sleep
- * waits, QSBR-offline, up to timeout_ms (-1: no limit) until l itself or a watched loop
- * has events, and stores up to max tags: l for its own set, else the tag other was
- * watched with. The events themselves are then taken with evloop_wait(.., 0) by whoever
- * holds that loop's role. A watched loop reports once per new event (edge). */
-int evloop_watch(evloop_t *l, evloop_t *other, void *tag);
-int evloop_sleep(evloop_t *l, void **tags, int max, int timeout_ms);
 
 #endif

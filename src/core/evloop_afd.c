@@ -438,22 +438,6 @@ void evloop_woken(evloop_t *l)
 
 #define MAX_ENTRIES 256
 
-/* Not here yet: a completion port could be waited on by any worker, but a port's
- * completions are taken, not peeked, so serving another loop needs its role first. */
-int evloop_watch(evloop_t *l, evloop_t *other, void *tag)
-{
-    (void)l, (void)other, (void)tag;
-    errno = ENOSYS;
-    return -1;
-}
-
-int evloop_sleep(evloop_t *l, void **tags, int max, int timeout_ms)
-{
-    (void)l, (void)tags, (void)max, (void)timeout_ms;
-    errno = ENOSYS;
-    return -1;
-}
-
 int evloop_wait(evloop_t *l, evloop_event_t *evs, int max, int max_ms)
 {
     if (l->nheld) {

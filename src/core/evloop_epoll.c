@@ -22,8 +22,7 @@ void evloop_free(evloop_t *l)
 {
     if (l->epfd > 0) close(l->epfd);
     if (l->evfd > 0) close(l->evfd);
-    if (l->wfd > 0) close(l->wfd);
-    l->epfd = l->evfd = l->wfd = 0;
+    l->epfd = l->evfd = 0;
 }
 
 static const uint32_t mode_events[] = {
@@ -67,37 +66,9 @@ void evloop_woken(evloop_t *l)
 int evloop_wait(evloop_t *l, evloop_event_t *evs, int max, int max_ms)
 {
     int timeout = evloop_timeout_ms(l, max_ms);
-    if (timeout == 0) return epoll_wait(l->epfd, evs, max, 0); /* a poll: stays online */
     qsbr_offline();
     int n = epoll_wait(l->epfd, evs, max, timeout);
     qsbr_online();
-    return n;
-}
-
-/* The wait set holds the loop's own set level-triggered (it reports until the owner took
- * the events) and each watched loop's set edge-triggered: a watcher is woken once per new
- * event there, not again and again while that loop's holder is busy with it. */
-int evloop_watch(evloop_t *l, evloop_t *other, void *tag)
-{
-    if (l->wfd <= 0) {
-        l->wfd = epoll_create1(EPOLL_CLOEXEC);
-        if (l->wfd < 0) return l->wfd = 0, -1;
-        struct epoll_event own = {.events = EPOLLIN, .data.ptr = l};
-        if (epoll_ctl(l->wfd, EPOLL_CTL_ADD, l->epfd, &own) < 0) return -1;
-    }
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = tag};
-    return epoll_ctl(l->wfd, EPOLL_CTL_ADD, other->epfd, &ev);
-}
-
-int evloop_sleep(evloop_t *l, void **tags, int max, int timeout_ms)
-{
-    struct epoll_event evs[8];
-    if (max > (int)ARRAY_LEN(evs)) max = (int)ARRAY_LEN(evs);
-    qsbr_offline();
-    int n = epoll_wait(l->wfd, evs, max, timeout_ms);
-    qsbr_online();
-    for (int i = 0; i < n; i++)
-        tags[i] = evs[i].data.ptr;
     return n;
 }
 #endif

@@ -10,7 +10,6 @@ typedef struct evloop {
     int epfd;                 /* the watched set */
     int evfd;                 /* the wake-up: its events carry the tag NULL */
     int64_t next_deadline_ns; /* monotonic; 0 = none */
-    int wfd; /* the wait set (evloop_watch): epfd and other loops' sets; 0 = none yet */
 } evloop_t;
 
 typedef struct epoll_event evloop_event_t;

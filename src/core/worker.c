@@ -438,90 +438,15 @@ static void run_commands(worker_t *w)
     if (cmd & WCMD_LDM_CLOSE) atomic_store(&w->ldm_close_quota, 0);
 }
 
-/* One pass over a loop's events, as worker w, by whichever thread holds w's role. */
-static void worker_pass(worker_t *w, evloop_event_t *evs, int n)
-{
-    w->now_ns = now_mono_ns();
-    for (int i = 0; i < n; i++) {
-        void *p = evloop_tag(&evs[i]);
-        if (p == NULL) { /* a wake-up */
-            evloop_woken(&w->loop);
-            drain_inq(w);
-            run_commands(w);
-            run_kicks(w);
-            continue;
-        }
-        if (is_listener(p)) {
-            do_accept(w, p);
-            continue;
-        }
-        conn_t *c = p;
-        if (c->fd < 0) continue;
-        uint32_t what = evloop_what(&evs[i]);
-        if (what & EVLOOP_HUP) c->peer_hup = true;
-        if ((what & (EVLOOP_READ | EVLOOP_HUP)) && !c->stall_until_ns && !conn_read_paused(c))
-            conn_read(w, c);
-        if (c->fd >= 0 && (what & EVLOOP_WRITE)) {
-            if (c->ssl && !c->tls_done)
-                conn_read(w, c);
-            else
-                conn_flush(c);
-        }
-    }
-    flush_pending(w);
-    handle_close_reqs(w);
-    w->stage_limit = stage_limit();
-    if (w->nstalled) run_stalled(w);
-    run_timers(w);
-    if (unlikely(w->listener_paused)) run_listeners(w); /* after: run_timers resets deadlines */
-    flush_pending(w);
-    if (w->nover) { /* the pointers end here; the next read pauses without checking */
-        w->over_lost = true;
-        w->nover = 0;
-    }
-    qsbr_quiescent();
-    if (unlikely(w->unsub_ready)) run_unsub_ready(w);
-}
-
-/* Serving another worker's loop (docs/internals.md, "A worker's role"): thread `self`
- * woke up because v's set has new events. If v's own thread is not in a pass (its role
- * is free), this thread takes the role and runs the pass: v's thread may be waiting for
- * a CPU behind a busy process, and its connections need not wait with it. Then v's
- * thread is woken if the pass moved v's deadline before the one it sleeps until. */
-static void serve_other(worker_t *v, evloop_event_t *evs, int max)
-{
-    /* Only while v's thread has not come back from its sleep: a thread that is up runs
-     * its pass next, and serving it then only moves the work (measured: -3 to -8% on
-     * throughput presets when every edge was served). */
-    if (!atomic_load_explicit(&v->asleep, memory_order_acquire)) return;
-    if (pthread_mutex_trylock(&v->role) != 0) return; /* someone is in a pass of v's */
-    if (atomic_load_explicit(&srv->shutting_down, memory_order_relaxed)) {
-        pthread_mutex_unlock(&v->role); /* its thread closes its connections */
-        return;
-    }
-    int n = evloop_wait(&v->loop, evs, max, 0);
-    if (n > 0) {
-        worker_pass(v, evs, n);
-        atomic_fetch_add_explicit(&v->served, 1, memory_order_relaxed);
-    }
-    int64_t d = v->loop.next_deadline_ns;
-    bool late = d && (v->sleep_until_ns == 0 || d < v->sleep_until_ns);
-    pthread_mutex_unlock(&v->role);
-    if (late) wake(v);
-}
-
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
-    char name[16];
+    char name[16]; /* ps -L, top -H and perf show which worker is which */
     snprintf(name, sizeof name, "worker-%d", w->id);
     os_thread_name(name);
     qsbr_register();
     w->stage_limit = stage_limit();
     evloop_event_t evs[256];
-    /* The role is held for every pass and released only around the wait set's sleep:
-     * a worker without one (one worker, Windows) keeps it throughout. */
-    pthread_mutex_lock(&w->role);
     while (!atomic_load_explicit(&srv->shutting_down, memory_order_relaxed)) {
         int max_ms = -1; /* else until the next deadline */
         if (unlikely(w->unsub_waits)) {
@@ -531,34 +456,52 @@ static void *worker_main(void *arg)
         }
         /* Measured: polling without sleeping after busy passes won 20% at 16 KiB publishes
          * but lost as much on pub/sub and latency, where the clients need both cores. */
-        int n;
-        if (w->watching) {
-            int timeout = evloop_timeout_ms(&w->loop, max_ms);
-            int64_t until = w->loop.next_deadline_ns; /* what the timeout was made for */
-            if (max_ms >= 0) {
-                int64_t t = now_mono_ns() + (int64_t)max_ms * 1000000;
-                if (!until || t < until) until = t;
+        int n = evloop_wait(&w->loop, evs, ARRAY_LEN(evs), max_ms);
+        w->now_ns = now_mono_ns();
+        for (int i = 0; i < n; i++) {
+            void *p = evloop_tag(&evs[i]);
+            if (p == NULL) { /* a wake-up */
+                evloop_woken(&w->loop);
+                drain_inq(w);
+                run_commands(w);
+                run_kicks(w);
+                continue;
             }
-            w->sleep_until_ns = until;
-            atomic_store_explicit(&w->asleep, true, memory_order_release);
-            pthread_mutex_unlock(&w->role);
-            void *ready[4];
-            int k = timeout == 0 ? 0 : evloop_sleep(&w->loop, ready, ARRAY_LEN(ready), timeout);
-            atomic_store_explicit(&w->asleep, false, memory_order_release);
-            for (int i = 0; i < k; i++)
-                if (ready[i] != &w->loop) serve_other(ready[i], evs, ARRAY_LEN(evs));
-            pthread_mutex_lock(&w->role);
-            n = evloop_wait(&w->loop, evs, ARRAY_LEN(evs), 0);
-        } else {
-            n = evloop_wait(&w->loop, evs, ARRAY_LEN(evs), max_ms);
+            if (is_listener(p)) {
+                do_accept(w, p);
+                continue;
+            }
+            conn_t *c = p;
+            if (c->fd < 0) continue;
+            uint32_t what = evloop_what(&evs[i]);
+            if (what & EVLOOP_HUP) c->peer_hup = true;
+            if ((what & (EVLOOP_READ | EVLOOP_HUP)) && !c->stall_until_ns && !conn_read_paused(c))
+                conn_read(w, c);
+            if (c->fd >= 0 && (what & EVLOOP_WRITE)) {
+                if (c->ssl && !c->tls_done)
+                    conn_read(w, c);
+                else
+                    conn_flush(c);
+            }
         }
-        worker_pass(w, evs, n);
+        flush_pending(w);
+        handle_close_reqs(w);
+        w->stage_limit = stage_limit();
+        if (w->nstalled) run_stalled(w);
+        run_timers(w);
+        if (unlikely(w->listener_paused)) run_listeners(w); /* after: run_timers resets deadlines */
+        flush_pending(w);
+        if (w->nover) { /* the pointers end here; the next read pauses without checking */
+            w->over_lost = true;
+            w->nover = 0;
+        }
+        qsbr_quiescent();
+        if (unlikely(w->unsub_ready)) run_unsub_ready(w);
     }
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         conn_close(c, CR_SHUTDOWN);
     }
-    pthread_mutex_unlock(&w->role);
     qsbr_unregister();
     return NULL;
 }
@@ -619,17 +562,10 @@ void server_prepare(void)
         w->id = i;
         evloop_init(&w->loop);
         pthread_mutex_init(&w->inq_lock, NULL);
-        pthread_mutex_init(&w->role, NULL);
         spin_init(&w->kick_lock);
         w->stages = xcalloc(NSTAGE, sizeof *w->stages);
         w->rbuf = xmalloc(RBUF_SIZE);
         w->rng = (uint64_t)now_mono_ns() * 2654435761ULL + (uint64_t)i * 0x9E3779B97F4A7C15ULL + 1;
-    }
-    /* Each worker watches the next one's loop (a ring: one extra wake-up per event, not
-     * one per worker), where the backend can (evloop_watch). */
-    for (int i = 0; srv->nworkers > 1 && i < srv->nworkers; i++) {
-        worker_t *w = &srv->workers[i], *next = &srv->workers[(i + 1) % srv->nworkers];
-        w->watching = evloop_watch(&w->loop, &next->loop, next) == 0;
     }
 }
 
@@ -680,7 +616,6 @@ void server_free(void)
         free(w->rbuf);
         buf_free(&w->scratch);
         pthread_mutex_destroy(&w->inq_lock);
-        pthread_mutex_destroy(&w->role);
     }
     free(srv->workers);
     closed_ring_free();
