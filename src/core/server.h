@@ -183,6 +183,8 @@ typedef struct conn {
     struct tls_ctx *tls;
     bool tls_done;     /* handshake complete (written under out_lock) */
     bool tls_optional; /* allow_non_tls: the first byte decides TLS or plaintext */
+    bool tls_dry;      /* owner: conn_recv's last call ended with the socket drained */
+    uint8_t tls_rd;    /* under out_lock: the socket reads of the SSL_read (tls_ssl_new) */
     int64_t tls_due_ns;
     close_reason_t reason;
     char ip[INET6_ADDRSTRLEN];

@@ -526,12 +526,36 @@ void tls_cipher_name(const SSL *ssl, char *out, size_t n)
     if (p && strncmp(out, "TLS_ECDHE", 9) == 0) p[strlen("_CHACHA20_POLY1305")] = 0;
 }
 
+/* The socket BIO's callback: after each read, whether it was short. */
+static long rd_watch(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+                     size_t *processed)
+{
+    (void)argp, (void)argi, (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        uint8_t *rd = (uint8_t *)BIO_get_callback_arg(b);
+        if (ret > 0 && processed && *processed < len) *rd |= TLS_RD_SHORT;
+    }
+    return oper & BIO_CB_RETURN ? ret : 1;
+}
+
+SSL *tls_ssl_new(tls_ctx_t *t, int fd, uint8_t *rd)
+{
+    SSL *ssl = SSL_new(t->ctx);
+    if (!ssl) return NULL;
+    SSL_set_fd(ssl, fd);
+    BIO *b = SSL_get_rbio(ssl);
+    if (b) {
+        BIO_set_callback_arg(b, (char *)rd);
+        BIO_set_callback_ex(b, rd_watch);
+    }
+    return ssl;
+}
+
 void tls_conn_begin(worker_t *w, conn_t *c, tls_ctx_t *t, bool client, const char *host,
                     bool verify_name, const char *what)
 {
     c->tls = t;
-    c->ssl = SSL_new(t->ctx);
-    SSL_set_fd(c->ssl, c->fd);
+    c->ssl = tls_ssl_new(t, c->fd, &c->tls_rd);
     if (client) {
         SSL_set_connect_state(c->ssl);
         bool ip = strchr(host, ':') || (host[0] && isdigit((unsigned char)host[0]) &&

@@ -237,9 +237,10 @@ static void conn_read(worker_t *w, conn_t *c)
         if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
         if (conn_read_paused(c)) return; /* paused: conn_resume goes on */
         if (more) continue;              /* the socket was not read: it may hold more */
-        /* A short read drained the socket; the next bytes bring a new edge. Not after the
-         * peer's FIN: its edge came with these bytes, and only reading on sees the EOF. */
-        if ((size_t)n < room && !c->ssl && !c->peer_hup) {
+        /* A short read drained the socket; the next bytes bring a new edge (TLS: conn_recv
+         * saw it drained). Not after the peer's FIN: its edge came with these bytes, and
+         * only reading on sees the EOF. */
+        if ((size_t)n < room && (!c->ssl || c->tls_dry) && !c->peer_hup) {
             evloop_blocked(&w->loop, c->fd, EVLOOP_READ);
             return;
         }
