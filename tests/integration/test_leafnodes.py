@@ -233,11 +233,16 @@ def _pair_traffic(hub, leaf):
 
 
 def test_leaf_pairs_every_mix():
+    _every_mix(lambda lport, bin_: _hub(lport, bin_=bin_), lambda lport, bin_: _leaf(lport, bin_=bin_))
+
+
+def _every_mix(make_hub, make_leaf):
+    """gnatsd hub with a nats-server leaf, the other way round, and gnatsd with gnatsd:
+    connected both ways, then _pair_traffic."""
     me = server_bin()
     for hub_bin, leaf_bin in ((me, REFERENCE), (REFERENCE, me), (me, me)):
         lport = free_port()
-        hub = _hub(lport, bin_=hub_bin)
-        leaf = _leaf(lport, bin_=leaf_bin)
+        hub, leaf = make_hub(lport, hub_bin), make_leaf(lport, leaf_bin)
         with hub, leaf:
             _wait_leafs(hub, 1)
             _wait_leafs(leaf, 1)
@@ -638,15 +643,9 @@ def test_leaf_tls_every_mix():
     # The hub's INFO asks for TLS; the leaf checks the hub's certificate against its CA
     # (an IP URL: the certificate's IP SAN), then CONNECTs over TLS. Each mix carries the
     # same traffic as in plaintext.
-    me = server_bin()
     d = _tls_dir()
-    for hub_bin, leaf_bin in ((me, REFERENCE), (REFERENCE, me), (me, me)):
-        lport = free_port()
-        hub, leaf = _tls_hub(lport, d, bin_=hub_bin), _tls_leaf(lport, d, bin_=leaf_bin)
-        with hub, leaf:
-            _wait_leafs(hub, 1)
-            _wait_leafs(leaf, 1)
-            _pair_traffic(hub, leaf)
+    _every_mix(lambda lport, bin_: _tls_hub(lport, d, bin_=bin_),
+               lambda lport, bin_: _tls_leaf(lport, d, bin_=bin_))
 
 
 def test_leaf_tls_hub_wants_the_upgrade():
