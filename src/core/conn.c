@@ -256,9 +256,10 @@ void conn_flush_handshake(worker_t *w, conn_t *c)
     tls_handshake(w, c);
 }
 
-/* One read through the transport seam: >0 bytes, 0 EOF, -1 would block, -2 error. */
 /* Below this much a TLS read that drained the socket ends the connection's reads. */
 #define TLS_LIGHT_READ (16 * 1024)
+
+/* One read through the transport seam: >0 bytes, 0 EOF, -1 would block, -2 error. */
 ssize_t conn_recv(conn_t *c, char *buf, size_t room)
 {
     if (!c->ssl) return transport_recv(c->fd, NULL, buf, room);

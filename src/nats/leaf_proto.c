@@ -1,13 +1,16 @@
 /* leaf_proto.c: the leaf node protocol on one connection, on its owner worker
- * (docs/leafnodes.md §3, §4, §6).
+ * (docs/leafnodes.md §3, §4, §6, §10).
  *
  * Hub side (accepted): our INFO (with a nonce) at once; the peer's CONNECT
  * within the leafnode auth timeout: checked (a client's port or lang, a
  * gateway, our own cluster name), authenticated against the leafnodes
  * authorization or, without one, as a client would be, and bound to an
  * account; then a second INFO (connect_info, remote_account) and the
- * account's interest. Spoke side (dialled): wait for the hub's INFO, answer
- * CONNECT, and at the INFO that answers it (connect_info) send our interest.
+ * account's interest; with leafnodes TLS the INFO asks for it and the leaf
+ * upgrades before its CONNECT. Spoke side (dialled): wait for the hub's INFO
+ * (upgrading to TLS first when it or the remote asks, then taking the INFO up
+ * again), answer CONNECT, and at the INFO that answers it (connect_info) send
+ * our interest.
  * Both: LS+/LS- (leaf_interest.c), LMSG/HMSG delivered like a client's
  * publish in the bound account, PING/PONG, -ERR (logged, closes). */
 #include "nats/leaf.h"
@@ -244,7 +247,7 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
 static void process_info(worker_t *w, conn_t *c, const op_t *op);
 
 /* Spoke: TLS with the hub, after its INFO asked for it or our remote has tls {} (docs/
- * leafnodes.md §6): the remote's context, else one that checks the hub's certificate
+ * leafnodes.md §10): the remote's context, else one that checks the hub's certificate
  * against the system's CAs. False (c closing) when there is none. */
 static bool spoke_tls_begin(worker_t *w, conn_t *c)
 {
