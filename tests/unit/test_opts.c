@@ -1175,10 +1175,11 @@ TEST(leafnodes_block)
     CHECK_EQ_STR(r.o.leaf.users[0].account, "A");
     done(&r);
     /* TLS on both sides (docs/leafnodes.md §10) */
-    CHECK_EQ_INT(load(&r, "leafnodes {\n  port: -1\n"
-                          "  tls { cert_file: c, key_file: k, verify: true, timeout: 0.5 }\n"
-                          "  remotes: [ {url: \"nats://h:1\", tls { ca_file: ca, insecure: true }},\n"
-                          "             {url: \"nats://h:2\"} ]\n}\n"),
+    CHECK_EQ_INT(load(&r,
+                      "leafnodes {\n  port: -1\n"
+                      "  tls { cert_file: c, key_file: k, verify: true, timeout: 0.5 }\n"
+                      "  remotes: [ {url: \"nats://h:1\", tls { ca_file: ca, insecure: true }},\n"
+                      "             {url: \"nats://h:2\"} ]\n}\n"),
                  OPTS_RUN);
     CHECK_EQ_INT(r.o.leaf.tls.enabled && r.o.leaf.tls.verify, 1);
     CHECK_EQ_STR(r.o.leaf.tls.cert_file, "c");
