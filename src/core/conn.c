@@ -154,7 +154,7 @@ void conn_adopt(worker_t *w, inq_item_t *it)
 void conn_tls_accept(worker_t *w, conn_t *c, tls_ctx_t *t, bool optional)
 {
     c->tls = tls_ctx_ref(t);
-    c->ssl = tls_ssl_new(t, c->fd, &c->tls_rd);
+    c->ssl = tls_ssl_new(t, c->fd, &c->tls_short_read);
     SSL_set_accept_state(c->ssl);
     c->tls_due_ns = w->now_ns + t->timeout_ns;
     c->tls_optional = optional;
@@ -272,9 +272,9 @@ ssize_t conn_recv(conn_t *c, char *buf, size_t room)
     c->tls_dry = false;
     while (got < room) {
         spin_lock(&c->out_lock);
-        c->tls_rd = 0;
+        c->tls_short_read = false;
         ssize_t n = transport_recv(c->fd, c->ssl, buf + got, room - got);
-        bool drained = n > 0 && tls_drained(c->ssl, c->tls_rd);
+        bool drained = n > 0 && tls_drained(c->ssl, c->tls_short_read);
         spin_unlock(&c->out_lock);
         if (n <= 0) {
             c->tls_dry = n == -1;

@@ -181,10 +181,10 @@ typedef struct conn {
     /* TLS: ssl is used under out_lock only (reads by the owner, writes by any flusher) */
     struct ssl_st *ssl;
     struct tls_ctx *tls;
-    bool tls_done;     /* handshake complete (written under out_lock) */
-    bool tls_optional; /* allow_non_tls: the first byte decides TLS or plaintext */
-    bool tls_dry;      /* owner: conn_recv's last call ended with the socket drained */
-    uint8_t tls_rd;    /* under out_lock: the socket reads of the SSL_read (tls_ssl_new) */
+    bool tls_done;       /* handshake complete (written under out_lock) */
+    bool tls_optional;   /* allow_non_tls: the first byte decides TLS or plaintext */
+    bool tls_dry;        /* owner: conn_recv's last call ended with the socket drained */
+    bool tls_short_read; /* under out_lock: a socket read of this SSL_read was short */
     int64_t tls_due_ns;
     close_reason_t reason;
     char ip[INET6_ADDRSTRLEN];

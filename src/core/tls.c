@@ -532,20 +532,20 @@ static long rd_watch(BIO *b, int oper, const char *argp, size_t len, int argi, l
 {
     (void)argp, (void)argi, (void)argl;
     if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
-        uint8_t *rd = (uint8_t *)BIO_get_callback_arg(b);
-        if (ret > 0 && processed && *processed < len) *rd |= TLS_RD_SHORT;
+        bool *short_read = (bool *)BIO_get_callback_arg(b);
+        if (ret > 0 && processed && *processed < len) *short_read = true;
     }
     return oper & BIO_CB_RETURN ? ret : 1;
 }
 
-SSL *tls_ssl_new(tls_ctx_t *t, int fd, uint8_t *rd)
+SSL *tls_ssl_new(tls_ctx_t *t, int fd, bool *short_read)
 {
     SSL *ssl = SSL_new(t->ctx);
     if (!ssl) return NULL;
     SSL_set_fd(ssl, fd);
     BIO *b = SSL_get_rbio(ssl);
     if (b) {
-        BIO_set_callback_arg(b, (char *)rd);
+        BIO_set_callback_arg(b, (char *)short_read);
         BIO_set_callback_ex(b, rd_watch);
     }
     return ssl;
@@ -555,7 +555,7 @@ void tls_conn_begin(worker_t *w, conn_t *c, tls_ctx_t *t, bool client, const cha
                     bool verify_name, const char *what)
 {
     c->tls = t;
-    c->ssl = tls_ssl_new(t, c->fd, &c->tls_rd);
+    c->ssl = tls_ssl_new(t, c->fd, &c->tls_short_read);
     if (client) {
         SSL_set_connect_state(c->ssl);
         bool ip = strchr(host, ':') || (host[0] && isdigit((unsigned char)host[0]) &&

@@ -42,17 +42,17 @@ const char *tls_version_name(const SSL *ssl);              /* "1.2", "1.3" */
 void tls_cipher_name(const SSL *ssl, char *out, size_t n); /* IANA name */
 /* Whether OpenSSL holds bytes read from the socket but not yet returned by SSL_read. */
 bool tls_has_pending(const SSL *ssl);
-/* A connection's SSL on its socket. *rd (the connection's, used under its out_lock like
- * the SSL) records the socket reads OpenSSL makes: TLS_RD_SHORT after one that returned
- * less than it asked for, which drained the socket as a short plain read does. */
-#define TLS_RD_SHORT 1u
-SSL *tls_ssl_new(tls_ctx_t *t, int fd, uint8_t *rd);
-/* After an SSL_read that returned data (*rd cleared before it): the socket was drained and
- * OpenSSL holds nothing more, so the next bytes bring a new edge and reading on would only
- * find "would block" (one failed read() per wake-up saved, two with the read loop's). */
-static inline bool tls_drained(const SSL *ssl, uint8_t rd)
+/* A connection's SSL on its socket. *short_read (the connection's, used under its out_lock
+ * like the SSL) is set when a socket read OpenSSL makes returns less than it asked for,
+ * which drained the socket as a short plain read does. */
+SSL *tls_ssl_new(tls_ctx_t *t, int fd, bool *short_read);
+/* After an SSL_read that returned data (*short_read cleared before it): the socket was
+ * drained and OpenSSL holds nothing more, so the next bytes bring a new edge and reading on
+ * would only find "would block" (one failed read() per wake-up saved, two with the read
+ * loop's). */
+static inline bool tls_drained(const SSL *ssl, bool short_read)
 {
-    return (rd & TLS_RD_SHORT) && !tls_has_pending(ssl);
+    return short_read && !tls_has_pending(ssl);
 }
 /* A certificate the peer sent, as the reference's /connz shows it (auth=true). */
 typedef struct tls_peer_cert {
