@@ -273,3 +273,78 @@ def test_f21_handshake_sends_only_the_certificate_file():
         # trusting the CA, the one certificate verifies
         out = s_client(s.port, "-CAfile", os.path.join(certs(), "ca.pem"))
         assert re.search(r"Verify return code: 0 \(ok\)", out), out
+
+
+# --- the TLS read path: records dribbled a byte at a time, and bursts ---------------------
+
+class _RecordClient:
+    """A TLS client whose records the test cuts up at will: the TLS state runs on memory
+    BIOs and the test decides how the bytes go onto the socket."""
+
+    def __init__(self, port):
+        self.raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        line = b""
+        while not line.endswith(b"\r\n"):
+            line += self.raw.recv(1)
+        ctx = ssl.create_default_context(cafile=os.path.join(certs(), "ca.pem"))
+        self.inb, self.outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inb, self.outb, server_hostname="127.0.0.1")
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.raw.sendall(self.outb.read())
+                self.inb.write(self.raw.recv(65536))
+        self.raw.sendall(self.outb.read())
+
+    def records(self, data):
+        """data sealed into TLS records (the bytes to put on the socket)."""
+        self.obj.write(data)
+        return self.outb.read()
+
+    def read_until(self, want, timeout=10):
+        buf, deadline = b"", time.monotonic() + timeout
+        while want not in buf:
+            if time.monotonic() > deadline:
+                raise AssertionError("no %r within %ss: %r" % (want, timeout, buf[-200:]))
+            try:
+                buf += self.obj.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            self.raw.settimeout(max(0.05, deadline - time.monotonic()))
+            self.inb.write(self.raw.recv(65536))
+        return buf
+
+
+def test_tls_records_dribbled_a_byte_at_a_time_and_bursts_are_all_read():
+    # The server stops reading a TLS connection where OpenSSL's last socket read came up
+    # short and it holds no more bytes (a short read drained the socket: the next bytes
+    # bring a new edge). Records cut into single bytes (each read short, a record left
+    # half in OpenSSL's buffer) and a burst of records far bigger than one read must both
+    # be read to the end: every message delivered, every PING answered.
+    with Server(config=tls_block()) as s:
+        sub = _RecordClient(s.port)
+        sub.raw.sendall(sub.records(b'CONNECT {"verbose":false}\r\nSUB d 1\r\nPING\r\n'))
+        sub.read_until(b"PONG\r\n")
+        pub = _RecordClient(s.port)
+        pub.raw.sendall(pub.records(b'CONNECT {"verbose":false}\r\n'))
+        for i in range(20):  # one record per message, put on the wire a byte at a time
+            for k, b in enumerate(pub.records(b"PUB d 2\r\n%02d\r\n" % i)):
+                pub.raw.send(bytes([b]))
+                if k % 16 == 0:
+                    time.sleep(0.001)
+        pub.raw.sendall(pub.records(b"PING\r\n"))
+        pub.read_until(b"PONG\r\n")
+        payload = b"x" * 100
+        burst = b"".join(pub.records(b"PUB d 100\r\n" + payload + b"\r\n") for _ in range(5000))
+        pub.raw.sendall(burst + pub.records(b"PING\r\n"))
+        pub.read_until(b"PONG\r\n", timeout=20)
+        sub.raw.sendall(sub.records(b"PING\r\n"))
+        got = sub.read_until(b"PONG\r\n", timeout=20)
+        for i in range(20):
+            assert b"MSG d 1 2\r\n%02d\r\n" % i in got, i
+        assert got.count(b"MSG d 1 100\r\n") == 5000, got.count(b"MSG d 1 100\r\n")
+        assert s.alive()
