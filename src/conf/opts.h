@@ -171,6 +171,7 @@ typedef struct leaf_remote {
     char **deny_imports, **deny_exports; /* subjects not taken from / not sent to the hub */
     size_t ndeny_imports, ndeny_exports;
     bool no_randomize;
+    tls_opts_t tls; /* tls {} (enabled): the hub's certificate checked, ours shown */
 } leaf_remote_t;
 
 /* leafnodes {} (docs/leafnodes.md §1). */
@@ -188,6 +189,7 @@ typedef struct leaf_opts {
     size_t nremotes;
     int64_t reconnect_ns; /* 0 = the default (1 s) */
     bool configured;      /* a leafnodes block was given */
+    tls_opts_t tls;       /* tls {} (enabled): leaf nodes must upgrade after our INFO */
 } leaf_opts_t;
 
 typedef struct opts {
@@ -326,6 +328,14 @@ int64_t opts_auth_timeout_ns(const opts_t *o);
 static inline int64_t tls_opts_timeout_ns(const tls_opts_t *t)
 {
     return t->timeout_ns ? t->timeout_ns : DEFAULT_TLS_TIMEOUT_NS;
+}
+
+/* The time a leaf node has to send CONNECT: the authorization's, else as the reference
+ * resolves it (the TLS timeout plus 1 s with TLS, else 2 s). */
+static inline int64_t opts_leaf_auth_timeout_ns(const leaf_opts_t *l)
+{
+    if (l->auth_timeout_ns) return l->auth_timeout_ns;
+    return l->tls.enabled ? tls_opts_timeout_ns(&l->tls) + 1000000000LL : DEFAULT_AUTH_TIMEOUT_NS;
 }
 
 /* The time a route has to authenticate: cluster authorization's, or the default. */

@@ -1,10 +1,10 @@
 /* opts_leaf.c: the leafnodes {} block (docs/leafnodes.md §1): the listener
  * (listen/host/port, advertise, no_advertise), its authorization (one user,
  * or users each with an account; the block's account; timeout), the remotes to
- * dial (url/urls, account, credentials) and the reconnect delay. Keys of the reference this
- * server does not implement (TLS, credentials, deny lists, websocket, hub...)
+ * dial (url/urls, account, credentials, tls) and the reconnect delay, and the listener's
+ * tls {}. Keys of the reference this server does not implement (websocket, hub...)
  * are refused with their position, never accepted and ignored. A reload that
- * changes the block is refused ("LeafNode"). */
+ * changes the block is refused ("LeafNode"), its TLS blocks included. */
 #include "conf/opts_impl.h"
 
 #include <ctype.h>
@@ -16,6 +16,7 @@ static void remote_free(leaf_remote_t *r)
     free(r->credentials);
     strv_free(&r->deny_imports, &r->ndeny_imports);
     strv_free(&r->deny_exports, &r->ndeny_exports);
+    tls_free(&r->tls);
 }
 
 /* deny_imports / deny_exports: one subject or a list of them */
@@ -46,6 +47,7 @@ void leaf_opts_free(leaf_opts_t *l)
     for (size_t i = 0; i < l->nremotes; i++)
         remote_free(&l->remotes[i]);
     free(l->remotes);
+    tls_free(&l->tls);
     memset(l, 0, sizeof *l);
 }
 
@@ -161,6 +163,7 @@ static void leaf_remotes(cfg_ctx_t *c, const conf_kv_t *kv, leaf_opts_t *l)
             continue;
         }
         leaf_remote_t r = {0};
+        tls_defaults(&r.tls);
         for (size_t i = 0; i < e->u.map.n; i++) {
             const conf_kv_t *rkv = &e->u.map.items[i];
             if (KEYIS(rkv->key, "url", "urls"))
@@ -175,10 +178,11 @@ static void leaf_remotes(cfg_ctx_t *c, const conf_kv_t *kv, leaf_opts_t *l)
                 subject_list(c, rkv, &r.deny_imports, &r.ndeny_imports);
             else if (KEYIS(rkv->key, "deny_exports", "deny_export"))
                 subject_list(c, rkv, &r.deny_exports, &r.ndeny_exports);
-            else if (KEYIS(rkv->key, "tls", "hub", "ws_compress", "ws_compression",
-                           "websocket_compress", "websocket_compression", "ws_no_masking",
-                           "websocket_no_masking", "jetstream_cluster_migrate",
-                           "js_cluster_migrate"))
+            else if (KEYIS(rkv->key, "tls"))
+                parse_tls(c, rkv, &r.tls, false);
+            else if (KEYIS(rkv->key, "hub", "ws_compress", "ws_compression", "websocket_compress",
+                           "websocket_compression", "ws_no_masking", "websocket_no_masking",
+                           "jetstream_cluster_migrate", "js_cluster_migrate"))
                 refuse(c, rkv, " remote");
             else
                 unknown_field(c, rkv);
@@ -217,7 +221,9 @@ void parse_leafnodes(cfg_ctx_t *c, const conf_kv_t *lkv, opts_t *o)
             get_str(c, kv, &l->advertise);
         } else if (KEYIS(kv->key, "no_advertise")) {
             get_bool(c, kv, &l->no_advertise);
-        } else if (KEYIS(kv->key, "tls", "min_version", "minimum_version")) {
+        } else if (KEYIS(kv->key, "tls")) {
+            parse_tls(c, kv, &l->tls, false);
+        } else if (KEYIS(kv->key, "min_version", "minimum_version")) {
             refuse(c, kv, "s");
         } else {
             unknown_field(c, kv);
@@ -247,13 +253,15 @@ static bool remotes_same(const leaf_opts_t *a, const leaf_opts_t *b)
             !strv_eq(a->remotes[i].deny_imports, a->remotes[i].ndeny_imports,
                      b->remotes[i].deny_imports, b->remotes[i].ndeny_imports) ||
             !strv_eq(a->remotes[i].deny_exports, a->remotes[i].ndeny_exports,
-                     b->remotes[i].deny_exports, b->remotes[i].ndeny_exports))
+                     b->remotes[i].deny_exports, b->remotes[i].ndeny_exports) ||
+            opts_tls_changed(&a->remotes[i].tls, &b->remotes[i].tls))
             return false;
     return true;
 }
 
-/* The reference refuses a reload that changes the leafnodes block (beyond TLS, which
- * this server does not take): "config reload not supported for LeafNode". */
+/* The reference refuses a reload that changes the leafnodes block beyond TLS:
+ * "config reload not supported for LeafNode". This server refuses TLS changes as well
+ * (its leaf TLS contexts are made once, at startup: docs/leafnodes.md). */
 const char *leaf_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
 {
     const leaf_opts_t *x = &a->leaf, *y = &b->leaf;
@@ -261,7 +269,8 @@ const char *leaf_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
                 str_same(x->advertise, y->advertise) && x->no_advertise == y->no_advertise &&
                 str_same(x->user, y->user) && str_same(x->password, y->password) &&
                 str_same(x->account, y->account) && x->auth_timeout_ns == y->auth_timeout_ns &&
-                x->reconnect_ns == y->reconnect_ns && users_same(x, y) && remotes_same(x, y);
+                x->reconnect_ns == y->reconnect_ns && users_same(x, y) && remotes_same(x, y) &&
+                !opts_tls_changed(&x->tls, &y->tls);
     if (same) return NULL;
     snprintf(buf, n, "config reload not supported for LeafNode");
     return buf;

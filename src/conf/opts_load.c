@@ -25,6 +25,7 @@ void opts_defaults(opts_t *o)
     tls_defaults(&o->tls);
     tls_defaults(&o->cluster.tls);
     tls_defaults(&o->gateway.tls);
+    tls_defaults(&o->leaf.tls);
 }
 
 void opts_free(opts_t *o)
@@ -197,6 +198,9 @@ static void apply_baseline(opts_t *o)
     o->gateway.tls.timeout_ns = tls_opts_timeout_ns(&o->gateway.tls);
     for (size_t i = 0; i < o->gateway.nremotes; i++)
         o->gateway.remotes[i].tls.timeout_ns = tls_opts_timeout_ns(&o->gateway.remotes[i].tls);
+    o->leaf.tls.timeout_ns = tls_opts_timeout_ns(&o->leaf.tls);
+    for (size_t i = 0; i < o->leaf.nremotes; i++)
+        o->leaf.remotes[i].tls.timeout_ns = tls_opts_timeout_ns(&o->leaf.remotes[i].tls);
     if (o->cluster.port != 0 && (!o->cluster.host || !*o->cluster.host))
         set_str(&o->cluster.host, DEFAULT_HOST);
 }

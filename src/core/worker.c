@@ -229,6 +229,15 @@ static void conn_read(worker_t *w, conn_t *c)
                 return;
             }
         }
+        if (unlikely(c->ssl && !c->tls_done)) {
+            /* The kind started TLS at this operation (a leaf node spoke, after the hub's
+             * INFO): what follows is the handshake, not more of this read. */
+            if (tls_handshake(w, c))
+                evloop_rearm(&w->loop, c->fd, c); /* done at once: read on next pass */
+            else if (c->closing)
+                conn_close(c, c->reason);
+            return;
+        }
         if (unlikely(!conn_bounds_ok(w, c, need, len - used))) return;
         save_partial(c, buf + used, len - used, need);
         c->quiet_reads = w->staged_total == staged_before;

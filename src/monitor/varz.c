@@ -176,7 +176,8 @@ static void empty_block(jw_t *w, const char *name)
 
 /* leaf {} (docs/leafnodes.md §8): with a listener its host (0.0.0.0 by default), the
  * bound port, the auth and TLS timeouts as the reference resolves them (2 s each without
- * TLS); the remotes with their account and URLs */
+ * TLS), tls_required/tls_verify with TLS; the remotes with their account, TLS timeout
+ * (with tls {}) and URLs */
 static void write_leaf(jw_t *w, const opts_t *o)
 {
     const leaf_opts_t *lo = &o->leaf;
@@ -184,14 +185,20 @@ static void write_leaf(jw_t *w, const opts_t *o)
     if (lo->port) {
         jw_str(w, "host", lo->host && *lo->host ? lo->host : "0.0.0.0");
         if (leaf_port()) jw_int(w, "port", leaf_port());
-        jw_float(w, "auth_timeout", lo->auth_timeout_ns ? (double)lo->auth_timeout_ns / 1e9 : 2.0);
-        jw_float(w, "tls_timeout", 2.0);
+        jw_float(w, "auth_timeout", (double)opts_leaf_auth_timeout_ns(lo) / 1e9);
+        jw_float(w, "tls_timeout", (double)tls_opts_timeout_ns(&lo->tls) / 1e9);
+        if (lo->tls.enabled) {
+            jw_bool(w, "tls_required", true);
+            if (lo->tls.verify) jw_bool(w, "tls_verify", true);
+        }
     }
     if (lo->nremotes) {
         jw_arr_begin(w, "remotes");
         for (size_t i = 0; i < lo->nremotes; i++) {
             jw_obj_begin(w, NULL);
             if (lo->remotes[i].account) jw_str(w, "local_account", lo->remotes[i].account);
+            if (lo->remotes[i].tls.enabled)
+                jw_float(w, "tls_timeout", (double)tls_opts_timeout_ns(&lo->remotes[i].tls) / 1e9);
             if (lo->remotes[i].nurls) {
                 jw_arr_begin(w, "urls");
                 for (size_t k = 0; k < lo->remotes[i].nurls; k++) {

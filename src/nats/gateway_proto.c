@@ -572,15 +572,7 @@ size_t gw_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t *n
 void gw_timer(worker_t *w, conn_t *c)
 {
     int64_t now = w->now_ns;
-    if (c->ssl && !c->tls_done) {
-        if (c->tls_due_ns && now >= c->tls_due_ns) {
-            ERROR("%sTLS gateway handshake error: timeout", c->prefix);
-            session_close(c, CR_TLS_HANDSHAKE);
-            return;
-        }
-        worker_note_deadline(w, c->tls_due_ns);
-        return;
-    }
+    if (session_tls_wait(w, c)) return;
     if (c->auth_due_ns && now >= c->auth_due_ns) {
         ERROR("%sGateway authentication timeout", c->prefix);
         session_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);

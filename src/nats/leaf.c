@@ -172,6 +172,7 @@ static void leaf_free_op(conn_t *c)
     if (!li) return;
     leaf_state_t *st = li->st;
     free(st->url);
+    free(st->tls_info);
     if (st->connect_line) {
         explicit_bzero(st->connect_line, st->connect_len);
         free(st->connect_line);
@@ -266,9 +267,27 @@ int leaf_start(void)
                 where);
         return -1;
     }
+    char err[300];
+    /* TLS contexts first: a certificate that does not load stops the start (as the
+     * reference's does) */
+    LF.remote_tls = lo->nremotes ? xcalloc(lo->nremotes, sizeof *LF.remote_tls) : NULL;
+    for (size_t i = 0; i < lo->nremotes; i++) {
+        if (!lo->remotes[i].tls.enabled) continue;
+        LF.remote_tls[i] = tls_ctx_client(&lo->remotes[i].tls, err, sizeof err);
+        if (!LF.remote_tls[i]) {
+            log_msg(LOG_FTL, "leafnode remote TLS: %s", err);
+            return -1;
+        }
+    }
+    if (lo->port && lo->tls.enabled) {
+        LF.tls_accept = tls_ctx_server(&lo->tls, lo->tls.verify, err, sizeof err);
+        if (!LF.tls_accept) {
+            log_msg(LOG_FTL, "leafnode TLS: %s", err);
+            return -1;
+        }
+    }
     if (!lo->port) return 0;
     const char *host = lo->host && *lo->host ? lo->host : "0.0.0.0";
-    char err[300];
     LF.listen_fd = listen_on(host, lo->port, &LF.port, err, sizeof err);
     if (LF.listen_fd < 0) {
         log_msg(LOG_FTL, "Error listening on leafnode port: %d - %s", lo->port, err);
@@ -297,6 +316,13 @@ void leaf_shutdown(void)
 void leaf_free_all(void)
 {
     leaf_dialers_free();
+    for (size_t i = 0; LF.remote_tls && i < srv->opts->leaf.nremotes; i++)
+        tls_ctx_unref(LF.remote_tls[i]); /* (those no dialer took) */
+    free(LF.remote_tls);
+    LF.remote_tls = NULL;
+    tls_ctx_unref(LF.tls_accept);
+    tls_ctx_unref(LF.tls_dial_any);
+    LF.tls_accept = LF.tls_dial_any = NULL;
     pthread_mutex_lock(&LF.mu);
     free(LF.leafs);
     LF.leafs = NULL;
@@ -327,7 +353,7 @@ const conn_ops_t leaf_conn_ops = {
     .init = leaf_init_op,
     .process = leaf_process,
     .timer = leaf_timer,
-    .tls_done = leaf_start_protocol,
+    .tls_done = leaf_tls_done,
     .send_err = session_send_err,
     .closed = leaf_closed_op,
     .gone = leaf_gone_op,

@@ -164,6 +164,11 @@ void leaf_dialers_start(void)
             d->list[d->nlist++] = xstrdup(d->urls[k]);
         d->account = r->account ? xstrdup(r->account) : NULL;
         d->credentials = r->credentials ? xstrdup(r->credentials) : NULL;
+        if (LF.remote_tls) {
+            d->tls = LF.remote_tls[i];
+            LF.remote_tls[i] = NULL;
+        }
+        d->tls_insecure = r->tls.insecure;
         d->ndeny_imports = r->ndeny_imports;
         d->deny_imports = xcalloc(r->ndeny_imports ? r->ndeny_imports : 1, sizeof(char *));
         for (size_t k = 0; k < r->ndeny_imports; k++)
@@ -218,6 +223,7 @@ void leaf_dialers_free(void)
             free(d->deny_exports[k]);
         free(d->deny_exports);
         free(d->cur_url);
+        tls_ctx_unref(d->tls);
         pthread_mutex_destroy(&d->mu);
         pthread_cond_destroy(&d->cv);
     }

@@ -12,6 +12,7 @@
 #define GNATSD_LEAF_INT_H
 
 #include "core/core.h"
+#include "core/tls.h"
 #include "nats/account.h"
 #include "nats/leaf_fwd.h"
 #include "base/json.h"
@@ -42,6 +43,8 @@ typedef struct leaf_state {
     bool loop;          /* closed for a loop: the dialer waits LEAF_LOOP_DELAY_NS */
     char *connect_line; /* hub: a CONNECT waiting for a password check's verdict (owned) */
     size_t connect_len;
+    char *tls_info; /* spoke: the hub's first INFO, taken up again once TLS is up (owned) */
+    size_t tls_info_len;
     /* LF.mu: what we told the peer, per key; subs counted by the initial dump whose own
      * notification has not come yet (docs/leafnodes.md §5.2) */
     lkey_t **smap;
@@ -61,7 +64,9 @@ struct leaf_dialer {
     char *credentials; /* a credentials file: its JWT and signed nonce go in CONNECT */
     char **deny_imports, **deny_exports; /* the remote's deny lists (docs/leafnodes.md §4) */
     size_t ndeny_imports, ndeny_exports;
-    char *cur_url; /* the URL of the connection in flight (for its CONNECT's user info) */
+    char *cur_url;     /* the URL of the connection in flight (for its CONNECT's user info) */
+    tls_ctx_t *tls;    /* the remote's tls {}, else NULL (docs/leafnodes.md §10) */
+    bool tls_insecure; /* its insecure: the hub's certificate is not checked */
     pthread_t th;
     bool started;
     pthread_mutex_t mu;
@@ -94,7 +99,10 @@ typedef struct leaf_global {
     size_t nlds;
     int listen_fd;
     int port;
-    char info_host[256]; /* the host, port and ip our INFO shows */
+    tls_ctx_t *tls_accept;   /* leafnodes { tls }: leafs upgrade after our INFO */
+    tls_ctx_t **remote_tls;  /* per configured remote, made at startup (taken by dialers) */
+    tls_ctx_t *tls_dial_any; /* mu: a remote without tls {} meeting a hub that requires it */
+    char info_host[256];     /* the host, port and ip our INFO shows */
     int info_port;
     char info_ip[300];
 } leaf_global_t;
@@ -113,6 +121,7 @@ void leaf_dialer_closed(leaf_dialer_t *d, int64_t delay_ns);
 
 /* leaf_proto.c */
 void leaf_start_protocol(worker_t *w, conn_t *c);
+void leaf_tls_done(worker_t *w, conn_t *c); /* the kind's tls_done */
 /* LF.mu held: the INFO's leafnode_urls array (ours first, then the peers'). */
 void leaf_put_urls_locked(jw_t *j);
 /* The hub's INFO to c: with a nonce (the first), connect_info (the answer to CONNECT),

@@ -1,13 +1,16 @@
 /* leaf_proto.c: the leaf node protocol on one connection, on its owner worker
- * (docs/leafnodes.md §3, §4, §6).
+ * (docs/leafnodes.md §3, §4, §6, §10).
  *
  * Hub side (accepted): our INFO (with a nonce) at once; the peer's CONNECT
  * within the leafnode auth timeout: checked (a client's port or lang, a
  * gateway, our own cluster name), authenticated against the leafnodes
  * authorization or, without one, as a client would be, and bound to an
  * account; then a second INFO (connect_info, remote_account) and the
- * account's interest. Spoke side (dialled): wait for the hub's INFO, answer
- * CONNECT, and at the INFO that answers it (connect_info) send our interest.
+ * account's interest; with leafnodes TLS the INFO asks for it and the leaf
+ * upgrades before its CONNECT. Spoke side (dialled): wait for the hub's INFO
+ * (upgrading to TLS first when it or the remote asks, then taking the INFO up
+ * again), answer CONNECT, and at the INFO that answers it (connect_info) send
+ * our interest.
  * Both: LS+/LS- (leaf_interest.c), LMSG/HMSG delivered like a client's
  * publish in the bound account, PING/PONG, -ERR (logged, closes). */
 #include "nats/leaf.h"
@@ -52,6 +55,10 @@ void leaf_send_info(worker_t *w, conn_t *c, const char *nonce, bool connect_info
     jw_int(&j, "port", LF.info_port);
     jw_bool(&j, "headers", true);
     jw_bool(&j, "auth_required", true);
+    if (LF.tls_accept) { /* docs/leafnodes.md §10 */
+        jw_bool(&j, "tls_required", true);
+        if (o->leaf.tls.verify) jw_bool(&j, "tls_verify", true);
+    }
     jw_int(&j, "max_payload", o->max_payload);
     jw_str(&j, "ip", LF.info_ip);
     if (nonce || connect_info) jw_uint(&j, "client_id", c->cid); /* not in an update */
@@ -141,7 +148,7 @@ static void send_connect(worker_t *w, conn_t *c)
         jw_str(&j, "user", user);
         jw_str(&j, "pass", pass);
     }
-    jw_bool(&j, "tls_required", false);
+    jw_bool(&j, "tls_required", c->ssl != NULL);
     jw_str(&j, "server_id", srv->server_id);
     jw_str(&j, "name", srv->server_name);
     char cluster[128];
@@ -230,9 +237,61 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
     c->nonce = xstrdup(nonce);
     leaf_send_info(w, c, nonce, false);
     const leaf_opts_t *lo = &srv->opts->leaf;
-    c->auth_due_ns = w->now_ns + (lo->auth_timeout_ns ? lo->auth_timeout_ns : 2000000000LL);
+    c->auth_due_ns = w->now_ns + opts_leaf_auth_timeout_ns(lo);
     worker_note_deadline(w, c->auth_due_ns);
     conn_flush_owned(w, c);
+    /* INFO in plaintext, then the leaf upgrades (the handshake's own deadline runs) */
+    if (LF.tls_accept && !c->ssl) conn_tls_accept(w, c, LF.tls_accept, false);
+}
+
+static void process_info(worker_t *w, conn_t *c, const op_t *op);
+
+/* Spoke: TLS with the hub, after its INFO asked for it or our remote has tls {} (docs/
+ * leafnodes.md §10): the remote's context, else one that checks the hub's certificate
+ * against the system's CAs. False (c closing) when there is none. */
+static bool spoke_tls_begin(worker_t *w, conn_t *c)
+{
+    leaf_state_t *st = c->leaf->st;
+    leaf_dialer_t *d = st->dialer;
+    tls_ctx_t *t = d && d->tls ? tls_ctx_ref(d->tls) : NULL;
+    if (!t) {
+        pthread_mutex_lock(&LF.mu);
+        if (!LF.tls_dial_any) {
+            tls_opts_t none;
+            memset(&none, 0, sizeof none);
+            none.enabled = true;
+            none.timeout_ns = tls_opts_timeout_ns(&none);
+            char err[300] = "";
+            LF.tls_dial_any = tls_ctx_client(&none, err, sizeof err);
+            if (!LF.tls_dial_any) ERROR("leafnode remote TLS: %s", err);
+        }
+        t = LF.tls_dial_any ? tls_ctx_ref(LF.tls_dial_any) : NULL;
+        pthread_mutex_unlock(&LF.mu);
+    }
+    if (!t) {
+        session_close(c, CR_TLS_HANDSHAKE);
+        return false;
+    }
+    char host[256] = "";
+    int port;
+    route_url_split(st->url ? st->url : "", host, sizeof host, &port, NULL, 0, NULL, 0);
+    tls_conn_begin(w, c, t, true, host, !(d && d->tls_insecure), "leafnode");
+    return !c->closing;
+}
+
+/* Both sides once the handshake is done: the hub waits for the CONNECT as before; the
+ * spoke takes up the hub's INFO it kept (its CONNECT goes out now, over TLS). */
+void leaf_tls_done(worker_t *w, conn_t *c)
+{
+    leaf_state_t *st = c->leaf->st;
+    if (!c->leaf->spoke || !st->tls_info) return;
+    op_t op;
+    memset(&op, 0, sizeof op);
+    char *line = st->tls_info;
+    op.line = (slice_t){line, st->tls_info_len};
+    st->tls_info = NULL;
+    process_info(w, c, &op);
+    free(line);
 }
 
 /* ---- CONNECT (hub side) ------------------------------------------------------------ */
@@ -536,11 +595,12 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
             session_close(c, CR_WRONG_PORT);
             return;
         }
-        if (ii.tls_required) {
-            ERROR("%sthe remote leafnode requires TLS, which this server does not implement for "
-                  "leafnodes",
-                  c->prefix);
-            session_close(c, CR_TLS_HANDSHAKE);
+        if ((ii.tls_required || (st->dialer && st->dialer->tls)) && !c->ssl) {
+            if (!spoke_tls_begin(w, c)) return;
+            free(st->tls_info); /* taken up again by leaf_tls_done */
+            st->tls_info = xmalloc(op->line.n ? op->line.n : 1);
+            memcpy(st->tls_info, op->line.p, op->line.n);
+            st->tls_info_len = op->line.n;
             return;
         }
         st->got_info = true;
@@ -668,6 +728,7 @@ size_t leaf_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t 
 void leaf_timer(worker_t *w, conn_t *c)
 {
     int64_t now = w->now_ns;
+    if (session_tls_wait(w, c)) return;
     if (c->auth_due_ns && now >= c->auth_due_ns) {
         if (c->leaf->spoke) {
             ERROR("%sDid not receive the remote leafnode's INFO in time", c->prefix);

@@ -525,15 +525,7 @@ size_t route_process(worker_t *w, conn_t *c, const char *buf, size_t len, size_t
 void route_timer(worker_t *w, conn_t *c)
 {
     int64_t now = w->now_ns;
-    if (c->ssl && !c->tls_done) {
-        if (c->tls_due_ns && now >= c->tls_due_ns) {
-            ERROR("%sTLS route handshake error: timeout", c->prefix);
-            session_close(c, CR_TLS_HANDSHAKE);
-            return;
-        }
-        worker_note_deadline(w, c->tls_due_ns);
-        return;
-    }
+    if (session_tls_wait(w, c)) return;
     if (c->auth_due_ns && now >= c->auth_due_ns) { /* CONNECT clears it */
         session_err_close(w, c, "Authentication Timeout", CR_AUTH_TIMEOUT);
         return;

@@ -35,6 +35,18 @@ void session_close(conn_t *c, close_reason_t r)
     c->closing = true;
 }
 
+bool session_tls_wait(worker_t *w, conn_t *c)
+{
+    if (!c->ssl || c->tls_done) return false;
+    if (c->tls_due_ns && w->now_ns >= c->tls_due_ns) {
+        ERROR("%sTLS %shandshake error: timeout", c->prefix, c->ops->tls_word);
+        session_close(c, CR_TLS_HANDSHAKE);
+        return true;
+    }
+    worker_note_deadline(w, c->tls_due_ns);
+    return true;
+}
+
 void session_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r)
 {
     session_send_err(w, c, text);

@@ -1174,9 +1174,26 @@ TEST(leafnodes_block)
     CHECK_EQ_INT((int)r.o.leaf.nusers, 1);
     CHECK_EQ_STR(r.o.leaf.users[0].account, "A");
     done(&r);
+    /* TLS on both sides (docs/leafnodes.md §10) */
+    CHECK_EQ_INT(load(&r,
+                      "leafnodes {\n  port: -1\n"
+                      "  tls { cert_file: c, key_file: k, verify: true, timeout: 0.5 }\n"
+                      "  remotes: [ {url: \"nats://h:1\", tls { ca_file: ca, insecure: true }},\n"
+                      "             {url: \"nats://h:2\"} ]\n}\n"),
+                 OPTS_RUN);
+    CHECK_EQ_INT(r.o.leaf.tls.enabled && r.o.leaf.tls.verify, 1);
+    CHECK_EQ_STR(r.o.leaf.tls.cert_file, "c");
+    CHECK_EQ_INT(r.o.leaf.tls.timeout_ns == 500000000LL, 1);
+    CHECK_EQ_INT(opts_leaf_auth_timeout_ns(&r.o.leaf) == 1500000000LL, 1);
+    CHECK_EQ_INT(r.o.leaf.remotes[0].tls.enabled && r.o.leaf.remotes[0].tls.insecure, 1);
+    CHECK_EQ_STR(r.o.leaf.remotes[0].tls.ca_file, "ca");
+    CHECK_EQ_INT(r.o.leaf.remotes[0].tls.timeout_ns == 2000000000LL, 1);
+    CHECK_EQ_INT(r.o.leaf.remotes[1].tls.enabled, 0);
+    done(&r);
     const char *bad[][2] = {
-        {"leafnodes {\n  tls { cert_file: x }\n}\n",
-         ":2:3: leafnodes \"tls\" is not supported by this server"},
+        {"leafnodes {\n  min_version: \"2.8.0\"\n}\n",
+         ":2:3: leafnodes \"min_version\" is not supported by this server"},
+        {"leafnodes {\n  tls { cert_file: x }\n}\n", "missing 'key_file' in TLS configuration"},
         {"leafnodes { remotes: [ { url: \"nats://h:1\", hub: true } ] }\n",
          ":1:44: leafnode remote \"hub\" is not supported by this server"},
         {"leafnodes { authorization { token: x } }\n", "unknown field \"token\""},
