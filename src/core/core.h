@@ -212,6 +212,9 @@ static inline void sink_count_in(worker_t *w, conn_t *c, uint64_t bytes)
 }
 
 void conn_flush(conn_t *c); /* any thread: writes what is in c's outbound buffer */
+/* w's own thread: every delivery w staged is in its connection's buffer (and flushed) on
+ * return, for a caller that reports delivery to another thread that may close them next. */
+void worker_commit(worker_t *w);
 /* c's owner w: also what w staged for c in this batch */
 void conn_flush_owned(worker_t *w, conn_t *c);
 /* Owner: reading resumes after a password check (c->auth_wait cleared): the bytes

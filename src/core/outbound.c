@@ -535,6 +535,11 @@ void unstall(worker_t *w, conn_t *c)
 
 /* ---- the worker loop --------------------------------------------------- */
 
+void worker_commit(worker_t *w)
+{
+    flush_pending(w);
+}
+
 void flush_pending(worker_t *w)
 {
     stages_commit_all(w);

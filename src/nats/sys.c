@@ -194,6 +194,9 @@ static void run_pubs(worker_t *w)
         next = p->next;
         publish_on(w, p->acc, p->subject, p->reply, &p->payload);
         if (p->delivered) {
+            /* in the buffers before the waiter goes on: it closes them next (shutdown),
+             * and a stage committed after that close would be dropped */
+            worker_commit(w);
             pthread_mutex_lock(&S.mu);
             *p->delivered = true;
             pthread_cond_broadcast(&S.pub_cv);
