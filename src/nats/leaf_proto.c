@@ -248,8 +248,9 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op);
 
 /* Spoke: TLS with the hub, after its INFO asked for it or our remote has tls {} (docs/
  * leafnodes.md §10): the remote's context, else one that checks the hub's certificate
- * against the system's CAs. False (c closing) when there is none. */
-static bool spoke_tls_begin(worker_t *w, conn_t *c)
+ * against the system's CAs; c closing when there is none. The handshake may be done on
+ * return (leaf_tls_done ran). */
+static void spoke_tls_begin(worker_t *w, conn_t *c)
 {
     leaf_state_t *st = c->leaf->st;
     leaf_dialer_t *d = st->dialer;
@@ -270,13 +271,12 @@ static bool spoke_tls_begin(worker_t *w, conn_t *c)
     }
     if (!t) {
         session_close(c, CR_TLS_HANDSHAKE);
-        return false;
+        return;
     }
     char host[256] = "";
     int port;
     route_url_split(st->url ? st->url : "", host, sizeof host, &port, NULL, 0, NULL, 0);
     tls_conn_begin(w, c, t, true, host, !(d && d->tls_insecure), "leafnode");
-    return !c->closing;
 }
 
 /* Both sides once the handshake is done: the hub waits for the CONNECT as before; the
@@ -596,11 +596,14 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
             return;
         }
         if ((ii.tls_required || (st->dialer && st->dialer->tls)) && !c->ssl) {
-            if (!spoke_tls_begin(w, c)) return;
-            free(st->tls_info); /* taken up again by leaf_tls_done */
+            /* Kept before the handshake starts, for leaf_tls_done to take up: the first
+             * handshake call may finish it (the hub's whole flight can be in the socket by
+             * the time OpenSSL first reads it; seen on a loaded machine). */
+            free(st->tls_info);
             st->tls_info = xmalloc(op->line.n ? op->line.n : 1);
             memcpy(st->tls_info, op->line.p, op->line.n);
             st->tls_info_len = op->line.n;
+            spoke_tls_begin(w, c);
             return;
         }
         st->got_info = true;
