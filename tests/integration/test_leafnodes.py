@@ -10,7 +10,7 @@ import os
 import re
 
 from harness import (Client, Server, connected, free_port, http_json, is_reference, make_test_ca,
-                     recv_until_close, server_bin, wait_until)
+                     recv_until_close, server_bin, wait_port, wait_until)
 
 REFERENCE = "/usr/sbin/nats-server"
 TIMEOUTS = {"test_leaf_reconnects_after_hub_restart": 45, "test_leaf_with_hub_cluster": 45,
@@ -651,6 +651,42 @@ def test_leaf_tls_every_mix():
     d = _tls_dir()
     _every_mix(lambda lport, bin_: _tls_hub(lport, d, bin_=bin_),
                lambda lport, bin_: _tls_leaf(lport, d, bin_=bin_))
+
+
+class _SlowWritesServer(Server):
+    """A server run under strace with every write() held 50 ms on its way back: OpenSSL
+    writes its records with write(), so a TLS client's first read comes after the peer's
+    whole answer is in the socket (as on a loaded machine: the first handshake call then
+    finishes the handshake). Its log lines are written with write() too: slower start."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, wait=False, **kw)
+
+    def command(self):
+        return ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=write",
+                "-e", "inject=write:delay_exit=50000"] + super().command()
+
+    def __enter__(self):
+        super().__enter__()
+        if not wait_port(self.mport, 30, self.proc):
+            raise AssertionError("the strace'd server did not start:\n%s" % self.log_tail())
+        return self
+
+
+def test_leaf_tls_handshake_done_in_its_first_call():
+    # The spoke keeps the hub's INFO before it starts TLS: a handshake that completes in
+    # its first call (the hub's flight read with the first read) takes it up at once.
+    # Before, the INFO was kept after that call, was never taken up, and the spoke timed
+    # out waiting for an INFO on every retry (seen in CI on a loaded machine).
+    d = _tls_dir()
+    lport = free_port()
+    leaf = _SlowWritesServer(config=("leafnodes {\n  reconnect: 1\n  remotes: [ {url: "
+                                     "\"nats://127.0.0.1:%d\", tls { ca_file: \"%s/ca.pem\" } } ]\n}\n"
+                                     % (lport, d)), monitor=True)
+    with _tls_hub(lport, d, bin_=REFERENCE) as hub, leaf:
+        _wait_leafs(hub, 1, timeout=15)
+        _wait_leafs(leaf, 1, timeout=15)
+        assert "Did not receive the remote leafnode's INFO" not in leaf.log(), leaf.log()
 
 
 def test_leaf_tls_hub_wants_the_upgrade():
