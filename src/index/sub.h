@@ -24,6 +24,7 @@ typedef struct sub {
     bool remote;         /* owned by a route or gateway: forwarded, not written to */
     bool gateway;        /* owned by a gateway (remote too): other clusters' interest */
     _Atomic bool closed; /* removed; deliveries skip it */
+    uint8_t origin_len;  /* a route's LS+: its leaf's cluster, in mem after sid (sub_origin) */
     slice_t subject;     /* points into mem */
     slice_t queue;       /* n == 0: plain subscription */
     struct sublist *sl;  /* the index it was inserted in (sublist_insert sets it) */
@@ -31,5 +32,12 @@ typedef struct sub {
                           * a shadow: the next one */
     char mem[];          /* subject, queue, sid bytes */
 } sub_t;
+
+/* The cluster of the leaf node a peer's interest came from (LS+ over a route, docs/
+ * routes.md "Leaf node origin"); empty otherwise. */
+static inline slice_t sub_origin(const sub_t *s)
+{
+    return (slice_t){s->sid.p + s->sid.n, s->origin_len};
+}
 
 #endif

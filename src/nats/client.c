@@ -484,7 +484,7 @@ static inline __attribute__((always_inline)) void process_pub(worker_t *w, conn_
     } else if (unlikely(atomic_load_explicit(&acc->maps, memory_order_relaxed) != NULL))
         mappings_map(acc, w, op->subject, mapped, sizeof mapped, &subj);
     msg_t m = {c,     acc,   subj, op->reply, op->hdr, op->payload, op->size,
-               false, false, 0,    {NULL, 0}, 0,       NULL};
+               false, false, 0,    {NULL, 0}, 0,       NULL,        {NULL, 0}};
     const sl_result_t *r = sublist_match(acc->sl, subj.p, subj.n);
     int n = deliver_all(w, r, &m);
     if (n == 0 && c->no_responders && op->reply.n) no_responders(w, c, op->reply);

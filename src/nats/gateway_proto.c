@@ -475,8 +475,8 @@ static void process_rs(worker_t *w, conn_t *c, const op_t *op, bool add)
     char *k =
         ikey_build(stack, sizeof stack, acc->name, acc->name_len, op->subject, op->queue, &kn);
     sub_t *s =
-        sub_remote_set(c, acc->sl, (slice_t){k, kn}, op->subject, op->queue, add,
-                       op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1, gw_sub_removed);
+        sub_remote_set(c, acc->sl, (slice_t){k, kn}, op->subject, op->queue, (slice_t){NULL, 0},
+                       add, op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1, gw_sub_removed);
     if (s) {
         atomic_fetch_add(&acc->gw_subs, 1);
         leaf_sub_added(w, s); /* leaf nodes hear of other clusters' interest too */

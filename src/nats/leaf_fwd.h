@@ -70,13 +70,23 @@ static inline bool leaf_same_cluster(const conn_t *a, const conn_t *b)
     return a->leaf->cluster[0] && strcmp(a->leaf->cluster, b->leaf->cluster) == 0;
 }
 
+/* Is the peer of leaf connection c a server of cluster (a name from a route's LS+ or
+ * LMSG: docs/routes.md "Leaf node origin")? */
+static inline bool leaf_cluster_is(const conn_t *c, slice_t cluster)
+{
+    return cluster.n && strlen(c->leaf->cluster) == cluster.n &&
+           memcmp(c->leaf->cluster, cluster.p, cluster.n) == 0;
+}
+
 /* May message m go to leaf connection dst (plain interest)? */
 static inline bool leaf_fwd_ok(const conn_t *dst, const msg_t *m)
 {
     if (dst == m->from || leaf_js_denied(m->subject)) return false;
     if (unlikely(dst->leaf->sys) && leaf_sys_js_denied(m->subject)) return false;
     if (!leaf_may_send(dst, m->subject)) return false;
-    if (m->from_route) return !dst->leaf->spoke || leaf_is_service_reply(m->subject);
+    if (m->from_route) /* (not back to the cluster of the leaf it came from: no echo) */
+        return (!dst->leaf->spoke || leaf_is_service_reply(m->subject)) &&
+               !leaf_cluster_is(dst, m->leaf_origin);
     if (m->from_leaf && leaf_same_cluster(m->from, dst)) return false; /* cluster-wide no echo */
     return true;
 }

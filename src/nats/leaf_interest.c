@@ -135,6 +135,8 @@ static bool visible(const conn_t *c, const sub_t *s)
         return false; /* a spoke tells its hub only of local interest */
     /* interest from a leaf of the same cluster as c's peer: that cluster has it already
      * (its servers are routed to each other), unless it is the loop detection subject */
+    /* a route's LS+ from a leaf of c's peer's cluster: the same (docs/routes.md) */
+    if (s->origin_len && leaf_cluster_is(c, sub_origin(s))) return false;
     if (s->conn && s->conn->leaf && leaf_same_cluster(s->conn, c) &&
         !(s->subject.n > 5 && memcmp(s->subject.p, LEAF_LDS_PREFIX, 5) == 0))
         return false;

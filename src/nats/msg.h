@@ -25,6 +25,8 @@ typedef struct msg {
     /* a service import's request: the importing account it came from (its own stream
      * imports do not carry it back there); NULL otherwise */
     const struct account *origin;
+    /* a route's LMSG: the cluster of the leaf node it came from (docs/routes.md) */
+    slice_t leaf_origin;
 } msg_t;
 
 /* Replies that crossed a gateway carry "_GR_.<cluster hash>.<server hash>." (6

@@ -282,6 +282,11 @@ bool route_peer_headers(const conn_t *c)
     return c->route && c->route->headers;
 }
 
+bool route_peer_lnoc(const conn_t *c)
+{
+    return c->route && c->route->lnoc;
+}
+
 void route_broadcast(worker_t *w, const char *p, size_t n)
 {
     pthread_mutex_lock(&R.mu);

@@ -39,6 +39,7 @@ void route_leaf_interest(worker_t *w, const sub_t *s, int delta);
 /* The cluster name ("" without clustering), for a leaf's CONNECT. */
 void route_cluster_name(char *out, size_t n);
 bool route_peer_headers(const conn_t *c);
+bool route_peer_lnoc(const conn_t *c); /* takes LMSG/LS+ with a leaf's origin */
 /* After "Server is ready": the cluster log lines, then the configured routes are dialled. */
 void route_announce(void);
 /* Applies a reloaded cluster block: new name, TLS pins, added and removed routes. */

@@ -52,7 +52,9 @@ static inline void route_fwd_add_queue(route_fwd_t *e, slice_t q)
 
 /* The RMSG (HMSG to a peer that takes headers) for one route: the queue groups it won
  * follow the reply ('+' reply queues... or '| queues...'). A leaf connection in the set
- * gets the leaf form: LMSG (HMSG) without the account (docs/leafnodes.md §6). A gateway
+ * gets the leaf form: LMSG (HMSG) without the account (docs/leafnodes.md §6). A message
+ * from a leaf node of a named cluster goes to a route that takes it as LMSG with that
+ * origin before the account and a header length always (docs/routes.md). A gateway
  * connection gets the route form with pfx before the reply (our "_GR_." prefix, unless
  * the reply has one already: docs/gateways.md "Replies"); pfx is empty for the others. */
 static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_t *m, slice_t pfx)
@@ -61,6 +63,12 @@ static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_
     bool leaf = rc->leaf != NULL;
     /* a leaf's and a gateway's headers support is the connection's, a route's its peer's */
     bool hmsg = m->hdr > 0 && (leaf || rc->gw ? rc->headers : rc->route && route_peer_headers(rc));
+    slice_t origin = {NULL, 0};
+    if (unlikely(m->from_leaf == MSG_LEAF_HUB) && rc->route && m->from->leaf &&
+        m->from->leaf->cluster[0] && route_peer_lnoc(rc)) {
+        origin = (slice_t){m->from->leaf->cluster, strlen(m->from->leaf->cluster)};
+        hmsg = m->hdr > 0;
+    }
     if (pfx.n && (!m->reply.n || gateway_prefixed(m->reply))) pfx.n = 0;
     const char *payload = m->payload;
     int64_t size = m->size;
@@ -72,6 +80,12 @@ static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_
     b->len = 0;
     if (leaf) {
         buf_puts(b, hmsg ? "HMSG " : "LMSG ");
+    } else if (unlikely(origin.n != 0)) {
+        buf_puts(b, "LMSG ");
+        buf_append(b, origin.p, origin.n);
+        buf_putc(b, ' ');
+        buf_append(b, m->acc->name, m->acc->name_len);
+        buf_putc(b, ' ');
     } else {
         buf_puts(b, hmsg ? "HMSG " : "RMSG ");
         buf_append(b, m->acc->name, m->acc->name_len);
@@ -95,8 +109,8 @@ static inline void route_send_rmsg(worker_t *w, const route_fwd_t *f, const msg_
         buf_append(b, m->reply.p, m->reply.n);
         buf_putc(b, ' ');
     }
-    if (hmsg) {
-        buf_put_i64(b, m->hdr);
+    if (hmsg || origin.n) {
+        buf_put_i64(b, hmsg ? m->hdr : 0);
         buf_putc(b, ' ');
     }
     buf_put_i64(b, size);

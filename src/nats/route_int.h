@@ -55,6 +55,7 @@ struct route_info {
     char *remote_ip_url; /* INFO ip (advertise), owned */
     char *gw_url;        /* INFO gateway_url: the peer's gateway address, owned */
     bool headers;
+    bool lnoc;    /* its INFO: it takes a leaf node's origin (docs/routes.md) */
     char **curls; /* connect_urls the peer announced (owned) */
     size_t ncurls;
     char **lurls; /* leafnode_urls it announced (owned), told to the leaf module */

@@ -18,6 +18,7 @@
 #include "nats/account.h"
 #include "nats/route_int.h"
 #include "nats/leaf.h"
+#include "nats/leaf_fwd.h"
 #include "nats/session.h"
 #include "nats/subs.h"
 #include "base/hash.h"
@@ -59,6 +60,25 @@ static void broadcast_locked(worker_t *w, const char *line, size_t n)
     if (log_trace_on && R.nroutes) TRACE("->> [%.*s] to %zu routes", (int)(n - 2), line, R.nroutes);
 }
 
+/* The cluster of the leaf node whose sub s is, where we are its hub: its interest goes
+ * to peers that take it as LS+ with that origin (docs/routes.md "Leaf node origin"). */
+static slice_t sub_leaf_origin(const sub_t *s)
+{
+    const conn_t *c = s->conn;
+    if (!c || !c->leaf || c->leaf->spoke || !c->leaf->cluster[0]) return (slice_t){NULL, 0};
+    return (slice_t){c->leaf->cluster, strlen(c->leaf->cluster)};
+}
+
+/* One key's line for route c: LS+/LS- with its origin to a peer that takes it, else
+ * RS+/RS-. */
+static size_t interest_line_for(const conn_t *c, char *out, size_t cap, slice_t origin,
+                                const char *k, size_t n, size_t subj_end, int64_t weight, bool add)
+{
+    if (origin.n && c->route && c->route->lnoc)
+        return route_leaf_interest_line(out, cap, origin, k, n, subj_end, weight, add);
+    return route_interest_line(out, cap, k, n, subj_end, weight, add);
+}
+
 static char *interest_key(char *stack, size_t cap, const account_t *a, slice_t subject,
                           slice_t queue, size_t *len)
 {
@@ -76,14 +96,25 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
     size_t subj_end = acc->name_len + 1 + s->subject.n;
     pthread_mutex_lock(&R.mu);
     int64_t after;
+    slice_t origin = sub_leaf_origin(s);
     int64_t before = ikmap_add(&R.interest, k, n, acc->name_len, subj_end, delta, &after);
     bool queue = n != subj_end;
     bool send = queue ? before != after : (before <= 0) != (after <= 0);
     if (send && R.nroutes && import_ok(s->subject.p, s->subject.n)) {
         char line[1100];
-        char *lp = n + 64 < sizeof line ? line : xmalloc(n + 64);
-        size_t ln = route_interest_line(lp, n + 64, k, n, subj_end, after, after > 0);
-        broadcast_locked(w, lp, ln);
+        size_t cap = n + origin.n + 64;
+        char *lp = cap < sizeof line ? line : xmalloc(cap);
+        if (!origin.n) {
+            broadcast_locked(w, lp, route_interest_line(lp, cap, k, n, subj_end, after, after > 0));
+        } else {
+            for (size_t i = 0; i < R.nroutes; i++) {
+                conn_t *rc = R.routes[i];
+                size_t ln =
+                    interest_line_for(rc, lp, cap, origin, k, n, subj_end, after, after > 0);
+                session_send(w, rc, lp, ln);
+                if (log_trace_on) TRACE("%s->> [%.*s]", rc->prefix, (int)(ln - 2), lp);
+            }
+        }
         if (lp != line) free(lp);
     }
     pthread_mutex_unlock(&R.mu);
@@ -133,6 +164,8 @@ void send_interest_dump_locked(worker_t *w, conn_t *c)
     for (IKMAP_EACH(&R.interest, i, k)) {
         if (k->count <= 0 || !import_ok(k->key + k->acc_len + 1, k->subj_end - k->acc_len - 1))
             continue;
+        /* RS+ whatever the origin, as the reference's initial dump (its origin is only in
+         * the updates, docs/routes.md "Leaf node origin") */
         buf_reserve(&b, k->len + 64);
         b.len += route_interest_line(b.p + b.len, k->len + 64, k->key, k->len, k->subj_end,
                                      k->count, true);
@@ -168,7 +201,7 @@ void process_rsub(worker_t *w, conn_t *c, const op_t *op, bool add)
         DEBUG("%sCan not export \"%.*s\", ignoring remote subscription request", c->prefix,
               (int)op->subject.n, op->subject.p);
     } else {
-        sub_t *s = sub_remote_set(c, acc->sl, key, op->subject, op->queue, add,
+        sub_t *s = sub_remote_set(c, acc->sl, key, op->subject, op->queue, op->origin, add,
                                   op->queue.n ? (op->max > 0 ? (int32_t)op->max : 1) : 1,
                                   route_remote_sub_removed);
         if (s && !account_gone(acc)) { /* the leaf nodes we are the hub of and the gateways

@@ -296,6 +296,7 @@ static void register_route(worker_t *w, conn_t *c, route_info_msg_t *info, slice
     ri->remote_port = (int)info->port;
     if (info->ip[0]) ri->remote_ip_url = xstrdup(info->ip);
     ri->headers = info->headers;
+    ri->lnoc = info->lnoc;
     ri->curls = info->urls;
     ri->ncurls = info->nurls;
     info->urls = NULL;
@@ -439,7 +440,8 @@ static void deliver_routed(worker_t *w, conn_t *c, const op_t *op)
                .payload = op->payload,
                .size = op->size,
                .from_route = true,
-               .queues = op->queues};
+               .queues = op->queues,
+               .leaf_origin = op->origin};
     const sl_result_t *r = sublist_match(acc->sl, op->subject.p, op->subject.n);
     deliver_all(w, r, &m);
 }

@@ -73,9 +73,10 @@ void sidmap_free(sidmap_t *m)
 
 /* ---- subscriptions ------------------------------------------------------ */
 
-sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
+/* With origin (at most 255 bytes) kept after sid. */
+static sub_t *sub_new_origin(conn_t *c, slice_t subject, slice_t queue, slice_t sid, slice_t origin)
 {
-    sub_t *s = xcalloc(1, sizeof *s + subject.n + queue.n + sid.n);
+    sub_t *s = xcalloc(1, sizeof *s + subject.n + queue.n + sid.n + origin.n);
     char *p = s->mem;
     memcpy(p, subject.p, subject.n);
     s->subject = (slice_t){p, subject.n};
@@ -85,11 +86,18 @@ sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
     p += queue.n;
     memcpy(p, sid.p, sid.n);
     s->sid = (slice_t){p, sid.n};
+    if (origin.n) memcpy(p + sid.n, origin.p, origin.n);
+    s->origin_len = (uint8_t)origin.n;
     s->conn = c;
     s->weight = 1;
     s->remote = c->kind == CONN_ROUTE || c->kind == CONN_GATEWAY;
     s->gateway = c->kind == CONN_GATEWAY;
     return s;
+}
+
+sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid)
+{
+    return sub_new_origin(c, subject, queue, sid, (slice_t){NULL, 0});
 }
 
 /* A sub's memory, and its import's delivery record (nats/imports.c) if any. */
@@ -125,18 +133,23 @@ void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed)
 
 /* Remote interest: RS+ adds (or re-weights) the entry for key, RS- removes it. */
 sub_t *sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
-                      bool add, int32_t weight, sub_removed_fn removed)
+                      slice_t origin, bool add, int32_t weight, sub_removed_fn removed)
 {
     sub_t *old = sidmap_get(&c->subs, key);
     if (!add) {
         if (old) sub_discard(c, old, removed);
         return NULL;
     }
+    char kept[UINT8_MAX];
     if (old) {
         if (!queue.n || old->weight == weight) return NULL;
+        origin = sub_origin(old); /* the first one's, as the reference keeps it */
+        memcpy(kept, origin.p, origin.n);
+        origin.p = kept;
         sub_discard(c, old, removed);
     }
-    sub_t *s = sub_new(c, subject, queue, key);
+    if (origin.n > UINT8_MAX) origin.n = 0; /* (not a cluster name anyone uses) */
+    sub_t *s = sub_new_origin(c, subject, queue, key, origin);
     s->weight = weight;
     if (sublist_insert(sl, s) != 0) {
         free(s);

@@ -25,12 +25,14 @@ void sidmap_free(sidmap_t *m);
 sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid);
 /* Also takes s's shadows (stream imports, nats/imports.c) out of their indexes. */
 void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed);
-/* A peer's interest (route or gateway RS+/RS-) for key "account subject[ queue]" in
- * index sl: add (or re-weight a queue's: the old one removed, a new one added) or
- * remove c's sub for it. A removal is told to removed; returns the sub added, or NULL. */
+/* A peer's interest (route or gateway RS+/RS-, a route's LS+/LS-) for key "account
+ * subject[ queue]" in index sl: add (or re-weight a queue's: the old one removed, a new
+ * one added, keeping the old one's origin) or remove c's sub for it. origin: an LS+'s
+ * leaf cluster (sub_origin), empty for RS+. A removal is told to removed; returns the
+ * sub added, or NULL. */
 struct sublist;
 sub_t *sub_remote_set(conn_t *c, struct sublist *sl, slice_t key, slice_t subject, slice_t queue,
-                      bool add, int32_t weight, sub_removed_fn removed);
+                      slice_t origin, bool add, int32_t weight, sub_removed_fn removed);
 /* Owner: a stream import's shadows of s (nats/imports.c) leave their indexes. */
 void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed);
 /* The qsbr free function of a sub_t (frees s->imp too). */

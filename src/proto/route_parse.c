@@ -125,6 +125,7 @@ static int rinfo_member(void *ctx, slice_t key, json_type_t t, slice_t raw)
     STR("pass", pass);
     STR("lang", lang);
     BOOL("headers", headers);
+    BOOL("lnoc", lnoc);
     BOOL("cluster_dynamic", dynamic);
     BOOL("ldm", ldm);
     BOOL("auth_required", auth_required);
@@ -187,4 +188,15 @@ size_t route_interest_line(char *out, size_t cap, const char *key, size_t len, s
     if (len == subj_end || !add)
         return (size_t)snprintf(out, cap, "%s %.*s\r\n", add ? "RS+" : "RS-", (int)len, key);
     return (size_t)snprintf(out, cap, "RS+ %.*s %lld\r\n", (int)len, key, (long long)weight);
+}
+
+size_t route_leaf_interest_line(char *out, size_t cap, slice_t origin, const char *key, size_t len,
+                                size_t subj_end, int64_t weight, bool add)
+{
+    if (!add) return (size_t)snprintf(out, cap, "LS- %.*s\r\n", (int)len, key);
+    if (len == subj_end)
+        return (size_t)snprintf(out, cap, "LS+ %.*s %.*s\r\n", (int)origin.n, origin.p, (int)len,
+                                key);
+    return (size_t)snprintf(out, cap, "LS+ %.*s %.*s %lld\r\n", (int)origin.n, origin.p, (int)len,
+                            key, (long long)weight);
 }

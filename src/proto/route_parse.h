@@ -19,6 +19,7 @@ typedef struct route_info_msg {
     char user[256], pass[256], lang[64];
     int64_t port;
     bool headers, dynamic, ldm, auth_required, gateway, has_cluster;
+    bool lnoc;   /* takes LS+/LS-/LMSG with a leaf node's origin cluster */
     char **urls; /* connect_urls (owned) */
     size_t nurls;
     /* gateway INFO/CONNECT (docs/gateways.md): the gateway's name, its URL and the URLs
@@ -52,6 +53,10 @@ void route_url_redacted(const char *url, char *out, size_t n);
  * >= cap means it did not fit. */
 size_t route_interest_line(char *out, size_t cap, const char *key, size_t len, size_t subj_end,
                            int64_t weight, bool add);
+/* The same for a leaf node's interest to a peer that takes its origin (lnoc, docs/
+ * routes.md "Leaf node origin"): "LS+ origin key[ weight]\r\n" or "LS- key\r\n". */
+size_t route_leaf_interest_line(char *out, size_t cap, slice_t origin, const char *key, size_t len,
+                                size_t subj_end, int64_t weight, bool add);
 
 /* Is queue q one of the names in list (blank separated)? Inline: delivery of a routed
  * message asks it for every matching queue group. */

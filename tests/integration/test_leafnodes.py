@@ -320,6 +320,62 @@ def test_leaf_with_hub_cluster():
         _leaf_with_hub_cluster(bin_a, bin_b)
 
 
+def test_leaf_cluster_on_two_hubs_hears_no_echo():
+    """A leaf cluster (l1, l2: cluster lc) with l1 on hub h1 and l2 on hub h2 (a hub
+    cluster; each binary in turn for the hubs): interest and messages of lc that cross the
+    hubs' route carry lc as their origin (LS+/LMSG), so lc does not hear its own interest
+    back from the other hub, nor get its messages a second time through it. Before, l2
+    heard l1's interest from h2, and a message from l2 reached l1 twice."""
+    me = server_bin()
+    for bin_1, bin_2 in ((me, me), (me, REFERENCE), (REFERENCE, me)):
+        _leaf_cluster_on_two_hubs(bin_1, bin_2)
+
+
+def _leaf_cluster_on_two_hubs(bin_1, bin_2):
+    c1, c2, p1, p2, lc1 = free_port(), free_port(), free_port(), free_port(), free_port()
+    hub = "no_sys_acc: true\ncluster {\n  listen: 127.0.0.1:%d\n  name: hc\n  routes: [%s]\n}\n" \
+          "leafnodes { listen: 127.0.0.1:%d }\n"
+    h1 = Server(config=hub % (c1, "", p1), monitor=True)
+    h2 = Server(config=hub % (c2, '"nats://127.0.0.1:%d"' % c1, p2), monitor=True)
+    h1.bin, h2.bin = bin_1, bin_2
+    lcl = "no_sys_acc: true\ncluster { name: lc, listen: 127.0.0.1:%d%s }\n"
+    l1 = _leaf(p1, extra=lcl % (lc1, ""))
+    l2 = _leaf(p2, extra=lcl % (free_port(), ', routes: ["nats://127.0.0.1:%d"]' % lc1))
+    with h1, h2, l1, l2:
+        for s in (h1, h2, l1, l2):
+            wait_until(lambda s=s: http_json(s.mport, "/varz")["routes"] == 1, 10, what="route")
+        for s in (h1, h2, l1, l2):
+            _wait_leafs(s, 1)
+        a1, a2, b1 = connected(l1), connected(l2), connected(h1)
+        a1.send(b"SUB sync 1\r\n")
+        a1.ping_pong()
+        _wait_leaf_sub(h1, "sync")
+        # h1 tells h2 of l1's sync (with its origin) before of its own client's marker:
+        # once l2 hears of the marker from h2, it would have heard of sync too
+        b1.send(b"SUB marker 1\r\nSUB y 2\r\n")
+        b1.ping_pong()
+        _wait_leaf_sub(l2, "marker")
+        assert "sync" not in _leaf_subs(l2), _leaf_subs(l2)
+        # y: h1's client first (h2 hears of it without an origin, and so does l2), then l1
+        _wait_leaf_sub(l2, "y")
+        a1.send(b"SUB y 2\r\n")
+        a1.ping_pong()
+        _wait_leaf_sub(h1, "y")
+        wait_until(lambda: any("y" in (r.get("subscriptions_list") or [])
+                               for r in http_json(l2.mport, "/routez?subs=1")["routes"]), 5,
+                   what="l1's y routed to l2")
+        # y from l2: to l1 over lc's route, and to h1's client through h2; not to l1 again
+        # through h1. h1's client answers on sync once it has y: h1 delivered y to l1 (if
+        # it did) before, on the same connection.
+        a2.send(b"PUB y 1\r\nm\r\n")
+        assert b1.read_msgs(1)[0][0] == b"y"
+        b1.send(b"PUB sync 1\r\ns\r\n")
+        got = []
+        while b"sync" not in got or b"y" not in got:
+            got.append(a1.read_msgs(1)[0][0])
+        assert got.count(b"y") == 1, got
+
+
 def _leaf_with_hub_cluster(bin_a, bin_b):
     ca, cb, lport = free_port(), free_port(), free_port()
     cl = "cluster {\n  listen: 127.0.0.1:%d\n  name: hc\n  routes: [%s]\n}\n"
