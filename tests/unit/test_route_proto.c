@@ -24,7 +24,7 @@ TEST(info_members)
         "\"port\":6222,\"headers\":true,\"auth_required\":true,\"tls_required\":false,"
         "\"max_payload\":1048576,\"nonce\":\"xyz\",\"cluster\":\"c1\",\"cluster_dynamic\":true,"
         "\"ip\":\"nats-route://10.0.0.1:6222/\",\"connect_urls\":[\"10.0.0.1:4222\", "
-        "\"[::1]:4222\",\"a\\\"b\"],\"ldm\":true}";
+        "\"[::1]:4222\",\"a\\\"b\"],\"ldm\":true,\"lnoc\":true}";
     route_info_msg_t r = {0};
     CHECK_EQ_INT(route_info_parse(S(info), &r), 0);
     CHECK_EQ_STR(r.id, "NAB");
@@ -37,6 +37,7 @@ TEST(info_members)
     CHECK(r.headers);
     CHECK(r.auth_required);
     CHECK(r.ldm);
+    CHECK(r.lnoc);
     CHECK(!r.gateway);
     CHECK_EQ_STR(r.ip, "nats-route://10.0.0.1:6222/");
     CHECK_EQ_INT(r.nurls, 3);
@@ -185,6 +186,15 @@ TEST(interest_lines)
     /* Too small: the length it needed, as snprintf. */
     n = route_interest_line(out, 4, S("$G foo bar"), 6, 7, true);
     CHECK_EQ_INT(n, strlen("RS+ $G foo bar 7\r\n"));
+    /* A leaf node's interest to an lnoc peer: LS+ with the origin, LS- without it. */
+    slice_t lc = {"lc", 2};
+    n = route_leaf_interest_line(out, sizeof out, lc, S("$G foo.*"), 8, 1, true);
+    CHECK_EQ_STR(out, "LS+ lc $G foo.*\r\n");
+    CHECK_EQ_INT(n, strlen(out));
+    route_leaf_interest_line(out, sizeof out, lc, S("$G foo bar"), 6, 3, true);
+    CHECK_EQ_STR(out, "LS+ lc $G foo bar 3\r\n");
+    route_leaf_interest_line(out, sizeof out, lc, S("$G foo bar"), 6, 0, false);
+    CHECK_EQ_STR(out, "LS- $G foo bar\r\n");
 }
 
 TEST(queue_listed)
