@@ -154,16 +154,17 @@ static inline bool worker_read_must_stop(const worker_t *w)
 }
 
 /* Commands from the control plane to every worker (bits of worker.cmds). */
-#define WCMD_LDM_INFO 1u  /* send INFO {"ldm":true} to protocol-1 clients */
-#define WCMD_REAUTH 2u    /* re-check credentials and permissions after a reload */
-#define WCMD_MAXCONN 4u   /* max_connections shrank: close the excess */
-#define WCMD_LDM_CLOSE 8u /* lame duck: close ldm_close_quota clients */
-#define WCMD_SNAPSHOT 16u /* run the pending snapshot request */
-#define WCMD_INFO 32u     /* connect_urls changed: async INFO to protocol-1 clients */
-#define WCMD_PINNED 64u   /* pinned_certs changed: close TLS clients whose key is not pinned */
-#define WCMD_AUTH 128u    /* password-check verdicts are back (auth_run_verdicts) */
-#define WCMD_SYSPUB 256u  /* the system account has messages to publish (nats/sys.c) */
-#define WCMD_LATENCY 512u /* service latency results to publish (nats/latency.c) */
+#define WCMD_LDM_INFO 1u     /* send INFO {"ldm":true} to protocol-1 clients */
+#define WCMD_REAUTH 2u       /* re-check credentials and permissions after a reload */
+#define WCMD_MAXCONN 4u      /* max_connections shrank: close the excess */
+#define WCMD_LDM_CLOSE 8u    /* lame duck: close ldm_close_quota clients */
+#define WCMD_SNAPSHOT 16u    /* run the pending snapshot request */
+#define WCMD_INFO 32u        /* connect_urls changed: async INFO to protocol-1 clients */
+#define WCMD_PINNED 64u      /* pinned_certs changed: close TLS clients whose key is not pinned */
+#define WCMD_AUTH 128u       /* password-check verdicts are back (auth_run_verdicts) */
+#define WCMD_SYSPUB 256u     /* the system account has messages to publish (nats/sys.c) */
+#define WCMD_LATENCY 512u    /* service latency results to publish (nats/latency.c) */
+#define WCMD_ACC_LIMIT 1024u /* accounts over their limits cluster-wide: close their excess */
 void worker_command(uint32_t cmd);
 void worker_command_one(worker_t *w, uint32_t cmd); /* any thread */
 /* A command run once per worker (not per connection), e.g. WCMD_AUTH ->

@@ -309,7 +309,7 @@ bool account_bind(conn_t *c, account_t *acc)
     if (c->acc == acc && c->acc_counted) return true;
     int32_t max = atomic_load(&acc->max_conns);
     int32_t now = atomic_fetch_add(&acc->nconns, 1);
-    if (max >= 0 && now >= max) {
+    if (max >= 0 && now + atomic_load(&acc->nrconns) >= max) {
         atomic_fetch_sub(&acc->nconns, 1);
         return false;
     }
@@ -324,12 +324,31 @@ bool account_count_leaf(conn_t *c, account_t *acc, bool limited)
 {
     int32_t max = limited ? atomic_load(&acc->max_leafs) : -1;
     int32_t now = atomic_fetch_add(&acc->nleafs, 1);
-    if (max >= 0 && now >= max) {
+    if (max >= 0 && now + atomic_load(&acc->nrleafs) >= max) {
         atomic_fetch_sub(&acc->nleafs, 1);
         return false;
     }
     atomic_store(&c->sink, &acc->stats);
     return true;
+}
+
+void account_check_limits(account_t *a)
+{
+    int32_t mc = atomic_load(&a->max_conns), ml = atomic_load(&a->max_leafs);
+    int32_t oc = mc < 0 ? 0 : atomic_load(&a->nconns) + atomic_load(&a->nrconns) - mc;
+    int32_t ol = ml < 0 ? 0 : atomic_load(&a->nleafs) + atomic_load(&a->nrleafs) - ml;
+    if (oc <= 0 && ol <= 0) return;
+    atomic_store(&a->conn_excess, oc > 0 ? oc : 0);
+    atomic_store(&a->leaf_excess, ol > 0 ? ol : 0);
+    worker_command(WCMD_ACC_LIMIT);
+}
+
+bool account_take_excess(const conn_t *c, bool leaf)
+{
+    account_t *a = c->acc;
+    if (!a || c->closing) return false;
+    _Atomic int32_t *q = leaf ? &a->leaf_excess : &a->conn_excess;
+    return atomic_load(q) > 0 && atomic_fetch_sub(q, 1) > 0;
 }
 
 void account_unbind(conn_t *c)

@@ -33,6 +33,11 @@ typedef struct account {
      * subscriptions (the reference keeps that interest apart) */
     _Atomic int64_t gw_subs;
     _Atomic int32_t nleafs; /* leaf node connections bound to it (nats/leaf.c) */
+    /* the other servers' client and leaf node connections in it, as their CONNS events
+     * last said (nats/sys_subs.c): its limits count them too (docs/accounts.md) */
+    _Atomic int32_t nrconns, nrleafs;
+    /* how many of its client / leaf node connections here are to close (WCMD_ACC_LIMIT) */
+    _Atomic int32_t conn_excess, leaf_excess;
     /* operator mode (nats/resolver.c): the claims of its JWT (NULL: a configured account),
      * and whether the resolver dropped it (then lookups miss it; the struct stays) */
     const struct acct_claims *_Atomic claims;
@@ -137,14 +142,22 @@ static inline account_t *conn_account(const conn_t *c)
 }
 
 /* Owner: binds c to acc for the rest of its life (counted in nconns); false with
- * nothing changed when acc's max_connections is reached. */
+ * nothing changed when acc's max_connections is reached (with the other servers'
+ * connections in it). */
 bool account_bind(conn_t *c, account_t *acc);
 /* Owner, closing: c no longer counts toward its account. */
 void account_unbind(conn_t *c);
 /* Owner: leaf node c (c->acc = acc) counts among acc's leaf nodes and its traffic in
  * acc's totals, as account_bind for a client; limited: refused (false, nothing counted)
- * at acc's max_leafnodes. The leaf module uncounts it when it goes. */
+ * at acc's max_leafnodes (with the other servers' leaf nodes in it). The leaf module
+ * uncounts it when it goes. */
 bool account_count_leaf(conn_t *c, account_t *acc, bool limited);
+/* After the other servers' counts changed: where a's connections here and there are
+ * over its limits, the newest here (each worker's, in turn) get closed, as the
+ * reference rebalances; they reconnect elsewhere or later (docs/accounts.md). */
+void account_check_limits(account_t *a);
+/* Owner, at WCMD_ACC_LIMIT: true if c is one of its account's excess (take it). */
+bool account_take_excess(const conn_t *c, bool leaf);
 /* a's statistics as the reference's AccountStat members ("acc", "conns", "leafnodes",
  * "total_conns", "sent", "received", "slow_consumers"), into w's open object: the
  * /accstatz rows and the CONNS events. The server's view: "sent" is what it sent to the

@@ -145,6 +145,18 @@ static void leaf_closed_op(conn_t *c)
     }
 }
 
+/* WCMD_ACC_LIMIT: the account's leaf nodes here and elsewhere are over its limit (the
+ * newest of this worker's go first, as for clients). */
+static void leaf_command_op(worker_t *w, conn_t *c, uint32_t cmd)
+{
+    if (!(cmd & WCMD_ACC_LIMIT) || !c->leaf || !(c->leaf->spoke || c->leaf->st->got_connect))
+        return;
+    if (!account_take_excess(c, true)) return;
+    ERROR("%smaximum account active connections exceeded", c->prefix);
+    session_send_err(w, c, "maximum account active connections exceeded");
+    session_close(c, CR_MAX_ACCOUNT_CONNECTIONS);
+}
+
 static void leaf_gone_op(conn_t *c)
 {
     if (c->acc && c->leaf && (c->leaf->spoke || c->leaf->st->got_connect)) {
@@ -359,6 +371,6 @@ const conn_ops_t leaf_conn_ops = {
     .gone = leaf_gone_op,
     .free = leaf_free_op,
     .fill_info = leaf_fill_info_op,
-    .command = NULL,
+    .command = leaf_command_op,
     .connect_verdict = leaf_connect_verdict,
 };

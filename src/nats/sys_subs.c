@@ -9,7 +9,9 @@
  * account answers to $SYS.REQ.ACCOUNT.NSUBS ({"acc","subject","queue"(base64)}),
  * collected on an inbox of ours for at most 500 ms or until all have answered. The
  * servers with connections per account are learnt from their
- * $SYS.SERVER.ACCOUNT.<acc>.CONNS events (forgotten at their SHUTDOWN event).
+ * $SYS.SERVER.ACCOUNT.<acc>.CONNS events (forgotten at their SHUTDOWN event); their
+ * counts of client and leaf node connections are kept too, summed into the account's
+ * nrconns/nrleafs, which its connection limits count (docs/accounts.md).
  * Bounded: SUBS_PENDING_MAX requests waiting, SUBS_REMOTE_MAX (account, server)
  * pairs. Callbacks run on the deliverer's worker; a pending request ends on a
  * worker's tick at its deadline. */
@@ -37,7 +39,12 @@
 typedef struct remote {
     struct remote *next;
     char *acc, *server;
+    account_t *a;         /* the account here, if it is known (never freed while we run) */
+    int32_t conns, leafs; /* added to a's nrconns, nrleafs */
 } remote_t;
+
+/* A CONNS event's counts are another server's own word: bounded, not trusted to sum. */
+#define REMOTE_COUNT_MAX (1 << 24)
 
 typedef struct pending {
     struct pending *next;
@@ -179,11 +186,25 @@ static slice_t body_of(const msg_t *m)
     return (slice_t){m->payload + h, (size_t)(m->size - h)};
 }
 
+/* r's counts become conns, leafs (and its account's sums with them). D.mu. */
+static void remote_counts_locked(remote_t *r, int64_t conns, int64_t leafs)
+{
+    conns = conns < 0 ? 0 : conns > REMOTE_COUNT_MAX ? REMOTE_COUNT_MAX : conns;
+    leafs = leafs < 0 ? 0 : leafs > REMOTE_COUNT_MAX ? REMOTE_COUNT_MAX : leafs;
+    if (r->a) {
+        atomic_fetch_add(&r->a->nrconns, (int32_t)conns - r->conns);
+        atomic_fetch_add(&r->a->nrleafs, (int32_t)leafs - r->leafs);
+    }
+    r->conns = (int32_t)conns;
+    r->leafs = (int32_t)leafs;
+}
+
 static void forget_locked(const char *acc, const char *server)
 {
     for (remote_t **pp = &D.remotes; *pp;) {
         remote_t *r = *pp;
         if ((!acc || strcmp(r->acc, acc) == 0) && strcmp(r->server, server) == 0) {
+            remote_counts_locked(r, 0, 0);
             *pp = r->next;
             free(r->acc), free(r->server), free(r);
             D.nremotes--;
@@ -201,17 +222,31 @@ static int on_conns(worker_t *w, const msg_t *m, void *arg)
     conns_ev_t e = {0};
     if (json_parse_object(b.p, b.n, conns_member, &e) != 0 || !e.server[0] || !e.acc[0]) return 1;
     if (strcmp(e.server, srv->server_id) == 0) return 1;
+    account_t *a = account_lookup(e.acc, strlen(e.acc));
     pthread_mutex_lock(&D.mu);
-    forget_locked(e.acc, e.server);
-    if (e.conns + e.leafs > 0 && D.nremotes < SUBS_REMOTE_MAX) {
-        remote_t *r = xcalloc(1, sizeof *r);
+    remote_t *r = D.remotes;
+    while (r && (strcmp(r->acc, e.acc) != 0 || strcmp(r->server, e.server) != 0))
+        r = r->next;
+    if (e.conns + e.leafs <= 0) {
+        if (r) forget_locked(e.acc, e.server);
+    } else if (r) {
+        if (!r->a && a) { /* loaded here since: its sums start now */
+            r->a = a;
+            r->conns = r->leafs = 0;
+        }
+        remote_counts_locked(r, e.conns, e.leafs);
+    } else if (D.nremotes < SUBS_REMOTE_MAX) {
+        r = xcalloc(1, sizeof *r);
         r->acc = xstrdup(e.acc);
         r->server = xstrdup(e.server);
+        r->a = a;
+        remote_counts_locked(r, e.conns, e.leafs);
         r->next = D.remotes;
         D.remotes = r;
         D.nremotes++;
     }
     pthread_mutex_unlock(&D.mu);
+    if (a) account_check_limits(a);
     return 1;
 }
 
