@@ -119,8 +119,7 @@ static bool bind_account(worker_t *w, conn_t *c)
         sys_client_connected(w, c);
         return true;
     }
-    ERROR("%smaximum account active connections exceeded", c->prefix);
-    close_with_err(w, c, "maximum account active connections exceeded", CR_MAX_ACCOUNT_CONNECTIONS);
+    session_conns_exceeded(w, c);
     return false;
 }
 
@@ -838,12 +837,8 @@ static void client_command(worker_t *w, conn_t *c, uint32_t cmd)
         c->closing = true;
         c->reason = CR_MAX_CONNECTIONS;
     }
-    if ((cmd & WCMD_ACC_LIMIT) && c->acc_counted && account_take_excess(c, false)) {
-        ERROR("%smaximum account active connections exceeded", c->prefix);
-        session_send_err(w, c, "maximum account active connections exceeded");
-        c->closing = true;
-        c->reason = CR_MAX_ACCOUNT_CONNECTIONS;
-    }
+    if ((cmd & WCMD_ACC_LIMIT) && c->acc_counted && account_take_excess(c, false))
+        session_conns_exceeded(w, c);
     if ((cmd & WCMD_LDM_CLOSE) && !c->closing && atomic_fetch_sub(&w->ldm_close_quota, 1) > 0) {
         c->closing = true;
         c->reason = CR_LAME_DUCK;

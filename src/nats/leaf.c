@@ -149,12 +149,9 @@ static void leaf_closed_op(conn_t *c)
  * newest of this worker's go first, as for clients). */
 static void leaf_command_op(worker_t *w, conn_t *c, uint32_t cmd)
 {
-    if (!(cmd & WCMD_ACC_LIMIT) || !c->leaf || !(c->leaf->spoke || c->leaf->st->got_connect))
-        return;
-    if (!account_take_excess(c, true)) return;
-    ERROR("%smaximum account active connections exceeded", c->prefix);
-    session_send_err(w, c, "maximum account active connections exceeded");
-    session_close(c, CR_MAX_ACCOUNT_CONNECTIONS);
+    if ((cmd & WCMD_ACC_LIMIT) && (c->leaf->spoke || c->leaf->st->got_connect) &&
+        account_take_excess(c, true))
+        session_conns_exceeded(w, c);
 }
 
 static void leaf_gone_op(conn_t *c)

@@ -69,16 +69,6 @@ static slice_t sub_leaf_origin(const sub_t *s)
     return (slice_t){c->leaf->cluster, strlen(c->leaf->cluster)};
 }
 
-/* One key's line for route c: LS+/LS- with its origin to a peer that takes it, else
- * RS+/RS-. */
-static size_t interest_line_for(const conn_t *c, char *out, size_t cap, slice_t origin,
-                                const char *k, size_t n, size_t subj_end, int64_t weight, bool add)
-{
-    if (origin.n && c->route && c->route->lnoc)
-        return route_leaf_interest_line(out, cap, origin, k, n, subj_end, weight, add);
-    return route_interest_line(out, cap, k, n, subj_end, weight, add);
-}
-
 static char *interest_key(char *stack, size_t cap, const account_t *a, slice_t subject,
                           slice_t queue, size_t *len)
 {
@@ -109,8 +99,10 @@ static void interest_change(worker_t *w, const sub_t *s, int delta)
         } else {
             for (size_t i = 0; i < R.nroutes; i++) {
                 conn_t *rc = R.routes[i];
-                size_t ln =
-                    interest_line_for(rc, lp, cap, origin, k, n, subj_end, after, after > 0);
+                size_t ln = rc->route->lnoc
+                                ? route_leaf_interest_line(lp, cap, origin, k, n, subj_end, after,
+                                                           after > 0)
+                                : route_interest_line(lp, cap, k, n, subj_end, after, after > 0);
                 session_send(w, rc, lp, ln);
                 if (log_trace_on) TRACE("%s->> [%.*s]", rc->prefix, (int)(ln - 2), lp);
             }

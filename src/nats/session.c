@@ -53,6 +53,13 @@ void session_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t 
     session_close(c, r);
 }
 
+void session_conns_exceeded(worker_t *w, conn_t *c)
+{
+    ERROR("%smaximum account active connections exceeded", c->prefix);
+    session_err_close(w, c, "maximum account active connections exceeded",
+                      CR_MAX_ACCOUNT_CONNECTIONS);
+}
+
 void session_peer_ping(worker_t *w, conn_t *c)
 {
     TRACE("%s<<- [PING]", c->prefix);

@@ -16,6 +16,9 @@ void session_send_err(worker_t *w, conn_t *c, const char *text);
  * -ERR 'text' first. */
 void session_close(conn_t *c, close_reason_t r);
 void session_err_close(worker_t *w, conn_t *c, const char *text, close_reason_t r);
+/* c (a client or a leaf node) is over its account's connection limit: logged, -ERR
+ * 'maximum account active connections exceeded', closed. */
+void session_conns_exceeded(worker_t *w, conn_t *c);
 /* A server peer's timer while its TLS handshake runs (route, gateway, leaf node): closes
  * it once the handshake's deadline passed ("TLS <kind> handshake error: timeout"), else
  * keeps the deadline noted. True while the handshake is not done (the timer stops). */
