@@ -763,3 +763,16 @@ def wait_until(fn, timeout=5.0, interval=0.05, what="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError("timeout waiting for %s" % what)
         time.sleep(interval)
+
+
+def route_interest(server, account, subject):
+    """server holds interest in subject from one of its routes, in account. (The
+    routes' detail list names each as "account subject[ queue]", ours and the
+    reference's; /subsz's num_subscriptions counts the whole account, the system
+    imports included, so a count there does not say that a subscription crossed.)"""
+    key = "%s %s" % (account, subject)
+    for r in http_json(server.mport, "/routez?subs=detail")["routes"]:
+        for d in r.get("subscriptions_list_detail") or []:
+            if d["sid"] == key or d["sid"].startswith(key + " "):
+                return True
+    return False

@@ -6,7 +6,7 @@ against the reference (GNATSD_BIN=/usr/sbin/nats-server)."""
 import os
 
 from harness import (Client, Server, connected, free_port, http_json, is_reference,
-                     wait_until)
+                     route_interest, wait_until)
 
 REFERENCE = "/usr/sbin/nats-server"
 TIMEOUTS = {"test_accounts_across_mixed_cluster": 40}
@@ -139,10 +139,8 @@ def test_accounts_across_mixed_cluster():
         ref_b.send(b"SUB x 1\r\n")
         ref_a.ping_pong()
         ref_b.ping_pong()
-        wait_until(lambda: http_json(ours.mport, "/subsz?acc=A")["num_subscriptions"] >= 2, 5,
-                   what="A's interest from the reference")
-        wait_until(lambda: http_json(ours.mport, "/subsz?acc=B")["num_subscriptions"] >= 1, 5,
-                   what="B's interest from the reference")
+        wait_until(lambda: route_interest(ours, "A", "x") and route_interest(ours, "A", "w q")
+                   and route_interest(ours, "B", "x"), 10, what="the reference's interest")
         our_a = _login(ours, "a", "pa")
         our_a.send(b"PUB x 2\r\nax\r\nPUB w 2\r\naw\r\n")
         our_a.ping_pong()
@@ -155,8 +153,8 @@ def test_accounts_across_mixed_cluster():
         our_a2.send(b"SUB back 1\r\n")
         our_b.ping_pong()
         our_a2.ping_pong()
-        wait_until(lambda: http_json(ref.mport, "/subsz?acc=B")["num_subscriptions"] >= 2, 5,
-                   what="our B interest on the reference")
+        wait_until(lambda: route_interest(ref, "B", "back") and route_interest(ref, "A", "back"),
+                   10, what="our interest on the reference")
         ref_b.send(b"PUB back 2\r\nbb\r\n")
         ref_b.ping_pong()
         assert our_b.read_msgs(1)[0][3] == b"bb"

@@ -7,7 +7,8 @@ import os
 import re
 import signal
 
-from harness import Client, Server, connected, free_port, http_json, wait_until
+from harness import (Client, Server, connected, free_port, http_json, route_interest,
+                     wait_until)
 
 REFERENCE = "/usr/sbin/nats-server"
 TIMEOUTS = {"test_service_import_across_mixed_cluster": 40}
@@ -148,10 +149,10 @@ def test_service_import_across_mixed_cluster():
             a.ping_pong()
             b.send(b"SUB svc.* 9\r\n")
             b.ping_pong()
-            wait_until(lambda: http_json(req_srv.mport, "/subsz?acc=B&test=svc.x")
-                       ["num_subscriptions"] >= 1, 5, what="responder interest")
-            wait_until(lambda: http_json(resp_srv.mport, "/subsz?acc=B")["num_subscriptions"]
-                       >= 2, 5, what="stream import interest")
+            wait_until(lambda: route_interest(req_srv, "B", "svc.*"), 10,
+                       what="responder interest")
+            wait_until(lambda: route_interest(resp_srv, "B", "ev.x"), 10,
+                       what="stream import interest")
             reply = _request(a, b, b"asvc.y", b"svc.y")
             b.send(b"PUB %s 4\r\npong\r\nPUB ev.x 2\r\nev\r\n" % reply)
             b.ping_pong()
@@ -159,6 +160,9 @@ def test_service_import_across_mixed_cluster():
             assert got == [(b"b.ev.x", b"ev"), (b"inbox", b"pong")], got
             a.close()
             b.close()
+            for s in (ours, ref):  # the next round starts with neither client's interest
+                wait_until(lambda s=s: not route_interest(s, "B", "svc.*")
+                           and not route_interest(s, "B", "ev.x"), 10, what="interest gone")
 
 
 CHAIN = """
