@@ -257,6 +257,24 @@ bool conn_send_msg(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uin
  * with its length and payload size, before staging anything else. */
 char *conn_msg_room(worker_t *w, conn_t *c, size_t max);
 void conn_msg_put(worker_t *w, conn_t *c, size_t n, uint64_t size);
+/* The home slot of c's stage in w's table (outbound.c: stage_for probes on from it). */
+static inline size_t stage_home(const conn_t *c)
+{
+    return (size_t)(((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> (64 - NSTAGE_BITS));
+}
+/* Asks the cache for the place a delivery of n bytes to c will be written, if c's stage
+ * is in its home slot: a fan-out to thousands writes each message into a buffer not
+ * touched since the last message, and waited for those lines (docs/performance.md). */
+static inline void stage_prefetch(const worker_t *w, const conn_t *c, size_t n)
+{
+    const struct stage *s = &w->stages[stage_home(c)];
+    if (s->conn != c) return;
+    const char *p = s->buf.p + s->buf.len;
+    if (s->buf.len + n > s->buf.cap) return; /* it will be regrown: nothing to ask for */
+    for (size_t off = 0; off < n; off += 64)
+        prefetch_line(p + off);
+    prefetch_line(p + n - 1);
+}
 void worker_note_deadline(worker_t *w, int64_t t);
 /* At most WORKER_TICK_HOOKS: fn runs on a worker each time its timers are due (a noted
  * deadline, or the housekeeping tick); fn notes its own next deadline. Before start. */

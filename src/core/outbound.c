@@ -198,11 +198,6 @@ done:
  * the lock and committed once per delivery. */
 #define STAGE_PROBE 8
 #define STAGE_KEEP_MIN 4096 /* a slot keeps its buffer after a pass only above this */
-static inline size_t stage_home(const conn_t *c)
-{
-    return (size_t)(((uintptr_t)c * 0x9E3779B97F4A7C15ULL) >> (64 - NSTAGE_BITS));
-}
-
 static stage_t *stage_find(worker_t *w, const conn_t *c)
 {
     size_t h = stage_home(c);

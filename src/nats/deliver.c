@@ -244,10 +244,11 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
         sub_t *s = r->plain[i];
         /* A fan-out to thousands misses the cache on every subscription and connection:
          * ask for the ones a few deliveries ahead. */
-        if (i + 4 < r->nplain) __builtin_prefetch(r->plain[i + 4]);
+        if (i + 4 < r->nplain) prefetch_line(r->plain[i + 4]);
         if (i + 2 < r->nplain) {
             const conn_t *nc = r->plain[i + 2]->conn;
-            __builtin_prefetch(&nc->perms);
+            prefetch_line(&nc->perms);
+            stage_prefetch(w, nc, (size_t)m->size + m->subject.n + 32);
         }
         if (unlikely(s->remote | (s->imp != NULL))) {
             if (s->imp) {
