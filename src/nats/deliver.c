@@ -248,7 +248,8 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
         if (i + 2 < r->nplain) {
             const conn_t *nc = r->plain[i + 2]->conn;
             prefetch_line(&nc->perms);
-            stage_prefetch(w, nc, (size_t)m->size + m->subject.n + 32);
+            /* (a narrow fan-out's stages stay in the cache: 4 subscribers paid 4 % CPU) */
+            if (r->nplain > 16) stage_prefetch(w, nc, (size_t)m->size + m->subject.n + 32);
         }
         if (unlikely(s->remote | (s->imp != NULL))) {
             if (s->imp) {
