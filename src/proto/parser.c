@@ -491,9 +491,92 @@ static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, si
     /* Every field, as the general path leaves them (callers and tests compare ops). */
     op->type = OP_PUB;
     op->line = (slice_t){buf + 4, argn};
-    op->account = op->queue = op->queues = op->sid = op->origin = (slice_t){NULL, 0};
+    /* (one statement each: the chained form stored two words and read them back as one,
+     * a store-forwarding stall that was 12 % of parse_op's samples) */
+    op->account = (slice_t){NULL, 0};
+    op->queue = (slice_t){NULL, 0};
+    op->queues = (slice_t){NULL, 0};
+    op->sid = (slice_t){NULL, 0};
+    op->origin = (slice_t){NULL, 0};
     op->subject = (slice_t){t[0], tl[0]};
     op->reply = nt == 3 ? (slice_t){t[1], tl[1]} : (slice_t){NULL, 0};
+    op->hdr = -1;
+    op->max = -1;
+    op->size = size;
+    op->payload = buf + ctl;
+    op->consumed = total;
+    op->need = 0;
+    op->err_state = 0;
+    op->err_offset = 0;
+    return true;
+}
+
+/* The route's hot path: a complete, canonically spaced "RMSG acc subject [reply | + reply
+ * queues... | '|' queues...] n\r\n" (upper case) with its payload in the buffer. As for
+ * parse_pub_fast, anything else returns false and takes the general path (tokenize and
+ * parse_routed_msg), whose op this one equals field for field (test_parser: route_fast). */
+#define RMSG_FAST_TOKS 8
+static inline bool parse_rmsg_fast(const parse_limits_t *lim, const char *buf, size_t len, op_t *op)
+{
+    if (len < 14 || memcmp(buf, "RMSG ", 5) != 0) return false;
+    const char *p = buf + 5, *end = buf + len;
+    const char *t[RMSG_FAST_TOKS];
+    size_t tl[RMSG_FAST_TOKS];
+    int nt = 0;
+    for (;;) {
+        const char *st = p;
+        while (p<end && * p> ' ')
+            p++;
+        if (p == st || p == end || nt == RMSG_FAST_TOKS) return false;
+        t[nt] = st;
+        tl[nt++] = (size_t)(p - st);
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        if (*p != '\r' || p + 1 >= end || p[1] != '\n') return false;
+        break;
+    }
+    if (nt < 3 || tl[nt - 1] > MAX_SIZE_DIGITS) return false;
+    int64_t size = 0;
+    for (size_t i = 0; i < tl[nt - 1]; i++) {
+        unsigned dg = (unsigned char)t[nt - 1][i] - '0';
+        if (dg > 9) return false;
+        size = size * 10 + dg;
+    }
+    size_t argn = (size_t)(p - (buf + 5));
+    if (lim->max_control_line > 0 && (int64_t)argn > lim->max_control_line) return false;
+    size_t ctl = (size_t)(p + 2 - buf);
+    size_t total = ctl + (size_t)size + 2;
+    if (total > len || buf[total - 2] != '\r' || buf[total - 1] != '\n') return false;
+    slice_t reply = {NULL, 0}, queues = {NULL, 0};
+    int mid = nt - 3; /* tokens between the subject and the size */
+    if (mid == 1) {
+        reply = (slice_t){t[2], tl[2]};
+    } else if (mid >= 2) {
+        int qstart;
+        if (tl[2] != 1) return false;
+        if (t[2][0] == '+') {
+            reply = (slice_t){t[3], tl[3]};
+            qstart = 4;
+        } else if (t[2][0] == '|') {
+            qstart = 3;
+        } else {
+            return false;
+        }
+        int qend = nt - 1;
+        if (qend > qstart)
+            queues = (slice_t){t[qstart], (size_t)(t[qend - 1] + tl[qend - 1] - t[qstart])};
+    }
+    op->type = OP_RMSG;
+    op->line = (slice_t){buf + 5, argn};
+    op->account = (slice_t){t[0], tl[0]};
+    op->subject = (slice_t){t[1], tl[1]};
+    op->reply = reply;
+    op->queue = (slice_t){NULL, 0};
+    op->queues = queues;
+    op->sid = (slice_t){NULL, 0};
+    op->origin = (slice_t){NULL, 0};
     op->hdr = -1;
     op->max = -1;
     op->size = size;
@@ -508,6 +591,7 @@ static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, si
 parse_rc_t parse_op(const parse_limits_t *lim, const char *buf, size_t len, op_t *op)
 {
     if (lim->mode == PARSE_CLIENT && parse_pub_fast(lim, buf, len, op)) return PARSE_OK;
+    if (lim->mode == PARSE_ROUTE && parse_rmsg_fast(lim, buf, len, op)) return PARSE_OK;
     static const op_t blank_op = {.hdr = -1, .max = -1};
     *op = blank_op;
     if (len == 0) return PARSE_NEED_MORE;

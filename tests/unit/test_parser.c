@@ -631,6 +631,75 @@ TEST(route_msgs)
     CHECK_EQ_INT(P(&ROUTE, S("LMSG org $G foo 2\r\nhi\r\n"), &op), PARSE_ERR_ARGS);
 }
 
+/* The same slice, by position in its op's buffer and length. */
+static bool same_slice(const char *ba, slice_t a, const char *bb, slice_t b)
+{
+    if (a.n != b.n) return false;
+    if (!a.n) return true; /* (where an empty slice points does not matter) */
+    return a.p - ba == b.p - bb;
+}
+
+/* The fast paths (upper-case PUB / RMSG, canonical spacing) and the general one (the
+ * same bytes with the name in lower case, which only it takes) give the same op, field
+ * for field, and the same outcome. */
+static bool same_op_both_paths(const parse_limits_t *lim, const char *up)
+{
+    size_t n = strlen(up);
+    char *low = strdup(up);
+    for (int i = 0; i < 4 && low[i] != ' '; i++)
+        low[i] = (char)(low[i] | 0x20);
+    op_t a, b;
+    parse_rc_t ra = parse_op(lim, up, n, &a), rb = parse_op(lim, low, n, &b);
+    bool ok = ra == rb;
+    if (ok && ra == PARSE_OK)
+        ok = a.type == b.type && same_slice(up, a.line, low, b.line) &&
+             same_slice(up, a.account, low, b.account) &&
+             same_slice(up, a.subject, low, b.subject) && same_slice(up, a.reply, low, b.reply) &&
+             same_slice(up, a.queue, low, b.queue) && same_slice(up, a.queues, low, b.queues) &&
+             same_slice(up, a.sid, low, b.sid) && same_slice(up, a.origin, low, b.origin) &&
+             a.hdr == b.hdr && a.size == b.size && a.max == b.max &&
+             a.payload - up == b.payload - low && a.consumed == b.consumed && a.need == b.need;
+    if (!ok) fprintf(stderr, "  fast and general paths differ on %s (rc %d / %d)\n", up, ra, rb);
+    free(low);
+    return ok;
+}
+
+TEST(fast_paths_equal_general)
+{
+    static const char *route[] = {
+        "RMSG $G foo 2\r\nhi\r\n",
+        "RMSG $G x.y rep 2\r\nhi\r\n",
+        "RMSG $G q.a | grp 2\r\nqq\r\n",
+        "RMSG $G q.a + r grp 2\r\nqq\r\n",
+        "RMSG $G q.a + r 2\r\nqq\r\n",
+        "RMSG $G q.a | g1 g2 g3 2\r\nqq\r\n",
+        "RMSG $G q.a + r g1 g2 g3 0\r\n\r\n",
+        "RMSG $G q.a | g1 g2 g3 g4 g5 2\r\nqq\r\n", /* more tokens than the fast path keeps */
+        "RMSG acc s 0002\r\nhi\r\n",
+        "RMSG $G q.a x r g 2\r\nqq\r\n",
+        "RMSG $G q.a ++ r g 2\r\nqq\r\n",
+        "RMSG $G foo\r\n",
+        "RMSG $G foo x\r\nhi\r\n",
+        "RMSG $G foo 2\r\nhix",
+        "RMSG $G foo 2\r\nhi\r",
+        "RMSG $G foo 3\r\nhi\r\n",
+        "RMSG $G foo 1234567890\r\nhi\r\n",
+        "RMSG $G foo  2\r\nhi\r\n",
+        "RMSG $G foo 2 \r\nhi\r\n",
+        "RMSG $G foo\t2\r\nhi\r\n",
+        "RMSG $G foo 2\nhi\r\n",
+    };
+    for (size_t i = 0; i < sizeof route / sizeof *route; i++)
+        CHECK(same_op_both_paths(&ROUTE, route[i]));
+    static const char *client[] = {
+        "PUB foo 2\r\nhi\r\n",  "PUB foo r 2\r\nhi\r\n",   "PUB foo r x 2\r\nhi\r\n",
+        "PUB foo 2\r\nhix",     "PUB foo 99999\r\nhi\r\n", "PUB foo 2\r\nhi\r",
+        "PUB foo\t2\r\nhi\r\n",
+    };
+    for (size_t i = 0; i < sizeof client / sizeof *client; i++)
+        CHECK(same_op_both_paths(&CLIENT, client[i]));
+}
+
 TEST(op_names)
 {
     CHECK_EQ_STR(op_name(OP_PUB), "PUB");
@@ -1035,6 +1104,7 @@ int main(void)
     RUN(route_subs);
     RUN(leaf_ops);
     RUN(route_msgs);
+    RUN(fast_paths_equal_general);
     RUN(op_names);
     RUN(split_client_stream);
     RUN(split_route_stream);
