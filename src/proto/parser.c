@@ -446,60 +446,70 @@ static const opdef_t *match_op(parse_mode_t mode, const char *buf, size_t len, p
     return NULL;
 }
 
-/* The hot path: a complete, canonically spaced client "PUB subj [reply] n\r\n" with its
- * payload in the buffer. Anything unusual (tabs, extra blanks, LF without CR, incomplete,
- * errors, limits) returns false and takes the general path, which has the full rules. */
-static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, size_t len, op_t *op)
+/* The fast paths: a complete, canonically spaced client "PUB subj [reply] n\r\n", or route
+ * "RMSG acc subj [reply | + reply queues... | '|' queues...] n\r\n" (the name in upper
+ * case), with the payload in the buffer. Anything unusual (lower case, tabs, extra
+ * blanks, LF without CR, incomplete, errors, limits) returns false and takes the general
+ * path, which has the full rules and gives the same op for what both take (test_parser
+ * fast_paths_equal_general, fuzz_parser step 4: the name in lower case takes only it). */
+
+/* The tokens from p (single spaces between them) up to CRLF: their count (at most max), or
+ * 0 if the line is anything else; *cr is then the CR. */
+static inline int fast_tokens(const char *p, const char *end, const char **t, size_t *tl, int max,
+                              const char **cr)
 {
-    if (len < 10 || (buf[0] | 0x20) != 'p' || (buf[1] | 0x20) != 'u' || (buf[2] | 0x20) != 'b' ||
-        buf[3] != ' ')
-        return false;
-    const char *p = buf + 4, *end = buf + len;
-    const char *t[3];
-    size_t tl[3];
     int nt = 0;
     for (;;) {
         const char *st = p;
         while (p<end && * p> ' ')
             p++;
-        if (p == st || p == end || nt == 3) return false;
+        if (p == st || p == end || nt == max) return 0;
         t[nt] = st;
         tl[nt++] = (size_t)(p - st);
         if (*p == ' ') {
             p++;
             continue;
         }
-        if (*p != '\r' || p + 1 >= end || p[1] != '\n') return false;
-        break;
+        if (*p != '\r' || p + 1 >= end || p[1] != '\n') return 0;
+        *cr = p;
+        return nt;
     }
-    if (nt < 2) return false;
-    const char *sz = t[nt - 1];
-    size_t szn = tl[nt - 1];
-    if (szn > MAX_SIZE_DIGITS) return false;
-    int64_t size = 0;
-    for (size_t i = 0; i < szn; i++) {
-        unsigned dg = (unsigned char)sz[i] - '0';
-        if (dg > 9) return false;
-        size = size * 10 + dg;
+}
+
+/* A size token: -1 unless 1-9 digits. */
+static inline int64_t fast_size(const char *p, size_t n)
+{
+    if (n > MAX_SIZE_DIGITS) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned dg = (unsigned char)p[i] - '0';
+        if (dg > 9) return -1;
+        v = v * 10 + dg;
     }
-    size_t argn = (size_t)(p - (buf + 4));
+    return v;
+}
+
+/* The control line's limit and the payload's CRLF; then every field but the arguments,
+ * as the general path leaves them (one statement each: a chained `a = b = (slice_t){0}`
+ * stored two words and read them back as one, a store-forwarding stall that was 12 % of
+ * parse_op's samples). The caller sets the arguments after. */
+static inline bool fast_finish(const parse_limits_t *lim, const char *buf, size_t len,
+                               size_t name_len, const char *cr, int64_t size, op_type_t type,
+                               op_t *op)
+{
+    size_t argn = (size_t)(cr - (buf + name_len));
     if (lim->max_control_line > 0 && (int64_t)argn > lim->max_control_line) return false;
-    if (lim->max_payload > 0 && size > lim->max_payload) return false;
-    size_t ctl = (size_t)(p + 2 - buf);
+    size_t ctl = (size_t)(cr + 2 - buf);
     size_t total = ctl + (size_t)size + 2;
     if (total > len || buf[total - 2] != '\r' || buf[total - 1] != '\n') return false;
-    /* Every field, as the general path leaves them (callers and tests compare ops). */
-    op->type = OP_PUB;
-    op->line = (slice_t){buf + 4, argn};
-    /* (one statement each: the chained form stored two words and read them back as one,
-     * a store-forwarding stall that was 12 % of parse_op's samples) */
+    op->type = type;
+    op->line = (slice_t){buf + name_len, argn};
     op->account = (slice_t){NULL, 0};
+    op->reply = (slice_t){NULL, 0};
     op->queue = (slice_t){NULL, 0};
     op->queues = (slice_t){NULL, 0};
     op->sid = (slice_t){NULL, 0};
     op->origin = (slice_t){NULL, 0};
-    op->subject = (slice_t){t[0], tl[0]};
-    op->reply = nt == 3 ? (slice_t){t[1], tl[1]} : (slice_t){NULL, 0};
     op->hdr = -1;
     op->max = -1;
     op->size = size;
@@ -511,44 +521,31 @@ static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, si
     return true;
 }
 
-/* The route's hot path: a complete, canonically spaced "RMSG acc subject [reply | + reply
- * queues... | '|' queues...] n\r\n" (upper case) with its payload in the buffer. As for
- * parse_pub_fast, anything else returns false and takes the general path (tokenize and
- * parse_routed_msg), whose op this one equals field for field (test_parser: route_fast). */
+static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, size_t len, op_t *op)
+{
+    if (len < 10 || memcmp(buf, "PUB ", 4) != 0) return false;
+    const char *t[3], *cr;
+    size_t tl[3];
+    int nt = fast_tokens(buf + 4, buf + len, t, tl, 3, &cr);
+    if (nt < 2) return false;
+    int64_t size = fast_size(t[nt - 1], tl[nt - 1]);
+    if (size < 0 || (lim->max_payload > 0 && size > lim->max_payload)) return false;
+    if (!fast_finish(lim, buf, len, 4, cr, size, OP_PUB, op)) return false;
+    op->subject = (slice_t){t[0], tl[0]};
+    if (nt == 3) op->reply = (slice_t){t[1], tl[1]};
+    return true;
+}
+
 #define RMSG_FAST_TOKS 8
 static inline bool parse_rmsg_fast(const parse_limits_t *lim, const char *buf, size_t len, op_t *op)
 {
     if (len < 14 || memcmp(buf, "RMSG ", 5) != 0) return false;
-    const char *p = buf + 5, *end = buf + len;
-    const char *t[RMSG_FAST_TOKS];
+    const char *t[RMSG_FAST_TOKS], *cr;
     size_t tl[RMSG_FAST_TOKS];
-    int nt = 0;
-    for (;;) {
-        const char *st = p;
-        while (p<end && * p> ' ')
-            p++;
-        if (p == st || p == end || nt == RMSG_FAST_TOKS) return false;
-        t[nt] = st;
-        tl[nt++] = (size_t)(p - st);
-        if (*p == ' ') {
-            p++;
-            continue;
-        }
-        if (*p != '\r' || p + 1 >= end || p[1] != '\n') return false;
-        break;
-    }
-    if (nt < 3 || tl[nt - 1] > MAX_SIZE_DIGITS) return false;
-    int64_t size = 0;
-    for (size_t i = 0; i < tl[nt - 1]; i++) {
-        unsigned dg = (unsigned char)t[nt - 1][i] - '0';
-        if (dg > 9) return false;
-        size = size * 10 + dg;
-    }
-    size_t argn = (size_t)(p - (buf + 5));
-    if (lim->max_control_line > 0 && (int64_t)argn > lim->max_control_line) return false;
-    size_t ctl = (size_t)(p + 2 - buf);
-    size_t total = ctl + (size_t)size + 2;
-    if (total > len || buf[total - 2] != '\r' || buf[total - 1] != '\n') return false;
+    int nt = fast_tokens(buf + 5, buf + len, t, tl, RMSG_FAST_TOKS, &cr);
+    if (nt < 3) return false;
+    int64_t size = fast_size(t[nt - 1], tl[nt - 1]);
+    if (size < 0) return false;
     slice_t reply = {NULL, 0}, queues = {NULL, 0};
     int mid = nt - 3; /* tokens between the subject and the size */
     if (mid == 1) {
@@ -568,23 +565,11 @@ static inline bool parse_rmsg_fast(const parse_limits_t *lim, const char *buf, s
         if (qend > qstart)
             queues = (slice_t){t[qstart], (size_t)(t[qend - 1] + tl[qend - 1] - t[qstart])};
     }
-    op->type = OP_RMSG;
-    op->line = (slice_t){buf + 5, argn};
+    if (!fast_finish(lim, buf, len, 5, cr, size, OP_RMSG, op)) return false;
     op->account = (slice_t){t[0], tl[0]};
     op->subject = (slice_t){t[1], tl[1]};
     op->reply = reply;
-    op->queue = (slice_t){NULL, 0};
     op->queues = queues;
-    op->sid = (slice_t){NULL, 0};
-    op->origin = (slice_t){NULL, 0};
-    op->hdr = -1;
-    op->max = -1;
-    op->size = size;
-    op->payload = buf + ctl;
-    op->consumed = total;
-    op->need = 0;
-    op->err_state = 0;
-    op->err_offset = 0;
     return true;
 }
 
