@@ -18,6 +18,7 @@
 #include "base/qsbr.h"
 #include "core/tls.h"
 #include "nats/route.h"
+#include "nats/leaf.h"
 #include "base/json.h"
 #include <time.h>
 
@@ -201,6 +202,7 @@ void server_reload(void)
     srv->opts = no;
     server_build_info();
     route_reload(cur, no);
+    leaf_reload_tls(cur, no);
     if (tls_changed) {
         tls_ctx_t *old = atomic_exchange(&srv->tls_ctx, new_tls);
         if (old) qsbr_retire(old, tls_unref_cb);

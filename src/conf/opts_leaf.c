@@ -254,14 +254,29 @@ static bool remotes_same(const leaf_opts_t *a, const leaf_opts_t *b)
                      b->remotes[i].deny_imports, b->remotes[i].ndeny_imports) ||
             !strv_eq(a->remotes[i].deny_exports, a->remotes[i].ndeny_exports,
                      b->remotes[i].deny_exports, b->remotes[i].ndeny_exports) ||
-            opts_tls_changed(&a->remotes[i].tls, &b->remotes[i].tls))
+            a->remotes[i].tls.enabled != b->remotes[i].tls.enabled)
             return false;
     return true;
 }
 
+/* The same pinned certificates, in any order (the reference keeps them as a set). */
+static bool pins_same(const tls_opts_t *a, const tls_opts_t *b)
+{
+    if (a->npinned_certs != b->npinned_certs) return false;
+    for (size_t i = 0; i < a->npinned_certs; i++) {
+        bool found = false;
+        for (size_t k = 0; !found && k < b->npinned_certs; k++)
+            found = strcmp(a->pinned_certs[i], b->pinned_certs[k]) == 0;
+        if (!found) return false;
+    }
+    return true;
+}
+
 /* The reference refuses a reload that changes the leafnodes block beyond TLS:
- * "config reload not supported for LeafNode". This server refuses TLS changes as well
- * (its leaf TLS contexts are made once, at startup: docs/leafnodes.md). */
+ * "config reload not supported for LeafNode". A TLS block's contents may change
+ * (leaf_reload_tls applies them); turning one on or off is refused here (the reference's
+ * INFO would go on saying what it said at startup), and so is a change of the hub's
+ * pinned_certs (a field of its own in the reference's comparison: refused there too). */
 const char *leaf_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
 {
     const leaf_opts_t *x = &a->leaf, *y = &b->leaf;
@@ -270,7 +285,7 @@ const char *leaf_refusal(const opts_t *a, const opts_t *b, char *buf, size_t n)
                 str_same(x->user, y->user) && str_same(x->password, y->password) &&
                 str_same(x->account, y->account) && x->auth_timeout_ns == y->auth_timeout_ns &&
                 x->reconnect_ns == y->reconnect_ns && users_same(x, y) && remotes_same(x, y) &&
-                !opts_tls_changed(&x->tls, &y->tls);
+                x->tls.enabled == y->tls.enabled && pins_same(&x->tls, &y->tls);
     if (same) return NULL;
     snprintf(buf, n, "config reload not supported for LeafNode");
     return buf;

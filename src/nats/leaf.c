@@ -3,15 +3,17 @@
  * This one holds the module's state (LF), a leaf connection's lifecycle (set-up,
  * close, free), the leafnode listener with the host/port/ip our INFO shows
  * (docs/leafnodes.md §2), the loop detection subjects (§7), the connection
- * kind's row, and the monitoring snapshot (/leafz). */
+ * kind's row, the monitoring snapshot (/leafz) and a reload's new TLS contexts. */
 #include "nats/leaf.h"
 #include "nats/leaf_int.h"
+#include "conf/opts_table.h"
 #include "nats/session.h"
 #include "nats/subs.h"
 #include "proto/route_parse.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/os.h"
+#include "base/qsbr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,6 +321,49 @@ void leaf_shutdown(void)
     if (LF.listen_fd >= 0) {
         listener_remove(LF.listen_fd);
         LF.listen_fd = -1;
+    }
+}
+
+static void ctx_unref_cb(void *p)
+{
+    tls_ctx_unref(p);
+}
+
+/* A reload that changed the contents of a TLS block (certificate, key, CA, verify,
+ * ciphers, timeout, a remote's insecure; leaf_refusal refuses turning one on or off and
+ * the hub's pinned_certs): new leaf connections use the new context, as the reference's
+ * do; open ones keep theirs. A context that does not load is logged and the old one kept
+ * (as for routes). */
+void leaf_reload_tls(const opts_t *old, const opts_t *no)
+{
+    const leaf_opts_t *a = &old->leaf, *b = &no->leaf;
+    char err[300];
+    if (b->tls.enabled && atomic_load(&LF.tls_accept) && opts_tls_changed(&a->tls, &b->tls)) {
+        tls_ctx_t *t = tls_ctx_server(&b->tls, b->tls.verify, err, sizeof err);
+        if (!t) {
+            ERROR("Leafnode TLS not reloaded: %s", err);
+        } else {
+            tls_ctx_t *o = atomic_exchange(&LF.tls_accept, t);
+            NOTICE("Reloaded: leafnode TLS");
+            qsbr_retire(o, ctx_unref_cb);
+        }
+    }
+    for (size_t i = 0; i < LF.ndialers && i < b->nremotes; i++) {
+        const tls_opts_t *x = &a->remotes[i].tls, *y = &b->remotes[i].tls;
+        if (!y->enabled || !opts_tls_changed(x, y)) continue;
+        tls_ctx_t *t = tls_ctx_client(y, err, sizeof err);
+        if (!t) {
+            ERROR("Leafnode remote TLS not reloaded: %s", err);
+            continue;
+        }
+        leaf_dialer_t *d = &LF.dialers[i];
+        pthread_mutex_lock(&d->mu);
+        tls_ctx_t *o = d->tls;
+        d->tls = t;
+        d->tls_insecure = y->insecure;
+        pthread_mutex_unlock(&d->mu);
+        tls_ctx_unref(o); /* (readers take their ref under d->mu; connections hold theirs) */
+        NOTICE("Reloaded: leafnode remote %zu TLS", i + 1);
     }
 }
 

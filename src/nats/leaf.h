@@ -21,6 +21,8 @@ int leaf_start(void);
 void leaf_announce(void);
 void leaf_shutdown(void);
 void leaf_free_all(void);
+/* After a reload that leaf_refusal let through: new TLS contexts for what changed. */
+void leaf_reload_tls(const opts_t *old, const opts_t *no);
 
 /* The leaf node connection kind. */
 extern const conn_ops_t leaf_conn_ops;

@@ -168,6 +168,7 @@ void leaf_dialers_start(void)
             d->tls = LF.remote_tls[i];
             LF.remote_tls[i] = NULL;
         }
+        d->tls_on = r->tls.enabled;
         d->tls_insecure = r->tls.insecure;
         d->ndeny_imports = r->ndeny_imports;
         d->deny_imports = xcalloc(r->ndeny_imports ? r->ndeny_imports : 1, sizeof(char *));

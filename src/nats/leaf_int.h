@@ -65,8 +65,10 @@ struct leaf_dialer {
     char **deny_imports, **deny_exports; /* the remote's deny lists (docs/leafnodes.md §4) */
     size_t ndeny_imports, ndeny_exports;
     char *cur_url;     /* the URL of the connection in flight (for its CONNECT's user info) */
-    tls_ctx_t *tls;    /* the remote's tls {}, else NULL (docs/leafnodes.md §10) */
-    bool tls_insecure; /* its insecure: the hub's certificate is not checked */
+    tls_ctx_t *tls;    /* mu: the remote's tls {}, else NULL (docs/leafnodes.md §10); a reload
+                        * swaps it (leaf_reload_tls), a connection takes its own ref */
+    bool tls_on;       /* the remote has tls {} (fixed: a reload cannot change it) */
+    bool tls_insecure; /* mu: its insecure: the hub's certificate is not checked */
     pthread_t th;
     bool started;
     pthread_mutex_t mu;
@@ -99,10 +101,11 @@ typedef struct leaf_global {
     size_t nlds;
     int listen_fd;
     int port;
-    tls_ctx_t *tls_accept;   /* leafnodes { tls }: leafs upgrade after our INFO */
-    tls_ctx_t **remote_tls;  /* per configured remote, made at startup (taken by dialers) */
-    tls_ctx_t *tls_dial_any; /* mu: a remote without tls {} meeting a hub that requires it */
-    char info_host[256];     /* the host, port and ip our INFO shows */
+    tls_ctx_t *_Atomic tls_accept; /* leafnodes { tls }: leafs upgrade after our INFO; a
+                                    * reload swaps it (retired through QSBR) */
+    tls_ctx_t **remote_tls;        /* per configured remote, made at startup (taken by dialers) */
+    tls_ctx_t *tls_dial_any;       /* mu: a remote without tls {} meeting a hub that requires it */
+    char info_host[256];           /* the host, port and ip our INFO shows */
     int info_port;
     char info_ip[300];
 } leaf_global_t;

@@ -55,7 +55,7 @@ void leaf_send_info(worker_t *w, conn_t *c, const char *nonce, bool connect_info
     jw_int(&j, "port", LF.info_port);
     jw_bool(&j, "headers", true);
     jw_bool(&j, "auth_required", true);
-    if (LF.tls_accept) { /* docs/leafnodes.md §10 */
+    if (atomic_load_explicit(&LF.tls_accept, memory_order_relaxed)) { /* docs/leafnodes.md §10 */
         jw_bool(&j, "tls_required", true);
         if (o->leaf.tls.verify) jw_bool(&j, "tls_verify", true);
     }
@@ -241,7 +241,8 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
     worker_note_deadline(w, c->auth_due_ns);
     conn_flush_owned(w, c);
     /* INFO in plaintext, then the leaf upgrades (the handshake's own deadline runs) */
-    if (LF.tls_accept && !c->ssl) conn_tls_accept(w, c, LF.tls_accept, false);
+    tls_ctx_t *t = atomic_load(&LF.tls_accept); /* (a reload retires the old one via QSBR) */
+    if (t && !c->ssl) conn_tls_accept(w, c, t, false);
 }
 
 static void process_info(worker_t *w, conn_t *c, const op_t *op);
@@ -254,7 +255,14 @@ static void spoke_tls_begin(worker_t *w, conn_t *c)
 {
     leaf_state_t *st = c->leaf->st;
     leaf_dialer_t *d = st->dialer;
-    tls_ctx_t *t = d && d->tls ? tls_ctx_ref(d->tls) : NULL;
+    tls_ctx_t *t = NULL;
+    bool insecure = false;
+    if (d) { /* (a reload may swap them: leaf_reload_tls) */
+        pthread_mutex_lock(&d->mu);
+        t = d->tls ? tls_ctx_ref(d->tls) : NULL;
+        insecure = d->tls_insecure;
+        pthread_mutex_unlock(&d->mu);
+    }
     if (!t) {
         pthread_mutex_lock(&LF.mu);
         if (!LF.tls_dial_any) {
@@ -276,7 +284,7 @@ static void spoke_tls_begin(worker_t *w, conn_t *c)
     char host[256] = "";
     int port;
     route_url_split(st->url ? st->url : "", host, sizeof host, &port, NULL, 0, NULL, 0);
-    tls_conn_begin(w, c, t, true, host, !(d && d->tls_insecure), "leafnode");
+    tls_conn_begin(w, c, t, true, host, !insecure, "leafnode");
 }
 
 /* Both sides once the handshake is done: the hub waits for the CONNECT as before; the
@@ -595,7 +603,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
             session_close(c, CR_WRONG_PORT);
             return;
         }
-        if ((ii.tls_required || (st->dialer && st->dialer->tls)) && !c->ssl) {
+        if ((ii.tls_required || (st->dialer && st->dialer->tls_on)) && !c->ssl) {
             /* Kept before the handshake starts, for leaf_tls_done to take up: the first
              * handshake call may finish it (the hub's whole flight can be in the socket by
              * the time OpenSSL first reads it; seen on a loaded machine). */

@@ -709,6 +709,73 @@ def test_leaf_tls_every_mix():
                lambda lport, bin_: _tls_leaf(lport, d, bin_=bin_))
 
 
+def _reload_with(s, old, new):
+    """s's config with old replaced by new, then SIGHUP; waits for the reload's verdict."""
+    import signal
+    before = s.log().count("Reloaded server configuration")
+    text = open(s.conf_path).read()
+    assert old in text, text
+    with open(s.conf_path, "w") as f:
+        f.write(text.replace(old, new))
+    s.signal(signal.SIGHUP)
+    wait_until(lambda: s.log().count("Reloaded server configuration") > before
+               or "config reload not supported" in s.log(), 10, what="the reload's verdict")
+
+
+def test_leaf_tls_reload_takes_new_certificates():
+    # A reload that changes the hub's leafnodes tls {} (a certificate from another CA) and
+    # the spoke's remote tls {} (that CA) is taken, as the reference takes it: open leaf
+    # connections stay, a new leaf checks the hub's new certificate, and the spoke dials
+    # with its new CA. Before, both reloads were refused ("config reload not supported for
+    # LeafNode") and the old contexts kept: the new leaf and the redial failed. Turning TLS
+    # off is still refused.
+    d1, d2 = _tls_dir(), _tls_dir()
+    lport = free_port()
+    hub = _tls_hub(lport, d1)
+    with hub, _tls_leaf(lport, d1) as leaf:
+        _wait_leafs(hub, 1)
+        _reload_with(hub, "%s/hub" % d1, "%s/hub" % d2)
+        _reload_with(leaf, "%s/ca.pem" % d1, "%s/ca.pem" % d2)
+        assert "config reload not supported" not in hub.log() + leaf.log(), leaf.log_tail()
+        assert _nleafs(hub) == 1 and _nleafs(leaf) == 1  # the open one stays
+        with _tls_leaf(lport, d2) as leaf2:  # the hub shows its new certificate
+            _wait_leafs(leaf2, 1)
+        hub.stop()
+        with _tls_hub(lport, d2) as hub2:  # the spoke's redial checks it with its new CA
+            _wait_leafs(hub2, 1, timeout=20)
+            _wait_leafs(leaf, 1)
+            tls_block = open(hub2.conf_path).read()
+            start = tls_block.index("  tls {")
+            _reload_with(hub2, tls_block[start:tls_block.index("  }\n", start) + 4], "")
+            assert "config reload not supported for LeafNode" in hub2.log(), hub2.log_tail()
+
+
+def test_leaf_tls_reload_pinned_certs_refused():
+    # The hub's pinned_certs cannot change on reload (the reference refuses it: "config
+    # reload not supported for LeafNode"); the leaf it pinned stays.
+    import hashlib
+    import subprocess
+    d = make_test_ca("gnatsd-leafpin-", "Leaf Pin CA", [("hub", "localhost", True),
+                                                        ("spoke", "spoke", False)])
+    pem = subprocess.run(["openssl", "x509", "-in", "%s/spoke.pem" % d, "-pubkey", "-noout"],
+                         capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pem,
+                         capture_output=True, check=True).stdout
+    pin = hashlib.sha256(der).hexdigest()
+    lport = free_port()
+    hub = _hub(lport, extra=("  tls {\n    cert_file: \"%s/hub.pem\"\n    key_file: \"%s/hub-key.pem\"\n"
+                             "    ca_file: \"%s/ca.pem\"\n    verify: true\n    pinned_certs: [\"%s\"]\n  }\n"
+                             % (d, d, d, pin)))
+    leaf = Server(config=("leafnodes {\n  reconnect: 1\n  remotes: [ {url: \"nats://127.0.0.1:%d\", "
+                          "tls { ca_file: \"%s/ca.pem\", cert_file: \"%s/spoke.pem\", "
+                          "key_file: \"%s/spoke-key.pem\" } } ]\n}\n" % (lport, d, d, d)), monitor=True)
+    with hub, leaf:
+        _wait_leafs(hub, 1)
+        _reload_with(hub, pin, "0" * 64)
+        assert "config reload not supported for LeafNode" in hub.log(), hub.log_tail()
+        assert _nleafs(hub) == 1 and _nleafs(leaf) == 1
+
+
 class _SlowWritesServer(Server):
     """A server run under strace with every write() held 50 ms on its way back: OpenSSL
     writes its records with write(), so a TLS client's first read comes after the peer's
