@@ -348,7 +348,9 @@ void leaf_reload_tls(const opts_t *old, const opts_t *no)
             qsbr_retire(o, ctx_unref_cb);
         }
     }
-    for (size_t i = 0; i < LF.ndialers && i < b->nremotes; i++) {
+    for (size_t k = 0; k < LF.ndialers; k++) {
+        leaf_dialer_t *d = &LF.dialers[k];
+        size_t i = d->remote; /* (leaf_refusal: the same remotes, in the same order) */
         const tls_opts_t *x = &a->remotes[i].tls, *y = &b->remotes[i].tls;
         if (!y->enabled || !opts_tls_changed(x, y)) continue;
         tls_ctx_t *t = tls_ctx_client(y, err, sizeof err);
@@ -356,7 +358,6 @@ void leaf_reload_tls(const opts_t *old, const opts_t *no)
             ERROR("Leafnode remote TLS not reloaded: %s", err);
             continue;
         }
-        leaf_dialer_t *d = &LF.dialers[i];
         pthread_mutex_lock(&d->mu);
         tls_ctx_t *o = d->tls;
         d->tls = t;

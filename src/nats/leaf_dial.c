@@ -145,6 +145,7 @@ void leaf_dialers_start(void)
         const leaf_remote_t *r = &lo->remotes[i];
         if (!r->nurls) continue;
         leaf_dialer_t *d = &LF.dialers[LF.ndialers++];
+        d->remote = i;
         d->nurls = r->nurls;
         d->urls = xcalloc(r->nurls, sizeof *d->urls);
         for (size_t k = 0; k < r->nurls; k++)

@@ -55,7 +55,8 @@ typedef struct leaf_state {
 } leaf_state_t;
 
 struct leaf_dialer {
-    char **urls; /* configured */
+    size_t remote; /* its index in leafnodes { remotes } (a remote without URLs has none) */
+    char **urls;   /* configured */
     size_t nurls;
     char **list; /* mu: what is dialled: learned URLs, then the configured ones */
     size_t nlist;
