@@ -8,6 +8,8 @@ monitoring. Every test also runs against the reference alone (GNATSD_BIN =
 import json
 import os
 import re
+import signal
+import subprocess
 
 from harness import (Client, Server, connected, free_port, http_json, is_reference, make_test_ca,
                      recv_until_close, server_bin, wait_port, wait_until)
@@ -711,7 +713,6 @@ def test_leaf_tls_every_mix():
 
 def _reload_with(s, old, new):
     """s's config with old replaced by new, then SIGHUP; waits for the reload's verdict."""
-    import signal
     before = s.log().count("Reloaded server configuration")
     text = open(s.conf_path).read()
     assert old in text, text
@@ -754,7 +755,6 @@ def test_leaf_tls_reload_pinned_certs_refused():
     # The hub's pinned_certs cannot change on reload (the reference refuses it: "config
     # reload not supported for LeafNode"); the leaf it pinned stays.
     import hashlib
-    import subprocess
     d = make_test_ca("gnatsd-leafpin-", "Leaf Pin CA", [("hub", "localhost", True),
                                                         ("spoke", "spoke", False)])
     pem = subprocess.run(["openssl", "x509", "-in", "%s/spoke.pem" % d, "-pubkey", "-noout"],
@@ -788,6 +788,26 @@ class _SlowWritesServer(Server):
     def command(self):
         return ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=write",
                 "-e", "inject=write:delay_exit=50000"] + super().command()
+
+    def stop(self):
+        # SIGTERM to strace only detaches it: the server went on running after the test
+        # (strace 6.1 has no --kill-on-exit). The server is strace's child: stop it first.
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                    kids = [int(x) for x in f.read().split()]
+            except OSError:
+                kids = []
+            for k in kids:
+                try:
+                    os.kill(k, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.proc.wait(timeout=10)  # strace exits with its tracee
+            except subprocess.TimeoutExpired:
+                pass
+        return super().stop()
 
     def __enter__(self):
         super().__enter__()
