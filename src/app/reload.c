@@ -30,11 +30,6 @@
 
 static char *ports_path;
 
-static void tls_unref_cb(void *p)
-{
-    tls_ctx_unref(p);
-}
-
 static bool str_eq(const char *a, const char *b)
 {
     return strcmp(a ? a : "", b ? b : "") == 0;
@@ -205,7 +200,7 @@ void server_reload(void)
     leaf_reload_tls(cur, no);
     if (tls_changed) {
         tls_ctx_t *old = atomic_exchange(&srv->tls_ctx, new_tls);
-        if (old) qsbr_retire(old, tls_unref_cb);
+        tls_ctx_retire(old);
         NOTICE("Reloaded: tls = %s", no->tls.enabled ? "enabled" : "disabled");
         if (no->tls.npinned_certs) NOTICE("Reloaded: %zu pinned_certs", no->tls.npinned_certs);
     }

@@ -5,6 +5,7 @@
 #include "base/common.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/qsbr.h"
 #include "core/core.h"
 
 #include <ctype.h>
@@ -311,6 +312,16 @@ void tls_ctx_unref(tls_ctx_t *t)
         free(t->pinned[i]);
     free(t->pinned);
     free(t);
+}
+
+static void unref_cb(void *p)
+{
+    tls_ctx_unref(p);
+}
+
+void tls_ctx_retire(tls_ctx_t *t)
+{
+    qsbr_retire(t, unref_cb);
 }
 
 /* Lower-case hex SHA-256 of der (65 bytes with the NUL). */

@@ -36,6 +36,9 @@ struct conn;
 void tls_conn_begin(struct worker *w, struct conn *c, tls_ctx_t *t, bool client, const char *host,
                     bool verify_name, const char *what);
 void tls_ctx_unref(tls_ctx_t *t);
+/* A context swapped out by a reload: unreferenced once no worker can still be between
+ * loading it and taking its reference (QSBR). NULL: nothing. */
+void tls_ctx_retire(tls_ctx_t *t);
 
 bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl);
 const char *tls_version_name(const SSL *ssl);              /* "1.2", "1.3" */

@@ -13,7 +13,6 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/os.h"
-#include "base/qsbr.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,11 +323,6 @@ void leaf_shutdown(void)
     }
 }
 
-static void ctx_unref_cb(void *p)
-{
-    tls_ctx_unref(p);
-}
-
 /* A reload that changed the contents of a TLS block (certificate, key, CA, verify,
  * ciphers, timeout, a remote's insecure; leaf_refusal refuses turning one on or off and
  * the hub's pinned_certs): new leaf connections use the new context, as the reference's
@@ -345,7 +339,7 @@ void leaf_reload_tls(const opts_t *old, const opts_t *no)
         } else {
             tls_ctx_t *o = atomic_exchange(&LF.tls_accept, t);
             NOTICE("Reloaded: leafnode TLS");
-            qsbr_retire(o, ctx_unref_cb);
+            tls_ctx_retire(o);
         }
     }
     for (size_t k = 0; k < LF.ndialers; k++) {

@@ -6,14 +6,8 @@
 #include "nats/route.h"
 #include "nats/route_int.h"
 #include "base/log.h"
-#include "base/qsbr.h"
 
 #include <stdio.h>
-
-static void ctx_unref_cb(void *p)
-{
-    tls_ctx_unref(p);
-}
 
 static bool url_listed(const char *url, char **list, size_t n)
 {
@@ -66,8 +60,8 @@ void route_reload(const opts_t *old, const opts_t *no)
                 if (!ok) conn_request_close(rc, CR_TLS_HANDSHAKE);
             }
             pthread_mutex_unlock(&R.mu);
-            qsbr_retire(oa, ctx_unref_cb);
-            qsbr_retire(od, ctx_unref_cb);
+            tls_ctx_retire(oa);
+            tls_ctx_retire(od);
         }
     }
     bool changed = false;
