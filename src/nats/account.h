@@ -157,7 +157,6 @@ bool account_count_leaf(conn_t *c, account_t *acc, bool limited);
  * reference rebalances; they reconnect elsewhere or later (docs/accounts.md). */
 void account_check_limits(account_t *a);
 /* Owner, at WCMD_ACC_LIMIT: true if c is one of its account's excess (take it). */
-
 bool account_take_excess(const conn_t *c, bool leaf);
 /* a's statistics as the reference's AccountStat members ("acc", "conns", "leafnodes",
  * "total_conns", "sent", "received", "slow_consumers"), into w's open object: the

@@ -476,19 +476,6 @@ static inline int fast_tokens(const char *p, const char *end, const char **t, si
     }
 }
 
-/* A size token: -1 unless 1-9 digits. */
-static inline int64_t fast_size(const char *p, size_t n)
-{
-    if (n > MAX_SIZE_DIGITS) return -1;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned dg = (unsigned char)p[i] - '0';
-        if (dg > 9) return -1;
-        v = v * 10 + dg;
-    }
-    return v;
-}
-
 /* The control line's limit and the payload's CRLF; then every field but the arguments,
  * as the general path leaves them (one statement each: a chained `a = b = (slice_t){0}`
  * stored two words and read them back as one, a store-forwarding stall that was 12 % of
@@ -528,7 +515,7 @@ static inline bool parse_pub_fast(const parse_limits_t *lim, const char *buf, si
     size_t tl[3];
     int nt = fast_tokens(buf + 4, buf + len, t, tl, 3, &cr);
     if (nt < 2) return false;
-    int64_t size = fast_size(t[nt - 1], tl[nt - 1]);
+    int64_t size = parse_size((slice_t){t[nt - 1], tl[nt - 1]});
     if (size < 0 || (lim->max_payload > 0 && size > lim->max_payload)) return false;
     if (!fast_finish(lim, buf, len, 4, cr, size, OP_PUB, op)) return false;
     op->subject = (slice_t){t[0], tl[0]};
@@ -544,7 +531,7 @@ static inline bool parse_rmsg_fast(const parse_limits_t *lim, const char *buf, s
     size_t tl[RMSG_FAST_TOKS];
     int nt = fast_tokens(buf + 5, buf + len, t, tl, RMSG_FAST_TOKS, &cr);
     if (nt < 3) return false;
-    int64_t size = fast_size(t[nt - 1], tl[nt - 1]);
+    int64_t size = parse_size((slice_t){t[nt - 1], tl[nt - 1]});
     if (size < 0) return false;
     slice_t reply = {NULL, 0}, queues = {NULL, 0};
     int mid = nt - 3; /* tokens between the subject and the size */
