@@ -393,8 +393,11 @@ def test_f8_subsz_does_not_block_subscribes():
         stop = threading.Event()
         done, errors = [], []
 
+        started = threading.Event()
+
         def poll():
             try:
+                started.wait(60)
                 while not stop.is_set() and len(done) < 10:
                     st, _, body = http_get(s.mport, "/subsz?subs=1", timeout=60)
                     # no json.loads: it would hold the GIL while the SUBs are timed
@@ -402,12 +405,15 @@ def test_f8_subsz_does_not_block_subscribes():
                     done.append(1)
             except Exception as e:  # reported below
                 errors.append(e)
+        # the SUB connection is up before the polls start, and at least one SUB is timed
+        # while they run (on a busy machine the ten polls could end before the first SUB)
+        d = connected(s)
         th = threading.Thread(target=poll, daemon=True)
         th.start()
-        d = connected(s)
         lat = []
         deadline = time.monotonic() + 60
-        while th.is_alive() and time.monotonic() < deadline:
+        started.set()
+        while (th.is_alive() or not lat) and time.monotonic() < deadline:
             t0 = time.monotonic()
             d.send("SUB y.%d %d\r\n" % (len(lat), len(lat)))
             d.ping_pong(timeout=30)
