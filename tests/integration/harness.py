@@ -157,16 +157,44 @@ def count_msgs(sock, want, deadline, result, hiccup_every=0, hiccup=0.0):
     result.append(got)
 
 
+PORT_RESERVATIONS = os.path.join(tempfile.gettempdir(), "gnatsd-it-ports")
+PORT_RESERVATION_S = 600
+
+
+def _reserve_port(port):
+    """Claims port for this process against every other harness process on the machine
+    (a file made with O_EXCL, taken over once PORT_RESERVATION_S old): a port that is
+    free when picked is not bound until the server starts, and another suite running at
+    the same time picked the same one (a CI failure: "bind: address already in use")."""
+    path = os.path.join(PORT_RESERVATIONS, str(port))
+    os.makedirs(PORT_RESERVATIONS, exist_ok=True)
+    for _ in range(2):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - os.stat(path).st_mtime < PORT_RESERVATION_S:
+                    return False
+                os.unlink(path)  # a stale claim: take it over
+            except FileNotFoundError:
+                pass
+    return False
+
+
 def free_port():
     """A free TCP port on 127.0.0.1.
 
     Tries random ports in 20000-32767 first: that range sits below Linux's
     ephemeral range, so it cannot collide with the source ports of our own
-    client sockets, and random picks keep parallel suites apart. Falls back to
+    client sockets, and each pick is reserved (_reserve_port) so parallel suites never
+    get the same one. Falls back to
     letting the kernel choose (bind port 0).
     """
     for _ in range(50):
         port = random.randint(20000, 32767)
+        if not _reserve_port(port):
+            continue
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             s.bind((HOST, port))
