@@ -56,12 +56,13 @@ static void set_limits(account_t *a, const account_opts_t *ao)
 }
 
 /* Under reg_mu: a new account, published (gone: a placeholder, missed by lookups from
- * the start). */
-static account_t *create_locked(const char *name, const opts_t *o, bool gone)
+ * the start; loading: the resolver's, account_t.loading). */
+static account_t *create_locked(const char *name, const opts_t *o, bool gone, bool loading)
 {
     size_t n = strlen(name);
     account_t *a = xcalloc(1, sizeof *a);
     atomic_store(&a->gone, gone);
+    atomic_store(&a->loading, loading);
     a->name = xstrdup(name);
     a->name_len = n;
     a->sl = sublist_new(!o->disable_sublist_cache);
@@ -92,7 +93,7 @@ static account_t *ensure_locked(const char *name, const opts_t *o)
         atomic_store_explicit(&a->gone, false, memory_order_release);
         return a;
     }
-    return create_locked(name, o, false);
+    return create_locked(name, o, false, false);
 }
 
 static void apply_locked(const opts_t *o)
@@ -125,16 +126,22 @@ bool accounts_from_jwts(void)
     return loader != NULL;
 }
 
+/* Found, and not in the middle of a load (then the loader waits for its end). */
+static bool complete(const account_t *a)
+{
+    return a && !account_loading(a);
+}
+
 account_t *account_fetch(const char *name, size_t n)
 {
     account_t *a = account_lookup(name, n);
-    return a || !loader ? a : loader(name, n, true);
+    return complete(a) || !loader ? a : loader(name, n, true);
 }
 
 account_t *account_fetch_quiet(const char *name, size_t n)
 {
     account_t *a = account_lookup(name, n);
-    return a || !loader ? a : loader(name, n, false);
+    return complete(a) || !loader ? a : loader(name, n, false);
 }
 
 static account_remote_fn remote;
@@ -185,7 +192,7 @@ account_t *account_for_interest(slice_t name, bool add)
     a = lookup_any(name.p, name.n); /* the lookup may have ended meanwhile */
     if (!a && nplaceholders < ACCOUNT_PLACEHOLDERS_MAX) {
         nplaceholders++;
-        a = create_locked(nm, srv->opts, true);
+        a = create_locked(nm, srv->opts, true, false);
     }
     pthread_mutex_unlock(&reg_mu);
     return a;
@@ -194,9 +201,20 @@ account_t *account_for_interest(slice_t name, bool add)
 account_t *account_ensure(const char *name)
 {
     pthread_mutex_lock(&reg_mu);
-    account_t *a = ensure_locked(name, srv->opts);
+    account_t *a = lookup_any(name, strlen(name));
+    if (a) {
+        atomic_store_explicit(&a->loading, true, memory_order_release);
+        atomic_store_explicit(&a->gone, false, memory_order_release);
+    } else {
+        a = create_locked(name, srv->opts, false, true);
+    }
     pthread_mutex_unlock(&reg_mu);
     return a;
+}
+
+void account_loaded(account_t *a)
+{
+    atomic_store_explicit(&a->loading, false, memory_order_release);
 }
 
 void accounts_apply(const opts_t *o)

@@ -42,6 +42,10 @@ typedef struct account {
      * and whether the resolver dropped it (then lookups miss it; the struct stays) */
     const struct acct_claims *_Atomic claims;
     _Atomic bool gone;
+    /* the resolver is loading it (account_ensure .. account_loaded): account_lookup may
+     * find it, but its claims, limits and imports are not all there yet, so the fetches
+     * below ask the loader, which returns it once the load ended */
+    _Atomic bool loading;
     /* limits {} (-1 = none); replaced by a reload */
     _Atomic int32_t max_conns, max_subs, max_payload, max_leafs;
     _Atomic int64_t created_wall_ns; /* for /accountz and /accstatz */
@@ -62,9 +66,11 @@ account_t *account_global(void);
 account_t *account_system(void); /* NULL when there is none */
 /* Any thread during a batch, or the control plane. NULL if unknown (or gone). */
 account_t *account_lookup(const char *name, size_t n);
-/* The account named `name`, created if new, brought back if gone (nats/resolver.c, any
- * thread). */
+/* The resolver (nats/resolver.c, under its lock): the account named `name`, created if
+ * new, brought back if gone, marked loading from before any lookup can find it; then
+ * account_loaded once its claims, limits and imports are applied. */
 account_t *account_ensure(const char *name);
+void account_loaded(account_t *a);
 static inline account_t *account_lookup_slice(slice_t s)
 {
     return account_lookup(s.p, s.n);
@@ -77,8 +83,9 @@ void account_set_loader(account_loader_fn fn);
 /* Accounts come from JWTs (a loader is set): users log in with JWTs, every INFO has a
  * nonce. */
 bool accounts_from_jwts(void);
-/* The account named `name`: known, or loaded now by the loader (operator mode). NULL
- * otherwise (logged as the reference's "Account fetch failed"). Any thread. */
+/* The account named `name`: known, or loaded now by the loader (operator mode); one
+ * that another thread is loading is returned when that load ended. NULL otherwise
+ * (logged as the reference's "Account fetch failed"). Any thread. */
 account_t *account_fetch(const char *name, size_t n);
 /* The same, without the log line when it is not here. */
 account_t *account_fetch_quiet(const char *name, size_t n);
@@ -133,6 +140,11 @@ uint64_t account_num_subs(const account_t *a);
 static inline bool account_gone(const account_t *a)
 {
     return atomic_load_explicit(&a->gone, memory_order_acquire);
+}
+
+static inline bool account_loading(const account_t *a)
+{
+    return atomic_load_explicit(&a->loading, memory_order_acquire);
 }
 
 /* A connection's account, $G for one that has none yet (before CONNECT). */

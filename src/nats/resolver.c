@@ -157,6 +157,11 @@ static entry_t *dir_fetch(const char *name, size_t n)
 
 /* ---- loading ---------------------------------------------------------------------- */
 
+/* Under res_mu: the accounts fetch_locked loaded that the next view_rebuild completes
+ * (until then the fetches of other threads wait for res_mu, account_t.loading). */
+static account_t **fresh;
+static size_t nfresh, capfresh;
+
 /* Under res_mu: the account, loaded if its JWT is in the store and trusted, with the
  * exporters it imports from. A configured account ($G) is returned as it is. */
 static account_t *fetch_locked(const char *name, size_t n, int depth, bool warn)
@@ -175,8 +180,13 @@ static account_t *fetch_locked(const char *name, size_t n, int depth, bool warn)
         return NULL;
     }
     if (!e->trusted) return a;
-    a = account_ensure(e->pub);
+    a = account_ensure(e->pub); /* loading: the fetches wait for view_rebuild's end */
     atomic_store_explicit(&a->claims, e->cl, memory_order_release);
+    if (nfresh == capfresh) {
+        capfresh = capfresh ? 2 * capfresh : 8;
+        fresh = xrealloc(fresh, capfresh * sizeof *fresh);
+    }
+    fresh[nfresh++] = a;
     DEBUG("Account [%s] loaded from the resolver", e->pub);
     const account_opts_t *ao = &e->cl->ao;
     for (size_t i = 0; i < ao->nimports && depth < IMPORT_MAX_DEPTH; i++)
@@ -244,6 +254,9 @@ static void view_rebuild(void)
     accounts_apply(&v->o);
     imports_apply(&v->o);
     mappings_apply(&v->o);
+    for (size_t i = 0; i < nfresh; i++)
+        account_loaded(fresh[i]);
+    nfresh = 0;
 }
 
 /* The accounts' loader (account_set_loader): known, or loaded now from the resolver if
@@ -251,10 +264,10 @@ static void view_rebuild(void)
 static account_t *load_account(const char *name, size_t n, bool warn)
 {
     account_t *a = account_lookup(name, n);
-    if (a || !active) return a;
-    pthread_mutex_lock(&res_mu);
+    if ((a && !account_loading(a)) || !active) return a;
+    pthread_mutex_lock(&res_mu); /* another thread's load of it ends first */
     a = fetch_locked(name, n, 0, warn);
-    if (a) view_rebuild();
+    if (nfresh) view_rebuild();
     pthread_mutex_unlock(&res_mu);
     return a;
 }
@@ -939,6 +952,9 @@ void resolver_free_all(void)
     free(store);
     store = NULL;
     nstore = 0;
+    free(fresh);
+    fresh = NULL;
+    nfresh = capfresh = 0;
     view_t *v = atomic_exchange(&view, NULL);
     if (v) view_free_cb(v);
     for (size_t i = 0; i < nops; i++)

@@ -220,19 +220,7 @@ def _lookup_pair(first_bin, second_bin, timeout=None):
     with s1, s2:
         _routed(w, s1, s2, a[1])
         assert not os.path.exists(os.path.join(d2, a[1] + ".jwt"))
-        try:
-            c = _logged_in(s2, ua)
-        except AssertionError as e:
-            # KNOWN BUG (docs/operator.md "Asking the other servers", session notes): in the
-            # clean-clone CI, twice, the first login of the nats-server-first pair under a
-            # sanitizer build was refused although the reference holds A; not reproduced
-            # alone. One more login must then succeed (the account was fetched or is asked
-            # again), so the feature stays tested while the cause is found.
-            if first_bin != REFERENCE or b"Authorization Violation" not in str(e).encode():
-                raise
-            print("lookup_pair: first login refused, retrying once (known bug); log:\n%s"
-                  % s2.log()[-3000:])
-            c = _logged_in(s2, ua)
+        c = _logged_in(s2, ua)
         assert open(os.path.join(d2, a[1] + ".jwt")).read().strip() == a[2]
         # A is an ordinary account on the second now: a message across the route
         c1 = _logged_in(s1, ua)
