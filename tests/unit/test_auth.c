@@ -9,6 +9,7 @@
 #include "base/qsbr.h"
 #include "conf/opts.h"
 #include "test.h"
+#include "test_conf_load.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,22 +21,8 @@ static server_t server;
 /* Loads config text as the running options (srv->opts). */
 static int load(const char *text)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/auth.conf", tmpdir);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
     opts_free(&opts);
-    memset(&opts, 0, sizeof opts);
-    opts_cli_t cli = {0};
-    char *argv[] = {"nats-server", "-c", path, NULL};
-    FILE *devnull = fopen("/dev/null", "w");
-    opts_action_t a = opts_from_args_io(3, argv, &opts, &cli, devnull, devnull);
-    fclose(devnull);
-    free(cli.signal_cmd);
-    server.opts = &opts;
-    srv = &server;
-    return a == OPTS_RUN ? 0 : -1;
+    return test_conf_load(tmpdir, "auth.conf", text, &opts, &server);
 }
 
 static conn_t *conn_new(void)

@@ -9,6 +9,7 @@
 #include "base/qsbr.h"
 #include "conf/opts.h"
 #include "test.h"
+#include "test_conf_load.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -22,21 +23,7 @@ static server_t server;
 
 static int load(const char *text)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/resolver.conf", tmpdir);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-    memset(&opts, 0, sizeof opts);
-    opts_cli_t cli = {0};
-    char *argv[] = {"nats-server", "-c", path, NULL};
-    FILE *devnull = fopen("/dev/null", "w");
-    opts_action_t a = opts_from_args_io(3, argv, &opts, &cli, devnull, devnull);
-    fclose(devnull);
-    free(cli.signal_cmd);
-    server.opts = &opts;
-    srv = &server;
-    return a == OPTS_RUN ? 0 : -1;
+    return test_conf_load(tmpdir, "resolver.conf", text, &opts, &server);
 }
 
 typedef struct watch {
