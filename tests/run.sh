@@ -136,8 +136,9 @@ echo "== build (tsan)"
 if make -j"$JOBS" tsan >/tmp/gnatsd-build-tsan.log 2>&1; then
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
     # ThreadSanitizer is for the threaded parts: the unit tests that run threads
-    # (sublist + qsbr, the logger) and the whole server under the integration suite.
-    run_stage "unit (tsan)" unit_tests build/tsan "test_sublist test_qsbr test_log"
+    # (sublist + qsbr, the logger, the buffer pool) and the whole server under the
+    # integration suite.
+    run_stage "unit (tsan)" unit_tests build/tsan "test_sublist test_qsbr test_log test_bufpool"
     run_stage "integration (tsan)" integration_tests build/tsan
     unset TSAN_OPTIONS
 else

@@ -1,5 +1,7 @@
-/* buf.h: a growable byte buffer. The buffer owns p; buf_free releases it.
- * len <= cap always; p may be NULL while cap == 0. */
+/* buf.h: a growable byte buffer. The buffer owns p; buf_free releases it (never free():
+ * p may be a block of base/bufpool.h). len <= cap always; p may be NULL while cap == 0.
+ * buf_reserve_out/buf_append_out are for buffers that grow large and churn (the
+ * outbound path's): their big sizes come from the huge-page pool. */
 #ifndef GNATSD_BUF_H
 #define GNATSD_BUF_H
 
@@ -12,6 +14,7 @@ typedef struct buf {
 } buf_t;
 
 void buf_reserve(buf_t *b, size_t extra);
+void buf_reserve_out(buf_t *b, size_t extra);
 void buf_free(buf_t *b);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -19,6 +22,14 @@ static inline void buf_append(buf_t *b, const void *p, size_t n)
 {
     if (unlikely(n == 0)) return;
     if (unlikely(b->cap - b->len < n)) buf_reserve(b, n);
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static inline void buf_append_out(buf_t *b, const void *p, size_t n)
+{
+    if (unlikely(n == 0)) return;
+    if (unlikely(b->cap - b->len < n)) buf_reserve_out(b, n);
     memcpy(b->p + b->len, p, n);
     b->len += n;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <dirent.h>
@@ -42,6 +43,30 @@ int os_if_addrs(os_ifaddr_t **out)
     freeifaddrs(ifa);
     *out = v;
     return n;
+}
+
+void *os_vm_reserve(size_t n, size_t align)
+{
+    /* NORESERVE: address space only, memory is taken page by page as it is touched */
+    size_t span = n + align;
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    char *a = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+    if (a > p) munmap(p, (size_t)(a - p));
+    if (a + n < p + span) munmap(a + n, (size_t)(p + span - (a + n)));
+    return a;
+}
+
+void os_vm_huge(void *p, size_t n, bool on)
+{
+    /* "madvise" is the usual THP setting: without the advice every 4 KiB page is a fault */
+    (void)madvise(p, n, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+}
+
+void os_vm_release(void *p, size_t n)
+{
+    (void)madvise(p, n, MADV_DONTNEED);
 }
 
 int64_t os_proc_cpu_ns(void)

@@ -241,6 +241,24 @@ static int64_t filetime_ns(FILETIME f)
     return (int64_t)(((uint64_t)f.dwHighDateTime << 32) | f.dwLowDateTime) * 100;
 }
 
+/* Windows commits memory per VirtualAlloc call and has no transparent huge pages: the
+ * callers use malloc there. */
+void *os_vm_reserve(size_t n, size_t align)
+{
+    (void)n, (void)align;
+    return NULL;
+}
+
+void os_vm_release(void *p, size_t n)
+{
+    (void)p, (void)n;
+}
+
+void os_vm_huge(void *p, size_t n, bool on)
+{
+    (void)p, (void)n, (void)on;
+}
+
 int64_t os_proc_cpu_ns(void)
 {
     FILETIME c, e, k, u;

@@ -156,7 +156,7 @@ static void stage_commit(worker_t *w, stage_t *s)
         c->out = s->buf;
         s->buf = t;
     } else {
-        buf_append(&c->out, s->buf.p, n);
+        buf_append_out(&c->out, s->buf.p, n);
     }
     c->out_total += n;
     w->round_bytes += n;
@@ -267,7 +267,7 @@ char *conn_msg_room(worker_t *w, conn_t *c, size_t max)
     if (unlikely(atomic_load_explicit(&c->out_closed, memory_order_relaxed))) return NULL;
     stage_t *s = stage_for(w, c);
     w->room_stage = s; /* stage_put's, without a second lookup */
-    buf_reserve(&s->buf, max);
+    buf_reserve_out(&s->buf, max);
     return s->buf.p + s->buf.len;
 }
 

@@ -15,6 +15,7 @@
  * buffer; an incomplete control line is bounded for every connection kind
  * (conn_line_max). */
 #include "core/loop.h"
+#include "base/bufpool.h"
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/tls.h"
@@ -379,8 +380,10 @@ static void run_timers(worker_t *w)
         if (!st->used && !st->conn && st->buf.cap) buf_free(&st->buf);
         if (st->used) st->used = false; /* (a write would dirty every page of the table) */
     }
-    /* Housekeeping (write deadlines, auto-unsubscribed subs) at least 4 times a second. */
-    if (w->conns) worker_note_deadline(w, w->now_ns + 250000000LL);
+    /* Housekeeping (write deadlines, auto-unsubscribed subs) at least 4 times a second,
+     * and until the buffer pool gave back what a burst left behind. */
+    bool pool_left = bufpool_trim(w->now_ns);
+    if (w->conns || pool_left) worker_note_deadline(w, w->now_ns + 250000000LL);
 }
 
 static void drain_inq(worker_t *w)

@@ -162,7 +162,7 @@ bool session_send(worker_t *w, conn_t *c, const char *p, size_t n)
         spin_unlock(&c->out_lock);
         return false;
     }
-    buf_append(&c->out, p, n);
+    buf_append_out(&c->out, p, n);
     spin_unlock(&c->out_lock);
     conn_flush(c);
     return true;

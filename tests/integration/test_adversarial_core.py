@@ -68,6 +68,43 @@ def test_f15_consumer_that_keeps_up_is_not_cut():
         pub.ping_pong()
 
 
+# --- the outbound buffer pool gives a burst's memory back -------------------------------
+
+def test_burst_buffer_memory_is_given_back():
+    # A publish to 48 subscribers that do not read leaves ~1 MiB queued for each: the
+    # outbound buffers (base/bufpool.c, huge pages) grow by tens of MiB. Once the
+    # subscribers drained it and the server is idle, the connections release their
+    # buffers (idle tick) and the pool the chunks they emptied (bufpool_trim): RSS falls
+    # back. A pool that kept its empty chunks stayed at the peak.
+    import threading
+    nsubs, nmsgs, size = 48, 128, 8192
+    with Server(monitor=True) as s:
+        subs = [stuck_subscriber(s.port, "burst") for _ in range(nsubs)]
+        rss0 = _rss_kib(s.proc.pid)
+        pub = connected(s)
+        msg = b"PUB burst %d\r\n%s\r\n" % (size, b"b" * size)
+        sender = threading.Thread(target=lambda: pub.send(msg * nmsgs))
+        sender.start()  # (the publisher may be paused while its consumers are behind)
+        wait_until(lambda: _rss_kib(s.proc.pid) - rss0 > 24 * 1024, 30,
+                   what="the queued burst in the server's memory")
+        results = [[] for _ in subs]
+        readers = [threading.Thread(target=count_msgs,
+                                    args=(sub, nmsgs, time.monotonic() + 60, results[i]))
+                   for i, sub in enumerate(subs)]
+        for r in readers:
+            r.start()
+        for r in readers:
+            r.join(65)
+        sender.join(10)
+        assert all(r and r[0] == nmsgs for r in results), \
+            "subscribers got %s of %d" % ([r[0] if r else None for r in results], nmsgs)
+        peak = _rss_kib(s.proc.pid)
+        wait_until(lambda: _rss_kib(s.proc.pid) - rss0 < (peak - rss0) * 0.4, 20,
+                   what="RSS back down (was %d KiB over the start at the peak)" % (peak - rss0))
+        pub.ping_pong()
+        assert s.alive()
+
+
 # --- #5: one bound on an incomplete control line, for every connection kind ---------------
 
 def _rss_kib(pid):
