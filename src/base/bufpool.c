@@ -68,10 +68,7 @@ static void pool_init(void)
     char *b = os_vm_reserve(RESERVE, CHUNK);
     if (!b) return;
     P.meta = calloc(RESERVE / CHUNK, sizeof *P.meta);
-    if (!P.meta) {
-        os_vm_release(b, RESERVE);
-        return;
-    }
+    if (!P.meta) return;           /* (the range stays reserved, unused) */
     os_vm_huge(b, RESERVE, false); /* (also where THP is "always": take_empty decides) */
     P.base = b;
     P.nmeta = (int32_t)(RESERVE / CHUNK);
@@ -115,7 +112,7 @@ static int32_t take_empty(int cls)
     } else if ((i = P.empty_rel) >= 0) {
         list_del(&P.empty_rel, i);
         P.nresident++;
-    } else if (P.top < P.nmeta) {
+    } else if (P.top < P.nmeta && os_vm_commit(P.base + ((size_t)P.top << CHUNK_SHIFT), CHUNK)) {
         i = P.top++;
         P.nresident++;
     } else {
@@ -136,6 +133,11 @@ static int32_t take_empty(int cls)
     c->free[1] = n == 128 ? ~0ULL : 0;
     list_push(&P.partial[cls], i);
     return i;
+}
+
+void bufpool_init(void)
+{
+    pthread_once(&P.once, pool_init);
 }
 
 void *bufpool_alloc(size_t size)
@@ -189,6 +191,7 @@ void bufpool_free(void *p)
 
 bool bufpool_trim(int64_t now_ns)
 {
+    pthread_once(&P.once, pool_init); /* (the lists are set up there: before, nothing to do) */
     pthread_mutex_lock(&P.mu);
     if (now_ns - P.last_trim_ns >= BUFPOOL_TRIM_NS) {
         P.last_trim_ns = now_ns;

@@ -45,6 +45,9 @@ static inline bool bufpool_owns(const void *p)
            a < atomic_load_explicit(&bufpool_hi, memory_order_relaxed);
 }
 
+/* Reserves the range (address space only) now: at start-up, so that the process's
+ * size does not jump later. Optional: the first allocation does it otherwise. */
+void bufpool_init(void);
 void *bufpool_alloc(size_t size);
 void bufpool_free(void *p);
 bool bufpool_trim(int64_t now_ns);

@@ -34,10 +34,11 @@
  * - os_ncpus: processors online; os_strerror: strerror into a caller buffer.
  * - os_aligned_alloc/os_aligned_free: memory aligned to a power of two (Windows frees it
  *   with a call of its own).
- * - os_vm_reserve: n bytes of address space aligned to `align` (a power of two), readable
- *   and writable, backed by memory only where touched; NULL where the platform has none of
- *   this (Windows: the callers fall back to malloc). os_vm_release gives the memory of a
- *   range back (its contents read as zero afterwards), the addresses stay usable.
+ * - os_vm_reserve: n bytes of address space aligned to `align` (a power of two), not
+ *   accessible; NULL where the platform has none of this (Windows: the callers fall back
+ *   to malloc). os_vm_commit makes a range of it readable and writable, backed by memory
+ *   only where touched (false on failure). os_vm_release gives the memory of a committed
+ *   range back (its contents read as zero afterwards), the range stays usable.
  *   os_vm_huge asks for (or against) transparent huge pages in a range of it.
  * - os_tty_echo: switches the echo of the terminal on fd 0 off (false: the state before is
  *   kept) and back on (true); 0, or -1 when fd 0 is not a terminal. Async-signal-safe.
@@ -77,6 +78,7 @@ int os_ifaddr_append(os_ifaddr_t **v, int *n, int *cap, const struct sockaddr *s
                      bool loopback);
 int64_t os_proc_cpu_ns(void);
 void *os_vm_reserve(size_t n, size_t align);
+bool os_vm_commit(void *p, size_t n);
 void os_vm_release(void *p, size_t n);
 void os_vm_huge(void *p, size_t n, bool on);
 int64_t os_proc_rss_bytes(void);

@@ -47,10 +47,10 @@ int os_if_addrs(os_ifaddr_t **out)
 
 void *os_vm_reserve(size_t n, size_t align)
 {
-    /* NORESERVE: address space only, memory is taken page by page as it is touched */
+    /* Address space only: no access until os_vm_commit (valgrind's leak check, a core
+     * dump, /proc/pid/smaps walk only what is used) */
     size_t span = n + align;
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    char *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return NULL;
     char *a = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
     if (a > p) munmap(p, (size_t)(a - p));
@@ -62,6 +62,12 @@ void os_vm_huge(void *p, size_t n, bool on)
 {
     /* "madvise" is the usual THP setting: without the advice every 4 KiB page is a fault */
     (void)madvise(p, n, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+}
+
+bool os_vm_commit(void *p, size_t n)
+{
+    /* NORESERVE mapping: memory is taken page by page as it is touched */
+    return mprotect(p, n, PROT_READ | PROT_WRITE) == 0;
 }
 
 void os_vm_release(void *p, size_t n)

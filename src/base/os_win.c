@@ -249,6 +249,12 @@ void *os_vm_reserve(size_t n, size_t align)
     return NULL;
 }
 
+bool os_vm_commit(void *p, size_t n)
+{
+    (void)p, (void)n;
+    return false;
+}
+
 void os_vm_release(void *p, size_t n)
 {
     (void)p, (void)n;

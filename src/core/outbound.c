@@ -538,6 +538,10 @@ void worker_commit(worker_t *w)
 void flush_pending(worker_t *w)
 {
     stages_commit_all(w);
+    /* The account totals first: once a client read a message, an event or /accstatz
+     * counts it (test_account_conns_event_counts_the_accounts_traffic under TSan saw
+     * the MSGs, then a CONNS event without them). */
+    sink_flush(w);
     uint64_t bit = 1ULL << w->id;
     /* Delivery while flushing may queue more; loop until empty. */
     for (size_t i = 0; i < w->flushq_len; i++) {

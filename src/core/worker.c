@@ -558,6 +558,7 @@ int server_init(opts_t *o)
     if (n > MAX_WORKERS) n = MAX_WORKERS;
     srv->nworkers = n;
     srv->workers = xcalloc((size_t)n, sizeof(worker_t));
+    bufpool_init();
     return 0;
 }
 

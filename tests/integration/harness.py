@@ -43,6 +43,14 @@ def server_bin():
     return path
 
 
+def sanitized(path=None, which=(b"__asan_init", b"__tsan_init", b"__msan_init")):
+    """Whether the binary (default: the server under test) is built with a sanitizer
+    (`which`: the runtime symbols looked for)."""
+    with open(path or server_bin(), "rb") as f:
+        data = f.read()
+    return any(w in data for w in which)
+
+
 def is_reference():
     """True when the binary under test is the reference nats-server: the suite runs
     against both, and skips what only gnatsd does or only gnatsd can be asked."""

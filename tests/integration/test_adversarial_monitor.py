@@ -18,9 +18,9 @@ import tempfile
 import threading
 import time
 
-from harness import (DEFAULT_BIN, HOST, Server, connected, free_port, http_get, http_json,
-                     is_reference, make_self_signed_cert, recv_until_close, server_bin,
-                     wait_until)
+from harness import (DEFAULT_BIN, HOST, connected, free_port, http_get, http_json,
+                     is_reference, make_self_signed_cert, recv_until_close, sanitized, Server,
+                     server_bin, wait_until)
 
 
 TIMEOUTS = {
@@ -73,16 +73,10 @@ class _ValgrindServer(Server):
             Server.command(self)
 
 
-def _sanitized(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    return b"__asan_init" in data or b"__tsan_init" in data or b"__msan_init" in data
-
-
 def test_f4_https_recv_failure_reads_no_uninitialized_byte():
     # only meaningful for our C binary, unsanitized, with valgrind present
     if is_reference() or not shutil.which("valgrind") or not shutil.which("openssl") \
-            or _sanitized(server_bin()):
+            or sanitized(server_bin()):
         return
     d = tempfile.mkdtemp(prefix="gnatsd-f4-")
     try:

@@ -34,6 +34,17 @@ static int same(const char *p, size_t n, unsigned seed)
     return 1;
 }
 
+/* Run first: the workers' ticks call bufpool_trim before anything was allocated (it read
+ * the lists before they were set up: a crash at a server's first tick). */
+TEST(trim_before_any_allocation)
+{
+    CHECK(!bufpool_trim(BUFPOOL_TRIM_NS * 2)); /* (a whole interval since "0") */
+    bufpool_stats_t st;
+    bufpool_stats(&st);
+    CHECK_EQ_INT(st.used_bytes, 0);
+    CHECK_EQ_INT(st.resident_chunks, 0);
+}
+
 TEST(grow_moves_between_malloc_and_pool)
 {
     bufpool_stats_t st0, st;
@@ -251,6 +262,7 @@ TEST(two_threads)
 
 int main(void)
 {
+    RUN(trim_before_any_allocation);
     RUN(grow_moves_between_malloc_and_pool);
     RUN(generic_growth_keeps_a_pool_block_in_the_pool);
     RUN(blocks_do_not_overlap_and_empty_chunks_are_released);
