@@ -100,14 +100,28 @@ void conn_close(conn_t *c, close_reason_t r)
     os_sock_close(c->fd);
     c->fd = -1;
     c->ops->gone(c);
-    /* unlink from the owner's list */
+    conn_unlink(w, c);
+    qsbr_retire(c, conn_free_cb);
+}
+
+void conn_link(worker_t *w, conn_t *c)
+{
+    c->prev = NULL;
+    c->next = w->conns;
+    if (w->conns) w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+}
+
+void conn_unlink(worker_t *w, conn_t *c)
+{
     if (c->prev)
         c->prev->next = c->next;
     else
         w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
+    c->next = c->prev = NULL;
     w->nconns--;
-    qsbr_retire(c, conn_free_cb);
 }
 
 void conn_adopt(worker_t *w, inq_item_t *it)
@@ -142,10 +156,7 @@ void conn_adopt(worker_t *w, inq_item_t *it)
                  (unsigned long long)c->cid);
     c->start_wall_ns = now_wall_ns();
     atomic_store_explicit(&c->last_activity_ns, w->now_ns, memory_order_relaxed);
-    c->next = w->conns;
-    if (w->conns) w->conns->prev = c;
-    w->conns = c;
-    w->nconns++;
+    conn_link(w, c);
     evloop_add(&w->loop, fd, c, EVLOOP_STREAM);
     c->ops->init(w, c, it);
     if (c->closing) conn_close(c, c->reason);

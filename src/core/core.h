@@ -49,6 +49,7 @@ typedef struct inq_item {
     bool solicited;
     char *url;    /* owned: the URL we dialled */
     void *dialer; /* the dialer to tell when this connection closes */
+    struct conn *moved; /* not a new socket: a connection moving here (fd unused) */
 } inq_item_t;
 
 /* A connection kind, as the core sees it: a table of operations chosen when the
@@ -85,6 +86,10 @@ typedef struct conn_ops {
      * nats/auth.c, clears c->auth_wait before, closes or resumes reading after). A slot
      * the core never calls: it lets auth continue a kind it does not know. */
     void (*connect_verdict)(worker_t *w, conn_t *c);
+    /* Owner: whether the kind's state lets the connection move to another worker now
+     * (core/affinity.c; nothing of it may be tied to the current one, such as a pending
+     * verdict handed back to it). NULL: the kind never moves. */
+    bool (*can_move)(const conn_t *c);
 } conn_ops_t;
 
 struct worker {
@@ -115,6 +120,9 @@ struct worker {
     spinlock_t kick_lock;
     conn_t **kickq, **kickq_spare;
     size_t kick_len, kick_cap, kick_spare_cap;
+    /* affinity.c: the connection this worker's last reads found talking with one other
+     * connection only, to be moved to that one's worker at the end of the pass */
+    conn_t *move_c, *move_peer;
     conn_t *over[NOVER]; /* consumers left far behind (this batch only); more: over_lost */
     int nover;
     bool over_lost;

@@ -9,6 +9,10 @@
 
 struct evl_sock;
 
+/* Not here: a poll already posted for a descriptor may complete on the old port after
+ * it left, so connections never change loops (core/affinity.c). */
+#define EVLOOP_CAN_MOVE 0
+
 typedef struct evloop {
     void *iocp;               /* HANDLE: the completion port the loop waits on */
     void *afd;                /* HANDLE: \Device\Afd, tied to iocp: its polls complete there */

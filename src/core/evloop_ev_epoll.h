@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
+/* A descriptor may leave one loop's set and join another's while the tag's owner
+ * changes (core/affinity.c): after epoll_ctl(DEL) no event of it comes from the old set. */
+#define EVLOOP_CAN_MOVE 1
+
 typedef struct evloop {
     int epfd;                 /* the watched set */
     int evfd;                 /* the wake-up: its events carry the tag NULL */

@@ -25,6 +25,8 @@ void hand_to(worker_t *self, worker_t *w, inq_item_t *it);
 bool flush_run(conn_t *c, bool unlocked);
 void stage_commit_conn(worker_t *w, conn_t *c); /* w's stage for c, if any, committed */
 void unkick(conn_t *c);                         /* owner, closing c: off the kick list */
+/* Owner w: c's owner becomes `to` (off w's kick list, c->w switched under its lock). */
+void conn_rehome(worker_t *w, conn_t *c, worker_t *to);
 void unstall(worker_t *w, conn_t *c);           /* owner: c reads again */
 void flush_pending(worker_t *w); /* commits every stage and flushes what they filled */
 /* After a read whose deliveries left consumers behind: pauses c unless they caught up. */
@@ -40,6 +42,8 @@ void conn_write_deadline(worker_t *w, conn_t *c);
 
 /* conn.c */
 void conn_adopt(worker_t *w, inq_item_t *it); /* owner: a new connection of it->ops' kind */
+void conn_link(worker_t *w, conn_t *c);       /* onto w's list of owned connections */
+void conn_unlink(worker_t *w, conn_t *c);     /* off it */
 /* Drives the server side of the handshake. Returns true once application data may flow. */
 bool tls_handshake(worker_t *w, conn_t *c);
 /* One read through the transport (transport.h: >0 bytes, 0 EOF, -1 would block, -2
@@ -76,6 +80,16 @@ static inline bool is_listener(const void *p) /* an event's tag (evloop_tag) */
 }
 void do_accept(worker_t *self, struct listener *l); /* everything pending, round-robin */
 void run_listeners(worker_t *w); /* owner of a paused listener: back after its back-off */
+
+/* affinity.c: moving a connection to the worker of the one connection it talks with */
+void affinity_note(worker_t *w, conn_t *c); /* owner, after a read: whom it delivered to */
+void affinity_run(worker_t *w);             /* end of a pass, w->move_c set: the move */
+void conn_arrive(worker_t *w, conn_t *c);   /* a connection moving here (from w's queue) */
+/* Worker on its way out: true once no move can start or is in flight (else retry after
+ * taking the connections moving here). */
+bool affinity_close(void);
+void affinity_hold(void);    /* a snapshot: no move in flight until affinity_release */
+void affinity_release(void);
 
 /* snapshot.c */
 void run_snapshot(worker_t *w); /* WCMD_SNAPSHOT: this worker's part */

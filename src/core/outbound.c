@@ -58,8 +58,10 @@ bool conn_request_close(conn_t *c, close_reason_t r)
 {
     int expected = CR_NONE;
     if (!atomic_compare_exchange_strong(&c->close_req, &expected, (int)r)) return false;
-    atomic_store(&c->w->close_reqs, true);
-    wake(c->w);
+    /* If c is moving, this is its old owner and the new one sees close_req on arrival. */
+    worker_t *o = atomic_load(&c->w);
+    atomic_store(&o->close_reqs, true);
+    wake(o);
     return true;
 }
 
@@ -403,11 +405,22 @@ void conn_flush_owned(worker_t *w, conn_t *c)
     flush_from(NULL, c);
 }
 
+/* Locks the kick list of c's owner, which is then c->w until unlocked (the owner
+ * changes it only under that lock: conn_rehome). */
+static worker_t *lock_owner(conn_t *c)
+{
+    for (;;) {
+        worker_t *o = atomic_load(&c->w);
+        spin_lock(&o->kick_lock);
+        if (atomic_load(&c->w) == o) return o;
+        spin_unlock(&o->kick_lock); /* it moved meanwhile */
+    }
+}
+
 /* Puts c on its owner's kick list; the owner writes it at its next pass. */
 static void kick(conn_t *c)
 {
-    worker_t *o = c->w;
-    spin_lock(&o->kick_lock);
+    worker_t *o = lock_owner(c);
     if (c->kicked || c->no_kick) {
         spin_unlock(&o->kick_lock);
         return;
@@ -447,21 +460,34 @@ void run_kicks(worker_t *w)
         flush_from(NULL, q[i]);
 }
 
+/* Caller holds w->kick_lock: c is not on w's kick list any more. */
+static void kick_drop(worker_t *w, conn_t *c)
+{
+    if (!c->kicked) return;
+    for (size_t i = 0; i < w->kick_len; i++) {
+        if (w->kickq[i] == c) {
+            w->kickq[i] = w->kickq[--w->kick_len];
+            break;
+        }
+    }
+    c->kicked = false;
+}
+
 /* Owner, closing c: no kick may refer to it any more. */
 void unkick(conn_t *c)
 {
     worker_t *w = c->w;
     spin_lock(&w->kick_lock);
     c->no_kick = true;
-    if (c->kicked) {
-        for (size_t i = 0; i < w->kick_len; i++) {
-            if (w->kickq[i] == c) {
-                w->kickq[i] = w->kickq[--w->kick_len];
-                break;
-            }
-        }
-        c->kicked = false;
-    }
+    kick_drop(w, c);
+    spin_unlock(&w->kick_lock);
+}
+
+void conn_rehome(worker_t *w, conn_t *c, worker_t *to)
+{
+    spin_lock(&w->kick_lock);
+    kick_drop(w, c); /* its new owner writes what comes next */
+    atomic_store(&c->w, to);
     spin_unlock(&w->kick_lock);
 }
 

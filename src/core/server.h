@@ -1,8 +1,9 @@
 /* server.h: the running server: workers, connections, delivery.
  *
  * Threads and ownership (docs/internals.md): N workers, each with its own
- * event loop (evloop.h); a connection belongs to one worker for life, which alone reads,
- * parses and closes it. Any worker may append to any connection's outbound
+ * event loop (evloop.h); a connection belongs to one worker at a time (its owner), which
+ * alone reads, parses and closes it; a client whose traffic is all with one other
+ * connection may be handed to that one's worker (core/affinity.c). Any worker may append to any connection's outbound
  * buffer (staged per batch, committed under that connection's out_lock) and
  * flush it; the owner is told about closes requested elsewhere, and about bulk
  * output left for it to write, through an atomic flag or list + a wake-up.
@@ -92,7 +93,9 @@ typedef struct conn {
     int fd;
     conn_kind_t kind;
     const struct conn_ops *ops; /* its kind's handlers (core.h), set at adoption */
-    worker_t *w;                /* owner */
+    /* owner: changed only by the owner, under its kick_lock, when the connection moves to
+     * another worker (core/affinity.c); read by any thread to kick or wake it */
+    worker_t *_Atomic w;
     struct conn *next, *prev;   /* owner's list */
 
     /* --- shared: outbound, guarded by out_lock ---
@@ -118,8 +121,14 @@ typedef struct conn {
     uint64_t out_msgs, out_bytes; /* under out_lock */
     uint64_t out_total, trim_mark; /* bytes ever queued; its value at the last trim check */
     _Atomic int64_t last_activity_ns;
+    /* written by the owner after each read that delivered something, read by the worker of
+     * the connection it names (core/affinity.c): the one connection its last reads
+     * delivered to (cid, 0 = none or several) and for how many reads in a row */
+    _Atomic uint64_t aff_peer;
+    _Atomic uint32_t aff_streak;
 
     /* --- owner only --- */
+    int64_t moved_ns; /* monotonic time it last moved to another worker, 0 = never */
     char *part; /* unparsed bytes of a partial op (owned) */
     size_t part_len, part_cap, part_need;
     bool part_more; /* part holds operations not processed yet (a consumer fell behind

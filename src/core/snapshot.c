@@ -68,6 +68,7 @@ size_t conn_snapshot(const conn_ops_t *ops, conn_info_t **out, bool with_subs)
     struct snap_req r = {.with_subs = with_subs, .ops = ops, .pending = srv->nworkers};
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
+    affinity_hold(); /* a connection moving is on no worker's list */
     for (int i = 0; i < srv->nworkers; i++)
         srv->workers[i].snap = &r;
     worker_command(WCMD_SNAPSHOT);
@@ -85,6 +86,7 @@ size_t conn_snapshot(const conn_ops_t *ops, conn_info_t **out, bool with_subs)
     pthread_mutex_unlock(&r.mu);
     for (int i = 0; i < srv->nworkers; i++)
         srv->workers[i].snap = NULL;
+    affinity_release();
     pthread_mutex_unlock(&snap_lock);
     pthread_cond_destroy(&r.cv);
     pthread_mutex_destroy(&r.mu);

@@ -242,6 +242,7 @@ static void conn_read(worker_t *w, conn_t *c)
         if (unlikely(!conn_bounds_ok(w, c, need, len - used))) return;
         save_partial(c, buf + used, len - used, need);
         c->quiet_reads = w->staged_total == staged_before;
+        if (w->nstaged) affinity_note(w, c);
         /* Deliver what this read produced before reading more: bounded buffers, low latency. */
         flush_pending(w);
         if (unlikely(w->nover || w->over_lost) && pause_if_behind(w, c)) return;
@@ -402,10 +403,30 @@ static void drain_inq(worker_t *w)
     bool more = w->inq_len > 0;
     pthread_mutex_unlock(&w->inq_lock);
     for (size_t i = 0; i < n; i++) {
+        if (items[i].moved) {
+            conn_arrive(w, items[i].moved);
+            continue;
+        }
         conn_adopt(w, &items[i]);
         free(items[i].url);
     }
     if (more) wake(w);
+}
+
+/* On the way out: connections moving here are taken (and then closed with the others);
+ * new sockets are left to server_free. */
+static void drain_moved(worker_t *w)
+{
+    pthread_mutex_lock(&w->inq_lock);
+    size_t k = 0;
+    for (size_t i = 0; i < w->inq_len; i++) {
+        if (w->inq[i].moved)
+            conn_arrive(w, w->inq[i].moved);
+        else
+            w->inq[k++] = w->inq[i];
+    }
+    w->inq_len = k;
+    pthread_mutex_unlock(&w->inq_lock);
 }
 
 void worker_command_one(worker_t *w, uint32_t cmd)
@@ -508,9 +529,13 @@ static void *worker_main(void *arg)
             w->over_lost = true;
             w->nover = 0;
         }
+        if (unlikely(w->move_c)) affinity_run(w);
         qsbr_quiescent();
         if (unlikely(w->unsub_ready)) run_unsub_ready(w);
     }
+    do
+        drain_moved(w);
+    while (!affinity_close());
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         conn_close(c, CR_SHUTDOWN);

@@ -375,6 +375,11 @@ void auth_run_verdicts(worker_t *w)
     }
 }
 
+bool auth_settled(const conn_t *c)
+{
+    return !c->auth_job || c->auth_job->done;
+}
+
 void auth_conn_closed(conn_t *c)
 {
     struct auth_job *j = c->auth_job;

@@ -63,6 +63,9 @@ bool auth_login_no_auth_user(conn_t *c);
 auth_rc_t auth_secret_check(conn_t *c, const char *configured, const char *given, bool connect);
 /* Owner: the connection closes; a check in flight is abandoned. */
 void auth_conn_closed(conn_t *c);
+/* No password check or account lookup of c's is in flight (its verdict goes back to the
+ * worker that asked: c may not move to another one meanwhile). */
+bool auth_settled(const conn_t *c);
 /* Freeing the connection (no reader left): permissions, reply map, cache. */
 void auth_conn_free(conn_t *c);
 /* Owner: drop the permissions (auth turned off by a reload). */

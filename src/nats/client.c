@@ -864,6 +864,7 @@ const conn_ops_t client_conn_ops = {
     .fill_info = client_fill_info,
     .command = client_command,
     .connect_verdict = connect_finish,
+    .can_move = auth_settled,
 };
 
 size_t server_snapshot_conns(conn_info_t **out, bool with_subs)
