@@ -64,7 +64,7 @@ void affinity_note(worker_t *w, conn_t *c)
     if (pw == w) return;
     if (atomic_load_explicit(&peer->aff_peer, memory_order_relaxed) != c->cid ||
         atomic_load_explicit(&peer->aff_streak, memory_order_relaxed) < AFF_READS)
-        return; /* not (yet) both ways */
+        return;                /* not (yet) both ways */
     if (peer->ops->can_move) { /* both may move: the same answer on both workers */
         uint32_t mine = atomic_load(&w->nconns), theirs = atomic_load(&pw->nconns);
         if (mine < theirs || (mine == theirs && c->cid < peer->cid)) return; /* it moves */
@@ -97,8 +97,8 @@ void affinity_run(worker_t *w)
     conn_unlink(w, c);
     conn_rehome(w, c, to);
     c->moved_ns = w->now_ns;
-    DEBUG("%sMoved to worker %d: its messages go to and come from cid:%llu only", c->prefix,
-          to->id, (unsigned long long)peer->cid);
+    DEBUG("%sMoved to worker %d: its messages go to and come from cid:%llu only", c->prefix, to->id,
+          (unsigned long long)peer->cid);
     inq_item_t it = {.fd = -1, .moved = c};
     hand_to(w, to, &it);
 }

@@ -47,8 +47,8 @@ typedef struct inq_item {
     int fd;
     const struct conn_ops *ops; /* its kind */
     bool solicited;
-    char *url;    /* owned: the URL we dialled */
-    void *dialer; /* the dialer to tell when this connection closes */
+    char *url;          /* owned: the URL we dialled */
+    void *dialer;       /* the dialer to tell when this connection closes */
     struct conn *moved; /* not a new socket: a connection moving here (fd unused) */
 } inq_item_t;
 

@@ -27,8 +27,8 @@ void stage_commit_conn(worker_t *w, conn_t *c); /* w's stage for c, if any, comm
 void unkick(conn_t *c);                         /* owner, closing c: off the kick list */
 /* Owner w: c's owner becomes `to` (off w's kick list, c->w switched under its lock). */
 void conn_rehome(worker_t *w, conn_t *c, worker_t *to);
-void unstall(worker_t *w, conn_t *c);           /* owner: c reads again */
-void flush_pending(worker_t *w); /* commits every stage and flushes what they filled */
+void unstall(worker_t *w, conn_t *c); /* owner: c reads again */
+void flush_pending(worker_t *w);      /* commits every stage and flushes what they filled */
 /* After a read whose deliveries left consumers behind: pauses c unless they caught up. */
 bool pause_if_behind(worker_t *w, conn_t *c);
 void run_kicks(worker_t *w); /* owner: writes the connections other workers kicked */
@@ -88,7 +88,7 @@ void conn_arrive(worker_t *w, conn_t *c);   /* a connection moving here (from w'
 /* Worker on its way out: true once no move can start or is in flight (else retry after
  * taking the connections moving here). */
 bool affinity_close(void);
-void affinity_hold(void);    /* a snapshot: no move in flight until affinity_release */
+void affinity_hold(void); /* a snapshot: no move in flight until affinity_release */
 void affinity_release(void);
 
 /* snapshot.c */

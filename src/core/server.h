@@ -3,8 +3,8 @@
  * Threads and ownership (docs/internals.md): N workers, each with its own
  * event loop (evloop.h); a connection belongs to one worker at a time (its owner), which
  * alone reads, parses and closes it; a client whose traffic is all with one other
- * connection may be handed to that one's worker (core/affinity.c). Any worker may append to any connection's outbound
- * buffer (staged per batch, committed under that connection's out_lock) and
+ * connection may be handed to that one's worker (core/affinity.c). Any worker may append to any
+ * connection's outbound buffer (staged per batch, committed under that connection's out_lock) and
  * flush it; the owner is told about closes requested elsewhere, and about bulk
  * output left for it to write, through an atomic flag or list + a wake-up.
  * Connections and subscriptions are freed through qsbr, so a pointer taken
@@ -96,7 +96,7 @@ typedef struct conn {
     /* owner: changed only by the owner, under its kick_lock, when the connection moves to
      * another worker (core/affinity.c); read by any thread to kick or wake it */
     worker_t *_Atomic w;
-    struct conn *next, *prev;   /* owner's list */
+    struct conn *next, *prev; /* owner's list */
 
     /* --- shared: outbound, guarded by out_lock ---
      * Two buffers: producers append to out while one flusher (flushing) writes wbuf
@@ -129,7 +129,7 @@ typedef struct conn {
 
     /* --- owner only --- */
     int64_t moved_ns; /* monotonic time it last moved to another worker, 0 = never */
-    char *part; /* unparsed bytes of a partial op (owned) */
+    char *part;       /* unparsed bytes of a partial op (owned) */
     size_t part_len, part_cap, part_need;
     bool part_more; /* part holds operations not processed yet (a consumer fell behind
                      * in the middle of a read): process them before reading more */

@@ -532,6 +532,9 @@ static void *worker_main(void *arg)
         if (unlikely(w->move_c)) affinity_run(w);
         qsbr_quiescent();
         if (unlikely(w->unsub_ready)) run_unsub_ready(w);
+        /* A read there noted a move after the quiescent point: its pointers would not
+         * survive the next wait (the next read notes it again). */
+        w->move_c = w->move_peer = NULL;
     }
     do
         drain_moved(w);
