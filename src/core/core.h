@@ -139,7 +139,8 @@ struct worker {
     int64_t now_ns;              /* monotonic, refreshed per loop */
     _Atomic uint32_t cmds;       /* WCMD_* requested by the control plane */
     _Atomic int ldm_close_quota; /* lame duck: clients to close now */
-    struct snap_req *snap;       /* guarded by srv snapshot lock */
+    /* set by conn_snapshot (one at a time), taken by this worker with an exchange */
+    struct snap_req *_Atomic snap;
     /* connections paused at a PING after an UNSUB (conn_unsub_wait): grace periods in
      * flight, and the ones qsbr reported over, resumed after this worker's quiescent point */
     int unsub_waits, unsub_spins;

@@ -34,7 +34,7 @@ static void snap_push(conn_info_t **v, size_t *n, size_t *cap, const conn_info_t
 
 void run_snapshot(worker_t *w)
 {
-    struct snap_req *r = w->snap;
+    struct snap_req *r = atomic_exchange(&w->snap, NULL);
     if (!r) return;
     conn_info_t *v = NULL;
     size_t n = 0, cap = 0;
@@ -47,7 +47,6 @@ void run_snapshot(worker_t *w)
     pthread_mutex_lock(&r->mu);
     for (size_t i = 0; i < n; i++)
         snap_push(&r->v, &r->n, &r->cap, &v[i]);
-    w->snap = NULL;
     r->pending--;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
@@ -83,9 +82,14 @@ size_t conn_snapshot(const conn_ops_t *ops, conn_info_t **out, bool with_subs)
         }
         pthread_cond_timedwait(&r.cv, &r.mu, &ts);
     }
-    pthread_mutex_unlock(&r.mu);
+    /* Shutdown ends the wait early: a worker that took the request may still be filling
+     * it, and r lives on this stack. Those that did not take it never will. */
+    int untaken = 0;
     for (int i = 0; i < srv->nworkers; i++)
-        srv->workers[i].snap = NULL;
+        if (atomic_exchange(&srv->workers[i].snap, NULL) == &r) untaken++;
+    while (r.pending > untaken)
+        pthread_cond_wait(&r.cv, &r.mu);
+    pthread_mutex_unlock(&r.mu);
     affinity_release();
     pthread_mutex_unlock(&snap_lock);
     pthread_cond_destroy(&r.cv);

@@ -499,3 +499,39 @@ def _https_ok_plain(port):
         return http_get(port, "/healthz", timeout=2)[0] == 200
     except OSError:
         return False
+
+
+def test_snapshot_in_flight_at_shutdown():
+    # A snapshot's wait ends when shutdown begins; a worker that took the request late
+    # was still filling it while conn_snapshot returned, and the request lived on that
+    # function's stack (TSan: run_snapshot's read against conn_snapshot's reset, found
+    # by test_full_resolver_sync_between_servers). Now conn_snapshot waits for every
+    # worker that took it. /connz polled without pause while the server stops: under the
+    # sanitizers any report in the log fails the test.
+    for _ in range(4):
+        s = Server(args=("--workers", "2"), monitor=True)
+        s.start()
+        clients = [connected(s) for _ in range(20)]
+        for k, c in enumerate(clients):
+            c.send(b"SUB s.%d 1\r\n" % k)
+        stop = threading.Event()
+
+        def poll():
+            while not stop.is_set():
+                try:
+                    http_get(s.mport, "/connz?subs=1", timeout=2)
+                except (OSError, ValueError):
+                    return  # the server went away
+
+        pollers = [threading.Thread(target=poll) for _ in range(3)]
+        for t in pollers:
+            t.start()
+        time.sleep(0.2)
+        s.stop()
+        stop.set()
+        for t in pollers:
+            t.join(10)
+        for c in clients:
+            c.close()
+        assert s.returncode is not None and s.returncode >= 0, "exit %r:\n%s" % (
+            s.returncode, s.log_tail(10))
