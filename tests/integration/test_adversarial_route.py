@@ -93,6 +93,11 @@ def _cluster_conf(cport, routes=(), extra=""):
 
 
 
+def _lists(port, url):
+    with Client(port) as c:
+        return url in c.info.get("connect_urls", [])
+
+
 def test_f19_no_info_update_while_shutting_down():
     """Clients (protocol 1) of A see B in connect_urls; A gets SIGTERM. Every
     INFO a client receives until its connection closes must still list B
@@ -108,6 +113,9 @@ def test_f19_no_info_update_while_shutting_down():
         with a, b:
             wait_until(lambda: http_json(b.mport, "/varz")["routes"] == 1, 10, what="route up")
             burl = "127.0.0.1:%d" % b.port
+            # B counts the route before A has read B's INFO (under TSan in CI a client of
+            # A connected in between got no connect_urls): wait until A lists B.
+            wait_until(lambda: _lists(a.port, burl), 10, what="A's INFO lists B")
             clients = []
             for _ in range(16):
                 c = Client(a.port)
