@@ -105,8 +105,7 @@ void affinity_run(worker_t *w)
 
 void conn_arrive(worker_t *w, conn_t *c)
 {
-    conn_link(w, c);
-    c->moved_ns = w->now_ns;
+    conn_link(w, c);                               /* (moved_ns was set by the previous owner) */
     evloop_add(&w->loop, c->fd, c, EVLOOP_STREAM); /* its current readiness comes at once */
     /* A close asked of the previous owner after it let go (conn_request_close loaded the
      * old c->w): seq_cst on both sides, so one of the two sees the other. */
