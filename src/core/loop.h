@@ -33,12 +33,8 @@ void flush_pending(worker_t *w);      /* commits every stage and flushes what th
 bool pause_if_behind(worker_t *w, conn_t *c);
 void run_kicks(worker_t *w); /* owner: writes the connections other workers kicked */
 size_t stage_limit(void);    /* the stall threshold for stages, per loop iteration */
-void trim_out(conn_t *c);    /* releases big idle outbound buffers */
+void trim_out(conn_t *c);    /* gives back the outbound buffers of an idle connection */
 void conn_write_deadline(worker_t *w, conn_t *c);
-/* A large outbound buffer is kept while the connection is busy (freeing it after each
- * flush cost a page fault per 4 KiB at every refill) and released once a whole
- * housekeeping tick passed without new bytes. */
-#define OUT_KEEP (64 * 1024)
 
 /* conn.c */
 void conn_adopt(worker_t *w, inq_item_t *it); /* owner: a new connection of it->ops' kind */

@@ -11,9 +11,9 @@
  * producer's read at that operation and, if still behind after the flush,
  * pauses the producer until it drained to half of that (or 5 ms to 1 s passed,
  * the longer the closer it is to max_pending); over max_pending, or with writes
- * blocked for write_deadline, it is cut. Big buffers are kept while a connection
- * is busy and released after an idle tick. The per-message path (conn_msg_room,
- * conn_msg_put, stage_for, stage_commit) stays in this one file. */
+ * blocked for write_deadline, it is cut. Buffers are kept while a connection is
+ * busy and given back after a housekeeping tick without output. The per-message path
+ * (conn_msg_room, conn_msg_put, stage_for, stage_commit) stays in this one file. */
 #include "core/loop.h"
 #include "core/transport.h"
 #include "base/gofmt.h"
@@ -591,11 +591,16 @@ void sink_flush(worker_t *w)
     atomic_fetch_add_explicit(&s->out_bytes, w->sink.out_bytes, memory_order_relaxed);
     w->sink.in_msgs = w->sink.in_bytes = w->sink.out_msgs = w->sink.out_bytes = 0;
 }
+/* At each housekeeping tick: a connection that queued nothing since the last one gives
+ * both buffers back, whatever their size. Keeping the small ones (up to 64 KiB each)
+ * left every connection that had once taken a burst holding ~70 KB for good, 4x what
+ * the reference keeps (docs/performance.md, "Idle connections"); a busy connection
+ * queues something every tick and keeps them (refaulting them per flush was a fifth of
+ * a fan-out). */
 void trim_out(conn_t *c)
 {
     spin_lock(&c->out_lock);
-    if ((c->out.cap > OUT_KEEP || c->wbuf.cap > OUT_KEEP) && !c->flushing &&
-        conn_out_pending(c) == 0) {
+    if ((c->out.cap || c->wbuf.cap) && !c->flushing && conn_out_pending(c) == 0) {
         if (c->out_total == c->trim_mark) {
             buf_free(&c->out);
             buf_free(&c->wbuf);
