@@ -55,7 +55,8 @@ static struct {
     int32_t empty_res, empty_rel;
     int32_t nempty_res, nresident;
     size_t used_bytes, released;
-    uint32_t epoch; /* bufpool_trim rounds */
+    uint32_t epoch;       /* bufpool_trim rounds */
+    uint32_t alloc_epoch; /* the round of the last allocation */
     int64_t last_trim_ns;
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT};
 
@@ -157,6 +158,7 @@ void *bufpool_alloc(size_t size)
     c->free[word] &= ~(1ULL << bit);
     if (++c->used == nblocks(cls)) list_del(&P.partial[cls], i);
     P.used_bytes += size;
+    P.alloc_epoch = P.epoch;
     pthread_mutex_unlock(&P.mu);
     char *p =
         P.base + ((size_t)i << CHUNK_SHIFT) + ((size_t)(word * 64 + bit) << (MIN_SHIFT + cls));
@@ -196,10 +198,12 @@ bool bufpool_trim(int64_t now_ns)
     if (now_ns - P.last_trim_ns >= BUFPOOL_TRIM_NS) {
         P.last_trim_ns = now_ns;
         P.epoch++;
-        /* the list is most recently emptied first: skip the ones kept, then release
-         * what has been empty since before the previous trim */
+        /* the list is most recently emptied first: skip the ones kept (none once the
+         * pool has been idle), then release what has been empty since before the
+         * previous trim */
         int32_t i = P.empty_res;
-        for (int k = 0; i >= 0 && k < BUFPOOL_KEEP; k++)
+        int keep = P.epoch - P.alloc_epoch > BUFPOOL_IDLE_TRIMS ? 0 : BUFPOOL_KEEP;
+        for (int k = 0; i >= 0 && k < keep; k++)
             i = P.meta[i].next;
         while (i >= 0) {
             int32_t next = P.meta[i].next;
@@ -216,7 +220,7 @@ bool bufpool_trim(int64_t now_ns)
             i = next;
         }
     }
-    bool more = P.nempty_res > BUFPOOL_KEEP;
+    bool more = P.nempty_res > 0; /* (the kept ones too: they go once the pool is idle) */
     pthread_mutex_unlock(&P.mu);
     return more;
 }

@@ -15,8 +15,10 @@
  * left empty keeps its memory for reuse (giving it back at once cost fan-in 5 % CPU in
  * faults: the next pass wanted it again). bufpool_trim, called by the workers' housekeeping
  * ticks, gives back the memory of chunks empty for a whole BUFPOOL_TRIM_NS beyond the
- * BUFPOOL_KEEP most recent, and says whether some are still to go (tick again), so what
- * the pool holds beyond its blocks in use is gone within two intervals of a burst.
+ * BUFPOOL_KEEP most recent (those too once nothing was allocated for BUFPOOL_IDLE_TRIMS
+ * rounds), and says whether some are still to go (tick again), so what the pool holds
+ * beyond its blocks in use is gone within two intervals of a burst, and all of it a few
+ * seconds after the last one (an idle server keeps no 4 MiB for a burst long past).
  * bufpool_owns says whether a pointer is a block of the pool (two compares). */
 #ifndef GNATSD_BUFPOOL_H
 #define GNATSD_BUFPOOL_H
@@ -29,6 +31,7 @@
 #define BUFPOOL_MIN ((size_t)16 * 1024)
 #define BUFPOOL_MAX ((size_t)2 * 1024 * 1024)
 #define BUFPOOL_KEEP 2
+#define BUFPOOL_IDLE_TRIMS 4
 #define BUFPOOL_TRIM_NS 1000000000LL
 /* Chunks beyond this many resident ones are backed by huge pages (a 2 MiB page is
  * resident whole: with a chunk per block size, a light load would hold 2 MiB for each

@@ -132,8 +132,9 @@ TEST(blocks_do_not_overlap_and_empty_chunks_are_released)
     CHECK(bufpool_trim(fake_now()));
     bufpool_stats(&st);
     CHECK_EQ_INT(st.chunks_released, st0.chunks_released);
-    CHECK(!bufpool_trim(fake_now())); /* nothing left to give back after this one */
-    /* three chunks emptied: at most BUFPOOL_KEEP of them keep their memory */
+    /* three chunks emptied: at most BUFPOOL_KEEP of them keep their memory, and the
+     * trim says they are still to go (the workers tick on until the pool is idle) */
+    CHECK(bufpool_trim(fake_now()));
     bufpool_stats(&st);
     CHECK(st.chunks_released >= st0.chunks_released + 3 - BUFPOOL_KEEP);
     CHECK(st.resident_chunks <= BUFPOOL_KEEP);
@@ -145,6 +146,43 @@ TEST(blocks_do_not_overlap_and_empty_chunks_are_released)
         CHECK(same(p, BUFPOOL_MAX, 9));
         bufpool_free(p);
     }
+}
+
+/* The BUFPOOL_KEEP chunks kept for the next burst go too once nothing was allocated
+ * for BUFPOOL_IDLE_TRIMS rounds; an allocation meanwhile starts the count again. */
+TEST(kept_chunks_go_once_the_pool_is_idle)
+{
+    enum { N = 3 * 128 }; /* three chunks of 16 KiB blocks */
+    char **v = malloc(N * sizeof *v);
+    CHECK(v != NULL);
+    if (!v) return;
+    for (int i = 0; i < N; i++) {
+        v[i] = bufpool_alloc(BUFPOOL_MIN);
+        CHECK(v[i] != NULL);
+        if (!v[i]) return;
+    }
+    for (int i = 0; i < N; i++)
+        bufpool_free(v[i]);
+    free(v);
+    bufpool_stats_t st;
+    for (int k = 0; k < 3; k++)
+        bufpool_trim(fake_now());
+    bufpool_stats(&st);
+    CHECK_EQ_INT(st.used_bytes, 0);
+    CHECK_EQ_INT(st.resident_chunks, BUFPOOL_KEEP); /* kept for the next burst */
+    /* a small allocation now: the pool is in use, the kept chunks stay */
+    bufpool_free(bufpool_alloc(BUFPOOL_MIN));
+    for (int k = 0; k < BUFPOOL_IDLE_TRIMS; k++)
+        CHECK(bufpool_trim(fake_now()));
+    bufpool_stats(&st);
+    CHECK_EQ_INT(st.resident_chunks, BUFPOOL_KEEP);
+    /* then idle: all of them go, and nothing is left to tick for */
+    int rounds = 0;
+    while (bufpool_trim(fake_now()) && rounds < 10)
+        rounds++;
+    CHECK(rounds <= 3);
+    bufpool_stats(&st);
+    CHECK_EQ_INT(st.resident_chunks, 0);
 }
 
 TEST(sizes_the_pool_does_not_take)
@@ -266,6 +304,7 @@ int main(void)
     RUN(grow_moves_between_malloc_and_pool);
     RUN(generic_growth_keeps_a_pool_block_in_the_pool);
     RUN(blocks_do_not_overlap_and_empty_chunks_are_released);
+    RUN(kept_chunks_go_once_the_pool_is_idle);
     RUN(sizes_the_pool_does_not_take);
     RUN(freed_blocks_are_poisoned_under_asan);
     RUN(huge_pages_only_past_the_first_chunks);
