@@ -11,8 +11,9 @@
  * its kind.
  *
  * Reads land in the worker's buffer; only the bytes of an incomplete operation
- * are kept per connection (c->part), so an idle connection holds no read
- * buffer; an incomplete control line is bounded for every connection kind
+ * are kept per connection (c->part, whose buffer is kept between operations
+ * only up to 4 KiB), so an idle connection holds at most that of reading; an
+ * incomplete control line is bounded for every connection kind
  * (conn_line_max). */
 #include "core/loop.h"
 #include "base/bufpool.h"
