@@ -30,6 +30,10 @@
  * consumer's share reaches KICK_MIN, so the other worker writes its own); 40-64 MiB no
  * faster. The reference used 231 MB there. */
 #define PASS_BUDGET (32 * 1024 * 1024)
+/* A fan-out wider than this takes a share of the pass that fits its buffers
+ * (pass_fanout). A narrower one's shares are 1 MiB or more: its stages are committed at
+ * STAGE_MAX (outbound.c) before the pass ends. */
+#define PASS_FANOUT_MIN 32
 #define NOVER 8 /* consumers a read may find behind before it stops listing them */
 
 /* Bytes a worker queued for one connection during its current batch. */
@@ -114,6 +118,7 @@ struct worker {
     int nstaged;
     struct stage *room_stage; /* the stage conn_msg_room last gave room in */
     uint64_t pass_mark;       /* staged_total at the last flush round */
+    uint64_t pass_budget;     /* what this pass may stage: PASS_BUDGET, or less (pass_fanout) */
     size_t round_bytes;       /* committed since the last flush round */
     uint64_t staged_total;    /* bytes ever staged (a read that stages none is quiet) */
     /* connections other workers filled in bulk, for this (their owner) worker to write */
@@ -159,7 +164,24 @@ struct worker {
  * operation, not per delivery. */
 static inline bool worker_read_must_stop(const worker_t *w)
 {
-    return w->nover || w->over_lost || w->staged_total - w->pass_mark > PASS_BUDGET;
+    return w->nover || w->over_lost || w->staged_total - w->pass_mark > w->pass_budget;
+}
+
+/* A message of at most room bytes per copy goes to n consumers (n > PASS_FANOUT_MIN):
+ * the pass ends before any consumer's share outgrows the power of two below
+ * PASS_BUDGET / n. Buffers double (buf.c, bufpool.h), and a share just past a power of
+ * two doubled the stage, outbound and write buffers of every consumer: fanout_1000 staged
+ * 33.5 KB each into 64 KiB blocks, 200 MB, where 32 KiB shares take half that
+ * (docs/performance.md, seventh pass). The check comes after a whole operation, so the
+ * share stops room short of the power of two. */
+static inline void pass_fanout(worker_t *w, uint32_t n, size_t room)
+{
+    size_t share = PASS_BUDGET / n;
+    if (share <= room) return; /* shares of a message or two: nothing to fit */
+    size_t fit = (size_t)1 << (63 - __builtin_clzll(share)); /* the power of two <= share */
+    if (fit <= room) return;
+    uint64_t b = (uint64_t)n * (fit - room);
+    if (b < w->pass_budget) w->pass_budget = b;
 }
 
 /* Commands from the control plane to every worker (bits of worker.cmds). */

@@ -578,6 +578,7 @@ void flush_pending(worker_t *w)
     w->flushq_len = 0;
     w->round_bytes = 0;
     w->pass_mark = w->staged_total;
+    w->pass_budget = PASS_BUDGET;
     sink_flush(w);
 }
 

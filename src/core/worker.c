@@ -607,6 +607,7 @@ void server_prepare(void)
         pthread_mutex_init(&w->inq_lock, NULL);
         spin_init(&w->kick_lock);
         w->stages = xcalloc(NSTAGE, sizeof *w->stages);
+        w->pass_budget = PASS_BUDGET;
         w->rbuf = xmalloc(RBUF_SIZE);
         w->rng = (uint64_t)now_mono_ns() * 2654435761ULL + (uint64_t)i * 0x9E3779B97F4A7C15ULL + 1;
     }

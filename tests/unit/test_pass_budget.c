@@ -1,0 +1,88 @@
+/* test_pass_budget: a producer's pass and the buffers of a wide fan-out (core/core.h
+ * pass_fanout, worker_read_must_stop). A fan-out to n consumers stages each message
+ * once per consumer; the pass ends once it staged its budget. Each consumer's share of
+ * the pass must stay within the power of two below PASS_BUDGET / n, through buf.c's own
+ * growth: a share just past a power of two doubled every consumer's buffers (fanout_1000
+ * staged 33.5 KB each into 64 KiB blocks, 200 MB where 105 MB do). And the pass must
+ * not get much smaller than the budget (small writes cost throughput). */
+#include "test.h"
+#include "base/buf.h"
+#include "core/core.h"
+
+#include <string.h>
+
+static size_t pow2_below(size_t x)
+{
+    size_t p = 1;
+    while (p * 2 <= x)
+        p *= 2;
+    return p;
+}
+
+/* One pass of a fan-out to n of messages written as wsz bytes in a room of room bytes
+ * each (deliver reserves room, writes wsz): one consumer's stage stands for all n (they
+ * all get every message). Returns the bytes the pass staged; *cap gets the stage's. */
+static uint64_t one_pass(uint32_t n, size_t room, size_t wsz, size_t *cap)
+{
+    worker_t w;
+    memset(&w, 0, sizeof w);
+    w.pass_budget = PASS_BUDGET;
+    buf_t stage = {0};
+    for (;;) {
+        if (n > PASS_FANOUT_MIN) pass_fanout(&w, n, room);
+        buf_reserve_out(&stage, room);
+        stage.len += wsz;
+        w.staged_total += (uint64_t)n * wsz;
+        if (worker_read_must_stop(&w)) break;
+    }
+    *cap = stage.cap;
+    buf_free(&stage);
+    return w.staged_total - w.pass_mark;
+}
+
+TEST(a_wide_fanout_share_stays_within_its_power_of_two)
+{
+    static const uint32_t widths[] = {33, 100, 333, 500, 1000, 1500, 2000, 5000, 20000};
+    static const size_t sizes[] = {16, 128, 1024, 4000};
+    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) {
+        for (size_t j = 0; j < sizeof sizes / sizeof *sizes; j++) {
+            uint32_t n = widths[i];
+            size_t wsz = 30 + sizes[j] + 2, room = 64 + 16 + 16 + sizes[j] + 2;
+            size_t fit = pow2_below(PASS_BUDGET / n), cap;
+            uint64_t staged = one_pass(n, room, wsz, &cap);
+            if (fit <= room) continue; /* shares of a message or two: nothing to fit */
+            CHECK(cap <= fit);
+            /* at least half the budget, less a message per consumer */
+            CHECK(staged + (uint64_t)n * room > PASS_BUDGET / 2);
+        }
+    }
+}
+
+/* n = 1000 is the benchmark's fanout_1000: 32 KiB shares, not 64 KiB. */
+TEST(fanout_1000_takes_32_kib_shares)
+{
+    size_t cap;
+    uint64_t staged = one_pass(1000, 64 + 32 + 128 + 2, 30 + 128 + 2, &cap);
+    CHECK(cap == 32 * 1024);
+    CHECK(staged > (uint64_t)1000 * 30 * 1024);
+}
+
+/* A narrow fan-out (and a single consumer) keeps the whole budget. */
+TEST(narrow_fanouts_keep_the_budget)
+{
+    size_t cap;
+    uint64_t staged = one_pass(4, 200, 160, &cap);
+    CHECK(staged > PASS_BUDGET);
+    staged = one_pass(1, 200, 160, &cap);
+    CHECK(staged > PASS_BUDGET);
+    staged = one_pass(PASS_FANOUT_MIN, 200, 160, &cap);
+    CHECK(staged > PASS_BUDGET);
+}
+
+int main(void)
+{
+    RUN(a_wide_fanout_share_stays_within_its_power_of_two);
+    RUN(fanout_1000_takes_32_kib_shares);
+    RUN(narrow_fanouts_keep_the_budget);
+    return test_summary();
+}
