@@ -35,6 +35,9 @@
  * (pass_fanout). A narrower one's shares are 1 MiB or more: its stages are committed at
  * STAGE_MAX (outbound.c) before the pass ends. */
 #define PASS_FANOUT_MIN 32
+/* ... and at most this much each: bigger shares wrote no faster and held 3 buffers of
+ * their size per consumer (128 consumers: 150 MB at 256 KiB, 65 MB at 64 KiB, as fast). */
+#define PASS_SHARE_MAX (64 * 1024)
 #define NOVER 8 /* consumers a read may find behind before it stops listing them */
 
 /* Bytes a worker queued for one connection during its current batch. */
@@ -170,9 +173,9 @@ static inline bool worker_read_must_stop(const worker_t *w)
 
 /* A message of at most room bytes per copy goes to n consumers (n > PASS_FANOUT_MIN):
  * the pass ends before any consumer's share outgrows the power of two below
- * PASS_BUDGET / n. Buffers double (buf.c, bufpool.h), and a share just past a power of
- * two doubled the stage, outbound and write buffers of every consumer: fanout_1000 staged
- * 33.5 KB each into 64 KiB blocks, 200 MB, where 32 KiB shares take half that
+ * PASS_BUDGET / n (at most PASS_SHARE_MAX). Buffers double (buf.c, bufpool.h), and a share just
+ * past a power of two doubled the stage, outbound and write buffers of every consumer: fanout_1000
+ * staged 33.5 KB each into 64 KiB blocks, 200 MB, where 32 KiB shares take half that
  * (docs/performance.md, seventh pass). The check comes after a whole operation, so the
  * share stops room short of the power of two. */
 static inline void pass_fanout(worker_t *w, uint32_t n, size_t room)
@@ -180,6 +183,7 @@ static inline void pass_fanout(worker_t *w, uint32_t n, size_t room)
     size_t share = PASS_BUDGET / n;
     if (share <= room) return; /* shares of a message or two: nothing to fit */
     size_t fit = (size_t)1 << (63 - __builtin_clzll(share)); /* the power of two <= share */
+    if (fit > PASS_SHARE_MAX) fit = PASS_SHARE_MAX;
     if (fit <= room) return;
     uint64_t b = (uint64_t)n * (fit - room);
     if (b < w->pass_budget) w->pass_budget = b;

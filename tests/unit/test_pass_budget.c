@@ -3,8 +3,9 @@
  * once per consumer; the pass ends once it staged its budget. Each consumer's share of
  * the pass must stay within the power of two below PASS_BUDGET / n, through buf.c's own
  * growth: a share just past a power of two doubled every consumer's buffers (fanout_1000
- * staged 33.5 KB each into 64 KiB blocks, 200 MB where 105 MB do). And the pass must
- * not get much smaller than the budget (small writes cost throughput). */
+ * staged 33.5 KB each into 64 KiB blocks, 200 MB where 105 MB do), and at most
+ * PASS_SHARE_MAX. And the pass must not get much smaller than that allows (small writes
+ * cost throughput). */
 #include "test.h"
 #include "base/buf.h"
 #include "core/core.h"
@@ -49,11 +50,15 @@ TEST(a_wide_fanout_share_stays_within_its_power_of_two)
             uint32_t n = widths[i];
             size_t wsz = 30 + sizes[j] + 2, room = 64 + 16 + 16 + sizes[j] + 2;
             size_t fit = pow2_below(PASS_BUDGET / n), cap;
+            if (fit > PASS_SHARE_MAX) fit = PASS_SHARE_MAX;
             uint64_t staged = one_pass(n, room, wsz, &cap);
             if (fit <= room) continue; /* shares of a message or two: nothing to fit */
             CHECK(cap <= fit);
-            /* at least half the budget, less a message per consumer */
-            CHECK(staged + (uint64_t)n * room > PASS_BUDGET / 2);
+            /* at least half of what the shares allow, less a message per consumer */
+            uint64_t allowed = (uint64_t)n * PASS_SHARE_MAX < PASS_BUDGET
+                                   ? (uint64_t)n * PASS_SHARE_MAX
+                                   : PASS_BUDGET;
+            CHECK(staged + (uint64_t)n * room > allowed / 2);
         }
     }
 }
@@ -65,6 +70,14 @@ TEST(fanout_1000_takes_32_kib_shares)
     uint64_t staged = one_pass(1000, 64 + 32 + 128 + 2, 30 + 128 + 2, &cap);
     CHECK(cap == 32 * 1024);
     CHECK(staged > (uint64_t)1000 * 30 * 1024);
+}
+
+/* 128 consumers: 64 KiB shares (PASS_SHARE_MAX), not 256 KiB. */
+TEST(mid_fanouts_take_at_most_the_share_max)
+{
+    size_t cap;
+    one_pass(128, 64 + 32 + 128 + 2, 30 + 128 + 2, &cap);
+    CHECK(cap == PASS_SHARE_MAX);
 }
 
 /* A narrow fan-out (and a single consumer) keeps the whole budget. */
@@ -83,6 +96,7 @@ int main(void)
 {
     RUN(a_wide_fanout_share_stays_within_its_power_of_two);
     RUN(fanout_1000_takes_32_kib_shares);
+    RUN(mid_fanouts_take_at_most_the_share_max);
     RUN(narrow_fanouts_keep_the_budget);
     return test_summary();
 }
