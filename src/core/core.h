@@ -31,14 +31,13 @@
  * faster. The reference used 231 MB there. (Those 32 MiB shares were 33.5 KB, in 64 KiB
  * blocks: pass_fanout fits them in 32 KiB, 105 MB.) */
 #define PASS_BUDGET (32 * 1024 * 1024)
-/* A fan-out wider than this takes a share of the pass that fits its buffers
- * (pass_fanout). A narrower one's shares are 1 MiB or more: its stages are committed at
- * STAGE_MAX (outbound.c) before the pass ends. */
-#define PASS_FANOUT_MIN 32
-/* ... and at most this much each: bigger shares wrote no faster and held 3 buffers of
- * their size per consumer (128 consumers: 150 MB at 256 KiB, 65 MB at 64 KiB, as fast). */
+/* What one consumer of a fan-out (two or more) may take of a pass: bigger shares wrote
+ * no faster and held 3 buffers of their size per consumer (stage, outbound, write):
+ * 128 consumers 159-169 MB at 256 KiB, 57-99 MB at 64 KiB and 1.6x faster; 16 consumers
+ * 72-77 MB at 1 MiB (STAGE_MAX), 22-45 MB and 1.2x (pass_fanout). */
 #define PASS_SHARE_MAX (64 * 1024)
-#define NOVER 8 /* consumers a read may find behind before it stops listing them */
+#define PASS_SHARE_MSGS 8 /* ... or room for this many messages */
+#define NOVER 8           /* consumers a read may find behind before it stops listing them */
 
 /* Bytes a worker queued for one connection during its current batch. */
 typedef struct stage {
@@ -171,11 +170,12 @@ static inline bool worker_read_must_stop(const worker_t *w)
     return w->nover || w->over_lost || w->staged_total - w->pass_mark > w->pass_budget;
 }
 
-/* A message of at most room bytes per copy goes to n consumers (n > PASS_FANOUT_MIN):
- * the pass ends before any consumer's share outgrows the power of two below
- * PASS_BUDGET / n (at most PASS_SHARE_MAX). Buffers double (buf.c, bufpool.h), and a share just
- * past a power of two doubled the stage, outbound and write buffers of every consumer: fanout_1000
- * staged 33.5 KB each into 64 KiB blocks, 200 MB, where 32 KiB shares take half that
+/* A message of at most room bytes per copy goes to n >= 2 consumers: the pass ends
+ * before any consumer's share outgrows the power of two below PASS_BUDGET / n, and
+ * PASS_SHARE_MAX. (A single consumer keeps the whole budget: its stage is committed at
+ * STAGE_MAX, and the one-stream presets were measured so.) Buffers double (buf.c, bufpool.h), and a
+ * share just past a power of two doubled the stage, outbound and write buffers of every consumer:
+ * fanout_1000 staged 33.5 KB each into 64 KiB blocks, 200 MB, where 32 KiB shares take half that
  * (docs/performance.md, seventh pass). The check comes after a whole operation, so the
  * share stops room short of the power of two. */
 static inline void pass_fanout(worker_t *w, uint32_t n, size_t room)
@@ -183,7 +183,12 @@ static inline void pass_fanout(worker_t *w, uint32_t n, size_t room)
     size_t share = PASS_BUDGET / n;
     if (share <= room) return; /* shares of a message or two: nothing to fit */
     size_t fit = (size_t)1 << (63 - __builtin_clzll(share)); /* the power of two <= share */
-    if (fit > PASS_SHARE_MAX) fit = PASS_SHARE_MAX;
+    /* at most PASS_SHARE_MAX, unless that holds fewer than PASS_SHARE_MSGS messages (a
+     * pass per 40 KB message to 8 consumers cost 22 % of the rate) */
+    size_t want = PASS_SHARE_MSGS * room;
+    size_t most =
+        want <= PASS_SHARE_MAX ? PASS_SHARE_MAX : (size_t)1 << (64 - __builtin_clzll(want - 1));
+    if (fit > most) fit = most;
     if (fit <= room) return;
     uint64_t b = (uint64_t)n * (fit - room);
     if (b < w->pass_budget) w->pass_budget = b;

@@ -243,7 +243,7 @@ int deliver_all(worker_t *w, const sl_result_t *r, const msg_t *m)
     msg_t tmp;
     const msg_t *lm = local_view(m, &tmp);
     /* (deliver's room, with a sid of up to 16 bytes) */
-    if (r->nplain > PASS_FANOUT_MIN)
+    if (r->nplain > 1)
         pass_fanout(w, r->nplain, 64 + m->subject.n + 16 + m->reply.n + (size_t)m->size + 2);
     for (uint32_t i = 0; i < r->nplain; i++) {
         sub_t *s = r->plain[i];

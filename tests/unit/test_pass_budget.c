@@ -30,7 +30,7 @@ static uint64_t one_pass(uint32_t n, size_t room, size_t wsz, size_t *cap)
     w.pass_budget = PASS_BUDGET;
     buf_t stage = {0};
     for (;;) {
-        if (n > PASS_FANOUT_MIN) pass_fanout(&w, n, room);
+        if (n > 1) pass_fanout(&w, n, room);
         buf_reserve_out(&stage, room);
         stage.len += wsz;
         w.staged_total += (uint64_t)n * wsz;
@@ -43,21 +43,22 @@ static uint64_t one_pass(uint32_t n, size_t room, size_t wsz, size_t *cap)
 
 TEST(a_wide_fanout_share_stays_within_its_power_of_two)
 {
-    static const uint32_t widths[] = {33, 100, 333, 500, 1000, 1500, 2000, 5000, 20000};
-    static const size_t sizes[] = {16, 128, 1024, 4000};
+    static const uint32_t widths[] = {2,   4,    8,    16,   33,   100,  333,
+                                      500, 1000, 1500, 2000, 5000, 20000};
+    static const size_t sizes[] = {16, 128, 1024, 4000, 16384, 40000, 200000};
     for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) {
         for (size_t j = 0; j < sizeof sizes / sizeof *sizes; j++) {
             uint32_t n = widths[i];
             size_t wsz = 30 + sizes[j] + 2, room = 64 + 16 + 16 + sizes[j] + 2;
-            size_t fit = pow2_below(PASS_BUDGET / n), cap;
-            if (fit > PASS_SHARE_MAX) fit = PASS_SHARE_MAX;
+            size_t fit = pow2_below(PASS_BUDGET / n), cap, most = PASS_SHARE_MAX;
+            while (most < PASS_SHARE_MSGS * room)
+                most *= 2;
+            if (fit > most) fit = most;
             uint64_t staged = one_pass(n, room, wsz, &cap);
             if (fit <= room) continue; /* shares of a message or two: nothing to fit */
             CHECK(cap <= fit);
             /* at least half of what the shares allow, less a message per consumer */
-            uint64_t allowed = (uint64_t)n * PASS_SHARE_MAX < PASS_BUDGET
-                                   ? (uint64_t)n * PASS_SHARE_MAX
-                                   : PASS_BUDGET;
+            uint64_t allowed = (uint64_t)n * most < PASS_BUDGET ? (uint64_t)n * most : PASS_BUDGET;
             CHECK(staged + (uint64_t)n * room > allowed / 2);
         }
     }
@@ -80,16 +81,30 @@ TEST(mid_fanouts_take_at_most_the_share_max)
     CHECK(cap == PASS_SHARE_MAX);
 }
 
-/* A narrow fan-out (and a single consumer) keeps the whole budget. */
-TEST(narrow_fanouts_keep_the_budget)
+/* 40 KB messages to 8 consumers: a share holds 8 of them at least (512 KiB), not one
+ * (a pass per message cost 22 % of the rate). */
+TEST(big_messages_keep_several_per_share)
+{
+    size_t cap, room = 64 + 32 + 40000 + 2;
+    uint64_t staged = one_pass(8, room, 30 + 40000 + 2, &cap);
+    CHECK(cap == 512 * 1024);
+    CHECK(staged >= (uint64_t)8 * PASS_SHARE_MSGS * 40000);
+}
+
+/* A single consumer keeps the whole budget (its stage is committed at STAGE_MAX). */
+TEST(one_consumer_keeps_the_budget)
 {
     size_t cap;
-    uint64_t staged = one_pass(4, 200, 160, &cap);
+    uint64_t staged = one_pass(1, 200, 160, &cap);
     CHECK(staged > PASS_BUDGET);
-    staged = one_pass(1, 200, 160, &cap);
-    CHECK(staged > PASS_BUDGET);
-    staged = one_pass(PASS_FANOUT_MIN, 200, 160, &cap);
-    CHECK(staged > PASS_BUDGET);
+}
+
+/* 4 consumers: 64 KiB shares, not the 1 MiB+ that doubled into 2 MiB blocks. */
+TEST(narrow_fanouts_take_the_share_max_too)
+{
+    size_t cap;
+    one_pass(4, 200, 160, &cap);
+    CHECK(cap == PASS_SHARE_MAX);
 }
 
 int main(void)
@@ -97,6 +112,8 @@ int main(void)
     RUN(a_wide_fanout_share_stays_within_its_power_of_two);
     RUN(fanout_1000_takes_32_kib_shares);
     RUN(mid_fanouts_take_at_most_the_share_max);
-    RUN(narrow_fanouts_keep_the_budget);
+    RUN(narrow_fanouts_take_the_share_max_too);
+    RUN(big_messages_keep_several_per_share);
+    RUN(one_consumer_keeps_the_budget);
     return test_summary();
 }
