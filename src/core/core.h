@@ -171,25 +171,26 @@ static inline bool worker_read_must_stop(const worker_t *w)
 }
 
 /* A message of at most room bytes per copy goes to n >= 2 consumers: the pass ends
- * before any consumer's share outgrows the power of two below PASS_BUDGET / n, and
- * PASS_SHARE_MAX. (A single consumer keeps the whole budget: its stage is committed at
- * STAGE_MAX, and the one-stream presets were measured so.) Buffers double (buf.c, bufpool.h), and a
- * share just past a power of two doubled the stage, outbound and write buffers of every consumer:
- * fanout_1000 staged 33.5 KB each into 64 KiB blocks, 200 MB, where 32 KiB shares take half that
+ * before any consumer's share outgrows the power of two below PASS_BUDGET / n, or
+ * PASS_SHARE_MAX. Buffers double (buf.c, bufpool.h), and a share just past a power of
+ * two doubled the stage, outbound and write buffers of every consumer: fanout_1000
+ * staged 33.5 KB each into 64 KiB blocks, 200 MB, where 32 KiB shares take half that
  * (docs/performance.md, seventh pass). The check comes after a whole operation, so the
- * share stops room short of the power of two. */
+ * share stops room short of its power of two. A single consumer keeps the whole budget:
+ * its stage is committed at STAGE_MAX, and the one-stream presets were measured so.
+ * Called per message: shifts, no division. */
+_Static_assert((PASS_BUDGET & (PASS_BUDGET - 1)) == 0, "pass_fanout shifts PASS_BUDGET");
 static inline void pass_fanout(worker_t *w, uint32_t n, size_t room)
 {
-    size_t share = PASS_BUDGET / n;
-    if (share <= room) return; /* shares of a message or two: nothing to fit */
-    size_t fit = (size_t)1 << (63 - __builtin_clzll(share)); /* the power of two <= share */
+    /* the power of two <= PASS_BUDGET / n: PASS_BUDGET over the power of two >= n */
+    size_t fit = (size_t)PASS_BUDGET >> (64 - __builtin_clzll((uint64_t)n - 1));
     /* at most PASS_SHARE_MAX, unless that holds fewer than PASS_SHARE_MSGS messages (a
      * pass per 40 KB message to 8 consumers cost 22 % of the rate) */
     size_t want = PASS_SHARE_MSGS * room;
     size_t most =
         want <= PASS_SHARE_MAX ? PASS_SHARE_MAX : (size_t)1 << (64 - __builtin_clzll(want - 1));
     if (fit > most) fit = most;
-    if (fit <= room) return;
+    if (fit <= room) return; /* shares of a message or two: nothing to fit */
     uint64_t b = (uint64_t)n * (fit - room);
     if (b < w->pass_budget) w->pass_budget = b;
 }
