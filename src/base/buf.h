@@ -34,6 +34,17 @@ static inline void buf_append_out(buf_t *b, const void *p, size_t n)
     b->len += n;
 }
 
+/* A busy buffer's block is worth giving back (buf_free, then grow again) when it is
+ * above BUF_KEEP_BUSY and more than 8x the most it had to hold lately (need): one
+ * backlog otherwise sized it for as long as it was in use. The margin keeps a stream
+ * whose writes vary from reallocating: decided per write, a quarter of the capacity was
+ * crossed on 97 % of a single stream's writes (docs/performance.md, eighth pass). */
+#define BUF_KEEP_BUSY ((size_t)64 * 1024)
+static inline bool buf_oversized(const buf_t *b, size_t need)
+{
+    return b->cap > BUF_KEEP_BUSY && need < b->cap / 8;
+}
+
 static inline void buf_puts(buf_t *b, const char *s)
 {
     buf_append(b, s, strlen(s));

@@ -324,6 +324,7 @@ bool flush_run(conn_t *c, bool unlocked)
     for (;;) {
         c->flush_again = false;
         if (c->wpos == c->wbuf.len) {
+            if (c->wbuf.len > c->wpeak) c->wpeak = c->wbuf.len;
             c->wpos = c->wbuf.len = 0;
             if (c->out.len == 0) {
                 c->stall_ns = 0;
@@ -597,19 +598,27 @@ void sink_flush(worker_t *w)
  * left every connection that had once taken a burst holding ~70 KB for good, 4x what
  * the reference keeps (docs/performance.md, "Idle connections"); a busy connection
  * queues something every tick and keeps them (refaulting them per flush was a fifth of
- * a fan-out). */
+ * a fan-out), unless they are oversized (buf_oversized): a consumer that once fell
+ * behind by a MiB otherwise kept 2 MiB buffers for as long as it got a message a tick. */
 void trim_out(conn_t *c)
 {
     spin_lock(&c->out_lock);
-    if ((c->out.cap || c->wbuf.cap) && !c->flushing && conn_out_pending(c) == 0) {
-        if (c->out_total == c->trim_mark) {
+    if ((c->out.cap || c->wbuf.cap) && !c->flushing) {
+        if (conn_out_pending(c) == 0 && c->out_total == c->trim_mark) {
             buf_free(&c->out);
             buf_free(&c->wbuf);
             c->wpos = 0;
         } else {
             c->trim_mark = c->out_total;
+            /* (what is queued now is written next: it counts as a write of the tick) */
+            size_t peak = c->wpeak > c->out.len ? c->wpeak : c->out.len;
+            if (c->wbuf.len == 0 && buf_oversized(&c->wbuf, peak)) buf_free(&c->wbuf);
+            if (c->out.len == 0 && buf_oversized(&c->out, peak)) buf_free(&c->out);
+            /* (a stage's buffer passes to out at its next commit to an empty out: judged
+             * here then; one that never does is appended from a consumer still behind) */
         }
     }
+    c->wpeak = 0;
     spin_unlock(&c->out_lock);
 }
 

@@ -120,6 +120,7 @@ typedef struct conn {
     _Atomic int64_t dead_subs;    /* auto-unsubscribed subs the owner must sweep */
     uint64_t out_msgs, out_bytes; /* under out_lock */
     uint64_t out_total, trim_mark; /* bytes ever queued; its value at the last trim check */
+    size_t wpeak;                  /* the largest write (wbuf's length) since the last trim check */
     _Atomic int64_t last_activity_ns;
     /* written by the owner after each read that delivered something, read by the worker of
      * the connection it names (core/affinity.c): the one connection its last reads

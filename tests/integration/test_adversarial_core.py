@@ -147,6 +147,70 @@ def test_idle_connections_give_back_their_buffers():
         assert s.alive()
 
 
+def test_busy_connections_give_back_oversized_buffers():
+    # 16 subscribers fall ~1.5 MiB behind (as in the burst test above: their buffers grow
+    # to MiBs), read it all, and meanwhile keep getting a small message every 5 ms, so
+    # no housekeeping tick finds them idle. Their buffers and stages shrink to what they
+    # carry now (buf_oversized) and the pool gives the emptied chunks back. Kept while
+    # busy, 16-40 of a 42-56 MiB peak stayed for as long as the stream went on. (The
+    # stream comes from its own process: a thread of this one, starved by the readers,
+    # let the connections look idle now and then.)
+    import subprocess
+    import sys
+    import threading
+    nsubs, nmsgs, size = 16, 768, 8192
+    with Server() as s:
+        subs = [stuck_subscriber(s.port, "busy") for _ in range(nsubs)]
+        rss0 = _rss_kib(s.proc.pid)
+        pub = connected(s)
+        msg = b"PUB busy %d\r\n%s\r\n" % (size, b"b" * size)
+        sender = threading.Thread(target=lambda: pub.send(msg * nmsgs))
+        sender.start()  # (the publisher is paused while its consumers are behind)
+        wait_until(lambda: _rss_kib(s.proc.pid) - rss0 > 24 * 1024, 20,
+                   what="the queued burst in the server's memory")
+        stream = subprocess.Popen([sys.executable, "-c", """
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b'CONNECT {"verbose":false}\\r\\n')
+m = b"PUB busy 100\\r\\n" + b"t" * 100 + b"\\r\\n"
+while True:
+    s.sendall(m)
+    time.sleep(0.005)
+""", str(s.port)])
+        try:
+            results = [[] for _ in subs]
+            readers = [threading.Thread(target=count_msgs,
+                                        args=(sub, nmsgs, time.monotonic() + 60, results[i]))
+                       for i, sub in enumerate(subs)]
+            for r in readers:
+                r.start()
+            peak = _rss_kib(s.proc.pid)
+            while any(r.is_alive() for r in readers):
+                peak = max(peak, _rss_kib(s.proc.pid))
+                time.sleep(0.05)
+            sender.join(10)
+            assert all(r and r[0] >= nmsgs for r in results), \
+                "subscribers got %s of %d or more" % ([r[0] if r else None for r in results],
+                                                      nmsgs)
+            # from here on they read the stream (and what is left of the burst)
+            deadline = time.monotonic() + 40
+            for sub in subs:
+                threading.Thread(target=count_msgs, args=(sub, 1 << 30, deadline, []),
+                                 daemon=True).start()
+            if not sanitized(which=(b"__tsan_init",)):  # (TSan's shadow stays resident)
+                wait_until(lambda: _rss_kib(s.proc.pid) - rss0 < (peak - rss0) * 0.25, 20,
+                           what="RSS back down while the subscribers stay busy "
+                                "(was %d KiB over the start at the peak)" % (peak - rss0))
+            assert stream.poll() is None, "the stream's publisher stopped"
+        finally:
+            stream.kill()
+            stream.wait()
+        for sub in subs:
+            sub.close()
+        pub.ping_pong()
+        assert s.alive()
+
+
 # --- #5: one bound on an incomplete control line, for every connection kind ---------------
 
 def _rss_kib(pid):
