@@ -71,38 +71,57 @@ def test_f15_consumer_that_keeps_up_is_not_cut():
 
 # --- the outbound buffer pool gives a burst's memory back -------------------------------
 
-def test_burst_buffer_memory_is_given_back():
-    # A publish of 6 MiB to each of 16 subscribers that do not read: the kernel's socket
-    # buffers take ~3 MiB per connection (tcp_wmem's 4 MiB ceiling), the server queues
-    # the rest until the stall threshold pauses the publisher: tens of MiB of outbound
-    # buffers (base/bufpool.c, huge pages) held until the subscribers read. Once they
-    # drained it and the server is idle, the connections release their buffers (idle
-    # tick) and the pool the chunks they emptied (bufpool_trim): RSS falls back. A pool
-    # that kept its empty chunks stayed at the peak. (48 subscribers of 1 MiB each, as
-    # this was, left nothing queued: the kernel took it all, and the peak was only what
-    # a pass staged, 19-27 MiB, as often under the 24 MiB looked for as over it.)
+BURST_SUBS, BURST_MSGS, BURST_SIZE = 16, 768, 8192
+
+
+def _queued_burst(s, subject):
+    """BURST_SUBS subscribers that do not read, and a publish of 6 MiB to each: the
+    kernel's socket buffers take ~3 MiB per connection (tcp_wmem's 4 MiB ceiling), the
+    server queues the rest until the stall threshold pauses the publisher: tens of MiB
+    of outbound buffers (base/bufpool.c, huge pages) held until the subscribers read.
+    (48 subscribers of 1 MiB each, as this was, left nothing queued: the kernel took it
+    all, and the peak was only what a pass staged, 19-27 MiB, as often under the 24 MiB
+    looked for as over it.) Returns (subs, RSS before, the sending thread, publisher)."""
     import threading
-    nsubs, nmsgs, size = 16, 768, 8192
+    subs = [stuck_subscriber(s.port, subject) for _ in range(BURST_SUBS)]
+    rss0 = _rss_kib(s.proc.pid)
+    pub = connected(s)
+    msg = b"PUB %s %d\r\n%s\r\n" % (subject.encode(), BURST_SIZE, b"b" * BURST_SIZE)
+    sender = threading.Thread(target=lambda: pub.send(msg * BURST_MSGS))
+    sender.start()  # (the publisher is paused while its consumers are behind)
+    wait_until(lambda: _rss_kib(s.proc.pid) - rss0 > 24 * 1024, 20,
+               what="the queued burst in the server's memory")
+    return subs, rss0, sender, pub
+
+
+def _read_burst(s, subs, sender, exact=True):
+    """The subscribers of _queued_burst read it all (exact: nothing else either); returns
+    the most RSS seen meanwhile."""
+    import threading
+    results = [[] for _ in subs]
+    readers = [threading.Thread(target=count_msgs,
+                                args=(sub, BURST_MSGS, time.monotonic() + 60, results[i]))
+               for i, sub in enumerate(subs)]
+    for r in readers:
+        r.start()
+    peak = _rss_kib(s.proc.pid)
+    while any(r.is_alive() for r in readers):
+        peak = max(peak, _rss_kib(s.proc.pid))
+        time.sleep(0.05)
+    sender.join(10)
+    assert all(r and (r[0] == BURST_MSGS or not exact and r[0] > BURST_MSGS) for r in results), \
+        "subscribers got %s of %d" % ([r[0] if r else None for r in results], BURST_MSGS)
+    return peak
+
+
+def test_burst_buffer_memory_is_given_back():
+    # A burst queued for 16 subscribers (_queued_burst). Once they drained it and the
+    # server is idle, the connections release their buffers (idle tick) and the pool the
+    # chunks they emptied (bufpool_trim): RSS falls back. A pool that kept its empty
+    # chunks stayed at the peak.
     with Server(monitor=True) as s:
-        subs = [stuck_subscriber(s.port, "burst") for _ in range(nsubs)]
-        rss0 = _rss_kib(s.proc.pid)
-        pub = connected(s)
-        msg = b"PUB burst %d\r\n%s\r\n" % (size, b"b" * size)
-        sender = threading.Thread(target=lambda: pub.send(msg * nmsgs))
-        sender.start()  # (the publisher is paused while its consumers are behind)
-        wait_until(lambda: _rss_kib(s.proc.pid) - rss0 > 24 * 1024, 20,
-                   what="the queued burst in the server's memory")
-        results = [[] for _ in subs]
-        readers = [threading.Thread(target=count_msgs,
-                                    args=(sub, nmsgs, time.monotonic() + 60, results[i]))
-                   for i, sub in enumerate(subs)]
-        for r in readers:
-            r.start()
-        for r in readers:
-            r.join(65)
-        sender.join(10)
-        assert all(r and r[0] == nmsgs for r in results), \
-            "subscribers got %s of %d" % ([r[0] if r else None for r in results], nmsgs)
+        subs, rss0, sender, pub = _queued_burst(s, "burst")
+        _read_burst(s, subs, sender)
         if sanitized(which=(b"__tsan_init",)):
             return  # (TSan's shadow of the pool's pages stays resident: nothing to see)
         peak = _rss_kib(s.proc.pid)
@@ -148,26 +167,18 @@ def test_idle_connections_give_back_their_buffers():
 
 
 def test_busy_connections_give_back_oversized_buffers():
-    # 16 subscribers fall ~1.5 MiB behind (as in the burst test above: their buffers grow
-    # to MiBs), read it all, and meanwhile keep getting a small message every 5 ms, so
-    # no housekeeping tick finds them idle. Their buffers and stages shrink to what they
-    # carry now (buf_oversized) and the pool gives the emptied chunks back. Kept while
-    # busy, 16-40 of a 42-56 MiB peak stayed for as long as the stream went on. (The
-    # stream comes from its own process: a thread of this one, starved by the readers,
-    # let the connections look idle now and then.)
+    # 16 subscribers fall ~1.5 MiB behind (_queued_burst: their buffers grow to MiBs),
+    # read it all, and meanwhile keep getting a small message every 5 ms, so no
+    # housekeeping tick finds them idle. Their buffers shrink to what they carry now
+    # (buf_oversized) and the pool gives the emptied chunks back. Kept while busy, 16-40
+    # of a 42-56 MiB peak stayed for as long as the stream went on. (The stream comes
+    # from its own process: a thread of this one, starved by the readers, let the
+    # connections look idle now and then.)
     import subprocess
     import sys
     import threading
-    nsubs, nmsgs, size = 16, 768, 8192
     with Server() as s:
-        subs = [stuck_subscriber(s.port, "busy") for _ in range(nsubs)]
-        rss0 = _rss_kib(s.proc.pid)
-        pub = connected(s)
-        msg = b"PUB busy %d\r\n%s\r\n" % (size, b"b" * size)
-        sender = threading.Thread(target=lambda: pub.send(msg * nmsgs))
-        sender.start()  # (the publisher is paused while its consumers are behind)
-        wait_until(lambda: _rss_kib(s.proc.pid) - rss0 > 24 * 1024, 20,
-                   what="the queued burst in the server's memory")
+        subs, rss0, sender, pub = _queued_burst(s, "busy")
         stream = subprocess.Popen([sys.executable, "-c", """
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
@@ -178,20 +189,7 @@ while True:
     time.sleep(0.005)
 """, str(s.port)])
         try:
-            results = [[] for _ in subs]
-            readers = [threading.Thread(target=count_msgs,
-                                        args=(sub, nmsgs, time.monotonic() + 60, results[i]))
-                       for i, sub in enumerate(subs)]
-            for r in readers:
-                r.start()
-            peak = _rss_kib(s.proc.pid)
-            while any(r.is_alive() for r in readers):
-                peak = max(peak, _rss_kib(s.proc.pid))
-                time.sleep(0.05)
-            sender.join(10)
-            assert all(r and r[0] >= nmsgs for r in results), \
-                "subscribers got %s of %d or more" % ([r[0] if r else None for r in results],
-                                                      nmsgs)
+            peak = _read_burst(s, subs, sender, exact=False)
             # from here on they read the stream (and what is left of the burst)
             deadline = time.monotonic() + 40
             for sub in subs:
