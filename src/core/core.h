@@ -14,6 +14,10 @@
 #define READ_TURN_NS (2 * 1000 * 1000)
 #define QUIET_READ (64 * 1024) /* read size for a connection whose last read sent nothing */
 #define TICK_NS (20LL * 1000000LL)
+/* Housekeeping (write deadlines, buffers given back) runs at least this often; it also
+ * runs whenever another deadline of the worker is due (a pause, a timer), but a busy
+ * connection's buffers are judged over a whole period of this (trim_out). */
+#define HOUSEKEEP_NS (250LL * 1000000LL)
 /* A paused producer waits at most from STALL_NS (its consumers just over the stall
  * threshold) up to STALL_MAX_NS (a consumer about to reach max_pending), unless a
  * consumer catching up releases it first: the closer a consumer is to being cut, the
@@ -136,6 +140,7 @@ struct worker {
     bool over_lost;
     int64_t over_max;           /* the most bytes pending at one of them: sets the pause's length */
     size_t stage_limit;         /* the stall threshold (at most STAGE_MAX), per loop iteration */
+    int64_t busy_trim_ns;       /* when the last HOUSEKEEP_NS period of trim_out began */
     bool listener_paused;       /* this worker puts a listener back after its accept back-off */
     conn_t **stalled;           /* producers paused until their stall_until_ns */
     _Atomic bool has_stalled;   /* nstalled > 0, for flushers deciding whom to wake */

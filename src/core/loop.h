@@ -33,7 +33,9 @@ void flush_pending(worker_t *w);      /* commits every stage and flushes what th
 bool pause_if_behind(worker_t *w, conn_t *c);
 void run_kicks(worker_t *w); /* owner: writes the connections other workers kicked */
 size_t stage_limit(void);    /* the stall threshold for stages, per loop iteration */
-void trim_out(conn_t *c);    /* gives back the outbound buffers of an idle connection */
+/* gives back the outbound buffers of an idle connection; at the end of a HOUSEKEEP_NS
+ * period (period_end), a busy one's oversized ones */
+void trim_out(conn_t *c, bool period_end);
 void conn_write_deadline(worker_t *w, conn_t *c);
 
 /* conn.c */

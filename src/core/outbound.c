@@ -598,9 +598,12 @@ void sink_flush(worker_t *w)
  * left every connection that had once taken a burst holding ~70 KB for good, 4x what
  * the reference keeps (docs/performance.md, "Idle connections"); a busy connection
  * queues something every tick and keeps them (refaulting them per flush was a fifth of
- * a fan-out), unless they are oversized (buf_oversized): a consumer that once fell
- * behind by a MiB otherwise kept 2 MiB buffers for as long as it got a message a tick. */
-void trim_out(conn_t *c)
+ * a fan-out), unless they are oversized (buf_oversized) over a whole HOUSEKEEP_NS: a
+ * consumer that once fell behind by a MiB otherwise kept 2 MiB buffers for as long as
+ * it got a message a tick. (The timers also run whenever a pause or another deadline is
+ * due, every 5 ms in a stalled fan-out: judged per run, a buffer a stream needs every
+ * 50 ms would be freed and regrown 10 times over.) */
+void trim_out(conn_t *c, bool period_end)
 {
     spin_lock(&c->out_lock);
     if ((c->out.cap || c->wbuf.cap) && !c->flushing) {
@@ -610,7 +613,9 @@ void trim_out(conn_t *c)
             c->wpos = 0;
         } else {
             c->trim_mark = c->out_total;
-            /* (what is queued now is written next: it counts as a write of the tick) */
+        }
+        if (period_end) {
+            /* (what is queued now is written next: it counts as a write of the period) */
             size_t peak = c->wpeak > c->out.len ? c->wpeak : c->out.len;
             if (c->wbuf.len == 0 && buf_oversized(&c->wbuf, peak)) buf_free(&c->wbuf);
             if (c->out.len == 0 && buf_oversized(&c->out, peak)) buf_free(&c->out);
@@ -618,7 +623,7 @@ void trim_out(conn_t *c)
              * here then; one that never does is appended from a consumer still behind) */
         }
     }
-    c->wpeak = 0;
+    if (period_end) c->wpeak = 0;
     spin_unlock(&c->out_lock);
 }
 

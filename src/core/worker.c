@@ -368,11 +368,13 @@ static void run_timers(worker_t *w)
     if (!evloop_deadline_due(&w->loop, w->now_ns)) return;
     for (size_t i = 0; i < ntick_hooks; i++)
         tick_hooks[i](w);
+    bool period_end = w->now_ns - w->busy_trim_ns >= HOUSEKEEP_NS;
+    if (period_end) w->busy_trim_ns = w->now_ns;
     for (conn_t *c = w->conns, *next; c; c = next) {
         next = c->next;
         c->ops->timer(w, c);
         if (!c->closing) conn_write_deadline(w, c);
-        trim_out(c);
+        trim_out(c, period_end);
         if (c->closing) conn_close(c, c->reason);
     }
     /* Stage buffers not used for a whole tick go back too (NSTAGE of them may have
@@ -385,7 +387,7 @@ static void run_timers(worker_t *w)
     /* Housekeeping (write deadlines, auto-unsubscribed subs) at least 4 times a second,
      * and until the buffer pool gave back what a burst left behind. */
     bool pool_left = bufpool_trim(w->now_ns);
-    if (w->conns || pool_left) worker_note_deadline(w, w->now_ns + 250000000LL);
+    if (w->conns || pool_left) worker_note_deadline(w, w->now_ns + HOUSEKEEP_NS);
 }
 
 static void drain_inq(worker_t *w)
