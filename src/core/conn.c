@@ -61,8 +61,7 @@ static void conn_free_cb(void *p)
     conn_t *c = p;
     if (c->ssl) SSL_free(c->ssl);
     tls_ctx_unref(c->tls);
-    buf_free(&c->out);
-    buf_free(&c->wbuf);
+    out_free(c);
     c->ops->free(c);
     free(c);
 }

@@ -4,7 +4,8 @@
  *  - commit: once per read, each stage goes into the destination's `out`
  *    under its spinlock (the whole buffer is handed over when `out` is empty);
  *  - flush: one flusher at a time swaps `out` into `wbuf` and writes it
- *    without the lock, so producers keep appending meanwhile. Bulk output for a
+ *    without the lock, so producers keep appending meanwhile; a consumer behind
+ *    by more than a buffer queues segments between the two (out_put). Bulk output for a
  *    connection of another worker, when this worker has a lot to write, is
  *    left to that worker ("kick"): the writes of a fan-out run on every core.
  * A consumer (client or route) over max_pending/4 (at most 1 MiB) stops its
@@ -135,6 +136,129 @@ bool conn_send_msg(worker_t *w, conn_t *c, const struct iovec *iov, int cnt, uin
     return sendv_count(w, c, iov, cnt, size, true);
 }
 
+/* Segments: a consumer behind by more than one buffer queues its backlog as segments
+ * instead of growing one buffer. With one growing `out`, swapped into `wbuf` when the
+ * write finished, both took the capacity of the largest backlog rounded up to a power
+ * of two: a 64-consumer fan-out held ~1 MiB per consumer with ~300 KB queued
+ * (docs/performance.md, ninth pass). A segment is a stage's whole buffer (handed over,
+ * not copied) or an `out` that would otherwise have grown; the flusher writes them in
+ * order and keeps one emptied buffer (spare) for the next stage it hands over. */
+#define SEG_MIN ((size_t)16 * 1024)
+typedef struct outq {
+    buf_t *seg; /* a ring of cap (a power of two), n of them from head */
+    uint32_t head, n, cap;
+    buf_t spare; /* empty */
+} outq_t;
+
+/* Caller holds out_lock; out holds bytes and n more are coming. Queues out as a segment
+ * when the n bytes come as a buffer of their own (n >= SEG_MIN) or when out is a
+ * segment's worth already and would have to grow for them; out is then empty. The
+ * ring grows as needed: the backlog is bounded by max_pending (out_room). */
+static bool seg_push(conn_t *c, size_t n)
+{
+    if (n < SEG_MIN && (c->out.len < SEG_MIN || n <= c->out.cap - c->out.len)) return false;
+    outq_t *q = c->outq;
+    if (!q) q = c->outq = xcalloc(1, sizeof *q);
+    if (q->n == q->cap) {
+        uint32_t cap = q->cap ? q->cap * 2 : 8;
+        buf_t *seg = xmalloc(cap * sizeof *seg);
+        for (uint32_t i = 0; i < q->n; i++)
+            seg[i] = q->seg[(q->head + i) & (q->cap - 1)];
+        free(q->seg);
+        q->seg = seg;
+        q->cap = cap;
+        q->head = 0;
+    }
+    q->seg[(q->head + q->n++) & (q->cap - 1)] = c->out;
+    c->qbytes += c->out.len;
+    c->out = (buf_t){0};
+    return true;
+}
+
+/* Caller holds out_lock: the spare buffer, taken (empty buffer if none). */
+static buf_t seg_spare(conn_t *c)
+{
+    buf_t t = {0};
+    if (c->outq) {
+        t = c->outq->spare;
+        c->outq->spare = (buf_t){0};
+    }
+    return t;
+}
+
+/* The flusher, holding out_lock, sent wbuf: the oldest segment becomes wbuf, if any. */
+static bool seg_pop(conn_t *c)
+{
+    outq_t *q = c->outq;
+    if (!q || !q->n) return false;
+    buf_t done = c->wbuf;
+    c->wbuf = q->seg[q->head];
+    q->head = (q->head + 1) & (q->cap - 1);
+    q->n--;
+    c->qbytes -= c->wbuf.len;
+    if (!q->spare.cap)
+        q->spare = done;
+    else
+        buf_free(&done);
+    return true;
+}
+
+void out_put(conn_t *c, buf_t *b)
+{
+    if (c->out.len == 0) { /* usual case: hand the whole buffer over, no copy */
+        buf_t t = c->out;
+        c->out = *b;
+        *b = t;
+    } else if (seg_push(c, b->len)) { /* behind: out queued as a segment */
+        if (b->len >= SEG_MIN) {      /* b's buffer follows it */
+            size_t cap = b->cap;
+            c->out = *b;
+            *b = seg_spare(c);
+            /* (the producer fills as much again: one block now, not a doubling series) */
+            if (!b->cap) buf_reserve_out(b, cap);
+        } else { /* b's few bytes start the next one, in the spare if there is one */
+            c->out = seg_spare(c);
+            buf_append_out(&c->out, b->p, b->len);
+        }
+    } else {
+        buf_append_out(&c->out, b->p, b->len);
+    }
+    b->len = 0;
+}
+
+bool out_next(conn_t *c)
+{
+    if (c->wpeak < c->wbuf.len) c->wpeak = c->wbuf.len;
+    c->wpos = c->wbuf.len = 0;
+    if (seg_pop(c)) return true;
+    if (c->out.len == 0) return false;
+    buf_t t = c->wbuf;
+    c->wbuf = c->out;
+    c->out = t;
+    return true;
+}
+
+/* Caller holds out_lock, nothing pending: the segment queue goes (spare included). */
+static void seg_free(conn_t *c)
+{
+    if (!c->outq) return;
+    outq_t *q = c->outq;
+    for (uint32_t i = 0; i < q->n; i++)
+        buf_free(&q->seg[(q->head + i) & (q->cap - 1)]);
+    buf_free(&q->spare);
+    free(q->seg);
+    free(q);
+    c->outq = NULL;
+    c->qbytes = 0;
+}
+
+void out_free(conn_t *c)
+{
+    buf_free(&c->out);
+    buf_free(&c->wbuf);
+    seg_free(c);
+}
+
 /* Moves a stage's bytes into its connection's outbound buffer (one lock for a whole
  * batch) and queues the connection for a flush. The stage stays assigned. */
 static void stage_commit(worker_t *w, stage_t *s)
@@ -153,13 +277,7 @@ static void stage_commit(worker_t *w, stage_t *s)
         slow_consumer(c);
         goto done;
     }
-    if (c->out.len == 0) { /* usual case: hand the whole buffer over, no copy */
-        buf_t t = c->out;
-        c->out = s->buf;
-        s->buf = t;
-    } else {
-        buf_append_out(&c->out, s->buf.p, n);
-    }
+    out_put(c, &s->buf);
     c->out_total += n;
     w->round_bytes += n;
     c->out_msgs += s->msgs;
@@ -323,16 +441,9 @@ bool flush_run(conn_t *c, bool unlocked)
     c->flushing = true;
     for (;;) {
         c->flush_again = false;
-        if (c->wpos == c->wbuf.len) {
-            if (c->wbuf.len > c->wpeak) c->wpeak = c->wbuf.len;
-            c->wpos = c->wbuf.len = 0;
-            if (c->out.len == 0) {
-                c->stall_ns = 0;
-                break;
-            }
-            buf_t t = c->wbuf;
-            c->wbuf = c->out;
-            c->out = t;
+        if (c->wpos == c->wbuf.len && !out_next(c)) {
+            c->stall_ns = 0;
+            break;
         }
         const char *p = c->wbuf.p + c->wpos;
         size_t len = c->wbuf.len - c->wpos;
@@ -385,7 +496,8 @@ static void flush_from(worker_t *w, conn_t *c)
         spin_unlock(&c->out_lock);
         return;
     }
-    if (w && c->w != w && !c->ssl && c->out.len >= KICK_MIN && w->round_bytes >= KICK_ROUND) {
+    if (w && c->w != w && !c->ssl && c->out.len + c->qbytes >= KICK_MIN &&
+        w->round_bytes >= KICK_ROUND) {
         spin_unlock(&c->out_lock);
         kick(c);
         return;
@@ -606,10 +718,9 @@ void sink_flush(worker_t *w)
 void trim_out(conn_t *c, bool period_end)
 {
     spin_lock(&c->out_lock);
-    if ((c->out.cap || c->wbuf.cap) && !c->flushing) {
+    if ((c->out.cap || c->wbuf.cap || c->outq) && !c->flushing) {
         if (conn_out_pending(c) == 0 && c->out_total == c->trim_mark) {
-            buf_free(&c->out);
-            buf_free(&c->wbuf);
+            out_free(c);
             c->wpos = 0;
         } else {
             c->trim_mark = c->out_total;
@@ -619,6 +730,7 @@ void trim_out(conn_t *c, bool period_end)
             size_t peak = c->wpeak > c->out.len ? c->wpeak : c->out.len;
             if (c->wbuf.len == 0 && buf_oversized(&c->wbuf, peak)) buf_free(&c->wbuf);
             if (c->out.len == 0 && buf_oversized(&c->out, peak)) buf_free(&c->out);
+            if (c->outq && buf_oversized(&c->outq->spare, peak)) buf_free(&c->outq->spare);
             /* (a stage's buffer passes to out at its next commit to an empty out: judged
              * here then; one that never does is appended from a consumer still behind) */
         }

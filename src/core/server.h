@@ -99,11 +99,15 @@ typedef struct conn {
     struct conn *next, *prev; /* owner's list */
 
     /* --- shared: outbound, guarded by out_lock ---
-     * Two buffers: producers append to out while one flusher (flushing) writes wbuf
-     * without holding the lock; when wbuf is sent the flusher swaps the two. */
+     * Producers append to out while one flusher (flushing) writes wbuf without holding
+     * the lock; when wbuf is sent the flusher takes the oldest queued segment, or else
+     * swaps out in. A consumer behind by more than a buffer queues segments (outq) rather
+     * than growing out: its memory follows its backlog (outbound.c, seg_push). */
     spinlock_t out_lock;
-    buf_t out;  /* bytes queued by producers (owned) */
-    buf_t wbuf; /* bytes being written; the first wpos already are (owned) */
+    buf_t out;         /* bytes queued by producers, after the segments (owned) */
+    struct outq *outq; /* full segments between wbuf and out; NULL until one is queued */
+    size_t qbytes;     /* bytes in outq's segments */
+    buf_t wbuf;        /* bytes being written; the first wpos already are (owned) */
     size_t wpos;
     bool flushing;                /* a flusher is writing wbuf: only it touches wbuf and wpos */
     bool flush_again;             /* a flush was asked for meanwhile: the flusher tries once more */
@@ -251,7 +255,7 @@ static inline bool conn_read_paused(const conn_t *c)
 /* Bytes queued and not yet written; caller holds c->out_lock. */
 static inline size_t conn_out_pending(const conn_t *c)
 {
-    return c->out.len + (c->wbuf.len - c->wpos);
+    return c->out.len + c->qbytes + (c->wbuf.len - c->wpos);
 }
 
 /* Accept back-off, for every listener (the workers' client and route ports, the monitor's
