@@ -150,6 +150,27 @@ typedef struct outq {
     buf_t spare; /* empty */
 } outq_t;
 
+/* A queued segment's capacity is at most twice its bytes (or twice SEG_MIN), so what a
+ * backlog holds stays within a small multiple of what it counts against max_pending, as
+ * with one growing buffer. A buffer bigger than that (a stage's, sized by an earlier
+ * burst, holding 16 KiB of a 1 MiB block) is not queued as it is: its bytes are copied
+ * into one that fits. Handing such blocks over unchecked let 16 KiB commits to a consumer
+ * that does not read queue 1 MiB each (64x max_pending). */
+static inline bool seg_oversized(const buf_t *b)
+{
+    return b->cap > 2 * (b->len > SEG_MIN ? b->len : SEG_MIN);
+}
+
+/* Caller holds out_lock; b is empty: kept as the spare if there is none, else freed. */
+static void seg_park(conn_t *c, buf_t *b)
+{
+    if (!c->outq->spare.cap)
+        c->outq->spare = *b;
+    else
+        buf_free(b);
+    *b = (buf_t){0};
+}
+
 /* Caller holds out_lock; out holds bytes and n more are coming. Queues out as a segment
  * when the n bytes come as a buffer of their own (n >= SEG_MIN) or when out is a
  * segment's worth already and would have to grow for them; out is then empty. The
@@ -168,6 +189,13 @@ static bool seg_push(conn_t *c, size_t n)
         q->seg = seg;
         q->cap = cap;
         q->head = 0;
+    }
+    if (seg_oversized(&c->out)) { /* its bytes move to a buffer that fits them */
+        buf_t fit = {0};
+        buf_append_out(&fit, c->out.p, c->out.len);
+        c->out.len = 0;
+        seg_park(c, &c->out);
+        c->out = fit;
     }
     q->seg[(q->head + q->n++) & (q->cap - 1)] = c->out;
     c->qbytes += c->out.len;
@@ -196,10 +224,7 @@ static bool seg_pop(conn_t *c)
     q->head = (q->head + 1) & (q->cap - 1);
     q->n--;
     c->qbytes -= c->wbuf.len;
-    if (!q->spare.cap)
-        q->spare = done;
-    else
-        buf_free(&done);
+    seg_park(c, &done);
     return true;
 }
 
@@ -209,14 +234,14 @@ void out_put(conn_t *c, buf_t *b)
         buf_t t = c->out;
         c->out = *b;
         *b = t;
-    } else if (seg_push(c, b->len)) { /* behind: out queued as a segment */
-        if (b->len >= SEG_MIN) {      /* b's buffer follows it */
-            size_t cap = b->cap;
+    } else if (seg_push(c, b->len)) {                 /* behind: out queued as a segment */
+        if (b->len >= SEG_MIN && !seg_oversized(b)) { /* b's buffer follows it */
+            size_t len = b->len;
             c->out = *b;
             *b = seg_spare(c);
             /* (the producer fills as much again: one block now, not a doubling series) */
-            if (!b->cap) buf_reserve_out(b, cap);
-        } else { /* b's few bytes start the next one, in the spare if there is one */
+            if (!b->cap) buf_reserve_out(b, len);
+        } else { /* b's bytes start the next one, in the spare if there is one */
             c->out = seg_spare(c);
             buf_append_out(&c->out, b->p, b->len);
         }

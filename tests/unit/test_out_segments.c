@@ -123,6 +123,26 @@ TEST(small_commits_fill_a_segment_then_start_the_next)
     finish(c, &b, in, &out);
 }
 
+TEST(a_producers_oversized_buffer_is_not_queued_as_it_is)
+{
+    /* a stage grown to 1 MiB by an earlier burst now commits 20,000 bytes at a time to
+     * a consumer that does not read: the backlog must not hold 1 MiB per 20,000 bytes */
+    conn_t *c = conn_new();
+    buf_t b = {0};
+    uint32_t in = 0, out = 0;
+    size_t before = held();
+    for (int i = 0; i < 30; i++) {
+        buf_reserve_out(&b, 1024 * 1024);
+        fill(&b, 20000, &in);
+        out_put(c, &b);
+    }
+    size_t pend = conn_out_pending(c);
+    CHECK(pend == 30 * 20000);
+    /* segments of 32 KiB; besides them the producer's block and one spare */
+    CHECK(held() - before <= 2 * pend + 2 * 1024 * 1024 + 64 * 1024);
+    finish(c, &b, in, &out);
+}
+
 TEST(bytes_come_out_in_order_whatever_path_they_took)
 {
     conn_t *c = conn_new();
@@ -132,6 +152,7 @@ TEST(bytes_come_out_in_order_whatever_path_they_took)
     for (int i = 0; i < 3000; i++) {
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
         static const size_t sizes[] = {1, 90, 4000, 16 * 1024 - 1, 16 * 1024, 70000};
+        if ((r >> 24) % 7 == 0) buf_reserve_out(&b, 300000); /* an oversized one */
         fill(&b, sizes[r % 6], &in);
         out_put(c, &b);
         CHECK(conn_out_pending(c) == (size_t)(in - out));
@@ -179,6 +200,7 @@ int main(void)
     RUN(a_consumer_that_keeps_up_swaps_buffers_and_queues_nothing);
     RUN(a_backlog_is_held_in_about_its_own_size);
     RUN(small_commits_fill_a_segment_then_start_the_next);
+    RUN(a_producers_oversized_buffer_is_not_queued_as_it_is);
     RUN(bytes_come_out_in_order_whatever_path_they_took);
     RUN(a_producer_gets_back_a_buffer_the_size_it_handed_over);
     RUN(an_idle_connection_gives_back_its_queue);
