@@ -36,7 +36,9 @@ size_t stage_limit(void);    /* the stall threshold for stages, per loop iterati
 /* gives back the outbound buffers of an idle connection; at the end of a HOUSEKEEP_NS
  * period (period_end), a busy one's oversized ones */
 void trim_out(conn_t *c, bool period_end);
-void out_free(conn_t *c); /* the last reference is gone: every outbound buffer */
+/* every outbound buffer goes: the last reference is gone, or, under out_lock, nothing
+ * is pending */
+void out_free(conn_t *c);
 /* Caller holds out_lock. out_put: b's bytes go after everything queued for c (b's
  * buffer itself when it can, no copy); b is left empty, perhaps with a buffer to reuse.
  * out_next: the flusher wrote wbuf; the next bytes to write become wbuf (false: none). */

@@ -263,7 +263,8 @@ bool out_next(conn_t *c)
     return true;
 }
 
-/* Caller holds out_lock, nothing pending: the segment queue goes (spare included). */
+/* The segment queue goes, with any segments still in it and the spare: the caller holds
+ * out_lock with nothing pending (trim_out) or the last reference (conn_free_cb). */
 static void seg_free(conn_t *c)
 {
     if (!c->outq) return;
