@@ -16,6 +16,7 @@
  * busy and given back after a housekeeping tick without output. The per-message path
  * (conn_msg_room, conn_msg_put, stage_for, stage_commit) stays in this one file. */
 #include "core/loop.h"
+#include "core/tlsrec.h"
 #include "core/transport.h"
 #include "base/gofmt.h"
 #include "base/log.h"
@@ -477,7 +478,8 @@ bool flush_run(conn_t *c, bool unlocked)
          * sockets, a send, without the lock when the caller allows it. */
         SSL *ssl = c->tls_done ? c->ssl : NULL;
         if (unlocked) spin_unlock(&c->out_lock);
-        ssize_t n = transport_send(c->fd, ssl, p, len);
+        ssize_t n =
+            c->trec ? tlsrec_send(c->trec, c->fd, p, len) : transport_send(c->fd, ssl, p, len);
         if (unlocked) spin_lock(&c->out_lock);
         if (n > 0) {
             c->wpos += (size_t)n;
@@ -489,7 +491,7 @@ bool flush_run(conn_t *c, bool unlocked)
             if (!c->stall_ns) c->stall_ns = now_mono_ns();
             /* Someone asked while we were writing (perhaps the owner on EPOLLOUT, which
              * will not come again): one more try. */
-            if (!ssl && c->flush_again) continue;
+            if (!ssl && !c->trec && c->flush_again) continue;
         } else {
             ok = false;
         }
@@ -522,13 +524,13 @@ static void flush_from(worker_t *w, conn_t *c)
         spin_unlock(&c->out_lock);
         return;
     }
-    if (w && c->w != w && !c->ssl && c->out.len + c->qbytes >= KICK_MIN &&
+    if (w && c->w != w && !conn_tls_on(c) && c->out.len + c->qbytes >= KICK_MIN &&
         w->round_bytes >= KICK_ROUND) {
         spin_unlock(&c->out_lock);
         kick(c);
         return;
     }
-    bool ok = flush_run(c, c->ssl == NULL);
+    bool ok = flush_run(c, !conn_tls_on(c));
     spin_unlock(&c->out_lock);
     if (!ok) conn_request_close(c, CR_WRITE_ERROR);
 }

@@ -194,6 +194,9 @@ typedef struct conn {
     uint64_t info_gen; /* info_suffix generation this client last saw */
     /* TLS: ssl is used under out_lock only (reads by the owner, writes by any flusher) */
     struct ssl_st *ssl;
+    /* TLS 1.3 once the handshake is done: the record layer that replaced ssl (NULL
+     * then), under out_lock like it (core/tlsrec.h) */
+    struct tlsrec *trec;
     struct tls_ctx *tls;
     bool tls_done;       /* handshake complete (written under out_lock) */
     bool tls_optional;   /* allow_non_tls: the first byte decides TLS or plaintext */
@@ -250,6 +253,12 @@ extern server_t *srv;
 static inline bool conn_read_paused(const conn_t *c)
 {
     return c->auth_wait || c->unsub_wait != NULL;
+}
+
+/* The connection speaks TLS (its handshake may still be under way: !tls_done). */
+static inline bool conn_tls_on(const conn_t *c)
+{
+    return c->ssl || c->trec;
 }
 
 /* Bytes queued and not yet written; caller holds c->out_lock. */

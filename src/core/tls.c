@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/qsbr.h"
 #include "core/core.h"
+#include "core/tlsrec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -219,6 +220,7 @@ static tls_ctx_t *ctx_new(const tls_opts_t *o, bool server, bool require_peer, c
      * a record's header and one for its body: half the syscalls on a busy stream. */
     SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
+    tlsrec_ctx_setup(ctx);
     /* TLS 1.3 suites are not configurable; Go (on AES hardware) prefers AES-128. */
     SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
                                   "TLS_CHACHA20_POLY1305_SHA256");
@@ -346,18 +348,31 @@ static bool cert_sha256(X509 *x, bool spki, char hex[65])
     return true;
 }
 
-bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl)
+static bool pinned_ok(const tls_ctx_t *t, X509 *cert)
 {
     if (!t->npinned) return true;
-    X509 *cert = SSL_get1_peer_certificate(ssl);
     if (!cert) return false;
     char hex[65];
-    bool ok = cert_sha256(cert, true, hex);
-    X509_free(cert);
-    if (!ok) return false;
+    if (!cert_sha256(cert, true, hex)) return false;
     for (size_t i = 0; i < t->npinned; i++)
         if (strcmp(t->pinned[i], hex) == 0) return true;
     return false;
+}
+
+/* The leaf and the chain the peer sent, from its SSL or from what tlsrec took over. */
+static X509 *conn_leaf(const conn_t *c)
+{
+    return c->trec ? tlsrec_peer(c->trec) : c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
+}
+
+static STACK_OF(X509) * conn_chain(const conn_t *c)
+{
+    return c->trec ? tlsrec_peer_chain(c->trec) : c->ssl ? SSL_get_peer_cert_chain(c->ssl) : NULL;
+}
+
+bool tls_conn_pinned_ok(const tls_ctx_t *t, const conn_t *c)
+{
+    return pinned_ok(t, conn_leaf(c));
 }
 
 /* Go's pkix.Name.String(): its nine named attributes in a fixed order (each type one
@@ -477,15 +492,15 @@ static void peer_cert_add(tls_peer_cert_t **v, size_t *n, X509 *x)
     (*v)[(*n)++] = pc;
 }
 
-size_t tls_peer_certs(SSL *ssl, tls_peer_cert_t **out)
+size_t tls_conn_peer_certs(const conn_t *c, tls_peer_cert_t **out)
 {
     tls_peer_cert_t *v = NULL;
     size_t n = 0;
-    X509 *leaf = SSL_get0_peer_certificate(ssl);
+    X509 *leaf = conn_leaf(c);
     if (leaf) {
         peer_cert_add(&v, &n, leaf);
         /* on the accepting side the chain the peer sent excludes its leaf */
-        STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+        STACK_OF(X509) *chain = conn_chain(c);
         for (int i = 0; chain && i < sk_X509_num(chain); i++) {
             X509 *x = sk_X509_value(chain, i);
             if (X509_cmp(x, leaf) != 0) peer_cert_add(&v, &n, x);
@@ -502,9 +517,10 @@ void tls_peer_certs_free(tls_peer_cert_t *v, size_t n)
     free(v);
 }
 
-const char *tls_version_name(const SSL *ssl)
+const char *tls_conn_version(const conn_t *c)
 {
-    switch (SSL_version(ssl)) {
+    if (c->trec) return "1.3";
+    switch (c->ssl ? SSL_version(c->ssl) : 0) {
     case TLS1_VERSION:
         return "1.0";
     case TLS1_1_VERSION:
@@ -523,12 +539,21 @@ bool tls_has_pending(const SSL *ssl)
     return SSL_has_pending(ssl) != 0;
 }
 
-void tls_cipher_name(const SSL *ssl, char *out, size_t n)
+bool tls_conn_pending(const conn_t *c)
 {
-    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
-    const char *std = c ? SSL_CIPHER_standard_name(c) : NULL;
+    return c->trec ? tlsrec_has_plain(c->trec) : c->ssl && tls_has_pending(c->ssl);
+}
+
+void tls_conn_cipher(const conn_t *c, char *out, size_t n)
+{
+    if (c->trec) {
+        snprintf(out, n, "%s", tlsrec_cipher_name(c->trec));
+        return;
+    }
+    const SSL_CIPHER *ci = c->ssl ? SSL_get_current_cipher(c->ssl) : NULL;
+    const char *std = ci ? SSL_CIPHER_standard_name(ci) : NULL;
     if (!std) {
-        snprintf(out, n, "Unknown [0x%x]", c ? (unsigned)(SSL_CIPHER_get_id(c) & 0xffff) : 0);
+        snprintf(out, n, "Unknown [0x%x]", ci ? (unsigned)(SSL_CIPHER_get_id(ci) & 0xffff) : 0);
         return;
     }
     /* Go names CHACHA20 suites without the _SHA256 suffix (TLS 1.2). */
@@ -559,6 +584,7 @@ SSL *tls_ssl_new(tls_ctx_t *t, int fd, bool *short_read)
         BIO_set_callback_arg(b, (char *)short_read);
         BIO_set_callback_ex(b, rd_watch);
     }
+    tlsrec_watch(ssl);
     return ssl;
 }
 

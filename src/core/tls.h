@@ -40,11 +40,15 @@ void tls_ctx_unref(tls_ctx_t *t);
  * loading it and taking its reference (QSBR). NULL: nothing. */
 void tls_ctx_retire(tls_ctx_t *t);
 
-bool tls_pinned_ok(const tls_ctx_t *t, SSL *ssl);
-const char *tls_version_name(const SSL *ssl);              /* "1.2", "1.3" */
-void tls_cipher_name(const SSL *ssl, char *out, size_t n); /* IANA name */
+/* A connection's TLS facts, from its SSL or, once tlsrec took the connection over
+ * (core/tlsrec.h), from what it kept. */
+bool tls_conn_pinned_ok(const tls_ctx_t *t, const struct conn *c);
+const char *tls_conn_version(const struct conn *c);              /* "1.2", "1.3" */
+void tls_conn_cipher(const struct conn *c, char *out, size_t n); /* IANA name */
 /* Whether OpenSSL holds bytes read from the socket but not yet returned by SSL_read. */
 bool tls_has_pending(const SSL *ssl);
+/* The same for a connection: its SSL's, or plaintext tlsrec holds back. */
+bool tls_conn_pending(const struct conn *c);
 /* A connection's SSL on its socket. *short_read (the connection's, used under its out_lock
  * like the SSL) is set when a socket read OpenSSL makes returns less than it asked for,
  * which drained the socket as a short plain read does. */
@@ -64,7 +68,7 @@ typedef struct tls_peer_cert {
     char cert_sha256[65]; /* hex SHA-256 of the whole certificate */
 } tls_peer_cert_t;
 /* The peer's certificates, leaf first; count returned, *out owned by the caller. */
-size_t tls_peer_certs(SSL *ssl, tls_peer_cert_t **out);
+size_t tls_conn_peer_certs(const struct conn *c, tls_peer_cert_t **out);
 void tls_peer_certs_free(tls_peer_cert_t *v, size_t n);
 /* The reason of the last OpenSSL error (or errno), for "TLS handshake error: ..." */
 void tls_last_error(char *out, size_t n);

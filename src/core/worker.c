@@ -155,7 +155,7 @@ static void conn_read(worker_t *w, conn_t *c)
         return;
     }
     /* TLS may hold decrypted bytes the socket no longer signals: read it until it blocks. */
-    int max_rounds = c->ssl ? 1 << 20 : 16;
+    int max_rounds = conn_tls_on(c) ? 1 << 20 : 16;
     for (int rounds = 0; rounds < max_rounds && !c->closing; rounds++) {
         /* The reads of one pass are also bounded in time, not only in bytes: where a
          * read's operations cost far more than usual (a publisher fanning out while
@@ -165,8 +165,7 @@ static void conn_read(worker_t *w, conn_t *c)
          * gets one read and waits for the next pass. The clock is read only from the
          * second round on. TLS may hold bytes the socket no longer signals: those are
          * read first. */
-        if (rounds > 0 && now_mono_ns() - w->now_ns > READ_TURN_NS &&
-            !(c->ssl && tls_has_pending(c->ssl)))
+        if (rounds > 0 && now_mono_ns() - w->now_ns > READ_TURN_NS && !tls_conn_pending(c))
             break; /* the socket holds the rest: evloop_rearm below reports it */
         char *buf;
         size_t len, cap;
@@ -252,7 +251,7 @@ static void conn_read(worker_t *w, conn_t *c)
         /* A short read drained the socket; the next bytes bring a new edge (TLS: conn_recv
          * saw it drained). Not after the peer's FIN: its edge came with these bytes, and
          * only reading on sees the EOF. */
-        if ((size_t)n < room && (!c->ssl || c->tls_dry) && !c->peer_hup) {
+        if ((size_t)n < room && (!conn_tls_on(c) || c->tls_dry) && !c->peer_hup) {
             evloop_blocked(&w->loop, c->fd, EVLOOP_READ);
             return;
         }

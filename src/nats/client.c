@@ -289,7 +289,7 @@ void client_init(conn_t *c)
     }
     if (auth_required()) {
         /* With TLS the auth timer starts once the handshake is done. */
-        if (!c->ssl) {
+        if (!conn_tls_on(c)) {
             c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(o);
             worker_note_deadline(w, c->auth_due_ns);
         }
@@ -779,7 +779,7 @@ void client_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
     ci->issuer_key = dup_opt(c->jwt_issuer);
     ci->name_tag = dup_opt(c->jwt_name);
     ci->account = conn_account(c)->name;
-    if (c->ssl && c->tls_done) ci->ncerts = tls_peer_certs(c->ssl, &ci->certs);
+    if (conn_tls_on(c) && c->tls_done) ci->ncerts = tls_conn_peer_certs(c, &ci->certs);
 }
 
 /* ---- the client connection kind ------------------------------------------------ */
@@ -823,9 +823,9 @@ static void client_command(worker_t *w, conn_t *c, uint32_t cmd)
 {
     if (cmd & WCMD_LDM_INFO) client_send_info_ldm(w, c);
     if (cmd & WCMD_INFO) client_send_info_update(w, c);
-    if ((cmd & WCMD_PINNED) && c->ssl && c->tls_done && !c->closing) {
+    if ((cmd & WCMD_PINNED) && conn_tls_on(c) && c->tls_done && !c->closing) {
         tls_ctx_t *t = atomic_load(&srv->tls_ctx);
-        if (t && !tls_pinned_ok(t, c->ssl)) {
+        if (t && !tls_conn_pinned_ok(t, c)) {
             NOTICE("%sDisconnect client due to pinned certs reload", c->prefix);
             c->closing = true;
             c->reason = CR_TLS_HANDSHAKE;

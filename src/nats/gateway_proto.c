@@ -73,7 +73,7 @@ static void send_connect(worker_t *w, conn_t *c)
         jw_str(&j, "user", user);
         jw_str(&j, "pass", pass);
     }
-    jw_bool(&j, "tls_required", c->ssl != NULL);
+    jw_bool(&j, "tls_required", conn_tls_on(c));
     jw_bool(&j, "headers", false);
     jw_str(&j, "name", srv->server_id);
     jw_str(&j, "cluster", "");

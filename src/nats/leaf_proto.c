@@ -148,7 +148,7 @@ static void send_connect(worker_t *w, conn_t *c)
         jw_str(&j, "user", user);
         jw_str(&j, "pass", pass);
     }
-    jw_bool(&j, "tls_required", c->ssl != NULL);
+    jw_bool(&j, "tls_required", conn_tls_on(c));
     jw_str(&j, "server_id", srv->server_id);
     jw_str(&j, "name", srv->server_name);
     char cluster[128];
@@ -242,7 +242,7 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
     conn_flush_owned(w, c);
     /* INFO in plaintext, then the leaf upgrades (the handshake's own deadline runs) */
     tls_ctx_t *t = atomic_load(&LF.tls_accept); /* (a reload retires the old one via QSBR) */
-    if (t && !c->ssl) conn_tls_accept(w, c, t, false);
+    if (t && !conn_tls_on(c)) conn_tls_accept(w, c, t, false);
 }
 
 static void process_info(worker_t *w, conn_t *c, const op_t *op);
@@ -603,7 +603,7 @@ static void process_info(worker_t *w, conn_t *c, const op_t *op)
             session_close(c, CR_WRONG_PORT);
             return;
         }
-        if ((ii.tls_required || (st->dialer && st->dialer->tls_on)) && !c->ssl) {
+        if ((ii.tls_required || (st->dialer && st->dialer->tls_on)) && !conn_tls_on(c)) {
             /* Kept before the handshake starts, for leaf_tls_done to take up: the first
              * handshake call may finish it (the hub's whole flight can be in the socket by
              * the time OpenSSL first reads it; seen on a loaded machine). */

@@ -55,7 +55,7 @@ void route_reload(const opts_t *old, const opts_t *no)
             for (size_t k = 0; k < R.nroutes; k++) {
                 conn_t *rc = R.routes[k];
                 spin_lock(&rc->out_lock);
-                bool ok = !rc->ssl || !rc->tls_done || tls_pinned_ok(acc, rc->ssl);
+                bool ok = !conn_tls_on(rc) || !rc->tls_done || tls_conn_pinned_ok(acc, rc);
                 spin_unlock(&rc->out_lock);
                 if (!ok) conn_request_close(rc, CR_TLS_HANDSHAKE);
             }

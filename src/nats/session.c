@@ -130,9 +130,9 @@ void session_fill_info(conn_t *c, conn_info_t *ci, bool with_subs)
     spin_unlock(&c->out_lock);
     ci->in_msgs = c->in_msgs;
     ci->in_bytes = c->in_bytes;
-    if (c->ssl && c->tls_done) {
-        snprintf(ci->tls_version, sizeof ci->tls_version, "%s", tls_version_name(c->ssl));
-        tls_cipher_name(c->ssl, ci->tls_cipher, sizeof ci->tls_cipher);
+    if (conn_tls_on(c) && c->tls_done) {
+        snprintf(ci->tls_version, sizeof ci->tls_version, "%s", tls_conn_version(c));
+        tls_conn_cipher(c, ci->tls_cipher, sizeof ci->tls_cipher);
     }
     uint32_t live = 0;
     for (uint32_t i = 0; i < c->subs.cap; i++) {

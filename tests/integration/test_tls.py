@@ -6,9 +6,10 @@ import json
 import os
 import socket
 import ssl
+import subprocess
 
-from harness import (Server, http_json, make_test_ca, openssl, parse_info, server_bin,
-                     wait_until)
+from harness import (REPO_ROOT, Server, http_json, make_test_ca, openssl, parse_info,
+                     server_bin, wait_until)
 
 _CERTS = None
 
@@ -46,6 +47,31 @@ def test_tls_required_and_pubsub_over_tls():
         while b"PONG\r\n" not in buf:
             buf += c.recv(4096)
         assert b"MSG a 1 2\r\nhi\r\n" in buf, buf
+
+
+def test_tls13_key_updates_over_each_suite():
+    # After a TLS 1.3 handshake the server's own record layer (core/tlsrec.c) carries the
+    # connection. An OpenSSL client updates its key ten times in a session, asking the
+    # server to update its own every other time, with messages bigger than a record
+    # between: each suite must carry every message intact and the server must answer
+    # each request with a KeyUpdate of its own. Then /connz names the suite.
+    exe = os.path.join(REPO_ROOT, "build/itest/tls_keyupdate")
+    ca = os.path.join(certs(), "ca.pem")
+    with Server(config=tls_conf(), monitor=True) as s:
+        for suite in ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                      "TLS_CHACHA20_POLY1305_SHA256"):
+            out = subprocess.run([exe, str(s.port), ca, suite], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, timeout=60).stdout.decode()
+            assert out.strip() == "ok", (suite, out)
+        info, c = tls_client(s.port)
+        c.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        buf = b""
+        while b"PONG\r\n" not in buf:
+            buf += c.recv(4096)
+        conns = http_json(s.mport, "/connz")["connections"]
+        assert [(x["tls_version"], x["tls_cipher_suite"]) for x in conns] == \
+            [("1.3", "TLS_AES_128_GCM_SHA256")], conns
+        assert s.alive()
 
 
 def test_plaintext_client_on_tls_port_is_closed():
