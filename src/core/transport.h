@@ -12,9 +12,10 @@
  * Both retry EINTR themselves (an edge-triggered caller that took it for "would block"
  * would wait for an edge that already came; no thread here takes signals, so it is only
  * a guard) and send never raises SIGPIPE. A TLS call starts with an empty error queue,
- * as SSL_get_error requires. ssl NULL = plain; with ssl the
- * caller serialises every call on it (the core holds the connection's out_lock). Static
- * inline: these sit on the write path of every flush. */
+ * as SSL_get_error requires. A TLS 1.3 connection past its handshake has no SSL:
+ * tlsrec_recv/tlsrec_send (core/tlsrec.h) keep this convention for it. ssl NULL = plain; with ssl
+ * the caller serialises every call on it (the core holds the connection's out_lock). Static inline:
+ * these sit on the write path of every flush. */
 #ifndef GNATSD_TRANSPORT_H
 #define GNATSD_TRANSPORT_H
 
