@@ -61,6 +61,15 @@ extern const char *gnatsd_prog;
 #define SERVER_VERSION "2.9.10"
 #define SERVER_GO_VERSION "go1.19.8"
 
+/* The value of a hex digit (either case), -1 for anything else. */
+static inline int hex_val(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 /* A growable array of owned strings. */
 static inline void strv_push(char ***v, size_t *n, char *s)
 {

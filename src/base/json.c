@@ -480,14 +480,6 @@ int json_parse_array(const char *s, size_t n, json_elem_fn fn, void *ctx)
     return r.i == n ? 0 : -1;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 static size_t put_utf8(char *o, uint32_t cp)
 {
     if (cp < 0x80) {
@@ -543,7 +535,7 @@ long json_unquote(slice_t raw, char *out, size_t outsz)
                 if (i + 4 > raw.n - 1) return -1;
                 uint32_t cp = 0;
                 for (int k = 0; k < 4; k++) {
-                    int h = hexval(raw.p[i++]);
+                    int h = hex_val(raw.p[i++]);
                     if (h < 0) return -1;
                     cp = cp << 4 | (uint32_t)h;
                 }
@@ -552,7 +544,7 @@ long json_unquote(slice_t raw, char *out, size_t outsz)
                     uint32_t lo = 0;
                     bool ok = true;
                     for (int k = 0; k < 4; k++) {
-                        int h = hexval(raw.p[i + 2 + k]);
+                        int h = hex_val(raw.p[i + 2 + k]);
                         if (h < 0) ok = false;
                         lo = lo << 4 | (uint32_t)(h < 0 ? 0 : h);
                     }

@@ -1,13 +1,5 @@
 #include "base/pct.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 long pct_decode(slice_t in, char *out, size_t outsz, unsigned flags)
 {
     size_t o = 0;
@@ -17,8 +9,8 @@ long pct_decode(slice_t in, char *out, size_t outsz, unsigned flags)
         if (c == '+' && (flags & PCT_PLUS)) {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < in.n ? hexval(in.p[i + 1]) : -1;
-            int lo = i + 2 < in.n ? hexval(in.p[i + 2]) : -1;
+            int hi = i + 2 < in.n ? hex_val(in.p[i + 1]) : -1;
+            int lo = i + 2 < in.n ? hex_val(in.p[i + 2]) : -1;
             if (hi >= 0 && lo >= 0) {
                 c = (char)(hi << 4 | lo);
                 i += 2;

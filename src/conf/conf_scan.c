@@ -140,14 +140,6 @@ bool at_comment(const parser_t *p)
     return c == '#' || (c == '/' && byte_at(p, p->pos + 1) == '/');
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* After a backslash: appends the escaped byte to b. */
 static bool scan_escape(parser_t *p, sbuf_t *b)
 {
@@ -178,12 +170,12 @@ static bool scan_escape(parser_t *p, sbuf_t *b)
                     "Expected two hexadecimal digits after '\\x', but hit end of line");
             return false;
         }
-        if (hexval(c1) < 0 || hexval(c2) < 0) {
+        if (hex_val(c1) < 0 || hex_val(c2) < 0) {
             fail_at(p, p->pos, true, "Expected two hexadecimal digits after '\\x', but got '%c%c'",
                     c1, c2);
             return false;
         }
-        char byte = (char)(hexval(c1) << 4 | hexval(c2));
+        char byte = (char)(hex_val(c1) << 4 | hex_val(c2));
         sbuf_add(b, &byte, 1);
         p->pos += 2;
         return true;

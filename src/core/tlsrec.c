@@ -594,14 +594,6 @@ static int cap_index(void)
     return n;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* "LABEL <client random> <secret>", both in hex */
 static void keylog(const SSL *ssl, const char *line)
 {
@@ -624,7 +616,7 @@ static void keylog(const SSL *ssl, const char *line)
     size_t n = strlen(h);
     if (n % 2 || n / 2 > sizeof c->cs) return;
     for (size_t i = 0; i < n / 2; i++) {
-        int a = hexval(h[2 * i]), b = hexval(h[2 * i + 1]);
+        int a = hex_val(h[2 * i]), b = hex_val(h[2 * i + 1]);
         if (a < 0 || b < 0) return;
         dst[i] = (uint8_t)(a << 4 | b);
     }

@@ -134,14 +134,6 @@ static size_t split(slice_t s, char sep, slice_t *tok, size_t cap)
     return n;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 bool trace_headers_sampled(const char *block, size_t bn, char **hdr)
 {
     *hdr = NULL;
@@ -152,7 +144,7 @@ bool trace_headers_sampled(const char *block, size_t bn, char **hdr)
     if ((h = first(kv, n, "Uber-Trace-Id"))) {
         size_t nt = split(h->val, ':', tk, 8);
         if (nt == 4 && tk[3].n >= 1 && tk[3].n <= 2) {
-            int v = hexval(tk[3].p[tk[3].n == 2 ? 1 : 0]);
+            int v = hex_val(tk[3].p[tk[3].n == 2 ? 1 : 0]);
             if (v >= 0 && (v & 1)) {
                 *hdr = hdr_json(kv, n, keep_uber);
                 return true;
