@@ -29,6 +29,10 @@
 #define CT_ALERT 21
 #define CT_HANDSHAKE 22
 #define CT_DATA 23
+/* Records in a row that carry no application data (a KeyUpdate, a ticket, an empty
+ * record) before the connection ends: each KeyUpdate costs three key derivations, so a
+ * peer sending only those would make us work for nothing (Go's limit is 16). */
+#define USELESS_MAX 32
 #define HS_NEW_SESSION_TICKET 4
 #define HS_KEY_UPDATE 24
 
@@ -57,6 +61,7 @@ struct tlsrec {
     const suite_t *s;
     dir_t rd, wr;
     bool server, owe_update, eof, err;
+    uint8_t useless;           /* records in a row without application data */
     bool in_plain;             /* in holds plaintext from in_off (else: a partial record) */
     char *in, *out;            /* malloc'd only while in use */
     uint32_t in_len, in_off;   /* in */
@@ -345,7 +350,13 @@ ssize_t tlsrec_open(tlsrec_t *r, char *buf, size_t len, size_t *used)
             fail(r);
             break;
         }
-        if (m > 0) memmove(buf + o, buf + i + HDR, (size_t)m);
+        if (m > 0) {
+            memmove(buf + o, buf + i + HDR, (size_t)m);
+            r->useless = 0;
+        } else if (!r->eof && ++r->useless > USELESS_MAX) {
+            fail(r);
+            break;
+        }
         o += (size_t)m;
         i += HDR + n;
     }

@@ -20,7 +20,8 @@
  * plaintext, sealed) are each held only until used. A record that fails to decrypt, an
  * alert other than close_notify, a handshake message other than KeyUpdate (or, when we
  * are the client, NewSessionTicket, which is ignored: we never resume) or one split
- * across records ends the connection, as RFC 8446 requires. Our own KeyUpdate goes out
+ * across records ends the connection, as RFC 8446 requires; so do more than 32 records in a
+ * row that carry no application data. Our own KeyUpdate goes out
  * before the next data record when the peer asks for one, and after 2^24 records under
  * one key (RFC 8446 §5.5's margin for AES-GCM). */
 #ifndef GNATSD_TLSREC_H

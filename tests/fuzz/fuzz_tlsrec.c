@@ -65,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 stream[slen + (type * 131u + len) % n] ^= (char)(1 << (flags & 7));
                 clean = false;
             }
-            if (inner != 23 || len > 16384) clean = false; /* past the limit: refused */
+            /* past the limit: refused; empty: more than 32 in a row end it */
+            if (inner != 23 || len > 16384 || len == 0) clean = false;
             if (inner == 23 && wlen + len < sizeof want) {
                 memcpy(want + wlen, content, len);
                 wlen += len;

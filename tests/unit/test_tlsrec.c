@@ -5,7 +5,8 @@
  * between OpenSSL and tlsrec: every suite both ways, key updates either side asks for,
  * records split across reads and a caller with little room, a socket that does not take
  * a whole send, the server's tickets counted in its sequence numbers (OpenSSL's server
- * sends two), the client's tickets ignored, a damaged record, close_notify. */
+ * sends two), the client's tickets ignored, a damaged record, a peer sending nothing but
+ * key updates, close_notify. */
 #include "test.h"
 #include "core/tlsrec.h"
 
@@ -290,6 +291,30 @@ TEST(a_damaged_record_ends_the_connection)
     pair_close(&p);
 }
 
+TEST(a_peer_that_sends_only_key_updates_is_cut)
+{
+    pair_t p;
+    CHECK(pair_open(&p, SUITES[0], true));
+    if (!p.r) return;
+    char got[64];
+    size_t glen = 0;
+    /* a few in a row are what a peer may do */
+    for (int i = 0; i < 8; i++) {
+        CHECK(SSL_key_update(p.peer, SSL_KEY_UPDATE_NOT_REQUESTED));
+        CHECK(SSL_do_handshake(p.peer) == 1);
+    }
+    CHECK(SSL_write(p.peer, "PING\r\n", 6) == 6);
+    CHECK(ours_read(&p, got, &glen, 6, sizeof got) > 0 && glen == 6);
+    /* nothing but key updates: each costs three derivations here */
+    for (int i = 0; i < 40; i++) {
+        CHECK(SSL_key_update(p.peer, SSL_KEY_UPDATE_REQUESTED));
+        CHECK(SSL_do_handshake(p.peer) == 1);
+    }
+    glen = 0;
+    CHECK_EQ_INT(ours_read(&p, got, &glen, 1, sizeof got), -2);
+    pair_close(&p);
+}
+
 TEST(close_notify_is_the_end)
 {
     pair_t p;
@@ -346,6 +371,7 @@ int main(void)
     RUN(key_updates_either_way_and_the_requested_answer);
     RUN(records_split_across_reads_and_a_caller_with_little_room);
     RUN(a_damaged_record_ends_the_connection);
+    RUN(a_peer_that_sends_only_key_updates_is_cut);
     RUN(close_notify_is_the_end);
     RUN(a_send_the_socket_does_not_take_goes_out_first_next_time);
     X509_free(cert);
