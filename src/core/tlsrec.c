@@ -65,6 +65,7 @@ struct tlsrec {
     bool in_plain;             /* in holds plaintext from in_off (else: a partial record) */
     char *in, *out;            /* malloc'd only while in use */
     uint32_t in_len, in_off;   /* in */
+    uint32_t in_cap;           /* the header's size, then the record's once it is known */
     uint32_t out_len, out_off; /* ciphertext the socket did not take */
     X509 *peer;                /* owned */
     STACK_OF(X509) * chain;    /* owned */
@@ -241,7 +242,7 @@ static void in_drop(tlsrec_t *r)
 {
     free(r->in);
     r->in = NULL;
-    r->in_len = r->in_off = 0;
+    r->in_len = r->in_off = r->in_cap = 0;
     r->in_plain = false;
 }
 
@@ -408,11 +409,13 @@ static ssize_t give_plain(tlsrec_t *r, char *buf, size_t room)
     return (ssize_t)k;
 }
 
-/* Keeps the start of a record not complete yet, in a buffer of the record's size. */
+/* Keeps the start of a record not complete yet, in a buffer of the record's size (of its
+ * header's while that is not complete: a peer that sends a byte holds 5, not 16 KiB). */
 static void in_keep(tlsrec_t *r, const char *p, size_t n)
 {
-    size_t whole = n >= HDR ? HDR + rec_len((const uint8_t *)p) : MAX_RECORD;
-    r->in = xmalloc(whole);
+    size_t cap = n >= HDR ? HDR + rec_len((const uint8_t *)p) : HDR;
+    r->in = xmalloc(cap);
+    r->in_cap = (uint32_t)cap;
     memcpy(r->in, p, n);
     r->in_len = (uint32_t)n;
 }
@@ -426,6 +429,10 @@ static ssize_t fill_in(tlsrec_t *r, int fd)
         if (whole == HDR && r->in_len >= HDR) return fail(r), -2; /* bad header */
         size_t want = whole - r->in_len;
         if (want == 0) break;
+        if (whole > r->in_cap) {
+            r->in = xrealloc(r->in, whole);
+            r->in_cap = (uint32_t)whole;
+        }
         ssize_t n = sock_read(fd, r->in + r->in_len, want);
         if (n <= 0) return n;
         r->in_len += (uint32_t)n;
