@@ -4,9 +4,8 @@
  * (HKDF-Expand-Label for "key", "iv" and "traffic upd"). */
 #include "core/tlsrec.h"
 #include "base/common.h"
-#include "base/os.h"
+#include "core/transport.h"
 
-#include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -103,7 +102,7 @@ static void ts_free_all(void)
         EVP_CIPHER_free(atomic_exchange(&fetched[i], NULL));
 }
 
-size_t tlsrec_sealed_max(void)
+static size_t sealed_max(void)
 {
     size_t records = TLSREC_SEND_MAX / MAX_PLAIN;
     return records * (HDR + MAX_PLAIN + 1 + TAG) + (HDR + 5 + 1 + TAG); /* + a KeyUpdate */
@@ -115,7 +114,7 @@ static tstate_t *tstate(void)
     tstate_t *t = xcalloc(1, sizeof *t);
     t->ctx[0] = EVP_CIPHER_CTX_new();
     t->ctx[1] = EVP_CIPHER_CTX_new();
-    t->scratch = xmalloc(tlsrec_sealed_max());
+    t->scratch = xmalloc(sealed_max());
     if (!t->ctx[0] || !t->ctx[1]) abort();
     pthread_mutex_lock(&ts_lock);
     static bool registered;
@@ -334,7 +333,10 @@ static size_t rec_len(const uint8_t *h)
     return h[0] == CT_DATA && n > TAG && n <= MAX_CIPHER ? n : 0;
 }
 
-ssize_t tlsrec_open(tlsrec_t *r, char *buf, size_t len, size_t *used)
+/* Opens the complete records at the front of buf[0..len) in place, the plaintext
+ * compacted at buf's start, its length returned (-2 on an error, which stays). *used:
+ * bytes of buf taken; the rest begins a record not complete yet. */
+static ssize_t open_records(tlsrec_t *r, char *buf, size_t len, size_t *used)
 {
     size_t i = 0, o = 0;
     *used = 0;
@@ -377,28 +379,6 @@ bool tlsrec_has_plain(const tlsrec_t *r)
 
 /* ---- the socket ----------------------------------------------------------------------- */
 
-/* > 0, 0 end, -1 would block, -2 error */
-static ssize_t sock_read(int fd, char *p, size_t n)
-{
-    for (;;) {
-        ssize_t k = os_recv(fd, p, n);
-        if (k >= 0) return k;
-        if (errno == EINTR) continue;
-        return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
-    }
-}
-
-/* bytes written (0: would block), -2 error */
-static ssize_t sock_write(int fd, const char *p, size_t n)
-{
-    for (;;) {
-        ssize_t k = os_send(fd, p, n);
-        if (k >= 0) return k;
-        if (errno == EINTR) continue;
-        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -2;
-    }
-}
-
 static ssize_t give_plain(tlsrec_t *r, char *buf, size_t room)
 {
     size_t k = r->in_len - r->in_off;
@@ -433,13 +413,13 @@ static ssize_t fill_in(tlsrec_t *r, int fd)
             r->in = xrealloc(r->in, whole);
             r->in_cap = (uint32_t)whole;
         }
-        ssize_t n = sock_read(fd, r->in + r->in_len, want);
+        ssize_t n = transport_recv(fd, NULL, r->in + r->in_len, want);
         if (n <= 0) return n;
         r->in_len += (uint32_t)n;
         if ((size_t)n < want) return -1;
     }
     size_t used;
-    ssize_t m = tlsrec_open(r, r->in, r->in_len, &used);
+    ssize_t m = open_records(r, r->in, r->in_len, &used);
     if (m < 0) return -2;
     if (m == 0) {
         in_drop(r);
@@ -468,7 +448,7 @@ ssize_t tlsrec_recv(tlsrec_t *r, int fd, char *buf, size_t room, bool *drained)
         }
         /* read after the partial record's bytes, which go in front only if this
          * brings more (else they stay where they are) */
-        ssize_t n = sock_read(fd, buf + have, room - have);
+        ssize_t n = transport_recv(fd, NULL, buf + have, room - have);
         if (n <= 0) return n;
         if (have) {
             memcpy(buf, r->in, have);
@@ -476,7 +456,7 @@ ssize_t tlsrec_recv(tlsrec_t *r, int fd, char *buf, size_t room, bool *drained)
         }
         size_t total = have + (size_t)n, used;
         bool shortread = (size_t)n < room - have;
-        ssize_t o = tlsrec_open(r, buf, total, &used);
+        ssize_t o = open_records(r, buf, total, &used);
         if (o < 0) return -2;
         if (used < total && !r->eof && !r->err) in_keep(r, buf + used, total - used);
         if (o > 0) {
@@ -530,7 +510,9 @@ size_t tlsrec_seal_record(tlsrec_t *r, uint8_t type, const char *p, size_t k, si
     return seal_one(r, type, p, k, pad, out);
 }
 
-ssize_t tlsrec_seal(tlsrec_t *r, const char *p, size_t len, char *out, size_t *taken)
+/* Seals up to TLSREC_SEND_MAX of p (after any KeyUpdate owed) into out (room for
+ * sealed_max bytes), its length returned; *taken: bytes of p sealed. -2 on an error. */
+static ssize_t seal_records(tlsrec_t *r, const char *p, size_t len, char *out, size_t *taken)
 {
     size_t o = 0, t = 0;
     *taken = 0;
@@ -557,8 +539,8 @@ ssize_t tlsrec_seal(tlsrec_t *r, const char *p, size_t len, char *out, size_t *t
 ssize_t tlsrec_send(tlsrec_t *r, int fd, const char *p, size_t len)
 {
     if (r->out_len) {
-        ssize_t w = sock_write(fd, r->out + r->out_off, r->out_len - r->out_off);
-        if (w < 0) return -2;
+        ssize_t w = transport_send(fd, NULL, r->out + r->out_off, r->out_len - r->out_off);
+        if (w < 0) return w;
         r->out_off += (uint32_t)w;
         if (r->out_off < r->out_len) return -1;
         free(r->out);
@@ -568,10 +550,11 @@ ssize_t tlsrec_send(tlsrec_t *r, int fd, const char *p, size_t len)
     if (!len) return -1;
     tstate_t *t = tstate();
     size_t taken;
-    ssize_t n = tlsrec_seal(r, p, len, t->scratch, &taken);
+    ssize_t n = seal_records(r, p, len, t->scratch, &taken);
     if (n < 0) return -2;
-    ssize_t w = sock_write(fd, t->scratch, (size_t)n);
-    if (w < 0) return -2;
+    ssize_t w = transport_send(fd, NULL, t->scratch, (size_t)n);
+    if (w == -2) return -2;
+    if (w == -1) w = 0;
     if (w < n) {
         /* sealed (its sequence numbers spent): what the socket did not take goes first
          * at the next call */

@@ -64,16 +64,6 @@ STACK_OF(X509) * tlsrec_peer_chain(const tlsrec_t *r);
  * IANA id, 0x1301-0x1303), reading with rd and writing with wr. NULL if unknown. */
 tlsrec_t *tlsrec_from_secrets(uint16_t suite, bool server, const uint8_t *rd, const uint8_t *wr,
                               size_t len);
-/* The record-level half of tlsrec_recv on bytes already read: opens the complete
- * records at the front of buf[0..len) in place, the plaintext compacted at buf's
- * start, its length returned (-2 on an error, which stays). *used: bytes of buf taken;
- * the rest begins a record not complete yet. */
-ssize_t tlsrec_open(tlsrec_t *r, char *buf, size_t len, size_t *used);
-/* The record-level half of tlsrec_send: seals up to TLSREC_SEND_MAX of p (after any
- * KeyUpdate owed) into out (room for tlsrec_sealed_max bytes), its length returned;
- * *taken: bytes of p sealed. -2 on an error. */
-ssize_t tlsrec_seal(tlsrec_t *r, const char *p, size_t len, char *out, size_t *taken);
-size_t tlsrec_sealed_max(void);
 /* One record of any inner type (content p[0..k), then pad zero bytes), as a peer could
  * send it: its size at out (room for k + pad + 22), 0 if too big. */
 size_t tlsrec_seal_record(tlsrec_t *r, uint8_t type, const char *p, size_t k, size_t pad,
