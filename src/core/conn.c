@@ -281,11 +281,10 @@ void conn_flush_handshake(worker_t *w, conn_t *c)
 ssize_t conn_recv(conn_t *c, char *buf, size_t room)
 {
     if (c->trec) {
-        /* one call fills the room with every whole record the socket held */
+        /* one call fills the room with every whole record the socket held; no lock: a
+         * flusher seals and sends meanwhile with tlsrec's write state (tlsrec.h) */
         bool drained;
-        spin_lock(&c->out_lock);
         ssize_t n = tlsrec_recv(c->trec, c->fd, buf, room, &drained);
-        spin_unlock(&c->out_lock);
         c->tls_dry = n == -1 || (n > 0 && drained);
         return n;
     }

@@ -458,9 +458,11 @@ bool conn_send(worker_t *w, conn_t *c, const void *p, size_t n)
 }
 
 /* Writes what is pending until done or the socket is full. Caller holds out_lock and
- * no flusher is active; with unlocked (plain sockets only: an SSL object must not be
- * used by two threads, and the owner reads through it) the lock is released around
- * each send so producers keep appending meanwhile. Returns false on a write error. */
+ * no flusher is active; with unlocked the lock is released around each send so
+ * producers keep appending meanwhile, unless the connection still has an SSL object
+ * (its handshake, or TLS 1.2): that one must not be used by two threads, and the
+ * owner reads through it. Plain sockets and tlsrec's (whose reads and writes keep
+ * apart states) go unlocked. Returns false on a write error. */
 bool flush_run(conn_t *c, bool unlocked)
 {
     if (c->fd_gone) return true;
@@ -477,10 +479,11 @@ bool flush_run(conn_t *c, bool unlocked)
         /* TLS once its handshake is done; before it (the plaintext INFO) and on plain
          * sockets, a send, without the lock when the caller allows it. */
         SSL *ssl = c->tls_done ? c->ssl : NULL;
-        if (unlocked) spin_unlock(&c->out_lock);
-        ssize_t n =
-            c->trec ? tlsrec_send(c->trec, c->fd, p, len) : transport_send(c->fd, ssl, p, len);
-        if (unlocked) spin_lock(&c->out_lock);
+        tlsrec_t *rec = c->trec;
+        bool unl = unlocked && !c->ssl;
+        if (unl) spin_unlock(&c->out_lock);
+        ssize_t n = rec ? tlsrec_send(rec, c->fd, p, len) : transport_send(c->fd, ssl, p, len);
+        if (unl) spin_lock(&c->out_lock);
         if (n > 0) {
             c->wpos += (size_t)n;
             if (c->ops->deadline_from_progress) c->stall_ns = 0; /* conn_write_deadline */
@@ -491,7 +494,7 @@ bool flush_run(conn_t *c, bool unlocked)
             if (!c->stall_ns) c->stall_ns = now_mono_ns();
             /* Someone asked while we were writing (perhaps the owner on EPOLLOUT, which
              * will not come again): one more try. */
-            if (!ssl && !c->trec && c->flush_again) continue;
+            if (!ssl && c->flush_again) continue;
         } else {
             ok = false;
         }
@@ -524,13 +527,13 @@ static void flush_from(worker_t *w, conn_t *c)
         spin_unlock(&c->out_lock);
         return;
     }
-    if (w && c->w != w && !conn_tls_on(c) && c->out.len + c->qbytes >= KICK_MIN &&
+    if (w && c->w != w && !c->ssl && c->out.len + c->qbytes >= KICK_MIN &&
         w->round_bytes >= KICK_ROUND) {
         spin_unlock(&c->out_lock);
         kick(c);
         return;
     }
-    bool ok = flush_run(c, !conn_tls_on(c));
+    bool ok = flush_run(c, true);
     spin_unlock(&c->out_lock);
     if (!ok) conn_request_close(c, CR_WRITE_ERROR);
 }

@@ -59,7 +59,10 @@ typedef struct dir {
 struct tlsrec {
     const suite_t *s;
     dir_t rd, wr;
-    bool server, owe_update, eof, err;
+    bool server, eof;
+    /* The only fields both a receive and a send touch (they may run at once on two
+     * threads): a KeyUpdate asked for by the peer, and an error either side saw. */
+    _Atomic bool owe_update, err;
     uint8_t useless;           /* records in a row without application data */
     bool in_plain;             /* in holds plaintext from in_off (else: a partial record) */
     char *in, *out;            /* malloc'd only while in use */
@@ -517,11 +520,11 @@ static ssize_t seal_records(tlsrec_t *r, const char *p, size_t len, char *out, s
     size_t o = 0, t = 0;
     *taken = 0;
     if (r->err) return -2;
-    if (r->owe_update || r->wr.seq >= KEY_RECORDS) {
+    /* taken in one step: a request the reader records meanwhile is answered next time */
+    if (atomic_exchange(&r->owe_update, false) || r->wr.seq >= KEY_RECORDS) {
         static const char ku[5] = {HS_KEY_UPDATE, 0, 0, 1, 0}; /* update_not_requested */
         size_t n = seal_one(r, CT_HANDSHAKE, ku, sizeof ku, 0, out);
         if (!n || !next_key(r->s, &r->wr)) return fail(r), -2;
-        r->owe_update = false;
         o += n;
     }
     if (len > TLSREC_SEND_MAX) len = TLSREC_SEND_MAX;

@@ -13,8 +13,9 @@
  * which keeps its SSL) and the caller frees the SSL.
  *
  * After that, tlsrec_recv and tlsrec_send follow transport.h's convention (> 0 bytes,
- * 0 end, -1 would block, -2 error) and are serialised by the caller per connection
- * (the core holds the connection's out_lock). Bounds: a record not complete yet (at
+ * 0 end, -1 would block, -2 error). The caller serialises receives among themselves
+ * and sends among themselves; a receive and a send may run at once on two threads (the
+ * read and write states are apart: they share only atomics). Bounds: a record not complete yet (at
  * most 16 KiB + 261 bytes), the plaintext of one record the caller had no room for,
  * and the ciphertext of one send the socket did not take (at most TLSREC_SEND_MAX of
  * plaintext, sealed) are each held only until used. A record that fails to decrypt, an
