@@ -470,7 +470,12 @@ bool flush_run(conn_t *c, bool unlocked)
     c->flushing = true;
     for (;;) {
         c->flush_again = false;
-        if (c->wpos == c->wbuf.len && !out_next(c)) {
+        /* tlsrec counts a send's bytes as taken once sealed, and may hold the tail the
+         * socket did not take: not done until that went too (else it waited for the
+         * connection's next message, and nothing armed the write event) */
+        tlsrec_t *rec = c->trec;
+        bool held = rec && tlsrec_holds(rec);
+        if (c->wpos == c->wbuf.len && !out_next(c) && !held) {
             c->stall_ns = 0;
             break;
         }
@@ -479,12 +484,11 @@ bool flush_run(conn_t *c, bool unlocked)
         /* TLS once its handshake is done; before it (the plaintext INFO) and on plain
          * sockets, a send, without the lock when the caller allows it. */
         SSL *ssl = c->tls_done ? c->ssl : NULL;
-        tlsrec_t *rec = c->trec;
         bool unl = unlocked && !c->ssl;
         if (unl) spin_unlock(&c->out_lock);
         ssize_t n = rec ? tlsrec_send(rec, c->fd, p, len) : transport_send(c->fd, ssl, p, len);
         if (unl) spin_lock(&c->out_lock);
-        if (n > 0) {
+        if (n > 0 || (n == 0 && len == 0)) { /* (0 with len 0: the held bytes went) */
             c->wpos += (size_t)n;
             if (c->ops->deadline_from_progress) c->stall_ns = 0; /* conn_write_deadline */
             continue;

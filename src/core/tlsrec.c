@@ -550,7 +550,7 @@ ssize_t tlsrec_send(tlsrec_t *r, int fd, const char *p, size_t len)
         r->out = NULL;
         r->out_len = r->out_off = 0;
     }
-    if (!len) return -1;
+    if (!len) return 0; /* (a call to send what was held: all of it went) */
     tstate_t *t = tstate();
     size_t taken;
     ssize_t n = seal_records(r, p, len, t->scratch, &taken);
@@ -566,6 +566,11 @@ ssize_t tlsrec_send(tlsrec_t *r, int fd, const char *p, size_t len)
         memcpy(r->out, t->scratch + w, r->out_len);
     }
     return (ssize_t)taken;
+}
+
+bool tlsrec_holds(const tlsrec_t *r)
+{
+    return r->out_len != 0;
 }
 
 /* ---- taking over from OpenSSL ------------------------------------------------------- */

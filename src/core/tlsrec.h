@@ -51,8 +51,12 @@ void tlsrec_free(tlsrec_t *r);
  * and no plaintext is held back, so the next bytes bring a new edge. */
 ssize_t tlsrec_recv(tlsrec_t *r, int fd, char *buf, size_t room, bool *drained);
 /* One write of up to TLSREC_SEND_MAX of p: the count of p's bytes taken (sealed; what
- * the socket did not take yet goes out first at the next call). */
+ * the socket did not take yet goes out first at the next call). With len 0 it only
+ * sends what is held: 0 once all of it went, -1 if some is still held. */
 ssize_t tlsrec_send(tlsrec_t *r, int fd, const char *p, size_t len);
+/* Sealed bytes the socket did not take yet are held (the caller's buffer is empty of
+ * them, but the flush is not done: call tlsrec_send again when the socket has room). */
+bool tlsrec_holds(const tlsrec_t *r);
 /* Plaintext held back for the next tlsrec_recv. */
 bool tlsrec_has_plain(const tlsrec_t *r);
 

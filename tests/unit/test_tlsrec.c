@@ -8,6 +8,7 @@
  * sends two), the client's tickets ignored, a damaged record, a peer sending nothing but
  * key updates, close_notify. */
 #include "test.h"
+#include "core/loop.h"
 #include "core/tlsrec.h"
 
 #include <errno.h>
@@ -363,6 +364,52 @@ TEST(a_send_the_socket_does_not_take_goes_out_first_next_time)
     pair_close(&p);
 }
 
+/* The core's flush over tlsrec (core/outbound.c flush_run): tlsrec counts a send's
+ * bytes taken once sealed and holds what the socket did not take, so a flush is not
+ * done while it holds some. Called again when the socket has room (what EPOLLOUT does),
+ * it sends them: it stopped at an empty connection buffer, and the last part of a
+ * burst to a slow reader waited for the connection's next message. */
+TEST(a_flush_is_not_done_while_sealed_bytes_are_held)
+{
+    pair_t p;
+    CHECK(pair_open(&p, SUITES[0], true));
+    if (!p.r) return;
+    int small = 4096;
+    setsockopt(p.fd[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    static const struct conn_ops ops = {0};
+    worker_t w;
+    memset(&w, 0, sizeof w);
+    conn_t *c = calloc(1, sizeof *c);
+    spin_init(&c->out_lock);
+    c->fd = p.fd[1];
+    c->trec = p.r;
+    c->tls_done = true;
+    c->w = &w;
+    c->ops = &ops;
+    size_t n = 300000, glen = 0;
+    char *in = pattern(n, 9), *got = malloc(n + 65536);
+    buf_append_out(&c->out, in, n);
+    c->qbytes = 0;
+    bool ok = true;
+    for (int spins = 0; glen < n && spins < 100000 && ok; spins++) {
+        spin_lock(&c->out_lock);
+        ok = flush_run(c, false);
+        /* a flush that stopped with bytes held is waiting for room (a write event) */
+        if (tlsrec_holds(p.r)) CHECK(c->stall_ns != 0);
+        spin_unlock(&c->out_lock);
+        int m = SSL_read(p.peer, got + glen, 65536);
+        if (m > 0) glen += (size_t)m;
+    }
+    CHECK(ok);
+    CHECK(glen == n && memcmp(in, got, n) == 0);
+    CHECK(!tlsrec_holds(p.r));
+    out_free(c);
+    free(c);
+    free(in);
+    free(got);
+    pair_close(&p);
+}
+
 int main(void)
 {
     make_cert();
@@ -374,6 +421,7 @@ int main(void)
     RUN(a_peer_that_sends_only_key_updates_is_cut);
     RUN(close_notify_is_the_end);
     RUN(a_send_the_socket_does_not_take_goes_out_first_next_time);
+    RUN(a_flush_is_not_done_while_sealed_bytes_are_held);
     X509_free(cert);
     EVP_PKEY_free(key);
     return test_summary();
