@@ -576,11 +576,16 @@ bool tlsrec_holds(const tlsrec_t *r)
 /* ---- taking over from OpenSSL ------------------------------------------------------- */
 
 /* What the handshake leaves for tlsrec_take: the application traffic secrets (from the
- * keylog callback) and the tickets the server wrote under its secret. */
+ * keylog callback), the records written, and how many had been written when our own
+ * write secret came: the ones after it went under that key (a server's tickets, a ticket
+ * being more than one record when it outgrows the record size: a big client
+ * certificate, a maximum fragment length). Counting tickets instead of records put our
+ * first sequence number below the peer's and reused a nonce. */
 typedef struct capture {
     uint8_t cs[48], ss[48];
     uint8_t cs_len, ss_len;
-    uint32_t tickets;
+    bool marked;
+    uint32_t records, mark;
 } capture_t;
 
 static _Atomic int cap_idx = -1;
@@ -610,14 +615,21 @@ static void keylog(const SSL *ssl, const char *line)
     capture_t *c = idx >= 0 ? SSL_get_ex_data(ssl, idx) : NULL;
     if (!c) return;
     uint8_t *dst, *dlen;
+    bool ours; /* the secret we write with: records from here on go under it */
     if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0) {
         dst = c->cs;
         dlen = &c->cs_len;
+        ours = !SSL_is_server(ssl);
     } else if (strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) == 0) {
         dst = c->ss;
         dlen = &c->ss_len;
+        ours = SSL_is_server(ssl);
     } else {
         return;
+    }
+    if (ours) {
+        c->mark = c->records;
+        c->marked = true;
     }
     const char *h = strchr(line + 24, ' ');
     if (!h) return;
@@ -636,10 +648,10 @@ static void msg_watch(int write_p, int version, int content_type, const void *bu
                       SSL *ssl, void *arg)
 {
     (void)version, (void)ssl;
+    (void)buf, (void)len;
     capture_t *c = arg;
-    if (write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
-        ((const uint8_t *)buf)[0] == SSL3_MT_NEWSESSION_TICKET)
-        c->tickets++;
+    /* (OpenSSL reports each record's header as it seals it, before it is sent) */
+    if (write_p && content_type == SSL3_RT_HEADER) c->records++;
 }
 
 void tlsrec_ctx_setup(SSL_CTX *ctx)
@@ -670,8 +682,13 @@ tlsrec_t *tlsrec_take(SSL *ssl)
     const suite_t *s = ci ? suite_of((uint16_t)(SSL_CIPHER_get_id(ci) & 0xffff)) : NULL;
     tlsrec_t *r = NULL;
     bool server = SSL_is_server(ssl);
+    /* A maximum fragment length (RFC 6066) the client asked for limits our records
+     * below 2^14: such a rare connection keeps its SSL. */
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    bool mfl =
+        sess && SSL_SESSION_get_max_fragment_length(sess) != TLSEXT_max_fragment_length_DISABLED;
     if (c && s && SSL_version(ssl) == TLS1_3_VERSION && c->cs_len == s->hashlen &&
-        c->ss_len == s->hashlen && !SSL_has_pending(ssl))
+        c->ss_len == s->hashlen && c->marked && !mfl && !SSL_has_pending(ssl))
         r = tlsrec_from_secrets(s->id, server, server ? c->cs : c->ss, server ? c->ss : c->cs,
                                 s->hashlen);
     if (!r) {
@@ -679,7 +696,7 @@ tlsrec_t *tlsrec_take(SSL *ssl)
         SSL_set_read_ahead(ssl, 1);
         return NULL;
     }
-    r->wr.seq = server ? c->tickets : 0;
+    r->wr.seq = c->records - c->mark;
     r->peer = SSL_get1_peer_certificate(ssl);
     STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
     r->chain = chain ? X509_chain_up_ref(chain) : NULL;

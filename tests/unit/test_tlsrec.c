@@ -5,7 +5,9 @@
  * between OpenSSL and tlsrec: every suite both ways, key updates either side asks for,
  * records split across reads and a caller with little room, a socket that does not take
  * a whole send, the server's tickets counted in its sequence numbers (OpenSSL's server
- * sends two), the client's tickets ignored, a damaged record, a peer sending nothing but
+ * sends two; as records, when a ticket takes several), a client's maximum fragment
+ * length (the SSL is kept), the core's flush not done while bytes are held, the
+ * client's tickets ignored, a damaged record, a peer sending nothing but
  * key updates, close_notify. */
 #include "test.h"
 #include "core/loop.h"
@@ -69,8 +71,10 @@ static SSL_CTX *ctx_for(bool server, const char *suite)
 }
 
 /* A handshake between OpenSSL (peer) and a watched SSL (ours): ours is the server
- * when ours_server. Non-blocking socketpair, both driven in turn. */
-static bool pair_open(pair_t *p, const char *suite, bool ours_server)
+ * when ours_server; setup (if any) sees both SSLs first. Non-blocking socketpair, both
+ * driven in turn. True when the handshake finished (p->r: what tlsrec_take gave). */
+static bool pair_open_with(pair_t *p, const char *suite, bool ours_server,
+                           void (*setup)(SSL *peer, SSL *ours))
 {
     memset(p, 0, sizeof *p);
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, p->fd) != 0) return false;
@@ -86,6 +90,7 @@ static bool pair_open(pair_t *p, const char *suite, bool ours_server)
     SSL_set_msg_callback(p->peer, count_updates);
     SSL_set_msg_callback_arg(p->peer, p);
     tlsrec_watch(ours);
+    if (setup) setup(p->peer, ours);
     if (ours_server) {
         SSL_set_connect_state(p->peer);
         SSL_set_accept_state(ours);
@@ -104,7 +109,12 @@ static bool pair_open(pair_t *p, const char *suite, bool ours_server)
     }
     p->r = tlsrec_take(ours);
     SSL_free(ours);
-    return p->r != NULL;
+    return true;
+}
+
+static bool pair_open(pair_t *p, const char *suite, bool ours_server)
+{
+    return pair_open_with(p, suite, ours_server, NULL) && p->r != NULL;
 }
 
 static void pair_close(pair_t *p)
@@ -410,6 +420,60 @@ TEST(a_flush_is_not_done_while_sealed_bytes_are_held)
     pair_close(&p);
 }
 
+/* Tickets bigger than the records ours may write (a ticket carries the session, with a
+ * client certificate if one came: here 3,000 bytes of application data in 512-byte
+ * records): each is several records under the first application key, and the first
+ * sequence number after the handshake counts records, not tickets (counted as
+ * tickets, our first records reused the nonces of the tickets' last ones). */
+static int big_ticket(SSL *s, void *arg)
+{
+    (void)arg;
+    static char data[3000];
+    memset(data, 'q', sizeof data);
+    return SSL_SESSION_set1_ticket_appdata(SSL_get_session(s), data, sizeof data);
+}
+
+static void small_records_big_tickets(SSL *peer, SSL *ours)
+{
+    (void)peer;
+    SSL_set_max_send_fragment(ours, 512);
+    SSL_CTX_set_session_ticket_cb(SSL_get_SSL_CTX(ours), big_ticket, NULL, NULL);
+}
+
+TEST(tickets_over_several_records_each_count_in_the_sequence)
+{
+    pair_t p;
+    CHECK(pair_open_with(&p, SUITES[0], true, small_records_big_tickets) && p.r != NULL);
+    if (!p.r) return;
+    size_t n = 100000, glen = 0;
+    char *in = pattern(n, 11), *got = malloc(n + 65536);
+    CHECK(ours_send(&p, in, n, got, &glen));
+    CHECK(glen == n && memcmp(in, got, n) == 0);
+    glen = 0;
+    CHECK(peer_send(&p, in, n, 65536, got, &glen));
+    CHECK(ours_read(&p, got, &glen, n, 65536) > 0 || glen == n);
+    CHECK(glen == n && memcmp(in, got, n) == 0);
+    free(in);
+    free(got);
+    pair_close(&p);
+}
+
+/* A client that asked for a maximum fragment length (RFC 6066) takes records of at
+ * most that size: tlsrec writes 16 KiB ones, so such a connection keeps its SSL. */
+static void client_asks_512(SSL *peer, SSL *ours)
+{
+    (void)ours;
+    SSL_set_tlsext_max_fragment_length(peer, TLSEXT_max_fragment_length_512);
+}
+
+TEST(a_maximum_fragment_length_keeps_the_ssl)
+{
+    pair_t p;
+    CHECK(pair_open_with(&p, SUITES[0], true, client_asks_512));
+    CHECK(p.r == NULL);
+    pair_close(&p);
+}
+
 int main(void)
 {
     make_cert();
@@ -422,6 +486,8 @@ int main(void)
     RUN(close_notify_is_the_end);
     RUN(a_send_the_socket_does_not_take_goes_out_first_next_time);
     RUN(a_flush_is_not_done_while_sealed_bytes_are_held);
+    RUN(tickets_over_several_records_each_count_in_the_sequence);
+    RUN(a_maximum_fragment_length_keeps_the_ssl);
     X509_free(cert);
     EVP_PKEY_free(key);
     return test_summary();
