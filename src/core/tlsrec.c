@@ -32,6 +32,12 @@
  * record) before the connection ends: each KeyUpdate costs three key derivations, so a
  * peer sending only those would make us work for nothing (Go's limit is 16). */
 #define USELESS_MAX 32
+/* KeyUpdates the peer may send: KU_TOKENS at first and at most, one more per KU_BYTES of
+ * application data it sent. In a row, one byte of data between every 32 kept the cut
+ * above away, at three key derivations per 27-byte record; a peer updating its key per
+ * 16 KiB is far past what any implementation does (RFC 8446 §5.5: millions of records). */
+#define KU_TOKENS 32
+#define KU_BYTES 16384
 #define HS_NEW_SESSION_TICKET 4
 #define HS_KEY_UPDATE 24
 
@@ -64,6 +70,8 @@ struct tlsrec {
      * threads): a KeyUpdate asked for by the peer, and an error either side saw. */
     _Atomic bool owe_update, err;
     uint8_t useless;           /* records in a row without application data */
+    uint8_t ku_tokens;         /* KeyUpdates the peer may send now */
+    uint16_t ku_bytes;         /* application data toward the next token */
     bool in_plain;             /* in holds plaintext from in_off (else: a partial record) */
     char *in, *out;            /* malloc'd only while in use */
     uint32_t in_len, in_off;   /* in */
@@ -81,6 +89,7 @@ static _Atomic uint64_t next_kid = 1;
 typedef struct tstate {
     EVP_CIPHER_CTX *ctx[2]; /* [0] open, [1] seal */
     uint64_t kid[2];
+    EVP_MAC_CTX *hmac[2]; /* HMAC-SHA256, HMAC-SHA384 for the key schedule, made on use */
     char *scratch;
     struct tstate *next;
 } tstate_t;
@@ -96,6 +105,8 @@ static void ts_free_all(void)
         n = t->next;
         EVP_CIPHER_CTX_free(t->ctx[0]);
         EVP_CIPHER_CTX_free(t->ctx[1]);
+        EVP_MAC_CTX_free(t->hmac[0]);
+        EVP_MAC_CTX_free(t->hmac[1]);
         free(t->scratch);
         free(t);
     }
@@ -164,33 +175,50 @@ static void nonce_of(const dir_t *d, uint8_t n[12])
         n[11 - i] ^= (uint8_t)(d->seq >> (8 * i));
 }
 
-/* ---- key schedule: HKDF-Expand-Label (RFC 8446 §7.1) with an empty context --------- */
+/* ---- key schedule: HKDF-Expand-Label (RFC 8446 §7.1) with an empty context --------- *
+ * Every output here (a key, an IV, the next secret) is at most the hash's length, so
+ * HKDF-Expand (RFC 5869 §2.3) is its first block: HMAC(secret, info || 0x01). The
+ * thread's HMAC context keeps its digest: a fetch of HKDF and its digest per call cost
+ * ~1.3 us, which a peer sending KeyUpdates makes us pay three times per 27 bytes. */
+static EVP_MAC_CTX *hmac_for(const suite_t *s)
+{
+    tstate_t *t = tstate();
+    int k = s->hashlen == 48;
+    if (t->hmac[k]) return t->hmac[k];
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *x = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac); /* (the context keeps its own reference) */
+    OSSL_PARAM ps[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)s->md, 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (x && EVP_MAC_CTX_set_params(x, ps) != 1) {
+        EVP_MAC_CTX_free(x);
+        x = NULL;
+    }
+    return t->hmac[k] = x;
+}
 
 static bool expand_label(const suite_t *s, const uint8_t *secret, const char *label, uint8_t *out,
                          size_t outlen)
 {
-    uint8_t info[2 + 1 + 255 + 1];
-    size_t ll = strlen(label), k = 0;
+    uint8_t info[2 + 1 + 255 + 1 + 1], block[EVP_MAX_MD_SIZE];
+    size_t ll = strlen(label), k = 0, bl = 0;
+    if (outlen > s->hashlen) return false;
     info[k++] = (uint8_t)(outlen >> 8);
     info[k++] = (uint8_t)outlen;
     info[k++] = (uint8_t)(6 + ll);
     memcpy(info + k, "tls13 ", 6);
     memcpy(info + k + 6, label, ll);
     k += 6 + ll;
-    info[k++] = 0;
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-    OSSL_PARAM ps[] = {
-        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)s->md, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, s->hashlen),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, k),
-        OSSL_PARAM_construct_end(),
-    };
-    bool ok = kc && EVP_KDF_derive(kc, out, outlen, ps) == 1;
-    EVP_KDF_CTX_free(kc);
-    EVP_KDF_free(kdf);
+    info[k++] = 0; /* the empty context */
+    info[k++] = 1; /* HKDF-Expand's block counter */
+    EVP_MAC_CTX *x = hmac_for(s);
+    bool ok = x && EVP_MAC_init(x, secret, s->hashlen, NULL) == 1 &&
+              EVP_MAC_update(x, info, k) == 1 && EVP_MAC_final(x, block, &bl, sizeof block) == 1 &&
+              bl == s->hashlen;
+    if (ok) memcpy(out, block, outlen);
+    OPENSSL_cleanse(block, sizeof block);
     if (!ok) ERR_clear_error();
     return ok;
 }
@@ -231,6 +259,7 @@ tlsrec_t *tlsrec_from_secrets(uint16_t suite, bool server, const uint8_t *rd, co
     tlsrec_t *r = xcalloc(1, sizeof *r);
     r->s = s;
     r->server = server;
+    r->ku_tokens = KU_TOKENS;
     memcpy(r->rd.secret, rd, len);
     memcpy(r->wr.secret, wr, len);
     if (!set_key(s, &r->rd) || !set_key(s, &r->wr)) {
@@ -278,7 +307,8 @@ static bool handshake(tlsrec_t *r, const uint8_t *p, size_t m)
         if (m - 4 < ml) return false;
         if (p[0] == HS_KEY_UPDATE) {
             /* a key change: the message must end its record (§5.1) */
-            if (ml != 1 || p[4] > 1 || m != 5) return false;
+            if (ml != 1 || p[4] > 1 || m != 5 || r->ku_tokens == 0) return false;
+            r->ku_tokens--;
             if (!next_key(r->s, &r->rd)) return false;
             if (p[4] == 1) r->owe_update = true;
         } else if (!(p[0] == HS_NEW_SESSION_TICKET && !r->server)) {
@@ -359,6 +389,12 @@ static ssize_t open_records(tlsrec_t *r, char *buf, size_t len, size_t *used)
         if (m > 0) {
             memmove(buf + o, buf + i + HDR, (size_t)m);
             r->useless = 0;
+            size_t b = r->ku_bytes + (size_t)m;
+            if (b >= KU_BYTES) {
+                if (r->ku_tokens < KU_TOKENS) r->ku_tokens++;
+                b -= KU_BYTES; /* (a record is at most 16 KiB: one token per record) */
+            }
+            r->ku_bytes = (uint16_t)b;
         } else if (!r->eof && ++r->useless > USELESS_MAX) {
             fail(r);
             break;

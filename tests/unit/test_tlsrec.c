@@ -326,6 +326,39 @@ TEST(a_peer_that_sends_only_key_updates_is_cut)
     pair_close(&p);
 }
 
+/* KeyUpdates are paid for with data: one per 16 KiB the peer sends goes on for ever,
+ * one per byte is cut once the first 32 are spent (a byte between every 32 kept the
+ * cut for updates in a row away, at three key derivations per 27 bytes). */
+TEST(key_updates_are_paid_for_with_data)
+{
+    pair_t p;
+    CHECK(pair_open(&p, SUITES[0], true));
+    if (!p.r) return;
+    size_t n = 16384;
+    char *in = pattern(n, 3), *got = malloc(n + 65536);
+    for (int i = 0; i < 100; i++) {
+        CHECK(SSL_key_update(p.peer, SSL_KEY_UPDATE_NOT_REQUESTED));
+        size_t glen = 0;
+        CHECK(peer_send(&p, in, n, 65536, got, &glen));
+        CHECK(ours_read(&p, got, &glen, n, 65536) > 0 || glen == n);
+        CHECK(glen == n && memcmp(in, got, n) == 0);
+        if (glen != n) break;
+    }
+    ssize_t last = 1;
+    int rounds = 0;
+    for (; rounds < 40 && last > 0; rounds++) {
+        CHECK(SSL_key_update(p.peer, SSL_KEY_UPDATE_NOT_REQUESTED));
+        CHECK(SSL_write(p.peer, "x", 1) == 1);
+        size_t glen = 0;
+        last = ours_read(&p, got, &glen, 1, 65536);
+    }
+    CHECK_EQ_INT(last, -2);
+    CHECK(rounds > 30);
+    free(in);
+    free(got);
+    pair_close(&p);
+}
+
 TEST(close_notify_is_the_end)
 {
     pair_t p;
@@ -483,6 +516,7 @@ int main(void)
     RUN(records_split_across_reads_and_a_caller_with_little_room);
     RUN(a_damaged_record_ends_the_connection);
     RUN(a_peer_that_sends_only_key_updates_is_cut);
+    RUN(key_updates_are_paid_for_with_data);
     RUN(close_notify_is_the_end);
     RUN(a_send_the_socket_does_not_take_goes_out_first_next_time);
     RUN(a_flush_is_not_done_while_sealed_bytes_are_held);
