@@ -489,17 +489,28 @@ ssize_t tlsrec_recv(tlsrec_t *r, int fd, char *buf, size_t room, bool *drained)
          * brings more (else they stay where they are) */
         ssize_t n = transport_recv(fd, NULL, buf + have, room - have);
         if (n <= 0) return n;
+        bool shortread = (size_t)n < room - have;
+        if (have >= HDR && have + (size_t)n < whole && whole <= r->in_cap) {
+            /* still short of the record's end: the new bytes join it where it is (its
+             * buffer has the record's size). Moved to buf and kept again each time, a
+             * record trickled in a byte per segment was copied ~8 KB per byte. */
+            memcpy(r->in + have, buf + have, (size_t)n);
+            r->in_len += (uint32_t)n;
+            if (shortread) return -1;
+            continue;
+        }
         if (have) {
             memcpy(buf, r->in, have);
             in_drop(r);
         }
         size_t total = have + (size_t)n, used;
-        bool shortread = (size_t)n < room - have;
         ssize_t o = open_records(r, buf, total, &used);
         if (o < 0) return -2;
         if (used < total && !r->eof && !r->err) in_keep(r, buf + used, total - used);
         if (o > 0) {
-            *drained = shortread;
+            /* (data then close_notify or a bad record in one read: not drained, so the
+             * next read sees the end now, not at the peer's next segment) */
+            *drained = shortread && !r->eof && !r->err;
             return o;
         }
         if (r->eof) return 0;

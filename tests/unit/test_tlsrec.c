@@ -372,6 +372,65 @@ TEST(close_notify_is_the_end)
     pair_close(&p);
 }
 
+/* Data and close_notify in one read: the data comes back without "drained", so the
+ * caller reads again now and sees the end (with "drained" it waited for the peer's next
+ * segment, which a peer waiting for our close_notify never sends). */
+TEST(data_then_close_notify_is_not_drained)
+{
+    pair_t p;
+    CHECK(pair_open(&p, SUITES[0], true));
+    if (!p.r) return;
+    CHECK(SSL_write(p.peer, "PING\r\n", 6) == 6);
+    SSL_shutdown(p.peer);
+    char got[64];
+    bool dr = true;
+    ssize_t n = tlsrec_recv(p.r, p.fd[1], got, sizeof got, &dr);
+    CHECK_EQ_INT(n, 6);
+    CHECK(!dr);
+    CHECK_EQ_INT(tlsrec_recv(p.r, p.fd[1], got, sizeof got, &dr), 0);
+    pair_close(&p);
+}
+
+/* A record trickled in a byte at a time, then the next whole: both arrive intact (the
+ * bytes of a record not complete yet are kept where they are, not moved per read). */
+TEST(a_record_trickled_byte_by_byte)
+{
+    uint8_t a[32], b[32];
+    memset(a, 7, sizeof a);
+    memset(b, 9, sizeof b);
+    tlsrec_t *ours = tlsrec_from_secrets(0x1301, true, a, b, 32);
+    tlsrec_t *peer = tlsrec_from_secrets(0x1301, false, b, a, 32);
+    int fd[2];
+    CHECK(ours && peer && socketpair(AF_UNIX, SOCK_STREAM, 0, fd) == 0);
+    if (!ours || !peer) return;
+    fcntl(fd[1], F_SETFL, O_NONBLOCK);
+    size_t k = 16384;
+    char *in = pattern(k, 4), *rec = malloc(2 * (k + 64)), *got = malloc(2 * k + 64);
+    size_t n1 = tlsrec_seal_record(peer, 23, in, k, 0, rec);
+    size_t n2 = tlsrec_seal_record(peer, 23, in, 100, 0, rec + n1);
+    CHECK(n1 > k && n2 > 100);
+    size_t glen = 0;
+    bool dr;
+    for (size_t i = 0; i < n1; i++) {
+        CHECK(write(fd[0], rec + i, 1) == 1);
+        ssize_t m = tlsrec_recv(ours, fd[1], got + glen, 65536, &dr);
+        if (m > 0) glen += (size_t)m;
+        CHECK(m > 0 || m == -1);
+    }
+    CHECK(glen == k && memcmp(got, in, k) == 0);
+    CHECK(write(fd[0], rec + n1, n2) == (ssize_t)n2);
+    ssize_t m = tlsrec_recv(ours, fd[1], got + glen, 65536, &dr);
+    CHECK_EQ_INT(m, 100);
+    CHECK(memcmp(got + k, in, 100) == 0);
+    free(in);
+    free(rec);
+    free(got);
+    tlsrec_free(ours);
+    tlsrec_free(peer);
+    close(fd[0]);
+    close(fd[1]);
+}
+
 TEST(a_send_the_socket_does_not_take_goes_out_first_next_time)
 {
     pair_t p;
@@ -518,6 +577,8 @@ int main(void)
     RUN(a_peer_that_sends_only_key_updates_is_cut);
     RUN(key_updates_are_paid_for_with_data);
     RUN(close_notify_is_the_end);
+    RUN(data_then_close_notify_is_not_drained);
+    RUN(a_record_trickled_byte_by_byte);
     RUN(a_send_the_socket_does_not_take_goes_out_first_next_time);
     RUN(a_flush_is_not_done_while_sealed_bytes_are_held);
     RUN(tickets_over_several_records_each_count_in_the_sequence);
