@@ -336,7 +336,9 @@ static ssize_t open_one(tlsrec_t *r, uint8_t *rec, size_t n)
         EVP_DecryptFinal_ex(x, body + l, &l2) != 1 || l + l2 != clen)
         return -1;
     r->rd.seq++;
-    /* the inner plaintext: content, its type, then zero padding (§5.4) */
+    /* the inner plaintext: content, its type, then zero padding (§5.4), 2^14 + 1 bytes at
+     * most in all (§5.2: record_overflow past it) */
+    if (clen > MAX_PLAIN + 1) return -1;
     size_t m = (size_t)clen;
     while (m > 0 && body[m - 1] == 0)
         m--;

@@ -431,6 +431,37 @@ TEST(a_record_trickled_byte_by_byte)
     close(fd[1]);
 }
 
+/* Padding counts in the inner plaintext's bound (RFC 8446 §5.4: 2^14 + 1 bytes with the
+ * type byte): up to it a record opens, one byte past it ends the connection. */
+TEST(padding_past_the_record_size_ends_the_connection)
+{
+    uint8_t a[32], b[32];
+    memset(a, 5, sizeof a);
+    memset(b, 6, sizeof b);
+    tlsrec_t *ours = tlsrec_from_secrets(0x1301, true, a, b, 32);
+    tlsrec_t *peer = tlsrec_from_secrets(0x1301, false, b, a, 32);
+    int fd[2];
+    CHECK(ours && peer && socketpair(AF_UNIX, SOCK_STREAM, 0, fd) == 0);
+    if (!ours || !peer) return;
+    fcntl(fd[1], F_SETFL, O_NONBLOCK);
+    char *rec = malloc(2 * 17000), *got = malloc(65536), *in = pattern(16384, 2);
+    size_t n1 = tlsrec_seal_record(peer, 23, in, 16384, 0, rec);
+    size_t n2 = tlsrec_seal_record(peer, 23, in, 16384, 1, rec + n1);
+    CHECK(n1 > 0 && n2 > 0);
+    bool dr;
+    CHECK(write(fd[0], rec, n1) == (ssize_t)n1);
+    CHECK_EQ_INT(tlsrec_recv(ours, fd[1], got, 65536, &dr), 16384);
+    CHECK(write(fd[0], rec + n1, n2) == (ssize_t)n2);
+    CHECK_EQ_INT(tlsrec_recv(ours, fd[1], got, 65536, &dr), -2);
+    free(in);
+    free(got);
+    free(rec);
+    tlsrec_free(ours);
+    tlsrec_free(peer);
+    close(fd[0]);
+    close(fd[1]);
+}
+
 TEST(a_send_the_socket_does_not_take_goes_out_first_next_time)
 {
     pair_t p;
@@ -579,6 +610,7 @@ int main(void)
     RUN(close_notify_is_the_end);
     RUN(data_then_close_notify_is_not_drained);
     RUN(a_record_trickled_byte_by_byte);
+    RUN(padding_past_the_record_size_ends_the_connection);
     RUN(a_send_the_socket_does_not_take_goes_out_first_next_time);
     RUN(a_flush_is_not_done_while_sealed_bytes_are_held);
     RUN(tickets_over_several_records_each_count_in_the_sequence);
