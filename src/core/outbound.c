@@ -491,7 +491,11 @@ bool flush_run(conn_t *c, bool unlocked)
         if (n > 0 || (n == 0 && len == 0)) { /* (0 with len 0: the held bytes went) */
             c->wpos += (size_t)n;
             if (c->ops->deadline_from_progress) c->stall_ns = 0; /* conn_write_deadline */
-            continue;
+            /* tlsrec holds bytes only when the socket took part of a send: it is full,
+             * so wait for room now rather than learn it from one more send (that
+             * failing send per flush cost a TLS fan-out ~12 % more CPU) */
+            if (!(rec && tlsrec_holds(rec))) continue;
+            n = -1;
         }
         if (n == -1) {
             evloop_blocked(&c->w->loop, c->fd, EVLOOP_WRITE);
