@@ -6,6 +6,7 @@
 #include "core/transport.h"
 #include "base/log.h"
 #include "base/qsbr.h"
+#include "base/ratelim.h"
 #include "core/tls.h"
 #include "core/tlsrec.h"
 
@@ -173,16 +174,12 @@ void conn_tls_accept(worker_t *w, conn_t *c, tls_ctx_t *t, bool optional)
     worker_note_deadline(w, c->tls_due_ns);
 }
 
-/* TLS connection_rate_limit: a budget of new TLS connections per second. */
+/* TLS connection_rate_limit: new TLS connections per second, a token bucket as the
+ * reference's (base/ratelim.h). */
 bool conn_tls_rate_ok(void)
 {
-    static _Atomic int64_t window_s, count;
-    int64_t limit = srv->opts->tls.connection_rate_limit;
-    if (limit <= 0) return true;
-    int64_t now_s = now_mono_ns() / 1000000000LL;
-    int64_t w = atomic_load(&window_s);
-    if (w != now_s && atomic_compare_exchange_strong(&window_s, &w, now_s)) atomic_store(&count, 0);
-    return atomic_fetch_add(&count, 1) < limit;
+    static ratelim_t lim = RATELIM_INIT;
+    return ratelim_take(&lim, srv->opts->tls.connection_rate_limit, now_mono_ns());
 }
 
 void conn_tls_plain(worker_t *w, conn_t *c)

@@ -1,10 +1,11 @@
 /* test_base.c: the shared helpers of src/base/ that have no test file of their
  * own: Go formatting (gofmt.h), percent-decoding (pct.h), owned strings
- * (common.h). Expected texts are what Go 1.19 prints. */
+ * (common.h), the token bucket (ratelim.h). Expected texts are what Go 1.19 prints. */
 #include "test.h"
 #include "base/common.h"
 #include "base/gofmt.h"
 #include "base/pct.h"
+#include "base/ratelim.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -159,6 +160,25 @@ TEST(set_str)
     CHECK(s == NULL);
 }
 
+/* connection_rate_limit's bucket: a burst of the limit, then one per 1/limit s, across
+ * a second's edge too (a per-second count let 3 more through 150 ms later). */
+TEST(ratelim_bucket)
+{
+    ratelim_t r = RATELIM_INIT;
+    const int64_t s = 1000000000LL, t0 = 41 * s + 900000000LL; /* 100 ms before an edge */
+    for (int i = 0; i < 3; i++)
+        CHECK(ratelim_take(&r, 3, t0));
+    CHECK(!ratelim_take(&r, 3, t0));
+    CHECK(!ratelim_take(&r, 3, t0 + 150000000LL)); /* past the edge: 0.45 of a token */
+    CHECK(ratelim_take(&r, 3, t0 + 340000000LL));  /* 1.02 */
+    CHECK(!ratelim_take(&r, 3, t0 + 340000000LL));
+    int ok = 0;
+    for (int i = 0; i < 10; i++)
+        ok += ratelim_take(&r, 3, t0 + 10 * s); /* refilled, never past the burst */
+    CHECK_EQ_INT(ok, 3);
+    CHECK(ratelim_take(&r, 0, t0)); /* no limit */
+}
+
 int main(void)
 {
     RUN(quote_go_str);
@@ -168,5 +188,6 @@ int main(void)
     RUN(pct_decode_modes);
     RUN(pct_decode_bounds);
     RUN(set_str);
+    RUN(ratelim_bucket);
     return test_summary();
 }
