@@ -391,19 +391,37 @@ TEST(data_then_close_notify_is_not_drained)
     pair_close(&p);
 }
 
-/* A record trickled in a byte at a time, then the next whole: both arrive intact (the
- * bytes of a record not complete yet are kept where they are, not moved per read). */
-TEST(a_record_trickled_byte_by_byte)
+/* Two tlsrec ends keyed from fixed secrets (no handshake): ours the server, peer the
+ * client sealing what ours reads; fd[0] the peer's end of a socketpair, fd[1] ours
+ * (non-blocking). */
+static bool keyed_pair(tlsrec_t **ours, tlsrec_t **peer, int fd[2])
 {
     uint8_t a[32], b[32];
     memset(a, 7, sizeof a);
     memset(b, 9, sizeof b);
-    tlsrec_t *ours = tlsrec_from_secrets(0x1301, true, a, b, 32);
-    tlsrec_t *peer = tlsrec_from_secrets(0x1301, false, b, a, 32);
+    *ours = tlsrec_from_secrets(0x1301, true, a, b, 32);
+    *peer = tlsrec_from_secrets(0x1301, false, b, a, 32);
+    bool ok = *ours && *peer && socketpair(AF_UNIX, SOCK_STREAM, 0, fd) == 0;
+    CHECK(ok);
+    if (ok) fcntl(fd[1], F_SETFL, O_NONBLOCK);
+    return ok;
+}
+
+static void keyed_pair_close(tlsrec_t *ours, tlsrec_t *peer, int fd[2])
+{
+    tlsrec_free(ours);
+    tlsrec_free(peer);
+    close(fd[0]);
+    close(fd[1]);
+}
+
+/* A record trickled in a byte at a time, then the next whole: both arrive intact (the
+ * bytes of a record not complete yet are kept where they are, not moved per read). */
+TEST(a_record_trickled_byte_by_byte)
+{
+    tlsrec_t *ours, *peer;
     int fd[2];
-    CHECK(ours && peer && socketpair(AF_UNIX, SOCK_STREAM, 0, fd) == 0);
-    if (!ours || !peer) return;
-    fcntl(fd[1], F_SETFL, O_NONBLOCK);
+    if (!keyed_pair(&ours, &peer, fd)) return;
     size_t k = 16384;
     char *in = pattern(k, 4), *rec = malloc(2 * (k + 64)), *got = malloc(2 * k + 64);
     size_t n1 = tlsrec_seal_record(peer, 23, in, k, 0, rec);
@@ -425,25 +443,16 @@ TEST(a_record_trickled_byte_by_byte)
     free(in);
     free(rec);
     free(got);
-    tlsrec_free(ours);
-    tlsrec_free(peer);
-    close(fd[0]);
-    close(fd[1]);
+    keyed_pair_close(ours, peer, fd);
 }
 
 /* Padding counts in the inner plaintext's bound (RFC 8446 §5.4: 2^14 + 1 bytes with the
  * type byte): up to it a record opens, one byte past it ends the connection. */
 TEST(padding_past_the_record_size_ends_the_connection)
 {
-    uint8_t a[32], b[32];
-    memset(a, 5, sizeof a);
-    memset(b, 6, sizeof b);
-    tlsrec_t *ours = tlsrec_from_secrets(0x1301, true, a, b, 32);
-    tlsrec_t *peer = tlsrec_from_secrets(0x1301, false, b, a, 32);
+    tlsrec_t *ours, *peer;
     int fd[2];
-    CHECK(ours && peer && socketpair(AF_UNIX, SOCK_STREAM, 0, fd) == 0);
-    if (!ours || !peer) return;
-    fcntl(fd[1], F_SETFL, O_NONBLOCK);
+    if (!keyed_pair(&ours, &peer, fd)) return;
     char *rec = malloc(2 * 17000), *got = malloc(65536), *in = pattern(16384, 2);
     size_t n1 = tlsrec_seal_record(peer, 23, in, 16384, 0, rec);
     size_t n2 = tlsrec_seal_record(peer, 23, in, 16384, 1, rec + n1);
@@ -456,10 +465,7 @@ TEST(padding_past_the_record_size_ends_the_connection)
     free(in);
     free(got);
     free(rec);
-    tlsrec_free(ours);
-    tlsrec_free(peer);
-    close(fd[0]);
-    close(fd[1]);
+    keyed_pair_close(ours, peer, fd);
 }
 
 TEST(a_send_the_socket_does_not_take_goes_out_first_next_time)
