@@ -17,7 +17,11 @@ MOVED = r"Moved to worker \d+: its messages go to and come from cid:\d+ only"
 
 def _pair(s, tag):
     """A responder on svc.<tag> and a requester with inbox in.<tag>. The server hands
-    new connections to its workers in turn, so these two are on different workers."""
+    new connections to its workers in turn, so these two are on different workers:
+    once the harness's probe of the port (one connection, closed at once) was taken in
+    its turn. Accepted after the responder, it put both on one worker, and nothing
+    moved (seen in CI)."""
+    s.wait_log(r"Client connection closed", 10)
     rsp = connected(s)
     rsp.send(b"SUB svc.%s 1\r\n" % tag)
     rsp.ping_pong()
