@@ -197,8 +197,14 @@ while True:
                                  daemon=True).start()
             # (not under the sanitizers: ASan's quarantine of what the stream frees grows
             # RSS by ~1 MiB/s, TSan's shadow stays resident)
+            # The pool keeps a 2 MiB chunk per block size the busy buffers use (huge
+            # pages, resident whole): ~4 MiB of chunks for ~0.8 MiB of blocks, measured
+            # in smaps. With a quarter of the ~27 MiB peak alone the bound sat that close
+            # (6.8 vs 6.76 MiB) and failed on a loaded machine; kept, the buffers stay
+            # at ~90 % of the peak.
             if not sanitized():
-                wait_until(lambda: _rss_kib(s.proc.pid) - rss0 < (peak - rss0) * 0.25, 20,
+                bound = (peak - rss0) * 0.25 + 4096
+                wait_until(lambda: _rss_kib(s.proc.pid) - rss0 < bound, 20,
                            what="RSS back down while the subscribers stay busy "
                                 "(was %d KiB over the start at the peak)" % (peak - rss0))
             assert stream.poll() is None, "the stream's publisher stopped"
