@@ -65,8 +65,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 stream[slen + (type * 131u + len) % n] ^= (char)(1 << (flags & 7));
                 clean = false;
             }
-            /* past the limit: refused; empty: more than 32 in a row end it */
-            if (inner != 23 || len > 16384 || len == 0) clean = false;
+            /* past the limit (content, or with its type and padding 2^14 + 1): refused;
+             * empty: more than 32 in a row end it */
+            if (inner != 23 || len > 16384 || len == 0 || len + 1 + (flags & 0x7f) > 16385)
+                clean = false;
             if (inner == 23 && wlen + len < sizeof want) {
                 memcpy(want + wlen, content, len);
                 wlen += len;
