@@ -3,12 +3,13 @@ max_connections, max_subscriptions, max_pending (slow consumer), ping_interval
 + ping_max (stale connection) — protocol.md §12, §13, §18."""
 
 import os
+import select
 import socket
 import threading
 import time
 
-from harness import (Server, Client, connected, connected_retry, count_msgs, server_bin,
-                     stuck_subscriber, wait_until)
+from harness import (Server, Client, connected, connected_retry, count_msgs, is_reference,
+                     server_bin, stuck_subscriber, wait_until)
 
 TIMEOUTS = {"test_slow_consumer_is_cut_others_unaffected": 60,
             "test_stale_connection_before_connect": 40}
@@ -221,6 +222,42 @@ def test_first_ping_about_two_seconds_after_connect():
         assert 1.5 < took < 4.5, "first PING after %.2fs" % took
         c.send(b"PONG\r\n")
         c.expect_nothing(1.0)
+
+
+def test_first_pings_of_connections_that_came_together_go_out_together():
+    # A PING's due time sits on a grid of 1/16 of its delay (proto_loop.h): connections
+    # made over ~0.8 s get their first PINGs (2 s later) in at most one batch per 125 ms
+    # step. With exact due times each was a timer pass of its own over all of a worker's
+    # connections: a pass a millisecond in a storm of connections.
+    if is_reference():
+        return  # the reference spreads them at random
+    with Server() as s:
+        clients, made = [], []
+        for _ in range(24):
+            c = s.client(auto_pong=False)
+            c.connect()
+            c.ping_pong()
+            made.append(time.monotonic())
+            clients.append(c)
+            time.sleep(0.035)
+        got = {}
+        deadline = time.monotonic() + 10
+        while len(got) < len(clients) and time.monotonic() < deadline:
+            left = [c.sock for c in clients if c.sock not in got]
+            ready, _, _ = select.select(left, [], [], 0.5)
+            now = time.monotonic()
+            for sk in ready:
+                got[sk] = now
+        assert len(got) == len(clients), "%d of %d first PINGs" % (len(got), len(clients))
+        for c in clients:
+            c.expect(b"PING\r\n", 5)
+        times = sorted(got.values())
+        batches = 1 + sum(1 for a, b in zip(times, times[1:]) if b - a > 0.03)
+        bound = int((made[-1] - made[0]) / 0.125) + 2
+        assert batches <= bound, "%d batches of first PINGs over %.2fs (at most %d)" % (
+            batches, made[-1] - made[0], bound)
+        for c in clients:
+            c.close()
 
 
 def test_slow_but_live_consumer_pauses_the_producer_instead_of_being_cut():
