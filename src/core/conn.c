@@ -169,7 +169,7 @@ void conn_tls_accept(worker_t *w, conn_t *c, tls_ctx_t *t, bool optional)
     c->tls = tls_ctx_ref(t);
     c->ssl = tls_ssl_new(t, c->fd, &c->tls_short_read);
     SSL_set_accept_state(c->ssl);
-    c->tls_due_ns = w->now_ns + t->timeout_ns;
+    c->tls_due_ns = deadline_after(w->now_ns, t->timeout_ns);
     c->tls_optional = optional;
     worker_note_deadline(w, c->tls_due_ns);
 }

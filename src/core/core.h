@@ -323,6 +323,12 @@ static inline void stage_prefetch(const worker_t *w, const conn_t *c, size_t n)
     prefetch_line(p + n - 1);
 }
 void worker_note_deadline(worker_t *w, int64_t t);
+/* now + d, rounded up onto a grid of d/16 (1 ms to 1 s). A worker's timer pass visits
+ * all of its connections; with exact times, a deadline each of many connections set
+ * (PINGs, auth and TLS timeouts) was a pass of its own, one a millisecond after a storm
+ * of connections; on the grid those of a step share one (docs/internals.md, "The
+ * monitoring port"). */
+int64_t deadline_after(int64_t now, int64_t d);
 /* At most WORKER_TICK_HOOKS: fn runs on a worker each time its timers are due (a noted
  * deadline, or the housekeeping tick); fn notes its own next deadline. Before start. */
 #define WORKER_TICK_HOOKS 4

@@ -608,7 +608,7 @@ void tls_conn_begin(worker_t *w, conn_t *c, tls_ctx_t *t, bool client, const cha
         SSL_set_accept_state(c->ssl);
     }
     DEBUG("%sStarting TLS %s %s handshake", c->prefix, what, client ? "client" : "server");
-    c->tls_due_ns = w->now_ns + t->timeout_ns;
+    c->tls_due_ns = deadline_after(w->now_ns, t->timeout_ns);
     worker_note_deadline(w, c->tls_due_ns);
     /* the client side speaks first */
     if (client) conn_flush_handshake(w, c);

@@ -47,6 +47,15 @@ void worker_note_deadline(worker_t *w, int64_t t)
     evloop_note_deadline(&w->loop, t);
 }
 
+int64_t deadline_after(int64_t now, int64_t d)
+{
+    int64_t g = d / 16;
+    if (g < 1000000) g = 1000000;
+    if (g > 1000000000) g = 1000000000;
+    int64_t t = now + d;
+    return t + (g - t % g) % g;
+}
+
 void server_wake_all(void)
 {
     for (int i = 0; i < srv->nworkers; i++)

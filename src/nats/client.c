@@ -236,7 +236,7 @@ void client_reauth(worker_t *w, conn_t *c)
          * is checked against the new options when it arrives, within its auth timeout. */
         if (!c->auth_ok) {
             if (!c->auth_due_ns) {
-                c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(srv->opts);
+                c->auth_due_ns = deadline_after(w->now_ns, opts_auth_timeout_ns(srv->opts));
                 worker_note_deadline(w, c->auth_due_ns);
             }
             return;
@@ -290,13 +290,13 @@ void client_init(conn_t *c)
     if (auth_required()) {
         /* With TLS the auth timer starts once the handshake is done. */
         if (!conn_tls_on(c)) {
-            c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(o);
+            c->auth_due_ns = deadline_after(w->now_ns, opts_auth_timeout_ns(o));
             worker_note_deadline(w, c->auth_due_ns);
         }
     } else {
         c->auth_ok = true;
     }
-    c->ping_due_ns = ping_due_after(w->now_ns, o->ping_interval_ns);
+    c->ping_due_ns = deadline_after(w->now_ns, o->ping_interval_ns);
     worker_note_deadline(w, c->ping_due_ns);
     conn_flush_owned(w, c);
 }
@@ -304,7 +304,7 @@ void client_init(conn_t *c)
 void client_tls_done(worker_t *w, conn_t *c)
 {
     if (!c->auth_ok) {
-        c->auth_due_ns = w->now_ns + opts_auth_timeout_ns(srv->opts);
+        c->auth_due_ns = deadline_after(w->now_ns, opts_auth_timeout_ns(srv->opts));
         worker_note_deadline(w, c->auth_due_ns);
     }
 }
@@ -396,7 +396,7 @@ static void connect_finish(worker_t *w, conn_t *c)
      * PINGs of connections that came together go out in one timer pass). */
     int64_t first = srv->opts->ping_interval_ns;
     if (first > 2000000000LL) first = 2000000000LL;
-    c->ping_due_ns = ping_due_after(w->now_ns, first);
+    c->ping_due_ns = deadline_after(w->now_ns, first);
     c->rtt_pending = true;
     worker_note_deadline(w, c->ping_due_ns);
 }

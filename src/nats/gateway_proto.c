@@ -244,7 +244,7 @@ void gw_start_protocol(worker_t *w, conn_t *c)
         opts_t *o = srv->opts;
         int64_t t =
             o->gateway.auth_timeout_ns ? o->gateway.auth_timeout_ns : DEFAULT_AUTH_TIMEOUT_NS;
-        c->auth_due_ns = w->now_ns + t;
+        c->auth_due_ns = deadline_after(w->now_ns, t);
         worker_note_deadline(w, c->auth_due_ns);
     }
     c->auth_ok = true; /* CONNECT is checked by its handler (and required before INFO) */
@@ -255,7 +255,7 @@ void gw_start_protocol(worker_t *w, conn_t *c)
  * (an inbound one's, or ours). */
 static void first_ping(worker_t *w, conn_t *c)
 {
-    c->ping_due_ns = w->now_ns + 1000000000LL + (int64_t)(worker_rand(w) % 200000000ULL);
+    c->ping_due_ns = deadline_after(w->now_ns, 1000000000LL);
     c->rtt_pending = true;
     worker_note_deadline(w, c->ping_due_ns);
 }

@@ -215,7 +215,7 @@ static void log_js_deny(conn_t *c)
 
 static void first_ping(worker_t *w, conn_t *c)
 {
-    c->ping_due_ns = w->now_ns + 1000000000LL + (int64_t)(worker_rand(w) % 200000000ULL);
+    c->ping_due_ns = deadline_after(w->now_ns, 1000000000LL);
     c->rtt_pending = true;
     worker_note_deadline(w, c->ping_due_ns);
 }
@@ -227,7 +227,7 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
         spoke_set_perms(c, NULL); /* the remote's deny lists, until the hub's INFO */
         /* nothing to send before the hub's INFO */
         c->auth_ok = true;
-        c->auth_due_ns = w->now_ns + LEAF_INFO_WAIT_NS;
+        c->auth_due_ns = deadline_after(w->now_ns, LEAF_INFO_WAIT_NS);
         worker_note_deadline(w, c->auth_due_ns);
         return;
     }
@@ -237,7 +237,7 @@ void leaf_start_protocol(worker_t *w, conn_t *c)
     c->nonce = xstrdup(nonce);
     leaf_send_info(w, c, nonce, false);
     const leaf_opts_t *lo = &srv->opts->leaf;
-    c->auth_due_ns = w->now_ns + opts_leaf_auth_timeout_ns(lo);
+    c->auth_due_ns = deadline_after(w->now_ns, opts_leaf_auth_timeout_ns(lo));
     worker_note_deadline(w, c->auth_due_ns);
     conn_flush_owned(w, c);
     /* INFO in plaintext, then the leaf upgrades (the handshake's own deadline runs) */

@@ -19,15 +19,6 @@ ping_tick_t conn_ping_tick(worker_t *w, conn_t *c, int64_t *idle_ns)
         c->last_ping_sent_ns = now;
         r = PING_SENT;
     }
-    c->ping_due_ns = ping_due_after(now, o->ping_interval_ns);
+    c->ping_due_ns = deadline_after(now, o->ping_interval_ns);
     return r;
-}
-
-int64_t ping_due_after(int64_t now, int64_t d)
-{
-    int64_t g = d / 16;
-    if (g < 1000000) g = 1000000;
-    if (g > 1000000000) g = 1000000000;
-    int64_t t = now + d;
-    return t + (g - t % g) % g;
 }

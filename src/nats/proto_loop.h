@@ -10,8 +10,7 @@
  * the compiler turns the pointers into direct calls (inlined where it chooses,
  * as before): the client PUB path pays no indirect call per operation.
  *
- * conn_ping_tick: the PING timer of both kinds; ping_due_after: when a PING is
- * due. */
+ * conn_ping_tick: the PING timer of both kinds. */
 #ifndef GNATSD_PROTO_LOOP_H
 #define GNATSD_PROTO_LOOP_H
 
@@ -72,11 +71,5 @@ typedef enum ping_tick {
 /* Owner's timer: when c's PING is due, sends one (or not, see above) and sets the next
  * due time (not when stale). *idle_ns (may be NULL): the time since c's last activity. */
 ping_tick_t conn_ping_tick(worker_t *w, conn_t *c, int64_t *idle_ns);
-
-/* The due time of a PING d after now, rounded up onto a grid of d/16 (1 ms to 1 s).
- * A worker's timer pass visits all of its connections; with exact due times every
- * connection's PING was a pass of its own (one per millisecond over 15,000 connections
- * two seconds after they arrived), on the grid one pass serves a whole step. */
-int64_t ping_due_after(int64_t now, int64_t d);
 
 #endif

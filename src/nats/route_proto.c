@@ -149,12 +149,12 @@ void route_start_protocol(worker_t *w, conn_t *c)
          * without (the reference times out only the former; a silent socket would be
          * kept until its PINGs went stale, minutes later). */
         int64_t t = opts_cluster_auth_timeout_ns(o);
-        c->auth_due_ns = w->now_ns + t;
+        c->auth_due_ns = deadline_after(w->now_ns, t);
         worker_note_deadline(w, c->auth_due_ns);
         if (!o->cluster.user || !*o->cluster.user) c->auth_ok = true;
     }
     /* First PING about a second after the route is up. */
-    c->ping_due_ns = w->now_ns + 1000000000LL + (int64_t)(worker_rand(w) % 200000000ULL);
+    c->ping_due_ns = deadline_after(w->now_ns, 1000000000LL);
     c->rtt_pending = true;
     worker_note_deadline(w, c->ping_due_ns);
     conn_flush_owned(w, c);

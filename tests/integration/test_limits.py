@@ -224,40 +224,59 @@ def test_first_ping_about_two_seconds_after_connect():
         c.expect_nothing(1.0)
 
 
+def _batches_of_first_bytes(s, n, connect, step):
+    """n clients of server s made 35 ms apart (connect(client) after each INFO): the
+    batches (more than 30 ms apart) in which their first bytes after that arrived, and
+    the most a grid of `step` seconds allows over the span they were made in."""
+    clients, made = [], []
+    for _ in range(n):
+        c = s.client(auto_pong=False)
+        connect(c)
+        made.append(time.monotonic())
+        clients.append(c)
+        time.sleep(0.035)
+    got = {}
+    deadline = time.monotonic() + 10
+    while len(got) < n and time.monotonic() < deadline:
+        ready, _, _ = select.select([c.sock for c in clients if c.sock not in got], [], [], 0.5)
+        now = time.monotonic()
+        for sk in ready:
+            got[sk] = now
+    assert len(got) == n, "bytes on %d of %d connections" % (len(got), n)
+    times = sorted(got.values())
+    batches = 1 + sum(1 for a, b in zip(times, times[1:]) if b - a > 0.03)
+    return clients, batches, int((made[-1] - made[0]) / step) + 2
+
+
 def test_first_pings_of_connections_that_came_together_go_out_together():
-    # A PING's due time sits on a grid of 1/16 of its delay (proto_loop.h): connections
+    # A deadline sits on a grid of 1/16 of its delay (core.h deadline_after): connections
     # made over ~0.8 s get their first PINGs (2 s later) in at most one batch per 125 ms
     # step. With exact due times each was a timer pass of its own over all of a worker's
     # connections: a pass a millisecond in a storm of connections.
     if is_reference():
         return  # the reference spreads them at random
     with Server() as s:
-        clients, made = [], []
-        for _ in range(24):
-            c = s.client(auto_pong=False)
+        def connect(c):
             c.connect()
             c.ping_pong()
-            made.append(time.monotonic())
-            clients.append(c)
-            time.sleep(0.035)
-        got = {}
-        deadline = time.monotonic() + 10
-        while len(got) < len(clients) and time.monotonic() < deadline:
-            left = [c.sock for c in clients if c.sock not in got]
-            ready, _, _ = select.select(left, [], [], 0.5)
-            now = time.monotonic()
-            for sk in ready:
-                got[sk] = now
-        assert len(got) == len(clients), "%d of %d first PINGs" % (len(got), len(clients))
+        clients, batches, bound = _batches_of_first_bytes(s, 24, connect, 0.125)
         for c in clients:
             c.expect(b"PING\r\n", 5)
-        times = sorted(got.values())
-        batches = 1 + sum(1 for a, b in zip(times, times[1:]) if b - a > 0.03)
-        bound = int((made[-1] - made[0]) / 0.125) + 2
-        assert batches <= bound, "%d batches of first PINGs over %.2fs (at most %d)" % (
-            batches, made[-1] - made[0], bound)
-        for c in clients:
             c.close()
+        assert batches <= bound, "%d batches of first PINGs (at most %d)" % (batches, bound)
+
+
+def test_auth_timeouts_of_connections_that_came_together_go_out_together():
+    # The same for connections that never send CONNECT (a storm of them is an attack's
+    # shape): their 2 s auth timeouts end in at most one timer pass per 125 ms.
+    if is_reference():
+        return
+    with Server(config='authorization { user: a, password: b, timeout: 2 }\n') as s:
+        clients, batches, bound = _batches_of_first_bytes(s, 24, lambda c: None, 0.125)
+        for c in clients:
+            c.expect(b"-ERR 'Authentication Timeout'\r\n", 5)
+            c.close()
+        assert batches <= bound, "%d batches of auth timeouts (at most %d)" % (batches, bound)
 
 
 def test_slow_but_live_consumer_pauses_the_producer_instead_of_being_cut():
