@@ -141,6 +141,7 @@ struct worker {
     int64_t over_max;           /* the most bytes pending at one of them: sets the pause's length */
     size_t stage_limit;         /* the stall threshold (at most STAGE_MAX), per loop iteration */
     int64_t busy_trim_ns;       /* when the last HOUSEKEEP_NS period of trim_out began */
+    int64_t pass_due_ns;        /* the next timer pass over the connections (0: none) */
     bool listener_paused;       /* this worker puts a listener back after its accept back-off */
     conn_t **stalled;           /* producers paused until their stall_until_ns */
     _Atomic bool has_stalled;   /* nstalled > 0, for flushers deciding whom to wake */
@@ -322,7 +323,12 @@ static inline void stage_prefetch(const worker_t *w, const conn_t *c, size_t n)
         prefetch_line(p + off);
     prefetch_line(p + n - 1);
 }
+/* Owner: the timer pass (every connection's `timer`, write deadlines, trimming) runs
+ * at t at the latest. */
 void worker_note_deadline(worker_t *w, int64_t t);
+/* Owner: the loop wakes at t, for run_stalled only (a producer's stall end, ms apart
+ * per producer, is not a pass over every connection). */
+void worker_note_wake(worker_t *w, int64_t t);
 /* now + d, rounded up onto a grid of d/16 (1 ms to 1 s). A worker's timer pass visits
  * all of its connections; with exact times, a deadline each of many connections set
  * (PINGs, auth and TLS timeouts) was a pass of its own, one a millisecond after a storm

@@ -668,7 +668,7 @@ static void stall_conn(worker_t *w, conn_t *c, int64_t d)
     }
     w->stalled[w->nstalled++] = c;
     atomic_store(&w->has_stalled, true);
-    worker_note_deadline(w, c->stall_until_ns);
+    worker_note_wake(w, c->stall_until_ns);
 }
 
 /* After a read whose deliveries left consumers behind: pauses c, unless every one of

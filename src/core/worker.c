@@ -45,6 +45,12 @@ uint64_t worker_rand(worker_t *w)
 void worker_note_deadline(worker_t *w, int64_t t)
 {
     evloop_note_deadline(&w->loop, t);
+    if (t && (!w->pass_due_ns || t < w->pass_due_ns)) w->pass_due_ns = t;
+}
+
+void worker_note_wake(worker_t *w, int64_t t)
+{
+    evloop_note_deadline(&w->loop, t);
 }
 
 int64_t deadline_after(int64_t now, int64_t d)
@@ -350,7 +356,7 @@ static void run_stalled(worker_t *w)
     for (size_t i = 0; i < w->nstalled;) {
         conn_t *c = w->stalled[i];
         if (c->stall_until_ns > w->now_ns) {
-            worker_note_deadline(w, c->stall_until_ns);
+            worker_note_wake(w, c->stall_until_ns);
             i++;
             continue;
         }
@@ -374,6 +380,12 @@ void worker_on_tick(void (*fn)(worker_t *w))
 static void run_timers(worker_t *w)
 {
     if (!evloop_deadline_due(&w->loop, w->now_ns)) return;
+    if (!w->pass_due_ns || w->pass_due_ns > w->now_ns) {
+        /* The wake-up was a stall's end: run_stalled (after) notes the others again. */
+        evloop_note_deadline(&w->loop, w->pass_due_ns);
+        return;
+    }
+    w->pass_due_ns = 0;
     for (size_t i = 0; i < ntick_hooks; i++)
         tick_hooks[i](w);
     bool period_end = w->now_ns - w->busy_trim_ns >= HOUSEKEEP_NS;
@@ -532,8 +544,8 @@ static void *worker_main(void *arg)
         flush_pending(w);
         handle_close_reqs(w);
         w->stage_limit = stage_limit();
+        run_timers(w); /* first: a pass forgets the loop's wake-ups, run_stalled notes its own */
         if (w->nstalled) run_stalled(w);
-        run_timers(w);
         if (unlikely(w->listener_paused)) run_listeners(w); /* after: run_timers resets deadlines */
         flush_pending(w);
         if (w->nover) { /* the pointers end here; the next read pauses without checking */
