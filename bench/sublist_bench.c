@@ -1,7 +1,8 @@
 /* sublist_bench.c: ns per sublist_match on cache hits (1 and 2 threads), on
- * misses (cache off), and per insert+match+remove of an _INBOX subject.
- * Build: gcc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o /tmp/slb
- *        bench/sublist_bench.c src/index/sublist.c src/base/qsbr.c src/base/common.c */
+ * misses (cache off), per insert+match+remove of an _INBOX subject, and per removal
+ * of one of 50,000 subscriptions to one subject.
+ * Build (after make): gcc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o /tmp/slb
+ *        bench/sublist_bench.c build/libgnatsd.a -lssl -lcrypto -lcrypt -lm */
 #include "base/common.h"
 #include "base/qsbr.h"
 #include "index/sublist.h"
@@ -108,6 +109,21 @@ int main(void)
     }
     printf("wildcard insert+remove (occupied-set scan x2): %.0f ns/cycle\n",
            (double)(now_mono_ns() - t0) / WILD);
+    /* Many connections on one subject going at once (a fan-out's subscribers after a
+     * network blip): each removal used to search the subject's array. */
+    enum { FAN = 50000 };
+    sub_t **fan = malloc(FAN * sizeof *fan);
+    for (int i = 0; i < FAN; i++)
+        sublist_insert(sl, fan[i] = mksub("fan.out", NULL));
+    t0 = now_mono_ns();
+    for (int i = 0; i < FAN; i++) {
+        sublist_remove(sl, fan[i]);
+        qsbr_retire(fan[i], free);
+        qsbr_quiescent();
+    }
+    printf("remove %d subs of one subject, oldest first: %.0f ns/remove\n", FAN,
+           (double)(now_mono_ns() - t0) / FAN);
+    free(fan);
     sublist_stats_t st;
     sublist_stats(sl, &st);
     printf("stats: subs=%llu cache=%llu matches=%llu hits=%llu\n", (unsigned long long)st.num_subs,

@@ -30,6 +30,9 @@ typedef struct sub {
     struct sublist *sl;  /* the index it was inserted in (sublist_insert sets it) */
     struct sub *shadow;  /* a client's sub: its first shadow in an exporting account;
                           * a shadow: the next one */
+    uint32_t slot;       /* its index in its trie node's array (sublist's, under its lock):
+                          * a removal finds it at once, not by a search of every sub
+                          * on the subject (O(n^2) when n connections on one go) */
     char mem[];          /* subject, queue, sid bytes */
 } sub_t;
 

@@ -315,25 +315,23 @@ static void push_sub(sub_t ***arr, uint32_t *n, uint32_t *cap, sub_t *s)
         *cap = *cap ? *cap * 2 : 2;
         *arr = xrealloc(*arr, *cap * sizeof(**arr));
     }
+    s->slot = *n;
     (*arr)[(*n)++] = s;
 }
 
-/* Swap-remove; searching from the end because a sub is often removed soon
- * after it was added (request/reply). */
+/* Swap-remove at the sub's slot; false if it is not there (removed already). */
 static bool pop_sub(sub_t ***arr, uint32_t *n, uint32_t *cap, sub_t *s)
 {
-    for (uint32_t i = *n; i-- > 0;) {
-        if ((*arr)[i] == s) {
-            (*arr)[i] = (*arr)[--*n];
-            if (!*n) {
-                free(*arr);
-                *arr = NULL;
-                *cap = 0;
-            }
-            return true;
-        }
+    uint32_t i = s->slot;
+    if (i >= *n || (*arr)[i] != s) return false;
+    (*arr)[i] = (*arr)[--*n];
+    (*arr)[i]->slot = i;
+    if (!*n) {
+        free(*arr);
+        *arr = NULL;
+        *cap = 0;
     }
-    return false;
+    return true;
 }
 
 static qgroup_t *node_qgroup(node_t *n, slice_t q)

@@ -259,6 +259,48 @@ TEST(duplicate_subjects)
     free(c);
 }
 
+/* A removal finds its sub at the slot it keeps (no search of the subject's array): the
+ * slot follows the sub that a swap-remove moved, in plain arrays and queue groups, and a
+ * sub removed already is not found at its old slot, which another sub holds now. */
+TEST(removal_by_slot)
+{
+    sublist_t *sl = sublist_new(true);
+    enum { N = 6 };
+    sub_t *p[N], *q[N];
+    for (int i = 0; i < N; i++) {
+        sublist_insert(sl, p[i] = mksub("foo", NULL));
+        sublist_insert(sl, q[i] = mksub("foo", "q"));
+    }
+    static const int order[N] = {2, 0, 5, 1, 4, 3}; /* middle, first, last, ... */
+    for (int k = 0; k < N; k++) {
+        int i = order[k];
+        CHECK_EQ_INT(sublist_remove(sl, p[i]), 0);
+        CHECK_EQ_INT(sublist_remove(sl, q[i]), 0);
+        CHECK_EQ_INT(sublist_remove(sl, p[i]), -1);
+        CHECK_EQ_INT(sublist_remove(sl, q[i]), -1);
+        const sl_result_t *r = M(sl, "foo");
+        CHECK_EQ_INT(r->nplain, N - 1 - k);
+        for (int j = k + 1; j < N; j++) {
+            CHECK(has_plain(r, p[order[j]]));
+            CHECK(group_has(find_group(r, "q"), q[order[j]]));
+        }
+    }
+    /* Same slot, other subject: the identity check keeps it from the wrong array. */
+    sub_t *a = mksub("a", NULL), *b = mksub("b", NULL);
+    sublist_insert(sl, a);
+    CHECK_EQ_INT(sublist_remove(sl, b), -1);
+    CHECK_EQ_INT(M(sl, "a")->nplain, 1);
+    CHECK_EQ_INT(sublist_remove(sl, a), 0);
+    sublist_free(sl);
+    qsbr_drain_all();
+    for (int i = 0; i < N; i++) {
+        free(p[i]);
+        free(q[i]);
+    }
+    free(a);
+    free(b);
+}
+
 TEST(queue_groups)
 {
     sublist_t *sl = sublist_new(true);
@@ -770,6 +812,7 @@ int main(void)
     RUN(cache_churn_random);
     RUN(many_subs);
     RUN(deep_subjects);
+    RUN(removal_by_slot);
     RUN(concurrent_cached);
     RUN(concurrent_uncached);
     RUN(concurrent_unregistered_writer);
