@@ -27,7 +27,7 @@ DEBS = gcc make libc6-dev libssl-dev libcrypt-dev libnats-dev pkg-config python3
         win-deps win64 win64-unit static dist dist-deps dist-aarch64 man install FORCE
 
 all: $(BUILD)/gnatsd $(BUILD)/nats-server $(BUILD)/mkpasswd $(if $(wildcard bench/gb_main.c),$(BUILD)/gnatsd-bench) \
-     $(BUILD)/floor-relay
+     $(BUILD)/floor-relay $(BUILD)/floor-tls
 
 # --- the normal build -----------------------------------------------------
 OBJ := $(SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -97,6 +97,11 @@ $(BUILD)/gnatsd-bench: $(BENCH_SRC) $(wildcard bench/gb_*.h)
 $(BUILD)/floor-relay: bench/floor_relay.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $<
+
+# the TLS connection-rate floor (docs/performance.md): OpenSSL's handshake and nothing else
+$(BUILD)/floor-tls: bench/floor_tls.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< -lssl -lcrypto -lpthread
 
 # what tools/version.sh says, as two #defines; the file is replaced only when they
 # change, so a new commit recompiles base/version.c alone. `make GNATSD_C_VERSION=..

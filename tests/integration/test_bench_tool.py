@@ -10,10 +10,14 @@ our server); the tool is $GNATSD_BENCH, default build/gnatsd-bench.
 import json
 import os
 import select
+import shutil
+import socket
+import ssl
 import subprocess
+import tempfile
 import time
 
-from harness import REPO_ROOT, Server, free_port, wait_own_port
+from harness import REPO_ROOT, Server, free_port, make_self_signed_cert, wait_own_port
 
 COMMON_KEYS = {"mode", "role", "client", "server", "clients", "msg_size", "msgs", "expected",
                "lost", "extra", "errors", "seconds", "msgs_per_sec", "mb_per_sec"}
@@ -192,6 +196,54 @@ def test_floor_relay_answers_requests():
         finally:
             p.kill()
             p.wait()
+
+
+def test_floor_tls_carries_tls_clients():
+    """build/floor-tls (the TLS handshake floor in docs/performance.md) must take
+    what natsbench's conns scenario does over TLS (INFO, handshake, CONNECT,
+    PING, SUB, a PUB from another connection delivered as MSG), or its numbers
+    mean nothing."""
+    tool = _path("FLOOR_TLS", "build/floor-tls")
+    d = tempfile.mkdtemp(prefix="gnatsd-floor-tls-")
+    port = free_port()
+    try:
+        cert, key = make_self_signed_cert(d)
+        p = subprocess.Popen([tool, "-a", "127.0.0.1", "-p", str(port), "--tls", "--tlscert",
+                              cert, "--tlskey", key],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_own_port(p, port)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(cert)
+
+            def dial():
+                raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+                info = b""
+                while not info.endswith(b"\r\n"):
+                    info += raw.recv(1)
+                assert b'"tls_required":true' in info, info
+                t = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+                t.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+                assert t.recv(64) == b"PONG\r\n"
+                return t
+
+            sub, pub = dial(), dial()
+            sub.sendall(b"SUB bench.conns.7 1\r\nPING\r\n")
+            assert sub.recv(64) == b"PONG\r\n"
+            pub.sendall(b"PUB bench.conns.7 5\r\nhello\r\n")
+            got = b""
+            while not got.endswith(b"hello\r\n"):
+                chunk = sub.recv(256)
+                assert chunk, got
+                got += chunk
+            assert got == b"MSG bench.conns.7 1 5\r\nhello\r\n", got
+            sub.close()
+            pub.close()
+        finally:
+            p.kill()
+            p.wait()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_bench_accounts():
