@@ -66,6 +66,7 @@ static void conn_free_cb(void *p)
     tls_ctx_unref(c->tls);
     out_free(c);
     c->ops->free(c);
+    free(c->dead);
     free(c);
 }
 
@@ -131,6 +132,7 @@ void conn_adopt(worker_t *w, inq_item_t *it)
     int fd = it->fd;
     conn_t *c = xcalloc(1, sizeof *c);
     spin_init(&c->out_lock);
+    spin_init(&c->dead_lock);
     c->fd = fd;
     c->w = w;
     c->ops = it->ops;

@@ -38,12 +38,11 @@ static void client_sub_removed(worker_t *w, const sub_t *s)
 
 static void client_sweep_dead_subs(conn_t *c)
 {
-    if (atomic_load_explicit(&c->dead_subs, memory_order_relaxed) == 0) return;
-    atomic_store(&c->dead_subs, 0);
-    for (uint32_t i = 0; i < c->subs.cap; i++) {
-        sub_t *s = c->subs.slots[i];
-        if (s && s != SID_TOMB && atomic_load(&s->closed)) sub_discard(c, s, client_sub_removed);
-    }
+    uint32_t n;
+    sub_t **v = sub_take_dead(c, &n);
+    for (uint32_t i = 0; i < n; i++)
+        sub_discard(c, v[i], client_sub_removed);
+    free(v);
 }
 
 /* Secrets are wiped before their memory goes back to the allocator. */

@@ -2,10 +2,10 @@
  *
  * The subscriber is touched only through its outbound buffer (conn_msg_room,
  * conn_msg_put) and atomic fields. Auto-unsubscribe can be decided by any
- * deliverer: the winner of sub->closed takes the sub out of the sublist and
- * bumps conn->dead_subs; the owner later drops it from its sid map and
- * retires it (only the owner ever retires a sub, and only after it is out of
- * the sublist). */
+ * deliverer: the winner of sub->closed (under the owner's dead_lock) puts it on
+ * the owner's dead list and takes it out of the sublist; the owner later drops it
+ * from its sid map and retires it (only the owner ever retires a sub, and only
+ * once it is out of the sublist and off the dead list). */
 #include "nats/deliver.h"
 #include "nats/account.h"
 #include "nats/auth.h"
@@ -34,11 +34,22 @@ const deliver_gw_ops_t *_Atomic deliver_gw;
 
 static void auto_unsub(sub_t *s)
 {
+    conn_t *c = s->conn;
     bool expected = false;
-    if (atomic_compare_exchange_strong(&s->closed, &expected, true)) {
-        sublist_remove(s->sl, s);
-        atomic_fetch_add(&s->conn->dead_subs, 1);
+    spin_lock(&c->dead_lock);
+    bool won = atomic_compare_exchange_strong(&s->closed, &expected, true);
+    if (won) {
+        if (c->ndead == c->dead_cap) {
+            c->dead_cap = c->dead_cap ? c->dead_cap * 2 : 8;
+            c->dead = xrealloc(c->dead, c->dead_cap * sizeof *c->dead);
+        }
+        c->dead[c->ndead++] = s;
+        atomic_store_explicit(&c->has_dead, true, memory_order_release);
     }
+    spin_unlock(&c->dead_lock);
+    /* The owner may sweep and retire it meanwhile: we are online, so it is not freed
+     * before this returns, and a second removal finds nothing. */
+    if (won) sublist_remove(s->sl, s);
 }
 
 /* Appends MSG/HMSG for one subscription. Returns true if handed over. Inlined into

@@ -97,6 +97,10 @@ void info_identity(jw_t *w, int proto)
 void session_closed(conn_t *c, sub_removed_fn removed)
 {
     auth_conn_closed(c);
+    /* Those a deliverer closed are in the map too: the loop discards them, and each
+     * discard then finds an empty dead list instead of searching it. */
+    uint32_t ndead;
+    free(sub_take_dead(c, &ndead));
     for (uint32_t i = 0; i < c->subs.cap; i++) {
         sub_t *s = c->subs.slots[i];
         if (s && s != SID_TOMB) sub_discard(c, s, removed);

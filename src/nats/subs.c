@@ -120,10 +120,40 @@ void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed)
     s->shadow = NULL;
 }
 
+/* Owner: s is closed from now on. If a deliverer closed it first, it is on the dead
+ * list, and leaves it here, under the lock it was put there under. */
+static void sub_close_owned(conn_t *c, sub_t *s)
+{
+    spin_lock(&c->dead_lock);
+    if (atomic_exchange(&s->closed, true)) {
+        for (uint32_t i = 0; i < c->ndead; i++) {
+            if (c->dead[i] == s) {
+                c->dead[i] = c->dead[--c->ndead];
+                break;
+            }
+        }
+    }
+    spin_unlock(&c->dead_lock);
+}
+
+sub_t **sub_take_dead(conn_t *c, uint32_t *n)
+{
+    *n = 0;
+    if (!atomic_load_explicit(&c->has_dead, memory_order_acquire)) return NULL;
+    spin_lock(&c->dead_lock);
+    sub_t **v = c->dead;
+    *n = c->ndead;
+    c->dead = NULL;
+    c->ndead = c->dead_cap = 0;
+    atomic_store_explicit(&c->has_dead, false, memory_order_relaxed);
+    spin_unlock(&c->dead_lock);
+    return v;
+}
+
 /* Owner only: drop s from the map, make sure it is out of the sublist, retire it. */
 void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed)
 {
-    atomic_store(&s->closed, true);
+    sub_close_owned(s->conn, s);
     sub_drop_shadows(c->w, s, removed);
     if (s->sl) sublist_remove(s->sl, s); /* idempotent: a deliverer may have removed it already */
     if (removed) removed(c->w, s);

@@ -25,6 +25,10 @@ void sidmap_free(sidmap_t *m);
 sub_t *sub_new(conn_t *c, slice_t subject, slice_t queue, slice_t sid);
 /* Also takes s's shadows (stream imports, nats/imports.c) out of their indexes. */
 void sub_discard(conn_t *c, sub_t *s, sub_removed_fn removed);
+/* Owner: the subs deliverers closed at their auto-unsubscribe limit since the last call
+ * (NULL when none); each is still in the sid map until discarded. The caller frees the
+ * array. */
+sub_t **sub_take_dead(conn_t *c, uint32_t *n);
 /* A peer's interest (route or gateway RS+/RS-, a route's LS+/LS-) for key "account
  * subject[ queue]" in index sl: add (or re-weight a queue's: the old one removed, a new
  * one added, keeping the old one's origin) or remove c's sub for it. origin: an LS+'s

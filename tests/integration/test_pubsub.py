@@ -517,3 +517,34 @@ def test_fanout_across_workers_in_order_while_a_subscriber_leaves():
         for t in threads:
             t.join(2)
         assert s.alive()
+
+
+def test_auto_unsubscribes_on_other_workers_race_the_owners_unsubs():
+    # Deliverers on other workers close subs at their limit and put them on the owner's
+    # dead list while the owner UNSUBs some of the same subs and then reuses every sid
+    # (nats/subs.c sub_discard, nats/deliver.c auto_unsub; ASan and TSan runs check the
+    # lifetimes). Each sub gets at most its one message, the even ones exactly one.
+    n = 400
+    with Server() as s:
+        sub = connected(s)
+        pubs = [connected(s) for _ in range(3)]
+        for rnd in range(4):
+            sub.send(b"".join(b"SUB x.%d %d\r\nUNSUB %d 1\r\n" % (i, i, i) for i in range(n)))
+            sub.ping_pong()
+            ts = [threading.Thread(target=p.send, args=(b"".join(
+                b"PUB x.%d 1\r\n%d\r\n" % (i, rnd) for i in range(n)),)) for p in pubs]
+            for t in ts:
+                t.start()
+            sub.send(b"".join(b"UNSUB %d\r\n" % i for i in range(1, n, 2)))
+            for t in ts:
+                t.join()
+            for p in pubs:
+                p.ping_pong()
+            got = collections.Counter(re.findall(rb"MSG x\.\d+ (\d+) 1\r\n", sub.sync()))
+            assert all(v == 1 for v in got.values()), [k for k, v in got.items() if v > 1][:5]
+            assert all(got[b"%d" % i] == 1 for i in range(0, n, 2)), "round %d: %d of %d" % (
+                rnd, sum(got[b"%d" % i] for i in range(0, n, 2)), n // 2)
+            # every sub is gone: nothing more arrives, and the next round reuses the sids
+            pubs[0].send(b"".join(b"PUB x.%d 1\r\nz\r\n" % i for i in range(n)))
+            pubs[0].ping_pong()
+            assert b"MSG" not in sub.sync()
