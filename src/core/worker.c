@@ -381,7 +381,9 @@ static void run_timers(worker_t *w)
 {
     if (!evloop_deadline_due(&w->loop, w->now_ns)) return;
     if (!w->pass_due_ns || w->pass_due_ns > w->now_ns) {
-        /* The wake-up was a stall's end: run_stalled (after) notes the others again. */
+        /* The wake-up was a stall's end (run_stalled took it): no pass. As before, the
+         * other stalls' wake-ups are forgotten here, and wait for an event or the next
+         * pass (docs/internals.md: ending them on time kept busy consumers' buffers). */
         evloop_note_deadline(&w->loop, w->pass_due_ns);
         return;
     }
@@ -544,8 +546,8 @@ static void *worker_main(void *arg)
         flush_pending(w);
         handle_close_reqs(w);
         w->stage_limit = stage_limit();
-        run_timers(w); /* first: a pass forgets the loop's wake-ups, run_stalled notes its own */
         if (w->nstalled) run_stalled(w);
+        run_timers(w);
         if (unlikely(w->listener_paused)) run_listeners(w); /* after: run_timers resets deadlines */
         flush_pending(w);
         if (w->nover) { /* the pointers end here; the next read pauses without checking */
