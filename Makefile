@@ -94,12 +94,12 @@ $(BUILD)/gnatsd-bench: $(BENCH_SRC) $(wildcard bench/gb_*.h)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -Ibench -o $@ $(BENCH_SRC) -lnats $(LIBS)
 
 # the latency floor of the machine (docs/performance.md): a do-nothing relay
-$(BUILD)/floor-relay: bench/floor_relay.c
+$(BUILD)/floor-relay: bench/floor_relay.c bench/floor_ops.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $<
 
 # the TLS connection-rate floor (docs/performance.md): OpenSSL's handshake and nothing else
-$(BUILD)/floor-tls: bench/floor_tls.c
+$(BUILD)/floor-tls: bench/floor_tls.c bench/floor_ops.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -o $@ $< -lssl -lcrypto -lpthread
 

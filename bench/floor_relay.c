@@ -28,6 +28,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "floor_ops.h"
+
 #define MAX_CONNS 64
 #define IN_CAP (1 << 20)
 
@@ -75,37 +77,17 @@ static void relay(const char *subj, const char *reply, const char *payload, size
 /* Handles every complete op in c->in; returns bytes consumed. */
 static size_t process(conn_t *c)
 {
-    size_t pos = 0;
-    for (;;) {
-        char *st = c->in + pos;
-        char *nl = memmem(st, c->n - pos, "\r\n", 2);
-        if (!nl) break;
-        size_t ll = (size_t)(nl - st);
-        char line[1024];
-        if (ll >= sizeof line) ll = sizeof line - 1;
-        memcpy(line, st, ll);
-        line[ll] = 0;
-        char a[256], b[256], z[256];
-        if (strncmp(line, "PUB ", 4) == 0) {
-            int k = sscanf(line + 4, "%255s %255s %255s", a, b, z);
-            if (k < 2) return c->n; /* not ours to judge: drop the rest */
-            size_t size = strtoul(k == 3 ? z : b, NULL, 10);
-            size_t need = (size_t)(nl - st) + 2 + size + 2;
-            if (c->n - pos < need) break;
-            relay(a, k == 3 ? b : NULL, nl + 2, size);
-            pos += need;
-            continue;
-        }
-        if (strncmp(line, "SUB ", 4) == 0 && !c->subj[0]) {
-            int k = sscanf(line + 4, "%255s %255s %255s", a, b, z);
-            if (k >= 2) {
-                snprintf(c->subj, sizeof c->subj, "%s", a);
-                snprintf(c->sid, sizeof c->sid, "%s", k == 3 ? z : b);
-            }
-        } else if (strncmp(line, "PING", 4) == 0) {
+    size_t pos = 0, used;
+    floor_op_t op;
+    while ((used = floor_next_op(c->in, c->n, pos, &op)) > 0) {
+        if (op.kind == FOP_PUB)
+            relay(op.subj, op.reply[0] ? op.reply : NULL, op.payload, op.size);
+        else if (op.kind == FOP_SUB && !c->subj[0]) {
+            snprintf(c->subj, sizeof c->subj, "%s", op.subj);
+            snprintf(c->sid, sizeof c->sid, "%s", op.sid);
+        } else if (op.kind == FOP_PING)
             write_all(c->fd, "PONG\r\n", 6);
-        }
-        pos += (size_t)(nl - st) + 2;
+        pos += used;
     }
     return pos;
 }

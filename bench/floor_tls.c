@@ -34,6 +34,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "floor_ops.h"
+
 #define IN_CAP 4096
 #define NBUCKETS 65536
 #define NTHREADS 2
@@ -44,7 +46,7 @@ typedef struct conn {
     bool done;            /* handshake finished */
     pthread_mutex_t lock; /* SSL calls: the owner reads, a publisher's thread writes MSG */
     size_t n;
-    char subj[128];
+    char subj[256];
     char sid[32];
     struct conn *next_sub; /* bucket chain */
     char in[IN_CAP];
@@ -100,44 +102,25 @@ static void relay(const char *subj, const char *payload, size_t size)
 /* Handles every complete op in c->in (under c->lock); returns bytes consumed. */
 static size_t process(conn_t *c)
 {
-    size_t pos = 0;
-    for (;;) {
-        char *st = c->in + pos;
-        char *nl = memmem(st, c->n - pos, "\r\n", 2);
-        if (!nl) break;
-        size_t ll = (size_t)(nl - st);
-        char line[512];
-        if (ll >= sizeof line) ll = sizeof line - 1;
-        memcpy(line, st, ll);
-        line[ll] = 0;
-        char a[128], b[128], z[128];
-        if (strncmp(line, "PUB ", 4) == 0) {
-            int k = sscanf(line + 4, "%127s %127s %127s", a, b, z);
-            if (k < 2) return c->n;
-            size_t size = strtoul(k == 3 ? z : b, NULL, 10);
-            size_t need = (size_t)(nl - st) + 2 + size + 2;
-            if (c->n - pos < need) break;
+    size_t pos = 0, used;
+    floor_op_t op;
+    while ((used = floor_next_op(c->in, c->n, pos, &op)) > 0) {
+        if (op.kind == FOP_PUB) {
             pthread_mutex_unlock(&c->lock); /* relay may write to c itself */
-            relay(a, nl + 2, size);
+            relay(op.subj, op.payload, op.size);
             pthread_mutex_lock(&c->lock);
-            pos += need;
-            continue;
-        }
-        if (strncmp(line, "SUB ", 4) == 0 && !c->subj[0]) {
-            int k = sscanf(line + 4, "%127s %127s %127s", a, b, z);
-            if (k >= 2) {
-                snprintf(c->subj, sizeof c->subj, "%s", a);
-                snprintf(c->sid, sizeof c->sid, "%s", k == 3 ? z : b);
-                pthread_mutex_lock(&subs_lock);
-                unsigned h = bucket(c->subj);
-                c->next_sub = subs[h];
-                subs[h] = c;
-                pthread_mutex_unlock(&subs_lock);
-            }
-        } else if (strncmp(line, "PING", 4) == 0) {
+        } else if (op.kind == FOP_SUB && !c->subj[0]) {
+            snprintf(c->subj, sizeof c->subj, "%s", op.subj);
+            snprintf(c->sid, sizeof c->sid, "%s", op.sid);
+            pthread_mutex_lock(&subs_lock);
+            unsigned h = bucket(c->subj);
+            c->next_sub = subs[h];
+            subs[h] = c;
+            pthread_mutex_unlock(&subs_lock);
+        } else if (op.kind == FOP_PING) {
             tls_write(c, "PONG\r\n", 6);
         }
-        pos += (size_t)(nl - st) + 2;
+        pos += used;
     }
     return pos;
 }
