@@ -109,27 +109,20 @@ typedef struct conn {
     size_t qbytes;     /* bytes in outq's segments */
     buf_t wbuf;        /* bytes being written; the first wpos already are (owned) */
     size_t wpos;
-    bool flushing;               /* a flusher is writing wbuf: only it touches wbuf and wpos */
-    bool flush_again;            /* a flush was asked for meanwhile: the flusher tries once more */
-    _Atomic bool over_stall;     /* pending went over the stall threshold: producers are paused;
-                                  * written under out_lock, read without it by a pausing producer */
-    int64_t stall_ns;            /* monotonic time a flush first blocked, 0 = not blocked */
-    _Atomic bool out_closed;     /* no more appends (closing or slow consumer); set under out_lock,
-                                  * also read without it to skip staging for a dead connection */
-    bool fd_gone;                /* the socket is closed: flushes do nothing */
-    _Atomic uint64_t flush_mask; /* bit w: queued on worker w's flush list */
-    bool kicked, no_kick;        /* on the owner's kick list / must not be put there (closing);
-                                  * under the owner's kick_lock */
-    _Atomic int close_req;       /* close_reason_t requested by a non-owner */
-    /* Subs a deliverer closed at their auto-unsubscribe limit, for the owner to drop
-     * (nats/deliver.c): a list, so that the owner's sweep costs what died, not its whole
-     * sid map per read. dead_lock also orders a sub's closing by a deliverer and by
-     * the owner (nats/subs.c sub_discard), so a retired sub is on no list. */
-    spinlock_t dead_lock;
-    struct sub **dead;
-    uint32_t ndead, dead_cap;
-    _Atomic bool has_dead;         /* dead is not empty */
-    uint64_t out_msgs, out_bytes;  /* under out_lock */
+    bool flushing;                /* a flusher is writing wbuf: only it touches wbuf and wpos */
+    bool flush_again;             /* a flush was asked for meanwhile: the flusher tries once more */
+    _Atomic bool over_stall;      /* pending went over the stall threshold: producers are paused;
+                                   * written under out_lock, read without it by a pausing producer */
+    int64_t stall_ns;             /* monotonic time a flush first blocked, 0 = not blocked */
+    _Atomic bool out_closed;      /* no more appends (closing or slow consumer); set under out_lock,
+                                   * also read without it to skip staging for a dead connection */
+    bool fd_gone;                 /* the socket is closed: flushes do nothing */
+    _Atomic uint64_t flush_mask;  /* bit w: queued on worker w's flush list */
+    bool kicked, no_kick;         /* on the owner's kick list / must not be put there (closing);
+                                   * under the owner's kick_lock */
+    _Atomic int close_req;        /* close_reason_t requested by a non-owner */
+    _Atomic bool has_dead;        /* dead (below) is not empty: the owner sweeps it */
+    uint64_t out_msgs, out_bytes; /* under out_lock */
     uint64_t out_total, trim_mark; /* bytes ever queued; its value at the last trim check */
     size_t wpeak;                  /* the largest write (wbuf's length) since the last trim check */
     _Atomic int64_t last_activity_ns;
@@ -221,6 +214,14 @@ typedef struct conn {
     /* replies this connection was given without their gateway prefix, so that its answer
      * finds the way back (nats/gateway.c): created by any deliverer, NULL until then */
     struct gw_rmap *_Atomic gw_rmap;
+    /* Subs a deliverer closed at their auto-unsubscribe limit, for the owner to drop
+     * (nats/deliver.c): a list, so that the owner's sweep costs what died, not its whole
+     * sid map per read. dead_lock also orders a sub's closing by a deliverer and by
+     * the owner (nats/subs.c sub_discard), so a retired sub is on no list. At the end:
+     * rarely used, it leaves the fields of the output path where they were. */
+    spinlock_t dead_lock;
+    uint32_t ndead, dead_cap;
+    struct sub **dead;
 } conn_t;
 
 typedef struct server {

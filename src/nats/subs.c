@@ -121,9 +121,14 @@ void sub_drop_shadows(worker_t *w, sub_t *s, sub_removed_fn removed)
 }
 
 /* Owner: s is closed from now on. If a deliverer closed it first, it is on the dead
- * list, and leaves it here, under the lock it was put there under. */
+ * list, and leaves it here, under the lock it was put there under. Without a limit
+ * (set only by its owner, in UNSUB) no deliverer closes it: no lock, as before. */
 static void sub_close_owned(conn_t *c, sub_t *s)
 {
+    if (!atomic_load_explicit(&s->max, memory_order_relaxed)) {
+        atomic_store(&s->closed, true);
+        return;
+    }
     spin_lock(&c->dead_lock);
     if (atomic_exchange(&s->closed, true)) {
         for (uint32_t i = 0; i < c->ndead; i++) {
