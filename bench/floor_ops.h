@@ -41,7 +41,9 @@ static inline size_t floor_next_op(const char *in, size_t n, size_t pos, floor_o
             return n - pos;
         }
         op->size = strtoul(k == 3 ? z : b, NULL, 10);
-        if (n - pos < used + op->size + 2) return 0;
+        /* (compared without adding the size: a huge one must not wrap around; an op
+         * larger than the caller's buffer stays incomplete until the caller drops it) */
+        if (n - pos < used + 2 || n - pos - used - 2 < op->size) return 0;
         snprintf(op->subj, sizeof op->subj, "%s", a);
         snprintf(op->reply, sizeof op->reply, "%s", k == 3 ? b : "");
         op->payload = nl + 2;
